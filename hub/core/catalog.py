@@ -1,0 +1,137 @@
+"""The service catalog: what a centre offers and which kind of window may serve it.
+
+Pure data. Reading the file lives in `onewindow.hub.catalog`; the core only sees this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ItemKind = Literal["instant", "promised"]
+COMPREHENSIVE = "comprehensive"
+
+
+class CatalogError(ValueError):
+    """The catalog file contradicts itself (dangling reference, duplicate id, bad field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Material:
+    name: Text
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A department line (条线); its letter prefixes the tickets of its items."""
+
+    id: str
+    name: Text
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    line: str
+    name: Text
+    prefix: str
+    kind: ItemKind
+    promised_days: int
+    minutes: float
+    weight: float
+    window_kinds: tuple[str, ...]
+    materials: tuple[Material, ...] = ()
+    conditions: Text = Text("", "")
+    related: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def specialised(self) -> bool:
+        return COMPREHENSIVE not in self.window_kinds
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    name: Text
+    window_kinds: tuple[str, ...]
+    lines: dict[str, Line]
+    items: dict[str, Item]
+    _by_kind: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def item(self, item_id: str) -> Item | None:
+        return self.items.get(item_id)
+
+    def items_for_kind(self, window_kind: str) -> frozenset[str]:
+        """Item ids a window of this kind may serve by default."""
+        found = self._by_kind.get(window_kind)
+        if found is None:
+            found = frozenset(i.id for i in self.items.values() if window_kind in i.window_kinds)
+            self._by_kind[window_kind] = found
+        return found
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Catalog:
+        try:
+            return _parse(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, CatalogError):
+                raise
+            raise CatalogError(f"catalog field missing or malformed: {exc!r}") from exc
+
+
+def _text(d: dict[str, Any]) -> Text:
+    return Text(str(d["zh"]), str(d["en"]))
+
+
+def _parse(data: dict[str, Any]) -> Catalog:
+    kinds = tuple(k["id"] for k in data["window_kinds"])
+    lines: dict[str, Line] = {}
+    for raw in data["lines"]:
+        line = Line(raw["id"], _text(raw), raw["prefix"])
+        if line.id in lines:
+            raise CatalogError(f"duplicate line id {line.id!r}")
+        lines[line.id] = line
+    items: dict[str, Item] = {}
+    for raw in data["items"]:
+        line = lines.get(raw["line"])
+        if line is None:
+            raise CatalogError(f"item {raw['id']!r} names unknown line {raw['line']!r}")
+        item = Item(
+            id=raw["id"],
+            line=line.id,
+            name=_text(raw),
+            prefix=raw.get("prefix") or line.prefix,
+            kind=raw["kind"],
+            promised_days=int(raw.get("promised_days", 0)),
+            minutes=float(raw["minutes"]),
+            weight=float(raw.get("weight", 1.0)),
+            window_kinds=tuple(raw["window_kinds"]),
+            materials=tuple(Material(_text(m), bool(m.get("required", True)))
+                            for m in raw.get("materials", ())),
+            conditions=_text(raw["conditions"]) if raw.get("conditions") else Text("", ""),
+            related=tuple(raw.get("related", ())),
+            keywords=tuple(raw.get("keywords", ())),
+        )
+        if item.id in items:
+            raise CatalogError(f"duplicate item id {item.id!r}")
+        if item.kind not in ("instant", "promised"):
+            raise CatalogError(f"item {item.id!r}: kind must be instant or promised")
+        if item.minutes <= 0:
+            raise CatalogError(f"item {item.id!r}: minutes must be positive")
+        unknown = set(item.window_kinds) - set(kinds)
+        if unknown or not item.window_kinds:
+            raise CatalogError(f"item {item.id!r}: unknown window kinds {sorted(unknown)}")
+        items[item.id] = item
+    for item in items.values():
+        missing = [r for r in item.related if r not in items]
+        if missing:
+            raise CatalogError(f"item {item.id!r}: related items {missing} do not exist")
+    return Catalog(_text(data["centre_name"]), kinds, lines, items)

@@ -1,0 +1,508 @@
+"""The dispatch core: one centre's tickets and windows.
+
+Pure: no I/O and no clock. Every operation gets `now` (epoch seconds) from the caller, so the
+hub, the journal replay and the simulator drive the very same code. An operation either
+raises `Rejected` having changed nothing, or mutates the state and returns its effects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import commands as c
+from .catalog import COMPREHENSIVE, Catalog, Item
+from .effects import (
+    CaseOpened,
+    DayClosed,
+    Effect,
+    QueueChanged,
+    TicketCalled,
+    TicketIssued,
+    Unreachable,
+    WindowChanged,
+)
+from .model import (
+    Case,
+    Priority,
+    Ticket,
+    TicketState,
+    Window,
+    WindowState,
+)
+from .policy import OrderingPolicy, WaitingQueue, choose
+
+
+class Rejected(Exception):
+    """An operation the core refuses. `code` is stable and machine-readable."""
+
+    def __init__(self, code: str, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    number: int
+    kind: str = COMPREHENSIVE
+    skills: tuple[str, ...] | None = None  # item or line ids; None: what the kind serves
+
+
+@dataclass(frozen=True, slots=True)
+class CentreConfig:
+    centre_id: str
+    windows: tuple[WindowSpec, ...]
+    policy: OrderingPolicy = field(default_factory=OrderingPolicy)
+    utc_offset_minutes: int = 480  # China Standard Time; the day rolls over at local midnight
+    holidays: frozenset[str] = frozenset()  # ISO dates that are not working days
+    workdays: frozenset[str] = frozenset()  # weekend dates that are working days (调休)
+
+
+class Centre:
+    def __init__(self, catalog: Catalog, config: CentreConfig) -> None:
+        self.catalog = catalog
+        self.config = config
+        self.policy = config.policy
+        self._tz = dt.timezone(dt.timedelta(minutes=config.utc_offset_minutes))
+        self.day = ""
+        self.tickets: dict[str, Ticket] = {}  # today's, by id
+        self.by_number: dict[str, Ticket] = {}
+        self.queue = WaitingQueue()
+        self.counters: dict[str, int] = {}
+        self.serial = 0
+        self.streak = 0
+        self.cases: dict[str, Case] = {}
+        self.active_by_resident: dict[tuple[str, str], str] = {}
+        self.windows: dict[int, Window] = {}
+        for spec in config.windows:
+            if spec.number in self.windows:
+                raise ValueError(f"window {spec.number} configured twice")
+            self.windows[spec.number] = Window(spec.number, spec.kind, self._skills(spec))
+        self._reach: dict[str, frozenset[int]] = {}
+        self._refresh_reach()
+
+    # ---- configuration helpers -------------------------------------------------------
+    def _skills(self, spec: WindowSpec) -> frozenset[str]:
+        if spec.skills is None:
+            own = self.catalog.items_for_kind(spec.kind)
+            if spec.kind != COMPREHENSIVE and self.policy.specialised_helps:
+                return own | self.catalog.items_for_kind(COMPREHENSIVE)
+            return own
+        return self._expand_skills(spec.skills)
+
+    def _expand_skills(self, names: tuple[str, ...]) -> frozenset[str]:
+        out: set[str] = set()
+        for name in names:
+            if name == "*":
+                out.update(self.catalog.items)
+            elif name in self.catalog.lines:
+                out.update(i.id for i in self.catalog.items.values() if i.line == name)
+            elif name in self.catalog.items:
+                out.add(name)
+            else:
+                raise Rejected("unknown_item", f"未知事项 / unknown item or line {name!r}")
+        return frozenset(out)
+
+    def _refresh_reach(self) -> None:
+        """Which not-closed windows can serve each item (paused ones come back)."""
+        reach: dict[str, set[int]] = {i: set() for i in self.catalog.items}
+        for w in self.windows.values():
+            if w.state is not WindowState.CLOSED:
+                for item in w.skills:
+                    reach[item].add(w.number)
+        self._reach = {k: frozenset(v) for k, v in reach.items()}
+
+    # ---- time ------------------------------------------------------------------------
+    def local_date(self, now: float) -> dt.date:
+        return dt.datetime.fromtimestamp(now, self._tz).date()
+
+    def is_workday(self, d: dt.date) -> bool:
+        iso = d.isoformat()
+        if iso in self.config.holidays:
+            return False
+        return d.weekday() < 5 or iso in self.config.workdays
+
+    def add_workdays(self, start: dt.date, days: int) -> dt.date:
+        d = start
+        while days > 0:
+            d += dt.timedelta(days=1)
+            if self.is_workday(d):
+                days -= 1
+        return d
+
+    # ---- queries ---------------------------------------------------------------------
+    def find_ticket(self, ref: str) -> Ticket | None:
+        return self.tickets.get(ref) or self.by_number.get(ref)
+
+    def reach(self, t: Ticket) -> frozenset[int]:
+        """Windows (not closed) that may serve this waiting ticket."""
+        if t.target_window is not None:
+            w = self.windows.get(t.target_window)
+            if w is None or w.state is WindowState.CLOSED:
+                return frozenset()
+            return frozenset((t.target_window,))
+        return self._reach.get(t.item, frozenset())
+
+    def unreachable(self) -> list[Ticket]:
+        return [t for t in self.queue if not self.reach(t)]
+
+    def _tier(self, t: Ticket, now: float) -> int:
+        if t.priority is Priority.APPOINTMENT and t.appointment_at is not None:
+            p = self.policy
+            if t.appointment_at - p.appointment_early <= now <= t.appointment_at + p.appointment_grace:
+                return 0
+            return 2
+        return 1 if t.priority is Priority.PRIORITY else 2
+
+    def ahead_of(self, t: Ticket, now: float) -> list[Ticket]:
+        """Waiting tickets likely served before `t`: same windows, earlier tier or order."""
+        mine = self.reach(t)
+        tier, key = self._tier(t, now), t.sort_key
+        out = []
+        for u in self.queue:
+            if u is t or self.reach(u).isdisjoint(mine):
+                continue
+            ut = self._tier(u, now)
+            if ut < tier or (ut == tier and u.sort_key < key):
+                out.append(u)
+        return out
+
+    def estimate(self, t: Ticket, now: float) -> tuple[int, float]:
+        """(people ahead, minutes to wait) from the standard minutes of those ahead."""
+        ahead = self.ahead_of(t, now)
+        servers = [self.windows[n] for n in self.reach(t)]
+        if not servers:
+            return len(ahead), float("inf")
+        work = sum(self.catalog.items[u.item].minutes for u in ahead)
+        for w in servers:
+            if w.ticket is not None:
+                cur = self.tickets.get(w.ticket)
+                if cur is not None:
+                    std = self.catalog.items[cur.item].minutes
+                    work += max(0.0, std - (now - w.since) / 60.0)
+        return len(ahead), work / len(servers)
+
+    # ---- the one entry point ---------------------------------------------------------
+    def apply(self, cmd: c.Command, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        day = self.local_date(now).strftime("%Y%m%d")
+        if day != self.day:
+            if self.day:
+                effects.append(self._close_day())
+            self.day = day
+        handler = _HANDLERS.get(type(cmd))
+        if handler is None:
+            raise Rejected("unknown_op", f"unknown operation {cmd.op!r}")
+        effects.extend(handler(self, cmd, now))
+        return effects
+
+    def _close_day(self) -> DayClosed:
+        """Local midnight: numbers restart; whoever still waits is expired, not carried over."""
+        expired = []
+        for t in list(self.tickets.values()):
+            if t.state in (TicketState.WAITING, TicketState.CALLED):
+                expired.append(t.id)
+        old = self.day
+        for w in self.windows.values():
+            if w.state is WindowState.CALLING:
+                w.state, w.ticket = WindowState.IDLE, None
+        self.tickets = {k: t for k, t in self.tickets.items() if t.state is TicketState.SERVING}
+        self.by_number = {}
+        self.queue = WaitingQueue()
+        self.counters = {}
+        self.streak = 0
+        self.active_by_resident = {
+            (t.resident, t.item): t.id for t in self.tickets.values() if t.resident
+        }
+        return DayClosed(old, tuple(expired))
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _window(self, number: int) -> Window:
+        w = self.windows.get(number)
+        if w is None:
+            raise Rejected("unknown_window", f"没有{number}号窗口 / no window {number}")
+        return w
+
+    def _item(self, item_id: str) -> Item:
+        item = self.catalog.item(item_id)
+        if item is None:
+            raise Rejected("unknown_item", f"未知事项 / unknown item {item_id!r}")
+        return item
+
+    def _open_window(self, number: int) -> Window:
+        w = self._window(number)
+        if w.state is WindowState.CLOSED:
+            raise Rejected("window_closed", f"{number}号窗口未开放 / window {number} is closed")
+        if w.state is WindowState.PAUSED:
+            raise Rejected("window_paused", f"{number}号窗口暂停中 / window {number} is paused")
+        return w
+
+    def _current(self, w: Window) -> Ticket:
+        t = self.tickets.get(w.ticket) if w.ticket else None
+        if t is None:
+            raise Rejected("no_current_ticket",
+                           f"{w.number}号窗口没有当前号 / window {w.number} has no current ticket")
+        return t
+
+    def _finish(self, t: Ticket, state: TicketState, now: float, w: Window) -> list[Effect]:
+        t.mark(now, state, w.number)
+        t.window = None
+        if t.resident:
+            self.active_by_resident.pop((t.resident, t.item), None)
+        w.ticket, w.state, w.since = None, WindowState.IDLE, now
+        effects: list[Effect] = [WindowChanged(w.number)]
+        if state is TicketState.DONE and self.catalog.items[t.item].kind == "promised":
+            item = self.catalog.items[t.item]
+            due = self.add_workdays(self.local_date(now), item.promised_days)
+            self.cases[t.id] = Case(t.id, t.id, t.item, now, due.isoformat(), t.resident)
+            effects.append(CaseOpened(t.id, due.isoformat()))
+        return effects
+
+    def _requeue(self, t: Ticket, now: float, order_key: float) -> None:
+        t.state, t.window, t.order_key = TicketState.WAITING, None, order_key
+        t.history.append((now, TicketState.WAITING.value, None))
+        self.queue.add(t)
+
+    def _eligible(self, w: Window) -> Callable[[Ticket], bool]:
+        skills, number = w.skills, w.number
+
+        def ok(t: Ticket) -> bool:
+            if t.target_window is not None:
+                return t.target_window == number
+            return t.item in skills
+
+        return ok
+
+    def _pick(self, w: Window, now: float) -> Ticket | None:
+        ok = self._eligible(w)
+        if w.kind != COMPREHENSIVE:
+            # A specialised window serves its own items first, then helps out when idle.
+            items, kind = self.catalog.items, w.kind
+
+            def own(t: Ticket) -> bool:
+                return ok(t) and kind in items[t.item].window_kinds
+
+            t, streak = choose(self.queue, own, now, self.policy, self.streak)
+            if t is not None:
+                self.streak = streak
+                return t
+        t, self.streak = choose(self.queue, ok, now, self.policy, self.streak)
+        return t
+
+    def _newly_unreachable(self, before: set[str]) -> list[Effect]:
+        lost = tuple(t.id for t in self.unreachable() if t.id not in before)
+        return [Unreachable(lost)] if lost else []
+
+    # ---- operations ------------------------------------------------------------------
+    def _take(self, cmd: c.TakeTicket, now: float) -> list[Effect]:
+        item = self._item(cmd.item)
+        for extra in cmd.extra_items:
+            self._item(extra)
+        try:
+            priority = Priority(cmd.priority)
+        except ValueError:
+            raise Rejected("bad_priority", f"unknown priority class {cmd.priority!r}") from None
+        if priority is Priority.APPOINTMENT and cmd.appointment_at is None:
+            raise Rejected("bad_priority", "an appointment ticket needs appointment_at")
+        if not any(item.id in w.skills for w in self.windows.values()):
+            raise Rejected("not_served_here",
+                           f"本中心无窗口办理{item.name.zh} / no window here serves {item.id}")
+        if cmd.resident:
+            held = self.active_by_resident.get((cmd.resident, item.id))
+            if held is not None:
+                number = self.tickets[held].number
+                raise Rejected("already_has_ticket",
+                               f"您已有{number}号 / you already hold ticket {number}",
+                               ticket=number)
+        n = self.counters.get(item.prefix, 0) + 1
+        self.counters[item.prefix] = n
+        number = f"{item.prefix}{n:03d}"
+        self.serial += 1
+        t = Ticket(
+            id=f"{self.day}-{number}", number=number, day=self.day, item=item.id,
+            priority=priority, issued_at=now, order_key=now, serial=self.serial,
+            extra_items=tuple(cmd.extra_items), resident=cmd.resident,
+            appointment_at=cmd.appointment_at, source=cmd.source,
+        )
+        t.history.append((now, TicketState.WAITING.value, None))
+        self.tickets[t.id] = t
+        self.by_number[number] = t
+        self.queue.add(t)
+        if cmd.resident:
+            self.active_by_resident[(cmd.resident, item.id)] = t.id
+        ahead, wait = self.estimate(t, now)
+        effects: list[Effect] = [TicketIssued(t.id, ahead, wait, cmd.source), QueueChanged()]
+        if not self.reach(t):
+            effects.append(Unreachable((t.id,)))
+        return effects
+
+    def _call(self, cmd: c.CallNext, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        effects: list[Effect] = []
+        if w.ticket is not None:
+            # Keypads have one "next" key: pressing it means the current resident is done.
+            effects += self._finish(self._current(w), TicketState.DONE, now, w)
+        t = self._pick(w, now)
+        if t is None:
+            if not effects:
+                raise Rejected("queue_empty", "暂无等候 / nobody is waiting for this window")
+            return effects + [QueueChanged()]
+        self.queue.remove(t)
+        t.window = w.number
+        t.mark(now, TicketState.CALLED, w.number)
+        w.ticket, w.state, w.since = t.id, WindowState.CALLING, now
+        return [*effects, TicketCalled(t.id, w.number), WindowChanged(w.number), QueueChanged()]
+
+    def _recall(self, cmd: c.Recall, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        t = self._current(w)
+        t.recalls += 1
+        t.history.append((now, "recalled", w.number))
+        return [TicketCalled(t.id, w.number, recall=True)]
+
+    def _skip(self, cmd: c.Skip, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        t = self._current(w)
+        if t.state is not TicketState.CALLED:
+            raise Rejected("already_serving", f"{t.number}已在办理 / {t.number} is being served")
+        requeue = self.policy.requeue_skipped if cmd.requeue is None else cmd.requeue
+        if requeue and not t.requeued:
+            t.history.append((now, "skipped", w.number))
+            t.requeued = True
+            w.ticket, w.state, w.since = None, WindowState.IDLE, now
+            self._requeue(t, now, order_key=now)  # back of the line, once
+            return [WindowChanged(w.number), QueueChanged()]
+        return [*self._finish(t, TicketState.NO_SHOW, now, w), QueueChanged()]
+
+    def _transfer(self, cmd: c.Transfer, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        t = self._current(w)
+        if (cmd.to_window is None) == (cmd.to_item is None):
+            raise Rejected("bad_transfer", "transfer needs exactly one of to_window or to_item")
+        before = {u.id for u in self.unreachable()}
+        if cmd.to_window is not None:
+            target = self._window(cmd.to_window)
+            if target.number == w.number:
+                raise Rejected("bad_transfer", "cannot transfer a ticket to its own window")
+            if target.state is WindowState.CLOSED:
+                raise Rejected("window_closed", f"{target.number}号窗口未开放 / "
+                                                f"window {target.number} is closed")
+            t.target_window = target.number
+        else:
+            item = self._item(cmd.to_item or "")
+            if not any(item.id in x.skills for x in self.windows.values()):
+                raise Rejected("not_served_here", f"no window here serves {item.id}")
+            if t.resident:
+                self.active_by_resident.pop((t.resident, t.item), None)
+                self.active_by_resident[(t.resident, item.id)] = t.id
+            t.item, t.target_window = item.id, None
+        t.note = cmd.note
+        t.history.append((now, "transferred", w.number))
+        w.ticket, w.state, w.since = None, WindowState.IDLE, now
+        # It keeps its number and its place: it has waited once already.
+        self._requeue(t, now, order_key=t.issued_at)
+        return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
+
+    def _start(self, cmd: c.Start, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        t = self._current(w)
+        if t.state is TicketState.SERVING:
+            raise Rejected("already_serving", f"{t.number}已在办理 / {t.number} is being served")
+        t.mark(now, TicketState.SERVING, w.number)
+        w.state, w.since = WindowState.SERVING, now
+        return [WindowChanged(w.number)]
+
+    def _complete(self, cmd: c.Complete, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        return self._finish(self._current(w), TicketState.DONE, now, w)
+
+    def _pause(self, cmd: c.Pause, now: float) -> list[Effect]:
+        w = self._open_window(cmd.window)
+        if w.ticket is not None:
+            raise Rejected("window_busy", f"请先办结当前号 / finish the current ticket "
+                                          f"at window {w.number} first")
+        w.state, w.since = WindowState.PAUSED, now
+        return [WindowChanged(w.number)]
+
+    def _resume(self, cmd: c.Resume, now: float) -> list[Effect]:
+        w = self._window(cmd.window)
+        if w.state is not WindowState.PAUSED:
+            raise Rejected("not_paused", f"{w.number}号窗口未暂停 / window {w.number} is not paused")
+        w.state, w.since = WindowState.IDLE, now
+        return [WindowChanged(w.number)]
+
+    def _open(self, cmd: c.OpenWindow, now: float) -> list[Effect]:
+        w = self._window(cmd.window)
+        if w.state is not WindowState.CLOSED:
+            if cmd.clerk and cmd.clerk != w.clerk:
+                w.clerk = cmd.clerk  # a shift change at an open window
+                return [WindowChanged(w.number)]
+            raise Rejected("already_open", f"{w.number}号窗口已开放 / window {w.number} is open")
+        w.state, w.clerk, w.since = WindowState.IDLE, cmd.clerk, now
+        self._refresh_reach()
+        return [WindowChanged(w.number), QueueChanged()]
+
+    def _close(self, cmd: c.CloseWindow, now: float) -> list[Effect]:
+        w = self._window(cmd.window)
+        if w.state is WindowState.CLOSED:
+            raise Rejected("window_closed", f"{w.number}号窗口未开放 / window {w.number} is closed")
+        if w.ticket is not None:
+            raise Rejected("window_busy", f"请先办结当前号 / finish the current ticket "
+                                          f"at window {w.number} first")
+        before = {u.id for u in self.unreachable()}
+        w.state, w.clerk, w.since = WindowState.CLOSED, None, now
+        self._refresh_reach()
+        return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
+
+    def _set_skills(self, cmd: c.SetSkills, now: float) -> list[Effect]:
+        w = self._window(cmd.window)
+        skills = self._expand_skills(cmd.skills)
+        if not skills:
+            raise Rejected("bad_skills", "a window needs at least one item")
+        before = {u.id for u in self.unreachable()}
+        w.skills = skills
+        self._refresh_reach()
+        return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
+
+    def _reprint(self, cmd: c.Reprint, now: float) -> list[Effect]:
+        t = self.find_ticket(cmd.ticket)
+        if t is None or t.state not in (TicketState.WAITING, TicketState.CALLED):
+            raise Rejected("unknown_ticket",
+                           f"没有可补打的{cmd.ticket}号 / no active ticket {cmd.ticket}")
+        t.history.append((now, "reprinted", None))
+        ahead, wait = self.estimate(t, now) if t.state is TicketState.WAITING else (0, 0.0)
+        return [TicketIssued(t.id, ahead, wait, cmd.source, reprint=True)]
+
+    # ---- snapshot (for comparing states and for tests) -----------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "serial": self.serial,
+            "streak": self.streak,
+            "counters": dict(sorted(self.counters.items())),
+            "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
+            "queue": [t.id for t in self.queue],
+            "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
+            "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
+        }
+
+
+_HANDLERS: dict[type, Callable[[Centre, Any, float], list[Effect]]] = {
+    c.TakeTicket: Centre._take,
+    c.CallNext: Centre._call,
+    c.Recall: Centre._recall,
+    c.Skip: Centre._skip,
+    c.Transfer: Centre._transfer,
+    c.Start: Centre._start,
+    c.Complete: Centre._complete,
+    c.Pause: Centre._pause,
+    c.Resume: Centre._resume,
+    c.OpenWindow: Centre._open,
+    c.CloseWindow: Centre._close,
+    c.SetSkills: Centre._set_skills,
+    c.Reprint: Centre._reprint,
+}

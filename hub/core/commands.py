@@ -1,0 +1,121 @@
+"""Operations the core accepts. Each is journaled as `{"op": ..., **fields}`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    op: ClassVar[str] = ""
+
+    def to_record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["op"] = self.op
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class TakeTicket(Command):
+    op: ClassVar[str] = "take"
+    item: str
+    priority: str = "normal"
+    resident: str | None = None
+    appointment_at: float | None = None
+    extra_items: tuple[str, ...] = ()
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCommand(Command):
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallNext(WindowCommand):
+    op: ClassVar[str] = "call"
+
+
+@dataclass(frozen=True, slots=True)
+class Recall(WindowCommand):
+    op: ClassVar[str] = "recall"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip(WindowCommand):
+    """The called resident did not come. `requeue=None` follows the centre's policy."""
+
+    op: ClassVar[str] = "skip"
+    requeue: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(WindowCommand):
+    op: ClassVar[str] = "transfer"
+    to_window: int | None = None
+    to_item: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Start(WindowCommand):
+    op: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True, slots=True)
+class Complete(WindowCommand):
+    op: ClassVar[str] = "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(WindowCommand):
+    op: ClassVar[str] = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(WindowCommand):
+    op: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWindow(WindowCommand):
+    op: ClassVar[str] = "open"
+    clerk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseWindow(WindowCommand):
+    op: ClassVar[str] = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class SetSkills(WindowCommand):
+    op: ClassVar[str] = "skills"
+    skills: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reprint(Command):
+    op: ClassVar[str] = "reprint"
+    ticket: str  # number ("A017", today) or id ("20261123-A017")
+    source: str | None = None
+
+
+ALL: tuple[type[Command], ...] = (
+    TakeTicket, CallNext, Recall, Skip, Transfer, Start, Complete,
+    Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint,
+)
+BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
+_TUPLE_FIELDS = {"extra_items", "skills"}
+
+
+def from_record(record: dict[str, Any]) -> Command:
+    """Rebuild a command from its journal record (the inverse of `to_record`)."""
+    cls = BY_OP[record["op"]]
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in record:
+            value = record[f.name]
+            kwargs[f.name] = tuple(value) if f.name in _TUPLE_FIELDS else value
+    return cls(**kwargs)

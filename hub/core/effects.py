@@ -1,0 +1,55 @@
+"""What the core asks the outside world to do. Adapters turn these into MQTT, print, speech."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TicketIssued(Effect):
+    ticket: str  # ticket id
+    ahead: int
+    wait_minutes: float
+    source: str | None
+    reprint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCalled(Effect):
+    ticket: str
+    window: int
+    recall: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WindowChanged(Effect):
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged(Effect):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOpened(Effect):
+    case: str
+    due_day: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayClosed(Effect):
+    day: str
+    expired: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable(Effect):
+    """Waiting tickets that no open or paused window can serve any more."""
+
+    tickets: tuple[str, ...]

@@ -1,0 +1,110 @@
+"""Tickets, windows and cases: the mutable state the dispatch core owns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    PRIORITY = "priority"  # elderly, disabled, pregnant: 老弱病残孕
+    APPOINTMENT = "appointment"
+
+
+class TicketState(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    DONE = "done"
+    NO_SHOW = "no_show"
+    EXPIRED = "expired"  # still waiting when the day closed
+
+
+ACTIVE_TICKET_STATES = frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING})
+
+
+class WindowState(StrEnum):
+    CLOSED = "closed"
+    IDLE = "idle"
+    CALLING = "calling"
+    SERVING = "serving"
+    PAUSED = "paused"
+
+
+@dataclass(slots=True)
+class Ticket:
+    id: str  # "20261123-A017": unique forever; `number` is unique within a day
+    number: str
+    day: str
+    item: str
+    priority: Priority
+    issued_at: float
+    order_key: float  # position in the queue: issue time, or the time it was requeued
+    serial: int  # tie-breaker: global issue order
+    extra_items: tuple[str, ...] = ()
+    resident: str | None = None  # keyed hash of the resident's card, never the raw number
+    appointment_at: float | None = None
+    source: str | None = None
+    state: TicketState = TicketState.WAITING
+    window: int | None = None  # window currently calling/serving it
+    target_window: int | None = None  # set by a transfer to one window
+    requeued: bool = False
+    recalls: int = 0
+    note: str = ""
+    history: list[tuple[float, str, int | None]] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        return (self.order_key, self.serial)
+
+    def mark(self, now: float, state: TicketState, window: int | None = None) -> None:
+        self.state = state
+        self.history.append((now, state.value, window))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["priority"] = self.priority.value
+        d["state"] = self.state.value
+        d["extra_items"] = list(self.extra_items)
+        d["history"] = [list(h) for h in self.history]
+        return d
+
+
+@dataclass(slots=True)
+class Window:
+    number: int
+    kind: str
+    skills: frozenset[str]
+    state: WindowState = WindowState.CLOSED
+    clerk: str | None = None
+    ticket: str | None = None  # ticket id being called or served
+    since: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "skills": sorted(self.skills),
+            "state": self.state.value,
+            "clerk": self.clerk,
+            "ticket": self.ticket,
+            "since": self.since,
+        }
+
+
+@dataclass(slots=True)
+class Case:
+    """A promised item (承诺件) accepted at a window; outlives the ticket's day."""
+
+    id: str
+    ticket: str
+    item: str
+    opened_at: float
+    due_day: str
+    resident: str | None
+    state: str = "open"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
