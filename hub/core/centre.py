@@ -397,6 +397,12 @@ class Centre:
             if not any(item.id in x.skills for x in self.windows.values()):
                 raise Rejected("not_served_here", f"no window here serves {item.id}")
             if t.resident:
+                held = self.active_by_resident.get((t.resident, item.id))
+                if held is not None and held != t.id:
+                    number = self.tickets[held].number
+                    raise Rejected("already_has_ticket",
+                                   f"该居民已有{number}号办理此事项 / the resident already "
+                                   f"holds ticket {number} for {item.id}", ticket=number)
                 self.active_by_resident.pop((t.resident, t.item), None)
                 self.active_by_resident[(t.resident, item.id)] = t.id
             t.item, t.target_window = item.id, None

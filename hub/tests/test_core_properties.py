@@ -1,0 +1,179 @@
+"""Stateful property tests: random operation sequences must keep the queue's invariants.
+
+The oracles here are written independently of the core's data structures: they look only at
+tickets and windows, never at the core's internal queues.
+"""
+
+import datetime as dt
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from onewindow.hub.core import commands as c
+from onewindow.hub.core.centre import Rejected
+from onewindow.hub.core.effects import TicketCalled, TicketIssued, Unreachable
+from onewindow.hub.core.model import Priority, TicketState, WindowState
+from onewindow.hub.core.policy import OrderingPolicy
+
+from .catalogs import centre
+
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+ITEMS = ["SOC-1", "SOC-2", "MED-1", "CIV-1", "CARD-1"]
+WINDOWS = ((1, "comprehensive"), (2, "comprehensive"), (3, "card"))
+FINISHED = {TicketState.DONE, TicketState.NO_SHOW}
+
+
+class QueueMachine(RuleBasedStateMachine):
+    policy = OrderingPolicy(mode="ratio", ratio=2)
+
+    def __init__(self):
+        super().__init__()
+        self.core = centre(windows=WINDOWS, policy=self.policy, now=T0)
+        self.now = T0
+        self.issued: list[str] = []  # every ticket id ever acknowledged
+        self.finished: set[str] = set()
+        self.reported_unreachable: set[str] = set()
+        self.priority_run = 0  # consecutive priority calls while a normal one was eligible
+
+    def _do(self, cmd):
+        try:
+            effects = self.core.apply(cmd, self.now)
+        except Rejected:
+            return []
+        for e in effects:
+            if isinstance(e, TicketIssued) and not e.reprint:
+                self.issued.append(e.ticket)
+            if isinstance(e, Unreachable):
+                self.reported_unreachable.update(e.tickets)
+        return effects
+
+    @rule(dt_=st.floats(min_value=0, max_value=120))
+    def tick(self, dt_):
+        self.now += dt_
+
+    @rule(item=st.sampled_from(ITEMS), prio=st.sampled_from(["normal", "normal", "priority"]),
+          resident=st.sampled_from([None, None, "r1", "r2"]))
+    def take(self, item, prio, resident):
+        self._do(c.TakeTicket(item, priority=prio, resident=resident))
+
+    @rule(window=st.sampled_from([1, 2, 3]))
+    def call(self, window):
+        w = self.core.windows[window]
+        ok = (lambda t: t.target_window == window if t.target_window is not None
+              else t.item in w.skills)
+        waiting = [t for t in self.core.tickets.values() if t.state is TicketState.WAITING]
+        eligible = [t for t in waiting if ok(t)]
+        own = [t for t in eligible if w.kind in self.core.catalog.items[t.item].window_kinds]
+        pool = own if w.kind != "comprehensive" and own else eligible
+        was_open = w.state not in (WindowState.CLOSED, WindowState.PAUSED)
+        prev_done = {tid for tid, t in self.core.tickets.items() if t.state in FINISHED}
+        effects = self._do(c.CallNext(window))
+        called = [e for e in effects if isinstance(e, TicketCalled)]
+        if not called:
+            assert not (pool and was_open), "a window that could serve someone called nobody"
+            return
+        t = self.core.tickets[called[0].ticket]
+        assert t.id not in prev_done, "a finished ticket was called again"
+        # FIFO within its class, among the tickets this window may take.
+        same_class = [u for u in pool if u.priority is t.priority]
+        assert t is min(same_class, key=lambda u: (u.order_key, u.serial))
+        # Ratio rule: no more than `ratio` priority calls in a row while a normal one waits.
+        normal_waiting = any(u.priority is Priority.NORMAL for u in pool)
+        if t.priority is Priority.PRIORITY and normal_waiting:
+            self.priority_run += 1
+        elif t.priority is Priority.NORMAL:
+            self.priority_run = 0
+        if self.policy.mode == "ratio":
+            assert self.priority_run <= self.policy.ratio
+
+    @rule(window=st.sampled_from([1, 2, 3]), op=st.sampled_from(
+        ["recall", "skip", "start", "complete", "pause", "resume", "open", "close"]))
+    def window_op(self, window, op):
+        cls = {"recall": c.Recall, "skip": c.Skip, "start": c.Start, "complete": c.Complete,
+               "pause": c.Pause, "resume": c.Resume, "open": c.OpenWindow,
+               "close": c.CloseWindow}[op]
+        self._do(cls(window))
+
+    @rule(window=st.sampled_from([1, 2, 3]), to=st.sampled_from([1, 2, 3]),
+          item=st.sampled_from([None, *ITEMS]))
+    def transfer(self, window, to, item):
+        self._do(c.Transfer(window, to_item=item) if item else c.Transfer(window, to_window=to))
+
+    @precondition(lambda self: len(self.issued) > 3)
+    @rule()
+    def next_day(self):
+        self.now += 86400
+        self.priority_run = 0  # the ratio counter restarts with the day's queue
+        self._do(c.TakeTicket("SOC-1"))
+
+    @invariant()
+    def none_lost_none_served_twice(self):
+        core = self.core
+        queue_ids = [t.id for t in core.queue]
+        assert len(queue_ids) == len(set(queue_ids))
+        on_windows = [w.ticket for w in core.windows.values() if w.ticket]
+        assert len(on_windows) == len(set(on_windows)), "one ticket at two windows"
+        for tid in self.issued:
+            t = core.tickets.get(tid)
+            if t is None:  # a past day: it must have been closed out, not dropped mid-service
+                assert tid[:8] != core.day
+                continue
+            if t.state is TicketState.WAITING:
+                assert tid in queue_ids
+            elif t.state in (TicketState.CALLED, TicketState.SERVING):
+                assert core.windows[t.window].ticket == tid
+            else:
+                assert t.state in FINISHED
+        assert set(queue_ids) <= set(self.issued)
+
+    @invariant()
+    def numbers_unique_per_day(self):
+        numbers = [t.number for t in self.core.tickets.values() if t.day == self.core.day]
+        assert len(numbers) == len(set(numbers))
+
+    @invariant()
+    def every_waiting_ticket_is_reachable_or_reported(self):
+        core = self.core
+        for t in core.queue:
+            servers = [w for w in core.windows.values() if w.state is not WindowState.CLOSED
+                       and (w.number == t.target_window if t.target_window is not None
+                            else t.item in w.skills)]
+            if not servers:
+                assert t.id in self.reported_unreachable
+                assert t in core.unreachable()
+
+    @invariant()
+    def one_active_ticket_per_resident_and_item(self):
+        seen = set()
+        for t in self.core.tickets.values():
+            if t.resident and t.state in (TicketState.WAITING, TicketState.CALLED,
+                                          TicketState.SERVING):
+                assert (t.resident, t.item) not in seen
+                seen.add((t.resident, t.item))
+
+
+class AgingMachine(QueueMachine):
+    policy = OrderingPolicy(mode="aging", weights={"normal": 1.0, "priority": 3.0})
+
+    @rule(window=st.sampled_from([1, 2]))
+    def call_aging(self, window):
+        w = self.core.windows[window]
+        pool = [t for t in self.core.tickets.values() if t.state is TicketState.WAITING
+                and (t.target_window == window if t.target_window is not None
+                     else t.item in w.skills)]
+        effects = self._do(c.CallNext(window))
+        called = [e for e in effects if isinstance(e, TicketCalled)]
+        if called:
+            t = self.core.tickets[called[0].ticket]
+            score = {Priority.NORMAL: 1.0, Priority.PRIORITY: 3.0}
+            best = max(score[u.priority] * (self.now - u.order_key) for u in pool)
+            assert score[t.priority] * (self.now - t.order_key) >= best - 1e-6
+
+
+SETTINGS = settings(max_examples=150, stateful_step_count=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+TestQueueMachine = QueueMachine.TestCase
+TestQueueMachine.settings = SETTINGS
+TestAgingMachine = AgingMachine.TestCase
+TestAgingMachine.settings = SETTINGS
