@@ -1,0 +1,62 @@
+# Runs the shared protocol vectors. Works on CPython and on MicroPython, so both
+# interpreters are held to the same contract:
+#   micropython check_vectors.py <vectors-dir>   (with MICROPYPATH naming protocol/)
+# It prints one line per failure and a closing "N passed, N failed" line.
+
+import json
+import sys
+
+
+def _payload(case):
+    if "payload" in case:
+        return case["payload"].encode("utf-8")
+    if "payload_hex" in case:
+        return bytes(int(h, 16) for h in case["payload_hex"].split())
+    if "oversize" in case:
+        return b'{"v": 1, "pad": "' + b"x" * case["oversize"] + b'"}'
+    return json.dumps(case["message"]).encode("utf-8")
+
+
+def run(proto, vectors_dir):
+    passed = 0
+    failures = []
+    with open(vectors_dir + "/valid.json") as f:
+        valid = json.load(f)
+    with open(vectors_dir + "/invalid.json") as f:
+        invalid = json.load(f)
+    for case in valid:
+        try:
+            got = proto.decode(case["kind"], _payload(case))
+            again = proto.decode(case["kind"], proto.encode(case["kind"], dict(got)))
+            if got != case["message"] or again != got:
+                failures.append(case["name"] + ": decoded message differs")
+            elif "topic" in case and proto.parse_topic(case["topic"]) is None:
+                failures.append(case["name"] + ": topic does not parse")
+            else:
+                passed += 1
+        except proto.ProtocolError as e:
+            failures.append(case["name"] + ": rejected with " + e.code + " (" + e.msg + ")")
+    for case in invalid:
+        try:
+            proto.decode(case["kind"], _payload(case))
+            failures.append(case["name"] + ": accepted, expected " + case["code"])
+        except proto.ProtocolError as e:
+            if e.code == case["code"]:
+                passed += 1
+            else:
+                failures.append(case["name"] + ": got " + e.code + ", expected " + case["code"])
+    return passed, failures
+
+
+def main():
+    import ow_protocol
+
+    passed, failures = run(ow_protocol, sys.argv[1])
+    for line in failures:
+        print("FAIL", line)
+    print(str(passed) + " passed, " + str(len(failures)) + " failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
