@@ -32,6 +32,8 @@ EVENTS = {
     "complete": _WIN,
     "pause": _WIN,
     "resume": _WIN,
+    "open": _WIN + (("clerk", "s", False),),
+    "close": _WIN,
     "transfer": _WIN + (("to_window", "i", False), ("to_item", "s", False), ("note", "s", False)),
     "reprint": (("ticket", "s", True),),
     "help": _WIN,

@@ -117,8 +117,11 @@ class Centre:
         self._reach = {k: frozenset(v) for k, v in reach.items()}
 
     # ---- time ------------------------------------------------------------------------
+    def local_time(self, now: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(now, self._tz)
+
     def local_date(self, now: float) -> dt.date:
-        return dt.datetime.fromtimestamp(now, self._tz).date()
+        return self.local_time(now).date()
 
     def is_workday(self, d: dt.date) -> bool:
         iso = d.isoformat()

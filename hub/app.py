@@ -1,0 +1,382 @@
+"""The hub's application layer: MQTT messages in, journal records and MQTT messages out.
+
+Still free of I/O and clocks: `handle` gets a topic, a payload and the time, and returns a
+`Step`: records the runner must make durable first, then messages it may publish. The
+asyncio runner (`runner.py`), the tests and the simulator all drive this same object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol import ow_protocol as proto
+from .core import commands as c
+from .core.centre import Centre, Rejected
+from .core.effects import (
+    CaseOpened,
+    DayClosed,
+    Effect,
+    QueueChanged,
+    TicketCalled,
+    TicketIssued,
+    Unreachable,
+    WindowChanged,
+)
+from .core.model import WindowState
+from .devices import Device, Publish, Registry
+from .store.journal import Record
+
+log = logging.getLogger("onewindow.hub")
+
+HALL_CALLS = 8  # calls the hall board lists
+PRINT_TTL = 30.0  # s: a ticket printed later than this would confuse the queue
+SHOW_TTL = 60.0
+WINDOW_ROLES = ("keypad", "node", "led")
+TICKET_ROLES = ("box", "kiosk", "node")
+
+
+def _encode(kind: str, msg: dict[str, Any]) -> bytes:
+    return proto.encode(kind, msg)
+
+
+@dataclass(slots=True)
+class Step:
+    records: list[Record] = field(default_factory=list)
+    publishes: list[Publish] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    ticket: str
+    window: int
+    at: float
+
+
+class HubApp:
+    def __init__(self, centre: Centre, registry: Registry, boot: str,
+                 status_url: str = "http://localhost:8080/t/") -> None:
+        self.centre = centre
+        self.registry = registry
+        self.centre_id = centre.config.centre_id
+        self.boot = boot  # distinguishes this process's command ids from earlier ones
+        self.status_url = status_url
+        self.pos = 0
+        self.calls: deque[Call] = deque(maxlen=HALL_CALLS)
+        self.ratings: list[dict[str, Any]] = []
+        self.help_requests: list[dict[str, Any]] = []
+        self._resync_n = 0
+        self._replaying = False
+
+    # ---- start-up ----------------------------------------------------------------------
+    def replay(self, records: Iterable[Record]) -> int:
+        """Rebuild state from the journal. Effects are rendered only to refill each device's
+        last reply, so a retry that crosses a hub restart still gets its original answer."""
+        n = 0
+        self._replaying = True
+        try:
+            for rec in records:
+                self.pos = rec.pos
+                publishes = self._apply_record(rec)
+                if rec.dev is not None and rec.seq is not None:
+                    dev = self.registry.get(rec.dev)
+                    if dev is not None:
+                        dev.last_seq = max(dev.last_seq, rec.seq)
+                        dev.last_reply = [p for p in publishes if _to_device(p, rec.dev)]
+                n += 1
+        finally:
+            self._replaying = False
+        return n
+
+    def _apply_record(self, rec: Record) -> list[Publish]:
+        body = rec.body
+        if body["op"] == "rate":
+            self.ratings.append(body)
+            return [self._res(rec.dev, rec.seq, "rate")] if rec.dev else []
+        if body["op"] == "help":
+            self.help_requests.append(body)
+            return [self._res(rec.dev, rec.seq, "help")] if rec.dev else []
+        effects = self.centre.apply(c.from_record(body), rec.ts)
+        return self._render(effects, rec)
+
+    # ---- messages from devices -----------------------------------------------------------
+    def handle(self, topic: str, payload: bytes, now: float) -> Step:
+        parsed = proto.parse_topic(topic)
+        if parsed is None or parsed[0] != self.centre_id or parsed[1] != "dev":
+            log.warning("ignored message on foreign topic %s", topic)
+            return Step()
+        dev_id, leaf = parsed[2] or "", parsed[3]
+        if leaf not in ("evt", "status", "ack"):
+            return Step()  # our own cmd/res/err echoes
+        try:
+            msg = proto.decode(leaf, payload)
+        except proto.ProtocolError as e:
+            # Lost/disconnected wills and births of unknown devices are answered like events.
+            return self._error(dev_id, e.code, e.msg)
+        if msg.get("dev") != dev_id:
+            return self._error(dev_id, "dev_mismatch",
+                               f"message names device {msg.get('dev')!r} on {dev_id!r}'s topic")
+        dev = self.registry.get(dev_id)
+        if dev is None:
+            return self._error(dev_id, "unknown_device",
+                               f"device {dev_id!r} is not registered at this hub; provision it",
+                               seq=msg.get("seq"))
+        if leaf == "status":
+            return self._status(dev, msg, now)
+        if leaf == "ack":
+            if not msg["ok"]:
+                log.warning("device %s refused command %s: %s", dev_id, msg["id"],
+                            msg.get("code", "?"))
+            return Step()
+        return self._event(dev, msg, now)
+
+    def _event(self, dev: Device, msg: dict[str, Any], now: float) -> Step:
+        seq = msg["seq"]
+        verdict = dev.sequence(seq)
+        if verdict == "repeat":
+            log.info("device %s repeated seq %d: same reply again", dev.spec.id, seq)
+            return Step(publishes=list(dev.last_reply))
+        if verdict == "replayed":
+            return self._error(dev.spec.id, "replayed",
+                               f"seq {seq} was already processed; last was {dev.last_seq}",
+                               seq=seq, last=dev.last_seq)
+        try:
+            body = self._to_command(dev, msg)
+        except Rejected as e:
+            return self._reject(dev, seq, e)
+        rec = Record(self.pos + 1, now, dev.spec.id, seq, body)
+        try:
+            publishes = self._apply_record(rec)
+        except Rejected as e:
+            return self._reject(dev, seq, e)
+        if verdict == "gap":
+            log.info("device %s skipped from seq %d to %d: resync", dev.spec.id,
+                     dev.last_seq, seq)
+            publishes += self.device_state(dev, now)
+        self.pos = rec.pos
+        dev.last_seq = seq
+        dev.last_reply = [p for p in publishes if _to_device(p, dev.spec.id)]
+        return Step([rec], publishes)
+
+    def _reject(self, dev: Device, seq: int, e: Rejected) -> Step:
+        step = self._error(dev.spec.id, e.code, e.message, seq=seq, **e.detail)
+        dev.last_seq = seq
+        dev.last_reply = list(step.publishes)
+        return step
+
+    def _to_command(self, dev: Device, msg: dict[str, Any]) -> dict[str, Any]:
+        typ, role = msg["type"], dev.spec.role
+        if typ in ("take", "reprint"):
+            if role not in TICKET_ROLES:
+                raise Rejected("not_allowed", f"a {role} cannot issue tickets")
+            if typ == "reprint":
+                return c.Reprint(msg["ticket"], source=dev.spec.id).to_record()
+            return c.TakeTicket(
+                msg["item"], priority=msg.get("priority", "normal"),
+                resident=msg.get("resident"), appointment_at=msg.get("appointment_at"),
+                extra_items=tuple(msg.get("items", ())), source=dev.spec.id,
+            ).to_record()
+        window = self._window_of(dev, msg)
+        if typ == "rate":
+            score = msg["score"]
+            if score not in (1, 2, 3):
+                raise Rejected("bad_field", "score is 1 满意, 2 基本满意 or 3 不满意")
+            t = self.centre.find_ticket(msg["ticket"])
+            if t is None:
+                raise Rejected("unknown_ticket", f"no ticket {msg['ticket']} today")
+            clerk = self.centre.windows[window].clerk
+            return {"op": "rate", "ticket": t.id, "score": score, "window": window,
+                    "clerk": clerk}
+        if typ == "help":
+            return {"op": "help", "window": window, "clerk": self.centre.windows[window].clerk}
+        if typ == "transfer":
+            return c.Transfer(window, msg.get("to_window"), msg.get("to_item"),
+                              msg.get("note", "")).to_record()
+        if typ == "skip":
+            return c.Skip(window, msg.get("requeue")).to_record()
+        if typ == "open":
+            return c.OpenWindow(window, msg.get("clerk")).to_record()
+        simple = {"close": c.CloseWindow, "call": c.CallNext, "recall": c.Recall, "start": c.Start,
+                  "complete": c.Complete, "pause": c.Pause, "resume": c.Resume}
+        return simple[typ](window).to_record()
+
+    def _window_of(self, dev: Device, msg: dict[str, Any]) -> int:
+        if dev.spec.role not in WINDOW_ROLES or dev.spec.window is None:
+            raise Rejected("not_allowed", f"device {dev.spec.id} is not at a window")
+        asked = msg.get("window")
+        if asked is not None and asked != dev.spec.window:
+            raise Rejected("wrong_window", f"device {dev.spec.id} belongs to window "
+                                           f"{dev.spec.window}, not {asked}")
+        return dev.spec.window
+
+    def _status(self, dev: Device, msg: dict[str, Any], now: float) -> Step:
+        before = dev.state
+        dev.note_status(msg, now)
+        if msg["state"] == "lost":
+            log.warning("device %s lost (was %s)", dev.spec.id, before)
+        if "seq" in msg and msg["seq"] < dev.last_seq:
+            # A device that forgot its sequence (reflashed) learns where to continue.
+            return Step(publishes=[self._err_publish(
+                dev.spec.id, "seq_behind", f"continue numbering after {dev.last_seq}",
+                last=dev.last_seq)] + self.device_state(dev, now))
+        if msg["state"] == "ready":
+            return Step(publishes=self.device_state(dev, now))
+        return Step()
+
+    # ---- operator actions (supervisor, CLI, simulator) -------------------------------------
+    def operate(self, cmd: c.Command, now: float) -> Step:
+        """An operation that comes from staff software rather than a device. Raises Rejected."""
+        rec = Record(self.pos + 1, now, None, None, cmd.to_record())
+        publishes = self._apply_record(rec)
+        self.pos = rec.pos
+        return Step([rec], publishes)
+
+    # ---- state for devices -----------------------------------------------------------------
+    def device_state(self, dev: Device, now: float) -> list[Publish]:
+        """Everything a device must show, as absolute state: sent on birth, gap and restart."""
+        out: list[Publish] = []
+        if dev.spec.window is not None and dev.spec.window in self.centre.windows:
+            self._resync_n += 1
+            show = self._display_msg(dev.spec.window)
+            show.update(id=f"{self.boot}.s{self._resync_n}", ttl=SHOW_TTL, type="show")
+            out.append(Publish(self._dev_topic(dev.spec.id, "cmd"), _encode("cmd", show)))
+        if dev.spec.role == "hall":
+            out.append(self._hall_publish(now))
+        return out
+
+    def retained_state(self, now: float) -> list[Publish]:
+        """All retained topics, republished whenever the hub (re)connects to a broker: a
+        broker that lost its retained store must not leave any board wrong."""
+        out = [self._display_publish(n) for n in sorted(self.centre.windows)]
+        out.append(self._hall_publish(now))
+        out.append(self.birth(now))
+        return out
+
+    def birth(self, now: float, state: str = "ready") -> Publish:
+        msg = {"state": state, "boot": self.boot, "ts": now}
+        return Publish(proto.hub_topic(self.centre_id), _encode("hub", msg), retain=True)
+
+    def will(self) -> Publish:
+        return Publish(proto.hub_topic(self.centre_id), _encode("hub", {"state": "lost"}),
+                       retain=True)
+
+    # ---- rendering effects -------------------------------------------------------------------
+    def _render(self, effects: list[Effect], rec: Record) -> list[Publish]:
+        out: list[Publish] = []
+        windows: set[int] = set()
+        hall = False
+        k = 0
+        for e in effects:
+            if isinstance(e, TicketIssued):
+                t = self.centre.tickets[e.ticket]
+                if rec.dev is not None:
+                    out.append(self._res(rec.dev, rec.seq, rec.body["op"] if e.reprint
+                                         else "take", ticket=t.number, ahead=e.ahead,
+                                         wait=_minutes(e.wait_minutes)))
+                source = self.registry.get(e.source) if e.source else None
+                if source is not None and source.spec.role in ("box", "kiosk"):
+                    out.append(self._print(source.spec.id, t.id, e, rec, k))
+                    k += 1
+            elif isinstance(e, TicketCalled):
+                t = self.centre.tickets[e.ticket]
+                self.calls.appendleft(Call(t.number, e.window, rec.ts))
+                windows.add(e.window)
+                hall = True
+            elif isinstance(e, WindowChanged):
+                windows.add(e.window)
+            elif isinstance(e, Unreachable) and not self._replaying:
+                log.warning("tickets no open window can serve: %s", ", ".join(e.tickets))
+            elif isinstance(e, DayClosed) and not self._replaying:
+                log.info("day %s closed; %d tickets expired", e.day, len(e.expired))
+            elif isinstance(e, CaseOpened | QueueChanged):
+                pass
+        if rec.dev is not None and not any(_is_res(p) for p in out):
+            out.append(self._res(rec.dev, rec.seq, rec.body["op"], **self._result(rec)))
+        out += [self._display_publish(n) for n in sorted(windows)]
+        if hall:
+            out.append(self._hall_publish(rec.ts))
+        return out
+
+    def _result(self, rec: Record) -> dict[str, Any]:
+        window = rec.body.get("window")
+        w = self.centre.windows.get(window) if isinstance(window, int) else None
+        if w is None:
+            return {}
+        t = self.centre.tickets.get(w.ticket) if w.ticket else None
+        return {"window": w.number, "state": w.state.value,
+                **({"ticket": t.number} if t else {})}
+
+    def _print(self, dev: str, ticket_id: str, e: TicketIssued, rec: Record, k: int) -> Publish:
+        t = self.centre.tickets[ticket_id]
+        item = self.centre.catalog.items[t.item]
+        when = self.centre.local_time(rec.ts).strftime("%Y-%m-%d %H:%M")
+        name = self.centre.catalog.name
+        lines = [name.zh, t.number, item.name.zh, item.name.en,
+                 f"前面还有{e.ahead}人 / {e.ahead} ahead",
+                 f"预计等候{_minutes(e.wait_minutes)}分钟 / about "
+                 f"{_minutes(e.wait_minutes)} min", when]
+        cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
+               "lines": lines, "qr": self.status_url + t.id}
+        return Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd))
+
+    def _display_msg(self, number: int) -> dict[str, Any]:
+        w = self.centre.windows[number]
+        msg: dict[str, Any] = {"window": number, "rev": self.pos, "state": w.state.value}
+        t = self.centre.tickets.get(w.ticket) if w.ticket else None
+        if t is not None:
+            msg["ticket"] = t.number
+            msg["text"] = f"请{t.number}号到{number}号窗口 / {t.number} to window {number}"
+        elif w.state is WindowState.PAUSED:
+            msg["text"] = "暂停服务 / Paused"
+        elif w.state is WindowState.CLOSED:
+            msg["text"] = "暂停受理 / Closed"
+        return msg
+
+    def _display_publish(self, number: int) -> Publish:
+        return Publish(proto.display_topic(self.centre_id, number),
+                       _encode("display", self._display_msg(number)), retain=True)
+
+    def _hall_publish(self, now: float) -> Publish:
+        calls = [{"ticket": x.ticket, "window": x.window, "ts": x.at} for x in self.calls]
+        return Publish(proto.hall_topic(self.centre_id),
+                       _encode("hall", {"rev": self.pos, "calls": calls}), retain=True)
+
+    def _dev_topic(self, dev: str, leaf: str) -> str:
+        return proto.device_topic(self.centre_id, dev, leaf)
+
+    def _res(self, dev: str | None, seq: int | None, typ: str, **fields: Any) -> Publish:
+        msg = {"seq": seq, "ok": True, "type": typ, **fields}
+        return Publish(self._dev_topic(dev or "", "res"), _encode("res", msg))
+
+    def _err_publish(self, dev: str, code: str, msg: str, **fields: Any) -> Publish:
+        body = {"code": code, "msg": msg,
+                **{k: v for k, v in fields.items() if v is not None and k in _ERR_FIELDS}}
+        return Publish(self._dev_topic(dev, "err"), _encode("err", body))
+
+    def _error(self, dev: str, code: str, msg: str, **fields: Any) -> Step:
+        log.warning("device %s: %s: %s", dev or "?", code, msg)
+        device = self.registry.get(dev)
+        if device is not None:
+            device.errors += 1
+        try:
+            return Step(publishes=[self._err_publish(dev, code, msg, **fields)])
+        except proto.ProtocolError:
+            return Step()  # the topic's device id is itself unusable: log only
+
+
+_ERR_FIELDS = ("seq", "id", "last", "ticket")
+
+
+def _minutes(m: float) -> int:
+    return -1 if m == float("inf") else round(m)
+
+
+def _to_device(p: Publish, dev: str) -> bool:
+    return f"/dev/{dev}/" in p.topic
+
+
+def _is_res(p: Publish) -> bool:
+    return p.topic.endswith("/res")

@@ -1,0 +1,113 @@
+"""Hub configuration: one TOML file per centre (see docs/centre.example.toml)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .core.catalog import Catalog
+from .core.centre import CentreConfig, WindowSpec
+from .core.policy import OrderingPolicy
+from .devices import DeviceSpec
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerURL:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerURL:
+        u = urlparse(url)
+        if u.scheme not in ("mqtt", "tcp") or not u.hostname:
+            raise ConfigError(f"broker url must look like mqtt://host:1883, not {url!r}")
+        return cls(u.hostname, u.port or 1883, u.username, u.password)
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    centre: CentreConfig
+    devices: tuple[DeviceSpec, ...] = ()
+    catalog_path: str | None = None
+    broker_url: str | None = None  # None: start the embedded broker
+    embedded_port: int = 1883
+    database_url: str = "sqlite:///onewindow.db"
+    fsync: bool = False
+    status_url: str = "http://localhost:8080/t/"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load(path: str | Path) -> HubConfig:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: {e}") from e
+    return from_dict(data, base=p.parent)
+
+
+def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
+    try:
+        centre = data["centre"]
+        policy = OrderingPolicy(**data.get("policy", {}))
+        windows = tuple(
+            WindowSpec(int(w["number"]), w.get("kind", "comprehensive"),
+                       tuple(w["skills"]) if "skills" in w else None)
+            for w in data.get("windows", [])
+        )
+        if not windows:
+            raise ConfigError("configure at least one [[windows]]")
+        devices = tuple(
+            DeviceSpec(d["id"], d["role"], d.get("window"), d.get("board", ""))
+            for d in data.get("devices", [])
+        )
+        catalog = centre.get("catalog")
+        if catalog and base is not None and not Path(catalog).is_absolute():
+            catalog = str(base / catalog)
+        store = data.get("store", {})
+        broker = data.get("broker", {})
+        db = store.get("url", "sqlite:///onewindow.db")
+        return HubConfig(
+            centre=CentreConfig(
+                centre_id=centre["id"], windows=windows, policy=policy,
+                utc_offset_minutes=int(centre.get("utc_offset_minutes", 480)),
+                holidays=frozenset(centre.get("holidays", ())),
+                workdays=frozenset(centre.get("workdays", ())),
+            ),
+            devices=devices,
+            catalog_path=catalog,
+            broker_url=broker.get("url"),
+            embedded_port=int(broker.get("embedded_port", 1883)),
+            database_url=db,
+            fsync=bool(store.get("fsync", False)),
+            status_url=centre.get("status_url", "http://localhost:8080/t/"),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"configuration: {e!r}") from e
+
+
+def check(config: HubConfig, catalog: Catalog) -> None:
+    """Cross-checks that need the catalog: every device's window exists, roles are known."""
+    from ..protocol import ow_protocol as proto
+
+    numbers = {w.number for w in config.centre.windows}
+    for d in config.devices:
+        if d.role not in proto.ROLES:
+            raise ConfigError(f"device {d.id}: unknown role {d.role!r}")
+        if d.window is not None and d.window not in numbers:
+            raise ConfigError(f"device {d.id}: window {d.window} is not configured")
+        proto.device_topic(config.centre.centre_id, d.id, "evt")  # id must be topic-safe
+    for w in config.centre.windows:
+        if w.kind not in catalog.window_kinds:
+            raise ConfigError(f"window {w.number}: unknown kind {w.kind!r}")

@@ -1,0 +1,195 @@
+"""The hub process: MQTT in, the app decides, the journal commits, MQTT out.
+
+One reader task feeds an inbox; one processor task drains it in batches, so while a batch
+is being committed the next one gathers (group commit: one fsync for many operations).
+Nothing a batch produced is published before its records are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import aiomqtt
+
+from ..protocol import ow_protocol as proto
+from .app import HubApp, Step
+from .catalog import load_catalog
+from .config import BrokerURL, HubConfig, check
+from .core.centre import Centre
+from .devices import Publish, Registry
+from .mqtt.broker import EmbeddedBroker
+from .store.journal import Journal
+
+log = logging.getLogger("onewindow.hub")
+
+BATCH = 256  # messages per group commit at most
+RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
+
+
+def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> HubApp:
+    """The app with its state rebuilt from the journal."""
+    catalog = load_catalog(config.catalog_path)
+    check(config, catalog)
+    app = HubApp(Centre(catalog, config.centre), Registry(list(config.devices)),
+                 boot or secrets.token_hex(3), config.status_url)
+    started = time.perf_counter()
+    n = app.replay(journal.read())
+    log.info("replayed %d journal records in %.2f s; next position %d", n,
+             time.perf_counter() - started, app.pos + 1)
+    return app
+
+
+class HubRunner:
+    def __init__(self, app: HubApp, journal: Journal, broker: BrokerURL,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.app = app
+        self.journal = journal
+        self.broker = broker
+        self.clock = clock
+        self.connected = asyncio.Event()
+        self.on_step: Callable[[Step], None] | None = None  # for live views
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._pending: set[asyncio.Task[None]] = set()
+        self._client: aiomqtt.Client | None = None
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        delay = RECONNECT_MIN
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                delay = RECONNECT_MIN
+            except aiomqtt.MqttError as e:
+                self.connected.clear()
+                # Full jitter: a centre's hub and boards must not reconnect in lockstep.
+                wait = random.uniform(0, delay)
+                log.warning("broker %s:%d unavailable (%s); retrying in %.1f s",
+                            self.broker.host, self.broker.port, e, wait)
+                delay = min(delay * 2, RECONNECT_MAX)
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                except TimeoutError:
+                    pass
+        self._writer.shutdown(wait=True)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        will = self.app.will()
+        root = proto.centre_root(self.app.centre_id)
+        async with aiomqtt.Client(
+            self.broker.host, self.broker.port,
+            username=self.broker.username, password=self.broker.password,
+            identifier=f"ow-hub-{self.app.centre_id}", clean_session=False, keepalive=10,
+            will=aiomqtt.Will(will.topic, will.payload, qos=1, retain=True),
+            max_queued_incoming_messages=10000,
+        ) as client:
+            self._client = client
+            for leaf in ("evt", "status", "ack"):
+                await client.subscribe(f"{root}/dev/+/{leaf}", qos=1)
+            # The broker may have lost retained state (amqtt keeps none): we are the truth.
+            await self._publish(self.app.retained_state(self.clock()))
+            self.connected.set()
+            log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
+                     self.broker.port)
+            inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+            reader = asyncio.create_task(self._read(client, inbox), name="hub-reader")
+            worker = asyncio.create_task(self._process(inbox), name="hub-processor")
+            stopper = asyncio.create_task(stop.wait(), name="hub-stop")
+            done, _ = await asyncio.wait({reader, worker, stopper},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for t in (reader, worker, stopper):
+                t.cancel()
+            for t in done:
+                if t is not stopper and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            if stop.is_set():
+                await self._drain(inbox)
+                await self._publish([self.app.birth(self.clock(), "disconnected")])
+                await asyncio.gather(*self._pending, return_exceptions=True)
+            self._client = None
+
+    async def _read(self, client: aiomqtt.Client, inbox: asyncio.Queue) -> None:
+        async for message in client.messages:
+            inbox.put_nowait(message)
+
+    async def _process(self, inbox: asyncio.Queue) -> None:
+        while True:
+            batch = [await inbox.get()]
+            while len(batch) < BATCH and not inbox.empty():
+                batch.append(inbox.get_nowait())
+            await self._handle_batch(batch)
+
+    async def _drain(self, inbox: asyncio.Queue) -> None:
+        batch = []
+        while not inbox.empty():
+            batch.append(inbox.get_nowait())
+        if batch:
+            await self._handle_batch(batch)
+
+    async def _handle_batch(self, batch: list[aiomqtt.Message]) -> None:
+        step = Step()
+        for message in batch:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode()
+            one = self.app.handle(message.topic.value, bytes(payload), self.clock())
+            step.records += one.records
+            step.publishes += one.publishes
+        await self.commit(step)
+
+    async def commit(self, step: Step) -> None:
+        """Make a step's records durable, then send its messages."""
+        if step.records:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._writer, self.journal.append, step.records)
+        await self._publish(step.publishes)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    async def _publish(self, publishes: list[Publish]) -> None:
+        client = self._client
+        if client is None or not publishes:
+            return
+        for p in publishes:
+            # Not awaited one by one: waiting for each PUBACK would serialise the hub on
+            # round trips. paho sends them in this order; lost ones are covered by device
+            # retries (same seq, same reply) and by the retained-state republish.
+            task = asyncio.ensure_future(client.publish(p.topic, p.payload, qos=p.qos,
+                                                        retain=p.retain))
+            self._pending.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("publish failed: %s", task.exception())
+
+
+async def serve(config: HubConfig, stop: asyncio.Event | None = None,
+                clock: Callable[[], float] = time.time,
+                ready: Callable[[HubRunner], None] | None = None) -> None:
+    """Run a hub from its configuration until `stop` is set: the `onewindow hub` command."""
+    broker = None
+    if config.broker_url is None:
+        broker = EmbeddedBroker(config.embedded_port)
+        await broker.start()
+        url = BrokerURL(broker.host, broker.port)
+        log.info("no broker configured: embedded broker on %s", broker.url)
+    else:
+        url = BrokerURL.parse(config.broker_url)
+    journal = Journal(config.database_url, fsync=config.fsync)
+    try:
+        app = build_app(config, journal)
+        runner = HubRunner(app, journal, url, clock)
+        if ready is not None:
+            ready(runner)
+        await runner.run(stop)
+    finally:
+        journal.close()
+        if broker is not None:
+            await broker.stop()

@@ -1,0 +1,142 @@
+"""Real peers for tests and benchmarks: a Mosquitto and a hub process on free ports.
+
+Nothing here is a fake: `Mosquitto` runs the Debian broker binary with a config written for
+the test, and `HubProcess` runs `python -m onewindow.hub.cli hub` as a separate process so
+it can be killed with SIGKILL like any production crash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..hub.mqtt.broker import free_port
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"{what} did not listen on {port} within {timeout} s")
+
+
+class Mosquitto:
+    """A private Mosquitto broker: `with Mosquitto(tmp) as m: m.port`."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.extra_conf = extra_conf
+        self.proc: subprocess.Popen[bytes] | None = None
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise RuntimeError("mosquitto is not installed: apt-get install mosquitto")
+        self.binary = binary
+
+    def start(self) -> Mosquitto:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / f"mosquitto-{self.port}.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "max_queued_messages 100000\n"
+            f"{self.extra_conf}\n")
+        log = open(self.workdir / f"mosquitto-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, "mosquitto", 10)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def write_config(path: Path, centre: str, broker_port: int | None, db: Path,
+                 windows: int = 4, devices: list[dict[str, Any]] | None = None,
+                 extra: str = "", catalog: Path | None = None) -> Path:
+    """A centre.toml for tests: `windows` comprehensive windows, a keypad and an LED board at
+    each, and one button box `box-1`."""
+    lines = ["[centre]", f'id = "{centre}"']
+    if catalog is not None:
+        lines.append(f'catalog = "{catalog}"')
+    lines += ["", "[store]", f'url = "sqlite:///{db}"', ""]
+    if broker_port is not None:
+        lines += ["[broker]", f'url = "mqtt://127.0.0.1:{broker_port}"', ""]
+    for n in range(1, windows + 1):
+        lines += ["[[windows]]", f"number = {n}", 'kind = "comprehensive"', ""]
+    devs = devices if devices is not None else default_devices(windows)
+    for d in devs:
+        lines.append("[[devices]]")
+        lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in d.items()]
+        lines.append("")
+    path.write_text("\n".join(lines).replace("'", '"') + extra, encoding="utf-8")
+    return path
+
+
+def default_devices(windows: int) -> list[dict[str, Any]]:
+    devs: list[dict[str, Any]] = [{"id": "box-1", "role": "box"}, {"id": "hall-1", "role": "hall"}]
+    for n in range(1, windows + 1):
+        devs.append({"id": f"kp-{n}", "role": "keypad", "window": n})
+        devs.append({"id": f"led-{n}", "role": "led", "window": n})
+    return devs
+
+
+class HubProcess:
+    """`onewindow hub --config ...` as a child process."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> HubProcess:
+        out = open(self.log, "ab")  # noqa: SIM115
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "onewindow.hub.cli", "hub", "--config", str(self.config)],
+            stdout=out, stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last words but the broker's will."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
