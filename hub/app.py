@@ -66,6 +66,10 @@ class HubApp:
         self.status_url = status_url
         self.pos = 0
         self.calls: deque[Call] = deque(maxlen=HALL_CALLS)
+        # Journal position of each window's and the hall's last change: a board keeps the
+        # highest `rev` it has seen, and a restarted hub republishes identical messages.
+        self.window_rev: dict[int, int] = {}
+        self.hall_rev = 0
         self.ratings: list[dict[str, Any]] = []
         self.help_requests: list[dict[str, Any]] = []
         self._resync_n = 0
@@ -295,8 +299,11 @@ class HubApp:
                 pass
         if rec.dev is not None and not any(_is_res(p) for p in out):
             out.append(self._res(rec.dev, rec.seq, rec.body["op"], **self._result(rec)))
+        for n in windows:
+            self.window_rev[n] = rec.pos
         out += [self._display_publish(n) for n in sorted(windows)]
         if hall:
+            self.hall_rev = rec.pos
             out.append(self._hall_publish(rec.ts))
         return out
 
@@ -324,7 +331,8 @@ class HubApp:
 
     def _display_msg(self, number: int) -> dict[str, Any]:
         w = self.centre.windows[number]
-        msg: dict[str, Any] = {"window": number, "rev": self.pos, "state": w.state.value}
+        msg: dict[str, Any] = {"window": number, "rev": self.window_rev.get(number, 0),
+                               "state": w.state.value}
         t = self.centre.tickets.get(w.ticket) if w.ticket else None
         if t is not None:
             msg["ticket"] = t.number
@@ -342,7 +350,7 @@ class HubApp:
     def _hall_publish(self, now: float) -> Publish:
         calls = [{"ticket": x.ticket, "window": x.window, "ts": x.at} for x in self.calls]
         return Publish(proto.hall_topic(self.centre_id),
-                       _encode("hall", {"rev": self.pos, "calls": calls}), retain=True)
+                       _encode("hall", {"rev": self.hall_rev, "calls": calls}), retain=True)
 
     def _dev_topic(self, dev: str, leaf: str) -> str:
         return proto.device_topic(self.centre_id, dev, leaf)

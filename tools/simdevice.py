@@ -94,6 +94,7 @@ class SimDevice:
 
     async def send_raw(self, payload: bytes, seq: int, timeout: float = 10.0,
                        retry: float = RETRY_AFTER) -> dict[str, Any]:
+        self.seq = max(self.seq, seq)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[seq] = fut
         deadline = time.monotonic() + timeout

@@ -80,3 +80,84 @@ async def test_take_call_and_the_window_board_follows(tmp_path, mosquitto, small
             await kp.send("call")
         assert e.value.code == "queue_empty"
     assert journal_rows(tmp_path) == 4  # take, open, call, call (the refused one is not)
+
+
+async def test_bad_input_gets_a_clear_error_and_changes_nothing(
+        tmp_path, mosquitto, small_catalog_file):
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file), \
+            device(mosquitto.port, "box-1", "box") as box, \
+            device(mosquitto.port, "kp-1", "keypad", 1) as kp, \
+            device(mosquitto.port, "intruder", "box") as stranger:
+        await box.send("take", item="SOC-1")
+        rows = journal_rows(tmp_path)
+
+        async def expect(dev, payload, seq, code):
+            with pytest.raises(DeviceError) as e:
+                await dev.send_raw(payload, seq, timeout=5)
+            assert e.value.code == code, e.value.reply
+            assert e.value.reply["msg"]  # a sentence a technician can act on
+
+        async def expect_err_topic(dev, payload, code):
+            before = len(dev.errors)
+            await dev.publish("evt", payload)
+            for _ in range(200):
+                if len(dev.errors) > before:
+                    break
+                await asyncio.sleep(0.01)
+            assert dev.errors[-1]["code"] == code
+
+        await expect_err_topic(box, b'{"v": 1, "dev": "box-1", "seq":', "malformed")
+        await expect_err_topic(box, json.dumps({"v": 7, "dev": "box-1", "seq": 9,
+                                                "type": "take", "item": "SOC-1"}).encode(),
+                               "version")
+        await expect_err_topic(box, b'{"v":1,"pad":"' + b"x" * 70000 + b'"}', "too_large")
+        ev = lambda d, s, t, **f: proto.encode("evt", proto.event(d, s, t, **f))  # noqa: E731
+        await expect(stranger, ev("intruder", 1, "take", item="SOC-1"), 1, "unknown_device")
+        await expect(box, ev("box-1", 2, "take", item="NOPE"), 2, "unknown_item")
+        await expect(kp, ev("kp-1", 1, "call", window=2), 1, "wrong_window")
+        await kp.send("open")
+        await kp.send("call")
+        rows = journal_rows(tmp_path)
+        await expect(kp, ev("kp-1", 4, "transfer", to_window=99), 4, "unknown_window")
+        await expect(box, ev("box-1", 1, "take", item="SOC-1"), 1, "replayed")
+        await expect(kp, ev("kp-1", 5, "take", item="SOC-1"), 5, "not_allowed")
+        await expect_err_topic(box, ev("kp-1", 9, "call"), "dev_mismatch")
+        assert journal_rows(tmp_path) == rows
+        # ...and the hub is still up and serving.
+        res = await box.send("take", item="MED-1")
+        assert res["ticket"] == "B001"
+
+
+async def test_a_repeated_seq_gets_the_same_reply_and_one_ticket(
+        tmp_path, mosquitto, small_catalog_file):
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file), \
+            device(mosquitto.port, "box-1", "box") as box:
+        payload = proto.encode("evt", proto.event("box-1", 1, "take", item="SOC-1"))
+        first = await box.send_raw(payload, 1)
+        again = await box.send_raw(payload, 1)  # as a QoS 1 redelivery or a retry would
+        assert first == again and first["ticket"] == "A001"
+        prints = [await asyncio.wait_for(box.commands.get(), 5)]
+        await asyncio.sleep(0.2)
+        assert box.commands.empty(), "the repeat re-sent the print command as a new one"
+        assert len(box.printed) == 1 and prints[0]["id"] in box.applied
+        assert journal_rows(tmp_path) == 1
+        box.seq = 1
+        assert (await box.send("take", item="SOC-1"))["ticket"] == "A002"
+
+
+async def test_birth_and_seq_gap_resend_the_full_state(tmp_path, mosquitto, small_catalog_file):
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file), \
+            device(mosquitto.port, "box-1", "box") as box, \
+            device(mosquitto.port, "kp-2", "keypad", 2) as kp:
+        await box.send("take", item="SOC-1")
+        await kp.send("open")
+        await kp.send("call")
+        async with device(mosquitto.port, "led-2", "led", 2) as led:
+            cmd = await asyncio.wait_for(led.commands.get(), 5)  # sent on its birth
+            assert cmd["type"] == "show" and cmd["ticket"] == "A001" and cmd["window"] == 2
+        while not kp.commands.empty():  # what it was sent on its own birth
+            kp.commands.get_nowait()
+        kp.seq += 10  # as after a reboot that persisted a higher water mark
+        await kp.send("recall")
+        cmd = await asyncio.wait_for(kp.commands.get(), 5)
+        assert cmd["ticket"] == "A001" and cmd["state"] == "calling"
