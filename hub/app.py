@@ -223,9 +223,10 @@ class HubApp:
             log.warning("device %s lost (was %s)", dev.spec.id, before)
         if "seq" in msg and msg["seq"] < dev.last_seq:
             # A device that forgot its sequence (reflashed) learns where to continue.
-            return Step(publishes=[self._err_publish(
-                dev.spec.id, "seq_behind", f"continue numbering after {dev.last_seq}",
-                last=dev.last_seq)] + self.device_state(dev, now))
+            behind = self._err_publish(dev.spec.id, "seq_behind",
+                                       f"continue numbering after {dev.last_seq}",
+                                       last=dev.last_seq)
+            return Step(publishes=[behind, *self.device_state(dev, now)])
         if msg["state"] == "ready":
             return Step(publishes=self.device_state(dev, now))
         return Step()

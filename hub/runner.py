@@ -8,6 +8,7 @@ Nothing a batch produced is published before its records are durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -72,10 +73,8 @@ class HubRunner:
                 log.warning("broker %s:%d unavailable (%s); retrying in %.1f s",
                             self.broker.host, self.broker.port, e, wait)
                 delay = min(delay * 2, RECONNECT_MAX)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
-                except TimeoutError:
-                    pass
         self._writer.shutdown(wait=True)
 
     async def _session(self, stop: asyncio.Event) -> None:

@@ -140,3 +140,58 @@ class HubProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+class Postgres:
+    """A private PostgreSQL cluster (initdb + pg_ctl) on a free port, trust auth on loopback.
+
+    PostgreSQL refuses to run as root, so under root the server runs as the `postgres`
+    user that the Debian package creates."""
+
+    def __init__(self, port: int | None = None) -> None:
+        import glob
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+        self.bindir = Path(found[-1]).parent
+        # Its own folder outside pytest's (0700, so the postgres user could not enter it).
+        self.workdir = Path(tempfile.mkdtemp(prefix="ow-pg-"))
+        self.workdir.chmod(0o755)
+        self.port = port or free_port()
+        self.data = self.workdir / "pgdata"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {out.stdout}{out.stderr}")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> Postgres:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "--no-sync")
+        opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l",
+                  str(self.workdir / "pg.log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Postgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

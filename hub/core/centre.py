@@ -156,7 +156,8 @@ class Centre:
     def _tier(self, t: Ticket, now: float) -> int:
         if t.priority is Priority.APPOINTMENT and t.appointment_at is not None:
             p = self.policy
-            if t.appointment_at - p.appointment_early <= now <= t.appointment_at + p.appointment_grace:
+            at = t.appointment_at
+            if at - p.appointment_early <= now <= at + p.appointment_grace:
                 return 0
             return 2
         return 1 if t.priority is Priority.PRIORITY else 2
@@ -353,7 +354,7 @@ class Centre:
         if t is None:
             if not effects:
                 raise Rejected("queue_empty", "暂无等候 / nobody is waiting for this window")
-            return effects + [QueueChanged()]
+            return [*effects, QueueChanged()]
         self.queue.remove(t)
         t.window = w.number
         t.mark(now, TicketState.CALLED, w.number)
@@ -440,7 +441,8 @@ class Centre:
     def _resume(self, cmd: c.Resume, now: float) -> list[Effect]:
         w = self._window(cmd.window)
         if w.state is not WindowState.PAUSED:
-            raise Rejected("not_paused", f"{w.number}号窗口未暂停 / window {w.number} is not paused")
+            raise Rejected("not_paused",
+                           f"{w.number}号窗口未暂停 / window {w.number} is not paused")
         w.state, w.since = WindowState.IDLE, now
         return [WindowChanged(w.number)]
 

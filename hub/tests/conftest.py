@@ -2,7 +2,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from onewindow.tools.testbed import Mosquitto
 
 from .catalogs import SMALL

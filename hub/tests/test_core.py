@@ -4,10 +4,15 @@ import copy
 import datetime as dt
 
 import pytest
-
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Rejected
-from onewindow.hub.core.effects import CaseOpened, DayClosed, TicketCalled, TicketIssued, Unreachable
+from onewindow.hub.core.effects import (
+    CaseOpened,
+    DayClosed,
+    TicketCalled,
+    TicketIssued,
+    Unreachable,
+)
 from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.core.policy import OrderingPolicy
 
@@ -186,7 +191,7 @@ def test_promised_item_opens_a_case_due_in_working_days():
     call(core, 1)
     core.apply(c.Start(1), T0 + 60)
     effects = core.apply(c.Complete(1), T0 + 600)
-    case = [e for e in effects if isinstance(e, CaseOpened)][0]
+    case = next(e for e in effects if isinstance(e, CaseOpened))
     assert case.due_day == "2026-11-30"  # Mon + 5 working days skips the weekend
 
 

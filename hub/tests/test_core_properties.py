@@ -9,7 +9,6 @@ import datetime as dt
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Rejected
 from onewindow.hub.core.effects import TicketCalled, TicketIssued, Unreachable
@@ -60,8 +59,11 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(window=st.sampled_from([1, 2, 3]))
     def call(self, window):
         w = self.core.windows[window]
-        ok = (lambda t: t.target_window == window if t.target_window is not None
-              else t.item in w.skills)
+        def ok(t):
+            if t.target_window is not None:
+                return t.target_window == window
+            return t.item in w.skills
+
         waiting = [t for t in self.core.tickets.values() if t.state is TicketState.WAITING]
         eligible = [t for t in waiting if ok(t)]
         own = [t for t in eligible if w.kind in self.core.catalog.items[t.item].window_kinds]

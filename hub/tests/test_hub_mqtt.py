@@ -2,12 +2,12 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sqlite3
 
 import aiomqtt
 import pytest
-
 from onewindow.hub import config as hub_config
 from onewindow.hub.runner import serve
 from onewindow.protocol import ow_protocol as proto
@@ -18,10 +18,12 @@ CENTRE = "t1"
 
 
 @contextlib.asynccontextmanager
-async def running_hub(tmp_path, port, catalog, **kw):
+async def running_hub(tmp_path, port, catalog, database_url=None, **kw):
     cfg_path = write_config(tmp_path / "centre.toml", CENTRE, port, tmp_path / "hub.db",
                             catalog=catalog, **kw)
     cfg = hub_config.load(cfg_path)
+    if database_url is not None:
+        cfg = dataclasses.replace(cfg, database_url=database_url)
     stop = asyncio.Event()
     runners = []
     task = asyncio.create_task(serve(cfg, stop, ready=runners.append))

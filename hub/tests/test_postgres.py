@@ -1,0 +1,51 @@
+"""The same journal and hub on a real PostgreSQL server started for the test."""
+
+import pytest
+from onewindow.hub import config as hub_config
+from onewindow.hub.runner import build_app
+from onewindow.hub.store.journal import Journal, Record
+from onewindow.tools.simdevice import SimDevice
+from onewindow.tools.testbed import Postgres
+
+from .test_hub_mqtt import CENTRE, running_hub
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with Postgres() as pg:
+        yield pg
+
+
+def test_journal_round_trip_and_single_writer(postgres):
+    j = Journal(postgres.url)
+    start = j.last_pos()
+    recs = [Record(start + i, 1.5 * i, "box-1", i, {"op": "take", "item": "SOC-1", "n": "张*明"})
+            for i in range(1, 4)]
+    j.append(recs)
+    assert j.last_pos() == start + 3
+    assert list(j.read(after=start)) == recs
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
+        j.append([recs[0]])  # a second writer reusing a position is refused
+    assert j.last_pos() == start + 3
+    j.close()
+
+
+async def test_hub_on_postgres_rebuilds_its_state_after_a_restart(
+        tmp_path, mosquitto, postgres, small_catalog_file):
+    j = Journal(postgres.url)
+    j.engine.dispose()
+    with j.engine.begin() as conn:  # a clean journal for this centre
+        conn.exec_driver_sql("DELETE FROM journal")
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file,
+                           database_url=postgres.url), \
+            SimDevice(CENTRE, "box-1", "box", "127.0.0.1", mosquitto.port) as box:
+        first = (await box.send("take", item="SOC-1"))["ticket"]
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file,
+                           database_url=postgres.url), \
+            SimDevice(CENTRE, "box-1", "box", "127.0.0.1", mosquitto.port, seq=1) as box:
+        second = (await box.send("take", item="SOC-1"))["ticket"]
+    assert (first, second) == ("A001", "A002")  # numbering continued from the journal
+    cfg = hub_config.load(tmp_path / "centre.toml")
+    app = build_app(cfg, j)
+    assert {"A001", "A002"} <= {t.number for t in app.centre.tickets.values()}
+    j.close()
