@@ -17,6 +17,7 @@ from typing import Any
 
 import aiomqtt
 
+from ..hub.mqtt.broker import NO_DELAY
 from ..protocol import ow_protocol as proto
 
 RETRY_AFTER = 2.0  # s without an answer before the same event is sent again
@@ -55,7 +56,7 @@ class SimDevice:
         will = proto.encode("status", {"dev": self.dev, "state": "lost"})
         self._client = aiomqtt.Client(
             self.host, self.port, identifier=f"sim-{self.centre}-{self.dev}",
-            username=self.username, password=self.password, keepalive=10,
+            username=self.username, password=self.password, keepalive=10, socket_options=NO_DELAY,
             will=aiomqtt.Will(self.topic("status"), will, qos=1, retain=True))
         await self._stack.enter_async_context(self._client)
         for leaf in ("cmd", "res", "err"):
@@ -121,6 +122,11 @@ class SimDevice:
         await self._client.publish(self.topic(leaf), payload, qos=1)
 
     async def _read(self) -> None:
+        # When the connection goes, senders time out and say so; nothing to raise here.
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self._read_messages()
+
+    async def _read_messages(self) -> None:
         assert self._client is not None
         async for message in self._client.messages:
             leaf = message.topic.value.rsplit("/", 1)[-1]

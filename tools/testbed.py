@@ -54,6 +54,8 @@ class Mosquitto:
             "allow_anonymous true\n"
             "persistence false\n"
             "max_queued_messages 100000\n"
+            "set_tcp_nodelay true\n"
+            "max_inflight_messages 1000\n"
             f"{self.extra_conf}\n")
         log = open(self.workdir / f"mosquitto-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log,

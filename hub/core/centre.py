@@ -166,9 +166,18 @@ class Centre:
         """Waiting tickets likely served before `t`: same windows, earlier tier or order."""
         mine = self.reach(t)
         tier, key = self._tier(t, now), t.sort_key
+        shares: dict[str, bool] = {}  # by item: most waiting tickets share a few items
         out = []
         for u in self.queue:
-            if u is t or self.reach(u).isdisjoint(mine):
+            if u is t:
+                continue
+            if u.target_window is None:
+                share = shares.get(u.item)
+                if share is None:
+                    share = shares[u.item] = not self._reach[u.item].isdisjoint(mine)
+            else:
+                share = u.target_window in mine
+            if not share:
                 continue
             ut = self._tier(u, now)
             if ut < tier or (ut == tier and u.sort_key < key):

@@ -10,6 +10,11 @@ from amqtt.broker import Broker
 
 LOOPBACK = "127.0.0.1"
 
+# Every MQTT client of ours sends small packets in bursts (a reply, a display state, the
+# hall list). With Nagle's algorithm on, the second waits for the broker's delayed ACK:
+# ~40 ms per call on Linux. Measured in docs/benchmarks.md.
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -1,0 +1,301 @@
+"""Hub benchmarks (stage 1). Prints a table; results go in docs/benchmarks.md.
+
+    python -m onewindow.tools.bench_hub            # everything, ~1 minute
+    python -m onewindow.tools.bench_hub --quick    # smaller counts
+
+1. core: dispatch operations per second, in memory (take / call / start / complete mix)
+2. durable: the hub's app layer + journal, one commit per operation and group commits of 64,
+   SQLite synchronous=NORMAL (survives a killed process) and FULL (fsync per commit)
+3. call latency: a keypad's "call" event published -> the window's display state received,
+   through a real Mosquitto and a hub process, 30 windows calling concurrently; beside it
+   the broker's own publish -> receive round trip measured by the same client in the same run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+
+from ..hub.app import HubApp
+from ..hub.catalog import load_catalog
+from ..hub.core import commands as c
+from ..hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from ..hub.devices import DeviceSpec, Registry
+from ..hub.mqtt.broker import NO_DELAY
+from ..hub.store.journal import Journal
+from ..protocol import ow_protocol as proto
+from .testbed import HubProcess, Mosquitto, write_config
+
+CENTRE = "bench"
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def _centre(windows: int) -> Centre:
+    cat = load_catalog()
+    cfg = CentreConfig(CENTRE, tuple(WindowSpec(n) for n in range(1, windows + 1)))
+    core = Centre(cat, cfg)
+    for n in range(1, windows + 1):
+        core.apply(c.OpenWindow(n, f"clerk{n}"), T0)
+    return core
+
+
+def _items(core: Centre) -> list[str]:
+    return sorted(i.id for i in core.catalog.items.values() if "comprehensive" in i.window_kinds)
+
+
+def bench_core(n_ops: int, windows: int = 30) -> dict[str, float]:
+    """A steady queue (~60 waiting): for every ticket taken one is called, started, done."""
+    core = _centre(windows)
+    items = _items(core)
+    now = T0
+    for i in range(60):
+        core.apply(c.TakeTicket(items[i % len(items)]), now)
+    ops = 0
+    started = time.perf_counter()
+    i = 0
+    while ops < n_ops:
+        now += 0.5
+        w = i % windows + 1
+        core.apply(c.TakeTicket(items[(i * 7) % len(items)],
+                                priority="priority" if i % 10 == 0 else "normal"), now)
+        try:
+            core.apply(c.CallNext(w), now)
+            core.apply(c.Start(w), now)
+            core.apply(c.Complete(w), now)
+            ops += 4
+        except Rejected:
+            ops += 1
+        i += 1
+    elapsed = time.perf_counter() - started
+    return {"ops": ops, "seconds": elapsed, "ops_per_s": ops / elapsed}
+
+
+def _app(windows: int, journal: Journal) -> HubApp:
+    core = _centre(windows)
+    devices = [DeviceSpec("box-1", "box")] + [
+        DeviceSpec(f"kp-{n}", "keypad", n) for n in range(1, windows + 1)]
+    app = HubApp(core, Registry(devices), "bench")
+    app.pos = journal.last_pos()
+    return app
+
+
+def bench_durable(n_ops: int, fsync: bool, batch: int, windows: int = 30) -> dict[str, float]:
+    """Device events through HubApp.handle (decode, dedupe, core, render) and the journal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(f"sqlite:///{tmp}/bench.db", fsync=fsync)
+        app = _app(windows, journal)
+        items = _items(app.centre)
+        seqs = {f"kp-{n}": 0 for n in range(1, windows + 1)}
+        box_seq = 0
+        now = T0
+        pending: list = []
+        done = 0
+        started = time.perf_counter()
+        i = 0
+        while done < n_ops:
+            now += 0.2
+            if i % 2 == 0:
+                box_seq += 1
+                topic = proto.device_topic(CENTRE, "box-1", "evt")
+                payload = proto.encode("evt", proto.event("box-1", box_seq, "take",
+                                                          item=items[i % len(items)]))
+            else:
+                dev = f"kp-{(i // 2) % windows + 1}"
+                seqs[dev] += 1
+                topic = proto.device_topic(CENTRE, dev, "evt")
+                payload = proto.encode("evt", proto.event(dev, seqs[dev], "call"))
+            step = app.handle(topic, payload, now)
+            pending += step.records
+            done += 1
+            if done % batch == 0:
+                journal.append(pending)
+                pending = []
+            i += 1
+        journal.append(pending)
+        elapsed = time.perf_counter() - started
+        rows = journal.last_pos()
+        journal.close()
+    return {"ops": done, "seconds": elapsed, "ops_per_s": done / elapsed, "rows": rows}
+
+
+def bench_replay(n_records: int, windows: int = 30) -> dict[str, float]:
+    """Start-up cost: rebuild state from a journal of n records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(f"sqlite:///{tmp}/bench.db")
+        app = _app(windows, journal)
+        items = _items(app.centre)
+        now, recs = T0, []
+        for i in range(n_records):
+            now += 0.2
+            cmd = c.TakeTicket(items[i % len(items)]) if i % 2 == 0 else c.CallNext(
+                (i // 2) % windows + 1)
+            with contextlib.suppress(Rejected):
+                recs += app.operate(cmd, now).records
+        journal.append(recs)
+        fresh = _app(windows, journal)
+        fresh.pos = 0
+        started = time.perf_counter()
+        n = fresh.replay(journal.read())
+        elapsed = time.perf_counter() - started
+        assert fresh.centre.to_dict() == app.centre.to_dict()
+        journal.close()
+    return {"records": n, "seconds": elapsed, "records_per_s": n / elapsed}
+
+
+async def _broker_rtt(port: int, n: int) -> list[float]:
+    lat: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as pub, \
+            aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as sub:
+        await sub.subscribe("bench/rtt", qos=1)
+        it = sub.messages
+        for i in range(n):
+            t = time.perf_counter()
+            await pub.publish("bench/rtt", str(i).encode(), qos=1)
+            async for _m in it:
+                break
+            lat.append((time.perf_counter() - t) * 1000)
+    return lat
+
+
+async def _call_latency(port: int, windows: int, rounds: int) -> list[float]:
+    """Each window's keypad calls, waits for its display, calls again: 30 in parallel."""
+    lat: list[float] = []
+    waiters: dict[int, asyncio.Future[None]] = {}
+    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-pub",
+                                socket_options=NO_DELAY, max_inflight_messages=1000) as pub, \
+            aiomqtt.Client("127.0.0.1", port, identifier="bench-sub",
+                                socket_options=NO_DELAY, max_inflight_messages=1000) as sub:
+        await sub.subscribe(f"ow/{CENTRE}/win/+/display", qos=1)
+        await sub.subscribe(f"ow/{CENTRE}/dev/+/err", qos=1)
+        seq = {n: 0 for n in range(0, windows + 1)}
+
+        async def reader() -> None:
+            async for m in sub.messages:
+                parts = m.topic.value.split("/")
+                msg = json.loads(m.payload)  # type: ignore[arg-type]
+                if parts[2] == "win" and msg.get("state") == "calling":
+                    fut = waiters.get(int(parts[3]))
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                elif parts[2] == "dev":
+                    raise RuntimeError(f"hub refused a benchmark event: {msg}")
+
+        task = asyncio.create_task(reader())
+        # Fill the queue: enough tickets for every call.
+        for _i in range(windows * rounds + windows):
+            seq[0] += 1
+            await pub.publish(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(
+                "evt", proto.event("box-1", seq[0], "take", item="SOC-001")), qos=1)
+        for n in range(1, windows + 1):
+            seq[n] += 1
+            await pub.publish(proto.device_topic(CENTRE, f"kp-{n}", "evt"), proto.encode(
+                "evt", proto.event(f"kp-{n}", seq[n], "open")), qos=1)
+        await asyncio.sleep(2.0)
+
+        async def keypad(n: int) -> None:
+            for _ in range(rounds):
+                seq[n] += 1
+                payload = proto.encode("evt", proto.event(f"kp-{n}", seq[n], "call"))
+                fut = asyncio.get_running_loop().create_future()
+                waiters[n] = fut
+                t = time.perf_counter()
+                await pub.publish(proto.device_topic(CENTRE, f"kp-{n}", "evt"), payload, qos=1)
+                await asyncio.wait_for(fut, 10)
+                lat.append((time.perf_counter() - t) * 1000)
+
+        await asyncio.gather(*(keypad(n) for n in range(1, windows + 1)))
+        task.cancel()
+    return lat
+
+
+def bench_latency(windows: int, rounds: int, fsync: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with Mosquitto(root / "broker") as broker:
+            devices = [{"id": "box-1", "role": "box"}] + [
+                {"id": f"kp-{n}", "role": "keypad", "window": n} for n in range(1, windows + 1)]
+            extra = "\nfsync = true\n" if fsync else ""
+            cfg = write_config(root / "centre.toml", CENTRE, broker.port, root / "hub.db",
+                               windows=windows, devices=devices)
+            if fsync:
+                text = cfg.read_text().replace("[store]\n", "[store]\nfsync = true\n")
+                cfg.write_text(text + extra.replace("\nfsync = true\n", ""))
+            hub = HubProcess(cfg, root / "hub.log").start()
+            try:
+                asyncio.run(_wait_ready(broker.port))
+                rtt = asyncio.run(_broker_rtt(broker.port, 2000))
+                lat = asyncio.run(_call_latency(broker.port, windows, rounds))
+            finally:
+                hub.stop()
+    return {
+        "calls": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99),
+        "max": max(lat), "rtt_p50": statistics.median(rtt), "rtt_p99": _pct(rtt, 99),
+    }
+
+
+async def _wait_ready(port: int) -> None:
+    for _ in range(200):
+        try:
+            async with aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as sub:
+                await sub.subscribe(proto.hub_topic(CENTRE), qos=1)
+                async with asyncio.timeout(1):
+                    async for m in sub.messages:
+                        if json.loads(m.payload)["state"] == "ready":  # type: ignore[arg-type]
+                            return
+        except (TimeoutError, aiomqtt.MqttError):
+            await asyncio.sleep(0.05)
+    raise TimeoutError("hub did not come up")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    k = 0.2 if args.quick else 1.0
+    rows: list[tuple[str, str]] = []
+
+    core = bench_core(int(200_000 * k))
+    rows.append(("core dispatch, in memory (take/call/start/complete)",
+                 f"{core['ops_per_s']:,.0f} ops/s"))
+    for fsync in (False, True):
+        for batch in (1, 64):
+            n = int((20_000 if not fsync or batch > 1 else 3_000) * k)
+            r = bench_durable(n, fsync=fsync, batch=batch)
+            mode = "FULL (fsync per commit)" if fsync else "NORMAL (WAL)"
+            rows.append((f"durable hub: app + SQLite {mode}, commit every {batch}",
+                         f"{r['ops_per_s']:,.0f} ops/s"))
+    rp = bench_replay(int(50_000 * k))
+    rows.append((f"journal replay at start-up ({rp['records']:,} records)",
+                 f"{rp['records_per_s']:,.0f} records/s"))
+    for fsync in (False, True):
+        lat = bench_latency(30, int(40 * k) or 5, fsync)
+        mode = "fsync per commit" if fsync else "WAL NORMAL"
+        rows.append((f"call->display via Mosquitto, 30 windows, journal {mode}: p50 / p99 / max",
+                     f"{lat['p50']:.2f} / {lat['p99']:.2f} / {lat['max']:.2f} ms "
+                     f"({lat['calls']} calls)"))
+        rows.append(("  broker's own publish->receive round trip, same run: p50 / p99",
+                     f"{lat['rtt_p50']:.2f} / {lat['rtt_p99']:.2f} ms"))
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'benchmark'.ljust(width)} | result |")
+    print(f"|{'-' * (width + 2)}|--------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
