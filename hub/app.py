@@ -72,6 +72,7 @@ class HubApp:
         self.hall_rev = 0
         self.ratings: list[dict[str, Any]] = []
         self.help_requests: list[dict[str, Any]] = []
+        self.refused: deque[dict[str, Any]] = deque(maxlen=100)  # commands devices refused
         self._resync_n = 0
         self._replaying = False
 
@@ -132,8 +133,12 @@ class HubApp:
             return self._status(dev, msg, now)
         if leaf == "ack":
             if not msg["ok"]:
+                # The ticket stays journaled and valid; staff reprint it once the printer
+                # is fixed. Kept for the console's alert list.
                 log.warning("device %s refused command %s: %s", dev_id, msg["id"],
                             msg.get("code", "?"))
+                self.refused.append({"dev": dev_id, "id": msg["id"], "code": msg.get("code"),
+                                     "at": now})
             return Step()
         return self._event(dev, msg, now)
 
@@ -217,10 +222,12 @@ class HubApp:
         return dev.spec.window
 
     def _status(self, dev: Device, msg: dict[str, Any], now: float) -> Step:
-        before = dev.state
+        before, alerts = dev.state, dev.alerts
         dev.note_status(msg, now)
         if msg["state"] == "lost":
             log.warning("device %s lost (was %s)", dev.spec.id, before)
+        if dev.alerts != alerts and dev.alerts:
+            log.warning("device %s alerts: %s", dev.spec.id, ", ".join(dev.alerts))
         if "seq" in msg and msg["seq"] < dev.last_seq:
             # A device that forgot its sequence (reflashed) learns where to continue.
             behind = self._err_publish(dev.spec.id, "seq_behind",
@@ -258,6 +265,16 @@ class HubApp:
         out = [self._display_publish(n) for n in sorted(self.centre.windows)]
         out.append(self._hall_publish(now))
         out.append(self.birth(now))
+        return out
+
+    def rebirth_requests(self) -> list[Publish]:
+        """Sparkplug's rebirth: on every hub (re)start ask each device to publish its birth
+        again, so each gets its full state from the hub that now holds the truth."""
+        self._resync_n += 1
+        out = []
+        for dev in self.registry.devices:
+            cmd = {"id": f"{self.boot}.r{self._resync_n}", "ttl": SHOW_TTL, "type": "rebirth"}
+            out.append(Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd)))
         return out
 
     def birth(self, now: float, state: str = "ready") -> Publish:

@@ -96,6 +96,7 @@ class HubRunner:
                 await client.subscribe(f"{root}/dev/+/{leaf}", qos=1)
             # The broker may have lost retained state (amqtt keeps none): we are the truth.
             await self._publish(self.app.retained_state(self.clock()))
+            await self._publish(self.app.rebirth_requests())
             self.connected.set()
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from onewindow.tools.testbed import Mosquitto
 
 from .catalogs import SMALL

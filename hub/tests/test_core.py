@@ -4,6 +4,7 @@ import copy
 import datetime as dt
 
 import pytest
+
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Rejected
 from onewindow.hub.core.effects import (
@@ -233,3 +234,15 @@ def test_estimate_counts_only_tickets_sharing_windows():
     card = take(core, "CARD-1")
     ahead, wait = core.estimate(card, T0)
     assert ahead == 2 and wait == pytest.approx(8.0)
+
+
+def test_a_promised_case_outlives_its_day_while_numbers_restart():
+    core = centre(windows=((1, "comprehensive"),))
+    t = take(core, "CIV-1")  # promised, 10 working days
+    call(core, 1)
+    core.apply(c.Complete(1), T0 + 900)
+    next_day = T0 + 86400
+    assert take(core, "CIV-1", now=next_day).number == "C001"
+    case = core.cases[t.id]
+    assert case.state == "open" and case.due_day == "2026-12-07"
+    assert t.id not in core.tickets  # yesterday's tickets left the live state; the case stays

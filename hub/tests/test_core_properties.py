@@ -9,6 +9,7 @@ import datetime as dt
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Rejected
 from onewindow.hub.core.effects import TicketCalled, TicketIssued, Unreachable

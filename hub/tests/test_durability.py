@@ -6,6 +6,7 @@ import json
 import random
 
 import aiomqtt
+
 from onewindow.hub import config as hub_config
 from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.runner import build_app

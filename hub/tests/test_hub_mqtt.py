@@ -8,6 +8,7 @@ import sqlite3
 
 import aiomqtt
 import pytest
+
 from onewindow.hub import config as hub_config
 from onewindow.hub.runner import serve
 from onewindow.protocol import ow_protocol as proto
@@ -163,3 +164,43 @@ async def test_birth_and_seq_gap_resend_the_full_state(tmp_path, mosquitto, smal
         await kp.send("recall")
         cmd = await asyncio.wait_for(kp.commands.get(), 5)
         assert cmd["ticket"] == "A001" and cmd["state"] == "calling"
+
+
+async def test_a_restarted_hub_asks_every_device_to_rebirth_and_resyncs_it(
+        tmp_path, mosquitto, small_catalog_file):
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file), \
+            device(mosquitto.port, "box-1", "box") as box, \
+            device(mosquitto.port, "kp-1", "keypad", 1) as kp:
+        await box.send("take", item="SOC-1")
+        await kp.send("open")
+        await kp.send("call")
+    # The board is up before the hub: only a rebirth request can get it its state.
+    async with device(mosquitto.port, "led-1", "led", 1) as led, \
+            running_hub(tmp_path, mosquitto.port, small_catalog_file):
+        seen = []
+        async with asyncio.timeout(5):
+            while not any(c["type"] == "show" and c.get("ticket") == "A001" for c in seen):
+                seen.append(await led.commands.get())
+        assert any(c["type"] == "rebirth" for c in seen)
+
+
+async def test_a_refused_print_keeps_the_ticket_and_is_reported(
+        tmp_path, mosquitto, small_catalog_file):
+    async with running_hub(tmp_path, mosquitto.port, small_catalog_file) as runner, \
+            device(mosquitto.port, "box-1", "box") as box:
+        res = await box.send("take", item="SOC-1")
+        cmd = await asyncio.wait_for(box.commands.get(), 5)
+        await box.publish("ack", proto.encode("ack", {"dev": "box-1", "id": cmd["id"],
+                                                      "ok": False, "code": "paper_out"}))
+        await box.publish_status("ready", alerts=["paper_out"])
+        for _ in range(100):
+            if runner.app.refused and runner.app.registry.get("box-1").alerts:
+                break
+            await asyncio.sleep(0.02)
+        assert runner.app.refused[-1]["code"] == "paper_out"
+        assert runner.app.registry.get("box-1").alerts == ("paper_out",)
+        assert runner.app.centre.find_ticket(res["ticket"]).state.value == "waiting"
+        again = await box.send("reprint", ticket=res["ticket"])
+        assert again["ticket"] == res["ticket"]
+        reprint = await asyncio.wait_for(box.commands.get(), 5)
+        assert reprint["type"] == "print" and reprint["ticket"] == res["ticket"]

@@ -1,6 +1,7 @@
 """The same journal and hub on a real PostgreSQL server started for the test."""
 
 import pytest
+
 from onewindow.hub import config as hub_config
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal, Record

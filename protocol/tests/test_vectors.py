@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from onewindow.protocol import ow_protocol as proto
 
 from . import check_vectors
