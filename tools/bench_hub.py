@@ -156,58 +156,74 @@ def bench_replay(n_records: int, windows: int = 30) -> dict[str, float]:
     return {"records": n, "seconds": elapsed, "records_per_s": n / elapsed}
 
 
-async def _broker_rtt(port: int, n: int) -> list[float]:
-    lat: list[float] = []
-    async with aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as pub, \
-            aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as sub:
-        await sub.subscribe("bench/rtt", qos=1)
-        it = sub.messages
-        for i in range(n):
-            t = time.perf_counter()
-            await pub.publish("bench/rtt", str(i).encode(), qos=1)
-            async for _m in it:
-                break
-            lat.append((time.perf_counter() - t) * 1000)
-    return lat
+async def _relay(port: int) -> None:
+    """The floor: a do-nothing aiomqtt process that answers each call with a display state.
+    Same client library, same topics, no core, no journal."""
+    async with aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY,
+                              max_inflight_messages=1000) as client:
+        client.pending_calls_threshold = 10**6
+        await client.subscribe(f"ow/{CENTRE}/dev/+/evt", qos=1)
+        await client.publish(proto.hub_topic(CENTRE), proto.encode("hub", {"state": "ready"}),
+                             qos=1, retain=True)
+        pending: set[asyncio.Future[None]] = set()
+        async for m in client.messages:
+            dev = m.topic.value.split("/")[3]
+            if dev.startswith("kp-"):
+                n = int(dev[3:])
+                msg = {"window": n, "rev": 1, "state": "calling", "ticket": "A001"}
+                task = asyncio.ensure_future(client.publish(
+                    proto.display_topic(CENTRE, n), proto.encode("display", msg), qos=1))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
 
 
-async def _call_latency(port: int, windows: int, rounds: int) -> list[float]:
-    """Each window's keypad calls, waits for its display, calls again: 30 in parallel."""
+async def _call_latency(port: int, windows: int, rounds: int, think: float,
+                        mode: str) -> list[float]:
+    """30 keypads call with exponential think time (mean `think` s) and each waits for its
+    window's display to show a call. mode "hub" and "relay" measure keypad -> display through
+    that process; mode "broker" measures the keypad's own publish arriving back (one hop)."""
+    import random
+
+    rng = random.Random(1)
     lat: list[float] = []
     waiters: dict[int, asyncio.Future[None]] = {}
-    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-pub",
-                                socket_options=NO_DELAY, max_inflight_messages=1000) as pub, \
-            aiomqtt.Client("127.0.0.1", port, identifier="bench-sub",
-                                socket_options=NO_DELAY, max_inflight_messages=1000) as sub:
-        await sub.subscribe(f"ow/{CENTRE}/win/+/display", qos=1)
+    opts = {"socket_options": NO_DELAY, "max_inflight_messages": 1000}
+    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-pub", **opts) as pub, \
+            aiomqtt.Client("127.0.0.1", port, identifier="bench-sub", **opts) as sub:
+        pub.pending_calls_threshold = 10**6
+        watch = "dev/+/evt" if mode == "broker" else "win/+/display"
+        await sub.subscribe(f"ow/{CENTRE}/{watch}", qos=1)
         await sub.subscribe(f"ow/{CENTRE}/dev/+/err", qos=1)
         seq = {n: 0 for n in range(0, windows + 1)}
 
         async def reader() -> None:
             async for m in sub.messages:
                 parts = m.topic.value.split("/")
-                msg = json.loads(m.payload)  # type: ignore[arg-type]
-                if parts[2] == "win" and msg.get("state") == "calling":
-                    fut = waiters.get(int(parts[3]))
-                    if fut is not None and not fut.done():
-                        fut.set_result(None)
-                elif parts[2] == "dev":
-                    raise RuntimeError(f"hub refused a benchmark event: {msg}")
+                if parts[-1] == "err":
+                    raise RuntimeError(f"hub refused a benchmark event: {m.payload!r}")
+                n = int(parts[3][3:]) if parts[2] == "dev" else int(parts[3])
+                if parts[2] == "dev" and not parts[3].startswith("kp-"):
+                    continue
+                fut = waiters.get(n)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
 
         task = asyncio.create_task(reader())
-        # Fill the queue: enough tickets for every call.
-        for _i in range(windows * rounds + windows):
-            seq[0] += 1
-            await pub.publish(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(
-                "evt", proto.event("box-1", seq[0], "take", item="SOC-001")), qos=1)
-        for n in range(1, windows + 1):
-            seq[n] += 1
-            await pub.publish(proto.device_topic(CENTRE, f"kp-{n}", "evt"), proto.encode(
-                "evt", proto.event(f"kp-{n}", seq[n], "open")), qos=1)
-        await asyncio.sleep(2.0)
+        if mode == "hub":
+            for _ in range(windows * rounds + windows):  # a ticket for every call
+                seq[0] += 1
+                await pub.publish(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(
+                    "evt", proto.event("box-1", seq[0], "take", item="SOC-001")), qos=1)
+            for n in range(1, windows + 1):
+                seq[n] += 1
+                await pub.publish(proto.device_topic(CENTRE, f"kp-{n}", "evt"), proto.encode(
+                    "evt", proto.event(f"kp-{n}", seq[n], "open")), qos=1)
+            await asyncio.sleep(2.0)
 
         async def keypad(n: int) -> None:
             for _ in range(rounds):
+                if think:
+                    await asyncio.sleep(rng.expovariate(1 / think))
                 seq[n] += 1
                 payload = proto.encode("evt", proto.event(f"kp-{n}", seq[n], "call"))
                 fut = asyncio.get_running_loop().create_future()
@@ -222,35 +238,54 @@ async def _call_latency(port: int, windows: int, rounds: int) -> list[float]:
     return lat
 
 
-def bench_latency(windows: int, rounds: int, fsync: bool) -> dict[str, float]:
+def _stats(lat: list[float]) -> dict[str, float]:
+    return {"n": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99),
+            "max": max(lat)}
+
+
+def bench_latency(windows: int, rounds: int, think: float, fsync: bool,
+                  modes: tuple[str, ...] = ("broker", "relay", "hub")) -> dict[str, dict]:
+    """The three measurements share one Mosquitto and one harness, run back to back."""
+    import subprocess
+    import sys
+
+    out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with Mosquitto(root / "broker") as broker:
-            devices = [{"id": "box-1", "role": "box"}] + [
-                {"id": f"kp-{n}", "role": "keypad", "window": n} for n in range(1, windows + 1)]
-            extra = "\nfsync = true\n" if fsync else ""
-            cfg = write_config(root / "centre.toml", CENTRE, broker.port, root / "hub.db",
-                               windows=windows, devices=devices)
-            if fsync:
-                text = cfg.read_text().replace("[store]\n", "[store]\nfsync = true\n")
-                cfg.write_text(text + extra.replace("\nfsync = true\n", ""))
-            hub = HubProcess(cfg, root / "hub.log").start()
-            try:
-                asyncio.run(_wait_ready(broker.port))
-                rtt = asyncio.run(_broker_rtt(broker.port, 2000))
-                lat = asyncio.run(_call_latency(broker.port, windows, rounds))
-            finally:
-                hub.stop()
-    return {
-        "calls": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99),
-        "max": max(lat), "rtt_p50": statistics.median(rtt), "rtt_p99": _pct(rtt, 99),
-    }
+            for mode in modes:
+                if mode == "broker":
+                    out[mode] = _stats(asyncio.run(
+                        _call_latency(broker.port, windows, rounds, think, mode)))
+                    continue
+                if mode == "relay":
+                    proc = subprocess.Popen([sys.executable, "-m", "onewindow.tools.bench_hub",
+                                             "--relay", str(broker.port)])
+                else:
+                    devices = [{"id": "box-1", "role": "box"}] + [
+                        {"id": f"kp-{n}", "role": "keypad", "window": n}
+                        for n in range(1, windows + 1)]
+                    cfg = write_config(root / "centre.toml", CENTRE, broker.port,
+                                       root / "hub.db", windows=windows, devices=devices)
+                    if fsync:
+                        cfg.write_text(cfg.read_text().replace("[store]\n",
+                                                               "[store]\nfsync = true\n"))
+                    proc = HubProcess(cfg, root / "hub.log").start().proc  # type: ignore[assignment]
+                try:
+                    asyncio.run(_wait_ready(broker.port))
+                    out[mode] = _stats(asyncio.run(
+                        _call_latency(broker.port, windows, rounds, think, mode)))
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                asyncio.run(_clear_retained(broker.port))
+    return out
 
 
 async def _wait_ready(port: int) -> None:
     for _ in range(200):
         try:
-            async with aiomqtt.Client("127.0.0.1", port, socket_options=NO_DELAY) as sub:
+            async with aiomqtt.Client("127.0.0.1", port) as sub:
                 await sub.subscribe(proto.hub_topic(CENTRE), qos=1)
                 async with asyncio.timeout(1):
                     async for m in sub.messages:
@@ -261,11 +296,20 @@ async def _wait_ready(port: int) -> None:
     raise TimeoutError("hub did not come up")
 
 
+async def _clear_retained(port: int) -> None:
+    async with aiomqtt.Client("127.0.0.1", port) as c:
+        await c.publish(proto.hub_topic(CENTRE), b"", qos=1, retain=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--relay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.relay:
+        asyncio.run(_relay(args.relay))
+        return
     k = 0.2 if args.quick else 1.0
     rows: list[tuple[str, str]] = []
 
@@ -282,14 +326,20 @@ def main() -> None:
     rp = bench_replay(int(50_000 * k))
     rows.append((f"journal replay at start-up ({rp['records']:,} records)",
                  f"{rp['records_per_s']:,.0f} records/s"))
-    for fsync in (False, True):
-        lat = bench_latency(30, int(40 * k) or 5, fsync)
-        mode = "fsync per commit" if fsync else "WAL NORMAL"
-        rows.append((f"call->display via Mosquitto, 30 windows, journal {mode}: p50 / p99 / max",
-                     f"{lat['p50']:.2f} / {lat['p99']:.2f} / {lat['max']:.2f} ms "
-                     f"({lat['calls']} calls)"))
-        rows.append(("  broker's own publish->receive round trip, same run: p50 / p99",
-                     f"{lat['rtt_p50']:.2f} / {lat['rtt_p99']:.2f} ms"))
+    rounds = max(5, int(40 * k))
+    for think, label in ((0.1, "30 windows, each calling every ~0.1 s (~300 calls/s)"),
+                         (0.0, "30 windows calling back to back (saturation)")):
+        res = bench_latency(30, rounds, think, fsync=False)
+        for mode, what in (("broker", "broker alone: publish -> receive, one hop"),
+                           ("relay", "do-nothing aiomqtt relay: call -> display"),
+                           ("hub", "hub (WAL NORMAL journal): call -> display")):
+            r = res[mode]
+            rows.append((f"{label}: {what}", f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / "
+                                            f"max {r['max']:.2f} ms ({r['n']} calls)"))
+    r = bench_latency(30, rounds, 0.1, fsync=True, modes=("hub",))["hub"]
+    rows.append(("30 windows every ~0.1 s: hub with fsync per commit: call -> display",
+                 f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / max {r['max']:.2f} ms "
+                 f"({r['n']} calls)"))
     width = max(len(r[0]) for r in rows)
     print(f"| {'benchmark'.ljust(width)} | result |")
     print(f"|{'-' * (width + 2)}|--------|")
