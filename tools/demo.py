@@ -62,10 +62,10 @@ CLOSE = dt.time(17, 0)  # clerks close once their queue is empty
 # Arrivals per hour for eight windows (scaled with the window count), linear in between:
 # a crowd at the door, the mid-morning peak, a lunch-time lull, a smaller afternoon peak.
 ARRIVALS_PER_HOUR = (
-    ((8, 50), 60), ((9, 0), 62), ((9, 30), 80), ((10, 0), 86), ((10, 30), 80),
-    ((11, 0), 60), ((11, 30), 42), ((12, 0), 26), ((12, 30), 22), ((13, 0), 32),
-    ((13, 30), 46), ((14, 0), 54), ((14, 30), 54), ((15, 0), 48), ((15, 30), 38),
-    ((16, 0), 28), ((16, 30), 16), ((16, 45), 0),
+    ((8, 50), 50), ((9, 0), 56), ((9, 30), 68), ((10, 0), 72), ((10, 30), 68),
+    ((11, 0), 56), ((11, 30), 42), ((12, 0), 26), ((12, 30), 22), ((13, 0), 30),
+    ((13, 30), 42), ((14, 0), 50), ((14, 30), 50), ((15, 0), 44), ((15, 30), 36),
+    ((16, 0), 26), ((16, 30), 14), ((16, 45), 0),
 )
 DOOR_CROWD = 6  # residents already at the door at 08:50
 
@@ -498,8 +498,8 @@ class LiveView:
         windows, queues, calls = self._windows(now), self._queues(now), self._calls()
         if self.console.width >= 120:
             lower: RenderableType = Table.grid(padding=(0, 1), expand=True)
-            lower.add_column(ratio=3)
-            lower.add_column(ratio=2)
+            lower.add_column(ratio=1)
+            lower.add_column(width=42)
             lower.add_row(queues, calls)
             parts: list[RenderableType] = [self._header(now, stats), windows, lower]
         else:
@@ -599,12 +599,15 @@ class LiveView:
         return table
 
     def _calls(self) -> RenderableType:
+        calls = list(self.app.calls)  # newest first
         lines = []
-        for k, call in enumerate(self.app.calls):
+        for k, call in enumerate(calls):
             when = self.clock.local(call.at)
             text = Text(f"{when:%H:%M}  ", style="dim")
             text.append(f"请{call.ticket}号到{call.window}号窗口办理业务",
                         style="bold bright_white" if k == 0 else "")
+            if any(c.ticket == call.ticket for c in calls[k + 1:]):
+                text.append(" 再次", style="yellow")  # a recall, or called again after 过号
             lines.append(text)
         if not lines:
             lines.append(Text("暂无叫号 No calls yet", style="dim"))

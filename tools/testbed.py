@@ -33,6 +33,18 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
     raise TimeoutError(f"{what} did not listen on {port} within {timeout} s")
 
 
+def _terminate(proc: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM, then SIGKILL after `grace` seconds; the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Mosquitto:
     """A private Mosquitto broker: `with Mosquitto(tmp) as m: m.port`."""
 
@@ -64,13 +76,8 @@ class Mosquitto:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            _terminate(self.proc, 5)
         self.proc = None
 
     def __enter__(self) -> Mosquitto:
@@ -134,14 +141,7 @@ class HubProcess:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return _terminate(self.proc, 10)
 
 
 class Postgres:

@@ -441,9 +441,7 @@ class Centre:
 
     def _pause(self, cmd: c.Pause, now: float) -> list[Effect]:
         w = self._open_window(cmd.window)
-        if w.ticket is not None:
-            raise Rejected("window_busy", f"请先办结当前号 / finish the current ticket "
-                                          f"at window {w.number} first")
+        _require_free(w)
         w.state, w.since = WindowState.PAUSED, now
         return [WindowChanged(w.number)]
 
@@ -470,9 +468,7 @@ class Centre:
         w = self._window(cmd.window)
         if w.state is WindowState.CLOSED:
             raise Rejected("window_closed", f"{w.number}号窗口未开放 / window {w.number} is closed")
-        if w.ticket is not None:
-            raise Rejected("window_busy", f"请先办结当前号 / finish the current ticket "
-                                          f"at window {w.number} first")
+        _require_free(w)
         before = {u.id for u in self.unreachable()}
         w.state, w.clerk, w.since = WindowState.CLOSED, None, now
         self._refresh_reach()
@@ -509,6 +505,12 @@ class Centre:
             "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
             "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
         }
+
+
+def _require_free(w: Window) -> None:
+    if w.ticket is not None:
+        raise Rejected("window_busy", f"请先办结当前号 / finish the current ticket "
+                                      f"at window {w.number} first")
 
 
 _HANDLERS: dict[type, Callable[[Centre, Any, float], list[Effect]]] = {
