@@ -7,6 +7,7 @@ asyncio runner (`runner.py`), the tests and the simulator all drive this same ob
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -108,7 +109,9 @@ class HubApp:
         return self._render(effects, rec)
 
     # ---- messages from devices -----------------------------------------------------------
-    def handle(self, topic: str, payload: bytes, now: float) -> Step:
+    def handle(self, topic: str, payload: bytes, now: float, retained: bool = False) -> Step:
+        """`retained`: the broker replayed a stored message (a device's old birth) on our
+        subscribe, rather than the device saying it now."""
         parsed = proto.parse_topic(topic)
         if parsed is None or parsed[0] != self.centre_id or parsed[1] != "dev":
             log.warning("ignored message on foreign topic %s", topic)
@@ -119,18 +122,18 @@ class HubApp:
         try:
             msg = proto.decode(leaf, payload)
         except proto.ProtocolError as e:
-            # Lost/disconnected wills and births of unknown devices are answered like events.
-            return self._error(dev_id, e.code, e.msg)
+            return self._error(dev_id, e.code, e.msg, seq=_seq_of(payload))
         if msg.get("dev") != dev_id:
             return self._error(dev_id, "dev_mismatch",
-                               f"message names device {msg.get('dev')!r} on {dev_id!r}'s topic")
+                               f"message names device {msg.get('dev')!r} on {dev_id!r}'s topic",
+                               seq=msg.get("seq"))
         dev = self.registry.get(dev_id)
         if dev is None:
             return self._error(dev_id, "unknown_device",
                                f"device {dev_id!r} is not registered at this hub; provision it",
                                seq=msg.get("seq"))
         if leaf == "status":
-            return self._status(dev, msg, now)
+            return self._status(dev, msg, now, retained)
         if leaf == "ack":
             if not msg["ok"]:
                 # The ticket stays journaled and valid; staff reprint it once the printer
@@ -221,9 +224,13 @@ class HubApp:
                                            f"{dev.spec.window}, not {asked}")
         return dev.spec.window
 
-    def _status(self, dev: Device, msg: dict[str, Any], now: float) -> Step:
+    def _status(self, dev: Device, msg: dict[str, Any], now: float, retained: bool) -> Step:
         before, alerts = dev.state, dev.alerts
         dev.note_status(msg, now)
+        if retained:
+            # An old birth kept by the broker: its seq is from then. The rebirth request
+            # sent on connect brings a fresh one, and that one is answered.
+            return Step()
         if msg["state"] == "lost":
             log.warning("device %s lost (was %s)", dev.spec.id, before)
         if dev.alerts != alerts and dev.alerts:
@@ -339,10 +346,13 @@ class HubApp:
         item = self.centre.catalog.items[t.item]
         when = self.centre.local_time(rec.ts).strftime("%Y-%m-%d %H:%M")
         name = self.centre.catalog.name
+        if e.wait_minutes == float("inf"):
+            wait = "暂无开放窗口，请咨询工作人员 / no window open for this yet: ask staff"
+        else:
+            wait = (f"预计等候{_minutes(e.wait_minutes)}分钟 / "
+                    f"about {_minutes(e.wait_minutes)} min")
         lines = [name.zh, t.number, item.name.zh, item.name.en,
-                 f"前面还有{e.ahead}人 / {e.ahead} ahead",
-                 f"预计等候{_minutes(e.wait_minutes)}分钟 / about "
-                 f"{_minutes(e.wait_minutes)} min", when]
+                 f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
         cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
                "lines": lines, "qr": self.status_url + t.id}
         return Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd))
@@ -394,6 +404,18 @@ class HubApp:
 
 
 _ERR_FIELDS = ("seq", "id", "last", "ticket")
+
+
+def _seq_of(payload: bytes) -> int | None:
+    """The seq of a message we refuse, when it can be read at all: so the device knows
+    which of its events the error answers."""
+    if len(payload) > proto.MAX_PAYLOAD:
+        return None
+    try:
+        seq = json.loads(payload).get("seq")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def _minutes(m: float) -> int:

@@ -141,7 +141,8 @@ class HubRunner:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
-            one = self.app.handle(message.topic.value, bytes(payload), self.clock())
+            one = self.app.handle(message.topic.value, bytes(payload), self.clock(),
+                                  retained=bool(message.retain))
             step.records += one.records
             step.publishes += one.publishes
         await self.commit(step)

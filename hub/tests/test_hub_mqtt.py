@@ -113,6 +113,7 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(
         await expect_err_topic(box, json.dumps({"v": 7, "dev": "box-1", "seq": 9,
                                                 "type": "take", "item": "SOC-1"}).encode(),
                                "version")
+        assert box.errors[-1]["seq"] == 9  # the device can tell which event was refused
         await expect_err_topic(box, b'{"v":1,"pad":"' + b"x" * 70000 + b'"}', "too_large")
         ev = lambda d, s, t, **f: proto.encode("evt", proto.event(d, s, t, **f))  # noqa: E731
         await expect(stranger, ev("intruder", 1, "take", item="SOC-1"), 1, "unknown_device")
