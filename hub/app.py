@@ -119,6 +119,8 @@ class HubApp:
         dev_id, leaf = parsed[2] or "", parsed[3]
         if leaf not in ("evt", "status", "ack"):
             return Step()  # our own cmd/res/err echoes
+        if leaf == "status" and not payload:
+            return Step()  # a technician clearing a retained birth (mosquitto_pub -r -n)
         try:
             msg = proto.decode(leaf, payload)
         except proto.ProtocolError as e:
