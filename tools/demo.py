@@ -24,7 +24,6 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -62,8 +61,8 @@ CLOSE = dt.time(17, 0)  # clerks close once their queue is empty
 # Arrivals per hour for eight windows (scaled with the window count), linear in between:
 # a crowd at the door, the mid-morning peak, a lunch-time lull, a smaller afternoon peak.
 ARRIVALS_PER_HOUR = (
-    ((8, 50), 50), ((9, 0), 56), ((9, 30), 68), ((10, 0), 72), ((10, 30), 68),
-    ((11, 0), 56), ((11, 30), 42), ((12, 0), 26), ((12, 30), 22), ((13, 0), 30),
+    ((8, 50), 50), ((9, 0), 56), ((9, 30), 74), ((10, 0), 80), ((10, 30), 76),
+    ((11, 0), 60), ((11, 30), 42), ((12, 0), 26), ((12, 30), 22), ((13, 0), 30),
     ((13, 30), 42), ((14, 0), 50), ((14, 30), 50), ((15, 0), 44), ((15, 30), 36),
     ((16, 0), 26), ((16, 30), 14), ((16, 45), 0),
 )
@@ -232,6 +231,10 @@ class Stats:
     @property
     def average(self) -> float:
         return sum(self.waits) / len(self.waits) if self.waits else 0.0
+
+    @property
+    def average_text(self) -> str:
+        return f"{self.average:.1f}" if self.waits else "—"
 
     def percentile(self, p: float) -> float:
         if not self.waits:
@@ -529,12 +532,13 @@ class LiveView:
             ("已取号 Issued", str(s.issued), "bright_white"),
             ("已办结 Served", str(s.served), "green"),
             ("等候中 Waiting", str(s.waiting), "yellow"),
-            ("平均等候 Avg wait", f"{s.average:.1f} 分 min", "bright_white"),
+            ("平均等候 Avg wait",
+             f"{s.average:.1f} 分 min" if s.waits else "—", "bright_white"),
             ("最长等候 Longest", f"{s.longest:.0f} 分 min",
              "red" if s.longest >= 45 else "bright_white"),
             ("开放窗口 Open", f"{s.open_windows}/{len(self.centre.windows)}", "cyan"),
         ]
-        grid = Table.grid(expand=True)
+        grid = Table.grid(expand=True, padding=(0, 1))
         for _ in cells:
             grid.add_column(justify="center")
         grid.add_row(*[Text(label, style="dim") for label, _, _ in cells])
@@ -545,13 +549,13 @@ class LiveView:
     def _windows(self, now: float) -> RenderableType:
         table = Table(title="窗口 Windows", title_style="bold", box=box.SIMPLE_HEAVY,
                       expand=True, pad_edge=False)
-        table.add_column("窗口 No.", justify="right", no_wrap=True)
-        table.add_column("类型 Kind", no_wrap=True)
-        table.add_column("工作人员 Clerk", no_wrap=True)
-        table.add_column("状态 State", no_wrap=True)
-        table.add_column("当前号 Ticket", no_wrap=True)
-        table.add_column("事项 Item", overflow="ellipsis", no_wrap=True, ratio=1)
-        table.add_column("时长 Min", justify="right", no_wrap=True)
+        table.add_column("窗口\nNo.", justify="right", no_wrap=True)
+        table.add_column("类型\nKind", no_wrap=True)
+        table.add_column("工作人员\nClerk", no_wrap=True)
+        table.add_column("状态\nState", no_wrap=True)
+        table.add_column("当前号\nTicket", no_wrap=True)
+        table.add_column("事项\nItem", overflow="ellipsis", no_wrap=True, ratio=1)
+        table.add_column("时长\nMin", justify="right", no_wrap=True)
         for n, w in sorted(self.centre.windows.items()):
             label, style = STATE_LABEL[w.state]
             kind = self.kinds.get(w.kind, (w.kind, ""))[0]
@@ -571,11 +575,11 @@ class LiveView:
     def _queues(self, now: float) -> RenderableType:
         table = Table(title="各条线等候 Queues by line", title_style="bold",
                       box=box.SIMPLE_HEAVY, expand=True, pad_edge=False)
-        table.add_column("条线 Line", no_wrap=True)
-        table.add_column("等候 Waiting", justify="right", no_wrap=True)
-        table.add_column("最长 Longest", justify="right", no_wrap=True)
-        table.add_column("预计 Est.", justify="right", no_wrap=True)
-        table.add_column("等候最多 Top item", overflow="ellipsis", no_wrap=True, ratio=1)
+        table.add_column("条线\nLine", no_wrap=True)
+        table.add_column("等候\nWaiting", justify="right", no_wrap=True)
+        table.add_column("最长\nLongest", justify="right", no_wrap=True)
+        table.add_column("预计\nEst.", justify="right", no_wrap=True)
+        table.add_column("等候最多事项\nTop item", overflow="ellipsis", no_wrap=True, ratio=1)
         by_line: dict[str, list[Ticket]] = {}
         items = self.centre.catalog.items
         for t in self.centre.queue:
@@ -618,7 +622,7 @@ class LiveView:
 def progress_line(clock: SimClock, stats: Stats, windows: int) -> str:
     return (f"{clock.local():%H:%M}  已取号 issued {stats.issued} · 已办结 served "
             f"{stats.served} · 等候 waiting {stats.waiting} · 开放窗口 open "
-            f"{stats.open_windows}/{windows} · 平均等候 avg wait {stats.average:.1f} min · "
+            f"{stats.open_windows}/{windows} · 平均等候 avg wait {stats.average_text} min · "
             f"最长 longest {stats.longest:.0f} min")
 
 
@@ -767,8 +771,15 @@ async def _watch(stop: asyncio.Event, deadline: float | None, hub: asyncio.Task[
     stats_at = clock()
     real_at = time.monotonic()
     windows = len(sim.centre.windows)
-    show: Callable[[], None] = lambda: print(  # noqa: E731
-        progress_line(clock, centre_stats(sim.centre, clock()), windows), flush=True)
+    last = ""
+
+    def show() -> None:
+        nonlocal last
+        line = progress_line(clock, centre_stats(sim.centre, clock()), windows)
+        if line != last:
+            print(line, flush=True)
+            last = line
+
     while not over():
         await tick(0.25)
         if clock() - stats_at >= SUMMARY_EVERY and time.monotonic() - real_at >= SUMMARY_MIN_REAL:

@@ -166,6 +166,10 @@ class Centre:
         """Waiting tickets likely served before `t`: same windows, earlier tier or order."""
         mine = self.reach(t)
         tier, key = self._tier(t, now), t.sort_key
+        items = self.catalog.items
+        # A specialised window serves its own kind first: for a card or cash item, only
+        # tickets of that kind are ahead, however long the comprehensive queue is.
+        own = set(items[t.item].window_kinds) if items[t.item].specialised else None
         shares: dict[str, bool] = {}  # by item: most waiting tickets share a few items
         out = []
         for u in self.queue:
@@ -174,7 +178,9 @@ class Centre:
             if u.target_window is None:
                 share = shares.get(u.item)
                 if share is None:
-                    share = shares[u.item] = not self._reach[u.item].isdisjoint(mine)
+                    share = not self._reach[u.item].isdisjoint(mine) and (
+                        own is None or not own.isdisjoint(items[u.item].window_kinds))
+                    shares[u.item] = share
             else:
                 share = u.target_window in mine
             if not share:

@@ -246,3 +246,12 @@ def test_a_promised_case_outlives_its_day_while_numbers_restart():
     case = core.cases[t.id]
     assert case.state == "open" and case.due_day == "2026-12-07"
     assert t.id not in core.tickets  # yesterday's tickets left the live state; the case stays
+
+
+def test_a_specialised_item_is_not_behind_the_comprehensive_queue():
+    core = centre(windows=((1, "comprehensive"), (2, "comprehensive"), (3, "cash")))
+    for _ in range(20):
+        take(core, "SOC-1")
+    cash = take(core, "CASH-1")
+    assert core.estimate(cash, T0) == (0, 0.0)
+    assert call(core, 3) == cash.number  # and indeed it is called first
