@@ -18,6 +18,7 @@ from ..protocol import ow_protocol as proto
 from .core import commands as c
 from .core.centre import Centre, Rejected
 from .core.effects import (
+    BlockReserved,
     CaseOpened,
     DayClosed,
     Effect,
@@ -36,6 +37,7 @@ log = logging.getLogger("onewindow.hub")
 HALL_CALLS = 8  # calls the hall board lists
 PRINT_TTL = 30.0  # s: a ticket printed later than this would confuse the queue
 SHOW_TTL = 60.0
+OFFLINE_BLOCK = 10  # numbers per prefix a button box may issue while the hub is away
 WINDOW_ROLES = ("keypad", "node", "led")
 TICKET_ROLES = ("box", "kiosk", "node")
 
@@ -166,14 +168,19 @@ class HubApp:
             publishes = self._apply_record(rec)
         except Rejected as e:
             return self._reject(dev, seq, e)
+        step = Step([rec], publishes)
+        if body.get("op") == "take" and body.get("number"):
+            self.pos = rec.pos
+            step = self._merge(step, self._top_up(dev.spec.id, now))
+            publishes = step.publishes
         if verdict == "gap":
             log.info("device %s skipped from seq %d to %d: resync", dev.spec.id,
                      dev.last_seq, seq)
             publishes += self.device_state(dev, now)
-        self.pos = rec.pos
+        self.pos = max(self.pos, rec.pos)
         dev.last_seq = seq
         dev.last_reply = [p for p in publishes if _to_device(p, dev.spec.id)]
-        return Step([rec], publishes)
+        return Step(step.records, publishes)
 
     def _reject(self, dev: Device, seq: int, e: Rejected) -> Step:
         step = self._error(dev.spec.id, e.code, e.message, seq=seq, **e.detail)
@@ -192,6 +199,7 @@ class HubApp:
                 msg["item"], priority=msg.get("priority", "normal"),
                 resident=msg.get("resident"), appointment_at=msg.get("appointment_at"),
                 extra_items=tuple(msg.get("items", ())), source=dev.spec.id,
+                number=msg.get("number"), taken_at=msg.get("taken_at"),
             ).to_record()
         window = self._window_of(dev, msg)
         if typ == "rate":
@@ -244,8 +252,29 @@ class HubApp:
                                        last=dev.last_seq)
             return Step(publishes=[behind, *self.device_state(dev, now)])
         if msg["state"] == "ready":
-            return Step(publishes=self.device_state(dev, now))
+            step = Step(publishes=self.device_state(dev, now))
+            if dev.spec.role == "box":
+                step = self._merge(step, self._top_up(dev.spec.id, now, always=True))
+            return step
         return Step()
+
+    def _top_up(self, dev: str, now: float, always: bool = False) -> Step:
+        """Keep a button box's offline blocks full: on its birth and after it used some."""
+        prefixes = tuple(sorted({line.prefix for line in self.centre.catalog.lines.values()}))
+        step = self.operate(c.ReserveBlock(dev, prefixes, OFFLINE_BLOCK), now)
+        if always and not step.records:
+            self._resync_n += 1
+            step.publishes.append(self._block_cmd(dev, f"{self.boot}.b{self._resync_n}"))
+        return step
+
+    def _block_cmd(self, dev: str, cmd_id: str) -> Publish:
+        cmd = {"id": cmd_id, "ttl": SHOW_TTL, "type": "block",
+               "blocks": self.centre.offline_blocks(dev)}
+        return Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd))
+
+    @staticmethod
+    def _merge(a: Step, b: Step) -> Step:
+        return Step(a.records + b.records, a.publishes + b.publishes)
 
     # ---- operator actions (supervisor, CLI, simulator) -------------------------------------
     def operate(self, cmd: c.Command, now: float) -> Step:
@@ -308,7 +337,8 @@ class HubApp:
                                          else "take", ticket=t.number, ahead=e.ahead,
                                          wait=_minutes(e.wait_minutes)))
                 source = self.registry.get(e.source) if e.source else None
-                if source is not None and source.spec.role in ("box", "kiosk"):
+                offline = rec.body.get("number") is not None  # the box printed it itself
+                if source is not None and source.spec.role in ("box", "kiosk") and not offline:
                     out.append(self._print(source.spec.id, t.id, e, rec, k))
                     k += 1
             elif isinstance(e, TicketCalled):
@@ -322,6 +352,9 @@ class HubApp:
                 log.warning("tickets no open window can serve: %s", ", ".join(e.tickets))
             elif isinstance(e, DayClosed) and not self._replaying:
                 log.info("day %s closed; %d tickets expired", e.day, len(e.expired))
+            elif isinstance(e, BlockReserved):
+                out.append(self._block_cmd(e.device, f"{rec.pos}.{k}"))
+                k += 1
             elif isinstance(e, CaseOpened | QueueChanged):
                 pass
         if rec.dev is not None and not any(_is_res(p) for p in out):

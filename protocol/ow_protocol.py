@@ -24,7 +24,8 @@ WINDOW_STATES = ("closed", "idle", "calling", "serving", "paused")
 _WIN = (("window", "i", False),)
 EVENTS = {
     "take": (("item", "s", True), ("priority", "s", False), ("resident", "s", False),
-             ("items", "l", False), ("appointment_at", "n", False)),
+             ("items", "l", False), ("appointment_at", "n", False),
+             ("number", "s", False), ("taken_at", "n", False)),
     "call": _WIN,
     "recall": _WIN,
     "skip": _WIN + (("requeue", "b", False),),
@@ -48,6 +49,7 @@ COMMANDS = {
              ("ticket", "s", False)),
     "indicate": (("led", "s", True), ("text", "s", False)),
     "rebirth": (),
+    "block": (("blocks", "d", True),),
 }
 
 _COMMON = {

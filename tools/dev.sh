@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto postgresql)  # real peers the tests start on free ports
+APT_PACKAGES=(mosquitto postgresql fonts-wqy-zenhei)  # real peers the tests start on free ports;
+# the CJK font the hub renders Chinese bitmaps with (hub/render/bitmap.py)
 
 need_apt() {
   local missing=()
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2
     local sudo=""

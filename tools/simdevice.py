@@ -117,6 +117,14 @@ class SimDevice:
             raise DeviceError(reply)
         return reply
 
+    async def next_command(self, typ: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next command of this type, passing over others (blocks, shows, rebirths)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                cmd = await self.commands.get()
+                if cmd.get("type") == typ:
+                    return cmd
+
     async def publish(self, leaf: str, payload: bytes) -> None:
         assert self._client is not None
         await self._client.publish(self.topic(leaf), payload, qos=1)

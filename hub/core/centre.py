@@ -15,6 +15,7 @@ from typing import Any
 from . import commands as c
 from .catalog import COMPREHENSIVE, Catalog, Item
 from .effects import (
+    BlockReserved,
     CaseOpened,
     DayClosed,
     Effect,
@@ -62,6 +63,9 @@ class CentreConfig:
     workdays: frozenset[str] = frozenset()  # weekend dates that are working days (调休)
 
 
+OFFLINE_BASE = 901  # offline numbers per prefix start here: A901.. tells staff "offline"
+
+
 class Centre:
     def __init__(self, catalog: Catalog, config: CentreConfig) -> None:
         self.catalog = catalog
@@ -73,6 +77,9 @@ class Centre:
         self.by_number: dict[str, Ticket] = {}
         self.queue = WaitingQueue()
         self.counters: dict[str, int] = {}
+        # Today's offline blocks: device -> prefix -> [first, last] ranges, newest last.
+        self.blocks: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self.offline_next: dict[str, int] = {}
         self.serial = 0
         self.streak = 0
         self.cases: dict[str, Case] = {}
@@ -233,6 +240,8 @@ class Centre:
         self.by_number = {}
         self.queue = WaitingQueue()
         self.counters = {}
+        self.blocks = {}
+        self.offline_next = {}
         self.streak = 0
         self.active_by_resident = {
             (t.resident, t.item): t.id for t in self.tickets.values() if t.resident
@@ -337,17 +346,18 @@ class Centre:
                 raise Rejected("already_has_ticket",
                                f"您已有{number}号 / you already hold ticket {number}",
                                ticket=number)
-        n = self.counters.get(item.prefix, 0) + 1
-        self.counters[item.prefix] = n
-        number = f"{item.prefix}{n:03d}"
+        if cmd.number is not None:
+            number, issued = self._offline_number(cmd, item.prefix, now)
+        else:
+            number, issued = self._next_number(item.prefix), now
         self.serial += 1
         t = Ticket(
             id=f"{self.day}-{number}", number=number, day=self.day, item=item.id,
-            priority=priority, issued_at=now, order_key=now, serial=self.serial,
+            priority=priority, issued_at=issued, order_key=issued, serial=self.serial,
             extra_items=tuple(cmd.extra_items), resident=cmd.resident,
             appointment_at=cmd.appointment_at, source=cmd.source,
         )
-        t.history.append((now, TicketState.WAITING.value, None))
+        t.history.append((issued, TicketState.WAITING.value, None))
         self.tickets[t.id] = t
         self.by_number[number] = t
         self.queue.add(t)
@@ -358,6 +368,64 @@ class Centre:
         if not self.reach(t):
             effects.append(Unreachable((t.id,)))
         return effects
+
+    def _next_number(self, prefix: str) -> str:
+        n = self.counters.get(prefix, 0) + 1
+        while f"{prefix}{n:03d}" in self.by_number or self._reserved(prefix, n):
+            n += 1  # a very busy day ran into the offline range: step over it
+        self.counters[prefix] = n
+        return f"{prefix}{n:03d}"
+
+    def _reserved(self, prefix: str, n: int) -> bool:
+        return any(a <= n <= b for dev in self.blocks.values()
+                   for a, b in dev.get(prefix, ()))
+
+    def _offline_number(self, cmd: c.TakeTicket, prefix: str, now: float) -> tuple[str, float]:
+        number = cmd.number or ""
+        ranges = self.blocks.get(cmd.source or "", {}).get(prefix, [])
+        digits = number[len(prefix):]
+        if not (number.startswith(prefix) and digits.isdigit()
+                and any(a <= int(digits) <= b for a, b in ranges)):
+            raise Rejected("not_reserved", f"{number} is not in a block reserved today for "
+                                           f"{cmd.source} (prefix {prefix})")
+        if number in self.by_number:
+            raise Rejected("duplicate_number", f"{number} was issued already today")
+        taken = cmd.taken_at if cmd.taken_at is not None else now
+        if taken > now or self.local_date(taken).strftime("%Y%m%d") != self.day:
+            raise Rejected("bad_field", "taken_at must be earlier today")
+        return number, taken
+
+    def _reserve(self, cmd: c.ReserveBlock, now: float) -> list[Effect]:
+        if not 1 <= cmd.size <= 99:
+            raise Rejected("bad_field", "a block holds 1-99 numbers")
+        prefixes = {line.prefix for line in self.catalog.lines.values()}
+        unknown = [p for p in cmd.prefixes if p not in prefixes]
+        if unknown:
+            raise Rejected("bad_field", f"unknown ticket prefixes {unknown}")
+        mine = self.blocks.setdefault(cmd.device, {})
+        changed = False
+        for prefix in cmd.prefixes:
+            ranges = mine.setdefault(prefix, [])
+            unused = sum(1 for a, b in ranges for n in range(a, b + 1)
+                         if f"{prefix}{n:03d}" not in self.by_number)
+            if unused * 2 > cmd.size:
+                continue  # enough left: the box keeps numbering where it is
+            first = max(self.offline_next.get(prefix, OFFLINE_BASE),
+                        self.counters.get(prefix, 0) + 1)
+            ranges.append((first, first + cmd.size - 1))
+            self.offline_next[prefix] = first + cmd.size
+            changed = True
+        return [BlockReserved(cmd.device)] if changed else []
+
+    def offline_blocks(self, device: str) -> dict[str, list[list[int]]]:
+        """The device's unused reserved numbers, as ranges: what its block command states."""
+        out: dict[str, list[list[int]]] = {}
+        for prefix, ranges in sorted(self.blocks.get(device, {}).items()):
+            free = [[a, b] for a, b in ranges
+                    if any(f"{prefix}{n:03d}" not in self.by_number for n in range(a, b + 1))]
+            if free:
+                out[prefix] = free
+        return out
 
     def _call(self, cmd: c.CallNext, now: float) -> list[Effect]:
         w = self._open_window(cmd.window)
@@ -506,6 +574,8 @@ class Centre:
             "serial": self.serial,
             "streak": self.streak,
             "counters": dict(sorted(self.counters.items())),
+            "blocks": {d: {p: list(r) for p, r in sorted(b.items())}
+                       for d, b in sorted(self.blocks.items())},
             "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
             "queue": [t.id for t in self.queue],
             "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
@@ -521,6 +591,7 @@ def _require_free(w: Window) -> None:
 
 _HANDLERS: dict[type, Callable[[Centre, Any, float], list[Effect]]] = {
     c.TakeTicket: Centre._take,
+    c.ReserveBlock: Centre._reserve,
     c.CallNext: Centre._call,
     c.Recall: Centre._recall,
     c.Skip: Centre._skip,

@@ -25,6 +25,20 @@ class TakeTicket(Command):
     appointment_at: float | None = None
     extra_items: tuple[str, ...] = ()
     source: str | None = None
+    # A ticket a button box issued by itself while the hub was unreachable, from a block
+    # reserved for it: the number it printed and when the resident pressed the button.
+    number: str | None = None
+    taken_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveBlock(Command):
+    """Numbers a button box may issue on its own if it loses the hub (A901-A910 ...)."""
+
+    op: ClassVar[str] = "reserve"
+    device: str
+    prefixes: tuple[str, ...]
+    size: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +117,11 @@ class Reprint(Command):
 
 
 ALL: tuple[type[Command], ...] = (
-    TakeTicket, CallNext, Recall, Skip, Transfer, Start, Complete,
+    TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
     Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
-_TUPLE_FIELDS = {"extra_items", "skills"}
+_TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}
 
 
 def from_record(record: dict[str, Any]) -> Command:

@@ -53,3 +53,8 @@ class Unreachable(Effect):
     """Waiting tickets that no open or paused window can serve any more."""
 
     tickets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReserved(Effect):
+    device: str

@@ -61,3 +61,35 @@ def test_replay_rebuilds_state_and_the_last_reply_of_each_device():
     again = evt(b, "kp-1", 2, "call")  # a retry that crossed the restart
     assert again.records == [] and [p.payload for p in again.publishes] == [
         p.payload for p in last.publishes if "/dev/kp-1/" in p.topic]
+
+
+def cmds(step, typ):
+    return [proto.decode("cmd", p.payload) for p in step.publishes
+            if p.topic.endswith("/cmd") and proto.decode("cmd", p.payload)["type"] == typ]
+
+
+def test_a_button_box_gets_offline_blocks_and_its_offline_tickets_join_the_queue():
+    a = app()
+    birth = a.handle(proto.device_topic("t1", "box-1", "status"), proto.encode(
+        "status", {"dev": "box-1", "state": "ready", "role": "box"}), T0)
+    [block] = cmds(birth, "block")
+    assert block["blocks"]["A"] == [[901, 910]] and len(birth.records) == 1
+    evt(a, "kp-1", 1, "open")
+    online = evt(a, "box-1", 1, "take", item="SOC-1")  # A001, pressed at T0
+    offline = a.handle(proto.device_topic("t1", "box-1", "evt"), proto.encode("evt", proto.event(
+        "box-1", 2, "take", item="SOC-1", number="A901", taken_at=T0 - 30)), T0 + 5)
+    assert cmds(offline, "print") == []  # the box printed it while the hub was away
+    res = [proto.decode("res", p.payload) for p in offline.publishes if p.topic.endswith("/res")]
+    assert res[0]["ticket"] == "A901"
+    assert cmds(online, "print")[0]["ticket"] == "A001"
+    called = evt(a, "kp-1", 2, "call")
+    assert [proto.decode("res", p.payload)["ticket"] for p in called.publishes
+            if p.topic.endswith("/res")] == ["A901"]  # pressed first, called first
+    blocks = []
+    for i, n in enumerate(("A902", "A903", "A904", "A905", "A906")):
+        step = a.handle(proto.device_topic("t1", "box-1", "evt"), proto.encode(
+            "evt", proto.event("box-1", 3 + i, "take", item="SOC-1", number=n,
+                               taken_at=T0)), T0 + 10)
+        blocks += cmds(step, "block")
+    # Topped up once, when half the block was used (A905), not on every ticket.
+    assert [b["blocks"]["A"] for b in blocks] == [[[901, 910], [911, 920]]]

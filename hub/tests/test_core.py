@@ -255,3 +255,30 @@ def test_a_specialised_item_is_not_behind_the_comprehensive_queue():
     cash = take(core, "CASH-1")
     assert core.estimate(cash, T0) == (0, 0.0)
     assert call(core, 3) == cash.number  # and indeed it is called first
+
+
+def test_offline_blocks_join_in_arrival_order_and_never_collide():
+    core = centre(windows=((1, "comprehensive"),))
+    core.apply(c.ReserveBlock("box-1", ("A",), size=4), T0)
+    assert core.offline_blocks("box-1") == {"A": [[901, 904]]}
+    take(core, "SOC-1", now=T0 + 100)  # online: A001
+    # The box lost the hub at T0+50 and issued A901 itself; it reports it later.
+    late = take(core, "SOC-1", now=T0 + 200, number="A901", taken_at=T0 + 50, source="box-1")
+    assert late.number == "A901"
+    assert call(core, 1, now=T0 + 300) == "A901"  # pressed earlier, served earlier
+    for bad, code in (("A901", "duplicate_number"), ("A905", "not_reserved"),
+                      ("B901", "not_reserved")):
+        with pytest.raises(Rejected) as e:
+            core.apply(c.TakeTicket("SOC-1", number=bad, taken_at=T0 + 60, source="box-1"),
+                       T0 + 400)
+        assert e.value.code == code
+    with pytest.raises(Rejected):  # another box may not use box-1's numbers
+        core.apply(c.TakeTicket("SOC-1", number="A902", taken_at=T0, source="box-2"), T0 + 1)
+    # Topping up: half or more left -> nothing new; then a fresh range after the first.
+    assert core.apply(c.ReserveBlock("box-1", ("A",), size=4), T0 + 500) == []
+    for n in ("A902", "A903"):
+        take(core, "SOC-1", now=T0 + 600, number=n, taken_at=T0 + 550, source="box-1")
+    core.apply(c.ReserveBlock("box-1", ("A",), size=4), T0 + 700)
+    assert core.offline_blocks("box-1") == {"A": [[901, 904], [905, 908]]}
+    core.apply(c.ReserveBlock("box-2", ("A",), size=4), T0 + 700)
+    assert core.offline_blocks("box-2") == {"A": [[909, 912]]}

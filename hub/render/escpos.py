@@ -1,0 +1,103 @@
+"""Render a queue ticket to raw ESC/POS bytes for the button boxes' thermal printers.
+
+python-escpos (its ``Dummy`` printer, which only collects bytes) does the layout:
+alignment, character size, the native QR code and the cut. Chinese text never goes
+through its text encoder: that one guesses a code page per character and would turn
+CJK into ``?`` or into a Japanese/Korean page. Instead every Chinese line is written
+as its own block::
+
+    FS &  <GB18030 bytes>  FS .  LF
+
+``FS &`` (0x1C 0x26) puts the Chinese printers (the GB18030/GBK firmwares sold in
+China) into Chinese character mode, ``FS .`` (0x1C 0x2E) leaves it before any Latin
+text. Latin lines are plain ASCII (accents are folded away), so the printer's
+default code page prints them whatever it is.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from escpos.printer import Dummy
+
+FS_CHINESE_ON = b"\x1c\x26"  # FS &: select Chinese character mode
+FS_CHINESE_OFF = b"\x1c\x2e"  # FS .: cancel Chinese character mode
+LF = b"\n"
+
+QR_SIZE = 6  # module size in dots: about 25 mm for a short URL on a 58/80 mm printer
+MAX_TICKET_BYTES = 4096  # a ticket is ~0.5 KB; anything near this is a bug
+
+
+def _zh(p: Dummy, text: str) -> None:
+    """One line of Chinese, GB18030-encoded by us, bracketed by FS & / FS .."""
+    text = " ".join(text.split())  # no stray LF/control bytes inside the block
+    p._raw(FS_CHINESE_ON + text.encode("gb18030") + FS_CHINESE_OFF + LF)
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", " ".join(str(text).split()))
+    return folded.encode("ascii", "ignore").decode("ascii")
+
+
+def _en(p: Dummy, text: str) -> None:
+    """One line of Latin text, ASCII only so no code-page guessing can happen."""
+    p.text(_ascii(text) + "\n")
+
+
+def wait_lines(wait_min: int | None) -> tuple[str, str]:
+    """The (Chinese, English) wait estimate lines."""
+    if wait_min is None:
+        return "暂无开放窗口，请咨询工作人员", "No window open yet: ask staff"
+    return f"预计等候约{int(wait_min)}分钟", f"About {int(wait_min)} min"
+
+
+def render_ticket(ticket: dict[str, Any]) -> bytes:
+    """ESC/POS bytes for one printed ticket (see the module docstring for the layout).
+
+    ``ticket`` keys: centre_zh, centre_en, number, item_zh, item_en, ahead, wait_min
+    (int, or None when no window is open), issued_at, qr (URL).
+    """
+    p = Dummy()
+    p.hw("INIT")  # ESC @: forget whatever the previous job left selected
+
+    p.set(align="center", bold=True)
+    _zh(p, ticket["centre_zh"])
+    p.set_with_default(align="center")
+    if ticket.get("centre_en"):
+        _en(p, ticket["centre_en"])
+    p.text("\n")
+
+    p.set(align="center", bold=True, custom_size=True, width=4, height=4)
+    _en(p, ticket["number"])
+    p.set_with_default(align="center")
+    p.text("\n")
+
+    p.set(align="center", bold=True, double_height=True)
+    _zh(p, ticket["item_zh"])
+    p.set_with_default(align="center")
+    if ticket.get("item_en"):
+        _en(p, ticket["item_en"])
+    p.text("\n")
+
+    ahead = int(ticket["ahead"])
+    _zh(p, f"前面还有{ahead}人")
+    _en(p, f"{ahead} ahead")
+    zh, en = wait_lines(ticket.get("wait_min"))
+    _zh(p, zh)
+    _en(p, en)
+    _en(p, ticket["issued_at"])
+    p.text("\n")
+
+    if ticket.get("qr"):
+        p.qr(str(ticket["qr"]), native=True, size=QR_SIZE)
+        p.text("\n")
+
+    _zh(p, "请留意叫号")
+    _en(p, "Please wait to be called")
+    p.cut()
+
+    data = bytes(p.output)
+    if len(data) > MAX_TICKET_BYTES:  # pragma: no cover - guards against layout bugs
+        raise ValueError(f"ticket renders to {len(data)} bytes (limit {MAX_TICKET_BYTES})")
+    return data
