@@ -1,0 +1,221 @@
+# ruff: noqa: UP031
+# Button box: one debounced button per service item. Online, a press sends `take` and the
+# hub answers with a `print` command carrying the whole ticket as ESC/POS bytes, which the
+# box streams to its printer. When the hub is unreachable the box keeps serving from the
+# number blocks the hub reserved for it (protocol 4.7): it prints a plain ticket itself and
+# submits the ticket as `take` with `number` and `taken_at` once the hub is back.
+
+import asyncio
+import json
+import time
+from binascii import a2b_base64
+
+from drivers.printer import Printer, alerts
+from micropython import const
+
+from ow import runtime, ui
+
+_STATUS_EVERY_MS = const(15000)
+_TAKE_TIMEOUT = 5.0  # s: longer than this and the resident gets an offline ticket
+
+
+class OfflineBook:
+    """The box's offline blocks, next-number pointers and unsubmitted tickets, kept in
+    flash and rewritten before every offline ticket is printed: a reboot never reissues a
+    number, and no printed ticket is forgotten."""
+
+    def __init__(self, path):
+        self.path = path
+        self.day = ""
+        self.blocks = {}  # prefix -> [[first, last], ...]
+        self.next = {}  # prefix -> next number to issue
+        self.pending = []  # [number, item, taken_at], in arrival order
+        self.head = ""  # base64 ESC/POS header from the hub
+        try:
+            with open(path) as f:
+                d = json.load(f)
+            self.day, self.blocks, self.next = d["day"], d["blocks"], d["next"]
+            self.pending, self.head = d["pending"], d.get("head", "")
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def save(self):
+        runtime._write_atomic(
+            self.path,
+            json.dumps(
+                {
+                    "day": self.day,
+                    "blocks": self.blocks,
+                    "next": self.next,
+                    "pending": self.pending,
+                    "head": self.head,
+                }
+            ),
+        )
+
+    def set_blocks(self, blocks, day, head):
+        if day != self.day:
+            self.next = {}  # numbers are per day: yesterday's pointers mean nothing
+            self.day = day
+        for prefix, ranges in blocks.items():
+            if prefix not in self.next and ranges:
+                self.next[prefix] = ranges[0][0]
+        self.blocks = blocks
+        if head:
+            self.head = head
+        self.save()
+
+    def issue(self, prefix, item, taken_at):
+        """The next unused number of prefix, recorded as pending; None when used up.
+        The pointer only moves forward: a range the box already holds keeps its place."""
+        start = self.next.get(prefix)
+        if start is None:
+            return None
+        best = None
+        for first, last in self.blocks.get(prefix, ()):
+            n = first if first > start else start
+            if n <= last and (best is None or n < best):
+                best = n
+        if best is None:
+            return None
+        number = "%s%03d" % (prefix, best)
+        self.next[prefix] = best + 1
+        self.pending.append([number, item, taken_at])
+        self.save()
+        return number
+
+    def done(self, number):
+        self.pending = [p for p in self.pending if p[0] != number]
+        self.save()
+
+
+class App:
+    def __init__(self, cfg, board, link, tasks):
+        self.board, self.link, self.tasks = board, link, tasks
+        self.cfg = cfg
+        self.items = cfg.get("buttons", [])
+        self.offset = cfg.get("utc_offset_minutes", 480) * 60
+        self.buttons = ui.Buttons(board.buttons or {}, board.poll_ms)
+        self.printer = Printer(board.uart)
+        self.lock = asyncio.Lock()  # one job on the printer at a time
+        self.book = OfflineBook(cfg.get("state_dir", ".") + "/box.json")
+        self.resubmit = asyncio.Event()
+        link.on_command("print", self._on_print)
+        link.on_command("block", self._on_block)
+
+    def start(self):
+        self.tasks.start(self.buttons.scan())
+        self.tasks.start(self._keys())
+        self.tasks.start(self._submit())
+        self.tasks.start(self._watch_printer())
+
+    # ---- residents pressing buttons ------------------------------------------------------
+    async def _keys(self):
+        while True:
+            key = await self.buttons.next()
+            i = int(key[1:]) if key[1:].isdigit() else -1
+            if 0 <= i < len(self.items):
+                await self._take(self.items[i])
+            else:
+                self.board.emit("take", key=key, result="unmapped")
+
+    async def _take(self, spec):
+        board, link = self.board, self.link
+        if link.online():
+            reply = await link.event("take", timeout=_TAKE_TIMEOUT, item=spec["item"])
+            if reply is not None:
+                ok = reply[0] == "res"
+                board.emit(
+                    "take",
+                    item=spec["item"],
+                    result="ok" if ok else "err",
+                    ticket=reply[1].get("ticket"),
+                    code=reply[1].get("code"),
+                )
+                self.tasks.start(ui.flash(board.leds, "ok" if ok else "err", 300))
+                return  # the ticket itself comes as a `print` command
+        await self._offline(spec)
+
+    async def _offline(self, spec):
+        board = self.board
+        if await self._printer_alerts():
+            board.emit("take", item=spec["item"], result="printer", alerts=self.link.alerts)
+            self.tasks.start(ui.flash(board.leds, "err", 300, 3))
+            return
+        now = self.link.now()
+        number = self.book.issue(spec["prefix"], spec["item"], now)
+        if number is None:
+            board.emit("take", item=spec["item"], result="no_numbers")
+            self.tasks.start(ui.flash(board.leds, "err", 300, 3))
+            return
+        board.emit("take", item=spec["item"], result="offline", ticket=number)
+        head = a2b_base64(self.book.head) if self.book.head else b"\x1b@"
+        await self._print(number, head + _plain_ticket(number, spec["item"], now + self.offset))
+        self.resubmit.set()
+
+    async def _submit(self):
+        """Offline tickets join the hub's queue, oldest first, as soon as it is back."""
+        link, book = self.link, self.book
+        while True:
+            if not book.pending or not link.online():
+                await ui.wait_event(self.resubmit, 500)
+                self.resubmit.clear()
+                continue
+            number, item, taken_at = book.pending[0]
+            reply = await link.event("take", item=item, number=number, taken_at=taken_at)
+            if reply is None:
+                await asyncio.sleep_ms(1000)
+                continue
+            # An err is final (e.g. duplicate_number: it is already in after a lost reply).
+            book.done(number)
+            self.board.emit("joined", ticket=number, result=reply[0], code=reply[1].get("code"))
+
+    # ---- the printer -----------------------------------------------------------------------
+    async def _on_print(self, msg, received):
+        if "escpos" not in msg:
+            return False, "no_escpos"
+        if await self._printer_alerts():
+            return False, self.link.alerts[0]
+        if runtime.expired(msg, received):
+            return False, "expired"
+        await self._print(msg["ticket"], a2b_base64(msg["escpos"]))
+        return True, None
+
+    async def _on_block(self, msg, received):
+        ts = msg.get("ts") or self.link.now()
+        t = time.localtime(int(ts + self.offset))
+        self.book.set_blocks(msg["blocks"], "%04d-%02d-%02d" % t[:3], msg.get("head", ""))
+        return True, None
+
+    async def _print(self, ticket, data):
+        async with self.lock:
+            await self.printer.write(data)
+        self.board.emit("printed", ticket=ticket, bytes=len(data))
+
+    async def _printer_alerts(self):
+        async with self.lock:
+            st = await self.printer.status()
+        found = alerts(st) if st is not None else ["printer_offline"]
+        await self.link.set_alerts(found)
+        return found
+
+    async def _watch_printer(self):
+        while True:
+            await self._printer_alerts()
+            await asyncio.sleep_ms(_STATUS_EVERY_MS)
+
+
+def _plain_ticket(number, item, local_ts):
+    """An offline ticket's body in plain ESC/POS: big number, item id, time, cut."""
+    t = time.localtime(int(local_ts))
+    return b"".join(
+        (
+            b"\x1ba\x01\x1bE\x01\x1d!\x33",
+            number.encode(),
+            b"\n\x1d!\x00\x1bE\x00\n",
+            item.encode(),
+            b"\n",
+            ("%04d-%02d-%02d %02d:%02d\n" % t[:5]).encode(),
+            b"\x1bd\x06\x1dV\x00",
+        )
+    )

@@ -1,0 +1,98 @@
+# Input and drawing helpers shared by the apps: debounced buttons, LED feedback and
+# framebuf drawing of hub-rendered bitmaps next to board-drawn ASCII.
+
+import asyncio
+from binascii import a2b_base64
+
+import framebuf
+from micropython import const
+
+_STABLE = const(2)  # equal samples in a row that make a press real (bounce filter)
+_MAX_PRESSES = const(8)  # presses queued while the app is busy; more are dropped
+FONT = const(8)  # framebuf's built-in font is 8x8
+
+
+class Buttons:
+    """Scans pin-likes (value() == 1 while pressed) every poll_ms. A level change counts
+    only after _STABLE equal samples, which filters contact bounce (a few ms) while adding
+    at most 2 * poll_ms of latency. Presses queue (bounded) until the app takes them."""
+
+    def __init__(self, pins, poll_ms=5):
+        self.pins = pins
+        self.poll_ms = poll_ms
+        self._level = {}
+        self._count = {}
+        for name in pins:
+            self._level[name] = 0
+            self._count[name] = 0
+        self._q = []
+        self._evt = asyncio.Event()
+        self.dropped = 0
+
+    async def scan(self):
+        pins, level, count = self.pins, self._level, self._count
+        while True:
+            for name in pins:
+                v = 1 if pins[name].value() else 0
+                if v == level[name]:
+                    count[name] = 0
+                    continue
+                count[name] += 1
+                if count[name] >= _STABLE:
+                    level[name] = v
+                    count[name] = 0
+                    if v:
+                        self._press(name)
+            await asyncio.sleep_ms(self.poll_ms)
+
+    def _press(self, name):
+        if len(self._q) >= _MAX_PRESSES:
+            self.dropped += 1
+            return
+        self._q.append(name)
+        self._evt.set()
+
+    async def next(self):
+        while not self._q:
+            self._evt.clear()
+            await self._evt.wait()
+        return self._q.pop(0)
+
+
+async def flash(leds, name, ms=300, times=1):
+    """LED feedback: light `name` for ms, `times` times (no-op on boards without it)."""
+    led = leds.get(name) if leds else None
+    if led is None:
+        return
+    for i in range(times):
+        led.value(1)
+        await asyncio.sleep_ms(ms)
+        led.value(0)
+        if i + 1 < times:
+            await asyncio.sleep_ms(ms)
+
+
+def bitmap(bmp):
+    """A hub-rendered {"w", "h", "b": base64 MONO_HLSB} bitmap as a FrameBuffer."""
+    w, h = bmp["w"], bmp["h"]
+    data = bytearray(a2b_base64(bmp["b"]))
+    if len(data) != (w + 7) // 8 * h:
+        raise ValueError("bitmap size")
+    return framebuf.FrameBuffer(data, w, h, framebuf.MONO_HLSB), w, h
+
+
+def text_right(fb, s, y, c=1):
+    fb.text(s, fb.width - len(s) * FONT, y, c)
+
+
+def text_centre(fb, s, y, c=1):
+    fb.text(s, max(0, (fb.width - len(s) * FONT) // 2), y, c)
+
+
+async def wait_event(evt, ms):
+    """Sleep up to ms; True at once if evt is set meanwhile (a newer state to draw)."""
+    try:
+        await asyncio.wait_for_ms(evt.wait(), ms)
+        return True
+    except TimeoutError:
+        return False
