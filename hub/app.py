@@ -7,6 +7,7 @@ asyncio runner (`runner.py`), the tests and the simulator all drive this same ob
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections import deque
@@ -30,6 +31,8 @@ from .core.effects import (
 )
 from .core.model import WindowState
 from .devices import Device, Publish, Registry
+from .render.bitmap import FontNotFoundError, text_bitmap_b64
+from .render.escpos import render_offline_head, render_ticket
 from .store.journal import Record
 
 log = logging.getLogger("onewindow.hub")
@@ -40,6 +43,8 @@ SHOW_TTL = 60.0
 OFFLINE_BLOCK = 10  # numbers per prefix a button box may issue while the hub is away
 WINDOW_ROLES = ("keypad", "node", "led")
 TICKET_ROLES = ("box", "kiosk", "node")
+BOARD_MAX_PAYLOAD = 4096  # bytes: the largest MQTT message the boards' client accepts
+BMP_HEIGHT = 16  # rows of the Chinese bitmap in `display`/`show`
 
 
 def _encode(kind: str, msg: dict[str, Any]) -> bytes:
@@ -78,6 +83,7 @@ class HubApp:
         self.refused: deque[dict[str, Any]] = deque(maxlen=100)  # commands devices refused
         self._resync_n = 0
         self._replaying = False
+        self._font_warned = False
 
     # ---- start-up ----------------------------------------------------------------------
     def replay(self, records: Iterable[Record]) -> int:
@@ -262,14 +268,20 @@ class HubApp:
         """Keep a button box's offline blocks full: on its birth and after it used some."""
         prefixes = tuple(sorted({line.prefix for line in self.centre.catalog.lines.values()}))
         step = self.operate(c.ReserveBlock(dev, prefixes, OFFLINE_BLOCK), now)
-        if always and not step.records:
+        if always and not any(p.topic == self._dev_topic(dev, "cmd") for p in step.publishes):
+            # Nothing new reserved: restate the blocks anyway (a rebooted box needs them, and
+            # the hub's clock in `ts`).
             self._resync_n += 1
-            step.publishes.append(self._block_cmd(dev, f"{self.boot}.b{self._resync_n}"))
+            step.publishes.append(self._block_cmd(dev, f"{self.boot}.b{self._resync_n}", now))
         return step
 
-    def _block_cmd(self, dev: str, cmd_id: str) -> Publish:
+    def _block_cmd(self, dev: str, cmd_id: str, now: float) -> Publish:
+        """`ts`: the hub's clock, for boxes without an RTC to stamp offline `taken_at`;
+        `head`: the ESC/POS top of an offline ticket (the box adds number, time, cut)."""
+        name = self.centre.catalog.name
+        head = base64.b64encode(render_offline_head(name.zh, name.en)).decode("ascii")
         cmd = {"id": cmd_id, "ttl": SHOW_TTL, "type": "block",
-               "blocks": self.centre.offline_blocks(dev)}
+               "blocks": self.centre.offline_blocks(dev), "ts": now, "head": head}
         return Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd))
 
     @staticmethod
@@ -353,7 +365,7 @@ class HubApp:
             elif isinstance(e, DayClosed) and not self._replaying:
                 log.info("day %s closed; %d tickets expired", e.day, len(e.expired))
             elif isinstance(e, BlockReserved):
-                out.append(self._block_cmd(e.device, f"{rec.pos}.{k}"))
+                out.append(self._block_cmd(e.device, f"{rec.pos}.{k}", rec.ts))
                 k += 1
             elif isinstance(e, CaseOpened | QueueChanged):
                 pass
@@ -381,16 +393,29 @@ class HubApp:
         item = self.centre.catalog.items[t.item]
         when = self.centre.local_time(rec.ts).strftime("%Y-%m-%d %H:%M")
         name = self.centre.catalog.name
-        if e.wait_minutes == float("inf"):
+        no_window = e.wait_minutes == float("inf")
+        if no_window:
             wait = "暂无开放窗口，请咨询工作人员 / no window open for this yet: ask staff"
         else:
             wait = (f"预计等候{_minutes(e.wait_minutes)}分钟 / "
                     f"about {_minutes(e.wait_minutes)} min")
         lines = [name.zh, t.number, item.name.zh, item.name.en,
                  f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
+        qr = self.status_url + t.id
+        escpos = render_ticket({
+            "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
+            "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
+            "wait_min": None if no_window else _minutes(e.wait_minutes),
+            "issued_at": when, "qr": qr})
         cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
-               "lines": lines, "qr": self.status_url + t.id}
-        return Publish(self._dev_topic(dev, "cmd"), _encode("cmd", cmd))
+               "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
+        payload = _encode("cmd", cmd)
+        if len(payload) > BOARD_MAX_PAYLOAD:  # a catalog text far longer than any today
+            log.warning("print %s: %d bytes is over the boards' limit; sent without escpos",
+                        t.number, len(payload))
+            del cmd["escpos"]
+            payload = _encode("cmd", cmd)
+        return Publish(self._dev_topic(dev, "cmd"), payload)
 
     def _display_msg(self, number: int) -> dict[str, Any]:
         w = self.centre.windows[number]
@@ -404,7 +429,24 @@ class HubApp:
             msg["text"] = "暂停服务 / Paused"
         elif w.state is WindowState.CLOSED:
             msg["text"] = "暂停受理 / Closed"
+        if "text" in msg:
+            bmp = self._bmp(msg["text"].split(" / ")[0])
+            if bmp is not None:
+                msg["bmp"] = bmp
         return msg
+
+    def _bmp(self, zh: str) -> dict[str, Any] | None:
+        """The Chinese half of a display text as a MONO_HLSB bitmap for the boards, which
+        carry no CJK font. Cached by text: displays are republished far more often than
+        they change. None (and a warning, once) when the hub has no CJK font."""
+        try:
+            w, h, b = text_bitmap_b64(zh, BMP_HEIGHT)
+        except FontNotFoundError as e:
+            if not self._font_warned:
+                log.warning("displays go out without bitmaps: %s", e)
+                self._font_warned = True
+            return None
+        return {"w": w, "h": h, "b": b}
 
     def _display_publish(self, number: int) -> Publish:
         return Publish(proto.display_topic(self.centre_id, number),

@@ -42,14 +42,16 @@ EVENTS = {
 }
 
 # Commands the hub sends to one device (never retained; applied at most once by `id`).
+# print.escpos and block.head are base64 ESC/POS bytes; show/display bmp is
+# {"w": int, "h": int, "b": base64 MONO_HLSB} (see protocol/README.md).
 COMMANDS = {
     "print": (("ticket", "s", True), ("lines", "l", False), ("escpos", "s", False),
               ("qr", "s", False)),
     "show": (("window", "i", True), ("rev", "i", True), ("state", "s", True),
-             ("ticket", "s", False)),
+             ("ticket", "s", False), ("text", "s", False), ("bmp", "d", False)),
     "indicate": (("led", "s", True), ("text", "s", False)),
     "rebirth": (),
-    "block": (("blocks", "d", True),),
+    "block": (("blocks", "d", True), ("ts", "n", False), ("head", "s", False)),
 }
 
 _COMMON = {
@@ -65,7 +67,8 @@ _COMMON = {
             ("last", "i", False)),
     "hub": (("state", "s", True), ("boot", "s", False), ("ts", "n", False)),
     "display": (("window", "i", True), ("rev", "i", True), ("state", "s", True),
-                ("ticket", "s", False), ("text", "s", False), ("ts", "n", False)),
+                ("ticket", "s", False), ("text", "s", False), ("ts", "n", False),
+                ("bmp", "d", False)),
     "hall": (("rev", "i", True), ("calls", "l", True)),
 }
 

@@ -63,6 +63,7 @@ class FirmwareProcess:
 
     async def start(self, wait_ready: bool = True) -> FirmwareProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        since = self.mark()
         path = self.workdir / "ow.json"
         path.write_text(json.dumps(self.cfg), encoding="utf-8")
         env = dict(os.environ, MICROPYPATH=micropython_path())
@@ -73,7 +74,7 @@ class FirmwareProcess:
             limit=1 << 20)
         self._reader = asyncio.create_task(self._read(self.proc), name=f"fw-{self.name}")
         if wait_ready:
-            await self.wait("up", timeout=10)
+            await self.wait("up", since=since, timeout=10)
         return self
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
@@ -132,10 +133,12 @@ class FirmwareProcess:
         return reply
 
     async def press(self, button: str, hold: float = 0.03) -> None:
-        """Press and release like a finger: held longer than the debounce filter."""
+        """Press and release like a finger: held, and then let go, for longer than the
+        debounce filter needs to believe it (a 1 ms release is contact bounce)."""
         await self.ctl(f"press {button}")
         await asyncio.sleep(hold)
         await self.ctl(f"release {button}")
+        await asyncio.sleep(hold)
 
     # ---- life cycle -------------------------------------------------------------------------
     def kill(self) -> None:

@@ -168,7 +168,9 @@ class Link:
             self.alerts = alerts
             self.board.emit("alerts", alerts=alerts)
             if self.mqtt.up.is_set():
-                await self.birth()
+                # Not awaited: a link dying now must not stall a resident's ticket; the
+                # birth sent on reconnect carries the alerts anyway.
+                asyncio.create_task(self.birth())
 
     async def event(self, typ, timeout=5.0, **fields):
         """Send one event and return the hub's reply: ("res", msg) or ("err", msg), or None
@@ -193,10 +195,10 @@ class Link:
                 try:
                     await asyncio.wait_for_ms(slot[0].wait(), min(left, _RETRY_MS))
                     return slot[1]
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     if time.ticks_diff(end, time.ticks_ms()) <= 0:
                         return None
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return None
         finally:
             del self._waiting[seq]

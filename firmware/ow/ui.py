@@ -94,5 +94,5 @@ async def wait_event(evt, ms):
     try:
         await asyncio.wait_for_ms(evt.wait(), ms)
         return True
-    except TimeoutError:
+    except asyncio.TimeoutError:
         return False

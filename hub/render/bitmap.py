@@ -10,6 +10,7 @@ significant bit = leftmost pixel, a set bit = ink (lit LED). On the board::
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import os
@@ -79,6 +80,14 @@ def text_bitmap(text: str, height: int = 16) -> tuple[int, int, bytes]:
     data = img.tobytes("raw", "1")
     assert len(data) == (width + 7) // 8 * height
     return width, height, data
+
+
+@functools.lru_cache(maxsize=256)
+def text_bitmap_b64(text: str, height: int = 16) -> tuple[int, int, str]:
+    """``text_bitmap`` with the data as standard base64, cached: a window's display is
+    republished far more often than its text changes (every hub connect, every birth)."""
+    width, height, data = text_bitmap(text, height)
+    return width, height, base64.b64encode(data).decode("ascii")
 
 
 def to_pbm(width: int, height: int, data: bytes) -> bytes:

@@ -16,6 +16,7 @@ default code page prints them whatever it is.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Any
 
@@ -101,3 +102,28 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     if len(data) > MAX_TICKET_BYTES:  # pragma: no cover - guards against layout bugs
         raise ValueError(f"ticket renders to {len(data)} bytes (limit {MAX_TICKET_BYTES})")
     return data
+
+
+OFFLINE_ZH = "离线取号 请留意叫号"
+OFFLINE_EN = "Offline ticket: watch the board"
+
+
+@functools.lru_cache(maxsize=8)
+def render_offline_head(centre_zh: str, centre_en: str = "") -> bytes:
+    """ESC/POS bytes for the top of a ticket a button box prints while the hub is away.
+
+    Init, the centre's Chinese name (bold, one GB18030 block), its English name, then
+    离线取号 请留意叫号 / "Offline ticket: watch the board". It leaves the printer centred
+    at normal size; the box appends the big number, the time and the cut itself.
+    """
+    p = Dummy()
+    p.hw("INIT")
+    p.set(align="center", bold=True)
+    _zh(p, centre_zh)
+    p.set_with_default(align="center")
+    if centre_en:
+        _en(p, centre_en)
+    p.text("\n")
+    _zh(p, OFFLINE_ZH)
+    _en(p, OFFLINE_EN)
+    return bytes(p.output)

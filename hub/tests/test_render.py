@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from onewindow.hub.render.bitmap import pixel, text_bitmap, to_pbm
-from onewindow.hub.render.escpos import render_ticket
+from onewindow.hub.render.bitmap import pixel, text_bitmap, text_bitmap_b64, to_pbm
+from onewindow.hub.render.escpos import render_offline_head, render_ticket
 from onewindow.hub.render.escpos_decode import DecodeError, decode
 
 TICKET = {
@@ -133,3 +133,30 @@ def test_to_pbm():
     assert pbm.endswith(data) and len(pbm) == len(b"P4\n%d %d\n" % (w, h)) + len(data)
     with pytest.raises(ValueError):
         to_pbm(w, h, data[:-1])
+
+
+def test_offline_head_decodes_and_leaves_the_rest_to_the_box():
+    raw = render_offline_head("幸福街道社区服务中心", "Xingfu Street Community Centre")
+    assert raw.startswith(b"\x1b@")  # ESC @: init
+    assert decode(raw) == {
+        "texts": [
+            "幸福街道社区服务中心",
+            "Xingfu Street Community Centre",
+            "离线取号 请留意叫号",
+            "Offline ticket: watch the board",
+        ],
+        "qr": None,
+        "cut": False,
+    }
+    blocks = re.findall(rb"\x1c&([^\x00-\x1f]*)\x1c\.\n", raw)
+    assert [b.decode("gb18030") for b in blocks] == ["幸福街道社区服务中心", "离线取号 请留意叫号"]
+    assert "离线取号".encode() not in raw and len(raw) < 512
+    assert decode(render_offline_head("中心", ""))["texts"][1] == "离线取号 请留意叫号"
+
+
+def test_bitmap_b64_is_text_bitmap_cached():
+    import base64
+
+    w, h, b = text_bitmap_b64("请A017号到3号窗口")
+    assert (w, h, base64.b64decode(b)) == text_bitmap("请A017号到3号窗口")
+    assert text_bitmap_b64("请A017号到3号窗口") is text_bitmap_b64("请A017号到3号窗口")

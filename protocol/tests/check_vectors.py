@@ -3,6 +3,7 @@
 #   micropython check_vectors.py <vectors-dir>   (with MICROPYPATH naming protocol/)
 # It prints one line per failure and a closing "N passed, N failed" line.
 
+import binascii
 import json
 import sys
 
@@ -15,6 +16,20 @@ def _payload(case):
     if "oversize" in case:
         return b'{"v": 1, "pad": "' + b"x" * case["oversize"] + b'"}'
     return json.dumps(case["message"]).encode("utf-8")
+
+
+def _bytes_problem(msg):
+    """The base64 fields decode as a board would decode them: a bmp to exactly
+    h rows of ceil(w / 8) bytes, ESC/POS (print.escpos, block.head) starting with ESC @."""
+    bmp = msg.get("bmp")
+    if bmp is not None:
+        data = binascii.a2b_base64(bmp["b"])
+        if len(data) != (bmp["w"] + 7) // 8 * bmp["h"]:
+            return "bmp is not a w x h MONO_HLSB buffer"
+    for name in ("escpos", "head"):
+        if name in msg and binascii.a2b_base64(msg[name])[:2] != b"\x1b@":
+            return name + " does not start with ESC @"
+    return None
 
 
 def run(proto, vectors_dir):
@@ -32,6 +47,8 @@ def run(proto, vectors_dir):
                 failures.append(case["name"] + ": decoded message differs")
             elif "topic" in case and proto.parse_topic(case["topic"]) is None:
                 failures.append(case["name"] + ": topic does not parse")
+            elif _bytes_problem(got):
+                failures.append(case["name"] + ": " + _bytes_problem(got))
             else:
                 passed += 1
         except proto.ProtocolError as e:

@@ -97,7 +97,6 @@ class App:
         self.offset = cfg.get("utc_offset_minutes", 480) * 60
         self.buttons = ui.Buttons(board.buttons or {}, board.poll_ms)
         self.printer = Printer(board.uart)
-        self.lock = asyncio.Lock()  # one job on the printer at a time
         self.book = OfflineBook(cfg.get("state_dir", ".") + "/box.json")
         self.resubmit = asyncio.Event()
         link.on_command("print", self._on_print)
@@ -121,6 +120,11 @@ class App:
 
     async def _take(self, spec):
         board, link = self.board, self.link
+        if await self._printer_alerts():
+            # No ticket the resident cannot get: staff see the alert on the console.
+            board.emit("take", item=spec["item"], result="printer", alerts=link.alerts)
+            self.tasks.start(ui.flash(board.leds, "err", 300, 3))
+            return
         if link.online():
             reply = await link.event("take", timeout=_TAKE_TIMEOUT, item=spec["item"])
             if reply is not None:
@@ -138,10 +142,6 @@ class App:
 
     async def _offline(self, spec):
         board = self.board
-        if await self._printer_alerts():
-            board.emit("take", item=spec["item"], result="printer", alerts=self.link.alerts)
-            self.tasks.start(ui.flash(board.leds, "err", 300, 3))
-            return
         now = self.link.now()
         number = self.book.issue(spec["prefix"], spec["item"], now)
         if number is None:
@@ -174,8 +174,9 @@ class App:
     async def _on_print(self, msg, received):
         if "escpos" not in msg:
             return False, "no_escpos"
-        if await self._printer_alerts():
-            return False, self.link.alerts[0]
+        stop = await self._printer_alerts()
+        if stop:
+            return False, stop[0]
         if runtime.expired(msg, received):
             return False, "expired"
         await self._print(msg["ticket"], a2b_base64(msg["escpos"]))
@@ -188,16 +189,14 @@ class App:
         return True, None
 
     async def _print(self, ticket, data):
-        async with self.lock:
-            await self.printer.write(data)
+        await self.printer.write(data)
         self.board.emit("printed", ticket=ticket, bytes=len(data))
 
     async def _printer_alerts(self):
-        async with self.lock:
-            st = await self.printer.status()
-        found = alerts(st) if st is not None else ["printer_offline"]
+        """Refresh the alerts in the birth; the ones that stop printing, or []."""
+        found = alerts(await self.printer.status())
         await self.link.set_alerts(found)
-        return found
+        return [a for a in found if a != "paper_near_end"]
 
     async def _watch_printer(self):
         while True:

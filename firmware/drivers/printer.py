@@ -1,0 +1,121 @@
+# ruff: noqa: SIM105, UP031
+# printer.py - ESC/POS thermal printer on a UART: non-blocking writes and real-time status.
+#
+# write() streams in small chunks and yields to asyncio between them, so a long bitmap
+# ticket never stalls MQTT keepalives or button scanning. A UART's write() may accept
+# fewer bytes than offered, or return None when its TX buffer is full (non-blocking UARTs,
+# hardware flow control): the rest is retried after a short sleep, and a printer that
+# accepts nothing for `stall_ms` makes write() raise OSError.
+#
+# status() uses the real-time status transmission DLE EOT n (10 04 n): the printer answers
+# with one byte even while offline, out of paper or with the cover open. Every status byte
+# has bits 1 and 4 set and bits 0 and 7 clear; anything else on the line is ignored.
+#
+# Duck typing: `uart` needs write(buf) -> int | None, read(n) -> bytes | None, any() -> int.
+
+import asyncio
+import time
+
+from micropython import const
+
+_DLE = const(0x10)
+_EOT = const(0x04)
+_CHUNK = const(64)
+_POLL_MS = const(5)
+_FIXED_MASK = const(0x93)  # bits 7, 4, 1, 0
+_FIXED = const(0x12)  # bits 4 and 1 set
+
+# n = 1 printer status
+_OFFLINE = const(0x08)
+# n = 2 offline cause
+_COVER_OPEN = const(0x04)
+_PAPER_STOP = const(0x20)
+# n = 4 roll paper sensor
+_NEAR_END = const(0x0C)
+_PAPER_END = const(0x60)
+
+
+class Printer:
+    def __init__(self, uart, chunk=_CHUNK, timeout_ms=200, stall_ms=5000):
+        self.uart = uart
+        self.chunk = chunk
+        self.timeout_ms = timeout_ms
+        self.stall_ms = stall_ms
+        self._req = bytearray((_DLE, _EOT, 0))
+        self.lock = asyncio.Lock()  # status requests must not split a write
+
+    async def write(self, data):
+        """Send all of data; returns the byte count. Raises OSError on a stalled UART."""
+        async with self.lock:
+            return await self._write(data)
+
+    async def _write(self, data):
+        mv = memoryview(data)
+        n = len(mv)
+        off = 0
+        t0 = time.ticks_ms()
+        while off < n:
+            w = self.uart.write(mv[off : off + self.chunk])
+            if w:
+                off += w
+                t0 = time.ticks_ms()
+                await asyncio.sleep_ms(0)
+            else:
+                if time.ticks_diff(time.ticks_ms(), t0) > self.stall_ms:
+                    raise OSError("printer stalled at %d/%d" % (off, n))
+                await asyncio.sleep_ms(10)
+        return n
+
+    def _drain(self):
+        # Discard stale input (late answers of an earlier timed-out request).
+        u = self.uart
+        while u.any():
+            if not u.read(u.any()):
+                break
+
+    async def _ask(self, n):
+        self._req[2] = n
+        await self._write(self._req)
+        u = self.uart
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < self.timeout_ms:
+            if u.any():
+                b = u.read(1)
+                if b and (b[0] & _FIXED_MASK) == _FIXED:
+                    return b[0]
+            else:
+                await asyncio.sleep_ms(_POLL_MS)
+        return None
+
+    async def status(self):
+        """{"online", "paper_out", "cover_open", "paper_near_end"} or None on timeout."""
+        async with self.lock:
+            self._drain()
+            s1 = await self._ask(1)
+            if s1 is None:
+                return None
+            s2 = await self._ask(2)
+            s4 = await self._ask(4)
+        if s2 is None or s4 is None:
+            return None
+        return {
+            "online": not s1 & _OFFLINE,
+            "paper_out": bool(s4 & _PAPER_END) or bool(s2 & _PAPER_STOP),
+            "cover_open": bool(s2 & _COVER_OPEN),
+            "paper_near_end": bool(s4 & _NEAR_END),
+        }
+
+
+def alerts(status):
+    """Alert strings for the device status message; None (no answer) -> printer_offline."""
+    if status is None:
+        return ["printer_offline"]
+    out = []
+    for k in ("paper_out", "cover_open"):
+        if status[k]:
+            out.append(k)
+    if status["paper_near_end"] and not status["paper_out"]:
+        out.append("paper_near_end")  # the near-end sensor also trips when paper is out
+    if not status["online"] and not (status["paper_out"] or status["cover_open"]):
+        out.append("printer_offline")
+    return out

@@ -1,0 +1,255 @@
+"""A centre on real parts: Mosquitto, the hub process and the firmware on the unix port.
+
+Each test presses sim-board buttons through the control socket and reads what the boards
+really produced: ESC/POS bytes on the printer UART, framebuffer dumps, their text log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+
+import pytest
+from framebuffer import font_text, read_pbm, region_matches
+
+from onewindow.hub.render.bitmap import text_bitmap
+from onewindow.hub.render.escpos_decode import decode
+
+pytestmark = pytest.mark.timeout(90)
+
+ITEM_A_ZH = "城乡居民养老保险参保登记"
+CENTRE_ZH = "示范街道社区事务受理服务中心"
+
+
+def printed_jobs(box) -> list[bytes]:
+    """The printer UART capture split into tickets (each ends with the cut GS V 0), without
+    the real-time status requests (DLE EOT n) the box sends between jobs, which a printer
+    answers and never prints."""
+    data = re.sub(rb"\x10\x04[\x01-\x04]", b"", (box.workdir / "printer.bin").read_bytes())
+    jobs = data.split(b"\x1dV\x00")
+    return [j + b"\x1dV\x00" for j in jobs[:-1]]
+
+
+async def call(kp, since=None):
+    """Press call on a keypad; the key's verdict."""
+    m = kp.mark() if since is None else since
+    await kp.press("call")
+    return await kp.wait("key", lambda e: e.get("event") == "call", since=m, timeout=10)
+
+
+async def call_all(kp) -> list[str]:
+    """Call until the queue is empty: the tickets in the order the window got them."""
+    got = []
+    while True:
+        e = await call(kp)
+        if e["result"] != "ok":
+            assert e.get("code") == "queue_empty", e
+            return got
+        if e.get("ticket"):  # else "call" only finished the last one: nobody waits now
+            got.append(e["ticket"])
+
+
+async def test_button_press_prints_a_ticket(centre):
+    box = centre["box-1"]
+    m = box.mark()
+    await box.press("b0")
+    done = await box.wait("printed", since=m, timeout=5)
+    assert done["ticket"] == "A001"
+    (job,) = printed_jobs(box)
+    ticket = decode(job)
+    assert ticket["cut"]
+    assert "A001" in ticket["texts"]
+    assert CENTRE_ZH in ticket["texts"] and ITEM_A_ZH in ticket["texts"]
+    assert "前面还有0人" in ticket["texts"]
+    assert ticket["qr"].endswith("/t/" + ticket["qr"].rsplit("/", 1)[1])
+    assert ticket["qr"].rsplit("/", 1)[1].endswith("-A001")
+
+
+async def test_call_shows_on_window_board_and_hall(centre):
+    box, kp, led, hall = centre["box-1"], centre["kp-1"], centre["led-1"], centre["hall-1"]
+    await box.press("b0")
+    await box.wait("printed")
+    ml, mh = led.mark(), hall.mark()
+    verdict = await call(kp)  # the window is closed: the first call opens it
+    assert verdict["result"] == "ok" and verdict["ticket"] == "A001"
+
+    drawn = await led.wait("draw", lambda e: e.get("ticket") == "A001", since=ml)
+    fb_ev = await led.wait("fb", since=led.events.index(drawn))
+    w, h = fb_ev["w"], fb_ev["h"]
+    fb = (w, h, bytes.fromhex(fb_ev["hex"]))
+    assert region_matches(fb, font_text("A001"), 0, 0), "number not at the top left"
+    assert region_matches(fb, font_text("-> 1"), w - 32, 0), "window not at the top right"
+    bw, bh, bdata = text_bitmap("请A001号到1号窗口", 16)
+    shown = (min(bw, w), bh, _crop(bw, bh, bdata, min(bw, w)))
+    assert region_matches(fb, shown, 0, 8 + (h - 8 - bh) // 2), "Chinese line not blitted"
+    # The dump on disk is a valid P4 of the same panel (it may already hold a later frame).
+    assert read_pbm(led.workdir / "fb.pbm")[:2] == (w, h)
+
+    lit = await hall.wait("draw", lambda e: e["lines"][:1] == ["A001  ->  1"] and e["lit"],
+                          since=mh)
+    hfb = await hall.wait("fb", since=hall.events.index(lit))
+    line = "A001  ->  1"
+    assert region_matches((hfb["w"], hfb["h"], bytes.fromhex(hfb["hex"])), font_text(line),
+                          (hfb["w"] - 8 * len(line)) // 2, 4, inverted=True)
+    # A chime on the new call.
+    await led.wait("beep", since=ml)
+
+
+def _crop(w: int, h: int, data: bytes, width: int) -> bytes:
+    """The left `width` columns of a MONO_HLSB buffer."""
+    src, dst = (w + 7) // 8, (width + 7) // 8
+    out = bytearray(dst * h)
+    for y in range(h):
+        for x in range(width):
+            if (data[y * src + x // 8] >> (7 - x % 8)) & 1:
+                out[y * dst + x // 8] |= 0x80 >> (x % 8)
+    return bytes(out)
+
+
+async def test_seven_segment_board_shows_number_and_window(tmp_path):
+    from onewindow.tools.fwsim import SimCentre
+
+    async with SimCentre(tmp_path, windows=1, led_display="seg7") as c:
+        await c["box-1"].press("b1")
+        await c["box-1"].wait("printed")
+        m = c["led-1"].mark()
+        assert (await call(c["kp-1"]))["ticket"] == "B001"
+        await c["led-1"].wait("seg7", lambda e: e["text"] == "B001  01", since=m)
+
+
+async def test_broker_restart_boards_reconnect_within_5_s(centre):
+    box, kp, led = centre["box-1"], centre["kp-1"], centre["led-1"]
+    await box.press("b0")
+    await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A002")
+    assert (await call(kp))["ticket"] == "A001"
+    marks = {name: b.mark() for name, b in centre.boards.items()}
+    centre.broker.stop()
+    centre.broker.start()
+    t0 = asyncio.get_running_loop().time()
+    for name, b in centre.boards.items():
+        up = await b.wait("up", since=marks[name], timeout=6)
+        assert up["t"] - t0 <= 5.0, f"{name} took {up['t'] - t0:.1f} s"
+    # The broker lost its retained store: the hub republished it, the board still agrees
+    # with the hub and takes the next call at once.
+    m = led.mark()
+    assert (await call(kp))["ticket"] == "A002"
+    await led.wait("draw", lambda e: e.get("ticket") == "A002", since=m, timeout=3)
+
+
+async def test_hub_cut_off_offline_tickets_join_in_arrival_order(centre):
+    box, kp = centre["box-1"], centre["kp-1"]
+    await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A001")
+    m = box.mark()
+    centre.hub.kill()  # the broker publishes the hub's will: lost
+    await box.wait("hub", lambda e: e["state"] == "lost", since=m)
+    for _ in range(2):
+        await box.press("b0")
+    await box.press("b1")
+    for number in ("A901", "A902", "B901"):
+        await box.wait("printed", lambda e, n=number: e["ticket"] == n, since=m)
+    jobs = [decode(j) for j in printed_jobs(box)]
+    offline = jobs[1]
+    assert "A901" in offline["texts"] and CENTRE_ZH in offline["texts"] and offline["cut"]
+    assert offline["qr"] is None
+    m = box.mark()
+    centre.hub.start()
+    for number in ("A901", "A902", "B901"):
+        j = await box.wait("joined", lambda e, n=number: e["ticket"] == n, since=m, timeout=15)
+        assert j["result"] == "res", j
+    await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A002", since=m)
+    assert await call_all(kp) == ["A001", "A901", "A902", "B901", "A002"]
+
+
+async def test_hub_sigkill_mid_traffic_nothing_lost_or_duplicated(centre):
+    box, kp1, kp2 = centre["box-1"], centre["kp-1"], centre["kp-2"]
+    presses = 0
+
+    async def residents(n):
+        nonlocal presses
+        for i in range(n):
+            await box.press("b0" if i % 3 else "b1")
+            presses += 1
+            await asyncio.sleep(0.05)
+
+    traffic = asyncio.create_task(residents(24))
+    await asyncio.sleep(0.6)
+    centre.hub.kill()
+    await asyncio.sleep(0.6)
+    centre.hub.start()
+    await traffic
+    # Every press got exactly one ticket on paper, online or offline, and none twice.
+    printed = []
+    end = asyncio.get_running_loop().time() + 20
+    while len(printed) < presses and asyncio.get_running_loop().time() < end:
+        printed = [e["ticket"] for e in box.events if e["ev"] == "printed"]
+        await asyncio.sleep(0.1)
+    assert len(printed) == presses == 24, box.log[-20:]
+    assert len(set(printed)) == len(printed)
+    # Offline ones all joined; then every ticket is called exactly once across windows.
+    offline = [t for t in printed if int(t[1:]) >= 901]
+    for t in offline:
+        await box.wait("joined", lambda e, t=t: e["ticket"] == t, timeout=15)
+    called = await call_all(kp1)
+    assert sorted(called) == sorted(printed), (called, printed)
+    assert (await call(kp2))["code"] in ("queue_empty", "window_closed")
+
+
+async def test_app_crash_restarts_and_board_shows_state_again(centre):
+    box, kp, led = centre["box-1"], centre["kp-1"], centre["led-1"]
+    await box.press("b0")
+    await box.wait("printed")
+    await call(kp)
+    m = led.mark()
+    await led.ctl("crash")
+    await led.wait("crash", since=m)
+    drawn = await led.wait("draw", lambda e: e.get("ticket") == "A001", since=m, timeout=5)
+    assert drawn["state"] == "calling"
+
+
+async def test_seq_survives_reboot(centre):
+    kp, box = centre["kp-1"], centre["box-1"]
+    for _ in range(3):
+        await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A003")
+    assert (await call(kp))["ticket"] == "A001"
+    mark = int((kp.workdir / "seq").read_text())
+    kp.kill()  # like pulling the plug: no clean shutdown
+    await kp.restart()
+    # A new event after the reboot is a genuine new event, not a duplicate of an old seq.
+    assert (await call(kp))["ticket"] == "A002"
+    assert int((kp.workdir / "seq").read_text()) > mark
+
+
+async def test_paper_out_refuses_and_reports(centre):
+    box = centre["box-1"]
+    await box.ctl("paper out")
+    m = box.mark()
+    await box.press("b0")
+    e = await box.wait("take", since=m)
+    assert e["result"] == "printer" and "paper_out" in e["alerts"]
+    assert printed_jobs(box) == []
+    await box.ctl("paper ok")
+    await box.press("b0")
+    assert (await box.wait("printed", since=m))["ticket"] == "A001"
+
+
+async def test_hub_state_matches_boards_after_restart(centre):
+    """The journal is the truth: after a hub SIGKILL and restart, the hub re-sends state and
+    every board agrees with the journal's last call."""
+    box, kp, led = centre["box-1"], centre["kp-1"], centre["led-1"]
+    await box.press("b0")
+    await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A002")
+    await call(kp)
+    centre.hub.kill()
+    m = led.mark()
+    centre.hub.start()
+    await led.wait("hub", lambda e: e["state"] == "ready", since=m, timeout=10)
+    db = sqlite3.connect(centre.workdir / "hub.db")
+    ops = [op for (op,) in db.execute("select op from journal order by pos")]
+    assert ops.count("take") == 2 and ops.count("call") == 1
+    assert (await call(kp))["ticket"] == "A002"
