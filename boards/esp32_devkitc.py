@@ -1,4 +1,5 @@
-# ruff: noqa: UP031
+# ruff: noqa: B905
+# (MicroPython code: its zip() has no strict= argument.)
 # esp32_devkitc.py - Espressif ESP32-DevKitC (ESP32-WROOM-32, 4 MB flash, no PSRAM).
 #
 # Pins avoid the strapping pins (0, 2, 5, 12, 15), the flash pins (6-11) and the
@@ -95,8 +96,7 @@ class Board:
             names = []
         if names:
             self.buttons = {
-                n: Signal(Pin(g, Pin.IN, Pin.PULL_UP), invert=True)
-                for n, g in zip(names, BUTTONS)
+                n: Signal(Pin(g, Pin.IN, Pin.PULL_UP), invert=True) for n, g in zip(names, BUTTONS)
             }
         if role in ("box", "keypad"):
             self.leds = {n: Pin(g, Pin.OUT, value=0) for n, g in zip(_LEDS, LEDS)}

@@ -1,4 +1,5 @@
-# ruff: noqa: UP031
+# ruff: noqa: B905
+# (MicroPython code: its zip() has no strict= argument.)
 # pico_w.py - Raspberry Pi Pico W (RP2040 + CYW43439 Wi-Fi).
 #
 # GP23, GP24, GP25 and GP29 belong to the wireless chip; GP0/GP1 (UART0) are left free
@@ -101,8 +102,7 @@ class Board:
             names = []
         if names:
             self.buttons = {
-                n: Signal(Pin(g, Pin.IN, Pin.PULL_UP), invert=True)
-                for n, g in zip(names, BUTTONS)
+                n: Signal(Pin(g, Pin.IN, Pin.PULL_UP), invert=True) for n, g in zip(names, BUTTONS)
             }
         if role in ("box", "keypad"):
             self.leds = {n: Pin(g, Pin.OUT, value=0) for n, g in zip(_LEDS, LEDS)}

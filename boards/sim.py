@@ -1,4 +1,3 @@
-# ruff: noqa: SIM105, UP031, RUF006
 # sim.py - the unix-port board used by the tests (see firmware/README.md, "The sim board").
 #
 # Inputs come from a line-based TCP control server on 127.0.0.1:{sim.ctl_port}; outputs are
@@ -9,20 +8,21 @@
 #   press NAME | release NAME     button NAME (as in board.buttons)
 #   paper out|near|ok             printer roll sensor ("near": near-end, still printing)
 #   cover open|closed             printer cover
+#   heap                          collects garbage, emits {"ev": "heap", "alloc", "free"}
 #   crash                         sets board.crash_requested (an asyncio.Event); the
 #                                 runtime polls it and raises inside the app
 # Every command is echoed as {"ev": "ctl", "cmd": line, "reply": reply}.
 
 import asyncio
+import gc
 import json
 import os
 import sys
 
 import framebuf
 import machine
-from micropython import const
-
 from drivers.buzzer import Buzzer
+from micropython import const
 
 _DLE = const(0x10)
 _EOT = const(0x04)
@@ -295,7 +295,7 @@ class SimBoard:
         parts = cmd.split()
         op = parts[0]
         arg = parts[1] if len(parts) == 2 else None
-        if len(parts) > 2 or (arg is None and op != "crash"):
+        if len(parts) > 2 or (arg is None and op not in ("crash", "heap")):
             return "error bad arguments"
         if op in ("press", "release"):
             p = self.pins.get(arg)
@@ -318,6 +318,11 @@ class SimBoard:
             if arg is not None:
                 return "error bad arguments"
             self.crash_requested.set()
+        elif op == "heap":
+            if arg is not None:
+                return "error bad arguments"
+            gc.collect()
+            self.emit("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
         else:
             return "error unknown command %s" % op
         return "ok"

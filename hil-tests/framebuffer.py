@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from onewindow.tools.fwsim import micropython_binary
 
 
 def read_pbm(path) -> tuple[int, int, bytes]:
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     magic, dims, raster = data.split(b"\n", 2)
     assert magic == b"P4", magic
     w, h = (int(x) for x in dims.split())

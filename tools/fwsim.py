@@ -195,9 +195,8 @@ class SimCentre:
                 led["display"] = led_display
             specs.append(led)
         for spec in specs:
-            cfg = {"centre": centre, "broker": {"host": "127.0.0.1", "port": self.broker.port,
-                                                "backoff_min": 0.2, "backoff_max": 1.0,
-                                                "keepalive": 5},
+            # The boards' own reconnect and keepalive defaults: what the field gets.
+            cfg = {"centre": centre, "broker": {"host": "127.0.0.1", "port": self.broker.port},
                    **spec}
             self.boards[spec["dev"]] = FirmwareProcess(cfg, self.workdir / spec["dev"])
 

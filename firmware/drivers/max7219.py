@@ -1,4 +1,3 @@
-# ruff: noqa: UP031
 # max7219.py - MAX7219/MAX7221 LED driver: dot-matrix chains and 8-digit 7-segment.
 #
 # Written from the Maxim MAX7219 datasheet. Every transfer is one 16-bit word per chip,

@@ -1,4 +1,3 @@
-# ruff: noqa: SIM105, UP031
 # printer.py - ESC/POS thermal printer on a UART: non-blocking writes and real-time status.
 #
 # write() streams in small chunks and yields to asyncio between them, so a long bitmap

@@ -1,4 +1,3 @@
-# ruff: noqa: SIM102, SIM105, UP031, UP041, RUF006
 # (MicroPython code: no contextlib, asyncio.TimeoutError is not the builtin,
 #  %-formatting is the cheap option on small boards.)
 # owmqtt.py - OneWindow's own MQTT 3.1.1 client for MicroPython asyncio.
@@ -30,7 +29,7 @@ from micropython import const
 try:
     from os import urandom as _urandom
 except ImportError:  # some ports lack os.urandom; ticks still give entropy
-    _urandom = None
+    _urandom = None  # type: ignore[assignment]
 
 # Packet types (high nibble of the fixed header).
 _CONNECT = const(0x10)
@@ -94,7 +93,7 @@ class _Jitter:
     # left alone.
     def __init__(self, salt):
         s = time.ticks_us() ^ (hash(salt) << 8)
-        if _urandom:
+        if _urandom is not None:
             s ^= int.from_bytes(_urandom(4), "little")
         self.s = (s & 0xFFFFFFFF) or 0x1234567
 

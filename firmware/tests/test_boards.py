@@ -20,10 +20,8 @@ MP_DIR = HERE / "mp"
 _VENV_MP = REPO / ".venv" / "bin" / "micropython"
 MICROPYTHON = str(_VENV_MP) if _VENV_MP.exists() else (shutil.which("micropython") or "")
 # The import path of a board (firmware/README.md); ".frozen" keeps asyncio importable.
-MICROPYPATH = ":".join(
-    [".frozen", str(REPO / "firmware" / "lib"), str(REPO / "firmware"), str(REPO / "protocol")]
-    + [str(REPO)]
-)
+_PATH = (REPO / "firmware" / "lib", REPO / "firmware", REPO / "protocol", REPO)
+MICROPYPATH = ":".join([".frozen", *(str(p) for p in _PATH)])
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,9 +132,8 @@ def test_ssd1306_init_and_pages(drivers):
     cmds = [h for a, h in e["init"] if h.startswith("00")]
     assert all(a == 0x3C for a, _ in e["init"] + e["show"] + e["misc"])
     # 128x32: mux 31, sequential COM pins (0x02), charge pump on, horizontal addressing.
-    assert [c[2:] for c in cmds[:24]] == (
-        "ae d5 80 a8 1f d3 00 40 8d 14 20 00 a1 c8 da 02 81 cf d9 f1 db 30 a4 a6".split()
-    )
+    expect = bytes.fromhex("aed580a81fd300408d142000a1c8da0281cfd9f1db30a4a6")
+    assert bytes.fromhex("".join(c[2:] for c in cmds[:24])) == expect
     assert cmds[-1] == "00af"  # display on last, after the cleared frame was sent
     show = e["show"]
     assert [h for _, h in show[:6]] == ["0021", "0000", "007f", "0022", "0000", "0003"]

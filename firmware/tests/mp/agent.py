@@ -1,4 +1,3 @@
-# ruff: noqa: UP031, RUF006
 # (MicroPython code: no contextlib, asyncio.TimeoutError is not the builtin,
 #  %-formatting is the cheap option on small boards.)
 # Test agent: connects with the config from $OW_CFG, subscribes to

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031, RUF006
 # Driver checks on the unix port with fake SPI/I2C/UART/PWM objects that record what
 # the drivers send; prints one JSON line per driver for test_boards.py to assert on.
 import asyncio

