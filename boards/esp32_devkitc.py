@@ -57,7 +57,7 @@ class Board:
 
         role = cfg.get("role")
         self.role = role
-        self.poll_ms = 20
+        self.poll_ms = 5  # with ui.Buttons' 2-sample filter: a press is seen in 5-10 ms
         self.fb: "framebuf.FrameBuffer | None" = None
         self.seg7 = None
         self.buttons = None

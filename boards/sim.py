@@ -205,7 +205,7 @@ class SimBoard:
             os.mkdir(out_dir)
         except OSError:
             pass  # exists
-        self.poll_ms = sim.get("poll_ms", 10)
+        self.poll_ms = sim.get("poll_ms", 5)  # as on the real boards
         self.crash_requested = asyncio.Event()
         self.fb: "SimFB | None" = None
         self.seg7 = None

@@ -31,7 +31,7 @@ class Buzzer:
         else:
             self._kind = _PIN
             dev.value(0)
-        self._lock = asyncio.Lock()  # one sound at a time, never interleaved
+        self._busy = False  # one sound at a time, never interleaved
 
     def _on(self, freq, ms):
         d = self.dev
@@ -56,12 +56,24 @@ class Buzzer:
         finally:
             self._off()  # also when cancelled: never leave the buzzer screaming
 
+    # A sound asked for while another plays is dropped, not queued: calls can come faster
+    # than chimes, and a queue of waiting sounds would grow the heap without bound.
     async def beep(self, freq=2000, ms=100):
-        async with self._lock:
+        if self._busy:
+            return
+        self._busy = True
+        try:
             await self._beep(freq, ms)
+        finally:
+            self._busy = False
 
     async def chime(self):
-        async with self._lock:
+        if self._busy:
+            return
+        self._busy = True
+        try:
             await self._beep(_DING, 250)
             await asyncio.sleep_ms(50)
             await self._beep(_DONG, 450)
+        finally:
+            self._busy = False
