@@ -61,6 +61,7 @@ class Board:
         self.fb: "framebuf.FrameBuffer | None" = None
         self.seg7 = None
         self.buttons = None
+        self._raw: list = []
         self.leds = None
         self.uart = None
         self.buzzer = None
@@ -95,9 +96,8 @@ class Board:
         else:
             names = []
         if names:
-            self.buttons = {
-                n: Signal(Pin(g, Pin.IN, Pin.PULL_UP), invert=True) for n, g in zip(names, BUTTONS)
-            }
+            self._raw = [Pin(g, Pin.IN, Pin.PULL_UP) for g in BUTTONS[: len(names)]]
+            self.buttons = {n: Signal(p, invert=True) for n, p in zip(names, self._raw)}
         if role in ("box", "keypad"):
             self.leds = {n: Pin(g, Pin.OUT, value=0) for n, g in zip(_LEDS, LEDS)}
         if role in ("led", "hall", "keypad"):
@@ -109,6 +109,14 @@ class Board:
 
     def emit(self, ev, **fields):
         emit(ev, **fields)
+
+    def button_irq(self, handler):
+        """Call handler() on any edge of any button: the scanner wakes at once instead of
+        at its next poll (ui.Buttons still debounces)."""
+        from machine import Pin
+
+        for p in self._raw:
+            p.irq(handler=lambda _p: handler(), trigger=Pin.IRQ_FALLING | Pin.IRQ_RISING)
 
     def wdt(self, timeout_ms):
         from machine import WDT

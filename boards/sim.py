@@ -215,6 +215,7 @@ class SimBoard:
         self.buzzer = None
         self.pins = {}  # name -> SimPin (raw, active-low), driven by the control server
         self._server = None
+        self._irq = None
         if role == "led":
             if cfg.get("display") == "seg7":
                 self.seg7 = SimSeg7(self.emit)
@@ -243,6 +244,10 @@ class SimBoard:
 
     def emit(self, ev, **fields):
         emit(ev, **fields)
+
+    def button_irq(self, handler):
+        """As Pin.irq on the real boards: handler() runs on every button edge."""
+        self._irq = handler
 
     def wdt(self, timeout_ms):
         return None  # the unix port has no machine.WDT
@@ -302,6 +307,8 @@ class SimBoard:
             if p is None:
                 return "error no button %s" % arg
             p.value(0 if op == "press" else 1)
+            if self._irq is not None:
+                self._irq()
         elif op == "paper":
             if self.uart is None:
                 return "error no printer"

@@ -253,3 +253,29 @@ async def test_hub_state_matches_boards_after_restart(centre):
     ops = [op for (op,) in db.execute("select op from journal order by pos")]
     assert ops.count("take") == 2 and ops.count("call") == 1
     assert (await call(kp))["ticket"] == "A002"
+
+
+async def test_compiled_image_boots_and_follows_calls(centre, tmp_path):
+    """The image tools/firmware.py builds (bytecode from mpy-cross, a board's flash layout)
+    runs like the source tree: a second LED board on window 1 from that image."""
+    from onewindow.tools.firmware import build
+    from onewindow.tools.fwsim import FirmwareProcess
+
+    image = tmp_path / "image"
+    files = build("sim", image)
+    assert all(f.suffix == ".mpy" for f in files if f.name != "main.py")
+    led = centre["led-1"]
+    cfg = dict(led.cfg, dev="led-9", sim={})
+    cfg.pop("state_dir")
+    # led-9 is not provisioned at the hub: it must still follow the public display topic.
+    board = FirmwareProcess(cfg, tmp_path / "led-9", image=image)
+    try:
+        await board.start()
+        await centre["box-1"].press("b0")
+        await centre["box-1"].wait("printed")
+        m = board.mark()
+        assert (await call(centre["kp-1"]))["ticket"] == "A001"
+        await board.wait("draw", lambda e: e.get("ticket") == "A001", since=m)
+        await board.wait("err", lambda e: e["code"] == "unknown_device")
+    finally:
+        await board.stop()

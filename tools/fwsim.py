@@ -40,8 +40,10 @@ Pred = Callable[[dict[str, Any]], bool]
 
 
 class FirmwareProcess:
-    def __init__(self, cfg: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, cfg: dict[str, Any], workdir: Path, image: Path | None = None) -> None:
+        """`image`: run a built image (tools/firmware.py build) instead of the source tree."""
         self.workdir = Path(workdir)
+        self.image = image
         self.cfg = dict(cfg)
         self.cfg.setdefault("board", "sim")
         self.cfg.setdefault("state_dir", str(self.workdir))
@@ -66,9 +68,14 @@ class FirmwareProcess:
         since = self.mark()
         path = self.workdir / "ow.json"
         path.write_text(json.dumps(self.cfg), encoding="utf-8")
-        env = dict(os.environ, MICROPYPATH=micropython_path())
+        if self.image is None:
+            env = dict(os.environ, MICROPYPATH=micropython_path())
+            main = REPO / "firmware" / "main.py"
+        else:  # a board's flash: lib/ and the root, as MicroPython searches them
+            env = dict(os.environ, MICROPYPATH=f".frozen:{self.image}/lib:{self.image}")
+            main = self.image / "main.py"
         self.proc = await asyncio.create_subprocess_exec(
-            micropython_binary(), str(REPO / "firmware" / "main.py"), str(path),
+            micropython_binary(), str(main), str(path),
             cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             limit=1 << 20)
@@ -132,9 +139,10 @@ class FirmwareProcess:
             raise AssertionError(f"{self.name}: '{line}' -> {reply!r}")
         return reply
 
-    async def press(self, button: str, hold: float = 0.03) -> None:
+    async def press(self, button: str, hold: float = 0.05) -> None:
         """Press and release like a finger: held, and then let go, for longer than the
-        debounce filter needs to believe it (a 1 ms release is contact bounce)."""
+        debounce filter needs to believe it (a 1 ms release is contact bounce); 50 ms each
+        is still quicker than a finger."""
         await self.ctl(f"press {button}")
         await asyncio.sleep(hold)
         await self.ctl(f"release {button}")

@@ -226,9 +226,7 @@ class Link:
                 await fn(payload, retained)
             except P.ProtocolError as e:
                 self.board.emit("bad_msg", topic=topic, code=e.code, msg=e.msg)
-            finally:
-                payload = None
-                gc.collect()
+            payload = None  # let the GC have it before the next message arrives
 
     async def _on_hub(self, payload, retained):
         if not payload:

@@ -344,3 +344,24 @@ async def test_sim_keypad_buttons(mpb, tmp_path):
             assert await cmd(f"release {name}") == "ok"
             assert (await m.next("btn", pred=lambda e, n=name: e["name"] == n))["value"] == 0
         assert (await cmd("paper out")).startswith("error")  # no printer on a keypad
+
+
+def test_buttons_debounce_on_micropython():
+    """ui.Buttons: a bouncing press is one press, a 1 ms glitch none, two real presses two;
+    the queue is bounded; with an IRQ a press is seen in a few ms even with slow polling."""
+    import subprocess as _sp
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, MICROPYPATH=f".frozen:{repo}/firmware/lib:{repo}/firmware:"
+               f"{repo}/protocol:{repo}")
+    mp_bin = repo / ".venv" / "bin" / "micropython"
+    r = _sp.run([str(mp_bin) if mp_bin.exists() else "micropython",
+                 str(Path(__file__).parent / "mp" / "buttons.py")],
+                capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["bounce"] == 1 and out["bounce_irq"] == 1
+    assert out["glitch"] == 0
+    assert out["two"] == 2
+    assert out["bounded"] == [8, 4]
+    assert out["irq_ms"] <= 10

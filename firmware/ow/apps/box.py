@@ -94,7 +94,7 @@ class App:
         self.cfg = cfg
         self.items = cfg.get("buttons", [])
         self.offset = cfg.get("utc_offset_minutes", 480) * 60
-        self.buttons = ui.Buttons(board.buttons or {}, board.poll_ms)
+        self.buttons = ui.board_buttons(board)
         self.printer = Printer(board.uart)
         self.book = OfflineBook(cfg.get("state_dir", ".") + "/box.json")
         self.resubmit = asyncio.Event()

@@ -13,7 +13,7 @@ class App:
         self.board, self.link, self.tasks = board, link, tasks
         self.cfg = cfg
         self.win = WindowState(cfg, link)
-        self.buttons = ui.Buttons(board.buttons or {}, board.poll_ms)
+        self.buttons = ui.board_buttons(board)
 
     def start(self):
         self.tasks.start(self.buttons.scan())
