@@ -107,12 +107,16 @@ class HubApp:
 
     def _apply_record(self, rec: Record) -> list[Publish]:
         body = rec.body
+        if body["op"] == "scan":
+            return [self._res(rec.dev, rec.seq, "scan", **self._result(rec))] if rec.dev else []
         if body["op"] == "rate":
             self.ratings.append(body)
             return [self._res(rec.dev, rec.seq, "rate")] if rec.dev else []
         if body["op"] == "help":
             self.help_requests.append(body)
             return [self._res(rec.dev, rec.seq, "help")] if rec.dev else []
+        if body["op"] == "card":
+            return [self._res(rec.dev, rec.seq, "card", **self._resident_view(body["resident"]))]
         effects = self.centre.apply(c.from_record(body), rec.ts)
         return self._render(effects, rec)
 
@@ -220,6 +224,10 @@ class HubApp:
                     "clerk": clerk}
         if typ == "help":
             return {"op": "help", "window": window, "clerk": self.centre.windows[window].clerk}
+        if typ == "scan":
+            return self._scan(window, msg["ticket"])
+        if typ == "card":
+            return {"op": "card", "window": window, "resident": msg["resident"]}
         if typ == "transfer":
             return c.Transfer(window, msg.get("to_window"), msg.get("to_item"),
                               msg.get("note", "")).to_record()
@@ -230,6 +238,27 @@ class HubApp:
         simple = {"close": c.CloseWindow, "call": c.CallNext, "recall": c.Recall, "start": c.Start,
                   "complete": c.Complete, "pause": c.Pause, "resume": c.Resume}
         return simple[typ](window).to_record()
+
+    def _scan(self, window: int, ref: str) -> dict[str, Any]:
+        """A ticket's QR code read at a window: start serving it if it was called here."""
+        t = self.centre.find_ticket(ref.rstrip("/").rsplit("/", 1)[-1])
+        if t is None:
+            raise Rejected("unknown_ticket", f"不是今天的号 / {ref!r} is not a ticket of today")
+        w = self.centre.windows[window]
+        if w.ticket != t.id:
+            raise Rejected("not_called_here", f"{t.number}未叫到{window}号窗口 / {t.number} is "
+                                              f"not called to window {window} ({t.state.value})",
+                           ticket=t.number)
+        if w.state is WindowState.CALLING:
+            return c.Start(window).to_record()
+        return {"op": "scan", "window": window, "ticket": t.id}
+
+    def _resident_view(self, resident: str) -> dict[str, Any]:
+        tickets = [{"ticket": t.number, "id": t.id, "item": t.item, "state": t.state.value}
+                   for t in self.centre.tickets.values() if t.resident == resident]
+        cases = [{"id": k.id, "item": k.item, "due_day": k.due_day, "state": k.state}
+                 for k in self.centre.cases.values() if k.resident == resident]
+        return {"tickets": tickets, "cases": cases}
 
     def _window_of(self, dev: Device, msg: dict[str, Any]) -> int:
         if dev.spec.role not in WINDOW_ROLES or dev.spec.window is None:

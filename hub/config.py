@@ -12,6 +12,7 @@ from .core.catalog import Catalog
 from .core.centre import CentreConfig, WindowSpec
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
+from .store.files import default_files_dir
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,14 @@ class BrokerURL:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """`[web]`: the HTTP API (document uploads from window nodes)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0: any free port (tests)
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     centre: CentreConfig
     devices: tuple[DeviceSpec, ...] = ()
@@ -44,6 +53,9 @@ class HubConfig:
     fsync: bool = False
     status_url: str = "http://localhost:8080/t/"
     extra: dict[str, Any] = field(default_factory=dict)
+    web: WebConfig | None = None  # no [web]: no HTTP server
+    files_dir: str = "onewindow-files"  # uploaded documents (hub/store/files.py)
+    device_tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> device id
 
 
 def load(path: str | Path) -> HubConfig:
@@ -76,6 +88,10 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
         store = data.get("store", {})
         broker = data.get("broker", {})
         db = store.get("url", "sqlite:///onewindow.db")
+        web = data.get("web")
+        tokens = {d["token"]: d["id"] for d in data.get("devices", []) if d.get("token")}
+        if len(tokens) < sum(1 for d in data.get("devices", []) if d.get("token")):
+            raise ConfigError("two [[devices]] share one token: give each its own")
         return HubConfig(
             centre=CentreConfig(
                 centre_id=centre["id"], windows=windows, policy=policy,
@@ -90,6 +106,10 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             database_url=db,
             fsync=bool(store.get("fsync", False)),
             status_url=centre.get("status_url", "http://localhost:8080/t/"),
+            web=None if web is None else WebConfig(str(web.get("host", "127.0.0.1")),
+                                                   int(web.get("port", 8080))),
+            files_dir=str(store.get("files_dir") or default_files_dir(db)),
+            device_tokens=tokens,
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):

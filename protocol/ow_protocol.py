@@ -39,6 +39,8 @@ EVENTS = {
     "reprint": (("ticket", "s", True),),
     "help": _WIN,
     "rate": _WIN + (("ticket", "s", True), ("score", "i", True)),
+    "scan": _WIN + (("ticket", "s", True),),
+    "card": _WIN + (("resident", "s", True),),
 }
 
 # Commands the hub sends to one device (never retained; applied at most once by `id`).

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto postgresql fonts-wqy-zenhei)  # real peers the tests start on free ports;
+APT_PACKAGES=(mosquitto postgresql fonts-wqy-zenhei pcscd vsmartcard-vpcd libpcsclite-dev swig)  # real peers the tests start on free ports;
 # the CJK font the hub renders Chinese bitmaps with (hub/render/bitmap.py)
 
 need_apt() {
@@ -13,6 +13,10 @@ need_apt() {
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+  [ -x /usr/sbin/pcscd ] || missing+=(pcscd)  # card reader tests: pcscd + vpcd virtual reader
+  [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
+  [ -f /usr/include/PCSC/winscard.h ] || missing+=(libpcsclite-dev)  # pyscard builds from source
+  command -v swig >/dev/null 2>&1 || missing+=(swig)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2
     local sudo=""

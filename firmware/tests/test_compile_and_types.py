@@ -38,11 +38,12 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def mp_sources():
-    """All MicroPython sources: firmware/ (not its tests), boards/, the shared protocol."""
+    """All MicroPython sources: firmware/ (not its tests, not the CPython Pi node),
+    boards/, the shared protocol."""
     files = [
         p
         for p in sorted(FIRMWARE.rglob("*.py"))
-        if "tests" not in p.relative_to(FIRMWARE).parts and "__pycache__" not in p.parts
+        if not {"tests", "node", "__pycache__"} & set(p.relative_to(FIRMWARE).parts)
     ]
     return files + sorted(BOARDS.glob("*.py")) + [PROTOCOL]
 

@@ -224,3 +224,49 @@ def test_a_restarted_hub_republishes_identical_retained_displays_and_replies():
     assert [p.payload for p in again.publishes] == [
         p.payload for p in take.publishes if "/dev/box-1/" in p.topic]
     assert cmds(again, "print")[0]["escpos"]
+
+
+def node_app() -> HubApp:
+    core = Centre(small_catalog(), CentreConfig("t1", (WindowSpec(1), WindowSpec(2))))
+    return HubApp(core, Registry([DeviceSpec("node-1", "node", 1), DeviceSpec("kp-2", "keypad", 2),
+                                  DeviceSpec("box-1", "box")]), "boot1")
+
+
+def replies(step, leaf):
+    return [proto.decode(leaf, p.payload) for p in step.publishes if p.topic.endswith("/" + leaf)]
+
+
+def test_a_scanned_ticket_starts_service_only_at_the_window_it_was_called_to():
+    a = node_app()
+    evt(a, "box-1", 1, "take", item="SOC-1", resident="tok-a")
+    evt(a, "box-1", 2, "take", item="SOC-1")
+    evt(a, "node-1", 1, "open")
+    evt(a, "kp-2", 1, "open")
+    [called] = replies(evt(a, "node-1", 2, "call"), "res")
+    [other] = replies(evt(a, "kp-2", 2, "call"), "res")
+    url = "http://hub.local/t/" + a.centre.find_ticket(called["ticket"]).id
+    wrong = evt(a, "node-1", 3, "scan", ticket=other["ticket"])
+    assert wrong.records == [] and replies(wrong, "err")[0]["code"] == "not_called_here"
+    assert replies(evt(a, "node-1", 4, "scan", ticket="Z999"), "err")[0]["code"] == \
+        "unknown_ticket"
+    [started] = replies(evt(a, "node-1", 5, "scan", ticket=url), "res")
+    assert started["state"] == "serving" and started["ticket"] == called["ticket"]
+    [again] = replies(evt(a, "node-1", 6, "scan", ticket=called["ticket"]), "res")
+    assert again["state"] == "serving"
+
+
+def test_a_card_tapped_at_the_window_shows_the_residents_tickets():
+    a = node_app()
+    evt(a, "box-1", 1, "take", item="SOC-1", resident="tok-a")
+    evt(a, "box-1", 2, "take", item="SOC-1", resident="tok-b")
+    step = evt(a, "node-1", 1, "card", resident="tok-a")
+    [res] = replies(step, "res")
+    assert [t["ticket"] for t in res["tickets"]] == ["A001"] and res["cases"] == []
+    assert len(step.records) == 1 and a.centre.to_dict() == node_app_after_two_takes()
+
+
+def node_app_after_two_takes():
+    b = node_app()
+    evt(b, "box-1", 1, "take", item="SOC-1", resident="tok-a")
+    evt(b, "box-1", 2, "take", item="SOC-1", resident="tok-b")
+    return b.centre.to_dict()

@@ -1,0 +1,252 @@
+"""The window node: what each input means, as protocol events.
+
+* keys: call, recall, skip, transfer, pause (toggles resume), help -> window events;
+  rate_good / rate_fair / rate_poor -> `rate` of the ticket just served, with the clerk
+  (the hub fills the clerk in from the window); capture -> a document-camera page
+  uploaded to the hub against the current ticket.
+* card tapped: at a window, `card` (the hub answers with the resident's tickets and open
+  cases); at a kiosk, `take` for the kiosk's item, tied to the resident, and the hub's
+  `print` command goes to the kiosk's printer.
+* ticket scanned: `scan` (the hub starts serving it if it was called here).
+
+Inputs are injected (`Inputs`), so tests drive the real code with gpiozero's MockFactory,
+pcscd with a virtual card, recorded evdev events and a fake camera source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol import ow_protocol as proto
+from .config import NodeConfig
+from .keys import KeyBridge, Lamps
+from .link import NodeLink, Reply
+from .scanner import ticket_ref
+
+log = logging.getLogger("onewindow.node")
+
+RATE_WINDOW_S = 180.0  # a served ticket may be rated this long after it left the window
+SCORES = {"rate_good": 1, "rate_fair": 2, "rate_poor": 3}
+WINDOW_EVENTS = ("call", "recall", "skip", "transfer", "pause", "help")
+
+
+@dataclass
+class Inputs:
+    """The node's peripherals; any may be None (a kiosk has no keys, a node no printer)."""
+
+    bridge: KeyBridge | None = None
+    lamps: Lamps | None = None
+    cards: AsyncIterator[Any] | None = None  # card.CardEvent stream
+    scans: AsyncIterator[str] | None = None  # scanner.scans(...)
+    capture: Callable[[], Any] | None = None  # async () -> (bytes, content_type, name)
+    printer: Any | None = None  # has write(bytes) (python-escpos printer or a file)
+    upload: Callable[..., Any] | None = None  # async (ticket, name, data, content_type)
+    token: Callable[[str], str] | None = None  # card ident/uid -> resident token
+
+
+class NodeApp:
+    def __init__(self, cfg: NodeConfig, link: NodeLink, inputs: Inputs) -> None:
+        self.cfg, self.link, self.io = cfg, link, inputs
+        self.state: str | None = None  # this window's state, from its retained display
+        self.ticket: str | None = None  # its current ticket number
+        self.to_rate: tuple[str, float] | None = None  # (ticket, left the window at)
+        self.resident_view: dict[str, Any] | None = None  # the last card's tickets and cases
+        self.log: list[dict[str, Any]] = []  # what happened, newest last (bounded)
+        if cfg.window is not None:
+            link.follow(proto.display_topic(cfg.centre, cfg.window), self._on_display)
+        link.on_command("show", self._on_show)
+        link.on_command("print", self._on_print)
+
+    async def run(self) -> None:
+        tasks = [self.link.run()]
+        if self.io.bridge is not None:
+            tasks.append(self._keys())
+        if self.io.cards is not None:
+            tasks.append(self._cards())
+        if self.io.scans is not None:
+            tasks.append(self._scans())
+        await asyncio.gather(*tasks)
+
+    def note(self, what: str, **fields: Any) -> None:
+        entry = {"what": what, "at": time.time(), **fields}
+        self.log.append(entry)
+        del self.log[:-200]
+        log.info("%s: %s %s", self.cfg.id, what, fields)
+
+    def _verdict(self, what: str, reply: Reply | None, **fields: Any) -> bool:
+        ok = reply is not None and reply[0] == "res"
+        if reply is None:
+            self.note(what, result="timeout", **fields)
+        else:
+            self.note(what, result=reply[0], reply=reply[1], **fields)
+        if self.io.lamps is not None:
+            self.io.lamps.show(ok)
+        return ok
+
+    # ---- the window's state ------------------------------------------------------------
+    async def _on_display(self, payload: bytes) -> None:
+        if payload:
+            self._window(proto.decode("display", payload))
+
+    async def _on_show(self, msg: dict[str, Any]) -> tuple[bool, str | None]:
+        self._window(msg)
+        return True, None
+
+    def _window(self, msg: dict[str, Any]) -> None:
+        if msg.get("window") != self.cfg.window:
+            return
+        ticket = msg.get("ticket")
+        if self.ticket and ticket != self.ticket:
+            self.to_rate = (self.ticket, time.monotonic())  # the resident just left
+        self.state, self.ticket = msg["state"], ticket
+
+    # ---- keys --------------------------------------------------------------------------
+    async def _keys(self) -> None:
+        assert self.io.bridge is not None
+        while True:
+            key = await self.io.bridge.next()
+            try:
+                await self.key(key)
+            except Exception:  # one bad press must not end the node's key handling
+                log.exception("%s: key %s failed", self.cfg.id, key)
+
+    async def key(self, key: str) -> bool:
+        if key in SCORES:
+            return await self.rate(SCORES[key])
+        if key == "capture":
+            return await self.capture()
+        if key not in WINDOW_EVENTS:
+            self.note("key", key=key, result="unknown")
+            return False
+        if not self.link.online():
+            return self._verdict(key, None, offline=True)
+        fields: dict[str, Any] = {}
+        typ = key
+        if key == "pause" and self.state == "paused":
+            typ = "resume"
+        elif key == "transfer" and self.cfg.transfer_to is not None:
+            fields["to_window"] = self.cfg.transfer_to
+        elif key == "call" and self.state == "closed":
+            # The first call of a shift opens the window, with this node's clerk.
+            await self.link.event("open", **({"clerk": self.cfg.clerk} if self.cfg.clerk else {}))
+        return self._verdict(typ, await self.link.event(typ, **fields))
+
+    async def rate(self, score: int) -> bool:
+        """The resident's rating of the service just given: the ticket being served, or
+        the one that left this window in the last RATE_WINDOW_S seconds."""
+        ticket = None
+        if self.ticket and self.state == "serving":
+            ticket = self.ticket
+        elif self.to_rate and time.monotonic() - self.to_rate[1] < RATE_WINDOW_S:
+            ticket = self.to_rate[0]
+        if ticket is None:
+            return self._verdict("rate", None, reason="no ticket to rate")
+        ok = self._verdict("rate", await self.link.event("rate", ticket=ticket, score=score),
+                           ticket=ticket, score=score)
+        if ok and self.to_rate and self.to_rate[0] == ticket:
+            self.to_rate = None  # one rating per service
+        return ok
+
+    # ---- document camera -----------------------------------------------------------------
+    async def capture(self) -> bool:
+        """Photograph the resident's paper, find and straighten the page, store it at the
+        hub with the current ticket (and so with its case)."""
+        if self.io.capture is None or self.io.upload is None:
+            return self._verdict("capture", None, reason="no camera")
+        if not self.ticket:
+            return self._verdict("capture", None, reason="no current ticket")
+        ticket = self.ticket
+        try:
+            data, content_type, name = await self.io.capture()
+        except Exception as e:
+            await self.link.set_alerts(sorted({*self.link.alerts, "camera"}))
+            self.note("capture", result="camera", error=str(e))
+            if self.io.lamps is not None:
+                self.io.lamps.show(False)
+            return False
+        await self.link.set_alerts([a for a in self.link.alerts if a != "camera"])
+        try:
+            stored = await self.io.upload(ticket, name, data, content_type)
+        except Exception as e:
+            self.note("capture", result="upload", error=str(e), ticket=ticket)
+            if self.io.lamps is not None:
+                self.io.lamps.show(False)
+            return False
+        self.note("capture", result="stored", ticket=ticket, stored=stored)
+        if self.io.lamps is not None:
+            self.io.lamps.show(True)
+        return True
+
+    # ---- card reader -----------------------------------------------------------------------
+    async def _cards(self) -> None:
+        assert self.io.cards is not None
+        async for ev in self.io.cards:
+            try:
+                await self.card(ev)
+            except Exception:
+                log.exception("%s: card event failed", self.cfg.id)
+
+    async def card(self, ev: Any) -> bool:
+        if getattr(ev, "kind", "inserted") != "inserted":
+            return False
+        ident = getattr(ev, "ident", None) or (ev.uid.hex() if getattr(ev, "uid", None)
+                                               else None)
+        if ident is None or self.io.token is None:
+            await self.link.set_alerts(sorted({*self.link.alerts, "card_unreadable"}))
+            return self._verdict("card", None, reason=getattr(ev, "error", None)
+                                 or "card has no readable number")
+        await self.link.set_alerts([a for a in self.link.alerts if a != "card_unreadable"])
+        resident = self.io.token(ident)  # the raw number stops here
+        if self.cfg.role == "kiosk":
+            reply = await self.link.event("take", item=self.cfg.kiosk_item, resident=resident)
+            if reply and reply[0] == "err" and reply[1]["code"] == "already_has_ticket" \
+                    and "ticket" in reply[1]:
+                # Tapping again means "I lost my slip": print the ticket they hold.
+                self.note("take", result="err", reply=reply[1])
+                reply = await self.link.event("reprint", ticket=reply[1]["ticket"])
+                return self._verdict("reprint", reply)
+            return self._verdict("take", reply)
+        reply = await self.link.event("card", resident=resident)
+        if reply is not None and reply[0] == "res":
+            self.resident_view = {"tickets": reply[1].get("tickets", []),
+                                  "cases": reply[1].get("cases", [])}
+        return self._verdict("card", reply)
+
+    # ---- ticket scanner --------------------------------------------------------------------
+    async def _scans(self) -> None:
+        assert self.io.scans is not None
+        async for text in self.io.scans:
+            try:
+                await self.scan(text)
+            except Exception:
+                log.exception("%s: scan failed", self.cfg.id)
+
+    async def scan(self, text: str) -> bool:
+        ref = ticket_ref(text)
+        if ref is None:
+            return self._verdict("scan", None, reason="not one of our tickets",
+                                 scanned=text[:40])
+        return self._verdict("scan", await self.link.event("scan", ticket=ref), ticket=ref)
+
+    # ---- kiosk printer -----------------------------------------------------------------------
+    async def _on_print(self, msg: dict[str, Any]) -> tuple[bool, str | None]:
+        if self.io.printer is None:
+            return False, "no_printer"
+        if "escpos" not in msg:
+            return False, "no_escpos"
+        data = base64.b64decode(msg["escpos"])
+        try:
+            await asyncio.to_thread(self.io.printer.write, data)
+        except OSError as e:
+            await self.link.set_alerts(sorted({*self.link.alerts, "printer_offline"}))
+            self.note("print", result="printer", error=str(e), ticket=msg["ticket"])
+            return False, "printer_offline"
+        self.note("print", result="printed", ticket=msg["ticket"], bytes=len(data),
+                  qr=msg.get("qr"))
+        return True, None
