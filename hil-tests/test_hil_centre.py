@@ -279,3 +279,21 @@ async def test_compiled_image_boots_and_follows_calls(centre, tmp_path):
         await board.wait("err", lambda e: e["code"] == "unknown_device")
     finally:
         await board.stop()
+
+
+async def test_paused_window_shows_paused_on_its_board(centre):
+    kp, led = centre["kp-1"], centre["led-1"]
+    assert (await call(kp))["code"] == "queue_empty"  # opens the window; nobody waits
+    m = led.mark()
+    await kp.press("pause")
+    verdict = await kp.wait("key", lambda e: e.get("event") == "pause", since=m)
+    assert verdict["result"] == "ok" and verdict["state"] == "paused"
+    drawn = await led.wait("draw", lambda e: e["state"] == "paused", since=m)
+    assert drawn["text"] == "PAUSED"
+    frame = await led.wait("fb", since=led.events.index(drawn))
+    fb = (frame["w"], frame["h"], bytes.fromhex(frame["hex"]))
+    bw, bh, bdata = text_bitmap("暂停服务", 16)
+    assert region_matches(fb, (bw, bh, bdata), 0, 8 + (frame["h"] - 8 - bh) // 2)
+    m = led.mark()
+    await kp.press("pause")  # the same key resumes
+    await led.wait("draw", lambda e: e["state"] == "idle", since=m)
