@@ -46,6 +46,22 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
 
 
 @app.command()
+def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
+         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run a Raspberry Pi window node (or kiosk): keys, card reader, scanner, camera."""
+    from ..node import config as node_config
+    from ..node.main import run
+
+    _logging(verbose)
+    try:
+        cfg = node_config.load(config)
+    except (node_config.NodeConfigError, OSError) as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from e
+    asyncio.run(_until_signal(lambda stop: run(cfg, stop)))
+
+
+@app.command()
 def demo(minutes: float = typer.Option(0, help="stop after this many real minutes (0: run "
                                                 "until Ctrl-C)"),
          speed: float = typer.Option(60.0, help="simulated seconds per real second"),

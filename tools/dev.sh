@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto postgresql fonts-wqy-zenhei pcscd vsmartcard-vpcd libpcsclite-dev swig)  # real peers the tests start on free ports;
-# the CJK font the hub renders Chinese bitmaps with (hub/render/bitmap.py)
+# Real peers the tests start on free ports (mosquitto, postgresql, pcscd with the vpcd
+# virtual reader), what pyscard builds with (libpcsclite-dev, swig) and the CJK font the
+# hub renders Chinese bitmaps with (hub/render/bitmap.py).
 
 need_apt() {
   local missing=()
@@ -26,15 +27,15 @@ need_apt() {
   fi
 }
 
-need_venv() {
-  local py=${PYTHON:-python3}
+need_venv() {  # $1: what to install, "." (the demo) or ".[dev]" (the tests)
+  local what=$1 py=${PYTHON:-python3}
   "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
     echo "OneWindow needs Python 3.11 or newer (found $("$py" --version))" >&2; exit 1; }
   [ -x .venv/bin/python ] || "$py" -m venv .venv
-  local stamp=.venv/.onewindow-installed
+  local stamp=.venv/.onewindow-installed${what//[^a-z]/}
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    .venv/bin/python -m pip install -q -e "$what"
     touch "$stamp"
   fi
 }
@@ -43,12 +44,13 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   demo)
-    need_venv
+    # Only the hub's own dependencies: the test extras build pyscard, which needs swig.
+    need_venv .
     exec .venv/bin/onewindow demo "$@"
     ;;
   test)
     need_apt
-    need_venv
+    need_venv '.[dev]'
     .venv/bin/ruff check .
     exec .venv/bin/python -m pytest "$@"
     ;;

@@ -243,9 +243,17 @@ class VirtualCard:
         return self.applet.respond(msg)
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
+        if _QUICKACK is not None:
+            # vpcd writes the length and the payload separately; with Nagle on its side and
+            # delayed ACKs on ours each message would wait ~40 ms for our ACK of the length.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         chunk = sock.recv(n - len(buf))
         if not chunk:
             return None

@@ -42,12 +42,12 @@ class Inputs:
 
     bridge: KeyBridge | None = None
     lamps: Lamps | None = None
-    cards: AsyncIterator[Any] | None = None  # card.CardEvent stream
+    cards: AsyncIterator[Any] | None = None  # card.CardEvent stream (a card.CardReader)
     scans: AsyncIterator[str] | None = None  # scanner.scans(...)
     capture: Callable[[], Any] | None = None  # async () -> (bytes, content_type, name)
     printer: Any | None = None  # has write(bytes) (python-escpos printer or a file)
     upload: Callable[..., Any] | None = None  # async (ticket, name, data, content_type)
-    token: Callable[[str], str] | None = None  # card ident/uid -> resident token
+    token: Callable[[str | bytes], str] | None = None  # card identity -> resident token
 
 
 class NodeApp:
@@ -195,8 +195,7 @@ class NodeApp:
     async def card(self, ev: Any) -> bool:
         if getattr(ev, "kind", "inserted") != "inserted":
             return False
-        ident = getattr(ev, "ident", None) or (ev.uid.hex() if getattr(ev, "uid", None)
-                                               else None)
+        ident = ev.identity  # the card's identifier, or its contactless UID
         if ident is None or self.io.token is None:
             await self.link.set_alerts(sorted({*self.link.alerts, "card_unreadable"}))
             return self._verdict("card", None, reason=getattr(ev, "error", None)

@@ -221,7 +221,7 @@ class PcscReader:
     async def start(self) -> None:
         if self._thread is not None:
             return
-        import smartcard.scard  # noqa: F401  (fail here, on the loop, if pyscard is missing)
+        import smartcard.scard  # type: ignore[import-untyped]  # noqa: F401  (fail early)
 
         self.bridge = EventBridge(asyncio.get_running_loop(), self.max_pending)
         self._stop.clear()
@@ -272,7 +272,7 @@ class PcscReader:
     # -- the monitor thread ---------------------------------------------------------------------
 
     def _cancel(self) -> None:
-        from smartcard import scard
+        from smartcard import scard  # type: ignore[import-untyped]
 
         with self._ctx_lock:
             if self._ctx is not None:
@@ -287,7 +287,7 @@ class PcscReader:
         self.bridge.post(event)
 
     def _run(self) -> None:
-        from smartcard import scard
+        from smartcard import scard  # type: ignore[import-untyped]
 
         while not self._stop.is_set():
             hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
@@ -314,7 +314,7 @@ class PcscReader:
 
     def _watch(self, ctx: Any) -> None:
         """Follow every reader until stop, pcscd going away, or the reader list changing."""
-        from smartcard import scard
+        from smartcard import scard  # type: ignore[import-untyped]
 
         gone = (
             scard.SCARD_E_NO_SERVICE,
@@ -383,7 +383,7 @@ class PcscReader:
     # -- reading one card -----------------------------------------------------------------------
 
     def _read(self, ctx: Any, reader: str, atr: bytes) -> CardEvent:
-        from smartcard import scard
+        from smartcard import scard  # type: ignore[import-untyped]
 
         hr, card, proto = scard.SCardConnect(
             ctx, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
@@ -424,7 +424,7 @@ class PcscReader:
 
 def _transmit(send: Callable[[bytes], tuple[int, list[int]]], apdu: bytes) -> tuple[bytes, int]:
     """One APDU with the T=0 fix-ups (61xx: GET RESPONSE, 6Cxx: resend with the right Le)."""
-    from smartcard import scard
+    from smartcard import scard  # type: ignore[import-untyped]
 
     data = b""
     for _ in range(16):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from gpiozero.pins.mock import MockFactory
 
 from onewindow.hub.render.escpos_decode import decode
 from onewindow.node.app import Inputs, NodeApp
+from onewindow.node.card import CardEvent, PcscReader, resident_token
 from onewindow.node.config import from_dict
 from onewindow.node.keys import KeyBridge, Keys
 from onewindow.node.link import NodeLink
@@ -24,19 +24,13 @@ pytestmark = pytest.mark.timeout(60)
 SECRET = "centre-secret-for-tests-0123456789"
 
 
-@dataclass
-class Card:  # what a card reader reports: only `ident` matters to the app
-    ident: str | None
-    uid: bytes | None = None
-    kind: str = "inserted"
-    error: str | None = None
+def Card(ident: str | None, error: str | None = None) -> CardEvent:  # noqa: N802
+    """A card event as PcscReader reports it (the real reader is in the pcscd tests)."""
+    return CardEvent("inserted", "test reader", atr=b"\x3b\x80", ident=ident, error=error)
 
 
-def token(ident: str) -> str:
-    import hashlib
-    import hmac
-
-    return hmac.new(SECRET.encode(), ident.encode(), hashlib.sha256).hexdigest()[:32]
+def token(identity: str | bytes) -> str:
+    return resident_token(SECRET.encode(), identity)
 
 
 @pytest.fixture
@@ -162,3 +156,80 @@ async def test_window_node_keys_scan_rate_and_card(hub):
         ktask.cancel()
         keys.close()
         factory.reset()
+
+
+async def test_card_tapped_on_a_real_reader_issues_and_prints_a_ticket(hub, pcscd_vcard):
+    """pcscd, the vpcd virtual reader and our virtual card: tap -> ticket bytes printed."""
+    broker, tmp = hub
+    paper: list[bytes] = []
+
+    class ListPrinter:
+        write = paper.append
+
+    reader = PcscReader(readers=[pcscd_vcard.reader])
+    await reader.start()
+    app, task = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=ListPrinter(),
+                                 cards=reader)
+    try:
+        card = pcscd_vcard(uid=bytes.fromhex("04a1b2c3d4e5f6"), ident="310101199001011234")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        card.insert()
+        for _ in range(200):
+            if paper:
+                break
+            await asyncio.sleep(0.01)
+        elapsed = loop.time() - t0
+        assert paper and "A001" in decode(paper[0])["texts"]
+        assert elapsed < 2.0, f"tap -> printed took {elapsed:.2f} s"
+        [take] = [r for r in journal(tmp) if r["op"] == "take"]
+        assert take["resident"] == token("310101199001011234")
+        card.remove()
+    finally:
+        task.cancel()
+        await reader.close()
+
+
+async def test_onewindow_node_command_runs_and_stops_cleanly(hub, pcscd):
+    """The `onewindow node` process with a real config (card reader through pcscd, no GPIO
+    on this machine): it comes up, publishes its retained birth, and SIGTERM stops it."""
+    import signal
+    import sys
+
+    import aiomqtt
+
+    from onewindow.protocol import ow_protocol as proto
+
+    broker, tmp = hub
+    (tmp / "centre.key").write_text(SECRET)
+    conf = tmp / "node.toml"
+    conf.write_text(f"""
+[node]
+id = "node-1"
+centre = "n1"
+window = 1
+state_dir = "{tmp / 'node-state'}"
+secret_file = "centre.key"
+
+[broker]
+host = "127.0.0.1"
+port = {broker.port}
+""")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "onewindow.hub.cli", "node", "--config", str(conf),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.subscribe(proto.device_topic("n1", "node-1", "status"), qos=1)
+            async with asyncio.timeout(15):
+                async for m in c.messages:
+                    birth = proto.decode("status", bytes(m.payload))
+                    if birth["state"] == "ready":
+                        break
+        assert birth["role"] == "node" and birth["window"] == 1
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
