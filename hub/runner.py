@@ -14,6 +14,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 
@@ -59,6 +60,7 @@ class HubRunner:
         self.on_step: Callable[[Step], None] | None = None  # for live views
         self._pending: set[asyncio.Task[None]] = set()
         self._client: aiomqtt.Client | None = None
+        self.web: Any = None  # hub.web.WebServer when [web] is configured
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -190,13 +192,20 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     else:
         url = BrokerURL.parse(config.broker_url)
     journal = Journal(config.database_url, fsync=config.fsync)
+    web = None
     try:
         app = build_app(config, journal)
         runner = HubRunner(app, journal, url, clock)
+        if config.web is not None:  # the HTTP API, in this same loop
+            from .web import start_web
+
+            runner.web = web = await start_web(config, app, clock)
         if ready is not None:
             ready(runner)
         await runner.run(stop)
     finally:
+        if web is not None:
+            await web.stop()
         journal.close()
         if broker is not None:
             await broker.stop()

@@ -21,9 +21,12 @@ PAGE_W, PAGE_H = 840, 1188  # A4 at ~100 dpi
 MARKER = (0.08, 0.05, 0.16, 0.11)  # x0, y0, x1, y1
 HEADER = (0.20, 0.05, 0.92, 0.11)
 
-WORDS = ("resident application form certificate household registration social security "
-         "medical insurance pension subsidy address district committee signature date "
-         "applicant number item window service centre documents copy original").split()
+WORDS = [
+    "resident", "application", "form", "certificate", "household", "registration", "social",
+    "security", "medical", "insurance", "pension", "subsidy", "address", "district",
+    "committee", "signature", "date", "applicant", "number", "item", "window", "service",
+    "centre", "documents", "copy", "original",
+]
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -41,7 +44,7 @@ def render_page(seed: int = 0, w: int = PAGE_W, h: int = PAGE_H) -> np.ndarray:
     box = lambda f: (round(f[0] * w), round(f[1] * h), round(f[2] * w), round(f[3] * h))  # noqa: E731
     d.rectangle(box(MARKER), fill=(0, 0, 0))
     d.rectangle(box(HEADER), fill=(20, 20, 20))
-    x0, _, _, y1 = box(HEADER)
+    x0 = box(HEADER)[0]
     d.text((x0 + 16, round(0.065 * h)), "APPLICATION FORM", fill=(255, 255, 255),
            font=_font(round(0.03 * h)))
     d.text((round(0.08 * w), round(0.14 * h)), f"Community Service Centre  No. {seed:04d}",
@@ -104,14 +107,15 @@ def photograph(page: np.ndarray, angle: float = 0.0, scale: float = 0.8, skew: f
     rot = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]], np.float32)
     dst = rect @ rot.T
     dst += rng.uniform(-skew, skew, (4, 2)) * [pw * s, ph * s]
+    # all four corners in view, at least `margin` from the frame's edges (see page.py's limits)
+    margin = 0.025 * fh
     lo, hi = dst.min(axis=0), dst.max(axis=0)
-    room = np.array([fw, fh]) - (hi - lo)
-    if (room < 8).any():  # too big for the frame at this angle: shrink to fit
-        f = 0.95 * min(fw / (hi - lo)[0], fh / (hi - lo)[1])
-        dst *= f
+    room = np.array([fw, fh]) - 2 * margin - (hi - lo)
+    if (room < 0).any():  # too big for the frame at this angle: shrink to fit
+        dst *= min((fw - 2 * margin) / (hi - lo)[0], (fh - 2 * margin) / (hi - lo)[1])
         lo, hi = dst.min(axis=0), dst.max(axis=0)
-        room = np.array([fw, fh]) - (hi - lo)
-    dst = dst - lo + rng.uniform(0.1, 0.9, 2) * room
+        room = np.maximum(np.array([fw, fh]) - 2 * margin - (hi - lo), 0)
+    dst = dst - lo + margin + rng.uniform(0, 1, 2) * room
     dst = dst.astype(np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     scene = desk(fw, fh, seed)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 SECRET = "centre-secret-for-tests-0123456789"
 
 
-def Card(ident: str | None, error: str | None = None) -> CardEvent:  # noqa: N802
+def Card(ident: str | None, error: str | None = None) -> CardEvent:
     """A card event as PcscReader reports it (the real reader is in the pcscd tests)."""
     return CardEvent("inserted", "test reader", atr=b"\x3b\x80", ident=ident, error=error)
 
@@ -168,8 +168,8 @@ async def test_card_tapped_on_a_real_reader_issues_and_prints_a_ticket(hub, pcsc
 
     reader = PcscReader(readers=[pcscd_vcard.reader])
     await reader.start()
-    app, task = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=ListPrinter(),
-                                 cards=reader)
+    _, task = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=ListPrinter(),
+                               cards=reader)
     try:
         card = pcscd_vcard(uid=bytes.fromhex("04a1b2c3d4e5f6"), ident="310101199001011234")
         loop = asyncio.get_running_loop()
