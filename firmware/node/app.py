@@ -36,6 +36,15 @@ SCORES = {"rate_good": 1, "rate_fair": 2, "rate_poor": 3}
 WINDOW_EVENTS = ("call", "recall", "skip", "transfer", "pause", "help")
 
 
+class CaptureError(Exception):
+    """A capture that produced no page: `alert` names a device fault for the node's status
+    ("camera": unplugged or dead), None when the camera is fine (no page in view)."""
+
+    def __init__(self, msg: str, alert: str | None = None) -> None:
+        super().__init__(msg)
+        self.alert = alert
+
+
 @dataclass
 class Inputs:
     """The node's peripherals; any may be None (a kiosk has no keys, a node no printer)."""
@@ -164,9 +173,10 @@ class NodeApp:
         ticket = self.ticket
         try:
             data, content_type, name = await self.io.capture()
-        except Exception as e:
-            await self.link.set_alerts(sorted({*self.link.alerts, "camera"}))
-            self.note("capture", result="camera", error=str(e))
+        except CaptureError as e:
+            if e.alert:
+                await self.link.set_alerts(sorted({*self.link.alerts, e.alert}))
+            self.note("capture", result="failed", error=str(e), alert=e.alert)
             if self.io.lamps is not None:
                 self.io.lamps.show(False)
             return False

@@ -8,7 +8,7 @@ import functools
 import logging
 from typing import Any
 
-from .app import Inputs, NodeApp
+from .app import CaptureError, Inputs, NodeApp
 from .config import NodeConfig
 from .link import NodeLink
 
@@ -53,20 +53,29 @@ def build_inputs(cfg: NodeConfig, loop: asyncio.AbstractEventLoop) -> tuple[Inpu
 
         io.scans = scans(open_device(cfg.scanner).async_read_loop())
     if cfg.camera and cfg.hub_url:
-        from .camera import capture_document, open_source
+        from .camera import open_source
         from .upload import upload
 
         source = open_source(f"{cfg.camera.get('kind', 'v4l2')}:{cfg.camera.get('device', 0)}")
-
-        async def capture() -> tuple[bytes, str, str]:
-            doc = await capture_document(source, cfg.camera.get("format", "jpeg"))
-            return doc.data, doc.content_type, f"page.{doc.ext}"
-
-        io.capture = capture
+        io.capture = functools.partial(capture_page, source, cfg.camera.get("format", "jpeg"))
         io.upload = functools.partial(_upload, upload, cfg.hub_url, cfg.hub_token)
     if cfg.printer:
         io.printer = DevicePrinter(cfg.printer)
     return io, closing
+
+
+async def capture_page(source: Any, fmt: str = "jpeg") -> tuple[bytes, str, str]:
+    """One document-camera page: (data, content type, file name), or CaptureError."""
+    from .camera import CameraError, capture_document
+    from .page import PageNotFound
+
+    try:
+        doc = await capture_document(source, fmt)
+    except CameraError as e:
+        raise CaptureError(f"camera: {e}", alert="camera") from e
+    except PageNotFound as e:
+        raise CaptureError(f"no page in view: {e}") from e
+    return doc.data, doc.content_type, f"page.{doc.ext}"
 
 
 async def _upload(upload: Any, hub_url: str, token: str | None, ticket: str, name: str,

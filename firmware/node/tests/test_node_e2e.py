@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.render.escpos_decode import decode
 from onewindow.node.app import Inputs, NodeApp
 from onewindow.node.card import CardEvent, PcscReader, resident_token
@@ -33,13 +34,19 @@ def token(identity: str | bytes) -> str:
     return resident_token(SECRET.encode(), identity)
 
 
+NODE_TOKEN = "node-1-upload-token"
+WEB_PORT = free_port()
+
+
 @pytest.fixture
 async def hub(tmp_path):
-    devices = [{"id": "box-1", "role": "box"}, {"id": "node-1", "role": "node", "window": 1},
+    devices = [{"id": "box-1", "role": "box"},
+               {"id": "node-1", "role": "node", "window": 1, "token": NODE_TOKEN},
                {"id": "kiosk-1", "role": "kiosk"}, {"id": "kp-2", "role": "keypad", "window": 2}]
     with Mosquitto(tmp_path / "broker") as broker:
         cfg = write_config(tmp_path / "centre.toml", "n1", broker.port, tmp_path / "hub.db",
-                           windows=2, devices=devices)
+                           windows=2, devices=devices,
+                           extra=f"\n[web]\nport = {WEB_PORT}\n")
         proc = HubProcess(cfg, tmp_path / "hub.log").start()
         try:
             yield broker, tmp_path
@@ -233,3 +240,63 @@ port = {broker.port}
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_capture_key_stores_the_page_with_the_ticket_at_the_hub(hub):
+    """Capture key -> fake camera frame (a photographed page) -> page found, flattened,
+    upright -> uploaded over HTTP -> stored with the ticket, listed by the hub."""
+    import functools
+
+    import httpx
+
+    from onewindow.node.camera import FakeSource
+    from onewindow.node.main import capture_page
+    from onewindow.node.upload import upload
+
+    from .pages import blank_desk, photograph, render_page
+
+    broker, tmp = hub
+    factory = MockFactory()
+    bridge = KeyBridge(asyncio.get_running_loop())
+    keys = Keys({"call": 5, "capture": 20}, bridge, pin_factory=factory)
+    source = FakeSource([photograph(render_page(1), angle=12.0).image, blank_desk()], fail_at=2)
+    hub_url = f"http://127.0.0.1:{WEB_PORT}"
+    app, task = await start_node(
+        broker, tmp, "node-1", bridge=bridge,
+        capture=functools.partial(capture_page, source),
+        upload=lambda ticket, name, data, ctype: upload(hub_url, ticket, name, data, ctype,
+                                                        NODE_TOKEN))
+    try:
+        async with aiomqtt_box(broker) as box:
+            await box.send("take", item="SOC-001")
+        for pin in (5, 20):  # call the resident, then photograph their form
+            factory.pin(pin).drive_low()
+            factory.pin(pin).drive_high()
+            for _ in range(100):
+                if app.ticket == "A001" and (pin == 5 or any(
+                        e["what"] == "capture" for e in app.log)):
+                    break
+                await asyncio.sleep(0.05)
+        [stored] = [e for e in app.log if e["what"] == "capture"]
+        assert stored["result"] == "stored", stored
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{hub_url}/api/tickets/A001/files",
+                               headers={"Authorization": f"Bearer {NODE_TOKEN}"})
+        [f] = r.json()["files"]
+        assert f["content_type"] == "image/jpeg" and f["sha256"] == stored["stored"]["sha256"]
+        # No page in view: a clear failure, no alert (the camera is fine), nothing stored.
+        assert not await app.capture()
+        assert app.log[-1]["error"].startswith("no page in view") and not app.link.alerts
+        # Camera unplugged mid-capture: the node's status says so.
+        assert not await app.capture()
+        assert "camera" in app.link.alerts
+    finally:
+        task.cancel()
+        keys.close()
+        factory.reset()
+
+
+def aiomqtt_box(broker):
+    from onewindow.tools.simdevice import SimDevice
+
+    return SimDevice("n1", "box-1", "box", "127.0.0.1", broker.port)

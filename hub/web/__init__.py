@@ -1,0 +1,83 @@
+"""The hub's HTTP side: a Starlette app served by uvicorn in the hub's own event loop.
+
+Enabled by `[web]` in the centre's TOML (`host`, default 127.0.0.1; `port`, default 8080).
+The socket is bound here, before uvicorn starts, so a port in use is a clear `OSError` at
+start-up, and port 0 picks a free one (`WebServer.port` tells which). uvicorn's own signal
+handling is switched off: the hub's SIGINT/SIGTERM handling stays in charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from ..store.files import FileStore
+from .app import create_app
+
+if TYPE_CHECKING:
+    from ..app import HubApp
+    from ..config import HubConfig
+
+log = logging.getLogger("onewindow.hub.web")
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the hub owns the process's signals
+
+
+class WebServer:
+    def __init__(self, server: uvicorn.Server, sock: socket.socket, files: FileStore) -> None:
+        self._server = server
+        self._sock = sock
+        self.files = files
+        self.host, self.port = sock.getsockname()[:2]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]),
+                                         name="hub-web")
+        for _ in range(500):
+            if self._server.started or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+        log.info("HTTP API on %s (files in %s)", self.url, self.files.root)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 10)
+        self._sock.close()
+
+
+async def start_web(config: HubConfig, hub: HubApp,
+                    clock: Callable[[], float] = time.time) -> WebServer:
+    assert config.web is not None
+    files = FileStore(config.files_dir)
+    app = create_app(hub, files, config.device_tokens, clock)
+    family = socket.getaddrinfo(config.web.host, config.web.port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.create_server((config.web.host, config.web.port), family=family)
+    sock.setblocking(False)
+    uv = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                        timeout_graceful_shutdown=5)
+    server = WebServer(_Server(uv), sock, files)
+    await server.start()
+    return server
+
+
+__all__ = ["WebServer", "create_app", "start_web"]
