@@ -199,7 +199,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         if config.web is not None:  # the HTTP API, in this same loop
             from .web import start_web
 
-            runner.web = web = await start_web(config, app, clock)
+            runner.web = web = await start_web(config, app, clock, runner)
         if ready is not None:
             ready(runner)
         await runner.run(stop)

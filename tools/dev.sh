@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Real peers the tests start on free ports (mosquitto, postgresql, pcscd with the vpcd
 # virtual reader), what pyscard builds with (libpcsclite-dev, swig) and the CJK font the
-# hub renders Chinese bitmaps with (hub/render/bitmap.py).
+# hub renders Chinese bitmaps with (hub/render/bitmap.py); chromium for the browser tests
+# and espeak-ng, the hall screen's voice.
 
 need_apt() {
   local missing=()
@@ -18,6 +19,8 @@ need_apt() {
   [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing+=(vsmartcard-vpcd)
   [ -f /usr/include/PCSC/winscard.h ] || missing+=(libpcsclite-dev)  # pyscard builds from source
   command -v swig >/dev/null 2>&1 || missing+=(swig)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)  # browser tests (Playwright drives it)
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)  # the hall's voice
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2
     local sudo=""

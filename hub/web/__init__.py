@@ -24,6 +24,7 @@ from .app import create_app
 if TYPE_CHECKING:
     from ..app import HubApp
     from ..config import HubConfig
+    from ..runner import HubRunner
 
 log = logging.getLogger("onewindow.hub.web")
 
@@ -66,10 +67,11 @@ class WebServer:
 
 
 async def start_web(config: HubConfig, hub: HubApp,
-                    clock: Callable[[], float] = time.time) -> WebServer:
+                    clock: Callable[[], float] = time.time,
+                    runner: HubRunner | None = None) -> WebServer:
     assert config.web is not None
     files = FileStore(config.files_dir)
-    app = create_app(hub, files, config.device_tokens, clock)
+    app = create_app(hub, files, config.device_tokens, clock, runner=runner)
     family = socket.getaddrinfo(config.web.host, config.web.port, type=socket.SOCK_STREAM)[0][0]
     sock = socket.create_server((config.web.host, config.web.port), family=family)
     sock.setblocking(False)

@@ -22,20 +22,29 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive
 
 from ..app import HubApp
 from ..core.model import TicketState
 from ..store.files import FileStore, day_of
+from .site import CSRFMiddleware, Site
+
+if TYPE_CHECKING:
+    from ..runner import HubRunner
+
+STATIC = Path(__file__).parent / "static"
 
 log = logging.getLogger("onewindow.hub.web")
 
@@ -173,9 +182,37 @@ class FilesAPI:
 
 
 def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None = None,
-               clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD) -> Starlette:
+               clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD,
+               runner: HubRunner | None = None, site: Site | None = None) -> Starlette:
+    """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
+    kiosk, resident phone page) and the staff pages (console, dashboard)."""
+    from . import public, staff
+
+    site = site or Site(hub, runner, clock)
     api = FilesAPI(hub, files, tokens or {}, clock, max_bytes)
-    return Starlette(routes=[
+    routes: list[BaseRoute] = [
         Route("/api/tickets/{ticket}/files", api.post_file, methods=["POST"]),
         Route("/api/tickets/{ticket}/files", api.list_files, methods=["GET"]),
-    ])
+        Route("/live/{channel}", _live(site)),
+        Route("/live/{channel}/{arg}", _live(site)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *public.routes(site),
+        *staff.routes(site),
+    ]
+    app = Starlette(routes=routes,
+                    middleware=[*staff.middleware(site), Middleware(CSRFMiddleware)])
+    app.state.site = site
+    return app
+
+
+def _live(site: Site) -> Callable[[Request], Any]:
+    async def live(request: Request) -> Any:
+        channel = request.path_params["channel"]
+        if channel not in site.live.channels:
+            return error(404, "unknown_channel", f"no live channel {channel!r}")
+        allowed = getattr(site, "may_watch", None)
+        if allowed is not None and not allowed(request, channel):
+            return error(403, "forbidden", f"channel {channel!r} needs a staff login")
+        return site.live.response(channel, request.path_params.get("arg", ""), request)
+
+    return live

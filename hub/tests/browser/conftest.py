@@ -1,0 +1,103 @@
+"""Browser tests: the hub's pages in real headless Chromium (Debian's `chromium`, driven by
+Playwright's Python package through `executable_path`), against a real hub process with a
+private Mosquitto. Screenshots go to `artifacts/screenshots/` (CI keeps that folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from onewindow.hub.mqtt.broker import free_port
+from onewindow.tools.testbed import HubProcess, Mosquitto, default_devices, write_config
+
+REPO = Path(__file__).resolve().parents[3]
+SHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CENTRE = "web"
+
+
+@dataclass
+class WebHub:
+    url: str  # http://127.0.0.1:PORT
+    broker_port: int
+    workdir: Path
+    hub: HubProcess
+    config: Path
+
+    def restart(self) -> None:
+        self.hub.stop()
+        self.hub.start()
+        _wait_http(self.url)
+
+
+def _wait_http(url: str, timeout: float = 20.0) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex((host, int(port))) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"hub web did not listen at {url}")
+
+
+@pytest.fixture
+def web_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebHub]:
+    """A hub process with [web] on a free port: 4 comprehensive windows, keypads and LED
+    boards at each, box-1, and a kiosk node `kiosk-1`. Tests may parametrize extra TOML via
+    `@pytest.mark.hub_extra("...")` (appended to the centre's config)."""
+    marker = request.node.get_closest_marker("hub_extra")
+    extra = marker.args[0] if marker else ""
+    port = free_port()
+    with Mosquitto(tmp_path / "broker") as broker:
+        devices = [*default_devices(4), {"id": "kiosk-1", "role": "kiosk"}]
+        cfg = write_config(tmp_path / "centre.toml", CENTRE, broker.port, tmp_path / "hub.db",
+                           windows=4, devices=devices,
+                           extra=f"\n[web]\nport = {port}\n{extra}\n")
+        hub = HubProcess(cfg, tmp_path / "hub.log").start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_http(url)
+            yield WebHub(url, broker.port, tmp_path, hub, cfg)
+        finally:
+            hub.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session (pages are isolated by browser contexts)."""
+    assert os.path.exists(CHROMIUM), "chromium is not installed: apt-get install chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--autoplay-policy="
+                                          "no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium):
+    ctx = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    yield ctx
+    ctx.close()
+
+
+def shot(page, name: str) -> Path:
+    """Save a screenshot as a CI artifact: artifacts/screenshots/<name>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hub_extra(toml): extra centre TOML for web_hub")

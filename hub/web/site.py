@@ -1,0 +1,157 @@
+"""What every page handler shares: the hub, the way to act on it, templates and live updates.
+
+Staff actions go through `Site.act`: the same `HubApp.operate` a device event goes through,
+journaled by the runner before anything is published, so a click is as durable as a key
+press on a keypad and every open page hears of it through `LiveHub`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..app import Step
+from ..core import commands as c
+from . import i18n
+from .live import LiveHub
+
+if TYPE_CHECKING:
+    from ..app import HubApp
+    from ..runner import HubRunner
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANG_COOKIE = "lang"
+CSRF_COOKIE = "ow_csrf"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's CSRF token (double-submit: a cookie the page echoes in a header or a
+    form field). Made once per browser by CSRFMiddleware."""
+    return str(request.scope.get("ow.csrf", ""))
+
+
+class CSRFMiddleware:
+    """Every unsafe request from a browser must carry the token from its own cookie, which
+    another site's page cannot read. Device uploads under /api/ use bearer tokens instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = request.cookies.get(CSRF_COOKIE)
+        fresh = token is None or len(token) != 43
+        if fresh:
+            token = secrets.token_urlsafe(32)
+        scope["ow.csrf"] = token
+        if scope["method"] in UNSAFE and not scope["path"].startswith("/api/"):
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent and request.headers.get("content-type", "").startswith(
+                    "application/x-www-form-urlencoded"):
+                sent = await _form_token(scope, receive)
+            if fresh or not hmac.compare_digest(sent, token):
+                response = JSONResponse({"code": "csrf", "msg": "missing or wrong CSRF token: "
+                                         "reload the page"}, status_code=403)
+                await response(scope, receive, send)
+                return
+
+        async def send_with_cookie(message: Message) -> None:
+            if fresh and message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.append("set-cookie", f"{CSRF_COOKIE}={token}; Path=/; SameSite=Strict")
+            await send(message)
+
+        await self.app(scope, receive_replay(scope) or receive, send_with_cookie)
+
+
+async def _form_token(scope: Scope, receive: Receive) -> str:
+    """The `csrf` field of a urlencoded form; the body is kept for the handler."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    scope["ow.body"] = body
+    values = parse_qs(body.decode("latin-1")).get("csrf", [""])
+    return values[0]
+
+
+def receive_replay(scope: Scope) -> Receive | None:
+    body = scope.get("ow.body")
+    if body is None:
+        return None
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class Site:
+    def __init__(self, hub: HubApp, runner: HubRunner | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.hub = hub
+        self.runner = runner
+        self.clock = clock
+        self.live = LiveHub()
+        self.env = Environment(loader=FileSystemLoader(TEMPLATES),
+                               autoescape=select_autoescape(("html", "xml")),
+                               extensions=["jinja2.ext.i18n"])
+        if runner is not None:
+            previous = runner.on_step
+
+            def on_step(step: Step) -> None:
+                if previous is not None:
+                    previous(step)
+                self.live.changed()
+
+            runner.on_step = on_step
+
+    async def act(self, cmd: c.Command) -> Step:
+        """Apply a staff or kiosk action: journaled, then published. Raises Rejected."""
+        step = self.hub.operate(cmd, self.clock())
+        if self.runner is not None:
+            await self.runner.commit(step)
+        else:
+            self.live.changed()
+        return step
+
+    def lang(self, request: Request) -> str:
+        return i18n.pick(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+    def render(self, request: Request, template: str, status: int = 200,
+               **context: Any) -> HTMLResponse:
+        """A page in the request's language (?lang=en|zh_CN, remembered in a cookie)."""
+        lang = self.lang(request)
+        t = i18n.translations(lang)
+        self.env.install_gettext_callables(t.gettext, t.ngettext, newstyle=True)
+        html = self.env.get_template(template).render(
+            request=request, lang=lang, html_lang="zh-CN" if lang == "zh_CN" else "en",
+            centre=self.hub.centre.catalog.name, csrf=csrf_token(request), **context)
+        response = HTMLResponse(html, status_code=status)
+        if request.query_params.get("lang") == lang:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+        return response
