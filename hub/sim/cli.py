@@ -1,0 +1,162 @@
+"""`onewindow sim`: one day, the policy comparison, a reopening drill, synthetic history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..core.catalog import Catalog
+from .engine import DayOptions, DayResult, Engine
+from .metrics import DayMetrics, mean_metrics
+from .model import WEEKDAY_NAMES, ArrivalModel, Visit, Weather, calendar_sets, day_info
+from .policies import LAYOUTS, Layout, layout
+
+console = Console()
+if not console.is_terminal:
+    console = Console(width=130)
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    p90_wait: float = 20.0  # minutes
+    share_over3: float = 0.10
+
+    def met(self, m: DayMetrics) -> bool:
+        return m.p90_wait <= self.p90_wait and m.share_over3 <= self.share_over3 and not m.expired
+
+
+def _layout(name: str, catalog: Catalog, n: int, d: dt.date) -> Layout:
+    hol, work = calendar_sets(d - dt.timedelta(days=7), d + dt.timedelta(days=120))
+    return layout(name, catalog, n, holidays=hol, workdays=work)
+
+
+def _hm(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, dt.timezone(dt.timedelta(hours=8))).strftime("%H:%M")
+
+
+def describe_day(d: dt.date, weather: Weather, arrivals: ArrivalModel) -> str:
+    info = day_info(d)
+    eff = arrivals.effects(info, weather)
+    what = ", ".join(f"{k} ×{v:.2f}" for k, v in eff.items() if v != 1.0) or "no effects"
+    kind = (f"closed ({info.holiday or 'weekend'})" if not info.open else
+            "adjusted workday" if info.adjusted_workday else "open")
+    return (f"{d.isoformat()} {WEEKDAY_NAMES[d.weekday()]}, {kind}, "
+            f"{'rain' if weather.rain else 'dry'} {weather.temp_c:g} °C: expected "
+            f"{arrivals.day_mean(info, weather):.0f} residents ({what})")
+
+
+def metrics_table(title: str, rows: list[tuple[str, DayMetrics]], targets: Targets | None = None
+                  ) -> Table:
+    t = Table(title=title)
+    t.caption = ("waits and overtime in minutes; q>3: share of open time some pool had more "
+                 "than 3 waiting per window")
+    for col in ("layout", "visits", "mean wait", "p90 wait", "longest q", "q>3",
+                "served/h", "one-window", "one-trip", "overtime"):
+        t.add_column(col, justify="left" if col == "layout" else "right")
+    for label, m in rows:
+        ok = targets is None or targets.met(m)
+        t.add_row(label, f"{m.visits:.0f}", f"{m.mean_wait:.1f}", f"{m.p90_wait:.1f}",
+                  f"{m.longest_queue:.0f}", f"{m.share_over3:.0%}", f"{m.throughput:.0f}",
+                  f"{m.one_window:.1%}", f"{m.one_trip:.1%}", f"{m.last_close:.0f}",
+                  style=None if ok else "dim")
+    return t
+
+
+def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: int,
+            seed: int, scale: float) -> DayResult:
+    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed)
+    r = eng.run_day(d, weather, seed, scale=scale)
+    console.print(describe_day(d, weather, eng.arrivals))
+    lay = eng.layout
+    console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00",
+                                [(f"{lay.name} ×{windows}", r.metrics())]))
+    console.print(f"{r.operations} core operations; last window closed {_hm(r.closed)}")
+    return r
+
+
+def compare(catalog: Catalog, d: dt.date, weather: Weather, lo: int, hi: int, seeds: int,
+            scale: float, targets: Targets) -> dict[str, int | None]:
+    """Every layout at every window count on the same residents (common random numbers)."""
+    probe = Engine(catalog, _layout("comprehensive", catalog, 1, d))
+    console.print(describe_day(d, weather, probe.arrivals))
+    days: list[list[Visit]] = [probe.visits_for(d, weather, s, scale) for s in range(seeds)]
+    rows: list[tuple[str, DayMetrics]] = []
+    best: dict[str, int | None] = dict.fromkeys(LAYOUTS)
+    kinds: dict[str, str] = {}
+    for name in LAYOUTS:
+        for n in range(lo, hi + 1):
+            lay = _layout(name, catalog, n, d)
+            ms = []
+            for s, visits in enumerate(days):
+                eng = Engine(catalog, lay, clerk_seed=s)
+                ms.append(eng.run_day(d, weather, s, visits=[v.fresh() for v in visits])
+                          .metrics())
+            m = mean_metrics(ms)
+            rows.append((f"{name} ×{n}", m))
+            if best[name] is None and targets.met(m):
+                best[name], kinds[name] = n, lay.kinds
+    console.print(metrics_table(
+        f"Policy comparison, mean of {seeds} seeds (dim: misses p90 ≤ {targets.p90_wait:g} min "
+        f"or queue > 3 more than {targets.share_over3:.0%} of the time)", rows, targets))
+    for name in LAYOUTS:
+        n = best[name]
+        console.print(f"  {name:>13}: " + (f"open {n} windows at 09:00 ({kinds[name]})"
+                                           if n else f"more than {hi} windows needed"))
+    return best
+
+
+def drill_reopen(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: int,
+                 seed: int, scale: float, reopen: dt.time, extra: tuple[int, ...] = (0, 2, 4)
+                 ) -> None:
+    """Rehearse a morning closure: tickets are issued from 08:30, windows open at `reopen`."""
+    probe = Engine(catalog, _layout(name, catalog, windows, d))
+    visits = probe.visits_for(d, weather, seed, scale)
+    console.print(describe_day(d, weather, probe.arrivals))
+    t = Table(title=f"Drill: closed 09:00–{reopen:%H:%M}, backlog, then reopening ({name})")
+    for col in ("windows", "backlog at reopen", "queue ≤3/window at", "mean wait", "p90 wait",
+                "max wait", "longest q", "last closes"):
+        t.add_column(col, justify="right")
+    for k in ("normal day", *extra):
+        n = windows + (0 if k == "normal day" else int(k))
+        eng = Engine(catalog, _layout(name, catalog, n, d), clerk_seed=seed)
+        opts = DayOptions() if k == "normal day" else DayOptions(reopen_at=reopen)
+        r = eng.run_day(d, weather, seed, visits=[v.fresh() for v in visits], options=opts)
+        m = r.metrics()
+        at = r.opened
+        backlog = max((w for ts, w, _ in r.monitor.series if ts <= at + 60), default=0)
+        t.add_row(f"{n}" + (" (normal day)" if k == "normal day" else ""),
+                  "—" if k == "normal day" else str(backlog),
+                  _hm(r.monitor.cleared_at(at + 120)), f"{m.mean_wait:.1f} min",
+                  f"{m.p90_wait:.1f} min", f"{m.max_wait:.0f} min", f"{m.longest_queue:.0f}",
+                  _hm(r.closed))
+    console.print(t)
+
+
+def history(catalog: Catalog, db: str, start: dt.date, months: int, name: str, windows: int,
+            seed: int, csv_dir: Path | None) -> None:
+    from .history import add_months, write_csv, write_history
+
+    end = add_months(start, months)
+    ops = 0
+
+    def progress(d: dt.date, n: int) -> None:
+        nonlocal ops
+        ops += n
+        if d.day == 1 or d.weekday() == 0:
+            console.print(f"  {d.isoformat()}  {ops} journal records", highlight=False)
+
+    days = write_history(catalog, db, start, end, layout=name, windows=windows, seed=seed,
+                         progress=progress).days
+    open_days = [x for x in days if x.info.open]
+    console.print(f"{len(open_days)} open days of {len(days)}, "
+                  f"{sum(x.count for x in days)} residents, {ops} journal records → {db}")
+    if csv_dir is not None:
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(days, csv_dir / "arrivals_daily.csv", csv_dir / "arrivals_halfhour.csv")
+        console.print(f"counts → {csv_dir}/arrivals_daily.csv, arrivals_halfhour.csv")

@@ -1,0 +1,356 @@
+"""The discrete-event simulation of a centre's day, decided by the real dispatch core.
+
+SimPy keeps the clock and the people; every decision the hub would make is made by the
+very `Centre` the hub runs, through `Centre.apply(command, now)` with simulated epoch
+seconds: arrival -> TakeTicket, a free clerk -> CallNext, the resident at the window ->
+Start, done -> Complete, nobody there -> Recall then Skip, an item this window cannot
+serve -> Transfer, breaks -> Pause/Resume, the day -> OpenWindow/CloseWindow.
+
+    engine = Engine(catalog, layout("mixed", catalog, 8))
+    day = engine.run_day(dt.date(2026, 11, 23), Weather(rain=True), seed=1)
+    day.metrics()            # -> metrics.DayMetrics
+
+The Centre lives across `run_day` calls (numbers restart at local midnight inside the core),
+so months of days make one continuous history; `recorder(now, dev, seq, body)` receives
+every journal record as the app layer would write it (see history.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from ..core import commands as c
+from ..core.catalog import Catalog
+from ..core.centre import Centre, Rejected
+from ..core.effects import TicketIssued
+from ..core.model import Ticket
+from .metrics import DayMetrics, QueueMonitor, day_metrics
+from .model import (
+    ArrivalModel,
+    DayInfo,
+    Population,
+    ResidentModel,
+    Visit,
+    Weather,
+    at_local,
+    day_info,
+    midnight,
+)
+from .policies import Layout
+from .service import Clerk, ServiceModel
+
+Recorder = Callable[[float, "str | None", dict[str, Any]], None]
+
+OPEN = dt.time(9, 0)
+CLOSE = dt.time(17, 0)
+LUNCH = (dt.time(11, 40), dt.time(12, 25))  # staggered: odd windows first
+LUNCH_MINUTES = 30.0
+BREAK_SHARE = 0.02  # a short break after a ticket
+TRANSFER_SECONDS = 60.0  # explaining a transfer to another window
+
+
+@dataclass(slots=True)
+class DayOptions:
+    open_at: dt.time = OPEN
+    close_at: dt.time = CLOSE
+    reopen_at: dt.time | None = None  # a drill: closed from open_at until reopen_at
+    hard_stop: dt.time = dt.time(19, 0)  # windows close even with a queue (it expires)
+    lunch: bool = True
+    breaks: bool = True
+
+
+@dataclass(slots=True)
+class DayResult:
+    date: dt.date
+    info: DayInfo
+    weather: Weather
+    layout: str
+    windows: int
+    visits: list[Visit]
+    tickets: dict[str, Ticket]
+    monitor: QueueMonitor
+    opened: float
+    closed: float
+    operations: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> DayMetrics:
+        return day_metrics(self)
+
+
+class Engine:
+    def __init__(self, catalog: Catalog, layout: Layout, *, arrivals: ArrivalModel | None = None,
+                 residents: ResidentModel | None = None, service: ServiceModel | None = None,
+                 recorder: Recorder | None = None, clerk_seed: int = 0) -> None:
+        self.catalog = catalog
+        self.layout = layout
+        self.arrivals = arrivals or ArrivalModel()
+        self.population = Population(catalog, residents)
+        self.residents = self.population.model
+        self.service = service or ServiceModel()
+        self.recorder = recorder
+        self.centre = Centre(catalog, layout.config)
+        self.numbers = sorted(self.centre.windows)
+        self.clerks: dict[int, Clerk] = dict(zip(
+            self.numbers, self.service.clerks(len(self.numbers), clerk_seed,
+                                              list(layout.home_lines)), strict=True))
+        self.operations = 0
+        # Every item's "pool": the windows with the same skills that serve it first.
+        self.skills = {n: w.skills for n, w in self.centre.windows.items()}
+        pools: dict[frozenset[str], list[int]] = {}
+        for n, s in self.skills.items():
+            pools.setdefault(s, []).append(n)
+        self.pools = list(pools.values())
+        pool_skills = list(pools)
+        self.pool_of: dict[str, int] = {}
+        for item in catalog.items.values():
+            best = None
+            for i, s in enumerate(pool_skills):
+                if item.id in s:
+                    own = (item.specialised and
+                           self.centre.windows[self.pools[i][0]].kind in item.window_kinds)
+                    key = (not own, len(s))
+                    if best is None or key < best[0]:
+                        best = (key, i)
+            if best is not None:
+                self.pool_of[item.id] = best[1]
+
+    # ---- one operation -------------------------------------------------------------------
+    def apply(self, cmd: c.Command, now: float, dev: str | None = None) -> list[Any]:
+        effects = self.centre.apply(cmd, now)
+        self.operations += 1
+        if self.recorder is not None:
+            self.recorder(now, dev, cmd.to_record())
+        return effects
+
+    def record(self, now: float, dev: str | None, body: dict[str, Any]) -> None:
+        """A journal record that is not a core command (a rating), as the app writes it."""
+        if self.recorder is not None:
+            self.recorder(now, dev, body)
+
+    # ---- a day ---------------------------------------------------------------------------
+    def visits_for(self, d: dt.date, weather: Weather, seed: int, scale: float = 1.0
+                   ) -> list[Visit]:
+        """The day's residents: a function of (seed, date, weather) only, not the layout."""
+        info = day_info(d)
+        rng = random.Random(f"visits:{seed}:{d.isoformat()}")
+        times = self.arrivals.arrival_times(info, weather, rng, scale)
+        return self.population.visits(times, rng, midnight(d))
+
+    def run_day(self, d: dt.date, weather: Weather | None = None, seed: int = 0, *,
+                scale: float = 1.0, visits: list[Visit] | None = None,
+                options: DayOptions | None = None) -> DayResult:
+        weather = weather or Weather()
+        opts = options or DayOptions()
+        info = day_info(d)
+        if visits is None:
+            visits = self.visits_for(d, weather, seed, scale)
+        day = _Day(self, d, visits, seed, opts)
+        day.run()
+        return DayResult(d, info, weather, self.layout.name, len(self.numbers), visits,
+                         day.tickets, day.monitor, day.opened, day.closed, day.ops)
+
+
+class _Day:
+    """One day's processes; `tickets` keeps the day's Ticket objects after the core rolls."""
+
+    def __init__(self, eng: Engine, d: dt.date, visits: list[Visit], seed: int,
+                 opts: DayOptions) -> None:
+        self.eng, self.d, self.visits, self.opts = eng, d, visits, opts
+        self.centre = eng.centre
+        self.svc = eng.service
+        self.items = eng.catalog.items
+        start = min([at_local(d, dt.time(8, 0))] + [v.at for v in visits[:1]])
+        self.env = simpy.Environment(initial_time=start)
+        self.open_at = at_local(d, opts.reopen_at or opts.open_at)
+        self.close_at = at_local(d, opts.close_at)
+        self.hard_stop = at_local(d, opts.hard_stop)
+        self.by_ticket: dict[str, Visit] = {}
+        self.tickets: dict[str, Ticket] = {}
+        self.idle: dict[int, simpy.Event] = {}
+        self.arrivals_done = False
+        self.rng = {n: random.Random(f"clerk-day:{seed}:{d.isoformat()}:{n}")
+                    for n in eng.numbers}
+        self.monitor = QueueMonitor(eng.pools, eng.pool_of, start)
+        self.opened = self.open_at
+        self.closed = self.close_at
+        self.ops0 = eng.operations
+        self.ops = 0
+
+    def run(self) -> None:
+        env = self.env
+        env.process(self.arrivals())
+        for n in self.eng.numbers:
+            env.process(self.clerk(n))
+        env.run()
+        self.closed = max(self.close_at, self.monitor.last_close or self.close_at)
+        for v in self.visits:
+            if not v.outcome:
+                v.outcome = "expired"
+        self.ops = self.eng.operations - self.ops0
+
+    def apply(self, cmd: c.Command, dev: str | None) -> list[Any]:
+        return self.eng.apply(cmd, self.env.now, dev)
+
+    # ---- residents ----
+    def arrivals(self):  # type: ignore[no-untyped-def]
+        env = self.env
+        for v in self.visits:
+            if v.at > env.now:
+                yield env.timeout(v.at - env.now)
+            cmd = c.TakeTicket(v.pressed, priority=v.priority, resident=v.resident,
+                               appointment_at=v.appointment_at,
+                               extra_items=(v.extra,) if v.extra else (), source=v.source)
+            try:
+                effects = self.apply(cmd, v.source)
+            except Rejected:
+                v.outcome = "rejected"
+                continue
+            tid = next(e.ticket for e in effects if isinstance(e, TicketIssued))
+            v.ticket = tid
+            self.by_ticket[tid] = v
+            t = self.centre.tickets[tid]
+            self.tickets[tid] = t
+            self.monitor.add(env.now, t.item)
+            self.wake(t.item)
+        self.arrivals_done = True
+
+    def wake(self, item: str | None) -> None:
+        if not self.idle:
+            return
+        skills = self.eng.skills
+        for n in list(self.idle):
+            if item is None or item in skills[n]:
+                self.idle.pop(n).succeed()
+                if item is not None:
+                    break  # one free window is enough for one new ticket
+
+    # ---- clerks ----
+    def clerk(self, n: int):  # type: ignore[no-untyped-def]
+        env, rng, svc, eng = self.env, self.rng[n], self.svc, self.eng
+        dev = f"kp-{n}"
+        clerk = eng.clerks[n]
+        yield env.timeout(max(0.0, self.open_at - env.now) + rng.uniform(0, 60))
+        self.apply(c.OpenWindow(n, clerk.name), dev)
+        self.monitor.window(env.now, n, +1)
+        lunch_at = None
+        if self.opts.lunch and len(eng.numbers) >= 2:
+            lunch_at = at_local(self.d, LUNCH[(n + 1) % 2]) + rng.uniform(0, 600)
+            if lunch_at < env.now:
+                lunch_at = None
+        lunch_len = LUNCH_MINUTES * 60 * math.exp(rng.gauss(0, 0.15))
+        while True:
+            if env.now >= self.hard_stop:
+                self.apply(c.CloseWindow(n), dev)
+                self.monitor.window(env.now, n, -1)
+                self.wake(None)
+                return
+            if lunch_at is not None and env.now >= lunch_at:
+                lunch_at = None
+                yield from self.pause(n, dev, lunch_len)
+                continue
+            try:
+                self.apply(c.CallNext(n), dev)
+            except Rejected:
+                if env.now >= self.close_at and self.arrivals_done and not self.busy():
+                    self.apply(c.CloseWindow(n), dev)
+                    self.monitor.window(env.now, n, -1)
+                    self.wake(None)
+                    return
+                ev = env.event()
+                self.idle[n] = ev
+                deadline = self.close_at if env.now < self.close_at else self.hard_stop
+                if lunch_at is not None:
+                    deadline = min(deadline or lunch_at, lunch_at)
+                if deadline is not None and deadline > env.now:
+                    yield ev | env.timeout(deadline - env.now)
+                else:
+                    yield ev
+                self.idle.pop(n, None)
+                continue
+            w = self.centre.windows[n]
+            t = self.centre.tickets[w.ticket]  # type: ignore[index]
+            self.monitor.remove(env.now, t.item)
+            v = self.by_ticket[t.id]
+            v.calls += 1
+            if v.calls <= v.absent:
+                yield env.timeout(svc.absent_wait)
+                self.apply(c.Recall(n), dev)
+                yield env.timeout(svc.absent_wait)
+                self.apply(c.Skip(n), dev)
+                if t.state.value == "waiting":
+                    self.monitor.add(env.now, t.item)
+                    self.wake(t.item)
+                else:
+                    v.outcome = "no_show"
+                continue
+            v.windows.append(n)
+            yield env.timeout(svc.walk(v.z[2]))
+            self.apply(c.Start(n), dev)
+            yield from self.serve(n, dev, t, v, clerk)
+            if env.now >= self.close_at:
+                self.wake(None)
+            yield env.timeout(svc.wrap_up)
+            if self.opts.breaks and rng.random() < BREAK_SHARE:
+                yield from self.pause(n, dev, rng.uniform(2, 6) * 60)
+
+    def pause(self, n: int, dev: str, seconds: float):  # type: ignore[no-untyped-def]
+        self.apply(c.Pause(n), dev)
+        yield self.env.timeout(seconds)
+        self.apply(c.Resume(n), dev)
+
+    def busy(self) -> bool:
+        return any(w.ticket is not None for w in self.centre.windows.values())
+
+    def serve(self, n: int, dev: str, t: Ticket, v: Visit, clerk: Clerk):  # type: ignore[no-untyped-def]
+        env, svc, skills = self.env, self.svc, self.eng.skills[n]
+        needs = [v.item] + ([v.extra] if v.extra else [])
+        pending = [i for i in needs if i not in v.served]
+        if v.missing:
+            yield env.timeout(svc.missing_minutes * 60 * math.exp(0.3 * v.z[1]))
+            self.complete(n, dev, t, v, "incomplete")
+            return
+        seconds = 0.0
+        for k, item in enumerate(pending):
+            if item not in skills:
+                yield env.timeout(seconds + TRANSFER_SECONDS)
+                try:
+                    self.apply(c.Transfer(n, to_item=item, note="sim"), dev)
+                except Rejected:
+                    self.complete(n, dev, t, v, "incomplete")
+                    return
+                self.monitor.add(env.now, t.item)
+                self.wake(t.item)
+                return
+            z = v.z[0] if item == v.item else v.z[1]
+            seconds += svc.seconds(self.items[item], z, clerk) * (1.0 if k == 0 else 0.8)
+            v.served[item] = n
+        yield env.timeout(seconds)
+        self.complete(n, dev, t, v, "done")
+
+    def complete(self, n: int, dev: str, t: Ticket, v: Visit, outcome: str) -> None:
+        self.apply(c.Complete(n), dev)
+        v.outcome = outcome
+        rm = self.eng.residents
+        if v.u < rm.rating:
+            x = v.u / rm.rating
+            acc = 0.0
+            score = rm.ratings[-1][0]
+            for s, p in rm.ratings:
+                acc += p
+                if x < acc:
+                    score = s
+                    break
+            if outcome == "incomplete" and score == 1:
+                score = 2
+            self.eng.record(self.env.now, dev, {"op": "rate", "ticket": t.id, "score": score,
+                                                "window": n,
+                                                "clerk": self.centre.windows[n].clerk})
+

@@ -1,0 +1,204 @@
+"""Synthetic history: months of simulated days in a hub journal, and arrival counts as CSV.
+
+The journal gets exactly the records real operation writes (hub/store/journal.py, schema
+1): each core command as `Command.to_record()` with the device that would have sent it
+(`box-1`, `box-2`, `kiosk-1` for tickets, `kp-N` for window N) and that device's running
+`seq`, plus the app-level `rate` records; so `HubApp.replay` (what `runner.build_app` does
+on start) rebuilds the same state, and forecasts and the staff report can be developed on
+it. A `meta` row `sim` states how the history was made (layout, windows, seed, models).
+
+Arrival counts (the format the forecaster reads; any source may write it):
+
+* daily CSV — one row per calendar day, closed days included with count 0:
+  ``date,count,open,weekday,holiday,adjusted_workday,post_holiday,rain,temp_c``
+* half-hourly CSV — one row per half-hour slot of every open day:
+  ``date,slot,count,open,weekday,holiday,adjusted_workday,post_holiday,rain,temp_c``
+
+``date`` is ISO (2026-11-23), ``slot`` the local start time HH:MM (08:30 ... 16:00),
+``count`` residents who took a ticket, ``open``/``adjusted_workday``/``post_holiday``/
+``rain`` are 0 or 1, ``weekday`` 0 = Monday, ``holiday`` the holiday's name or empty,
+``temp_c`` the day's temperature. Rows are in time order; UTF-8, a header line.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from ..core.catalog import Catalog
+from ..core.centre import Centre, CentreConfig
+from ..store.journal import Journal, Record, meta
+from .engine import DayOptions, Engine
+from .model import (
+    FIRST_SLOT,
+    SLOT_MINUTES,
+    ArrivalModel,
+    DayInfo,
+    Weather,
+    calendar_sets,
+    day_info,
+    midnight,
+)
+from .policies import layout as make_layout
+
+DAILY_FIELDS = ("date", "count", "open", "weekday", "holiday", "adjusted_workday",
+                "post_holiday", "rain", "temp_c")
+SLOT_FIELDS = ("date", "slot", "count", "open", "weekday", "holiday", "adjusted_workday",
+               "post_holiday", "rain", "temp_c")
+
+
+def synthetic_weather(d: dt.date, seed: int = 0) -> Weather:
+    """A Shanghai-like year: 5 °C in January, 30 °C in July, rain on a third of days
+    (more in the plum-rain season of June)."""
+    rng = random.Random(f"weather:{seed}:{d.isoformat()}")
+    doy = d.timetuple().tm_yday
+    temp = 17.5 + 12.5 * math.sin(2 * math.pi * (doy - 115) / 365) + rng.gauss(0, 2.5)
+    p_rain = 0.30 + 0.12 * math.sin(2 * math.pi * (doy - 80) / 365)
+    return Weather(rain=rng.random() < p_rain, temp_c=round(temp, 1))
+
+
+@dataclass(slots=True)
+class DayCounts:
+    info: DayInfo
+    weather: Weather
+    slots: list[int]  # residents per half-hour slot from 08:30
+
+    @property
+    def count(self) -> int:
+        return sum(self.slots)
+
+    def flags(self) -> dict[str, Any]:
+        i, w = self.info, self.weather
+        return {"open": int(i.open), "weekday": i.date.weekday(), "holiday": i.holiday,
+                "adjusted_workday": int(i.adjusted_workday),
+                "post_holiday": int(i.post_holiday), "rain": int(w.rain), "temp_c": w.temp_c}
+
+
+@dataclass(slots=True)
+class History:
+    days: list[DayCounts]
+    centre: Centre  # the simulated centre after the last day (what a replay must rebuild)
+    config: CentreConfig
+    records: int
+
+
+class JournalRecorder:
+    """Turns the engine's operations into journal records, as HubApp would."""
+
+    def __init__(self, start_pos: int = 0) -> None:
+        self.pos = start_pos
+        self.seq: dict[str, int] = {}
+        self.pending: list[Record] = []
+
+    def __call__(self, now: float, dev: str | None, body: dict[str, Any]) -> None:
+        seq = None
+        if dev is not None:
+            seq = self.seq.get(dev, 0) + 1
+            self.seq[dev] = seq
+        self.pos += 1
+        self.pending.append(Record(self.pos, now, dev, seq, body))
+
+    def flush(self, journal: Journal) -> int:
+        n = len(self.pending)
+        journal.append(self.pending)
+        self.pending = []
+        return n
+
+
+def add_months(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return dt.date(d.year + y, m + 1, 1) if d.day == 1 else dt.date(d.year + y, m + 1,
+                                                                    min(d.day, 28))
+
+
+def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
+                  layout: str = "mixed", windows: int = 12, seed: int = 0,
+                  arrivals: ArrivalModel | None = None, centre_id: str = "sim",
+                  weather: Callable[[dt.date], Weather] | None = None,
+                  progress: Callable[[dt.date, int], None] | None = None) -> History:
+    """Simulate every day in [start, end) into the (empty) journal at `url`."""
+    journal = Journal(url)
+    try:
+        if journal.last_pos():
+            raise ValueError(f"{url} already holds a journal; history goes into an empty one")
+        hol, work = calendar_sets(start - dt.timedelta(days=7), end + dt.timedelta(days=400))
+        lay = make_layout(layout, catalog, windows, centre_id=centre_id, holidays=hol,
+                          workdays=work)
+        rec = JournalRecorder()
+        eng = Engine(catalog, lay, arrivals=arrivals, recorder=rec, clerk_seed=seed)
+        weather = weather or (lambda d: synthetic_weather(d, seed))
+        with journal.engine.begin() as conn:
+            conn.execute(insert(meta).values(key="sim", value=json.dumps({
+                "layout": layout, "windows": windows, "seed": seed, "centre": centre_id,
+                "start": start.isoformat(), "end": end.isoformat(),
+                "arrivals": asdict(eng.arrivals)}, ensure_ascii=False)))
+        out = []
+        d = start
+        while d < end:
+            info, w = day_info(d), weather(d)
+            slots = [0] * len(eng.arrivals.shape)
+            if info.open:
+                r = eng.run_day(d, w, seed, options=DayOptions())
+                slots = slot_counts(r.visits, d, len(slots))
+                n = rec.flush(journal)
+                if progress:
+                    progress(d, n)
+            out.append(DayCounts(info, w, slots))
+            d += dt.timedelta(days=1)
+        return History(out, eng.centre, lay.config, rec.pos)
+    finally:
+        journal.close()
+
+
+def slot_counts(visits: Iterable[Any], d: dt.date, n: int) -> list[int]:
+    first = midnight(d) + FIRST_SLOT.hour * 3600 + FIRST_SLOT.minute * 60
+    out = [0] * n
+    for v in visits:
+        if v.outcome == "rejected":
+            continue
+        k = int((v.at - first) // (SLOT_MINUTES * 60))
+        out[min(n - 1, max(0, k))] += 1
+    return out
+
+
+def slot_label(k: int) -> str:
+    t = dt.datetime.combine(dt.date(2000, 1, 1), FIRST_SLOT) + dt.timedelta(
+        minutes=SLOT_MINUTES * k)
+    return t.strftime("%H:%M")
+
+
+def write_csv(days: list[DayCounts], daily: Path, slots: Path) -> None:
+    with open(daily, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, DAILY_FIELDS)
+        w.writeheader()
+        for day in days:
+            w.writerow({"date": day.info.date.isoformat(), "count": day.count, **day.flags()})
+    with open(slots, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, SLOT_FIELDS)
+        w.writeheader()
+        for day in days:
+            if not day.info.open:
+                continue
+            for k, n in enumerate(day.slots):
+                w.writerow({"date": day.info.date.isoformat(), "slot": slot_label(k),
+                            "count": n, **day.flags()})
+
+
+def read_counts(path: Path) -> list[dict[str, Any]]:
+    """Rows of either CSV, typed: ints for counts and flags, float temp_c, str the rest."""
+    ints = {"count", "open", "weekday", "adjusted_workday", "post_holiday", "rain"}
+    out = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out.append({k: int(v) if k in ints else float(v) if k == "temp_c" else v
+                        for k, v in row.items()})
+    return out
