@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..protocol import ow_protocol as proto
 from .core import commands as c
@@ -55,6 +55,25 @@ def _encode(kind: str, msg: dict[str, Any]) -> bytes:
 class Step:
     records: list[Record] = field(default_factory=list)
     publishes: list[Publish] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Help(c.Command):
+    """A clerk asks for a back-office specialist (吹哨) from the console; a keypad's or
+    node's `help` event journals the same record."""
+
+    op: ClassVar[str] = "help"
+    window: int
+    clerk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpAnswer(c.Command):
+    """A specialist answers the help request journaled at position `request`."""
+
+    op: ClassVar[str] = "help_answer"
+    request: int
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +132,30 @@ class HubApp:
             self.ratings.append(body)
             return [self._res(rec.dev, rec.seq, "rate")] if rec.dev else []
         if body["op"] == "help":
-            self.help_requests.append(body)
+            if body.get("window") not in self.centre.windows:
+                raise Rejected("unknown_window", f"no window {body.get('window')}")
+            # `pos` names the request for its answer; `at` is when it was asked.
+            self.help_requests.append({**body, "pos": rec.pos, "at": rec.ts,
+                                       "answered_at": None, "by": None})
             return [self._res(rec.dev, rec.seq, "help")] if rec.dev else []
+        if body["op"] == "help_answer":
+            req = self.help_request(body["request"])
+            if req is None:
+                raise Rejected("unknown_request", f"no help request {body['request']}")
+            if req["answered_at"] is not None:
+                raise Rejected("already_answered", f"answered by {req['by']} already")
+            req["answered_at"], req["by"] = rec.ts, body["by"]
+            return []
         if body["op"] == "card":
             return [self._res(rec.dev, rec.seq, "card", **self._resident_view(body["resident"]))]
         effects = self.centre.apply(c.from_record(body), rec.ts)
         return self._render(effects, rec)
+
+    def help_request(self, pos: int) -> dict[str, Any] | None:
+        for req in reversed(self.help_requests):
+            if req["pos"] == pos:
+                return req
+        return None
 
     # ---- messages from devices -----------------------------------------------------------
     def handle(self, topic: str, payload: bytes, now: float, retained: bool = False) -> Step:

@@ -76,5 +76,147 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
                                                     windows=windows, live=live, seed=seed)))
 
 
+user_app = typer.Typer(help="Staff accounts (stored in the hub's database).",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _accounts(config: Path):  # type: ignore[no-untyped-def]
+    from .store.accounts import Accounts
+
+    try:
+        cfg = hub_config.load(config)
+    except hub_config.ConfigError as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from e
+    return Accounts(cfg.database_url)
+
+
+def _password(stdin: bool) -> str:
+    import sys
+
+    if stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
+             username: str = typer.Option(..., "--username", "-u"),
+             role: str = typer.Option(..., "--role", "-r",
+                                      help="clerk | specialist | supervisor | technician | admin"),
+             display: str = typer.Option("", "--display", help="name shown on the pages"),
+             window: int | None = typer.Option(None, "--window", "-w",
+                                               help="a clerk's fixed window"),
+             password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                 help="read the password from stdin")) -> None:
+    """Create a staff account (the password is asked for, or read from stdin)."""
+    import time
+
+    from .store.accounts import AccountError
+
+    accounts = _accounts(config)
+    try:
+        acc = accounts.add(username, _password(password_stdin), role, display, window,
+                           time.time())
+    except AccountError as e:
+        typer.echo(f"错误 / error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        accounts.close()
+    typer.echo(f"added {acc.username} ({acc.role}"
+               f"{f', window {acc.window}' if acc.window else ''})")
+
+
+@user_app.command("list")
+def user_list(config: Path = typer.Option(..., "--config", "-c", help="centre.toml")) -> None:
+    """List staff accounts."""
+    accounts = _accounts(config)
+    try:
+        for a in accounts.list():
+            typer.echo(f"{a.username}\t{a.display}\t{a.role}\t{a.window or '-'}\t"
+                       f"{'active' if a.active else 'disabled'}")
+    finally:
+        accounts.close()
+
+
+@user_app.command("passwd")
+def user_passwd(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
+                username: str = typer.Option(..., "--username", "-u"),
+                password_stdin: bool = typer.Option(False, "--password-stdin")) -> None:
+    """Set a new password (ends the user's sessions)."""
+    from .store.accounts import AccountError
+
+    accounts = _accounts(config)
+    try:
+        accounts.set_password(username, _password(password_stdin))
+    except AccountError as e:
+        typer.echo(f"错误 / error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        accounts.close()
+    typer.echo(f"password of {username} changed")
+
+
+@user_app.command("disable")
+def user_disable(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
+                 username: str = typer.Option(..., "--username", "-u"),
+                 enable: bool = typer.Option(False, "--enable", help="enable it again")) -> None:
+    """Disable (or --enable) an account; disabling ends its sessions."""
+    from .store.accounts import AccountError
+
+    accounts = _accounts(config)
+    try:
+        accounts.set_active(username, enable)
+    except AccountError as e:
+        typer.echo(f"错误 / error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        accounts.close()
+    typer.echo(f"{username} {'enabled' if enable else 'disabled'}")
+
+
+@app.command()
+def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)"),
+        weather: str = typer.Option("dry", help="dry | rain"),
+        temp: float = typer.Option(20.0, help="the day's temperature, °C"),
+        layout: str = typer.Option("mixed", help="dedicated | comprehensive | mixed"),
+        windows: int = typer.Option(12, help="windows open at 09:00"),
+        seed: int = typer.Option(0),
+        scale: float = typer.Option(1.0, help="multiply the arrival model's volume"),
+        compare: bool = typer.Option(False, "--compare", help="every layout and window count "
+                                     "on the same seeds: how many windows of which kind"),
+        min_windows: int = typer.Option(6), max_windows: int = typer.Option(16),
+        seeds: int = typer.Option(3, help="seeds per comparison cell"),
+        target_p90: float = typer.Option(20.0, help="comparison target: p90 wait, minutes"),
+        drill: str = typer.Option("", help="'reopen': closed 09:00 until --reopen-at"),
+        reopen_at: str = typer.Option("10:30"),
+        history: bool = typer.Option(False, "--history", help="write synthetic history"),
+        months: int = typer.Option(3), start: str = typer.Option("2026-07-01"),
+        db: str = typer.Option("sqlite:///sim_history.db", help="journal URL for --history"),
+        csv_dir: Path = typer.Option(None, help="--history: also write arrival-count CSVs"),
+        catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)")) -> None:
+    """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
+    or months of synthetic history in a hub journal."""
+    import datetime as dt
+
+    from .catalog import load_catalog
+    from .sim import cli as s
+    from .sim.model import Weather
+
+    cat = load_catalog(catalog)
+    d, w = dt.date.fromisoformat(day), Weather(rain=weather == "rain", temp_c=temp)
+    if history:
+        s.history(cat, db, dt.date.fromisoformat(start), months, layout, windows, seed, csv_dir)
+    elif compare:
+        s.compare(cat, d, w, min_windows, max_windows, seeds, scale, s.Targets(target_p90))
+    elif drill:
+        if drill != "reopen":
+            raise typer.BadParameter("the drill there is: reopen")
+        s.drill_reopen(cat, d, w, layout, windows, seed, scale, dt.time.fromisoformat(reopen_at))
+    else:
+        s.run_one(cat, d, w, layout, windows, seed, scale)
+
+
 if __name__ == "__main__":
     app()

@@ -40,6 +40,8 @@ class WebConfig:
 
     host: str = "127.0.0.1"
     port: int = 8080  # 0: any free port (tests)
+    wait_target_min: float = 20.0  # supervisor alert: someone has waited longer than this
+    queue_alert: int = 3  # supervisor alert: more than this many waiting for one item
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,9 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             database_url=db,
             fsync=bool(store.get("fsync", False)),
             status_url=centre.get("status_url", "http://localhost:8080/t/"),
-            web=None if web is None else WebConfig(str(web.get("host", "127.0.0.1")),
-                                                   int(web.get("port", 8080))),
+            web=None if web is None else WebConfig(
+                str(web.get("host", "127.0.0.1")), int(web.get("port", 8080)),
+                float(web.get("wait_target_min", 20.0)), int(web.get("queue_alert", 3))),
             files_dir=str(store.get("files_dir") or default_files_dir(db)),
             device_tokens=tokens,
         )

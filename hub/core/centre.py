@@ -545,6 +545,11 @@ class Centre:
         _require_free(w)
         before = {u.id for u in self.unreachable()}
         w.state, w.clerk, w.since = WindowState.CLOSED, None, now
+        # Its own queue (tickets transferred to it) goes back to every window that serves
+        # their items, in their place: nobody waits for a window that is gone.
+        for t in [t for t in self.queue if t.target_window == w.number]:
+            t.target_window = None
+            t.history.append((now, "rerouted", w.number))
         self._refresh_reach()
         return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
 

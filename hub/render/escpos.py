@@ -127,3 +127,65 @@ def render_offline_head(centre_zh: str, centre_en: str = "") -> bytes:
     _zh(p, OFFLINE_ZH)
     _en(p, OFFLINE_EN)
     return bytes(p.output)
+
+
+MAX_TIPS_BYTES = 2600  # base64 in a `print` command must stay under the boards' 4 KB
+
+
+def render_tips(tips: dict[str, Any]) -> bytes:
+    """ESC/POS bytes for a kiosk's pre-review tips slip (办事提醒): what to bring next time.
+
+    ``tips`` keys: centre_zh, centre_en, items: [{zh, en, missing: [{zh, en}, ...]}, ...],
+    qr (URL of the tips page, optional). Plain words, large type: each missing material is
+    a double-size Chinese line with a box to tick. Too long a slip loses its English lines
+    first, then trailing materials (the QR page always has the whole list).
+    """
+    for english, cap in ((True, 99), (False, 99), (False, 6), (False, 3)):
+        data = _tips(tips, english, cap)
+        if len(data) <= MAX_TIPS_BYTES:
+            return data
+    return data
+
+
+def _tips(tips: dict[str, Any], english: bool, cap: int) -> bytes:
+    p = Dummy()
+    p.hw("INIT")
+    p.set(align="center", bold=True)
+    _zh(p, tips["centre_zh"])
+    p.set_with_default(align="center")
+    if english and tips.get("centre_en"):
+        _en(p, tips["centre_en"])
+    p.text("\n")
+    p.set(align="center", bold=True, double_height=True, double_width=True)
+    _zh(p, "办事提醒")
+    p.set_with_default(align="center")
+    if english:
+        _en(p, "What to bring")
+    _zh(p, "下列材料请带齐后再来办理")
+    p.text("\n")
+    for item in tips["items"]:
+        p.set(align="left", bold=True)
+        _zh(p, f"【{item['zh']}】")
+        p.set_with_default(align="left")
+        if english and item.get("en"):
+            _en(p, item["en"])
+        missing = list(item.get("missing", ()))
+        for m in missing[:cap]:
+            p.set(align="left", double_height=True, double_width=True)
+            _zh(p, f"□{m['zh']}")
+            p.set_with_default(align="left")
+            if english and m.get("en"):
+                _en(p, f"  {m['en']}")
+        if len(missing) > cap:
+            _zh(p, f"……另有{len(missing) - cap}项，请扫码查看")
+        p.text("\n")
+    if tips.get("qr"):
+        p.set_with_default(align="center")
+        p.qr(str(tips["qr"]), native=True, size=QR_SIZE)
+        _zh(p, "扫码查看完整清单")
+        if english:
+            _en(p, "Scan for the full list")
+    p.set_with_default(align="center")
+    _zh(p, "材料齐全，一次办成")
+    p.cut()
+    return bytes(p.output)

@@ -50,3 +50,21 @@ async def test_hub_on_postgres_rebuilds_its_state_after_a_restart(
     app = build_app(cfg, j)
     assert {"A001", "A002"} <= {t.number for t in app.centre.tickets.values()}
     j.close()
+
+
+def test_staff_accounts_and_sessions_on_postgres(postgres):
+    from argon2 import PasswordHasher
+
+    from onewindow.hub.store.accounts import IDLE_S, Accounts
+
+    accounts = Accounts(postgres.url, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    try:
+        acc = accounts.add("pg-clerk", "password-1", "clerk", "张三", window=2, now=1.0)
+        assert accounts.verify("pg-clerk", "password-1") == acc
+        token = accounts.start_session(acc, 100.0)
+        s = accounts.session(token, 200.0)
+        assert s is not None and s.window == 2 and s.account.display == "张三"
+        assert accounts.session(token, 200.0 + IDLE_S + 1) is None
+        assert [a.username for a in accounts.list()] == ["pg-clerk"]
+    finally:
+        accounts.close()

@@ -71,7 +71,7 @@ async def start_web(config: HubConfig, hub: HubApp,
                     runner: HubRunner | None = None) -> WebServer:
     assert config.web is not None
     files = FileStore(config.files_dir)
-    app = create_app(hub, files, config.device_tokens, clock, runner=runner)
+    app = create_app(hub, files, config.device_tokens, clock, runner=runner, config=config)
     family = socket.getaddrinfo(config.web.host, config.web.port, type=socket.SOCK_STREAM)[0][0]
     sock = socket.create_server((config.web.host, config.web.port), family=family)
     sock.setblocking(False)

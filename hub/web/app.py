@@ -42,6 +42,7 @@ from ..store.files import FileStore, day_of
 from .site import CSRFMiddleware, Site
 
 if TYPE_CHECKING:
+    from ..config import HubConfig
     from ..runner import HubRunner
 
 STATIC = Path(__file__).parent / "static"
@@ -183,12 +184,15 @@ class FilesAPI:
 
 def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None = None,
                clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD,
-               runner: HubRunner | None = None, site: Site | None = None) -> Starlette:
+               runner: HubRunner | None = None, site: Site | None = None,
+               config: HubConfig | None = None) -> Starlette:
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
     from . import public, staff
 
     site = site or Site(hub, runner, clock)
+    site.files = files  # type: ignore[attr-defined]  # the staff console lists them
+    site.config = config  # type: ignore[attr-defined]  # database URL, alert targets
     api = FilesAPI(hub, files, tokens or {}, clock, max_bytes)
     routes: list[BaseRoute] = [
         Route("/api/tickets/{ticket}/files", api.post_file, methods=["POST"]),

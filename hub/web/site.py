@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..app import Step
 from ..core import commands as c
+from ..devices import Publish
 from . import i18n
 from .live import LiveHub
 
@@ -138,6 +139,12 @@ class Site:
         else:
             self.live.changed()
         return step
+
+    async def send(self, publishes: list[Publish]) -> None:
+        """Publish messages that change no state (a kiosk's tips printout): nothing to
+        journal, so straight to the broker. Without a runner (unit tests) they are dropped."""
+        if self.runner is not None:
+            await self.runner._publish(publishes)
 
     def lang(self, request: Request) -> str:
         return i18n.pick(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))

@@ -70,9 +70,11 @@ def web_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebHub]:
             hub.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
-    """One headless Chromium for the session (pages are isolated by browser contexts)."""
+    """One headless Chromium for the browser tests (pages are isolated by browser contexts).
+    Package scope: Playwright's sync API holds an event loop in the main thread until it
+    stops, and the asyncio tests that run after this package need that thread free."""
     assert os.path.exists(CHROMIUM), "chromium is not installed: apt-get install chromium"
     from playwright.sync_api import sync_playwright
 

@@ -1,0 +1,269 @@
+"""The staff side over HTTP (Starlette's TestClient, the hub's app in-process): logged out
+gets the login page (pages) or 401 (everything else), each role is refused what it may not
+do with 403, login is rate-limited, sessions expire on the hub's clock, and a clerk acts only
+for their own window."""
+
+import asyncio
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from argon2 import PasswordHasher
+
+from onewindow.hub.app import HubApp
+from onewindow.hub.catalog import load_catalog
+from onewindow.hub.core import commands as c
+from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.devices import DeviceSpec, Registry
+from onewindow.hub.store.accounts import IDLE_S, Accounts
+from onewindow.hub.store.files import FileStore
+from onewindow.hub.web.app import create_app
+from onewindow.hub.web.site import Site
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+T0 = 1_795_500_000.0
+PASSWORD = "password-1"
+USERS = {"clerk1": ("clerk", 1), "clerk2": ("clerk", 2), "spec": ("specialist", None),
+         "sup": ("supervisor", None), "tech": ("technician", None), "admin": ("admin", None)}
+PAGE = {"accept": "text/html"}
+
+
+class Env:
+    def __init__(self, tmp_path):
+        self.now = T0
+        cat = load_catalog(None)
+        core = Centre(cat, CentreConfig("t", tuple(WindowSpec(n) for n in (1, 2, 3))))
+        self.hub = HubApp(core, Registry([DeviceSpec("kp-1", "keypad", 1)]), "b")
+        self.site = Site(self.hub, None, lambda: self.now)
+        self.site.accounts = Accounts(f"sqlite:///{tmp_path}/hub.db",
+                                      PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        for u, (role, window) in USERS.items():
+            self.site.accounts.add(u, PASSWORD, role, window=window, now=T0)
+        self.app = create_app(self.hub, FileStore(tmp_path / "files"), site=self.site,
+                              clock=lambda: self.now)
+
+    def act(self, cmd):
+        # in a thread: a browser test earlier in the session may hold this thread's loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self.site.act(cmd)).result(timeout=10)
+
+    def client(self, user=None, window=None):
+        cl = TestClient(self.app)
+        cl.get("/login")
+        cl.headers["x-csrf-token"] = cl.cookies["ow_csrf"]
+        if user is not None:
+            r = login(cl, user, window=window)
+            assert r.status_code == 303, r.text
+        return cl
+
+
+def login(cl, user, password=PASSWORD, window=None, next_=""):
+    data = {"username": user, "password": password, "csrf": cl.cookies["ow_csrf"],
+            "next": next_}
+    if window is not None:
+        data["window"] = str(window)
+    return cl.post("/login", data=data, follow_redirects=False)
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = Env(tmp_path)
+    yield e
+    e.site.accounts.close()
+
+
+# (method, path, permission) for every staff route
+ROUTES = [
+    ("GET", "/console", "console"),
+    ("GET", "/console/state", "console"),
+    ("POST", "/console/call", "console"),
+    ("POST", "/console/help", "console"),
+    ("GET", "/specialist", "help.answer"),
+    ("GET", "/specialist/state", "help.answer"),
+    ("POST", "/specialist/answer", "help.answer"),
+    ("GET", "/dashboard", "floor"),
+    ("GET", "/dashboard/state", "floor"),
+    ("POST", "/dashboard/windows/3/open", "windows.manage"),
+    ("POST", "/dashboard/windows/3/skills", "windows.manage"),
+    ("GET", "/fleet", "fleet"),
+    ("GET", "/fleet/state", "fleet"),
+    ("GET", "/accounts", "accounts"),
+    ("POST", "/accounts", "accounts"),
+    ("POST", "/accounts/clerk2", "accounts"),
+]
+ALLOWED = {"clerk": {"console"}, "specialist": {"help.answer"},
+           "supervisor": {"floor", "windows.manage", "fleet"}, "technician": {"fleet"},
+           "admin": {"console", "help.answer", "floor", "windows.manage", "fleet", "accounts"}}
+
+
+def call(cl, method, path, **kw):
+    if method == "GET":
+        return cl.get(path, headers=PAGE, follow_redirects=False, **kw)
+    return cl.post(path, json={}, follow_redirects=False, **kw)
+
+
+def test_logged_out_pages_redirect_to_login_and_the_rest_gets_401(env):
+    cl = env.client()
+    for method, path, _ in ROUTES:
+        r = call(cl, method, path)
+        if method == "GET" and not path.endswith("/state"):
+            assert r.status_code == 303, path
+            assert r.headers["location"].startswith("/login?next=")
+            follow = cl.get(r.headers["location"], headers=PAGE)
+            assert follow.status_code == 200 and 'name="password"' in follow.text
+        else:
+            r = cl.request(method, path, headers={"accept": "application/json"},
+                           **({"json": {}} if method == "POST" else {}))
+            assert r.status_code == 401, path
+            assert r.json()["code"] == "login_required"
+    for ch in ("staff-window/1", "staff-help", "staff-floor", "staff-fleet"):
+        assert cl.get(f"/live/{ch}").status_code == 403
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_each_role_is_refused_what_it_may_not_do(env, user):
+    role = USERS[user][0]
+    cl = env.client(user)
+    for method, path, perm in ROUTES:
+        r = call(cl, method, path)
+        if perm in ALLOWED[role]:
+            assert r.status_code not in (401, 403), (user, method, path, r.status_code)
+        else:
+            assert r.status_code == 403, (user, method, path, r.status_code)
+            if method == "POST":
+                assert r.json()["code"] == "forbidden"
+            else:
+                assert "无权访问" in r.text
+    # live channels follow the same table
+    channels = {"staff-help": "help.answer", "staff-floor": "floor", "staff-fleet": "fleet"}
+    for ch, perm in channels.items():
+        if perm not in ALLOWED[role]:
+            assert cl.get(f"/live/{ch}").status_code == 403, (user, ch)
+
+
+def test_a_clerk_acts_and_watches_only_their_own_window(env):
+    env.act(c.TakeTicket("SOC-001"))
+    cl = env.client("clerk1")
+    assert cl.post("/console/open", json={}).json()["window"]["clerk"] == "clerk1"
+    assert cl.post("/console/call", json={"window": 2}).status_code == 403
+    assert cl.get("/live/staff-window/2").status_code == 403
+    r = cl.post("/console/call", json={})
+    assert r.status_code == 200 and r.json()["ticket"]["number"] == "A001"
+    assert cl.get("/console/state?window=2").json()["window"]["number"] == 1  # ignored
+    # the admin may use any window
+    adm = env.client("admin")
+    assert adm.get("/console/state?window=2").json()["window"]["number"] == 2
+    assert adm.post("/console/open", json={"window": 2}).json()["window"]["clerk"] == "admin"
+
+
+def test_a_clerk_without_a_fixed_window_chooses_one_at_login(env, tmp_path):
+    env.site.accounts.add("floater", PASSWORD, "clerk", now=T0)
+    cl = env.client()
+    r = login(cl, "floater")
+    assert r.status_code == 400 and "ow_staff" not in r.cookies
+    r = login(cl, "floater", window=9)
+    assert r.status_code == 400
+    assert login(cl, "floater", window=3).status_code == 303
+    assert cl.get("/console/state").json()["window"]["number"] == 3
+
+
+def test_login_is_rate_limited(env):
+    cl = env.client()
+    for _ in range(5):
+        assert login(cl, "sup", "wrong-password").status_code == 401
+    r = login(cl, "sup")  # even the right password, for now
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    env.now += 301
+    assert login(cl, "sup").status_code == 303
+
+
+def test_sessions_expire_after_30_idle_minutes_and_logout_ends_them(env):
+    cl = env.client("sup")
+    assert cl.get("/dashboard/state").status_code == 200
+    env.now += IDLE_S - 10
+    assert cl.get("/dashboard/state").status_code == 200  # still active: renewed
+    env.now += IDLE_S + 1
+    assert cl.get("/dashboard/state").status_code == 401
+    r = cl.get("/dashboard", headers=PAGE, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/dashboard"
+    cl = env.client("sup")
+    token = cl.cookies["ow_staff"]
+    assert cl.post("/logout", follow_redirects=False).status_code == 303
+    cl.cookies.set("ow_staff", token)  # a copied cookie is worthless after logout
+    assert cl.get("/dashboard/state").status_code == 401
+
+
+def test_login_redirects_only_within_the_site(env):
+    cl = env.client()
+    r = login(cl, "sup", next_="//evil.example/x")
+    assert r.headers["location"] == "/dashboard"
+    cl = env.client()
+    r = login(cl, "sup", next_="/fleet")
+    assert r.headers["location"] == "/fleet"
+
+
+def test_login_needs_the_csrf_token(env):
+    cl = TestClient(env.app)
+    cl.get("/login")
+    r = cl.post("/login", data={"username": "sup", "password": PASSWORD},
+                follow_redirects=False)
+    assert r.status_code == 403 and "ow_staff" not in r.cookies
+
+
+def test_staff_pages_are_not_cached_or_framed(env):
+    cl = env.client("sup")
+    r = cl.get("/dashboard", headers=PAGE)
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+    login_cookie = login(env.client(), "sup").headers["set-cookie"].lower()
+    assert "httponly" in login_cookie and "samesite=lax" in login_cookie
+
+
+def test_pages_render_in_both_languages(env):
+    cl = env.client("admin")
+    for path in ("/console", "/specialist", "/dashboard", "/fleet", "/accounts"):
+        zh = cl.get(path + "?lang=zh_CN", headers=PAGE)
+        en = cl.get(path + "?lang=en", headers=PAGE)
+        assert zh.status_code == en.status_code == 200, path
+        assert "退出" in zh.text and "Log out" in en.text
+
+
+def test_supervisor_window_control_and_help_answer(env):
+    sup = env.client("sup")
+    r = sup.post("/dashboard/windows/3/open", json={})
+    assert r.status_code == 200 and r.json()["windows"][2]["state"] == "idle"
+    r = sup.post("/dashboard/windows/3/skills", json={"skills": ["medical"]})
+    assert r.json()["windows"][2]["lines"] == ["medical"]
+    assert sup.post("/dashboard/windows/3/skills", json={"skills": "x"}).status_code == 400
+    assert sup.post("/dashboard/windows/3/close", json={}).status_code == 200
+    assert sup.post("/dashboard/windows/3/close", json={}).json()["code"] == "window_closed"
+    clerk = env.client("clerk1")
+    clerk.post("/console/open", json={})
+    assert clerk.post("/console/help", json={}).status_code == 200
+    assert clerk.post("/console/help", json={}).json()["code"] == "help_pending"
+    spec = env.client("spec")
+    req = spec.get("/specialist/state").json()["open"][0]
+    assert req["window"] == 1 and req["clerk"] == "clerk1"
+    env.now += 42
+    r = spec.post("/specialist/answer", json={"request": req["request"]})
+    assert r.status_code == 200 and r.json()["answer_s"] == 42.0 and r.json()["by"] == "spec"
+    assert spec.post("/specialist/answer",
+                     json={"request": req["request"]}).json()["code"] == "already_answered"
+    h = clerk.get("/console/state").json()["help"]
+    assert h["by"] == "spec" and h["answer_s"] == 42.0
+
+
+def test_admin_manages_accounts(env):
+    adm = env.client("admin")
+    r = adm.post("/accounts", json={"username": "newbie", "password": PASSWORD,
+                                    "role": "clerk", "window": "2", "display": "新人"})
+    assert r.status_code == 201 and r.json()["window"] == 2
+    assert adm.post("/accounts", json={"username": "newbie", "password": PASSWORD,
+                                       "role": "clerk"}).status_code == 400
+    cl = env.client("newbie")
+    assert cl.get("/console/state").json()["window"]["number"] == 2
+    assert adm.post("/accounts/newbie", json={"active": False}).json()["active"] is False
+    assert cl.get("/console/state").status_code == 401  # disabled: its session is gone
+    assert adm.post("/accounts/admin", json={"active": False}).status_code == 400

@@ -1,0 +1,269 @@
+"""The clerk console (one window) and the back-office specialist's help console (吹哨).
+
+The clerk's page follows the live channel `staff-window/{n}`: the window, the current
+resident's ticket with its items, the checklist of required materials, the documents
+captured for it and the resident's earlier visits (by the resident token, which is never
+shown), the queue this window serves and the window's last help request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..app import Help, HelpAnswer
+from ..core import commands as c
+from ..core.centre import Rejected
+from ..core.model import TicketState
+from ..store.accounts import Session
+from ..store.files import FileStore, day_of
+from . import auth
+from .staff import Staff, _json, error
+
+ACTIONS = ("call", "recall", "skip", "transfer", "start", "complete", "pause", "resume",
+           "open", "close", "help")
+
+
+def _text(t: Any) -> dict[str, str]:
+    return {"zh": t.zh, "en": t.en}
+
+
+class Console:
+    def __init__(self, staff: Staff) -> None:
+        self.staff = staff
+        self.site = staff.site
+        self.hub = staff.site.hub
+        self.site.live.channel("staff-window", self.window_snapshot)
+        self.site.live.channel("staff-help", self.help_snapshot)
+
+    # ---- which window ------------------------------------------------------------------
+    def window_of(self, request: Request, s: Session, asked: Any = None) -> int | None:
+        """The window this session acts for; `asked` (a query or body field) only counts
+        for a role that may use any window's console."""
+        windows = self.hub.centre.windows
+        if asked not in (None, "") and auth.may(s.account.role, "console.any"):
+            with contextlib.suppress(TypeError, ValueError):
+                if int(asked) in windows:
+                    return int(asked)
+            return None
+        if s.window in windows:
+            return s.window
+        if auth.may(s.account.role, "console.any"):
+            return min(windows)
+        return None
+
+    # ---- pages -------------------------------------------------------------------------
+    async def page(self, request: Request, s: Session) -> Response:
+        n = self.window_of(request, s, request.query_params.get("window"))
+        if n is None:
+            return self.staff.page(request, s, "staff/denied.html", 403, permission="console")
+        cat = self.hub.centre.catalog
+        items = sorted(cat.items.values(), key=lambda i: i.id)
+        return self.staff.page(request, s, "staff/console.html", window=n,
+                               windows=sorted(self.hub.centre.windows), items=items,
+                               any_window=auth.may(s.account.role, "console.any"))
+
+    async def state(self, request: Request, s: Session) -> Response:
+        n = self.window_of(request, s, request.query_params.get("window"))
+        if n is None:
+            return error(403, "forbidden", "not your window")
+        return JSONResponse(self.window_snapshot(str(n)))
+
+    async def act(self, request: Request, s: Session) -> Response:
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            return error(404, "unknown_action", f"no action {action!r}")
+        body = await _json(request)
+        n = self.window_of(request, s, body.get("window"))
+        if n is None or (body.get("window") not in (None, "", n, str(n))):
+            return error(403, "forbidden", "a clerk acts only for their own window")
+        try:
+            cmd = self._command(action, n, body, s)
+            await self.site.act(cmd)
+        except Rejected as e:
+            return error(409, e.code, e.message)
+        except (TypeError, ValueError) as e:
+            return error(400, "bad_request", str(e))
+        return JSONResponse(self.window_snapshot(str(n)))
+
+    def _command(self, action: str, n: int, body: dict[str, Any], s: Session) -> c.Command:
+        if action == "transfer":
+            to_window = body.get("to_window")
+            to_item = body.get("to_item") or None
+            return c.Transfer(n, int(to_window) if to_window not in (None, "") else None,
+                              str(to_item) if to_item else None, str(body.get("note", ""))[:200])
+        if action == "skip":
+            requeue = body.get("requeue")
+            return c.Skip(n, None if requeue is None else bool(requeue))
+        if action == "open":
+            return c.OpenWindow(n, s.account.username)
+        if action == "help":
+            if any(r["window"] == n and r["answered_at"] is None
+                   for r in self.hub.help_requests):
+                raise Rejected("help_pending", "已在等待专家 / already waiting for a specialist")
+            return Help(n, s.account.username)
+        simple = {"call": c.CallNext, "recall": c.Recall, "start": c.Start,
+                  "complete": c.Complete, "pause": c.Pause, "resume": c.Resume,
+                  "close": c.CloseWindow}
+        return simple[action](n)
+
+    async def file(self, request: Request, s: Session) -> Response:
+        """A captured document, for the clerk serving that resident (or an earlier visit)."""
+        ticket, name = request.path_params["ticket"], request.path_params["name"]
+        n = self.window_of(request, s, request.query_params.get("window"))
+        files: FileStore | None = self.staff.files
+        if n is None or files is None or day_of(ticket) is None:
+            return error(404, "not_found", "no such file")
+        if ticket not in self._visible_tickets(n):
+            return error(403, "forbidden", "not a document of the resident at your window")
+        for entry in files.list(ticket):
+            if entry.file == name:
+                return FileResponse(files.path_of(entry), media_type=entry.content_type,
+                                    headers={"Cache-Control": "no-store"})
+        return error(404, "not_found", "no such file")
+
+    def _visible_tickets(self, n: int) -> set[str]:
+        centre = self.hub.centre
+        w = centre.windows[n]
+        t = centre.tickets.get(w.ticket) if w.ticket else None
+        if t is None:
+            return set()
+        out = {t.id}
+        if t.resident:
+            out |= {u.id for u in centre.tickets.values() if u.resident == t.resident}
+            out |= {k.id for k in centre.cases.values() if k.resident == t.resident}
+        return out
+
+    # ---- live snapshots ------------------------------------------------------------------
+    def _files(self, ticket_id: str) -> list[dict[str, Any]]:
+        files: FileStore | None = self.staff.files
+        if files is None or day_of(ticket_id) is None:
+            return []
+        return [{"ticket": ticket_id, "file": f.file, "kind": f.kind, "bytes": f.bytes,
+                 "type": f.content_type, "at": f.at} for f in files.list(ticket_id)]
+
+    def window_snapshot(self, arg: str) -> dict[str, Any]:
+        centre = self.hub.centre
+        try:
+            n = int(arg)
+            w = centre.windows[n]
+        except (ValueError, KeyError):
+            return {"error": "unknown_window"}
+        names = self.staff.names()
+        cat = centre.catalog
+        now = self.site.clock()
+        out: dict[str, Any] = {
+            "now": now,
+            "window": {"number": n, "state": w.state.value, "clerk": w.clerk,
+                       "clerk_name": names.get(w.clerk or "", w.clerk), "since": w.since,
+                       "kind": w.kind},
+            "ticket": None,
+        }
+        t = centre.tickets.get(w.ticket) if w.ticket else None
+        if t is not None:
+            items = [t.item, *t.extra_items]
+            materials = []
+            for i in items:
+                for m in cat.items[i].materials:
+                    materials.append({"item": i, **_text(m.name), "required": m.required})
+            visits = []
+            if t.resident:
+                for u in sorted(centre.tickets.values(), key=lambda u: u.serial):
+                    if u.resident == t.resident and u.id != t.id:
+                        visits.append({"ticket": u.id, "number": u.number, "day": u.day,
+                                       "item": u.item, **_text(cat.items[u.item].name),
+                                       "state": u.state.value, "files": self._files(u.id)})
+                for k in sorted(centre.cases.values(), key=lambda k: k.opened_at):
+                    if k.resident == t.resident and k.id != t.id:
+                        visits.append({"ticket": k.id, "number": k.id.split("-")[-1],
+                                       "day": day_of(k.id) or "", "item": k.item,
+                                       **_text(cat.items[k.item].name), "state": k.state,
+                                       "case": True, "due_day": k.due_day,
+                                       "files": self._files(k.id)})
+            out["ticket"] = {
+                "id": t.id, "number": t.number, "state": t.state.value,
+                "priority": t.priority.value,
+                "items": [{"id": i, **_text(cat.items[i].name),
+                           "kind": cat.items[i].kind, "minutes": cat.items[i].minutes}
+                          for i in items],
+                "issued_at": t.issued_at,
+                "waited_min": round(max(0.0, w.since - t.issued_at) / 60.0, 1),
+                "recalls": t.recalls, "note": t.note,
+                "transferred": any(h[1] == "transferred" for h in t.history),
+                "known_resident": t.resident is not None,
+                "materials": materials, "files": self._files(t.id), "visits": visits,
+            }
+        eligible = [u for u in centre.queue
+                    if (u.target_window == n if u.target_window is not None
+                        else u.item in w.skills)]
+        out["queue"] = {
+            "waiting": len(eligible),
+            "longest_min": round(max(((now - u.issued_at) / 60.0 for u in eligible),
+                                     default=0.0), 1),
+            "mine": [u.number for u in eligible if u.target_window == n],
+        }
+        reqs = [r for r in self.hub.help_requests if r["window"] == n]
+        out["help"] = _help_view(reqs[-1], names) if reqs else None
+        return out
+
+    def help_snapshot(self, arg: str) -> dict[str, Any]:
+        names = self.staff.names()
+        reqs = self.hub.help_requests
+        open_ = [_help_view(r, names) for r in reqs if r["answered_at"] is None]
+        done = [_help_view(r, names) for r in reqs[::-1] if r["answered_at"] is not None][:10]
+        centre = self.hub.centre
+        for v in open_:
+            w = centre.windows.get(v["window"])
+            t = centre.tickets.get(w.ticket) if w is not None and w.ticket else None
+            if t is not None and t.state in (TicketState.CALLED, TicketState.SERVING):
+                v["ticket"] = t.number
+                v["item"] = _text(centre.catalog.items[t.item].name)
+        return {"now": self.site.clock(), "open": open_, "answered": done}
+
+    # ---- specialist --------------------------------------------------------------------
+    async def specialist_page(self, request: Request, s: Session) -> Response:
+        return self.staff.page(request, s, "staff/specialist.html")
+
+    async def help_state(self, request: Request, s: Session) -> Response:
+        return JSONResponse(self.help_snapshot(""))
+
+    async def answer(self, request: Request, s: Session) -> Response:
+        body = await _json(request)
+        try:
+            pos = int(body.get("request", ""))
+            await self.site.act(HelpAnswer(pos, s.account.username))
+        except Rejected as e:
+            return error(409, e.code, e.message)
+        except (TypeError, ValueError):
+            return error(400, "bad_request", "request: the help request's number")
+        req = self.hub.help_request(pos)
+        return JSONResponse(_help_view(req or {}, self.staff.names()))
+
+
+def _help_view(r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    answered = r.get("answered_at")
+    return {
+        "request": r.get("pos"), "window": r.get("window"), "clerk": r.get("clerk"),
+        "clerk_name": names.get(r.get("clerk") or "", r.get("clerk")),
+        "at": r.get("at"), "answered_at": answered, "by": r.get("by"),
+        "by_name": names.get(r.get("by") or "", r.get("by")),
+        "answer_s": None if answered is None else round(answered - r["at"], 1),
+    }
+
+
+def routes(staff: Staff) -> list[BaseRoute]:
+    con = Console(staff)
+    g = staff.guard
+    return [
+        Route("/console", g("console")(con.page), methods=["GET"]),
+        Route("/console/state", g("console")(con.state), methods=["GET"]),
+        Route("/console/files/{ticket}/{name}", g("console")(con.file), methods=["GET"]),
+        Route("/console/{action}", g("console")(con.act), methods=["POST"]),
+        Route("/specialist", g("help.answer")(con.specialist_page), methods=["GET"]),
+        Route("/specialist/state", g("help.answer")(con.help_state), methods=["GET"]),
+        Route("/specialist/answer", g("help.answer")(con.answer), methods=["POST"]),
+    ]

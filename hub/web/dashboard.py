@@ -1,0 +1,106 @@
+"""The supervisor dashboard (live floor, alerts, day summary, window control) and the
+device fleet page (supervisors and technicians). The numbers come from floor.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..core import commands as c
+from ..core.centre import Rejected
+from ..store.accounts import Session
+from . import floor
+from .staff import Staff, _json, error
+
+ONLINE = ("ready", "booting")
+
+
+class Dashboard:
+    def __init__(self, staff: Staff) -> None:
+        self.staff = staff
+        self.site = staff.site
+        self.hub = staff.site.hub
+        self.site.live.channel("staff-floor", self.floor_snapshot)
+        self.site.live.channel("staff-fleet", self.fleet_snapshot)
+
+    def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
+        centre, now = self.hub.centre, self.site.clock()
+        qs = floor.queues(centre, now)
+        return {
+            "now": now,
+            "windows": floor.windows(centre, now, self.staff.names()),
+            "queues": qs,
+            "lines": floor.lines(qs, centre),
+            "alerts": floor.alerts(centre, qs, self.hub.help_requests, now,
+                                   self.staff.targets),
+            "summary": floor.summary(centre, self.hub.ratings, self.hub.help_requests),
+            "targets": {"queue_limit": self.staff.targets.queue_limit,
+                        "target_min": self.staff.targets.target_min},
+        }
+
+    def fleet_snapshot(self, arg: str = "") -> dict[str, Any]:
+        now = self.site.clock()
+        devices = []
+        for d in sorted(self.hub.registry.devices.values(), key=lambda d: d.spec.id):
+            v = d.to_dict()
+            v["online"] = d.state in ONLINE
+            v["seen_s"] = round(now - d.last_seen) if d.last_seen else None
+            devices.append(v)
+        refused = [dict(r) for r in list(self.hub.refused)[-20:]][::-1]
+        return {"now": now, "devices": devices, "refused": refused,
+                "online": sum(1 for d in devices if d["online"]), "total": len(devices)}
+
+    async def page(self, request: Request, s: Session) -> Response:
+        cat = self.hub.centre.catalog
+        lines = sorted(cat.lines.values(), key=lambda x: x.prefix)
+        return self.staff.page(request, s, "staff/dashboard.html", lines=lines,
+                               targets=self.staff.targets)
+
+    async def state(self, request: Request, s: Session) -> Response:
+        return JSONResponse(self.floor_snapshot())
+
+    async def fleet_page(self, request: Request, s: Session) -> Response:
+        return self.staff.page(request, s, "staff/fleet.html")
+
+    async def fleet_state(self, request: Request, s: Session) -> Response:
+        return JSONResponse(self.fleet_snapshot())
+
+    async def window(self, request: Request, s: Session) -> Response:
+        action = request.path_params["action"]
+        try:
+            n = int(request.path_params["n"])
+        except ValueError:
+            return error(404, "unknown_window", "no such window")
+        body = await _json(request)
+        try:
+            if action == "open":
+                cmd: c.Command = c.OpenWindow(n, body.get("clerk") or None)
+            elif action == "close":
+                cmd = c.CloseWindow(n)
+            elif action == "skills":
+                skills = body.get("skills")
+                if not isinstance(skills, list) or not all(isinstance(x, str) for x in skills):
+                    return error(400, "bad_skills", "skills: a list of line or item ids")
+                cmd = c.SetSkills(n, tuple(skills))
+            else:
+                return error(404, "unknown_action", f"no action {action!r}")
+            await self.site.act(cmd)
+        except Rejected as e:
+            return error(409, e.code, e.message)
+        return JSONResponse(self.floor_snapshot())
+
+
+def routes(staff: Staff) -> list[BaseRoute]:
+    d = Dashboard(staff)
+    g = staff.guard
+    return [
+        Route("/dashboard", g("floor")(d.page), methods=["GET"]),
+        Route("/dashboard/state", g("floor")(d.state), methods=["GET"]),
+        Route("/dashboard/windows/{n}/{action}", g("windows.manage")(d.window),
+              methods=["POST"]),
+        Route("/fleet", g("fleet")(d.fleet_page), methods=["GET"]),
+        Route("/fleet/state", g("fleet")(d.fleet_state), methods=["GET"]),
+    ]

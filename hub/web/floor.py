@@ -1,0 +1,178 @@
+"""What the supervisor sees, computed from the core's state: pure functions of the Centre,
+the ratings and help requests, and `now` (no I/O, no clock), unit-tested on their own.
+
+* `queues`: per item waiting now, the longest wait and the wait a new ticket would face.
+* `alerts`: a queue longer than `queue_limit`, a wait past `target_min`, tickets no open
+  window can serve, a help request unanswered for long.
+* `summary`: the day: tickets, served, no-shows, average and 90th-percentile wait (issue to
+  first call), one-window rate (served at the first window they were called to, never
+  transferred), satisfaction (share of ratings that are 1 满意), help answer times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.centre import Centre
+from ..core.model import Ticket, TicketState, WindowState
+
+QUEUE_LIMIT = 3  # more waiting than this for one item: alert
+TARGET_MIN = 20.0  # a wait longer than this: alert
+HELP_LIMIT_MIN = 5.0  # a help request unanswered this long: alert
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    queue_limit: int = QUEUE_LIMIT
+    target_min: float = TARGET_MIN
+    help_limit_min: float = HELP_LIMIT_MIN
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100): a value that occurred, None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(1, math.ceil(p / 100.0 * len(s)))
+    return s[k - 1]
+
+
+def first_call(t: Ticket) -> tuple[float, int | None] | None:
+    for ts, state, window in t.history:
+        if state == TicketState.CALLED.value:
+            return ts, window
+    return None
+
+
+def wait_minutes(t: Ticket) -> float | None:
+    """Minutes from issue to the first call, None if never called."""
+    fc = first_call(t)
+    return None if fc is None else max(0.0, (fc[0] - t.issued_at) / 60.0)
+
+
+def one_window(t: Ticket) -> bool:
+    """Served where first called, with no transfer on the way."""
+    fc = first_call(t)
+    if t.state is not TicketState.DONE or fc is None:
+        return False
+    if any(state == "transferred" for _, state, _ in t.history):
+        return False
+    done = [w for _, state, w in t.history if state == TicketState.DONE.value]
+    return bool(done) and done[-1] == fc[1]
+
+
+def _today(centre: Centre) -> list[Ticket]:
+    return [t for t in centre.tickets.values() if t.day == centre.day]
+
+
+def queues(centre: Centre, now: float) -> list[dict[str, Any]]:
+    """Per item with someone waiting: count, longest wait (min), a new ticket's estimate."""
+    by_item: dict[str, list[Ticket]] = {}
+    for t in centre.queue:
+        by_item.setdefault(t.item, []).append(t)
+    out = []
+    for item_id, waiting in by_item.items():
+        item = centre.catalog.items[item_id]
+        last = max(waiting, key=lambda t: t.sort_key)
+        _, est = centre.estimate(last, now)
+        out.append({
+            "item": item_id, "zh": item.name.zh, "en": item.name.en, "line": item.line,
+            "waiting": len(waiting),
+            "longest_min": round(max((now - t.issued_at) / 60.0 for t in waiting), 1),
+            # what the last in line faces: about what a ticket taken now would
+            "estimate_min": None if est == float("inf") else round(est, 1),
+            "reachable": bool(centre.reach(last)),
+        })
+    out.sort(key=lambda q: (-q["waiting"], -q["longest_min"]))
+    return out
+
+
+def lines(qs: Iterable[dict[str, Any]], centre: Centre) -> list[dict[str, Any]]:
+    """The per-item queues added up per department line."""
+    out: dict[str, dict[str, Any]] = {}
+    for q in qs:
+        line = centre.catalog.lines[q["line"]]
+        agg = out.setdefault(q["line"], {"line": q["line"], "zh": line.name.zh,
+                                         "en": line.name.en, "prefix": line.prefix,
+                                         "waiting": 0, "longest_min": 0.0})
+        agg["waiting"] += q["waiting"]
+        agg["longest_min"] = max(agg["longest_min"], q["longest_min"])
+    return sorted(out.values(), key=lambda x: x["prefix"])
+
+
+def alerts(centre: Centre, qs: Sequence[dict[str, Any]], help_requests: Iterable[dict[str, Any]],
+           now: float, targets: Targets = Targets()) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for q in qs:
+        if not q["reachable"]:
+            out.append({"kind": "unreachable", "item": q["item"], "zh": q["zh"], "en": q["en"],
+                        "waiting": q["waiting"]})
+        if q["waiting"] > targets.queue_limit:
+            out.append({"kind": "queue", "item": q["item"], "zh": q["zh"], "en": q["en"],
+                        "waiting": q["waiting"], "limit": targets.queue_limit})
+        if q["longest_min"] > targets.target_min:
+            out.append({"kind": "wait", "item": q["item"], "zh": q["zh"], "en": q["en"],
+                        "longest_min": q["longest_min"], "target_min": targets.target_min})
+    for r in help_requests:
+        if r.get("answered_at") is None and (now - r["at"]) / 60.0 > targets.help_limit_min:
+            out.append({"kind": "help", "window": r["window"],
+                        "waiting_min": round((now - r["at"]) / 60.0, 1)})
+    return out
+
+
+def summary(centre: Centre, ratings: Iterable[dict[str, Any]],
+            help_requests: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    today = _today(centre)
+    waits = [w for t in today if (w := wait_minutes(t)) is not None]
+    done = [t for t in today if t.state is TicketState.DONE]
+    scores = [r["score"] for r in ratings if str(r.get("ticket", "")).startswith(centre.day)]
+    helps = [h for h in help_requests
+             if centre.day and centre.local_date(h["at"]).strftime("%Y%m%d") == centre.day]
+    answered = [h["answered_at"] - h["at"] for h in helps if h.get("answered_at") is not None]
+    return {
+        "day": centre.day,
+        "tickets": len(today),
+        "served": len(done),
+        "no_shows": sum(1 for t in today if t.state is TicketState.NO_SHOW),
+        "waiting": len(centre.queue),
+        "avg_wait_min": round(sum(waits) / len(waits), 1) if waits else None,
+        "p90_wait_min": None if not waits else round(percentile(waits, 90) or 0.0, 1),
+        "one_window_rate": (round(sum(1 for t in done if one_window(t)) / len(done), 3)
+                            if done else None),
+        "ratings": len(scores),
+        "satisfaction_rate": (round(sum(1 for s in scores if s == 1) / len(scores), 3)
+                              if scores else None),
+        "help_requests": len(helps),
+        "help_answered": len(answered),
+        "help_avg_answer_s": round(sum(answered) / len(answered), 1) if answered else None,
+    }
+
+
+def windows(centre: Centre, now: float, names: dict[str, str] | None = None
+            ) -> list[dict[str, Any]]:
+    """Every window: state, clerk, current ticket, how long in this state, queue it serves."""
+    names = names or {}
+    out = []
+    for n, w in sorted(centre.windows.items()):
+        t = centre.tickets.get(w.ticket) if w.ticket else None
+        lines = {centre.catalog.items[i].line for i in w.skills}
+        eligible = sum(1 for u in centre.queue
+                       if (u.target_window == n if u.target_window is not None
+                           else u.item in w.skills))
+        out.append({
+            "number": n, "kind": w.kind, "state": w.state.value, "clerk": w.clerk,
+            "clerk_name": names.get(w.clerk or "", w.clerk),
+            "ticket": t.number if t else None, "item": t.item if t else None,
+            "since_min": round(max(0.0, now - w.since) / 60.0, 1) if w.since else None,
+            "queue": None if w.state is WindowState.CLOSED else eligible,
+            "skills": len(w.skills),
+            "lines": sorted(lines),
+            "all_lines": lines == set(centre.catalog.lines),
+            "line_names": [{"prefix": ln.prefix, "zh": ln.name.zh, "en": ln.name.en}
+                           for ln in sorted((centre.catalog.lines[x] for x in lines),
+                                            key=lambda ln: ln.prefix)],
+        })
+    return out

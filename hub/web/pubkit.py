@@ -1,0 +1,44 @@
+"""What the public pages share: the phones' base address, QR codes, items as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from starlette.requests import Request
+
+from ..core.catalog import Item
+from .site import Site
+
+
+def base_url(site: Site, request: Request) -> str:
+    """Where phones reach the hub: the configured ticket QR base (status_url without its
+    trailing /t/), else the address this request came in on."""
+    status = site.hub.status_url
+    if status.endswith("/t/"):
+        return status[:-3]
+    return str(request.base_url).rstrip("/")
+
+
+def ticket_url(site: Site, request: Request, ticket_id: str) -> str:
+    status = site.hub.status_url
+    if status.endswith("/"):
+        return status + ticket_id
+    return f"{base_url(site, request)}/t/{ticket_id}"
+
+
+def qr_svg(data: str, scale: int = 6) -> str:
+    return segno.make(data, error="m").svg_inline(scale=scale, dark="#000", light="#fff")
+
+
+def item_json(item: Item, site: Site) -> dict[str, Any]:
+    line = site.hub.centre.catalog.lines[item.line]
+    return {
+        "id": item.id, "zh": item.name.zh, "en": item.name.en, "line": item.line,
+        "line_zh": line.name.zh, "line_en": line.name.en, "kind": item.kind,
+        "promised_days": item.promised_days, "minutes": round(item.minutes),
+        "conditions": {"zh": item.conditions.zh, "en": item.conditions.en},
+        "materials": [{"zh": m.name.zh, "en": m.name.en, "required": m.required}
+                      for m in item.materials],
+        "related": list(item.related),
+    }

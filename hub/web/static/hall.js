@@ -1,0 +1,83 @@
+// The hall screen: current and recent calls, estimated waits, and each call announced once,
+// in order, never overlapping (a recall is a new call and is announced again).
+// window.__owRenders records when each new call reached the screen (the benchmark reads it);
+// window.__owVoice records each clip played.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  window.__owRenders = [];
+  window.__owVoice = [];
+  const seen = new Set(OW_HALL.seen || []);
+
+  // ---- voice: one clip at a time ------------------------------------------------------
+  const audio = new Audio();
+  const queue = [];
+  let playing = false;
+  function pump() {
+    if (playing || !queue.length) return;
+    const url = queue.shift();
+    playing = true;
+    audio.src = url;
+    audio.play().then(() => {
+      window.__owVoice.push({url, at: Date.now()});
+    }).catch((e) => {
+      playing = false;
+      if (e && e.name === "NotAllowedError") {  // autoplay refused: needs one tap
+        queue.unshift(url);
+        $("sound").hidden = false;
+      } else {
+        pump();
+      }
+    });
+  }
+  audio.addEventListener("ended", () => { playing = false; pump(); });
+  audio.addEventListener("error", () => { playing = false; pump(); });
+  $("sound").addEventListener("click", () => { $("sound").hidden = true; pump(); });
+  function announce(call) {
+    for (const lang of OW_HALL.voices) {
+      queue.push("/hall/voice/" + encodeURIComponent(call.id) + ".wav?lang=" + lang);
+    }
+    pump();
+  }
+
+  // ---- the board ------------------------------------------------------------------------
+  function render(s) {
+    const fresh = s.calls.filter((c) => !seen.has(c.id));
+    const cur = s.calls[0];
+    $("now-number").textContent = cur ? cur.ticket : "—";
+    $("now-window").textContent = cur ? ow.fmt(OW_T.go, {w: cur.window}) : "";
+    const body = $("recent").tBodies[0];
+    body.replaceChildren(...s.calls.slice(1).map((c) =>
+      ow.el("tr", {}, ow.el("td", {}, c.ticket), ow.el("td", {}, String(c.window)))));
+    $("waits").replaceChildren(...s.waits.map((w) => ow.el("li", {},
+      ow.el("span", {class: "prefix"}, w.prefix),
+      ow.el("span", {class: "name"}, OW_HALL.lang === "zh_CN" ? w.zh : w.en),
+      ow.el("span", {class: "n"}, String(w.waiting)),
+      ow.el("span", {class: "min"}, w.minutes === null ? "—" : String(w.minutes)))));
+    if (fresh.length) {
+      const now = $("now");
+      now.classList.remove("flash");
+      void now.offsetWidth;  // restart the animation
+      now.classList.add("flash");
+      requestAnimationFrame(() => {
+        const at = Date.now();
+        for (const c of fresh) {
+          window.__owRenders.push({id: c.id, ticket: c.ticket, window: c.window, ts: c.ts, at});
+        }
+      });
+    }
+    for (const c of fresh.reverse()) {  // oldest first
+      seen.add(c.id);
+      announce(c);
+    }
+  }
+  ow.live("hall", "", render);
+
+  function tick() {
+    const d = new Date();
+    $("clock").textContent = d.toLocaleTimeString(OW_HALL.lang === "zh_CN" ? "zh-CN" : "en-GB",
+                                                  {hour: "2-digit", minute: "2-digit"});
+  }
+  tick();
+  setInterval(tick, 10000);
+})();

@@ -1,0 +1,31 @@
+// The resident's phone page: the ticket's state, live over SSE (channel "ticket").
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  function render(s) {
+    const card = $("ticket");
+    if (!s.found) {
+      card.dataset.state = "gone";
+      $("status").textContent = OW_T.gone;
+      $("detail").textContent = "";
+      return;
+    }
+    card.dataset.state = s.state;
+    let status = "", detail = "";
+    if (s.state === "waiting") {
+      status = s.ahead === 0 ? OW_T.next : ow.fmt(OW_T.ahead, {n: s.ahead});
+      detail = s.wait === null ? OW_T.nowindow : ow.fmt(OW_T.wait, {n: s.wait});
+    } else if (s.state === "called") {
+      status = ow.fmt(OW_T.called, {w: s.window});
+      if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+    } else if (s.state === "serving") {
+      status = ow.fmt(OW_T.serving, {w: s.window});
+    } else {
+      status = OW_T[s.state] || s.state;
+    }
+    $("status").textContent = status;
+    $("detail").textContent = detail;
+  }
+  render(OW_TICKET);
+  ow.live("ticket", OW_TICKET.id, render);
+})();

@@ -1,0 +1,283 @@
+// Staff pages: clerk console, specialist, dashboard, fleet, accounts. Each page follows its
+// live channel (whole snapshots) and posts actions with ow.post (CSRF header). All text from
+// the hub goes in with textContent (ow.el), never as HTML.
+"use strict";
+const staff = (() => {
+  const T = JSON.parse(document.getElementById("ow-strings").textContent);
+  const zh = document.documentElement.lang === "zh-CN";
+  const $ = (sel) => document.querySelector(sel);
+  const el = ow.el;
+  const name = (x) => (zh ? x.zh : x.en) || x.zh || x.en || "";
+  let skew = 0; // hub clock - browser clock, from each snapshot's `now`
+  const now = () => Date.now() / 1000 + skew;
+  const mins = (s) => Math.max(0, Math.round(s / 60));
+  const clock = (ts) => new Date(ts * 1000).toLocaleTimeString(zh ? "zh-CN" : "en-GB",
+    {hour: "2-digit", minute: "2-digit"});
+  const fill = (node, ...children) => { node.replaceChildren(...children); };
+  const pct = (x) => (x === null || x === undefined ? "–" : Math.round(x * 1000) / 10 + "%");
+  const win = (n) => T.win.replace("{n}", n);
+  const num = (x) => (x === null || x === undefined ? "–" : String(x));
+
+  function failed(e) {
+    if (e.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+    const m = $("#msg");
+    if (m) m.textContent = (e.data && e.data.msg) || e.message || T.failed;
+  }
+  async function post(url, body) {
+    const m = $("#msg");
+    if (m) m.textContent = "";
+    try { return await ow.post(url, body); } catch (e) { failed(e); return null; }
+  }
+
+  // ---- clerk console ----------------------------------------------------------------
+  function console_(n) {
+    const buttons = document.querySelectorAll("[data-act]");
+    let last = null;
+    for (const b of buttons) {
+      b.addEventListener("click", async () => {
+        const r = await post("/console/" + b.dataset.act, {});
+        if (r) render(r);
+      });
+    }
+    const dlg = $("#transfer-dialog");
+    $("#act-transfer").addEventListener("click", () => dlg.showModal());
+    dlg.addEventListener("close", async () => {
+      if (dlg.returnValue !== "ok") return;
+      const body = {to_window: $("#to-window").value || null, to_item: $("#to-item").value || null,
+                    note: $("#transfer-note").value};
+      const r = await post("/console/transfer", body);
+      if (r) { render(r); $("#transfer-form").reset(); }
+    });
+
+    function enable(s) {
+      const st = s.window.state, t = s.ticket;
+      const on = {
+        call: st === "idle" || st === "calling" || st === "serving",
+        recall: st === "calling", start: st === "calling", complete: !!t,
+        skip: st === "calling", transfer: !!t, pause: st === "idle", resume: st === "paused",
+        open: st === "closed", close: st === "idle" || st === "paused",
+        help: !(s.help && s.help.answered_at === null),
+      };
+      for (const b of buttons) b.disabled = !on[b.dataset.act];
+      $("#act-transfer").disabled = !on.transfer;
+    }
+
+    function render(s) {
+      if (s.error) return;
+      last = s;
+      skew = s.now - Date.now() / 1000;
+      const w = s.window;
+      const st = $("#win-state");
+      st.textContent = T[w.state] || w.state;
+      st.dataset.state = w.state;
+      $("#win-clerk").textContent = w.clerk_name || "";
+      $("#queue").textContent = s.queue.waiting + " " + T.queue_waiting + (s.queue.waiting
+        ? " · " + T.longest + " " + Math.round(s.queue.longest_min) + " " + T.min : "");
+      enable(s);
+      helpState(s.help);
+      const t = s.ticket;
+      if (!t) {
+        fill($("#current"), el("p", {class: "muted"}, T.none));
+        fill($("#checklist")); fill($("#files")); fill($("#visits"));
+        return;
+      }
+      const items = t.items.map((i) => el("li", {}, el("b", {}, i.id + " "), name(i)));
+      const facts = [T[t.state] || t.state, T[t.priority] || t.priority,
+                     T.waiting + " " + Math.round(t.waited_min) + " " + T.min];
+      if (t.recalls) facts.push(T.recalls + " " + t.recalls);
+      if (t.transferred) facts.push(T.transferred);
+      fill($("#current"),
+        el("div", {class: "ticket-number", id: "current-number"}, t.number),
+        el("p", {class: "muted"}, facts.join(" · ")),
+        el("ul", {class: "items", id: "current-items"}, ...items),
+        ...(t.note ? [el("p", {class: "note"}, T.note + ": " + t.note)] : []));
+      const multi = t.items.length > 1;
+      fill($("#checklist"), ...t.materials.map((m) => el("li", {class: m.required ? "req" : "opt"},
+        el("label", {}, el("input", {type: "checkbox"}), " " + name(m) + (multi ? " (" + m.item + ")" : "") +
+          " — " + (m.required ? T.required : T.optional)))));
+      fill($("#files"), ...(t.files.length ? t.files.map(fileLink) : [el("li", {class: "muted"}, T.no_files)]));
+      let visits;
+      if (!t.known_resident) visits = [el("li", {class: "muted"}, T.unknown_resident)];
+      else if (!t.visits.length) visits = [el("li", {class: "muted"}, T.no_visits)];
+      else visits = t.visits.map((v) => el("li", {},
+        el("b", {}, v.number + " "), v.day + " · " + name(v) + " · " +
+          (v.case ? T.case + " " + v.due_day : (T[v.state] || v.state)),
+        ...(v.files.length ? [el("ul", {}, ...v.files.map(fileLink))] : [])));
+      fill($("#visits"), ...visits);
+    }
+
+    function fileLink(f) {
+      const a = el("a", {href: "/console/files/" + encodeURIComponent(f.ticket) + "/" +
+                         encodeURIComponent(f.file), target: "_blank", rel: "noopener"},
+                   f.kind + " " + f.file);
+      return el("li", {}, a, el("span", {class: "muted"}, " " + Math.round(f.bytes / 1024) + " KB · " + clock(f.at)));
+    }
+
+    function helpState(h) {
+      const box = $("#help-state");
+      if (!h) { fill(box); box.dataset.state = ""; return; }
+      if (h.answered_at === null) {
+        box.dataset.state = "waiting";
+        fill(box, el("span", {}, T.help_waiting + " " + clock(h.at)));
+      } else {
+        box.dataset.state = "answered";
+        fill(box, el("span", {}, T.help_answered + " " + (h.by_name || h.by) + " · " + T.after +
+                         " " + Math.round(h.answer_s) + " " + T.s));
+      }
+    }
+
+    ow.live("staff-window", String(n), render);
+    setInterval(() => { if (last) enable(last); }, 5000);
+  }
+
+  // ---- specialist ---------------------------------------------------------------------
+  function specialist() {
+    let last = null;
+    function render(s) {
+      last = s;
+      skew = s.now - Date.now() / 1000;
+      $("#open-count").textContent = s.open.length ? "(" + s.open.length + ")" : "";
+      $("#none-open").hidden = s.open.length > 0;
+      fill($("#open tbody"), ...s.open.map((r) => {
+        const b = el("button", {"data-request": r.request, class: "answer"}, T.answer);
+        b.addEventListener("click", async () => {
+          b.disabled = true;
+          const ok = await post("/specialist/answer", {request: r.request});
+          if (!ok) b.disabled = false;
+        });
+        return el("tr", {"data-window": r.window},
+          el("td", {}, win(r.window)), el("td", {}, r.clerk_name || ""),
+          el("td", {}, r.ticket ? r.ticket + " " + name(r.item) : ""),
+          el("td", {class: "age", "data-at": r.at}, mins(now() - r.at) + " " + T.min),
+          el("td", {}, b));
+      }));
+      fill($("#answered tbody"), ...s.answered.map((r) => el("tr", {},
+        el("td", {}, win(r.window)), el("td", {}, r.clerk_name || ""),
+        el("td", {}, r.by_name || r.by), el("td", {}, Math.round(r.answer_s) + " " + T.s))));
+    }
+    ow.live("staff-help", "", render);
+    setInterval(() => {
+      for (const td of document.querySelectorAll("td.age")) {
+        td.textContent = mins(now() - Number(td.dataset.at)) + " " + T.min;
+      }
+    }, 10000);
+    return last;
+  }
+
+  // ---- dashboard ----------------------------------------------------------------------
+  function dashboard(manage) {
+    const dlg = $("#skills-dialog");
+    let skillsWindow = null;
+    dlg.addEventListener("close", async () => {
+      if (dlg.returnValue !== "ok" || skillsWindow === null) return;
+      const all = $("#skill-all").checked;
+      const skills = all ? ["*"] : [...document.querySelectorAll("input[name=skill]:checked")].map((i) => i.value);
+      const r = await post("/dashboard/windows/" + skillsWindow + "/skills", {skills});
+      if (r) render(r);
+    });
+
+    function render(s) {
+      skew = s.now - Date.now() / 1000;
+      const m = s.summary;
+      $("#s-tickets").textContent = m.tickets;
+      $("#s-served").textContent = m.served;
+      $("#s-waiting").textContent = m.waiting;
+      $("#s-no_shows").textContent = m.no_shows;
+      $("#s-avg").textContent = num(m.avg_wait_min);
+      $("#s-p90").textContent = num(m.p90_wait_min);
+      $("#s-onewin").textContent = pct(m.one_window_rate);
+      $("#s-sat").textContent = pct(m.satisfaction_rate);
+      $("#s-help").textContent = m.help_answered + " / " + m.help_requests;
+      fill($("#alerts"), ...(s.alerts.length ? s.alerts.map((a) => {
+        let text = T["alert_" + a.kind] + ": ";
+        if (a.kind === "help") text += win(a.window) + " · " + a.waiting_min + " " + T.min;
+        else if (a.kind === "queue") text += name(a) + " · " + a.waiting;
+        else if (a.kind === "wait") text += name(a) + " · " + Math.round(a.longest_min) + " " + T.min;
+        else text += name(a) + " · " + a.waiting;
+        return el("li", {class: "alert " + a.kind}, text);
+      }) : [el("li", {class: "muted"}, T.none)]));
+      fill($("#windows tbody"), ...s.windows.map((w) => {
+        const acts = el("td", {class: "acts"});
+        if (manage) {
+          const open = w.state === "closed";
+          const b = el("button", {class: "small " + (open ? "" : "secondary"),
+                                  "data-window": w.number, "data-do": open ? "open" : "close"},
+                       open ? T.open_window : T.close_window);
+          b.addEventListener("click", async () => {
+            if (!open && !confirm(T.confirm_close)) return;
+            const r = await post("/dashboard/windows/" + w.number + "/" + b.dataset.do, {});
+            if (r) render(r);
+          });
+          const k = el("button", {class: "small secondary", "data-skills": w.number}, T.skills);
+          k.addEventListener("click", () => {
+            skillsWindow = w.number;
+            $("#skills-window").textContent = w.number;
+            for (const i of document.querySelectorAll("input[name=skill]")) i.checked = w.lines.includes(i.value);
+            $("#skill-all").checked = false;
+            dlg.showModal();
+          });
+          acts.append(b, " ", k);
+        }
+        return el("tr", {"data-window": w.number, "data-state": w.state},
+          el("td", {}, String(w.number)), el("td", {class: "state", "data-state": w.state}, T[w.state] || w.state),
+          el("td", {}, w.clerk_name || ""), el("td", {}, w.ticket || ""),
+          el("td", {}, w.since_min === null || w.state === "closed" ? "" : String(Math.round(w.since_min))),
+          el("td", {}, w.queue === null ? "–" : String(w.queue)),
+          el("td", {class: "small skills"}, w.all_lines ? T.all
+            : w.line_names.map((l) => l.prefix + " " + name(l)).join("、")), acts);
+      }));
+      fill($("#queues tbody"), ...s.queues.map((q) => el("tr", {class: q.waiting > s.targets.queue_limit || q.longest_min > s.targets.target_min ? "hot" : ""},
+        el("td", {}, q.item + " " + name(q)), el("td", {}, String(q.waiting)),
+        el("td", {}, String(Math.round(q.longest_min))),
+        el("td", {}, q.estimate_min === null ? "∞" : String(Math.round(q.estimate_min))))));
+      fill($("#lines tbody"), ...s.lines.map((l) => el("tr", {},
+        el("td", {}, l.prefix + " " + name(l)), el("td", {}, String(l.waiting)),
+        el("td", {}, String(Math.round(l.longest_min))))));
+    }
+    ow.live("staff-floor", "", render);
+    // Waits grow with no event at all: refresh the numbers now and then.
+    setInterval(async () => {
+      const r = await fetch("/dashboard/state", {headers: {Accept: "application/json"}});
+      if (r.ok) render(await r.json());
+    }, 30000);
+  }
+
+  // ---- fleet ----------------------------------------------------------------------------
+  function fleet() {
+    function uptime(s) {
+      if (s === null || s === undefined) return "";
+      const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      return h + "h" + String(m).padStart(2, "0");
+    }
+    function render(s) {
+      skew = s.now - Date.now() / 1000;
+      $("#fleet-count").textContent = s.online + " / " + s.total + " " + T.online;
+      fill($("#fleet tbody"), ...s.devices.map((d) => el("tr", {"data-dev": d.id, class: d.online ? "on" : "off"},
+        el("td", {}, d.id), el("td", {}, d.role), el("td", {}, d.window === null ? "" : String(d.window)),
+        el("td", {class: "state", "data-state": d.online ? "online" : "offline"}, (d.online ? T.online : T.offline) + " (" + d.state + ")"),
+        el("td", {}, d.board || ""), el("td", {}, d.fw || ""), el("td", {}, uptime(d.uptime)),
+        el("td", {}, d.rssi === null ? "" : String(d.rssi)),
+        el("td", {}, d.last_seen ? clock(d.last_seen) : T.never),
+        el("td", {}, String(d.errors)), el("td", {}, d.alerts.join(", ")))));
+      fill($("#refused"), ...s.refused.map((r) => el("li", {}, clock(r.at) + " " + r.dev + " " + r.id + " " + (r.code || ""))));
+    }
+    ow.live("staff-fleet", "", render);
+  }
+
+  // ---- accounts -------------------------------------------------------------------------
+  function accounts() {
+    $("#new-account").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = Object.fromEntries(new FormData(e.target).entries());
+      if (await post("/accounts", body)) location.reload();
+    });
+    for (const b of document.querySelectorAll("button[data-active]")) {
+      b.addEventListener("click", async () => {
+        const user = b.closest("tr").dataset.user;
+        if (await post("/accounts/" + encodeURIComponent(user), {active: b.dataset.active === "true"})) location.reload();
+      });
+    }
+  }
+
+  return {console: console_, specialist, dashboard, fleet, accounts};
+})();
