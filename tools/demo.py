@@ -168,7 +168,8 @@ def window_kinds(windows: int) -> list[str]:
     return [COMPREHENSIVE] * windows
 
 
-def demo_config(windows: int, port: int, db: Path) -> dict[str, Any]:
+def demo_config(windows: int, port: int, db: Path, web_port: int | None = None
+                ) -> dict[str, Any]:
     devices: list[dict[str, Any]] = [
         {"id": "box-1", "role": "box"}, {"id": "box-2", "role": "box"},
         {"id": "kiosk-1", "role": "kiosk"}, {"id": "hall-1", "role": "hall"},
@@ -176,8 +177,12 @@ def demo_config(windows: int, port: int, db: Path) -> dict[str, Any]:
     for n in range(1, windows + 1):
         devices.append({"id": f"kp-{n}", "role": "keypad", "window": n})
         devices.append({"id": f"led-{n}", "role": "led", "window": n})
+    web = {} if web_port is None else {
+        "web": {"host": LOOPBACK, "port": web_port}}
+    status = {} if web_port is None else {"status_url": f"http://{LOOPBACK}:{web_port}/t/"}
     return {
-        "centre": {"id": CENTRE_ID},
+        **web,
+        "centre": {"id": CENTRE_ID, **status},
         "store": {"url": f"sqlite:///{db}"},
         "broker": {"embedded_port": port},
         "windows": [{"number": n, "kind": k}
@@ -667,7 +672,10 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
     hub_log.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="onewindow-demo-") as tmp:
         port = free_port()
-        config = from_dict(demo_config(windows, port, Path(tmp) / "journal.db"))
+        web_port = _web_port()
+        db = Path(tmp) / "journal.db"
+        config = from_dict(demo_config(windows, port, db, web_port))
+        password = _demo_account(f"sqlite:///{db}")
         hub_stop = asyncio.Event()
         runners: list[HubRunner] = []
         hub = asyncio.create_task(serve(config, hub_stop, clock=clock, ready=runners.append),
@@ -682,13 +690,17 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
                 sims = await _connect(devices, config.devices, port)
                 sim = Simulation(runner, clock, rng, sims)
                 clerks = clerk_names(windows, rng)
-                footer = (f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal "
+                web = f"http://{LOOPBACK}:{web_port}"
+                footer = (f"大屏 hall {web}/hall · 取号机 kiosk {web}/kiosk?device=kiosk-1 · "
+                          f"主管 supervisor {web}/dashboard (admin / {password})\n"
+                          f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal "
                           f"{tmp}/journal.db · Ctrl-C 退出 quit")
                 if not live:
                     name = runner.app.centre.catalog.name
                     print(f"OneWindow demo: {name.zh} / {name.en}; {windows} windows, "
                           f"{len(sims)} devices on MQTT {LOOPBACK}:{port}, "
                           f"×{speed:g} from {clock.local():%Y-%m-%d %H:%M}", flush=True)
+                    print(footer, flush=True)
                 clock.go()
                 sim.start(clerks)
                 deadline = time.monotonic() + minutes * 60 if minutes > 0 else None
@@ -712,6 +724,33 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
             centre = runner.app.centre
             text = summary(clock, centre_stats(centre, clock()), sim, runner.app.ratings)
             print(text, flush=True)
+
+
+def _web_port() -> int:
+    """8080 when it is free (the address a user expects), else any free port."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind((LOOPBACK, 8080))
+            return 8080
+        except OSError:
+            return free_port()
+
+
+def _demo_account(db_url: str) -> str:
+    """An admin account for the demo's staff pages; its password is printed."""
+    import secrets
+
+    from ..hub.store.accounts import Accounts
+
+    password = "demo-" + secrets.token_hex(4)
+    accounts = Accounts(db_url)
+    try:
+        accounts.add("admin", password, "admin", "演示管理员 Demo admin")
+    finally:
+        accounts.close()
+    return password
 
 
 async def _hub_ready(hub: asyncio.Task[None], runners: list[HubRunner],
