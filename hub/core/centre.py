@@ -73,6 +73,7 @@ class Centre:
         self.policy = config.policy
         self._tz = dt.timezone(dt.timedelta(minutes=config.utc_offset_minutes))
         self.day = ""
+        self._day_span = (0.0, 0.0)  # [start, end) of self.day in epoch seconds
         self.tickets: dict[str, Ticket] = {}  # today's, by id
         self.by_number: dict[str, Ticket] = {}
         self.queue = WaitingQueue()
@@ -113,6 +114,16 @@ class Centre:
             else:
                 raise Rejected("unknown_item", f"未知事项 / unknown item or line {name!r}")
         return frozenset(out)
+
+    def _update_reach(self, w: Window) -> None:
+        """One window opened or closed: only the reach of its own items changes."""
+        serving = w.state is not WindowState.CLOSED
+        for item in w.skills:
+            r = self._reach[item]
+            if serving and w.number not in r:
+                self._reach[item] = r | {w.number}
+            elif not serving and w.number in r:
+                self._reach[item] = r - {w.number}
 
     def _refresh_reach(self) -> None:
         """Which not-closed windows can serve each item (paused ones come back)."""
@@ -215,11 +226,16 @@ class Centre:
     # ---- the one entry point ---------------------------------------------------------
     def apply(self, cmd: c.Command, now: float) -> list[Effect]:
         effects: list[Effect] = []
-        day = self.local_date(now).strftime("%Y%m%d")
-        if day != self.day:
-            if self.day:
-                effects.append(self._close_day())
-            self.day = day
+        if not self._day_span[0] <= now < self._day_span[1]:
+            # Only near midnight (or on the first call) is the date worth formatting.
+            local = self.local_date(now)
+            start = dt.datetime.combine(local, dt.time(), self._tz)
+            self._day_span = (start.timestamp(), (start + dt.timedelta(days=1)).timestamp())
+            day = local.strftime("%Y%m%d")
+            if day != self.day:
+                if self.day:
+                    effects.append(self._close_day())
+                self.day = day
         handler = _HANDLERS.get(type(cmd))
         if handler is None:
             raise Rejected("unknown_op", f"unknown operation {cmd.op!r}")
@@ -535,7 +551,7 @@ class Centre:
                 return [WindowChanged(w.number)]
             raise Rejected("already_open", f"{w.number}号窗口已开放 / window {w.number} is open")
         w.state, w.clerk, w.since = WindowState.IDLE, cmd.clerk, now
-        self._refresh_reach()
+        self._update_reach(w)
         return [WindowChanged(w.number), QueueChanged()]
 
     def _close(self, cmd: c.CloseWindow, now: float) -> list[Effect]:
@@ -550,7 +566,7 @@ class Centre:
         for t in [t for t in self.queue if t.target_window == w.number]:
             t.target_window = None
             t.history.append((now, "rerouted", w.number))
-        self._refresh_reach()
+        self._update_reach(w)
         return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
 
     def _set_skills(self, cmd: c.SetSkills, now: float) -> list[Effect]:
