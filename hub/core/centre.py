@@ -211,17 +211,19 @@ class Centre:
     def estimate(self, t: Ticket, now: float) -> tuple[int, float]:
         """(people ahead, minutes to wait) from the standard minutes of those ahead."""
         ahead = self.ahead_of(t, now)
-        servers = [self.windows[n] for n in self.reach(t)]
-        if not servers:
+        reach = self.reach(t)
+        if not reach:
             return len(ahead), float("inf")
-        work = sum(self.catalog.items[u.item].minutes for u in ahead)
-        for w in servers:
-            if w.ticket is not None:
-                cur = self.tickets.get(w.ticket)
-                if cur is not None:
-                    std = self.catalog.items[cur.item].minutes
-                    work += max(0.0, std - (now - w.since) / 60.0)
-        return len(ahead), work / len(servers)
+        items, windows, tickets = self.catalog.items, self.windows, self.tickets
+        work = sum(items[u.item].minutes for u in ahead)
+        for n in reach:  # what the windows' current residents still need
+            w = windows[n]
+            cur = tickets.get(w.ticket) if w.ticket is not None else None
+            if cur is not None:
+                left = items[cur.item].minutes - (now - w.since) / 60.0
+                if left > 0:
+                    work += left
+        return len(ahead), work / len(reach)
 
     # ---- the one entry point ---------------------------------------------------------
     def apply(self, cmd: c.Command, now: float) -> list[Effect]:
