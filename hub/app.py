@@ -29,8 +29,9 @@ from .core.effects import (
     Unreachable,
     WindowChanged,
 )
-from .core.model import WindowState
+from .core.model import Ticket, TicketState, WindowState
 from .devices import Device, Publish, Registry
+from .forecast.wait import NO_WINDOW, Estimate, WaitPredictor
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
 from .store.journal import Record
@@ -44,6 +45,7 @@ OFFLINE_BLOCK = 10  # numbers per prefix a button box may issue while the hub is
 WINDOW_ROLES = ("keypad", "node", "led")
 TICKET_ROLES = ("box", "kiosk", "node")
 BOARD_MAX_PAYLOAD = 4096  # bytes: the largest MQTT message the boards' client accepts
+LIVE_WAIT_STEP = 5.0  # s: pages share one wait simulation per journal position and step
 BMP_HEIGHT = 16  # rows of the Chinese bitmap in `display`/`show`
 
 
@@ -103,6 +105,10 @@ class HubApp:
         self._resync_n = 0
         self._replaying = False
         self._font_warned = False
+        # Per-ticket waits: learned from the journal's own history, seeded by its position,
+        # so a replayed hub prints the same numbers.
+        self.waits = WaitPredictor()
+        self.issue_waits: dict[str, Estimate] = {}  # recent tickets: the wait they printed
 
     # ---- start-up ----------------------------------------------------------------------
     def replay(self, records: Iterable[Record]) -> int:
@@ -407,17 +413,24 @@ class HubApp:
         windows: set[int] = set()
         hall = False
         k = 0
+        self.waits.update(self.centre, rec.ts)
         for e in effects:
             if isinstance(e, TicketIssued):
                 t = self.centre.tickets[e.ticket]
+                est = self._issue_wait(t, rec)
+                if not e.reprint:
+                    self.waits.issued(t, est)
+                self.issue_waits[t.id] = est
+                while len(self.issue_waits) > 1000:
+                    self.issue_waits.pop(next(iter(self.issue_waits)))
                 if rec.dev is not None:
                     out.append(self._res(rec.dev, rec.seq, rec.body["op"] if e.reprint
                                          else "take", ticket=t.number, ahead=e.ahead,
-                                         wait=_minutes(e.wait_minutes)))
+                                         **_wait_fields(est)))
                 source = self.registry.get(e.source) if e.source else None
                 offline = rec.body.get("number") is not None  # the box printed it itself
                 if source is not None and source.spec.role in ("box", "kiosk") and not offline:
-                    out.append(self._print(source.spec.id, t.id, e, rec, k))
+                    out.append(self._print(source.spec.id, t.id, e, est, rec, k))
                     k += 1
             elif isinstance(e, TicketCalled):
                 t = self.centre.tickets[e.ticket]
@@ -445,6 +458,36 @@ class HubApp:
             out.append(self._hall_publish(rec.ts))
         return out
 
+    def ticket_wait(self, t: Ticket, now: float, version: int | None = None) -> Estimate:
+        """A waiting ticket's predicted wait (0 once called) at journal position `version`
+        (default: the latest)."""
+        if t.state is not TicketState.WAITING:
+            return Estimate(0.0, 0.0, 0.0, 0.0)
+        if version is None:  # a page asking live: one simulation per state and 5 s
+            version, now = self.pos, now - now % LIVE_WAIT_STEP
+        return self.waits.predict(self.centre, t, now, version)
+
+    def _issue_wait(self, t: Ticket, rec: Record) -> Estimate:
+        """The wait a take or reprint answers with. Computed once, then kept in the record's
+        body (`est`: median, low, high, and the simulated 10th/90th percentiles; [] for no
+        window) before it is journaled, so a replay neither reruns the simulation nor can
+        print anything else."""
+        saved = rec.body.get("est")
+        if isinstance(saved, list):
+            if len(saved) == 5:
+                med, lo, hi, raw_lo, raw_hi = (float(x) for x in saved)
+                return Estimate(med, med, lo, hi, raw_lo, raw_hi)
+            return NO_WINDOW
+        est = self.ticket_wait(t, rec.ts, rec.pos)
+        if t.state is TicketState.WAITING:
+            rec.body["est"] = ([est.median, est.lo, est.hi, est.raw_lo, est.raw_hi]
+                               if est.reachable else [])
+        return est
+
+    def item_wait(self, item: str, now: float) -> Estimate:
+        """The wait of a resident taking a ticket for `item` now (the hall's forecast)."""
+        return self.waits.probe(self.centre, item, now - now % LIVE_WAIT_STEP, self.pos)
+
     def _result(self, rec: Record) -> dict[str, Any]:
         window = rec.body.get("window")
         w = self.centre.windows.get(window) if isinstance(window, int) else None
@@ -454,24 +497,26 @@ class HubApp:
         return {"window": w.number, "state": w.state.value,
                 **({"ticket": t.number} if t else {})}
 
-    def _print(self, dev: str, ticket_id: str, e: TicketIssued, rec: Record, k: int) -> Publish:
+    def _print(self, dev: str, ticket_id: str, e: TicketIssued, est: Estimate, rec: Record,
+               k: int) -> Publish:
         t = self.centre.tickets[ticket_id]
         item = self.centre.catalog.items[t.item]
         when = self.centre.local_time(rec.ts).strftime("%Y-%m-%d %H:%M")
         name = self.centre.catalog.name
-        no_window = e.wait_minutes == float("inf")
-        if no_window:
+        minutes = est.minutes()
+        if minutes is None:
             wait = "暂无开放窗口，请咨询工作人员 / no window open for this yet: ask staff"
         else:
-            wait = (f"预计等候{_minutes(e.wait_minutes)}分钟 / "
-                    f"about {_minutes(e.wait_minutes)} min")
+            point, lo, hi = minutes
+            wait = (f"预计等候约{point}分钟（{lo}–{hi}分钟） / "
+                    f"about {point} min ({lo}-{hi})")
         lines = [name.zh, t.number, item.name.zh, item.name.en,
                  f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
         qr = self.status_url + t.id
         escpos = render_ticket({
             "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
             "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
-            "wait_min": None if no_window else _minutes(e.wait_minutes),
+            "wait_min": None if minutes is None else minutes[0],
             "issued_at": when, "qr": qr})
         cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
                "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
@@ -561,8 +606,13 @@ def _seq_of(payload: bytes) -> int | None:
     return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
-def _minutes(m: float) -> int:
-    return -1 if m == float("inf") else round(m)
+def _wait_fields(est: Estimate) -> dict[str, int]:
+    """`wait` (-1: no open window) and, when there is one, the 80% interval."""
+    minutes = est.minutes()
+    if minutes is None:
+        return {"wait": -1}
+    point, lo, hi = minutes
+    return {"wait": point, "wait_lo": lo, "wait_hi": hi}
 
 
 def _to_device(p: Publish, dev: str) -> bool:

@@ -218,5 +218,59 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         s.run_one(cat, d, w, layout, windows, seed, scale)
 
 
+@app.command()
+def report(month: str = typer.Option(..., "--month", help="the month, e.g. 2026-10"),
+           config: Path = typer.Option(None, "--config", "-c",
+                                       help="centre.toml (windows, database, [report])"),
+           db: str = typer.Option(None, "--db", help="journal URL (default: the config's)"),
+           out: Path = typer.Option(Path("report"), "--out", help="output folder"),
+           weight: list[str] = typer.Option([], "--weight", help="a dimension's weight, "
+                                            "e.g. --weight quality=2 (repeatable)"),
+           catalog: Path = typer.Option(None, help="catalog JSON (default: the config's)"),
+           charts: bool = typer.Option(True, help="matplotlib charts in the HTML")) -> None:
+    """The five-dimension staff report of a month: HTML (centre summary, one section per
+    clerk) and CSV (clerks, items, centre)."""
+    from .report.cli import ReportError, run
+
+    try:
+        weights = {k.strip(): float(v) for k, v in (x.split("=", 1) for x in weight)}
+        r = run(config, db, month, out, catalog, weights, charts)
+    except (ReportError, ValueError) as e:
+        typer.echo(f"错误 / error: {e}", err=True)
+        raise typer.Exit(2) from e
+    c = r.centre
+    typer.echo(f"{month}: {c['clerks']} clerks, {c['services']} services, {c['quantity']} "
+               f"items → {out}/index.html, clerks.csv, items.csv, centre.csv")
+
+
+@app.command()
+def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV "
+                                      "(date,slot,count,...; see onewindow sim --csv-dir)"),
+         weather: Path = typer.Option(None, help="weather forecast CSV: date,rain,temp_c"),
+         week: str = typer.Option("", help="a day of the week to plan (ISO date)"),
+         target: float = typer.Option(20.0, help="minutes 90% of waits stay within"),
+         out: Path = typer.Option(None, help="also write plan.csv, plan.svg, assumptions.txt"),
+         seeds: int = typer.Option(3, help="simulated seeds per check"),
+         evaluate: Path = typer.Option(None, "--evaluate", help="counts CSV: print forecast "
+                                       "accuracy on held-out weeks instead"),
+         weeks: int = typer.Option(8, help="--evaluate: held-out weeks"),
+         catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)")) -> None:
+    """Weekly staffing plan: arrivals forecast, windows per half-hour (Erlang C checked by
+    simulation), or the forecast's accuracy (--evaluate)."""
+    import datetime as dt
+
+    from .forecast import plan_cli
+
+    if evaluate is not None:
+        plan_cli.run_evaluate(evaluate, weeks)
+        return
+    if history is None or not week:
+        raise typer.BadParameter("--history and --week are needed (or --evaluate)")
+    from .catalog import load_catalog
+
+    plan_cli.run_plan(load_catalog(catalog), history, weather, dt.date.fromisoformat(week),
+                      target, out, seeds)
+
+
 if __name__ == "__main__":
     app()

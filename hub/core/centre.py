@@ -16,6 +16,7 @@ from . import commands as c
 from .catalog import COMPREHENSIVE, Catalog, Item
 from .effects import (
     BlockReserved,
+    CaseChanged,
     CaseOpened,
     DayClosed,
     Effect,
@@ -590,6 +591,22 @@ class Centre:
         ahead, wait = self.estimate(t, now) if t.state is TicketState.WAITING else (0, 0.0)
         return [TicketIssued(t.id, ahead, wait, cmd.source, reprint=True)]
 
+    def _case(self, cmd: c.CaseUpdate, now: float) -> list[Effect]:
+        case = self.cases.get(cmd.case)
+        if case is None:
+            raise Rejected("unknown_case", f"没有承诺件{cmd.case} / no case {cmd.case}")
+        rule = c.CASE_ACTIONS.get(cmd.action)
+        if rule is None:
+            raise Rejected("bad_field", f"unknown case action {cmd.action!r}; one of "
+                                        f"{', '.join(c.CASE_ACTIONS)}")
+        before, after = rule
+        if case.state not in before:
+            raise Rejected("bad_case_state", f"承诺件{case.id}状态为{case.state} / case "
+                                             f"{case.id} is {case.state}: cannot be "
+                                             f"{cmd.action}")
+        case.state = after
+        return [CaseChanged(case.id, cmd.action, after)]
+
     # ---- snapshot (for comparing states and for tests) -----------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -627,4 +644,5 @@ _HANDLERS: dict[type, Callable[[Centre, Any, float], list[Effect]]] = {
     c.CloseWindow: Centre._close,
     c.SetSkills: Centre._set_skills,
     c.Reprint: Centre._reprint,
+    c.CaseUpdate: Centre._case,
 }

@@ -116,9 +116,36 @@ class Reprint(Command):
     source: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CaseUpdate(Command):
+    """The back office's word on a promised item (承诺件) accepted at a window.
+
+    `action`: ``returned`` (退件: sent back to the window, open -> returned),
+    ``resubmitted`` (the window sent it on again, returned -> open), ``corrected``
+    (补正: the acceptance had to be corrected, the case stays open), ``closed`` (办结,
+    open -> closed), ``reopened`` (a closed case opened again, closed -> open).
+    Returned, corrected and reopened count against the clerk who accepted the case.
+    """
+
+    op: ClassVar[str] = "case"
+    case: str
+    action: str
+    reason: str = ""
+
+
+CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
+    "returned": (("open",), "returned"),
+    "resubmitted": (("returned",), "open"),
+    "corrected": (("open",), "open"),
+    "closed": (("open",), "closed"),
+    "reopened": (("closed",), "open"),
+}
+CASE_DEFECTS = ("returned", "corrected", "reopened")
+
+
 ALL: tuple[type[Command], ...] = (
     TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
-    Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint,
+    Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}

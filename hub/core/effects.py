@@ -43,6 +43,13 @@ class CaseOpened(Effect):
 
 
 @dataclass(frozen=True, slots=True)
+class CaseChanged(Effect):
+    case: str
+    action: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class DayClosed(Effect):
     day: str
     expired: tuple[str, ...]

@@ -54,6 +54,7 @@ LUNCH = (dt.time(11, 40), dt.time(12, 25))  # staggered: odd windows first
 LUNCH_MINUTES = 30.0
 BREAK_SHARE = 0.02  # a short break after a ticket
 TRANSFER_SECONDS = 60.0  # explaining a transfer to another window
+SLOT_SECONDS = 1800.0  # a staffing schedule's half-hour
 
 
 @dataclass(slots=True)
@@ -64,6 +65,12 @@ class DayOptions:
     hard_stop: dt.time = dt.time(19, 0)  # windows close even with a queue (it expires)
     lunch: bool = True
     breaks: bool = True
+    # A staffing plan: windows staffed in each half-hour from open_at (the last value holds
+    # until close_at), in `staff_order` (window numbers; default ascending). A window off
+    # duty pauses once free and resumes when staffed; one not staffed again before close_at
+    # closes. None: every window all day (as before).
+    schedule: tuple[int, ...] | None = None
+    staff_order: tuple[int, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -183,6 +190,27 @@ class _Day:
         self.closed = self.close_at
         self.ops0 = eng.operations
         self.ops = 0
+        order = opts.staff_order or tuple(eng.numbers)
+        self.rank = {n: i for i, n in enumerate(order)}
+
+    # ---- a staffing schedule ----
+    def _slot(self, t: float) -> int:
+        return max(0, int((t - self.open_at) // SLOT_SECONDS))
+
+    def staffed_at(self, n: int, k: int) -> bool:
+        sched = self.opts.schedule
+        if not sched:
+            return True
+        return self.rank.get(n, len(self.rank)) < sched[min(k, len(sched) - 1)]
+
+    def next_staffed(self, n: int, t: float) -> float | None:
+        """When window n is staffed again after time t (before close_at), or None."""
+        k = self._slot(t) + 1
+        while self.open_at + k * SLOT_SECONDS < self.close_at:
+            if self.staffed_at(n, k):
+                return self.open_at + k * SLOT_SECONDS
+            k += 1
+        return None
 
     def run(self) -> None:
         env = self.env
@@ -252,6 +280,22 @@ class _Day:
                 self.monitor.window(env.now, n, -1)
                 self.wake(None)
                 return
+            if (self.opts.schedule and env.now < self.close_at
+                    and not self.staffed_at(n, self._slot(env.now))):
+                back = self.next_staffed(n, env.now)
+                if back is None:
+                    self.apply(c.CloseWindow(n), dev)
+                    self.monitor.window(env.now, n, -1)
+                    self.wake(None)
+                    return
+                self.apply(c.Pause(n), dev)
+                self.monitor.window(env.now, n, -1)
+                yield env.timeout(back - env.now)
+                self.apply(c.Resume(n), dev)
+                self.monitor.window(env.now, n, +1)
+                if lunch_at is not None and lunch_at < env.now:
+                    lunch_at = None  # off duty over lunch
+                continue
             if lunch_at is not None and env.now >= lunch_at:
                 lunch_at = None
                 yield from self.pause(n, dev, lunch_len)
@@ -269,6 +313,9 @@ class _Day:
                 deadline = self.close_at if env.now < self.close_at else self.hard_stop
                 if lunch_at is not None:
                     deadline = min(deadline or lunch_at, lunch_at)
+                if self.opts.schedule and env.now < self.close_at:  # the next shift change
+                    deadline = min(deadline, self.open_at + (self._slot(env.now) + 1)
+                                   * SLOT_SECONDS)
                 if deadline is not None and deadline > env.now:
                     yield ev | env.timeout(deadline - env.now)
                 else:

@@ -124,8 +124,12 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
                   layout: str = "mixed", windows: int = 12, seed: int = 0,
                   arrivals: ArrivalModel | None = None, centre_id: str = "sim",
                   weather: Callable[[dt.date], Weather] | None = None,
-                  progress: Callable[[dt.date, int], None] | None = None) -> History:
-    """Simulate every day in [start, end) into the (empty) journal at `url`."""
+                  progress: Callable[[dt.date, int], None] | None = None,
+                  cases: bool = True) -> History:
+    """Simulate every day in [start, end) into the (empty) journal at `url`.
+
+    `cases`: the back office's word on promised items too (CaseFates: closed when due, a
+    few returned, corrected or reopened), journaled at 07:30 of the next open days."""
     journal = Journal(url)
     try:
         if journal.last_pos():
@@ -142,12 +146,17 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
                 "start": start.isoformat(), "end": end.isoformat(),
                 "arrivals": asdict(eng.arrivals)}, ensure_ascii=False)))
         out = []
+        fates = CaseFates(seed) if cases else None
         d = start
         while d < end:
             info, w = day_info(d), weather(d)
             slots = [0] * len(eng.arrivals.shape)
             if info.open:
+                if fates is not None:
+                    fates.apply_due(eng, d)
                 r = eng.run_day(d, w, seed, options=DayOptions())
+                if fates is not None:
+                    fates.schedule(eng, r.tickets, d)
                 slots = slot_counts(r.visits, d, len(slots))
                 n = rec.flush(journal)
                 if progress:
@@ -157,6 +166,86 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
         return History(out, eng.centre, lay.config, rec.pos)
     finally:
         journal.close()
+
+
+class CaseFates:
+    """What the back office does with the promised items (承诺件) a day accepted.
+
+    Every case is closed (办结) on its due day. A few go wrong first, more often for the
+    quicker clerks (speed < 1: haste costs care): returned to the window the next workday
+    (退件) and resubmitted the day after, or corrected (补正) the next workday; and a few
+    closed cases are reopened two workdays later and closed again the day after.
+    Each is a `CaseUpdate` journaled as the hub's own operation (device None, as
+    `HubApp.operate` writes staff actions) at 07:30 of the first open day on or
+    after its date, in order, so the journal replays to the same case states.
+    """
+
+    returned = 0.03  # share of cases returned, for a clerk of speed 1.0
+    corrected = 0.02
+    reopened = 0.008
+    haste = 4.0  # the shares scale with speed ** -haste
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.pending: list[tuple[str, int, int, str, str]] = []  # date, case no, step, id, act
+        self.seen: set[str] = set()
+        self.n = 0
+
+    def schedule(self, eng: Engine, tickets: dict[str, Any], d: dt.date) -> None:
+        centre = eng.centre
+        for case in list(centre.cases.values()):
+            if case.id in self.seen:
+                continue
+            self.seen.add(case.id)
+            self.n += 1
+            rng = random.Random(f"case:{self.seed}:{case.id}")
+            speed = 1.0
+            t = tickets.get(case.ticket)
+            window = next((h[2] for h in reversed(t.history) if h[1] == "done"), None) \
+                if t is not None else None
+            if window in eng.clerks:
+                speed = eng.clerks[window].speed
+            f = speed ** -self.haste
+            acc = centre.local_date(case.opened_at)
+            due = dt.date.fromisoformat(case.due_day)
+            steps: list[tuple[dt.date, str]] = []
+            u = rng.random()
+            if u < self.returned * f:
+                back = centre.add_workdays(acc, 1)
+                again = centre.add_workdays(back, 1)
+                steps += [(back, "returned"), (again, "resubmitted")]
+                due = max(due, centre.add_workdays(again, 1))
+            elif u < (self.returned + self.corrected) * f:
+                fix = centre.add_workdays(acc, 1)
+                steps.append((fix, "corrected"))
+                due = max(due, fix)
+            steps.append((due, "closed"))
+            if rng.random() < self.reopened * f:
+                re = centre.add_workdays(due, 2)
+                steps += [(re, "reopened"), (centre.add_workdays(re, 1), "closed")]
+            for k, (day, action) in enumerate(steps):
+                self.pending.append((day.isoformat(), self.n, k, case.id, action))
+        self.pending.sort()
+
+    def apply_due(self, eng: Engine, d: dt.date) -> int:
+        from ..core.centre import Rejected
+        from ..core.commands import CaseUpdate
+
+        iso = d.isoformat()
+        k = 0
+        while k < len(self.pending) and self.pending[k][0] <= iso:
+            k += 1
+        due, self.pending = self.pending[:k], self.pending[k:]
+        due.sort(key=lambda e: (e[1], e[2]))  # one case's steps in order
+        now = midnight(d) + 7.5 * 3600
+        n = 0
+        for _day, _no, _step, case, action in due:
+            try:
+                eng.apply(CaseUpdate(case, action), now + 0.01 * n, None)
+            except Rejected:
+                continue
+            n += 1
+        return n
 
 
 def slot_counts(visits: Iterable[Any], d: dt.date, n: int) -> list[int]:

@@ -8,7 +8,11 @@ Live channel "hall" (no argument), snapshot::
                 "ts": 1763861000.123, "zh": "请A017号到3号窗口办理业务",
                 "en": "Number A017, please go to window 3"}, ...],   # newest first, <= 8
      "waits": [{"line": "social", "zh": "社会保险", "en": "Social insurance", "prefix": "A",
-                "waiting": 5, "minutes": 12 | null}, ...]}         # null: no window open
+                "waiting": 5, "minutes": 12 | null,           # null: no window open
+                "lo": 8 | null, "hi": 17 | null}, ...]}       # its 80% interval
+
+A line's wait is the predicted wait (hub/forecast/wait.py) of a resident taking a ticket for
+its representative item now, behind everyone already waiting.
 
 A call's id is new for every call and every recall of a ticket, so the page announces each
 exactly once. /hall/voice/{id}.wav speaks only a call still in that list.
@@ -24,7 +28,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..core.catalog import COMPREHENSIVE
-from ..core.model import Priority, Ticket
 from .site import Site
 from .tts import Voice, display_en, display_zh, spoken
 
@@ -70,13 +73,11 @@ class Hall:
             rep = self.rep.get(line.id)
             if rep is None:
                 continue
-            probe = Ticket(id="~probe", number="", day=centre.day, item=rep,
-                           priority=Priority.NORMAL, issued_at=now, order_key=now,
-                           serial=centre.serial + 1)
-            _, minutes = centre.estimate(probe, now)
+            minutes = self.site.hub.item_wait(rep, now).minutes()
+            point, lo, hi = minutes if minutes is not None else (None, None, None)
             out.append({"line": line.id, "zh": line.name.zh, "en": line.name.en,
                         "prefix": line.prefix, "waiting": waiting.get(line.id, 0),
-                        "minutes": None if minutes == float("inf") else round(minutes)})
+                        "minutes": point, "lo": lo, "hi": hi})
         return out
 
     def snapshot(self, _arg: str = "") -> dict[str, Any]:

@@ -244,11 +244,16 @@ class Kiosk:
                 return JSONResponse({"code": e.code, "msg": e.message}, status_code=409)
             centre = self.site.hub.centre
             t = next(reversed(centre.tickets.values()))
-            ahead, minutes = centre.estimate(t, self.site.clock())
+            now = self.site.clock()
+            ahead = len(centre.ahead_of(t, now))
+            est = self.site.hub.issue_waits.get(t.id) or self.site.hub.ticket_wait(t, now)
+            minutes = est.minutes()  # as printed on the ticket
             url = ticket_url(self.site, request, t.id)
             return JSONResponse({
                 "id": t.id, "number": t.number, "ahead": ahead,
-                "wait": None if minutes == float("inf") else round(minutes),
+                "wait": None if minutes is None else minutes[0],
+                "wait_lo": None if minutes is None else minutes[1],
+                "wait_hi": None if minutes is None else minutes[2],
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
                 "url": url, "qr": qr_svg(url, 5), "device": device})
         return await self._guard(request, run)

@@ -5,7 +5,12 @@ Live channel "ticket", argument the ticket id, snapshot::
     {"found": true, "id": "20261123-A017", "number": "A017",
      "items": [{"zh": ..., "en": ...}, ...],
      "state": "waiting" | "called" | "serving" | "done" | "no_show" | "expired",
-     "window": 3 | null, "ahead": 4 | null, "wait": 12 | null, "recalls": 0}
+     "window": 3 | null, "ahead": 4 | null, "wait": 12 | null,
+     "wait_lo": 8 | null, "wait_hi": 17 | null, "recalls": 0}
+
+`wait` is the predicted wait in minutes (median of the Monte-Carlo paths, see
+hub/forecast/wait.py) and `wait_lo`-`wait_hi` its 80% interval; all null when no open
+window serves the ticket.
     {"found": false}                  # not a ticket of today (or not any more)
 
 Only what the printed ticket already says: no resident token, no clerk, no history.
@@ -37,14 +42,17 @@ class Phone:
             return {"found": False}
         items = [centre.catalog.items[i] for i in (t.item, *t.extra_items)
                  if i in centre.catalog.items]
-        ahead = wait = None
+        ahead = wait = lo = hi = None
         if t.state is TicketState.WAITING:
-            n, minutes = centre.estimate(t, self.site.clock())
-            ahead, wait = n, (None if minutes == float("inf") else round(minutes))
+            now = self.site.clock()
+            ahead = len(centre.ahead_of(t, now))
+            minutes = self.site.hub.ticket_wait(t, now).minutes()
+            if minutes is not None:
+                wait, lo, hi = minutes
         return {"found": True, "id": t.id, "number": t.number,
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
                 "state": t.state.value, "window": t.window, "ahead": ahead, "wait": wait,
-                "recalls": t.recalls}
+                "wait_lo": lo, "wait_hi": hi, "recalls": t.recalls}
 
     async def page(self, request: Request) -> Response:
         ticket_id = request.path_params["ticket"]

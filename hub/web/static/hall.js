@@ -53,7 +53,9 @@
       ow.el("span", {class: "prefix"}, w.prefix),
       ow.el("span", {class: "name"}, OW_HALL.lang === "zh_CN" ? w.zh : w.en),
       ow.el("span", {class: "n"}, String(w.waiting)),
-      ow.el("span", {class: "min"}, w.minutes === null ? "—" : String(w.minutes)))));
+      w.minutes === null ? ow.el("span", {class: "min"}, "—")
+        : ow.el("span", {class: "min"}, String(w.minutes),
+                ow.el("small", {class: "range"}, ` (${w.lo}–${w.hi})`)))));
     if (fresh.length) {
       const now = $("now");
       now.classList.remove("flash");

@@ -14,7 +14,9 @@
     let status = "", detail = "";
     if (s.state === "waiting") {
       status = s.ahead === 0 ? OW_T.next : ow.fmt(OW_T.ahead, {n: s.ahead});
-      detail = s.wait === null ? OW_T.nowindow : ow.fmt(OW_T.wait, {n: s.wait});
+      detail = s.wait === null ? OW_T.nowindow
+        : s.wait_lo === null || s.wait_lo === undefined ? ow.fmt(OW_T.wait, {n: s.wait})
+        : ow.fmt(OW_T.wait_range, {n: s.wait, lo: s.wait_lo, hi: s.wait_hi});
     } else if (s.state === "called") {
       status = ow.fmt(OW_T.called, {w: s.window});
       if (navigator.vibrate) navigator.vibrate([300, 150, 300]);

@@ -1,0 +1,1 @@
+"""Forecasts: arrivals and staffing plans (onewindow plan), live wait prediction."""

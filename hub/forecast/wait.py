@@ -1,0 +1,466 @@
+"""Per-ticket wait prediction: learned service times and forward Monte-Carlo from now.
+
+Pure (no I/O, no clock, no global randomness): the caller passes the centre, `now` and a
+`version` (the journal position). One simulation serves every waiting ticket of a state, its
+paths drawn from a generator seeded by (day, version), so a replayed hub prints the very same
+numbers; the learned state changes only in `update`/`issued`, which the app calls for every
+journal record in order (live and in replay alike).
+
+* Learning (`update`): each ticket that leaves a window DONE gives one window occupancy,
+  call -> complete (walk to the window + service), for its item (`ServiceLearner`: a
+  lognormal matched to mean and spread, the mean shrunk toward the catalog's standard
+  minutes times a centre-wide learned ratio). A time-of-day profile of the share of open
+  windows that are paused (lunch, breaks) is learned alongside.
+* Prediction (`forecast`, `predict`, `probe`): `paths` sample paths at once (numpy). Each open
+  window is free now (idle), after its resident's remaining occupancy (drawn conditioned on
+  the time already spent), or after its pause; the waiting tickets, in dispatch order
+  (`dispatch_order`; a specialised window's own items first), each take the first free window
+  among those eligible for their item, with a sampled occupancy stretched by the paused share
+  at that time of day. A ticket's start times over the paths give its wait: median (point)
+  and 10th-90th percentile, recalibrated online (`issued` records each ticket's prediction;
+  its first call scores it) per band of the predicted wait so that about 80% of waits fall
+  inside. A hypothetical new ticket for an item (the hall's forecast) starts after the queue.
+* Baselines for evaluation (evaluate_wait.py): `naive` (people ahead x mean occupancy /
+  eligible windows) and `hol_delay` (the wait of the last ticket called from the same queue).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.centre import Centre
+from ..core.model import Priority, Ticket, TicketState, WindowState
+
+INF = float("inf")
+SLOT = 600.0  # s: time-of-day resolution of the learned capacity profile
+SLOTS = int(86400 / SLOT)
+CALIBRATION_N = 200  # recent calls the interval is calibrated on (about half a day)
+CALIBRATION_MIN = 30  # ... and how many it needs before it trusts them
+BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
+SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
+SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Minutes from `now`; all inf when no open window can serve the ticket."""
+
+    median: float
+    mean: float
+    lo: float  # calibrated 80% interval
+    hi: float
+    raw_lo: float = 0.0  # 10th and 90th percentiles of the simulated waits
+    raw_hi: float = 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return self.median != INF
+
+    def minutes(self) -> tuple[int, int, int] | None:
+        """(point, low, high) whole minutes for screens and tickets; None: no window."""
+        if not self.reachable:
+            return None
+        return round(self.median), math.floor(self.lo), max(math.ceil(self.hi), 1)
+
+
+NO_WINDOW = Estimate(INF, INF, INF, INF, INF, INF)
+
+
+@dataclass(slots=True)
+class _Item:
+    n: int = 0
+    mean: float = 0.0  # seconds
+    m2: float = 0.0
+
+
+@dataclass(slots=True)
+class ServiceLearner:
+    """Online per-item window occupancy: a lognormal matched to the mean and the spread
+    (moments on the raw scale, so the mean stays right whatever the true shape), the mean
+    shrunk toward the catalog's standard minutes times a centre-wide learned ratio."""
+
+    prior_n: float = 4.0  # weight of the prior mean, in samples
+    cv0: float = 0.5  # prior coefficient of variation
+    cv_n: float = 20.0  # ... and its weight
+    items: dict[str, _Item] = field(default_factory=dict)
+    obs_sum: float = 0.0  # seconds observed
+    std_sum: float = 0.0  # standard seconds of the same services
+    total_n: int = 0
+    _cv2: float | None = None
+
+    def observe(self, item: str, standard_minutes: float, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        s = self.items.setdefault(item, _Item())
+        s.n += 1
+        d = seconds - s.mean
+        s.mean += d / s.n
+        s.m2 += d * (seconds - s.mean)
+        self.obs_sum += seconds
+        self.std_sum += standard_minutes * 60.0
+        self.total_n += 1
+        self._cv2 = None
+
+    def cv2(self) -> float:
+        if self._cv2 is None:
+            acc = self.cv0 ** 2 * self.cv_n
+            dof = self.cv_n
+            for s in self.items.values():
+                if s.n > 1:
+                    acc += s.m2 / s.mean ** 2
+                    dof += s.n - 1
+            self._cv2 = acc / dof
+        return self._cv2
+
+    def sigma(self) -> float:
+        return math.sqrt(math.log1p(self.cv2()))
+
+    def ratio(self) -> float:
+        """Observed over standard time, shrunk toward 1."""
+        w = 10 * 300.0  # ten five-minute services' worth of prior
+        return (self.obs_sum + w) / (self.std_sum + w)
+
+    def mean(self, item: str, standard_minutes: float) -> float:
+        prior = standard_minutes * 60.0 * self.ratio()
+        s = self.items.get(item)
+        if s is None or s.n == 0:
+            return prior
+        return (prior * self.prior_n + s.mean * s.n) / (self.prior_n + s.n)
+
+    def mu(self, item: str, standard_minutes: float) -> float:
+        """Log-seconds location of the item's occupancy."""
+        return math.log(self.mean(item, standard_minutes)) - math.log1p(self.cv2()) / 2
+
+    def mean_seconds(self, default: float) -> float:
+        return self.obs_sum / self.total_n if self.total_n else default
+
+
+@dataclass(slots=True)
+class Forecast:
+    """One simulated future of the queue: start time of each waiting ticket, per path."""
+
+    now: float
+    starts: dict[str, np.ndarray]
+    free: np.ndarray  # (paths, windows): when each window frees after the whole queue
+    cols: dict[int, int]  # window number -> column
+
+
+def _slot(centre: Centre, ts: float) -> int:
+    t = centre.local_time(ts)
+    return min(SLOTS - 1, int((t.hour * 3600 + t.minute * 60 + t.second) / SLOT))
+
+
+def _called_at(t: Ticket) -> float | None:
+    for ts, state, _w in reversed(t.history):
+        if state == "called":
+            return ts
+    return None
+
+
+def dispatch_order(centre: Centre, now: float) -> list[Ticket]:
+    """The waiting tickets in the order the windows will likely call them: due appointments,
+    then priority and normal interleaved as the `ratio` policy does (after `ratio` priority
+    tickets one normal), or with `aging` all priority first; arrival order within a class."""
+    tiers: dict[int, list[Ticket]] = {0: [], 1: [], 2: []}
+    for u in centre.queue:
+        tiers[centre._tier(u, now)].append(u)
+    prio = sorted(tiers[1], key=lambda u: u.sort_key)
+    normal = sorted(tiers[2], key=lambda u: u.sort_key)
+    out = sorted(tiers[0], key=lambda u: (u.appointment_at or 0.0, u.serial))
+    policy = centre.policy
+    if policy.mode != "ratio" or not prio or not normal:
+        return out + prio + normal
+    i = j = 0
+    streak = centre.streak
+    while i < len(prio) and j < len(normal):
+        if streak < policy.ratio:
+            out.append(prio[i])
+            i += 1
+            streak += 1
+        else:
+            out.append(normal[j])
+            j += 1
+            streak = 0
+    return out + prio[i:] + normal[j:]
+
+
+def _slots(ts: np.ndarray, midnight: float) -> np.ndarray:
+    return np.clip(((ts - midnight) / SLOT).astype(int), 0, SLOTS - 1)
+
+
+# Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9).
+_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+      1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
+_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+      6.680131188771972e+01, -1.328068155288572e+01)
+_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+      -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
+_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+      3.754408661907416e+00)
+
+
+def ndtri(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    out = np.empty_like(p)
+    lo, hi = p < 0.02425, p > 1 - 0.02425
+    mid = ~(lo | hi)
+    q = p[mid] - 0.5
+    r = q * q
+    out[mid] = ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
+                / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1))
+    for mask, sign in ((lo, 1.0), (hi, -1.0)):
+        if mask.any():
+            pp = p[mask] if sign > 0 else 1 - p[mask]
+            q = np.sqrt(-2 * np.log(pp))
+            out[mask] = sign * ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4])
+                                 * q + _C[5])
+                                / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1))
+    return out
+
+
+class WaitPredictor:
+    def __init__(self, paths: int = 200, seed: int = 0, pause_minutes: float = 10.0,
+                 wrap_seconds: float = 15.0, learner: ServiceLearner | None = None) -> None:
+        self.paths = paths
+        self.seed = seed
+        self.pause = pause_minutes * 60.0
+        self.wrap = wrap_seconds
+        self.learner = learner or ServiceLearner()
+        self._at_window: dict[str, str] = {}  # ticket id -> item, as last seen at a window
+        self.hol: dict[frozenset[int], float] = {}  # queue (its windows) -> last call's wait
+        self._cache: tuple[tuple[int, float], Forecast] | None = None
+        # Time of day (SLOT-second slots, summed over the days seen): open-window seconds,
+        # paused-window seconds, and the occupancy brought by priority/appointment arrivals
+        # (which go ahead of a normal ticket already waiting).
+        self.open_s = np.zeros(SLOTS)
+        self.paused_s = np.zeros(SLOTS)
+        self.prio_s = np.zeros(SLOTS)
+        self._last: float | None = None
+        self.avail_weight = 1.0
+        self.prio_weight = 0.0  # evaluated: future priority arrivals as lost capacity hurt
+        # Online calibration of the interval (split-conformal on the waits seen): each
+        # ticket's issue-time (median, lo, hi), scored when it is first called.
+        self._scales: dict[int, tuple[float, float]] = {}
+        self.pending: dict[str, tuple[float, float, float, float]] = {}
+        # Per band of the predicted wait (Mondrian): short waits err differently.
+        self.score_lo = [deque(maxlen=CALIBRATION_N) for _ in range(len(BANDS) + 1)]
+        self.score_hi = [deque(maxlen=CALIBRATION_N) for _ in range(len(BANDS) + 1)]
+        self._serial = 0
+
+    # ---- learning ------------------------------------------------------------------------
+    def update(self, centre: Centre, now: float) -> None:
+        """Learn from what changed since the last call (O(windows + new tickets)); call it
+        after every operation, with the operation's time."""
+        self._profile(centre, now)
+        now_at = {w.ticket for w in centre.windows.values() if w.ticket is not None}
+        items = centre.catalog.items
+        for tid in [k for k in self._at_window if k not in now_at]:
+            item = self._at_window.pop(tid)
+            t = centre.tickets.get(tid)
+            if t is None or t.state is not TicketState.DONE or item not in items:
+                continue
+            called = _called_at(t)
+            if called is not None:
+                self.learner.observe(item, items[item].minutes, t.history[-1][0] - called)
+        for tid in now_at:
+            if tid in self._at_window:
+                continue
+            t = centre.tickets.get(tid)
+            if t is None:
+                continue
+            self._at_window[tid] = t.item
+            called = _called_at(t)
+            first = next((ts for ts, s, _ in t.history if s == "called"), None)
+            if called is not None and first == called and t.item in items:
+                # Its first call: the head-of-line delay of its queue.
+                self.hol[centre._reach.get(t.item, frozenset())] = called - t.issued_at
+            p = self.pending.pop(tid, None)
+            if p is not None and called is not None:
+                issued, med, lo, hi = p
+                y = (called - issued) / 60.0
+                b = bisect.bisect(BANDS, med)
+                self.score_lo[b].append((med - y) / (med - lo + SLACK))
+                self.score_hi[b].append((y - med) / (hi - med + SLACK))
+                self._scales.clear()
+
+    def _scale(self, med: float) -> tuple[float, float]:
+        """Multipliers of the lower and upper half-widths so that each side misses about
+        10% of the recent waits predicted in the same band (1, 1 until there are enough)."""
+        b = bisect.bisect(BANDS, med)
+        got = self._scales.get(b)
+        if got is None:
+            lo, hi = self.score_lo[b], self.score_hi[b]
+            if len(lo) < CALIBRATION_MIN:
+                got = (1.0, 1.0)
+            else:
+                got = (max(0.0, float(np.quantile(np.fromiter(lo, float), SIDE_Q))),
+                       max(0.0, float(np.quantile(np.fromiter(hi, float), SIDE_Q))))
+            self._scales[b] = got
+        return got
+
+    def issued(self, t: Ticket, est: Estimate) -> None:
+        """Remember a ticket's prediction at issue; scored against its wait when called."""
+        if est.reachable:
+            self.pending[t.id] = (t.issued_at, est.median, est.raw_lo, est.raw_hi)
+            while len(self.pending) > 5000:
+                self.pending.pop(next(iter(self.pending)))
+
+    def _profile(self, centre: Centre, now: float) -> None:
+        last, self._last = self._last, now
+        if last is not None and 0 < now - last < 3600:
+            n_open = n_paused = 0
+            for w in centre.windows.values():
+                if w.state is not WindowState.CLOSED:
+                    n_open += 1
+                    n_paused += w.state is WindowState.PAUSED
+            if n_open:
+                k = _slot(centre, last)
+                self.open_s[k] += n_open * (now - last)
+                self.paused_s[k] += n_paused * (now - last)
+        if centre.serial < self._serial:
+            self._serial = 0
+        if centre.serial == self._serial:
+            return
+        items, sigma = centre.catalog.items, self.learner.sigma()
+        for t in reversed(centre.tickets.values()):
+            if t.serial <= self._serial:
+                break
+            if t.priority is not Priority.NORMAL and t.item in items:
+                mu = self.learner.mu(t.item, items[t.item].minutes)
+                self.prio_s[_slot(centre, t.issued_at)] += math.exp(mu + sigma ** 2 / 2)
+        self._serial = centre.serial
+
+    def capacity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(for normal tickets, for the others): the learned share of the windows' time
+        by time of day that serves the queue already waiting (pauses and lunch out, and for
+        normal tickets also the priority residents yet to come)."""
+        seen = self.open_s > 0
+        avail = np.ones(SLOTS)
+        avail[seen] = 1 - self.paused_s[seen] / self.open_s[seen]
+        prio = np.zeros(SLOTS)
+        prio[seen] = self.prio_s[seen] / self.open_s[seen]
+        avail = 1 - self.avail_weight * (1 - avail)
+        prio = self.prio_weight * prio
+        return np.clip(avail * (1 - np.minimum(prio, 0.5)), 0.2, 1), np.clip(avail, 0.2, 1)
+
+    # ---- prediction ----------------------------------------------------------------------
+    def forecast(self, centre: Centre, now: float, version: int) -> Forecast:
+        key = (version, now)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        fc = self._simulate(centre, now, version)
+        self._cache = (key, fc)
+        return fc
+
+    def _rng(self, centre: Centre, version: int) -> np.random.Generator:
+        return np.random.default_rng(
+            [self.seed, zlib.crc32(f"{centre.day}:{version}".encode()), version])
+
+    def _simulate(self, centre: Centre, now: float, version: int) -> Forecast:
+        rng = self._rng(centre, version)
+        P, L = self.paths, self.learner
+        items = centre.catalog.items
+        sigma = L.sigma()
+        open_w = [w for w in sorted(centre.windows.values(), key=lambda w: w.number)
+                  if w.state is not WindowState.CLOSED]
+        cols = {w.number: i for i, w in enumerate(open_w)}
+        free = np.full((P, len(open_w)), now)
+        for i, w in enumerate(open_w):
+            if w.state is WindowState.PAUSED:
+                left = max(60.0, self.pause - (now - w.since))
+                free[:, i] = now + rng.exponential(left, P)
+                continue
+            t = centre.tickets.get(w.ticket) if w.ticket is not None else None
+            if t is None or t.item not in items:
+                continue
+            called = _called_at(t)
+            elapsed = max(1.0, now - (called if called is not None else w.since))
+            mu = L.mu(t.item, items[t.item].minutes)
+            f0 = 0.5 * (1 + math.erf((math.log(elapsed) - mu) / (sigma * math.sqrt(2))))
+            u = f0 + (1 - f0) * rng.random(P)
+            total = np.exp(mu + sigma * ndtri(u))
+            free[:, i] = now + np.maximum(total - elapsed, 1.0) + self.wrap
+        cap_normal, cap_other = self.capacity()
+        local = centre.local_time(now)
+        midnight = now - (local.hour * 3600 + local.minute * 60 + local.second
+                          + local.microsecond / 1e6)
+        # A specialised window serves its own items first: their tickets take it before
+        # any comprehensive ticket it might help with.
+        order = dispatch_order(centre, now)
+        order = ([u for u in order if u.item in items and items[u.item].specialised]
+                 + [u for u in order if not (u.item in items and items[u.item].specialised)])
+        z = rng.standard_normal((len(order), P))
+        rows = np.arange(P)
+        starts: dict[str, np.ndarray] = {}
+        colsets: dict[frozenset[int], np.ndarray] = {}
+        for k, u in enumerate(order):
+            reach = centre.reach(u)
+            idx = colsets.get(reach)
+            if idx is None:
+                idx = np.array(sorted(cols[n] for n in reach if n in cols), dtype=int)
+                colsets[reach] = idx
+            if idx.size == 0:
+                starts[u.id] = np.full(P, INF)
+                continue
+            mu = L.mu(u.item, items[u.item].minutes) if u.item in items else math.log(300.0)
+            occ = np.exp(mu + sigma * z[k]) + self.wrap
+            for extra in u.extra_items:  # a second item at the same window
+                if extra in items:
+                    occ = occ + 0.8 * math.exp(L.mu(extra, items[extra].minutes)
+                                               + sigma ** 2 / 2)
+            cap = cap_normal if u.priority is Priority.NORMAL else cap_other
+            if idx.size == 1:
+                j = idx[0]
+                st = free[:, j].copy()
+                free[:, j] = st + occ / cap[_slots(st, midnight)]
+            else:
+                sub = free[:, idx]
+                a = sub.argmin(axis=1)
+                st = sub[rows, a]
+                free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
+            starts[u.id] = st
+        return Forecast(now, starts, free, cols)
+
+    def _summary(self, starts: np.ndarray, now: float) -> Estimate:
+        if not np.isfinite(starts).all():
+            return NO_WINDOW
+        w = np.maximum(starts - now, 0.0) / 60.0
+        lo, med, hi = (float(x) for x in np.percentile(w, (10, 50, 90)))
+        a_lo, a_hi = self._scale(med)
+        return Estimate(med, float(w.mean()), max(0.0, med - a_lo * (med - lo + SLACK)),
+                        med + a_hi * (hi - med + SLACK), lo, hi)
+
+    def predict(self, centre: Centre, t: Ticket, now: float, version: int) -> Estimate:
+        """A waiting ticket's wait from `now` (at state `version`)."""
+        fc = self.forecast(centre, now, version)
+        st = fc.starts.get(t.id)
+        if st is None:  # not waiting
+            return Estimate(0.0, 0.0, 0.0, 0.0)
+        return self._summary(st, now)
+
+    def probe(self, centre: Centre, item: str, now: float, version: int) -> Estimate:
+        """The wait of a resident who took a ticket for `item` now (after everyone waiting)."""
+        fc = self.forecast(centre, now, version)
+        idx = [fc.cols[n] for n in centre._reach.get(item, frozenset()) if n in fc.cols]
+        if not idx:
+            return NO_WINDOW
+        return self._summary(fc.free[:, idx].min(axis=1), now)
+
+    # ---- baselines (for the evaluation) -----------------------------------------------------
+    def naive(self, centre: Centre, t: Ticket, now: float) -> float:
+        """Minutes: people ahead x mean occupancy / eligible windows."""
+        reach = centre.reach(t)
+        if not reach:
+            return INF
+        mean = self.learner.mean_seconds(300.0)
+        return len(centre.ahead_of(t, now)) * mean / len(reach) / 60.0
+
+    def hol_delay(self, centre: Centre, t: Ticket) -> float:
+        """Minutes: the wait of the last ticket called from the same queue (0 if none)."""
+        return self.hol.get(centre._reach.get(t.item, frozenset()), 0.0) / 60.0

@@ -1,0 +1,1 @@
+"""The five-dimension staff report (`onewindow report`): staff.py computes, render.py writes."""

@@ -1,0 +1,420 @@
+"""The five-dimension staff report: pure computations from journal records.
+
+The journal does not say which ticket a `call` picked: the dispatch core decided that. So
+the records are replayed through the very `Centre` the hub runs (same catalog, same window
+configuration) and the facts are read off the core's state around each record:
+
+* a **service** — a ticket that became `done` at a window (by `complete`, or by `call`,
+  the keypad's one "next" key): its clerk (the window's clerk at that moment), its items
+  (the ticket's item plus its extra items), when service started (`start`, or the call
+  when there was none) and ended;
+* a **case** — a promised item (承诺件) the core opened on completion, owned by the clerk
+  who accepted it; `case` records (`CaseUpdate`) returned / corrected / reopened count
+  against that clerk whenever they happen, even for a case accepted in an earlier month;
+* a **rating** — the app-level `rate` record `{ticket, score 1..3, window, clerk}`.
+
+The five dimensions per clerk (`compute`):
+
+1. quantity — items handled: the items of the clerk's completed services;
+2. efficiency — Σ standard minutes ÷ Σ actual minutes (start → complete) of those
+   services, > 1 is quicker than standard; services shorter than `short_share` of their
+   standard (a resident told what is missing, 一次性告知) are left out and counted apart;
+3. value-weighted workload — Σ item difficulty weights (the catalog's `weight`, or
+   `[report.item_weights]`), so taking the hard items pays;
+4. service rating — share of the clerk's ratings that are satisfied (score 1 满意 unless
+   configured otherwise);
+5. closed-loop quality — 1 − defects ÷ promised cases the clerk accepted in the period,
+   defects being the returned, corrected and reopened events in the period (floor 0).
+
+Each dimension becomes a 0–100 score: quantity, value and efficiency relative to the
+centre's best clerk (best = 100), rating and quality absolute (share × 100); a clerk with
+no ratings or no promised cases gets the centre's share for that dimension. The
+composite is the weighted mean of the five scores with the configured weights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core import commands as c
+from ..core.catalog import Catalog
+from ..core.centre import Centre, CentreConfig, Rejected
+from ..core.effects import CaseOpened
+from ..core.model import TicketState
+from ..store.journal import Record
+
+DIMENSIONS = ("quantity", "efficiency", "value", "rating", "quality")
+LABELS = {
+    "quantity": ("办件量", "Quantity"),
+    "efficiency": ("办件效率", "Efficiency"),
+    "value": ("价值加权工作量", "Value-weighted workload"),
+    "rating": ("服务评价", "Service rating"),
+    "quality": ("闭环质量", "Closed-loop quality"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """`[report]` in centre.toml (every key optional)."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
+    item_weights: dict[str, float] = field(default_factory=dict)  # item id -> difficulty
+    satisfied: tuple[int, ...] = (1,)  # rating scores that count as satisfied
+    short_share: float = 0.25  # services shorter than this x standard: not in efficiency
+    per_day: bool = False  # score quantity and value per day worked (part-timers)
+    training_threshold: int = 500  # items a year that make an item a training priority
+    open_days_per_year: int = 250
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReportSettings:
+        w = dict.fromkeys(DIMENSIONS, 1.0)
+        for k, v in (d.get("weights") or {}).items():
+            if k not in DIMENSIONS:
+                raise ValueError(f"[report.weights] {k!r}: one of {', '.join(DIMENSIONS)}")
+            w[k] = float(v)
+        if any(v < 0 for v in w.values()) or not sum(w.values()):
+            raise ValueError("[report.weights] must be >= 0 and not all 0")
+        return cls(
+            weights=w,
+            item_weights={str(k): float(v) for k, v in (d.get("item_weights") or {}).items()},
+            satisfied=tuple(int(x) for x in d.get("satisfied", (1,))),
+            short_share=float(d.get("short_share", 0.25)),
+            per_day=bool(d.get("per_day", False)),
+            training_threshold=int(d.get("training_threshold", 500)),
+            open_days_per_year=int(d.get("open_days_per_year", 250)),
+        )
+
+
+# ---- facts from the journal ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Service:
+    ticket: str
+    day: str  # local ISO date
+    window: int
+    clerk: str
+    items: tuple[str, ...]
+    start: float
+    end: float
+
+    @property
+    def minutes(self) -> float:
+        return max(0.0, self.end - self.start) / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    case: str
+    item: str
+    clerk: str
+    action: str  # "accepted" or a CaseUpdate action
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    ticket: str
+    clerk: str
+    score: int
+    ts: float
+
+
+@dataclass(slots=True)
+class Facts:
+    start: float
+    end: float
+    services: list[Service] = field(default_factory=list)
+    cases: list[CaseEvent] = field(default_factory=list)
+    ratings: list[Rating] = field(default_factory=list)
+    taken: Counter[str] = field(default_factory=Counter)  # items residents asked for
+    open_days: set[str] = field(default_factory=set)
+    records: int = 0
+    rejected: int = 0  # records the replay refused (should be 0)
+
+
+def clerk_name(clerk: str | None, window: int) -> str:
+    return clerk or f"window-{window}"
+
+
+def month_span(month: str, utc_offset_minutes: int = 480) -> tuple[float, float]:
+    """[start, end) epoch seconds of a month ("2026-10") in the centre's local time."""
+    y, m = (int(x) for x in month.split("-"))
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+    start = dt.datetime(y, m, 1, tzinfo=tz)
+    end = dt.datetime(y + m // 12, m % 12 + 1, 1, tzinfo=tz)
+    return start.timestamp(), end.timestamp()
+
+
+def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
+            start: float, end: float) -> Facts:
+    """Replay the journal (from its beginning: case owners and the carried-over state need
+    it) and keep the facts of [start, end)."""
+    centre = Centre(catalog, config)
+    facts = Facts(start, end)
+    owner: dict[str, tuple[str, str]] = {}  # case id -> (clerk, item)
+    for rec in records:
+        ts, body = rec.ts, rec.body
+        if ts >= end:
+            break
+        facts.records += 1
+        op = body.get("op")
+        inside = ts >= start
+        if op == "rate":
+            if inside:
+                facts.ratings.append(Rating(str(body.get("ticket")),
+                                            clerk_name(body.get("clerk"), body.get("window", 0)),
+                                            int(body["score"]), ts))
+            continue
+        cls = c.BY_OP.get(str(op))
+        if cls is None:
+            continue  # scan, help, card ...: nothing the report counts
+        cmd = c.from_record(body)
+        before = None
+        if isinstance(cmd, c.WindowCommand):
+            w = centre.windows.get(cmd.window)
+            if w is not None and w.ticket is not None:
+                t = centre.tickets.get(w.ticket)
+                if t is not None:
+                    before = (t, t.state, w.number, clerk_name(w.clerk, w.number))
+        try:
+            effects = centre.apply(cmd, ts)
+        except Rejected:
+            facts.rejected += 1
+            continue
+        if isinstance(cmd, c.TakeTicket) and inside:
+            facts.taken.update(_items(cmd.item, cmd.extra_items))
+            facts.open_days.add(centre.local_date(ts).isoformat())
+        if before is not None:
+            t, state, n, clerk = before
+            if state is not TicketState.DONE and t.state is TicketState.DONE:
+                for e in effects:
+                    if isinstance(e, CaseOpened):
+                        owner[e.case] = (clerk, t.item)
+                        if inside:
+                            facts.cases.append(CaseEvent(e.case, t.item, clerk, "accepted", ts))
+                if inside:
+                    facts.services.append(Service(
+                        t.id, centre.local_date(ts).isoformat(), n, clerk,
+                        _items(t.item, t.extra_items), _service_start(t.history, n), ts))
+        if isinstance(cmd, c.CaseUpdate) and inside:
+            who, item = owner.get(cmd.case, ("unknown", ""))
+            facts.cases.append(CaseEvent(cmd.case, item, who, cmd.action, ts))
+    return facts
+
+
+def _items(item: str, extra: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((item, *extra)))
+
+
+def _service_start(history: list[tuple[float, str, int | None]], window: int) -> float:
+    """When this window's service began: its last `serving` mark, else its last call."""
+    called = None
+    for ts, state, w in reversed(history):
+        if w != window:
+            continue
+        if state == "serving":
+            return ts
+        if state == "called":
+            called = ts
+            break
+    return called if called is not None else history[-1][0]
+
+
+# ---- the report ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class ClerkRow:
+    clerk: str
+    windows: tuple[int, ...]
+    days: int
+    services: int
+    quantity: int  # items handled
+    standard_minutes: float  # of the services counted for efficiency
+    actual_minutes: float
+    short_services: int
+    efficiency: float | None
+    value: float
+    mean_weight: float | None
+    ratings: int
+    satisfied: int
+    rating_share: float | None
+    cases: int  # promised cases accepted in the period
+    returned: int
+    corrected: int
+    reopened: int
+    quality: float | None
+    scores: dict[str, float] = field(default_factory=dict)
+    composite: float = 0.0
+    rank: int = 0
+    daily: dict[str, int] = field(default_factory=dict)  # day -> items
+
+    @property
+    def defects(self) -> int:
+        return self.returned + self.corrected + self.reopened
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    item: str
+    name_zh: str
+    name_en: str
+    line: str
+    kind: str
+    minutes: float
+    weight: float
+    handled: int
+    taken: int
+    annual: float  # handled, annualised
+    training: bool
+
+
+@dataclass(slots=True)
+class Report:
+    month: str
+    settings: ReportSettings
+    clerks: list[ClerkRow]
+    items: list[ItemRow]
+    centre: dict[str, Any]
+    facts: Facts
+
+
+def item_weight(catalog: Catalog, settings: ReportSettings, item: str) -> float:
+    w = settings.item_weights.get(item)
+    if w is not None:
+        return w
+    it = catalog.item(item)
+    return it.weight if it is not None else 1.0
+
+
+def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = None,
+            month: str = "") -> Report:
+    s = settings or ReportSettings()
+    by_clerk: dict[str, list[Service]] = defaultdict(list)
+    for sv in facts.services:
+        by_clerk[sv.clerk].append(sv)
+    ratings: dict[str, list[Rating]] = defaultdict(list)
+    for r in facts.ratings:
+        ratings[r.clerk].append(r)
+    cases: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in facts.cases:
+        cases[e.clerk][e.action] += 1
+    names = sorted(set(by_clerk) | set(ratings) | {k for k in cases if k != "unknown"})
+    rows = []
+    for name in names:
+        svs = by_clerk.get(name, [])
+        std = act = 0.0
+        short = 0
+        value = 0.0
+        qty = 0
+        daily: Counter[str] = Counter()
+        for sv in svs:
+            qty += len(sv.items)
+            daily[sv.day] += len(sv.items)
+            value += sum(item_weight(catalog, s, i) for i in sv.items)
+            standard = sum(catalog.items[i].minutes for i in sv.items if i in catalog.items)
+            if sv.minutes < s.short_share * standard:
+                short += 1
+                continue
+            std += standard
+            act += sv.minutes
+        rs = ratings.get(name, [])
+        sat = sum(1 for r in rs if r.score in s.satisfied)
+        cc = cases.get(name, Counter())
+        accepted = cc["accepted"]
+        defects = cc["returned"] + cc["corrected"] + cc["reopened"]
+        rows.append(ClerkRow(
+            clerk=name, windows=tuple(sorted({sv.window for sv in svs})), days=len(daily),
+            services=len(svs), quantity=qty, standard_minutes=std, actual_minutes=act,
+            short_services=short, efficiency=std / act if act > 0 else None, value=value,
+            mean_weight=value / qty if qty else None, ratings=len(rs), satisfied=sat,
+            rating_share=sat / len(rs) if rs else None, cases=accepted,
+            returned=cc["returned"], corrected=cc["corrected"], reopened=cc["reopened"],
+            quality=max(0.0, 1.0 - defects / accepted) if accepted else None,
+            daily=dict(sorted(daily.items())),
+        ))
+    centre = _centre_summary(rows, facts)
+    _score(rows, centre, s)
+    return Report(month, s, rows, item_table(facts, catalog, s), centre, facts)
+
+
+def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
+    std = sum(r.standard_minutes for r in rows)
+    act = sum(r.actual_minutes for r in rows)
+    n_r = sum(r.ratings for r in rows)
+    acc = sum(r.cases for r in rows)
+    defects = sum(r.defects for r in rows)
+    return {
+        "clerks": len(rows),
+        "open_days": len(facts.open_days),
+        "items_requested": sum(facts.taken.values()),
+        "services": sum(r.services for r in rows),
+        "quantity": sum(r.quantity for r in rows),
+        "value": sum(r.value for r in rows),
+        "efficiency": std / act if act else None,
+        "short_services": sum(r.short_services for r in rows),
+        "ratings": n_r,
+        "satisfied": sum(r.satisfied for r in rows),
+        "rating_share": sum(r.satisfied for r in rows) / n_r if n_r else None,
+        "cases": acc,
+        "returned": sum(r.returned for r in rows),
+        "corrected": sum(r.corrected for r in rows),
+        "reopened": sum(r.reopened for r in rows),
+        "quality": max(0.0, 1.0 - defects / acc) if acc else None,
+        "closed": sum(1 for e in facts.cases if e.action == "closed"),
+        "rejected_records": facts.rejected,
+    }
+
+
+def _score(rows: list[ClerkRow], centre: dict[str, Any], s: ReportSettings) -> None:
+    def per(r: ClerkRow, x: float) -> float:
+        return x / r.days if s.per_day and r.days else x
+
+    best = {
+        "quantity": max((per(r, r.quantity) for r in rows), default=0.0),
+        "value": max((per(r, r.value) for r in rows), default=0.0),
+        "efficiency": max((r.efficiency or 0.0 for r in rows), default=0.0),
+    }
+    total_w = sum(s.weights.values())
+    for r in rows:
+        sc = {
+            "quantity": _rel(per(r, r.quantity), best["quantity"]),
+            "efficiency": _rel(r.efficiency if r.efficiency is not None
+                               else centre["efficiency"] or 0.0, best["efficiency"]),
+            "value": _rel(per(r, r.value), best["value"]),
+            "rating": 100.0 * (r.rating_share if r.rating_share is not None
+                               else centre["rating_share"] or 0.0),
+            "quality": 100.0 * (r.quality if r.quality is not None
+                                else centre["quality"] if centre["quality"] is not None
+                                else 1.0),
+        }
+        r.scores = sc
+        r.composite = sum(s.weights[k] * sc[k] for k in DIMENSIONS) / total_w
+    for k, r in enumerate(sorted(rows, key=lambda r: -r.composite), start=1):
+        r.rank = k
+
+
+def _rel(x: float, best: float) -> float:
+    return 100.0 * x / best if best > 0 and math.isfinite(x) else 0.0
+
+
+def item_table(facts: Facts, catalog: Catalog, s: ReportSettings) -> list[ItemRow]:
+    """Items handled in the period, annualised by open days: which pass the training
+    threshold (500 a year by default)."""
+    handled: Counter[str] = Counter()
+    for sv in facts.services:
+        handled.update(sv.items)
+    days = len(facts.open_days) or 1
+    out = []
+    for item_id in set(handled) | set(facts.taken):
+        it = catalog.item(item_id)
+        annual = handled[item_id] / days * s.open_days_per_year
+        out.append(ItemRow(
+            item_id, it.name.zh if it else item_id, it.name.en if it else item_id,
+            it.line if it else "", it.kind if it else "", it.minutes if it else 0.0,
+            item_weight(catalog, s, item_id), handled[item_id], facts.taken[item_id],
+            annual, annual >= s.training_threshold))
+    out.sort(key=lambda r: (-r.handled, r.item))
+    return out
