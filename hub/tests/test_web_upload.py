@@ -2,8 +2,6 @@
 issued over MQTT by a simulated button box, a window node's page photo is uploaded with the
 node's own upload client, listed, and found on disk; bad uploads change nothing on disk."""
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -12,41 +10,25 @@ import httpx
 import pytest
 
 from onewindow.hub import config as hub_config
-from onewindow.hub.runner import serve
 from onewindow.hub.store.files import FileStore, default_files_dir
 from onewindow.node.camera import FakeSource, capture_document
 from onewindow.node.tests.pages import photograph, render_page
 from onewindow.node.upload import UploadError, upload
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import default_devices, write_config
+from onewindow.tools.testbed import default_devices
 
-CENTRE = "t1"
+from .test_hub_mqtt import CENTRE, running_hub
+
 TOKEN = "node-1-secret"
 
 
-@contextlib.asynccontextmanager
-async def web_hub(tmp_path, port, catalog, tokens=True):
+def web_hub(tmp_path, port, catalog, tokens=True):
+    """A hub in this process with the HTTP API on a free port (test_hub_mqtt.running_hub)."""
     devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
     if tokens:
         devices[-1]["token"] = TOKEN
-    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, port, tmp_path / "hub.db",
-                            windows=2, devices=devices, catalog=catalog,
-                            extra='\n[web]\nhost = "127.0.0.1"\nport = 0\n')
-    cfg = hub_config.load(cfg_path)
-    stop = asyncio.Event()
-    runners = []
-    task = asyncio.create_task(serve(cfg, stop, ready=runners.append))
-    for _ in range(500):
-        if runners and runners[0].connected.is_set():
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield runners[0]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    return running_hub(tmp_path, port, catalog, windows=2, devices=devices,
+                       extra='\n[web]\nhost = "127.0.0.1"\nport = 0\n')
 
 
 def tree(root):
