@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import functools
 import math
 import pstats
 import time
@@ -25,12 +26,19 @@ from rich.console import Console
 from rich.table import Table
 
 from ..hub.catalog import load_catalog
+from ..hub.core.catalog import Catalog
 from ..hub.sim.engine import Engine
 from ..hub.sim.model import Weather
 from ..hub.sim.policies import layout
 
 DAY = dt.date(2026, 11, 25)  # an ordinary Wednesday
 VISITS_PER_WINDOW = 37.0  # windows a centre opens per visit expected (about 85% busy)
+
+
+@functools.cache
+def _catalog() -> Catalog:
+    """One catalog per worker process, as a city's hubs share one item list."""
+    return load_catalog()
 
 
 def _windows(visits: float) -> int:
@@ -40,7 +48,7 @@ def _windows(visits: float) -> int:
 def centre_day(args: tuple[int, float, bool]) -> tuple[int, int, float]:
     """(visits, core operations, seconds) of one centre's day with the real core."""
     seed, visits, timed_core = args
-    catalog = load_catalog()
+    catalog = _catalog()
     eng = Engine(catalog, layout("mixed", catalog, _windows(visits)), clerk_seed=seed)
     scale = visits / eng.arrivals.base_daily
     core_time = 0.0
@@ -67,7 +75,7 @@ def centre_day(args: tuple[int, float, bool]) -> tuple[int, int, float]:
 def bare_day(args: tuple[int, float, bool]) -> tuple[int, int, float]:
     """The same residents and service draws through a bare SimPy M/G/c model."""
     seed, visits, _ = args
-    catalog = load_catalog()
+    catalog = _catalog()
     eng = Engine(catalog, layout("comprehensive", catalog, _windows(visits)), clerk_seed=seed)
     vs = eng.visits_for(DAY, Weather(), seed, visits / eng.arrivals.base_daily)
     clerk, svc, items = eng.clerks[1], eng.service, catalog.items

@@ -92,6 +92,9 @@ class Centre:
                 raise ValueError(f"window {spec.number} configured twice")
             self.windows[spec.number] = Window(spec.number, spec.kind, self._skills(spec))
         self._reach: dict[str, frozenset[int]] = {}
+        # mine -> other -> do they compete (count_ahead); valid for the current reach
+        self._share_rows: dict[str, dict[str, bool]] = {}
+        self._workdays_cache: dict[tuple[dt.date, int], dt.date] = {}
         self._refresh_reach()
 
     # ---- configuration helpers -------------------------------------------------------
@@ -119,6 +122,7 @@ class Centre:
     def _update_reach(self, w: Window) -> None:
         """One window opened or closed: only the reach of its own items changes."""
         serving = w.state is not WindowState.CLOSED
+        self._share_rows.clear()
         for item in w.skills:
             r = self._reach[item]
             if serving and w.number not in r:
@@ -134,6 +138,7 @@ class Centre:
                 for item in w.skills:
                     reach[item].add(w.number)
         self._reach = {k: frozenset(v) for k, v in reach.items()}
+        self._share_rows = {}
 
     # ---- time ------------------------------------------------------------------------
     def local_time(self, now: float) -> dt.datetime:
@@ -149,6 +154,13 @@ class Centre:
         return d.weekday() < 5 or iso in self.config.workdays
 
     def add_workdays(self, start: dt.date, days: int) -> dt.date:
+        key = (start, days)
+        hit = self._workdays_cache.get(key)
+        if hit is None:
+            hit = self._workdays_cache[key] = self._add_workdays(start, days)
+        return hit
+
+    def _add_workdays(self, start: dt.date, days: int) -> dt.date:
         d = start
         while days > 0:
             d += dt.timedelta(days=1)
@@ -208,6 +220,36 @@ class Centre:
             if ut < tier or (ut == tier and u.sort_key < key):
                 out.append(u)
         return out
+
+    def count_ahead(self, t: Ticket, now: float) -> int:
+        """len(ahead_of(t, now)), without walking the queue in the common case: a new
+        normal ticket, newest of all, with no ticket sent to one window. Then everyone
+        waiting for an item that shares a window with t is ahead of it, whatever the tier."""
+        q = self.queue
+        if (t.priority is not Priority.NORMAL or t.target_window is not None or q.targeted
+                or not q.normal or q.normal[-1] is not t):
+            return len(self.ahead_of(t, now))
+        key = t.sort_key
+        if any(u.sort_key > key for u in q.appointment):  # an off-slot one taken later
+            return len(self.ahead_of(t, now))
+        row = self._share_rows.get(t.item)
+        if row is None:
+            row = self._share_rows[t.item] = {}
+        n = 0
+        for item, k in q.by_item.items():
+            share = row.get(item)
+            if share is None:
+                share = row[item] = self._shares(t.item, item)
+            if share:
+                n += k
+        return n - 1 if row.get(t.item) else n  # not t itself
+
+    def _shares(self, mine: str, other: str) -> bool:
+        """Do tickets for `other` compete with a ticket for `mine` (see ahead_of)?"""
+        items = self.catalog.items
+        own = items[mine].window_kinds if items[mine].specialised else None
+        return not self._reach[other].isdisjoint(self._reach.get(mine, frozenset())) and (
+            own is None or not set(own).isdisjoint(items[other].window_kinds))
 
     def estimate(self, t: Ticket, now: float) -> tuple[int, float]:
         """(people ahead, minutes to wait) from the standard minutes of those ahead."""
@@ -382,8 +424,8 @@ class Centre:
         self.queue.add(t)
         if cmd.resident:
             self.active_by_resident[(cmd.resident, item.id)] = t.id
-        ahead, wait = self.estimate(t, now)
-        effects: list[Effect] = [TicketIssued(t.id, ahead, wait, cmd.source), QueueChanged()]
+        effects: list[Effect] = [TicketIssued(t.id, self.count_ahead(t, now), cmd.source),
+                                 QueueChanged()]
         if not self.reach(t):
             effects.append(Unreachable((t.id,)))
         return effects
@@ -567,7 +609,7 @@ class Centre:
         # Its own queue (tickets transferred to it) goes back to every window that serves
         # their items, in their place: nobody waits for a window that is gone.
         for t in [t for t in self.queue if t.target_window == w.number]:
-            t.target_window = None
+            self.queue.retarget(t, None)
             t.history.append((now, "rerouted", w.number))
         self._update_reach(w)
         return [WindowChanged(w.number), QueueChanged(), *self._newly_unreachable(before)]
@@ -588,8 +630,8 @@ class Centre:
             raise Rejected("unknown_ticket",
                            f"没有可补打的{cmd.ticket}号 / no active ticket {cmd.ticket}")
         t.history.append((now, "reprinted", None))
-        ahead, wait = self.estimate(t, now) if t.state is TicketState.WAITING else (0, 0.0)
-        return [TicketIssued(t.id, ahead, wait, cmd.source, reprint=True)]
+        ahead = self.count_ahead(t, now) if t.state is TicketState.WAITING else 0
+        return [TicketIssued(t.id, ahead, cmd.source, reprint=True)]
 
     def _case(self, cmd: c.CaseUpdate, now: float) -> list[Effect]:
         case = self.cases.get(cmd.case)

@@ -13,8 +13,7 @@ class Effect:
 @dataclass(frozen=True, slots=True)
 class TicketIssued(Effect):
     ticket: str  # ticket id
-    ahead: int
-    wait_minutes: float
+    ahead: int  # people likely served first; the wait itself is the app's WaitPredictor's
     source: str | None
     reprint: bool = False
 

@@ -50,14 +50,18 @@ def _by_appointment(t: Ticket) -> tuple[float, int]:
 
 
 class WaitingQueue:
-    """Waiting tickets, one ordered list per class."""
+    """Waiting tickets, one ordered list per class, and how many wait for each item (so a
+    new ticket's people-ahead count need not walk the whole queue). A queued ticket's
+    `target_window` may only change through `retarget`, which keeps the counts right."""
 
-    __slots__ = ("appointment", "normal", "priority")
+    __slots__ = ("appointment", "by_item", "normal", "priority", "targeted")
 
     def __init__(self) -> None:
         self.normal: SortedKeyList = SortedKeyList(key=_by_order)
         self.priority: SortedKeyList = SortedKeyList(key=_by_order)
         self.appointment: SortedKeyList = SortedKeyList(key=_by_appointment)
+        self.by_item: dict[str, int] = {}  # untargeted waiting tickets per item
+        self.targeted = 0  # waiting tickets sent to one window
 
     def _list(self, t: Ticket) -> SortedKeyList:
         if t.priority is Priority.PRIORITY:
@@ -68,9 +72,26 @@ class WaitingQueue:
 
     def add(self, t: Ticket) -> None:
         self._list(t).add(t)
+        if t.target_window is None:
+            self.by_item[t.item] = self.by_item.get(t.item, 0) + 1
+        else:
+            self.targeted += 1
 
     def remove(self, t: Ticket) -> None:
         self._list(t).remove(t)
+        if t.target_window is None:
+            left = self.by_item[t.item] - 1
+            if left:
+                self.by_item[t.item] = left
+            else:
+                del self.by_item[t.item]
+        else:
+            self.targeted -= 1
+
+    def retarget(self, t: Ticket, window: int | None) -> None:
+        self.remove(t)
+        t.target_window = window
+        self.add(t)
 
     def __len__(self) -> int:
         return len(self.normal) + len(self.priority) + len(self.appointment)

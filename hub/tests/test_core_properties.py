@@ -131,6 +131,18 @@ class QueueMachine(RuleBasedStateMachine):
         assert set(queue_ids) <= set(self.issued)
 
     @invariant()
+    def people_ahead_counts_agree_with_the_queue_scan(self):
+        core, q = self.core, self.core.queue
+        untargeted: dict[str, int] = {}
+        for t in q:
+            if t.target_window is None:
+                untargeted[t.item] = untargeted.get(t.item, 0) + 1
+        assert q.by_item == untargeted
+        assert q.targeted == sum(1 for t in q if t.target_window is not None)
+        for t in q:  # the fast path where it applies, the scan elsewhere: the same count
+            assert core.count_ahead(t, self.now) == len(core.ahead_of(t, self.now))
+
+    @invariant()
     def numbers_unique_per_day(self):
         numbers = [t.number for t in self.core.tickets.values() if t.day == self.core.day]
         assert len(numbers) == len(set(numbers))
