@@ -517,6 +517,7 @@ class HubApp:
             "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
             "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
             "wait_min": None if minutes is None else minutes[0],
+            "wait_range": None if minutes is None else minutes[1:],
             "issued_at": when, "qr": qr})
         cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
                "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}

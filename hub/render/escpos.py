@@ -46,18 +46,25 @@ def _en(p: Dummy, text: str) -> None:
     p.text(_ascii(text) + "\n")
 
 
-def wait_lines(wait_min: int | None) -> tuple[str, str]:
-    """The (Chinese, English) wait estimate lines."""
+def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
+               ) -> tuple[str, str]:
+    """The (Chinese, English) wait estimate lines: the point estimate and, when known, the
+    80% interval, so a resident can judge whether to step out."""
     if wait_min is None:
         return "暂无开放窗口，请咨询工作人员", "No window open yet: ask staff"
-    return f"预计等候约{int(wait_min)}分钟", f"About {int(wait_min)} min"
+    if wait_range is None:
+        return f"预计等候约{int(wait_min)}分钟", f"About {int(wait_min)} min"
+    lo, hi = (int(x) for x in wait_range)
+    return (f"预计等候约{int(wait_min)}分钟（{lo}-{hi}分钟）",
+            f"About {int(wait_min)} min ({lo}-{hi})")
 
 
 def render_ticket(ticket: dict[str, Any]) -> bytes:
     """ESC/POS bytes for one printed ticket (see the module docstring for the layout).
 
     ``ticket`` keys: centre_zh, centre_en, number, item_zh, item_en, ahead, wait_min
-    (int, or None when no window is open), issued_at, qr (URL).
+    (int, or None when no window is open), optional wait_range ((low, high) minutes, the
+    80% interval), issued_at, qr (URL).
     """
     p = Dummy()
     p.hw("INIT")  # ESC @: forget whatever the previous job left selected
@@ -84,7 +91,7 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     ahead = int(ticket["ahead"])
     _zh(p, f"前面还有{ahead}人")
     _en(p, f"{ahead} ahead")
-    zh, en = wait_lines(ticket.get("wait_min"))
+    zh, en = wait_lines(ticket.get("wait_min"), ticket.get("wait_range"))
     _zh(p, zh)
     _en(p, en)
     _en(p, ticket["issued_at"])

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .journal import _sqlite_pragmas
 
-ROLES = ("clerk", "specialist", "supervisor", "technician", "admin")
+ROLES = ("clerk", "specialist", "supervisor", "technician", "backoffice", "admin")
 IDLE_S = 30 * 60.0
 ABSOLUTE_S = 12 * 3600.0
 TOUCH_S = 60.0  # write `seen` at most once a minute per session

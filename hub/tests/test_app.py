@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import re
 
 from onewindow.hub.app import BOARD_MAX_PAYLOAD, HubApp
 from onewindow.hub.catalog import load_catalog
@@ -128,7 +129,8 @@ def test_the_print_command_carries_the_ticket_as_escpos():
     assert texts[0] == "测试中心" and "Test centre" in texts
     assert "A001" in texts and "事项SOC-1" in texts and "Item SOC-1" in texts
     assert "前面还有0人" in texts and "2026-11-23 09:00" in texts
-    assert any(t.startswith("预计等候约") for t in texts)
+    [wait] = [t for t in texts if t.startswith("预计等候约")]
+    assert re.fullmatch(r"预计等候约(\d+)分钟（(\d+)-(\d+)分钟）", wait), wait  # point + 80%
     assert "事项SOC-1".encode("gb18030") in raw  # GB18030, not UTF-8
     assert cmd["lines"][1] == "A001"  # lines and qr stay for kiosks and simulators
 

@@ -112,8 +112,9 @@ def test_rate_limit_per_username_and_address():
 ALLOWED = {
     "clerk": {"console"},
     "specialist": {"help.answer"},
-    "supervisor": {"floor", "windows.manage", "fleet"},
+    "supervisor": {"floor", "windows.manage", "fleet", "cases"},
     "technician": {"fleet"},
+    "backoffice": {"cases"},
     "admin": set(auth.PERMISSIONS),
 }
 

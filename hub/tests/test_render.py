@@ -70,6 +70,12 @@ def test_chinese_is_gb18030_inside_fs_blocks_and_never_utf8():
     assert len(raw) < 64 * 1024
 
 
+def test_the_80_percent_interval_is_printed_in_both_languages():
+    out = decode(render_ticket({**TICKET, "wait_range": (8, 19)}))
+    assert "预计等候约12分钟（8-19分钟）" in out["texts"]
+    assert "About 12 min (8-19)" in out["texts"]
+
+
 def test_no_window_open_wait_text():
     out = decode(render_ticket({**TICKET, "wait_min": None}))
     assert "暂无开放窗口，请咨询工作人员" in out["texts"]

@@ -27,7 +27,8 @@ with warnings.catch_warnings():
 T0 = 1_795_500_000.0
 PASSWORD = "password-1"
 USERS = {"clerk1": ("clerk", 1), "clerk2": ("clerk", 2), "spec": ("specialist", None),
-         "sup": ("supervisor", None), "tech": ("technician", None), "admin": ("admin", None)}
+         "sup": ("supervisor", None), "tech": ("technician", None), "admin": ("admin", None),
+         "back": ("backoffice", None)}
 PAGE = {"accept": "text/html"}
 
 
@@ -93,10 +94,14 @@ ROUTES = [
     ("GET", "/accounts", "accounts"),
     ("POST", "/accounts", "accounts"),
     ("POST", "/accounts/clerk2", "accounts"),
+    ("GET", "/cases", "cases"),
+    ("POST", "/cases/20261123-A001/closed", "cases"),
 ]
 ALLOWED = {"clerk": {"console"}, "specialist": {"help.answer"},
-           "supervisor": {"floor", "windows.manage", "fleet"}, "technician": {"fleet"},
-           "admin": {"console", "help.answer", "floor", "windows.manage", "fleet", "accounts"}}
+           "supervisor": {"floor", "windows.manage", "fleet", "cases"}, "technician": {"fleet"},
+           "backoffice": {"cases"},
+           "admin": {"console", "help.answer", "floor", "windows.manage", "fleet", "accounts",
+                     "cases"}}
 
 
 def call(cl, method, path, **kw):
@@ -267,3 +272,35 @@ def test_admin_manages_accounts(env):
     assert adm.post("/accounts/newbie", json={"active": False}).json()["active"] is False
     assert cl.get("/console/state").status_code == 401  # disabled: its session is gone
     assert adm.post("/accounts/admin", json={"active": False}).status_code == 400
+
+
+def test_back_office_returns_corrects_closes_and_reopens_promised_items(env):
+    """The back office acts on cases the windows accepted; every action is the core's
+    CaseUpdate (journalled) and a wrong state or unknown case changes nothing."""
+    promised = next(i for i in env.hub.centre.catalog.items.values() if i.kind == "promised")
+    env.act(c.OpenWindow(1, "S1"))
+    env.act(c.TakeTicket(promised.id))
+    env.act(c.CallNext(1))
+    env.act(c.Complete(1))
+    [case] = env.hub.centre.cases.values()
+    cl = env.client("back")
+    page = cl.get("/cases", headers=PAGE)
+    assert page.status_code == 200 and case.id in page.text and promised.name.zh in page.text
+    assert 'data-action="returned"' in page.text and 'data-action="reopened"' not in page.text
+
+    r = cl.post(f"/cases/{case.id}/returned", json={"reason": "缺少户口簿复印件"})
+    assert r.status_code == 200 and r.json()["state"] == "returned"
+    assert r.json()["actions"] == ["resubmitted"]
+    before = env.hub.centre.to_dict()
+    for path, code, status in ((f"/cases/{case.id}/closed", "bad_case_state", 409),
+                               ("/cases/19990101-Z999/closed", "unknown_case", 404),
+                               (f"/cases/{case.id}/approve", "bad_field", 409)):
+        r = cl.post(path, json={})
+        assert r.status_code == status and r.json()["code"] == code, (path, r.text)
+    assert cl.post(f"/cases/{case.id}/corrected", json={"reason": "x" * 201}).status_code == 400
+    assert env.hub.centre.to_dict() == before  # refused: nothing changed
+    for action, state in (("resubmitted", "open"), ("corrected", "open"), ("closed", "closed"),
+                          ("reopened", "open")):
+        r = cl.post(f"/cases/{case.id}/{action}", json={})
+        assert r.status_code == 200 and r.json()["state"] == state, (action, r.text)
+    assert env.hub.centre.cases[case.id].state == "open"

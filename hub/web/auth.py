@@ -25,17 +25,19 @@ PERMISSIONS = {
     "windows.manage": "open and close windows, change a window's skills",
     "fleet": "the device fleet: boards and nodes, online, firmware, signal, errors",
     "accounts": "staff accounts: list, create, disable",
+    "cases": "promised items (承诺件): return, correct, close, reopen",
 }
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "clerk": frozenset({"console"}),
     "specialist": frozenset({"help.answer"}),
-    "supervisor": frozenset({"floor", "windows.manage", "fleet"}),
+    "supervisor": frozenset({"floor", "windows.manage", "fleet", "cases"}),
+    "backoffice": frozenset({"cases"}),
     "technician": frozenset({"fleet"}),
     "admin": frozenset(PERMISSIONS),
 }
 assert set(ROLE_PERMISSIONS) == set(ROLES)
 HOME = {"clerk": "/console", "specialist": "/specialist", "supervisor": "/dashboard",
-        "technician": "/fleet", "admin": "/dashboard"}
+        "technician": "/fleet", "admin": "/dashboard", "backoffice": "/cases"}
 
 
 def may(role: str, permission: str) -> bool:

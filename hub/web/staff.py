@@ -128,6 +128,7 @@ class Staff:
                                       ("help.answer", "/specialist", "specialist"),
                                       ("floor", "/dashboard", "dashboard"),
                                       ("fleet", "/fleet", "fleet"),
+                                      ("cases", "/cases", "cases"),
                                       ("accounts", "/accounts", "accounts")):
                 if auth.may(role, perm):
                     nav.append((href, label))
@@ -244,7 +245,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    from . import console, dashboard
+    from . import cases, console, dashboard
 
     staff = Staff(site)
     site.staff = staff  # type: ignore[attr-defined]
@@ -260,6 +261,7 @@ def routes(site: Site) -> list[BaseRoute]:
     ]
     out += console.routes(staff)
     out += dashboard.routes(staff)
+    out += cases.routes(staff)
     return out
 
 

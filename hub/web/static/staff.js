@@ -279,5 +279,16 @@ const staff = (() => {
     }
   }
 
-  return {console: console_, specialist, dashboard, fleet, accounts};
+  // ---- promised items (back office) ------------------------------------------------------
+  function cases() {
+    for (const b of document.querySelectorAll("button[data-action]")) {
+      b.addEventListener("click", async () => {
+        const id = b.closest("tr").dataset.case;
+        const body = {reason: $("#case-reason").value};
+        if (await post("/cases/" + encodeURIComponent(id) + "/" + b.dataset.action, body)) location.reload();
+      });
+    }
+  }
+
+  return {console: console_, specialist, dashboard, fleet, accounts, cases};
 })();
