@@ -39,6 +39,7 @@ from ..sim.history import DayCounts, synthetic_weather
 from ..sim.model import WEEKDAY_NAMES, ArrivalModel, DayInfo, Weather, day_info
 
 REF_WEEKDAY = 2  # Wednesday
+PROFILE_PRIOR_DAYS = 4.0  # how strongly a weekday's own day shape is pulled to the pooled one
 HEAT_FROM = 30.0
 COLD_FROM = 5.0
 
@@ -221,6 +222,20 @@ def poisson_irls(x: np.ndarray, y: np.ndarray, iters: int = 50, tol: float = 1e-
     return beta
 
 
+def _weekday_profiles(days: list[Day], pooled: np.ndarray) -> dict[int, list[float]]:
+    out = {}
+    mean_day = sum(d.total for d in days) / len(days)
+    for w in range(7):
+        own = [d for d in days if d.date.weekday() == w and not d.special]
+        if not own:
+            continue
+        sums = np.sum([d.counts for d in own], axis=0)
+        prior = PROFILE_PRIOR_DAYS * mean_day
+        shares = (sums + prior * pooled) / (sums.sum() + prior)
+        out[w] = list(shares)
+    return out
+
+
 @dataclass(slots=True)
 class ArrivalForecaster:
     slots: list[str]
@@ -229,6 +244,9 @@ class ArrivalForecaster:
     profile: list[float]  # share of the day's residents per slot (sums to 1)
     coef: dict[str, float]  # log-multipliers by column
     days: int = 0  # open days fitted on
+    # Per weekday, the day's shape when it differs (a Monday-morning rush): the weekday's
+    # own shares, shrunk towards `profile` by PROFILE_PRIOR_DAYS days' worth of counts.
+    weekday_profile: dict[int, list[float]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, counts: Counts) -> ArrivalForecaster:
@@ -246,8 +264,10 @@ class ArrivalForecaster:
         beta = poisson_irls(x, y)
         slot_mean = np.exp(beta[:ns])
         base = float(slot_mean.sum())
-        return cls(list(counts.slots), cols, base, list(slot_mean / base),
-                   {c: float(b) for c, b in zip(cols, beta[ns:], strict=True)}, len(days))
+        profile = slot_mean / base
+        return cls(list(counts.slots), cols, base, list(profile),
+                   {c: float(b) for c, b in zip(cols, beta[ns:], strict=True)}, len(days),
+                   _weekday_profiles(days, profile))
 
     def effects(self) -> dict[str, float]:
         """Each fitted multiplier by name: weekday ratios to Wednesday, flags, per-degree
@@ -264,7 +284,7 @@ class ArrivalForecaster:
         eta = sum(self.coef[c] * v for c, v in zip(self.columns, _features(day, self.columns),
                                                      strict=True))
         total = self.base * math.exp(eta)
-        return [total * p for p in self.profile]
+        return [total * p for p in self.weekday_profile.get(day.date.weekday(), self.profile)]
 
     def day_for(self, d: dt.date, weather: Weather, info: DayInfo | None = None) -> Day | None:
         info = info or day_info(d)

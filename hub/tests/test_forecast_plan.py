@@ -162,3 +162,34 @@ def test_cli_plan_and_evaluate(tmp_path):
     r = CliRunner().invoke(app, ["plan", "--evaluate", str(tmp_path / "h.csv"), "--weeks", "4"])
     assert r.exit_code == 0, r.output
     assert "WAPE" in r.output and "same-weekday" in r.output
+
+
+def test_a_weekday_with_its_own_day_shape_is_forecast_with_it(tmp_path):
+    """Real counts (a bank's calls, see tools/real_counts.py) have a Monday-morning rush:
+    each weekday keeps its own shape when its history shows one."""
+    import random
+
+    from onewindow.hub.forecast.arrivals import Counts, Day
+    from onewindow.tools.real_counts import half_hourly, write
+
+    rng = random.Random(5)
+    stamps, calls = [], []
+    d = dt.date(2026, 3, 2)  # a Monday
+    while d < dt.date(2026, 7, 3):
+        if d.weekday() < 5:
+            for hour in (9, 10, 11, 12):
+                lam = 120 if (d.weekday() == 0 and hour == 9) else 60
+                for minute in (0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55):
+                    stamps.append(f"{d.isoformat()}T{hour:02d}:{minute:02d}:00Z")
+                    calls.append(sum(1 for _ in range(lam // 12 * 2) if rng.random() < 0.5))
+        d += dt.timedelta(days=1)
+    path = tmp_path / "calls.csv"
+    write(half_hourly(stamps, calls), path)
+    counts = load_counts(path)
+    assert counts.slots[0] == "09:00" and len(counts.slots) == 8
+    fc = ArrivalForecaster.fit(Counts(counts.slots, counts.days))
+    monday = fc.expected(Day(dt.date(2026, 7, 6), [0.0] * 8))
+    tuesday = fc.expected(Day(dt.date(2026, 7, 7), [0.0] * 8))
+    # Monday 09:00-10:00 carries twice the load of any other hour; other days are flat
+    assert sum(monday[:2]) / sum(monday[2:4]) == pytest.approx(2.0, rel=0.1)
+    assert sum(tuesday[:2]) / sum(tuesday[2:4]) == pytest.approx(1.0, rel=0.1)
