@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 PASSWORD = "s3cret-pass"
 STAFF = [("wang", "王芳", "clerk", 1), ("zhao", "赵磊", "clerk", 2),
          ("li", "李明", "specialist", None), ("chen", "陈主任", "supervisor", None),
-         ("sun", "孙工", "technician", None)]
+         ("sun", "孙工", "technician", None), ("qian", "钱科长", "backoffice", None)]
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
 
 
@@ -64,7 +64,7 @@ def login(page, url: str, username: str, lang: str = "zh_CN") -> None:
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("#login")
-    page.wait_for_url(re.compile(r"/(console|specialist|dashboard|fleet)"))
+    page.wait_for_url(re.compile(r"/(console|specialist|dashboard|fleet|cases)"))
 
 
 def test_clerk_logs_in_calls_next_and_completes(staff, browser_context):
@@ -209,5 +209,37 @@ def test_technician_sees_the_fleet_only(staff, browser_context):
     expect(page.locator('#fleet tr[data-dev="kp-4"]')).to_contain_text("sim")
     shot(page, "staff-fleet")
     for path in ("/dashboard", "/console", "/specialist", "/accounts"):
+        r = page.goto(staff.url + path)
+        assert r is not None and r.status == 403, path
+
+
+def test_back_office_returns_and_closes_a_promised_item(staff, browser_context):
+    """A promised item accepted at window 1 shows on the back office's page with its
+    deadline; returning it (退件, with a reason) and, once resubmitted, closing it (办结) are
+    journalled: a hub restart shows the same state."""
+    Device(staff.broker_port, "box-1", "box").send(("take", {"item": "SOC-003"}))
+    Device(staff.broker_port, "kp-1", "keypad", 1).send(("open", {}), ("call", {}),
+                                                       ("start", {}), ("complete", {}))
+    page = browser_context.new_page()
+    login(page, staff.url, "qian")
+    expect(page).to_have_url(re.compile(r"/cases$"))
+    row = page.locator("#cases tbody tr").first
+    expect(row).to_contain_text("城乡居民养老金申领")
+    expect(row.locator(".state")).to_have_text("办理中")
+    case_id = row.get_attribute("data-case")
+    page.fill("#case-reason", "缺少户口簿复印件")
+    row.locator('button[data-action="returned"]').click()
+    row = page.locator(f'#cases tr[data-case="{case_id}"]')
+    expect(row.locator(".state")).to_have_text("已退件")
+    expect(row.locator("button")).to_have_count(1)  # only "resubmitted" now
+    shot(page, "staff-cases-returned")
+    row.locator('button[data-action="resubmitted"]').click()
+    expect(row.locator(".state")).to_have_text("办理中")
+    row.locator('button[data-action="closed"]').click()
+    expect(row.locator(".state")).to_have_text("已办结")
+    staff.restart()  # the journal, replayed, gives the same state
+    page.goto(staff.url + "/cases")
+    expect(page.locator(f'#cases tr[data-case="{case_id}"] .state')).to_have_text("已办结")
+    for path in ("/dashboard", "/console", "/fleet", "/accounts"):
         r = page.goto(staff.url + path)
         assert r is not None and r.status == 403, path
