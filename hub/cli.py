@@ -65,17 +65,30 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
 
 @app.command()
 def demo(minutes: float = typer.Option(0, help="stop after this many real minutes (0: run "
-                                                "until Ctrl-C)"),
+                                                "until the day is over or Ctrl-C)"),
          speed: float = typer.Option(60.0, help="simulated seconds per real second"),
          windows: int = typer.Option(8, help="windows in the simulated centre"),
          live: bool = typer.Option(True, help="live terminal view (rich)"),
-         seed: int = typer.Option(1)) -> None:
-    """A whole simulated centre's morning on the embedded broker: no setup needed."""
+         seed: int = typer.Option(1),
+         layout: str = typer.Option("mixed", help="dedicated | comprehensive | mixed"),
+         drill: str = typer.Option("", help="'reopen': windows closed until --reopen-at "
+                                            "while tickets are taken"),
+         reopen_at: str = typer.Option("10:30", help="the reopening drill's time (HH:MM)")
+         ) -> None:
+    """A whole simulated centre's day on the embedded broker, people by the simulator's
+    engine: no setup needed."""
+    import datetime as dt
+
     from ..tools.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_until_signal(lambda stop: run_demo(stop, minutes=minutes, speed=speed,
-                                                    windows=windows, live=live, seed=seed)))
+    try:
+        at = dt.datetime.strptime(reopen_at, "%H:%M").time()
+    except ValueError:
+        raise typer.BadParameter("HH:MM, e.g. 10:30", param_hint="--reopen-at") from None
+    asyncio.run(_until_signal(lambda stop: run_demo(
+        stop, minutes=minutes, speed=speed, windows=windows, live=live, seed=seed,
+        layout_name=layout, drill=drill, reopen_at=at)))
 
 
 user_app = typer.Typer(help="Staff accounts (stored in the hub's database).",

@@ -2,10 +2,13 @@
 
 Everything is real except the people and the clock: the hub runs with the embedded broker
 and a SQLite journal in a temporary folder, and every keypad, LED board, button box, kiosk
-and the hall board is a `SimDevice` speaking protocol v1 over MQTT. Simulated residents take
-tickets at the boxes and the kiosk; simulated clerks open their windows at 09:00 and call,
-start and complete tickets on their keypads. Time runs `speed` times faster than real time
-from 08:50 China time on the most recent weekday, for the hub and the people alike.
+and the hall board is a `SimDevice` speaking protocol v1 over MQTT. The people are the
+simulator's (`hub/sim`): its arrival model, residents, clerks and window layouts, run by the
+same `Engine` processes as `onewindow sim`. Only their hands differ: each command the engine
+decides is sent as the matching event by the device it names (a box or the kiosk takes a
+ticket, a keypad calls, starts, completes, transfers, pauses, rates ...) to the real hub,
+and the engine reads the hub's answer. Time runs `speed` times faster than real time from
+08:50 China time on the most recent working day, for the hub and the people alike.
 
 The live view reads the hub's state directly from `runner.app.centre`: it runs in the same
 process, and a demo screen is allowed to look behind the protocol.
@@ -16,20 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
 import json
 import logging
 import math
 import random
 import tempfile
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import simpy
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -37,54 +41,37 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..hub.catalog import SAMPLE
+from ..hub.catalog import SAMPLE, load_catalog
 from ..hub.config import from_dict
-from ..hub.core.catalog import COMPREHENSIVE, Item
-from ..hub.core.centre import Centre
+from ..hub.core import commands as c
+from ..hub.core.centre import Centre, Rejected
+from ..hub.core.effects import TicketIssued
 from ..hub.core.model import Ticket, TicketState, WindowState
+from ..hub.fleet.registry import provision_all
 from ..hub.mqtt.broker import LOOPBACK, free_port
 from ..hub.runner import HubRunner, serve
+from ..hub.sim.engine import Day, DayOptions, DayResult, Engine, Rating
+from ..hub.sim.model import CST, ArrivalModel, Weather, at_local, day_info
+from ..hub.sim.policies import Layout, layout
 from ..protocol import ow_protocol as proto
 from .simdevice import DeviceError, SimDevice
 
 log = logging.getLogger("onewindow.demo")
 
 CENTRE_ID = "demo"
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
 WEEKDAYS_ZH = "一二三四五六日"
 
-START = dt.time(8, 50)  # the simulation starts with the doors open, ten minutes early
-OPEN = dt.time(9, 0)  # clerks open their windows
-LAST_TICKET = dt.time(16, 45)  # the ticket machines stop issuing
-CLOSE = dt.time(17, 0)  # clerks close once their queue is empty
-
-# Arrivals per hour for eight windows (scaled with the window count), linear in between:
-# a crowd at the door, the mid-morning peak, a lunch-time lull, a smaller afternoon peak.
-ARRIVALS_PER_HOUR = (
-    ((8, 50), 50), ((9, 0), 56), ((9, 30), 74), ((10, 0), 80), ((10, 30), 76),
-    ((11, 0), 60), ((11, 30), 42), ((12, 0), 26), ((12, 30), 22), ((13, 0), 30),
-    ((13, 30), 42), ((14, 0), 50), ((14, 30), 50), ((15, 0), 44), ((15, 30), 36),
-    ((16, 0), 26), ((16, 30), 14), ((16, 45), 0),
-)
-DOOR_CROWD = 6  # residents already at the door at 08:50
-
-# How many residents come for each department line, relative to one another. Within a
-# line, quick items are asked for more often than long ones (a certificate or a card
-# replacement is everyday business; a housing application is not).
-LINE_POPULARITY = {
-    "social": 3.2, "medical": 3.0, "household": 1.6, "general": 1.5, "civil": 1.2,
-    "employment": 1.2, "elderly": 1.1, "health": 0.8, "family": 0.8, "housing": 0.6,
-    "disability": 0.6, "veterans": 0.4,
-}
-PRIORITY_SHARE = {"elderly": 0.4, "disability": 0.4}  # priority residents per line
-PRIORITY_DEFAULT = 0.08  # overall about one in ten
-RESIDENT_TOKEN_SHARE = 0.15  # swiped an ID card at the kiosk
-KIOSK_SHARE = 0.35
-NO_SHOW_SHARE = 0.05  # not there when called (过号)
-NO_SHOW_RETURNS = 0.5  # of those, come back and are called again after the requeue
-PAUSE_SHARE = 0.025  # a short break after a ticket
-RATING_SHARE = 0.55
-RATINGS = ((1, 0.9), (2, 0.08), (3, 0.02))  # 满意 / 基本满意 / 不满意
+START = dt.time(8, 50)  # the simulation starts ten minutes before the windows open
+DRILLS = ("", "reopen")
+REOPEN_AT = dt.time(10, 30)
+# Residents per window on an ordinary Wednesday (the arrival model adds the weekday, so a
+# Monday is busier): windows about 85 % busy, queues that come and go.
+VISITS_PER_WINDOW = 37.0
+REPLY_TIMEOUT = 15.0  # real s the engine waits for the hub (a device retries within that)
+MAX_AHEAD = 60.0  # simulated s the clock may run ahead of the engine's next event
+# Commands whose refusal the engine handles itself (a take refused, nobody waiting, no
+# window for a transfer); any other refusal is a surprise and is counted as a device error.
+ENGINE_HANDLES = (c.TakeTicket, c.CallNext, c.Transfer)
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ("丽芳", "建国", "晓燕", "志强", "美玲", "秀英", "文静", "海波", "慧敏", "晓东",
@@ -104,15 +91,19 @@ SUMMARY_MIN_REAL = 2.0  # ... but not more often than this, in real seconds
 # ---- time -------------------------------------------------------------------------------
 
 def demo_day(today: dt.date | None = None) -> dt.date:
-    """Today in China if it is a weekday, else the Friday before."""
+    """Today in China if the centre opens today, else the working day before."""
     d = today or dt.datetime.now(CST).date()
-    while d.weekday() >= 5:
+    while not day_info(d).open:
         d -= dt.timedelta(days=1)
     return d
 
 
 class SimClock:
-    """Simulated epoch seconds: `start` until `go()`, then `speed` seconds per real second."""
+    """Simulated epoch seconds: `start` until `go()`, then `speed` seconds per real second,
+    but never more than MAX_AHEAD past `engine` (the engine's next event, set by `drive`):
+    at speeds the hub's answers cannot keep up with, time waits for the people rather than
+    running on without them (and past midnight, where the hub would close the day). Both
+    bounds only grow, so the clock never goes back."""
 
     def __init__(self, day: dt.date, speed: float) -> None:
         if speed <= 0:
@@ -120,10 +111,11 @@ class SimClock:
         self.day = day
         self.speed = speed
         self.start = self.at(START)
+        self.engine = math.inf
         self._t0: float | None = None
 
     def at(self, t: dt.time) -> float:
-        return dt.datetime.combine(self.day, t, CST).timestamp()
+        return at_local(self.day, t)
 
     def go(self) -> None:
         self._t0 = time.monotonic()
@@ -131,52 +123,71 @@ class SimClock:
     def __call__(self) -> float:
         if self._t0 is None:
             return self.start
-        return self.start + (time.monotonic() - self._t0) * self.speed
+        return min(self.start + (time.monotonic() - self._t0) * self.speed,
+                   self.engine + MAX_AHEAD)
 
     def local(self, ts: float | None = None) -> dt.datetime:
         return dt.datetime.fromtimestamp(self() if ts is None else ts, CST)
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep for simulated seconds."""
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
-
-    async def sleep_until(self, ts: float) -> None:
-        await self.sleep(ts - self())
-
-
-def arrival_rate(ts: float, clock: SimClock, scale: float) -> float:
-    """Residents per simulated second at `ts`."""
-    knots = [(clock.at(dt.time(h, m)), r) for (h, m), r in ARRIVALS_PER_HOUR]
-    if ts <= knots[0][0]:
-        rate = knots[0][1]
-    elif ts >= knots[-1][0]:
-        rate = knots[-1][1]
-    else:
-        for (t0, r0), (t1, r1) in itertools.pairwise(knots):
-            if t0 <= ts < t1:
-                rate = r0 + (r1 - r0) * (ts - t0) / (t1 - t0)
-                break
-    return rate * scale / 3600.0
+    def real_until(self, ts: float) -> float:
+        """Real seconds until the clock shows `ts` (<= 0: it has)."""
+        return (ts - self()) / self.speed
 
 
 # ---- the centre ---------------------------------------------------------------------------
 
-def window_kinds(windows: int) -> list[str]:
-    """Mostly comprehensive windows; from six windows on, a card window and a cash window."""
-    if windows >= 6:
-        return [COMPREHENSIVE] * (windows - 2) + ["card", "cash"]
-    return [COMPREHENSIVE] * windows
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The simulated day: its date, the window layout, the engine's options and volume."""
+
+    day: dt.date
+    layout: Layout
+    options: DayOptions
+    scale: float
+    weather: Weather
+    last_ticket: dt.time  # when arrivals stop (the ticket machines stop issuing)
+
+    def at(self, t: dt.time) -> float:
+        return at_local(self.day, t)
+
+    @property
+    def open_at(self) -> float:
+        return self.at(self.options.reopen_at or self.options.open_at)
+
+    @property
+    def drill(self) -> bool:
+        return self.options.reopen_at is not None
 
 
-def demo_config(windows: int, port: int, db: Path, web_port: int | None = None
+def plan(day: dt.date, windows: int, layout_name: str = "mixed", drill: str = "",
+         reopen_at: dt.time = REOPEN_AT) -> Plan:
+    """`drill="reopen"`: the windows stay closed until `reopen_at` while residents keep
+    taking tickets (the engine's reopening drill), then work off the backlog."""
+    if drill not in DRILLS:
+        raise ValueError(f"unknown drill {drill!r}; one of: reopen")
+    opts = DayOptions(start_at=START, reopen_at=reopen_at if drill == "reopen" else None)
+    if drill and not opts.open_at < reopen_at < opts.close_at:
+        raise ValueError(f"the drill reopens between {opts.open_at:%H:%M} and "
+                         f"{opts.close_at:%H:%M}")
+    lay = layout(layout_name, load_catalog(), windows, centre_id=CENTRE_ID)
+    arrivals = ArrivalModel()  # the engine's default
+    return Plan(day, lay, opts, windows * VISITS_PER_WINDOW / arrivals.base_daily, Weather(),
+                arrivals.end())
+
+
+def demo_config(lay: Layout, port: int, db: Path, web_port: int | None = None
                 ) -> dict[str, Any]:
+    """The hub's configuration: the layout's windows, and a keypad and an LED board at each."""
     devices: list[dict[str, Any]] = [
         {"id": "box-1", "role": "box"}, {"id": "box-2", "role": "box"},
         {"id": "kiosk-1", "role": "kiosk"}, {"id": "hall-1", "role": "hall"},
     ]
-    for n in range(1, windows + 1):
-        devices.append({"id": f"kp-{n}", "role": "keypad", "window": n})
-        devices.append({"id": f"led-{n}", "role": "led", "window": n})
+    windows = []
+    for w in lay.config.windows:
+        devices.append({"id": f"kp-{w.number}", "role": "keypad", "window": w.number})
+        devices.append({"id": f"led-{w.number}", "role": "led", "window": w.number})
+        skills = {} if w.skills is None else {"skills": list(w.skills)}
+        windows.append({"number": w.number, "kind": w.kind, **skills})
     web = {} if web_port is None else {
         "web": {"host": LOOPBACK, "port": web_port}}
     status = {} if web_port is None else {"status_url": f"http://{LOOPBACK}:{web_port}/t/"}
@@ -185,8 +196,7 @@ def demo_config(windows: int, port: int, db: Path, web_port: int | None = None
         "centre": {"id": CENTRE_ID, **status},
         "store": {"url": f"sqlite:///{db}"},
         "broker": {"embedded_port": port},
-        "windows": [{"number": n, "kind": k}
-                    for n, k in enumerate(window_kinds(windows), start=1)],
+        "windows": windows,
         "devices": devices,
     }
 
@@ -207,20 +217,154 @@ def clerk_names(n: int, rng: random.Random) -> list[str]:
     return [proto.mask_name(name) for name in pool[:n]]
 
 
-def popularity(item: Item) -> float:
-    return LINE_POPULARITY.get(item.line, 1.0) / item.minutes ** 0.7
+# ---- the engine's hands: commands as device events -------------------------------------------
+
+_WINDOW_EVENTS: dict[type[c.Command], str] = {
+    c.CallNext: "call", c.Recall: "recall", c.Start: "start", c.Complete: "complete",
+    c.Pause: "pause", c.Resume: "resume", c.CloseWindow: "close",
+}
 
 
-def lognormal(rng: random.Random, median: float, sigma: float) -> float:
-    return median * math.exp(rng.gauss(0.0, sigma))
+def device_event(cmd: c.Command, centre: Centre) -> tuple[str, dict[str, Any]]:
+    """(type, fields) of the event a device sends for `cmd`: the inverse of the mapping in
+    `HubApp._to_command`, so the hub journals the very command the engine decided."""
+    if isinstance(cmd, c.TakeTicket):
+        return "take", _present(item=cmd.item, priority=cmd.priority, resident=cmd.resident,
+                                appointment_at=cmd.appointment_at,
+                                items=list(cmd.extra_items) or None)
+    if isinstance(cmd, Rating):  # a window device rates by the number it shows
+        return "rate", {"window": cmd.window, "ticket": centre.tickets[cmd.ticket].number,
+                        "score": cmd.score}
+    if isinstance(cmd, c.OpenWindow):
+        return "open", _present(window=cmd.window, clerk=cmd.clerk)
+    if isinstance(cmd, c.Skip):
+        return "skip", _present(window=cmd.window, requeue=cmd.requeue)
+    if isinstance(cmd, c.Transfer):
+        return "transfer", _present(window=cmd.window, to_window=cmd.to_window,
+                                    to_item=cmd.to_item, note=cmd.note)
+    typ = _WINDOW_EVENTS.get(type(cmd))
+    if typ is None or not isinstance(cmd, c.WindowCommand):
+        raise ValueError(f"no device event for {cmd.op!r}")
+    return typ, {"window": cmd.window}
 
 
-@dataclass(slots=True)
-class Resident:
-    item: str
-    priority: bool
-    absent_calls: int  # calls the resident misses: 0 usually, 1 if back later, many if gone
-    calls: int = 0
+def _present(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class Actuator:
+    """The engine's `act`: called in the engine's thread, it has the named device send the
+    command's event from the event loop and blocks until the hub answers. A take answers
+    with the ticket the hub issued; a refusal the engine expects becomes `Rejected`, as the
+    core would raise it; any other failure is counted and the engine carries on."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[str, SimDevice],
+                 centre: Centre, timeout: float = REPLY_TIMEOUT) -> None:
+        self.loop, self.devices, self.centre, self.timeout = loop, devices, centre, timeout
+        self.errors: Counter[str] = Counter()
+
+    def __call__(self, cmd: c.Command, now: float, dev: str | None) -> list[Any]:
+        typ, fields = device_event(cmd, self.centre)
+        device = self.devices[dev or ""]
+        fut = asyncio.run_coroutine_threadsafe(device.send(typ, **fields), self.loop)
+        try:
+            reply = fut.result(self.timeout)
+        except DeviceError as e:
+            if isinstance(cmd, ENGINE_HANDLES):
+                raise Rejected(str(e.code), str(e)) from None
+            self.errors[str(e.code)] += 1
+            return []
+        except (TimeoutError, aiomqtt.MqttError) as e:
+            fut.cancel()
+            self.errors[type(e).__name__] += 1
+            if isinstance(cmd, ENGINE_HANDLES):
+                raise Rejected("no_answer", str(e)) from None
+            return []
+        if isinstance(cmd, c.TakeTicket):
+            # The hub applied the take before it answered, so the number is in its state.
+            t = self.centre.by_number[reply["ticket"]]
+            return [TicketIssued(t.id, int(reply.get("ahead", 0)),
+                                 float(reply.get("wait", -1)), dev)]
+        return []
+
+
+def drive(env: simpy.Environment, clock: SimClock, stop: threading.Event) -> None:
+    """Step the engine's day (in a worker thread) as the demo clock reaches each event.
+
+    A plain Environment stepped against the one clock the hub also reads, rather than
+    simpy.rt.RealtimeEnvironment: its sleeps cannot be interrupted by Ctrl-C, and it would
+    keep a second start time of its own. The hub stamps each operation with that clock:
+    never earlier than the engine's time, and at most MAX_AHEAD later (see SimClock)."""
+    while not stop.is_set():
+        t = env.peek()
+        if t == math.inf:
+            return  # every window closed and nobody is coming: the day is over
+        clock.engine = t  # a float store: atomic, read by the event loop's thread
+        ahead = clock.real_until(t)
+        if ahead > 0:
+            stop.wait(ahead)
+            continue
+        env.step()
+
+
+class Simulation:
+    """The simulator's day acted out on the demo's devices, stepped in a worker thread.
+
+    The engine thread reads the hub's Centre (it looks up the ticket a call brought, the
+    ticket a number names, a window's state) while the event loop thread mutates it. That
+    is safe enough here: every read is a single dict lookup or attribute read, atomic under
+    the GIL; the windows dict never changes size; and what the engine reads right after a
+    command was settled by the hub before it answered, with nobody else acting on those
+    windows (unless a demo user presses buttons on the web pages, which the actuator
+    survives). All the engine's own state stays in its thread until it has finished."""
+
+    def __init__(self, runner: HubRunner, clock: SimClock, p: Plan,
+                 devices: dict[str, SimDevice], seed: int, clerks: list[str]) -> None:
+        self.centre = runner.app.centre
+        self.clock = clock
+        self.plan = p
+        self.devices = devices
+        self.actuator = Actuator(asyncio.get_running_loop(), devices, self.centre)
+        self.engine = Engine(self.centre.catalog, p.layout, centre=self.centre,
+                             act=self.actuator, clerk_seed=seed)
+        # The same clerks (speeds, home lines) under names fit for the screen.
+        self.engine.clerks = {n: replace(k, name=name) for (n, k), name
+                              in zip(sorted(self.engine.clerks.items()), clerks, strict=True)}
+        self.day: Day = self.engine.start_day(p.day, p.weather, seed, scale=p.scale,
+                                              options=p.options)
+        self._stop = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def errors(self) -> Counter[str]:
+        return self.actuator.errors
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(
+            asyncio.to_thread(drive, self.day.env, self.clock, self._stop), name="demo-engine")
+
+    @property
+    def day_over(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def stop(self) -> None:
+        """Stop the engine after its current command (the hub must still be running)."""
+        self._stop.set()
+        if self._task is None:
+            return
+        try:
+            await self._task
+        except Exception:
+            log.exception("the simulated people stopped with an error")
+            self.errors["crashed"] += 1
+        self._task = None
+
+    def result(self) -> DayResult:
+        """The engine's account of the day (call after `stop`)."""
+        return self.day.result()
+
+
+# ---- views ------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -273,221 +417,6 @@ def centre_stats(centre: Centre, now: float) -> Stats:
                  open_windows)
 
 
-class Station:
-    """A simulated device used by several simulated people: one key press at a time."""
-
-    def __init__(self, dev: SimDevice) -> None:
-        self.dev = dev
-        self._lock = asyncio.Lock()
-
-    async def send(self, typ: str, **fields: Any) -> dict[str, Any]:
-        async with self._lock:
-            return await self.dev.send(typ, **fields)
-
-
-# ---- the simulation -------------------------------------------------------------------------
-
-class Simulation:
-    def __init__(self, runner: HubRunner, clock: SimClock, rng: random.Random,
-                 devices: dict[str, SimDevice]) -> None:
-        self.runner = runner
-        self.centre = runner.app.centre
-        self.clock = clock
-        self.rng = rng
-        self.devices = devices
-        self.residents: dict[str, Resident] = {}  # by ticket number
-        self.errors: Counter[str] = Counter()
-        self.arrivals_done = False
-        served_kinds = {w.kind for w in self.centre.windows.values()}
-        self.items = [i for i in self.centre.catalog.items.values()
-                      if served_kinds.intersection(i.window_kinds)]
-        self.weights = [popularity(i) for i in self.items]
-        self.scale = len(self.centre.windows) / 8.0
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.stations: dict[str, Station] = {}
-
-    def spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("demo task %s failed", task.get_name(), exc_info=task.exception())
-            self.errors["crashed"] += 1
-
-    def start(self, clerks: list[str]) -> None:
-        self.spawn(self.arrivals(), "demo-arrivals")
-        for n, name in zip(sorted(self.centre.windows), clerks, strict=True):
-            self.spawn(self.clerk(n, name), f"demo-clerk-{n}")
-
-    async def stop(self) -> None:
-        while self.tasks:
-            tasks = list(self.tasks)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    @property
-    def day_over(self) -> bool:
-        return (self.arrivals_done and self.clock() >= self.clock.at(CLOSE)
-                and all(w.state is WindowState.CLOSED for w in self.centre.windows.values()))
-
-    # ---- residents ----
-    async def arrivals(self) -> None:
-        """A Poisson process whose rate follows the day's curve (thinning)."""
-        clock, rng = self.clock, self.rng
-        peak = max(r for _, r in ARRIVALS_PER_HOUR) * self.scale / 3600.0
-        end = clock.at(LAST_TICKET)
-        n = 0
-        for _ in range(max(1, round(DOOR_CROWD * self.scale))):
-            n += 1
-            self.spawn(self.resident(), f"demo-resident-{n}")
-            await clock.sleep(rng.uniform(3, 15))
-        t = clock()
-        while True:
-            t += rng.expovariate(peak)
-            if t >= end:
-                break
-            if rng.random() * peak > arrival_rate(t, clock, self.scale):
-                continue
-            await clock.sleep_until(t)
-            n += 1
-            self.spawn(self.resident(), f"demo-resident-{n}")
-        self.arrivals_done = True
-
-    async def resident(self) -> None:
-        rng = self.rng
-        item = rng.choices(self.items, self.weights)[0]
-        priority = rng.random() < PRIORITY_SHARE.get(item.line, PRIORITY_DEFAULT)
-        fields: dict[str, Any] = {"item": item.id}
-        if priority:
-            fields["priority"] = "priority"
-        at_kiosk = rng.random() < KIOSK_SHARE
-        if at_kiosk and rng.random() < RESIDENT_TOKEN_SHARE / KIOSK_SHARE:
-            fields["resident"] = f"{rng.getrandbits(64):016x}"
-        dev = self.devices["kiosk-1"] if at_kiosk else self.devices[rng.choice(("box-1",
-                                                                                 "box-2"))]
-        try:
-            reply = await self.station(dev).send("take", **fields)
-        except (DeviceError, TimeoutError, aiomqtt.MqttError) as e:
-            self.errors[getattr(e, "code", None) or type(e).__name__] += 1
-            return
-        absent = 0
-        gone = NO_SHOW_SHARE * (1 - NO_SHOW_RETURNS)
-        if reply.get("wait", 0) > 60:
-            gone += 0.1  # a long estimate on the slip: some leave and come back tomorrow
-        r = rng.random()
-        if r < gone:
-            absent = 99
-        elif r < gone + NO_SHOW_SHARE * NO_SHOW_RETURNS:
-            absent = 1
-        number = reply.get("ticket")
-        if isinstance(number, str):
-            self.residents[number] = Resident(item.id, priority, absent)
-
-    def station(self, dev: SimDevice) -> Station:
-        if dev.dev not in self.stations:
-            self.stations[dev.dev] = Station(dev)
-        return self.stations[dev.dev]
-
-    # ---- clerks ----
-    async def clerk(self, window: int, name: str) -> None:
-        clock, rng = self.clock, self.rng
-        keypad = self.station(self.devices[f"kp-{window}"])
-        await clock.sleep_until(clock.at(OPEN) + rng.uniform(0, 60))
-        while True:
-            try:
-                await keypad.send("open", clerk=name)
-                break
-            except DeviceError as e:
-                if e.code == "already_open":
-                    break
-                self.errors[str(e.code)] += 1
-                await clock.sleep(30)
-            except (TimeoutError, aiomqtt.MqttError) as e:
-                self.errors[type(e).__name__] += 1
-                await clock.sleep(30)
-        lunch = self._lunch_time(window)
-        while True:
-            try:
-                if lunch is not None and clock() >= lunch:
-                    lunch = None
-                    await self._pause(keypad, lognormal(rng, 30 * 60, 0.15))
-                    continue
-                if not await self._serve_one(window, keypad):
-                    return  # closed for the day
-            except DeviceError as e:
-                self.errors[str(e.code)] += 1
-                if e.code == "window_paused":
-                    with contextlib.suppress(DeviceError):
-                        await keypad.send("resume")
-                await clock.sleep(rng.uniform(10, 30))
-            except (TimeoutError, aiomqtt.MqttError) as e:
-                self.errors[type(e).__name__] += 1
-                await clock.sleep(30)
-
-    def _lunch_time(self, window: int) -> float | None:
-        """Staggered lunch: half the windows at 11:40, the others at 12:25."""
-        if len(self.centre.windows) < 2:
-            return None
-        base = self.clock.at(dt.time(11, 40) if window % 2 else dt.time(12, 25))
-        return base + self.rng.uniform(0, 10 * 60)
-
-    async def _pause(self, keypad: Station, seconds: float) -> None:
-        await keypad.send("pause")
-        await self.clock.sleep(seconds)
-        await keypad.send("resume")
-
-    async def _serve_one(self, window: int, keypad: Station) -> bool:
-        """Call, wait for the resident, serve, complete. False once closed for the day."""
-        clock, rng = self.clock, self.rng
-        try:
-            reply = await keypad.send("call")
-        except DeviceError as e:
-            if e.code != "queue_empty":
-                raise
-            if clock() >= clock.at(CLOSE):
-                await keypad.send("close")
-                return False
-            await clock.sleep(rng.uniform(20, 45))  # nobody waiting: look up again soon
-            return True
-        number = reply.get("ticket")
-        ticket = self.centre.by_number.get(number) if isinstance(number, str) else None
-        if ticket is None:
-            return True
-        resident = self.residents.get(ticket.number)
-        slow = 1.5 if resident is not None and resident.priority else 1.0
-        if resident is not None:
-            resident.calls += 1
-            if resident.calls <= resident.absent_calls:
-                await clock.sleep(rng.uniform(40, 60))
-                await keypad.send("recall")
-                await clock.sleep(rng.uniform(40, 60))
-                await keypad.send("skip")  # 过号: back of the line once, then no-show
-                return True
-        await clock.sleep(min(120.0, max(8.0, lognormal(rng, 25.0 * slow, 0.5))))
-        await keypad.send("start")
-        minutes = self.centre.catalog.items[ticket.item].minutes
-        service = lognormal(rng, 0.9 * minutes * 60 * (1.15 if slow > 1 else 1.0), 0.45)
-        await clock.sleep(min(4 * minutes * 60, max(0.25 * minutes * 60, service)))
-        await keypad.send("complete")
-        if rng.random() < RATING_SHARE:
-            score = rng.choices([s for s, _ in RATINGS], [w for _, w in RATINGS])[0]
-            with contextlib.suppress(DeviceError):
-                await keypad.send("rate", ticket=ticket.number, score=score)
-        await clock.sleep(rng.uniform(5, 30))  # files the papers
-        if rng.random() < PAUSE_SHARE:
-            await self._pause(keypad, rng.uniform(2, 6) * 60)
-        return True
-
-
-# ---- views ------------------------------------------------------------------------------------
-
-def _min(m: float) -> str:
-    return "—" if m == float("inf") else f"{m:.0f}"
-
 
 class LiveView:
     def __init__(self, runner: HubRunner, clock: SimClock, sim: Simulation,
@@ -498,14 +427,14 @@ class LiveView:
         self.sim = sim
         self.console = console
         self.footer = footer
-        self.kinds = kind_names()
+        self.kinds = window_labels(self.centre)
 
     def render(self) -> RenderableType:
         now = self.clock()
         stats = centre_stats(self.centre, now)
         windows, queues, calls = self._windows(now), self._queues(now), self._calls()
         if self.console.width >= 120:
-            lower: RenderableType = Table.grid(padding=(0, 1), expand=True)
+            lower = Table.grid(padding=(0, 1), expand=True)
             lower.add_column(ratio=1)
             lower.add_column(width=42)
             lower.add_row(queues, calls)
@@ -518,16 +447,7 @@ class LiveView:
     def _header(self, now: float, s: Stats) -> RenderableType:
         name = self.centre.catalog.name
         local = self.clock.local(now)
-        if now < self.clock.at(OPEN):
-            phase = "开门前 Before opening"
-        elif self.sim.day_over:
-            phase = "今日已结束 Closed for the day"
-        elif now >= self.clock.at(CLOSE):
-            phase = "停止取号，办完为止 Finishing the queue"
-        elif now >= self.clock.at(LAST_TICKET):
-            phase = "停止取号 No more tickets"
-        else:
-            phase = "受理中 Open"
+        phase = day_phase(self.sim, now)
         top = Text.assemble(
             ("模拟时间 Simulated time  ", "dim"),
             (f"{local:%Y-%m-%d} 周{WEEKDAYS_ZH[local.weekday()]} {local:%a}  ", ""),
@@ -563,7 +483,7 @@ class LiveView:
         table.add_column("时长\nMin", justify="right", no_wrap=True)
         for n, w in sorted(self.centre.windows.items()):
             label, style = STATE_LABEL[w.state]
-            kind = self.kinds.get(w.kind, (w.kind, ""))[0]
+            kind = self.kinds[n]
             t = self.centre.tickets.get(w.ticket) if w.ticket else None
             number = Text("")
             item = ""
@@ -624,6 +544,34 @@ class LiveView:
                      border_style="yellow")
 
 
+def window_labels(centre: Centre) -> dict[int, str]:
+    """What each window serves, for the screen: its kind, or its lines (a dedicated window)."""
+    kinds, lines = kind_names(), centre.catalog.lines
+    out = {}
+    for w in centre.config.windows:
+        if w.skills and w.skills != ("*",):
+            out[w.number] = "、".join(lines[x].name.zh if x in lines else x for x in w.skills)
+        else:
+            out[w.number] = kinds.get(w.kind, (w.kind, ""))[0]
+    return out
+
+
+def day_phase(sim: Simulation, now: float) -> str:
+    p = sim.plan
+    if sim.day_over:
+        return "今日已结束 Closed for the day"
+    if now < p.open_at:
+        if p.drill and now >= p.at(p.options.open_at):
+            until = f"{p.options.reopen_at:%H:%M}"
+            return f"演练：暂停受理，{until}恢复 Drill: closed until {until}"
+        return "开门前 Before opening"
+    if now >= p.at(p.options.close_at):
+        return "停止取号，办完为止 Finishing the queue"
+    if now >= p.at(p.last_ticket):
+        return "停止取号 No more tickets"
+    return "受理中 Open"
+
+
 def progress_line(clock: SimClock, stats: Stats, windows: int) -> str:
     return (f"{clock.local():%H:%M}  已取号 issued {stats.issued} · 已办结 served "
             f"{stats.served} · 等候 waiting {stats.waiting} · 开放窗口 open "
@@ -631,12 +579,13 @@ def progress_line(clock: SimClock, stats: Stats, windows: int) -> str:
             f"最长 longest {stats.longest:.0f} min")
 
 
-def summary(clock: SimClock, stats: Stats, sim: Simulation | None, ratings: list[Any]
-            ) -> str:
+def summary(clock: SimClock, stats: Stats, day: DayResult | None, errors: Counter[str],
+            ratings: list[Any], drill: bool = False) -> str:
     begin, end = clock.local(clock.start), clock.local()
     out = [
         "── 演示小结 / Demo summary ──",
         f"模拟时段 Simulated: {begin:%Y-%m-%d %H:%M} – {end:%H:%M} (×{clock.speed:g})",
+        *([] if day is None else engine_lines(day, drill)),
         f"已取号 Tickets issued: {stats.issued}",
         f"已办结 Tickets served: {stats.served}",
         f"过号 No-shows: {stats.no_show}",
@@ -647,83 +596,152 @@ def summary(clock: SimClock, stats: Stats, sim: Simulation | None, ratings: list
     if ratings:
         good = sum(1 for r in ratings if r.get("score") == 1)
         out.append(f"满意率 Satisfied: {100 * good / len(ratings):.0f}% of {len(ratings)}")
-    if sim is not None and sim.errors:
-        odd = ", ".join(f"{k} {v}" for k, v in sorted(sim.errors.items()))
+    if errors:
+        odd = ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
         out.append(f"设备报错 Device errors: {odd}")
     return "\n".join(out)
 
 
+def engine_lines(day: DayResult, drill: bool) -> list[str]:
+    """The simulator's side: the layout, who came, and the drill's backlog."""
+    came = [v for v in day.visits if v.ticket is not None or v.outcome == "rejected"]
+    refused = sum(1 for v in came if v.outcome == "rejected")
+    out = [f"窗口布局 Layout: {day.layout}, {day.windows} windows",
+           f"来访居民 Residents arrived: {len(came)}"
+           + (f" (未取到号 refused a ticket: {refused})" if refused else "")]
+    if drill:
+        backlog = max((w for ts, w, _ in day.monitor.series if ts <= day.opened + 60),
+                      default=0)
+        out.append(f"演练 Drill: 窗口{_hm(day.opened)}才开放 windows opened at "
+                   f"{_hm(day.opened)}, 积压 backlog {backlog}")
+    return out
+
+
+def _hm(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, CST).strftime("%H:%M")
+
+
 # ---- the command ---------------------------------------------------------------------------
 
+@dataclass(slots=True)
+class DemoRun:
+    """What a demo run leaves: the engine's account of the day and the hub's final state."""
+
+    day: DayResult
+    centre: Centre
+    errors: Counter[str]
+
+
 async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
-                   windows: int = 8, live: bool = True, seed: int = 1) -> None:
+                   windows: int = 8, live: bool = True, seed: int = 1,
+                   layout_name: str = "mixed", drill: str = "",
+                   reopen_at: dt.time = REOPEN_AT, workdir: Path | None = None
+                   ) -> DemoRun | None:
     """Run the demo until `stop` is set, `minutes` real minutes have passed (if > 0) or the
-    simulated day is over. Cleans up after itself and prints a summary."""
+    simulated day is over. Cleans up after itself (the journal stays in `workdir` if given)
+    and prints a summary."""
     console = Console(highlight=False)
     if speed <= 0 or not 1 <= windows <= 99:
         console.print("speed must be positive and windows between 1 and 99")
-        return
-    rng = random.Random(seed)
+        return None
     clock = SimClock(demo_day(), speed)
+    try:
+        day_plan = plan(clock.day, windows, layout_name, drill, reopen_at)
+    except ValueError as e:  # an unknown layout or drill, a reopening out of hours
+        console.print(str(e))
+        return None
     hub_log = logging.getLogger("onewindow.hub")
     level = hub_log.level
-    # Every "nobody is waiting" answer and every ticket taken before 09:00 is a hub warning;
-    # in a demo they are the normal course of things and would tear up the screen.
+    # Every "nobody is waiting" answer and every ticket taken before the windows open is a
+    # hub warning; in a demo they are the normal course of things and would tear up the screen.
     hub_log.setLevel(logging.ERROR)
+    try:
+        with _folder(workdir) as folder:
+            return await _run(stop, console, clock, day_plan, folder, minutes, live, seed)
+    finally:
+        hub_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _folder(workdir: Path | None) -> Any:
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        yield workdir
+        return
     with tempfile.TemporaryDirectory(prefix="onewindow-demo-") as tmp:
-        port = free_port()
-        web_port = _web_port()
-        db = Path(tmp) / "journal.db"
-        config = from_dict(demo_config(windows, port, db, web_port))
-        password = _demo_account(f"sqlite:///{db}")
-        hub_stop = asyncio.Event()
-        runners: list[HubRunner] = []
-        hub = asyncio.create_task(serve(config, hub_stop, clock=clock, ready=runners.append),
-                                  name="demo-hub")
-        sim: Simulation | None = None
-        runner: HubRunner | None = None
-        try:
-            async with contextlib.AsyncExitStack() as devices:
-                runner = await _hub_ready(hub, runners, stop)
-                if runner is None:
-                    return
-                sims = await _connect(devices, config.devices, port)
-                sim = Simulation(runner, clock, rng, sims)
-                clerks = clerk_names(windows, rng)
-                web = f"http://{LOOPBACK}:{web_port}"
-                footer = (f"大屏 hall {web}/hall · 取号机 kiosk {web}/kiosk?device=kiosk-1 · "
-                          f"主管 supervisor {web}/dashboard (admin / {password})\n"
-                          f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal "
-                          f"{tmp}/journal.db · Ctrl-C 退出 quit")
-                if not live:
-                    name = runner.app.centre.catalog.name
-                    print(f"OneWindow demo: {name.zh} / {name.en}; {windows} windows, "
-                          f"{len(sims)} devices on MQTT {LOOPBACK}:{port}, "
-                          f"×{speed:g} from {clock.local():%Y-%m-%d %H:%M}", flush=True)
-                    print(footer, flush=True)
-                clock.go()
-                sim.start(clerks)
-                deadline = time.monotonic() + minutes * 60 if minutes > 0 else None
-                view = LiveView(runner, clock, sim, console, footer) if live else None
-                await _watch(stop, deadline, hub, sim, clock, view, console)
-                await sim.stop()
-        finally:
-            if sim is not None:
-                await sim.stop()
-            hub_stop.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(hub), 15)
-            except TimeoutError:
-                hub.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await hub
-            except Exception as e:  # the hub failed; say so rather than hide it
-                console.print(f"hub stopped with an error: {e!r}")
-            hub_log.setLevel(level)
-        if runner is not None:
-            centre = runner.app.centre
-            text = summary(clock, centre_stats(centre, clock()), sim, runner.app.ratings)
-            print(text, flush=True)
+        yield Path(tmp)
+
+
+async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, folder: Path,
+               minutes: float, live: bool, seed: int) -> DemoRun | None:
+    port = free_port()
+    web_port = _web_port()
+    db = folder / "journal.db"
+    config = from_dict(demo_config(p.layout, port, db, web_port))
+    # Broker accounts for the devices, as `onewindow provision` makes them: the embedded
+    # broker then checks every login and topic, the production path (docs/security.md).
+    accounts = provision_all(config, "sim")
+    password = _demo_account(f"sqlite:///{db}")
+    hub_stop = asyncio.Event()
+    runners: list[HubRunner] = []
+    hub = asyncio.create_task(serve(config, hub_stop, clock=clock, ready=runners.append),
+                              name="demo-hub")
+    sim: Simulation | None = None
+    runner: HubRunner | None = None
+    try:
+        async with contextlib.AsyncExitStack() as devices:
+            runner = await _hub_ready(hub, runners, stop)
+            if runner is None:
+                return None
+            sims = await _connect(devices, config.devices, port, accounts)
+            rng = random.Random(seed)
+            sim = Simulation(runner, clock, p, sims, seed,
+                             clerk_names(len(p.layout.config.windows), rng))
+            web = f"http://{LOOPBACK}:{web_port}"
+            footer = (f"大屏 hall {web}/hall · 取号机 kiosk {web}/kiosk?device=kiosk-1 · "
+                      f"主管 supervisor {web}/dashboard (admin / {password})\n"
+                      f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal "
+                      f"{db} · Ctrl-C 退出 quit")
+            if not live:
+                print(_banner(runner, clock, p, len(sims), port), flush=True)
+                print(footer, flush=True)
+            clock.go()
+            sim.start()
+            deadline = time.monotonic() + minutes * 60 if minutes > 0 else None
+            view = LiveView(runner, clock, sim, console, footer) if live else None
+            await _watch(stop, deadline, hub, sim, clock, view, console)
+            await sim.stop()
+    finally:
+        if sim is not None:
+            await sim.stop()
+        await _stop_hub(hub, hub_stop, console)
+    if runner is None or sim is None:
+        return None
+    day = sim.result()
+    centre = runner.app.centre
+    print(summary(clock, centre_stats(centre, clock()), day, sim.errors, runner.app.ratings,
+                  p.drill), flush=True)
+    return DemoRun(day, centre, sim.errors)
+
+
+def _banner(runner: HubRunner, clock: SimClock, p: Plan, devices: int, port: int) -> str:
+    name = runner.app.centre.catalog.name
+    drill = (f"; drill: windows closed until {p.options.reopen_at:%H:%M}" if p.drill else "")
+    return (f"OneWindow demo: {name.zh} / {name.en}; {len(p.layout.config.windows)} windows "
+            f"({p.layout.name}: {p.layout.kinds}), {devices} devices on MQTT "
+            f"{LOOPBACK}:{port}, ×{clock.speed:g} from {clock.local():%Y-%m-%d %H:%M}{drill}")
+
+
+async def _stop_hub(hub: asyncio.Task[None], hub_stop: asyncio.Event, console: Console) -> None:
+    hub_stop.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(hub), 15)
+    except TimeoutError:
+        hub.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hub
+    except Exception as e:  # the hub failed; say so rather than hide it
+        console.print(f"hub stopped with an error: {e!r}")
 
 
 def _web_port() -> int:
@@ -768,9 +786,10 @@ async def _hub_ready(hub: asyncio.Task[None], runners: list[HubRunner],
     return runners[0]
 
 
-async def _connect(stack: contextlib.AsyncExitStack, specs: Any, port: int
-                   ) -> dict[str, SimDevice]:
-    devs = {d.id: SimDevice(CENTRE_ID, d.id, d.role, LOOPBACK, port, window=d.window)
+async def _connect(stack: contextlib.AsyncExitStack, specs: Any, port: int,
+                   accounts: dict[str, tuple[str, str]]) -> dict[str, SimDevice]:
+    devs = {d.id: SimDevice(CENTRE_ID, d.id, d.role, LOOPBACK, port, window=d.window,
+                            username=accounts[d.id][0], password=accounts[d.id][1])
             for d in specs}
 
     async def one(dev: SimDevice) -> None:

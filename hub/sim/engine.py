@@ -13,6 +13,11 @@ serve -> Transfer, breaks -> Pause/Resume, the day -> OpenWindow/CloseWindow.
 The Centre lives across `run_day` calls (numbers restart at local midnight inside the core),
 so months of days make one continuous history; `recorder(now, dev, seq, body)` receives
 every journal record as the app layer would write it (see history.py).
+
+The same processes can act on a live hub instead (`onewindow demo`): give the Engine the
+hub's `Centre` to read and an `act(command, now, dev)` that makes the named device send the
+matching event and returns what the engine needs of the answer; then step `start_day(...)`'s
+`env` against a wall clock yourself.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import simpy
 
@@ -47,6 +52,10 @@ from .policies import Layout
 from .service import Clerk, ServiceModel
 
 Recorder = Callable[[float, "str | None", dict[str, Any]], None]
+# Carries out one command for the device `dev` at simulated time `now` instead of the
+# engine's own Centre: returns the effects the engine reads (a take's TicketIssued), raises
+# Rejected as the core would.
+Act = Callable[[c.Command, float, "str | None"], list[Any]]
 
 OPEN = dt.time(9, 0)
 CLOSE = dt.time(17, 0)
@@ -71,6 +80,21 @@ class DayOptions:
     # closes. None: every window all day (as before).
     schedule: tuple[int, ...] | None = None
     staff_order: tuple[int, ...] | None = None
+    # When the simulation starts (None: 08:00 or the first arrival if earlier). Residents
+    # who came before it are already at the door and take their tickets at once.
+    start_at: dt.time | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rating(c.Command):
+    """A resident's rating at the window: not a core command but a journal record of the app
+    (a keypad's or node's `rate` event), so a live `act` can send it like the others."""
+
+    op: ClassVar[str] = "rate"
+    ticket: str  # ticket id
+    score: int  # 1 满意, 2 基本满意, 3 不满意
+    window: int
+    clerk: str | None
 
 
 @dataclass(slots=True)
@@ -95,7 +119,11 @@ class DayResult:
 class Engine:
     def __init__(self, catalog: Catalog, layout: Layout, *, arrivals: ArrivalModel | None = None,
                  residents: ResidentModel | None = None, service: ServiceModel | None = None,
-                 recorder: Recorder | None = None, clerk_seed: int = 0) -> None:
+                 recorder: Recorder | None = None, clerk_seed: int = 0,
+                 centre: Centre | None = None, act: Act | None = None) -> None:
+        """`centre`: a Centre someone else mutates (a live hub's), read by the processes;
+        `act`: how commands reach it. Without them the engine owns a Centre and applies
+        commands to it directly (the fast path of `onewindow sim`)."""
         self.catalog = catalog
         self.layout = layout
         self.arrivals = arrivals or ArrivalModel()
@@ -103,7 +131,10 @@ class Engine:
         self.residents = self.population.model
         self.service = service or ServiceModel()
         self.recorder = recorder
-        self.centre = Centre(catalog, layout.config)
+        self.act = act
+        if centre is not None and centre.config.windows != layout.config.windows:
+            raise ValueError(f"the centre's windows are not the {layout.name} layout's")
+        self.centre = centre or Centre(catalog, layout.config)
         self.numbers = sorted(self.centre.windows)
         self.clerks: dict[int, Clerk] = dict(zip(
             self.numbers, self.service.clerks(len(self.numbers), clerk_seed,
@@ -131,16 +162,25 @@ class Engine:
 
     # ---- one operation -------------------------------------------------------------------
     def apply(self, cmd: c.Command, now: float, dev: str | None = None) -> list[Any]:
-        effects = self.centre.apply(cmd, now)
+        effects = self.centre.apply(cmd, now) if self.act is None else self.act(cmd, now, dev)
         self.operations += 1
         if self.recorder is not None:
             self.recorder(now, dev, cmd.to_record())
         return effects
 
     def record(self, now: float, dev: str | None, body: dict[str, Any]) -> None:
-        """A journal record that is not a core command (a rating), as the app writes it."""
+        """A journal record that is not a core command, as the app writes it."""
         if self.recorder is not None:
             self.recorder(now, dev, body)
+
+    def rate(self, now: float, dev: str | None, ticket: str, score: int, window: int,
+             clerk: str | None) -> None:
+        """A resident's rating (ticket id), recorded or sent by the window's device."""
+        if self.act is not None:
+            self.act(Rating(ticket, score, window, clerk), now, dev)
+        elif self.recorder is not None:
+            self.record(now, dev, {"op": Rating.op, "ticket": ticket, "score": score,
+                                   "window": window, "clerk": clerk})
 
     # ---- a day ---------------------------------------------------------------------------
     def visits_for(self, d: dt.date, weather: Weather, seed: int, scale: float = 1.0
@@ -154,32 +194,39 @@ class Engine:
     def run_day(self, d: dt.date, weather: Weather | None = None, seed: int = 0, *,
                 scale: float = 1.0, visits: list[Visit] | None = None,
                 options: DayOptions | None = None) -> DayResult:
+        day = self.start_day(d, weather, seed, scale=scale, visits=visits, options=options)
+        day.env.run()
+        return day.result()
+
+    def start_day(self, d: dt.date, weather: Weather | None = None, seed: int = 0, *,
+                  scale: float = 1.0, visits: list[Visit] | None = None,
+                  options: DayOptions | None = None) -> Day:
+        """The day's processes, ready in `day.env`: run or step it, then `day.result()`."""
         weather = weather or Weather()
-        opts = options or DayOptions()
-        info = day_info(d)
         if visits is None:
             visits = self.visits_for(d, weather, seed, scale)
-        day = _Day(self, d, visits, seed, opts)
-        day.run()
-        return DayResult(d, info, weather, self.layout.name, len(self.numbers), visits,
-                         day.tickets, day.monitor, day.opened, day.closed, day.ops)
+        return Day(self, d, weather, visits, seed, options or DayOptions())
 
 
-class _Day:
+class Day:
     """One day's processes; `tickets` keeps the day's Ticket objects after the core rolls."""
 
-    def __init__(self, eng: Engine, d: dt.date, visits: list[Visit], seed: int,
-                 opts: DayOptions) -> None:
-        self.eng, self.d, self.visits, self.opts = eng, d, visits, opts
+    def __init__(self, eng: Engine, d: dt.date, weather: Weather, visits: list[Visit],
+                 seed: int, opts: DayOptions) -> None:
+        self.eng, self.d, self.weather, self.visits, self.opts = eng, d, weather, visits, opts
         self.centre = eng.centre
         self.svc = eng.service
         self.items = eng.catalog.items
-        start = min([at_local(d, dt.time(8, 0))] + [v.at for v in visits[:1]])
+        if opts.start_at is not None:
+            start = at_local(d, opts.start_at)
+        else:
+            start = min([at_local(d, dt.time(8, 0))] + [v.at for v in visits[:1]])
         self.env = simpy.Environment(initial_time=start)
         self.open_at = at_local(d, opts.reopen_at or opts.open_at)
         self.close_at = at_local(d, opts.close_at)
         self.hard_stop = at_local(d, opts.hard_stop)
         self.by_ticket: dict[str, Visit] = {}
+        self.adopted: list[Visit] = []  # tickets others took (see adopt)
         self.tickets: dict[str, Ticket] = {}
         self.idle: dict[int, simpy.Event] = {}
         self.arrivals_done = False
@@ -192,6 +239,9 @@ class _Day:
         self.ops = 0
         order = opts.staff_order or tuple(eng.numbers)
         self.rank = {n: i for i, n in enumerate(order)}
+        self.env.process(self.arrivals())
+        for n in eng.numbers:
+            self.env.process(self.clerk(n))
 
     # ---- a staffing schedule ----
     def _slot(self, t: float) -> int:
@@ -212,17 +262,18 @@ class _Day:
             k += 1
         return None
 
-    def run(self) -> None:
-        env = self.env
-        env.process(self.arrivals())
-        for n in self.eng.numbers:
-            env.process(self.clerk(n))
-        env.run()
+    def result(self) -> DayResult:
+        """The day as it went (visits still unserved when the run stopped: "expired")."""
         self.closed = max(self.close_at, self.monitor.last_close or self.close_at)
-        for v in self.visits:
+        visits = self.visits + self.adopted
+        for v in visits:
             if not v.outcome:
                 v.outcome = "expired"
         self.ops = self.eng.operations - self.ops0
+        eng = self.eng
+        return DayResult(self.d, day_info(self.d), self.weather, eng.layout.name,
+                         len(eng.numbers), visits, self.tickets, self.monitor,
+                         self.opened, self.closed, self.ops)
 
     def apply(self, cmd: c.Command, dev: str | None) -> list[Any]:
         return self.eng.apply(cmd, self.env.now, dev)
@@ -249,6 +300,19 @@ class _Day:
             self.monitor.add(env.now, t.item)
             self.wake(t.item)
         self.arrivals_done = True
+
+    def adopt(self, t: Ticket) -> Visit:
+        """A ticket the engine did not issue: on a live hub, a person took it (the demo's
+        kiosk page). Served as a median resident who comes when called and does not rate."""
+        v = Visit(len(self.visits) + len(self.adopted) + 1, t.issued_at, t.item, t.item,
+                  t.extra_items[0] if t.extra_items else None, t.priority.value,
+                  t.appointment_at, 0, False, (0.0, 0.0, 0.0), 1.0, t.source or "",
+                  t.resident, ticket=t.id)
+        self.adopted.append(v)  # not in `visits`: the arrivals process walks that list
+        self.by_ticket[t.id] = v
+        self.tickets[t.id] = t
+        self.monitor.add(self.env.now, t.item)
+        return v
 
     def wake(self, item: str | None) -> None:
         if not self.idle:
@@ -324,8 +388,11 @@ class _Day:
                 continue
             w = self.centre.windows[n]
             t = self.centre.tickets[w.ticket]  # type: ignore[index]
+            try:
+                v = self.by_ticket[t.id]
+            except KeyError:
+                v = self.adopt(t)
             self.monitor.remove(env.now, t.item)
-            v = self.by_ticket[t.id]
             v.calls += 1
             if v.calls <= v.absent:
                 yield env.timeout(svc.absent_wait)
@@ -397,7 +464,5 @@ class _Day:
                     break
             if outcome == "incomplete" and score == 1:
                 score = 2
-            self.eng.record(self.env.now, dev, {"op": "rate", "ticket": t.id, "score": score,
-                                                "window": n,
-                                                "clerk": self.centre.windows[n].clerk})
+            self.eng.rate(self.env.now, dev, t.id, score, n, self.centre.windows[n].clerk)
 

@@ -33,7 +33,7 @@ DEFAULT_SHAPE = (0.045, 0.080, 0.095, 0.100, 0.095, 0.075, 0.050, 0.030,
                  0.030, 0.045, 0.065, 0.070, 0.070, 0.060, 0.050, 0.040)
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
-# How many residents come for each department line, relative to one another (as the demo).
+# How many residents come for each department line, relative to one another.
 LINE_POPULARITY = {
     "social": 3.2, "medical": 3.0, "household": 1.6, "general": 1.5, "civil": 1.2,
     "employment": 1.2, "elderly": 1.1, "health": 0.8, "family": 0.8, "housing": 0.6,
@@ -117,6 +117,11 @@ class ArrivalModel:
         start = dt.datetime.combine(dt.date(2000, 1, 1), FIRST_SLOT)
         return [(start + dt.timedelta(minutes=SLOT_MINUTES * i)).time()
                 for i in range(len(self.shape))]
+
+    def end(self) -> dt.time:
+        """When arrivals stop: the end of the last slot (the ticket machines stop issuing)."""
+        start = dt.datetime.combine(dt.date(2000, 1, 1), FIRST_SLOT)
+        return (start + dt.timedelta(minutes=SLOT_MINUTES * len(self.shape))).time()
 
     def effects(self, info: DayInfo, weather: Weather) -> dict[str, float]:
         """Each multiplier on the day's expected arrivals, by name (closed days: 0)."""

@@ -8,13 +8,14 @@ import pytest
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
+from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.devices import Registry
 from onewindow.hub.sim.engine import DayOptions, Engine
 from onewindow.hub.sim.history import read_counts, write_csv, write_history
 from onewindow.hub.sim.metrics import mean_metrics
-from onewindow.hub.sim.model import ArrivalModel, Weather, day_info
+from onewindow.hub.sim.model import ArrivalModel, Weather, at_local, day_info
 from onewindow.hub.sim.policies import layout
 from onewindow.hub.store.journal import Journal
 
@@ -143,3 +144,38 @@ def test_history_journal_replays_and_counts_round_trip(catalog, tmp_path):
         by_day[r["date"]] = by_day.get(r["date"], 0) + r["count"]
     assert by_day == {r["date"]: r["count"] for r in rows if r["open"]}
     assert {r["rain"] for r in rows} <= {0, 1}
+
+
+def test_an_engine_acting_on_a_centre_it_shares_serves_tickets_others_took(catalog):
+    """The demo's shape: the Centre is someone else's (a live hub's), commands go through
+    `act`, and a person may take a ticket the engine knows nothing about."""
+    lay = layout("comprehensive", catalog, 2)
+    centre = Centre(catalog, lay.config)
+    acted: list[str] = []
+
+    def act(cmd, now, dev):
+        effects = [] if cmd.op == "rate" else centre.apply(cmd, now)
+        acted.append(cmd.op)  # what was done: a refused call raised above
+        return effects
+
+    eng = Engine(catalog, lay, centre=centre, act=act)
+    day = eng.start_day(WEDNESDAY, seed=4, scale=0.1,
+                        options=DayOptions(start_at=dt.time(8, 50)))
+    assert day.env.now == at_local(WEDNESDAY, dt.time(8, 50))
+    stranger: list[str] = []
+
+    def person():  # takes a ticket at the kiosk page at 10:00, behind the engine's back
+        yield day.env.timeout(at_local(WEDNESDAY, dt.time(10, 0)) - day.env.now)
+        e = centre.apply(c.TakeTicket("SOC-002", source="kiosk-1"), day.env.now)
+        stranger.append(e[0].ticket)
+
+    day.env.process(person())
+    day.env.run()
+    r = day.result()
+    assert centre.tickets[stranger[0]].state is TicketState.DONE
+    assert r.tickets[stranger[0]] is centre.tickets[stranger[0]]
+    assert sum(1 for v in r.visits if v.ticket == stranger[0]) == 1
+    assert acted.count("take") == sum(1 for v in r.visits if v.ticket) - 1
+    assert "rate" in acted and eng.operations == len(acted) - acted.count("rate")
+    with pytest.raises(ValueError):  # a Centre of other windows cannot be driven
+        Engine(catalog, layout("comprehensive", catalog, 3), centre=centre)
