@@ -139,6 +139,8 @@ class Centre:
                     reach[item].add(w.number)
         self._reach = {k: frozenset(v) for k, v in reach.items()}
         self._share_rows = {}
+        # Items some window (open or not) serves: what a ticket may be taken for.
+        self._servable = frozenset().union(*(w.skills for w in self.windows.values()))
 
     # ---- time ------------------------------------------------------------------------
     def local_time(self, now: float) -> dt.datetime:
@@ -397,7 +399,7 @@ class Centre:
             raise Rejected("bad_priority", f"unknown priority class {cmd.priority!r}") from None
         if priority is Priority.APPOINTMENT and cmd.appointment_at is None:
             raise Rejected("bad_priority", "an appointment ticket needs appointment_at")
-        if not any(item.id in w.skills for w in self.windows.values()):
+        if item.id not in self._servable:
             raise Rejected("not_served_here",
                            f"本中心无窗口办理{item.name.zh} / no window here serves {item.id}")
         if cmd.resident:
@@ -542,7 +544,7 @@ class Centre:
             t.target_window = target.number
         else:
             item = self._item(cmd.to_item or "")
-            if not any(item.id in x.skills for x in self.windows.values()):
+            if item.id not in self._servable:
                 raise Rejected("not_served_here", f"no window here serves {item.id}")
             if t.resident:
                 held = self.active_by_resident.get((t.resident, item.id))
