@@ -5,7 +5,8 @@ The board gets the image tools/firmware.py builds for it, an ow.json making it w
 LED board, and joins a Mosquitto and hub started here; a keypad simulated over MQTT calls
 and the board's serial log (the same JSON lines the sim board prints) must show the ticket.
 Wi-Fi and the address the board reaches this machine on come from the environment:
-OW_WIFI_SSID, OW_WIFI_PASSWORD, OW_BROKER_HOST, and OW_BOARD (default esp32-devkitc).
+OW_WIFI_SSID, OW_WIFI_PASSWORD, OW_BROKER_HOST, and OW_BOARD (default esp32-devkitc);
+OW_MICROPYTHON (a .bin or .uf2) makes the `onewindow flash` test write MicroPython first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,5 +79,39 @@ async def test_real_led_board_shows_a_call(board_port, tmp_path):
                 _wait_serial, board_port, "draw",
                 lambda e: e.get("ticket") == reply["ticket"], 10)
             assert drawn["state"] == "calling"
+        finally:
+            hub.stop()
+
+
+def test_real_board_onewindow_flash(board_port, tmp_path):
+    """`onewindow flash` end to end on the attached board: MicroPython (when OW_MICROPYTHON
+    names an image), the firmware, ow.json, then its birth on the broker: PASS."""
+    from onewindow.tools import flash
+
+    env = {k: os.environ.get(k) for k in ("OW_WIFI_SSID", "OW_WIFI_PASSWORD",
+                                           "OW_BROKER_HOST")}
+    if not all(env.values()):
+        pytest.skip("set OW_WIFI_SSID, OW_WIFI_PASSWORD and OW_BROKER_HOST for a real board")
+    board = os.environ.get("OW_BOARD", "esp32-devkitc")
+    image = os.environ.get("OW_MICROPYTHON")
+    lan_port = free_port()
+    with Mosquitto(tmp_path / "broker", extra_conf=f"listener {lan_port} 0.0.0.0\n"
+                   "allow_anonymous true") as broker:
+        cfg_path = write_config(tmp_path / "centre.toml", "hil", broker.port,
+                                tmp_path / "hub.db", windows=1)
+        hub = HubProcess(cfg_path, tmp_path / "hub.log").start()
+        try:
+            ow = tmp_path / "ow.json"
+            ow.write_text(json.dumps({"centre": "hil", "dev": "led-1", "role": "led",
+                                      "window": 1, "board": board,
+                                      "broker": {"host": env["OW_BROKER_HOST"],
+                                                 "port": lan_port}}))
+            report = flash.run(flash.Options(
+                cfg_path, board_port, board, "led-1", "led", 1,
+                micropython=Path(image) if image else None,
+                wifi_ssid=env["OW_WIFI_SSID"], wifi_password=env["OW_WIFI_PASSWORD"],
+                device_config=ow, timeout=90))
+            flash.print_report(report)
+            assert report.ok, report.rows
         finally:
             hub.stop()

@@ -31,6 +31,7 @@ from .core.effects import (
 )
 from .core.model import Ticket, TicketState, WindowState
 from .devices import Device, Publish, Registry
+from .fleetwatch import FleetWatch
 from .forecast.wait import NO_WINDOW, Estimate, WaitPredictor
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
@@ -102,6 +103,7 @@ class HubApp:
         self.ratings: list[dict[str, Any]] = []
         self.help_requests: list[dict[str, Any]] = []
         self.refused: deque[dict[str, Any]] = deque(maxlen=100)  # commands devices refused
+        self.fleet = FleetWatch(self.centre_id)  # the device summary and fleet alerts
         self._resync_n = 0
         self._replaying = False
         self._font_warned = False
@@ -184,11 +186,12 @@ class HubApp:
             return self._error(dev_id, "dev_mismatch",
                                f"message names device {msg.get('dev')!r} on {dev_id!r}'s topic",
                                seq=msg.get("seq"))
-        dev = self.registry.get(dev_id)
+        birth = leaf == "status" and not retained and msg["state"] in ("booting", "ready")
+        dev = self.registry.resolve(dev_id, now, birth)
         if dev is None:
             return self._error(dev_id, "unknown_device",
-                               f"device {dev_id!r} is not registered at this hub; provision it",
-                               seq=msg.get("seq"))
+                               f"device {dev_id!r} is not registered at this hub (or was "
+                               f"revoked); provision it", seq=msg.get("seq"))
         if leaf == "status":
             return self._status(dev, msg, now, retained)
         if leaf == "ack":

@@ -282,5 +282,11 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
                       target, out, seeds)
 
 
+# Technicians' commands live in their own modules and add themselves here.
+for _tool in ("flash", "devices"):
+    __import__(f"onewindow.tools.{_tool}", fromlist=["register"]).register(app)
+__import__("onewindow.hub.fleet.cli", fromlist=["register"]).register(app)
+__import__("onewindow.hub.ota.cli", fromlist=["register"]).register(app)
+
 if __name__ == "__main__":
     app()

@@ -25,13 +25,16 @@ class BrokerURL:
     port: int
     username: str | None = None
     password: str | None = None
+    tls: bool = False  # mqtts://: TLS, verified against [broker] ca (or the system's CAs)
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
         u = urlparse(url)
-        if u.scheme not in ("mqtt", "tcp") or not u.hostname:
-            raise ConfigError(f"broker url must look like mqtt://host:1883, not {url!r}")
-        return cls(u.hostname, u.port or 1883, u.username, u.password)
+        if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
+            raise ConfigError(f"broker url must look like mqtt://host:1883 or "
+                              f"mqtts://host:8883, not {url!r}")
+        tls = u.scheme == "mqtts"
+        return cls(u.hostname, u.port or (8883 if tls else 1883), u.username, u.password, tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,15 @@ class HubConfig:
     web: WebConfig | None = None  # no [web]: no HTTP server
     files_dir: str = "onewindow-files"  # uploaded documents (hub/store/files.py)
     device_tokens: dict[str, str] = field(default_factory=dict)  # bearer token -> device id
+    broker_ca: str | None = None  # [broker] ca: CA file that signed the broker's TLS cert
+    # [broker] embedded_auth: None = enforce once the centre has a fleet secret (after the
+    # first `onewindow provision` / `broker-config`); False = anonymous; True = always.
+    embedded_auth: bool | None = None
+    # [broker] device_url: the broker as the devices reach it (`onewindow provision` writes
+    # it into their config); default: url. Differs when the hub uses the broker's loopback
+    # hub listener (docs/security.md).
+    device_url: str | None = None
+    fleet: dict[str, Any] = field(default_factory=dict)  # [fleet]: alert rules (fleetwatch.py)
 
 
 def load(path: str | Path) -> HubConfig:
@@ -113,11 +125,30 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 float(web.get("wait_target_min", 20.0)), int(web.get("queue_alert", 3))),
             files_dir=str(store.get("files_dir") or default_files_dir(db)),
             device_tokens=tokens,
+            broker_ca=_path(broker.get("ca"), base),
+            embedded_auth=None if broker.get("embedded_auth") is None
+            else bool(broker["embedded_auth"]),
+            device_url=broker.get("device_url"),
+            fleet=_fleet(data.get("fleet", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"configuration: {e!r}") from e
+
+
+def _fleet(table: dict[str, Any]) -> dict[str, Any]:
+    """[fleet], checked here so a bad value is a configuration error, not a crash later."""
+    from .fleetwatch import FleetRules
+
+    FleetRules.from_table(table)
+    return dict(table)
+
+
+def _path(value: str | None, base: Path | None) -> str | None:
+    if value and base is not None and not Path(value).is_absolute():
+        return str(base / value)
+    return value
 
 
 def check(config: HubConfig, catalog: Catalog) -> None:

@@ -8,10 +8,16 @@ never issues two tickets), refuses older numbers, and treats a jump as lost stat
 
 from __future__ import annotations
 
+import logging
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+log = logging.getLogger("onewindow.hub")
+
 Verdict = Literal["new", "repeat", "replayed", "gap"]
+LOOKUP_EVERY = 2.0  # s: an unknown id is looked up again at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,9 @@ class Device:
     last_seen: float = 0.0
     births: int = 0
     errors: int = 0
+    # Fleet health (hub/fleetwatch.py): when it went offline, and when it came back.
+    offline_since: float | None = None
+    reconnects: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
     def sequence(self, seq: int) -> Verdict:
         if seq == self.last_seq and self.last_reply:
@@ -55,6 +64,7 @@ class Device:
         return "new"
 
     def note_status(self, msg: dict[str, Any], now: float) -> None:
+        self._note_health(msg, now)
         self.state = msg["state"]
         self.last_seen = now
         if msg["state"] in ("booting", "ready"):
@@ -64,6 +74,18 @@ class Device:
             self.alerts = tuple(msg.get("alerts", ()))
             self.uptime = msg.get("uptime", self.uptime)
             self.rssi = msg.get("rssi", self.rssi)
+
+    def _note_health(self, msg: dict[str, Any], now: float) -> None:
+        """A reconnection is a birth after being offline, or one whose uptime went back
+        (a reboot the broker had no time to report); not a rebirth or an alert update."""
+        was_online = self.state in ("booting", "ready")
+        if msg["state"] in ("booting", "ready"):
+            rebooted = was_online and msg.get("uptime", 1 << 30) < (self.uptime or 0)
+            if (self.state != "unknown" and not was_online) or rebooted:
+                self.reconnects.append(now)
+            self.offline_since = None
+        elif was_online or self.offline_since is None:
+            self.offline_since = now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,8 +97,13 @@ class Device:
 
 
 class Registry:
-    def __init__(self, specs: list[DeviceSpec]) -> None:
+    def __init__(self, specs: list[DeviceSpec],
+                 lookup: Callable[[str], DeviceSpec | None] | None = None) -> None:
+        """`lookup`: reads one device from the fleet registry now (None: unknown or
+        revoked), so a device provisioned while the hub runs is known without a restart."""
         self.devices: dict[str, Device] = {}
+        self.lookup = lookup
+        self._missed: dict[str, float] = {}  # unknown id -> when last looked up
         for spec in specs:
             if spec.id in self.devices:
                 raise ValueError(f"device {spec.id!r} configured twice")
@@ -84,6 +111,36 @@ class Registry:
 
     def get(self, dev: str) -> Device | None:
         return self.devices.get(dev)
+
+    def resolve(self, dev: str, now: float, birth: bool = False) -> Device | None:
+        """The device, looking an unknown id up in the fleet registry (at most every
+        LOOKUP_EVERY s per id). On a birth a known device is looked up again: a revoked one
+        is dropped, a re-registered one takes its new role and window."""
+        known = self.devices.get(dev)
+        if self.lookup is None or (known is not None and not birth):
+            return known
+        if known is None and now - self._missed.get(dev, -LOOKUP_EVERY) < LOOKUP_EVERY:
+            return None
+        try:
+            spec = self.lookup(dev)
+        except Exception as e:  # the registry's database is away: keep what we know
+            log.warning("device registry lookup of %s failed: %s", dev, e)
+            return known
+        if spec is None:
+            self.devices.pop(dev, None)
+            self._missed[dev] = now
+            if len(self._missed) > 10000:  # ids made up by a misbehaving client
+                self._missed.clear()
+            return None
+        self._missed.pop(dev, None)
+        if known is not None and known.spec == spec:
+            return known
+        if known is not None and (known.spec.role, known.spec.window) == (spec.role,
+                                                                          spec.window):
+            known.spec = spec
+            return known
+        self.devices[dev] = Device(spec)
+        return self.devices[dev]
 
     def at_window(self, window: int) -> list[Device]:
         return [d for d in self.devices.values() if d.spec.window == window]

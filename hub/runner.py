@@ -23,7 +23,8 @@ from .app import HubApp, Step
 from .catalog import load_catalog
 from .config import BrokerURL, HubConfig, check
 from .core.centre import Centre
-from .devices import Publish, Registry
+from .devices import Publish
+from .fleetwatch import FleetRules
 from .mqtt.broker import NO_DELAY, EmbeddedBroker
 from .store.journal import Journal
 
@@ -34,14 +35,19 @@ BATCH = 256  # messages per group commit at most
 # round trips; a busy hub sends ~3 per call, so 30 windows calling at once would queue.
 MAX_INFLIGHT = 1000
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
+FLEET_TICK = 1.0  # s
 
 
 def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> HubApp:
-    """The app with its state rebuilt from the journal."""
+    """The app with its state rebuilt from the journal. Its devices: centre.toml's
+    [[devices]] and the fleet registry in the same database (hub/fleet/registry.py)."""
+    from .fleet.hub import fleet_registry
+
     catalog = load_catalog(config.catalog_path)
     check(config, catalog)
-    app = HubApp(Centre(catalog, config.centre), Registry(list(config.devices)),
+    app = HubApp(Centre(catalog, config.centre), fleet_registry(config, journal.engine),
                  boot or secrets.token_hex(3), config.status_url)
+    app.fleet.rules = FleetRules.from_table(config.fleet)
     started = time.perf_counter()
     n = app.replay(journal.read())
     log.info("replayed %d journal records in %.2f s; next position %d", n,
@@ -51,10 +57,13 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> H
 
 class HubRunner:
     def __init__(self, app: HubApp, journal: Journal, broker: BrokerURL,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tls_ca: str | None = None) -> None:
         self.app = app
         self.journal = journal
         self.broker = broker
+        self.tls_ca = tls_ca  # mqtts: the CA file that signed the broker's certificate
+        # The HTTP API's check of registry-derived upload tokens (hub/fleet/hub.py).
+        self.token_lookup: Callable[[str], str | None] | None = None
         self.clock = clock
         self.connected = asyncio.Event()
         self.on_step: Callable[[Step], None] | None = None  # for live views
@@ -90,6 +99,7 @@ class HubRunner:
             max_inflight_messages=MAX_INFLIGHT,
             will=aiomqtt.Will(will.topic, will.payload, qos=1, retain=True),
             max_queued_incoming_messages=10000,
+            tls_params=aiomqtt.TLSParameters(ca_certs=self.tls_ca) if self.broker.tls else None,
         ) as client:
             # aiomqtt logs a warning per publish above 10 in flight; a busy hub has dozens.
             client.pending_calls_threshold = MAX_INFLIGHT
@@ -106,9 +116,10 @@ class HubRunner:
             reader = asyncio.create_task(self._read(client, inbox), name="hub-reader")
             worker = asyncio.create_task(self._process(inbox), name="hub-processor")
             stopper = asyncio.create_task(stop.wait(), name="hub-stop")
-            done, _ = await asyncio.wait({reader, worker, stopper},
+            fleet = asyncio.create_task(self._fleet(), name="hub-fleet")
+            done, _ = await asyncio.wait({reader, worker, stopper, fleet},
                                          return_when=asyncio.FIRST_COMPLETED)
-            for t in (reader, worker, stopper):
+            for t in (reader, worker, stopper, fleet):
                 t.cancel()
             for t in done:
                 if t is not stopper and t.exception() is not None:
@@ -118,6 +129,17 @@ class HubRunner:
                 await self._publish([self.app.birth(self.clock(), "disconnected")])
                 await asyncio.gather(*self._pending, return_exceptions=True)
             self._client = None
+
+    async def _fleet(self) -> None:
+        """The retained fleet summary: on connect, then whenever it changes (checked each
+        FLEET_TICK: an offline alert begins with no message at all)."""
+        force = True
+        while True:
+            now = self.clock()
+            await self._publish(self.app.fleet.update(self.app.registry.devices.values(),
+                                                      now, force))
+            force = False
+            await asyncio.sleep(FLEET_TICK)
 
     async def _read(self, client: aiomqtt.Client, inbox: asyncio.Queue) -> None:
         async for message in client.messages:
@@ -183,19 +205,26 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
                 clock: Callable[[], float] = time.time,
                 ready: Callable[[HubRunner], None] | None = None) -> None:
     """Run a hub from its configuration until `stop` is set: the `onewindow hub` command."""
-    broker = None
-    if config.broker_url is None:
-        broker = EmbeddedBroker(config.embedded_port)
-        await broker.start()
-        url = BrokerURL(broker.host, broker.port)
-        log.info("no broker configured: embedded broker on %s", broker.url)
-    else:
-        url = BrokerURL.parse(config.broker_url)
+    from .fleet.hub import BrokerAccess
+
     journal = Journal(config.database_url, fsync=config.fsync)
+    access = BrokerAccess(config, journal.engine)  # credentials, embedded broker's rules
+    broker = None
     web = None
     try:
+        if config.broker_url is None:
+            broker = EmbeddedBroker(config.embedded_port, access.authority())
+            await broker.start()
+            url = access.credentials(BrokerURL(broker.host, broker.port))
+            log.info("no broker configured: embedded broker on %s (%s)", broker.url,
+                     "accounts and topic rules enforced" if access.enforced
+                     else "anonymous: no fleet secret, or [broker] embedded_auth = false")
+        else:
+            url = access.credentials(BrokerURL.parse(config.broker_url))
         app = build_app(config, journal)
-        runner = HubRunner(app, journal, url, clock)
+        runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
+        # A provisioned centre: upload tokens derived from the registry, revocable at once.
+        runner.token_lookup = access.token_lookup if access.secret else None
         if config.web is not None:  # the HTTP API, in this same loop
             from .web import start_web
 
@@ -206,6 +235,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     finally:
         if web is not None:
             await web.stop()
-        journal.close()
         if broker is not None:
             await broker.stop()
+        access.close()
+        journal.close()

@@ -56,11 +56,29 @@ COMMANDS = {
     "block": (("blocks", "d", True), ("ts", "n", False), ("head", "s", False)),
 }
 
+# Over-the-air updates (protocol/README.md, 3.11): the hub offers a signed bundle on
+# dev/{dev}/ota, the device pulls it chunk by chunk on dev/{dev}/otareq.
+OTA_STATES = ("trial", "ok", "rollback")
+OTA = {  # hub -> device, kind "ota"
+    "offer": (("version", "s", True), ("size", "i", True), ("sha256", "s", True),
+              ("sig", "s", True), ("chunk", "i", True), ("roles", "l", False),
+              ("boards", "l", False)),
+    "chunk": (("i", "i", True), ("off", "i", True), ("data", "s", True)),
+    "cancel": (),
+}
+OTAREQ = {  # device -> hub, kind "otareq"
+    "get": (("i", "i", True),),
+    "done": (("version", "s", True),),
+    "refused": (("code", "s", True), ("msg", "s", False)),
+}
+
 _COMMON = {
     "status": (("dev", "s", True), ("state", "s", True), ("role", "s", False),
                ("fw", "s", False), ("board", "s", False), ("window", "i", False),
                ("seq", "i", False), ("alerts", "l", False), ("uptime", "i", False),
-               ("rssi", "i", False)),
+               ("rssi", "i", False), ("ota", "s", False)),
+    "ota": (("id", "s", True), ("type", "s", True)),
+    "otareq": (("dev", "s", True), ("id", "s", True), ("type", "s", True)),
     "evt": (("dev", "s", True), ("seq", "i", True), ("type", "s", True), ("ts", "n", False)),
     "ack": (("dev", "s", True), ("id", "s", True), ("ok", "b", True), ("code", "s", False)),
     "cmd": (("id", "s", True), ("ttl", "n", True), ("type", "s", True)),
@@ -72,6 +90,8 @@ _COMMON = {
                 ("ticket", "s", False), ("text", "s", False), ("ts", "n", False),
                 ("bmp", "d", False)),
     "hall": (("rev", "i", True), ("calls", "l", True)),
+    "fleet": (("ts", "n", True), ("devices", "l", True), ("alerts", "l", True),
+              ("online", "i", False), ("total", "i", False)),
 }
 
 _ENUMS = {
@@ -80,6 +100,7 @@ _ENUMS = {
     ("hub", "state"): HUB_STATES,
     ("display", "state"): WINDOW_STATES,
     ("evt", "priority"): PRIORITIES,
+    ("status", "ota"): OTA_STATES,
 }
 
 
@@ -109,7 +130,8 @@ def centre_root(centre):
 
 
 def device_topic(centre, dev, leaf):
-    """leaf: status | evt | ack (device -> hub), cmd | res | err (hub -> device)."""
+    """leaf: status | evt | ack | otareq (device -> hub), cmd | res | err | ota (hub ->
+    device)."""
     return centre_root(centre) + "/dev/" + _seg("device", dev) + "/" + leaf
 
 
@@ -123,6 +145,11 @@ def display_topic(centre, window):
 
 def hall_topic(centre):
     return centre_root(centre) + "/hall/calls"
+
+
+def fleet_topic(centre):
+    """The hub's retained device fleet summary, for staff tools (onewindow devices)."""
+    return centre_root(centre) + "/hub/fleet"
 
 
 def parse_topic(topic):
@@ -178,6 +205,11 @@ def validate(kind, msg):
     if specs is None:
         raise ProtocolError("unknown_kind", "no message kind " + str(kind))
     _check(kind, msg, specs)
+    if kind == "ota" or kind == "otareq":
+        extra = (OTA if kind == "ota" else OTAREQ).get(msg["type"])
+        if extra is None:
+            raise ProtocolError("unknown_type", kind + ": unknown type '" + msg["type"] + "'")
+        _check(kind, msg, extra)
     if kind == "evt" or kind == "cmd" or kind == "res":
         table = COMMANDS if kind == "cmd" else EVENTS
         extra = table.get(msg["type"])
@@ -187,7 +219,7 @@ def validate(kind, msg):
             _check(kind, msg, extra)
         if kind == "evt" and msg["seq"] < 1:
             raise ProtocolError("bad_field", "evt: seq starts at 1")
-    if kind == "evt" and "dev" in msg:
+    if (kind == "evt" or kind == "otareq") and "dev" in msg:
         _seg("dev", msg["dev"])
     return msg
 

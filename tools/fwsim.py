@@ -40,8 +40,13 @@ Pred = Callable[[dict[str, Any]], bool]
 
 
 class FirmwareProcess:
+    """A board's reset (`board.reset()`, exit status 3 on the unix port) restarts the process,
+    as the board would come back; `resets` counts them. Any other exit ends it."""
+
     def __init__(self, cfg: dict[str, Any], workdir: Path, image: Path | None = None) -> None:
-        """`image`: run a built image (tools/firmware.py build) instead of the source tree."""
+        """`image`: run a built image (tools/firmware.py build) instead of the source tree.
+        It is copied into `workdir` once, as onto a board's flash: the loader (main.py) and
+        over-the-air updates then work on that copy."""
         self.workdir = Path(workdir)
         self.image = image
         self.cfg = dict(cfg)
@@ -55,6 +60,8 @@ class FirmwareProcess:
         self.events: list[dict[str, Any]] = []  # each with "t": loop time of arrival
         self.log: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
+        self.resets = 0
+        self._stopping = False
         self._new = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._ctl: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -65,24 +72,31 @@ class FirmwareProcess:
 
     async def start(self, wait_ready: bool = True) -> FirmwareProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._stopping = False
         since = self.mark()
         path = self.workdir / "ow.json"
         path.write_text(json.dumps(self.cfg), encoding="utf-8")
+        if self.image is not None and not (self.workdir / "main.py").exists():
+            shutil.copytree(self.image, self.workdir, dirs_exist_ok=True)
+        await self._spawn()
+        if wait_ready:
+            await self.wait("up", since=since, timeout=10)
+        return self
+
+    async def _spawn(self) -> None:
+        path = self.workdir / "ow.json"
         if self.image is None:
             env = dict(os.environ, MICROPYPATH=micropython_path())
             main = REPO / "firmware" / "main.py"
-        else:  # a board's flash: lib/ and the root, as MicroPython searches them
-            env = dict(os.environ, MICROPYPATH=f".frozen:{self.image}/lib:{self.image}")
-            main = self.image / "main.py"
+        else:  # the board's flash: the loader puts app/ and app/lib/ on the path
+            env = dict(os.environ, MICROPYPATH=".frozen")
+            main = self.workdir / "main.py"
         self.proc = await asyncio.create_subprocess_exec(
             micropython_binary(), str(main), str(path),
             cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             limit=1 << 20)
         self._reader = asyncio.create_task(self._read(self.proc), name=f"fw-{self.name}")
-        if wait_ready:
-            await self.wait("up", since=since, timeout=10)
-        return self
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -96,6 +110,15 @@ class FirmwareProcess:
                     ev["t"] = loop.time()
                     self.events.append(ev)
             self._new.set()
+        code = await proc.wait()
+        if code == 3 and not self._stopping:  # board.reset(): the board boots again
+            self.resets += 1
+            self.events.append({"ev": "reset", "n": self.resets,
+                                "t": asyncio.get_running_loop().time()})
+            if self._ctl is not None:  # that socket died with the process
+                self._ctl[1].close()
+                self._ctl = None
+            await self._spawn()
         self._new.set()
 
     def mark(self) -> int:
@@ -116,7 +139,8 @@ class FirmwareProcess:
             found = self.find(ev, pred, since)
             if found is not None:
                 return found
-            if self.proc is not None and self.proc.returncode is not None:
+            if (self.proc is not None and self.proc.returncode is not None
+                    and self.proc.returncode != 3):
                 raise AssertionError(f"{self.name} exited ({self.proc.returncode}) waiting for "
                                      f"{ev}; log tail: {self.log[-15:]}")
             left = end - loop.time()
@@ -154,15 +178,20 @@ class FirmwareProcess:
             self.proc.kill()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._ctl is not None:
             self._ctl[1].close()
             self._ctl = None
         self.kill()
         if self.proc is not None:
             await self.proc.wait()
-        if self._reader is not None:
+        while self._reader is not None:
+            reader = self._reader
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+                await reader
+            if reader is self._reader:  # no reset respawned a process meanwhile
+                break
+            self.kill()
 
     async def restart(self) -> None:
         await self.stop()

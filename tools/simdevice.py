@@ -55,7 +55,9 @@ class SimDevice:
     async def __aenter__(self) -> SimDevice:
         will = proto.encode("status", {"dev": self.dev, "state": "lost"})
         self._client = aiomqtt.Client(
-            self.host, self.port, identifier=f"sim-{self.centre}-{self.dev}",
+            # With an account, the client id is the username: brokers with the fleet's
+            # rules (hub/fleet/acl.py) require it.
+            self.host, self.port, identifier=self.username or f"sim-{self.centre}-{self.dev}",
             username=self.username, password=self.password, keepalive=10, socket_options=NO_DELAY,
             will=aiomqtt.Will(self.topic("status"), will, qos=1, retain=True))
         await self._stack.enter_async_context(self._client)

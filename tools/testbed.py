@@ -197,3 +197,81 @@ class Postgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class FleetMosquitto:
+    """Mosquitto run from the files `onewindow broker-config` writes (accounts, ACLs, and
+    optionally a TLS listener): the production setup on free loopback ports."""
+
+    def __init__(self, config: Any, workdir: Path, cert_dir: Path | None = None) -> None:
+        """`cert_dir` (ca.crt, server.crt, server.key; see make_test_ca): a TLS listener
+        too, on `tls_port`."""
+        from ..hub.fleet import mosquitto
+
+        self.config, self.workdir = config, Path(workdir)
+        self.port = free_port()
+        self.hub_port = free_port()  # the hub's loopback listener: client ids kept
+        self.cert_dir = cert_dir
+        self.tls_port = free_port() if cert_dir is not None else None
+        self._mosquitto = mosquitto
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+    def write(self) -> list[str]:
+        """(Re)write passwd, acl and mosquitto.conf from the fleet, as broker-config does."""
+        listeners = self._mosquitto.Listeners(self.port, "127.0.0.1", self.tls_port,
+                                              self.cert_dir, self.hub_port)
+        return self._mosquitto.write(self.config, self.workdir, listeners)[1]
+
+    def start(self) -> FleetMosquitto:
+        self.write()
+        # Under root Mosquitto would drop to the `mosquitto` user, which may not enter
+        # pytest's private temporary folders: stay who we are.
+        conf = self.workdir / "test.conf"
+        conf.write_text(("user root\n" if os.geteuid() == 0 else "")
+                        + (self.workdir / "mosquitto.conf").read_text())
+        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([self.binary, "-c", str(conf), "-v"], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, "mosquitto", 10)
+        _wait_port(self.hub_port, self.proc, "mosquitto (hub listener)", 10)
+        if self.tls_port is not None:
+            _wait_port(self.tls_port, self.proc, "mosquitto (TLS)", 10)
+        return self
+
+    def reload(self) -> None:
+        """broker-config's --reload-pid: SIGHUP."""
+        assert self.proc is not None
+        self._mosquitto.reload(self.proc.pid)
+
+    def log(self) -> str:
+        return (self.workdir / "mosquitto.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _terminate(self.proc, 5)
+        self.proc = None
+
+    def __enter__(self) -> FleetMosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def make_test_ca(folder: Path, host: str = "127.0.0.1") -> Path:
+    """A throwaway CA and a server certificate for `host` (openssl CLI, as docs/security.md
+    shows): ca.crt, ca.key, server.crt, server.key in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=OneWindow test CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={host}")
+    (folder / "san.ext").write_text(f"subjectAltName = IP:{host}, DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    return folder

@@ -75,11 +75,35 @@ DEFAULTS = {
     "backoff_min": 0.5,
     "backoff_max": 30,
     "connect_timeout": 5,
+    # TLS: an ssl.SSLContext (see tls_context), or None for plain MQTT.
+    "ssl": None,
 }
 
 
 class MQTTError(Exception):
     pass
+
+
+def tls_context(ca):
+    """An SSLContext that trusts only `ca` (the centre's CA certificate, PEM text or DER
+    bytes) and checks the broker's certificate against it. mbedtls on the boards parses
+    DER, so PEM is decoded here. Boards built without ssl get a clear error, not a silent
+    plain connection."""
+    try:
+        import ssl
+    except ImportError:
+        raise MQTTError("this firmware has no ssl module: TLS is not possible on this board")
+    if not ca:
+        raise MQTTError("TLS needs the centre's CA certificate (broker.ca in ow.json)")
+    if isinstance(ca, str):
+        import binascii
+
+        body = "".join(ln.strip() for ln in ca.split("\n") if not ln.startswith("-----"))
+        ca = binascii.a2b_base64(body)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca)
+    return ctx
 
 
 def _log(*a):
@@ -401,9 +425,13 @@ class MQTTClient:
         cfg = self.cfg
         tmo = cfg["connect_timeout"] * 1000
         self._fail.clear()
-        self._r, self._w = await asyncio.wait_for_ms(
-            asyncio.open_connection(cfg["server"], cfg["port"]), tmo
-        )
+        if cfg["ssl"] is None:
+            opening = asyncio.open_connection(cfg["server"], cfg["port"])
+        else:  # the handshake happens in the first drain, inside the same timeouts
+            opening = asyncio.open_connection(
+                cfg["server"], cfg["port"], ssl=cfg["ssl"], server_hostname=cfg["server"]
+            )
+        self._r, self._w = await asyncio.wait_for_ms(opening, tmo)
         self._last_rx = self._last_tx = time.ticks_ms()
         self._ping_out = False
         w = self._w

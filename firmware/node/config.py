@@ -15,6 +15,8 @@ host = "192.168.10.2"
 port = 1883
 user = "node-3"
 password = "..."
+# tls = true             # port 8883; `ca` (PEM) or ca_file: the centre's CA certificate
+# ca_file = "/etc/onewindow/ca.crt"
 
 [hub]
 url = "http://192.168.10.2:8080"   # uploads of document-camera pages
@@ -80,6 +82,8 @@ class NodeConfig:
     broker_port: int = 1883
     broker_user: str | None = None
     broker_password: str | None = None
+    broker_tls: bool = False
+    broker_ca: str | None = None  # PEM text of the CA that signed the broker's certificate
     hub_url: str | None = None
     hub_token: str | None = None
     keys: dict[str, int] = field(default_factory=dict)
@@ -120,14 +124,19 @@ def from_dict(data: dict[str, Any], base: Path = Path(".")) -> NodeConfig:
         raise NodeConfigError("[node] secret_file (or secret) must hold at least 16 bytes: "
                               "it keys the hash that stands for a resident's card")
     broker, hub = data.get("broker", {}), data.get("hub", {})
+    ca = broker.get("ca")
+    if broker.get("ca_file"):
+        ca = (base / broker["ca_file"]).read_text(encoding="ascii")
     kiosk = data.get("kiosk", {})
     if role == "kiosk" and not kiosk.get("item"):
         raise NodeConfigError("[kiosk] item is required for a kiosk")
     return NodeConfig(
         id=node["id"], centre=node["centre"], role=role, window=node.get("window"),
         state_dir=base / node.get("state_dir", "."), secret=secret,
-        broker_host=broker.get("host", "127.0.0.1"), broker_port=broker.get("port", 1883),
+        broker_host=broker.get("host", "127.0.0.1"),
+        broker_port=broker.get("port", 8883 if broker.get("tls") else 1883),
         broker_user=broker.get("user"), broker_password=broker.get("password"),
+        broker_tls=bool(broker.get("tls", False)), broker_ca=ca,
         hub_url=hub.get("url"), hub_token=hub.get("token"), keys=dict(keys),
         leds=dict(data.get("leds", {})), scanner=data.get("scanner", {}).get("device"),
         camera=dict(data.get("camera", {})), kiosk_item=kiosk.get("item"),

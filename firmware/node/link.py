@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,14 @@ NO_DELAY = ((6, 1, 1),)  # IPPROTO_TCP, TCP_NODELAY, on: no Nagle delay on small
 Reply = tuple[str, dict[str, Any]]  # ("res" | "err", message)
 CommandHandler = Callable[[dict[str, Any]], Awaitable[tuple[bool, str | None]]]
 TopicHandler = Callable[[bytes], Awaitable[None]]
+
+
+def tls_context(cfg: NodeConfig) -> ssl.SSLContext | None:
+    """[broker] tls = true: verify the broker against `ca` (PEM text from `onewindow
+    provision`, or ca_file), else against the system's CAs."""
+    if not cfg.broker_tls:
+        return None
+    return ssl.create_default_context(cadata=cfg.broker_ca or None)
 
 
 class SeqStore:
@@ -123,7 +132,8 @@ class NodeLink:
         async with aiomqtt.Client(cfg.broker_host, cfg.broker_port, identifier=self.dev,
                                   username=cfg.broker_user, password=cfg.broker_password,
                                   clean_session=False, keepalive=15, will=will,
-                                  socket_options=NO_DELAY) as client:
+                                  socket_options=NO_DELAY,
+                                  tls_context=tls_context(cfg)) as client:
             self._client = client
             for topic in self._routes:
                 await client.subscribe(topic, qos=1)

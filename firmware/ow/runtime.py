@@ -14,9 +14,15 @@ import time
 
 import ow_protocol as P
 from micropython import const
-from owmqtt import MQTTClient
+from owmqtt import MQTTClient, tls_context
 
-FW = "0.2.0"
+from ow.ota import Updater
+
+FW = "0.2.0"  # this source tree's version; an image or an OTA bundle carries ow_version.py
+try:
+    FW = __import__("ow_version").FW
+except ImportError:
+    pass
 _SEQ_STEP = const(32)  # events per flash write of the seq high-water mark
 _RECENT_IDS = const(16)  # command ids remembered for at-most-once
 _RETRY_MS = const(1500)  # resend an unanswered event (same seq) after this
@@ -91,6 +97,8 @@ class Link:
         state_dir = cfg.get("state_dir", ".")
         self.seq = SeqStore(state_dir + "/seq")
         self.alerts = []
+        self.sys_alerts = []  # the runtime's own (e.g. ota_rollback), kept apart from the app's
+        self.extra = {}  # further birth fields (e.g. "ota": the update state, ow/ota.py)
         self.hub_ready = False
         self._hub_clock = None  # (hub epoch s, ticks_ms when received)
         self._routes = {}  # topic -> fn(payload, retained)
@@ -115,6 +123,8 @@ class Link:
                 # boards spread over 4 s is 25 connects/s, nothing for Mosquitto.
                 "backoff_min": b.get("backoff_min", 0.5),
                 "backoff_max": b.get("backoff_max", 4),
+                # ow.json broker.tls + broker.ca (PEM, from `onewindow provision --tls`)
+                "ssl": tls_context(b.get("ca")) if b.get("tls") else None,
             }
         )
         self.mqtt.on_connect = self._on_connect
@@ -157,11 +167,12 @@ class Link:
             "fw": FW,
             "board": self.board.name,
             "seq": self.seq.seq,
-            "alerts": self.alerts,
+            "alerts": self.alerts + self.sys_alerts if self.sys_alerts else self.alerts,
             "uptime": time.ticks_diff(time.ticks_ms(), self._t0) // 1000,
         }
         if self.cfg.get("window") is not None:
             msg["window"] = self.cfg["window"]
+        msg.update(self.extra)
         await self.mqtt.publish(self.t_status, P.encode("status", msg), retain=True)
 
     async def set_alerts(self, alerts):
@@ -343,6 +354,8 @@ async def run(cfg):
         asyncio.create_task(_feed(wdt))
     await board.network_up(cfg)
     link = Link(cfg, board)
+    updater = Updater(cfg, board, link, FW)
+    asyncio.create_task(updater.trial())
     app_cls = _load_app(cfg["role"])
     crashes = []  # type: list
     while True:
@@ -361,6 +374,7 @@ async def run(cfg):
         now = time.ticks_ms()
         crashes = [t for t in crashes if time.ticks_diff(now, t) < _CRASH_WINDOW_MS] + [now]
         board.emit("crash", err=repr(tasks.error), n=len(crashes))
+        updater.unstable()
         if len(crashes) >= _CRASHES_BEFORE_RESET:
             board.reset()
         await asyncio.sleep_ms(200 * len(crashes))

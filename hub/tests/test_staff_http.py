@@ -304,3 +304,20 @@ def test_back_office_returns_corrects_closes_and_reopens_promised_items(env):
         r = cl.post(f"/cases/{case.id}/{action}", json={})
         assert r.status_code == 200 and r.json()["state"] == state, (action, r.text)
     assert env.hub.centre.cases[case.id].state == "open"
+
+
+def test_fleet_alerts_on_the_fleet_page_and_the_dashboard(env):
+    sup = env.client("sup")
+    assert sup.get("/fleet/state").json()["alerts"] == []
+    env.now += 61  # kp-1 never came: offline since the hub started (60 s by default)
+    fleet = sup.get("/fleet/state").json()
+    assert fleet["alerts"] == [{"dev": "kp-1", "what": "offline", "state": "unknown",
+                                "seconds": 61}]
+    assert fleet["devices"][0]["online"] is False and fleet["devices"][0]["offline_s"] == 61
+    floor_alerts = sup.get("/dashboard/state").json()["alerts"]
+    assert {"kind": "device", "dev": "kp-1", "what": "offline", "state": "unknown",
+            "seconds": 61} in floor_alerts
+    topic = f"ow/{env.hub.centre_id}/dev/kp-1/status"
+    env.hub.handle(topic, b'{"v": 1, "dev": "kp-1", "state": "ready", "seq": 0}', env.now)
+    fleet = sup.get("/fleet/state").json()
+    assert fleet["alerts"] == [] and fleet["online"] == 1

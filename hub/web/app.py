@@ -81,17 +81,21 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 class FilesAPI:
     def __init__(self, hub: HubApp, files: FileStore, tokens: Mapping[str, str],
-                 clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD) -> None:
+                 clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD,
+                 lookup: Callable[[str], str | None] | None = None) -> None:
         self.hub = hub
         self.files = files
         self.tokens = dict(tokens)  # token -> device id
+        # A token not in `tokens`: a node provisioned since the start (hub/fleet/hub.py).
+        self.lookup = lookup
         self.clock = clock
         self.max_bytes = max_bytes
 
     # ---- helpers ---------------------------------------------------------------------
     def _device(self, request: Request) -> tuple[bool, str | None]:
-        """(allowed, device id). With no tokens configured, anyone on the network may post."""
-        if not self.tokens:
+        """(allowed, device id). With no tokens configured and no device registry (no
+        provisioned centre), anyone on the network may post."""
+        if not self.tokens and self.lookup is None:
             return True, None
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given:
@@ -100,6 +104,8 @@ class FilesAPI:
         for token, dev in self.tokens.items():  # compare all: no early exit to time
             if hmac.compare_digest(token.encode(), given.strip().encode()):
                 device = dev
+        if device is None and self.lookup is not None:
+            device = self.lookup(given.strip())
         return device is not None, device
 
     def _resolve(self, ref: str) -> str | None:
@@ -193,7 +199,8 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
     site = site or Site(hub, runner, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
     site.config = config  # type: ignore[attr-defined]  # database URL, alert targets
-    api = FilesAPI(hub, files, tokens or {}, clock, max_bytes)
+    api = FilesAPI(hub, files, tokens or {}, clock, max_bytes,
+                   lookup=getattr(runner, "token_lookup", None))
     routes: list[BaseRoute] = [
         Route("/api/tickets/{ticket}/files", api.post_file, methods=["POST"]),
         Route("/api/tickets/{ticket}/files", api.list_files, methods=["GET"]),

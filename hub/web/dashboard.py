@@ -15,8 +15,6 @@ from ..store.accounts import Session
 from . import floor
 from .staff import Staff, _json, error
 
-ONLINE = ("ready", "booting")
-
 
 class Dashboard:
     def __init__(self, staff: Staff) -> None:
@@ -35,23 +33,26 @@ class Dashboard:
             "queues": qs,
             "lines": floor.lines(qs, centre),
             "alerts": floor.alerts(centre, qs, self.hub.help_requests, now,
-                                   self.staff.targets),
+                                   self.staff.targets)
+            + floor.device_alerts(self._fleet(now)["alerts"]),
             "summary": floor.summary(centre, self.hub.ratings, self.hub.help_requests),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},
         }
 
+    def _fleet(self, now: float) -> dict[str, Any]:
+        """The same summary the hub publishes on hub/fleet (hub/fleetwatch.py)."""
+        return self.hub.fleet.summary(self.hub.registry.devices.values(), now)
+
     def fleet_snapshot(self, arg: str = "") -> dict[str, Any]:
         now = self.site.clock()
-        devices = []
-        for d in sorted(self.hub.registry.devices.values(), key=lambda d: d.spec.id):
-            v = d.to_dict()
-            v["online"] = d.state in ONLINE
-            v["seen_s"] = round(now - d.last_seen) if d.last_seen else None
-            devices.append(v)
+        fleet = self._fleet(now)
+        devices = fleet["devices"]
+        for v in devices:
+            v["seen_s"] = round(now - v["last_seen"]) if v["last_seen"] else None
         refused = [dict(r) for r in list(self.hub.refused)[-20:]][::-1]
-        return {"now": now, "devices": devices, "refused": refused,
-                "online": sum(1 for d in devices if d["online"]), "total": len(devices)}
+        return {"now": now, "devices": devices, "refused": refused, "alerts": fleet["alerts"],
+                "online": fleet["online"], "total": fleet["total"]}
 
     async def page(self, request: Request, s: Session) -> Response:
         cat = self.hub.centre.catalog

@@ -123,6 +123,11 @@ def alerts(centre: Centre, qs: Sequence[dict[str, Any]], help_requests: Iterable
     return out
 
 
+def device_alerts(fleet_alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fleet's alerts (hub/fleetwatch.py: offline, printer, reconnects) in this list."""
+    return [{"kind": "device", **a} for a in fleet_alerts]
+
+
 def summary(centre: Centre, ratings: Iterable[dict[str, Any]],
             help_requests: Iterable[dict[str, Any]]) -> dict[str, Any]:
     today = _today(centre)

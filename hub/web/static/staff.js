@@ -193,6 +193,7 @@ const staff = (() => {
         if (a.kind === "help") text += win(a.window) + " · " + a.waiting_min + " " + T.min;
         else if (a.kind === "queue") text += name(a) + " · " + a.waiting;
         else if (a.kind === "wait") text += name(a) + " · " + Math.round(a.longest_min) + " " + T.min;
+        else if (a.kind === "device") text += devAlert(a);
         else text += name(a) + " · " + a.waiting;
         return el("li", {class: "alert " + a.kind}, text);
       }) : [el("li", {class: "muted"}, T.none)]));
@@ -243,6 +244,14 @@ const staff = (() => {
   }
 
   // ---- fleet ----------------------------------------------------------------------------
+  // hub/fleetwatch.py's alerts: {dev, what: offline | paper_out | cover_open |
+  // printer_offline | reconnects, seconds?, count?}
+  function devAlert(a) {
+    let text = a.dev + " · " + (T["dev_" + a.what] || a.what);
+    if (a.seconds !== undefined) text += " · " + a.seconds + " " + T.s;
+    if (a.count !== undefined) text += " · " + a.count + "×";
+    return text;
+  }
   function fleet() {
     function uptime(s) {
       if (s === null || s === undefined) return "";
@@ -259,6 +268,9 @@ const staff = (() => {
         el("td", {}, d.rssi === null ? "" : String(d.rssi)),
         el("td", {}, d.last_seen ? clock(d.last_seen) : T.never),
         el("td", {}, String(d.errors)), el("td", {}, d.alerts.join(", ")))));
+      fill($("#fleet-alerts"), ...(s.alerts.length ? s.alerts.map((a) =>
+        el("li", {class: "alert device " + a.what, "data-dev": a.dev}, devAlert(a)))
+        : [el("li", {class: "muted"}, T.none)]));
       fill($("#refused"), ...s.refused.map((r) => el("li", {}, clock(r.at) + " " + r.dev + " " + r.id + " " + (r.code || ""))));
     }
     ow.live("staff-fleet", "", render);
