@@ -56,7 +56,7 @@ COMMANDS = {
     "block": (("blocks", "d", True), ("ts", "n", False), ("head", "s", False)),
 }
 
-# Over-the-air updates (protocol/README.md, 3.11): the hub offers a signed bundle on
+# Over-the-air updates (protocol/README.md, 3.10): the hub offers a signed bundle on
 # dev/{dev}/ota, the device pulls it chunk by chunk on dev/{dev}/otareq.
 OTA_STATES = ("trial", "ok", "rollback")
 OTA = {  # hub -> device, kind "ota"

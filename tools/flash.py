@@ -169,9 +169,9 @@ def copy_uf2(image: Path, drive: Path) -> Path:
 
 # ---- 3./4. firmware and config -------------------------------------------------------------------
 
-# What an interrupted over-the-air update leaves on a board (firmware/main.py): a fresh
-# flash must not be "rolled back" to /prev by a trial left from before.
-OTA_LEFTOVERS = ("next", "prev", "ota.json")
+# What over-the-air updates leave on a board (firmware/main.py): a fresh flash must not be
+# "rolled back" to /prev by a trial left from before, nor keep modules an updated /app had.
+OTA_LEFTOVERS = ("next", "prev", "ota.json", "ota.bin", "app")
 
 
 def clear_update_state(port: str, resume: bool) -> None:

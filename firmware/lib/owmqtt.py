@@ -84,6 +84,16 @@ class MQTTError(Exception):
     pass
 
 
+def _no_delay(w):
+    # Nagle holds a small packet until the last one is acknowledged: a PUBACK followed by an
+    # ack, or an OTA chunk request, then waits for the broker's delayed ACK (~40 ms each).
+    # Ports without the option (or a TLS socket without setsockopt) keep Nagle.
+    try:
+        w.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
+    except (AttributeError, OSError, TypeError):
+        pass
+
+
 def tls_context(ca):
     """An SSLContext that trusts only `ca` (the centre's CA certificate, PEM text or DER
     bytes) and checks the broker's certificate against it. mbedtls on the boards parses
@@ -432,6 +442,7 @@ class MQTTClient:
                 cfg["server"], cfg["port"], ssl=cfg["ssl"], server_hostname=cfg["server"]
             )
         self._r, self._w = await asyncio.wait_for_ms(opening, tmo)
+        _no_delay(self._w)
         self._last_rx = self._last_tx = time.ticks_ms()
         self._ping_out = False
         w = self._w

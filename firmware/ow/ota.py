@@ -1,6 +1,6 @@
 # (MicroPython code: no contextlib, asyncio.TimeoutError is not the builtin,
 #  %-formatting is the cheap option on small boards.)
-# Over-the-air updates, the device side (protocol/README.md 3.11; main.py is the loader).
+# Over-the-air updates, the device side (protocol/README.md 3.10; main.py is the loader).
 #
 # This resident part is small: it follows dev/{dev}/ota, reports the update state in the
 # birth ("ota": trial | ok | rollback, alert "ota_rollback") and runs a new version's trial.
