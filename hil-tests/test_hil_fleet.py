@@ -39,6 +39,17 @@ def centre_toml(tmp_path: Path, centre: str, hub_url: str, device_url: str,
                         windows=1, devices=[], extra=extra)
 
 
+async def first_ticket_prints(box_cfg: dict, folder, boards: list) -> None:
+    """A box with its provisioned ow.json comes up, reaches the hub and prints A001."""
+    box = FirmwareProcess({**box_cfg, "buttons": BOX_BUTTONS}, folder)
+    boards.append(box)
+    await box.start()
+    await box.wait("hub", lambda e: e["state"] == "ready", timeout=15)
+    m = box.mark()
+    await box.press("b0")
+    assert (await box.wait("printed", since=m, timeout=10))["ticket"] == "A001"
+
+
 async def test_provisioned_firmware_is_served_through_an_auth_broker(tmp_path) -> None:
     broker = FleetMosquitto(None, tmp_path / "broker")
     path = centre_toml(tmp_path, "hil", f"mqtt://127.0.0.1:{broker.hub_port}",
@@ -52,13 +63,7 @@ async def test_provisioned_firmware_is_served_through_an_auth_broker(tmp_path) -
     with broker:
         try:
             hub.start()
-            box = FirmwareProcess({**box_cfg, "buttons": BOX_BUTTONS}, tmp_path / "box-1")
-            boards.append(box)
-            await box.start()
-            await box.wait("hub", lambda e: e["state"] == "ready", timeout=15)
-            m = box.mark()
-            await box.press("b0")
-            assert (await box.wait("printed", since=m, timeout=10))["ticket"] == "A001"
+            await first_ticket_prints(box_cfg, tmp_path / "box-1", boards)
             # A wrong password: refused at CONNACK, never up.
             bad = {**kp_cfg, "broker": {**kp_cfg["broker"], "password": "A" * 32}}
             thief = FirmwareProcess(bad, tmp_path / "thief")
@@ -100,13 +105,7 @@ async def test_provisioned_firmware_and_the_hub_over_tls(tmp_path) -> None:
     with broker:
         try:
             hub.start()
-            box = FirmwareProcess({**box_cfg, "buttons": BOX_BUTTONS}, tmp_path / "box-1")
-            boards.append(box)
-            await box.start()
-            await box.wait("hub", lambda e: e["state"] == "ready", timeout=15)
-            m = box.mark()
-            await box.press("b0")
-            assert (await box.wait("printed", since=m, timeout=10))["ticket"] == "A001"
+            await first_ticket_prints(box_cfg, tmp_path / "box-1", boards)
             other = make_test_ca(tmp_path / "other")
             fake = {**box_cfg, "broker": {**box_cfg["broker"],
                                           "ca": (other / "ca.crt").read_text()}}
