@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .fwsim import micropython_binary
+from .testbed import terminate
 
 
 class PtyBoard:
@@ -46,13 +47,8 @@ class PtyBoard:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def __enter__(self) -> PtyBoard:

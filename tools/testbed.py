@@ -33,7 +33,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
     raise TimeoutError(f"{what} did not listen on {port} within {timeout} s")
 
 
-def _terminate(proc: subprocess.Popen[bytes], grace: float) -> int:
+def terminate(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
     """SIGTERM, then SIGKILL after `grace` seconds; the exit code."""
     if proc.poll() is None:
         proc.terminate()
@@ -77,7 +77,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _terminate(self.proc, 5)
+            terminate(self.proc, 5)
         self.proc = None
 
     def __enter__(self) -> Mosquitto:
@@ -141,7 +141,7 @@ class HubProcess:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        return _terminate(self.proc, 10)
+        return terminate(self.proc, 10)
 
 
 class Postgres:
@@ -249,7 +249,7 @@ class FleetMosquitto:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _terminate(self.proc, 5)
+            terminate(self.proc, 5)
         self.proc = None
 
     def __enter__(self) -> FleetMosquitto:

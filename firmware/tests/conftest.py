@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.tools.fwsim import micropython_path
+from onewindow.tools.testbed import terminate
 
 HERE = Path(__file__).resolve().parent
 LIB = HERE.parent / "lib"
@@ -67,13 +68,8 @@ class Broker:
         _wait_port(self.port)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
         self.proc = None
 
 

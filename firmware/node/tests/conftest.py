@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from onewindow.tools.testbed import terminate
+
 # ================================================================================================
 # Card reader: a real pcscd with the vpcd virtual reader, and our virtual card (tools/vcard.py)
 # ------------------------------------------------------------------------------------------------
@@ -132,12 +134,7 @@ def pcscd() -> Iterator[PcscdInfo]:
         yield PcscdInfo(reader=reader, host=host, port=port, started=proc is not None, log=logf)
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
         if logf is not None:
             logf.unlink(missing_ok=True)
         fcntl.flock(lock, fcntl.LOCK_UN)
