@@ -14,10 +14,11 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.fleet import registry
 from onewindow.hub.fleet.amqtt_plugins import Authority
 from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
-from onewindow.hub.runner import serve
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testbed import write_config
+
+from .test_hub_mqtt import serving
 
 CENTRE = "f1"
 
@@ -26,24 +27,6 @@ def centre(tmp_path, catalog, broker_port=None, extra=""):
     return hub_config.load(write_config(
         tmp_path / "centre.toml", CENTRE, broker_port, tmp_path / "hub.db", windows=2,
         catalog=catalog, devices=[{"id": "box-1", "role": "box"}], extra=extra))
-
-
-@contextlib.asynccontextmanager
-async def running(cfg):
-    stop, runners = asyncio.Event(), []
-    task = asyncio.create_task(serve(cfg, stop, ready=runners.append))
-    for _ in range(500):
-        if runners and runners[0].connected.is_set():
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    assert runners and runners[0].connected.is_set(), "the hub did not connect"
-    try:
-        yield runners[0]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 def sim(cfg, dev, role, window=None, port=None, password=None):
@@ -57,7 +40,7 @@ async def test_a_device_provisioned_while_the_hub_runs_is_served_and_revoked_ref
         tmp_path, mosquitto, small_catalog_file) -> None:
     cfg = centre(tmp_path, small_catalog_file, mosquitto.port)
     # Not registered yet: refused by the hub (this Mosquitto is anonymous).
-    async with running(cfg), SimDevice(CENTRE, "kp-7", "keypad", "127.0.0.1", mosquitto.port,
+    async with serving(cfg), SimDevice(CENTRE, "kp-7", "keypad", "127.0.0.1", mosquitto.port,
                                        window=2) as stranger:
         with pytest.raises(DeviceError) as e:
             await stranger.send("open", timeout=5)
@@ -78,7 +61,7 @@ async def test_the_embedded_broker_enforces_accounts_once_the_centre_has_a_fleet
     port = free_port()
     cfg = centre(tmp_path, small_catalog_file,
                  extra=f"\n[broker]\nembedded_port = {port}\nembedded_auth = true\n")
-    async with running(cfg):
+    async with serving(cfg):
         # The hub itself connected with its derived account; now a device provisioned
         # after the start connects with its own and is served.
         async with sim(cfg, "kp-2", "keypad", 2) as kp:
@@ -216,7 +199,7 @@ async def test_a_provisioned_node_uploads_with_its_derived_token(
     token = registry.provision(cfg, "node-1", "node", 1, "rpi")["hub_token"]
     # The hub logs in as ow-hub-f1 now (the centre has a fleet secret); this Mosquitto
     # takes any login.
-    async with running(cfg) as runner, sim(cfg, "box-1", "box", port=mosquitto.port) as box:
+    async with serving(cfg) as runner, sim(cfg, "box-1", "box", port=mosquitto.port) as box:
         number = (await box.send("take", item="SOC-1"))["ticket"]
         res = await upload(runner.web.url, number, "scan.pdf", b"%PDF-1.4\n%%EOF\n",
                            "application/pdf", token=token)

@@ -15,7 +15,7 @@ from onewindow.node import config as node_config
 from onewindow.node.link import tls_context
 from onewindow.tools.testbed import FleetMosquitto, make_test_ca, write_config
 
-from .test_fleet_hub import running
+from .test_hub_mqtt import serving
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def test_the_hub_connects_over_tls(tls_broker, small_catalog_file) -> None
     import dataclasses
 
     cfg = dataclasses.replace(tls_broker.config, catalog_path=str(small_catalog_file))
-    async with running(cfg) as runner:
+    async with serving(cfg) as runner:
         assert runner.broker.tls and runner.broker.port == tls_broker.tls_port
         assert runner.broker.username == "ow-hub-s1"
 

@@ -19,12 +19,8 @@ CENTRE = "t1"
 
 
 @contextlib.asynccontextmanager
-async def running_hub(tmp_path, port, catalog, database_url=None, **kw):
-    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, port, tmp_path / "hub.db",
-                            catalog=catalog, **kw)
-    cfg = hub_config.load(cfg_path)
-    if database_url is not None:
-        cfg = dataclasses.replace(cfg, database_url=database_url)
+async def serving(cfg):
+    """`onewindow hub` in this process for a HubConfig, once connected to its broker."""
     stop = asyncio.Event()
     runners = []
     task = asyncio.create_task(serve(cfg, stop, ready=runners.append))
@@ -34,11 +30,23 @@ async def running_hub(tmp_path, port, catalog, database_url=None, **kw):
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
+    assert runners and runners[0].connected.is_set(), "the hub did not connect"
     try:
         yield runners[0]
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def running_hub(tmp_path, port, catalog, database_url=None, **kw):
+    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, port, tmp_path / "hub.db",
+                            catalog=catalog, **kw)
+    cfg = hub_config.load(cfg_path)
+    if database_url is not None:
+        cfg = dataclasses.replace(cfg, database_url=database_url)
+    async with serving(cfg) as runner:
+        yield runner
 
 
 def journal_rows(tmp_path):
