@@ -87,13 +87,18 @@ class Centre:
 
     async def rollout(self, app: str = "old", version: str = NEW, key: Path | None = None,
                       corrupt=None, wave: int = 5, timeout: float = 40,
-                      roles: tuple[str, ...] = ("led",)) -> OtaServer:
-        bundle = build_bundle(self.images / app, version, list(roles))
+                      roles: tuple[str, ...] = ("led",), downgrade: bool = False,
+                      offer: dict | None = None) -> OtaServer:
+        """`offer`: fields forced into the offer message (as a forger would send them)."""
+        bundle = build_bundle(self.images / app, version, list(roles), downgrade=downgrade)
         sig = sign(bundle, load_private_key(key or self.key))
         ro = Rollout(version, list(self.boards), boards=bundle.manifest["boards"], wave=wave,
-                     timeout=timeout)
+                     timeout=timeout, downgrade=downgrade or bool(offer))
         server = OtaServer(BrokerURL("127.0.0.1", self.broker.port), "ota", ro, bundle, sig,
                            corrupt=corrupt)
+        if offer:
+            honest = server._offer
+            server._offer = lambda: {**honest(), **offer}  # type: ignore[method-assign]
         await asyncio.wait_for(server.run(settle=0.5), timeout + 20)
         return server
 
@@ -172,6 +177,30 @@ async def test_bundle_for_another_role_is_refused(centre):
     assert server.rollout.status == "failed" and "incompatible" in server.rollout.reason
     assert server.served == 0 and led.resets == 0
 
+
+
+async def test_an_older_bundle_is_refused_unless_signed_as_a_downgrade(centre):
+    """A replayed old (validly signed) bundle must not take a board back: refused at the
+    offer; an offer that claims "downgrade" without the signed manifest saying so is refused
+    after the download; a bundle signed as a downgrade applies."""
+    await centre.start(1)
+    led = centre.boards["led-1"]
+    old = "0.1.9"
+    server = await centre.rollout(version=old, downgrade=False, offer={"version": old})
+    assert server.rollout.status == "failed" and "not_newer" in server.rollout.reason
+    assert server.served == 0 and led.resets == 0
+    server = await centre.rollout(version=old, offer={"downgrade": True})  # forged flag
+    assert server.rollout.status == "failed" and "not_newer" in server.rollout.reason
+    assert server.served > 0 and led.resets == 0  # fetched, then refused on the manifest
+    assert not (led.workdir / "next").exists() and not (led.workdir / "ota.bin").exists()
+    assert server.rollout.targets["led-1"].birth["fw"] == OLD
+    # Without the flag, the rollout itself leaves a newer board alone.
+    server = await centre.rollout(version=old)
+    assert server.rollout.targets["led-1"].state == "skipped"
+    assert "--allow-downgrade" in server.rollout.targets["led-1"].reason
+    server = await centre.rollout(version=old, downgrade=True)
+    assert server.rollout.status == "done", server.rollout.log
+    assert led.resets == 1 and led.find("boot", lambda e: e["fw"] == old) is not None
 
 
 async def test_version_that_crashes_on_boot_rolls_back_by_itself(centre):

@@ -62,7 +62,7 @@ OTA_STATES = ("trial", "ok", "rollback")
 OTA = {  # hub -> device, kind "ota"
     "offer": (("version", "s", True), ("size", "i", True), ("sha256", "s", True),
               ("sig", "s", True), ("chunk", "i", True), ("roles", "l", False),
-              ("boards", "l", False)),
+              ("boards", "l", False), ("downgrade", "b", False)),
     "chunk": (("i", "i", True), ("off", "i", True), ("data", "s", True)),
     "cancel": (),
 }
@@ -265,6 +265,29 @@ def error(code, msg, **fields):
     fields["code"] = code
     fields["msg"] = msg
     return fields
+
+
+def version_key(v):
+    """A firmware version's order: its dotted numbers (0.10 is after 0.9); what follows them
+    ("-rc1", "-ota") does not order versions. CPython and MicroPython alike."""
+    nums = []
+    for part in v.split("."):
+        digits = ""
+        for ch in part:
+            if not "0" <= ch <= "9":
+                break
+            digits += ch
+        nums.append(int(digits) if digits else 0)
+        if len(digits) < len(part):
+            break
+    while nums and nums[-1] == 0:
+        nums.pop()  # 1.0 == 1
+    return nums
+
+
+def newer(a, b):
+    """Is version `a` later than version `b`? (OTA refuses to go back unless told to.)"""
+    return version_key(a) > version_key(b)
 
 
 def mask_name(name):

@@ -18,6 +18,7 @@ import json
 import os
 import time
 
+import ow_protocol as P
 from micropython import const
 
 from ow import ota
@@ -145,6 +146,7 @@ class Fetch:
         if not verify_sig(digest, sig, key):
             raise Refused("bad_sig", "signature does not match the centre key")
         self._compatible(offer.get("roles"), offer.get("boards"))
+        self._forward(offer["version"], offer.get("downgrade"))
         if offer["chunk"] < 1 or offer["chunk"] > _MAX_CHUNK:
             raise Refused("chunk_size", "chunk above %d bytes" % _MAX_CHUNK)
         try:
@@ -155,6 +157,13 @@ class Fetch:
         if free is not None and free < 2 * offer["size"] + 8192:
             raise Refused("no_space", "%d bytes free" % free)
         return digest
+
+    def _forward(self, version, downgrade):
+        # An old signed bundle replayed must not take a board back to a version with a
+        # known fault: going back needs a bundle signed with "downgrade" (checked again on
+        # the signed manifest after the download; the offer's own flag is not signed).
+        if not downgrade and not P.newer(version, self.u.fw):
+            raise Refused("not_newer", "%s is not newer than %s" % (version, self.u.fw))
 
     def _compatible(self, roles, boards):
         if roles is not None and self.cfg["role"] not in roles:
@@ -231,6 +240,7 @@ class Fetch:
             if man.get("version") != offer["version"]:
                 raise Refused("bad_bundle", "manifest version differs from the offer")
             self._compatible(man.get("roles"), man.get("boards"))
+            self._forward(man["version"], man.get("downgrade"))
             for ent in man["files"]:
                 path, left = ent["p"], ent["n"]
                 if not _safe(path):

@@ -47,6 +47,10 @@ class Bundle:
         return str(self.manifest["version"])
 
     @property
+    def downgrade(self) -> bool:
+        return bool(self.manifest.get("downgrade"))
+
+    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
@@ -63,9 +67,11 @@ def _files(app: Path) -> list[Path]:
     return files
 
 
-def build_bundle(image: Path, version: str, roles: list[str] | None = None) -> Bundle:
+def build_bundle(image: Path, version: str, roles: list[str] | None = None,
+                 downgrade: bool = False) -> Bundle:
     """A bundle from an image folder (tools/firmware.py build): its app/ folder, for the
-    boards whose board file it holds."""
+    boards whose board file it holds. Boards refuse a version not newer than theirs unless
+    the (signed) manifest says `downgrade`."""
     image = Path(image)
     app = image / "app" if (image / "app").is_dir() else image
     boards = sorted(p.stem for p in (app / "boards").glob("*.*") if p.stem != "__init__")
@@ -76,7 +82,7 @@ def build_bundle(image: Path, version: str, roles: list[str] | None = None) -> B
     files = _files(app)
     blobs = [f.read_bytes() for f in files]
     manifest = {"format": 1, "version": version, "roles": list(roles or ROLES),
-                "boards": boards,
+                "boards": boards, **({"downgrade": True} if downgrade else {}),
                 "files": [{"p": f.relative_to(app).as_posix(), "n": len(b),
                            "h": hashlib.sha256(b).hexdigest()} for f, b in zip(files, blobs,
                                                                                strict=True)]}

@@ -46,6 +46,9 @@ def rollout(ctx: typer.Context,
                                                       "healthy"),
             devices: str = typer.Option("", help="only these device ids, comma separated, "
                                                  "in rollout order (the first is the canary)"),
+            allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
+                                                 help="sign the bundle as allowed to take "
+                                                      "boards back to an older version"),
             ) -> None:
     """Roll a firmware version out to every board of a role: one canary, then waves.
     Exit status 0 when every reachable board runs it healthy, 1 when the rollout stopped."""
@@ -71,8 +74,11 @@ def rollout(ctx: typer.Context,
         raise _fail(f"配置错误 / configuration error: {e}") from e
     key = key or config.parent / "ota_key.pem"
     try:
-        b = build_bundle(image, version, [role]) if image is not None else \
-            parse_bundle(bundle.read_bytes())
+        b = build_bundle(image, version, [role], downgrade=allow_downgrade) \
+            if image is not None else parse_bundle(bundle.read_bytes())
+        if bundle is not None and allow_downgrade and not b.downgrade:
+            raise BundleError("--allow-downgrade with --bundle: build the bundle with "
+                              "`onewindow ota bundle --allow-downgrade`")
         if b.version != version or role not in b.manifest["roles"]:
             raise BundleError(f"bundle is version {b.version} for {b.manifest['roles']}")
         sig = sign(b, load_private_key(key))
@@ -101,7 +107,8 @@ async def _run(cfg, b, sig, targets, wave, timeout) -> bool:  # type: ignore[no-
 
     console = Console()
     url = _broker(cfg, BrokerURL)
-    ro = Rollout(b.version, targets, boards=b.manifest["boards"], wave=wave, timeout=timeout)
+    ro = Rollout(b.version, targets, boards=b.manifest["boards"], wave=wave, timeout=timeout,
+                 downgrade=b.downgrade)
     console.print(f"OTA {b.version}: {len(b.data):,} bytes, sha256 {b.sha256[:16]}…, "
                   f"{len(targets)} device(s), waves of {wave} after one canary")
     t0 = time.monotonic()
@@ -182,12 +189,14 @@ def make_bundle(image: Path = typer.Option(..., help="a firmware image folder"),
                 version: str = typer.Option(...),
                 out: Path = typer.Option(..., help="the bundle file to write"),
                 role: list[str] = typer.Option(None, help="roles it is for (default: all)"),
+                allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
+                                                     help="boards may go back to it"),
                 ) -> None:
     """Build a bundle file from an image (signed when rolled out, with the centre's key)."""
     from .bundle import BundleError, build_bundle
 
     try:
-        b = build_bundle(image, version, role or None)
+        b = build_bundle(image, version, role or None, downgrade=allow_downgrade)
     except BundleError as e:
         raise _fail(str(e)) from e
     out.write_bytes(b.data)

@@ -52,7 +52,8 @@ class OtaServer:
         b = self.bundle
         return {"id": self.offer_id, "type": "offer", "version": b.version, "size": len(b.data),
                 "sha256": b.sha256, "sig": self.sig, "chunk": self.chunk,
-                "roles": b.manifest["roles"], "boards": b.manifest["boards"]}
+                "roles": b.manifest["roles"], "boards": b.manifest["boards"],
+                **({"downgrade": True} if b.downgrade else {})}
 
     async def run(self, settle: float = 1.0, tick: float = 0.25) -> Rollout:
         """Until the rollout is done or failed; returns it."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...protocol.ow_protocol import newer
+
 PENDING, OFFERED, FETCHING, APPLYING, HEALTHY, FAILED, SKIPPED = (
     "pending", "offered", "fetching", "applying", "healthy", "failed", "skipped")
 ACTIVE = (OFFERED, FETCHING, APPLYING)
@@ -37,6 +39,7 @@ class Rollout:
     version: str
     devices: list[str]  # in rollout order: the first eligible one is the canary
     boards: list[str] | None = None  # board files the bundle carries (None: any)
+    downgrade: bool = False  # the bundle may take boards back to an older version
     wave: int = 5
     timeout: float = 300.0  # seconds from offer to healthy, per device
     status: str = "waiting"  # waiting | running | done | failed
@@ -63,6 +66,10 @@ class Rollout:
                 self._set(t, SKIPPED, now, f"board {b.get('board')!r} not in the bundle")
             elif b.get("fw") == self.version and b.get("ota") in (None, "ok"):
                 self._set(t, HEALTHY, now, "already runs this version")
+            elif (not self.downgrade and b.get("fw") and b["fw"] != self.version
+                  and not newer(self.version, str(b["fw"]))):
+                self._set(t, SKIPPED, now, f"runs {b['fw']}, not older than {self.version} "
+                                           "(--allow-downgrade to go back)")
             else:
                 eligible.append(d)
         if eligible:

@@ -197,3 +197,26 @@ def test_a_board_already_on_trial_is_waited_for_not_offered_again():
     ro, acts = started(n=2, births={"led-1": birth("0.3.0", "trial"), "led-2": birth()})
     assert acts == [] and ro.targets["led-1"].state == "applying"
     assert ro.on_birth("led-1", birth("0.3.0", "ok"), 5) == [("offer", "led-2")]
+
+
+def test_boards_on_a_newer_version_are_left_alone_unless_the_bundle_may_go_back():
+    devs = ["led-1", "led-2"]
+    births = {"led-1": birth("0.4.0", "ok"), "led-2": birth("0.2.0")}
+    ro = Rollout("0.3.0", devs, boards=["sim"])
+    for d in devs:
+        ro.on_birth(d, births[d], 0.0)
+    assert ro.start(0.0) == [("offer", "led-2")]
+    assert ro.targets["led-1"].state == "skipped"
+    assert "--allow-downgrade" in ro.targets["led-1"].reason
+    back = Rollout("0.3.0", devs, boards=["sim"], downgrade=True)
+    for d in devs:
+        back.on_birth(d, births[d], 0.0)
+    assert back.start(0.0) == [("offer", "led-1")]
+
+
+def test_a_downgrade_bundle_says_so_in_its_signed_manifest(tmp_path):
+    image = _image(tmp_path)
+    plain, back = build_bundle(image, "0.1.0"), build_bundle(image, "0.1.0", downgrade=True)
+    assert not plain.downgrade and "downgrade" not in plain.manifest
+    assert back.downgrade and parse_bundle(back.data).manifest["downgrade"] is True
+    assert plain.sha256 != back.sha256  # the flag is inside what the signature covers

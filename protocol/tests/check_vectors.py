@@ -62,6 +62,13 @@ def run(proto, vectors_dir):
                 passed += 1
             else:
                 failures.append(case["name"] + ": got " + e.code + ", expected " + case["code"])
+    with open(vectors_dir + "/versions.json") as f:
+        versions = json.load(f)
+    for a, b, later in versions:  # firmware version order (OTA refuses to go back)
+        if proto.newer(a, b) == later:
+            passed += 1
+        else:
+            failures.append("newer(%s, %s) should be %s" % (a, b, later))
     return passed, failures
 
 
