@@ -17,7 +17,7 @@ from typing import Any, Literal
 log = logging.getLogger("onewindow.hub")
 
 Verdict = Literal["new", "repeat", "replayed", "gap"]
-LOOKUP_EVERY = 2.0  # s: an unknown id is looked up again at most this often
+LOOKUP_EVERY = 2.0  # s: an id is looked up again at most this often (revocation delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,7 @@ class Registry:
         self.devices: dict[str, Device] = {}
         self.lookup = lookup
         self._missed: dict[str, float] = {}  # unknown id -> when last looked up
+        self._checked: dict[str, float] = {}  # known id -> when last looked up
         for spec in specs:
             if spec.id in self.devices:
                 raise ValueError(f"device {spec.id!r} configured twice")
@@ -113,11 +114,13 @@ class Registry:
         return self.devices.get(dev)
 
     def resolve(self, dev: str, now: float, birth: bool = False) -> Device | None:
-        """The device, looking an unknown id up in the fleet registry (at most every
-        LOOKUP_EVERY s per id). On a birth a known device is looked up again: a revoked one
-        is dropped, a re-registered one takes its new role and window."""
+        """The device, looking its id up in the fleet registry at most every LOOKUP_EVERY s
+        (and on every birth): an unknown one may have been provisioned, a known one revoked
+        (dropped: a revocation holds within LOOKUP_EVERY, connected or not) or
+        re-registered (it takes its new role and window)."""
         known = self.devices.get(dev)
-        if self.lookup is None or (known is not None and not birth):
+        if self.lookup is None or (known is not None and not birth and
+                                   now - self._checked.get(dev, -LOOKUP_EVERY) < LOOKUP_EVERY):
             return known
         if known is None and now - self._missed.get(dev, -LOOKUP_EVERY) < LOOKUP_EVERY:
             return None
@@ -128,11 +131,13 @@ class Registry:
             return known
         if spec is None:
             self.devices.pop(dev, None)
+            self._checked.pop(dev, None)
             self._missed[dev] = now
             if len(self._missed) > 10000:  # ids made up by a misbehaving client
                 self._missed.clear()
             return None
         self._missed.pop(dev, None)
+        self._checked[dev] = now
         if known is not None and known.spec == spec:
             return known
         if known is not None and (known.spec.role, known.spec.window) == (spec.role,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 
 from amqtt.contexts import Action
@@ -22,6 +23,7 @@ from .acl import Grant, device_grant, hub_grant
 from .registry import Fleet, device_password, hub_password, hub_user, lookup
 
 log = logging.getLogger("onewindow.broker")
+RECHECK_S = 2.0  # a connected device's account is read again at most this often
 
 _AUTHORITIES: dict[str, Authority] = {}
 _names = itertools.count(1)
@@ -36,6 +38,10 @@ class Authority:
         # client id -> grant, set by a successful login only: amqtt lets a refused CONNECT
         # overwrite the username of the live session with its client id.
         self.grants: dict[str, Grant] = {}
+        # client id -> (generation at login, when last checked): a device revoked or
+        # rotated while connected loses its grant within RECHECK_S (Mosquitto drops it on
+        # the reload after broker-config; amqtt has no such reload).
+        self.checked: dict[str, tuple[int, float]] = {}
         self.name = f"fleet-{next(_names)}"
         _AUTHORITIES[self.name] = self
 
@@ -61,10 +67,34 @@ class Authority:
             if spec is None:
                 return None
             row = self.fleet.get(user)
-            expected = device_password(secret, user, row.generation if row else 0)
+            generation = row.generation if row else 0
+            expected = device_password(secret, user, generation)
             grant = device_grant(self.centre, spec)
         if not hmac.compare_digest(expected.encode(), password.encode()):
             return None
+        if not hub:
+            self.checked[user] = (generation, time.monotonic())
+        return grant
+
+    def current(self, client_id: str) -> Grant | None:
+        """The client's grant, dropped once its device is revoked, rotated or changed."""
+        grant = self.grants.get(client_id)
+        seen = self.checked.get(client_id)
+        if grant is None or seen is None or time.monotonic() - seen[1] < RECHECK_S:
+            return grant
+        try:
+            spec = lookup(self.config, self.fleet, client_id)
+            row = self.fleet.get(client_id)
+        except Exception as e:  # the database is away: keep what was granted
+            log.warning("fleet lookup of %s failed: %s", client_id, e)
+            return grant
+        if spec is None or (row.generation if row else 0) != seen[0] or \
+                device_grant(self.centre, spec) != grant:
+            log.warning("%s: revoked or changed while connected: no more access", client_id)
+            self.grants.pop(client_id, None)
+            self.checked.pop(client_id, None)
+            return None
+        self.checked[client_id] = (seen[0], time.monotonic())
         return grant
 
 
@@ -125,7 +155,7 @@ class FleetTopicPlugin(BaseTopicPlugin):
                               ) -> bool | None:
         if session is None or topic is None:
             return False
-        grant = _authority(self.config.authority).grants.get(session.client_id or "")
+        grant = _authority(self.config.authority).current(session.client_id or "")
         if grant is None:
             return False
         if action == Action.PUBLISH:

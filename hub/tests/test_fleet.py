@@ -141,16 +141,21 @@ def test_registry_finds_devices_provisioned_later_and_drops_revoked_ones() -> No
         calls.append(dev_id)
         return table.get(dev_id)
 
-    reg = Registry([DeviceSpec("kp-1", "keypad", 1)], find)
-    assert reg.resolve("kp-1", 0.0) is not None and calls == []  # known: no lookup
+    table["kp-1"] = DeviceSpec("kp-1", "keypad", 1)
+    reg = Registry([table["kp-1"]], find)
+    assert reg.resolve("kp-1", 0.0) is reg.get("kp-1") and calls == ["kp-1"]
+    assert reg.resolve("kp-1", 1.9) is reg.get("kp-1") and calls == ["kp-1"]  # within 2 s
     assert reg.resolve("led-5", 0.0) is None
-    assert reg.resolve("led-5", 1.0) is None and calls == ["led-5"]  # not again within 2 s
+    assert reg.resolve("led-5", 1.0) is None and calls == ["kp-1", "led-5"]  # not again yet
     table["led-5"] = DeviceSpec("led-5", "led", 5)
     assert reg.resolve("led-5", 2.5).spec.window == 5
-    assert reg.resolve("led-5", 2.6, birth=False) is reg.get("led-5")
+    assert reg.resolve("led-5", 2.6) is reg.get("led-5")
     del table["led-5"]  # revoked
     assert reg.resolve("led-5", 3.0) is not None  # an event: no lookup per message
     assert reg.resolve("led-5", 3.0, birth=True) is None and reg.get("led-5") is None
+    del table["kp-1"]  # revoked while connected, no birth: dropped within 2 s all the same
+    assert reg.resolve("kp-1", 1.5) is not None
+    assert reg.resolve("kp-1", 4.1) is None and reg.get("kp-1") is None
 
 
 def test_rules_match_and_cover() -> None:

@@ -50,7 +50,7 @@ async def test_a_device_provisioned_while_the_hub_runs_is_served_and_revoked_ref
         res = await stranger.send("open", clerk="gh-7")
         assert res["ok"] and res["window"] == 2
         registry.revoke(cfg, "kp-7")
-        await stranger.birth()  # a birth makes the hub read the registry again
+        await asyncio.sleep(2.1)  # still connected, no new birth: refused all the same
         with pytest.raises(DeviceError) as e:
             await stranger.send("call", timeout=5)
         assert e.value.reply["code"] == "unknown_device"
@@ -243,3 +243,19 @@ async def test_a_refused_login_cannot_plant_a_last_will(embedded) -> None:
             await led.publish(topic("led-1", "evt"), b"{}", qos=1)
             got = await received(hub, topic("led-1", "evt"))
     assert topic("kp-1", "evt") not in got, got
+
+
+async def test_embedded_drops_a_device_revoked_while_connected(embedded) -> None:
+    """Mosquitto disconnects a revoked device on the reload after broker-config; the
+    embedded broker has no reload, so it reads a connected device's account again every
+    RECHECK_S and stops its traffic."""
+    cfg, broker = embedded
+    async with client(cfg, broker, "hub") as hub, client(cfg, broker, "led-1") as led:
+        await hub.subscribe(f"ow/{CENTRE}/#", qos=1)
+        await led.publish(topic("led-1", "evt"), b"{}", qos=1)
+        assert await received(hub, topic("led-1", "evt")) == [topic("led-1", "evt")]
+        registry.revoke(cfg, "led-1")
+        await asyncio.sleep(2.1)
+        await led.publish(topic("led-1", "evt"), b"{}", qos=1)
+        await hub.publish(topic("led-1", "ack"), b"{}", qos=1)  # a marker the hub reads
+        assert await received(hub, topic("led-1", "ack")) == [topic("led-1", "ack")]
