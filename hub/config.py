@@ -70,6 +70,10 @@ class HubConfig:
     # hub listener (docs/security.md).
     device_url: str | None = None
     fleet: dict[str, Any] = field(default_factory=dict)  # [fleet]: alert rules (fleetwatch.py)
+    # [ota] key: the centre's OTA key (private, or its .pub where the private key is kept
+    # off the hub); default ota_key.pem beside centre.toml. `onewindow provision` puts its
+    # public half into each board's ow.json; `onewindow ota` signs with it.
+    ota_key: str | None = None
 
 
 def load(path: str | Path) -> HubConfig:
@@ -130,6 +134,8 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             else bool(broker["embedded_auth"]),
             device_url=broker.get("device_url"),
             fleet=_fleet(data.get("fleet", {})),
+            ota_key=_path(data.get("ota", {}).get("key"), base) or (
+                str(base / "ota_key.pem") if base is not None else None),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):

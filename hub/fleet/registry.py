@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -339,7 +340,22 @@ def device_config(config: HubConfig, fleet: Fleet, dev: FleetDevice, *,
     cfg["broker"] = broker
     if dev.role in ("node", "kiosk"):
         cfg["hub_token"] = upload_token(secret, dev.id, dev.generation)
+    else:
+        pubkey = _ota_pubkey(config)
+        if pubkey:  # boards accept only updates signed with the centre's key
+            cfg["ota_pubkey"] = pubkey
     return cfg
+
+
+def _ota_pubkey(config: HubConfig) -> str | None:
+    """The centre's OTA public key as a board's ow.json holds it, if the centre has one
+    (`onewindow ota keygen`): the key file, or its .pub beside it."""
+    from ..ota.bundle import public_key_for_config
+
+    for path in (config.ota_key, config.ota_key and config.ota_key + ".pub"):
+        if path and os.path.exists(path):
+            return public_key_for_config(path)
+    return None
 
 
 def provision(config: HubConfig, dev_id: str, role: str, window: int | None, board: str, *,

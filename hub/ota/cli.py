@@ -72,7 +72,7 @@ def rollout(ctx: typer.Context,
         cfg = hub_config.load(config)
     except hub_config.ConfigError as e:
         raise _fail(f"配置错误 / configuration error: {e}") from e
-    key = key or config.parent / "ota_key.pem"
+    key = key or Path(cfg.ota_key or config.parent / "ota_key.pem")
     try:
         b = build_bundle(image, version, [role], downgrade=allow_downgrade) \
             if image is not None else parse_bundle(bundle.read_bytes())

@@ -261,3 +261,19 @@ def test_the_registry_on_postgresql(cfg) -> None:
             assert registry.lookup(pcfg, fleet, "led-1") is None
             assert [x.user for x in registry.accounts(pcfg, fleet)] == ["ow-hub-c1", "box-1",
                                                                           "kp-1"]
+
+
+def test_boards_are_provisioned_with_the_centres_ota_key(cfg, tmp_path) -> None:
+    """Without the key a board refuses every update (no_key): provisioning carries it, from
+    ota_key.pem beside centre.toml (or its .pub, where the private key is kept elsewhere)."""
+    from onewindow.hub.ota.bundle import keygen, public_key_for_config
+
+    assert cfg.ota_key == str(tmp_path / "ota_key.pem")
+    assert "ota_pubkey" not in registry.provision(cfg, "led-1", "led", 1, "sim")
+    pub = keygen(tmp_path / "ota_key.pem")
+    board = registry.provision(cfg, "led-1", "led", 1, "sim")
+    assert board["ota_pubkey"] == public_key_for_config(tmp_path / "ota_key.pem")
+    assert "ota_pubkey" not in registry.provision(cfg, "node-1", "node", 1, "rpi")  # no OTA
+    (tmp_path / "ota_key.pem").unlink()  # only the public half on the hub machine
+    assert registry.provision(cfg, "led-1", "led", 1, "sim")["ota_pubkey"] == \
+        public_key_for_config(pub)
