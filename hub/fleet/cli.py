@@ -73,6 +73,8 @@ def provision_cmd(
                                         help="the broker's address as the device sees it"),
         broker_port: int = typer.Option(None, "--broker-port"),
         tls: bool = typer.Option(False, "--tls", help="the device connects with TLS"),
+        wifi_ssid: str = typer.Option(None, "--wifi-ssid", help="a board's Wi-Fi (ow.json)"),
+        wifi_password: str = typer.Option(None, "--wifi-password"),
         force: bool = typer.Option(False, "--force",
                                    help="re-register an id with another role/window/board"),
         revoke: str = typer.Option(None, "--revoke", help="revoke this device id"),
@@ -107,6 +109,8 @@ def provision_cmd(
     if role in ("node", "kiosk"):
         text = node_toml(device, _hub_url(cfg, device["broker"]["host"]))
     else:
+        if wifi_ssid:  # boards join Wi-Fi themselves; a Pi node uses the OS's network
+            device["wifi"] = {"ssid": wifi_ssid, "password": wifi_password or ""}
         text = json.dumps(device, ensure_ascii=False, indent=1) + "\n"
     if out is None:
         typer.echo(text, nl=False)

@@ -232,6 +232,9 @@ def test_cli_provision_revoke_and_broker_config(cfg, tmp_path) -> None:
     printed = run("provision", "-c", str(path), "--id", "led-2", "--role", "led", "--window",
                   "2", "--board", "esp32-devkitc")
     assert json.loads(printed.stdout) == written
+    wifi = run("provision", "-c", str(path), "--id", "led-2", "--role", "led", "--window", "2",
+               "--board", "esp32-devkitc", "--wifi-ssid", "大厅", "--wifi-password", "pw-1")
+    assert json.loads(wifi.stdout) == {**written, "wifi": {"ssid": "大厅", "password": "pw-1"}}
     bad = run("provision", "-c", str(path), "--id", "led-2", "--role", "led", "--window", "9",
               "--board", "esp32-devkitc")
     assert bad.returncode == 1 and "window 9 is not configured" in bad.stderr
