@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,14 +186,15 @@ def exit_code(data: dict[str, Any]) -> int:
 
 # ---- the command ------------------------------------------------------------------------------
 
-async def watch(config: HubConfig) -> dict[str, Any]:
-    """Live table until Ctrl-C; returns the last data shown."""
+async def watch(config: HubConfig, console: Any = None,
+                until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """Live table until Ctrl-C (or until `until(data)`); returns the last data shown."""
     from rich.live import Live
 
     view = View()
     data = table_data(view, config, time.time())
     async with _subscribed(config) as client:
-        with Live(render(data), refresh_per_second=4) as live:
+        with Live(render(data), refresh_per_second=4, console=console) as live:
             messages = client.messages.__aiter__()
             while True:
                 try:
@@ -204,6 +206,8 @@ async def watch(config: HubConfig) -> dict[str, Any]:
                     return data
                 data = table_data(view, config, time.time())
                 live.update(render(data))
+                if until is not None and until(data):
+                    return data
 
 
 def register(app: Any) -> None:

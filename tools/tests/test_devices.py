@@ -71,3 +71,40 @@ def test_without_a_hub_the_births_are_shown_and_it_says_so(tmp_path):
     assert "the hub is not running (hub/status: lost)" in text(data)
     view.take("ow/c1/dev/kp-1/status", b'{"v": 1, "dev": "kp-1", "state": "ready"}')
     assert cli.exit_code(cli.table_data(view, load(cfg), T0)) == 0
+
+
+async def test_watch_follows_the_fleet_live(tmp_path):
+    """`--watch` over a real Mosquitto: the table changes as the hub's retained summary does
+    (published here by the test in the hub's place, from the hub's own FleetWatch)."""
+    import asyncio
+
+    import aiomqtt
+
+    from onewindow.hub.config import load
+    from onewindow.tools.testbed import Mosquitto
+
+    box, kp = Device(DeviceSpec("box-1", "box")), Device(DeviceSpec("kp-1", "keypad", 1))
+    box.note_status({"dev": "box-1", "state": "ready", "fw": "0.2.0"}, T0)
+    fleet = FleetWatch("c1")
+    fleet.started = T0
+    with Mosquitto(tmp_path / "broker") as broker:
+        cfg = load(write_config(tmp_path / "c.toml", "c1", broker.port, tmp_path / "h.db",
+                                windows=1))
+        out = io.StringIO()
+        watching = asyncio.create_task(cli.watch(
+            cfg, Console(file=out, width=160, force_terminal=True),
+            until=lambda d: d["source"] == "hub" and d["online"] == 2))
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="hub-stand-in") as hub:
+            await hub.publish("ow/c1/hub/status", b'{"v": 1, "state": "ready", "boot": "ab"}',
+                              qos=1, retain=True)
+            [msg] = fleet.update([box, kp], T0 + 1, force=True)
+            await hub.publish(msg.topic, msg.payload, qos=1, retain=True)
+            await asyncio.sleep(1.5)
+            assert not watching.done()  # kp-1 is not online yet
+            assert "kp-1" in out.getvalue()
+            kp.note_status({"dev": "kp-1", "state": "ready", "fw": "0.2.0"}, T0 + 2)
+            [msg] = fleet.update([box, kp], T0 + 2, force=True)
+            await hub.publish(msg.topic, msg.payload, qos=1, retain=True)
+            data = await asyncio.wait_for(watching, 10)
+    assert data["source"] == "hub" and data["online"] == 2
+    assert cli.exit_code(data) == 0
