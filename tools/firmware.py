@@ -61,6 +61,9 @@ def build(board: str, out: Path, compile_mpy: bool = True,
           version: str | None = None) -> list[Path]:
     """Write the image to `out` (emptied first); the files written. `version` is what the
     board reports as `fw` (default: this source tree's)."""
+    if not (FIRMWARE / "ow").is_dir():  # an installed wheel carries no MicroPython sources
+        raise RuntimeError("the firmware is built from a OneWindow source checkout: clone "
+                           "it and `pip install -e '.[tools]'` there")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
