@@ -66,7 +66,7 @@ async def start_node(broker, tmp: Path, dev: str, role: str = "node", **inputs):
     link = NodeLink(cfg)
     app = NodeApp(cfg, link, Inputs(token=token, **inputs))
     task = asyncio.create_task(app.run())
-    for _ in range(200):
+    for _ in range(600):  # 30 s: a loaded CI machine starts the hub slowly
         if link.online():
             break
         await asyncio.sleep(0.05)
