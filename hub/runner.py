@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import secrets
@@ -222,6 +223,11 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         else:
             url = access.credentials(BrokerURL.parse(config.broker_url))
         app = build_app(config, journal)
+        # Everything loaded so far (modules, catalog, the replayed day) lives as long as the
+        # hub: out of the collector's sight, a full collection no longer walks ~70,000
+        # objects (30-50 ms here) in the middle of a call.
+        gc.collect()
+        gc.freeze()
         runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
