@@ -15,7 +15,7 @@ everybody else. Within a class the order is always arrival order (oldest first).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -96,7 +96,7 @@ class WaitingQueue:
     def __len__(self) -> int:
         return len(self.normal) + len(self.priority) + len(self.appointment)
 
-    def __iter__(self) -> Iterable[Ticket]:
+    def __iter__(self) -> Iterator[Ticket]:
         yield from self.appointment
         yield from self.priority
         yield from self.normal

@@ -249,8 +249,10 @@ class WaitPredictor:
         self._scales: dict[int, tuple[float, float]] = {}
         self.pending: dict[str, tuple[float, float, float, float]] = {}
         # Per band of the predicted wait (Mondrian): short waits err differently.
-        self.score_lo = [deque(maxlen=CALIBRATION_N) for _ in range(len(BANDS) + 1)]
-        self.score_hi = [deque(maxlen=CALIBRATION_N) for _ in range(len(BANDS) + 1)]
+        self.score_lo: list[deque[float]] = [deque(maxlen=CALIBRATION_N)
+                                             for _ in range(len(BANDS) + 1)]
+        self.score_hi: list[deque[float]] = [deque(maxlen=CALIBRATION_N)
+                                             for _ in range(len(BANDS) + 1)]
         self._serial = 0
 
     # ---- learning ------------------------------------------------------------------------
@@ -383,8 +385,8 @@ class WaitPredictor:
             elapsed = max(1.0, now - (called if called is not None else w.since))
             mu = L.mu(t.item, items[t.item].minutes)
             f0 = 0.5 * (1 + math.erf((math.log(elapsed) - mu) / (sigma * math.sqrt(2))))
-            u = f0 + (1 - f0) * rng.random(P)
-            total = np.exp(mu + sigma * ndtri(u))
+            q = f0 + (1 - f0) * rng.random(P)  # a quantile past the time already spent
+            total = np.exp(mu + sigma * ndtri(q))
             free[:, i] = now + np.maximum(total - elapsed, 1.0) + self.wrap
         cap_normal, cap_other = self.capacity()
         local = centre.local_time(now)

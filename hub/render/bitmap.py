@@ -57,7 +57,7 @@ _REFERENCE = "国丨gjA"  # tallest ideograph ink plus Latin ascenders/descender
 @functools.lru_cache(maxsize=16)
 def _baseline(font: ImageFont.FreeTypeFont, height: int) -> int:
     _, top, _, bottom = font.getbbox(_REFERENCE, anchor="ls")
-    return -top + (height - (bottom - top)) // 2
+    return int(-top + (height - (bottom - top)) // 2)
 
 
 @functools.lru_cache(maxsize=4096)

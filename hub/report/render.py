@@ -54,13 +54,13 @@ def write_csv(report: Report, out: Path) -> list[Path]:
                             if isinstance(v, bool) else v)
                         for k, v in ((k, getattr(i, k)) for k in ITEM_FIELDS)})
     with open(paths[2], "w", newline="", encoding="utf-8-sig") as f:
-        w = csv.writer(f)
-        w.writerow(("key", "value"))
-        w.writerow(("month", report.month))
+        kv = csv.writer(f)
+        kv.writerow(("key", "value"))
+        kv.writerow(("month", report.month))
         for k, v in report.centre.items():
-            w.writerow((k, "" if v is None else round(v, 4) if isinstance(v, float) else v))
+            kv.writerow((k, "" if v is None else round(v, 4) if isinstance(v, float) else v))
         for k, v in report.settings.weights.items():
-            w.writerow((f"weight_{k}", v))
+            kv.writerow((f"weight_{k}", v))
     return paths
 
 
@@ -86,7 +86,7 @@ def _plt() -> Any:
 def centre_charts(report: Report) -> dict[str, str]:
     plt = _plt()
     rows = sorted(report.clerks, key=lambda r: r.composite)
-    out = {}
+    out: dict[str, str] = {}
     if not rows:
         return out
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))

@@ -105,9 +105,9 @@ def compare(catalog: Catalog, d: dt.date, weather: Weather, lo: int, hi: int, se
         f"Policy comparison, mean of {seeds} seeds (dim: misses p90 ≤ {targets.p90_wait:g} min "
         f"or queue > 3 more than {targets.share_over3:.0%} of the time)", rows, targets))
     for name in LAYOUTS:
-        n = best[name]
-        console.print(f"  {name:>13}: " + (f"open {n} windows at 09:00 ({kinds[name]})"
-                                           if n else f"more than {hi} windows needed"))
+        enough = best[name]
+        console.print(f"  {name:>13}: " + (f"open {enough} windows at 09:00 ({kinds[name]})"
+                                           if enough else f"more than {hi} windows needed"))
     return best
 
 
@@ -122,8 +122,9 @@ def drill_reopen(catalog: Catalog, d: dt.date, weather: Weather, name: str, wind
     for col in ("windows", "backlog at reopen", "queue ≤3/window at", "mean wait", "p90 wait",
                 "max wait", "longest q", "last closes"):
         t.add_column(col, justify="right")
-    for k in ("normal day", *extra):
-        n = windows + (0 if k == "normal day" else int(k))
+    runs: list[tuple[str, int]] = [("normal day", 0)] + [(f"+{x}", x) for x in extra]
+    for k, more in runs:
+        n = windows + more
         eng = Engine(catalog, _layout(name, catalog, n, d), clerk_seed=seed)
         opts = DayOptions() if k == "normal day" else DayOptions(reopen_at=reopen)
         r = eng.run_day(d, weather, seed, visits=[v.fresh() for v in visits], options=opts)

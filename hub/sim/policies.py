@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.catalog import COMPREHENSIVE, Catalog
 from ..core.centre import CentreConfig, WindowSpec
@@ -50,7 +51,7 @@ def line_load(catalog: Catalog, residents: ResidentModel | None = None,
     return load
 
 
-def dedicated(catalog: Catalog, n: int, centre_id: str = "sim", **kw: object) -> Layout:
+def dedicated(catalog: Catalog, n: int, centre_id: str = "sim", **kw: Any) -> Layout:
     load = line_load(catalog)
     lines = sorted(load, key=lambda k: -load[k])
     groups: list[list[str]] = [[] for _ in range(n)]
@@ -74,12 +75,12 @@ def dedicated(catalog: Catalog, n: int, centre_id: str = "sim", **kw: object) ->
     return Layout("dedicated", _config(centre_id, windows, **kw), tuple(g[0] for g in groups))
 
 
-def comprehensive(catalog: Catalog, n: int, centre_id: str = "sim", **kw: object) -> Layout:
+def comprehensive(catalog: Catalog, n: int, centre_id: str = "sim", **kw: Any) -> Layout:
     windows = tuple(WindowSpec(i + 1, COMPREHENSIVE, ("*",)) for i in range(n))
     return Layout("comprehensive", _config(centre_id, windows, **kw), (None,) * n)
 
 
-def mixed(catalog: Catalog, n: int, centre_id: str = "sim", **kw: object) -> Layout:
+def mixed(catalog: Catalog, n: int, centre_id: str = "sim", **kw: Any) -> Layout:
     """Specialised windows in proportion to the load only they may serve (one at least);
     the pick-up window from 10 windows on."""
     r, s = ResidentModel(), ServiceModel()
@@ -108,7 +109,7 @@ def _config(centre_id: str, windows: tuple[WindowSpec, ...], policy: OrderingPol
 BUILDERS = {"dedicated": dedicated, "comprehensive": comprehensive, "mixed": mixed}
 
 
-def layout(name: str, catalog: Catalog, n: int, **kw: object) -> Layout:
+def layout(name: str, catalog: Catalog, n: int, **kw: Any) -> Layout:
     try:
         return BUILDERS[name](catalog, n, **kw)
     except KeyError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from pypinyin import lazy_pinyin
 
@@ -56,11 +57,17 @@ class _Entry:
     initials: str  # first letters of the same syllables, texts separated by "|"
 
 
+def _keep_chars(s: str) -> Any:
+    """pypinyin's fallback for what is not Chinese: each character, lower case (a list,
+    which pypinyin accepts though its type hints say str)."""
+    return list(s.lower())
+
+
 def _pinyin(texts: list[str]) -> tuple[str, frozenset[int], str]:
     full, starts, initials = [], set(), []
     pos = 0
     for text in texts:
-        for syl in lazy_pinyin(text, errors=lambda s: list(s.lower())):
+        for syl in lazy_pinyin(text, errors=_keep_chars):
             syl = syl.lower()
             if not syl.strip() or not syl.isalnum():
                 continue

@@ -58,7 +58,7 @@ class CSRFMiddleware:
         request = Request(scope)
         token = request.cookies.get(CSRF_COOKIE)
         fresh = token is None or len(token) != 43
-        if fresh:
+        if token is None or fresh:
             token = secrets.token_urlsafe(32)
         scope["ow.csrf"] = token
         if scope["method"] in UNSAFE and not scope["path"].startswith("/api/"):
@@ -154,7 +154,9 @@ class Site:
         """A page in the request's language (?lang=en|zh_CN, remembered in a cookie)."""
         lang = self.lang(request)
         t = i18n.translations(lang)
-        self.env.install_gettext_callables(t.gettext, t.ngettext, newstyle=True)
+        # Added to the environment at run time by jinja2's i18n extension.
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            t.gettext, t.ngettext, newstyle=True)
         html = self.env.get_template(template).render(
             request=request, lang=lang, html_lang="zh-CN" if lang == "zh_CN" else "en",
             centre=self.hub.centre.catalog.name, csrf=csrf_token(request), **context)
