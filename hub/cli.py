@@ -83,7 +83,7 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        at = dt.datetime.strptime(reopen_at, "%H:%M").time()
+        at = dt.time.fromisoformat(reopen_at)  # "10:30": a time of day, no date or zone
     except ValueError:
         raise typer.BadParameter("HH:MM, e.g. 10:30", param_hint="--reopen-at") from None
     asyncio.run(_until_signal(lambda stop: run_demo(
