@@ -25,7 +25,7 @@ _WIN = (("window", "i", False),)
 EVENTS = {
     "take": (("item", "s", True), ("priority", "s", False), ("resident", "s", False),
              ("items", "l", False), ("appointment_at", "n", False),
-             ("number", "s", False), ("taken_at", "n", False)),
+             ("number", "s", False), ("taken_at", "n", False), ("for_seq", "i", False)),
     "call": _WIN,
     "recall": _WIN,
     "skip": _WIN + (("requeue", "b", False),),
@@ -48,7 +48,7 @@ EVENTS = {
 # {"w": int, "h": int, "b": base64 MONO_HLSB} (see protocol/README.md).
 COMMANDS = {
     "print": (("ticket", "s", True), ("lines", "l", False), ("escpos", "s", False),
-              ("qr", "s", False)),
+              ("qr", "s", False), ("seq", "i", False)),
     "show": (("window", "i", True), ("rev", "i", True), ("state", "s", True),
              ("ticket", "s", False), ("text", "s", False), ("bmp", "d", False)),
     "indicate": (("led", "s", True), ("text", "s", False)),
