@@ -1,0 +1,208 @@
+"""Run the benchmarks and write their latest tables into docs/benchmarks.md.
+
+    python -m onewindow.tools.bench_report              # every benchmark (~20 minutes)
+    python -m onewindow.tools.bench_report hub sim      # only these; the other sections stay
+    python -m onewindow.tools.bench_report --list
+
+Each benchmark is a script that prints its own table. This runner runs it as a separate
+process, copies what it printed verbatim into the benchmark's section of docs/benchmarks.md
+(between `<!-- bench:NAME -->` markers) with the date, the commit and the exact command, and
+checks the stated targets against the printed figures: a target is marked met only when this
+run's output meets it. So the document never holds a figure that no script printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+
+HEADER = """# Benchmarks
+
+Every section below was written by `python -m onewindow.tools.bench_report`, which runs the
+benchmark script named in it and copies the table that script printed, unedited, with the
+date and the commit it ran on. Targets are checked against that same output. Machine: the
+project's CI class (2 cores, 24 GiB, Python 3.11, loopback only); figures move by ±20 %
+between runs, latency tails more. Re-run one section with `bench_report NAME`.
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure read from the output by `pattern` (first group, commas allowed) and held
+    against `limit`: `at_least` or at most."""
+
+    label: str
+    pattern: str
+    limit: float
+    at_least: bool = False
+
+    def judge(self, output: str) -> str:
+        m = re.search(self.pattern, output, re.MULTILINE)
+        if m is None:
+            return f"- {self.label}: **not measured** (the figure is missing from the output)"
+        value = float(m.group(1).replace(",", ""))
+        ok = value >= self.limit if self.at_least else value <= self.limit
+        return f"- {self.label}: {m.group(1)} — **{'met' if ok else 'NOT met'}**"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    title: str
+    argv: tuple[str, ...]
+    about: str
+    targets: tuple[Target, ...] = ()
+    timeout: float = 900.0
+
+    def command(self) -> str:
+        return "python -m " + " ".join(self.argv)
+
+
+_P99 = r"{row}[^|]*\|[^|]*p99 ([\d.]+)"
+
+BENCHES: tuple[Bench, ...] = (
+    Bench(
+        "hub", "The hub: dispatch, durability, replay, call latency",
+        ("onewindow.tools.bench_hub",),
+        "Core operations in memory; a device event through `HubApp.handle` and the SQLite "
+        "journal (commit per event and per 64); replay at start-up; a keypad's call through a "
+        "real Mosquitto and the `onewindow hub` process to the window's display, 30 windows, "
+        "beside the broker alone and a do-nothing relay in the same run.",
+        (Target("core dispatch ≥ 50,000 ops/s", r"core dispatch[^|]*\|\s*([\d,]+) ops/s",
+                50_000, at_least=True),
+         Target("durable events ≥ 2,000/s, commit every 64 (WAL)",
+                r"NORMAL \(WAL\), commit every 64\s*\|\s*([\d,]+) ops/s", 2_000, at_least=True),
+         Target("call → display p99 ≤ 3 ms at ~300 calls/s",
+                _P99.format(row=r"~300 calls/s\): hub \(WAL NORMAL journal\)"), 3.0))),
+    Bench(
+        "firmware", "Firmware on the MicroPython unix port",
+        ("onewindow.tools.bench_firmware", "--calls", "300", "--restarts", "3"),
+        "Real Mosquitto, the hub process and four firmware processes (box, keypad, LED, hall) "
+        "on the unix port with the sim board; buttons pressed through its control socket.",
+        (Target("keypad press → LED framebuffer p99 ≤ 20 ms",
+                r"framebuffer shown\s.*?p99 ([\d.]+)", 20.0),
+         Target("box press → whole ticket at the printer p99 ≤ 100 ms",
+                r"printer UART\s.*?p99 ([\d.]+)", 100.0)),
+        timeout=1200),
+    Bench(
+        "node_card", "Pi node: a card tap at the kiosk → ticket at the printer",
+        ("onewindow.tools.bench_node_card", "--n", "30"),
+        "Real pcscd with the vpcd virtual reader and card, the node's reader and app, "
+        "Mosquitto and the hub process."),
+    Bench(
+        "node_capture", "Pi node: document camera capture → page stored at the hub",
+        ("onewindow.tools.bench_node_capture", "--n", "30"),
+        "Synthetic photographed pages through the node's find/flatten/encode/upload path "
+        "and the hub's HTTP API (on this machine, not a Pi)."),
+    Bench(
+        "web", "Pages: a call → the hall page in Chromium has painted it",
+        ("onewindow.tools.bench_web", "--calls", "100"),
+        "Real Mosquitto, the hub process with [web], 30 windows, 200 waiting, one headless "
+        "Chromium on /hall."),
+    Bench(
+        "sim", "The simulator: one centre's day and a city day",
+        ("onewindow.tools.bench_sim",),
+        "SimPy driving the real dispatch core; a city day of 220 centres over 2 processes, "
+        "beside a bare SimPy model of the same size.",
+        (Target("city day (220 centres) ≤ 30 s",
+                r"city day: 220 [^│\n]*│\s*\d+\s*│[^│]*│\s*([\d.]+)", 30.0),)),
+    Bench(
+        "forecast", "Arrival forecast on synthetic history",
+        ("onewindow.tools.eval_forecast",),
+        "Held-out weeks of synthetic half-hourly counts with known effects; WAPE against "
+        "the same-weekday mean and the Poisson noise floor."),
+    Bench(
+        "wait", "Wait prediction",
+        ("onewindow.hub.forecast.evaluate_wait",),
+        "Per-ticket wait predictions on simulated days against what each ticket then waited."),
+    Bench(
+        "ota", "Over-the-air update of one LED board",
+        ("onewindow.tools.bench_ota", "--runs", "3"),
+        "Real Mosquitto, the hub process, a board on the unix port running a built image."),
+)
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "hub",
+                            "protocol", "firmware", "tools", "boards"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return (out or "unknown") + (" + uncommitted changes" if dirty else "")
+
+
+def run(bench: Bench) -> str:
+    """The section for one run of `bench`."""
+    started = time.monotonic()
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        proc = subprocess.run([sys.executable, "-m", *bench.argv], cwd=ROOT, text=True,
+                              capture_output=True, timeout=bench.timeout, check=False)
+        output, code = proc.stdout.rstrip(), proc.returncode
+        tail = proc.stderr.strip().splitlines()[-5:]
+    except subprocess.TimeoutExpired as e:
+        output = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        code, tail = -1, [f"timed out after {bench.timeout:.0f} s"]
+    took = time.monotonic() - started
+    lines = [f"<!-- bench:{bench.name} -->", f"## {bench.title}", "",
+             f"`{bench.command()}` — {when}, commit {_commit()}, {took:.0f} s.", "",
+             bench.about, ""]
+    if code != 0:
+        lines += [f"**The run failed (exit {code}).** Its last lines:", "", "```",
+                  *tail, "```", ""]
+    if output.lstrip().startswith("|"):  # a Markdown table: shown as one
+        lines += [output, ""]
+    else:
+        lines += ["```", output or "(no output)", "```", ""]
+    if bench.targets:
+        lines += ["Targets, checked on this output:", ""]
+        lines += [t.judge(output) for t in bench.targets] + [""]
+    lines.append(f"<!-- /bench:{bench.name} -->")
+    return "\n".join(lines)
+
+
+def splice(doc: str, name: str, section: str) -> str:
+    """Replace benchmark `name`'s section in `doc`, or append it."""
+    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->",
+                         re.DOTALL)
+    if pattern.search(doc):
+        return pattern.sub(lambda _: section, doc)
+    return doc.rstrip() + "\n\n" + section + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    known = {b.name: b for b in BENCHES}
+    if args.list:
+        for b in BENCHES:
+            print(f"{b.name:14} {b.command()}")
+        return
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(unknown)}; --list shows them")
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    if not doc.startswith(HEADER):
+        doc = HEADER  # a document not written by this runner is replaced whole
+    for name in args.names or list(known):
+        bench = known[name]
+        print(f"running {name}: {bench.command()}", file=sys.stderr, flush=True)
+        doc = splice(doc, name, run(bench))
+        DOC.write_text(doc, encoding="utf-8")  # after each: a long run keeps what it did
+    print(f"wrote {DOC}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
