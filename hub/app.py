@@ -26,6 +26,7 @@ from .core.effects import (
     QueueChanged,
     TicketCalled,
     TicketIssued,
+    TicketVoided,
     Unreachable,
     WindowChanged,
 )
@@ -256,6 +257,7 @@ class HubApp:
                 resident=msg.get("resident"), appointment_at=msg.get("appointment_at"),
                 extra_items=tuple(msg.get("items", ())), source=dev.spec.id,
                 number=msg.get("number"), taken_at=msg.get("taken_at"),
+                request=msg["seq"], supersedes=msg.get("for_seq"),
             ).to_record()
         window = self._window_of(dev, msg)
         if typ == "rate":
@@ -440,6 +442,17 @@ class HubApp:
                 self.calls.appendleft(Call(t.number, e.window, rec.ts))
                 windows.add(e.window)
                 hall = True
+            elif isinstance(e, TicketVoided):
+                # Replaced by the offline ticket of the same press: nobody holds it, so it
+                # leaves the hall's calls (its window, if any, comes as WindowChanged).
+                number = self.centre.tickets[e.ticket].number
+                kept = [x for x in self.calls if x.ticket != number]
+                if len(kept) != len(self.calls):
+                    self.calls = deque(kept, maxlen=HALL_CALLS)
+                    hall = True
+                if not self._replaying:
+                    log.info("ticket %s voided: replaced by offline %s", number,
+                             self.centre.tickets[e.by].number)
             elif isinstance(e, WindowChanged):
                 windows.add(e.window)
             elif isinstance(e, Unreachable) and not self._replaying:
@@ -524,6 +537,10 @@ class HubApp:
             "issued_at": when, "qr": qr})
         cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
                "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
+        if rec.dev == dev and rec.seq is not None:
+            # The event it answers: a device that printed an offline ticket for that event
+            # meanwhile refuses this one (one press, one ticket).
+            cmd["seq"] = rec.seq
         payload = _encode("cmd", cmd)
         if len(payload) > BOARD_MAX_PAYLOAD:  # a catalog text far longer than any today
             log.warning("print %s: %d bytes is over the boards' limit; sent without escpos",

@@ -23,6 +23,7 @@ from .effects import (
     QueueChanged,
     TicketCalled,
     TicketIssued,
+    TicketVoided,
     Unreachable,
     WindowChanged,
 )
@@ -402,9 +403,10 @@ class Centre:
         if item.id not in self._servable:
             raise Rejected("not_served_here",
                            f"本中心无窗口办理{item.name.zh} / no window here serves {item.id}")
+        replaced = self._superseded(cmd)  # checked before anything changes
         if cmd.resident:
             held = self.active_by_resident.get((cmd.resident, item.id))
-            if held is not None:
+            if held is not None and (replaced is None or held != replaced.id):
                 number = self.tickets[held].number
                 raise Rejected("already_has_ticket",
                                f"您已有{number}号 / you already hold ticket {number}",
@@ -418,19 +420,57 @@ class Centre:
             id=f"{self.day}-{number}", number=number, day=self.day, item=item.id,
             priority=priority, issued_at=issued, order_key=issued, serial=self.serial,
             extra_items=tuple(cmd.extra_items), resident=cmd.resident,
-            appointment_at=cmd.appointment_at, source=cmd.source,
+            appointment_at=cmd.appointment_at, source=cmd.source, request=cmd.request,
         )
+        effects: list[Effect] = []
+        if replaced is not None:
+            effects += self._void(replaced, t, now)
         t.history.append((issued, TicketState.WAITING.value, None))
         self.tickets[t.id] = t
         self.by_number[number] = t
         self.queue.add(t)
         if cmd.resident:
             self.active_by_resident[(cmd.resident, item.id)] = t.id
-        effects: list[Effect] = [TicketIssued(t.id, self.count_ahead(t, now), cmd.source),
-                                 QueueChanged()]
+        effects += [TicketIssued(t.id, self.count_ahead(t, now), cmd.source), QueueChanged()]
         if not self.reach(t):
             effects.append(Unreachable((t.id,)))
         return effects
+
+    def _superseded(self, cmd: c.TakeTicket) -> Ticket | None:
+        """The ticket issued today for the take this offline ticket replaces, if it can
+        still be voided. A device's take and its offline fallback are one request: when
+        the hub answered the first only after the device had printed an offline number,
+        the late ticket was never handed out (the device refuses its print) and must not
+        be called. One already being served is left alone: a resident is at the window."""
+        if cmd.supersedes is None:
+            return None
+        if cmd.number is None:
+            raise Rejected("bad_field", "for_seq only comes with an offline ticket's number")
+        if cmd.request is not None and cmd.supersedes >= cmd.request:
+            raise Rejected("bad_field", f"for_seq {cmd.supersedes} must name an earlier event "
+                                        f"than {cmd.request}")
+        for t in reversed(self.tickets.values()):  # rare: only offline tickets ask
+            if t.source == cmd.source and t.request == cmd.supersedes and t.day == self.day:
+                if t.state in (TicketState.WAITING, TicketState.CALLED):
+                    return t
+                return None
+        return None
+
+    def _void(self, t: Ticket, by: Ticket, now: float) -> list[Effect]:
+        window = t.window if t.state is TicketState.CALLED else None
+        if t.state is TicketState.WAITING:
+            self.queue.remove(t)
+        effects: list[Effect] = []
+        if window is not None:
+            w = self.windows[window]
+            if w.ticket == t.id:
+                w.ticket, w.state, w.since = None, WindowState.IDLE, now
+            effects.append(WindowChanged(window))
+        t.window = None
+        t.mark(now, TicketState.VOIDED, window)
+        if t.resident and self.active_by_resident.get((t.resident, t.item)) == t.id:
+            del self.active_by_resident[(t.resident, t.item)]
+        return [TicketVoided(t.id, by.id, window), *effects]
 
     def _next_number(self, prefix: str) -> str:
         n = self.counters.get(prefix, 0) + 1

@@ -29,6 +29,11 @@ class TakeTicket(Command):
     # reserved for it: the number it printed and when the resident pressed the button.
     number: str | None = None
     taken_at: float | None = None
+    # The device's event seq that asks (`request`) and, for an offline ticket, the seq of
+    # the take it replaces (`supersedes`, protocol `for_seq`): a ticket issued late for
+    # that one is voided, so one press stays one ticket.
+    request: int | None = None
+    supersedes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,16 @@ class TicketIssued(Effect):
 
 
 @dataclass(frozen=True, slots=True)
+class TicketVoided(Effect):
+    """A ticket issued late for a press its device had served offline, replaced by `by`
+    (the offline ticket's id). `window`: the window that had called it, now free."""
+
+    ticket: str
+    by: str
+    window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TicketCalled(Effect):
     ticket: str
     window: int

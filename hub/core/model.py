@@ -20,6 +20,9 @@ class TicketState(StrEnum):
     DONE = "done"
     NO_SHOW = "no_show"
     EXPIRED = "expired"  # still waiting when the day closed
+    # Issued late for a press the device had already served with an offline number: the
+    # offline ticket replaced it (one press, one ticket). Its number is never reissued.
+    VOIDED = "voided"
 
 
 ACTIVE_TICKET_STATES = frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING})
@@ -47,6 +50,7 @@ class Ticket:
     resident: str | None = None  # keyed hash of the resident's card, never the raw number
     appointment_at: float | None = None
     source: str | None = None
+    request: int | None = None  # the source device's event seq that asked for it
     state: TicketState = TicketState.WAITING
     window: int | None = None  # window currently calling/serving it
     target_window: int | None = None  # set by a transfer to one window
