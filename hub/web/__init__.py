@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.applications import Starlette
 
 from ..store.files import FileStore
 from .app import create_app
@@ -36,8 +37,10 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, server: uvicorn.Server, sock: socket.socket, files: FileStore) -> None:
+    def __init__(self, server: uvicorn.Server, sock: socket.socket, files: FileStore,
+                 app: Starlette) -> None:
         self._server = server
+        self.app = app  # its state.site: the pages and their live views
         self._sock = sock
         self.files = files
         self.host, self.port = sock.getsockname()[:2]
@@ -66,18 +69,37 @@ class WebServer:
         self._sock.close()
 
 
+def listener(host: str, port: int) -> socket.socket:
+    """The web port's listening socket, created with protocol IPPROTO_TCP: asyncio sets
+    TCP_NODELAY only on accepted sockets whose protocol number says TCP, and
+    `socket.create_server` leaves it 0. Without it every response on a kept-alive connection
+    (headers and body are two writes) waited ~40 ms for the client's delayed ACK."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                     proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(addr)
+        sock.listen(socket.SOMAXCONN)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def start_web(config: HubConfig, hub: HubApp,
                     clock: Callable[[], float] = time.time,
                     runner: HubRunner | None = None) -> WebServer:
     assert config.web is not None
     files = FileStore(config.files_dir)
     app = create_app(hub, files, config.device_tokens, clock, runner=runner, config=config)
-    family = socket.getaddrinfo(config.web.host, config.web.port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.create_server((config.web.host, config.web.port), family=family)
-    sock.setblocking(False)
+    sock = listener(config.web.host, config.web.port)
     uv = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                         timeout_graceful_shutdown=5)
-    server = WebServer(_Server(uv), sock, files)
+    server = WebServer(_Server(uv), sock, files, app)
     await server.start()
     return server
 

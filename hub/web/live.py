@@ -1,66 +1,182 @@
-"""Live page updates over Server-Sent Events.
+"""Live page updates over Server-Sent Events, built once per channel and fanned out.
 
-Every journaled step (device events, staff actions) calls `LiveHub.changed()`. Each open
-page holds one SSE stream on a named channel ("hall", "ticket:<id>", "floor", ...); on a
-change every stream recomputes its channel's snapshot and sends it if it differs from what
-that page last got. Snapshots are whole states, never deltas: a page that missed messages
-(reconnect, slow phone) is right again with the next one. A stream's queue holds one
-pending wake-up, so a slow client costs no memory.
+Each open page holds one SSE stream on a channel ("hall", "ticket/<id>", "staff-floor", ...):
+a channel name plus an argument. A channel's *feed* exists while someone watches it (a
+ticket's feed only while its phone page is open). Every journaled step calls
+`LiveHub.changed()`, which only bumps a version number: O(1) on the hub's path. One flusher
+task rebuilds each stale feed's snapshot, serialises it once into an SSE frame, and hands
+that same frame to every stream of the feed if it differs from the feed's last one.
+
+Bursts are coalesced: a feed is rebuilt at most once per `interval` (leading edge: the
+first change after a quiet spell goes out at once; trailing edge: the state after a burst
+always goes out). Between two builds the flusher yields to the loop, so the hub's MQTT
+path never waits behind a row of snapshots.
+
+Snapshots are whole states, never deltas: a stream keeps only the newest frame it has not
+sent yet (drop to latest), so a slow or stalled client costs one frame of memory and
+delays no one; when it reads again it gets the latest state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+log = logging.getLogger("onewindow.hub.web")
 
 Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> JSON-able
 KEEPALIVE_S = 15.0
+INTERVAL_S = 0.2  # a feed's snapshot is rebuilt at most this often
+MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
+
+
+class Stream:
+    """One client's stream: the newest frame it has not been sent yet, nothing older."""
+
+    __slots__ = ("dropped", "pending", "wake")
+
+    def __init__(self) -> None:
+        self.pending: bytes | None = None
+        self.wake = asyncio.Event()
+        self.dropped = 0  # frames replaced before this client took them (it was behind)
+
+    def offer(self, frame: bytes) -> None:
+        if self.pending is not None:
+            self.dropped += 1
+        self.pending = frame
+        self.wake.set()
+
+
+class Feed:
+    """One channel and argument while watched: its latest frame and its streams."""
+
+    __slots__ = ("arg", "built_at", "frame", "name", "streams", "version")
+
+    def __init__(self, name: str, arg: str) -> None:
+        self.name, self.arg = name, arg
+        self.streams: set[Stream] = set()
+        self.frame: bytes | None = None
+        self.version = -1  # LiveHub.version when last built
+        self.built_at = float("-inf")  # loop time of that build
 
 
 class LiveHub:
-    def __init__(self) -> None:
+    def __init__(self, interval: float = INTERVAL_S) -> None:
         self.channels: dict[str, Snapshot] = {}
-        self._waiters: set[asyncio.Event] = set()
+        self.interval = interval
         self.version = 0
+        self.feeds: dict[tuple[str, str], Feed] = {}
+        self.builds: Counter[str] = Counter()  # by channel name: what the views cost
+        self._kick: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     def channel(self, name: str, snapshot: Snapshot) -> None:
         self.channels[name] = snapshot
 
     def changed(self) -> None:
+        """A step was committed: every feed is stale. Called on the hub's path: O(1)."""
         self.version += 1
-        for w in self._waiters:
-            w.set()
+        if self._kick is not None:
+            self._kick.set()
 
     def snapshot(self, name: str, arg: str = "") -> Any:
         return self.channels[name](arg)
 
-    async def stream(self, name: str, arg: str, request: Request) -> AsyncIterator[str]:
-        wake = asyncio.Event()
-        self._waiters.add(wake)
-        last = None
+    # ---- building and fanning out ---------------------------------------------------------
+    def _build(self, feed: Feed, now: float) -> None:
+        """The feed's snapshot, built and serialised once, to all its streams if new."""
+        feed.version, feed.built_at = self.version, now
+        self.builds[feed.name] += 1
         try:
-            yield "retry: 1000\n\n"
-            while True:
-                data = json.dumps(self.snapshot(name, arg), ensure_ascii=False,
-                                  separators=(",", ":"))
-                if data != last:
-                    last = data
-                    yield f"event: {name}\ndata: {data}\n\n"
-                wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), KEEPALIVE_S)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield ": keepalive\n\n"
-        finally:
-            self._waiters.discard(wake)
+            data = json.dumps(self.snapshot(feed.name, feed.arg), ensure_ascii=False,
+                              separators=(",", ":"))
+        except Exception:  # one broken view must not stop the others
+            log.exception("live channel %s/%s: snapshot failed", feed.name, feed.arg)
+            return
+        frame = f"event: {feed.name}\ndata: {data}\n\n".encode()
+        if frame == feed.frame:
+            return
+        feed.frame = frame
+        for s in feed.streams:
+            s.offer(frame)
 
-    def response(self, name: str, arg: str, request: Request) -> StreamingResponse:
-        return StreamingResponse(self.stream(name, arg, request), media_type="text/event-stream",
+    async def _flush(self) -> None:
+        """Rebuild stale feeds, each at most once per interval, while any feed exists."""
+        loop = asyncio.get_running_loop()
+        kick = self._kick
+        assert kick is not None
+        while self.feeds:
+            kick.clear()  # before the scan: a change during it sets it again
+            now = loop.time()
+            due_next: float | None = None
+            for feed in list(self.feeds.values()):
+                if feed.version == self.version or not feed.streams:
+                    continue
+                due = feed.built_at + self.interval
+                if due > now:
+                    due_next = due if due_next is None else min(due_next, due)
+                    continue
+                self._build(feed, now)
+                await asyncio.sleep(0)  # the hub's own work goes between two builds
+                now = loop.time()
+            timeout = None if due_next is None else max(0.0, due_next - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kick.wait(), timeout)
+
+    def _subscribe(self, name: str, arg: str) -> tuple[Feed, Stream]:
+        key = (name, arg)
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = Feed(name, arg)
+        stream = Stream()
+        feed.streams.add(stream)
+        now = asyncio.get_running_loop().time()
+        stale = feed.version != self.version and now - feed.built_at >= self.interval
+        if feed.frame is None or stale:  # else the flusher sends the next state when due
+            self._build(feed, now)
+        if feed.frame is not None:
+            stream.offer(feed.frame)
+        if self._flusher is None or self._flusher.done():
+            self._kick = asyncio.Event()
+            self._flusher = asyncio.create_task(self._flush(), name="live-flusher")
+        return feed, stream
+
+    def _unsubscribe(self, feed: Feed, stream: Stream) -> None:
+        feed.streams.discard(stream)
+        if not feed.streams and self.feeds.get((feed.name, feed.arg)) is feed:
+            del self.feeds[(feed.name, feed.arg)]  # nobody watches: no more builds
+        if not self.feeds and self._kick is not None:
+            self._kick.set()  # the flusher sees no feed and ends
+
+    async def stream(self, name: str, arg: str) -> AsyncIterator[bytes]:
+        feed, stream = self._subscribe(name, arg)
+        try:
+            yield b"retry: 1000\n\n"
+            while True:
+                if stream.pending is None:
+                    stream.wake.clear()
+                    try:
+                        await asyncio.wait_for(stream.wake.wait(), KEEPALIVE_S)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"  # a gone client shows up as a failed write
+                        continue
+                frame, stream.pending = stream.pending, None
+                if frame is not None:
+                    yield frame
+        finally:
+            self._unsubscribe(feed, stream)
+
+    def response(self, name: str, arg: str, request: Request) -> Response:
+        if len(arg) > MAX_ARG:
+            return JSONResponse({"code": "bad_arg", "msg": f"channel argument over {MAX_ARG} "
+                                 "characters"}, status_code=400)
+        return StreamingResponse(self.stream(name, arg), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
