@@ -33,10 +33,10 @@ PAGE = {"accept": "text/html"}
 
 
 class Env:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, windows=(1, 2, 3)):
         self.now = T0
         cat = load_catalog(None)
-        core = Centre(cat, CentreConfig("t", tuple(WindowSpec(n) for n in (1, 2, 3))))
+        core = Centre(cat, CentreConfig("t", tuple(WindowSpec(n) for n in windows)))
         self.hub = HubApp(core, Registry([DeviceSpec("kp-1", "keypad", 1)]), "b")
         self.site = Site(self.hub, None, lambda: self.now)
         self.site.accounts = Accounts(f"sqlite:///{tmp_path}/hub.db",
@@ -152,16 +152,72 @@ def test_each_role_is_refused_what_it_may_not_do(env, user):
 def test_a_clerk_acts_and_watches_only_their_own_window(env):
     env.act(c.TakeTicket("SOC-001"))
     cl = env.client("clerk1")
-    assert cl.post("/console/open", json={}).json()["window"]["clerk"] == "clerk1"
+    assert cl.post("/console/open", json={"window": 1}).json()["window"]["clerk"] == "clerk1"
     assert cl.post("/console/call", json={"window": 2}).status_code == 403
     assert cl.get("/live/staff-window/2").status_code == 403
-    r = cl.post("/console/call", json={})
+    r = cl.post("/console/call", json={"window": 1})
     assert r.status_code == 200 and r.json()["ticket"]["number"] == "A001"
     assert cl.get("/console/state?window=2").json()["window"]["number"] == 1  # ignored
     # the admin may use any window
     adm = env.client("admin")
     assert adm.get("/console/state?window=2").json()["window"]["number"] == 2
     assert adm.post("/console/open", json={"window": 2}).json()["window"]["clerk"] == "admin"
+
+
+@pytest.fixture
+def env5(tmp_path):
+    e = Env(tmp_path, windows=(1, 2, 3, 4, 5))
+    yield e
+    e.site.accounts.close()
+
+
+def test_a_console_action_acts_at_the_window_it_names_or_is_refused(env5):
+    """Issue 13 (6): an admin logged in at window 3 who opens window 5's console and presses
+    call must call at window 5, not at window 3. Every action names its window; one that
+    names none, an unknown one or one the user may not act at is refused with a message
+    (zh-CN first, then English) and changes nothing."""
+    env = env5
+    env.act(c.OpenWindow(3, "clerk3"))
+    env.act(c.TakeTicket("SOC-001"))
+    adm = env.client("admin", window=3)
+    assert adm.post("/console/open", json={"window": 5}).json()["window"]["clerk"] == "admin"
+    before = env.hub.centre.to_dict()
+    for body, status, code in (({}, 400, "window_required"),
+                               ({"window": ""}, 400, "window_required"),
+                               ({"window": "五"}, 400, "window_required"),
+                               ({"window": True}, 400, "window_required"),
+                               ({"window": 9}, 404, "unknown_window")):
+        r = adm.post("/console/call", json=body)
+        assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
+        zh, _, en = r.json()["msg"].partition(" / ")
+        assert zh and en and not zh.isascii() and en.isascii(), r.json()["msg"]
+        assert env.hub.centre.to_dict() == before, body
+    r = adm.post("/console/call", json={"window": 5})
+    assert r.status_code == 200, r.text
+    assert r.json()["window"]["number"] == 5 and r.json()["ticket"]["number"] == "A001"
+    w3 = adm.get("/console/state?window=3").json()
+    assert w3["window"]["state"] == "idle" and w3["ticket"] is None  # window 3 unchanged
+
+    # a clerk acts only at their own window: refused with a reason, nothing changed
+    env.act(c.TakeTicket("SOC-001"))
+    env.act(c.OpenWindow(1, "clerk1"))
+    clerk = env.client("clerk1")
+    before = env.hub.centre.to_dict()
+    for action in ("call", "open", "close", "pause", "help"):
+        r = clerk.post(f"/console/{action}", json={"window": 3})
+        assert r.status_code == 403 and r.json()["code"] == "not_your_window", r.text
+        assert r.json()["window"] == 3 and r.json()["own"] == 1
+        msg = r.json()["msg"]
+        assert msg.index("3号窗口") < msg.index("window 3"), msg  # zh-CN first, English
+        assert env.hub.centre.to_dict() == before
+    assert not env.hub.help_requests
+    r = clerk.post("/console/call", json={"window": 1})
+    assert r.status_code == 200 and r.json()["ticket"]["number"] == "A002"
+    # the page words the refusal in its own language (staff.js fills in {n} and {own})
+    assert "无权操作{n}号窗口：您只能操作本人的{own}号窗口。" in clerk.get(
+        "/console?lang=zh_CN", headers=PAGE).text
+    assert "You may not act at window {n}: you act only at your own window {own}." in clerk.get(
+        "/console?lang=en", headers=PAGE).text
 
 
 def test_a_clerk_without_a_fixed_window_chooses_one_at_login(env, tmp_path):
@@ -245,9 +301,9 @@ def test_supervisor_window_control_and_help_answer(env):
     assert sup.post("/dashboard/windows/3/close", json={}).status_code == 200
     assert sup.post("/dashboard/windows/3/close", json={}).json()["code"] == "window_closed"
     clerk = env.client("clerk1")
-    clerk.post("/console/open", json={})
-    assert clerk.post("/console/help", json={}).status_code == 200
-    assert clerk.post("/console/help", json={}).json()["code"] == "help_pending"
+    clerk.post("/console/open", json={"window": 1})
+    assert clerk.post("/console/help", json={"window": 1}).status_code == 200
+    assert clerk.post("/console/help", json={"window": 1}).json()["code"] == "help_pending"
     spec = env.client("spec")
     req = spec.get("/specialist/state").json()["open"][0]
     assert req["window"] == 1 and req["clerk"] == "clerk1"

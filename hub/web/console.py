@@ -56,6 +56,20 @@ class Console:
             return min(windows)
         return None
 
+    def refuse_window(self, s: Session, n: int) -> Response | None:
+        """Why this session may not act at window `n`, or None when it may."""
+        if n not in self.hub.centre.windows:
+            return _refusal(404, "unknown_window",
+                            f"没有{n}号窗口 / there is no window {n}", window=n)
+        if auth.may(s.account.role, "console.any") or n == s.window:
+            return None
+        own = s.window
+        mine = (f"，您只能操作本人的{own}号窗口" if own is not None else "")
+        mine_en = (f"; you act only at your own window {own}" if own is not None else "")
+        return _refusal(403, "not_your_window",
+                        f"无权操作{n}号窗口{mine} / you may not act at window {n}{mine_en}",
+                        window=n, own=own)
+
     # ---- pages -------------------------------------------------------------------------
     async def page(self, request: Request, s: Session) -> Response:
         n = self.window_of(request, s, request.query_params.get("window"))
@@ -78,9 +92,16 @@ class Console:
         if action not in ACTIONS:
             return error(404, "unknown_action", f"no action {action!r}")
         body = await _json(request)
-        n = self.window_of(request, s, body.get("window"))
-        if n is None or (body.get("window") not in (None, "", n, str(n))):
-            return error(403, "forbidden", "a clerk acts only for their own window")
+        # An action names the window it was pressed for: a page open on one window never
+        # acts at another (the session's own window is no default to fall back on).
+        n = _window_number(body.get("window"))
+        if n is None:
+            return _refusal(400, "window_required",
+                            "操作未指明窗口，请刷新页面后重试 / the action does not name its "
+                            "window: reload the page and try again")
+        refused = self.refuse_window(s, n)
+        if refused is not None:
+            return refused
         try:
             cmd = self._command(action, n, body, s)
             await self.site.act(cmd)
@@ -242,6 +263,24 @@ class Console:
             return error(400, "bad_request", "request: the help request's number")
         req = self.hub.help_request(pos)
         return JSONResponse(_help_view(req or {}, self.staff.names()))
+
+
+def _window_number(value: Any) -> int | None:
+    """A window number from a JSON body: an integer or a string of digits, nothing else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _refusal(status: int, code: str, msg: str, **facts: Any) -> JSONResponse:
+    """An action refused before it reached the core: the code and message (zh-CN / English)
+    the page shows, and the facts (the window pressed for, the user's own) it words them
+    with in the page's language."""
+    return JSONResponse({"code": code, "msg": msg, **facts}, status_code=status)
 
 
 def _help_view(r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -21,7 +21,13 @@ const staff = (() => {
   function failed(e) {
     if (e.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
     const m = $("#msg");
-    if (m) m.textContent = (e.data && e.data.msg) || e.message || T.failed;
+    if (m) m.textContent = refusal(e.data) || (e.data && e.data.msg) || e.message || T.failed;
+  }
+  // A refusal the page words itself, in its own language, from the facts the hub sent.
+  function refusal(d) {
+    const text = d && T["err_" + d.code];
+    if (!text) return "";
+    return text.replace("{n}", d.window).replace("{own}", d.own === null ? "–" : d.own);
   }
   async function post(url, body) {
     const m = $("#msg");
@@ -30,12 +36,14 @@ const staff = (() => {
   }
 
   // ---- clerk console ----------------------------------------------------------------
+  // Every action names the window this page is for (n): the hub acts there or says why not,
+  // never at the user's own window instead.
   function console_(n) {
     const buttons = document.querySelectorAll("[data-act]");
     let last = null;
     for (const b of buttons) {
       b.addEventListener("click", async () => {
-        const r = await post("/console/" + b.dataset.act, {});
+        const r = await post("/console/" + b.dataset.act, {window: n});
         if (r) render(r);
       });
     }
@@ -43,7 +51,7 @@ const staff = (() => {
     $("#act-transfer").addEventListener("click", () => dlg.showModal());
     dlg.addEventListener("close", async () => {
       if (dlg.returnValue !== "ok") return;
-      const body = {to_window: $("#to-window").value || null, to_item: $("#to-item").value || null,
+      const body = {window: n, to_window: $("#to-window").value || null, to_item: $("#to-item").value || null,
                     note: $("#transfer-note").value};
       const r = await post("/console/transfer", body);
       if (r) { render(r); $("#transfer-form").reset(); }
@@ -108,7 +116,8 @@ const staff = (() => {
 
     function fileLink(f) {
       const a = el("a", {href: "/console/files/" + encodeURIComponent(f.ticket) + "/" +
-                         encodeURIComponent(f.file), target: "_blank", rel: "noopener"},
+                         encodeURIComponent(f.file) + "?window=" + n,
+                         target: "_blank", rel: "noopener"},
                    f.kind + " " + f.file);
       return el("li", {}, a, el("span", {class: "muted"}, " " + Math.round(f.bytes / 1024) + " KB · " + clock(f.at)));
     }
