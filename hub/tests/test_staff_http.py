@@ -4,6 +4,8 @@ do with 403, login is rate-limited, sessions expire on the hub's clock, and a cl
 for their own window."""
 
 import asyncio
+import json
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -214,10 +216,14 @@ def test_a_console_action_acts_at_the_window_it_names_or_is_refused(env5):
     r = clerk.post("/console/call", json={"window": 1})
     assert r.status_code == 200 and r.json()["ticket"]["number"] == "A002"
     # the page words the refusal in its own language (staff.js fills in {n} and {own})
-    assert "无权操作{n}号窗口：您只能操作本人的{own}号窗口。" in clerk.get(
-        "/console?lang=zh_CN", headers=PAGE).text
-    assert "You may not act at window {n}: you act only at your own window {own}." in clerk.get(
-        "/console?lang=en", headers=PAGE).text
+    def strings(lang):
+        page = clerk.get(f"/console?lang={lang}", headers=PAGE).text
+        return json.loads(re.search(r'id="ow-strings"[^>]*>(.*?)</script>', page, re.S)[1])
+
+    assert strings("zh_CN")["err_not_your_window"] == (
+        "无权操作{n}号窗口：您只能操作本人的{own}号窗口。")
+    assert strings("en")["err_not_your_window"] == (
+        "You may not act at window {n}: you act only at your own window {own}.")
 
 
 def test_a_clerk_without_a_fixed_window_chooses_one_at_login(env, tmp_path):
