@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .printable import describe, not_ascii_foldable, unprintable
+
 ItemKind = Literal["instant", "promised"]
 COMPREHENSIVE = "comprehensive"
 
@@ -91,6 +93,25 @@ def _text(d: dict[str, Any]) -> Text:
     return Text(str(d["zh"]), str(d["en"]))
 
 
+def _printed(where: str, text: Text) -> Text:
+    """Refuse text that goes on printed tickets and slips but cannot be printed: Chinese
+    outside GBK (the printers' firmware, see core/printable.py), Latin beyond ASCII."""
+    bad = unprintable(text.zh)
+    if bad:
+        chars = ", ".join(describe(ch) for ch in bad)
+        raise CatalogError(
+            f"{where} (zh) 含 {chars}，不在 GBK 字符集中，小票打印机无法打印；请改用 GBK 内的"
+            f"常用字或文字说明 / {where} (zh) has {chars}, not in GBK: the ticket printer "
+            "cannot print it; use a common character in GBK or describe it in words")
+    bad = not_ascii_foldable(text.en)
+    if bad:
+        chars = ", ".join(describe(ch) for ch in bad)
+        raise CatalogError(
+            f"{where} (en) 含 {chars}，英文行只能打印 ASCII / {where} (en) has {chars}: "
+            "English lines print in ASCII only (accents are dropped); use plain ASCII")
+    return text
+
+
 def _parse(data: dict[str, Any]) -> Catalog:
     kinds = tuple(k["id"] for k in data["window_kinds"])
     lines: dict[str, Line] = {}
@@ -107,15 +128,17 @@ def _parse(data: dict[str, Any]) -> Catalog:
         item = Item(
             id=raw["id"],
             line=line.id,
-            name=_text(raw),
+            name=_printed(f"item {raw['id']!r} name", _text(raw)),
             prefix=raw.get("prefix") or line.prefix,
             kind=raw["kind"],
             promised_days=int(raw.get("promised_days", 0)),
             minutes=float(raw["minutes"]),
             weight=float(raw.get("weight", 1.0)),
             window_kinds=tuple(raw["window_kinds"]),
-            materials=tuple(Material(_text(m), bool(m.get("required", True)))
-                            for m in raw.get("materials", ())),
+            materials=tuple(
+                Material(_printed(f"item {raw['id']!r} material {k}", _text(m)),
+                         bool(m.get("required", True)))
+                for k, m in enumerate(raw.get("materials", ()), 1)),
             conditions=_text(raw["conditions"]) if raw.get("conditions") else Text("", ""),
             related=tuple(raw.get("related", ())),
             keywords=tuple(raw.get("keywords", ())),
@@ -134,4 +157,4 @@ def _parse(data: dict[str, Any]) -> Catalog:
         missing = [r for r in item.related if r not in items]
         if missing:
             raise CatalogError(f"item {item.id!r}: related items {missing} do not exist")
-    return Catalog(_text(data["centre_name"]), kinds, lines, items)
+    return Catalog(_printed("centre_name", _text(data["centre_name"])), kinds, lines, items)

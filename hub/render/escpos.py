@@ -1,49 +1,145 @@
 """Render a queue ticket to raw ESC/POS bytes for the button boxes' thermal printers.
 
-python-escpos (its ``Dummy`` printer, which only collects bytes) does the layout:
-alignment, character size, the native QR code and the cut. Chinese text never goes
-through its text encoder: that one guesses a code page per character and would turn
-CJK into ``?`` or into a Japanese/Korean page. Instead every Chinese line is written
-as its own block::
+The bytes follow the Epson ESC/POS command reference, so they print the same on Epson
+printers and on the Epson-compatible printers sold in China (whose firmwares are often
+more lenient, which is why a lenient-only layout can look right on one and wrong on the
+other). The rules this module relies on, with the command reference's sections:
 
-    FS &  <GB18030 bytes>  FS .  LF
+* Two character modes with separate sizes. ANK (ASCII) characters are sized by ``ESC !``
+  (bits 4/5: double height/width) and ``GS !``; Kanji (Chinese) characters by ``FS !``
+  (bits 2/3: double width/height) and ``GS !``; per mode the last command received wins.
+  ``ESC !`` never changes Chinese, ``FS !`` never changes ASCII. So every enlarged line
+  sets all three (``ESC !``, ``FS !``, then ``GS !``) and every enlarged line is followed
+  by ``ESC ! 0``, ``FS ! 0`` and ``GS ! 0``: normal size in both modes. (Resetting with
+  ``ESC ! 0`` alone left Chinese at 4x4 after the big number on Epson printers.)
+* ``FS &`` enters Kanji (Chinese) mode, ``FS .`` leaves it. A line containing Chinese is
+  one block ``FS & [FS ! n] <GBK bytes> FS . LF``; ASCII inside the block prints as ANK.
+* GBK, not GB18030: most Chinese thermal printers run a GBK firmware. A character outside
+  GBK (a four-byte GB18030 character such as 𠀋, or 䶮 which only GB18030-2005 gives a
+  two-byte code) would print as boxes and stray digits. The catalog refuses such text at
+  load (hub/core/catalog.py); text that still reaches this module is printed with ？ in
+  its place and logged (hub/core/printable.py decides what is printable).
+* Latin lines are plain ASCII (accents folded away, anything else ``?`` and logged), so
+  the printer's default code page prints them whatever it is.
+* ``ESC @`` first: nothing the previous job selected survives. ``ESC a`` is set before a
+  line's first character (it only takes effect at the beginning of a line).
+* Widths (font A): ASCII 12 dots, Chinese 24, on 384 dots (58 mm paper) or 576 (80 mm).
+  The ticket's fixed lines fit 58 mm; a longer catalog name wraps onto a second line.
+* QR: ``GS ( k`` model 2, module size, error correction L, store, print. Cut: ``GS V 0``.
 
-``FS &`` (0x1C 0x26) puts the Chinese printers (the GB18030/GBK firmwares sold in
-China) into Chinese character mode, ``FS .`` (0x1C 0x2E) leaves it before any Latin
-text. Latin lines are plain ASCII (accents are folded away), so the printer's
-default code page prints them whatever it is.
+``hub/render/escpos_interp.py`` executes these rules (and refuses anything else), and
+``escpos_image.py`` draws its result; hub/tests/test_render.py checks the geometry.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from typing import Any
 
-from escpos.printer import Dummy
+from ..core.printable import ASCII_SUBSTITUTE, describe, substitute, unprintable
 
-FS_CHINESE_ON = b"\x1c\x26"  # FS &: select Chinese character mode
-FS_CHINESE_OFF = b"\x1c\x2e"  # FS .: cancel Chinese character mode
+log = logging.getLogger("onewindow.hub.render")
+
+INIT = b"\x1b@"  # ESC @
+FS_CHINESE_ON = b"\x1c\x26"  # FS &: select Kanji (Chinese) character mode
+FS_CHINESE_OFF = b"\x1c\x2e"  # FS .: cancel Kanji character mode
 LF = b"\n"
+CUT = b"\x1bd\x06\x1dV\x00"  # ESC d 6 (feed past the cutter), GS V 0 (full cut)
+LEFT, CENTRE = 0, 1
 
 QR_SIZE = 6  # module size in dots: about 25 mm for a short URL on a 58/80 mm printer
 MAX_TICKET_BYTES = 4096  # a ticket is ~0.5 KB; anything near this is a bug
 
 
-def _zh(p: Dummy, text: str) -> None:
-    """One line of Chinese, GB18030-encoded by us, bracketed by FS & / FS .."""
-    text = " ".join(text.split())  # no stray LF/control bytes inside the block
-    p._raw(FS_CHINESE_ON + text.encode("gb18030") + FS_CHINESE_OFF + LF)
+def size_commands(width: int, height: int) -> bytes:
+    """Character size ``width`` x ``height`` (1-8) for BOTH modes: ESC ! (ASCII) and
+    FS ! (Chinese) carry what they can express (1 or 2), GS ! last sets both exactly."""
+    esc = (0x20 if width > 1 else 0) | (0x10 if height > 1 else 0)
+    fs = (0x04 if width > 1 else 0) | (0x08 if height > 1 else 0)
+    gs = (width - 1) << 4 | (height - 1)
+    return bytes((0x1B, 0x21, esc, 0x1C, 0x21, fs, 0x1D, 0x21, gs))
+
+
+NORMAL_SIZE = size_commands(1, 1)  # ESC ! 0, FS ! 0, GS ! 0: both modes back to 1x
+
+
+def _zh_bytes(text: str) -> bytes:
+    """GBK bytes of ``text``; an unprintable character becomes ？ and is logged."""
+    bad = unprintable(text)
+    if bad:
+        log.warning("ticket text %r: %s not in GBK, printed as ？", text,
+                    ", ".join(describe(ch) for ch in bad))
+        text = substitute(text)
+    return text.encode("gbk")
 
 
 def _ascii(text: str) -> str:
+    """Latin text as printable ASCII: accents folded away, anything else ``?`` (logged)."""
     folded = unicodedata.normalize("NFKD", " ".join(str(text).split()))
-    return folded.encode("ascii", "ignore").decode("ascii")
+    out, bad = [], []
+    for ch in folded:
+        if " " <= ch <= "~":
+            out.append(ch)
+        elif unicodedata.combining(ch):
+            continue
+        else:
+            out.append(ASCII_SUBSTITUTE)
+            bad.append(describe(ch))
+    if bad:
+        log.warning("ticket text %r: %s not ASCII, printed as ?", text, ", ".join(bad))
+    return "".join(out)
 
 
-def _en(p: Dummy, text: str) -> None:
-    """One line of Latin text, ASCII only so no code-page guessing can happen."""
-    p.text(_ascii(text) + "\n")
+class Slip:
+    """ESC/POS for one slip, a line at a time; each line sets and resets its own modes."""
+
+    def __init__(self) -> None:
+        self.out = bytearray(INIT)
+
+    def line(self, text: str, *, align: int = CENTRE, bold: bool = False,
+             size: tuple[int, int] = (1, 1), chinese: bool = False) -> None:
+        """One printed line. ``chinese``: GBK inside FS & ... FS . (ASCII in it prints
+        as ASCII); otherwise folded to ASCII."""
+        text = " ".join(str(text).split())  # no stray LF/control bytes inside the line
+        out = self.out
+        out += b"\x1ba" + bytes((align,))
+        sized = size != (1, 1)
+        if sized:
+            out += size_commands(*size)
+        if bold:
+            out += b"\x1bE\x01"  # after ESC !, whose bit 3 would otherwise win
+        if chinese:
+            out += FS_CHINESE_ON + _zh_bytes(text) + FS_CHINESE_OFF + LF
+        else:
+            out += _ascii(text).encode("ascii") + LF
+        if sized:
+            out += NORMAL_SIZE
+        if bold:
+            out += b"\x1bE\x00"
+
+    def zh(self, text: str, **kw: Any) -> None:
+        self.line(text, chinese=True, **kw)
+
+    def blank(self) -> None:
+        self.out += LF
+
+    def qr(self, url: str, align: int = CENTRE) -> None:
+        """Native QR (GS ( k, symbol 49): model 2, module size, error correction L, store,
+        print. Printable ASCII only: a URL."""
+        data = _ascii(url).encode("ascii")
+        n = len(data) + 3
+        self.out += b"\x1ba" + bytes((align,))
+        self.out += b"\x1d(k\x04\x001A2\x00"  # fn 65: model 2
+        self.out += b"\x1d(k\x03\x001C" + bytes((QR_SIZE,))  # fn 67: module size
+        self.out += b"\x1d(k\x03\x001E0"  # fn 69: error correction L
+        self.out += b"\x1d(k" + bytes((n & 0xFF, n >> 8)) + b"1P0" + data  # fn 80: store
+        self.out += b"\x1d(k\x03\x001Q0"  # fn 81: print
+
+    def cut(self) -> bytes:
+        self.out += CUT
+        return bytes(self.out)
 
 
 def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
@@ -60,52 +156,37 @@ def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
 
 
 def render_ticket(ticket: dict[str, Any]) -> bytes:
-    """ESC/POS bytes for one printed ticket (see the module docstring for the layout).
+    """ESC/POS bytes for one printed ticket (see the module docstring for the rules).
 
     ``ticket`` keys: centre_zh, centre_en, number, item_zh, item_en, ahead, wait_min
     (int, or None when no window is open), optional wait_range ((low, high) minutes, the
     80% interval), issued_at, qr (URL).
     """
-    p = Dummy()
-    p.hw("INIT")  # ESC @: forget whatever the previous job left selected
-
-    p.set(align="center", bold=True)
-    _zh(p, ticket["centre_zh"])
-    p.set_with_default(align="center")
+    s = Slip()
+    s.zh(ticket["centre_zh"], bold=True)
     if ticket.get("centre_en"):
-        _en(p, ticket["centre_en"])
-    p.text("\n")
-
-    p.set(align="center", bold=True, custom_size=True, width=4, height=4)
-    _en(p, ticket["number"])
-    p.set_with_default(align="center")
-    p.text("\n")
-
-    p.set(align="center", bold=True, double_height=True)
-    _zh(p, ticket["item_zh"])
-    p.set_with_default(align="center")
+        s.line(ticket["centre_en"])
+    s.blank()
+    s.line(ticket["number"], bold=True, size=(4, 4))
+    s.blank()
+    s.zh(ticket["item_zh"], bold=True, size=(1, 2))  # double height, Chinese and ASCII
     if ticket.get("item_en"):
-        _en(p, ticket["item_en"])
-    p.text("\n")
-
+        s.line(ticket["item_en"])
+    s.blank()
     ahead = int(ticket["ahead"])
-    _zh(p, f"前面还有{ahead}人")
-    _en(p, f"{ahead} ahead")
+    s.zh(f"前面还有{ahead}人")
+    s.line(f"{ahead} ahead")
     zh, en = wait_lines(ticket.get("wait_min"), ticket.get("wait_range"))
-    _zh(p, zh)
-    _en(p, en)
-    _en(p, ticket["issued_at"])
-    p.text("\n")
-
+    s.zh(zh)
+    s.line(en)
+    s.line(ticket["issued_at"])
+    s.blank()
     if ticket.get("qr"):
-        p.qr(str(ticket["qr"]), native=True, size=QR_SIZE)
-        p.text("\n")
-
-    _zh(p, "请留意叫号")
-    _en(p, "Please wait to be called")
-    p.cut()
-
-    data = bytes(p.output)
+        s.qr(str(ticket["qr"]))
+        s.blank()
+    s.zh("请留意叫号")
+    s.line("Please wait to be called")
+    data = s.cut()
     if len(data) > MAX_TICKET_BYTES:  # pragma: no cover - guards against layout bugs
         raise ValueError(f"ticket renders to {len(data)} bytes (limit {MAX_TICKET_BYTES})")
     return data
@@ -119,21 +200,19 @@ OFFLINE_EN = "Offline ticket: watch the board"
 def render_offline_head(centre_zh: str, centre_en: str = "") -> bytes:
     """ESC/POS bytes for the top of a ticket a button box prints while the hub is away.
 
-    Init, the centre's Chinese name (bold, one GB18030 block), its English name, then
-    离线取号 请留意叫号 / "Offline ticket: watch the board". It leaves the printer centred
-    at normal size; the box appends the big number, the time and the cut itself.
+    Init, the centre's Chinese name (bold, one GBK block), its English name, then
+    离线取号 请留意叫号 / "Offline ticket: watch the board". It leaves the printer centred,
+    at normal size in both modes, out of Kanji mode, not bold; the box appends the big
+    number, the time and the cut itself (firmware/ow/apps/box.py ``_plain_ticket``).
     """
-    p = Dummy()
-    p.hw("INIT")
-    p.set(align="center", bold=True)
-    _zh(p, centre_zh)
-    p.set_with_default(align="center")
+    s = Slip()
+    s.zh(centre_zh, bold=True)
     if centre_en:
-        _en(p, centre_en)
-    p.text("\n")
-    _zh(p, OFFLINE_ZH)
-    _en(p, OFFLINE_EN)
-    return bytes(p.output)
+        s.line(centre_en)
+    s.blank()
+    s.zh(OFFLINE_ZH)
+    s.line(OFFLINE_EN)
+    return bytes(s.out)
 
 
 MAX_TIPS_BYTES = 2600  # base64 in a `print` command must stay under the boards' 4 KB
@@ -155,44 +234,32 @@ def render_tips(tips: dict[str, Any]) -> bytes:
 
 
 def _tips(tips: dict[str, Any], english: bool, cap: int) -> bytes:
-    p = Dummy()
-    p.hw("INIT")
-    p.set(align="center", bold=True)
-    _zh(p, tips["centre_zh"])
-    p.set_with_default(align="center")
+    s = Slip()
+    s.zh(tips["centre_zh"], bold=True)
     if english and tips.get("centre_en"):
-        _en(p, tips["centre_en"])
-    p.text("\n")
-    p.set(align="center", bold=True, double_height=True, double_width=True)
-    _zh(p, "办事提醒")
-    p.set_with_default(align="center")
+        s.line(tips["centre_en"])
+    s.blank()
+    s.zh("办事提醒", bold=True, size=(2, 2))
     if english:
-        _en(p, "What to bring")
-    _zh(p, "下列材料请带齐后再来办理")
-    p.text("\n")
+        s.line("What to bring")
+    s.zh("下列材料请带齐后再来办理")
+    s.blank()
     for item in tips["items"]:
-        p.set(align="left", bold=True)
-        _zh(p, f"【{item['zh']}】")
-        p.set_with_default(align="left")
+        s.zh(f"【{item['zh']}】", align=LEFT, bold=True)
         if english and item.get("en"):
-            _en(p, item["en"])
+            s.line(item["en"], align=LEFT)
         missing = list(item.get("missing", ()))
         for m in missing[:cap]:
-            p.set(align="left", double_height=True, double_width=True)
-            _zh(p, f"□{m['zh']}")
-            p.set_with_default(align="left")
+            s.zh(f"□{m['zh']}", align=LEFT, size=(2, 2))
             if english and m.get("en"):
-                _en(p, f"  {m['en']}")
+                s.line(f"  {m['en']}", align=LEFT)
         if len(missing) > cap:
-            _zh(p, f"……另有{len(missing) - cap}项，请扫码查看")
-        p.text("\n")
+            s.zh(f"……另有{len(missing) - cap}项，请扫码查看", align=LEFT)
+        s.blank()
     if tips.get("qr"):
-        p.set_with_default(align="center")
-        p.qr(str(tips["qr"]), native=True, size=QR_SIZE)
-        _zh(p, "扫码查看完整清单")
+        s.qr(str(tips["qr"]))
+        s.zh("扫码查看完整清单")
         if english:
-            _en(p, "Scan for the full list")
-    p.set_with_default(align="center")
-    _zh(p, "材料齐全，一次办成")
-    p.cut()
-    return bytes(p.output)
+            s.line("Scan for the full list")
+    s.zh("材料齐全，一次办成")
+    return s.cut()
