@@ -184,11 +184,14 @@ class Link:
                 # birth sent on reconnect carries the alerts anyway.
                 asyncio.create_task(self.birth())
 
-    async def event(self, typ, timeout=5.0, **fields):
+    async def event(self, typ, timeout=5.0, seq=None, **fields):
         """Send one event and return the hub's reply: ("res", msg) or ("err", msg), or None
         when no answer came in time. An unanswered event is resent with the same seq, so
-        the hub answers a repeat with its original reply instead of acting twice."""
-        seq = self.seq.next()
+        the hub answers a repeat with its original reply instead of acting twice. `seq`:
+        one taken with `self.seq.next()` beforehand, for an app that must know which event
+        a late answer belongs to (the box's offline fallback)."""
+        if seq is None:
+            seq = self.seq.next()
         payload = P.encode("evt", P.event(self.dev, seq, typ, **fields))
         slot = [asyncio.Event(), None]  # type: list
         self._waiting[seq] = slot
@@ -258,8 +261,14 @@ class Link:
         self._answer("err", msg)
 
     def _answer(self, kind, msg):
-        slot = self._waiting.get(msg.get("seq"))
-        if slot is not None and slot[1] is None:
+        seq = msg.get("seq")
+        slot = self._waiting.get(seq)
+        if slot is None:
+            if seq is not None:
+                # Nobody waits any more: the app gave up on that event (a box then served
+                # the press offline), or it is a repeat of an answer already taken.
+                self.board.emit("late", kind=kind, seq=seq, ticket=msg.get("ticket"))
+        elif slot[1] is None:
             slot[1] = (kind, msg)
             slot[0].set()
 

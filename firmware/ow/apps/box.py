@@ -3,19 +3,25 @@
 # box streams to its printer. When the hub is unreachable the box keeps serving from the
 # number blocks the hub reserved for it (protocol 4.7): it prints a plain ticket itself and
 # submits the ticket as `take` with `number` and `taken_at` once the hub is back.
+#
+# A take and its offline fallback are one request (one press, one ticket): when the hub
+# did not answer take seq N in time, the box prints an offline number, remembers N as
+# served offline, refuses a late `print` answering N (ack code "served_offline") and submits
+# the offline ticket with `for_seq: N`, so a ticket the hub issued late for N is voided.
 
 import asyncio
 import json
 import time
 from binascii import a2b_base64
 
-from drivers.printer import Printer, alerts
+from drivers.printer import SIZE_4X, SIZE_NORMAL, Printer, alerts, ascii_bytes
 from micropython import const
 
 from ow import runtime, ui
 
 _STATUS_EVERY_MS = const(15000)
 _TAKE_TIMEOUT = 5.0  # s: longer than this and the resident gets an offline ticket
+_SERVED_KEEP = const(16)  # take seqs served offline remembered (late prints come soon)
 
 
 class OfflineBook:
@@ -28,13 +34,15 @@ class OfflineBook:
         self.day = ""
         self.blocks = {}  # prefix -> [[first, last], ...]
         self.next = {}  # prefix -> next number to issue
-        self.pending = []  # [number, item, taken_at], in arrival order
+        self.pending = []  # [number, item, taken_at, for_seq or None], in arrival order
+        self.served = []  # take seqs served offline: the hub's late answers are refused
         self.head = ""  # base64 ESC/POS header from the hub
         try:
             with open(path) as f:
                 d = json.load(f)
             self.day, self.blocks, self.next = d["day"], d["blocks"], d["next"]
             self.pending, self.head = d["pending"], d.get("head", "")
+            self.served = d.get("served", [])
         except (OSError, ValueError, KeyError):
             pass
 
@@ -47,6 +55,7 @@ class OfflineBook:
                     "blocks": self.blocks,
                     "next": self.next,
                     "pending": self.pending,
+                    "served": self.served,
                     "head": self.head,
                 }
             ),
@@ -64,9 +73,11 @@ class OfflineBook:
             self.head = head
         self.save()
 
-    def issue(self, prefix, item, taken_at):
+    def issue(self, prefix, item, taken_at, for_seq=None):
         """The next unused number of prefix, recorded as pending; None when used up.
-        The pointer only moves forward: a range the box already holds keeps its place."""
+        The pointer only moves forward: a range the box already holds keeps its place.
+        `for_seq`: the unanswered take event this ticket serves, recorded as served in
+        the same flash write as the number, before anything is printed."""
         start = self.next.get(prefix)
         if start is None:
             return None
@@ -79,7 +90,11 @@ class OfflineBook:
             return None
         number = "%s%03d" % (prefix, best)
         self.next[prefix] = best + 1
-        self.pending.append([number, item, taken_at])
+        self.pending.append([number, item, taken_at, for_seq])
+        if for_seq is not None:
+            self.served.append(for_seq)
+            if len(self.served) > _SERVED_KEEP:
+                self.served.pop(0)
         self.save()
         return number
 
@@ -124,8 +139,10 @@ class App:
             board.emit("take", item=spec["item"], result="printer", alerts=link.alerts)
             self.tasks.start(ui.flash(board.leds, "err", 300, 3))
             return
+        seq = None
         if link.online():
-            reply = await link.event("take", timeout=_TAKE_TIMEOUT, item=spec["item"])
+            seq = link.seq.next()
+            reply = await link.event("take", timeout=_TAKE_TIMEOUT, seq=seq, item=spec["item"])
             if reply is not None:
                 ok = reply[0] == "res"
                 board.emit(
@@ -137,12 +154,14 @@ class App:
                 )
                 self.tasks.start(ui.flash(board.leds, "ok" if ok else "err", 300))
                 return  # the ticket itself comes as a `print` command
-        await self._offline(spec)
+        # No await from here until the book is saved: a late print for `seq` handled in
+        # between would still be printed.
+        await self._offline(spec, seq)
 
-    async def _offline(self, spec):
+    async def _offline(self, spec, for_seq=None):
         board = self.board
         now = self.link.now()
-        number = self.book.issue(spec["prefix"], spec["item"], now)
+        number = self.book.issue(spec["prefix"], spec["item"], now, for_seq)
         if number is None:
             board.emit("take", item=spec["item"], result="no_numbers")
             self.tasks.start(ui.flash(board.leds, "err", 300, 3))
@@ -160,8 +179,12 @@ class App:
                 await ui.wait_event(self.resubmit, 500)
                 self.resubmit.clear()
                 continue
-            number, item, taken_at = book.pending[0]
-            reply = await link.event("take", item=item, number=number, taken_at=taken_at)
+            p = book.pending[0]
+            number, item, taken_at = p[0], p[1], p[2]
+            fields = {"item": item, "number": number, "taken_at": taken_at}
+            if len(p) > 3 and p[3] is not None:  # older books hold three fields
+                fields["for_seq"] = p[3]
+            reply = await link.event("take", **fields)
             if reply is None:
                 await asyncio.sleep_ms(1000)
                 continue
@@ -171,6 +194,11 @@ class App:
 
     # ---- the printer -----------------------------------------------------------------------
     async def _on_print(self, msg, received):
+        if msg.get("seq") in self.book.served:
+            # The hub's late answer to a press already served with an offline ticket.
+            self.board.emit("refused", ticket=msg["ticket"], seq=msg["seq"],
+                            code="served_offline")
+            return False, "served_offline"
         if "escpos" not in msg:
             return False, "no_escpos"
         stop = await self._printer_alerts()
@@ -204,14 +232,16 @@ class App:
 
 
 def _plain_ticket(number, item, local_ts):
-    """An offline ticket's body in plain ESC/POS: big number, item id, time, cut."""
+    """An offline ticket's body in plain ESC/POS: big number, item id, time, cut. ASCII
+    only (the Chinese is in the hub's head); the number's size is reset in both character
+    modes (drivers/printer.py), so nothing after it prints 4x4."""
     t = time.localtime(int(local_ts))
     return b"".join(
         (
-            b"\x1ba\x01\x1bE\x01\x1d!\x33",
-            number.encode(),
-            b"\n\x1d!\x00\x1bE\x00\n",
-            item.encode(),
+            b"\x1ba\x01" + SIZE_4X + b"\x1bE\x01",  # centred; ESC E after ESC ! (bit 3)
+            ascii_bytes(number),
+            b"\n" + SIZE_NORMAL + b"\x1bE\x00\n",
+            ascii_bytes(item),
             b"\n",
             ("%04d-%02d-%02d %02d:%02d\n" % t[:5]).encode(),
             b"\x1bd\x06\x1dV\x00",
