@@ -8,7 +8,6 @@ asyncio runner (`runner.py`), the tests and the simulator all drive this same ob
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -107,6 +106,8 @@ class HubApp:
         self.fleet = FleetWatch(self.centre_id)  # the device summary and fleet alerts
         self._resync_n = 0
         self._replaying = False
+        self._mutating = False  # a message being handled has begun to change the state
+        self.damaged = False  # ... and then failed: the runner rebuilds it from the journal
         self._font_warned = False
         # Per-ticket waits: learned from the journal's own history, seeded by its position,
         # so a replayed hub prints the same numbers.
@@ -168,8 +169,61 @@ class HubApp:
 
     # ---- messages from devices -----------------------------------------------------------
     def handle(self, topic: str, payload: bytes, now: float, retained: bool = False) -> Step:
-        """`retained`: the broker replayed a stored message (a device's old birth) on our
-        subscribe, rather than the device saying it now."""
+        """One message in, a Step out; never raises. `retained`: the broker replayed a stored
+        message (a device's old birth) on our subscribe, rather than the device saying it now.
+
+        The one boundary for per-message failures: whatever goes wrong with a single message
+        (decoding, the core, building its record, rendering) is logged once, counted, answered
+        with `err` `internal` where the device is addressable, and the message dropped with no
+        record. Should it fail after the state began to change, `damaged` is set: the runner
+        then rebuilds the state from the journal (`reload`), as a restart would."""
+        self._mutating = False
+        try:
+            return self._handle(topic, payload, now, retained)
+        except Exception:
+            return self._failed(topic, payload)
+
+    def _failed(self, topic: str, payload: bytes) -> Step:
+        parsed = proto.parse_topic(topic) if isinstance(topic, str) else None
+        dev_id = (parsed[2] or "") if parsed is not None else ""
+        if self._mutating:
+            self.damaged = True
+        log.exception("message on %s from device %s failed inside the hub; dropped, no "
+                      "record kept; %s", topic, dev_id or "?",
+                      "state may have changed: rebuilding it from the journal"
+                      if self._mutating else "state unchanged")
+        self.fleet.note_failure(dev_id, "internal")
+        try:
+            return self._error(dev_id, "internal",
+                               "内部错误，此事件未处理 / internal error: this event was not "
+                               "processed; the hub logged it", seq=_seq_of(payload))
+        except Exception:
+            log.exception("could not even answer device %s", dev_id or "?")
+            return Step()
+
+    def reload(self, records: Iterable[Record]) -> int:
+        """Rebuild the state from the journal after a failure left it possibly half-changed
+        (`damaged`): a fresh app's state, replayed, as a restart would. What is not in the
+        journal stays: the device registry (and each device's last seq and reply, since
+        refusals use up seqs without a record), fleet health, refused commands, this boot."""
+        keep = {dev.spec.id: (dev.last_seq, dev.last_reply)
+                for dev in self.registry.devices.values()}
+        fresh = type(self)(Centre(self.centre.catalog, self.centre.config), self.registry,
+                           self.boot, self.status_url)
+        kept = ("registry", "fleet", "refused", "boot", "status_url", "_resync_n",
+                "_font_warned")
+        for name, value in vars(fresh).items():
+            if name not in kept:
+                setattr(self, name, value)
+        n = self.replay(records)
+        for dev in self.registry.devices.values():
+            if dev.spec.id in keep:
+                dev.last_seq, dev.last_reply = keep[dev.spec.id]
+        self.damaged = False
+        log.warning("state rebuilt from %d journal records after a failed message", n)
+        return n
+
+    def _handle(self, topic: str, payload: bytes, now: float, retained: bool) -> Step:
         parsed = proto.parse_topic(topic)
         if parsed is None or parsed[0] != self.centre_id or parsed[1] != "dev":
             log.warning("ignored message on foreign topic %s", topic)
@@ -182,6 +236,7 @@ class HubApp:
         try:
             msg = proto.decode(leaf, payload)
         except proto.ProtocolError as e:
+            self.fleet.note_failure(dev_id, "protocol")
             return self._error(dev_id, e.code, e.msg, seq=_seq_of(payload))
         if msg.get("dev") != dev_id:
             return self._error(dev_id, "dev_mismatch",
@@ -221,6 +276,7 @@ class HubApp:
         except Rejected as e:
             return self._reject(dev, seq, e)
         rec = Record(self.pos + 1, now, dev.spec.id, seq, body)
+        self._mutating = True  # from here a failure may leave the state half-changed
         try:
             publishes = self._apply_record(rec)
         except Rejected as e:
@@ -336,6 +392,7 @@ class HubApp:
             return Step(publishes=[behind, *self.device_state(dev, now)])
         if msg["state"] == "ready":
             step = Step(publishes=self.device_state(dev, now))
+            self._mutating = True  # a box's blocks are reserved in the core
             if dev.spec.role == "box":
                 step = self._merge(step, self._top_up(dev.spec.id, now, always=True))
             return step
@@ -616,15 +673,13 @@ _ERR_FIELDS = ("seq", "id", "last", "ticket")
 
 
 def _seq_of(payload: bytes) -> int | None:
-    """The seq of a message we refuse, when it can be read at all: so the device knows
-    which of its events the error answers."""
-    if len(payload) > proto.MAX_PAYLOAD:
-        return None
+    """The seq of a message we refuse, when it can be read at all and is within the
+    contract's bounds: so the device knows which of its events the error answers."""
     try:
-        seq = json.loads(payload).get("seq")
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        seq = proto.parse(payload).get("seq")
+    except (proto.ProtocolError, AttributeError, TypeError):
         return None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    return seq if type(seq) is int and 0 <= seq < proto.MAX_INT else None
 
 
 def _wait_fields(est: Estimate) -> dict[str, int]:

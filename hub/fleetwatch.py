@@ -13,6 +13,10 @@ Alerts (each `{"dev", "what", ...}`):
 * `reconnects`: more than `reconnects` reconnections within `reconnect_window` seconds,
   a flapping Wi-Fi or broker link. A reconnection is a birth after the device was offline;
   the rebirths the hub asks for and births that only update alerts do not count.
+
+Messages the hub dropped at its boundary (hub/app.py `handle`) are counted too: per device
+(`failures` in its row, by the device id of the topic) and for the hub (`failures`:
+`protocol` for messages that break the contract, `internal` for ones the hub failed on).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .devices import Device, Publish
 ONLINE = ("ready", "booting")
 PRINTER_ALERTS = ("paper_out", "cover_open", "printer_offline")
 VOLATILE = ("ts", "uptime", "last_seen")  # change without anything happening
+FAILURE_IDS = 1024  # device ids counted one by one; a flood of made-up ids shares "?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,7 @@ def fingerprint(s: dict[str, Any]) -> Any:
     rows = [{k: v for k, v in r.items() if k not in (*VOLATILE, "offline_s")}
             for r in s["devices"]]
     alerts = [{k: v for k, v in a.items() if k != "seconds"} for a in s["alerts"]]
-    return (rows, alerts)
+    return (rows, alerts, s.get("failures"))
 
 
 class FleetWatch:
@@ -118,11 +123,25 @@ class FleetWatch:
         self.started: float | None = None  # the first time asked: the hub's start
         self._last: Any = None
         self._at = float("-inf")
+        self.failures = {"protocol": 0, "internal": 0}
+        self.failed_by_dev: dict[str, int] = {}
+
+    def note_failure(self, dev: str, kind: str) -> None:
+        """A message from `dev` (the topic's id, maybe unknown) dropped at the boundary;
+        `kind`: protocol | internal."""
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+        if dev not in self.failed_by_dev and len(self.failed_by_dev) >= FAILURE_IDS:
+            dev = "?"
+        self.failed_by_dev[dev] = self.failed_by_dev.get(dev, 0) + 1
 
     def summary(self, devices: Iterable[Device], now: float) -> dict[str, Any]:
         if self.started is None:
             self.started = now
-        return summary(devices, now, self.started, self.rules)
+        s = summary(devices, now, self.started, self.rules)
+        for row in s["devices"]:
+            row["failures"] = self.failed_by_dev.get(row["id"], 0)
+        s["failures"] = dict(self.failures)
+        return s
 
     def update(self, devices: Iterable[Device], now: float, force: bool = False
                ) -> list[Publish]:

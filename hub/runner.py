@@ -161,15 +161,22 @@ class HubRunner:
             await self._handle_batch(batch)
 
     async def _handle_batch(self, batch: list[aiomqtt.Message]) -> None:
+        """Per-message failures stop at `HubApp.handle` (answered, counted, dropped); one
+        that left the state half-changed (`app.damaged`) is repaired here: what the batch
+        made so far is committed, then the state is rebuilt from the journal."""
         step = Step()
         for message in batch:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode()
-            one = self.app.handle(message.topic.value, bytes(payload), self.clock(),
+                payload = b"" if payload is None else str(payload).encode()
+            one = self.app.handle(str(message.topic.value), bytes(payload), self.clock(),
                                   retained=bool(message.retain))
             step.records += one.records
             step.publishes += one.publishes
+            if self.app.damaged:
+                await self.commit(step)
+                step = Step()
+                self.app.reload(self.journal.read())
         await self.commit(step)
 
     async def commit(self, step: Step) -> None:

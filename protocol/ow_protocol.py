@@ -9,6 +9,14 @@ import json
 
 VERSION = 1
 MAX_PAYLOAD = 65536  # bytes; larger messages are refused unread
+MAX_DEPTH = 8  # nested objects/arrays, counted on the raw bytes before parsing
+# Bounds (protocol/README.md, 3): every int is 0 <= x < 2^53 unless _RANGES says tighter, so
+# a JavaScript page reads it exactly; times are epoch seconds before 2100.
+MAX_INT = 9007199254740992  # 2^53
+MAX_TIME = 4102444800  # 2100-01-01T00:00Z
+SHORT = 256  # characters of a string field
+LONG = 4096  # characters of a base64 or message field (fits the boards' 4096-byte MQTT limit)
+LIST = 32  # entries of a list of strings
 ROOT = "ow"
 
 # Device roles
@@ -20,12 +28,15 @@ PRIORITIES = ("normal", "priority", "appointment")
 WINDOW_STATES = ("closed", "idle", "calling", "serving", "paused")
 
 # Event types a device may send, with the fields each adds to the common ones.
-# Field spec: (name, type, required). Types: s str, i int, n number, b bool, l list, d dict.
+# Field spec: (name, type, required). Types: s string (<= SHORT chars), S string (<= LONG),
+# i int (_RANGES or 0..2^53), n number (finite, 0..2^53), t time (finite, 0..MAX_TIME),
+# b bool, l list of <= LIST short strings, D list of <= 1024 objects, c hall calls (<= 8
+# objects, _CALL), m bitmap object (_BMP), k offline blocks object (prefix -> [[first, last]]).
 _WIN = (("window", "i", False),)
 EVENTS = {
     "take": (("item", "s", True), ("priority", "s", False), ("resident", "s", False),
-             ("items", "l", False), ("appointment_at", "n", False),
-             ("number", "s", False), ("taken_at", "n", False), ("for_seq", "i", False)),
+             ("items", "l", False), ("appointment_at", "t", False),
+             ("number", "s", False), ("taken_at", "t", False), ("for_seq", "i", False)),
     "call": _WIN,
     "recall": _WIN,
     "skip": _WIN + (("requeue", "b", False),),
@@ -47,13 +58,13 @@ EVENTS = {
 # print.escpos and block.head are base64 ESC/POS bytes; show/display bmp is
 # {"w": int, "h": int, "b": base64 MONO_HLSB} (see protocol/README.md).
 COMMANDS = {
-    "print": (("ticket", "s", True), ("lines", "l", False), ("escpos", "s", False),
+    "print": (("ticket", "s", True), ("lines", "l", False), ("escpos", "S", False),
               ("qr", "s", False), ("seq", "i", False)),
     "show": (("window", "i", True), ("rev", "i", True), ("state", "s", True),
-             ("ticket", "s", False), ("text", "s", False), ("bmp", "d", False)),
+             ("ticket", "s", False), ("text", "s", False), ("bmp", "m", False)),
     "indicate": (("led", "s", True), ("text", "s", False)),
     "rebirth": (),
-    "block": (("blocks", "d", True), ("ts", "n", False), ("head", "s", False)),
+    "block": (("blocks", "k", True), ("ts", "t", False), ("head", "S", False)),
 }
 
 # Over-the-air updates (protocol/README.md, 3.10): the hub offers a signed bundle on
@@ -61,9 +72,9 @@ COMMANDS = {
 OTA_STATES = ("trial", "ok", "rollback")
 OTA = {  # hub -> device, kind "ota"
     "offer": (("version", "s", True), ("size", "i", True), ("sha256", "s", True),
-              ("sig", "s", True), ("chunk", "i", True), ("roles", "l", False),
+              ("sig", "S", True), ("chunk", "i", True), ("roles", "l", False),
               ("boards", "l", False), ("downgrade", "b", False)),
-    "chunk": (("i", "i", True), ("off", "i", True), ("data", "s", True)),
+    "chunk": (("i", "i", True), ("off", "i", True), ("data", "S", True)),
     "cancel": (),
 }
 OTAREQ = {  # device -> hub, kind "otareq"
@@ -79,18 +90,18 @@ _COMMON = {
                ("rssi", "i", False), ("ota", "s", False)),
     "ota": (("id", "s", True), ("type", "s", True)),
     "otareq": (("dev", "s", True), ("id", "s", True), ("type", "s", True)),
-    "evt": (("dev", "s", True), ("seq", "i", True), ("type", "s", True), ("ts", "n", False)),
+    "evt": (("dev", "s", True), ("seq", "i", True), ("type", "s", True), ("ts", "t", False)),
     "ack": (("dev", "s", True), ("id", "s", True), ("ok", "b", True), ("code", "s", False)),
     "cmd": (("id", "s", True), ("ttl", "n", True), ("type", "s", True)),
     "res": (("seq", "i", True), ("ok", "b", True), ("type", "s", True)),
-    "err": (("code", "s", True), ("msg", "s", True), ("seq", "i", False), ("id", "s", False),
+    "err": (("code", "s", True), ("msg", "S", True), ("seq", "i", False), ("id", "s", False),
             ("last", "i", False)),
-    "hub": (("state", "s", True), ("boot", "s", False), ("ts", "n", False)),
+    "hub": (("state", "s", True), ("boot", "s", False), ("ts", "t", False)),
     "display": (("window", "i", True), ("rev", "i", True), ("state", "s", True),
-                ("ticket", "s", False), ("text", "s", False), ("ts", "n", False),
-                ("bmp", "d", False)),
-    "hall": (("rev", "i", True), ("calls", "l", True)),
-    "fleet": (("ts", "n", True), ("devices", "l", True), ("alerts", "l", True),
+                ("ticket", "s", False), ("text", "s", False), ("ts", "t", False),
+                ("bmp", "m", False)),
+    "hall": (("rev", "i", True), ("calls", "c", True)),
+    "fleet": (("ts", "t", True), ("devices", "D", True), ("alerts", "D", True),
               ("online", "i", False), ("total", "i", False)),
 }
 
@@ -101,6 +112,24 @@ _ENUMS = {
     ("display", "state"): WINDOW_STATES,
     ("evt", "priority"): PRIORITIES,
     ("status", "ota"): OTA_STATES,
+    ("cmd", "state"): WINDOW_STATES,
+}
+
+# Tighter int bounds, by field name wherever it appears: [low, high).
+_RANGES = {
+    "window": (1, 10000), "to_window": (1, 10000), "score": (1, 4), "rssi": (-255, 256),
+    "chunk": (1, 2049), "w": (1, 4097), "h": (1, 257),
+}
+_CALL = (("ticket", "s", True), ("window", "i", True), ("ts", "t", False))  # a hall entry
+_BMP = (("w", "i", True), ("h", "i", True), ("b", "S", True))
+_WHAT = {
+    "s": "a string of at most 256 characters", "S": "a string of at most 4096 characters",
+    "n": "a finite number, 0 <= x < 2^53", "t": "a time, 0 <= x < 4102444800 (epoch s)",
+    "b": "true or false", "l": "an array of at most 32 strings of at most 256 characters",
+    "D": "an array of at most 1024 objects",
+    "c": "an array of at most 8 {ticket, window, ts} objects",
+    "m": "an object {w: 1-4096, h: 1-256, b: base64}",
+    "k": "an object: prefix (1-8 chars) -> at most 64 [first, last] int pairs",
 }
 
 
@@ -167,6 +196,62 @@ def parse_topic(topic):
 
 # ---- messages -----------------------------------------------------------------------
 
+def _ok(name, typ, value):
+    """Is `value` exactly of type `typ` and within its bounds? bool is not int, 1.0 is not 1;
+    NaN and infinities fail every range."""
+    t = type(value)
+    if typ == "s" or typ == "S":
+        return t is str and len(value) <= (SHORT if typ == "s" else LONG)
+    if typ == "i":
+        lo, hi = _RANGES.get(name, (0, MAX_INT))
+        return t is int and lo <= value < hi
+    if typ == "n" or typ == "t":
+        return (t is int or t is float) and 0 <= value < (MAX_INT if typ == "n" else MAX_TIME)
+    if typ == "b":
+        return t is bool
+    if t is dict:
+        if typ == "m":
+            return _fits(value, _BMP)
+        return typ == "k" and _blocks_ok(value)
+    if t is not list and t is not tuple:
+        return False
+    if len(value) > (8 if typ == "c" else 1024 if typ == "D" else LIST):
+        return False
+    for x in value:
+        if typ == "l":
+            ok = type(x) is str and len(x) <= SHORT
+        elif typ == "c":
+            ok = type(x) is dict and _fits(x, _CALL)
+        else:
+            ok = typ == "D" and type(x) is dict
+        if not ok:
+            return False
+    return True
+
+
+def _fits(obj, specs):
+    for name, typ, required in specs:
+        if name in obj:
+            if not _ok(name, typ, obj[name]):
+                return False
+        elif required:
+            return False
+    return True
+
+
+def _blocks_ok(blocks):
+    if len(blocks) > LIST:
+        return False
+    for prefix, ranges in blocks.items():
+        if not 0 < len(prefix) <= 8 or type(ranges) is not list or len(ranges) > 64:
+            return False
+        for r in ranges:
+            if (type(r) is not list or len(r) != 2 or not _ok("", "i", r[0])
+                    or not _ok("", "i", r[1]) or r[0] > r[1]):
+                return False
+    return True
+
+
 def _check(kind, msg, specs):
     for name, typ, required in specs:
         if name not in msg:
@@ -174,20 +259,14 @@ def _check(kind, msg, specs):
                 raise ProtocolError("missing_field", kind + ": field '" + name + "' is required")
             continue
         value = msg[name]
-        if typ == "s":
-            ok = isinstance(value, str)
-        elif typ == "i":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif typ == "n":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif typ == "b":
-            ok = isinstance(value, bool)
-        elif typ == "l":
-            ok = isinstance(value, list)
-        else:
-            ok = isinstance(value, dict)
-        if not ok:
-            raise ProtocolError("bad_field", kind + ": field '" + name + "' has the wrong type")
+        if not _ok(name, typ, value):
+            if typ == "i":
+                lo, hi = _RANGES.get(name, (0, MAX_INT))
+                what = "an integer, " + str(lo) + " <= x < " + (
+                    "2^53" if hi == MAX_INT else str(hi))
+            else:
+                what = _WHAT[typ]
+            raise ProtocolError("bad_field", kind + ": field '" + name + "' must be " + what)
         allowed = _ENUMS.get((kind, name))
         if allowed is not None and value not in allowed:
             raise ProtocolError("bad_field", kind + ": " + name + " may not be " + str(value))
@@ -198,9 +277,9 @@ def validate(kind, msg):
     if not isinstance(msg, dict):
         raise ProtocolError("malformed", kind + ": a message is a JSON object")
     v = msg.get("v")
-    if v != VERSION:
-        raise ProtocolError("version", "protocol version " + str(v) + " is not supported; "
-                            "this side speaks v" + str(VERSION))
+    if type(v) is not int or v != VERSION:  # true and 1.0 equal 1 in Python: not here
+        raise ProtocolError("version", "field 'v' must be the integer " + str(VERSION) +
+                            ": this side speaks only v" + str(VERSION))
     specs = _COMMON.get(kind)
     if specs is None:
         raise ProtocolError("unknown_kind", "no message kind " + str(kind))
@@ -224,18 +303,57 @@ def validate(kind, msg):
     return msg
 
 
-def decode(kind, payload):
-    """bytes or str from the wire -> a validated dict, or ProtocolError."""
+def check_depth(payload):
+    """Refuse JSON nested deeper than MAX_DEPTH, before any parser recurses into it: brackets
+    outside strings are counted on the raw bytes (at once when there are few)."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
+        return
+    depth = 0
+    quoted = escaped = False
+    for c in payload:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == 92:  # backslash
+                escaped = True
+            elif c == 34:  # "
+                quoted = False
+        elif c == 34:
+            quoted = True
+        elif c == 91 or c == 123:  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProtocolError("too_deep", "JSON nested deeper than " + str(MAX_DEPTH))
+        elif c == 93 or c == 125:
+            depth -= 1
+
+
+def _no_constant(name):
+    raise ValueError(name + " is not JSON")
+
+
+def parse(payload):
+    """Wire bytes (or str) -> the parsed JSON value, within the size and depth bounds;
+    ProtocolError otherwise. NaN and Infinity are not JSON (CPython's json would take them)."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("too_large", "payload of " + str(len(payload)) +
                             " bytes exceeds " + str(MAX_PAYLOAD))
+    check_depth(payload)
     try:
-        if isinstance(payload, (bytes, bytearray)):
-            payload = payload.decode("utf-8")
-        msg = json.loads(payload)
+        text = bytes(payload).decode("utf-8")
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except TypeError:  # MicroPython: no keywords, and it refuses NaN by itself
+            return json.loads(text)
     except (ValueError, UnicodeError):
-        raise ProtocolError("malformed", kind + ": payload is not UTF-8 JSON")
-    return validate(kind, msg)
+        raise ProtocolError("malformed", "payload is not UTF-8 JSON")
+
+
+def decode(kind, payload):
+    """bytes or str from the wire -> a validated dict, or ProtocolError."""
+    return validate(kind, parse(payload))
 
 
 def encode(kind, msg):

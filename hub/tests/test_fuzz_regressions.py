@@ -1,0 +1,121 @@
+"""Messages found from outside to end the hub (issue 13): each is answered with `err`, changes
+nothing, and the hub goes on serving. First through the runner's batch path in this process
+(real SQLite journal), then against the real hub process over a real Mosquitto."""
+
+import asyncio
+import json
+import sqlite3
+
+import aiomqtt
+import pytest
+
+from onewindow.hub import config as hub_config
+from onewindow.hub.runner import HubRunner, build_app
+from onewindow.hub.store.journal import Journal
+from onewindow.protocol import ow_protocol as proto
+from onewindow.tools.simdevice import DeviceError, SimDevice
+from onewindow.tools.testbed import HubProcess, write_config
+
+CENTRE = "t1"
+DEEP = b'{"v": 1, "dev": "box-1", "seq": 5, "type": "take", "item": "SOC-1", "x": ' + \
+    b"[" * 1000 + b"]" * 1000 + b"}"
+
+# (name, payload, the err code the device must get)
+POISON = [
+    ("seq 2^63", json.dumps({"v": 1, "dev": "box-1", "seq": 2**63, "type": "take",
+                            "item": "SOC-1"}).encode(), "bad_field"),
+    ("seq 2^64", json.dumps({"v": 1, "dev": "box-1", "seq": 2**64, "type": "take",
+                            "item": "SOC-1"}).encode(), "bad_field"),
+    ("seq 2^53", json.dumps({"v": 1, "dev": "box-1", "seq": 2**53, "type": "take",
+                            "item": "SOC-1"}).encode(), "bad_field"),
+    ("1000 deep", DEEP, "too_deep"),
+    ("v true", b'{"v": true, "dev": "box-1", "seq": 5, "type": "take", "item": "SOC-1"}',
+     "version"),
+    ("v 1.0", b'{"v": 1.0, "dev": "box-1", "seq": 5, "type": "take", "item": "SOC-1"}',
+     "version"),
+    # NaN and Infinity are not JSON (RFC 8259), though CPython's json takes them
+    ("NaN ts", b'{"v": 1, "dev": "box-1", "seq": 5, "type": "take", "item": "SOC-1", '
+               b'"ts": NaN}', "malformed"),
+    ("taken_at Infinity", b'{"v": 1, "dev": "box-1", "seq": 5, "type": "take", "item": '
+                          b'"SOC-1", "taken_at": Infinity, "number": "A901"}', "malformed"),
+    ("taken_at 1e400", b'{"v": 1, "dev": "box-1", "seq": 5, "type": "take", "item": '
+                       b'"SOC-1", "taken_at": 1e400, "number": "A901"}', "bad_field"),
+    ("seq 5.0", b'{"v": 1, "dev": "box-1", "seq": 5.0, "type": "take", "item": "SOC-1"}',
+     "bad_field"),
+]
+
+
+def _config(tmp_path, catalog, port=None):
+    return write_config(tmp_path / "centre.toml", CENTRE, port, tmp_path / "hub.db",
+                        windows=2, catalog=catalog)
+
+
+def _rows(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select pos, dev, seq, body from journal order by pos").fetchall()
+
+
+def _message(topic, payload):
+    return aiomqtt.Message(topic, payload, qos=1, retain=False, mid=1, properties=None)
+
+
+@pytest.mark.parametrize("name,payload,code", POISON, ids=[p[0] for p in POISON])
+async def test_a_poison_event_through_the_batch_path_is_answered_and_changes_nothing(
+        tmp_path, small_catalog_file, name, payload, code):
+    journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    cfg = hub_config.load(_config(tmp_path, small_catalog_file))
+    app = build_app(cfg, journal)
+    runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
+    steps = []
+    runner.on_step = steps.append
+    topic = proto.device_topic(CENTRE, "box-1", "evt")
+    take = proto.encode("evt", proto.event("box-1", 4, "take", item="SOC-1"))
+    await runner._handle_batch([_message(topic, take)])
+    before, state = _rows(tmp_path / "hub.db"), app.centre.to_dict()
+
+    await runner._handle_batch([_message(topic, payload)])  # must not raise
+
+    assert _rows(tmp_path / "hub.db") == before
+    assert app.centre.to_dict() == state
+    [err] = [proto.decode("err", p.payload) for p in steps[-1].publishes]
+    assert err["code"] == code, err
+    assert app.registry.get("box-1").last_seq == 4
+    # and a valid take still works afterwards
+    await runner._handle_batch([_message(topic, proto.encode(
+        "evt", proto.event("box-1", 5, "take", item="SOC-1")))])
+    assert len(_rows(tmp_path / "hub.db")) == len(before) + 1
+    journal.close()
+
+
+async def test_the_real_hub_answers_poison_with_err_and_lives(tmp_path, mosquitto,
+                                                              small_catalog_file):
+    """The hub process itself: each poison message is answered with `err`, the process
+    stays up, the journal is unchanged, and the next valid take is answered."""
+    cfg = _config(tmp_path, small_catalog_file, mosquitto.port)
+    hub = HubProcess(cfg, tmp_path / "hub.log").start()
+    try:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as sub:
+            await sub.subscribe(proto.hub_topic(CENTRE), qos=1)
+            async with asyncio.timeout(30):
+                async for m in sub.messages:
+                    if json.loads(m.payload)["state"] == "ready":
+                        break
+        async with SimDevice(CENTRE, "box-1", "box", "127.0.0.1", mosquitto.port) as box, \
+                aiomqtt.Client("127.0.0.1", mosquitto.port) as raw:
+            await raw.subscribe(proto.device_topic(CENTRE, "box-1", "err"), qos=1)
+            await box.send("take", item="SOC-1")
+            rows = _rows(tmp_path / "hub.db")
+            for name, payload, code in POISON:
+                await raw.publish(proto.device_topic(CENTRE, "box-1", "evt"), payload, qos=1)
+                async with asyncio.timeout(5):
+                    err = json.loads((await anext(raw.messages)).payload)
+                assert err["code"] == code, (name, err)
+                assert hub.proc.poll() is None, f"{name}: the hub exited"
+            assert _rows(tmp_path / "hub.db") == rows
+            res = await box.send("take", item="SOC-1", timeout=5)
+            assert res["ticket"] == "A002"
+            with pytest.raises(DeviceError):  # a replay of the first is still refused
+                await box.send_raw(proto.encode("evt", proto.event("box-1", 1, "take",
+                                                                   item="SOC-1")), 1, timeout=5)
+    finally:
+        assert hub.stop() is not None
