@@ -11,6 +11,11 @@
 # has bits 1 and 4 set and bits 0 and 7 clear; anything else on the line is ignored.
 #
 # Duck typing: `uart` needs write(buf) -> int | None, read(n) -> bytes | None, any() -> int.
+#
+# ESC/POS the box composes itself (the offline ticket) follows the Epson rules the hub's
+# tickets follow (hub/render/escpos.py): character sizes are per mode, ESC ! sizes ASCII
+# only, FS ! Chinese only, GS ! both, the last command received wins per mode. So an
+# enlarged line sets all three and is followed by all three at 0.
 
 import asyncio
 import time
@@ -32,6 +37,16 @@ _PAPER_STOP = const(0x20)
 # n = 4 roll paper sensor
 _NEAR_END = const(0x0C)
 _PAPER_END = const(0x60)
+
+
+SIZE_4X = b"\x1b!\x30\x1c!\x0c\x1d!\x33"  # ESC !, FS ! (2x2), GS ! 4x4: both modes
+SIZE_NORMAL = b"\x1b!\x00\x1c!\x00\x1d!\x00"  # ESC ! 0, FS ! 0, GS ! 0: both at 1x
+
+
+def ascii_bytes(text):
+    """text as printable ASCII, "?" for anything else: the box has no GBK encoder, and
+    UTF-8 bytes outside the printer's Chinese mode print as garbage."""
+    return bytes(ord(c) if 0x20 <= ord(c) <= 0x7E else 0x3F for c in text)
 
 
 class Printer:
