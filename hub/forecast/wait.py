@@ -45,6 +45,7 @@ CALIBRATION_MIN = 30  # ... and how many it needs before it trusts them
 BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
+EXTEND_AGE = 30.0  # s: a take extends the previous take's forecast up to this much later
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,8 @@ class Forecast:
     starts: dict[str, np.ndarray]
     free: np.ndarray  # (paths, windows): when each window frees after the whole queue
     cols: dict[int, int]  # window number -> column
+    day: str = ""
+    waiting: int = 0  # tickets in the queue it was simulated for
 
 
 def _slot(centre: Centre, ts: float) -> int:
@@ -226,8 +229,10 @@ def ndtri(p: np.ndarray) -> np.ndarray:
 
 class WaitPredictor:
     def __init__(self, paths: int = 200, seed: int = 0, pause_minutes: float = 10.0,
-                 wrap_seconds: float = 15.0, learner: ServiceLearner | None = None) -> None:
+                 wrap_seconds: float = 15.0, learner: ServiceLearner | None = None,
+                 extend: bool = True) -> None:
         self.paths = paths
+        self.extend = extend  # False: simulate the whole queue for every take (baseline)
         self.seed = seed
         self.pause = pause_minutes * 60.0
         self.wrap = wrap_seconds
@@ -235,6 +240,9 @@ class WaitPredictor:
         self._at_window: dict[str, str] = {}  # ticket id -> item, as last seen at a window
         self.hol: dict[frozenset[int], float] = {}  # queue (its windows) -> last call's wait
         self._cache: tuple[tuple[int, float], Forecast] | None = None
+        # The forecast of the latest journal position a take was answered at (kept apart
+        # from the pages' one-entry cache): the next take extends it (`_extend`).
+        self._chain: tuple[int, Forecast] | None = None
         # Time of day (SLOT-second slots, summed over the days seen): open-window seconds,
         # paused-window seconds, and the occupancy brought by priority/appointment arrivals
         # (which go ahead of a normal ticket already waiting).
@@ -427,7 +435,7 @@ class WaitPredictor:
                 st = sub[rows, a]
                 free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
             starts[u.id] = st
-        return Forecast(now, starts, free, cols)
+        return Forecast(now, starts, free, cols, centre.day, len(centre.queue))
 
     def _summary(self, starts: np.ndarray, now: float) -> Estimate:
         if not np.isfinite(starts).all():
@@ -440,11 +448,64 @@ class WaitPredictor:
 
     def predict(self, centre: Centre, t: Ticket, now: float, version: int) -> Estimate:
         """A waiting ticket's wait from `now` (at state `version`)."""
-        fc = self.forecast(centre, now, version)
+        fc = self._extend(centre, t, now, version)
+        if fc is None:
+            fc = self.forecast(centre, now, version)
+            if self._chain is None or self._chain[0] <= version:
+                self._chain = (version, fc)
         st = fc.starts.get(t.id)
         if st is None:  # not waiting
             return Estimate(0.0, 0.0, 0.0, 0.0)
         return self._summary(st, now)
+
+    def _extend(self, centre: Centre, t: Ticket, now: float, version: int) -> Forecast | None:
+        """The forecast at `version` when the only change since the chained one (at
+        `version - 1`) is `t` joining the END of the dispatch order: then `t` takes the first
+        window free after everyone ahead, which the chained forecast already holds (`free`),
+        so a take costs O(paths x windows) instead of a simulation of the whole queue
+        (25 ms with ~950 waiting). The same model as `_simulate`, from the same paths; only
+        `t`'s occupancy is drawn anew. None when that does not hold: simulate instead."""
+        chain = self._chain
+        if not self.extend or chain is None or chain[0] != version - 1:
+            return None
+        base = chain[1]
+        q, items = centre.queue, centre.catalog.items
+        if (t.state is not TicketState.WAITING or t.priority is not Priority.NORMAL
+                or t.id in base.starts or base.day != centre.day
+                or not 0 <= now - base.now <= EXTEND_AGE
+                or len(q) != base.waiting + 1 or q.priority or q.appointment
+                or not q.normal or q.normal[-1] is not t
+                or t.item not in items or items[t.item].specialised):
+            return None
+        idx = np.array(sorted(base.cols[n] for n in centre.reach(t) if n in base.cols),
+                       dtype=int)
+        free = base.free
+        if idx.size == 0:
+            st = np.full(self.paths, INF)
+        else:
+            L, sigma = self.learner, self.learner.sigma()
+            z = self._rng(centre, version).standard_normal(self.paths)
+            occ = np.exp(L.mu(t.item, items[t.item].minutes) + sigma * z) + self.wrap
+            for extra in t.extra_items:
+                if extra in items:
+                    occ = occ + 0.8 * math.exp(L.mu(extra, items[extra].minutes)
+                                               + sigma ** 2 / 2)
+            cap = self.capacity()[0]
+            local = centre.local_time(now)
+            midnight = now - (local.hour * 3600 + local.minute * 60 + local.second
+                              + local.microsecond / 1e6)
+            sub = free[:, idx]
+            a = sub.argmin(axis=1)
+            rows = np.arange(self.paths)
+            # A window the chained forecast had free before `now` is free at `now`.
+            st = np.maximum(sub[rows, a], now)
+            free = free.copy()
+            free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
+        starts = dict(base.starts)  # the pages' cache may still hold `base`
+        starts[t.id] = st
+        fc = Forecast(now, starts, free, base.cols, centre.day, base.waiting + 1)
+        self._chain = (version, fc)
+        return fc
 
     def probe(self, centre: Centre, item: str, now: float, version: int) -> Estimate:
         """The wait of a resident who took a ticket for `item` now (after everyone waiting)."""
