@@ -64,3 +64,27 @@ async def test_hub_frozen_8_s_across_a_press_one_ticket_on_paper_and_in_the_queu
                   if t.state is TicketState.WAITING) == ["A001", "A901"]
     # The window calls A001, then the stalled press's one ticket, and then nobody waits.
     assert await call_all(kp) == ["A001", "A901"]
+
+
+async def test_a_box_rebooted_during_the_stall_still_refuses_the_late_ticket(centre):
+    """What the box served offline is in flash with its offline book: a reboot between the
+    offline ticket and the hub's late answer must not let the late ticket print."""
+    box, kp = centre["box-1"], centre["kp-1"]
+    hub = centre.hub.proc
+    assert hub is not None
+    await box.press("b0")
+    await box.wait("printed", lambda e: e["ticket"] == "A001")
+    m = box.mark()
+    hub.send_signal(signal.SIGSTOP)
+    try:
+        await box.press("b0")
+        await box.wait("printed", lambda e: e["ticket"] == "A901", since=m, timeout=STALL)
+        box.kill()  # the plug pulled: nothing but flash survives
+        await box.restart()
+    finally:
+        hub.send_signal(signal.SIGCONT)
+    refused = await box.wait("refused", since=m, timeout=15)
+    assert (refused["ticket"], refused["code"]) == ("A002", "served_offline"), refused
+    await box.wait("joined", lambda e: e["ticket"] == "A901", since=m, timeout=15)
+    assert [e["ticket"] for e in box.events[m:] if e["ev"] == "printed"] == ["A901"]
+    assert await call_all(kp) == ["A001", "A901"]
