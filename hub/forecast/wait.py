@@ -46,6 +46,7 @@ BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
 EXTEND_AGE = 30.0  # s: a take extends the previous take's forecast up to this much later
+REUSE_AGE = 5.0  # s: a page at the same journal position reads the take's forecast
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +449,7 @@ class WaitPredictor:
 
     def predict(self, centre: Centre, t: Ticket, now: float, version: int) -> Estimate:
         """A waiting ticket's wait from `now` (at state `version`)."""
-        fc = self._extend(centre, t, now, version)
+        fc = self._extend(centre, t, now, version) or self._reuse(version, now)
         if fc is None:
             fc = self.forecast(centre, now, version)
             if self._chain is None or self._chain[0] <= version:
@@ -507,9 +508,17 @@ class WaitPredictor:
         self._chain = (version, fc)
         return fc
 
+    def _reuse(self, version: int, now: float) -> Forecast | None:
+        """The last take's forecast for a page asking at the same journal position a few
+        seconds apart: the same state needs no second simulation."""
+        chain = self._chain
+        if chain is not None and chain[0] == version and abs(now - chain[1].now) <= REUSE_AGE:
+            return chain[1]
+        return None
+
     def probe(self, centre: Centre, item: str, now: float, version: int) -> Estimate:
         """The wait of a resident who took a ticket for `item` now (after everyone waiting)."""
-        fc = self.forecast(centre, now, version)
+        fc = self._reuse(version, now) or self.forecast(centre, now, version)
         idx = [fc.cols[n] for n in centre._reach.get(item, frozenset()) if n in fc.cols]
         if not idx:
             return NO_WINDOW

@@ -210,3 +210,18 @@ def test_unseen_simulated_days_beat_the_baselines_and_the_interval_covers():
     assert m["mse_hol"] >= 1.4 * m["mse_oracle"]
     assert 0.7 <= m["coverage"] <= 0.9
     assert np.isfinite(m["mse_mc"])
+
+
+def test_a_page_at_the_same_position_reads_the_takes_forecast():
+    core, items = _busy_centre(30)
+    now = T0 + 100
+    p = WaitPredictor()
+    core.apply(c.TakeTicket(items[0]), now)
+    taken = p.predict(core, list(core.queue)[-1], now, 40)
+    calls = []
+    real = p._simulate
+    p._simulate = lambda *a: calls.append(a[2]) or real(*a)  # type: ignore[method-assign]
+    hall = p.probe(core, items[0], now - now % 5, 40)  # the hall's 5 s step, same state
+    assert calls == [] and hall.median >= taken.median
+    p.probe(core, items[0], now + 60, 40)  # a minute on: simulated from then
+    assert calls == [40]
