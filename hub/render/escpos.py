@@ -23,8 +23,10 @@ other). The rules this module relies on, with the command reference's sections:
   the printer's default code page prints them whatever it is.
 * ``ESC @`` first: nothing the previous job selected survives. ``ESC a`` is set before a
   line's first character (it only takes effect at the beginning of a line).
-* Widths (font A): ASCII 12 dots, Chinese 24, on 384 dots (58 mm paper) or 576 (80 mm).
-  The ticket's fixed lines fit 58 mm; a longer catalog name wraps onto a second line.
+* Widths (font A): ASCII 12 dots, Chinese 24, times the size, on 384 dots (58 mm paper)
+  or 576 (80 mm). A printer wraps a line that does not fit wherever it runs out of dots,
+  mid-word; so the hub breaks every line itself to fit 58 mm (the narrower paper), between
+  words and never inside an ASCII word or number. ``ESC a`` centres each piece.
 * QR: ``GS ( k`` model 2, module size, error correction L, store, print. Cut: ``GS V 0``.
 
 ``hub/render/escpos_interp.py`` executes these rules (and refuses anything else), and
@@ -49,6 +51,8 @@ LF = b"\n"
 CUT = b"\x1bd\x06\x1dV\x00"  # ESC d 6 (feed past the cutter), GS V 0 (full cut)
 LEFT, CENTRE = 0, 1
 
+PAPER_DOTS = 384  # 58 mm paper at 203 dpi; 80 mm printers (576 dots) get shorter lines
+ANK_DOTS, KANJI_DOTS = 12, 24  # font A cell widths
 QR_SIZE = 6  # module size in dots: about 25 mm for a short URL on a 58/80 mm printer
 MAX_TICKET_BYTES = 4096  # a ticket is ~0.5 KB; anything near this is a bug
 
@@ -65,14 +69,14 @@ def size_commands(width: int, height: int) -> bytes:
 NORMAL_SIZE = size_commands(1, 1)  # ESC ! 0, FS ! 0, GS ! 0: both modes back to 1x
 
 
-def _zh_bytes(text: str) -> bytes:
-    """GBK bytes of ``text``; an unprintable character becomes ？ and is logged."""
+def substitute_logged(text: str) -> str:
+    """``text`` printable in GBK: an unprintable character becomes ？ and is logged."""
     bad = unprintable(text)
     if bad:
         log.warning("ticket text %r: %s not in GBK, printed as ？", text,
                     ", ".join(describe(ch) for ch in bad))
         text = substitute(text)
-    return text.encode("gbk")
+    return text
 
 
 def _ascii(text: str) -> str:
@@ -92,6 +96,43 @@ def _ascii(text: str) -> str:
     return "".join(out)
 
 
+def _tokens(text: str) -> list[str]:
+    """Breakable units: a run of ASCII non-space characters (a word, a number), a space,
+    or one non-ASCII character (a line of Chinese may break after any ideograph)."""
+    out: list[str] = []
+    for ch in text:
+        if " " < ch <= "~" and out and " " < out[-1][-1] <= "~":
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def fit(text: str, width: int, dots: int = PAPER_DOTS) -> list[str]:
+    """``text`` broken into lines no wider than ``dots`` at ``width`` magnification:
+    between words or ideographs, a space at a break dropped, an over-long word cut."""
+    def w(s: str) -> int:
+        return sum(ANK_DOTS if ch <= "~" else KANJI_DOTS for ch in s) * width
+
+    lines, cur = [], ""
+    for tok in _tokens(text):
+        if w(cur + tok) <= dots:
+            cur += tok
+            continue
+        if cur.strip():
+            lines.append(cur.rstrip())
+        cur = "" if tok == " " else tok
+        while w(cur) > dots:  # a word longer than the line: cut it
+            n = len(cur)
+            while w(cur[:n]) > dots:
+                n -= 1
+            lines.append(cur[:n])
+            cur = cur[n:]
+    if cur.strip() or not lines:
+        lines.append(cur.rstrip())
+    return lines
+
+
 class Slip:
     """ESC/POS for one slip, a line at a time; each line sets and resets its own modes."""
 
@@ -103,6 +144,7 @@ class Slip:
         """One printed line. ``chinese``: GBK inside FS & ... FS . (ASCII in it prints
         as ASCII); otherwise folded to ASCII."""
         text = " ".join(str(text).split())  # no stray LF/control bytes inside the line
+        text = substitute_logged(text) if chinese else _ascii(text)
         out = self.out
         out += b"\x1ba" + bytes((align,))
         sized = size != (1, 1)
@@ -110,10 +152,11 @@ class Slip:
             out += size_commands(*size)
         if bold:
             out += b"\x1bE\x01"  # after ESC !, whose bit 3 would otherwise win
-        if chinese:
-            out += FS_CHINESE_ON + _zh_bytes(text) + FS_CHINESE_OFF + LF
-        else:
-            out += _ascii(text).encode("ascii") + LF
+        for piece in fit(text, size[0]):
+            if chinese:
+                out += FS_CHINESE_ON + piece.encode("gbk") + FS_CHINESE_OFF + LF
+            else:
+                out += piece.encode("ascii") + LF
         if sized:
             out += NORMAL_SIZE
         if bold:

@@ -253,3 +253,23 @@ def test_bitmap_b64_is_text_bitmap_cached():
     w, h, b = text_bitmap_b64("请A017号到3号窗口")
     assert (w, h, base64.b64decode(b)) == text_bitmap("请A017号到3号窗口")
     assert text_bitmap_b64("请A017号到3号窗口") is text_bitmap_b64("请A017号到3号窗口")
+
+
+def test_no_sample_catalog_ticket_wraps_and_english_breaks_between_words():
+    """The printer wraps a line that is too wide wherever it runs out of dots, mid-word;
+    the hub breaks long lines itself (58 mm: 32 ASCII or 16 Chinese columns at 1x)."""
+    from onewindow.hub.catalog import load_catalog
+
+    catalog = load_catalog()
+    for item in catalog.items.values():
+        ticket = {**TICKET, "centre_zh": catalog.name.zh, "centre_en": catalog.name.en,
+                  "item_zh": item.name.zh, "item_en": item.name.en, "ahead": 123,
+                  "wait_min": 125, "wait_range": (100, 160)}
+        out = interpret(render_ticket(ticket))
+        assert not [ln.text for ln in out.lines if ln.wrapped], item.id
+        printed = [ln.text for ln in out.lines]
+        for name in (catalog.name.en, item.name.en):
+            words = [w for ln in printed for w in ln.split(" ")]
+            assert all(w in words for w in name.split()), (name, printed)
+        (zh,) = [ln for ln in out.lines if ln.glyphs and item.name.zh.startswith(ln.text)]
+        assert {g.scale for g in zh.glyphs} == {(1, 2)}
