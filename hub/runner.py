@@ -27,7 +27,7 @@ from .core.centre import Centre
 from .devices import Publish
 from .fleetwatch import FleetRules
 from .mqtt.broker import NO_DELAY, EmbeddedBroker
-from .store.journal import Journal
+from .store.journal import Journal, StorageUnavailable, storage_errors
 
 log = logging.getLogger("onewindow.hub")
 
@@ -37,6 +37,8 @@ BATCH = 256  # messages per group commit at most
 MAX_INFLIGHT = 1000
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
 FLEET_TICK = 1.0  # s
+# Storage outage: how often to try the journal again (doubling from the first to the last).
+STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
 
 
 def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> HubApp:
@@ -71,23 +73,35 @@ class HubRunner:
         self._pending: set[asyncio.Task[None]] = set()
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
+        # Storage: set while the journal takes writes. Cleared when a commit fails; then the
+        # hub says it is not ready, handles nothing, and `_recover` brings it back.
+        self.storage_ok = asyncio.Event()
+        self.storage_ok.set()
+        self.outages = 0
+        # The app as start-up builds it from the journal (serve sets it: build_app).
+        self.rebuild: Callable[[], HubApp] | None = None
+        self._recovery: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         delay = RECONNECT_MIN
-        while not stop.is_set():
-            try:
-                await self._session(stop)
-                delay = RECONNECT_MIN
-            except aiomqtt.MqttError as e:
-                self.connected.clear()
-                # Full jitter: a centre's hub and boards must not reconnect in lockstep.
-                wait = random.uniform(0, delay)
-                log.warning("broker %s:%d unavailable (%s); retrying in %.1f s",
-                            self.broker.host, self.broker.port, e, wait)
-                delay = min(delay * 2, RECONNECT_MAX)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(stop)
+                    delay = RECONNECT_MIN
+                except aiomqtt.MqttError as e:
+                    self.connected.clear()
+                    # Full jitter: a centre's hub and boards must not reconnect in lockstep.
+                    wait = random.uniform(0, delay)
+                    log.warning("broker %s:%d unavailable (%s); retrying in %.1f s",
+                                self.broker.host, self.broker.port, e, wait)
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), wait)
+        finally:
+            if self._recovery is not None:
+                self._recovery.cancel()
 
     async def _session(self, stop: asyncio.Event) -> None:
         will = self.app.will()
@@ -107,9 +121,12 @@ class HubRunner:
             self._client = client
             for leaf in ("evt", "status", "ack"):
                 await client.subscribe(f"{root}/dev/+/{leaf}", qos=1)
-            # The broker may have lost retained state (amqtt keeps none): we are the truth.
-            await self._publish(self.app.retained_state(self.clock()))
-            await self._publish(self.app.rebirth_requests())
+            if self.storage_ok.is_set():
+                # The broker may have lost retained state (amqtt keeps none): we are the truth.
+                await self._publish(self.app.retained_state(self.clock()))
+                await self._publish(self.app.rebirth_requests())
+            else:  # storage is away: say so, and nothing of the unstored state (_recover)
+                await self._publish([self.app.birth(self.clock(), "disconnected")])
             self.connected.set()
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)
@@ -126,7 +143,10 @@ class HubRunner:
                 if t is not stopper and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
             if stop.is_set():
-                await self._drain(inbox)
+                if self.storage_ok.is_set():
+                    # Unstored leftovers are dropped unanswered: their devices retry.
+                    with contextlib.suppress(StorageUnavailable):
+                        await self._drain(inbox)
                 await self._publish([self.app.birth(self.clock(), "disconnected")])
                 await asyncio.gather(*self._pending, return_exceptions=True)
             self._client = None
@@ -136,6 +156,7 @@ class HubRunner:
         FLEET_TICK: an offline alert begins with no message at all)."""
         force = True
         while True:
+            await self.storage_ok.wait()  # the summary of unstored state is not published
             now = self.clock()
             await self._publish(self.app.fleet.update(self.app.registry.devices.values(),
                                                       now, force))
@@ -151,7 +172,28 @@ class HubRunner:
             batch = [await inbox.get()]
             while len(batch) < BATCH and not inbox.empty():
                 batch.append(inbox.get_nowait())
-            await self._handle_batch(batch)
+            await self._handle_stored(batch)
+
+    async def _handle_stored(self, batch: list[aiomqtt.Message]) -> None:
+        """Handle a batch until its records are durable, however long storage is away.
+
+        When the commit fails, `app.handle` has already changed the in-memory state for
+        records that are not in the journal, and nothing of the batch was published. We keep
+        the batch's messages, wait for `_recover` to rebuild the state from the journal (as
+        a start-up would), and handle the very same messages again, in order, before any
+        later one. Not "drop them and wait for the devices' retries": births and acks are
+        never retried, and the broker already considers every one of them delivered. A
+        device that retried meanwhile sends the same seq, which queues behind the original
+        and is then answered as a repeat (same reply): one press stays one ticket."""
+        while True:
+            await self.storage_ok.wait()
+            try:
+                await self._handle_batch(batch)
+                return
+            except StorageUnavailable as e:
+                # Lost in commit(), or in a journal read (a rebuild after a failed message):
+                # either way the state is not to be trusted until `_recover` rebuilt it.
+                await self._storage_lost(e)
 
     async def _drain(self, inbox: asyncio.Queue) -> None:
         batch = []
@@ -180,15 +222,71 @@ class HubRunner:
         await self.commit(step)
 
     async def commit(self, step: Step) -> None:
-        """Make a step's records durable, then send its messages."""
+        """Make a step's records durable, then send its messages. Raises StorageUnavailable,
+        with nothing published, when the journal cannot take them (or storage is still
+        being recovered): the caller's state change is then undone by `_recover`."""
+        if not self.storage_ok.is_set():
+            raise StorageUnavailable("the journal is unavailable; the hub is recovering it")
         if step.records:
-            # In the loop thread, on purpose: a worker thread waits for the GIL behind the
-            # loop (up to the 5 ms switch interval), which cost more than the commit itself.
-            # Messages arriving meanwhile queue up and form the next group commit.
-            self.journal.append(step.records)
+            try:
+                # In the loop thread, on purpose: a worker thread waits for the GIL behind
+                # the loop (up to the 5 ms switch interval), which cost more than the commit.
+                # Messages arriving meanwhile queue up and form the next group commit.
+                self.journal.append(step.records)
+            except StorageUnavailable as e:
+                await self._storage_lost(e)
+                raise
         await self._publish(step.publishes)
         if self.on_step is not None:
             self.on_step(step)
+
+    async def _storage_lost(self, error: StorageUnavailable) -> None:
+        """Stop accepting work, visibly: the retained hub status says `disconnected`, so
+        devices go to their offline fallback at once instead of waiting for answers."""
+        if not self.storage_ok.is_set():
+            return
+        self.storage_ok.clear()
+        self.outages += 1
+        log.error("journal unavailable (%s): hub not ready, nothing acknowledged until "
+                  "storage returns", error)
+        await self._publish([self.app.birth(self.clock(), "disconnected")])
+        self._recovery = asyncio.create_task(self._recover(), name="hub-storage-recovery")
+
+    async def _recover(self) -> None:
+        """Try the journal with a real write, backing off; once it takes one, rebuild the
+        app's state from the journal (the failed batch's changes were never stored), then
+        say `ready` and republish everything, as on a (re)connect."""
+        delay = STORAGE_RETRY_MIN
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORAGE_RETRY_MAX)
+            try:
+                # In a thread: a database that hangs rather than refuses must not stop the
+                # loop (MQTT keepalives, the web pages) while we wait for it.
+                await asyncio.to_thread(self.journal.probe, self.clock())
+                if self.rebuild is None:
+                    raise RuntimeError("no way to rebuild the hub's state (HubRunner.rebuild)")
+                # From here on nothing awaits: no message or web action sees a half-state.
+                with storage_errors(self.journal.engine):
+                    fresh = self.rebuild()
+            except StorageUnavailable as e:
+                log.warning("journal still unavailable (%s); next try in %.1f s", e, delay)
+                continue
+            except Exception:
+                log.exception("rebuilding the hub's state failed; next try in %.1f s", delay)
+                continue
+            # In place: the web server and live views hold this HubApp object.
+            state = vars(self.app)
+            state.clear()
+            state.update(vars(fresh))
+            log.warning("journal available again after %.1f s: state rebuilt (next position "
+                        "%d), hub ready", time.monotonic() - started, self.app.pos + 1)
+            # Ready (with the rebuilt state) goes out before any answer to what waited.
+            await self._publish(self.app.retained_state(self.clock())
+                                + self.app.rebirth_requests())
+            self.storage_ok.set()
+            return
 
     async def _publish(self, publishes: list[Publish]) -> None:
         client = self._client
@@ -236,6 +334,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         gc.collect()
         gc.freeze()
         runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
+        runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
         if config.web is not None:  # the HTTP API, in this same loop

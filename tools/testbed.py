@@ -89,13 +89,14 @@ class Mosquitto:
 
 def write_config(path: Path, centre: str, broker_port: int | None, db: Path,
                  windows: int = 4, devices: list[dict[str, Any]] | None = None,
-                 extra: str = "", catalog: Path | None = None) -> Path:
+                 extra: str = "", catalog: Path | None = None,
+                 database_url: str | None = None) -> Path:
     """A centre.toml for tests: `windows` comprehensive windows, a keypad and an LED board at
-    each, and one button box `box-1`."""
+    each, and one button box `box-1`. The journal is SQLite at `db` unless `database_url`."""
     lines = ["[centre]", f'id = "{centre}"']
     if catalog is not None:
         lines.append(f'catalog = "{catalog}"')
-    lines += ["", "[store]", f'url = "sqlite:///{db}"', ""]
+    lines += ["", "[store]", f'url = "{database_url or f"sqlite:///{db}"}"', ""]
     if broker_port is not None:
         lines += ["[broker]", f'url = "mqtt://127.0.0.1:{broker_port}"', ""]
     for n in range(1, windows + 1):
@@ -182,10 +183,25 @@ class Postgres:
             shutil.chown(self.workdir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
                   "--no-sync")
+        self.resume()
+        return self
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
         opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l",
-                  str(self.workdir / "pg.log"), "-w", "start")
-        return self
+                  str(self.workdir / "pg.log"), "-w", *extra, action)
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (`-m immediate`), keeping its data: an outage."""
+        self._pg_ctl("stop", "-m", "immediate")
+
+    def resume(self) -> None:
+        """Start the (initialised) server again after `halt`."""
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m immediate`: every connection dies, crash recovery, back."""
+        self._pg_ctl("restart", "-m", "immediate")
 
     def stop(self) -> None:
         if self.data.exists():

@@ -7,7 +7,9 @@ second hub writing the same journal fails on the primary key instead of forking 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +29,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
 
 SCHEMA_VERSION = 1
 
@@ -66,10 +69,45 @@ class SchemaError(RuntimeError):
     pass
 
 
+class StorageUnavailable(RuntimeError):
+    """The journal cannot store or read right now: the database is down or restarting, its
+    connections died, or the disk is full. Nothing of the failed call was stored; the same
+    call may succeed later. (A refused write that retrying cannot fix, such as a second
+    writer's duplicate position, stays the driver's own IntegrityError.)"""
+
+
+# What a storage outage looks like through SQLAlchemy: OperationalError covers a refused or
+# dropped connection, PostgreSQL's admin shutdown and disk full, SQLite's "database or disk
+# is full", "disk I/O error" and "database is locked"; InterfaceError a connection psycopg
+# already knows is closed. Any DBAPIError SQLAlchemy saw as a disconnect counts too.
+_OUTAGE = (sa_exc.OperationalError, sa_exc.InterfaceError)
+
+
+@contextlib.contextmanager
+def storage_errors(engine: Engine | None = None) -> Iterator[None]:
+    """Turn a database outage raised inside the block into StorageUnavailable; with an
+    engine, also drop its pooled connections (after a server restart every one is dead)."""
+    try:
+        yield
+    except sa_exc.DBAPIError as e:
+        if not (isinstance(e, _OUTAGE) or e.connection_invalidated):
+            raise
+        if engine is not None:
+            engine.dispose()
+        raise StorageUnavailable(f"{type(e.orig).__name__ if e.orig else type(e).__name__}: "
+                                 f"{str(e.orig or e).strip().splitlines()[0]}") from e
+
+
 class Journal:
     def __init__(self, url: str, fsync: bool = False) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        # pool_pre_ping: a pooled connection is checked before use, so one the server
+        # dropped (restart, failover, idle timeout) is replaced instead of failing the commit.
+        # A server that hangs rather than refuses: give up after a few seconds, not never.
+        connect = {"connect_timeout": 5} if make_url(url).get_backend_name() == "postgresql" \
+            else {}
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True,
+                                            connect_args=connect)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, fsync)
         metadata.create_all(self.engine)
@@ -96,13 +134,23 @@ class Journal:
              "body": json.dumps(r.body, ensure_ascii=False, separators=(",", ":"))}
             for r in records
         ]
-        with self.engine.begin() as conn:
+        with storage_errors(self.engine), self.engine.begin() as conn:
             conn.execute(insert(journal), rows)
+
+    def probe(self, now: float | None = None) -> None:
+        """A real write and read, to tell when storage is back: a write, because a full disk
+        still answers reads. Raises StorageUnavailable while it is not."""
+        stamp = str(time.time() if now is None else now)
+        with storage_errors(self.engine), self.engine.begin() as conn:
+            done = conn.execute(meta.update().where(meta.c.key == "probe").values(value=stamp))
+            if done.rowcount == 0:
+                conn.execute(insert(meta).values(key="probe", value=stamp))
+            conn.execute(select(func.max(journal.c.pos))).scalar()
 
     def read(self, after: int = 0, batch: int = 5000) -> Iterator[Record]:
         pos = after
         while True:
-            with self.engine.connect() as conn:
+            with storage_errors(self.engine), self.engine.connect() as conn:
                 rows = conn.execute(
                     select(journal.c.pos, journal.c.ts, journal.c.dev, journal.c.seq,
                            journal.c.body)
