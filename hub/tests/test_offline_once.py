@@ -8,11 +8,14 @@ arrives, and a take that arrives after its offline replacement is refused as rep
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import signal
 
 import pytest
 
 from onewindow.hub.app import HubApp
+from onewindow.hub.config import load
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
 from onewindow.hub.core.effects import (
@@ -24,9 +27,14 @@ from onewindow.hub.core.effects import (
 )
 from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.devices import DeviceSpec, Registry
+from onewindow.hub.runner import build_app
+from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
+from onewindow.tools.simdevice import DeviceError, SimDevice
+from onewindow.tools.testbed import HubProcess, write_config
 
 from .catalogs import small_catalog
+from .test_durability import wait_hub_ready
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
 
@@ -215,3 +223,53 @@ def test_app_offline_take_first_then_the_late_original_is_refused_as_replayed():
     assert not decoded(late, "cmd")
     assert a.centre.to_dict() == before
     assert [t.number for t in a.centre.queue] == ["A901"]
+
+
+# ---- the reference device over a real Mosquitto, the hub process frozen ------------------
+
+async def test_simdevice_box_across_a_frozen_hub_one_ticket(tmp_path, mosquitto,
+                                                            small_catalog_file):
+    """tools/simdevice.py keeps the firmware's promise: the hub process is SIGSTOPped for
+    8 s across a take, the SimDevice box serves it offline, refuses the late print and its
+    offline ticket replaces the late one."""
+    cfg_path = write_config(tmp_path / "centre.toml", "t1", mosquitto.port, tmp_path / "hub.db",
+                            windows=1, catalog=small_catalog_file)
+    hub = HubProcess(cfg_path, tmp_path / "hub.log").start()
+    try:
+        await wait_hub_ready(mosquitto.port)
+        async with SimDevice("t1", "box-1", "box", "127.0.0.1", mosquitto.port) as box, \
+                SimDevice("t1", "kp-1", "keypad", "127.0.0.1", mosquitto.port, window=1) as kp:
+            await box.next_command("block", timeout=10)  # its offline numbers
+            assert (await box.take("SOC-1", "A"))["ticket"] == "A001"
+            assert hub.proc is not None
+            loop = asyncio.get_running_loop()
+            hub.proc.send_signal(signal.SIGSTOP)
+            frozen_at = loop.time()
+            try:
+                got = await box.take("SOC-1", "A")
+                assert got == {"ticket": "A901", "offline": True}
+                await asyncio.sleep(max(0.0, frozen_at + 8.0 - loop.time()))  # the stall
+            finally:
+                hub.proc.send_signal(signal.SIGCONT)
+            late = await asyncio.wait_for(box.refusals.get(), 15)
+            assert (late["ticket"], late["seq"]) == ("A002", 2)
+            [joined] = await box.submit_offline()
+            assert joined["ticket"] == "A901" and joined["ok"], joined
+            assert [p["ticket"] for p in box.printed] == ["A001"]  # A901: the box's own
+            await kp.send("open")
+            assert (await kp.send("call"))["ticket"] == "A001"
+            assert (await kp.send("call"))["ticket"] == "A901"
+            assert "ticket" not in await kp.send("call")  # A901 done; nobody else waits
+            with pytest.raises(DeviceError) as e:
+                await kp.send("call")
+            assert e.value.code == "queue_empty"
+        config = load(cfg_path)
+        journal = Journal(config.database_url)
+        try:
+            state = build_app(config, journal).centre
+        finally:
+            journal.close()
+        assert state.by_number["A002"].state is TicketState.VOIDED
+        assert state.by_number["A901"].state is TicketState.DONE
+    finally:
+        hub.stop()
