@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import aiomqtt
 import pytest
@@ -29,6 +28,21 @@ def centre(tmp_path, catalog, broker_port=None, extra=""):
         catalog=catalog, devices=[{"id": "box-1", "role": "box"}], extra=extra))
 
 
+async def eventually(probe, timeout=15.0, pace=0.1):
+    """Probe until `probe()` (async) returns something true, and return it. The hub's fleet
+    caches are time-based (an unknown id looked up at most every 2 s, upload tokens and a
+    connected device's account reread at most every 2 s): nothing announces the change, so
+    the test probes the outcome instead of sleeping the interval. `pace` only spaces the
+    probes (each one is a request to the hub); the probe's answer is what ends the wait."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await probe()
+        if got:
+            return got
+        assert asyncio.get_running_loop().time() < deadline, f"{probe.__name__}: not by now"
+        await asyncio.sleep(pace)
+
+
 def sim(cfg, dev, role, window=None, port=None, password=None):
     """A SimDevice with its provisioned credentials (port: the config's broker)."""
     b = registry.provision(cfg, dev, role, window, "sim")["broker"]
@@ -46,14 +60,26 @@ async def test_a_device_provisioned_while_the_hub_runs_is_served_and_revoked_ref
             await stranger.send("open", timeout=5)
         assert e.value.reply["code"] == "unknown_device"
         registry.provision(cfg, "kp-7", "keypad", 2, "sim")
-        await asyncio.sleep(2.1)  # the hub looks an unknown id up at most every 2 s
-        res = await stranger.send("open", clerk="gh-7")
+
+        async def served():
+            try:
+                return await stranger.send("open", clerk="gh-7", timeout=5)
+            except DeviceError as e:
+                assert e.reply["code"] == "unknown_device", e.reply  # not served yet
+                return None
+
+        res = await eventually(served)
         assert res["ok"] and res["window"] == 2
         registry.revoke(cfg, "kp-7")
-        await asyncio.sleep(2.1)  # still connected, no new birth: refused all the same
-        with pytest.raises(DeviceError) as e:
-            await stranger.send("call", timeout=5)
-        assert e.value.reply["code"] == "unknown_device"
+
+        async def refused():  # still connected, no new birth: refused all the same
+            try:
+                await stranger.send("call", timeout=5)
+            except DeviceError as e:
+                return e.reply["code"] == "unknown_device"
+            return False
+
+        await eventually(refused)
 
 
 async def test_the_embedded_broker_enforces_accounts_once_the_centre_has_a_fleet(
@@ -178,18 +204,6 @@ async def test_embedded_enforces_the_topic_rules(embedded) -> None:
         assert got == [f"ow/{CENTRE}/win/1/display", topic("led-1", "cmd")], got
 
 
-def test_login_checks_are_cheap(tmp_path, small_catalog_file) -> None:
-    """Topic checks run on every message: a grant check must stay in microseconds."""
-    from onewindow.hub.devices import DeviceSpec
-    from onewindow.hub.fleet.acl import device_grant
-
-    g = device_grant(CENTRE, DeviceSpec("led-1", "led", 1))
-    t0 = time.perf_counter()
-    for _ in range(10000):
-        g.may_publish(topic("led-1", "evt"))
-    assert time.perf_counter() - t0 < 0.5
-
-
 async def test_a_provisioned_node_uploads_with_its_derived_token(
         tmp_path, mosquitto, small_catalog_file) -> None:
     from onewindow.node.upload import UploadError, upload
@@ -209,17 +223,32 @@ async def test_a_provisioned_node_uploads_with_its_derived_token(
                          "application/pdf", token="0" * 40)
         # A node provisioned while the hub runs: its token works without a restart.
         later = registry.provision(cfg, "node-2", "node", 2, "rpi")["hub_token"]
-        await asyncio.sleep(2.1)  # the hub rereads the derived tokens at most every 2 s
-        res = await upload(runner.web.url, number, "scan2.pdf", b"%PDF-1.4\n%%EOF\n",
-                           "application/pdf", token=later)
+
+        async def accepted():
+            try:
+                return await upload(runner.web.url, number, "scan2.pdf",
+                                    b"%PDF-1.4\n%%EOF\n", "application/pdf", token=later)
+            except UploadError as e:
+                assert e.status in (401, 403), e  # refused: the hub has not reread the tokens
+                return None
+
+        res = await eventually(accepted)
         assert res["bytes"] == 15
         registry.revoke(cfg, "node-2")
         registry.revoke(cfg, "node-1")  # known at the start: revoked all the same
-        await asyncio.sleep(2.1)
-        for t in (later, token):
-            with pytest.raises(UploadError):
-                await upload(runner.web.url, number, "scan3.pdf", b"%PDF-1.4\n%%EOF\n",
-                             "application/pdf", token=t)
+
+        async def both_refused():
+            refused = 0
+            for t in (later, token):
+                try:
+                    await upload(runner.web.url, number, "scan3.pdf", b"%PDF-1.4\n%%EOF\n",
+                                 "application/pdf", token=t)
+                except UploadError as e:
+                    assert e.status in (401, 403), e
+                    refused += 1
+            return refused == 2
+
+        await eventually(both_refused)
 
 
 async def test_a_refused_login_cannot_plant_a_last_will(embedded) -> None:
@@ -236,6 +265,9 @@ async def test_a_refused_login_cannot_plant_a_last_will(embedded) -> None:
                                           username=user, password=pw, will=forged,
                                           clean_session=False, timeout=5):
                     pass
+        # Not a wait for a condition: a planted will would be published when amqtt ends
+        # kp-1's session, at a moment nothing announces. The pause gives that wrong event
+        # the time to happen before the markers below close the window.
         await asyncio.sleep(0.5)
         with contextlib.suppress(aiomqtt.MqttError):  # amqtt may have ended kp-1's link
             await kp.publish(topic("kp-1", "ack"), b"{}", qos=1)
@@ -255,7 +287,13 @@ async def test_embedded_drops_a_device_revoked_while_connected(embedded) -> None
         await led.publish(topic("led-1", "evt"), b"{}", qos=1)
         assert await received(hub, topic("led-1", "evt")) == [topic("led-1", "evt")]
         registry.revoke(cfg, "led-1")
-        await asyncio.sleep(2.1)
-        await led.publish(topic("led-1", "evt"), b"{}", qos=1)
-        await hub.publish(topic("led-1", "ack"), b"{}", qos=1)  # a marker the hub reads
-        assert await received(hub, topic("led-1", "ack")) == [topic("led-1", "ack")]
+
+        async def stopped():
+            with contextlib.suppress(aiomqtt.MqttError):  # the broker may drop the link
+                await led.publish(topic("led-1", "evt"), b"{}", qos=1)
+            await hub.publish(topic("led-1", "ack"), b"{}", qos=1)  # a marker the hub reads
+            got = await received(hub, topic("led-1", "ack"))
+            assert got[-1:] == [topic("led-1", "ack")], got
+            return got == [topic("led-1", "ack")]  # the revoked device's evt did not pass
+
+        await eventually(stopped)

@@ -59,6 +59,19 @@ def client(broker: FleetMosquitto, dev: str, password: str | None = None,
                           identifier=identifier or user, timeout=5)
 
 
+RELOADED = "Reloading config."  # what Mosquitto logs on a SIGHUP
+
+
+async def logged(broker: FleetMosquitto, line: str, times: int, timeout: float = 10.0) -> None:
+    """Until Mosquitto's log holds `line` `times` times (its log is the only word it gives
+    of a reload). The 20 ms step paces the reads of the file; the line ends the wait."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if broker.log().count(line) >= times:
+                return
+            await asyncio.sleep(0.02)
+
+
 def topic(dev: str, leaf: str) -> str:
     return f"ow/{CENTRE}/dev/{dev}/{leaf}"
 
@@ -146,13 +159,16 @@ async def test_a_revoked_device_is_locked_out_after_broker_config_and_reload(fle
         assert await collect(hub, topic("led-1", "evt")) == [topic("led-1", "evt")]
         # What a technician runs: provision --revoke, then broker-config with --reload-pid.
         centre_toml = str(fleet.workdir.parent / "centre.toml")
+        reloads = fleet.log().count(RELOADED)
         out = cli("provision", "-c", centre_toml, "--revoke", "led-1")
         assert out.returncode == 0, out.stderr
         out = cli("broker-config", "-c", centre_toml, "--out", str(fleet.workdir),
                   "--reload-pid", str(fleet.proc.pid))
         assert out.returncode == 0 and "passwd, acl" in out.stdout, out.stdout + out.stderr
         assert "reloaded" in out.stdout
-        await asyncio.sleep(0.5)  # the SIGHUP is handled in Mosquitto's next loop turn
+        # The SIGHUP is handled in Mosquitto's next loop turn: it logs the reload, then
+        # rereads passwd and acl before it reads any more traffic.
+        await logged(fleet, RELOADED, reloads + 1)
         with contextlib.suppress(aiomqtt.MqttError):  # it may already be disconnected
             await led.publish(topic("led-1", "evt"), b"{}", qos=1)
         await kp.publish(topic("kp-1", "evt"), b"{}", qos=1)
