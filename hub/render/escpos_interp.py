@@ -335,9 +335,9 @@ class _Printer:
             if self.pending:
                 raise DecodeError(f"GS V at offset {self.i} cuts before the line is printed")
             self.end_run()
+            if m in (65, 66):  # GS V m n: feed n dots, then cut
+                self.out.height += self.need(4)[3]
             self.i += 4 if m in (65, 66) else 3
-            if m in (65, 66):
-                self.out.height += self.data[self.i - 1]
             self.out.cuts.append(self.out.height)
         elif c == ord("("):
             self.gs_paren()
@@ -372,7 +372,10 @@ class _Printer:
         elif fn == 80:
             if len(args) < 2 or args[0] != 48:
                 raise DecodeError(f"QR store at offset {self.i} is malformed")
-            self.qr_data = bytes(args[1:]).decode("ascii")
+            try:
+                self.qr_data = bytes(args[1:]).decode("ascii")
+            except UnicodeDecodeError:
+                raise DecodeError(f"QR data at offset {self.i} is not ASCII") from None
         elif fn == 81:
             if args[0] != 48 or self.qr_data is None:
                 raise DecodeError(f"QR print at offset {self.i} with no stored data")

@@ -1,8 +1,11 @@
 """Hub-side rendering: ESC/POS tickets (decoded back) and CJK bitmaps for framebuf."""
 
+import contextlib
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onewindow.hub.render.bitmap import pixel, text_bitmap, text_bitmap_b64, to_pbm
 from onewindow.hub.render.escpos import render_offline_head, render_ticket
@@ -273,3 +276,18 @@ def test_no_sample_catalog_ticket_wraps_and_english_breaks_between_words():
             assert all(w in words for w in name.split()), (name, printed)
         (zh,) = [ln for ln in out.lines if ln.glyphs and item.name.zh.startswith(ln.text)]
         assert {g.scale for g in zh.glyphs} == {(1, 2)}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from([b"", b"\x1b", b"\x1c", b"\x1d", b"\x1d(k",
+                                                  b"\x1dV", b"\x1c&", b"\x1d(k\x03\x001"]))
+def test_interpreter_fails_only_with_decode_error(tail, prefix):
+    """Any byte string: a printout or DecodeError, never another exception."""
+    with contextlib.suppress(DecodeError):
+        interpret(b"\x1b@" + prefix + tail)
+
+
+def test_interpreter_truncations_found_by_reading_are_decode_errors():
+    for bad in (b"\x1dVA", b"\x1dVB", b"\x1d(k\x04\x001P0\xff", b"\x1dL\x00"):
+        with pytest.raises(DecodeError):
+            interpret(b"\x1b@" + bad)
