@@ -251,7 +251,11 @@ class HubApp:
         if leaf == "status":
             return self._status(dev, msg, now, retained)
         if leaf == "ack":
-            if not msg["ok"]:
+            if not msg["ok"] and msg.get("code") == "served_offline":
+                # A late print for a press the box served offline: its offline ticket voids
+                # this one when it arrives. Nothing for staff to reprint, so no alert.
+                log.info("device %s refused print %s: press served offline", dev_id, msg["id"])
+            elif not msg["ok"]:
                 # The ticket stays journaled and valid; staff reprint it once the printer
                 # is fixed. Kept for the console's alert list.
                 log.warning("device %s refused command %s: %s", dev_id, msg["id"],

@@ -225,6 +225,19 @@ def test_app_offline_take_first_then_the_late_original_is_refused_as_replayed():
     assert [t.number for t in a.centre.queue] == ["A901"]
 
 
+def test_app_a_print_refused_as_served_offline_is_no_alert_for_staff():
+    a = app()
+
+    def ack(cmd_id: str, code: str) -> None:
+        a.handle(proto.device_topic("t1", "box-1", "ack"), proto.encode(
+            "ack", {"dev": "box-1", "id": cmd_id, "ok": False, "code": code}), T0)
+
+    ack("3.0", "served_offline")
+    assert list(a.refused) == []  # nothing to reprint: the offline ticket replaces it
+    ack("4.0", "paper_out")
+    assert [r["code"] for r in a.refused] == ["paper_out"]
+
+
 # ---- the reference device over a real Mosquitto, the hub process frozen ------------------
 
 async def test_simdevice_box_across_a_frozen_hub_one_ticket(tmp_path, mosquitto,
