@@ -124,7 +124,7 @@ def fit(text: str, width: int, dots: int = PAPER_DOTS) -> list[str]:
         cur = "" if tok == " " else tok
         while w(cur) > dots:  # a word longer than the line: cut it
             n = len(cur)
-            while w(cur[:n]) > dots:
+            while n > 1 and w(cur[:n]) > dots:
                 n -= 1
             lines.append(cur[:n])
             cur = cur[n:]

@@ -2,13 +2,14 @@
 
 import contextlib
 import logging
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onewindow.hub.render.bitmap import pixel, text_bitmap, text_bitmap_b64, to_pbm
-from onewindow.hub.render.escpos import render_offline_head, render_ticket
+from onewindow.hub.render.escpos import fit, render_offline_head, render_ticket
 from onewindow.hub.render.escpos_decode import DecodeError, decode
 from onewindow.hub.render.escpos_image import save_png
 from onewindow.hub.render.escpos_interp import PAPER_58MM, PAPER_80MM, interpret
@@ -291,3 +292,24 @@ def test_interpreter_truncations_found_by_reading_are_decode_errors():
     for bad in (b"\x1dVA", b"\x1dVB", b"\x1d(k\x04\x001P0\xff", b"\x1dL\x00"):
         with pytest.raises(DecodeError):
             interpret(b"\x1b@" + bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("ab 12社保卡（）-"), max_size=60), st.sampled_from([1, 2, 4]))
+def test_fit_breaks_into_pieces_that_fit_and_lose_nothing_but_spaces(text, width):
+    text = " ".join(text.split())
+    pieces = fit(text, width)
+    raw = "".join(f"\x1c&{p}\x1c.\n" for p in pieces)
+    out = interpret(b"\x1b@" + size_bytes(width) + raw.encode("gbk"))
+    assert not [ln.text for ln in out.lines if ln.wrapped]  # each piece fits 58 mm
+    assert {g.scale[0] for ln in out.lines for g in ln.glyphs} <= {width}
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+    for word in re.findall(r"[!-~]+", text):  # an ASCII word or number is never cut...
+        if len(word) * 12 * width <= 384:  # ...unless it is longer than a line
+            assert any(word in p for p in pieces), (word, pieces)
+
+
+def size_bytes(width):
+    from onewindow.hub.render.escpos import size_commands
+
+    return size_commands(width, 1)
