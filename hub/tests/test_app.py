@@ -197,7 +197,8 @@ def test_the_block_command_carries_the_hub_clock_and_the_offline_ticket_head():
     head = b64(block["head"])
     assert head.startswith(b"\x1b@")  # ESC @ first: the box's job starts clean
     assert decode(head) == {"texts": ["示范街道社区事务受理服务中心",
-                                      "Demo Street Community Affairs Service Centre",
+                                      # broken between words to fit 58 mm (32 columns)
+                                      "Demo Street Community Affairs", "Service Centre",
                                       "离线取号 请留意叫号", "Offline ticket: watch the board"],
                             "qr": None, "cut": False}
     assert "示范街道社区事务受理服务中心".encode("gb18030") in head
