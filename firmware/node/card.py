@@ -44,6 +44,7 @@ OW_AID = bytes.fromhex("F04F57494401")  # the OneWindow identity application (to
 GET_UID = bytes.fromhex("FFCA000000")  # PC/SC part 3 GET DATA: UID of a contactless card
 PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite's pseudo-reader for reader plug events
 MAX_PENDING = 16  # card events waiting for the node; a stuck node drops the oldest
+MAX_FAILURES = 3  # unexplained PC/SC errors in a row before the context is established anew
 TOKEN_CHARS = 32  # base32 characters of the HMAC kept: 160 bits
 
 Kind = Literal["inserted", "removed"]
@@ -316,11 +317,16 @@ class PcscReader:
         """Follow every reader until stop, pcscd going away, or the reader list changing."""
         from smartcard import scard  # type: ignore[import-untyped]
 
+        # pcscd stopped under us: the call in flight gets "RPC transport error" (its socket
+        # closed), later ones "service not available" or "invalid handle". The context is
+        # dead either way: drop it and establish a new one once pcscd is back.
         gone = (
             scard.SCARD_E_NO_SERVICE,
             scard.SCARD_E_SERVICE_STOPPED,
             scard.SCARD_E_INVALID_HANDLE,
+            scard.SCARD_F_COMM_ERROR,
         )
+        failures = 0  # other errors in a row on this context
         # reader -> (last event state, the ATR of the card we reported inserted, or None)
         known: dict[str, tuple[int, bytes | None]] = {}
         pnp_state = scard.SCARD_STATE_UNAWARE
@@ -346,14 +352,18 @@ class PcscReader:
                 continue
             if hr in gone:
                 self._set_status("no pcscd", scard.SCardGetErrorMessage(hr))
-                for name, (_, atr) in known.items():
-                    if atr is not None:
-                        self._post(CardEvent("removed", name, atr, error="pcscd went away"))
+                self._drop(known, "pcscd went away")
                 return
             if hr != scard.SCARD_S_SUCCESS:
                 log.warning("SCardGetStatusChange: %s", scard.SCardGetErrorMessage(hr))
                 self._stop.wait(self.retry_s)
+                failures += 1
+                if failures >= MAX_FAILURES:  # an error no retry mends: a fresh context
+                    self._set_status("error", scard.SCardGetErrorMessage(hr))
+                    self._drop(known, f"reader error: {scard.SCardGetErrorMessage(hr)}")
+                    return
                 continue
+            failures = 0
             for name, event_state, atr_list in new:
                 state = event_state & ~scard.SCARD_STATE_CHANGED
                 if name == PNP_READER:
@@ -376,6 +386,13 @@ class PcscReader:
                     self._post(event)
                     prev_atr = atr
                 known[name] = (state, prev_atr)
+
+    def _drop(self, known: dict[str, tuple[int, bytes | None]], why: str) -> None:
+        """The context is given up: every card reported inserted is reported removed (the
+        next context reports what is in the readers then as new)."""
+        for name, (_, atr) in known.items():
+            if atr is not None:
+                self._post(CardEvent("removed", name, atr, error=why))
 
     def _wanted(self, name: str) -> bool:
         return self.reader_filter is None or any(f in name for f in self.reader_filter)

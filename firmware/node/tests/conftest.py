@@ -41,6 +41,20 @@ class PcscdInfo:
     started: bool  # True when this test session started pcscd (and stops it)
     log: Path | None = None
     cards: list = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None  # the pcscd this session started
+
+    def stop(self) -> None:
+        """Stop this session's pcscd (a fault test: pcscd restarted under a running reader;
+        `start()` brings it back). Fails when the pcscd is not this session's: a system
+        pcscd is not the tests' to stop."""
+        if self.proc is None:
+            pytest.fail("the running pcscd is not this test run's: stop it (systemctl stop "
+                        "pcscd.socket pcscd) so the tests start their own", pytrace=False)
+        terminate(self.proc)
+
+    def start(self) -> None:
+        assert self.proc is not None and self.proc.poll() is not None and self.log is not None
+        self.proc = _start_pcscd(self.log)
 
 
 def _vpcd_port() -> int:
@@ -78,6 +92,30 @@ def _vpcd_reader(readers: list[str]) -> str | None:
     return next((r for r in sorted(readers) if r.startswith("Virtual PCD")), None)
 
 
+def _start_pcscd(logf: Path) -> subprocess.Popen[bytes]:
+    """`pcscd --foreground`, logging to `logf`, once it lists the vpcd reader."""
+    with open(logf, "a") as out:
+        proc = subprocess.Popen(
+            [PCSCD, "--foreground", "--error"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 10
+    while True:
+        readers = _pcsc_readers()
+        if readers and _vpcd_reader(readers):  # vpcd listens once its reader exists
+            return proc
+        if proc.poll() is not None or time.monotonic() > deadline:
+            terminate(proc)
+            pytest.fail(
+                f"pcscd did not come up with vpcd (exit {proc.poll()}): "
+                f"{logf.read_text()[-2000:]}",
+                pytrace=False,
+            )
+        time.sleep(0.02)  # pcscd announces nothing: its reader list is polled
+
+
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[PcscdInfo]:
     """A pcscd with the vpcd reader, running for the whole session (started if none is)."""
@@ -105,25 +143,8 @@ def pcscd() -> Iterator[PcscdInfo]:
         readers = _pcsc_readers()
         if readers is None:
             logf = Path(tempfile.mkstemp(prefix="onewindow-pcscd-", suffix=".log")[1])
-            with open(logf, "w") as out:
-                proc = subprocess.Popen(
-                    [PCSCD, "--foreground", "--error"],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            deadline = time.monotonic() + 10
-            while True:
-                readers = _pcsc_readers()
-                if readers and _vpcd_reader(readers):  # vpcd listens once its reader exists
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"pcscd did not come up with vpcd (exit {proc.poll()}): "
-                        f"{logf.read_text()[-2000:]}",
-                        pytrace=False,
-                    )
-                time.sleep(0.02)
+            proc = _start_pcscd(logf)
+            readers = _pcsc_readers() or []
         reader = _vpcd_reader(readers)
         if reader is None:
             pytest.fail(
@@ -131,7 +152,10 @@ def pcscd() -> Iterator[PcscdInfo]:
                 "vsmartcard-vpcd and restart pcscd",
                 pytrace=False,
             )
-        yield PcscdInfo(reader=reader, host=host, port=port, started=proc is not None, log=logf)
+        info = PcscdInfo(reader=reader, host=host, port=port, started=proc is not None,
+                         log=logf, proc=proc)
+        yield info
+        proc = info.proc  # restarted by a fault test: stop the one running now
     finally:
         if proc is not None:
             terminate(proc)

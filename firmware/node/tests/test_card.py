@@ -240,3 +240,40 @@ async def test_insert_to_event_latency(pcscd_vcard):
     )
     assert p50 < 0.5
     assert latencies[-1] < 1.0
+
+
+async def test_pcscd_restarted_under_a_running_reader(pcscd, pcscd_vcard):
+    """pcscd restarted while the node's reader loop runs (an apt upgrade, a crash and
+    systemd's restart): the card in the reader is reported removed ("pcscd went away"), the
+    reader does not crash and reads the next card once pcscd is back."""
+    card = pcscd_vcard(uid=UID, ident=IDENT)
+    try:
+        await _restart_under_reader(pcscd, pcscd_vcard, card)
+    finally:  # the other tests need pcscd back, whatever happened here
+        if pcscd.proc.poll() is not None:
+            await asyncio.to_thread(pcscd.start)
+
+
+async def _restart_under_reader(pcscd, pcscd_vcard, card):
+    async with PcscReader(readers=[pcscd_vcard.reader], retry_s=0.2) as reader:
+        thread = reader._thread
+        await asyncio.to_thread(card.insert)
+        event = await reader.next_event(5)
+        assert (event.kind, event.ident, event.error) == ("inserted", IDENT, None)
+
+        before = pcscd.proc.pid
+        await asyncio.to_thread(pcscd.stop)  # the card is still in
+        event = await reader.next_event(10)
+        assert (event.kind, event.error) == ("removed", "pcscd went away")
+        assert reader.status == "no pcscd"  # what the node's status reports meanwhile
+        card.remove()  # vpcd went with pcscd: the card is out
+        await asyncio.to_thread(pcscd.start)
+        assert pcscd.proc.pid != before and reader._thread is thread and thread.is_alive()
+
+        await asyncio.to_thread(card.insert)  # the next resident taps
+        event = await reader.next_event(15)
+        assert (event.kind, event.ident, event.error) == ("inserted", IDENT, None)
+        assert reader.status == "ok"
+        assert reader._thread is thread and thread.is_alive()  # the same loop, not a new one
+        card.remove()
+        assert (await reader.next_event(5)).kind == "removed"
