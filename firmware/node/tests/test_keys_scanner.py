@@ -43,30 +43,53 @@ async def test_mock_pin_presses_reach_the_loop(factory):
 async def test_presses_from_another_thread_arrive_in_order_and_bounded():
     loop = asyncio.get_running_loop()
     bridge = KeyBridge(loop)
-    seen_threads = set()
+    put_on = set()  # the threads the queue was touched on: asyncio.Queue is not thread-safe
+    put = bridge._put
+
+    def recording_put(name):
+        put_on.add(threading.get_ident())
+        put(name)
+
+    bridge._put = recording_put
+    delivered = asyncio.Event()
 
     def press_from_thread():
-        seen_threads.add(threading.get_ident())
         for i in range(MAX_PENDING + 3):
             bridge.press(f"k{i}")
+        # runs after every press handed over before it (the loop runs its callbacks in order)
+        loop.call_soon_threadsafe(delivered.set)
 
     t = threading.Thread(target=press_from_thread)
     t.start()
+    await asyncio.wait_for(delivered.wait(), 5)
     t.join()
-    await asyncio.sleep(0.05)
     got = [bridge.queue.get_nowait() for _ in range(bridge.queue.qsize())]
     assert got == [f"k{i}" for i in range(MAX_PENDING)]
-    assert bridge.dropped == 3 and threading.get_ident() not in seen_threads
+    assert bridge.dropped == 3
+    assert put_on == {threading.get_ident()}  # on the loop's thread, never the presser's
+
+
+async def blinked(*devices):
+    """Until gpiozero's background blink threads of `devices` have finished."""
+    for device in devices:
+        thread = device._blink_thread  # gpiozero's: the blink's timing is its own
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 5)
+            assert not thread.is_alive()
 
 
 async def test_lamps_blink_the_verdict(factory):
     lamps = Lamps({"ok": 23, "err": 24, "buzzer": 18}, pin_factory=factory)
     try:
-        lamps.show(False)
-        await asyncio.sleep(0.05)
-        assert factory.pin(24).state and factory.pin(18).state
-        await asyncio.sleep(1.0)
-        assert not factory.pin(24).state
+        lamps.show(False)  # refused: the error lamp blinks twice, the buzzer beeps once
+        await blinked(lamps.leds["err"], lamps.buzzer)
+        assert [s.state for s in factory.pin(24).states] == [False, True, False, True, False]
+        assert [s.state for s in factory.pin(18).states] == [False, True, False]
+        assert [s.state for s in factory.pin(23).states] == [False]
+        lamps.show(True)  # accepted: the ok lamp once, no sound
+        await blinked(lamps.leds["ok"])
+        assert [s.state for s in factory.pin(23).states] == [False, True, False]
+        assert [s.state for s in factory.pin(18).states] == [False, True, False]
     finally:
         lamps.close()
 
