@@ -53,7 +53,17 @@ class HubConfig:
     devices: tuple[DeviceSpec, ...] = ()
     catalog_path: str | None = None
     broker_url: str | None = None  # None: start the embedded broker
-    embedded_port: int = 1883
+    embedded_port: int = 1883  # the embedded broker's devices' port (127.0.0.1)
+    # [broker] embedded: "auto" (the hub's private Mosquitto when its binary exists, else
+    # amqtt with a warning), "mosquitto" (no fallback) or "amqtt" (hub/mqtt/broker.py).
+    embedded: str = "auto"
+    mosquitto: str | None = None  # [broker] mosquitto: its binary; default: PATH, /usr/sbin
+    # [broker] embedded_hub_port: the private Mosquitto's loopback listener for the hub and
+    # the staff tools (client ids kept); default embedded_port + 1.
+    embedded_hub_port: int | None = None
+    # [broker] embedded_dir: its configuration, accounts and persistence; default
+    # `<db stem>-broker` beside a SQLite database, else `onewindow-broker`.
+    embedded_dir: str | None = None
     database_url: str = "sqlite:///onewindow.db"
     fsync: bool = False
     status_url: str = "http://localhost:8080/t/"
@@ -121,6 +131,11 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             catalog_path=catalog,
             broker_url=broker.get("url"),
             embedded_port=int(broker.get("embedded_port", 1883)),
+            embedded=_embedded(broker.get("embedded", "auto")),
+            mosquitto=broker.get("mosquitto"),
+            embedded_hub_port=None if broker.get("embedded_hub_port") is None
+            else int(broker["embedded_hub_port"]),
+            embedded_dir=_path(broker.get("embedded_dir"), base),
             database_url=db,
             fsync=bool(store.get("fsync", False)),
             status_url=centre.get("status_url", "http://localhost:8080/t/"),
@@ -149,6 +164,24 @@ def _fleet(table: dict[str, Any]) -> dict[str, Any]:
 
     FleetRules.from_table(table)
     return dict(table)
+
+
+EMBEDDED = ("auto", "mosquitto", "amqtt")
+
+
+def _embedded(value: Any) -> str:
+    if value not in EMBEDDED:
+        raise ConfigError(f"[broker] embedded must be one of {', '.join(EMBEDDED)}, "
+                          f"not {value!r}")
+    return str(value)
+
+
+def embedded_hub_url(config: HubConfig) -> BrokerURL:
+    """Where the hub and the staff tools on this machine reach the embedded broker: its
+    loopback hub listener, where client ids are kept (several clients share the hub's
+    account; on the devices' port a device's client id is its username)."""
+    port = config.embedded_hub_port or config.embedded_port + 1
+    return BrokerURL("127.0.0.1", port)
 
 
 def _path(value: str | None, base: Path | None) -> str | None:

@@ -26,7 +26,7 @@ from .config import BrokerURL, HubConfig, check
 from .core.centre import Centre
 from .devices import Publish
 from .fleetwatch import FleetRules
-from .mqtt.broker import NO_DELAY, EmbeddedBroker
+from .mqtt.broker import NO_DELAY, start_embedded
 from .store.journal import Journal, StorageUnavailable, storage_errors
 
 log = logging.getLogger("onewindow.hub")
@@ -73,6 +73,7 @@ class HubRunner:
         self._pending: set[asyncio.Task[None]] = set()
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
+        self.embedded_broker: Any = None  # the broker serve() started (no [broker] url)
         # Storage: set while the journal takes writes. Cleared when a commit fails; then the
         # hub says it is not ready, handles nothing, and `_recover` brings it back.
         self.storage_ok = asyncio.Event()
@@ -318,13 +319,9 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     broker = None
     web = None
     try:
-        if config.broker_url is None:
-            broker = EmbeddedBroker(config.embedded_port, access.authority())
-            await broker.start()
-            url = access.credentials(BrokerURL(broker.host, broker.port))
-            log.info("no broker configured: embedded broker on %s (%s)", broker.url,
-                     "accounts and topic rules enforced" if access.enforced
-                     else "anonymous: no fleet secret, or [broker] embedded_auth = false")
+        if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
+            broker, hub_url = await start_embedded(config, access)
+            url = access.credentials(hub_url)
         else:
             url = access.credentials(BrokerURL.parse(config.broker_url))
         app = build_app(config, journal)
@@ -335,6 +332,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         gc.freeze()
         runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
         runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
+        runner.embedded_broker = broker  # None with [broker] url
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
         if config.web is not None:  # the HTTP API, in this same loop

@@ -9,12 +9,12 @@ from typing import Any
 
 import aiomqtt
 
-from ..hub.config import BrokerURL, HubConfig
+from ..hub.config import BrokerURL, HubConfig, embedded_hub_url
 
 
 def hub_broker(config: HubConfig) -> BrokerURL:
     url = (BrokerURL.parse(config.broker_url) if config.broker_url
-           else BrokerURL("127.0.0.1", config.embedded_port))
+           else embedded_hub_url(config))  # the embedded broker's hub listener
     if url.username is not None:
         return url
     try:  # the hub's derived account, once the centre has a fleet secret

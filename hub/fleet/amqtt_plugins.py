@@ -109,6 +109,19 @@ def _password(session: Session) -> str | None:
     return pw
 
 
+class OpenAuthPlugin(BaseAuthPlugin):
+    """Anyone may connect (a centre with no fleet secret yet). Unlike amqtt's
+    AnonymousAuthPlugin it does not mark the session anonymous, for which amqtt would
+    drop the QoS 1 messages a clean_session=False client is owed while away."""
+
+    @dataclass
+    class Config:
+        pass
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        return True
+
+
 class FleetAuthPlugin(BaseAuthPlugin):
     """CONNECT: a known, unrevoked account with its derived password, client id equal to the
     username, and a last will only on a topic the account may publish."""

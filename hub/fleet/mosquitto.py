@@ -23,6 +23,7 @@ from .acl import Grant, device_grant, hub_grant, mosquitto_acl
 from .registry import Fleet, accounts
 
 ITERATIONS = 101
+LOOPBACK = "127.0.0.1"
 SALT_BYTES = 12
 
 
@@ -113,6 +114,40 @@ def conf_snippet(out_dir: Path, listeners: Listeners = Listeners()) -> str:
     return "\n".join(text) + "\n"
 
 
+def private_conf(out_dir: Path, port: int, hub_port: int, accounts: bool) -> str:
+    """The configuration of the hub's own Mosquitto (no `[broker] url`, hub/mqtt/
+    private_mosquitto.py): both listeners on 127.0.0.1 only, persistence in `out_dir`, logging to
+    stderr (the hub reads it). With `accounts`, the same files and listeners as
+    `broker-config` writes; without, anonymous (a centre with no fleet secret yet)."""
+    d = out_dir.resolve()
+    head = [
+        "# OneWindow's embedded broker, written by the hub at each start: do not edit",
+        "# (set [broker] url to run a Mosquitto of your own).",
+        # A hub run as root: Mosquitto would drop to user `mosquitto`, which may not enter
+        # the hub's data directory. It runs as the hub's own user instead.
+        "user root" if os.geteuid() == 0 else "",
+        "persistence true",
+        f"persistence_location {d}/",
+        "autosave_interval 30",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+        "connection_messages true",
+        "log_timestamp false",
+    ]
+    if accounts:
+        snippet = conf_snippet(d, Listeners(port=port, bind=LOOPBACK, hub_port=hub_port,
+                                            hub_bind=LOOPBACK))
+        body = [line for line in snippet.splitlines() if not line.startswith("#")]
+    else:
+        body = ["per_listener_settings false", "allow_anonymous true",
+                "set_tcp_nodelay true", "max_inflight_messages 1000",
+                f"listener {port} {LOOPBACK}", f"listener {hub_port} {LOOPBACK}"]
+    return "\n".join(line for line in head if line) + "\n" + "\n".join(body) + "\n"
+
+
 def write_atomic(path: Path, text: str, mode: int = 0o600, gid: int | None = None) -> bool:
     """Replace `path` with `text` in one rename (Mosquitto never reads half a file).
     Returns whether the content changed."""
@@ -176,4 +211,4 @@ def read_pid(pidfile: Path) -> int:
 
 
 __all__ = ["BrokerFiles", "Grant", "Listeners", "build", "conf_snippet", "password_hash",
-           "read_pid", "reload", "write", "write_atomic"]
+           "private_conf", "read_pid", "reload", "write", "write_atomic"]

@@ -141,8 +141,9 @@ def _broker(cfg, broker_url):  # type: ignore[no-untyped-def]
     try:
         from ...tools.hubmqtt import hub_broker
     except ImportError:
-        return broker_url.parse(cfg.broker_url) if cfg.broker_url else \
-            broker_url("127.0.0.1", cfg.embedded_port)
+        from ..config import embedded_hub_url
+
+        return broker_url.parse(cfg.broker_url) if cfg.broker_url else embedded_hub_url(cfg)
     return hub_broker(cfg)
 
 

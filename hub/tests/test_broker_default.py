@@ -1,0 +1,317 @@
+"""The broker a centre gets with no `[broker] url`, started the way `onewindow hub` starts it
+(hub/runner.py `serve`): the promises the Paho MQTT 3.1.1 interoperability tests check.
+
+* keepalive: a client that goes silent turns lost and its will is published;
+* persistent sessions: a device with clean_session=False that is away gets its QoS 1
+  command when it comes back;
+* retained messages only per the client's own subscriptions and ACL;
+* 50 clients connecting at once all connect and subscribe.
+
+Each runs against the default (the hub's private Mosquitto) and the amqtt fallback
+(`[broker] embedded = "amqtt"`, what a machine without the mosquitto binary gets), whose
+gaps the plugin layer closes. The devices here are plain MQTT clients (aiomqtt, and a raw
+socket for the silent one): the broker is what is under test, not the firmware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import struct
+import time
+
+import aiomqtt
+import pytest
+
+from onewindow.hub import config as hub_config
+from onewindow.hub.fleet import registry
+from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
+from onewindow.hub.mqtt.private_mosquitto import (
+    KEEPALIVE_CHECK_S,
+    RELOAD_EVERY,
+    PrivateMosquitto,
+    data_dir,
+    find_binary,
+)
+from onewindow.protocol import ow_protocol as proto
+from onewindow.tools.simdevice import SimDevice
+from onewindow.tools.testbed import write_config
+
+from .test_hub_mqtt import serving
+
+CENTRE = "bd"
+KEEPALIVE = 1  # s, the silent client's
+
+
+def centre(tmp_path, catalog, impl: str | None, auth: bool = False):
+    """A centre.toml with no broker url: the embedded default (`impl` None) or the named
+    embedded broker."""
+    extra = f"\n[broker]\nembedded_port = {free_port()}\nembedded_auth = {str(auth).lower()}\n"
+    if impl is not None:
+        extra += f'embedded = "{impl}"\n'
+    return hub_config.load(write_config(
+        tmp_path / "centre.toml", CENTRE, None, tmp_path / "hub.db", windows=2,
+        catalog=catalog, devices=[], extra=extra))
+
+
+IMPLS = [pytest.param(None, id="default"), pytest.param("amqtt", id="amqtt-fallback")]
+
+
+def topic(dev: str, leaf: str) -> str:
+    return proto.device_topic(CENTRE, dev, leaf)
+
+
+def hub_side(runner, identifier: str) -> aiomqtt.Client:
+    """A client with the hub's own URL and account, as the staff tools connect."""
+    b = runner.broker
+    return aiomqtt.Client(b.host, b.port, username=b.username, password=b.password,
+                          identifier=identifier, timeout=10)
+
+
+def device(cfg, dev: str, clean: bool = True, **kw) -> aiomqtt.Client:
+    """A device on the devices' port (embedded_port), with its account when provisioned."""
+    user = password = None
+    with registry.Fleet(cfg.database_url) as f:
+        row = f.get(dev)
+    if row is not None:
+        b = registry.provision(cfg, dev, row.role, row.window, row.board)["broker"]
+        user, password = b["user"], b["password"]
+    return aiomqtt.Client("127.0.0.1", cfg.embedded_port, username=user, password=password,
+                          identifier=dev, clean_session=clean, timeout=10, **kw)
+
+
+def _utf8(s: str | bytes) -> bytes:
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("!H", len(b)) + b
+
+
+def connect_packet(client_id: str, keepalive: int, will_topic: str, will: bytes) -> bytes:
+    """MQTT 3.1.1 CONNECT, clean session, with a QoS 1 will."""
+    flags = 0x02 | 0x04 | 0x08
+    body = _utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
+    body += _utf8(client_id) + _utf8(will_topic) + _utf8(will)
+    assert len(body) < 128
+    return bytes([0x10, len(body)]) + body
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_a_silent_client_turns_lost_and_its_will_is_published(
+        tmp_path, small_catalog_file, impl) -> None:
+    cfg = centre(tmp_path, small_catalog_file, impl)
+    will_topic = topic("led-9", "status")
+    async with serving(cfg) as runner, hub_side(runner, "watcher") as watcher:
+        await watcher.subscribe(will_topic, qos=1)
+        # A raw connection (asyncio streams: amqtt runs in this very loop).
+        reader, writer = await asyncio.open_connection("127.0.0.1", cfg.embedded_port)
+        try:
+            writer.write(connect_packet("led-9", KEEPALIVE, will_topic, b'{"state":"lost"}'))
+            await writer.drain()
+            connack = await asyncio.wait_for(reader.readexactly(4), 5)
+            assert connack == b"\x20\x02\x00\x00"  # CONNACK, accepted
+            silent_since = time.monotonic()
+            # ... and now nothing: no PINGREQ, the socket stays open.
+
+            async def will_arrives() -> float:
+                async for m in watcher.messages:
+                    if m.topic.value == will_topic:
+                        assert m.payload == b'{"state":"lost"}'
+                        return time.monotonic() - silent_since
+                raise AssertionError("watcher ended")
+
+            # MQTT 3.1.1 §3.1.2.10: the server drops it after 1.5 x keepalive; Mosquitto 2.0
+            # looks at keepalives only every ~6 s (KEEPALIVE_CHECK_S), amqtt here at once.
+            slack = KEEPALIVE_CHECK_S if isinstance(runner.embedded_broker,
+                                                    PrivateMosquitto) else 0.0
+            waited = await asyncio.wait_for(will_arrives(), 1.5 * KEEPALIVE + slack + 1.0)
+            assert waited >= KEEPALIVE - 0.1  # not dropped within its own keepalive
+            assert await reader.read() == b""  # and the broker closed the connection
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("auth", [False, True], ids=["anonymous", "accounts"])
+async def test_a_persistent_device_gets_its_qos1_command_when_it_comes_back(
+        tmp_path, small_catalog_file, impl, auth) -> None:
+    cfg = centre(tmp_path, small_catalog_file, impl, auth)
+    if auth:
+        registry.provision(cfg, "kp-1", "keypad", 1, "sim")
+    cmd = topic("kp-1", "cmd")
+    async with serving(cfg) as runner:
+        async with device(cfg, "kp-1", clean=False) as kp:
+            await kp.subscribe(cmd, qos=1)
+        # kp-1 is away now; the hub's side sends it a command, acknowledged by the broker.
+        async with hub_side(runner, "sender") as sender:
+            await sender.publish(cmd, b'{"op":"show","n":1}', qos=1)
+        async with device(cfg, "kp-1", clean=False) as kp:  # back, without subscribing
+            m = await asyncio.wait_for(anext(aiter(kp.messages)), 5)
+            assert (m.topic.value, m.payload, m.qos) == (cmd, b'{"op":"show","n":1}', 1)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+async def test_retained_messages_follow_the_clients_own_subscriptions_and_acl(
+        tmp_path, small_catalog_file, impl) -> None:
+    cfg = centre(tmp_path, small_catalog_file, impl, auth=True)
+    for dev, role, window in (("led-1", "led", 1), ("led-2", "led", 2), ("kp-2", "keypad", 2)):
+        registry.provision(cfg, dev, role, window, "sim")
+    display1, display2 = (proto.display_topic(CENTRE, n) for n in (1, 2))
+    kp2_status = topic("kp-2", "status")
+    async with serving(cfg) as runner, hub_side(runner, "watcher") as watcher, \
+            device(cfg, "led-2") as led2, device(cfg, "kp-2") as kp2:
+        # Other clients hold subscriptions that match what led-1 must not see: led-2 its
+        # window's display, the hub every device's status.
+        await led2.subscribe(display2, qos=1)
+        await watcher.subscribe(f"ow/{CENTRE}/#", qos=1)
+        await kp2.publish(kp2_status, b'{"state":"online"}', qos=1, retain=True)
+        seen: set[str] = set()
+        async for m in watcher.messages:  # both displays and kp-2's status are retained now
+            seen.add(m.topic.value)
+            if {display1, display2, kp2_status} <= seen:
+                break
+        async with device(cfg, "led-1") as led1:
+            await led1.subscribe(display1, qos=1)
+            await led1.subscribe(topic("led-1", "cmd"), qos=1)
+            # A marker after led-1's subscriptions: anything the broker sends led-1 on
+            # connecting or subscribing arrives before it.
+            await watcher.publish(topic("led-1", "cmd"), b"marker", qos=1)
+            got = []
+            async with asyncio.timeout(5):
+                async for m in led1.messages:
+                    if m.topic.value == topic("led-1", "cmd"):
+                        break
+                    got.append((m.topic.value, bool(m.retain)))
+        assert got == [(display1, True)]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("auth", [False, True], ids=["anonymous", "accounts"])
+async def test_fifty_clients_connecting_at_once_all_connect_and_subscribe(
+        tmp_path, small_catalog_file, impl, auth) -> None:
+    cfg = centre(tmp_path, small_catalog_file, impl, auth)
+    ids = [f"dev-{i}" for i in range(50)]
+    if auth:
+        for dev in ids:
+            registry.provision(cfg, dev, "keypad", 1 + int(dev[4:]) % 2, "sim")
+    async with serving(cfg) as runner, contextlib.AsyncExitStack() as stack:
+        clients = [device(cfg, i) for i in ids]
+
+        async def join(c: aiomqtt.Client, dev: str) -> aiomqtt.Client:
+            await stack.enter_async_context(c)
+            # As a board does: its commands and the hub's retained status.
+            await c.subscribe([(topic(dev, "cmd"), 1), (proto.hub_topic(CENTRE), 1)])
+            return c
+
+        await asyncio.gather(*(join(c, d) for c, d in zip(clients, ids, strict=True)))
+        async with hub_side(runner, "sender") as sender:
+            for dev in ids:
+                await sender.publish(topic(dev, "cmd"), dev.encode(), qos=1)
+
+        async def first(c: aiomqtt.Client) -> bytes:
+            async for m in c.messages:  # (the hub asks registered devices for a birth)
+                if m.topic.value != proto.hub_topic(CENTRE) and b"rebirth" not in m.payload:
+                    return bytes(m.payload)
+            raise AssertionError("client ended")
+
+        got = await asyncio.wait_for(asyncio.gather(*(first(c) for c in clients)), 10)
+        assert got == [d.encode() for d in ids]
+
+
+# ---- the private Mosquitto's life: supervised, reloaded, stopped with the hub -------------
+
+needs_mosquitto = pytest.mark.skipif(find_binary() is None,
+                                     reason="no mosquitto binary: the default is amqtt here")
+
+
+async def restarted(broker: PrivateMosquitto, starts: int) -> None:
+    async with broker.changed:
+        await asyncio.wait_for(broker.changed.wait_for(lambda: broker.starts >= starts), 15)
+
+
+@needs_mosquitto
+async def test_the_default_broker_is_restarted_when_it_dies_and_stops_with_the_hub(
+        tmp_path, small_catalog_file) -> None:
+    cfg = centre(tmp_path, small_catalog_file, None, auth=True)
+    registry.provision(cfg, "kp-1", "keypad", 1, "sim")
+    b = registry.provision(cfg, "kp-1", "keypad", 1, "sim")["broker"]
+    async with serving(cfg) as runner:
+        broker = runner.embedded_broker
+        assert isinstance(broker, PrivateMosquitto)
+        first = broker.proc
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)  # a crash
+        await restarted(broker, 2)
+        assert broker.proc is not first and broker.proc.returncode is None
+        # The hub reconnects by itself and serves again (SimDevice resends until answered).
+        async with SimDevice(CENTRE, "kp-1", "keypad", "127.0.0.1", cfg.embedded_port,
+                             window=1, username=b["user"], password=b["password"]) as kp:
+            res = await kp.send("open", clerk="gh-1", timeout=20)
+            assert res["ok"] and res["window"] == 1
+        last = broker.proc
+    assert last.returncode is not None  # stopped with the hub, not left behind
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", cfg.embedded_port), timeout=1).close()
+    conf = (data_dir(cfg) / "mosquitto.conf").read_text()
+    assert f"listener {cfg.embedded_port} 127.0.0.1" in conf
+    assert "persistence true" in conf and "allow_anonymous false" in conf
+
+
+@needs_mosquitto
+async def test_a_device_revoked_while_connected_is_dropped_by_the_reload(
+        tmp_path, small_catalog_file) -> None:
+    cfg = centre(tmp_path, small_catalog_file, None, auth=True)
+    registry.provision(cfg, "led-1", "led", 1, "sim")
+    registry.provision(cfg, "kp-1", "keypad", 1, "sim")
+    async with serving(cfg) as runner, device(cfg, "kp-1") as kp:
+        broker = runner.embedded_broker
+        await kp.subscribe(topic("kp-1", "cmd"), qos=1)
+        async with device(cfg, "led-1") as led:
+            await led.subscribe(topic("led-1", "cmd"), qos=1)
+            creds = registry.provision(cfg, "led-1", "led", 1, "sim")["broker"]
+            registry.revoke(cfg, "led-1")  # as `onewindow provision --revoke`, another process
+
+            async def dropped() -> None:
+                async for _ in led.messages:
+                    pass
+
+            with pytest.raises(aiomqtt.MqttError):  # disconnected by the broker
+                await asyncio.wait_for(dropped(), RELOAD_EVERY + 10)
+        async with broker.changed:  # it was the reload after the registry changed
+            await asyncio.wait_for(broker.changed.wait_for(lambda: broker.reloads >= 1), 5)
+        with pytest.raises(aiomqtt.MqttCodeError):  # and refused from now on
+            async with aiomqtt.Client("127.0.0.1", cfg.embedded_port, identifier="led-1",
+                                      username=creds["user"], password=creds["password"]):
+                pass
+        # Everyone else stayed: kp-1 still gets its commands.
+        async with hub_side(runner, "sender") as sender:
+            await sender.publish(topic("kp-1", "cmd"), b"still here", qos=1)
+        async with asyncio.timeout(5):
+            async for m in kp.messages:
+                if m.payload == b"still here":
+                    break
+
+
+async def test_without_a_mosquitto_binary_the_hub_falls_back_to_amqtt_and_says_so(
+        tmp_path, small_catalog_file, caplog) -> None:
+    cfg = centre(tmp_path, small_catalog_file, None)
+    cfg = dataclasses.replace(cfg, mosquitto=str(tmp_path / "no-such-mosquitto"))
+    with caplog.at_level(logging.WARNING, logger="onewindow.broker"):
+        async with serving(cfg) as runner, device(cfg, "kp-1") as kp:
+            assert isinstance(runner.embedded_broker, EmbeddedBroker)
+            await kp.subscribe(topic("kp-1", "cmd"), qos=1)
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "no mosquitto binary found" in warning and "known gaps" in warning
+    assert "apt-get install mosquitto" in warning
+
+
+async def test_embedded_mosquitto_without_its_binary_is_a_clear_error(
+        tmp_path, small_catalog_file) -> None:
+    cfg = dataclasses.replace(centre(tmp_path, small_catalog_file, "mosquitto"),
+                              mosquitto=str(tmp_path / "no-such-mosquitto"))
+    with pytest.raises(RuntimeError, match="no mosquitto binary"):
+        async with serving(cfg):
+            pass
