@@ -397,7 +397,7 @@ def qr_modules(qr: QrCode) -> int:
 
 
 def qr_matrix(qr: QrCode) -> list[list[bool]]:
-    import qrcode  # python-escpos depends on it
+    import qrcode  # pinned in pyproject.toml
 
     levels = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
               "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
