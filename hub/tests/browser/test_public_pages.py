@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
@@ -47,28 +46,34 @@ class Printer:
 
     def __init__(self, port: int, dev: str) -> None:
         self.prints: list[dict] = []
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"spy-{dev}")
         self.client.on_message = self._message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(f"ow/{CENTRE}/dev/{dev}/cmd", qos=1)
         self.client.loop_start()
 
+    def wait_subscribed(self, timeout: float = 10.0) -> None:
+        """Until the broker has acknowledged the subscription (SUBACK)."""
+        assert self._subscribed.wait(timeout), "the printer spy's subscription was not acked"
+
     def _message(self, _c, _u, msg) -> None:
         cmd = json.loads(msg.payload)
         if cmd.get("type") == "print":
-            with self._lock:
+            with self._changed:
                 self.prints.append(cmd)
+                self._changed.notify_all()
 
     def wait_for(self, ticket: str, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                for p in self.prints:
-                    if p["ticket"] == ticket:
-                        return p
-            time.sleep(0.05)
-        raise AssertionError(f"no print of {ticket!r}; got {self.prints}")
+        def printed() -> dict | None:
+            return next((p for p in self.prints if p["ticket"] == ticket), None)
+
+        with self._changed:
+            if not self._changed.wait_for(printed, timeout):
+                raise AssertionError(f"no print of {ticket!r}; got {self.prints}")
+            return printed()  # type: ignore[return-value]
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -78,7 +83,7 @@ class Printer:
 @pytest.fixture
 def printer(web_hub):
     p = Printer(web_hub.broker_port, "kiosk-1")
-    time.sleep(0.2)  # subscribed
+    p.wait_subscribed()
     yield p
     p.close()
 
@@ -178,7 +183,10 @@ def test_kiosk_ticket_then_a_call_updates_the_hall_and_the_phone_live(
     keypad = Keypad(web_hub.broker_port, 1)
     keypad.press("open")
     expect(phone.locator("#status")).to_have_text("下一位就是您")
-    reply = keypad.press("call")[0]
+    # the hall speaks the call in Chinese, then English: the English voice is the last one
+    with hall.expect_request(lambda r: "/hall/voice/" in r.url and "lang=en" in r.url,
+                             timeout=15_000):
+        reply = keypad.press("call")[0]
     assert reply["ticket"] == "A001"
 
     expect(hall.locator("#now-number")).to_have_text("A001")
@@ -189,18 +197,15 @@ def test_kiosk_ticket_then_a_call_updates_the_hall_and_the_phone_live(
     renders = hall.evaluate("window.__owRenders")
     assert [r["ticket"] for r in renders] == ["A001"]
     call_id = renders[0]["id"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(voices) < 2:
-        hall.wait_for_timeout(100)
     assert [v.split("?")[1] for v in voices] == ["lang=zh", "lang=en"]
     assert all(call_id in v for v in voices)
     shot(hall, "hall")
 
-    keypad.press("recall")  # the announcement repeats, with a new call id
+    # the announcement repeats, with a new call id
+    with hall.expect_request(lambda r: "/hall/voice/" in r.url and "lang=en" in r.url
+                             and call_id not in r.url, timeout=15_000):
+        keypad.press("recall")
     expect(hall.locator("#recent tbody tr")).to_have_count(1)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(voices) < 4:
-        hall.wait_for_timeout(100)
     assert len(voices) == 4 and call_id not in voices[2]
     keypad.press("start")
     expect(phone.locator("#status")).to_have_text("正在1号窗口办理")
