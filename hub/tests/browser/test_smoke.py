@@ -1,10 +1,23 @@
-"""The browser harness itself: Chromium loads a hub page, live updates arrive over SSE."""
+"""The browser harness itself: Chromium loads a hub page, refuses a post without the CSRF
+token, and live updates arrive over SSE (Chromium's own EventSource on the hub's stream)."""
 
 from __future__ import annotations
 
 import pytest
 
+from .test_staff_pages import Device
+
 pytestmark = pytest.mark.timeout(60)
+
+# A bare EventSource (not the pages' ow.live): every `hall` event it gets, parsed, in order.
+LISTEN = """url => new Promise((opened, failed) => {
+  window.__events = [];
+  const es = new EventSource(url);
+  es.addEventListener("hall", (e) => window.__events.push(JSON.parse(e.data)));
+  es.onopen = () => opened(es.readyState);
+  es.onerror = () => { if (es.readyState === EventSource.CLOSED) failed("closed"); };
+  window.__es = es;
+})"""
 
 
 def test_chromium_gets_the_csrf_cookie_and_refuses_a_post_without_it(web_hub, browser_context):
@@ -15,3 +28,28 @@ def test_chromium_gets_the_csrf_cookie_and_refuses_a_post_without_it(web_hub, br
     refused = api.post(web_hub.url + "/anything", data="{}",
                        headers={"Content-Type": "application/json"})
     assert refused.status == 403 and refused.json()["code"] == "csrf"
+
+
+def test_live_updates_arrive_over_sse_in_chromium(web_hub, browser_context):
+    page = browser_context.new_page()
+    page.goto(web_hub.url + "/static/ow.css")  # any page of the hub's origin
+    assert page.evaluate(LISTEN, "/live/hall") == 1  # EventSource.OPEN
+    # the first event is the current snapshot: nobody called yet
+    page.wait_for_function("window.__events.length >= 1", timeout=10_000)
+    first = page.evaluate("window.__events[0]")
+    assert first["calls"] == []
+
+    box = Device(web_hub.broker_port, "box-1", "box")
+    keypad = Device(web_hub.broker_port, "kp-2", "keypad", 2)
+    assert box.send(("take", {"item": "SOC-001"}))[0]["ticket"] == "A001"
+    keypad.send(("open", {}), ("call", {}))
+    # the call arrives as a later event on the same stream, no reload, no polling by the page
+    page.wait_for_function(
+        "window.__events.some(e => e.calls.length && e.calls[0].ticket === 'A001')",
+        timeout=10_000)
+    events = page.evaluate("window.__events")
+    call = next(e for e in events if e["calls"])["calls"][0]
+    assert (call["ticket"], call["window"]) == ("A001", 2)
+    assert call["zh"] == "请A001号到2号窗口办理业务"
+    assert page.evaluate("window.__es.readyState") == 1  # still the one open stream
+    page.evaluate("window.__es.close()")
