@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import threading
-import time
 
 import pytest
 
@@ -188,15 +186,18 @@ async def test_card_already_present_and_async_for_until_close(pcscd_vcard):
     reader = PcscReader(readers=[pcscd_vcard.reader])
     await reader.start()
     seen: list[CardEvent] = []
+    inserted = asyncio.Event()
 
     async def consume():
         async for event in reader:
             seen.append(event)
+            if event.kind == "inserted":
+                inserted.set()
             if event.kind == "removed":
                 await reader.close()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(inserted.wait(), 5)  # the card already in is reported first
     card.remove()
     await asyncio.wait_for(task, 5)  # iteration ends when the reader closes
     assert [e.kind for e in seen] == ["inserted", "removed"]
@@ -212,34 +213,23 @@ async def test_reader_filter_ignores_other_readers(pcscd_vcard):
         assert reader.status == "no reader"
 
 
-async def test_insert_to_event_latency(pcscd_vcard):
-    """Card in -> "inserted" event with the identifier read, p50 well under the 1 s budget.
-
-    vpcd has no card-event interrupt: pcscd polls it every 400 ms, so the time depends on when
-    the card arrives within that period; residents tap at random times, and so does this test.
-    (A USB CCID reader signals the insert at once.) The APDUs themselves take well under 1 ms.
-    """
+async def test_taps_at_random_moments_each_give_one_insert_and_one_remove(pcscd_vcard):
+    """vpcd has no card-event interrupt: pcscd polls it every 400 ms, so where in that period
+    a card arrives varies; residents tap at random moments, and so does this test. Each tap
+    is one "inserted" with the identifier read and one "removed", never more, never fewer.
+    (How long a tap takes to reach the printer: tools/bench_node_card.py.)"""
     rng = random.Random(5)
     card = pcscd_vcard(uid=UID, ident=IDENT)
-    latencies = []
     async with PcscReader(readers=[pcscd_vcard.reader]) as reader:
         for _ in range(20):
+            # the moment of the tap within pcscd's poll period: a pacing, not a wait
             await asyncio.sleep(rng.uniform(0, 0.4))
-            t0 = time.perf_counter()
             card.insert()
             event = await reader.next_event(5)
-            latencies.append(time.perf_counter() - t0)
-            assert (event.kind, event.ident) == ("inserted", IDENT)
+            assert (event.kind, event.ident, event.error) == ("inserted", IDENT, None)
             card.remove()
             assert (await reader.next_event(5)).kind == "removed"
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    print(
-        f"\ncard insert -> inserted event with ident: p50 {p50 * 1000:.0f} ms, "
-        f"max {latencies[-1] * 1000:.0f} ms over {len(latencies)} inserts"
-    )
-    assert p50 < 0.5
-    assert latencies[-1] < 1.0
+        assert reader.bridge.queue.empty() and reader.bridge.dropped == 0
 
 
 async def test_pcscd_restarted_under_a_running_reader(pcscd, pcscd_vcard):
