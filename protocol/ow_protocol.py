@@ -67,6 +67,11 @@ COMMANDS = {
     "block": (("blocks", "k", True), ("ts", "t", False), ("head", "S", False)),
 }
 
+# What a `res` may carry besides seq, ok, type (protocol/README.md, 3.3), whatever its type.
+RESULT = (("ticket", "s", False), ("ahead", "i", False), ("wait", "n", False),
+          ("wait_lo", "n", False), ("wait_hi", "n", False), ("window", "i", False),
+          ("state", "s", False), ("tickets", "D", False), ("cases", "D", False))
+
 # Over-the-air updates (protocol/README.md, 3.10): the hub offers a signed bundle on
 # dev/{dev}/ota, the device pulls it chunk by chunk on dev/{dev}/otareq.
 OTA_STATES = ("trial", "ok", "rollback")
@@ -113,18 +118,20 @@ _ENUMS = {
     ("evt", "priority"): PRIORITIES,
     ("status", "ota"): OTA_STATES,
     ("cmd", "state"): WINDOW_STATES,
+    ("res", "state"): WINDOW_STATES,
 }
 
 # Tighter int bounds, by field name wherever it appears: [low, high).
 _RANGES = {
     "window": (1, 10000), "to_window": (1, 10000), "score": (1, 4), "rssi": (-255, 256),
     "chunk": (1, 2049), "w": (1, 4097), "h": (1, 257),
+    "wait": (-1, 100000), "wait_lo": (0, 100000), "wait_hi": (0, 100000),  # minutes; -1: none
 }
 _CALL = (("ticket", "s", True), ("window", "i", True), ("ts", "t", False))  # a hall entry
 _BMP = (("w", "i", True), ("h", "i", True), ("b", "S", True))
 _WHAT = {
     "s": "a string of at most 256 characters", "S": "a string of at most 4096 characters",
-    "n": "a finite number, 0 <= x < 2^53", "t": "a time, 0 <= x < 4102444800 (epoch s)",
+    "n": "a finite number, 0 <= x < 2^53 (wait: -1 <= x < 100000)", "t": "a time, 0 <= x < 4102444800 (epoch s)",
     "b": "true or false", "l": "an array of at most 32 strings of at most 256 characters",
     "D": "an array of at most 1024 objects",
     "c": "an array of at most 8 {ticket, window, ts} objects",
@@ -205,8 +212,11 @@ def _ok(name, typ, value):
     if typ == "i":
         lo, hi = _RANGES.get(name, (0, MAX_INT))
         return t is int and lo <= value < hi
-    if typ == "n" or typ == "t":
-        return (t is int or t is float) and 0 <= value < (MAX_INT if typ == "n" else MAX_TIME)
+    if typ == "n":
+        lo, hi = _RANGES.get(name, (0, MAX_INT))
+        return (t is int or t is float) and lo <= value < hi
+    if typ == "t":
+        return (t is int or t is float) and 0 <= value < MAX_TIME
     if typ == "b":
         return t is bool
     if t is dict:
@@ -294,8 +304,7 @@ def validate(kind, msg):
         extra = table.get(msg["type"])
         if extra is None:
             raise ProtocolError("unknown_type", kind + ": unknown type '" + msg["type"] + "'")
-        if kind != "res":
-            _check(kind, msg, extra)
+        _check(kind, msg, RESULT if kind == "res" else extra)
         if kind == "evt" and msg["seq"] < 1:
             raise ProtocolError("bad_field", "evt: seq starts at 1")
     if (kind == "evt" or kind == "otareq") and "dev" in msg:
