@@ -54,12 +54,3 @@ def test_nothing_and_nonsense(search):
     assert search.search("") == []
     assert search.search("   ") == []
     assert search.search("xqzv") == []
-
-
-def test_fast_enough_for_search_as_you_type(search):
-    import time
-
-    started = time.perf_counter()
-    for q in ("yl", "yanglao", "养老", "pension", "sbk") * 20:
-        search.search(q)
-    assert (time.perf_counter() - started) / 100 < 0.02  # < 20 ms a query
