@@ -7,9 +7,10 @@ raises `Rejected` having changed nothing, or mutates the state and returns its e
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import commands as c
@@ -21,6 +22,7 @@ from .effects import (
     DayClosed,
     Effect,
     QueueChanged,
+    RatingGiven,
     TicketCalled,
     TicketIssued,
     TicketVoided,
@@ -30,6 +32,7 @@ from .effects import (
 from .model import (
     Case,
     Priority,
+    Rating,
     Ticket,
     TicketState,
     Window,
@@ -87,6 +90,7 @@ class Centre:
         self.streak = 0
         self.cases: dict[str, Case] = {}
         self.active_by_resident: dict[tuple[str, str], str] = {}
+        self.ratings: dict[str, Rating] = {}  # by ticket id, while the ticket is kept
         self.windows: dict[int, Window] = {}
         for spec in config.windows:
             if spec.number in self.windows:
@@ -273,9 +277,24 @@ class Centre:
 
     # ---- the one entry point ---------------------------------------------------------
     def apply(self, cmd: c.Command, now: float) -> list[Effect]:
+        handler = _HANDLERS.get(type(cmd))
+        if handler is None:
+            raise Rejected("unknown_op", f"unknown operation {cmd.op!r}")
+        if self._day_span[0] <= now < self._day_span[1]:
+            return handler(self, cmd, now)
+        # Only near midnight (or on the first call) is the date worth formatting. A new day
+        # is judged on the new day's state (yesterday's queue expired, numbers restarted),
+        # so the roll-over comes first, but it belongs to the command: if the command is
+        # refused, yesterday is put back as it was and the next accepted command rolls over
+        # instead. Why not a roll-over record of its own, or checking on a copy: the journal
+        # holds only accepted commands, so a replay rolls over at the very same record
+        # without any new record kind (old journals, the simulator and the report replay
+        # drive `apply` alone), and a copy of the whole day for every command near
+        # midnight would cost far more than this savepoint, which is cheap because
+        # `_close_day` replaces containers rather than mutating them.
+        saved = self._savepoint()
         effects: list[Effect] = []
-        if not self._day_span[0] <= now < self._day_span[1]:
-            # Only near midnight (or on the first call) is the date worth formatting.
+        try:
             local = self.local_date(now)
             start = dt.datetime.combine(local, dt.time(), self._tz)
             self._day_span = (start.timestamp(), (start + dt.timedelta(days=1)).timestamp())
@@ -284,14 +303,31 @@ class Centre:
                 if self.day:
                     effects.append(self._close_day())
                 self.day = day
-        handler = _HANDLERS.get(type(cmd))
-        if handler is None:
-            raise Rejected("unknown_op", f"unknown operation {cmd.op!r}")
-        effects.extend(handler(self, cmd, now))
+            effects.extend(handler(self, cmd, now))
+        except BaseException:
+            self._rollback(saved)
+            raise
         return effects
 
+    def _savepoint(self) -> tuple[dict[str, Any], list[tuple[Window, Window]]]:
+        """What a day roll-over may change: every attribute (the containers it replaces)
+        and the windows' fields (it sets calling windows idle in place)."""
+        return dict(vars(self)), [(w, copy.copy(w)) for w in self.windows.values()]
+
+    def _rollback(self, saved: tuple[dict[str, Any], list[tuple[Window, Window]]]) -> None:
+        attrs, windows = saved
+        vars(self).clear()
+        vars(self).update(attrs)
+        for w, old in windows:
+            for f in fields(Window):
+                setattr(w, f.name, getattr(old, f.name))
+
     def _close_day(self) -> DayClosed:
-        """Local midnight: numbers restart; whoever still waits is expired, not carried over."""
+        """Local midnight: numbers restart; whoever still waits is expired, not carried over.
+
+        It must replace the containers it changes, never mutate them in place (windows
+        aside): `apply` undoes a roll-over whose command is refused by putting the old
+        ones back (the stateful property test checks this across midnights)."""
         expired = []
         for t in list(self.tickets.values()):
             if t.state in (TicketState.WAITING, TicketState.CALLED):
@@ -310,6 +346,8 @@ class Centre:
         self.active_by_resident = {
             (t.resident, t.item): t.id for t in self.tickets.values() if t.resident
         }
+        # A rating goes with its ticket: one still being served may yet be rated once.
+        self.ratings = {k: r for k, r in self.ratings.items() if k in self.tickets}
         return DayClosed(old, tuple(expired))
 
     # ---- helpers ---------------------------------------------------------------------
@@ -691,8 +729,46 @@ class Centre:
         case.state = after
         return [CaseChanged(case.id, cmd.action, after)]
 
+    def _rate(self, cmd: c.Rate, now: float) -> list[Effect]:
+        """A resident's rating, tied to the service it rates: the ticket this window is
+        serving, or one it completed at most `rating_window` ago; once per ticket."""
+        w = self._window(cmd.window)
+        if cmd.score not in (1, 2, 3) or isinstance(cmd.score, bool):
+            raise Rejected("bad_field", "评分为1满意、2基本满意或3不满意 / score is 1 "
+                                        "satisfied, 2 fair or 3 dissatisfied")
+        t = self.find_ticket(cmd.ticket)
+        if t is None:
+            raise Rejected("unknown_ticket",
+                           f"没有今天的{cmd.ticket}号 / no ticket {cmd.ticket} today")
+        if t.id in self.ratings:
+            raise Rejected("already_rated", f"{t.number}已评价 / {t.number} was rated already",
+                           ticket=t.number)
+        if t.state is TicketState.SERVING:
+            window, ended = t.window, None
+        elif t.state is TicketState.DONE:
+            ended, _, window = next(h for h in reversed(t.history)
+                                    if h[1] == TicketState.DONE.value)
+        else:
+            raise Rejected("not_served", f"{t.number}未办理，不能评价 / {t.number} was not "
+                                         f"served ({t.state.value}): nothing to rate",
+                           ticket=t.number)
+        if window != w.number:
+            raise Rejected("served_elsewhere", f"{t.number}不是在{w.number}号窗口办理的 / "
+                                               f"{t.number} was not served at window "
+                                               f"{w.number}", ticket=t.number)
+        limit = self.policy.rating_window
+        if ended is not None and now - ended > limit:
+            raise Rejected("rating_closed", f"{t.number}办结已超过{limit / 60:g}分钟，不能再评价 / "
+                                            f"{t.number} ended more than {limit / 60:g} "
+                                            f"min ago: too late to rate", ticket=t.number)
+        self.ratings[t.id] = Rating(t.id, cmd.score, w.number, w.clerk, now)
+        return [RatingGiven(t.id, cmd.score, w.number, w.clerk)]
+
     # ---- snapshot (for comparing states and for tests) -----------------------------
     def to_dict(self) -> dict[str, Any]:
+        """All the state, derived indexes included: two cores with equal dicts answer every
+        command alike (a refused command must leave it equal)."""
+        q = self.queue
         return {
             "day": self.day,
             "serial": self.serial,
@@ -700,10 +776,17 @@ class Centre:
             "counters": dict(sorted(self.counters.items())),
             "blocks": {d: {p: list(r) for p, r in sorted(b.items())}
                        for d, b in sorted(self.blocks.items())},
+            "offline_next": dict(sorted(self.offline_next.items())),
             "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
-            "queue": [t.id for t in self.queue],
+            "by_number": {n: t.id for n, t in sorted(self.by_number.items())},
+            "active_by_resident": sorted([r, i, t] for (r, i), t in
+                                         self.active_by_resident.items()),
+            "queue": [t.id for t in q],
+            "queue_by_item": dict(sorted(q.by_item.items())),
+            "queue_targeted": q.targeted,
             "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
             "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
+            "ratings": {k: r.to_dict() for k, r in sorted(self.ratings.items())},
         }
 
 
@@ -729,4 +812,5 @@ _HANDLERS: dict[type, Callable[[Centre, Any, float], list[Effect]]] = {
     c.SetSkills: Centre._set_skills,
     c.Reprint: Centre._reprint,
     c.CaseUpdate: Centre._case,
+    c.Rate: Centre._rate,
 }

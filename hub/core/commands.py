@@ -138,6 +138,19 @@ class CaseUpdate(Command):
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Rate(WindowCommand):
+    """A resident's rating of the service at `window` (a node's rating keys): `score` 1 满意,
+    2 基本满意, 3 不满意. One per served ticket, from the window that served it, while it is
+    served or within the policy's `rating_window` after it. The journal record is
+    `{op: "rate", window, ticket, score}`; records written before ratings were checked also
+    carry `clerk`, which is ignored (the core names the clerk)."""
+
+    op: ClassVar[str] = "rate"
+    ticket: str = ""  # id ("20261123-A017") or today's number ("A017")
+    score: int = 0
+
+
 CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
     "returned": (("open",), "returned"),
     "resubmitted": (("returned",), "open"),
@@ -150,7 +163,7 @@ CASE_DEFECTS = ("returned", "corrected", "reopened")
 
 ALL: tuple[type[Command], ...] = (
     TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
-    Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate,
+    Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate, Rate,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}

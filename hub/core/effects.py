@@ -74,3 +74,13 @@ class Unreachable(Effect):
 @dataclass(frozen=True, slots=True)
 class BlockReserved(Effect):
     device: str
+
+
+@dataclass(frozen=True, slots=True)
+class RatingGiven(Effect):
+    """A rating the core accepted: credited to `clerk`, who served `ticket` at `window`."""
+
+    ticket: str
+    score: int
+    window: int
+    clerk: str | None

@@ -112,3 +112,17 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """A resident's rating of one service (one per ticket), kept while its ticket is."""
+
+    ticket: str
+    score: int  # 1 满意, 2 基本满意, 3 不满意
+    window: int
+    clerk: str | None
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -33,12 +33,17 @@ class OrderingPolicy:
     appointment_grace: float = 900.0
     requeue_skipped: bool = True
     specialised_helps: bool = True
+    # A resident may rate a service while it is given and this long (s) after it ended;
+    # later, the rating would no longer be about this clerk's service (`rating_closed`).
+    rating_window: float = 600.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("ratio", "aging"):
             raise ValueError(f"ordering mode must be 'ratio' or 'aging', not {self.mode!r}")
         if self.ratio < 1:
             raise ValueError("ratio must be at least 1")
+        if self.rating_window < 0:
+            raise ValueError("rating_window must be >= 0 seconds")
 
 
 def _by_order(t: Ticket) -> tuple[float, int]:

@@ -11,7 +11,11 @@ configuration) and the facts are read off the core's state around each record:
 * a **case** — a promised item (承诺件) the core opened on completion, owned by the clerk
   who accepted it; `case` records (`CaseUpdate`) returned / corrected / reopened count
   against that clerk whenever they happen, even for a case accepted in an earlier month;
-* a **rating** — the app-level `rate` record `{ticket, score 1..3, window, clerk}`.
+* a **rating** — a `rate` record (`Rate`: `{window, ticket, score 1..3}`) the core accepts:
+  one per served ticket, from the window that served it, in time; credited to the clerk
+  the core names. Ratings in journals written before that check that the core refuses (a
+  second one, another window's ticket, a ticket never served) are left out and counted
+  in `ignored_ratings`.
 
 The five dimensions per clerk (`compute`):
 
@@ -44,7 +48,7 @@ from typing import Any
 from ..core import commands as c
 from ..core.catalog import Catalog
 from ..core.centre import Centre, CentreConfig, Rejected
-from ..core.effects import CaseOpened
+from ..core.effects import CaseOpened, RatingGiven
 from ..core.model import TicketState
 from ..store.journal import Record
 
@@ -134,6 +138,7 @@ class Facts:
     open_days: set[str] = field(default_factory=set)
     records: int = 0
     rejected: int = 0  # records the replay refused (should be 0)
+    ignored_ratings: int = 0  # old journals' ratings not tied to a service
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -163,12 +168,6 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         facts.records += 1
         op = body.get("op")
         inside = ts >= start
-        if op == "rate":
-            if inside:
-                facts.ratings.append(Rating(str(body.get("ticket")),
-                                            clerk_name(body.get("clerk"), body.get("window", 0)),
-                                            int(body["score"]), ts))
-            continue
         cls = c.BY_OP.get(str(op))
         if cls is None:
             continue  # scan, help, card ...: nothing the report counts
@@ -183,8 +182,14 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         try:
             effects = centre.apply(cmd, ts)
         except Rejected:
-            facts.rejected += 1
+            if isinstance(cmd, c.Rate):
+                facts.ignored_ratings += 1
+            else:
+                facts.rejected += 1
             continue
+        if inside:
+            facts.ratings.extend(Rating(e.ticket, clerk_name(e.clerk, e.window), e.score, ts)
+                                 for e in effects if isinstance(e, RatingGiven))
         if isinstance(cmd, c.TakeTicket) and inside:
             facts.taken.update(_items(cmd.item, cmd.extra_items))
             facts.open_days.add(centre.local_date(ts).isoformat())
@@ -365,6 +370,7 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         "quality": max(0.0, 1.0 - defects / acc) if acc else None,
         "closed": sum(1 for e in facts.cases if e.action == "closed"),
         "rejected_records": facts.rejected,
+        "ignored_ratings": facts.ignored_ratings,
     }
 
 

@@ -2,6 +2,10 @@
 
 The oracles here are written independently of the core's data structures: they look only at
 tickets and windows, never at the core's internal queues.
+
+The clock also jumps past local midnight (one day or several, over weekends and holidays)
+with nothing applied, so the first command of a new day is a random one that the core may
+refuse: every refusal, on any day, must leave `to_dict()` exactly as it was.
 """
 
 import datetime as dt
@@ -11,14 +15,25 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Rejected
-from onewindow.hub.core.effects import TicketCalled, TicketIssued, Unreachable
+from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.effects import (
+    DayClosed,
+    RatingGiven,
+    TicketCalled,
+    TicketIssued,
+    Unreachable,
+)
 from onewindow.hub.core.model import Priority, TicketState, WindowState
 from onewindow.hub.core.policy import OrderingPolicy
 
-from .catalogs import centre
+from .catalogs import small_catalog
 
-T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+CST = dt.timezone(dt.timedelta(hours=8))
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=CST).timestamp()  # a Monday
+# A holiday on a Wednesday and a worked Sunday (调休), so promised cases' due days and the
+# day roll-over meet both.
+HOLIDAYS = frozenset({"2026-11-25", "2026-12-01"})
+WORKDAYS = frozenset({"2026-11-29"})
 ITEMS = ["SOC-1", "SOC-2", "MED-1", "CIV-1", "CARD-1"]
 WINDOWS = ((1, "comprehensive"), (2, "comprehensive"), (3, "card"))
 FINISHED = {TicketState.DONE, TicketState.NO_SHOW}
@@ -29,24 +44,44 @@ class QueueMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.core = centre(windows=WINDOWS, policy=self.policy, now=T0)
+        cfg = CentreConfig("test", tuple(WindowSpec(n, k) for n, k in WINDOWS), self.policy,
+                           holidays=HOLIDAYS, workdays=WORKDAYS)
+        self.core = Centre(small_catalog(), cfg)
+        for n, _ in WINDOWS:
+            self.core.apply(c.OpenWindow(n, clerk=f"clerk{n}"), T0)
         self.now = T0
         self.issued: list[str] = []  # every ticket id ever acknowledged
         self.finished: set[str] = set()
         self.reported_unreachable: set[str] = set()
         self.priority_run = 0  # consecutive priority calls while a normal one was eligible
+        self.ratings: list[RatingGiven] = []  # every rating the core accepted
+        self.rejected = 0
 
     def _do(self, cmd):
+        before = self.core.to_dict()
         try:
             effects = self.core.apply(cmd, self.now)
         except Rejected:
+            self.rejected += 1
+            assert self.core.to_dict() == before, f"the refused {cmd} changed the state"
             return []
         for e in effects:
             if isinstance(e, TicketIssued) and not e.reprint:
                 self.issued.append(e.ticket)
             if isinstance(e, Unreachable):
                 self.reported_unreachable.update(e.tickets)
+            if isinstance(e, RatingGiven):
+                self.ratings.append(e)
+            if isinstance(e, DayClosed):
+                self.priority_run = 0  # the ratio counter restarts with the day's queue
         return effects
+
+    def _waiting(self):
+        """Waiting tickets a call now may pick: on a new day's first command yesterday's
+        queue has expired."""
+        today = dt.datetime.fromtimestamp(self.now, CST).strftime("%Y%m%d")
+        return [t for t in self.core.tickets.values()
+                if t.state is TicketState.WAITING and t.day == today]
 
     @rule(dt_=st.floats(min_value=0, max_value=120))
     def tick(self, dt_):
@@ -65,8 +100,7 @@ class QueueMachine(RuleBasedStateMachine):
                 return t.target_window == window
             return t.item in w.skills
 
-        waiting = [t for t in self.core.tickets.values() if t.state is TicketState.WAITING]
-        eligible = [t for t in waiting if ok(t)]
+        eligible = [t for t in self._waiting() if ok(t)]
         own = [t for t in eligible if w.kind in self.core.catalog.items[t.item].window_kinds]
         pool = own if w.kind != "comprehensive" and own else eligible
         was_open = w.state not in (WindowState.CLOSED, WindowState.PAUSED)
@@ -107,8 +141,56 @@ class QueueMachine(RuleBasedStateMachine):
     @rule()
     def next_day(self):
         self.now += 86400
-        self.priority_run = 0  # the ratio counter restarts with the day's queue
         self._do(c.TakeTicket("SOC-1"))
+
+    @precondition(lambda self: len(self.issued) > 1)
+    @rule(days=st.integers(min_value=1, max_value=9),
+          at=st.floats(min_value=0, max_value=12 * 3600))
+    def past_midnight(self, days, at):
+        """The clock only: whatever comes next is the new day's first command."""
+        midnight = dt.datetime.combine(
+            dt.datetime.fromtimestamp(self.now, CST).date() + dt.timedelta(days=days),
+            dt.time(), CST).timestamp()
+        self.now = midnight + at
+
+    @rule(item=st.sampled_from(["NOPE-1", "SOC-1"]), prio=st.sampled_from(["vip", "appointment"]))
+    def take_refused(self, item, prio):
+        self._do(c.TakeTicket(item, priority=prio))
+
+    @rule(prefixes=st.sampled_from([("A",), ("A", "B"), ("Z",)]),
+          size=st.integers(min_value=0, max_value=12))
+    def reserve(self, prefixes, size):
+        self._do(c.ReserveBlock("box-1", prefixes, size))
+
+    @rule(number=st.integers(min_value=1, max_value=6))
+    def reprint(self, number):
+        self._do(c.Reprint(f"A{number:03d}"))
+
+    @rule(window=st.sampled_from([1, 2, 3]), pick=st.integers(min_value=0, max_value=30),
+          score=st.sampled_from([1, 2, 3, 0]))
+    def rate(self, window, pick, score):
+        """Any of the issued tickets, at any window: the core keeps only ratings of
+        tickets this window served (or serves), once each, in time."""
+        if not self.issued:
+            return
+        ticket = self.issued[pick % len(self.issued)]
+        t = self.core.tickets.get(ticket)
+        effects = self._do(c.Rate(window, ticket, score))
+        if not any(isinstance(e, RatingGiven) for e in effects):
+            return
+        assert t is not None and 1 <= score <= 3
+        served_here = [h for h in t.history if h[1] in ("serving", "done") and h[2] == window]
+        assert served_here, "a rating of a ticket this window never served"
+        if t.state is TicketState.DONE:
+            done_at = max(h[0] for h in t.history if h[1] == "done")
+            assert self.now - done_at <= self.policy.rating_window
+        else:
+            assert t.state is TicketState.SERVING and t.window == window
+
+    @invariant()
+    def one_rating_per_ticket(self):
+        rated = [e.ticket for e in self.ratings]
+        assert len(rated) == len(set(rated))
 
     @invariant()
     def none_lost_none_served_twice(self):
@@ -174,9 +256,9 @@ class AgingMachine(QueueMachine):
     @rule(window=st.sampled_from([1, 2]))
     def call_aging(self, window):
         w = self.core.windows[window]
-        pool = [t for t in self.core.tickets.values() if t.state is TicketState.WAITING
-                and (t.target_window == window if t.target_window is not None
-                     else t.item in w.skills)]
+        pool = [t for t in self._waiting()
+                if (t.target_window == window if t.target_window is not None
+                    else t.item in w.skills)]
         effects = self._do(c.CallNext(window))
         called = [e for e in effects if isinstance(e, TicketCalled)]
         if called:

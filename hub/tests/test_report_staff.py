@@ -176,13 +176,16 @@ def _hand_journal():
     op(c.Complete(2), 60 * 40)
     cases = sorted(centre.cases.values(), key=lambda k: k.opened_at)
     alice_case, bob_case = cases[0].id, cases[1].id
+    # bob's resident rates the service a minute after it (a rating must be tied to a
+    # service, in time); written in the older record form, with `clerk`
+    t += 60
+    recs.append(Record(len(recs) + 1, t, "kp-2", 1,
+                       {"op": "rate", "ticket": bob_case, "score": 3, "window": 2,
+                        "clerk": "bob"}))
     t += 86400
     op(c.CaseUpdate(alice_case, "returned"))
     op(c.CaseUpdate(alice_case, "resubmitted"))
     op(c.CaseUpdate(bob_case, "closed"))
-    recs.append(Record(len(recs) + 1, t + 1, "kp-2", 1,
-                       {"op": "rate", "ticket": bob_case, "score": 3, "window": 2,
-                        "clerk": "bob"}))
     return config, centre, recs, alice_case
 
 
