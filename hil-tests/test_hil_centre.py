@@ -118,7 +118,8 @@ async def test_seven_segment_board_shows_number_and_window(tmp_path):
         await c["led-1"].wait("seg7", lambda e: e["text"] == "B001  01", since=m)
 
 
-async def test_broker_restart_boards_reconnect_within_5_s(centre):
+async def test_broker_restart_boards_reconnect_and_agree_with_the_hub(centre):
+    # (how fast they reconnect: tools/bench_firmware.py, "broker restart -> board reconnected")
     box, kp, led = centre["box-1"], centre["kp-1"], centre["led-1"]
     await box.press("b0")
     await box.press("b0")
@@ -127,10 +128,8 @@ async def test_broker_restart_boards_reconnect_within_5_s(centre):
     marks = {name: b.mark() for name, b in centre.boards.items()}
     centre.broker.stop()
     centre.broker.start()
-    t0 = asyncio.get_running_loop().time()
     for name, b in centre.boards.items():
-        up = await b.wait("up", since=marks[name], timeout=6)
-        assert up["t"] - t0 <= 5.0, f"{name} took {up['t'] - t0:.1f} s"
+        assert await b.wait("up", since=marks[name], timeout=15), name
     # The broker lost its retained store: the hub republished it, the board still agrees
     # with the hub and takes the next call at once.
     m = led.mark()
@@ -167,18 +166,21 @@ async def test_hub_cut_off_offline_tickets_join_in_arrival_order(centre):
 async def test_hub_sigkill_mid_traffic_nothing_lost_or_duplicated(centre):
     box, kp1, kp2 = centre["box-1"], centre["kp-1"], centre["kp-2"]
     presses = 0
+    under_way = asyncio.Event()
 
     async def residents(n):
         nonlocal presses
         for i in range(n):
             await box.press("b0" if i % 3 else "b1")
             presses += 1
-            await asyncio.sleep(0.05)
+            if presses == 8:
+                under_way.set()
+            await asyncio.sleep(0.05)  # pacing: a resident every 50 ms
 
     traffic = asyncio.create_task(residents(24))
-    await asyncio.sleep(0.6)
+    await asyncio.wait_for(under_way.wait(), 20)  # mid traffic: a third of the presses done
     centre.hub.kill()
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the outage's intended length: presses go on meanwhile
     centre.hub.start()
     await traffic
     # Every press got exactly one ticket on paper, online or offline, and none twice.

@@ -99,9 +99,12 @@ async def test_watch_follows_the_fleet_live(tmp_path):
                               qos=1, retain=True)
             [msg] = fleet.update([box, kp], T0 + 1, force=True)
             await hub.publish(msg.topic, msg.payload, qos=1, retain=True)
-            await asyncio.sleep(1.5)
+            # until the table shows the first summary (kp-1 listed, offline)
+            async with asyncio.timeout(10):
+                while "kp-1" not in out.getvalue():
+                    assert not watching.done(), "watch ended before kp-1 was online"
+                    await asyncio.sleep(0.02)  # the console is a buffer: read it again
             assert not watching.done()  # kp-1 is not online yet
-            assert "kp-1" in out.getvalue()
             kp.note_status({"dev": "kp-1", "state": "ready", "fw": "0.2.0"}, T0 + 2)
             [msg] = fleet.update([box, kp], T0 + 2, force=True)
             await hub.publish(msg.topic, msg.payload, qos=1, retain=True)
