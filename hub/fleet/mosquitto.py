@@ -115,10 +115,11 @@ def conf_snippet(out_dir: Path, listeners: Listeners = Listeners()) -> str:
 
 
 def private_conf(out_dir: Path, port: int, hub_port: int, accounts: bool) -> str:
-    """The configuration of the hub's own Mosquitto (no `[broker] url`, hub/mqtt/
-    private_mosquitto.py): both listeners on 127.0.0.1 only, persistence in `out_dir`, logging to
-    stderr (the hub reads it). With `accounts`, the same files and listeners as
-    `broker-config` writes; without, anonymous (a centre with no fleet secret yet)."""
+    """The configuration of the hub's own Mosquitto (no `[broker] url`,
+    hub/mqtt/private_mosquitto.py): both listeners on 127.0.0.1 only, persistence in
+    `out_dir`, logging to stderr (the hub reads it) and to mosquitto.log there. With
+    `accounts`, the same files and listeners as `broker-config` writes; without,
+    anonymous (a centre with no fleet secret yet)."""
     d = out_dir.resolve()
     head = [
         "# OneWindow's embedded broker, written by the hub at each start: do not edit",
@@ -130,6 +131,7 @@ def private_conf(out_dir: Path, port: int, hub_port: int, accounts: bool) -> str
         f"persistence_location {d}/",
         "autosave_interval 30",
         "log_dest stderr",
+        f"log_dest file {d / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
         "log_type notice",

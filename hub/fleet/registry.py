@@ -364,8 +364,17 @@ def provision(config: HubConfig, dev_id: str, role: str, window: int | None, boa
     """Register (or confirm) a device and return its boot config; see the module docstring."""
     with Fleet(config.database_url) as fleet:
         dev = register(config, fleet, dev_id, role, window, board, force)
-        return device_config(config, fleet, dev, broker_host=broker_host,
-                             broker_port=broker_port, tls=tls)
+        out = device_config(config, fleet, dev, broker_host=broker_host,
+                            broker_port=broker_port, tls=tls)
+    _broker_follows(config)
+    return out
+
+
+def _broker_follows(config: HubConfig) -> None:
+    """The hub's private Mosquitto (no [broker] url) takes a registry change at once."""
+    from ..mqtt.private_mosquitto import registry_changed
+
+    registry_changed(config)
 
 
 def provision_all(config: HubConfig, board: str = "-") -> dict[str, tuple[str, str]]:
@@ -397,7 +406,8 @@ def revoke(config: HubConfig, dev_id: str) -> FleetDevice:
             dev = FleetDevice(old.id, old.role, old.window, old.board, old.generation + 1, True,
                               old.created, now)
         fleet.put(dev, existed=old is not None)
-        return dev
+    _broker_follows(config)
+    return dev
 
 
 unprovision = revoke
@@ -412,7 +422,8 @@ def rotate(config: HubConfig, dev_id: str) -> FleetDevice:
         dev = FleetDevice(old.id, old.role, old.window, old.board, old.generation + 1, False,
                           old.created, time.time())
         fleet.put(dev, existed=True)
-        return dev
+    _broker_follows(config)
+    return dev
 
 
 __all__ = ["Account", "Fleet", "FleetDevice", "ProvisionError", "accounts", "active_specs",

@@ -32,14 +32,19 @@ LOOPBACK = "127.0.0.1"
 RESTART_MIN, RESTART_MAX = 0.5, 30.0  # s, backoff between restarts of a dying broker
 STEADY_S = 60.0  # up this long, the next crash restarts it at RESTART_MIN again
 RELOAD_EVERY = 2.0  # s: the registry is read this often (as the amqtt plugin's RECHECK_S)
+RELOAD_CONFIRM_S = 2.0  # s a provisioning command waits for the broker to reload
 START_TIMEOUT = 15.0  # s for Mosquitto to say it is running
 STOP_GRACE = 5.0  # s after SIGTERM before SIGKILL
+LOG = "mosquitto.log"
 LOG_KEEP = 5 * 1024 * 1024  # bytes of mosquitto.log kept from one start to the next
 SEARCH = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 # Mosquitto 2.0 checks keepalives only when more than 5 whole seconds have passed since its
 # last check (src/keepalive.c): a silent client is dropped, and its will sent, between
 # 1.5 x keepalive and that plus ~6 s (measured: keepalive 1 s -> 4-5 s, 8 s -> 15 s).
 KEEPALIVE_CHECK_S = 6.0
+
+
+PIDFILE = "mosquitto.pid"  # in its data dir, for `registry_changed` in other processes
 
 
 class BrokerStartError(RuntimeError):
@@ -66,6 +71,58 @@ def data_dir(config: HubConfig) -> Path:
         path = Path(db.removeprefix("sqlite:///"))
         return path.with_name(path.stem + "-broker")
     return Path("onewindow-broker")
+
+
+def registry_changed(config: HubConfig) -> bool:
+    """Called where the fleet registry changed (provision, revoke, rotate; often another
+    process than the hub's): if the hub's private Mosquitto runs with accounts, rewrite its
+    password and ACL files and send it SIGHUP now, so a board flashed right after
+    provisioning is let in and a revoked one is dropped at once, not within RELOAD_EVERY.
+    Whether it was reloaded. Any failure leaves it to the hub's own check."""
+    if config.broker_url is not None:
+        return False
+    d = data_dir(config).resolve()
+    conf = d / "mosquitto.conf"
+    try:
+        pid = int((d / PIDFILE).read_text())
+        # A pid file outlives a hub killed hard: only a Mosquitto run from this very
+        # configuration is signalled, never whatever process got the number since.
+        if str(conf).encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return False
+        if "allow_anonymous false" not in conf.read_text():
+            return False  # anonymous until the hub restarts with the fleet secret
+        with Fleet(config.database_url) as fleet:
+            built = files.build(config, fleet, d)
+        changed = files.write_atomic(d / "passwd", built.passwd, 0o600)
+        changed = files.write_atomic(d / "acl", built.acl, 0o600) or changed
+        if changed:
+            _reload_and_wait(pid, d / LOG)
+        return changed
+    except (OSError, ValueError):
+        return False
+    except Exception as e:  # e.g. the database: the hub's check covers it
+        log.warning("could not update the embedded broker's accounts: %s", e)
+        return False
+
+
+def _reload_and_wait(pid: int, log_file: Path) -> None:
+    """SIGHUP, then wait (at most RELOAD_CONFIRM_S) for Mosquitto's own log to say it
+    reloaded: the account a caller just provisioned works when this returns. A blocking
+    wait, for command-line callers; Mosquitto is another process, so it never waits on
+    the caller's event loop."""
+    start = 0
+    with contextlib.suppress(OSError):
+        start = log_file.stat().st_size
+    files.reload(pid)
+    deadline = time.monotonic() + RELOAD_CONFIRM_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), open(log_file, "rb") as f:
+            f.seek(start)
+            if b"Reloading config" in f.read():
+                return
+        time.sleep(0.01)
+    log.warning("embedded Mosquitto (pid %d) did not confirm its reload within %.0f s",
+                pid, RELOAD_CONFIRM_S)
 
 
 def _die_with_parent() -> None:
@@ -122,6 +179,8 @@ class PrivateMosquitto:
                 log.warning("embedded Mosquitto did not stop within %.0f s: killed", STOP_GRACE)
                 proc.kill()
                 await proc.wait()
+        with contextlib.suppress(OSError):
+            (self.dir / PIDFILE).unlink()
         for t in self._tasks:  # the log pumps end with the process's stderr
             if not t.get_name().startswith("broker-log"):
                 t.cancel()
@@ -147,12 +206,12 @@ class PrivateMosquitto:
         files.write_atomic(self.conf_path, conf, 0o600)
         return changed
 
-    def _open_log(self) -> int:
-        path = self.dir / "mosquitto.log"
+    def _rotate_log(self) -> None:
+        """Mosquitto appends to mosquitto.log; one older generation is kept."""
+        path = self.dir / LOG
         with contextlib.suppress(OSError):
             if path.stat().st_size > LOG_KEEP:
                 path.replace(path.with_suffix(".log.1"))
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     # ---- the process --------------------------------------------------------------------
 
@@ -160,6 +219,7 @@ class PrivateMosquitto:
         """Start Mosquitto and wait until it says it is running (its listeners are bound
         by then), or raise BrokerStartError with what it said."""
         self._tail.clear()
+        self._rotate_log()
         self.proc = await asyncio.create_subprocess_exec(
             self.binary, "-c", str(self.conf_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
@@ -184,6 +244,7 @@ class PrivateMosquitto:
                 f" and :{self.hub_port} (exit status {self.proc.returncode}): "
                 + " | ".join(self._tail))
         exited.cancel()
+        files.write_atomic(self.dir / PIDFILE, f"{self.proc.pid}\n", 0o600)
         self.starts += 1
         log.info("embedded Mosquitto (pid %d) on 127.0.0.1:%d, hub listener :%d, %s; "
                  "files in %s", self.proc.pid, self.port, self.hub_port,
@@ -194,26 +255,22 @@ class PrivateMosquitto:
 
     async def _pump(self, proc: asyncio.subprocess.Process,
                     running: asyncio.Future[None]) -> None:
-        """Its stderr into mosquitto.log; errors and warnings into the hub's log too."""
+        """Its stderr: when it runs, when it reloaded, errors and warnings into the hub's
+        log (everything also goes to mosquitto.log, written by Mosquitto itself)."""
         assert proc.stderr is not None
-        fd = self._open_log()
-        try:
-            while line := await proc.stderr.readline():
-                os.write(fd, line)
-                text = line.decode("utf-8", "replace").rstrip()
-                self._tail.append(text)
-                if " running" in text and text.startswith("mosquitto version"):
-                    if not running.done():
-                        running.set_result(None)
-                elif text.startswith("Reloading config"):
-                    # One loop turn rereads both files: any CONNECT after it sees them.
-                    self._reloads_seen += 1
-                    async with self.changed:
-                        self.changed.notify_all()
-                elif text.startswith(("Error", "Warning")):
-                    log.warning("mosquitto: %s", text)
-        finally:
-            os.close(fd)
+        while line := await proc.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            self._tail.append(text)
+            if " running" in text and text.startswith("mosquitto version"):
+                if not running.done():
+                    running.set_result(None)
+            elif text.startswith("Reloading config"):
+                # One loop turn rereads both files: any CONNECT after it sees them.
+                self._reloads_seen += 1
+                async with self.changed:
+                    self.changed.notify_all()
+            elif text.startswith(("Error", "Warning")):
+                log.warning("mosquitto: %s", text)
 
     async def _supervise(self) -> None:
         delay = RESTART_MIN

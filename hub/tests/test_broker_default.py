@@ -149,8 +149,13 @@ async def test_a_persistent_device_gets_its_qos1_command_when_it_comes_back(
         async with hub_side(runner, "sender") as sender:
             await sender.publish(cmd, b'{"op":"show","n":1}', qos=1)
         async with device(cfg, "kp-1", clean=False) as kp:  # back, without subscribing
-            m = await asyncio.wait_for(anext(aiter(kp.messages)), 5)
-            assert (m.topic.value, m.payload, m.qos) == (cmd, b'{"op":"show","n":1}', 1)
+            async with asyncio.timeout(5):
+                async for m in kp.messages:
+                    if b"rebirth" in m.payload:  # the hub's own request to a known device
+                        continue
+                    assert (m.topic.value, m.payload, m.qos) == (
+                        cmd, b'{"op":"show","n":1}', 1)
+                    break
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -260,9 +265,19 @@ async def test_the_default_broker_is_restarted_when_it_dies_and_stops_with_the_h
     assert "persistence true" in conf and "allow_anonymous false" in conf
 
 
+def revoke_in_the_database(cfg, dev: str) -> None:
+    """The registry row changed by something that does not tell the broker (another
+    tool, a restored backup): only the hub's own check of the registry sees it."""
+    with registry.Fleet(cfg.database_url) as f:
+        old = f.get(dev)
+        f.put(dataclasses.replace(old, generation=old.generation + 1, revoked=True),
+              existed=True)
+
+
 @needs_mosquitto
+@pytest.mark.parametrize("how", ["provision-revoke", "database"])
 async def test_a_device_revoked_while_connected_is_dropped_by_the_reload(
-        tmp_path, small_catalog_file) -> None:
+        tmp_path, small_catalog_file, how) -> None:
     cfg = centre(tmp_path, small_catalog_file, None, auth=True)
     registry.provision(cfg, "led-1", "led", 1, "sim")
     registry.provision(cfg, "kp-1", "keypad", 1, "sim")
@@ -272,7 +287,10 @@ async def test_a_device_revoked_while_connected_is_dropped_by_the_reload(
         async with device(cfg, "led-1") as led:
             await led.subscribe(topic("led-1", "cmd"), qos=1)
             creds = registry.provision(cfg, "led-1", "led", 1, "sim")["broker"]
-            registry.revoke(cfg, "led-1")  # as `onewindow provision --revoke`, another process
+            if how == "database":
+                revoke_in_the_database(cfg, "led-1")
+            else:  # `onewindow provision --revoke`: the broker is reloaded at once
+                registry.revoke(cfg, "led-1")
 
             async def dropped() -> None:
                 async for _ in led.messages:
@@ -280,8 +298,10 @@ async def test_a_device_revoked_while_connected_is_dropped_by_the_reload(
 
             with pytest.raises(aiomqtt.MqttError):  # disconnected by the broker
                 await asyncio.wait_for(dropped(), RELOAD_EVERY + 10)
-        async with broker.changed:  # it was the reload after the registry changed
-            await asyncio.wait_for(broker.changed.wait_for(lambda: broker.reloads >= 1), 5)
+        if how == "database":  # the hub's check found it and reloaded the broker
+            async with broker.changed:
+                await asyncio.wait_for(broker.changed.wait_for(lambda: broker.reloads >= 1),
+                                       5)
         with pytest.raises(aiomqtt.MqttCodeError):  # and refused from now on
             async with aiomqtt.Client("127.0.0.1", cfg.embedded_port, identifier="led-1",
                                       username=creds["user"], password=creds["password"]):
