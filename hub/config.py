@@ -204,3 +204,7 @@ def check(config: HubConfig, catalog: Catalog) -> None:
     for w in config.centre.windows:
         if w.kind not in catalog.window_kinds:
             raise ConfigError(f"window {w.number}: unknown kind {w.kind!r}")
+        try:  # its number travels in every display and show: within the contract's bounds
+            proto.validate("display", {"v": 1, "window": w.number, "rev": 0, "state": "idle"})
+        except proto.ProtocolError as e:
+            raise ConfigError(f"window {w.number}: {e.msg}") from e
