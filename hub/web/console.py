@@ -4,6 +4,11 @@ The clerk's page follows the live channel `staff-window/{n}`: the window, the cu
 resident's ticket with its items, the checklist of required materials, the documents
 captured for it and the resident's earlier visits (by the resident token, which is never
 shown), the queue this window serves and the window's last help request.
+
+Every action (POST /console/{action}) names the window it was pressed for (`window` in the
+body): the hub acts there if the user may (their own window, or any with `console.any`) and
+otherwise refuses with a reason in zh-CN and English, changing nothing. It never falls back
+on the session's own window: a page open on window 5 must not act at window 3.
 """
 
 from __future__ import annotations
