@@ -333,8 +333,10 @@ class HubApp:
         window = self._window_of(dev, msg)
         if typ == "rate":  # the core decides (Centre._rate); the record names the ticket's id
             t = self.centre.find_ticket(msg["ticket"])
-            return c.Rate(window, t.id if t is not None else msg["ticket"],
-                          msg["score"]).to_record()
+            rate = c.Rate(window, t.id if t is not None else msg["ticket"], msg["score"])
+            # `clerk` keeps the record as readable as before (journal readers, old tools);
+            # the core names the clerk itself and a replay ignores this one.
+            return {**rate.to_record(), "clerk": self.centre.windows[window].clerk}
         if typ == "help":
             return {"op": "help", "window": window, "clerk": self.centre.windows[window].clerk}
         if typ == "scan":

@@ -178,9 +178,15 @@ class Engine:
         """A resident's rating (ticket id), recorded or sent by the window's device."""
         if self.act is not None:
             self.act(Rating(ticket, score, window, clerk), now, dev)
-        elif self.recorder is not None:
-            self.record(now, dev, {"op": Rating.op, "ticket": ticket, "score": score,
-                                   "window": window, "clerk": clerk})
+            return
+        # The core decides, as on the hub (one rating per service, from its window, in
+        # time), and only what it accepts is journaled, in the record form the app writes.
+        rate = c.Rate(window, ticket, score)
+        try:
+            self.centre.apply(rate, now)
+        except Rejected:
+            return
+        self.record(now, dev, {**rate.to_record(), "clerk": clerk})
 
     # ---- a day ---------------------------------------------------------------------------
     def visits_for(self, d: dt.date, weather: Weather, seed: int, scale: float = 1.0
