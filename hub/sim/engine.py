@@ -87,8 +87,8 @@ class DayOptions:
 
 @dataclass(frozen=True, slots=True)
 class Rating(c.Command):
-    """A resident's rating at the window: not a core command but a journal record of the app
-    (a keypad's or node's `rate` event), so a live `act` can send it like the others."""
+    """A resident's rating at the window, as a live `act` sends it (a node's `rate` event,
+    naming the clerk the engine saw); the hub's core decides it as `commands.Rate`."""
 
     op: ClassVar[str] = "rate"
     ticket: str  # ticket id
