@@ -489,7 +489,9 @@ class Centre:
                                         f"than {cmd.request}")
         for t in reversed(self.tickets.values()):  # rare: only offline tickets ask
             if t.source == cmd.source and t.request == cmd.supersedes and t.day == self.day:
-                if t.state in (TicketState.WAITING, TicketState.CALLED):
+                # Waiting again after a transfer, it was served once: someone holds it.
+                served = any(s == TicketState.SERVING.value for _, s, _ in t.history)
+                if t.state in (TicketState.WAITING, TicketState.CALLED) and not served:
                     return t
                 return None
         return None

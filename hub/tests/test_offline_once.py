@@ -99,6 +99,18 @@ def test_a_ticket_already_being_served_is_not_voided_the_offline_one_still_joins
     assert [t.number for t in centre.queue] == ["A901"]
 
 
+def test_a_ticket_served_then_transferred_is_not_voided_either():
+    centre = core()
+    centre.apply(c.OpenWindow(2, clerk="li"), T0)
+    late = online(centre, request=7)
+    centre.apply(c.CallNext(1), T0 + 9)
+    centre.apply(c.Start(1), T0 + 10)
+    centre.apply(c.Transfer(1, to_window=2), T0 + 11)  # waiting again, for window 2
+    centre.apply(offline("A901", request=8, supersedes=7), T0 + 12)
+    assert centre.tickets[late].state is TicketState.WAITING
+    assert sorted(t.number for t in centre.queue) == ["A001", "A901"]
+
+
 def test_an_offline_take_for_a_request_never_answered_just_joins():
     centre = core()
     effects = centre.apply(offline("A901", request=8, supersedes=7), T0 + 9)
