@@ -37,6 +37,7 @@ BATCH = 256  # messages per group commit at most
 MAX_INFLIGHT = 1000
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
 FLEET_TICK = 1.0  # s
+MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
 # Storage outage: how often to try the journal again (doubling from the first to the last).
 STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
 
@@ -71,6 +72,7 @@ class HubRunner:
         self.connected = asyncio.Event()
         self.on_step: Callable[[Step], None] | None = None  # for live views
         self._pending: set[asyncio.Task[None]] = set()
+        self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
         self.embedded_broker: Any = None  # the broker serve() started (no [broker] url)
@@ -128,6 +130,9 @@ class HubRunner:
                 await self._publish(self.app.rebirth_requests())
             else:  # storage is away: say so, and nothing of the unstored state (_recover)
                 await self._publish([self.app.birth(self.clock(), "disconnected")])
+            # What the last session could not deliver (stored already: safe to send).
+            unsent, self._unsent = self._unsent, []
+            await self._publish(unsent)
             self.connected.set()
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)
@@ -291,16 +296,36 @@ class HubRunner:
 
     async def _publish(self, publishes: list[Publish]) -> None:
         client = self._client
-        if client is None or not publishes:
+        if client is None:  # between sessions: the next one sends them
+            for p in publishes:
+                self._keep_unsent(p)
             return
         for p in publishes:
             # Not awaited one by one: waiting for each PUBACK would serialise the hub on
-            # round trips. paho sends them in this order; lost ones are covered by device
-            # retries (same seq, same reply) and by the retained-state republish.
-            task = asyncio.ensure_future(client.publish(p.topic, p.payload, qos=p.qos,
-                                                        retain=p.retain))
+            # round trips. paho sends them in this order.
+            task = asyncio.ensure_future(self._send(client, p))
             self._pending.add(task)
             task.add_done_callback(self._done)
+
+    async def _send(self, client: aiomqtt.Client, p: Publish) -> None:
+        """One publish; one that fails is sent again after the next (re)connect. A device
+        retries an unanswered event, but not a `print` whose `res` it already has: when the
+        broker stalled and dropped the hub, that ticket would never be printed. A message
+        sent twice is harmless: commands carry ids, replies seqs, retained state revs."""
+        try:
+            await client.publish(p.topic, p.payload, qos=p.qos, retain=p.retain)
+        except aiomqtt.MqttError as e:
+            log.warning("publish to %s failed (%s)%s", p.topic, e,
+                        "; sent again after reconnecting" if self._keep_unsent(p) else "")
+
+    def _keep_unsent(self, p: Publish) -> bool:
+        if p.retain:
+            return False  # every retained topic is republished whole on each connect anyway
+        if len(self._unsent) >= MAX_UNSENT:
+            log.error("more than %d messages unsent: dropping %s", MAX_UNSENT, p.topic)
+            return False
+        self._unsent.append(p)
+        return True
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)

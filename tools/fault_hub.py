@@ -14,11 +14,16 @@ The pieces (HubWatch, TakeLoad, verdict) are also what hub/tests/test_storage_fa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import os
 import random
+import signal
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -108,23 +113,49 @@ class TakeLoad:
         self._stop = asyncio.Event()
         self._extra: list[SimDevice] = []  # boxes that pressed once (press)
         self._answered = asyncio.Event()  # set on each answer
-        self._devices = [SimDevice(self.watch.centre, b, "box", "127.0.0.1", self.port)
-                         for b in self.boxes]
-        for d in self._devices:
-            await d.__aenter__()
+        self._devices = [await self._connect(b, 0) for b in self.boxes]
         rng = random.Random(13)
-        self._flows = [asyncio.create_task(self._flow(d, rng)) for d in self._devices]
+        self._flows = [asyncio.create_task(self._flow(i, rng))
+                       for i in range(len(self._devices))]
         return self
 
-    async def _flow(self, box: SimDevice, rng: random.Random) -> None:
-        while not self._stop.is_set():
-            take = Take(box.dev, box.seq + 1, time.monotonic(), self.watch.state)
-            self.takes.append(take)
+    async def _connect(self, dev: str, seq: int) -> SimDevice:
+        box = SimDevice(self.watch.centre, dev, "box", "127.0.0.1", self.port, seq=seq)
+        await box.__aenter__()
+        return box
+
+    async def _reconnect(self, i: int) -> SimDevice:
+        """The broker dropped box i (e.g. frozen past its keepalive): connect again as the
+        firmware does, keeping its seq and the command ids it has already applied."""
+        old = self._devices[i]
+        with contextlib.suppress(Exception):
+            await old.__aexit__(None, None, None)
+        while True:
             try:
-                res = await box.send("take", item=rng.choice(self.items), timeout=120,
-                                     retry=self.retry)
-            except DeviceError as e:
-                raise AssertionError(f"{box.dev} seq {take.seq} refused: {e.reply}") from e
+                box = await self._connect(old.dev, old.seq)
+                break
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)  # the broker is not taking connections yet
+        box.applied, box.printed = old.applied, old.printed
+        self._devices[i] = box
+        return box
+
+    async def _flow(self, i: int, rng: random.Random) -> None:
+        box = self._devices[i]
+        while not self._stop.is_set():
+            seq = box.seq + 1
+            payload = proto.encode("evt", proto.event(box.dev, seq, "take",
+                                                      item=rng.choice(self.items)))
+            take = Take(box.dev, seq, time.monotonic(), self.watch.state)
+            self.takes.append(take)
+            while True:
+                try:
+                    res = await box.send_raw(payload, seq, timeout=120, retry=self.retry)
+                    break
+                except DeviceError as e:
+                    raise AssertionError(f"{box.dev} seq {seq} refused: {e.reply}") from e
+                except aiomqtt.MqttError:
+                    box = await self._reconnect(i)  # then the same take, same seq
             take.ticket, take.answered = res["ticket"], time.monotonic()
             self._answered.set()
             await asyncio.sleep(rng.uniform(0, self.pause))
@@ -226,21 +257,146 @@ def small_disk(where: Path, size: str = "4m") -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill the file system of `disk` to the last byte; the filler file to delete later."""
     filler = disk / "filler"
-    chunk = b"\0" * 65536
-    with open(filler, "wb") as f:
-        while True:
-            try:
-                f.write(chunk)
-                f.flush()
-            except OSError:
-                break
-        for size in (4096, 512, 1):  # the tail a 64 KiB write could not take
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to fail on close
+        for size in (65536, 4096, 512, 1):  # the tail a bigger write could not take
             with contextlib.suppress(OSError):
                 while True:
                     f.write(b"\0" * size)
-                    f.flush()
     return filler
 
 
 __all__ = ["CENTRE", "HubWatch", "Take", "TakeLoad", "Verdict", "fill", "journal_takes",
            "small_disk", "verdict"]
+
+
+# ---- the long version: a table of outages ----------------------------------------------------
+
+@dataclass
+class Row:
+    fault: str
+    outage: float  # s: how long the fault was held (restart: as long as pg_ctl took)
+    verdict: Verdict
+    unprinted: int  # acknowledged takes whose ticket never reached the box's printer
+    not_ready: float | None  # s the hub said it was not ready (None: it never did)
+    to_ready: float | None  # s from the fault's end to the hub saying ready again
+
+
+async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
+    """One fault under load with fresh peers; `fault`: pg-restart, pg-stop, sqlite-full or
+    broker-freeze."""
+    from ..hub.catalog import load_catalog
+    from .testbed import HubProcess, Mosquitto, Postgres, default_devices, write_config
+
+    items = sorted(i.id for i in load_catalog().items.values()
+                   if "comprehensive" in i.window_kinds)[:3]
+    devices = default_devices(4) + [{"id": f"box-{n}", "role": "box"} for n in (2, 3, 4)]
+    stack = contextlib.ExitStack()
+    with stack:
+        broker = stack.enter_context(Mosquitto(workdir / "broker"))
+        url = None
+        db = workdir / "hub.db"
+        if fault.startswith("pg-"):
+            pg = stack.enter_context(Postgres())
+            url = pg.url
+        elif fault == "sqlite-full":
+            disk = stack.enter_context(small_disk(workdir / "disk", "16m"))
+            db = disk / "hub.db"
+        cfg = write_config(workdir / "centre.toml", CENTRE, broker.port, db, devices=devices,
+                           database_url=url)
+        hub = HubProcess(cfg, workdir / "hub.log").start()
+        stack.callback(hub.stop)
+        filler: list[Path] = []
+
+        async def breaking() -> None:
+            if fault == "pg-restart":
+                await asyncio.to_thread(pg.restart)
+            elif fault == "pg-stop":
+                await asyncio.to_thread(pg.halt)
+            elif fault == "sqlite-full":
+                filler.append(fill(disk))
+            else:
+                assert broker.proc is not None
+                os.kill(broker.proc.pid, signal.SIGSTOP)
+
+        async def mending() -> None:
+            if fault == "pg-stop":
+                await asyncio.to_thread(pg.resume)
+            elif fault == "sqlite-full":
+                filler.pop().unlink()
+            elif fault == "broker-freeze":
+                assert broker.proc is not None
+                os.kill(broker.proc.pid, signal.SIGCONT)
+
+        async with HubWatch(CENTRE, broker.port) as watch:
+            await watch.until(lambda w: w.state == "ready", 60)
+            async with TakeLoad(broker.port, watch, items) as load:
+                await load.until_acked(30, 60)
+                broke = time.monotonic()
+                await breaking()
+                await asyncio.sleep(max(0.0, hold - (time.monotonic() - broke)))  # the fault
+                mended = time.monotonic()
+                await mending()
+                # Ready again, if it ever said otherwise (a short broker freeze may not; a
+                # longer one shows up later, as the broker wakes and the hub reconnects).
+                await watch.until(lambda w: w.state == "ready" and (
+                    w.went("ready", mended) is not None
+                    or all(s == "ready" for t, s, _ in w.states if t >= broke)), 60)
+                await load.until_acked(len(load.acked()) + 30, 120)
+                await load.stop()
+                await asyncio.sleep(1.0)  # print commands trailing their last res
+            down = next((t for t, s, _ in watch.states if s != "ready" and t >= broke), None)
+            back = watch.went("ready", down) if down is not None else None
+        if hub.proc is None or hub.proc.poll() is not None:
+            raise RuntimeError(f"the hub exited under {fault}: see {workdir / 'hub.log'}")
+        hub.stop()
+        v = verdict(load, journal_takes(cfg, url or f"sqlite:///{db}"))
+        printed = load.printed()
+        unprinted = sum(1 for t in load.acked() if t.ticket not in printed.get(t.dev, []))
+        return Row(fault, hold if fault != "pg-restart" else mended - broke, v, unprinted,
+                   None if down is None or back is None else back - down,
+                   None if back is None else max(0.0, back - mended))
+
+
+def table(rows: list[Row]) -> str:
+    def s(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f}"
+
+    out = ["| fault | outage s | takes sent | acknowledged | lost | doubles | unprinted "
+           "| not ready s | ready after fault ends s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r.fault} | {r.outage:.1f} | {r.verdict.sent} | {r.verdict.acked} "
+                   f"| {len(r.verdict.lost)} | {len(r.verdict.doubles)} | {r.unprinted} "
+                   f"| {s(r.not_ready)} | {s(r.to_ready)} |")
+    return "\n".join(out)
+
+
+PLAN = {"pg-restart": [0.0], "pg-stop": [5.0, 10.0, 15.0], "sqlite-full": [3.0, 10.0],
+        "broker-freeze": [3.0, 16.0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--faults", default=",".join(PLAN), help="comma-separated: " + ", ".join(PLAN))
+    ap.add_argument("--outages", help="comma-separated seconds, instead of each fault's own")
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ow-fault-") as tmp:
+        Path(tmp).chmod(0o755)
+        for fault in args.faults.split(","):
+            holds = ([float(x) for x in args.outages.split(",")] if args.outages
+                     else PLAN[fault])
+            for k, hold in enumerate(holds):
+                rows.append(asyncio.run(run_fault(fault, hold, Path(tmp) / f"{fault}-{k}")))
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "?"
+    when = dt.datetime.now(dt.UTC)
+    print(f"\nFaults, {when:%Y-%m-%d %H:%M} UTC (commit {commit}, {os.cpu_count()} CPUs):\n")
+    print(table(rows))
+    bad = [r for r in rows if r.verdict.lost or r.verdict.doubles or r.unprinted]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
