@@ -77,11 +77,13 @@ class QueueMachine(RuleBasedStateMachine):
         return effects
 
     def _waiting(self):
-        """Waiting tickets a call now may pick: on a new day's first command yesterday's
-        queue has expired."""
+        """Waiting tickets a call now may pick: none on a new day's first command, which
+        expires the queue first (a ticket carried over midnight while being served may
+        wait again later that day, so this is about the roll-over, not the ticket's day)."""
         today = dt.datetime.fromtimestamp(self.now, CST).strftime("%Y%m%d")
-        return [t for t in self.core.tickets.values()
-                if t.state is TicketState.WAITING and t.day == today]
+        if self.core.day != today:
+            return []
+        return [t for t in self.core.tickets.values() if t.state is TicketState.WAITING]
 
     @rule(dt_=st.floats(min_value=0, max_value=120))
     def tick(self, dt_):
