@@ -12,7 +12,8 @@ Live channel "hall" (no argument), snapshot::
                 "lo": 8 | null, "hi": 17 | null}, ...]}       # its 80% interval
 
 A line's wait is the predicted wait (hub/forecast/wait.py) of a resident taking a ticket for
-its representative item now, behind everyone already waiting.
+its representative item now, behind everyone already waiting; refreshed every 5 s or when
+windows open or close (livewait.py), while calls and waiting counts follow every change.
 
 A call's id is new for every call and every recall of a ticket, so the page announces each
 exactly once. /hall/voice/{id}.wav speaks only a call still in that list.
@@ -28,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..core.catalog import COMPREHENSIVE
+from .livewait import LiveWaits
 from .site import Site
 from .tts import Voice, display_en, display_zh, spoken
 
@@ -42,6 +44,7 @@ class Hall:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.voice = Voice()
+        self.waits_cache = LiveWaits(site.hub, site.clock)  # refreshed every 5 s, not per call
         catalog = site.hub.centre.catalog
         # One representative item per line for its wait forecast: a comprehensive one, the
         # kind of window most of the line's residents queue for.
@@ -63,7 +66,6 @@ class Hall:
 
     def waits(self) -> list[dict[str, Any]]:
         centre = self.site.hub.centre
-        now = self.site.clock()
         waiting: dict[str, int] = {}
         for t in centre.queue:
             line = centre.catalog.items[t.item].line
@@ -73,7 +75,7 @@ class Hall:
             rep = self.rep.get(line.id)
             if rep is None:
                 continue
-            minutes = self.site.hub.item_wait(rep, now).minutes()
+            minutes = self.waits_cache.item(rep)
             point, lo, hi = minutes if minutes is not None else (None, None, None)
             out.append({"line": line.id, "zh": line.name.zh, "en": line.name.en,
                         "prefix": line.prefix, "waiting": waiting.get(line.id, 0),

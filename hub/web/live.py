@@ -9,8 +9,12 @@ that same frame to every stream of the feed if it differs from the feed's last o
 
 Bursts are coalesced: a feed is rebuilt at most once per `interval` (leading edge: the
 first change after a quiet spell goes out at once; trailing edge: the state after a burst
-always goes out). Between two builds the flusher yields to the loop, so the hub's MQTT
-path never waits behind a row of snapshots.
+always goes out); a channel with many feeds (a phone page per resident) may be paced
+slower. The flusher builds in slices of SLICE_S (feeds built in one slice see the same
+state and share work: the phones' people-ahead walk, the wait simulation) and yields to
+the loop between slices, so the hub's MQTT path never waits behind a row of snapshots;
+after a pass it rests so that building takes at most BUDGET of the loop's time: with hundreds of pages open on a busy machine the views lag a
+little more, the windows' calls do not.
 
 Snapshots are whole states, never deltas: a stream keeps only the newest frame it has not
 sent yet (drop to latest), so a slow or stalled client costs one frame of memory and
@@ -23,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -35,6 +40,8 @@ log = logging.getLogger("onewindow.hub.web")
 Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> JSON-able
 KEEPALIVE_S = 15.0
 INTERVAL_S = 0.2  # a feed's snapshot is rebuilt at most this often
+SLICE_S = 0.002  # builds in a row before the flusher yields (feeds of one state share work)
+BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
 
 
@@ -74,12 +81,18 @@ class LiveHub:
         self.interval = interval
         self.version = 0
         self.feeds: dict[tuple[str, str], Feed] = {}
+        self.paces: dict[str, float] = {}  # channels rebuilt less often than `interval`
         self.builds: Counter[str] = Counter()  # by channel name: what the views cost
+        self.build_s = 0.0  # seconds spent building, in the flusher
         self._kick: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
 
     def channel(self, name: str, snapshot: Snapshot) -> None:
         self.channels[name] = snapshot
+
+    def pace(self, name: str, seconds: float) -> None:
+        """Rebuild the feeds of channel `name` at most every `seconds` (>= interval)."""
+        self.paces[name] = max(seconds, self.interval)
 
     def changed(self) -> None:
         """A step was committed: every feed is stale. Called on the hub's path: O(1)."""
@@ -117,16 +130,25 @@ class LiveHub:
             kick.clear()  # before the scan: a change during it sets it again
             now = loop.time()
             due_next: float | None = None
+            spent = sliced = 0.0
             for feed in list(self.feeds.values()):
                 if feed.version == self.version or not feed.streams:
                     continue
-                due = feed.built_at + self.interval
+                due = feed.built_at + self.paces.get(feed.name, self.interval)
                 if due > now:
                     due_next = due if due_next is None else min(due_next, due)
                     continue
+                started = time.perf_counter()
                 self._build(feed, now)
-                await asyncio.sleep(0)  # the hub's own work goes between two builds
-                now = loop.time()
+                took = time.perf_counter() - started
+                spent, sliced = spent + took, sliced + took
+                if sliced >= SLICE_S:  # the hub's own work goes between slices of builds
+                    sliced = 0.0
+                    await asyncio.sleep(0)
+                    now = loop.time()
+            self.build_s += spent
+            if spent:  # at most BUDGET of the loop's time: under load, views lag, calls don't
+                await asyncio.sleep(spent * (1 / BUDGET - 1))
             timeout = None if due_next is None else max(0.0, due_next - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(kick.wait(), timeout)
@@ -139,7 +161,8 @@ class LiveHub:
         stream = Stream()
         feed.streams.add(stream)
         now = asyncio.get_running_loop().time()
-        stale = feed.version != self.version and now - feed.built_at >= self.interval
+        pace = self.paces.get(name, self.interval)
+        stale = feed.version != self.version and now - feed.built_at >= pace
         if feed.frame is None or stale:  # else the flusher sends the next state when due
             self._build(feed, now)
         if feed.frame is not None:

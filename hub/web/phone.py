@@ -10,7 +10,8 @@ Live channel "ticket", argument the ticket id, snapshot::
 
 `wait` is the predicted wait in minutes (median of the Monte-Carlo paths, see
 hub/forecast/wait.py) and `wait_lo`-`wait_hi` its 80% interval; all null when no open
-window serves the ticket.
+window serves the ticket. The wait is refreshed every 5 s or when windows open or close
+(livewait.py); state, window and people ahead follow every change.
     {"found": false}                  # not a ticket of today (or not any more)
 
 Only what the printed ticket already says: no resident token, no clerk, no history.
@@ -24,13 +25,36 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..core.model import TicketState
+from ..core.model import Ticket, TicketState
+from .ahead import ahead_counts
+from .livewait import LiveWaits
 from .site import Site
+
+PACE_S = 0.5
 
 
 class Phone:
     def __init__(self, site: Site) -> None:
         self.site = site
+        # One feed per watched ticket: hundreds on an ordinary day. Twice a second is still
+        # "at once" on a phone.
+        site.live.pace("ticket", PACE_S)
+        # the waits of all watched tickets from one simulation, refreshed every 5 s
+        self.waits = LiveWaits(site.hub, site.clock, self.watched)
+        # people ahead of all watched tickets, from one walk of the queue per state
+        self._ahead: tuple[tuple[int, int], dict[str, int]] | None = None
+
+    def watched(self) -> list[str]:
+        return [arg for name, arg in self.site.live.feeds if name == "ticket"]
+
+    def ahead(self, t: Ticket, now: float) -> int:
+        key = (self.site.hub.pos, int(now))  # appointment tiers turn at whole seconds here
+        if self._ahead is None or self._ahead[0] != key or t.id not in self._ahead[1]:
+            tickets = self.site.hub.centre.tickets
+            watched = [u for u in (tickets.get(i) for i in {t.id, *self.watched()})
+                       if u is not None and u.state is TicketState.WAITING]
+            self._ahead = (key, ahead_counts(self.site.hub.centre, watched, now))
+        return self._ahead[1][t.id]
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/t/{ticket}", self.page)]
@@ -45,8 +69,8 @@ class Phone:
         ahead = wait = lo = hi = None
         if t.state is TicketState.WAITING:
             now = self.site.clock()
-            ahead = len(centre.ahead_of(t, now))
-            minutes = self.site.hub.ticket_wait(t, now).minutes()
+            ahead = self.ahead(t, now)
+            minutes = self.waits.ticket(t)
             if minutes is not None:
                 wait, lo, hi = minutes
         return {"found": True, "id": t.id, "number": t.number,
