@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's two commands, each doing its own set-up on a fresh machine:
-#   tools/dev.sh demo [options]   a whole simulated centre on the embedded default
+#   tools/dev.sh demo [options]   a whole simulated centre on the embedded default (Mosquitto)
 #   tools/dev.sh test [pytest args]   lint + the full test suite against real peers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,13 +21,25 @@ need_apt() {
   command -v swig >/dev/null 2>&1 || missing+=(swig)
   [ -x /usr/bin/chromium ] || missing+=(chromium)  # browser tests (Playwright drives it)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)  # the hall's voice
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing system packages: ${missing[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
+  apt_install "${missing[@]}"
+}
+
+# The demo's one system package: the hub runs its own private Mosquitto as the embedded
+# broker (hub/mqtt/private_mosquitto.py); without it the hub falls back to amqtt, which
+# keeps fewer of MQTT's promises (docs/security.md).
+need_demo_apt() {
+  local missing=()
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  apt_install "${missing[@]}"
+}
+
+apt_install() {  # the Debian packages named, if any
+  [ $# -gt 0 ] || return 0
+  echo "installing system packages: $*" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
 }
 
 need_venv() {  # $1: what to install, "." (the demo) or ".[dev]" (the tests)
@@ -48,6 +60,7 @@ shift || true
 case "$cmd" in
   demo)
     # Only the hub's own dependencies: the test extras build pyscard, which needs swig.
+    need_demo_apt
     need_venv .
     exec .venv/bin/onewindow demo "$@"
     ;;

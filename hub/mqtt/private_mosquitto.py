@@ -269,6 +269,8 @@ class PrivateMosquitto:
                 self._reloads_seen += 1
                 async with self.changed:
                     self.changed.notify_all()
+            elif "should not be run as root" in text:
+                log.info("mosquitto: %s (it runs as the hub's own user)", text)
             elif text.startswith(("Error", "Warning")):
                 log.warning("mosquitto: %s", text)
 

@@ -29,6 +29,7 @@ import aiomqtt
 import pytest
 
 from onewindow.hub import config as hub_config
+from onewindow.hub.config import embedded_hub_url
 from onewindow.hub.fleet import registry
 from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
 from onewindow.hub.mqtt.private_mosquitto import (
@@ -40,7 +41,7 @@ from onewindow.hub.mqtt.private_mosquitto import (
 )
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testbed import HubProcess, write_config
 
 from .test_hub_mqtt import serving
 
@@ -335,3 +336,64 @@ async def test_embedded_mosquitto_without_its_binary_is_a_clear_error(
     with pytest.raises(RuntimeError, match="no mosquitto binary"):
         async with serving(cfg):
             pass
+
+
+async def process_exit(pid: int) -> None:
+    """Until a process that is not our child ends (a pidfd turns readable)."""
+    fd = os.pidfd_open(pid)
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+    loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+    try:
+        await ended
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def hub_ready(cfg, proc) -> None:
+    """Until the hub process says it is ready on its broker's hub listener (the broker
+    comes up with the hub: until then nothing listens)."""
+    url = embedded_hub_url(cfg)
+    while True:
+        assert proc.poll() is None, "the hub exited"
+        try:
+            async with aiomqtt.Client(url.host, url.port, identifier="probe") as c:
+                await c.subscribe(proto.hub_topic(CENTRE), qos=1)
+                async for m in c.messages:
+                    if b'"ready"' in m.payload:
+                        return
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.05)  # another process: nothing to await but its port
+
+
+@needs_mosquitto
+async def test_a_hub_killed_outright_takes_its_broker_along_and_the_next_keeps_its_sessions(
+        tmp_path, small_catalog_file) -> None:
+    """SIGKILL gives the hub no chance to stop its broker: the broker goes anyway (it
+    saves its sessions as it goes), and the next hub's broker binds the same ports and
+    still holds the QoS 1 command queued for a device that was away."""
+    cfg_path = tmp_path / "centre.toml"
+    cfg = centre(tmp_path, small_catalog_file, None)
+    cmd = topic("kp-1", "cmd")
+    first = HubProcess(cfg_path, tmp_path / "hub1.log").start()
+    try:
+        await asyncio.wait_for(hub_ready(cfg, first.proc), 30)
+        async with device(cfg, "kp-1", clean=False) as kp:
+            await kp.subscribe(cmd, qos=1)
+        url = embedded_hub_url(cfg)
+        async with aiomqtt.Client(url.host, url.port, identifier="sender") as sender:
+            await sender.publish(cmd, b"queued", qos=1)
+        broker_pid = int((data_dir(cfg) / "mosquitto.pid").read_text())
+        first.kill()
+        await asyncio.wait_for(process_exit(broker_pid), 10)
+    finally:
+        first.kill()
+    second = HubProcess(cfg_path, tmp_path / "hub2.log").start()
+    try:
+        await asyncio.wait_for(hub_ready(cfg, second.proc), 30)
+        async with device(cfg, "kp-1", clean=False) as kp:
+            m = await asyncio.wait_for(anext(aiter(kp.messages)), 5)
+            assert (m.topic.value, m.payload) == (cmd, b"queued")
+    finally:
+        assert second.stop() == 0, (tmp_path / "hub2.log").read_text()
