@@ -23,6 +23,9 @@ class Dashboard:
         self.hub = staff.site.hub
         self.site.live.channel("staff-floor", self.floor_snapshot)
         self.site.live.channel("staff-fleet", self.fleet_snapshot)
+        # The fleet summary it shows is recomputed once a second (runner.FLEET_TICK); its
+        # ages ("seen 3 s ago") change with every build: no need for more than one a second.
+        self.site.live.pace("staff-fleet", 1.0)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()

@@ -13,8 +13,8 @@ always goes out); a channel with many feeds (a phone page per resident) may be p
 slower. The flusher builds in slices of SLICE_S (feeds built in one slice see the same
 state and share work: the phones' people-ahead walk, the wait simulation) and yields to
 the loop between slices, so the hub's MQTT path never waits behind a row of snapshots;
-after a pass it rests so that building takes at most BUDGET of the loop's time: with hundreds of pages open on a busy machine the views lag a
-little more, the windows' calls do not.
+after a pass it rests so that building takes at most BUDGET of the loop's time: with
+hundreds of pages open on a busy machine the views lag a little more, the calls do not.
 
 Snapshots are whole states, never deltas: a stream keeps only the newest frame it has not
 sent yet (drop to latest), so a slow or stalled client costs one frame of memory and
@@ -39,7 +39,7 @@ log = logging.getLogger("onewindow.hub.web")
 
 Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> JSON-able
 KEEPALIVE_S = 15.0
-INTERVAL_S = 0.2  # a feed's snapshot is rebuilt at most this often
+INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.002  # builds in a row before the flusher yields (feeds of one state share work)
 BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
@@ -73,6 +73,12 @@ class Feed:
         self.frame: bytes | None = None
         self.version = -1  # LiveHub.version when last built
         self.built_at = float("-inf")  # loop time of that build
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """The flusher ended by a bug: say so (the next stream to open starts a new one)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("live views stopped", exc_info=task.exception())
 
 
 class LiveHub:
@@ -170,6 +176,7 @@ class LiveHub:
         if self._flusher is None or self._flusher.done():
             self._kick = asyncio.Event()
             self._flusher = asyncio.create_task(self._flush(), name="live-flusher")
+            self._flusher.add_done_callback(_log_failure)
         return feed, stream
 
     def _unsubscribe(self, feed: Feed, stream: Stream) -> None:
