@@ -287,6 +287,7 @@ for _tool in ("flash", "devices"):
     __import__(f"onewindow.tools.{_tool}", fromlist=["register"]).register(app)
 __import__("onewindow.hub.fleet.cli", fromlist=["register"]).register(app)
 __import__("onewindow.hub.ota.cli", fromlist=["register"]).register(app)
+__import__("onewindow.hub.store.commands", fromlist=["register"]).register(app)
 
 if __name__ == "__main__":
     app()
