@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,9 +31,16 @@ from .core.effects import (
     WindowChanged,
 )
 from .core.model import Ticket, TicketState, WindowState
+from .core.snapshot import centre_state, restore_centre
 from .devices import Device, Publish, Registry
 from .fleetwatch import FleetWatch
-from .forecast.wait import NO_WINDOW, Estimate, WaitPredictor
+from .forecast.wait import (
+    NO_WINDOW,
+    Estimate,
+    WaitPredictor,
+    predictor_to_dict,
+    restore_predictor,
+)
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
 from .store.journal import Record
@@ -109,6 +116,7 @@ class HubApp:
         self.fleet = FleetWatch(self.centre_id)  # the device summary and fleet alerts
         self._resync_n = 0
         self._replaying = False
+        self._quiet = False  # replaying a record whose reply is not kept: no messages
         self._mutating = False  # a message being handled has begun to change the state
         self.damaged = False  # ... and then failed: the runner rebuilds it from the journal
         self._font_warned = False
@@ -116,26 +124,74 @@ class HubApp:
         # so a replayed hub prints the same numbers.
         self.waits = WaitPredictor()
         self.issue_waits: dict[str, Estimate] = {}  # recent tickets: the wait they printed
+        self.snapshot_pos = 0  # journal position of the latest stored snapshot (runner.py)
 
     # ---- start-up ----------------------------------------------------------------------
-    def replay(self, records: Iterable[Record]) -> int:
-        """Rebuild state from the journal. Effects are rendered only to refill each device's
-        last reply, so a retry that crosses a hub restart still gets its original answer."""
+    def replay(self, records: Iterable[Record], replies: Mapping[str, int] | None = None) -> int:
+        """Rebuild state from the journal (after `restore`, from the snapshot's position on).
+
+        Nothing is rendered but device replies: the last reply of each device is refilled so
+        that a retry crossing a hub restart still gets its original answer. `replies`: each
+        device's last journal position among `records` (`SnapshotStore.last_by_device`);
+        only those records are rendered. None: every device record is (`reload`)."""
         n = 0
         self._replaying = True
         try:
             for rec in records:
                 self.pos = rec.pos
+                keep = rec.dev is not None and rec.seq is not None and (
+                    replies is None or replies.get(rec.dev) == rec.pos)
+                self._quiet = not keep
                 publishes = self._apply_record(rec)
                 if rec.dev is not None and rec.seq is not None:
                     dev = self.registry.get(rec.dev)
                     if dev is not None:
                         dev.last_seq = max(dev.last_seq, rec.seq)
-                        dev.last_reply = [p for p in publishes if _to_device(p, rec.dev)]
+                        if keep:
+                            dev.last_reply = [p for p in publishes if _to_device(p, rec.dev)]
                 n += 1
         finally:
-            self._replaying = False
+            self._replaying = self._quiet = False
         return n
+
+    def snapshot(self) -> dict[str, Any]:
+        """All the state a replay up to `pos` rebuilds, as plain data (hub/store/snapshot.py
+        stores it): the core, the app's own, the wait predictor's learned state and each
+        device's last seq and reply."""
+        return {
+            "pos": self.pos,
+            "centre": centre_state(self.centre),
+            "app": {
+                "calls": [[x.ticket, x.window, x.at] for x in self.calls],
+                "window_rev": [[n, r] for n, r in self.window_rev.items()],
+                "hall_rev": self.hall_rev,
+                "ratings": list(getattr(self, "ratings", [])),
+                "help_requests": [dict(r) for r in self.help_requests],
+                "refused": list(self.refused),
+                "issue_waits": {k: [e.median, e.mean, e.lo, e.hi, e.raw_lo, e.raw_hi]
+                                for k, e in self.issue_waits.items()},
+            },
+            "waits": predictor_to_dict(self.waits),
+            "devices": self.registry.export_seqs(),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Load a `snapshot()` into this app, freshly made for the same centre (nothing
+        replayed yet). Raises (KeyError, ValueError, TypeError) on a snapshot that does not
+        fit; the caller then falls back to an older one or a full replay on a fresh app."""
+        a = snap["app"]
+        restore_centre(self.centre, snap["centre"])
+        restore_predictor(self.waits, snap["waits"])
+        self.pos = int(snap["pos"])
+        self.calls = deque((Call(t, w, at) for t, w, at in a["calls"]), maxlen=HALL_CALLS)
+        self.window_rev = {int(n): int(r) for n, r in a["window_rev"]}
+        self.hall_rev = int(a["hall_rev"])
+        if hasattr(self, "ratings"):
+            self.ratings = list(a["ratings"])
+        self.help_requests = [dict(r) for r in a["help_requests"]]
+        self.refused = deque(a["refused"], maxlen=self.refused.maxlen)
+        self.issue_waits = {k: Estimate(*v) for k, v in a["issue_waits"].items()}
+        self.registry.restore_seqs(snap["devices"])
 
     def _apply_record(self, rec: Record) -> list[Publish]:
         body = rec.body
@@ -486,6 +542,9 @@ class HubApp:
         windows: set[int] = set()
         hall = False
         k = 0
+        # Quiet (a replayed record whose reply nobody will ask for): the state changes
+        # alone, no message is built (tickets, bitmaps and JSON were most of replay's time).
+        loud = not self._quiet
         self.waits.update(self.centre, rec.ts)
         for e in effects:
             if isinstance(e, TicketIssued):
@@ -496,14 +555,15 @@ class HubApp:
                 self.issue_waits[t.id] = est
                 while len(self.issue_waits) > 1000:
                     self.issue_waits.pop(next(iter(self.issue_waits)))
-                if rec.dev is not None:
+                if rec.dev is not None and loud:
                     out.append(self._res(rec.dev, rec.seq, rec.body["op"] if e.reprint
                                          else "take", ticket=t.number, ahead=e.ahead,
                                          **_wait_fields(est)))
                 source = self.registry.get(e.source) if e.source else None
                 offline = rec.body.get("number") is not None  # the box printed it itself
                 if source is not None and source.spec.role in ("box", "kiosk") and not offline:
-                    out.append(self._print(source.spec.id, t.id, e, est, rec, k))
+                    if loud:
+                        out.append(self._print(source.spec.id, t.id, e, est, rec, k))
                     k += 1
             elif isinstance(e, TicketCalled):
                 t = self.centre.tickets[e.ticket]
@@ -528,23 +588,26 @@ class HubApp:
             elif isinstance(e, DayClosed) and not self._replaying:
                 log.info("day %s closed; %d tickets expired", e.day, len(e.expired))
             elif isinstance(e, BlockReserved):
-                out.append(self._block_cmd(e.device, f"{rec.pos}.{k}", rec.ts))
+                if loud:
+                    out.append(self._block_cmd(e.device, f"{rec.pos}.{k}", rec.ts))
                 k += 1
             elif isinstance(e, RatingGiven):
                 self.ratings.append({"op": "rate", "ticket": e.ticket, "score": e.score,
                                      "window": e.window, "clerk": e.clerk, "at": rec.ts})
-                if rec.dev is not None:
+                if rec.dev is not None and loud:
                     out.append(self._res(rec.dev, rec.seq, "rate"))  # a bare res (3.3)
             elif isinstance(e, CaseOpened | QueueChanged):
                 pass
-        if rec.dev is not None and not any(_is_res(p) for p in out):
+        if rec.dev is not None and loud and not any(_is_res(p) for p in out):
             out.append(self._res(rec.dev, rec.seq, rec.body["op"], **self._result(rec)))
         for n in windows:
             self.window_rev[n] = rec.pos
-        out += [self._display_publish(n) for n in sorted(windows)]
         if hall:
             self.hall_rev = rec.pos
-            out.append(self._hall_publish(rec.ts))
+        if not self._replaying:  # a replay keeps replies to devices only (`replay`)
+            out += [self._display_publish(n) for n in sorted(windows)]
+            if hall:
+                out.append(self._hall_publish(rec.ts))
         return out
 
     def ticket_wait(self, t: Ticket, now: float, version: int | None = None) -> Estimate:

@@ -66,6 +66,10 @@ class HubConfig:
     embedded_dir: str | None = None
     database_url: str = "sqlite:///onewindow.db"
     fsync: bool = False
+    # [store] snapshot_records / snapshot_minutes: a snapshot of the whole state after this
+    # many journal records or minutes, and at each day's close (hub/store/snapshot.py).
+    snapshot_records: int = 5000
+    snapshot_minutes: float = 10.0
     status_url: str = "http://localhost:8080/t/"
     extra: dict[str, Any] = field(default_factory=dict)
     web: WebConfig | None = None  # no [web]: no HTTP server
@@ -138,6 +142,8 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             embedded_dir=_path(broker.get("embedded_dir"), base),
             database_url=db,
             fsync=bool(store.get("fsync", False)),
+            snapshot_records=int(store.get("snapshot_records", 5000)),
+            snapshot_minutes=float(store.get("snapshot_minutes", 10.0)),
             status_url=centre.get("status_url", "http://localhost:8080/t/"),
             web=None if web is None else WebConfig(
                 str(web.get("host", "127.0.0.1")), int(web.get("port", 8080)),

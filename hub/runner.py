@@ -27,7 +27,9 @@ from .core.centre import Centre
 from .devices import Publish
 from .fleetwatch import FleetRules
 from .mqtt.broker import NO_DELAY, start_embedded
+from .startup import rebuild
 from .store.journal import Journal, StorageUnavailable, storage_errors
+from .store.snapshot import SnapshotStore
 
 log = logging.getLogger("onewindow.hub")
 
@@ -49,14 +51,18 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> H
 
     catalog = load_catalog(config.catalog_path)
     check(config, catalog)
-    app = HubApp(Centre(catalog, config.centre), fleet_registry(config, journal.engine),
-                 boot or secrets.token_hex(3), config.status_url)
-    app.fleet.rules = FleetRules.from_table(config.fleet)
-    started = time.perf_counter()
-    n = app.replay(journal.read())
-    log.info("replayed %d journal records in %.2f s; next position %d", n,
-             time.perf_counter() - started, app.pos + 1)
-    return app
+    registry = fleet_registry(config, journal.engine)
+    boot = boot or secrets.token_hex(3)
+
+    def fresh() -> HubApp:
+        for dev in registry.devices.values():  # a failed attempt's seqs go too
+            dev.last_seq, dev.last_reply = 0, []
+        app = HubApp(Centre(catalog, config.centre), registry, boot, config.status_url)
+        app.fleet.rules = FleetRules.from_table(config.fleet)
+        return app
+
+    # The latest good snapshot plus the records after it (hub/startup.py).
+    return rebuild(fresh, journal, SnapshotStore(journal.engine))
 
 
 class HubRunner:
@@ -84,6 +90,12 @@ class HubRunner:
         # The app as start-up builds it from the journal (serve sets it: build_app).
         self.rebuild: Callable[[], HubApp] | None = None
         self._recovery: asyncio.Task[None] | None = None
+        # Checkpoints (hub/store/snapshot.py): serve() sets the store; None: no snapshots.
+        self.snapshots: SnapshotStore | None = None
+        self.snapshot_records = 5000
+        self.snapshot_seconds = 600.0
+        self._snap_day = app.centre.day
+        self._snap_at = clock()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -245,6 +257,33 @@ class HubRunner:
         await self._publish(step.publishes)
         if self.on_step is not None:
             self.on_step(step)
+        if step.records:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """After a committed batch, when a day closed or enough records or time went by
+        since the last one: a snapshot of the whole state, which is then exactly the
+        journal up to `app.pos`. A snapshot that fails is logged and skipped (the journal
+        holds everything; start-up just replays more): it never stops the hub."""
+        app = self.app
+        if self.snapshots is None or app.damaged or app.pos <= app.snapshot_pos:
+            return
+        now = self.clock()
+        if (app.centre.day == self._snap_day
+                and app.pos - app.snapshot_pos < self.snapshot_records
+                and now - self._snap_at < self.snapshot_seconds):
+            return
+        started = time.perf_counter()
+        try:
+            saved = self.snapshots.save(app.snapshot())
+        except Exception as e:
+            log.warning("snapshot at position %d failed (%s); the journal has it all",
+                        app.pos, e)
+            self._snap_at = now  # not again at once: at the next interval
+            return
+        app.snapshot_pos, self._snap_day, self._snap_at = saved.pos, app.centre.day, now
+        log.info("snapshot at position %d: %d bytes (%d JSON) in %.0f ms", saved.pos,
+                 saved.size, saved.raw, (time.perf_counter() - started) * 1000)
 
     async def _storage_lost(self, error: StorageUnavailable) -> None:
         """Stop accepting work, visibly: the retained hub status says `disconnected`, so
@@ -357,6 +396,9 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         gc.freeze()
         runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
         runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
+        runner.snapshots = SnapshotStore(journal.engine)
+        runner.snapshot_records = config.snapshot_records
+        runner.snapshot_seconds = config.snapshot_minutes * 60.0
         runner.embedded_broker = broker  # None with [broker] url
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None

@@ -536,3 +536,49 @@ class WaitPredictor:
     def hol_delay(self, centre: Centre, t: Ticket) -> float:
         """Minutes: the wait of the last ticket called from the same queue (0 if none)."""
         return self.hol.get(centre._reach.get(t.item, frozenset()), 0.0) / 60.0
+
+
+# ---- snapshot (hub/store/snapshot.py) ----------------------------------------------------
+def predictor_to_dict(p: WaitPredictor) -> dict[str, object]:
+    """The learned state of a predictor, in insertion order (evictions and sums follow it).
+    Left out: the forecast caches (`_cache`, `_chain`, `_scales`), which a replay does not
+    fill either and which are recomputed from this state alike."""
+    L = p.learner
+    return {
+        "learner": {"prior_n": L.prior_n, "cv0": L.cv0, "cv_n": L.cv_n,
+                    "items": {k: [s.n, s.mean, s.m2] for k, s in L.items.items()},
+                    "obs_sum": L.obs_sum, "std_sum": L.std_sum, "total_n": L.total_n},
+        "at_window": dict(p._at_window),
+        "hol": [[sorted(k), v] for k, v in p.hol.items()],
+        "open_s": p.open_s.tolist(), "paused_s": p.paused_s.tolist(),
+        "prio_s": p.prio_s.tolist(),
+        "last": p._last, "avail_weight": p.avail_weight, "prio_weight": p.prio_weight,
+        "pending": {k: list(v) for k, v in p.pending.items()},
+        "score_lo": [list(d) for d in p.score_lo], "score_hi": [list(d) for d in p.score_hi],
+        "serial": p._serial,
+    }
+
+
+def restore_predictor(p: WaitPredictor, d: dict) -> None:  # type: ignore[type-arg]
+    """Load `predictor_to_dict` output into `p` (a fresh predictor of the same settings)."""
+    ld = d["learner"]
+    learner = ServiceLearner(prior_n=ld["prior_n"], cv0=ld["cv0"], cv_n=ld["cv_n"],
+                             items={k: _Item(n, m, m2) for k, (n, m, m2) in ld["items"].items()},
+                             obs_sum=ld["obs_sum"], std_sum=ld["std_sum"],
+                             total_n=ld["total_n"])
+    arrays = [np.array(d[k], dtype=float) for k in ("open_s", "paused_s", "prio_s")]
+    if any(a.shape != (SLOTS,) for a in arrays):
+        raise ValueError(f"predictor profiles must have {SLOTS} slots")
+    if len(d["score_lo"]) != len(BANDS) + 1 or len(d["score_hi"]) != len(BANDS) + 1:
+        raise ValueError(f"predictor calibration needs {len(BANDS) + 1} bands")
+    p.learner = learner
+    p._at_window = dict(d["at_window"])
+    p.hol = {frozenset(k): v for k, v in d["hol"]}
+    p.open_s, p.paused_s, p.prio_s = arrays
+    p._last, p.avail_weight, p.prio_weight = d["last"], d["avail_weight"], d["prio_weight"]
+    p.pending = {k: (a, b, c, e) for k, (a, b, c, e) in d["pending"].items()}
+    p.score_lo = [deque(x, maxlen=CALIBRATION_N) for x in d["score_lo"]]
+    p.score_hi = [deque(x, maxlen=CALIBRATION_N) for x in d["score_hi"]]
+    p._serial = d["serial"]
+    p._cache = p._chain = None
+    p._scales = {}

@@ -1,0 +1,167 @@
+"""Snapshots: the hub's whole state at a journal position, so a start-up replays only the
+records after it instead of every record since the first day.
+
+Stored in the journal's own database (table `snapshot`), one row per snapshot, written in
+one transaction that also checks the position it names is in the journal: a snapshot never
+covers a record that is not durable. Each row holds `HubApp.snapshot()` as JSON, compressed,
+with its format `version` and a SHA-256 of the stored bytes. Loading tries the newest first
+and falls back to older ones (and in the end to a full replay) on any snapshot that fails
+its checksum, does not decode, or has a version no migration reaches: a bad snapshot costs
+start-up time, never state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from .journal import journal, metadata, storage_errors
+
+log = logging.getLogger("onewindow.hub")
+
+VERSION = 1  # of the snapshot's content (HubApp.snapshot); bump it with a migration
+KEEP = 3  # snapshots kept: the newest, and older ones to fall back on
+CODEC = "json+zlib"
+
+snapshot = Table(
+    "snapshot", metadata,
+    Column("pos", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("journal_ts", Float, nullable=False),  # the record at `pos`: a journal rewritten
+    Column("day", String(8), nullable=False),  # under the snapshot no longer matches it
+    Column("version", Integer, nullable=False),
+    Column("codec", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# version n -> a function turning a version-n snapshot into a version n+1 one. A snapshot
+# whose version has no path to VERSION is ignored (with a log line): the journal has it all.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class SnapshotInvalid(ValueError):
+    """A stored snapshot that cannot be used; the reason is the message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    pos: int
+    size: int  # bytes stored
+    raw: int  # bytes of JSON before compression
+
+
+def encode(state: dict[str, Any]) -> tuple[bytes, int]:
+    """(stored bytes, JSON size) of a snapshot's content."""
+    raw = json.dumps({"version": VERSION, "state": state}, ensure_ascii=False,
+                     separators=(",", ":")).encode()
+    return zlib.compress(raw, 6), len(raw)
+
+
+def decode(data: bytes, sha256: str, codec: str) -> dict[str, Any]:
+    """The snapshot's content at VERSION, migrated if older. Raises SnapshotInvalid."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SnapshotInvalid("checksum mismatch")
+    if codec != CODEC:
+        raise SnapshotInvalid(f"unknown codec {codec!r}")
+    try:
+        doc = json.loads(zlib.decompress(data))
+    except (zlib.error, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError too
+        raise SnapshotInvalid(f"undecodable: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("state"), dict):
+        raise SnapshotInvalid("not a snapshot document")
+    version = doc.get("version")
+    if type(version) is not int or version > VERSION:
+        raise SnapshotInvalid(f"version {version!r} is not one this hub reads ({VERSION})")
+    state = doc["state"]
+    while version < VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise SnapshotInvalid(f"version {version} has no migration to {VERSION}")
+        state, version = step(state), version + 1
+    return state
+
+
+class SnapshotStore:
+    def __init__(self, engine: Engine, keep: int = KEEP) -> None:
+        self.engine = engine
+        self.keep = keep
+        metadata.create_all(engine, tables=[snapshot])
+
+    def save(self, state: dict[str, Any]) -> Saved:
+        """Store `state` (HubApp.snapshot(), naming its `pos`) in one transaction, and drop
+        all but the newest `keep`. Raises ValueError when its position is not a journal
+        record (nothing stored); StorageUnavailable when the database is away."""
+        pos, day = int(state["pos"]), str(state["centre"]["day"])
+        data, raw = encode(state)
+        digest = hashlib.sha256(data).hexdigest()
+        with storage_errors(self.engine), self.engine.begin() as conn:
+            ts = conn.execute(select(journal.c.ts).where(journal.c.pos == pos)).scalar()
+            if ts is None:
+                raise ValueError(f"no journal record {pos}: a snapshot covers durable "
+                                 f"records only")
+            conn.execute(delete(snapshot).where(snapshot.c.pos == pos))
+            conn.execute(insert(snapshot).values(pos=pos, journal_ts=ts, day=day,
+                                                 version=VERSION, codec=CODEC,
+                                                 sha256=digest, data=data))
+            kept = conn.execute(select(snapshot.c.pos).order_by(snapshot.c.pos.desc())
+                                .limit(self.keep)).scalars().all()
+            conn.execute(delete(snapshot).where(snapshot.c.pos < min(kept)))
+        return Saved(pos, len(data), raw)
+
+    def candidates(self) -> Iterator[dict[str, Any]]:
+        """Usable snapshots, newest first, decoded one at a time as the caller asks for the
+        next; a bad one is logged and passed over."""
+        with storage_errors(self.engine), self.engine.connect() as conn:
+            rows = conn.execute(select(snapshot.c.pos, snapshot.c.journal_ts)
+                                .order_by(snapshot.c.pos.desc())).all()
+        for pos, journal_ts in rows:
+            try:
+                yield self._load(pos, journal_ts)
+            except SnapshotInvalid as e:
+                log.warning("snapshot at journal position %d not used: %s", pos, e)
+
+    def _load(self, pos: int, journal_ts: float) -> dict[str, Any]:
+        with storage_errors(self.engine), self.engine.connect() as conn:
+            row = conn.execute(select(snapshot.c.sha256, snapshot.c.codec, snapshot.c.data)
+                               .where(snapshot.c.pos == pos)).first()
+            ts = conn.execute(select(journal.c.ts).where(journal.c.pos == pos)).scalar()
+        if row is None:
+            raise SnapshotInvalid("gone while loading")
+        if ts is None or ts != journal_ts:
+            raise SnapshotInvalid("the journal no longer holds the record it covers")
+        state = decode(bytes(row.data), row.sha256, row.codec)
+        if state.get("pos") != pos:
+            raise SnapshotInvalid(f"names position {state.get('pos')!r}, stored at {pos}")
+        return state
+
+    def last_by_device(self, after: int) -> dict[str, int]:
+        """Each device's last journal position after `after`: the records whose replies a
+        replay must render (HubApp.replay)."""
+        with storage_errors(self.engine), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(journal.c.dev, func.max(journal.c.pos))
+                .where(journal.c.pos > after, journal.c.dev.is_not(None),
+                       journal.c.seq.is_not(None))
+                .group_by(journal.c.dev)).all()
+        return {dev: int(pos) for dev, pos in rows}

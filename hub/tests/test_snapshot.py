@@ -1,0 +1,310 @@
+"""Snapshots: restore(snapshot at P) + replay(journal after P) is the state a full replay
+builds, across days; corrupt snapshots fall back to older ones and in the end to the journal.
+
+The journals here come from the real app (`HubApp.handle`, devices' messages through the
+protocol); the snapshots go through the real store (SQLite, encode/decode, checksum)."""
+
+import datetime as dt
+import hashlib
+import json
+import zlib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from onewindow.hub.app import HubApp
+from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.model import TicketState
+from onewindow.hub.devices import DeviceSpec, Registry
+from onewindow.hub.startup import rebuild
+from onewindow.hub.store import snapshot as snap_mod
+from onewindow.hub.store.journal import Journal, Record
+from onewindow.hub.store.snapshot import SnapshotStore, decode, encode
+from onewindow.protocol import ow_protocol as proto
+
+from .catalogs import small_catalog
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+T0 = dt.datetime(2026, 11, 20, 8, 30, tzinfo=TZ).timestamp()  # a Friday: a weekend follows
+WINDOWS = ((1, "comprehensive"), (2, "comprehensive"), (3, "card"), (4, "cash"))
+BOXES = ("box-1", "box-2")
+KEYPADS = tuple(f"kp-{n}" for n, _ in WINDOWS)
+ITEMS = ("SOC-1", "SOC-2", "MED-1", "CIV-1", "CARD-1", "CASH-1")
+RESIDENTS = ("r1", "r2", "r3")
+CATALOG = small_catalog()
+
+
+def fresh() -> HubApp:
+    core = Centre(CATALOG, CentreConfig("t1", tuple(WindowSpec(n, k) for n, k in WINDOWS)))
+    devices = [DeviceSpec(b, "box") for b in BOXES]
+    devices += [DeviceSpec(f"kp-{n}", "keypad", n) for n, _ in WINDOWS]
+    return HubApp(core, Registry(devices), "boot1")
+
+
+class Driver:
+    """Devices pressing keys on a live app; keeps the journal the runner would commit."""
+
+    def __init__(self) -> None:
+        self.app = fresh()
+        self.now = T0
+        self.seq = dict.fromkeys(BOXES + KEYPADS, 0)
+        self.records: list[Record] = []
+
+    def send(self, dev: str, typ: str, **fields) -> None:
+        self.seq[dev] += 1
+        self._handle(dev, "evt", proto.event(dev, self.seq[dev], typ, **fields))
+
+    def repeat(self, dev: str) -> None:
+        if self.seq[dev]:  # a retry of the last event: same reply, no record
+            self._handle(dev, "evt", proto.event(dev, self.seq[dev], "call"))
+
+    def birth(self, box: str) -> None:
+        self._handle(box, "status", {"dev": box, "state": "ready", "role": "box"})
+
+    def _handle(self, dev: str, leaf: str, msg: dict) -> None:
+        step = self.app.handle(proto.device_topic("t1", dev, leaf), proto.encode(leaf, msg),
+                               self.now)
+        # Records are journaled as they stand once handled (the est a take computed in).
+        self.records += [Record(r.pos, r.ts, r.dev, r.seq, json.loads(json.dumps(r.body)))
+                         for r in step.records]
+
+
+def run_ops(data, driver: Driver, n_ops: int) -> None:
+    d = driver
+    for _ in range(n_ops):
+        kind = data.draw(st.sampled_from(
+            ["take"] * 6 + ["serve"] * 4 + ["call", "start", "complete", "open", "skip",
+                                             "recall", "transfer", "pause", "resume", "close",
+                                             "rate", "help", "card", "reprint", "scan",
+                                             "birth", "offline", "repeat", "midnight"]))
+        d.now += data.draw(st.floats(1.0, 900.0))
+        kp = data.draw(st.sampled_from(KEYPADS))
+        box = data.draw(st.sampled_from(BOXES))
+        if kind == "take":
+            fields = {"item": data.draw(st.sampled_from(ITEMS))}
+            pr = data.draw(st.sampled_from(["normal", "normal", "priority", "appointment"]))
+            if pr != "normal":
+                fields["priority"] = pr
+            if pr == "appointment":
+                fields["appointment_at"] = d.now + data.draw(st.floats(-1200, 3600))
+            if data.draw(st.booleans()):
+                fields["resident"] = data.draw(st.sampled_from(RESIDENTS))
+            d.send(box, "take", **fields)
+        elif kind == "serve":  # a whole service at one window: call, start, done, rated
+            d.send(kp, "open", clerk="wang")
+            d.send(kp, "call")
+            w = d.app.centre.windows[int(kp[3:])]
+            t = d.app.centre.tickets.get(w.ticket) if w.ticket else None
+            d.now += data.draw(st.floats(20.0, 60.0))
+            d.send(kp, "start")
+            d.now += data.draw(st.floats(60.0, 1200.0))
+            d.send(kp, "complete")
+            if t is not None and data.draw(st.booleans()):
+                d.send(kp, "rate", ticket=t.number, score=data.draw(st.sampled_from([1, 2, 3])))
+        elif kind in ("call", "start", "complete", "recall", "pause", "resume", "close"):
+            d.send(kp, kind)
+        elif kind == "open":
+            d.send(kp, "open", clerk=data.draw(st.sampled_from(["wang", "li"])))
+        elif kind == "skip":
+            d.send(kp, "skip", requeue=data.draw(st.booleans()))
+        elif kind == "transfer":
+            if data.draw(st.booleans()):
+                d.send(kp, "transfer", to_window=data.draw(st.sampled_from([1, 2, 3, 4])))
+            else:
+                d.send(kp, "transfer", to_item=data.draw(st.sampled_from(ITEMS)))
+        elif kind in ("rate", "reprint", "scan"):
+            numbers = sorted(d.app.centre.by_number) or ["A001"]
+            number = data.draw(st.sampled_from(numbers))
+            if kind == "rate":
+                d.send(kp, "rate", ticket=number, score=data.draw(st.sampled_from([1, 2, 3])))
+            elif kind == "reprint":
+                d.send(box, "reprint", ticket=number)
+            else:
+                d.send(kp, "scan", ticket=number)
+        elif kind == "help":
+            d.send(kp, "help")
+        elif kind == "card":
+            d.send(kp, "card", resident=data.draw(st.sampled_from(RESIDENTS)))
+        elif kind == "birth":
+            d.birth(box)
+        elif kind == "offline":
+            blocks = d.app.centre.offline_blocks(box)
+            if blocks:
+                prefix = data.draw(st.sampled_from(sorted(blocks)))
+                free = [f"{prefix}{n:03d}" for a, b in blocks[prefix] for n in range(a, b + 1)
+                        if f"{prefix}{n:03d}" not in d.app.centre.by_number]
+                item = next(i for i in ITEMS if CATALOG.items[i].prefix == prefix)
+                d.send(box, "take", item=item, number=free[0], taken_at=d.now - 1)
+        elif kind == "repeat":
+            d.repeat(kp)
+        elif kind == "midnight":
+            d.now += data.draw(st.floats(10 * 3600, 40 * 3600))  # past one or two midnights
+
+
+def state(app: HubApp, now: float = T0 + 3 * 86400) -> str:
+    """Everything replay rebuilds, plus the predictions for the waiting tickets at `now`
+    (the same simulation, seeded by the position, must give the same)."""
+    s = app.snapshot()
+    s["predictions"] = {t.id: app.ticket_wait(t, now, app.pos)
+                        for t in app.centre.tickets.values()
+                        if t.state is TicketState.WAITING}
+    # As text, so that the order of every dict counts too: walks over tickets, cases and
+    # pending predictions follow their insertion order.
+    return json.dumps(s, ensure_ascii=False, default=repr)
+
+
+def tail_replies(records: list[Record]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        if r.dev is not None and r.seq is not None:
+            out[r.dev] = r.pos
+    return out
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_restore_plus_tail_equals_a_full_replay(data):
+    d = Driver()
+    run_ops(data, d, data.draw(st.integers(30, 200)))
+    records = d.records
+    full = fresh()
+    full.replay(records)
+    for _ in range(3):
+        cut = data.draw(st.integers(0, len(records)))
+        upto = fresh()
+        upto.replay(records[:cut])
+        stored, _ = encode(upto.snapshot())  # through the store's own codec
+        loaded = decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC)
+        restored = fresh()
+        restored.restore(loaded)
+        tail = records[cut:]
+        assert restored.replay(tail, tail_replies(tail)) == len(tail)
+        assert state(restored, d.now) == state(full, d.now)
+
+
+def journal_of(tmp_path, records: list[Record]) -> Journal:
+    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    j.append(records)
+    return j
+
+
+def two_days(n_ops: int = 60) -> Driver:
+    """A deterministic journal over two days (no hypothesis): opens, takes, calls."""
+    d = Driver()
+    for kp in KEYPADS:
+        d.send(kp, "open", clerk="wang")
+    for i in range(n_ops):
+        d.now += 97.0
+        if i == n_ops // 2:
+            d.now += 24 * 3600  # the next day
+        d.send(BOXES[i % 2], "take", item=ITEMS[i % 3])
+        if i % 3 == 2:
+            d.send(KEYPADS[i % 2], "call")
+    return d
+
+
+def test_a_corrupt_latest_snapshot_falls_back_to_the_one_before(tmp_path, caplog):
+    d = two_days()
+    j = journal_of(tmp_path, d.records)
+    store = SnapshotStore(j.engine)
+    early, late = fresh(), fresh()
+    early.replay(d.records[:40])
+    late.replay(d.records[:90])
+    store.save(early.snapshot())
+    store.save(late.snapshot())
+    full = fresh()
+    full.replay(d.records)
+
+    with j.engine.begin() as conn:  # one byte flipped in the newest: its checksum fails
+        row = conn.execute(snap_mod.snapshot.select().where(
+            snap_mod.snapshot.c.pos == late.pos)).first()
+        bad = bytes([row.data[0] ^ 1]) + row.data[1:]
+        conn.execute(update(snap_mod.snapshot).where(snap_mod.snapshot.c.pos == late.pos)
+                     .values(data=bad))
+    app = rebuild(fresh, j, store)
+    assert app.snapshot_pos == early.pos
+    assert "checksum mismatch" in caplog.text
+    assert state(app) == state(full)
+
+
+def test_undecodable_or_unknown_version_snapshots_fall_back_to_a_full_replay(tmp_path,
+                                                                           caplog):
+    d = two_days()
+    j = journal_of(tmp_path, d.records)
+    store = SnapshotStore(j.engine)
+    a, b = fresh(), fresh()
+    a.replay(d.records[:30])
+    b.replay(d.records[:70])
+    store.save(a.snapshot())
+    store.save(b.snapshot())
+    future = zlib.compress(json.dumps({"version": snap_mod.VERSION + 1,
+                                       "state": b.snapshot()}).encode())
+    garbage = zlib.compress(b"{not json")
+    with j.engine.begin() as conn:
+        for pos, data in ((a.pos, garbage), (b.pos, future)):
+            conn.execute(update(snap_mod.snapshot).where(snap_mod.snapshot.c.pos == pos)
+                         .values(data=data, sha256=hashlib.sha256(data).hexdigest()))
+    full = fresh()
+    full.replay(d.records)
+    app = rebuild(fresh, j, store)
+    assert app.snapshot_pos == 0
+    assert "undecodable" in caplog.text and "not one this hub reads" in caplog.text
+    assert state(app) == state(full)
+
+
+def test_an_old_version_is_migrated_and_one_with_no_migration_ignored(monkeypatch):
+    app = fresh()
+    body = {"pos": 0, "centre": {"day": ""}}
+    data = zlib.compress(json.dumps({"version": 0, "state": body}).encode())
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        decode(data, digest, snap_mod.CODEC)
+        raise AssertionError("a version with no migration must be refused")
+    except snap_mod.SnapshotInvalid as e:
+        assert "no migration" in str(e)
+    monkeypatch.setitem(snap_mod.MIGRATIONS, 0, lambda s: {**s, "migrated": True})
+    assert decode(data, digest, snap_mod.CODEC) == {**body, "migrated": True}
+    del app
+
+
+def test_a_snapshot_whose_tail_does_not_replay_is_passed_over(tmp_path, caplog):
+    """Valid checksum, but a state the journal after it does not fit (a window missing):
+    the next older snapshot (here: none, so the journal) is used instead."""
+    d = two_days()
+    j = journal_of(tmp_path, d.records)
+    store = SnapshotStore(j.engine)
+    a = fresh()
+    a.replay(d.records[:50])
+    s = a.snapshot()
+    del s["centre"]["windows"][4]
+    store.save(s)
+    full = fresh()
+    full.replay(d.records)
+    app = rebuild(fresh, j, store)
+    assert app.snapshot_pos == 0 and "not used" in caplog.text
+    assert state(app) == state(full)
+
+
+def test_a_snapshot_names_a_journal_position_that_is_stored(tmp_path):
+    d = two_days(10)
+    j = journal_of(tmp_path, d.records[:-1])  # the last record never became durable
+    store = SnapshotStore(j.engine)
+    try:
+        store.save(d.app.snapshot())
+        raise AssertionError("a snapshot past the journal must be refused")
+    except ValueError as e:
+        assert "no journal record" in str(e)
+    assert list(store.candidates()) == []
+
+
+def test_only_the_newest_snapshots_are_kept(tmp_path):
+    d = two_days()
+    j = journal_of(tmp_path, d.records)
+    store = SnapshotStore(j.engine, keep=2)
+    for cut in (10, 20, 30, 40):
+        a = fresh()
+        a.replay(d.records[:cut])
+        store.save(a.snapshot())
+    assert [s["pos"] for s in store.candidates()] == [d.records[39].pos, d.records[29].pos]
