@@ -8,6 +8,7 @@ asyncio runner (`runner.py`), the tests and the simulator all drive this same ob
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -246,7 +247,10 @@ class HubApp:
         then rebuilds the state from the journal (`reload`), as a restart would."""
         self._mutating = False
         try:
-            return self._handle(topic, payload, now, retained)
+            step = self._handle(topic, payload, now, retained)
+            for rec in step.records:
+                _check_storable(rec)
+            return step
         except Exception:
             return self._failed(topic, payload)
 
@@ -749,6 +753,19 @@ class HubApp:
 
 
 _ERR_FIELDS = ("seq", "id", "last", "ticket")
+
+
+INT64 = 2**63  # the journal's BIGINT columns (pos, seq)
+
+
+def _check_storable(rec: Record) -> None:
+    """A record the journal would refuse must fail here, for this one message, and not in
+    the batch's commit, where it would take every other message of the batch with it."""
+    if not (0 < rec.pos < INT64 and (rec.seq is None or 0 <= rec.seq < INT64)):
+        raise ValueError(f"record {rec.pos}: pos/seq {rec.seq} outside the journal's range")
+    if (rec.dev is not None and len(rec.dev) > 64) or len(str(rec.body.get("op"))) > 32:
+        raise ValueError(f"record {rec.pos}: dev or op too long for the journal")
+    json.dumps(rec.body)  # TypeError: a value the journal cannot write
 
 
 def _seq_of(payload: bytes) -> int | None:

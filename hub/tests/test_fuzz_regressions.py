@@ -124,36 +124,61 @@ async def test_the_real_hub_answers_poison_with_err_and_lives(tmp_path, mosquitt
         assert hub.stop() is not None
 
 
+def _raise(rec):
+    raise RuntimeError("a bug after the core changed state")
+
+
+def _unstorable(rec):
+    rec.body["when"] = {1795395600}  # a set: json cannot write it, nor the journal
+
+
+@pytest.mark.parametrize("bug", [_raise, _unstorable], ids=["render raises",
+                                                            "record the journal refuses"])
 async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
-        tmp_path, small_catalog_file, monkeypatch):
-    """A bug stand-in: rendering raises after the core has issued a ticket (no real message
-    makes today's code fail there; that is the point). The event gets `err` `internal`, the
-    journal keeps nothing of it, the in-memory state is the journal's again, and the next
-    take gets the number the lost one would have had."""
+        tmp_path, small_catalog_file, monkeypatch, bug):
+    """A bug stand-in: rendering raises, or builds a record the journal would refuse, after
+    the core has issued a ticket (no real message makes today's code fail there; that is
+    the point). The event gets `err` `internal`, the journal keeps nothing of it, the
+    in-memory state is the journal's again, and the next take gets the number the lost one
+    would have had; the rest of the batch is not lost with it."""
     journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
-    app = build_app(hub_config.load(_config(tmp_path, small_catalog_file)), journal)
+    cfg = hub_config.load(_config(tmp_path, small_catalog_file))
+    app = build_app(cfg, journal)
     runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
     steps = []
     runner.on_step = steps.append
     topic = proto.device_topic(CENTRE, "box-1", "evt")
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 1, "take", item="SOC-1")))])
-    before, state = _rows(tmp_path / "hub.db"), app.centre.to_dict()
+    before = _rows(tmp_path / "hub.db")
     render = app._render
 
     def broken_render(effects, rec):  # fails for this one event only, as a real bug would
-        if rec.seq == 2:
-            raise RuntimeError("a bug after the core changed state")
-        return render(effects, rec)
+        out = render(effects, rec)
+        if rec.dev == "box-1" and rec.seq == 2:
+            bug(rec)
+        return out
 
     monkeypatch.setattr(app, "_render", broken_render)
     mark = len(steps)
-    await runner._handle_batch([_message(topic, proto.encode(
-        "evt", proto.event("box-1", 2, "take", item="SOC-1")))])
-    [err] = [proto.decode("err", p.payload) for s in steps[mark:] for p in s.publishes]
+    kp = proto.device_topic(CENTRE, "kp-1", "evt")
+    await runner._handle_batch([  # the keypad's events in the same batch are kept
+        _message(kp, proto.encode("evt", proto.event("kp-1", 1, "open"))),
+        _message(topic, proto.encode("evt", proto.event("box-1", 2, "take", item="SOC-1"))),
+        _message(kp, proto.encode("evt", proto.event("kp-1", 2, "pause")))])
+    publishes = [p for s in steps[mark:] for p in s.publishes]
+    [err] = [proto.decode("err", p.payload) for p in publishes if p.topic.endswith("/err")]
     assert err["code"] == "internal" and err["seq"] == 2
-    assert _rows(tmp_path / "hub.db") == before
-    assert app.centre.to_dict() == state and not app.damaged
+    assert [proto.decode("res", p.payload)["type"] for p in publishes
+            if p.topic.endswith("/kp-1/res")] == ["open", "pause"]
+    assert [r[1:3] for r in _rows(tmp_path / "hub.db")] == [
+        *[r[1:3] for r in before], ("kp-1", 1), ("kp-1", 2)]
+    assert app.centre.windows[1].state.value == "paused"
+    assert app.registry.get("kp-1").last_seq == 2
+    # the state is exactly what the journal rebuilds: the lost take left nothing behind
+    assert not app.damaged
+    assert "A002" not in {t.number for t in app.centre.tickets.values()}
+    assert app.centre.to_dict() == build_app(cfg, journal).centre.to_dict()
     summary = app.fleet.summary(app.registry.devices.values(), 1795395600.0)
     assert summary["failures"]["internal"] == 1
     assert [r["failures"] for r in summary["devices"] if r["id"] == "box-1"] == [1]
