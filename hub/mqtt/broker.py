@@ -43,9 +43,20 @@ AMQTT_GAPS = (
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+    """A free loopback port whose next one is free too: a configuration that sets only
+    `embedded_port` gets the embedded broker's hub listener on the next port, and a free
+    port's neighbour is often some client's ephemeral port."""
+    while True:
+        with socket.socket() as s, socket.socket() as after:
+            s.bind((LOOPBACK, 0))
+            port = int(s.getsockname()[1])
+            if port >= 65535:
+                continue
+            try:
+                after.bind((LOOPBACK, port + 1))
+            except OSError:
+                continue
+            return port
 
 
 class _Snapshot(dict):  # type: ignore[type-arg]

@@ -240,7 +240,8 @@ class PrivateMosquitto:
             else:
                 await asyncio.wait({pump}, timeout=1)  # its last words
             raise BrokerStartError(
-                f"embedded Mosquitto ({self.binary}) did not start on 127.0.0.1:{self.port}"
+                f"内置 MQTT 代理无法启动 / embedded Mosquitto ({self.binary}) did not start "
+                f"on 127.0.0.1:{self.port}"
                 f" and :{self.hub_port} (exit status {self.proc.returncode}): "
                 + " | ".join(self._tail))
         exited.cancel()

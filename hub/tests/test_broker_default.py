@@ -35,6 +35,7 @@ from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
 from onewindow.hub.mqtt.private_mosquitto import (
     KEEPALIVE_CHECK_S,
     RELOAD_EVERY,
+    BrokerStartError,
     PrivateMosquitto,
     data_dir,
     find_binary,
@@ -397,3 +398,21 @@ async def test_a_hub_killed_outright_takes_its_broker_along_and_the_next_keeps_i
             assert (m.topic.value, m.payload) == (cmd, b"queued")
     finally:
         assert second.stop() == 0, (tmp_path / "hub2.log").read_text()
+
+
+@needs_mosquitto
+async def test_a_broker_that_cannot_start_stops_the_hub_with_its_reason(
+        tmp_path, small_catalog_file) -> None:
+    cfg = centre(tmp_path, small_catalog_file, None)
+    with socket.socket() as taken:  # something else holds the devices' port
+        taken.bind(("127.0.0.1", cfg.embedded_port))
+        taken.listen()
+        with pytest.raises(BrokerStartError, match="Address already in use"):
+            async with serving(cfg):
+                pass
+
+
+def test_an_unknown_embedded_broker_is_a_configuration_error(tmp_path,
+                                                             small_catalog_file) -> None:
+    with pytest.raises(hub_config.ConfigError, match="embedded must be one of"):
+        centre(tmp_path, small_catalog_file, "hivemq")
