@@ -264,12 +264,14 @@ class HubApp:
                       "state may have changed: rebuilding it from the journal"
                       if self._mutating else "state unchanged")
         self.fleet.note_failure(dev_id, "internal")
+        device = self.registry.get(dev_id) if dev_id else None
+        if device is not None:
+            device.errors += 1
         try:
-            return self._error(dev_id, "internal",
-                               "内部错误，此事件未处理 / internal error: this event was not "
-                               "processed; the hub logged it", seq=_seq_of(payload))
-        except Exception:
-            log.exception("could not even answer device %s", dev_id or "?")
+            return Step(publishes=[self._err_publish(
+                dev_id, "internal", "内部错误，此事件未处理 / internal error: this event was "
+                "not processed; the hub logged it", seq=_seq_of(payload))])
+        except Exception:  # logged above; an unusable topic id cannot be answered
             return Step()
 
     def reload(self, records: Iterable[Record]) -> int:
@@ -308,7 +310,7 @@ class HubApp:
             msg = proto.decode(leaf, payload)
         except proto.ProtocolError as e:
             self.fleet.note_failure(dev_id, "protocol")
-            return self._error(dev_id, e.code, e.msg, seq=_seq_of(payload))
+            return self._error(dev_id, e.code, e.msg, topic=topic, seq=_seq_of(payload))
         if msg.get("dev") != dev_id:
             return self._error(dev_id, "dev_mismatch",
                                f"message names device {msg.get('dev')!r} on {dev_id!r}'s topic",
@@ -741,8 +743,13 @@ class HubApp:
                 **{k: v for k, v in fields.items() if v is not None and k in _ERR_FIELDS}}
         return Publish(self._dev_topic(dev, "err"), _encode("err", body))
 
-    def _error(self, dev: str, code: str, msg: str, **fields: Any) -> Step:
-        log.warning("device %s: %s: %s", dev or "?", code, msg)
+    def _error(self, dev: str, code: str, msg: str, topic: str | None = None,
+               **fields: Any) -> Step:
+        """Log once (with the topic when it says more than the device), count, answer."""
+        if topic is None:
+            log.warning("device %s: %s: %s", dev or "?", code, msg)
+        else:
+            log.warning("device %s on %s: %s: %s", dev or "?", topic, code, msg)
         device = self.registry.get(dev)
         if device is not None:
             device.errors += 1
