@@ -226,6 +226,8 @@ class HubApp:
             return []
         if body["op"] == "card":
             return [self._res(rec.dev, rec.seq, "card", **self._resident_view(body["resident"]))]
+        if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
+            return []
         effects = self.centre.apply(c.from_record(body), rec.ts)
         return self._render(effects, rec)
 

@@ -13,6 +13,7 @@ from .core.centre import CentreConfig, WindowSpec
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
 from .store.files import default_files_dir
+from .store.retention import Retention, RetentionError
 
 
 class ConfigError(ValueError):
@@ -88,6 +89,9 @@ class HubConfig:
     # off the hub); default ota_key.pem beside centre.toml. `onewindow provision` puts its
     # public half into each board's ow.json; `onewindow ota` signs with it.
     ota_key: str | None = None
+    # [retention]: days personal data is kept before `onewindow purge` removes it
+    # (hub/store/retention.py, docs/privacy.md).
+    retention: Retention = field(default_factory=Retention)
 
 
 def load(path: str | Path) -> HubConfig:
@@ -157,11 +161,21 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             fleet=_fleet(data.get("fleet", {})),
             ota_key=_path(data.get("ota", {}).get("key"), base) or (
                 str(base / "ota_key.pem") if base is not None else None),
+            retention=_retention(data.get("retention", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"configuration: {e!r}") from e
+
+
+def _retention(table: Any) -> Retention:
+    if not isinstance(table, dict):
+        raise ConfigError("[retention] must be a table")
+    try:
+        return Retention.from_table(table)
+    except RetentionError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _fleet(table: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import typer
 def register(app: typer.Typer) -> None:
     app.command("backup")(backup_cmd)
     app.command("restore")(restore_cmd)
+    app.command("purge")(purge_cmd)
 
 
 def _config(path: Path):  # type: ignore[no-untyped-def]
@@ -60,3 +61,57 @@ def restore_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.
     if done.moved_aside is not None:
         typer.echo(f"原文件目录已移至 / the files directory that was there is now "
                    f"{done.moved_aside}")
+
+
+def purge_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="say what would be "
+                                           "removed, change nothing"),
+              ) -> None:
+    """Remove personal data past its retention ([retention] in centre.toml, see
+    docs/privacy.md): resident tokens of old tickets, documents of old tickets and closed
+    cases. Journaled as a purge record. Run it while the hub is stopped."""
+    import asyncio
+    import time
+
+    from ..runner import build_app
+    from .journal import Journal
+    from .retention import plan, purge
+
+    cfg = _config(config)
+    if not dry_run:
+        state = asyncio.run(_hub_state(cfg))
+        if state == "ready":
+            typer.echo("中心服务正在运行，未清理：请先停止 / the hub is running, nothing purged: "
+                       "stop it first (the hub numbers the journal's records itself)", err=True)
+            raise typer.Exit(1)
+    now = time.time()
+    j = Journal(cfg.database_url)
+    try:
+        app = build_app(cfg, j)
+        p = plan(j, app.centre.cases.values(), cfg.files_dir, cfg.retention, now,
+                 cfg.centre.utc_offset_minutes)
+        if dry_run:
+            typer.echo(f"将清理 / would purge: {p.describe()}")
+            return
+        pos = purge(j, p, cfg.retention, now)
+        from .retention import compact
+
+        compact(j)
+    finally:
+        j.close()
+    typer.echo(f"已清理 / purged (journal record {pos}): {p.describe()}")
+
+
+async def _hub_state(cfg) -> str | None:  # type: ignore[no-untyped-def]
+    """The hub's retained status on its broker (ready, disconnected, lost), or None when
+    the broker is unreachable (the embedded broker runs only with its hub) or holds none."""
+    import aiomqtt
+
+    from ...tools.devices import View, read
+
+    view = View()
+    try:
+        await read(cfg, view, wait=2.0)
+    except (aiomqtt.MqttError, OSError):
+        return None
+    return view.hub

@@ -1,0 +1,261 @@
+"""Retention: personal data kept no longer than docs/privacy.md says, and a purge that
+removes what is past it, journaled as a record of its own.
+
+What the purge touches (`[retention]` in centre.toml, defaults below):
+
+* Resident tokens (keyed hashes of a card, `resident` in `take` and `card` records): a
+  `card` record's token is blanked once its day is `resident_days` old. A `take` record's
+  token is removed once its day is that old *and* the same token appears in nothing newer:
+  no take within the period, no open case, no case closed within the period. Why this
+  rule: a token still in use (an open promised item, a recent visit) must stay, since the
+  clerk's card lookup and the one-ticket-per-item rule read it; and a token removed is then
+  removed everywhere, so a replay of the purged journal rebuilds exactly the state the
+  rewritten snapshots hold (no case or ticket keeps a token its take record lost).
+  Replay does not depend on removed tokens: they only refuse a second active ticket of the
+  same resident, and the journal holds only commands that were accepted.
+* Documents (hub/store/files.py): a ticket's photos and PDFs are deleted `materials_days`
+  after its day, or, when the ticket became a promised item (case), that long after the
+  case closed; never while the case is open.
+
+A purge is one transaction: the rewritten journal records (each marked `purged` with the
+purge record's position), the rewritten snapshots, and the purge record (`op: purge`,
+what was removed, counts, the cut-off dates). The documents are deleted after it commits;
+a purge interrupted in between leaves documents the next purge deletes.
+
+The purge writes the journal: it runs while the hub is stopped (the hub assigns journal
+positions itself; see `onewindow purge`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from .journal import Journal, journal
+
+OP = "purge"
+
+
+class RetentionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """`[retention]`: days personal data is kept (docs/privacy.md says why these)."""
+
+    resident_days: int = 180  # resident tokens in past tickets and card look-ups
+    materials_days: int = 30  # documents, after the ticket's day or its case's closing
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> Retention:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise RetentionError(f"[retention]: unknown key(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(sorted(known))}")
+        values = {}
+        for key, value in table.items():
+            if type(value) is not int or value < 1:
+                raise RetentionError(f"[retention] {key} must be a whole number of days "
+                                     f">= 1, not {value!r}")
+            values[key] = value
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a purge removes (the body of its journal record, minus the bookkeeping)."""
+
+    residents_before: str  # ISO dates: records of earlier days are past retention
+    materials_before: str
+    take_records: int = 0  # take records whose token is removed
+    card_records: int = 0  # card records whose token is blanked
+    tokens: int = 0  # distinct tokens removed
+    snapshots: int = 0  # snapshots rewritten without them
+    tickets_with_documents: int = 0
+    documents: int = 0
+    document_bytes: int = 0
+    # Not in the record: what to do.
+    rewrite: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    token_set: set[str] = field(default_factory=set, repr=False)
+    doc_dirs: list[Path] = field(default_factory=list, repr=False)
+
+    def record(self, retention: Retention) -> dict[str, Any]:
+        body = {k: v for k, v in asdict(self).items()
+                if k not in ("rewrite", "token_set", "doc_dirs")}
+        return {"op": OP, **body, "retention": asdict(retention)}
+
+    def describe(self) -> str:
+        return (f"resident tokens of days before {self.residents_before}: "
+                f"{self.tokens} tokens in {self.take_records} tickets and "
+                f"{self.card_records} card look-ups, {self.snapshots} snapshots rewritten; "
+                f"documents of days before {self.materials_before}: {self.documents} "
+                f"({self.document_bytes / 1e6:.1f} MB) of {self.tickets_with_documents} "
+                f"tickets")
+
+
+def _closed_at(conn: Connection) -> dict[str, float]:
+    """Each case's last closing time, for cases whose last action closed them."""
+    out: dict[str, float] = {}
+    rows = conn.execute(select(journal.c.ts, journal.c.body).where(journal.c.op == "case")
+                        .order_by(journal.c.pos))
+    for ts, body in rows:
+        b = json.loads(body)
+        if b.get("action") == "closed":
+            out[b["case"]] = ts
+        else:
+            out.pop(b.get("case"), None)
+    return out
+
+
+def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Retention,
+         now: float, utc_offset_minutes: int = 480) -> Plan:
+    """What a purge at `now` removes. `cases`: the core's cases (Centre.cases.values()) of
+    the hub's current state."""
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+    today = dt.datetime.fromtimestamp(now, tz).date()
+    res_day = today - dt.timedelta(days=retention.resident_days)
+    mat_day = today - dt.timedelta(days=retention.materials_days)
+    res_ts = dt.datetime.combine(res_day, dt.time(), tz).timestamp()
+    out = Plan(res_day.isoformat(), mat_day.isoformat())
+    cases = list(cases)
+    with j.engine.connect() as conn:
+        closed = _closed_at(conn)
+        # Tokens still in use: newer takes, open cases, cases closed within the period.
+        keep: set[str] = set()
+        for (body,) in conn.execute(select(journal.c.body).where(
+                journal.c.op == "take", journal.c.ts >= res_ts,
+                journal.c.body.like('%"resident"%'))):
+            token = json.loads(body).get("resident")
+            if token:
+                keep.add(token)
+        for k in cases:
+            if k.resident and (k.state != "closed" or closed.get(k.id, now) >= res_ts):
+                keep.add(k.resident)
+        for pos, op, body in conn.execute(select(journal.c.pos, journal.c.op, journal.c.body)
+                                          .where(journal.c.op.in_(("take", "card")),
+                                                 journal.c.ts < res_ts,
+                                                 journal.c.body.like('%"resident"%'))):
+            b = json.loads(body)
+            token = b.get("resident")
+            if not token:
+                continue  # none, or blanked by an earlier purge
+            if op == "card":
+                b["resident"] = ""  # a look-up changes no state: its token goes at once
+                out.card_records += 1
+            elif token in keep:
+                continue
+            else:
+                del b["resident"]
+                out.take_records += 1
+                out.token_set.add(token)
+            out.rewrite[pos] = b
+    out.tokens = len(out.token_set)
+    _plan_documents(out, Path(files_dir), cases, closed, mat_day, tz)
+    return out
+
+
+def _plan_documents(out: Plan, root: Path, cases: list[Any], closed: dict[str, float],
+                    before: dt.date, tz: dt.tzinfo) -> None:
+    if not root.is_dir():
+        return
+    by_id = {k.id: k for k in cases}
+    limit = before.strftime("%Y%m%d")
+    for day_dir in sorted(root.iterdir()):
+        if not (day_dir.is_dir() and day_dir.name.isdigit() and day_dir.name < limit):
+            continue
+        for ticket_dir in sorted(day_dir.iterdir()):
+            case = by_id.get(ticket_dir.name)
+            if case is not None:
+                if case.state != "closed" or case.id not in closed:
+                    continue  # the case is open: its materials are its evidence
+                if dt.datetime.fromtimestamp(closed[case.id], tz).date() >= before:
+                    continue
+            docs = [p for p in ticket_dir.rglob("*") if p.is_file() and p.name != "index.jsonl"]
+            out.tickets_with_documents += 1
+            out.documents += len(docs)
+            out.document_bytes += sum(p.stat().st_size for p in docs)
+            out.doc_dirs.append(ticket_dir)
+
+
+def _without(value: Any, tokens: set[str]) -> Any:
+    """`value` with every string that is one of `tokens` replaced by None: a snapshot's
+    state as a replay of the purged journal builds it (a ticket or case whose take record
+    lost its token has resident None)."""
+    if isinstance(value, str):
+        return None if value in tokens else value
+    if isinstance(value, list):
+        return [_without(v, tokens) for v in value]
+    if isinstance(value, dict):
+        return {k: _without(v, tokens) for k, v in value.items()}
+    return value
+
+
+def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
+    """Carry out plan `p`: one transaction for the journal (rewritten records and the purge
+    record) and the snapshots, then the documents. The purge record's position."""
+    from .snapshot import SnapshotStore, decode, encode, snapshot
+
+    SnapshotStore(j.engine)  # the table exists (a journal that never had a snapshot)
+    with j.engine.begin() as conn:
+        last = conn.execute(select(journal.c.pos).order_by(journal.c.pos.desc())
+                            .limit(1)).scalar()
+        pos = int(last or 0) + 1
+        for at, body in p.rewrite.items():
+            body["purged"] = pos
+            conn.execute(update(journal).where(journal.c.pos == at).values(
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
+        if p.token_set:
+            rows = conn.execute(select(snapshot.c.pos, snapshot.c.sha256, snapshot.c.codec,
+                                       snapshot.c.data)).all()
+            for row in rows:
+                try:
+                    state = decode(bytes(row.data), row.sha256, row.codec)
+                except ValueError:
+                    continue  # unusable anyway: start-up passes over it
+                if not _mentions(state, p.token_set):
+                    continue
+                data, _ = encode(_without(state, p.token_set))
+                conn.execute(update(snapshot).where(snapshot.c.pos == row.pos).values(
+                    data=data, sha256=hashlib.sha256(data).hexdigest()))
+                p.snapshots += 1
+        conn.execute(insert(journal).values(pos=pos, ts=now, dev=None, seq=None, op=OP,
+                                            body=json.dumps(p.record(retention),
+                                                            ensure_ascii=False,
+                                                            separators=(",", ":"))))
+    for d in p.doc_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+        if d.parent.is_dir() and not any(d.parent.iterdir()):
+            d.parent.rmdir()
+    return pos
+
+
+def _mentions(state: Any, tokens: set[str]) -> bool:
+    text = json.dumps(state, ensure_ascii=False)
+    return any(t in text for t in tokens)
+
+
+__all__ = ["OP", "Plan", "Retention", "RetentionError", "compact", "plan", "purge"]
+
+
+def compact(j: Journal) -> None:
+    """Make the removed tokens unreadable on disk too: rewritten rows leave their old
+    versions in free pages (SQLite) or dead tuples (PostgreSQL) until vacuumed."""
+    if j.engine.dialect.name == "sqlite":
+        with j.engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        with j.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL journal")
+            conn.exec_driver_sql("VACUUM FULL snapshot")
