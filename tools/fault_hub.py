@@ -277,6 +277,8 @@ class Row:
     outage: float  # s: how long the fault was held (restart: as long as pg_ctl took)
     verdict: Verdict
     unprinted: int  # acknowledged takes whose ticket never reached the box's printer
+    across: int  # presses in flight across the fault: sent before it ended, answered after
+    #              it began (their boxes retried with the same seq meanwhile)
     not_ready: float | None  # s the hub said it was not ready (None: it never did)
     to_ready: float | None  # s from the fault's end to the hub saying ready again
 
@@ -289,7 +291,8 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
 
     items = sorted(i.id for i in load_catalog().items.values()
                    if "comprehensive" in i.window_kinds)[:3]
-    devices = default_devices(4) + [{"id": f"box-{n}", "role": "box"} for n in (2, 3, 4)]
+    boxes = [f"box-{n}" for n in range(1, BOXES + 1)]
+    devices = default_devices(4) + [{"id": b, "role": "box"} for b in boxes[1:]]
     stack = contextlib.ExitStack()
     with stack:
         broker = stack.enter_context(Mosquitto(workdir / "broker"))
@@ -329,7 +332,7 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
 
         async with HubWatch(CENTRE, broker.port) as watch:
             await watch.until(lambda w: w.state == "ready", 60)
-            async with TakeLoad(broker.port, watch, items) as load:
+            async with TakeLoad(broker.port, watch, items, boxes) as load:
                 await load.until_acked(30, 60)
                 broke = time.monotonic()
                 await breaking()
@@ -352,7 +355,9 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
         v = verdict(load, journal_takes(cfg, url or f"sqlite:///{db}"))
         printed = load.printed()
         unprinted = sum(1 for t in load.acked() if t.ticket not in printed.get(t.dev, []))
+        across = sum(1 for t in load.acked() if t.sent < mended and t.answered > broke)
         return Row(fault, hold if fault != "pg-restart" else mended - broke, v, unprinted,
+                   across,
                    None if down is None or back is None else back - down,
                    None if back is None else max(0.0, back - mended))
 
@@ -361,16 +366,18 @@ def table(rows: list[Row]) -> str:
     def s(x: float | None) -> str:
         return "-" if x is None else f"{x:.1f}"
 
-    out = ["| fault | outage s | takes sent | acknowledged | lost | doubles | unprinted "
-           "| not ready s | ready after fault ends s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| fault | outage s | takes sent | acknowledged | held across it | lost | doubles "
+           "| unprinted | not ready s | ready after fault ends s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r.fault} | {r.outage:.1f} | {r.verdict.sent} | {r.verdict.acked} "
-                   f"| {len(r.verdict.lost)} | {len(r.verdict.doubles)} | {r.unprinted} "
+                   f"| {r.across} | {len(r.verdict.lost)} | {len(r.verdict.doubles)} "
+                   f"| {r.unprinted} "
                    f"| {s(r.not_ready)} | {s(r.to_ready)} |")
     return "\n".join(out)
 
 
+BOXES = 8  # each has one press in flight at a time, as a real box
 PLAN = {"pg-restart": [0.0], "pg-stop": [5.0, 10.0, 15.0], "sqlite-full": [3.0, 10.0],
         "broker-freeze": [3.0, 16.0]}
 

@@ -145,6 +145,29 @@ class HubProcess:
         return terminate(self.proc, 10)
 
 
+def quiet_port(low: int = 20000) -> int:
+    """A free port below the kernel's ephemeral range: no outgoing connection can hold it
+    as its local port, so a server stopped for a while (an outage test) can bind it again
+    on a machine busy with other tests' connections."""
+    import random
+    import socket
+
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = int(f.read().split()[0])
+    except (OSError, ValueError):
+        return free_port()
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
 class Postgres:
     """A private PostgreSQL cluster (initdb + pg_ctl) on a free port, trust auth on loopback.
 
@@ -162,7 +185,7 @@ class Postgres:
         # Its own folder outside pytest's (0700, so the postgres user could not enter it).
         self.workdir = Path(tempfile.mkdtemp(prefix="ow-pg-"))
         self.workdir.chmod(0o755)
-        self.port = port or free_port()
+        self.port = port or quiet_port()  # halt() frees it for a while
         self.data = self.workdir / "pgdata"
 
     def _run(self, *args: str) -> None:
