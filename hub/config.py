@@ -228,3 +228,10 @@ def check(config: HubConfig, catalog: Catalog) -> None:
             proto.validate("display", {"v": 1, "window": w.number, "rev": 0, "state": "idle"})
         except proto.ProtocolError as e:
             raise ConfigError(f"window {w.number}: {e.msg}") from e
+    # Item ids and names travel in events and on printed tickets (`print.lines`): strings of
+    # at most proto.SHORT characters, or every take of that item would fail to render.
+    for text in (catalog.name.zh, catalog.name.en,
+                 *(t for i in catalog.items.values() for t in (i.id, i.name.zh, i.name.en))):
+        if len(text) > proto.SHORT:
+            raise ConfigError(f"catalog: {text[:40]!r}... is longer than {proto.SHORT} "
+                              f"characters, the protocol's bound for a string field")

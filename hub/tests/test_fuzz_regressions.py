@@ -190,3 +190,26 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
              if p.topic.endswith("/res")]
     assert res["ticket"] == "A002"
     journal.close()
+
+
+@pytest.mark.parametrize("change,what", [
+    (lambda text, cat: (text + '\n[[windows]]\nnumber = 0\nkind = "comprehensive"\n', cat),
+     "window 0"),
+    (lambda text, cat: (text, {**cat, "items": [{**cat["items"][0], "en": "x" * 257},
+                                                *cat["items"][1:]]}), "longer than 256"),
+], ids=["window 0", "item name of 257 characters"])
+def test_a_centre_outside_the_contracts_bounds_does_not_start(tmp_path, change, what):
+    """What would fail every display or print later is a configuration error at start."""
+    from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.config import ConfigError, check
+
+    from .catalogs import SMALL
+
+    cfg = _config(tmp_path, tmp_path / "catalog.json")
+    text, catalog = change(cfg.read_text(encoding="utf-8"), SMALL)
+    cfg.write_text(text, encoding="utf-8")
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False),
+                                           encoding="utf-8")
+    config = hub_config.load(cfg)
+    with pytest.raises(ConfigError, match=what):
+        check(config, load_catalog(config.catalog_path))
