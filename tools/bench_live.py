@@ -7,7 +7,7 @@ Set-up, twice (a fresh private Mosquitto and hub process each time, the same scr
 hub as its own process with [web], 30 comprehensive windows each with a keypad (all open),
 staff accounts in its database, `calls + phones` tickets taken at button box box-1 (one
 item, so tickets are called in number order). Run "without clients": the 30 keypads call
-(each waits for its window's display, then thinks ~0.1 s, exponential), as
+(each waits for its window's display, then thinks ~0.05 s, exponential: ~300 calls/s), as
 tools/bench_hub.py's call latency. Run "with clients": the same, with 300 SSE clients
 connected first over real HTTP: 200 phone pages (/live/ticket/{id}, the last 200 tickets,
 waiting all along), 20 hall screens, 10 supervisor dashboards (staff-floor), 30 clerk
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -113,7 +114,7 @@ class Client:
 
     def __init__(self, kind: str, path: str, cookie: str = "", arg: Any = None) -> None:
         self.kind, self.path, self.cookie, self.arg = kind, path, cookie, arg
-        self.frames: list[tuple[float, Any]] = []
+        self.frames: list[tuple[float, float]] = []  # arrival, progress
         self.bytes = 0
         self.first = asyncio.Event()
 
@@ -140,26 +141,35 @@ class Client:
                     frame, buf = buf.split(b"\n\n", 1)
                     for line in frame.split(b"\n"):
                         if line.startswith(b"data: "):
-                            self.frames.append((time.time(), json.loads(line[6:])))
+                            self.frames.append((time.time(), self.progress(json.loads(line[6:]))))
                             self.first.set()
         finally:
             w.close()
 
-    def reflects(self, data: Any, call: tuple[str, int]) -> bool:
-        """Whether a frame shows the state after `call` (ticket number, window) or later."""
-        number, window = _num(call[0]), call[1]
+    def progress(self, data: Any) -> float:
+        """How far the calls had got in the state a frame shows, as the number of the last
+        ticket called that it reflects (tickets are called in number order). Kept instead of
+        the frame: the harness must not hold thousands of parsed frames (its own garbage
+        collections would stall the keypads it times)."""
         if self.kind == "hall":
-            return any(_num(c["ticket"]) >= number for c in data["calls"])
-        if self.kind == "phone":
-            mine = _num(data["number"])
-            return data["state"] != "waiting" or data["ahead"] <= mine - number - 1
-        if self.kind == "dashboard":
+            return max((_num(c["ticket"]) for c in data["calls"]), default=0)
+        if self.kind == "phone":  # ahead <= mine - n - 1 once ticket n has been called
+            return float("inf") if data["state"] != "waiting" else (
+                _num(data["number"]) - data["ahead"] - 1)
+        if self.kind == "dashboard":  # waiting <= total - n once ticket n has been called
             q = next((q for q in data["queues"] if q["item"] == ITEM), None)
-            return q is None or q["waiting"] <= self.arg - number
+            return self.arg - (q["waiting"] if q is not None else 0)
         if self.kind == "console":
             t = data.get("ticket")
-            return window != self.arg or (t is not None and _num(t["number"]) >= number)
-        return True
+            return 0 if t is None else _num(t["number"])
+        return float("inf")
+
+    def reflects(self, progress: float, call: tuple[str, int]) -> bool:
+        """Whether a frame shows the state after `call` (ticket number, window) or later."""
+        number, window = _num(call[0]), call[1]
+        if self.kind == "console" and window != self.arg:
+            return True
+        return progress >= number
 
     def lags(self, calls: list[tuple[float, str, int]]) -> list[float]:
         """Per relevant call: publish -> first frame received after it that reflects it."""
@@ -207,6 +217,7 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
     seq: dict[str, int] = defaultdict(int)
     waiters: dict[int, asyncio.Future[None]] = {}
     lat: list[float] = []
+    when: list[float] = []  # s into the call phase, per call (where a tail sits)
     calls: list[tuple[float, str, int]] = []
     total = windows * rounds + phones_n
     async with aiomqtt.Client("127.0.0.1", broker, identifier="bench-pub", **opts) as pub, \
@@ -266,6 +277,10 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
             async with asyncio.timeout(60):
                 for c in clients:
                     await c.first.wait()
+        # The harness's own collector stays out of the timed phase (the hub's does not).
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         cpu0, t_start, own0 = _proc_cpu(pid), time.perf_counter(), _proc_cpu(os.getpid())
 
         async def keypad(n: int) -> None:
@@ -277,9 +292,14 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
                 await send(f"kp-{n}", "call")
                 await asyncio.wait_for(fut, 10)
                 lat.append((time.perf_counter() - t) * 1000)
+                when.append(t - t_start)
                 calls.append((t_wall, displays[n]["ticket"], n))
 
-        await asyncio.gather(*(keypad(n) for n in range(1, windows + 1)))
+        try:
+            await asyncio.gather(*(keypad(n) for n in range(1, windows + 1)))
+        finally:
+            gc.enable()
+            gc.unfreeze()
         elapsed = time.perf_counter() - t_start
         cpu = _proc_cpu(pid) - cpu0
         own = _proc_cpu(os.getpid()) - own0
@@ -298,7 +318,8 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
         "n": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99), "max": max(lat),
         "rate": len(lat) / elapsed, "cpu": cpu / elapsed * 100,
         "own": own / elapsed * 100, "rss": rss, "hwm": hwm,
-        "clients": len(clients), "lag": {}, "frames": {}}
+        "clients": len(clients), "lag": {}, "frames": {},
+        "slowest": sorted(zip(lat, when, strict=True), reverse=True)[:10]}
     by_kind: dict[str, list[Client]] = defaultdict(list)
     for c in clients:
         by_kind[c.kind].append(c)
@@ -333,7 +354,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--windows", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=25, help="calls per window")
-    ap.add_argument("--think", type=float, default=0.1, help="mean s between a window's calls")
+    ap.add_argument("--think", type=float, default=0.05, help="mean s between a window's calls")
     ap.add_argument("--phones", type=int, default=200)
     a = ap.parse_args()
     counts = {"phone": a.phones, "hall": 20, "dashboard": 10, "console": 30, "help": 20,
@@ -349,6 +370,9 @@ def main() -> None:
         print(f"| {name} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
               f"| {r['cpu']:.0f} | {r['rss']:.0f} / {r['hwm']:.0f} | {r['own']:.0f} |")
     print(f"\np99 with clients / without: {live['p99'] / base['p99']:.2f}x (target <= 1.5x)")
+    for name, r in (("without", base), ("with", live)):
+        worst = ", ".join(f"{ms:.0f} ms at {at:.2f} s" for ms, at in r["slowest"][:3])
+        print(f"slowest calls {name} clients: {worst} (s into the call phase)")
     print("\n| clients | n | frames/s each | KB/s each | lag max ms | lag p99 ms |")
     print("|---|---|---|---|---|---|")
     for kind in KINDS:

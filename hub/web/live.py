@@ -41,6 +41,7 @@ Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> 
 KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.002  # builds in a row before the flusher yields (feeds of one state share work)
+SLOW_S = 0.05  # a build this long is logged
 BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
 
@@ -147,6 +148,9 @@ class LiveHub:
                 started = time.perf_counter()
                 self._build(feed, now)
                 took = time.perf_counter() - started
+                if took > SLOW_S:  # the loop stood still for it: say which view
+                    log.warning("live channel %s/%s: snapshot took %.0f ms", feed.name,
+                                feed.arg, took * 1000)
                 spent, sliced = spent + took, sliced + took
                 if sliced >= SLICE_S:  # the hub's own work goes between slices of builds
                     sliced = 0.0
