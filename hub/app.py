@@ -685,10 +685,12 @@ class HubApp:
             # The event it answers: a device that printed an offline ticket for that event
             # meanwhile refuses this one (one press, one ticket).
             cmd["seq"] = rec.seq
-        payload = _encode("cmd", cmd)
-        if len(payload) > BOARD_MAX_PAYLOAD:  # a catalog text far longer than any today
-            log.warning("print %s: %d bytes is over the boards' limit; sent without escpos",
-                        t.number, len(payload))
+        # escpos over the contract's bound (proto.LONG) could not reach a board either
+        too_long = len(cmd["escpos"]) > proto.LONG
+        payload = b"" if too_long else _encode("cmd", cmd)
+        if too_long or len(payload) > BOARD_MAX_PAYLOAD:  # a catalog text far longer than any
+            log.warning("print %s: over the boards' limit of %d bytes; sent without escpos",
+                        t.number, BOARD_MAX_PAYLOAD)
             del cmd["escpos"]
             payload = _encode("cmd", cmd)
         return Publish(self._dev_topic(dev, "cmd"), payload)

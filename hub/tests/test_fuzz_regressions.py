@@ -213,3 +213,22 @@ def test_a_centre_outside_the_contracts_bounds_does_not_start(tmp_path, change, 
     config = hub_config.load(cfg)
     with pytest.raises(ConfigError, match=what):
         check(config, load_catalog(config.catalog_path))
+
+
+def test_a_ticket_whose_escpos_is_over_the_contracts_bound_is_printed_without_it(
+        tmp_path, small_catalog_file, monkeypatch):
+    """A stand-in renderer making 4,002 bytes of ESC/POS (5,336 base64 characters, over the
+    4,096 a `print.escpos` may hold; a raster logo could do it): the ticket is still issued
+    and printed from `lines`, not refused by the contract's check inside the hub."""
+    from onewindow.hub import app as app_module
+
+    monkeypatch.setattr(app_module, "render_ticket", lambda fields: b"\x1b@" + b"\0" * 4000)
+    journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    app = build_app(hub_config.load(_config(tmp_path, small_catalog_file)), journal)
+    step = app.handle(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(
+        "evt", proto.event("box-1", 1, "take", item="SOC-1")), 1795395600.0)
+    [printed] = [proto.decode("cmd", p.payload) for p in step.publishes
+                 if p.topic.endswith("/cmd")]
+    assert printed["type"] == "print" and "escpos" not in printed and printed["lines"]
+    assert len(step.records) == 1 and app.fleet.failures["internal"] == 0
+    journal.close()
