@@ -131,7 +131,7 @@ _CALL = (("ticket", "s", True), ("window", "i", True), ("ts", "t", False))  # a 
 _BMP = (("w", "i", True), ("h", "i", True), ("b", "S", True))
 _WHAT = {
     "s": "a string of at most 256 characters", "S": "a string of at most 4096 characters",
-    "n": "a finite number, 0 <= x < 2^53 (wait: -1 <= x < 100000)", "t": "a time, 0 <= x < 4102444800 (epoch s)",
+    "t": "a time, 0 <= x < 4102444800 (epoch s)",
     "b": "true or false", "l": "an array of at most 32 strings of at most 256 characters",
     "D": "an array of at most 1024 objects",
     "c": "an array of at most 8 {ticket, window, ts} objects",
@@ -270,10 +270,10 @@ def _check(kind, msg, specs):
             continue
         value = msg[name]
         if not _ok(name, typ, value):
-            if typ == "i":
+            if typ == "i" or typ == "n":
                 lo, hi = _RANGES.get(name, (0, MAX_INT))
-                what = "an integer, " + str(lo) + " <= x < " + (
-                    "2^53" if hi == MAX_INT else str(hi))
+                what = ("an integer, " if typ == "i" else "a finite number, ") + str(lo) + \
+                    " <= x < " + ("2^53" if hi == MAX_INT else str(hi))
             else:
                 what = _WHAT[typ]
             raise ProtocolError("bad_field", kind + ": field '" + name + "' must be " + what)
