@@ -286,7 +286,7 @@ class HubApp:
         fresh = type(self)(Centre(self.centre.catalog, self.centre.config), self.registry,
                            self.boot, self.status_url)
         kept = ("registry", "fleet", "refused", "boot", "status_url", "_resync_n",
-                "_font_warned")
+                "_font_warned", "snapshot_pos")
         for name, value in vars(fresh).items():
             if name not in kept:
                 setattr(self, name, value)
