@@ -9,6 +9,7 @@ import hashlib
 import json
 import zlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
@@ -22,6 +23,7 @@ from onewindow.hub.store import snapshot as snap_mod
 from onewindow.hub.store.journal import Journal, Record
 from onewindow.hub.store.snapshot import SnapshotStore, decode, encode
 from onewindow.protocol import ow_protocol as proto
+from onewindow.tools.testbed import Postgres
 
 from .catalogs import small_catalog
 
@@ -184,8 +186,36 @@ def test_restore_plus_tail_equals_a_full_replay(data):
         assert state(restored, d.now) == state(full, d.now)
 
 
-def journal_of(tmp_path, records: list[Record]) -> Journal:
-    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+@pytest.fixture(scope="module")
+def postgres():
+    with Postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The journal's database: SQLite, and a real PostgreSQL server (emptied per test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.db'}"
+    else:
+        url = request.getfixturevalue("postgres").url
+        j = Journal(url)
+        SnapshotStore(j.engine)
+        with j.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM snapshot")
+            conn.exec_driver_sql("DELETE FROM journal")
+        j.close()
+    yield url
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+_OPEN: list[Journal] = []
+
+
+def journal_of(url: str, records: list[Record]) -> Journal:
+    j = Journal(url)
+    _OPEN.append(j)
     j.append(records)
     return j
 
@@ -205,9 +235,9 @@ def two_days(n_ops: int = 60) -> Driver:
     return d
 
 
-def test_a_corrupt_latest_snapshot_falls_back_to_the_one_before(tmp_path, caplog):
+def test_a_corrupt_latest_snapshot_falls_back_to_the_one_before(db_url, caplog):
     d = two_days()
-    j = journal_of(tmp_path, d.records)
+    j = journal_of(db_url, d.records)
     store = SnapshotStore(j.engine)
     early, late = fresh(), fresh()
     early.replay(d.records[:40])
@@ -229,10 +259,9 @@ def test_a_corrupt_latest_snapshot_falls_back_to_the_one_before(tmp_path, caplog
     assert state(app) == state(full)
 
 
-def test_undecodable_or_unknown_version_snapshots_fall_back_to_a_full_replay(tmp_path,
-                                                                           caplog):
+def test_undecodable_or_unknown_version_snapshots_fall_back_to_a_full_replay(db_url, caplog):
     d = two_days()
-    j = journal_of(tmp_path, d.records)
+    j = journal_of(db_url, d.records)
     store = SnapshotStore(j.engine)
     a, b = fresh(), fresh()
     a.replay(d.records[:30])
@@ -269,11 +298,11 @@ def test_an_old_version_is_migrated_and_one_with_no_migration_ignored(monkeypatc
     del app
 
 
-def test_a_snapshot_whose_tail_does_not_replay_is_passed_over(tmp_path, caplog):
+def test_a_snapshot_whose_tail_does_not_replay_is_passed_over(db_url, caplog):
     """Valid checksum, but a state the journal after it does not fit (a window missing):
     the next older snapshot (here: none, so the journal) is used instead."""
     d = two_days()
-    j = journal_of(tmp_path, d.records)
+    j = journal_of(db_url, d.records)
     store = SnapshotStore(j.engine)
     a = fresh()
     a.replay(d.records[:50])
@@ -287,9 +316,9 @@ def test_a_snapshot_whose_tail_does_not_replay_is_passed_over(tmp_path, caplog):
     assert state(app) == state(full)
 
 
-def test_a_snapshot_names_a_journal_position_that_is_stored(tmp_path):
+def test_a_snapshot_names_a_journal_position_that_is_stored(db_url):
     d = two_days(10)
-    j = journal_of(tmp_path, d.records[:-1])  # the last record never became durable
+    j = journal_of(db_url, d.records[:-1])  # the last record never became durable
     store = SnapshotStore(j.engine)
     try:
         store.save(d.app.snapshot())
@@ -299,9 +328,9 @@ def test_a_snapshot_names_a_journal_position_that_is_stored(tmp_path):
     assert list(store.candidates()) == []
 
 
-def test_only_the_newest_snapshots_are_kept(tmp_path):
+def test_only_the_newest_snapshots_are_kept(db_url):
     d = two_days()
-    j = journal_of(tmp_path, d.records)
+    j = journal_of(db_url, d.records)
     store = SnapshotStore(j.engine, keep=2)
     for cut in (10, 20, 30, 40):
         a = fresh()
