@@ -11,7 +11,7 @@ import base64
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -44,6 +44,7 @@ from .forecast.wait import (
 )
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
+from .store.history import DayFacts, day_bounds, day_summary, ticket_rows
 from .store.journal import Record
 
 log = logging.getLogger("onewindow.hub")
@@ -126,6 +127,11 @@ class HubApp:
         self.waits = WaitPredictor()
         self.issue_waits: dict[str, Estimate] = {}  # recent tickets: the wait they printed
         self.snapshot_pos = 0  # journal position of the latest stored snapshot (runner.py)
+        # Past days leave memory at their close (hub/store/history.py): the closed days not
+        # yet written, and the sink that writes them (the runner's build_app sets it).
+        self.closed_days: list[DayFacts] = []
+        self.history_sink: Callable[[list[DayFacts]], None] | None = None
+        self._bounds: tuple[str, float, float] = ("", 0.0, 0.0)  # centre.day's [start, end)
 
     # ---- start-up ----------------------------------------------------------------------
     def replay(self, records: Iterable[Record], replies: Mapping[str, int] | None = None) -> int:
@@ -200,7 +206,7 @@ class HubApp:
             return [self._res(rec.dev, rec.seq, "scan", **self._result(rec))] if rec.dev else []
         if body["op"] == "rate" and self._replaying:
             try:
-                effects = self.centre.apply(c.from_record(body), rec.ts)
+                effects = self._apply_core(c.from_record(body), rec.ts)
             except Rejected as e:
                 # Only a journal written before ratings were tied to service holds a rating
                 # the core refuses (a second one, another window's, a ticket never served):
@@ -228,8 +234,43 @@ class HubApp:
             return [self._res(rec.dev, rec.seq, "card", **self._resident_view(body["resident"]))]
         if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
             return []
-        effects = self.centre.apply(c.from_record(body), rec.ts)
+        effects = self._apply_core(c.from_record(body), rec.ts)
         return self._render(effects, rec)
+
+    def _apply_core(self, cmd: c.Command, now: float) -> list[Effect]:
+        """The core's apply; when it closes a day, that day's tickets, ratings and answered
+        help requests leave memory for the history tables (captured before: the core drops
+        the day's tickets as it rolls over)."""
+        day = self.centre.day
+        if day and self._bounds[0] != day:
+            self._bounds = (day, *day_bounds(day, self.centre.config.utc_offset_minutes))
+        closing = bool(day) and not (self._bounds[1] <= now < self._bounds[2])
+        held = ticket_rows(self.centre.tickets.values()) if closing else None
+        effects = self.centre.apply(cmd, now)
+        if held is not None and any(isinstance(e, DayClosed) for e in effects):
+            self._close_history(day, held)
+        return effects
+
+    def _close_history(self, day: str, held: list[dict[str, Any]]) -> None:
+        new = self.centre.day
+        keep = [r for r in self.ratings if str(r["ticket"]).startswith(new)]
+        gone = [{"ticket": r["ticket"], "day": str(r["ticket"])[:8], "score": r["score"],
+                 "window": r["window"], "clerk": r["clerk"], "at": r["at"]}
+                for r in self.ratings if not str(r["ticket"]).startswith(new)]
+        self.ratings = keep
+        helps, still = [], []  # an unanswered request stays: its answer may come later
+        for h in self.help_requests:
+            asked = self.centre.local_date(h["at"]).strftime("%Y%m%d")
+            if asked == new or h["answered_at"] is None:
+                still.append(h)
+            else:
+                helps.append({"pos": h["pos"], "day": asked, "window": h["window"],
+                              "clerk": h.get("clerk"), "at": h["at"],
+                              "answered_at": h["answered_at"], "by": h["by"]})
+        self.help_requests = still
+        self.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps))
+        if self.history_sink is not None:
+            self.history_sink(self.closed_days)
 
     def help_request(self, pos: int) -> dict[str, Any] | None:
         for req in reversed(self.help_requests):
@@ -286,7 +327,7 @@ class HubApp:
         fresh = type(self)(Centre(self.centre.catalog, self.centre.config), self.registry,
                            self.boot, self.status_url)
         kept = ("registry", "fleet", "refused", "boot", "status_url", "_resync_n",
-                "_font_warned", "snapshot_pos")
+                "_font_warned", "history_sink", "closed_days", "snapshot_pos")
         for name, value in vars(fresh).items():
             if name not in kept:
                 setattr(self, name, value)

@@ -28,6 +28,7 @@ from .devices import Publish
 from .fleetwatch import FleetRules
 from .mqtt.broker import NO_DELAY, start_embedded
 from .startup import rebuild
+from .store.history import History
 from .store.journal import Journal, StorageUnavailable, storage_errors
 from .store.snapshot import SnapshotStore
 
@@ -53,12 +54,14 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> H
     check(config, catalog)
     registry = fleet_registry(config, journal.engine)
     boot = boot or secrets.token_hex(3)
+    history = History(journal.engine)  # past days' tables (hub/store/history.py)
 
     def fresh() -> HubApp:
         for dev in registry.devices.values():  # a failed attempt's seqs go too
             dev.last_seq, dev.last_reply = 0, []
         app = HubApp(Centre(catalog, config.centre), registry, boot, config.status_url)
         app.fleet.rules = FleetRules.from_table(config.fleet)
+        app.history_sink = history.sink
         return app
 
     # The latest good snapshot plus the records after it (hub/startup.py).

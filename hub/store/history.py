@@ -1,0 +1,231 @@
+"""Past days in SQL tables, not in memory: each closed day's tickets (with their waits),
+ratings and answered help requests, and a one-row summary of the day.
+
+The hub's memory holds the current day (and what is still open: unanswered help requests,
+ratings of a ticket served across midnight); at a day's close (`HubApp`, the record that
+rolls the day over) the closing day's facts are captured (`DayFacts`, pure) and handed to
+the history sink, which writes them here. Writes are idempotent (rows keyed by ticket id or
+journal position are replaced), so a replay that closes the same day again, or a retry
+after a failed write, leaves the same rows. The journal stays the source of truth:
+`onewindow history --rebuild` replays it and rewrites every day.
+
+Readers query by day range with indexes (dashboard period summary, staff report), so a
+query's cost follows the range asked for, not the length of the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("onewindow.hub")
+
+metadata = MetaData()
+days = Table(
+    "history_days", metadata,
+    Column("day", String(8), primary_key=True),  # YYYYMMDD, local
+    Column("tickets", Integer, nullable=False),
+    Column("served", Integer, nullable=False),
+    Column("no_shows", Integer, nullable=False),
+    Column("waits", Integer, nullable=False),  # tickets called (with a wait)
+    Column("wait_sum_min", Float, nullable=False),
+    Column("wait_p90_min", Float),
+    Column("one_window", Integer, nullable=False),  # served where first called
+)
+tickets = Table(
+    "history_tickets", metadata,
+    Column("id", String(32), primary_key=True),  # "20261123-A017"
+    Column("day", String(8), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("first_call_at", Float),
+    Column("window", Integer),  # where it was served (or last called)
+    Column("wait_min", Float),
+    Column("one_window", Boolean, nullable=False),
+    Index("ix_history_tickets_day", "day"),
+)
+ratings = Table(
+    "history_ratings", metadata,
+    Column("ticket", String(32), primary_key=True),  # one rating per ticket (the core's rule)
+    Column("day", String(8), nullable=False),  # the ticket's day
+    Column("score", Integer, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64)),
+    Column("at", Float, nullable=False),
+    Index("ix_history_ratings_day", "day"),
+)
+helps = Table(
+    "history_help", metadata,
+    Column("pos", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),  # the request's journal position
+    Column("day", String(8), nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64)),
+    Column("at", Float, nullable=False),
+    Column("answered_at", Float),
+    Column("by", String(64)),
+    Index("ix_history_help_day", "day"),
+)
+CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
+
+
+@dataclass(slots=True)
+class DayFacts:
+    """What leaves memory when a day closes."""
+
+    day: str
+    summary: dict[str, Any]  # a history_days row
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    ratings: list[dict[str, Any]] = field(default_factory=list)
+    helps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
+    """history_tickets rows of the core's tickets (core.model.Ticket)."""
+    from ..web.floor import first_call, one_window
+
+    out = []
+    for t in held:
+        fc = first_call(t)
+        served = [w for _, state, w in t.history if state == "done"]
+        out.append({
+            "id": t.id, "day": t.day, "item": t.item, "priority": str(t.priority.value),
+            "state": str(t.state.value), "issued_at": t.issued_at,
+            "first_call_at": fc[0] if fc else None,
+            "window": served[-1] if served else (fc[1] if fc else None),
+            "wait_min": max(0.0, (fc[0] - t.issued_at) / 60.0) if fc else None,
+            "one_window": one_window(t),
+        })
+    return out
+
+
+def day_summary(day: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    mine = [r for r in rows if r["day"] == day]
+    waits = sorted(r["wait_min"] for r in mine if r["wait_min"] is not None)
+    return {
+        "day": day, "tickets": len(mine),
+        "served": sum(1 for r in mine if r["state"] == "done"),
+        "no_shows": sum(1 for r in mine if r["state"] == "no_show"),
+        "waits": len(waits), "wait_sum_min": sum(waits),
+        "wait_p90_min": _p90(waits),
+        "one_window": sum(1 for r in mine if r["one_window"]),
+    }
+
+
+def _p90(ordered: Sequence[float]) -> float | None:
+    """The 90th percentile (nearest rank) of values in ascending order."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def day_bounds(day: str, utc_offset_minutes: int) -> tuple[float, float]:
+    """[start, end) of a local day "YYYYMMDD" in epoch seconds."""
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+    start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=tz)
+    return start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
+
+
+class History:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # ---- writing -----------------------------------------------------------------------
+    def write(self, facts: Sequence[DayFacts]) -> None:
+        """All of `facts` in one transaction, replacing rows with the same keys."""
+        with self.engine.begin() as conn:
+            for f in facts:
+                for table, key, rows in ((tickets, tickets.c.id, f.tickets),
+                                         (ratings, ratings.c.ticket, f.ratings),
+                                         (helps, helps.c.pos, f.helps)):
+                    keys = [r[key.name] for r in rows]
+                    for i in range(0, len(keys), CHUNK):
+                        conn.execute(delete(table).where(key.in_(keys[i:i + CHUNK])))
+                    if rows:
+                        conn.execute(insert(table), rows)
+                conn.execute(delete(days).where(days.c.day == f.day))
+                conn.execute(insert(days).values(**f.summary))
+
+    def sink(self, pending: list[DayFacts]) -> None:
+        """The hub's sink: write what is pending and empty the list; on failure keep it for
+        the next day's close (and say so): the journal still holds everything."""
+        try:
+            self.write(pending)
+        except Exception as e:  # a storage outage must not fail the message closing the day
+            log.warning("history of %s not written (%s); kept for the next try",
+                        ", ".join(f.day for f in pending), e)
+            return
+        pending.clear()
+
+    # ---- reading -----------------------------------------------------------------------
+    def summary(self, first: str, last: str) -> dict[str, Any]:
+        """The dashboard's summary of days first..last (YYYYMMDD, inclusive), by SQL."""
+        with self.engine.connect() as conn:
+            d = conn.execute(select(
+                func.count(), func.coalesce(func.sum(days.c.tickets), 0),
+                func.coalesce(func.sum(days.c.served), 0),
+                func.coalesce(func.sum(days.c.no_shows), 0),
+                func.coalesce(func.sum(days.c.waits), 0),
+                func.coalesce(func.sum(days.c.wait_sum_min), 0.0),
+                func.max(days.c.wait_p90_min),
+                func.coalesce(func.sum(days.c.one_window), 0),
+            ).where(days.c.day.between(first, last))).one()
+            r = conn.execute(select(func.count(), func.coalesce(
+                func.sum((ratings.c.score == 1).cast(Integer)), 0))
+                .where(ratings.c.day.between(first, last))).one()
+            h = conn.execute(select(
+                func.count(), func.count(helps.c.answered_at),
+                func.avg(helps.c.answered_at - helps.c.at))
+                .where(helps.c.day.between(first, last))).one()
+        n_days, n, served, no_shows, waits, wait_sum, worst_p90, one = d
+        return {
+            "first": first, "last": last, "days": int(n_days), "tickets": int(n),
+            "served": int(served), "no_shows": int(no_shows),
+            "avg_wait_min": round(float(wait_sum) / waits, 1) if waits else None,
+            "worst_day_p90_wait_min": None if worst_p90 is None else round(worst_p90, 1),
+            "one_window_rate": round(int(one) / served, 3) if served else None,
+            "ratings": int(r[0]),
+            "satisfaction_rate": round(int(r[1]) / r[0], 3) if r[0] else None,
+            "help_requests": int(h[0]), "help_answered": int(h[1]),
+            "help_avg_answer_s": None if h[2] is None else round(float(h[2]), 1),
+        }
+
+    def ratings_by_clerk(self, first: str, last: str) -> dict[str, tuple[int, int]]:
+        """clerk -> (ratings, satisfied) over days first..last, by SQL (staff report)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ratings.c.clerk, func.count(),
+                       func.sum((ratings.c.score == 1).cast(Integer)))
+                .where(ratings.c.day.between(first, last)).group_by(ratings.c.clerk)).all()
+        return {str(clerk or ""): (int(n), int(s or 0)) for clerk, n, s in rows}
+
+    def days_written(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(days.c.day)).scalars())
+
+
+__all__ = ["DayFacts", "History", "day_bounds", "day_summary", "ticket_rows"]

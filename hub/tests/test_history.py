@@ -1,0 +1,157 @@
+"""Past days out of memory (hub/store/history.py): at a day's close its tickets, ratings and
+answered help requests go to SQL tables; memory keeps the current day's and what is open.
+Checked against the journal itself (the oracle: its take, rate and help records per day),
+across a replay, and with a restart from a snapshot."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+from sqlalchemy import func, select
+
+from onewindow.hub import config as hub_config
+from onewindow.hub.runner import build_app
+from onewindow.hub.store import history as h
+from onewindow.hub.store.journal import Journal
+from onewindow.hub.store.snapshot import SnapshotStore
+from onewindow.tools.testbed import default_devices, write_config
+
+from .test_hub_mqtt import CENTRE
+from .test_retention import DAY, Driver
+
+DAYS = 4
+
+
+def centre(tmp_path, catalog):
+    devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
+    path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db", windows=2,
+                        devices=devices, catalog=catalog)
+    return hub_config.load(path)
+
+
+def journal_facts(j: Journal, offset_min: int = 480) -> dict[str, collections.Counter]:
+    """Per local day, from the journal records alone: takes, ratings, satisfied, answered
+    help requests (an unanswered one is still open: in memory, not history)."""
+    out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    records = list(j.read())
+    answered = {r.body["request"] for r in records if r.op == "help_answer"}
+    for r in records:
+        day = time.strftime("%Y%m%d", time.gmtime(r.ts + offset_min * 60))
+        if r.op == "take":
+            out[day]["tickets"] += 1
+        elif r.op == "rate":
+            out[r.body["ticket"][:8]]["ratings"] += 1
+            out[r.body["ticket"][:8]]["satisfied"] += r.body["score"] == 1
+        elif r.op == "help" and r.pos in answered:
+            out[day]["helps"] += 1
+    return out
+
+
+def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
+                                                                      small_catalog_file):
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    start = time.time() - DAYS * DAY
+    d.send("kp-1", "open", start)
+    days = []
+    for k in range(DAYS + 1):  # the last one is today: it stays in memory
+        at = start + k * DAY
+        days.append(app.centre.local_date(at).strftime("%Y%m%d"))
+        for i in range(3 + k):
+            tid = d.serve(at + 600 * i, "SOC-1" if i % 2 else "MED-1")
+            d.send("node-1", "rate", at + 600 * i + 450, window=1, ticket=tid,
+                   score=1 if i % 3 else 3)
+        d.send("kp-1", "help", at + 50, window=1)
+        if k < DAYS:
+            req = app.help_requests[-1]["pos"]
+            d.operate(_answer(req), at + 120)
+        if k == 1:
+            d.send("kp-1", "help", at + 70, window=1)  # never answered: stays in memory
+    today = days[-1]
+    assert app.centre.day == today
+    # Memory: today's ratings; today's help requests and the unanswered one.
+    assert {r["ticket"][:8] for r in app.ratings} == {today}
+    assert len(app.ratings) == 3 + DAYS
+    assert sorted(app.centre.local_date(x["at"]).strftime("%Y%m%d")
+                  for x in app.help_requests) == [days[1], today]
+    assert app.closed_days == []  # all written
+
+    # SQL: each past day as the journal says it.
+    hist = h.History(j.engine)
+    oracle = journal_facts(j)
+    for day in days[:-1]:
+        s = hist.summary(day, day)
+        assert (s["tickets"], s["ratings"], s["help_requests"]) == (
+            oracle[day]["tickets"], oracle[day]["ratings"], oracle[day]["helps"]), day
+        assert s["satisfaction_rate"] == round(oracle[day]["satisfied"] / oracle[day]["ratings"],
+                                               3)
+        assert s["served"] == s["tickets"] and s["avg_wait_min"] is not None
+    whole = hist.summary(days[0], days[-2])
+    assert whole["days"] == DAYS and whole["tickets"] == sum(3 + k for k in range(DAYS))
+    assert whole["help_answered"] == whole["help_requests"] == DAYS  # the open one is not
+    assert hist.summary(today, today)["tickets"] == 0  # today is not history yet
+
+    rows_before = _all_rows(j)
+    # A full replay (no snapshot) closes the same days again: the same rows, the same memory.
+    again = build_app(cfg, j)
+    assert _all_rows(j) == rows_before
+    assert again.ratings == app.ratings and again.help_requests == app.help_requests
+    # A start from a snapshot and the journal's tail: the same too.
+    SnapshotStore(j.engine).save(app.snapshot())
+    later = build_app(cfg, j)
+    assert later.snapshot_pos == app.pos and later.ratings == app.ratings
+    assert _all_rows(j) == rows_before
+    j.close()
+
+
+def test_a_failed_history_write_is_kept_and_written_at_the_next_close(tmp_path,
+                                                                    small_catalog_file):
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    hist = h.History(j.engine)
+    broken = h.History.__new__(h.History)  # its tables were never created: writes fail
+    broken.engine = _no_tables_engine(tmp_path)
+    sinks = [broken.sink, hist.sink]
+    calls = []
+
+    def flaky(pending):
+        calls.append([f.day for f in pending])
+        sinks[len(calls) - 1](pending)
+
+    app.history_sink = flaky
+    d = Driver(app, j)
+    start = time.time() - 2 * DAY
+    d.send("kp-1", "open", start)
+    for k in range(3):
+        d.serve(start + k * DAY, "SOC-1")
+    first, second = calls
+    assert len(first) == 1 and len(second) == 2 and second[0] == first[0]  # kept, then written
+    assert app.closed_days == []
+    assert h.History(j.engine).days_written() == set(second)
+    j.close()
+
+
+def _answer(pos: int):
+    from onewindow.hub.app import HelpAnswer
+
+    return HelpAnswer(pos, "specialist-1")
+
+
+def _no_tables_engine(tmp_path):
+    from sqlalchemy import create_engine
+
+    return create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+
+
+def _all_rows(j: Journal) -> dict[str, list]:
+    out = {}
+    with j.engine.connect() as conn:
+        for t in (h.days, h.tickets, h.ratings, h.helps):
+            out[t.name] = sorted(tuple(r) for r in conn.execute(select(t)))
+            assert conn.execute(select(func.count()).select_from(t)).scalar() == len(
+                out[t.name])
+    return out
