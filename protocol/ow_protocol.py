@@ -314,27 +314,32 @@ def validate(kind, msg):
 
 def check_depth(payload):
     """Refuse JSON nested deeper than MAX_DEPTH, before any parser recurses into it: brackets
-    outside strings are counted on the raw bytes (at once when there are few)."""
+    outside strings are counted on the raw bytes (at once when there are few). Strings are
+    skipped with find(), so a board's long base64 fields cost no loop."""
     if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
         return
     depth = 0
-    quoted = escaped = False
-    for c in payload:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif c == 92:  # backslash
-                escaped = True
-            elif c == 34:  # "
-                quoted = False
-        elif c == 34:
-            quoted = True
+    i = 0
+    n = len(payload)
+    while i < n:
+        c = payload[i]
+        if c == 34:  # " opens a string: go to the quote that closes it
+            while True:
+                i = payload.find(b'"', i + 1)
+                if i < 0:
+                    return  # unterminated: the parser refuses it as malformed
+                j = i - 1
+                while payload[j] == 92:  # backslashes before it: an odd count escapes it
+                    j -= 1
+                if (i - j) % 2:
+                    break
         elif c == 91 or c == 123:  # [ {
             depth += 1
             if depth > MAX_DEPTH:
                 raise ProtocolError("too_deep", "JSON nested deeper than " + str(MAX_DEPTH))
         elif c == 93 or c == 125:
             depth -= 1
+        i += 1
 
 
 def _no_constant(name):

@@ -152,3 +152,37 @@ def test_handle_survives_anything_and_bad_input_changes_nothing(tmp_path):
     [res] = [proto.decode("res", p.payload) for p in step.publishes if p.topic.endswith("/res")]
     assert res["ticket"] and journal.last_pos() == before + 1
     journal.close()
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(x) for x in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(x) for x in value.values()), default=0)
+    return 0
+
+
+tricky_text = st.text(alphabet='[]{}"\\\\ab\u4e2d', max_size=12)
+nested = st.recursive(
+    st.one_of(st.integers(), tricky_text, st.booleans()),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
+    max_leaves=40)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(nested, st.lists(st.sampled_from(["list", "dict"]), max_size=12), tricky_text,
+       st.booleans())
+def test_the_depth_scan_agrees_with_the_parser(value, wrappers, key, ascii_only):
+    """Brackets, quotes and backslashes inside strings never count; real nesting always does."""
+    for w in wrappers:  # around the value, so depths on both sides of MAX_DEPTH come up
+        value = [value, key] if w == "list" else {key: value}
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    if _depth(value) > proto.MAX_DEPTH:
+        try:
+            proto.check_depth(raw)
+        except proto.ProtocolError as e:
+            assert e.code == "too_deep"
+        else:
+            raise AssertionError(f"{_depth(value)} deep, not refused: {raw!r}")
+    else:
+        proto.check_depth(raw)
