@@ -334,6 +334,8 @@ class HubRunner:
             await self._publish(self.app.retained_state(self.clock())
                                 + self.app.rebirth_requests())
             self.storage_ok.set()
+            if self.on_step is not None:  # live views: from the rebuilt state, not the old
+                self.on_step(Step())
             return
 
     async def _publish(self, publishes: list[Publish]) -> None:
