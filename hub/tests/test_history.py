@@ -6,6 +6,7 @@ across a replay, and with a restart from a snapshot."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import time
 
 from sqlalchemy import func, select
@@ -155,3 +156,49 @@ def _all_rows(j: Journal) -> dict[str, list]:
             assert conn.execute(select(func.count()).select_from(t)).scalar() == len(
                 out[t.name])
     return out
+
+
+def test_the_dashboard_shows_the_last_30_days_from_sql(tmp_path, small_catalog_file):
+    """The supervisor dashboard's past days come from the history tables: equal to the SQL
+    summary of the 30 days before today, in the page as zh-CN first."""
+    from argon2 import PasswordHasher
+
+    from onewindow.hub.config import BrokerURL
+    from onewindow.hub.runner import HubRunner
+    from onewindow.hub.store.accounts import Accounts
+    from onewindow.hub.store.files import FileStore
+    from onewindow.hub.web.app import create_app
+    from onewindow.hub.web.site import Site
+
+    from .test_staff_http import PAGE, TestClient, login
+
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    now = time.time()
+    d.send("kp-1", "open", now - 3 * DAY)
+    for k in (3, 2, 1):
+        tid = d.serve(now - k * DAY, "SOC-1")
+        d.send("node-1", "rate", now - k * DAY + 450, window=1, ticket=tid, score=1)
+    d.serve(now - 600, "MED-1")  # today: not history
+    runner = HubRunner(app, j, BrokerURL("127.0.0.1", 1))
+    site = Site(app, runner, lambda: now)
+    site.accounts = Accounts(j.engine, PasswordHasher(time_cost=1, memory_cost=8,
+                                                      parallelism=1))
+    site.accounts.add("sup", "password-1", "supervisor", now=now)
+    web = create_app(app, FileStore(tmp_path / "files"), site=site, clock=lambda: now)
+    cl = TestClient(web)
+    cl.get("/login")
+    cl.headers["x-csrf-token"] = cl.cookies["ow_csrf"]
+    assert login(cl, "sup", "password-1").status_code == 303
+    state = cl.get("/dashboard/state").json()
+    today = app.centre.local_date(now)
+    first = (today - dt.timedelta(days=30)).strftime("%Y%m%d")
+    last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
+    assert state["history"] == h.History(j.engine).summary(first, last)
+    assert (state["history"]["tickets"], state["history"]["ratings"]) == (3, 3)
+    assert state["summary"]["tickets"] == 1  # today's, from memory
+    page = cl.get("/dashboard", headers=PAGE).text
+    assert "近30天（不含今天）" in page
+    j.close()

@@ -3,6 +3,8 @@ device fleet page (supervisors and technicians). The numbers come from floor.py.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +17,9 @@ from ..store.accounts import Session
 from . import floor
 from .staff import Staff, _json, error
 
+log = logging.getLogger("onewindow.hub")
+HISTORY_DAYS = 30  # the dashboard's "last 30 days" (today not included)
+
 
 class Dashboard:
     def __init__(self, staff: Staff) -> None:
@@ -26,6 +31,7 @@ class Dashboard:
         # The fleet summary it shows is recomputed once a second (runner.FLEET_TICK); its
         # ages ("seen 3 s ago") change with every build: no need for more than one a second.
         self.site.live.pace("staff-fleet", 1.0)
+        self._history_cache: tuple[dt.date | None, dict[str, Any] | None] = (None, None)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()
@@ -39,9 +45,31 @@ class Dashboard:
                                    self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"]),
             "summary": floor.summary(centre, self.hub.ratings, self.hub.help_requests),
+            "history": self._history(),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},
         }
+
+    def _history(self) -> dict[str, Any] | None:
+        """The last HISTORY_DAYS closed days, by SQL from the history tables (past days are
+        not in memory: hub/store/history.py). They change only when a day closes, so the
+        query runs once a day, not on every update of the live floor."""
+        runner = self.site.runner
+        if runner is None:  # no journal (unit tests of the pages)
+            return None
+        today = self.hub.centre.local_date(self.site.clock())
+        if self._history_cache[0] != today:
+            from ..store.history import History
+
+            first = (today - dt.timedelta(days=HISTORY_DAYS)).strftime("%Y%m%d")
+            last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
+            try:
+                summary = History(runner.journal.engine).summary(first, last)
+            except Exception as e:  # storage away: the live floor goes on without it
+                log.warning("dashboard history not read: %s", e)
+                return None
+            self._history_cache = (today, summary)
+        return self._history_cache[1]
 
     def _fleet(self, now: float) -> dict[str, Any]:
         """The same summary the hub publishes on hub/fleet (hub/fleetwatch.py)."""

@@ -197,6 +197,15 @@ const staff = (() => {
       $("#s-onewin").textContent = pct(m.one_window_rate);
       $("#s-sat").textContent = pct(m.satisfaction_rate);
       $("#s-help").textContent = m.help_answered + " / " + m.help_requests;
+      const h = s.history;  // past days, from the history tables (null without a journal)
+      $("#history").hidden = !h;
+      if (h) {
+        $("#h-tickets").textContent = h.tickets;
+        $("#h-served").textContent = h.served;
+        $("#h-avg").textContent = num(h.avg_wait_min);
+        $("#h-onewin").textContent = pct(h.one_window_rate);
+        $("#h-sat").textContent = pct(h.satisfaction_rate);
+      }
       fill($("#alerts"), ...(s.alerts.length ? s.alerts.map((a) => {
         let text = T["alert_" + a.kind] + ": ";
         if (a.kind === "help") text += win(a.window) + " · " + a.waiting_min + " " + T.min;
