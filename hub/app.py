@@ -317,11 +317,13 @@ class HubApp:
         except Exception:  # logged above; an unusable topic id cannot be answered
             return Step()
 
-    def reload(self, records: Iterable[Record]) -> int:
+    def reload(self, records: Iterable[Record], snap: dict[str, Any] | None = None) -> int:
         """Rebuild the state from the journal after a failure left it possibly half-changed
         (`damaged`): a fresh app's state, replayed, as a restart would. What is not in the
         journal stays: the device registry (and each device's last seq and reply, since
-        refusals use up seqs without a record), fleet health, refused commands, this boot."""
+        refusals use up seqs without a record), fleet health, refused commands, this boot.
+        `snap`: a stored snapshot to start from (`records` are then those after it), so a
+        failed message does not cost a replay of the whole history."""
         keep = {dev.spec.id: (dev.last_seq, dev.last_reply)
                 for dev in self.registry.devices.values()}
         fresh = type(self)(Centre(self.centre.catalog, self.centre.config), self.registry,
@@ -331,6 +333,8 @@ class HubApp:
         for name, value in vars(fresh).items():
             if name not in kept:
                 setattr(self, name, value)
+        if snap is not None:
+            self.restore(snap)
         n = self.replay(records)
         for dev in self.registry.devices.values():
             if dev.spec.id in keep:

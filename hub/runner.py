@@ -239,8 +239,23 @@ class HubRunner:
             if self.app.damaged:
                 await self.commit(step)
                 step = Step()
-                self.app.reload(self.journal.read())
+                self._reload()
         await self.commit(step)
+
+    def _reload(self) -> None:
+        """The state again from storage after a failed message: from the newest good
+        snapshot and the journal after it (a year's full replay would stall the hub for
+        minutes), or from the whole journal when no snapshot restores."""
+        for snap in self.snapshots.candidates() if self.snapshots is not None else ():
+            try:
+                self.app.reload(self.journal.read(int(snap["pos"])), snap)
+                return
+            except StorageUnavailable:
+                raise
+            except Exception:
+                log.exception("snapshot at position %s does not restore; trying an older "
+                              "one", snap.get("pos"))
+        self.app.reload(self.journal.read())
 
     async def commit(self, step: Step) -> None:
         """Make a step's records durable, then send its messages. Raises StorageUnavailable,

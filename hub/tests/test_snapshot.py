@@ -337,3 +337,47 @@ def test_only_the_newest_snapshots_are_kept(db_url):
         a.replay(d.records[:cut])
         store.save(a.snapshot())
     assert [s["pos"] for s in store.candidates()] == [d.records[39].pos, d.records[29].pos]
+
+
+async def test_a_failed_message_is_undone_from_the_snapshot_not_the_whole_journal(
+        tmp_path, caplog, monkeypatch):
+    """A bug stand-in (rendering raises after the core issued a ticket, as in
+    test_fuzz_regressions): the runner rebuilds the state from the newest snapshot and the
+    records after it, and it is the state a full replay of the journal builds."""
+    import aiomqtt
+
+    from onewindow.hub.runner import HubRunner
+
+    d = two_days()
+    j = journal_of(f"sqlite:///{tmp_path / 'hub.db'}", d.records)
+    store = SnapshotStore(j.engine)
+    upto = fresh()
+    upto.replay(d.records[:50])
+    store.save(upto.snapshot())
+    app = rebuild(fresh, j, store)
+    runner = HubRunner(app, j, None, clock=lambda: d.now + 5)  # type: ignore[arg-type]
+    runner.snapshots = store
+    render = app._render
+    seq = d.seq["box-1"] + 1
+
+    def broken_render(effects, rec):
+        out = render(effects, rec)
+        if rec.dev == "box-1" and rec.seq == seq:
+            raise RuntimeError("a bug after the core changed state")
+        return out
+
+    monkeypatch.setattr(app, "_render", broken_render)
+    take = proto.encode("evt", proto.event("box-1", seq, "take", item="SOC-1"))
+    await runner._handle_batch([aiomqtt.Message(proto.device_topic("t1", "box-1", "evt"),
+                                                take, qos=1, retain=False, mid=1,
+                                                properties=None)])
+    assert not app.damaged
+    assert f"state rebuilt from {len(d.records) - 50} journal records" in caplog.text
+    full = fresh()
+    full.replay(d.records)
+    assert app.centre.to_dict() == full.centre.to_dict()
+    mine, theirs = json.loads(state(app, d.now)), json.loads(state(full, d.now))
+    # Only the devices' last seqs differ: the failed take used up box-1's seq.
+    mine.pop("devices"), theirs.pop("devices")
+    assert mine == theirs
+    j.close()
