@@ -128,6 +128,19 @@ BENCHES: tuple[Bench, ...] = (
         "ota", "Over-the-air update of one LED board",
         ("onewindow.tools.bench_ota", "--runs", "3"),
         "Real Mosquitto, the hub process, a board on the unix port running a built image."),
+    Bench(
+        "history", "History after a year",
+        ("onewindow.tools.bench_history", "--postgres"),
+        "The history tables (hub/store/history.py) filled by direct SQL with 250 working days "
+        "of 3,000 tickets (30 % rated, 20 help requests a day), on SQLite and a private "
+        "PostgreSQL; each page's query timed 200 times. Beside them the dashboard's live day "
+        "summary over a year of ratings in memory (as before) and over today's only (now).",
+        tuple(Target(f"{db}{what} p99 ≤ 50 ms",
+                     rf"{start}{what}[^\n]*p99 ([\d.]+)", 50.0)
+              for db, start in (("SQLite: ", ""), ("PostgreSQL: ", r"PostgreSQL[\s\S]*?"))
+              for what in ("dashboard: last 30 days", "report: a month's summary",
+                           "report: a month's ratings by clerk")),
+        timeout=1800),
 )
 
 

@@ -75,7 +75,7 @@ ratings = Table(
     Column("window", Integer, nullable=False),
     Column("clerk", String(64)),
     Column("at", Float, nullable=False),
-    Index("ix_history_ratings_day", "day"),
+    Index("ix_history_ratings_day", "day", "score", "clerk"),  # covers both queries
 )
 helps = Table(
     "history_help", metadata,

@@ -1,0 +1,178 @@
+"""History after a year: dashboard and report queries on the history tables.
+
+    python -m onewindow.tools.bench_history [--days 250] [--tickets 3000] [--runs 200]
+                                            [--postgres]
+
+Fills the history tables (hub/store/history.py) of a fresh SQLite database (and, with
+--postgres, a private PostgreSQL server from tools/testbed.py) with a simulated year by
+direct SQL: `--days` working days of `--tickets` tickets each, 30 % of them rated, 20 help
+requests a day, 12 clerks. Then it times, `--runs` times each, the queries the pages make:
+
+* the dashboard's last-30-days summary (History.summary over 30 days),
+* the staff report's month (History.summary and ratings_by_clerk over a month),
+* the whole year's summary,
+
+and, beside them, the dashboard's live day summary (web/floor.summary) the old way, over a
+year of ratings held in memory, against today's only, as the hub holds them now. Prints a
+table (p50/p99 ms); the target is p99 <= 50 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert
+
+from ..hub.store import history as h
+
+CLERKS = [f"clerk{n}" for n in range(1, 13)]
+ITEMS = [f"SOC-{n}" for n in range(1, 40)] + [f"MED-{n}" for n in range(1, 30)]
+
+
+def working_days(n: int, end: dt.date) -> list[dt.date]:
+    out, d = [], end
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d -= dt.timedelta(days=1)
+    return out[::-1]
+
+
+def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int, int]:
+    """The history tables of `days`, as History.write would leave them. (tickets, ratings)."""
+    h.History(engine)  # creates the tables
+    rng = random.Random(seed)
+    n_tickets = n_ratings = pos = 0
+    for d in days:
+        key = d.strftime("%Y%m%d")
+        t0 = dt.datetime(d.year, d.month, d.day, 1, 0, tzinfo=dt.UTC).timestamp()
+        tickets, ratings, helps = [], [], []
+        for i in range(per_day):
+            issued = t0 + i * (8 * 3600 / per_day)
+            wait = rng.expovariate(1 / 12.0)
+            window = rng.randrange(1, 31)
+            state = "done" if rng.random() < 0.95 else "no_show"
+            tid = f"{key}-{'AB'[i % 2]}{i:03d}"
+            tickets.append({"id": tid, "day": key, "item": rng.choice(ITEMS),
+                            "priority": "normal", "state": state, "issued_at": issued,
+                            "first_call_at": issued + wait * 60, "window": window,
+                            "wait_min": wait, "one_window": rng.random() < 0.9})
+            if state == "done" and rng.random() < 0.3:
+                ratings.append({"ticket": tid, "day": key, "score": rng.choice((1, 1, 1, 2, 3)),
+                                "window": window, "clerk": rng.choice(CLERKS),
+                                "at": issued + wait * 60 + 600})
+        for _ in range(20):
+            pos += 1
+            at = t0 + rng.uniform(0, 8 * 3600)
+            helps.append({"pos": pos, "day": key, "window": rng.randrange(1, 31),
+                          "clerk": rng.choice(CLERKS), "at": at,
+                          "answered_at": at + rng.uniform(30, 600), "by": "specialist"})
+        summary = h.day_summary(key, tickets)
+        with engine.begin() as conn:  # bulk: what write() stores, without its deletes
+            conn.execute(insert(h.tickets), tickets)
+            conn.execute(insert(h.ratings), ratings)
+            conn.execute(insert(h.helps), helps)
+            conn.execute(insert(h.days).values(**summary))
+        n_tickets += len(tickets)
+        n_ratings += len(ratings)
+    return n_tickets, n_ratings
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    fn()  # warm: the first query of a connection pays for its setup
+    ms = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t) * 1000)
+    ms.sort()
+    return statistics.median(ms), ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+
+
+def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[str, float, float]]:
+    """web/floor.summary on an empty centre of today: its cost is the ratings it scans."""
+    from ..hub.catalog import load_catalog
+    from ..hub.core.centre import Centre, CentreConfig, WindowSpec
+    from ..hub.web import floor
+
+    centre = Centre(load_catalog(None), CentreConfig("b", (WindowSpec(1),)))
+    centre.day = "20261205"
+    year = [{"op": "rate", "ticket": f"2026{k:04d}-A{i:03d}", "score": 1, "window": 1,
+             "clerk": "c", "at": 0.0} for k in range(days) for i in range(ratings_per_day)]
+    today = [{**r, "ticket": "20261205-" + r["ticket"][9:]} for r in year[:ratings_per_day]]
+    out = []
+    for label, ratings in ((f"a year of ratings in memory ({len(year):,}; before)", year),
+                           (f"today's only ({len(today):,}; now)", today)):
+        p50, p99 = timed(lambda r=ratings: floor.summary(centre, r, []), runs)
+        out.append((f"live day summary, {label}", p50, p99))
+    return out
+
+
+def run_queries(engine, days: list[dt.date], runs: int) -> list[tuple[str, float, float]]:
+    hist = h.History(engine)
+    last = days[-1]
+    month_first = last.replace(day=1)
+    k = lambda d: d.strftime("%Y%m%d")  # noqa: E731
+    d30 = (k(last - dt.timedelta(days=29)), k(last))
+    month = (k(month_first), k(last))
+    year = (k(days[0]), k(last))
+    rows = [
+        ("dashboard: last 30 days", *timed(lambda: hist.summary(*d30), runs)),
+        ("report: a month's summary", *timed(lambda: hist.summary(*month), runs)),
+        ("report: a month's ratings by clerk",
+         *timed(lambda: hist.ratings_by_clerk(*month), runs)),
+        ("the whole year's summary", *timed(lambda: hist.summary(*year), runs)),
+    ]
+    return rows
+
+
+def table(title: str, rows: list[tuple[str, float, float]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = [title, f"{'query':<{width}} | p50 ms | p99 ms", f"{'-' * width}-|--------|-------"]
+    lines += [f"{name:<{width}} | {p50:6.2f} | p99 {p99:.2f}" for name, p50, p99 in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--days", type=int, default=250)
+    ap.add_argument("--tickets", type=int, default=3000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--postgres", action="store_true", help="also on a private PostgreSQL")
+    a = ap.parse_args()
+    days = working_days(a.days, dt.date(2026, 12, 4))
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp) / 'history.db'}")
+        t = time.perf_counter()
+        n, r = fill(engine, days, a.tickets)
+        print(f"history: {a.days} days x {a.tickets} tickets = {n:,} tickets, {r:,} ratings, "
+              f"{a.days * 20:,} help requests (filled in {time.perf_counter() - t:.0f} s)\n")
+        print(table("SQLite (WAL off, one file)", run_queries(engine, days, a.runs)))
+        engine.dispose()
+    if a.postgres:
+        from .testbed import Postgres
+
+        with Postgres() as pg:
+            engine = create_engine(pg.url)
+            fill(engine, days, a.tickets)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("ANALYZE")
+            print()
+            print(table("PostgreSQL (private server, fsync off)",
+                        run_queries(engine, days, a.runs)))
+            engine.dispose()
+    print()
+    print(table("In memory (web/floor.summary, on every live update of the dashboard)",
+                floor_summaries(int(a.tickets * 0.3), a.days, min(a.runs, 50))))
+
+
+if __name__ == "__main__":
+    main()
