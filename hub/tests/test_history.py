@@ -24,6 +24,13 @@ from .test_retention import DAY, Driver
 DAYS = 4
 
 
+def morning(days_ago: int, offset_min: int = 480) -> float:
+    """09:00 local, `days_ago` days before today: a day's traffic never crosses midnight."""
+    tz = dt.timezone(dt.timedelta(minutes=offset_min))
+    today = dt.datetime.now(tz).date()
+    return dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(9), tz).timestamp()
+
+
 def centre(tmp_path, catalog):
     devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
     path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db", windows=2,
@@ -55,7 +62,7 @@ def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
     j = Journal(cfg.database_url)
     app = build_app(cfg, j)
     d = Driver(app, j)
-    start = time.time() - DAYS * DAY
+    start = morning(DAYS)
     d.send("kp-1", "open", start)
     days = []
     for k in range(DAYS + 1):  # the last one is today: it stays in memory
@@ -125,7 +132,7 @@ def test_a_failed_history_write_is_kept_and_written_at_the_next_close(tmp_path,
 
     app.history_sink = flaky
     d = Driver(app, j)
-    start = time.time() - 2 * DAY
+    start = morning(2)
     d.send("kp-1", "open", start)
     for k in range(3):
         d.serve(start + k * DAY, "SOC-1")
@@ -176,7 +183,7 @@ def test_the_dashboard_shows_the_last_30_days_from_sql(tmp_path, small_catalog_f
     j = Journal(cfg.database_url)
     app = build_app(cfg, j)
     d = Driver(app, j)
-    now = time.time()
+    now = morning(0) + 2 * 3600  # 11:00 today
     d.send("kp-1", "open", now - 3 * DAY)
     for k in (3, 2, 1):
         tid = d.serve(now - k * DAY, "SOC-1")
