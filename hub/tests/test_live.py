@@ -253,3 +253,14 @@ async def test_every_accepted_http_connection_has_tcp_nodelay(
                 assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         finally:
             writer.close()
+
+
+async def test_an_overlong_channel_argument_is_refused_and_builds_nothing(
+        tmp_path, mosquitto, small_catalog_file):
+    async with web_hub(tmp_path, mosquitto.port, small_catalog_file) as runner:
+        site = site_of(runner)
+        builds = count_builds(site, "ticket")
+        async with httpx.AsyncClient(base_url=runner.web.url) as client:
+            r = await client.get("/live/ticket/" + "9" * 65)
+            assert r.status_code == 400 and r.json()["code"] == "bad_arg"
+        assert not builds and not site.live.feeds
