@@ -120,7 +120,9 @@ class TakeLoad:
         return self
 
     async def _connect(self, dev: str, seq: int) -> SimDevice:
-        box = SimDevice(self.watch.centre, dev, "box", "127.0.0.1", self.port, seq=seq)
+        # A persistent session, as the firmware's: commands sent while it was away wait.
+        box = SimDevice(self.watch.centre, dev, "box", "127.0.0.1", self.port, seq=seq,
+                        persistent=True)
         await box.__aenter__()
         return box
 

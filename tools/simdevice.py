@@ -42,8 +42,12 @@ class DeviceError(Exception):
 class SimDevice:
     def __init__(self, centre: str, dev: str, role: str, host: str, port: int,
                  window: int | None = None, seq: int = 0, fw: str = "sim-0.1",
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None,
+                 persistent: bool = False) -> None:
+        """`persistent`: a persistent session (clean_session false), as the firmware
+        keeps: the broker queues QoS 1 commands while the device is away."""
         self.centre, self.dev, self.role, self.window = centre, dev, role, window
+        self.persistent = persistent
         self.host, self.port = host, port
         self.seq = seq
         self.fw = fw
@@ -76,7 +80,8 @@ class SimDevice:
             # rules (hub/fleet/acl.py) require it.
             self.host, self.port, identifier=self.username or f"sim-{self.centre}-{self.dev}",
             username=self.username, password=self.password, keepalive=10, socket_options=NO_DELAY,
-            will=aiomqtt.Will(self.topic("status"), will, qos=1, retain=True))
+            will=aiomqtt.Will(self.topic("status"), will, qos=1, retain=True),
+            clean_session=False if self.persistent else None)
         await self._stack.enter_async_context(self._client)
         for leaf in ("cmd", "res", "err"):
             await self._client.subscribe(self.topic(leaf), qos=1)
