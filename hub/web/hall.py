@@ -44,7 +44,7 @@ class Hall:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.voice = Voice()
-        self.waits_cache = LiveWaits(site.hub, site.clock)  # refreshed every 5 s, not per call
+        self.waits_cache = LiveWaits.of(site)  # refreshed every 5 s, not per call
         catalog = site.hub.centre.catalog
         # One representative item per line for its wait forecast: a comprehensive one, the
         # kind of window most of the line's residents queue for.
@@ -54,6 +54,7 @@ class Hall:
                     COMPREHENSIVE in item.window_kinds
                     and COMPREHENSIVE not in catalog.items[self.rep[item.line]].window_kinds):
                 self.rep[item.line] = item.id
+        self.waits_cache.items.update(self.rep.values())
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/hall", self.page), Route("/hall/voice/{call}.wav", self.speech)]

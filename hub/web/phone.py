@@ -40,7 +40,8 @@ class Phone:
         # "at once" on a phone.
         site.live.pace("ticket", PACE_S)
         # the waits of all watched tickets from one simulation, refreshed every 5 s
-        self.waits = LiveWaits(site.hub, site.clock, self.watched)
+        self.waits = LiveWaits.of(site)
+        self.waits.watched = self.watched
         # people ahead of all watched tickets, from one walk of the queue per state
         self._ahead: tuple[tuple[int, int], dict[str, int]] | None = None
 
