@@ -598,7 +598,7 @@ class HubApp:
         # Quiet (a replayed record whose reply nobody will ask for): the state changes
         # alone, no message is built (tickets, bitmaps and JSON were most of replay's time).
         loud = not self._quiet
-        self.waits.update(self.centre, rec.ts)
+        self.waits.update(self.centre, rec.ts, rec.body.get("op"))
         for e in effects:
             if isinstance(e, TicketIssued):
                 t = self.centre.tickets[e.ticket]

@@ -56,7 +56,7 @@ class _Engine(Engine):
 
     def apply(self, cmd, now, dev=None):  # type: ignore[no-untyped-def]
         effects = super().apply(cmd, now, dev)
-        self.pred.update(self.centre, now)
+        self.pred.update(self.centre, now, cmd.op)
         for e in effects:
             if isinstance(e, TicketIssued) and not e.reprint:
                 record(self.pred, self.centre, self.centre.tickets[e.ticket], now,
@@ -150,7 +150,7 @@ def mms(seed: int, servers: int = 4, rho: float = 0.9, mean_minutes: float = 5.0
             t = centre.tickets[next(e.ticket for e in effects if isinstance(e, TicketIssued))]
             k = len(centre.queue) - 1
             oracle = (k + 1) / (servers * mu) / 60.0 if not idle else 0.0
-            pred.update(centre, now)
+            pred.update(centre, now, "take")
             record(pred, centre, t, now, ops, rows, oracle)
             if idle:
                 start(min(idle), now)
@@ -161,12 +161,12 @@ def mms(seed: int, servers: int = 4, rho: float = 0.9, mean_minutes: float = 5.0
         else:
             centre.apply(c.Complete(n), now)
             ops += 1
-            pred.update(centre, now)
+            pred.update(centre, now, "complete")
             if len(centre.queue):
                 start(n, now)
             else:
                 idle.add(n)
-        pred.update(centre, now)
+        pred.update(centre, now, "call" if kind == "done" else "take")
     actual_waits(centre.tickets.values(), rows)
     return rows
 

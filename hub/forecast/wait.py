@@ -45,8 +45,18 @@ CALIBRATION_MIN = 30  # ... and how many it needs before it trusts them
 BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
-EXTEND_AGE = 30.0  # s: a take extends the previous take's forecast up to this much later
-REUSE_AGE = 5.0  # s: a page at the same journal position reads the take's forecast
+# A forecast simulated at one journal position serves later takes and pages while only what
+# it already expects happens (EXPECTED), for at most this long and this many records; then
+# the queue is simulated again. Anything else (a window opened, closed or paused, a ticket
+# skipped, transferred or voided, a priority ticket, a new day) simulates at once.
+EXTEND_AGE = 30.0  # s
+EXTEND_RECORDS = 100
+REUSE_AGE = 5.0  # s: a page asking a few seconds before or after reads the same forecast
+EXPECTED = frozenset({
+    "take",  # each take is checked in `_extend`: a plain one joins the tail
+    "call", "recall", "start", "complete",  # residents served in dispatch order
+    "rate", "help", "help_answer", "scan", "card", "reserve", "reprint",  # no queue change
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +162,8 @@ class Forecast:
     free: np.ndarray  # (paths, windows): when each window frees after the whole queue
     cols: dict[int, int]  # window number -> column
     day: str = ""
-    waiting: int = 0  # tickets in the queue it was simulated for
+    # (journal position, time) of the simulation this forecast is, or was extended from
+    origin: tuple[int, float] = (0, 0.0)
 
 
 def _slot(centre: Centre, ts: float) -> int:
@@ -192,6 +203,29 @@ def dispatch_order(centre: Centre, now: float) -> list[Ticket]:
             j += 1
             streak = 0
     return out + prio[i:] + normal[j:]
+
+
+def _quantile(xs: deque[float], q: float) -> float:
+    """numpy's default (linear) quantile of a few hundred values, without numpy's overhead
+    (it was a tenth of a take's cost: the calibration changes with every call)."""
+    v = sorted(xs)
+    pos = q * (len(v) - 1)
+    k = int(pos)
+    if k + 1 >= len(v):
+        return v[-1]
+    return v[k] + (v[k + 1] - v[k]) * (pos - k)
+
+
+def _percentiles(v: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """np.percentile's linear interpolation on an already sorted array (np.percentile
+    costs ten times more on a take's 200 paths)."""
+    out = []
+    for q in qs:
+        pos = q * (len(v) - 1)
+        k = int(pos)
+        hi = v[min(k + 1, len(v) - 1)]
+        out.append(float(v[k] + (hi - v[k]) * (pos - k)))
+    return tuple(out)
 
 
 def _slots(ts: np.ndarray, midnight: float) -> np.ndarray:
@@ -244,6 +278,7 @@ class WaitPredictor:
         # The forecast of the latest journal position a take was answered at (kept apart
         # from the pages' one-entry cache): the next take extends it (`_extend`).
         self._chain: tuple[int, Forecast] | None = None
+        self._since = 0  # operations reported to `update` (all EXPECTED) since `_chain`
         # Time of day (SLOT-second slots, summed over the days seen): open-window seconds,
         # paused-window seconds, and the occupancy brought by priority/appointment arrivals
         # (which go ahead of a normal ticket already waiting).
@@ -265,9 +300,13 @@ class WaitPredictor:
         self._serial = 0
 
     # ---- learning ------------------------------------------------------------------------
-    def update(self, centre: Centre, now: float) -> None:
+    def update(self, centre: Centre, now: float, op: str | None = None) -> None:
         """Learn from what changed since the last call (O(windows + new tickets)); call it
-        after every operation, with the operation's time."""
+        after every operation, with the operation's time and its `op` (None: unknown, so
+        the next prediction simulates the queue again)."""
+        if op not in EXPECTED:
+            self._chain = None
+        self._since += 1
         self._profile(centre, now)
         now_at = {w.ticket for w in centre.windows.values() if w.ticket is not None}
         items = centre.catalog.items
@@ -310,8 +349,7 @@ class WaitPredictor:
             if len(lo) < CALIBRATION_MIN:
                 got = (1.0, 1.0)
             else:
-                got = (max(0.0, float(np.quantile(np.fromiter(lo, float), SIDE_Q))),
-                       max(0.0, float(np.quantile(np.fromiter(hi, float), SIDE_Q))))
+                got = (max(0.0, _quantile(lo, SIDE_Q)), max(0.0, _quantile(hi, SIDE_Q)))
             self._scales[b] = got
         return got
 
@@ -382,6 +420,10 @@ class WaitPredictor:
                   if w.state is not WindowState.CLOSED]
         cols = {w.number: i for i, w in enumerate(open_w)}
         free = np.full((P, len(open_w)), now)
+        busy: list[int] = []  # columns with a resident at the window, and for each:
+        spent: list[float] = []  # seconds since the call
+        mus: list[float] = []  # the occupancy's log-location
+        f0s: list[float] = []  # the share of occupancies already over
         for i, w in enumerate(open_w):
             if w.state is WindowState.PAUSED:
                 left = max(60.0, self.pause - (now - w.since))
@@ -393,10 +435,15 @@ class WaitPredictor:
             called = _called_at(t)
             elapsed = max(1.0, now - (called if called is not None else w.since))
             mu = L.mu(t.item, items[t.item].minutes)
-            f0 = 0.5 * (1 + math.erf((math.log(elapsed) - mu) / (sigma * math.sqrt(2))))
-            q = f0 + (1 - f0) * rng.random(P)  # a quantile past the time already spent
-            total = np.exp(mu + sigma * ndtri(q))
-            free[:, i] = now + np.maximum(total - elapsed, 1.0) + self.wrap
+            busy.append(i)
+            spent.append(elapsed)
+            mus.append(mu)
+            f0s.append(0.5 * (1 + math.erf((math.log(elapsed) - mu) / (sigma * math.sqrt(2)))))
+        if busy:  # every busy window's remaining occupancy in one draw
+            f0 = np.array(f0s)
+            q = f0 + (1 - f0) * rng.random((P, len(busy)))  # quantiles past the time spent
+            total = np.exp(np.array(mus) + sigma * ndtri(q))
+            free[:, busy] = now + np.maximum(total - np.array(spent), 1.0) + self.wrap
         cap_normal, cap_other = self.capacity()
         local = centre.local_time(now)
         midnight = now - (local.hour * 3600 + local.minute * 60 + local.second
@@ -436,46 +483,62 @@ class WaitPredictor:
                 st = sub[rows, a]
                 free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
             starts[u.id] = st
-        return Forecast(now, starts, free, cols, centre.day, len(centre.queue))
+        return Forecast(now, starts, free, cols, centre.day, (version, now))
 
     def _summary(self, starts: np.ndarray, now: float) -> Estimate:
         if not np.isfinite(starts).all():
             return NO_WINDOW
         w = np.maximum(starts - now, 0.0) / 60.0
-        lo, med, hi = (float(x) for x in np.percentile(w, (10, 50, 90)))
+        lo, med, hi = _percentiles(np.sort(w), (0.1, 0.5, 0.9))
         a_lo, a_hi = self._scale(med)
         return Estimate(med, float(w.mean()), max(0.0, med - a_lo * (med - lo + SLACK)),
                         med + a_hi * (hi - med + SLACK), lo, hi)
 
     def predict(self, centre: Centre, t: Ticket, now: float, version: int) -> Estimate:
         """A waiting ticket's wait from `now` (at state `version`)."""
-        fc = self._extend(centre, t, now, version) or self._reuse(version, now)
+        fc = self._extend(centre, t, now, version)
+        if fc is None:
+            fc = self._reuse(version, now)
+            if fc is not None and t.id not in fc.starts:
+                fc = None  # a ticket it does not know (a take it could not extend to)
         if fc is None:
             fc = self.forecast(centre, now, version)
             if self._chain is None or self._chain[0] <= version:
-                self._chain = (version, fc)
+                self._chain, self._since = (version, fc), 0
         st = fc.starts.get(t.id)
         if st is None:  # not waiting
             return Estimate(0.0, 0.0, 0.0, 0.0)
         return self._summary(st, now)
 
-    def _extend(self, centre: Centre, t: Ticket, now: float, version: int) -> Forecast | None:
-        """The forecast at `version` when the only change since the chained one (at
-        `version - 1`) is `t` joining the END of the dispatch order: then `t` takes the first
-        window free after everyone ahead, which the chained forecast already holds (`free`),
-        so a take costs O(paths x windows) instead of a simulation of the whole queue
-        (25 ms with ~950 waiting). The same model as `_simulate`, from the same paths; only
-        `t`'s occupancy is drawn anew. None when that does not hold: simulate instead."""
+    def _fresh_chain(self, version: int, now: float) -> Forecast | None:
+        """The chained forecast, if it may still stand for the state at `version`, `now`."""
         chain = self._chain
-        if not self.extend or chain is None or chain[0] != version - 1:
+        # Every position since the chained one must have been reported to `update` (a
+        # caller that skips it changes the state behind the forecast's back).
+        if not self.extend or chain is None or not 0 <= version - chain[0] <= self._since:
             return None
-        base = chain[1]
+        fc = chain[1]
+        if (version - fc.origin[0] > EXTEND_RECORDS
+                or not -REUSE_AGE <= now - fc.origin[1] <= EXTEND_AGE):
+            return None
+        return fc
+
+    def _extend(self, centre: Centre, t: Ticket, now: float, version: int) -> Forecast | None:
+        """The forecast at `version` when, since the chained one, only what it expects
+        happened (EXPECTED: residents called and served in dispatch order, bookkeeping) and
+        `t` joined the END of the dispatch order: then `t` takes the first window free
+        after everyone ahead, which the chained forecast already holds (`free`), so a take
+        costs O(paths x windows) instead of a simulation of the whole queue (25 ms with ~950
+        waiting). The same model as `_simulate`, from the same paths; only `t`'s occupancy
+        is drawn anew. None when that does not hold: simulate instead."""
+        base = self._fresh_chain(version, now)
+        if base is None or self._chain is None or self._chain[0] == version:
+            return None
         q, items = centre.queue, centre.catalog.items
         if (t.state is not TicketState.WAITING or t.priority is not Priority.NORMAL
-                or t.id in base.starts or base.day != centre.day
-                or not 0 <= now - base.now <= EXTEND_AGE
-                or len(q) != base.waiting + 1 or q.priority or q.appointment
-                or not q.normal or q.normal[-1] is not t
+                or t.issued_at != now  # an offline ticket (it may void another) or a reprint
+                or t.id in base.starts or base.day != centre.day or now < base.now
+                or q.priority or q.appointment or not q.normal or q.normal[-1] is not t
                 or t.item not in items or items[t.item].specialised):
             return None
         idx = np.array(sorted(base.cols[n] for n in centre.reach(t) if n in base.cols),
@@ -504,17 +567,17 @@ class WaitPredictor:
             free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
         starts = dict(base.starts)  # the pages' cache may still hold `base`
         starts[t.id] = st
-        fc = Forecast(now, starts, free, base.cols, centre.day, base.waiting + 1)
-        self._chain = (version, fc)
+        fc = Forecast(now, starts, free, base.cols, centre.day, base.origin)
+        self._chain, self._since = (version, fc), 0
         return fc
 
     def _reuse(self, version: int, now: float) -> Forecast | None:
-        """The last take's forecast for a page asking at the same journal position a few
-        seconds apart: the same state needs no second simulation."""
-        chain = self._chain
-        if chain is not None and chain[0] == version and abs(now - chain[1].now) <= REUSE_AGE:
-            return chain[1]
-        return None
+        """The chained forecast for a page asking a few seconds apart while only what it
+        expects has happened: the same queue needs no second simulation."""
+        fc = self._fresh_chain(version, now)
+        if fc is None or abs(now - fc.now) > REUSE_AGE:
+            return None
+        return fc
 
     def probe(self, centre: Centre, item: str, now: float, version: int) -> Estimate:
         """The wait of a resident who took a ticket for `item` now (after everyone waiting)."""

@@ -114,10 +114,13 @@ def fit(text: str, width: int, dots: int = PAPER_DOTS) -> list[str]:
     def w(s: str) -> int:
         return sum(ANK_DOTS if ch <= "~" else KANJI_DOTS for ch in s) * width
 
-    lines, cur = [], ""
+    if w(text) <= dots:  # nearly every line: one measure, no breaking
+        return [text.rstrip()]
+    lines, cur, cur_w = [], "", 0
     for tok in _tokens(text):
-        if w(cur + tok) <= dots:
-            cur += tok
+        tok_w = w(tok)
+        if cur_w + tok_w <= dots:
+            cur, cur_w = cur + tok, cur_w + tok_w
             continue
         if cur.strip():
             lines.append(cur.rstrip())
@@ -128,6 +131,7 @@ def fit(text: str, width: int, dots: int = PAPER_DOTS) -> list[str]:
                 n -= 1
             lines.append(cur[:n])
             cur = cur[n:]
+        cur_w = w(cur)
     if cur.strip() or not lines:
         lines.append(cur.rstrip())
     return lines

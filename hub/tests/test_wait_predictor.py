@@ -2,8 +2,12 @@
 current state, determinism through the journal, and its accuracy on unseen simulated days."""
 
 import datetime as dt
+from collections import deque
 
 import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
@@ -11,7 +15,13 @@ from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.forecast import evaluate_wait as ev
-from onewindow.hub.forecast.wait import ServiceLearner, WaitPredictor, dispatch_order
+from onewindow.hub.forecast.wait import (
+    ServiceLearner,
+    WaitPredictor,
+    _percentiles,
+    _quantile,
+    dispatch_order,
+)
 from onewindow.protocol import ow_protocol as proto
 
 from .catalogs import centre, small_catalog
@@ -116,8 +126,10 @@ def test_a_take_extends_the_previous_takes_forecast_with_the_same_model():
     now = T0 + 100
     p = WaitPredictor(paths=4000)
     core.apply(c.TakeTicket(items[0]), now)
+    p.update(core, now, "take")
     p.predict(core, list(core.queue)[-1], now, 70)  # full simulation at position 70
     core.apply(c.TakeTicket(items[1]), now + 2)
+    p.update(core, now + 2, "take")
     t = list(core.queue)[-1]
     simulated = []
     real = p._simulate
@@ -134,19 +146,32 @@ def test_anything_but_a_plain_take_at_the_tail_simulates_the_queue_again():
     core, items = _busy_centre(30)
     now = T0 + 100
     p = WaitPredictor()
-    core.apply(c.TakeTicket(items[0]), now)
-    p.predict(core, list(core.queue)[-1], now, 40)
     calls = []
     real = p._simulate
     p._simulate = lambda *a: calls.append(a[2]) or real(*a)  # type: ignore[method-assign]
-    core.apply(c.Complete(1), now + 1)  # position 41: not a take
-    core.apply(c.TakeTicket(items[1]), now + 2)  # position 42: no chain at 41
-    p.predict(core, list(core.queue)[-1], now + 2, 42)
-    core.apply(c.TakeTicket(items[2], priority="priority"), now + 3)  # not normal
-    p.predict(core, core.queue.priority[-1], now + 3, 43)
-    core.apply(c.TakeTicket(items[3]), now + 4)  # a priority ticket waits: order interleaves
-    p.predict(core, core.queue.normal[-1], now + 4, 44)
-    assert calls == [42, 43, 44]
+    v = 40
+
+    def op(cmd: c.Command, at: float, take: bool = False) -> None:
+        nonlocal v
+        v += 1
+        core.apply(cmd, now + at)
+        p.update(core, now + at, cmd.op)
+        if take:
+            t = max(core.tickets.values(), key=lambda t: t.serial)
+            p.predict(core, t, now + at, v)
+
+    op(c.TakeTicket(items[0]), 0, take=True)  # 41: nothing chained yet: simulated
+    op(c.Start(1), 1)  # 42: expected by the forecast
+    op(c.TakeTicket(items[1]), 2, take=True)  # 43: extends 41
+    op(c.Skip(2), 3)  # 44: a resident skipped: not expected
+    op(c.TakeTicket(items[2]), 4, take=True)  # 45: simulated
+    op(c.TakeTicket(items[3], priority="priority"), 5, take=True)  # 46: not a plain take
+    op(c.TakeTicket(items[4]), 6, take=True)  # 47: a priority ticket waits: order interleaves
+    core.apply(c.Skip(3), now + 7)  # 48: not reported to update at all
+    v += 1
+    op(c.TakeTicket(items[5]), 8, take=True)  # 49
+    op(c.TakeTicket(items[6]), 60, take=True)  # 50: the chain is too old
+    assert calls == [41, 45, 46, 47, 49, 50]
 
 
 def hub() -> HubApp:
@@ -217,6 +242,7 @@ def test_a_page_at_the_same_position_reads_the_takes_forecast():
     now = T0 + 100
     p = WaitPredictor()
     core.apply(c.TakeTicket(items[0]), now)
+    p.update(core, now, "take")
     taken = p.predict(core, list(core.queue)[-1], now, 40)
     calls = []
     real = p._simulate
@@ -225,3 +251,17 @@ def test_a_page_at_the_same_position_reads_the_takes_forecast():
     assert calls == [] and hall.median >= taken.median
     p.probe(core, items[0], now + 60, 40)  # a minute on: simulated from then
     assert calls == [40]
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300),
+       st.floats(0.0, 1.0))
+def test_the_calibration_quantile_is_numpys(xs, q):
+    assert _quantile(deque(xs), q) == pytest.approx(float(np.quantile(np.array(xs), q)),
+                                                    rel=1e-9, abs=1e-6)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300))
+def test_the_summary_percentiles_are_numpys(xs):
+    want = np.percentile(np.array(xs), (10, 50, 90))
+    got = _percentiles(np.sort(np.array(xs)), (0.1, 0.5, 0.9))
+    assert got == pytest.approx(tuple(float(x) for x in want), rel=1e-9, abs=1e-6)
