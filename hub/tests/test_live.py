@@ -52,7 +52,6 @@ class SSE:
         self.client, self.path = client, path
         self.events: list[tuple[str, Any]] = []
         self.changed = asyncio.Condition()
-        self.task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         async with self.client.stream("GET", self.path) as r:
@@ -92,14 +91,13 @@ async def streams(base: str, paths: list[str]) -> AsyncIterator[list[SSE]]:
     limits = httpx.Limits(max_connections=len(paths) + 1)
     async with httpx.AsyncClient(base_url=base, timeout=None, limits=limits) as client:
         out = [SSE(client, p) for p in paths]
-        for s in out:
-            s.task = asyncio.create_task(s._run())
+        tasks = [asyncio.create_task(s._run()) for s in out]
         try:
             yield out
         finally:
-            for s in out:
-                s.task.cancel()
-            await asyncio.gather(*(s.task for s in out), return_exceptions=True)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def waiting(snap: dict[str, Any], line: str = "soc") -> int:

@@ -69,8 +69,8 @@ class Hall:
         centre = self.site.hub.centre
         waiting: dict[str, int] = {}
         for t in centre.queue:
-            line = centre.catalog.items[t.item].line
-            waiting[line] = waiting.get(line, 0) + 1
+            line_id = centre.catalog.items[t.item].line
+            waiting[line_id] = waiting.get(line_id, 0) + 1
         out = []
         for line in centre.catalog.lines.values():
             rep = self.rep.get(line.id)
