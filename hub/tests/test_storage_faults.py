@@ -72,8 +72,10 @@ async def check_outcome(tmp_path, cfg, url, hub, load, watch):
 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(10):
-            while misprinted():
-                await asyncio.sleep(0.05)  # print commands trail their res by a moment
+            # Print commands trail their res by a moment; SimDevice records them with no
+            # event to await, so the condition is polled.
+            while misprinted():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     assert misprinted() == {}, "(never printed, printed twice) per box"
     assert ready(watch)
     assert "Traceback" not in hub_log(tmp_path), hub_log(tmp_path)[-3000:]
