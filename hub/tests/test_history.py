@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import itertools
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from onewindow.hub import config as hub_config
@@ -18,10 +20,12 @@ from onewindow.hub.store.journal import Journal
 from onewindow.hub.store.snapshot import SnapshotStore
 from onewindow.tools.testbed import default_devices, write_config
 
+from .test_backup import _pg_database, pg_server  # noqa: F401 - pg_server: a fixture
 from .test_hub_mqtt import CENTRE
 from .test_retention import DAY, Driver
 
 DAYS = 4
+_names = itertools.count(1)
 
 
 def morning(days_ago: int, offset_min: int = 480) -> float:
@@ -31,11 +35,19 @@ def morning(days_ago: int, offset_min: int = 480) -> float:
     return dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(9), tz).timestamp()
 
 
-def centre(tmp_path, catalog):
+def centre(tmp_path, catalog, database_url=None):
     devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
     path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db", windows=2,
-                        devices=devices, catalog=catalog)
+                        devices=devices, catalog=catalog, database_url=database_url)
     return hub_config.load(path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """None: SQLite beside the test; else a fresh database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return _pg_database(request.getfixturevalue("pg_server"), f"history{next(_names)}")
 
 
 def journal_facts(j: Journal, offset_min: int = 480) -> dict[str, collections.Counter]:
@@ -57,8 +69,9 @@ def journal_facts(j: Journal, offset_min: int = 480) -> dict[str, collections.Co
 
 
 def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
-                                                                      small_catalog_file):
-    cfg = centre(tmp_path, small_catalog_file)
+                                                                      small_catalog_file,
+                                                                      db_url):
+    cfg = centre(tmp_path, small_catalog_file, db_url)
     j = Journal(cfg.database_url)
     app = build_app(cfg, j)
     d = Driver(app, j)
