@@ -39,6 +39,7 @@ from starlette.types import Message, Receive
 from ..app import HubApp
 from ..core.model import TicketState
 from ..store.files import FileStore, day_of
+from ..store.journal import StorageUnavailable
 from .site import CSRFMiddleware, Site
 
 if TYPE_CHECKING:
@@ -211,9 +212,20 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         *staff.routes(site),
     ]
     app = Starlette(routes=routes,
-                    middleware=[*staff.middleware(site), Middleware(CSRFMiddleware)])
+                    middleware=[*staff.middleware(site), Middleware(CSRFMiddleware)],
+                    exception_handlers={StorageUnavailable: _storage_unavailable})
     app.state.site = site
     return app
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Any action while the journal cannot store (database down, disk full): nothing was
+    decided; the page says so and the action can be pressed again in a moment."""
+    log.warning("%s %s refused: %s", request.method, request.url.path, exc)
+    return JSONResponse({"code": "storage_unavailable",
+                         "msg": "系统暂时无法保存，请稍后再试 / The hub cannot store anything "
+                                "right now; try again in a moment"},
+                        status_code=503, headers={"Retry-After": "5"})
 
 
 def _live(site: Site) -> Callable[[Request], Any]:

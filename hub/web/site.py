@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..app import Step
 from ..core import commands as c
 from ..devices import Publish
+from ..store.journal import StorageUnavailable
 from . import i18n
 from .live import LiveHub
 
@@ -132,7 +133,11 @@ class Site:
             runner.on_step = on_step
 
     async def act(self, cmd: c.Command) -> Step:
-        """Apply a staff or kiosk action: journaled, then published. Raises Rejected."""
+        """Apply a staff or kiosk action: journaled, then published. Raises Rejected, or
+        StorageUnavailable (answered 503 by the app) while the journal cannot store: then
+        nothing was decided, so nothing is undone."""
+        if self.runner is not None and not self.runner.storage_ok.is_set():
+            raise StorageUnavailable("the journal is unavailable; the hub is recovering it")
         step = self.hub.operate(cmd, self.clock())
         if self.runner is not None:
             await self.runner.commit(step)
