@@ -154,6 +154,38 @@ def month_span(month: str, utc_offset_minutes: int = 480) -> tuple[float, float]
     return start.timestamp(), end.timestamp()
 
 
+class ServiceWatch:
+    """Which service a command completed and which promised case it opened, read off the
+    core around the command (the journal does not say which ticket a call picked). The one
+    definition of a service: `collect` replays with it, and the hub (HubApp) keeps the same
+    facts live for the past days' tables (hub/store/history.py)."""
+
+    @staticmethod
+    def before(centre: Centre, cmd: c.Command) -> tuple[Any, TicketState, int, str] | None:
+        """The ticket at the command's window and its state, before the command."""
+        if isinstance(cmd, c.WindowCommand):
+            w = centre.windows.get(cmd.window)
+            if w is not None and w.ticket is not None:
+                t = centre.tickets.get(w.ticket)
+                if t is not None:
+                    return (t, t.state, w.number, clerk_name(w.clerk, w.number))
+        return None
+
+    @staticmethod
+    def after(centre: Centre, before: tuple[Any, TicketState, int, str] | None,
+              effects: Iterable[Any], ts: float) -> tuple[Service | None, list[CaseEvent]]:
+        """The service the command completed (if any) and the cases it opened."""
+        if before is None:
+            return None, []
+        t, state, n, clerk = before
+        if state is TicketState.DONE or t.state is not TicketState.DONE:
+            return None, []
+        opened = [CaseEvent(e.case, t.item, clerk, "accepted", ts)
+                  for e in effects if isinstance(e, CaseOpened)]
+        return Service(t.id, centre.local_date(ts).isoformat(), n, clerk,
+                       _items(t.item, t.extra_items), _service_start(t.history, n), ts), opened
+
+
 def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
             start: float, end: float) -> Facts:
     """Replay the journal (from its beginning: case owners and the carried-over state need
@@ -172,13 +204,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         if cls is None:
             continue  # scan, help, card ...: nothing the report counts
         cmd = c.from_record(body)
-        before = None
-        if isinstance(cmd, c.WindowCommand):
-            w = centre.windows.get(cmd.window)
-            if w is not None and w.ticket is not None:
-                t = centre.tickets.get(w.ticket)
-                if t is not None:
-                    before = (t, t.state, w.number, clerk_name(w.clerk, w.number))
+        before = ServiceWatch.before(centre, cmd)
         try:
             effects = centre.apply(cmd, ts)
         except Rejected:
@@ -193,18 +219,13 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         if isinstance(cmd, c.TakeTicket) and inside:
             facts.taken.update(_items(cmd.item, cmd.extra_items))
             facts.open_days.add(centre.local_date(ts).isoformat())
-        if before is not None:
-            t, state, n, clerk = before
-            if state is not TicketState.DONE and t.state is TicketState.DONE:
-                for e in effects:
-                    if isinstance(e, CaseOpened):
-                        owner[e.case] = (clerk, t.item)
-                        if inside:
-                            facts.cases.append(CaseEvent(e.case, t.item, clerk, "accepted", ts))
-                if inside:
-                    facts.services.append(Service(
-                        t.id, centre.local_date(ts).isoformat(), n, clerk,
-                        _items(t.item, t.extra_items), _service_start(t.history, n), ts))
+        service, opened = ServiceWatch.after(centre, before, effects, ts)
+        for e in opened:
+            owner[e.case] = (e.clerk, e.item)
+        if inside:
+            facts.cases.extend(opened)
+            if service is not None:
+                facts.services.append(service)
         if isinstance(cmd, c.CaseUpdate) and inside:
             who, item = owner.get(cmd.case, ("unknown", ""))
             facts.cases.append(CaseEvent(cmd.case, item, who, cmd.action, ts))
