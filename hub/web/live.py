@@ -174,17 +174,16 @@ class LiveHub:
             feed = self.feeds[key] = Feed(name, arg)
         stream = Stream()
         feed.streams.add(stream)
-        now = asyncio.get_running_loop().time()
-        pace = self.paces.get(name, self.interval)
-        stale = feed.version != self.version and now - feed.built_at >= pace
-        if feed.frame is None or stale:  # else the flusher sends the next state when due
-            self._build(feed, now)
-        if feed.frame is not None:
+        if feed.frame is not None:  # the latest built; a newer one follows when due
             stream.offer(feed.frame)
+        # A new feed is built by the flusher, in its slices and budget like any other: a
+        # crowd of pages (re)connecting at once must not hold the loop for all their builds.
         if self._flusher is None or self._flusher.done():
             self._kick = asyncio.Event()
             self._flusher = asyncio.create_task(self._flush(), name="live-flusher")
             self._flusher.add_done_callback(_log_failure)
+        elif feed.frame is None and self._kick is not None:
+            self._kick.set()
         return feed, stream
 
     def _unsubscribe(self, feed: Feed, stream: Stream) -> None:
