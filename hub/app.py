@@ -12,7 +12,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from ..protocol import ow_protocol as proto
@@ -44,6 +44,7 @@ from .forecast.wait import (
 )
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
+from .report.staff import ServiceWatch
 from .store.history import DayFacts, day_bounds, day_summary, ticket_rows
 from .store.journal import Record
 
@@ -130,6 +131,9 @@ class HubApp:
         # Past days leave memory at their close (hub/store/history.py): the closed days not
         # yet written, and the sink that writes them (the runner's build_app sets it).
         self.closed_days: list[DayFacts] = []
+        # Today's services and case events, as the staff report reads them (report.staff).
+        self.services: list[dict[str, Any]] = []
+        self.case_events: list[dict[str, Any]] = []
         self.history_sink: Callable[[list[DayFacts]], None] | None = None
         self._bounds: tuple[str, float, float] = ("", 0.0, 0.0)  # centre.day's [start, end)
 
@@ -174,6 +178,9 @@ class HubApp:
                 "hall_rev": self.hall_rev,
                 "ratings": list(getattr(self, "ratings", [])),
                 "help_requests": [dict(r) for r in self.help_requests],
+                "services": [dict(r) for r in self.services],
+                "case_events": [dict(r) for r in self.case_events],
+                "closed_days": [asdict(f) for f in self.closed_days],  # not yet written
                 "refused": list(self.refused),
                 "issue_waits": {k: [e.median, e.mean, e.lo, e.hi, e.raw_lo, e.raw_hi]
                                 for k, e in self.issue_waits.items()},
@@ -196,6 +203,10 @@ class HubApp:
         if hasattr(self, "ratings"):
             self.ratings = list(a["ratings"])
         self.help_requests = [dict(r) for r in a["help_requests"]]
+        # Snapshots older than the past days' tables have none of these.
+        self.services = [dict(r) for r in a.get("services", [])]
+        self.case_events = [dict(r) for r in a.get("case_events", [])]
+        self.closed_days = [DayFacts(**f) for f in a.get("closed_days", [])]
         self.refused = deque(a["refused"], maxlen=self.refused.maxlen)
         self.issue_waits = {k: Estimate(*v) for k, v in a["issue_waits"].items()}
         self.registry.restore_seqs(snap["devices"])
@@ -246,10 +257,28 @@ class HubApp:
             self._bounds = (day, *day_bounds(day, self.centre.config.utc_offset_minutes))
         closing = bool(day) and not (self._bounds[1] <= now < self._bounds[2])
         held = ticket_rows(self.centre.tickets.values()) if closing else None
+        before = ServiceWatch.before(self.centre, cmd)
         effects = self.centre.apply(cmd, now)
         if held is not None and any(isinstance(e, DayClosed) for e in effects):
             self._close_history(day, held)
+        self._note_service(cmd, before, effects, now)
         return effects
+
+    def _note_service(self, cmd: c.Command, before: Any, effects: list[Effect],
+                      now: float) -> None:
+        service, opened = ServiceWatch.after(self.centre, before, effects, now)
+        today = self.centre.day
+        if service is not None:
+            self.services.append({
+                "ticket": service.ticket, "day": today, "window": service.window,
+                "clerk": service.clerk, "items": ",".join(service.items),
+                "start": service.start, "end": service.end})
+        for e in opened:
+            self.case_events.append({"case": e.case, "at": now, "action": "accepted",
+                                     "day": today, "item": e.item, "clerk": e.clerk})
+        if isinstance(cmd, c.CaseUpdate):
+            self.case_events.append({"case": cmd.case, "at": now, "action": cmd.action,
+                                     "day": today, "item": None, "clerk": None})
 
     def _close_history(self, day: str, held: list[dict[str, Any]]) -> None:
         new = self.centre.day
@@ -268,7 +297,9 @@ class HubApp:
                               "clerk": h.get("clerk"), "at": h["at"],
                               "answered_at": h["answered_at"], "by": h["by"]})
         self.help_requests = still
-        self.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps))
+        self.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps,
+                                         self.services, self.case_events))
+        self.services, self.case_events = [], []
         if self.history_sink is not None:
             self.history_sink(self.closed_days)
 

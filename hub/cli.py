@@ -237,14 +237,17 @@ def report(month: str = typer.Option(..., "--month", help="the month, e.g. 2026-
            weight: list[str] = typer.Option([], "--weight", help="a dimension's weight, "
                                             "e.g. --weight quality=2 (repeatable)"),
            catalog: Path = typer.Option(None, help="catalog JSON (default: the config's)"),
-           charts: bool = typer.Option(True, help="matplotlib charts in the HTML")) -> None:
+           charts: bool = typer.Option(True, help="matplotlib charts in the HTML"),
+           replay: bool = typer.Option(False, "--replay", help="replay the whole journal "
+                                       "instead of reading the past days' tables")) -> None:
     """The five-dimension staff report of a month: HTML (centre summary, one section per
-    clerk) and CSV (clerks, items, centre)."""
+    clerk) and CSV (clerks, items, centre). Read by SQL from the past days' tables when
+    they hold the whole month, else by replaying the journal."""
     from .report.cli import ReportError, run
 
     try:
         weights = {k.strip(): float(v) for k, v in (x.split("=", 1) for x in weight)}
-        r = run(config, db, month, out, catalog, weights, charts)
+        r = run(config, db, month, out, catalog, weights, charts, replay)
     except (ReportError, ValueError) as e:
         typer.echo(f"错误 / error: {e}", err=True)
         raise typer.Exit(2) from e

@@ -19,7 +19,14 @@ from sqlalchemy import select
 from ..core.catalog import Catalog
 from ..core.centre import CentreConfig
 from ..store.journal import Journal, meta
-from .staff import Report, ReportSettings, collect, compute, month_span
+from .staff import (
+    Report,
+    ReportSettings,
+    collect,
+    compute,
+    facts_from_history,
+    month_span,
+)
 
 
 class ReportError(ValueError):
@@ -89,25 +96,62 @@ def load_source(config: Path | None, db: str | None, catalog_path: Path | None,
     return Source(url, catalog, cfg.centre, settings, str(config))
 
 
-def build(src: Source, month: str) -> Report:
+def build(src: Source, month: str, replay: bool = False) -> Report:
+    """The month's report: from the past days' tables by SQL when they hold the whole month
+    (hub/store/history.py), else (or with `replay`) by replaying the journal."""
     try:
         start, end = month_span(month, src.config.utc_offset_minutes)
     except ValueError as e:
         raise ReportError(f"--month must look like 2026-10, not {month!r}") from e
     journal = Journal(src.url)
     try:
-        facts = collect(journal.read(), src.catalog, src.config, start, end)
+        rows = None if replay else history_rows(journal, start, end,
+                                                src.config.utc_offset_minutes)
+        if rows is not None:
+            facts = facts_from_history(rows, start, end)
+        else:
+            facts = collect(journal.read(), src.catalog, src.config, start, end)
     finally:
         journal.close()
     return compute(facts, src.catalog, src.settings, month)
 
 
+def history_rows(journal: Journal, start: float, end: float, utc_offset_minutes: int
+                 ) -> dict[str, list[Any]] | None:
+    """The month's rows from the past days' tables, or None when they may not hold all of
+    it: the month is not over in the journal (its last day closes only with a later
+    record), or the tables begin after the month's first day with records."""
+    from sqlalchemy import func, inspect, select
+
+    from ..store import history as h
+    from ..store.journal import journal as jt
+
+    if not inspect(journal.engine).has_table(h.days.name):
+        return None
+    with journal.engine.connect() as conn:
+        first_ts = conn.execute(select(jt.c.ts).order_by(jt.c.pos).limit(1)).scalar()
+        last_ts = conn.execute(select(jt.c.ts).order_by(jt.c.pos.desc()).limit(1)).scalar()
+        first_day = conn.execute(select(func.min(h.days.c.day))).scalar()
+    if first_ts is None or last_ts is None or last_ts < end or first_day is None:
+        return None
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+
+    def day(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts, tz).strftime("%Y%m%d")
+
+    if first_day > max(day(start), day(first_ts)):
+        return None
+    # A day either side: a rating or case word given after midnight for a ticket of the
+    # day before is filtered by its own time (facts_from_history).
+    return h.History(journal.engine).report_rows(day(start - 86400), day(end))
+
+
 def run(config: Path | None, db: str | None, month: str, out: Path,
         catalog_path: Path | None = None, weights: dict[str, float] | None = None,
-        charts: bool = True) -> Report:
+        charts: bool = True, replay: bool = False) -> Report:
     from .render import write_all
 
     src = load_source(config, db, catalog_path, weights)
-    report = build(src, month)
+    report = build(src, month, replay)
     write_all(report, src.catalog, out, charts=charts)
     return report

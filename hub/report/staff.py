@@ -232,6 +232,33 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     return facts
 
 
+def facts_from_history(rows: dict[str, list[Any]], start: float, end: float) -> Facts:
+    """The same facts `collect` reads off a replay, from the past days' tables
+    (History.report_rows of the days around [start, end))."""
+    facts = Facts(start, end)
+    for r in rows["services"]:
+        if start <= r.end < end:
+            facts.services.append(Service(
+                r.ticket, _iso(r.day), r.window,
+                r.clerk, tuple(r.items.split(",")) if r.items else (), r.start, r.end))
+    for ticket, clerk, window, score, at in rows["ratings"]:
+        if start <= at < end:  # by when it was given, as in the journal
+            facts.ratings.append(Rating(ticket, clerk_name(clerk, window), score, at))
+    for case, action, at, item, clerk in rows["cases"]:
+        if start <= at < end:
+            facts.cases.append(CaseEvent(case, item or "", clerk or "unknown", action, at))
+    for day, item, extra, issued_at in rows["tickets"]:
+        if start <= issued_at < end:
+            facts.taken.update(_items(item, extra.split(",") if extra else ()))
+            facts.open_days.add(_iso(day))
+    return facts
+
+
+def _iso(day: str) -> str:
+    """"20261123" -> "2026-11-23"."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
 def _items(item: str, extra: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((item, *extra)))
 

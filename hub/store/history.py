@@ -65,6 +65,7 @@ tickets = Table(
     Column("window", Integer),  # where it was served (or last called)
     Column("wait_min", Float),
     Column("one_window", Boolean, nullable=False),
+    Column("extra_items", String(1024), nullable=False, default=""),  # comma-separated
     Index("ix_history_tickets_day", "day"),
 )
 ratings = Table(
@@ -89,6 +90,27 @@ helps = Table(
     Column("by", String(64)),
     Index("ix_history_help_day", "day"),
 )
+services = Table(
+    "history_services", metadata,  # the staff report's services (report.staff.Service)
+    Column("ticket", String(32), primary_key=True),  # a ticket is done once
+    Column("day", String(8), nullable=False),  # local day it was completed
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64), nullable=False),
+    Column("items", String(1024), nullable=False),  # item ids, comma-separated, in order
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Index("ix_history_services_day", "day"),
+)
+case_events = Table(
+    "history_case_events", metadata,  # promised cases accepted, and the back office's word
+    Column("case", String(32), primary_key=True),
+    Column("at", Float, primary_key=True),
+    Column("action", String(16), primary_key=True),  # "accepted" or a CaseUpdate action
+    Column("day", String(8), nullable=False),
+    Column("item", String(64)),  # accepted: the case's item and its clerk (the owner)
+    Column("clerk", String(64)),
+    Index("ix_history_case_events_day", "day"),
+)
 CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
 
 
@@ -101,6 +123,8 @@ class DayFacts:
     tickets: list[dict[str, Any]] = field(default_factory=list)
     ratings: list[dict[str, Any]] = field(default_factory=list)
     helps: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)  # completed this day
+    case_events: list[dict[str, Any]] = field(default_factory=list)  # of this day
 
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
@@ -118,6 +142,7 @@ def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
             "window": served[-1] if served else (fc[1] if fc else None),
             "wait_min": max(0.0, (fc[0] - t.issued_at) / 60.0) if fc else None,
             "one_window": one_window(t),
+            "extra_items": ",".join(t.extra_items),
         })
     return out
 
@@ -165,6 +190,12 @@ class History:
                     keys = [r[key.name] for r in rows]
                     for i in range(0, len(keys), CHUNK):
                         conn.execute(delete(table).where(key.in_(keys[i:i + CHUNK])))
+                    if rows:
+                        conn.execute(insert(table), rows)
+                # A day's services and case events are all in memory until its close:
+                # the day's rows are replaced as a whole.
+                for table, rows in ((services, f.services), (case_events, f.case_events)):
+                    conn.execute(delete(table).where(table.c.day == f.day))
                     if rows:
                         conn.execute(insert(table), rows)
                 conn.execute(delete(days).where(days.c.day == f.day))
@@ -222,6 +253,34 @@ class History:
                        func.sum((ratings.c.score == 1).cast(Integer)))
                 .where(ratings.c.day.between(first, last)).group_by(ratings.c.clerk)).all()
         return {str(clerk or ""): (int(n), int(s or 0)) for clerk, n, s in rows}
+
+    def report_rows(self, first: str, last: str) -> dict[str, list[Any]]:
+        """The staff report's facts of days first..last, by SQL: services, ratings, case
+        events (an update joined to its case's acceptance, in any earlier month, for its
+        owner), tickets issued (their items) and the days with tickets."""
+        owner = case_events.alias("accepted")
+        with self.engine.connect() as conn:
+            out = {
+                "services": conn.execute(select(services).where(
+                    services.c.day.between(first, last))).all(),
+                "ratings": conn.execute(select(
+                    ratings.c.ticket, ratings.c.clerk, ratings.c.window, ratings.c.score,
+                    ratings.c.at).where(ratings.c.day.between(first, last))).all(),
+                "cases": conn.execute(
+                    select(case_events.c.case, case_events.c.action, case_events.c.at,
+                           func.coalesce(case_events.c.item, owner.c.item),
+                           func.coalesce(case_events.c.clerk, owner.c.clerk))
+                    .outerjoin(owner, (owner.c.case == case_events.c.case)
+                               & (owner.c.action == "accepted")
+                               & (case_events.c.action != "accepted"))
+                    .where(case_events.c.day.between(first, last))).all(),
+                "tickets": conn.execute(select(tickets.c.day, tickets.c.item,
+                                               tickets.c.extra_items, tickets.c.issued_at)
+                                        .where(tickets.c.day.between(first, last))).all(),
+                "days": conn.execute(select(days.c.day).where(
+                    days.c.day.between(first, last))).scalars().all(),
+            }
+        return out
 
     def days_written(self) -> set[str]:
         with self.engine.connect() as conn:

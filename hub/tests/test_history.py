@@ -250,3 +250,76 @@ def test_rebuild_history_from_the_journal(tmp_path, small_catalog_file):
     assert "rebuilt: 3 days" in out.stdout, out.stdout
     assert _all_rows(j) == written
     j.close()
+
+
+def test_staff_report_from_the_tables_equals_the_replay(tmp_path, small_catalog_file):
+    """A past month's staff report read by SQL from the past days' tables gives the very
+    facts and report a replay of the whole journal gives: two clerks, extra items, ratings,
+    a transfer, a case accepted the month before and returned in this one, one accepted and
+    closed in it, a service across midnight."""
+    from onewindow.hub.core import commands as c
+    from onewindow.hub.report.cli import build, history_rows, load_source
+
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    tz = dt.timezone(dt.timedelta(minutes=480))
+    today = dt.datetime.now(tz).date()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)  # last month
+    month = first.strftime("%Y-%m")
+
+    def at(day: dt.date, hour: float) -> float:
+        return dt.datetime.combine(day, dt.time(), tz).timestamp() + hour * 3600
+
+    def service(kp: str, t0: float, **take) -> str:
+        number = d.send("node-1", "take", t0, **take)["ticket"]
+        d.send(kp, "call", t0 + 60)
+        d.send(kp, "start", t0 + 120)
+        d.send(kp, "complete", t0 + 120 + 300)
+        return number
+
+    before = first - dt.timedelta(days=1)
+    d.send("kp-1", "open", at(before, 8), clerk="wang")
+    d.send("kp-2", "open", at(before, 8), clerk="li")
+    service("kp-1", at(before, 9), item="SOC-2")  # promised: accepted by wang last month
+    old_case = f"{before:%Y%m%d}-A001"
+    for k in range(4):
+        day = first + dt.timedelta(days=k)
+        n1 = service("kp-1", at(day, 9), item="SOC-1", items=["MED-1"])
+        d.send("node-1", "rate", at(day, 9) + 500, window=1,
+               ticket=f"{day:%Y%m%d}-{n1}", score=1 + k % 3)
+        service("kp-2", at(day, 10), item="MED-1")
+        if k == 1:
+            d.operate(c.CaseUpdate(old_case, "returned", "缺材料"), at(day, 11))
+            number = d.send("node-1", "take", at(day, 12), item="CIV-1")["ticket"]
+            d.send("kp-1", "call", at(day, 12) + 60)
+            d.send("kp-1", "transfer", at(day, 12) + 90, to_window=2)
+            d.send("kp-2", "call", at(day, 12) + 120)
+            d.send("kp-2", "complete", at(day, 12) + 600)  # accepted by li
+            new_case = f"{day:%Y%m%d}-{number}"
+        if k == 2:
+            d.operate(c.CaseUpdate(new_case, "closed"), at(day, 11))
+            d.send("node-1", "take", at(day, 23.9), item="SOC-1")
+            d.send("kp-1", "call", at(day, 23.92))
+            d.send("kp-1", "start", at(day, 23.95))
+    # (day 3's first call at window 1 completes the ticket served over midnight)
+    d.send("node-1", "take", time.time(), item="SOC-1")  # a record after the month: closed
+
+    src = load_source(tmp_path / "centre.toml", None, None)
+    start, end = (at(first, 0), at((first + dt.timedelta(days=32)).replace(day=1), 0))
+    assert history_rows(Journal(cfg.database_url), start, end, 480) is not None
+    sql, replayed = build(src, month), build(src, month, replay=True)
+    for name in ("services", "ratings", "cases"):
+        got = sorted(getattr(sql.facts, name), key=repr)
+        assert got == sorted(getattr(replayed.facts, name), key=repr), name
+        assert got, name
+    assert sql.facts.taken == replayed.facts.taken and sql.facts.open_days == \
+        replayed.facts.open_days
+    assert sql.clerks == replayed.clerks and sql.items == replayed.items
+    assert sql.centre == replayed.centre
+    assert {r.clerk for r in sql.clerks} == {"wang", "li"}
+    assert {(e.action, e.clerk) for e in sql.facts.cases} >= {("returned", "wang"),
+                                                              ("accepted", "li"),
+                                                              ("closed", "li")}
+    j.close()
