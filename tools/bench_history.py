@@ -9,7 +9,8 @@ direct SQL: `--days` working days of `--tickets` tickets each, 30 % of them rate
 requests a day, 12 clerks. Then it times, `--runs` times each, the queries the pages make:
 
 * the dashboard's last-30-days summary (History.summary over 30 days),
-* the staff report's month (History.summary and ratings_by_clerk over a month),
+* the staff report's month (History.summary and ratings_by_clerk over a month, and
+  report_rows: every fact `onewindow report` reads for a month),
 * the whole year's summary,
 
 and, beside them, the dashboard's live day summary (web/floor.summary) the old way, over a
@@ -53,7 +54,7 @@ def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int
     for d in days:
         key = d.strftime("%Y%m%d")
         t0 = dt.datetime(d.year, d.month, d.day, 1, 0, tzinfo=dt.UTC).timestamp()
-        tickets, ratings, helps = [], [], []
+        tickets, ratings, helps, services, cases = [], [], [], [], []
         for i in range(per_day):
             issued = t0 + i * (8 * 3600 / per_day)
             wait = rng.expovariate(1 / 12.0)
@@ -64,6 +65,15 @@ def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int
                             "priority": "normal", "state": state, "issued_at": issued,
                             "first_call_at": issued + wait * 60, "window": window,
                             "wait_min": wait, "one_window": rng.random() < 0.9})
+            if state == "done":
+                start = issued + wait * 60
+                clerk = CLERKS[window % len(CLERKS)]
+                services.append({"ticket": tid, "day": key, "window": window, "clerk": clerk,
+                                 "items": tickets[-1]["item"], "start": start,
+                                 "end": start + rng.uniform(120, 900)})
+                if rng.random() < 0.05:  # a promised item, and now and then the back office
+                    cases.append({"case": tid, "at": start + 600, "action": "accepted",
+                                  "day": key, "item": tickets[-1]["item"], "clerk": clerk})
             if state == "done" and rng.random() < 0.3:
                 ratings.append({"ticket": tid, "day": key, "score": rng.choice((1, 1, 1, 2, 3)),
                                 "window": window, "clerk": rng.choice(CLERKS),
@@ -79,6 +89,8 @@ def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int
             conn.execute(insert(h.tickets), tickets)
             conn.execute(insert(h.ratings), ratings)
             conn.execute(insert(h.helps), helps)
+            conn.execute(insert(h.services), services)
+            conn.execute(insert(h.case_events), cases)
             conn.execute(insert(h.days).values(**summary))
         n_tickets += len(tickets)
         n_ratings += len(ratings)
@@ -128,6 +140,8 @@ def run_queries(engine, days: list[dt.date], runs: int) -> list[tuple[str, float
         ("report: a month's summary", *timed(lambda: hist.summary(*month), runs)),
         ("report: a month's ratings by clerk",
          *timed(lambda: hist.ratings_by_clerk(*month), runs)),
+        ("report: a month's facts (onewindow report, a CLI)",
+         *timed(lambda: hist.report_rows(*month), max(10, runs // 10))),
         ("the whole year's summary", *timed(lambda: hist.summary(*year), runs)),
     ]
     return rows
