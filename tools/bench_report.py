@@ -133,7 +133,8 @@ BENCHES: tuple[Bench, ...] = (
         ("onewindow.tools.bench_history", "--postgres"),
         "The history tables (hub/store/history.py) filled by direct SQL with 250 working days "
         "of 3,000 tickets (30 % rated, 20 help requests a day), on SQLite and a private "
-        "PostgreSQL; each page's query timed 200 times. Beside them the dashboard's live day "
+        "PostgreSQL; each page's query timed 200 times (the report's month of facts, a CLI's, "
+        "20). Beside them the dashboard's live day "
         "summary over a year of ratings in memory (as before) and over today's only (now).",
         tuple(Target(f"{db}{what} p99 ≤ 50 ms",
                      rf"{start}{what}[^\n]*p99 ([\d.]+)", 50.0)
