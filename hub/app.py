@@ -755,8 +755,9 @@ class HubApp:
             "wait_min": None if minutes is None else minutes[0],
             "wait_range": None if minutes is None else minutes[1:],
             "issued_at": when, "qr": qr})
-        cmd = {"id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
-               "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
+        cmd: dict[str, Any] = {
+            "id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
+            "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
         if rec.dev == dev and rec.seq is not None:
             # The event it answers: a device that printed an offline ticket for that event
             # meanwhile refuses this one (one press, one ticket).

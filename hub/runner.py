@@ -152,10 +152,12 @@ class HubRunner:
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)
             inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
-            reader = asyncio.create_task(self._read(client, inbox), name="hub-reader")
-            worker = asyncio.create_task(self._process(inbox), name="hub-processor")
-            stopper = asyncio.create_task(stop.wait(), name="hub-stop")
-            fleet = asyncio.create_task(self._fleet(), name="hub-fleet")
+            reader: asyncio.Task[Any] = asyncio.create_task(self._read(client, inbox),
+                                                            name="hub-reader")
+            worker: asyncio.Task[Any] = asyncio.create_task(self._process(inbox),
+                                                            name="hub-processor")
+            stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="hub-stop")
+            fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
             done, _ = await asyncio.wait({reader, worker, stopper, fleet},
                                          return_when=asyncio.FIRST_COMPLETED)
             for t in (reader, worker, stopper, fleet):

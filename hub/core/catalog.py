@@ -122,14 +122,14 @@ def _parse(data: dict[str, Any]) -> Catalog:
         lines[line.id] = line
     items: dict[str, Item] = {}
     for raw in data["items"]:
-        line = lines.get(raw["line"])
-        if line is None:
+        item_line = lines.get(raw["line"])
+        if item_line is None:
             raise CatalogError(f"item {raw['id']!r} names unknown line {raw['line']!r}")
         item = Item(
             id=raw["id"],
-            line=line.id,
+            line=item_line.id,
             name=_printed(f"item {raw['id']!r} name", _text(raw)),
-            prefix=raw.get("prefix") or line.prefix,
+            prefix=raw.get("prefix") or item_line.prefix,
             kind=raw["kind"],
             promised_days=int(raw.get("promised_days", 0)),
             minutes=float(raw["minutes"]),

@@ -355,7 +355,7 @@ async def process_exit(pid: int) -> None:
     fd = os.pidfd_open(pid)
     loop = asyncio.get_running_loop()
     ended = loop.create_future()
-    loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+    loop.add_reader(fd, lambda: None if ended.done() else ended.set_result(None))
     try:
         await ended
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -167,7 +168,7 @@ async def test_embedded_refuses_bad_logins(embedded) -> None:
     cfg, broker = embedded
     async with client(cfg, broker, "led-1"), client(cfg, broker, "hub"):
         pass
-    bad = [dict(password="WRONG"), dict(identifier="kp-1"),
+    bad: list[dict[str, Any]] = [dict(password="WRONG"), dict(identifier="kp-1"),
            dict(will=aiomqtt.Will(topic("kp-1", "status"), b"{}", qos=1, retain=True))]
     for kw in bad:
         with pytest.raises(aiomqtt.MqttCodeError):

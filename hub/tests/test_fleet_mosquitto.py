@@ -211,6 +211,7 @@ async def test_a_last_will_on_another_devices_topic_never_arrives(fleet) -> None
                                will=aiomqtt.Will(will_topic, b"{}", qos=1))
             await c.__aenter__()
             sock = c._client.socket()  # a pulled cable: no DISCONNECT, the will is due
+            assert isinstance(sock, socket.socket)
             sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 await c.__aexit__(None, None, None)

@@ -24,8 +24,9 @@ from onewindow.tools.testbed import default_devices, write_config
 VECTORS = Path(proto.__file__).resolve().parent / "vectors"
 VALID = [c for c in json.loads((VECTORS / "valid.json").read_text(encoding="utf-8"))
          if "message" in c]
-EXTREME = [2**53 - 1, 2**53, 2**63, 2**64, -1, 0, -(2**63), 1.0, 1.5, 1e300, float("nan"),
-           float("inf"), True, False, None, "", "x" * 5000, [], {}]
+EXTREME: list[object] = [
+    2**53 - 1, 2**53, 2**63, 2**64, -1, 0, -(2**63), 1.0, 1.5, 1e300, float("nan"),
+    float("inf"), True, False, None, "", "x" * 5000, [], {}]
 CENTRE = "t1"
 
 leaf_values = st.one_of(

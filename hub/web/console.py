@@ -196,7 +196,7 @@ class Console:
             for i in items:
                 for m in cat.items[i].materials:
                     materials.append({"item": i, **_text(m.name), "required": m.required})
-            visits = []
+            visits: list[dict[str, Any]] = []
             if t.resident:
                 for u in sorted(centre.tickets.values(), key=lambda u: u.serial):
                     if u.resident == t.resident and u.id != t.id:

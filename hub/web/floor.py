@@ -74,7 +74,7 @@ def queues(centre: Centre, now: float) -> list[dict[str, Any]]:
     by_item: dict[str, list[Ticket]] = {}
     for t in centre.queue:
         by_item.setdefault(t.item, []).append(t)
-    out = []
+    out: list[dict[str, Any]] = []
     for item_id, waiting in by_item.items():
         item = centre.catalog.items[item_id]
         last = max(waiting, key=lambda t: t.sort_key)
