@@ -14,8 +14,10 @@ requests a day, 12 clerks. Then it times, `--runs` times each, the queries the p
 * the whole year's summary,
 
 and, beside them, the dashboard's live day summary (web/floor.summary) the old way, over a
-year of ratings held in memory, against today's only, as the hub holds them now. Prints a
-table (p50/p99 ms); the target is p99 <= 50 ms per page.
+year of ratings held in memory, against today's only, as the hub holds them now. Prints
+tables (p50/p99 ms); the target is p99 <= 50 ms per page. Last, `--state-days` days of
+`--tickets` through the real app (tools/bench_startup.py's generator): what stays in memory
+after each closed day.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, func, insert, select
 
 from ..hub.store import history as h
 
@@ -127,6 +129,41 @@ def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[st
     return out
 
 
+def state_by_day(days: int, tickets: int, windows: int = 30) -> str:
+    """What the hub holds in memory, day after day, as the real app handles a centre's days
+    (tools/bench_startup.py's generator: build_app, device messages, SQLite journal; its
+    history sink writes each closed day): the parts that used to grow, and the whole state
+    as a snapshot's JSON."""
+    import json
+    import logging
+
+    from .bench_startup import Year, centre_config, workdays
+
+    logging.getLogger("onewindow.hub").setLevel(logging.ERROR)  # the generator's refusals
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        year = Year(centre_config(folder, folder / "hub.db", windows, None, 10**9), windows)
+        lines = ["day | app.ratings | app.help_requests | app.services | centre.cases | "
+                 "state JSON KB | history rows (tickets)",
+                 "----|-------------|-------------------|--------------|--------------|"
+                 "---------------|-----------------------"]
+        for k, d in enumerate(workdays(days + 1)):
+            year.day(d, tickets)
+            year.commit()
+            if k == 0:
+                continue  # a day is history from the next day's first record on
+            app = year.app
+            with year.journal.engine.connect() as conn:
+                n = conn.execute(select(func.count()).select_from(h.tickets)).scalar()
+            raw = len(json.dumps(app.snapshot(), ensure_ascii=False))
+            lines.append(f"{k:3d} | {len(app.ratings):11,} | {len(app.help_requests):17,} | "
+                         f"{len(app.services):12,} | {len(app.centre.cases):12,} | "
+                         f"{raw / 1024:13,.0f} | {n:,}")
+        year.journal.close()
+    return "\n".join(lines)
+
+
 def run_queries(engine, days: list[dt.date], runs: int) -> list[tuple[str, float, float]]:
     hist = h.History(engine)
     last = days[-1]
@@ -161,6 +198,8 @@ def main() -> None:
     ap.add_argument("--tickets", type=int, default=3000)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--postgres", action="store_true", help="also on a private PostgreSQL")
+    ap.add_argument("--state-days", type=int, default=5,
+                    help="days through the real app for the memory table (0: none)")
     a = ap.parse_args()
     days = working_days(a.days, dt.date(2026, 12, 4))
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,6 +225,10 @@ def main() -> None:
     print()
     print(table("In memory (web/floor.summary, on every live update of the dashboard)",
                 floor_summaries(int(a.tickets * 0.3), a.days, min(a.runs, 50))))
+    if a.state_days:
+        print(f"\nThe hub's memory after each closed day ({a.tickets:,} tickets a day through "
+              f"the real app; a day leaves memory at the next day's first record)")
+        print(state_by_day(a.state_days, a.tickets))
 
 
 if __name__ == "__main__":
