@@ -32,7 +32,7 @@ from .core.effects import (
     WindowChanged,
 )
 from .core.model import Ticket, TicketState, WindowState
-from .core.snapshot import centre_state, restore_centre
+from .core.snapshot import centre_state, from_table, restore_centre, to_table
 from .devices import Device, Publish, Registry
 from .fleetwatch import FleetWatch
 from .forecast.wait import (
@@ -176,7 +176,7 @@ class HubApp:
                 "calls": [[x.ticket, x.window, x.at] for x in self.calls],
                 "window_rev": [[n, r] for n, r in self.window_rev.items()],
                 "hall_rev": self.hall_rev,
-                "ratings": list(getattr(self, "ratings", [])),
+                "ratings": to_table(list(getattr(self, "ratings", []))),
                 "help_requests": [dict(r) for r in self.help_requests],
                 "services": [dict(r) for r in self.services],
                 "case_events": [dict(r) for r in self.case_events],
@@ -201,7 +201,7 @@ class HubApp:
         self.window_rev = {int(n): int(r) for n, r in a["window_rev"]}
         self.hall_rev = int(a["hall_rev"])
         if hasattr(self, "ratings"):
-            self.ratings = list(a["ratings"])
+            self.ratings = from_table(a["ratings"])
         self.help_requests = [dict(r) for r in a["help_requests"]]
         # Snapshots older than the past days' tables have none of these.
         self.services = [dict(r) for r in a.get("services", [])]

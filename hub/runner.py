@@ -99,6 +99,7 @@ class HubRunner:
         self.snapshot_seconds = 600.0
         self._snap_day = app.centre.day
         self._snap_at = clock()
+        self._snapshot_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -120,6 +121,9 @@ class HubRunner:
         finally:
             if self._recovery is not None:
                 self._recovery.cancel()
+            if self._snapshot_task is not None:  # a write in its thread ends on its own
+                with contextlib.suppress(Exception):
+                    await self._snapshot_task
 
     async def _session(self, stop: asyncio.Event) -> None:
         will = self.app.will()
@@ -282,28 +286,45 @@ class HubRunner:
 
     def _checkpoint(self) -> None:
         """After a committed batch, when a day closed or enough records or time went by
-        since the last one: a snapshot of the whole state, which is then exactly the
-        journal up to `app.pos`. A snapshot that fails is logged and skipped (the journal
-        holds everything; start-up just replays more): it never stops the hub."""
-        app = self.app
-        if self.snapshots is None or app.damaged or app.pos <= app.snapshot_pos:
+        since the last one: start a snapshot of the whole state (`_snapshot`). A snapshot
+        that fails is logged and skipped (the journal holds everything; start-up just
+        replays more): it never stops the hub."""
+        app, task = self.app, self._snapshot_task
+        if (self.snapshots is None or app.damaged or app.pos <= app.snapshot_pos
+                or (task is not None and not task.done())):
             return
         now = self.clock()
         if (app.centre.day == self._snap_day
                 and app.pos - app.snapshot_pos < self.snapshot_records
                 and now - self._snap_at < self.snapshot_seconds):
             return
+        self._snap_at = now  # the next one an interval from now, whether this one works
+        self._snapshot_task = asyncio.create_task(self._snapshot(), name="hub-snapshot")
+
+    async def _snapshot(self) -> None:
+        """The state is taken between batches (the processor yields to other tasks only
+        there, when every record it handled is committed, so it is exactly the journal up
+        to `app.pos`; `save` refuses a position the journal lacks anyway), after the
+        batch's replies went out. Only building it holds the loop; JSON, compression and
+        the write run in a thread, while the next batches are handled."""
+        await asyncio.sleep(0)  # the batch's publishes go first
+        app, store = self.app, self.snapshots
+        if store is None or app.damaged or not self.storage_ok.is_set():
+            return
         started = time.perf_counter()
+        state = app.snapshot()
+        built = time.perf_counter()
         try:
-            saved = self.snapshots.save(app.snapshot())
+            saved = await asyncio.to_thread(store.save, state)
         except Exception as e:
             log.warning("snapshot at position %d failed (%s); the journal has it all",
-                        app.pos, e)
-            self._snap_at = now  # not again at once: at the next interval
+                        state["pos"], e)
             return
-        app.snapshot_pos, self._snap_day, self._snap_at = saved.pos, app.centre.day, now
-        log.info("snapshot at position %d: %d bytes (%d JSON) in %.0f ms", saved.pos,
-                 saved.size, saved.raw, (time.perf_counter() - started) * 1000)
+        app.snapshot_pos = max(app.snapshot_pos, saved.pos)
+        self._snap_day = state["centre"]["day"]
+        log.info("snapshot at position %d: %d bytes (%d JSON); %.0f ms in the loop, %.0f ms "
+                 "in a thread", saved.pos, saved.size, saved.raw, (built - started) * 1000,
+                 (time.perf_counter() - built) * 1000)
 
     async def _storage_lost(self, error: StorageUnavailable) -> None:
         """Stop accepting work, visibly: the retained hub status says `disconnected`, so

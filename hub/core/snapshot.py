@@ -1,13 +1,15 @@
-"""Restore a Centre from `Centre.to_dict()`: the core's half of a hub snapshot.
+"""The core's half of a hub snapshot: `centre_state` and `restore_centre`.
 
-Pure, like the rest of the core. `to_dict` names every piece of state, derived indexes
-included; this module rebuilds the very objects (one Ticket object shared by `tickets`,
+Pure, like the rest of the core. The state is what `Centre.to_dict` names, derived indexes
+included; `restore_centre` rebuilds the very objects (one Ticket object shared by `tickets`,
 `by_number` and the queue) so that a restored centre answers every command as the one it
 was taken from. Derived caches (reach, share rows, the day's span) are recomputed.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from .centre import Centre
@@ -19,15 +21,37 @@ class SnapshotMismatch(ValueError):
     """The dict does not describe a state of this centre (another catalog or windows)."""
 
 
+CASE_FIELDS = tuple(f.name for f in fields(Case))
+_case_row = attrgetter(*CASE_FIELDS)  # a tuple per case, in C: JSON writes it as a list
+
+
 def centre_state(centre: Centre) -> dict[str, Any]:
-    """`centre.to_dict()` with tickets, cases and ratings in the order they were added
-    (to_dict sorts them for comparison): walks over them (voiding the latest ticket of a
-    request, the wait predictor's newest-first scan, the resident's view) depend on it."""
-    d = centre.to_dict()
-    for name in ("tickets", "cases", "ratings"):
-        if name in d:
-            d[name] = {k: d[name][k] for k in getattr(centre, name)}
-    return d
+    """The core's state for a snapshot: what `to_dict` holds, in the order things were added
+    (walks over tickets, cases and ratings depend on it: voiding the latest ticket of a
+    request, the wait predictor's newest-first scan, a resident's view), with the cases as
+    columns (`CASE_FIELDS` once, then one row each): a year holds ~300,000 of them, and
+    a dict per case took most of a snapshot's time and size. The round-trip test compares
+    `to_dict` after a restore, so state added to the core and not here shows up there."""
+    q = centre.queue
+    return {
+        "day": centre.day,
+        "serial": centre.serial,
+        "streak": centre.streak,
+        "counters": dict(centre.counters),
+        "blocks": {d: {p: [list(x) for x in r] for p, r in b.items()}
+                   for d, b in centre.blocks.items()},
+        "offline_next": dict(centre.offline_next),
+        "tickets": {k: t.to_dict() for k, t in centre.tickets.items()},
+        "by_number": {n: t.id for n, t in centre.by_number.items()},
+        "active_by_resident": [[r, i, t] for (r, i), t in centre.active_by_resident.items()],
+        "queue": [t.id for t in q],
+        "queue_by_item": dict(sorted(q.by_item.items())),
+        "queue_targeted": q.targeted,
+        "windows": {n: w.to_dict() for n, w in centre.windows.items()},
+        "cases": {"fields": list(CASE_FIELDS),
+                  "rows": list(map(_case_row, centre.cases.values()))},
+        "ratings": {k: r.to_dict() for k, r in centre.ratings.items()},
+    }
 
 
 def ticket_from_dict(d: dict[str, Any]) -> Ticket:
@@ -43,7 +67,7 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
 
 
 def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
-    """Load `d` (from `to_dict`) into `centre`, a fresh Centre of the same catalog and
+    """Load `d` (from `centre_state`) into `centre`, a fresh Centre of the same catalog and
     configuration. Raises SnapshotMismatch (or KeyError/ValueError for a malformed dict)
     before changing anything it cannot restore whole."""
     windows = {int(n): w for n, w in d["windows"].items()}
@@ -62,6 +86,12 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if (dict(sorted(queue.by_item.items())) != d["queue_by_item"]
             or queue.targeted != d["queue_targeted"]):
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
+    names = d["cases"]["fields"]
+    cases = {}
+    for row in d["cases"]["rows"]:
+        case = Case(**dict(zip(names, row, strict=True)))
+        cases[case.id] = case
+    ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
         w = centre.windows[n]
@@ -77,7 +107,21 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.offline_next = dict(d["offline_next"])
     centre.tickets, centre.by_number, centre.queue = tickets, by_number, queue
     centre.active_by_resident = {(r, i): t for r, i, t in d["active_by_resident"]}
-    centre.cases = {k: Case(**v) for k, v in d["cases"].items()}
-    if "ratings" in d:
-        centre.ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
+    centre.cases = cases
+    centre.ratings = ratings
     centre._refresh_reach()
+
+
+def to_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A list of dicts as columns and rows when they share their keys (a year of ratings:
+    ~150,000 rows), else as they are."""
+    cols = list(rows[0]) if rows else []
+    if all(list(r) == cols for r in rows):
+        return {"cols": cols, "rows": [list(r.values()) for r in rows]}
+    return {"dicts": rows}
+
+
+def from_table(t: dict[str, Any]) -> list[dict[str, Any]]:
+    if "dicts" in t:
+        return [dict(r) for r in t["dicts"]]
+    return [dict(zip(t["cols"], r, strict=True)) for r in t["rows"]]

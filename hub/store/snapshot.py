@@ -39,7 +39,7 @@ from .journal import journal, metadata, storage_errors
 
 log = logging.getLogger("onewindow.hub")
 
-VERSION = 1  # of the snapshot's content (HubApp.snapshot); bump it with a migration
+VERSION = 2  # of the snapshot's content (HubApp.snapshot); bump it with a migration
 KEEP = 3  # snapshots kept: the newest, and older ones to fall back on
 CODEC = "json+zlib"
 
@@ -55,9 +55,19 @@ snapshot = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+def _v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 stores the cases and the app's ratings as columns and rows (a dict per
+    row was most of a year's snapshot)."""
+    cases = list(state["centre"]["cases"].values())
+    names = list(cases[0]) if cases else ["id"]
+    state["centre"]["cases"] = {"fields": names, "rows": [[c[n] for n in names] for c in cases]}
+    state["app"]["ratings"] = {"dicts": state["app"]["ratings"]}
+    return state
+
+
 # version n -> a function turning a version-n snapshot into a version n+1 one. A snapshot
 # whose version has no path to VERSION is ignored (with a log line): the journal has it all.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 class SnapshotInvalid(ValueError):
@@ -75,7 +85,9 @@ def encode(state: dict[str, Any]) -> tuple[bytes, int]:
     """(stored bytes, JSON size) of a snapshot's content."""
     raw = json.dumps({"version": VERSION, "state": state}, ensure_ascii=False,
                      separators=(",", ":")).encode()
-    return zlib.compress(raw, 6), len(raw)
+    # Level 1: a year's snapshot (~30 MB of JSON) in 0.1 s instead of 0.4 s at level 6,
+    # for ~20 % more bytes.
+    return zlib.compress(raw, 1), len(raw)
 
 
 def decode(data: bytes, sha256: str, codec: str) -> dict[str, Any]:
@@ -98,7 +110,10 @@ def decode(data: bytes, sha256: str, codec: str) -> dict[str, Any]:
         step = MIGRATIONS.get(version)
         if step is None:
             raise SnapshotInvalid(f"version {version} has no migration to {VERSION}")
-        state, version = step(state), version + 1
+        try:
+            state, version = step(state), version + 1
+        except Exception as e:  # a migration that does not fit this document
+            raise SnapshotInvalid(f"migration from version {version} failed: {e!r}") from e
     return state
 
 
