@@ -125,6 +125,59 @@ BENCHES: tuple[Bench, ...] = (
         ("onewindow.hub.forecast.evaluate_wait",),
         "Per-ticket wait predictions on simulated days against what each ticket then waited."),
     Bench(
+        "take", "Issuing a ticket as the queue grows",
+        ("onewindow.tools.bench_take",),
+        "A take through `HubApp.handle` (decode, core, the wait forecast, the printed ticket, "
+        "the reply) and the SQLite commit, with 0 to 1,000 already waiting; beside it the "
+        "forecast simulating the whole queue for every take, as before stage 8.",
+        (Target("take p99 with 1,000 waiting ≤ 1 ms (flat)",
+                r"^\| 1,000 \| [\d.]+ / ([\d.]+)", 1.0),)),
+    Bench(
+        "live", "Live views: 300 clients while 30 windows call",
+        ("onewindow.tools.bench_live",),
+        "200 phone pages, 20 hall screens, 10 dashboards and 70 other staff pages on the hub's "
+        "SSE streams while 30 keypads call through a real Mosquitto; call → display beside the "
+        "same run without clients, every client's lag, the hub's CPU and memory."),
+    Bench(
+        "http", "Kept-alive HTTP: console actions and kiosk takes",
+        ("onewindow.tools.bench_web", "--http-only"),
+        "Console 叫号/开始/办结 and kiosk takes over one kept-alive connection each, the hub "
+        "process and a real Mosquitto.",
+        (Target("console action p99 ≤ 10 ms", r"console[^|\n]*\|[^|\n]*p99 ([\d.]+)", 10.0),
+         Target("kiosk take p99 ≤ 10 ms", r"kiosk[^|\n]*\|[^|\n]*p99 ([\d.]+)", 10.0))),
+    Bench(
+        "startup", "Start-up after a year",
+        ("onewindow.tools.bench_startup",),
+        "A simulated year (250 working days × 3,000 tickets) written through the real journal "
+        "code; process start → first take answered with snapshots, against a full replay.",
+        timeout=3600),
+    Bench(
+        "fuzz_process", "Fuzzing the real hub process",
+        ("onewindow.tools.fuzz_hub", "--process", "20000"),
+        "Random bytes, truncations, huge and deep payloads, wrong types in every field, unknown "
+        "devices, items and windows, replays at the `onewindow hub` process over a real "
+        "Mosquitto, with valid takes between: the process must live, every take be answered and "
+        "the journal hold nothing from the bad messages."),
+    Bench(
+        "fuzz_atheris", "Coverage-guided fuzzing (atheris) of decode and HubApp.handle",
+        ("onewindow.tools.fuzz_hub", "--atheris", "200000"),
+        "libFuzzer through atheris over the protocol decoder and the hub's message handler."),
+    Bench(
+        "faults", "Faults: database, disk and broker outages under load",
+        ("onewindow.tools.fault_hub",),
+        "PostgreSQL restarted and stopped, the SQLite disk full, the broker frozen, while boxes "
+        "take tickets back to back through the real hub process: nothing acknowledged lost, no "
+        "press with two tickets, time to ready once storage returns.",
+        timeout=1800),
+    Bench(
+        "acl", "Topic rules: the cost of one check",
+        ("onewindow.tools.bench_acl",),
+        "The fleet's topic check (hub/fleet/acl.py) as the brokers' plugins call it."),
+    Bench(
+        "search", "Kiosk search by pinyin",
+        ("onewindow.tools.bench_search",),
+        "The kiosk's item search over the 194-item sample catalog."),
+    Bench(
         "ota", "Over-the-air update of one LED board",
         ("onewindow.tools.bench_ota", "--runs", "3"),
         "Real Mosquitto, the hub process, a board on the unix port running a built image."),
@@ -200,6 +253,7 @@ def main() -> None:
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     known = {b.name: b for b in BENCHES}
+    assert len(known) == len(BENCHES), "two benchmarks share a name"
     if args.list:
         for b in BENCHES:
             print(f"{b.name:14} {b.command()}")
