@@ -178,6 +178,7 @@ class History:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        self._written: set[str] | None = None  # days in history_days (sink), read once
 
     # ---- writing -----------------------------------------------------------------------
     def write(self, facts: Sequence[DayFacts]) -> None:
@@ -203,13 +204,22 @@ class History:
 
     def sink(self, pending: list[DayFacts]) -> None:
         """The hub's sink: write what is pending and empty the list; on failure keep it for
-        the next day's close (and say so): the journal still holds everything."""
+        the next day's close (and say so): the journal still holds everything.
+
+        A day already written is passed over: a replay (start-up without a snapshot, a
+        rebuild after a failed message) closes the same days again with the very same
+        facts, and a day is written whole or not at all (one transaction)."""
         try:
-            self.write(pending)
+            if self._written is None:
+                self._written = self.days_written()
+            todo = [f for f in pending if f.day not in self._written]
+            if todo:
+                self.write(todo)
         except Exception as e:  # a storage outage must not fail the message closing the day
             log.warning("history of %s not written (%s); kept for the next try",
                         ", ".join(f.day for f in pending), e)
             return
+        self._written.update(f.day for f in todo)
         pending.clear()
 
     # ---- reading -----------------------------------------------------------------------

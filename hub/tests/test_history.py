@@ -135,7 +135,7 @@ def test_a_failed_history_write_is_kept_and_written_at_the_next_close(tmp_path,
     app = build_app(cfg, j)
     hist = h.History(j.engine)
     broken = h.History.__new__(h.History)  # its tables were never created: writes fail
-    broken.engine = _no_tables_engine(tmp_path)
+    broken.engine, broken._written = _no_tables_engine(tmp_path), None
     sinks = [broken.sink, hist.sink]
     calls = []
 
