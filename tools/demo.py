@@ -347,6 +347,11 @@ class Simulation:
     def day_over(self) -> bool:
         return self._task is not None and self._task.done()
 
+    async def finished(self) -> None:
+        """Until the engine's day is over (run to its end, or failed: `stop` says which)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
     async def stop(self) -> None:
         """Stop the engine after its current command (the hub must still be running)."""
         self._stop.set()
