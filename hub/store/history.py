@@ -264,7 +264,7 @@ class History:
                 .where(ratings.c.day.between(first, last)).group_by(ratings.c.clerk)).all()
         return {str(clerk or ""): (int(n), int(s or 0)) for clerk, n, s in rows}
 
-    def report_rows(self, first: str, last: str) -> dict[str, list[Any]]:
+    def report_rows(self, first: str, last: str) -> dict[str, Sequence[Any]]:
         """The staff report's facts of days first..last, by SQL: services, ratings, case
         events (an update joined to its case's acceptance, in any earlier month, for its
         owner), tickets issued (their items) and the days with tickets."""

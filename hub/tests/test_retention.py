@@ -130,6 +130,7 @@ def stored_bytes(url: str) -> bytes:
             rel = conn.exec_driver_sql("SELECT pg_relation_filepath('journal')").scalar()
     finally:
         engine.dispose()
+    assert data is not None and rel is not None
     table = Path(data, rel)
     return b"".join(p.read_bytes() for p in table.parent.glob(table.name + "*"))
 
