@@ -70,6 +70,7 @@ case "$cmd" in
     # the firmware type check's MicroPython stubs, one directory per port (pinned in pyproject)
     .venv/bin/python -m onewindow.tools.stubs >/dev/null
     .venv/bin/ruff check .
+    .venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub/ and protocol/
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

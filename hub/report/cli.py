@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def build(src: Source, month: str, replay: bool = False) -> Report:
 
 
 def history_rows(journal: Journal, start: float, end: float, utc_offset_minutes: int
-                 ) -> dict[str, list[Any]] | None:
+                 ) -> dict[str, Sequence[Any]] | None:
     """The month's rows from the past days' tables, or None when they may not hold all of
     it: the month is not over in the journal (its last day closes only with a later
     record), or the tables begin after the month's first day with records."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,7 +232,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     return facts
 
 
-def facts_from_history(rows: dict[str, list[Any]], start: float, end: float) -> Facts:
+def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float) -> Facts:
     """The same facts `collect` reads off a replay, from the past days' tables
     (History.report_rows of the days around [start, end))."""
     facts = Facts(start, end)
