@@ -86,11 +86,12 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if (dict(sorted(queue.by_item.items())) != d["queue_by_item"]
             or queue.targeted != d["queue_targeted"]):
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
-    names = d["cases"]["fields"]
-    cases = {}
-    for row in d["cases"]["rows"]:
-        case = Case(**dict(zip(names, row, strict=True)))
-        cases[case.id] = case
+    names, rows = d["cases"]["fields"], d["cases"]["rows"]
+    if tuple(names) == CASE_FIELDS:  # as this version writes them: by position, ~3x faster
+        made = [Case(*row) for row in rows]
+    else:
+        made = [Case(**dict(zip(names, row, strict=True))) for row in rows]
+    cases = {case.id: case for case in made}
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
