@@ -8,6 +8,7 @@ was taken from. Derived caches (reach, share rows, the day's span) are recompute
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
@@ -86,12 +87,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if (dict(sorted(queue.by_item.items())) != d["queue_by_item"]
             or queue.targeted != d["queue_targeted"]):
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
-    names, rows = d["cases"]["fields"], d["cases"]["rows"]
-    if tuple(names) == CASE_FIELDS:  # as this version writes them: by position, ~3x faster
-        made = [Case(*row) for row in rows]
-    else:
-        made = [Case(**dict(zip(names, row, strict=True))) for row in rows]
-    cases = {case.id: case for case in made}
+    cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
@@ -126,3 +122,56 @@ def from_table(t: dict[str, Any]) -> list[dict[str, Any]]:
     if "dicts" in t:
         return [dict(r) for r in t["dicts"]]
     return [dict(zip(t["cols"], r, strict=True)) for r in t["rows"]]
+
+
+_V2_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state")
+
+
+def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
+           ) -> dict[str, Case]:
+    """Cases from their decoded rows, holding none of the decoder's objects. The decoded
+    snapshot (~150 MB for a year) is freed after the restore, but an arena of it that still
+    holds one live string or float cannot be given back: cases keeping the decoder's own
+    values kept ~90 MB more RSS than a full replay. So every value is a new object or one
+    the core shares anyway: a case's ticket is its id, its item the catalog's, due days
+    and states repeat."""
+    memo: dict[Any, Any] = {k: k for k in items}
+    out: dict[str, Case] = {}
+    if tuple(names) == CASE_FIELDS == _V2_CASE:  # as this version writes them: 2x faster
+        for cid, ticket, item, opened, due, resident, state in rows:
+            cid = _copy(cid)
+            got = [memo.get(item), memo.get(due), memo.get(state)]
+            if None in got:
+                got = [memo.setdefault(x, _copy(x)) for x in (item, due, state)]
+            out[cid] = Case(cid, cid if ticket == cid else _copy(ticket), got[0],
+                            opened + 0.0, got[1], _copy(resident), got[2])
+        return out
+    idx = {n: i for i, n in enumerate(names)}
+    positional = tuple(names) == CASE_FIELDS
+    for row in rows:
+        vals = []
+        for n, v in zip(names, row, strict=True):
+            if n in ("item", "due_day", "state"):
+                got = memo.get(v)
+                if got is None:
+                    got = memo[v] = _copy(v)
+                v = got
+            elif n == "ticket" and v == row[idx["id"]]:
+                v = None  # set to the id's copy below
+            else:
+                v = _copy(v)
+            vals.append(v)
+        if "ticket" in idx and vals[idx["ticket"]] is None:
+            vals[idx["ticket"]] = vals[idx["id"]]
+        case = Case(*vals) if positional else Case(**dict(zip(names, vals, strict=True)))
+        out[case.id] = case
+    return out
+
+
+def _copy(v: Any) -> Any:
+    """A new object equal to v (str and float; others as they are)."""
+    if type(v) is str:
+        return v.encode().decode() if v else ""
+    if type(v) is float:
+        return v + 0.0  # NaN and inf too: a new float all the same
+    return v
