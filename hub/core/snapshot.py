@@ -140,7 +140,7 @@ def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
     if tuple(names) == CASE_FIELDS == _V2_CASE:  # as this version writes them: 2x faster
         for cid, ticket, item, opened, due, resident, state in rows:
             cid = _copy(cid)
-            got = [memo.get(item), memo.get(due), memo.get(state)]
+            got: list[Any] = [memo.get(item), memo.get(due), memo.get(state)]
             if None in got:
                 got = [memo.setdefault(x, _copy(x)) for x in (item, due, state)]
             out[cid] = Case(cid, cid if ticket == cid else _copy(ticket), got[0],
@@ -152,10 +152,10 @@ def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
         vals = []
         for n, v in zip(names, row, strict=True):
             if n in ("item", "due_day", "state"):
-                got = memo.get(v)
-                if got is None:
-                    got = memo[v] = _copy(v)
-                v = got
+                shared = memo.get(v)
+                if shared is None:
+                    shared = memo[v] = _copy(v)
+                v = shared
             elif n == "ticket" and v == row[idx["id"]]:
                 v = None  # set to the id's copy below
             else:
