@@ -121,7 +121,9 @@ class HubRunner:
         finally:
             if self._recovery is not None:
                 self._recovery.cancel()
-            if self._snapshot_task is not None:  # a write in its thread ends on its own
+            # A snapshot being written finishes (its thread would anyway), and one it found
+            # due after it too.
+            while self._snapshot_task is not None and not self._snapshot_task.done():
                 with contextlib.suppress(Exception):
                     await self._snapshot_task
 
@@ -325,6 +327,9 @@ class HubRunner:
         log.info("snapshot at position %d: %d bytes (%d JSON); %.0f ms in the loop, %.0f ms "
                  "in a thread", saved.pos, saved.size, saved.raw, (built - started) * 1000,
                  (time.perf_counter() - built) * 1000)
+        # Batches committed meanwhile found this one running and skipped their turn.
+        self._snapshot_task = None
+        self._checkpoint()
 
     async def _storage_lost(self, error: StorageUnavailable) -> None:
         """Stop accepting work, visibly: the retained hub status says `disconnected`, so
