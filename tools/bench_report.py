@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -213,6 +214,7 @@ def run(bench: Bench) -> str:
     """The section for one run of `bench`."""
     started = time.monotonic()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]  # other work on the 2 cores moves the figures: say how much
     try:
         proc = subprocess.run([sys.executable, "-m", *bench.argv], cwd=ROOT, text=True,
                               capture_output=True, timeout=bench.timeout, check=False)
@@ -223,7 +225,8 @@ def run(bench: Bench) -> str:
         code, tail = -1, [f"timed out after {bench.timeout:.0f} s"]
     took = time.monotonic() - started
     lines = [f"<!-- bench:{bench.name} -->", f"## {bench.title}", "",
-             f"`{bench.command()}` — {when}, commit {_commit()}, {took:.0f} s.", "",
+             f"`{bench.command()}` — {when}, commit {_commit()}, {took:.0f} s, "
+             f"load average {load:.1f} at the start.", "",
              bench.about, ""]
     if code != 0:
         lines += [f"**The run failed (exit {code}).** Its last lines:", "", "```",
