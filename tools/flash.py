@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hub import config as hub_config
+from ..hub.mqtt.private_mosquitto import registry_changed
 from ..protocol import ow_protocol as proto
 from . import firmware
 from .flash_image import BoardInfo, FlashError, board_info, check_image, check_port
@@ -209,6 +210,11 @@ def _mpremote(run: Callable[[], None], what: str) -> None:
                          "running on the board? press its reset button and run again") from e
 
 
+def _revoke(registry: Any, hub: Any, dev: str) -> None:
+    registry.revoke(hub, dev)
+    registry_changed(hub)
+
+
 def fleet_registry() -> Any:
     """hub/fleet's provisioning API, or None while this version has none."""
     try:
@@ -243,7 +249,8 @@ def device_config(opts: Options, hub: hub_config.HubConfig, registry: Any) -> Pr
                                      broker_port=opts.broker_port)
         except Exception as e:  # the registry's own errors say what is wrong
             raise FlashError(f"provisioning {opts.dev} failed: {e}") from e
-        undo = None if known else (lambda: registry.revoke(hub, opts.dev))
+        registry_changed(hub)  # the board flashed next is let into the embedded broker
+        undo = None if known else (lambda: _revoke(registry, hub, opts.dev))
     cfg = {**cfg, "board": opts.board}
     if cfg.get("dev") != opts.dev or cfg.get("centre") != hub.centre.centre_id:
         raise FlashError(f"the device config is for {cfg.get('dev')!r} at centre "

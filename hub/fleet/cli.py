@@ -83,6 +83,7 @@ def provision_cmd(
 ) -> None:
     """Register a device and print (or --out) the config it boots with; --revoke, --rotate,
     --list. After any change: onewindow broker-config, so the broker knows."""
+    from ..mqtt.private_mosquitto import registry_changed
     from . import registry as r
 
     cfg = _config(config)
@@ -95,6 +96,7 @@ def provision_cmd(
             return
         if revoke or rotate:
             dev = r.revoke(cfg, revoke) if revoke else r.rotate(cfg, rotate)
+            registry_changed(cfg)  # the hub's private Mosquitto, if it runs: at once
             typer.echo(f"{dev.id}: {'revoked' if dev.revoked else 'new credentials'} "
                        f"(generation {dev.generation}). Now run `onewindow broker-config` and "
                        f"reload the broker{'' if dev.revoked else ', then reflash the device'}.")
@@ -104,6 +106,7 @@ def provision_cmd(
                                      "--rotate, --list)")
         device = r.provision(cfg, dev_id, role, window, board, broker_host=broker_host,
                              broker_port=broker_port, tls=tls, force=force)
+        registry_changed(cfg)
     except r.ProvisionError as e:
         raise _fail(e) from e
     if role in ("node", "kiosk"):

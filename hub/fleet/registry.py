@@ -366,15 +366,7 @@ def provision(config: HubConfig, dev_id: str, role: str, window: int | None, boa
         dev = register(config, fleet, dev_id, role, window, board, force)
         out = device_config(config, fleet, dev, broker_host=broker_host,
                             broker_port=broker_port, tls=tls)
-    _broker_follows(config)
     return out
-
-
-def _broker_follows(config: HubConfig) -> None:
-    """The hub's private Mosquitto (no [broker] url) takes a registry change at once."""
-    from ..mqtt.private_mosquitto import registry_changed
-
-    registry_changed(config)
 
 
 def provision_all(config: HubConfig, board: str = "-") -> dict[str, tuple[str, str]]:
@@ -406,7 +398,6 @@ def revoke(config: HubConfig, dev_id: str) -> FleetDevice:
             dev = FleetDevice(old.id, old.role, old.window, old.board, old.generation + 1, True,
                               old.created, now)
         fleet.put(dev, existed=old is not None)
-    _broker_follows(config)
     return dev
 
 
@@ -422,7 +413,6 @@ def rotate(config: HubConfig, dev_id: str) -> FleetDevice:
         dev = FleetDevice(old.id, old.role, old.window, old.board, old.generation + 1, False,
                           old.created, time.time())
         fleet.put(dev, existed=True)
-    _broker_follows(config)
     return dev
 
 

@@ -39,6 +39,7 @@ from onewindow.hub.mqtt.private_mosquitto import (
     PrivateMosquitto,
     data_dir,
     find_binary,
+    registry_changed,
 )
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import SimDevice
@@ -304,6 +305,7 @@ async def test_a_device_revoked_while_connected_is_dropped_by_the_reload(
                 revoke_in_the_database(cfg, "led-1")
             else:  # `onewindow provision --revoke`: the broker is reloaded at once
                 registry.revoke(cfg, "led-1")
+                registry_changed(cfg)
 
             async def dropped() -> None:
                 async for _ in led.messages:
