@@ -12,8 +12,8 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar, Protocol
 
 from ..protocol import ow_protocol as proto
 from .core import commands as c
@@ -31,7 +31,7 @@ from .core.effects import (
     Unreachable,
     WindowChanged,
 )
-from .core.model import Ticket, TicketState, WindowState
+from .core.model import Case, Ticket, TicketState, WindowState
 from .core.snapshot import centre_state, from_table, restore_centre, to_table
 from .devices import Device, Publish, Registry
 from .fleetwatch import FleetWatch
@@ -45,7 +45,7 @@ from .forecast.wait import (
 from .render.bitmap import FontNotFoundError, text_bitmap_b64
 from .render.escpos import render_offline_head, render_ticket
 from .report.staff import ServiceWatch
-from .store.history import DayFacts, day_bounds, day_summary, ticket_rows
+from .store.history import CASE_COLUMNS, DayFacts, day_bounds, day_summary, ticket_rows
 from .store.journal import Record
 
 log = logging.getLogger("onewindow.hub")
@@ -97,6 +97,14 @@ class Call:
     at: float
 
 
+class CaseArchive(Protocol):
+    """Where closed cases go when they leave the core (hub/store/history.py History)."""
+
+    def case(self, case_id: str) -> dict[str, Any] | None: ...
+
+    def cases_of(self, resident: str) -> list[dict[str, Any]]: ...
+
+
 class HubApp:
     def __init__(self, centre: Centre, registry: Registry, boot: str,
                  status_url: str = "http://localhost:8080/t/") -> None:
@@ -135,6 +143,9 @@ class HubApp:
         self.services: list[dict[str, Any]] = []
         self.case_events: list[dict[str, Any]] = []
         self.history_sink: Callable[[list[DayFacts]], None] | None = None
+        # Closed cases archived in the history tables (History: `case`, `cases_of`; the
+        # runner's build_app sets it): read to reopen one and for a resident's cases.
+        self.case_archive: CaseArchive | None = None
         self._bounds: tuple[str, float, float] = ("", 0.0, 0.0)  # centre.day's [start, end)
 
     # ---- start-up ----------------------------------------------------------------------
@@ -259,8 +270,10 @@ class HubApp:
         held = ticket_rows(self.centre.tickets.values()) if closing else None
         before = ServiceWatch.before(self.centre, cmd)
         effects = self.centre.apply(cmd, now)
-        if held is not None and any(isinstance(e, DayClosed) for e in effects):
-            self._close_history(day, held)
+        closed = next((e for e in effects if isinstance(e, DayClosed)), None) \
+            if held is not None else None
+        if held is not None and closed is not None:
+            self._close_history(day, held, closed.archived)
         self._note_service(cmd, before, effects, now)
         return effects
 
@@ -280,7 +293,8 @@ class HubApp:
             self.case_events.append({"case": cmd.case, "at": now, "action": cmd.action,
                                      "day": today, "item": None, "clerk": None})
 
-    def _close_history(self, day: str, held: list[dict[str, Any]]) -> None:
+    def _close_history(self, day: str, held: list[dict[str, Any]],
+                       archived: tuple[Case, ...] = ()) -> None:
         new = self.centre.day
         keep = [r for r in self.ratings if str(r["ticket"]).startswith(new)]
         gone = [{"ticket": r["ticket"], "day": str(r["ticket"])[:8], "score": r["score"],
@@ -298,10 +312,51 @@ class HubApp:
                               "answered_at": h["answered_at"], "by": h["by"]})
         self.help_requests = still
         self.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps,
-                                         self.services, self.case_events))
+                                         self.services, self.case_events,
+                                         [{**k.to_dict(), "day": day} for k in archived]))
         self.services, self.case_events = [], []
         if self.history_sink is not None:
             self.history_sink(self.closed_days)
+
+    # ---- archived cases ------------------------------------------------------------------
+    def archived_case(self, case_id: str) -> dict[str, Any] | None:
+        """A closed case that left the core: from the days not yet written, else by SQL."""
+        for f in reversed(self.closed_days):
+            for row in f.cases:
+                if row["id"] == case_id:
+                    return {n: row[n] for n in CASE_COLUMNS}
+        return self.case_archive.case(case_id) if self.case_archive is not None else None
+
+    def archived_cases_of(self, resident: str) -> list[dict[str, Any]]:
+        """A resident's archived cases (those back in memory, reopened, left out)."""
+        found: dict[str, dict[str, Any]] = {}
+        if self.case_archive is not None:
+            found = {r["id"]: r for r in self.case_archive.cases_of(resident)}
+        for f in self.closed_days:
+            found.update({r["id"]: {n: r[n] for n in CASE_COLUMNS}
+                          for r in f.cases if r["resident"] == resident})
+        return [r for r in found.values() if r["id"] not in self.centre.cases]
+
+    def _with_restore(self, cmd: c.Command) -> c.Command:
+        """A staff action on a case that is closed: reopening carries the case's fields
+        (`restore`), so the core can take it back even when the day's close has archived
+        it (also if that close happens with this very command) and a replay needs no SQL;
+        any other action is refused here with a clear message, nothing changed."""
+        if not isinstance(cmd, c.CaseUpdate) or cmd.restore is not None:
+            return cmd
+        case = self.centre.cases.get(cmd.case)
+        if case is not None and case.state != "closed":
+            return cmd
+        data = case.to_dict() if case is not None else self.archived_case(cmd.case)
+        if data is None:
+            return cmd  # the core answers unknown_case
+        if cmd.action != "reopened":
+            where = "" if case is not None else "，已归档"
+            where_en = "" if case is not None else " and archived"
+            raise Rejected("bad_case_state",
+                           f"承诺件{cmd.case}已办结{where}，只能重新打开 / case {cmd.case} "
+                           f"is closed{where_en}: it can only be reopened, not {cmd.action}")
+        return replace(cmd, restore=data)
 
     def help_request(self, pos: int) -> dict[str, Any] | None:
         for req in reversed(self.help_requests):
@@ -360,7 +415,7 @@ class HubApp:
         fresh = type(self)(Centre(self.centre.catalog, self.centre.config), self.registry,
                            self.boot, self.status_url)
         kept = ("registry", "fleet", "refused", "boot", "status_url", "_resync_n",
-                "_font_warned", "history_sink", "closed_days", "snapshot_pos")
+                "_font_warned", "history_sink", "closed_days", "snapshot_pos", "case_archive")
         for name, value in vars(fresh).items():
             if name not in kept:
                 setattr(self, name, value)
@@ -513,7 +568,11 @@ class HubApp:
                    for t in self.centre.tickets.values() if t.resident == resident]
         cases = [{"id": k.id, "item": k.item, "due_day": k.due_day, "state": k.state}
                  for k in self.centre.cases.values() if k.resident == resident]
-        return {"tickets": tickets, "cases": cases}
+        # Closed ones archived by SQL (the resident index), oldest first, before those in
+        # memory (opened later, or reopened).
+        old = [{"id": k["id"], "item": k["item"], "due_day": k["due_day"],
+                "state": k["state"]} for k in self.archived_cases_of(resident)]
+        return {"tickets": tickets, "cases": old + cases}
 
     def _window_of(self, dev: Device, msg: dict[str, Any]) -> int:
         if dev.spec.role not in WINDOW_ROLES or dev.spec.window is None:
@@ -576,6 +635,7 @@ class HubApp:
     # ---- operator actions (supervisor, CLI, simulator) -------------------------------------
     def operate(self, cmd: c.Command, now: float) -> Step:
         """An operation that comes from staff software rather than a device. Raises Rejected."""
+        cmd = self._with_restore(cmd)
         rec = Record(self.pos + 1, now, None, None, cmd.to_record())
         publishes = self._apply_record(rec)
         self.pos = rec.pos

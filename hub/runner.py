@@ -62,6 +62,7 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> H
         app = HubApp(Centre(catalog, config.centre), registry, boot, config.status_url)
         app.fleet.rules = FleetRules.from_table(config.fleet)
         app.history_sink = history.sink
+        app.case_archive = history  # closed cases that left memory (reopen, look-ups)
         return app
 
     # The latest good snapshot plus the records after it (hub/startup.py).

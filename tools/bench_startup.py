@@ -7,7 +7,10 @@ replay. Prints a table; results go in docs/benchmarks.md ("Start-up after a year
 
 The year is made through the real code: a hub app built from the centre's configuration
 (`build_app`) handles every device message (button boxes' takes, keypads' open, call, start,
-rate) as the runner would, its records go to a real SQLite journal in group commits, and a
+rate) as the runner would, the back office works the promised items (承诺件) the windows
+accept (`BackOffice`: closed by their due day, a few returned and resubmitted, corrected,
+late or reopened, each a `CaseUpdate` through `HubApp.operate` as the cases page sends it),
+its records go to a real SQLite journal in group commits, and a
 snapshot is written by the runner's own rule (at each day's close and every
 `snapshot_records`). Generating takes a while; the database is cached under
 $TMPDIR/onewindow-bench-startup/<parameters>/ and reused. Snapshots newer than
@@ -76,6 +79,83 @@ def centre_config(folder: Path, db: Path, windows: int, port: int | None,
     return cfg
 
 
+class BackOffice:
+    """What a back office does with the promised items (承诺件) a day accepted.
+
+    The model: each case is decided when it is accepted, from a random stream of its own
+    (seeded by its id, so the year is the same every time). 3 % are returned to the window
+    the next workday (退件) and resubmitted the workday after; 2 % get a correction (补正)
+    the next workday. 97 % are closed (办结) by their due day: 70 % on it, the rest on a
+    workday drawn between acceptance and it; 3 % are closed late, 1-3 workdays after it.
+    1 % of closed cases are reopened two workdays later (by then archived: the app reads
+    them back from SQL) and closed again the workday after. Every action is staff's
+    `CaseUpdate` through `HubApp.operate`, at 07:30 of its day, before the windows open.
+    """
+
+    returned = 0.03
+    corrected = 0.02
+    late = 0.03
+    reopened = 0.01
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.todo: dict[str, list[tuple[str, str]]] = {}  # ISO day -> [(case, action)]
+        self.done = self.refused = 0
+
+    def schedule(self, centre: Any, d: dt.date) -> None:
+        """Decide the fates of the cases accepted on `d`."""
+        for case in centre.cases.values():
+            acc = centre.local_date(case.opened_at)
+            if acc != d or case.state != "open":
+                continue
+            rng = random.Random(f"case:{self.seed}:{case.id}")
+            due = dt.date.fromisoformat(case.due_day)
+            steps: list[tuple[dt.date, str]] = []
+            u = rng.random()
+            if u < self.returned:
+                back = centre.add_workdays(acc, 1)
+                again = centre.add_workdays(back, 1)
+                steps += [(back, "returned"), (again, "resubmitted")]
+                first = centre.add_workdays(again, 1)
+            elif u < self.returned + self.corrected:
+                steps.append((centre.add_workdays(acc, 1), "corrected"))
+                first = centre.add_workdays(acc, 2)
+            else:
+                first = centre.add_workdays(acc, 1)
+            v = rng.random()
+            if v < self.late:
+                close = centre.add_workdays(max(due, first), rng.randint(1, 3))
+            elif v < 0.7 or first >= due:
+                close = max(due, first)
+            else:
+                span = (due - first).days
+                close = first + dt.timedelta(days=rng.randint(0, span))
+                while not centre.is_workday(close):
+                    close += dt.timedelta(days=1)
+            steps.append((close, "closed"))
+            if rng.random() < self.reopened:
+                again = centre.add_workdays(close, 2)
+                steps += [(again, "reopened"), (centre.add_workdays(again, 1), "closed")]
+            for day, action in steps:
+                self.todo.setdefault(day.isoformat(), []).append((case.id, action))
+
+    def work(self, year: Year, d: dt.date) -> None:
+        """The actions due on `d`, in the order they were decided."""
+        from ..hub.core.centre import Rejected
+        from ..hub.core.commands import CaseUpdate
+
+        now = dt.datetime.combine(d, dt.time(7, 30), TZ).timestamp()
+        for k, (case, action) in enumerate(self.todo.pop(d.isoformat(), [])):
+            try:
+                year.pending.append(year.app.operate(CaseUpdate(case, action), now + 0.01 * k))
+            except Rejected:
+                self.refused += 1  # printed: the model above never asks for one
+                continue
+            self.done += 1
+        if len(year.pending) >= GROUP:
+            year.commit()
+
+
 class Year:
     """Devices pressing keys on a hub app for `days` working days, journaled."""
 
@@ -106,6 +186,7 @@ class Year:
         core = self.app.centre
         self.items = sorted(i for i in core._servable if i in core.catalog.items
                             and not core.catalog.items[i].specialised)
+        self.office = BackOffice(seed)
 
     def _naive(self, centre: Any, t: Any, now: float, version: int) -> Estimate:
         m = self.app.waits.naive(centre, t, now)
@@ -147,6 +228,7 @@ class Year:
         self._snap_pos, self._snap_day = saved.pos, self.app.centre.day
 
     def day(self, d: dt.date, tickets: int) -> None:
+        self.office.work(self, d)
         start = dt.datetime.combine(d, dt.time(8, 30), TZ).timestamp()
         step = 8.5 * 3600 / tickets
         for n in range(1, self.windows + 1):
@@ -172,11 +254,12 @@ class Year:
         for n in range(1, self.windows + 1):  # the last residents, then the window closes
             self.send(f"kp-{n}", "complete", end)
             self.send(f"kp-{n}", "close", end + 1)
+        self.office.schedule(self.app.centre, d)
 
 
 def generate(days: int, tickets: int, windows: int, snapshot_records: int) -> Path:
     """The cached year's database (made once per parameters)."""
-    key = hashlib.sha256(json.dumps([days, tickets, windows, snapshot_records, 5]).encode())
+    key = hashlib.sha256(json.dumps([days, tickets, windows, snapshot_records, 6]).encode())
     folder = CACHE / key.hexdigest()[:12]
     db = folder / "hub.db"
     if db.exists():
@@ -202,6 +285,8 @@ def generate(days: int, tickets: int, windows: int, snapshot_records: int) -> Pa
                   f"{time.perf_counter() - started:.0f} s", flush=True)
     _trim_last_snapshots(year, snapshot_records)
     stats = {"records": year.records, "seconds": time.perf_counter() - started,
+             "case_updates": year.office.done, "case_refused": year.office.refused,
+             "open_cases": len(year.app.centre.cases),
              "snapshots": year.snapshots[-5:], "state": _state_sizes(year.app)}
     year.journal.close()
     (folder / "stats.json").write_text(json.dumps(stats))
@@ -320,6 +405,9 @@ def main() -> None:
     stats = json.loads((db.parent / "stats.json").read_text())
     print(f"journal: {stats['records']} records, generated in {stats['seconds']:.0f} s "
           f"(cached: {db})")
+    print(f"back office: {stats.get('case_updates', 0)} case updates, "
+          f"{stats.get('case_refused', 0)} refused; {stats.get('open_cases', 0)} cases in "
+          f"memory at the end")
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         runs: list[tuple[str, dict]] = []

@@ -348,7 +348,12 @@ class Centre:
         }
         # A rating goes with its ticket: one still being served may yet be rated once.
         self.ratings = {k: r for k, r in self.ratings.items() if k in self.tickets}
-        return DayClosed(old, tuple(expired))
+        # Closed cases leave memory (the app writes them to the history tables): the core
+        # holds what is still open, returned, or closed on the day now closing.
+        archived = tuple(k for k in self.cases.values() if k.state == "closed")
+        if archived:
+            self.cases = {i: k for i, k in self.cases.items() if k.state != "closed"}
+        return DayClosed(old, tuple(expired), archived)
 
     # ---- helpers ---------------------------------------------------------------------
     def _window(self, number: int) -> Window:
@@ -716,20 +721,49 @@ class Centre:
         return [TicketIssued(t.id, ahead, cmd.source, reprint=True)]
 
     def _case(self, cmd: c.CaseUpdate, now: float) -> list[Effect]:
-        case = self.cases.get(cmd.case)
-        if case is None:
-            raise Rejected("unknown_case", f"没有承诺件{cmd.case} / no case {cmd.case}")
         rule = c.CASE_ACTIONS.get(cmd.action)
         if rule is None:
             raise Rejected("bad_field", f"unknown case action {cmd.action!r}; one of "
                                         f"{', '.join(c.CASE_ACTIONS)}")
+        if cmd.restore is not None and cmd.action != "reopened":
+            raise Rejected("bad_field", "restore goes with a reopening only")
+        case = self.cases.get(cmd.case)
+        readmit = case is None and cmd.restore is not None
+        if readmit:
+            case = self._archived_case(cmd.case, cmd.restore or {})
+        if case is None:
+            raise Rejected("unknown_case", f"没有承诺件{cmd.case} / no case {cmd.case}")
         before, after = rule
         if case.state not in before:
             raise Rejected("bad_case_state", f"承诺件{case.id}状态为{case.state} / case "
                                              f"{case.id} is {case.state}: cannot be "
                                              f"{cmd.action}")
+        if readmit:
+            self.cases[case.id] = case
         case.state = after
+        case.closed_at = now if after == "closed" else None
         return [CaseChanged(case.id, cmd.action, after)]
+
+    def _archived_case(self, case_id: str, data: dict[str, Any]) -> Case:
+        """An archived case from a reopening's `restore` (its fields as archived), checked
+        before anything changes: the core takes back only a closed case it could have held."""
+        names = {f.name for f in fields(Case)}
+        try:
+            if set(data) != names:
+                raise ValueError(f"fields {sorted(set(data) ^ names)}")
+            case = Case(**data)
+            if case.id != case_id or case.state != "closed":
+                raise ValueError("not the closed case reopened")
+            if case.item not in self.catalog.items:
+                raise ValueError(f"unknown item {case.item!r}")
+            if not (isinstance(case.ticket, str) and isinstance(case.due_day, str)
+                    and type(case.opened_at) in (int, float)
+                    and (case.resident is None or isinstance(case.resident, str))):
+                raise ValueError("a field of the wrong type")
+        except (TypeError, ValueError) as e:
+            raise Rejected("bad_field", f"承诺件{case_id}的归档数据无效 / case {case_id}: "
+                                        f"unusable archived data ({e})") from e
+        return case
 
     def _rate(self, cmd: c.Rate, now: float) -> list[Effect]:
         """A resident's rating, tied to the service it rates: the ticket this window is

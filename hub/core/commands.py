@@ -130,12 +130,24 @@ class CaseUpdate(Command):
     (补正: the acceptance had to be corrected, the case stays open), ``closed`` (办结,
     open -> closed), ``reopened`` (a closed case opened again, closed -> open).
     Returned, corrected and reopened count against the clerk who accepted the case.
+
+    `restore`: a closed case that has left the core's memory (archived at the day's close
+    after its closing) is reopened with its archived fields (`Case` field -> value), which
+    the app reads from the history tables and journals here, so a replay needs no SQL. The
+    core re-admits it only for ``reopened`` and only when the case is not in memory.
     """
 
     op: ClassVar[str] = "case"
     case: str
     action: str
     reason: str = ""
+    restore: dict[str, Any] | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        d = Command.to_record(self)
+        if d["restore"] is None:
+            del d["restore"]  # records stay as they were before archiving
+        return d
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +64,12 @@ class CaseChanged(Effect):
 
 @dataclass(frozen=True, slots=True)
 class DayClosed(Effect):
+    """`archived`: the cases closed by the end of `day`, which left the core's memory with
+    it (their final state, for the history tables; a reopening brings one back)."""
+
     day: str
     expired: tuple[str, ...]
+    archived: tuple[Case, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,9 @@ class Window:
 
 @dataclass(slots=True)
 class Case:
-    """A promised item (承诺件) accepted at a window; outlives the ticket's day."""
+    """A promised item (承诺件) accepted at a window; outlives the ticket's day. Once closed
+    it stays in the core until the day's close after its closing, then leaves memory for
+    the history tables (`Centre._close_day`, hub/store/history.py `history_cases`)."""
 
     id: str
     ticket: str
@@ -109,6 +111,7 @@ class Case:
     due_day: str
     resident: str | None
     state: str = "open"
+    closed_at: float | None = None  # when it was last closed (办结); None while not closed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

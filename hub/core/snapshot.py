@@ -124,7 +124,8 @@ def from_table(t: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(t["cols"], r, strict=True)) for r in t["rows"]]
 
 
-_V2_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state")
+_V3_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
+            "closed_at")
 
 
 def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
@@ -137,14 +138,14 @@ def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
     and states repeat."""
     memo: dict[Any, Any] = {k: k for k in items}
     out: dict[str, Case] = {}
-    if tuple(names) == CASE_FIELDS == _V2_CASE:  # as this version writes them: 2x faster
-        for cid, ticket, item, opened, due, resident, state in rows:
+    if tuple(names) == CASE_FIELDS == _V3_CASE:  # as this version writes them: 2x faster
+        for cid, ticket, item, opened, due, resident, state, closed in rows:
             cid = _copy(cid)
             got: list[Any] = [memo.get(item), memo.get(due), memo.get(state)]
             if None in got:
                 got = [memo.setdefault(x, _copy(x)) for x in (item, due, state)]
             out[cid] = Case(cid, cid if ticket == cid else _copy(ticket), got[0],
-                            opened + 0.0, got[1], _copy(resident), got[2])
+                            opened + 0.0, got[1], _copy(resident), got[2], _copy(closed))
         return out
     idx = {n: i for i, n in enumerate(names)}
     positional = tuple(names) == CASE_FIELDS

@@ -1,5 +1,6 @@
 """Past days in SQL tables, not in memory: each closed day's tickets (with their waits),
-ratings and answered help requests, and a one-row summary of the day.
+ratings and answered help requests, the promised cases closed by its end (their final
+state: they leave the core with the day), and a one-row summary of the day.
 
 The hub's memory holds the current day (and what is still open: unanswered help requests,
 ratings of a ticket served across midnight); at a day's close (`HubApp`, the record that
@@ -111,6 +112,22 @@ case_events = Table(
     Column("clerk", String(64)),
     Index("ix_history_case_events_day", "day"),
 )
+cases = Table(
+    "history_cases", metadata,  # closed promised cases that left the core (Centre._close_day)
+    Column("id", String(32), primary_key=True),  # the case id (its ticket's id)
+    Column("ticket", String(32), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("due_day", String(10), nullable=False),  # ISO date
+    Column("resident", String(128)),  # keyed token; purged with its retention
+    Column("state", String(16), nullable=False),  # "closed": the final state
+    Column("closed_at", Float),  # None: closed before closing times were kept (snapshot v2)
+    Column("day", String(8), nullable=False),  # the day whose close archived it
+    Index("ix_history_cases_day", "day"),
+    Index("ix_history_cases_resident", "resident"),
+)
+CASE_COLUMNS = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
+                "closed_at")  # core.model.Case's fields
 CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
 
 
@@ -125,6 +142,7 @@ class DayFacts:
     helps: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)  # completed this day
     case_events: list[dict[str, Any]] = field(default_factory=list)  # of this day
+    cases: list[dict[str, Any]] = field(default_factory=list)  # archived at its close
 
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
@@ -187,7 +205,8 @@ class History:
             for f in facts:
                 for table, key, rows in ((tickets, tickets.c.id, f.tickets),
                                          (ratings, ratings.c.ticket, f.ratings),
-                                         (helps, helps.c.pos, f.helps)):
+                                         (helps, helps.c.pos, f.helps),
+                                         (cases, cases.c.id, f.cases)):
                     keys = [r[key.name] for r in rows]
                     for i in range(0, len(keys), CHUNK):
                         conn.execute(delete(table).where(key.in_(keys[i:i + CHUNK])))
@@ -292,9 +311,40 @@ class History:
             }
         return out
 
+    # ---- archived cases (closed, out of the core's memory) --------------------------------
+    def case(self, case_id: str) -> dict[str, Any] | None:
+        """An archived case's fields (core.model.Case), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
+                               .where(cases.c.id == case_id)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def cases_of(self, resident: str) -> list[dict[str, Any]]:
+        """A resident's archived cases, oldest first (by the resident index)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
+                                .where(cases.c.resident == resident)
+                                .order_by(cases.c.opened_at, cases.c.id)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0
+                     ) -> tuple[int, list[dict[str, Any]]]:
+        """(how many, one page of) the cases archived at the close of days first..last
+        (YYYYMMDD, inclusive), newest first: the back office's closed list."""
+        where = cases.c.day.between(first, last)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(cases).where(where)).scalar()
+            rows = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
+                                .where(where)
+                                .order_by(cases.c.day.desc(), cases.c.closed_at.desc(),
+                                          cases.c.id)
+                                .limit(limit).offset(offset)).all()
+        return int(total or 0), [dict(r._mapping) for r in rows]
+
     def days_written(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(days.c.day)).scalars())
 
 
-__all__ = ["DayFacts", "History", "day_bounds", "day_summary", "ticket_rows"]
+__all__ = ["CASE_COLUMNS", "DayFacts", "History", "day_bounds", "day_summary",
+           "ticket_rows"]

@@ -39,7 +39,7 @@ from .journal import journal, metadata, storage_errors
 
 log = logging.getLogger("onewindow.hub")
 
-VERSION = 2  # of the snapshot's content (HubApp.snapshot); bump it with a migration
+VERSION = 3  # of the snapshot's content (HubApp.snapshot); bump it with a migration
 KEEP = 3  # snapshots kept: the newest, and older ones to fall back on
 CODEC = "json+zlib"
 
@@ -65,9 +65,23 @@ def _v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _v2_to_v3(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: a case's `closed_at`, and closed cases leave the core at the day's close
+    after their closing (hub/store/history.py `history_cases`). A version-2 snapshot's
+    closed cases get closed_at None and stay in memory until the next day's close, which
+    archives them like any other: nothing is lost, their closing time is in the journal
+    and in `history_case_events`."""
+    cases = state["centre"]["cases"]
+    if "closed_at" not in cases["fields"]:
+        cases["fields"] = [*cases["fields"], "closed_at"]
+        cases["rows"] = [[*row, None] for row in cases["rows"]]
+    return state
+
+
 # version n -> a function turning a version-n snapshot into a version n+1 one. A snapshot
 # whose version has no path to VERSION is ignored (with a log line): the journal has it all.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
+                                                                     2: _v2_to_v3}
 
 
 class SnapshotInvalid(ValueError):

@@ -163,7 +163,8 @@ def state(app: HubApp, now: float = T0 + 3 * 86400) -> str:
 CARRIED = {"centre", "waits", "registry", "pos", "calls", "window_rev", "hall_rev",
            "ratings", "help_requests", "services", "case_events", "closed_days", "refused",
            "issue_waits"}
-NOT_STATE = {"centre_id", "boot", "status_url", "fleet", "history_sink", "snapshot_pos",
+NOT_STATE = {"centre_id", "boot", "status_url", "fleet", "history_sink", "case_archive",
+             "snapshot_pos",
              "damaged", "_resync_n", "_replaying", "_quiet", "_mutating", "_font_warned",
              "_bounds"}
 
