@@ -104,6 +104,9 @@ class CaseArchive(Protocol):
 
     def cases_of(self, resident: str) -> list[dict[str, Any]]: ...
 
+    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0
+                     ) -> tuple[int, list[dict[str, Any]]]: ...
+
 
 class HubApp:
     def __init__(self, centre: Centre, registry: Registry, boot: str,

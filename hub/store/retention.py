@@ -16,6 +16,11 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
 * Documents (hub/store/files.py): a ticket's photos and PDFs are deleted `materials_days`
   after its day, or, when the ticket became a promised item (case), that long after the
   case closed; never while the case is open.
+* Closed cases leave the hub's memory at the day's close after their closing, for the
+  history table `history_cases` (hub/store/history.py): the plan reads them there too (the
+  core's memory wins for a case in both: reopened), so an archived case keeps its token
+  and its documents for as long as one in memory would. A token removed is removed from
+  that table and from the `restore` payloads of reopening records as well.
 
 A purge is one transaction: the rewritten journal records (each marked `purged` with the
 purge record's position), the rewritten snapshots, and the purge record (`op: purge`,
@@ -40,6 +45,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from ..core.model import Case
 from .journal import Journal, journal
 
 OP = "purge"
@@ -128,8 +134,8 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
     mat_day = today - dt.timedelta(days=retention.materials_days)
     res_ts = dt.datetime.combine(res_day, dt.time(), tz).timestamp()
     out = Plan(res_day.isoformat(), mat_day.isoformat())
-    cases = list(cases)
     with j.engine.connect() as conn:
+        cases = _with_archived(conn, list(cases))
         closed = _closed_at(conn)
         # Tokens still in use: newer takes, open cases, cases closed within the period.
         keep: set[str] = set()
@@ -162,6 +168,21 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
             out.rewrite[pos] = b
     out.tokens = len(out.token_set)
     _plan_documents(out, Path(files_dir), cases, closed, mat_day, tz)
+    return out
+
+
+def _with_archived(conn: Connection, held: list[Any]) -> list[Any]:
+    """The core's cases and the archived ones (history_cases) not among them."""
+    from .history import CASE_COLUMNS
+    from .history import cases as archived
+    from .history import metadata as history_metadata
+
+    history_metadata.create_all(conn, tables=[archived])  # a journal without one
+    ids = {k.id for k in held}
+    out = list(held)
+    for row in conn.execute(select(*[archived.c[n] for n in CASE_COLUMNS])):
+        if row.id not in ids:
+            out.append(Case(**row._mapping))
     return out
 
 
@@ -211,6 +232,8 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
         last = conn.execute(select(journal.c.pos).order_by(journal.c.pos.desc())
                             .limit(1)).scalar()
         pos = int(last or 0) + 1
+        if p.token_set:
+            _forget_in_cases(conn, p, pos)
         for at, body in p.rewrite.items():
             body["purged"] = pos
             conn.execute(update(journal).where(journal.c.pos == at).values(
@@ -238,6 +261,28 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
         if d.parent.is_dir() and not any(d.parent.iterdir()):
             d.parent.rmdir()
     return pos
+
+
+def _forget_in_cases(conn: Connection, p: Plan, pos: int) -> None:
+    """The removed tokens out of archived cases and the reopening records that restored one
+    (their `restore` holds the case's resident), as a replay of the purged journal has it."""
+    from .history import cases as archived
+    from .history import metadata as history_metadata
+
+    history_metadata.create_all(conn, tables=[archived])
+    tokens = sorted(p.token_set)
+    for i in range(0, len(tokens), 500):
+        conn.execute(update(archived).where(archived.c.resident.in_(tokens[i:i + 500]))
+                     .values(resident=None))
+    for at, body in conn.execute(select(journal.c.pos, journal.c.body).where(
+            journal.c.op == "case", journal.c.body.like('%"restore"%'))):
+        b = json.loads(body)
+        restore = b.get("restore")
+        if isinstance(restore, dict) and restore.get("resident") in p.token_set:
+            restore["resident"] = None
+            b["purged"] = pos
+            conn.execute(update(journal).where(journal.c.pos == at).values(
+                body=json.dumps(b, ensure_ascii=False, separators=(",", ":"))))
 
 
 def _mentions(state: Any, tokens: set[str]) -> bool:

@@ -10,12 +10,13 @@ import json
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
 from onewindow.hub.app import HubApp
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core import commands as c
+from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
 from onewindow.hub.core.model import TicketState
 from onewindow.hub.core.snapshot import from_table
 from onewindow.hub.devices import DeviceSpec, Registry
@@ -58,6 +59,18 @@ class Driver:
         self.seq[dev] += 1
         self._handle(dev, "evt", proto.event(dev, self.seq[dev], typ, **fields))
 
+    def operate(self, cmd) -> None:
+        """A staff action (the cases page's): journaled if the app accepts it."""
+        archived = cmd.case not in self.app.centre.cases
+        try:
+            step = self.app.operate(cmd, self.now)
+        except Rejected as e:
+            event(f"case {cmd.action} refused: {e.code}")
+            return
+        event(f"case {cmd.action}{' (archived)' if archived else ''}")
+        self.records += [Record(r.pos, r.ts, r.dev, r.seq, json.loads(json.dumps(r.body)))
+                         for r in step.records]
+
     def repeat(self, dev: str) -> None:
         if self.seq[dev]:  # a retry of the last event: same reply, no record
             self._handle(dev, "evt", proto.event(dev, self.seq[dev], "call"))
@@ -80,7 +93,8 @@ def run_ops(data, driver: Driver, n_ops: int) -> None:
             ["take"] * 6 + ["serve"] * 4 + ["call", "start", "complete", "open", "skip",
                                              "recall", "transfer", "pause", "resume", "close",
                                              "rate", "help", "card", "reprint", "scan",
-                                             "birth", "offline", "repeat", "midnight"]))
+                                             "birth", "offline", "repeat", "midnight"]
+            + ["case"] * 3))
         d.now += data.draw(st.floats(1.0, 900.0))
         kp = data.draw(st.sampled_from(KEYPADS))
         box = data.draw(st.sampled_from(BOXES))
@@ -141,6 +155,12 @@ def run_ops(data, driver: Driver, n_ops: int) -> None:
                 d.send(box, "take", item=item, number=free[0], taken_at=d.now - 1)
         elif kind == "repeat":
             d.repeat(kp)
+        elif kind == "case":  # the back office: cases in memory, and archived ones
+            ids = sorted(d.app.centre.cases) + [r["id"] for f in d.app.closed_days
+                                                for r in f.cases]
+            if ids:
+                d.operate(c.CaseUpdate(data.draw(st.sampled_from(ids)),
+                                       data.draw(st.sampled_from(sorted(c.CASE_ACTIONS)))))
         elif kind == "midnight":
             d.now += data.draw(st.floats(10 * 3600, 40 * 3600))  # past one or two midnights
 

@@ -110,7 +110,9 @@ class FilesAPI:
         return device is not None, device
 
     def _resolve(self, ref: str) -> str | None:
-        """The canonical id of today's ticket or an open case, or None."""
+        """The canonical id of today's ticket or an open case, or None. A closed case takes
+        no documents, whether still in memory or archived (hub/store/history.py): only the
+        core's memory is looked at, which holds every open case."""
         centre = self.hub.centre
         t = centre.find_ticket(ref)
         if t is not None:

@@ -162,6 +162,7 @@ class Console:
         if t.resident:
             out |= {u.id for u in centre.tickets.values() if u.resident == t.resident}
             out |= {k.id for k in centre.cases.values() if k.resident == t.resident}
+            out |= {k["id"] for k in self.hub.archived_cases_of(t.resident)}  # by SQL
         return out
 
     # ---- live snapshots ------------------------------------------------------------------
@@ -210,6 +211,16 @@ class Console:
                                        **_text(cat.items[k.item].name), "state": k.state,
                                        "case": True, "due_day": k.due_day,
                                        "files": self._files(k.id)})
+                # Closed cases archived out of memory (hub/store/history.py), by SQL.
+                for a in self.hub.archived_cases_of(t.resident):
+                    visits.append({"ticket": a["id"], "number": a["id"].split("-")[-1],
+                                   "day": day_of(a["id"]) or "", "item": a["item"],
+                                   **(_text(cat.items[a["item"]].name)
+                                      if a["item"] in cat.items  # an item since retired
+                                      else {"zh": a["item"], "en": a["item"]}),
+                                   "state": a["state"],
+                                   "case": True, "due_day": a["due_day"],
+                                   "files": self._files(a["id"])})
             out["ticket"] = {
                 "id": t.id, "number": t.number, "state": t.state.value,
                 "priority": t.priority.value,
