@@ -316,3 +316,46 @@ def test_case_count_stays_bounded_over_60_days_with_a_back_office(tmp_path):
     assert any(r.op == "case" and "restore" in r.body for r in Journal(
         f"sqlite:///{tmp_path / 'hub.db'}").read())
     assert len(opened) > 2 * max(held)  # far more cases than memory ever held
+
+
+def test_retention_plans_and_purges_archived_cases_like_those_in_memory(tmp_path,
+                                                                       small_catalog_file):
+    """Archived cases keep their token while closed within the resident period and their
+    documents until `materials_days` after closing; a token past retention goes from the
+    archive and from the reopening record that restored the case as well."""
+    import time
+
+    from onewindow.hub.store.files import FileStore
+    from onewindow.hub.store.retention import Retention, plan, purge
+
+    ta, tb, tc = "a1" * 16, "b2" * 16, "c3" * 16
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    d.send("kp-1", "open", morning(300), clerk="wang")
+    case_c = d.serve(morning(300), "CIV-1", resident=tc)
+    d.operate(c.CaseUpdate(case_c, "closed"), morning(290))
+    d.operate(c.CaseUpdate(case_c, "reopened"), morning(250))  # archived: restored
+    d.operate(c.CaseUpdate(case_c, "closed"), morning(249))
+    case_a = d.serve(morning(200), "SOC-2", resident=ta)
+    d.operate(c.CaseUpdate(case_a, "closed"), morning(100))  # within 180 days
+    case_b = d.serve(morning(60), "SOC-2", resident=tb)
+    d.operate(c.CaseUpdate(case_b, "closed"), morning(10))  # within 30 days
+    d.send("node-1", "take", morning(5), item="SOC-1")
+    assert not {case_a, case_b, case_c} & set(app.centre.cases)  # all three archived
+    files = FileStore(tmp_path / "files")
+    for tid in (case_a, case_b, case_c):
+        files.save(tid, b"scan", "jpg", "image/jpeg", "page", "node-1")
+
+    p = plan(j, app.centre.cases.values(), tmp_path / "files", Retention(), time.time())
+    assert p.token_set == {tc}
+    assert sorted(x.name for x in p.doc_dirs) == sorted([case_a, case_c])
+    purge(j, p, Retention(), time.time())
+    assert files.list(case_b) and not files.list(case_a) and not files.list(case_c)
+    assert _archived_row(j, case_c)["resident"] is None
+    assert _archived_row(j, case_a)["resident"] == ta
+    [reopen] = [r for r in j.read() if r.op == "case" and r.body["action"] == "reopened"]
+    assert reopen.body["restore"]["resident"] is None and reopen.body["purged"] > reopen.pos
+    assert tc not in json.dumps([r.body for r in j.read()])
+    j.close()
