@@ -174,10 +174,12 @@ class CaseFates:
     Every case is closed (办结) on its due day. A few go wrong first, more often for the
     quicker clerks (speed < 1: haste costs care): returned to the window the next workday
     (退件) and resubmitted the day after, or corrected (补正) the next workday; and a few
-    closed cases are reopened two workdays later and closed again the day after.
-    Each is a `CaseUpdate` journaled as the hub's own operation (device None, as
-    `HubApp.operate` writes staff actions) at 07:30 of the first open day on or
-    after its date, in order, so the journal replays to the same case states.
+    closed cases are reopened two workdays later and closed again the day after. By then
+    the case has left the core's memory (archived at the day's close after its closing):
+    the reopening carries the case's fields (`CaseUpdate.restore`), as the hub's app reads
+    them back from its history tables. Each is a `CaseUpdate` journaled as the hub's own
+    operation (device None, as `HubApp.operate` writes staff actions) at 07:30 of the first
+    open day on or after its date, in order, so the journal replays to the same case states.
     """
 
     returned = 0.03  # share of cases returned, for a clerk of speed 1.0
@@ -188,15 +190,14 @@ class CaseFates:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.pending: list[tuple[str, int, int, str, str]] = []  # date, case no, step, id, act
-        self.seen: set[str] = set()
+        self.reopening: dict[str, Any] = {}  # case id -> the Case, for its restore
         self.n = 0
 
     def schedule(self, eng: Engine, tickets: dict[str, Any], d: dt.date) -> None:
         centre = eng.centre
         for case in list(centre.cases.values()):
-            if case.id in self.seen:
-                continue
-            self.seen.add(case.id)
+            if centre.local_date(case.opened_at) != d or case.state != "open":
+                continue  # not accepted today: decided already
             self.n += 1
             rng = random.Random(f"case:{self.seed}:{case.id}")
             speed = 1.0
@@ -223,6 +224,7 @@ class CaseFates:
             if rng.random() < self.reopened * f:
                 re = centre.add_workdays(due, 2)
                 steps += [(re, "reopened"), (centre.add_workdays(re, 1), "closed")]
+                self.reopening[case.id] = case
             for k, (day, action) in enumerate(steps):
                 self.pending.append((day.isoformat(), self.n, k, case.id, action))
         self.pending.sort()
@@ -240,8 +242,12 @@ class CaseFates:
         now = midnight(d) + 7.5 * 3600
         n = 0
         for _day, _no, _step, case, action in due:
+            restore = None
+            kept = self.reopening.pop(case, None) if action == "reopened" else None
+            if kept is not None and case not in eng.centre.cases:
+                restore = kept.to_dict()  # archived: the state it left memory in
             try:
-                eng.apply(CaseUpdate(case, action), now + 0.01 * n, None)
+                eng.apply(CaseUpdate(case, action, restore=restore), now + 0.01 * n, None)
             except Rejected:
                 continue
             n += 1

@@ -359,3 +359,29 @@ def test_retention_plans_and_purges_archived_cases_like_those_in_memory(tmp_path
     assert reopen.body["restore"]["resident"] is None and reopen.body["purged"] > reopen.pos
     assert tc not in json.dumps([r.body for r in j.read()])
     j.close()
+
+
+def test_simulated_history_reopens_archived_cases_and_its_journal_replays(tmp_path,
+                                                                          monkeypatch):
+    """hub/sim/history.py: its back office reopens cases after they left memory, with the
+    case's fields in the record, so the journal replays with nothing refused to the state
+    the simulation ended in."""
+    from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.sim.history import CaseFates, write_history
+
+    monkeypatch.setattr(CaseFates, "reopened", 0.2)  # enough reopenings in 15 days
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    catalog = load_catalog()
+    hist = write_history(catalog, url, dt.date(2026, 10, 12), dt.date(2026, 11, 2),
+                         windows=4, seed=3)
+    j = Journal(url)
+    records = list(j.read())
+    j.close()
+    restored = [r for r in records if r.op == "case" and "restore" in r.body]
+    assert restored, "no reopening of an archived case in the simulated weeks"
+    core = Centre(catalog, hist.config)
+    for r in records:
+        if r.op in c.BY_OP:
+            core.apply(c.from_record(r.body), r.ts)  # raises Rejected on any refusal
+    assert core.to_dict() == hist.centre.to_dict()
+    assert all(k.state != "closed" or k.closed_at is not None for k in core.cases.values())
