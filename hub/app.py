@@ -97,6 +97,9 @@ class Call:
     at: float
 
 
+ARCHIVED_IN_CARD = 20  # a card look-up's newest archived (closed) cases
+
+
 class CaseArchive(Protocol):
     """Where closed cases go when they leave the core (hub/store/history.py History)."""
 
@@ -572,9 +575,11 @@ class HubApp:
         cases = [{"id": k.id, "item": k.item, "due_day": k.due_day, "state": k.state}
                  for k in self.centre.cases.values() if k.resident == resident]
         # Closed ones archived by SQL (the resident index), oldest first, before those in
-        # memory (opened later, or reopened).
+        # memory (opened later, or reopened); the newest few only, so that years of visits
+        # keep the reply well inside the protocol's bounds (protocol/README.md, res.cases).
         old = [{"id": k["id"], "item": k["item"], "due_day": k["due_day"],
-                "state": k["state"]} for k in self.archived_cases_of(resident)]
+                "state": k["state"]}
+               for k in self.archived_cases_of(resident)[-ARCHIVED_IN_CARD:]]
         return {"tickets": tickets, "cases": old + cases}
 
     def _window_of(self, dev: Device, msg: dict[str, Any]) -> int:

@@ -385,3 +385,23 @@ def test_simulated_history_reopens_archived_cases_and_its_journal_replays(tmp_pa
             core.apply(c.from_record(r.body), r.ts)  # raises Rejected on any refusal
     assert core.to_dict() == hist.centre.to_dict()
     assert all(k.state != "closed" or k.closed_at is not None for k in core.cases.values())
+
+
+def test_a_card_look_up_lists_only_the_newest_archived_cases(tmp_path, small_catalog_file):
+    """Years of visits must not outgrow the card reply (protocol: res.cases is bounded)."""
+    from onewindow.hub.app import ARCHIVED_IN_CARD
+
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    day1 = morning(3)
+    d.send("kp-1", "open", day1, clerk="wang")
+    ids = [d.serve(day1 + 500 * k, "SOC-2", resident="r9") for k in range(ARCHIVED_IN_CARD + 5)]
+    for k, case in enumerate(ids):
+        d.operate(c.CaseUpdate(case, "closed"), day1 + 20000 + k)
+    d.send("node-1", "take", morning(2), item="SOC-1")  # the day's close archives them
+    reply = d.send("node-1", "card", morning(2) + 10, resident="r9")
+    assert not set(ids) & set(app.centre.cases)
+    assert [k["id"] for k in reply["cases"]] == ids[-ARCHIVED_IN_CARD:]
+    j.close()
