@@ -221,19 +221,34 @@ class History:
                 conn.execute(delete(days).where(days.c.day == f.day))
                 conn.execute(insert(days).values(**f.summary))
 
+    def write_cases(self, facts: Sequence[DayFacts]) -> None:
+        """Only the archived cases of `facts`, in one transaction, replacing by id."""
+        with self.engine.begin() as conn:
+            for f in facts:
+                keys = [r["id"] for r in f.cases]
+                for i in range(0, len(keys), CHUNK):
+                    conn.execute(delete(cases).where(cases.c.id.in_(keys[i:i + CHUNK])))
+                conn.execute(insert(cases), f.cases)
+
     def sink(self, pending: list[DayFacts]) -> None:
         """The hub's sink: write what is pending and empty the list; on failure keep it for
         the next day's close (and say so): the journal still holds everything.
 
         A day already written is passed over: a replay (start-up without a snapshot, a
         rebuild after a failed message) closes the same days again with the very same
-        facts, and a day is written whole or not at all (one transaction)."""
+        facts, and a day is written whole or not at all (one transaction). Its archived
+        cases are written again all the same (replaced by id): days written before the
+        cases table existed have none there, and a replay writes each case's states in
+        journal order, ending with its latest."""
         try:
             if self._written is None:
                 self._written = self.days_written()
             todo = [f for f in pending if f.day not in self._written]
             if todo:
                 self.write(todo)
+            again = [f for f in pending if f.day in self._written and f.cases]
+            if again:
+                self.write_cases(again)
         except Exception as e:  # a storage outage must not fail the message closing the day
             log.warning("history of %s not written (%s); kept for the next try",
                         ", ".join(f.day for f in pending), e)

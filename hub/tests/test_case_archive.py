@@ -405,3 +405,16 @@ def test_a_card_look_up_lists_only_the_newest_archived_cases(tmp_path, small_cat
     assert not set(ids) & set(app.centre.cases)
     assert [k["id"] for k in reply["cases"]] == ids[-ARCHIVED_IN_CARD:]
     j.close()
+
+
+def test_a_replay_fills_the_cases_table_for_days_written_before_it_existed(closed_yesterday):
+    """An upgraded hub: its past days are in the history tables but the cases table is
+    empty. A full replay archives the closed cases again and writes them."""
+    cfg, j, _app, d, closed, _kept, day2 = closed_yesterday
+    d.send("node-1", "take", day2, item="SOC-1")
+    row = _archived_row(j, closed)
+    with j.engine.begin() as conn:
+        conn.execute(h.cases.delete())
+    again = build_app(cfg, j)
+    assert _archived_row(j, closed) == row
+    assert again.archived_case(closed) == {k: row[k] for k in h.CASE_COLUMNS}
