@@ -101,12 +101,15 @@ def storage_errors(engine: Engine | None = None) -> Iterator[None]:
 class Journal:
     def __init__(self, url: str, fsync: bool = False) -> None:
         self.url = url
-        # pool_pre_ping: a pooled connection is checked before use, so one the server
-        # dropped (restart, failover, idle timeout) is replaced instead of failing the commit.
-        # A server that hangs rather than refuses: give up after a few seconds, not never.
+        # A database server: a pooled connection is checked before use (pool_pre_ping), so
+        # one the server dropped (restart, failover, idle timeout) is replaced instead of
+        # failing the commit; one that hangs rather than refuses is given up after a few
+        # seconds, not never. A SQLite file has no server to drop its connection: no ping,
+        # which would be a second statement on every commit of the call path.
+        server = make_url(url).get_backend_name() != "sqlite"
         connect = {"connect_timeout": 5} if make_url(url).get_backend_name() == "postgresql" \
             else {}
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True,
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=server,
                                             connect_args=connect)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, fsync)
