@@ -76,6 +76,25 @@ class Ticket:
         return d
 
 
+def first_call(t: Ticket) -> tuple[float, int | None] | None:
+    """(when, window) of the ticket's first call, None if never called."""
+    for ts, state, window in t.history:
+        if state == TicketState.CALLED.value:
+            return ts, window
+    return None
+
+
+def one_window(t: Ticket) -> bool:
+    """Served where first called, with no transfer on the way."""
+    fc = first_call(t)
+    if t.state is not TicketState.DONE or fc is None:
+        return False
+    if any(state == "transferred" for _, state, _ in t.history):
+        return False
+    done = [w for _, state, w in t.history if state == TicketState.DONE.value]
+    return bool(done) and done[-1] == fc[1]
+
+
 @dataclass(slots=True)
 class Window:
     number: int

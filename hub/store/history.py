@@ -147,7 +147,9 @@ class DayFacts:
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
     """history_tickets rows of the core's tickets (core.model.Ticket)."""
-    from ..web.floor import first_call, one_window
+    # From the core, not hub.web.floor: importing hub.web would load the web stack
+    # (uvicorn, starlette, babel, jinja2: ~4.5 MB) into a hub that serves no pages.
+    from ..core.model import first_call, one_window
 
     out = []
     for t in held:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.centre import Centre
-from ..core.model import Ticket, TicketState, WindowState
+from ..core.model import Ticket, TicketState, WindowState, first_call, one_window
 
 QUEUE_LIMIT = 3  # more waiting than this for one item: alert
 TARGET_MIN = 20.0  # a wait longer than this: alert
@@ -41,28 +41,10 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return s[k - 1]
 
 
-def first_call(t: Ticket) -> tuple[float, int | None] | None:
-    for ts, state, window in t.history:
-        if state == TicketState.CALLED.value:
-            return ts, window
-    return None
-
-
 def wait_minutes(t: Ticket) -> float | None:
     """Minutes from issue to the first call, None if never called."""
     fc = first_call(t)
     return None if fc is None else max(0.0, (fc[0] - t.issued_at) / 60.0)
-
-
-def one_window(t: Ticket) -> bool:
-    """Served where first called, with no transfer on the way."""
-    fc = first_call(t)
-    if t.state is not TicketState.DONE or fc is None:
-        return False
-    if any(state == "transferred" for _, state, _ in t.history):
-        return False
-    done = [w for _, state, w in t.history if state == TicketState.DONE.value]
-    return bool(done) and done[-1] == fc[1]
 
 
 def _today(centre: Centre) -> list[Ticket]:
