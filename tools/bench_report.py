@@ -266,14 +266,16 @@ def main() -> None:
     unknown = [n for n in args.names if n not in known]
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(unknown)}; --list shows them")
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    if not doc.startswith(HEADER):
-        doc = HEADER  # a document not written by this runner is replaced whole
     for name in args.names or list(known):
         bench = known[name]
         print(f"running {name}: {bench.command()}", file=sys.stderr, flush=True)
-        doc = splice(doc, name, run(bench))
-        DOC.write_text(doc, encoding="utf-8")  # after each: a long run keeps what it did
+        section = run(bench)
+        # Read again after each run: a long run keeps what it did, and what changed in the
+        # document meanwhile (another section, written by another run) stays.
+        doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if not doc.startswith(HEADER):
+            doc = HEADER  # a document not written by this runner is replaced whole
+        DOC.write_text(splice(doc, name, section), encoding="utf-8")
     print(f"wrote {DOC}", file=sys.stderr)
 
 
