@@ -553,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     soak = asyncio.run(run_soak(args.days, args.speed, args.windows, args.layout, args.seed,
                                 args.workdir, args.postgres))
     print()
-    print(f"30-day soak: {len(soak.rows)} working days, x{args.speed:g}, {args.windows} "
+    print(f"Soak: {len(soak.rows)} working days, x{args.speed:g}, {args.windows} "
           f"windows ({args.layout}), {'PostgreSQL' if args.postgres else 'SQLite'}, "
           f"{(time.monotonic() - started) / 60:.1f} real minutes; workdir {soak.workdir}")
     print(table(soak))
