@@ -14,6 +14,7 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.fleet import registry
 from onewindow.hub.fleet.amqtt_plugins import Authority
 from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
+from onewindow.hub.mqtt.private_mosquitto import registry_changed
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testbed import write_config
@@ -45,8 +46,10 @@ async def eventually(probe, timeout=15.0, pace=0.1):
 
 
 def sim(cfg, dev, role, window=None, port=None, password=None):
-    """A SimDevice with its provisioned credentials (port: the config's broker)."""
+    """A SimDevice with its provisioned credentials (port: the config's broker), provisioned
+    as `onewindow provision` does it: the hub's private broker reloaded at once."""
     b = registry.provision(cfg, dev, role, window, "sim")["broker"]
+    registry_changed(cfg)
     return SimDevice(CENTRE, dev, role, "127.0.0.1", port or b["port"], window=window,
                      username=b["user"], password=password or b["password"])
 
