@@ -164,9 +164,11 @@ BENCHES: tuple[Bench, ...] = (
         ("onewindow.tools.fuzz_hub", "--atheris", "200000"),
         "libFuzzer through atheris over the protocol decoder and the hub's message handler."),
     Bench(
-        "faults", "Faults: database, disk and broker outages under load",
+        "faults", "Faults: database, disk, broker and hub outages under load",
         ("onewindow.tools.fault_hub",),
-        "PostgreSQL restarted and stopped, the SQLite disk full, the broker frozen, while boxes "
+        "PostgreSQL restarted and stopped, the SQLite disk full, the broker or the hub frozen "
+        "(SIGSTOP; the boxes retry the same seq, the firmware's offline ticket is "
+        "hil-tests/test_hil_stall.py), while boxes "
         "take tickets back to back through the real hub process: nothing acknowledged lost, no "
         "press with two tickets, time to ready once storage returns.",
         timeout=1800),

@@ -286,8 +286,10 @@ class Row:
 
 
 async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
-    """One fault under load with fresh peers; `fault`: pg-restart, pg-stop, sqlite-full or
-    broker-freeze."""
+    """One fault under load with fresh peers; `fault`: pg-restart, pg-stop, sqlite-full,
+    broker-freeze or hub-freeze (the hub process stopped with SIGSTOP, as a long GC pause or
+    a stalled disk would: here the boxes keep retrying the same seq; the firmware's offline
+    ticket after 5 s is hil-tests/test_hil_stall.py)."""
     from ..hub.catalog import load_catalog
     from .testbed import HubProcess, Mosquitto, Postgres, default_devices, write_config
 
@@ -319,6 +321,9 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
                 await asyncio.to_thread(pg.halt)
             elif fault == "sqlite-full":
                 filler.append(fill(disk))
+            elif fault == "hub-freeze":
+                assert hub.proc is not None
+                os.kill(hub.proc.pid, signal.SIGSTOP)
             else:
                 assert broker.proc is not None
                 os.kill(broker.proc.pid, signal.SIGSTOP)
@@ -331,6 +336,9 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
             elif fault == "broker-freeze":
                 assert broker.proc is not None
                 os.kill(broker.proc.pid, signal.SIGCONT)
+            elif fault == "hub-freeze":
+                assert hub.proc is not None
+                os.kill(hub.proc.pid, signal.SIGCONT)
 
         async with HubWatch(CENTRE, broker.port) as watch:
             await watch.until(lambda w: w.state == "ready", 60)
@@ -381,7 +389,7 @@ def table(rows: list[Row]) -> str:
 
 BOXES = 8  # each has one press in flight at a time, as a real box
 PLAN = {"pg-restart": [0.0], "pg-stop": [5.0, 10.0, 15.0], "sqlite-full": [3.0, 10.0],
-        "broker-freeze": [3.0, 16.0]}
+        "broker-freeze": [3.0, 16.0], "hub-freeze": [3.0, 8.0]}
 
 
 def main(argv: list[str] | None = None) -> int:
