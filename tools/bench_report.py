@@ -173,6 +173,14 @@ BENCHES: tuple[Bench, ...] = (
         "press with two tickets, time to ready once storage returns.",
         timeout=1800),
     Bench(
+        "soak", "30-day soak through the real hub process",
+        ("onewindow.tools.soak", "--days", "30", "--speed", "1000", "--windows", "8"),
+        "Only the clock is accelerated: each working day the simulator's people drive "
+        "simulated devices over MQTT through the `onewindow hub` process, which is restarted "
+        "every morning (snapshot plus tail) and measured from outside; every day's counts "
+        "against the simulator's, RSS, file descriptors, threads, tasks, start-up.",
+        timeout=3600),
+    Bench(
         "acl", "Topic rules: the cost of one check",
         ("onewindow.tools.bench_acl",),
         "The fleet's topic check (hub/fleet/acl.py) as the brokers' plugins call it."),
