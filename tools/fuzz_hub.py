@@ -316,7 +316,10 @@ def atheris_child(runs: int, seed: int, corpus: Path) -> None:
                 and str(getattr(obj, "__module__", "")).startswith("onewindow.")):
             atheris.instrument_func(obj)
 
-    work = Path(tempfile.mkdtemp(prefix="ow-atheris-"))
+    # libFuzzer ends this process with _exit: nothing here could clean up. The parent runs it
+    # in its own temporary directory (`fuzz_atheris`), which goes with the parent.
+    work = Path.cwd() / "hub"
+    work.mkdir()
     cfg = write_config(work / "centre.toml", CENTRE, None, work / "hub.db", windows=2,
                        devices=default_devices(2))
     journal = Journal(f"sqlite:///{work / 'hub.db'}")
