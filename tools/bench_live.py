@@ -42,7 +42,7 @@ import httpx
 
 from ..hub.mqtt.broker import NO_DELAY, free_port
 from ..protocol import ow_protocol as proto
-from .testbed import HubProcess, Mosquitto, write_config
+from .testbed import HubProcess, Mosquitto, wait_http, write_config
 
 CENTRE = "benchlive"
 ITEM = "SOC-001"
@@ -87,16 +87,6 @@ def _proc_rss(pid: int) -> tuple[float, float]:
     return (int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024)
 
 
-async def _wait_http(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError("hub web did not start")
 
 
 async def _wait_ready(port: int) -> None:
@@ -342,7 +332,7 @@ def run(windows: int, rounds: int, think: float, counts: dict[str, int] | None
         _accounts(db, windows)
         hub = HubProcess(cfg, Path(tmp) / "hub.log").start()
         try:
-            asyncio.run(_wait_http(port))
+            asyncio.run(wait_http(port))
             assert hub.proc is not None
             return asyncio.run(_drive(broker.port, port, windows, rounds, think,
                                       (counts or {}).get("phone", 200), counts, hub.proc.pid))

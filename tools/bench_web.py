@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..hub.mqtt.broker import free_port
 from .simdevice import SimDevice
-from .testbed import HubProcess, Mosquitto, write_config
+from .testbed import HubProcess, Mosquitto, wait_http, write_config
 
 CENTRE = "benchweb"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,16 +43,6 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-async def _wait_http(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError("hub web did not start")
 
 
 async def run(windows: int, waiting: int, calls: int, gap: float) -> dict[str, float]:
@@ -64,7 +54,7 @@ async def run(windows: int, waiting: int, calls: int, gap: float) -> dict[str, f
                            windows=windows, extra=f"\n[web]\nport = {port}\n")
         hub = HubProcess(cfg, Path(tmp) / "hub.log").start()
         try:
-            await _wait_http(port)
+            await wait_http(port)
             host = "127.0.0.1"
             async with SimDevice(CENTRE, "box-1", "box", host, broker.port) as box:
                 for _ in range(waiting):
@@ -122,7 +112,7 @@ async def http_actions(rounds: int) -> dict[str, list[float]]:
         _accounts(db, 2)
         hub = HubProcess(cfg, Path(tmp) / "hub.log").start()
         try:
-            await _wait_http(port)
+            await wait_http(port)
             base = f"http://127.0.0.1:{port}"
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
             async with httpx.AsyncClient(base_url=base, limits=limits) as kiosk, \

@@ -7,6 +7,7 @@ it can be killed with SIGKILL like any production crash.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -314,3 +315,16 @@ def make_test_ca(folder: Path, host: str = "127.0.0.1") -> Path:
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
     return folder
+
+
+async def wait_http(port: int, timeout: float = 30.0) -> None:
+    """Until something accepts TCP connections on 127.0.0.1:`port` (a hub's web side)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s")
