@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from onewindow.hub.mqtt.broker import free_port
+from onewindow.hub.store.accounts import Accounts
 from onewindow.tools.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -91,6 +93,19 @@ def browser_context(chromium):
     ctx = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     yield ctx
     ctx.close()
+
+
+def add_staff(hub: WebHub, staff: list[tuple[str, str, str, int | None]],
+              password: str) -> None:
+    """Staff accounts (username, display name, role, window) added to the running hub's
+    database, as `onewindow user add` would."""
+    accounts = Accounts(f"sqlite:///{hub.workdir / 'hub.db'}",
+                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    try:
+        for username, display, role, window in staff:
+            accounts.add(username, password, role, display, window)
+    finally:
+        accounts.close()
 
 
 def shot(page, name: str) -> Path:

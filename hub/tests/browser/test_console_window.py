@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
-from onewindow.hub.store.accounts import Accounts
-
+from .conftest import add_staff
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(120)
@@ -23,11 +21,7 @@ STAFF = [("zhou", "周处长", "admin", None), ("wu", "吴敏", "clerk", None)]
 
 @pytest.fixture
 def staff(web_hub):
-    accounts = Accounts(f"sqlite:///{web_hub.workdir / 'hub.db'}",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    for username, display, role, window in STAFF:
-        accounts.add(username, PASSWORD, role, display, window)
-    accounts.close()
+    add_staff(web_hub, STAFF, PASSWORD)
     return web_hub
 
 

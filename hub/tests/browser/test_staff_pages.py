@@ -12,13 +12,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
-from onewindow.hub.store.accounts import Accounts
 from onewindow.tools.simdevice import SimDevice
 
-from .conftest import CENTRE, shot
+from .conftest import CENTRE, add_staff, shot
 
 pytestmark = pytest.mark.timeout(120)
 PASSWORD = "s3cret-pass"
@@ -51,11 +49,7 @@ class Device:
 def staff(web_hub):
     """The centre's staff, added to the hub's database while it runs (as `onewindow user
     add` would)."""
-    accounts = Accounts(f"sqlite:///{web_hub.workdir / 'hub.db'}",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    for username, display, role, window in STAFF:
-        accounts.add(username, PASSWORD, role, display, window)
-    accounts.close()
+    add_staff(web_hub, STAFF, PASSWORD)
     return web_hub
 
 
