@@ -10,9 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.catalog import Catalog
-from .engine import DayOptions, DayResult, Engine
-from .metrics import DayMetrics, mean_metrics
-from .model import WEEKDAY_NAMES, ArrivalModel, Visit, Weather, calendar_sets, day_info
+from .engine import DayOptions, Engine
+from .metrics import DayMetrics, DayResult, mean_metrics
+from .model import (
+    WEEKDAY_NAMES,
+    ArrivalModel,
+    Visit,
+    Weather,
+    calendar_sets,
+    day_info,
+    local_hm,
+)
 from .policies import LAYOUTS, Layout, layout
 
 console = Console()
@@ -32,12 +40,6 @@ class Targets:
 def _layout(name: str, catalog: Catalog, n: int, d: dt.date) -> Layout:
     hol, work = calendar_sets(d - dt.timedelta(days=7), d + dt.timedelta(days=120))
     return layout(name, catalog, n, holidays=hol, workdays=work)
-
-
-def _hm(ts: float | None) -> str:
-    if ts is None:
-        return "—"
-    return dt.datetime.fromtimestamp(ts, dt.timezone(dt.timedelta(hours=8))).strftime("%H:%M")
 
 
 def describe_day(d: dt.date, weather: Weather, arrivals: ArrivalModel) -> str:
@@ -76,7 +78,7 @@ def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: 
     lay = eng.layout
     console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00",
                                 [(f"{lay.name} ×{windows}", r.metrics())]))
-    console.print(f"{r.operations} core operations; last window closed {_hm(r.closed)}")
+    console.print(f"{r.operations} core operations; last window closed {local_hm(r.closed)}")
     return r
 
 
@@ -129,13 +131,11 @@ def drill_reopen(catalog: Catalog, d: dt.date, weather: Weather, name: str, wind
         opts = DayOptions() if k == "normal day" else DayOptions(reopen_at=reopen)
         r = eng.run_day(d, weather, seed, visits=[v.fresh() for v in visits], options=opts)
         m = r.metrics()
-        at = r.opened
-        backlog = max((w for ts, w, _ in r.monitor.series if ts <= at + 60), default=0)
         t.add_row(f"{n}" + (" (normal day)" if k == "normal day" else ""),
-                  "—" if k == "normal day" else str(backlog),
-                  _hm(r.monitor.cleared_at(at + 120)), f"{m.mean_wait:.1f} min",
+                  "—" if k == "normal day" else str(r.monitor.backlog(r.opened)),
+                  local_hm(r.monitor.cleared_at(r.opened + 120)), f"{m.mean_wait:.1f} min",
                   f"{m.p90_wait:.1f} min", f"{m.max_wait:.0f} min", f"{m.longest_queue:.0f}",
-                  _hm(r.closed))
+                  local_hm(r.closed))
     console.print(t)
 
 

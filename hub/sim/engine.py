@@ -10,6 +10,9 @@ serve -> Transfer, breaks -> Pause/Resume, the day -> OpenWindow/CloseWindow.
     day = engine.run_day(dt.date(2026, 11, 23), Weather(rain=True), seed=1)
     day.metrics()            # -> metrics.DayMetrics
 
+A day's `DayResult` is defined with its scoring in metrics.py, which knows nothing of the
+engine (the engine depends on the statistics, never the other way round).
+
 The Centre lives across `run_day` calls (numbers restart at local midnight inside the core),
 so months of days make one continuous history; `recorder(now, dev, seq, body)` receives
 every journal record as the app layer would write it (see history.py).
@@ -26,7 +29,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import simpy
@@ -36,10 +39,9 @@ from ..core.catalog import Catalog
 from ..core.centre import Centre, Rejected
 from ..core.effects import TicketIssued
 from ..core.model import Ticket
-from .metrics import DayMetrics, QueueMonitor, day_metrics
+from .metrics import DayResult, QueueMonitor
 from .model import (
     ArrivalModel,
-    DayInfo,
     Population,
     ResidentModel,
     Visit,
@@ -95,25 +97,6 @@ class Rating(c.Command):
     score: int  # 1 满意, 2 基本满意, 3 不满意
     window: int
     clerk: str | None
-
-
-@dataclass(slots=True)
-class DayResult:
-    date: dt.date
-    info: DayInfo
-    weather: Weather
-    layout: str
-    windows: int
-    visits: list[Visit]
-    tickets: dict[str, Ticket]
-    monitor: QueueMonitor
-    opened: float
-    closed: float
-    operations: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def metrics(self) -> DayMetrics:
-        return day_metrics(self)
 
 
 class Engine:
@@ -346,17 +329,13 @@ class Day:
         lunch_len = LUNCH_MINUTES * 60 * math.exp(rng.gauss(0, 0.15))
         while True:
             if env.now >= self.hard_stop:
-                self.apply(c.CloseWindow(n), dev)
-                self.monitor.window(env.now, n, -1)
-                self.wake(None)
+                self.close(n, dev)
                 return
             if (self.opts.schedule and env.now < self.close_at
                     and not self.staffed_at(n, self._slot(env.now))):
                 back = self.next_staffed(n, env.now)
                 if back is None:
-                    self.apply(c.CloseWindow(n), dev)
-                    self.monitor.window(env.now, n, -1)
-                    self.wake(None)
+                    self.close(n, dev)
                     return
                 self.apply(c.Pause(n), dev)
                 self.monitor.window(env.now, n, -1)
@@ -374,9 +353,7 @@ class Day:
                 self.apply(c.CallNext(n), dev)
             except Rejected:
                 if env.now >= self.close_at and self.arrivals_done and not self.busy():
-                    self.apply(c.CloseWindow(n), dev)
-                    self.monitor.window(env.now, n, -1)
-                    self.wake(None)
+                    self.close(n, dev)
                     return
                 ev = env.event()
                 self.idle[n] = ev
@@ -420,6 +397,12 @@ class Day:
             yield env.timeout(svc.wrap_up)
             if self.opts.breaks and rng.random() < BREAK_SHARE:
                 yield from self.pause(n, dev, rng.uniform(2, 6) * 60)
+
+    def close(self, n: int, dev: str) -> None:
+        """Window n closes for the day; a free colleague may take what it leaves waiting."""
+        self.apply(c.CloseWindow(n), dev)
+        self.monitor.window(self.env.now, n, -1)
+        self.wake(None)
 
     def pause(self, n: int, dev: str, seconds: float):  # type: ignore[no-untyped-def]
         self.apply(c.Pause(n), dev)

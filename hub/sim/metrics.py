@@ -1,4 +1,8 @@
-"""What a simulated day scores: waits, queues, throughput, one-window and one-trip rates.
+"""What a centre's day scores: waits, queues, throughput, one-window and one-trip rates.
+
+One home for the day's statistics: `onewindow sim` scores the engine's days with
+`day_metrics`, and `onewindow demo` shows a live hub's day so far with `tally`; both read
+waits through `Waits`.
 
 * wait: minutes from taking the ticket to its first call (every called ticket).
 * longest queue: most tickets waiting at once.
@@ -16,11 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
-if TYPE_CHECKING:
-    from .engine import DayResult
+from ..core import model as core_model
+from ..core.centre import Centre
+from ..core.model import Ticket, TicketState, WindowState
+from .model import DayInfo, Visit, Weather, at_local
 
 QUEUE_LIMIT = 3
 
@@ -81,6 +88,10 @@ class QueueMonitor:
             self.last_close = now
         self._settle(now)
 
+    def backlog(self, opened: float) -> int:
+        """Most tickets waiting up to a minute after the windows opened (a drill's backlog)."""
+        return max((waiting for ts, waiting, _ in self.series if ts <= opened + 60), default=0)
+
     def cleared_at(self, after: float) -> float | None:
         """First time from `after` on when the waiting tickets were at most 3 per open window."""
         for ts, waiting, n in self.series:
@@ -112,25 +123,72 @@ class DayMetrics:
 
 
 def percentile(xs: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100): a value that occurred; 0.0 for no values."""
     if not xs:
         return 0.0
     s = sorted(xs)
     return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
-def first_call(t: Any) -> float | None:
-    for ts, state, _w in t.history:
-        if state == "called":
-            return float(ts)
-    return None
+def first_call(t: Ticket) -> float | None:
+    """When the ticket was first called (the core's `first_call`), None if never."""
+    fc = core_model.first_call(t)
+    return None if fc is None else fc[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """Minutes from taking a ticket to its first call, of every ticket called."""
+
+    minutes: list[float]
+
+    @classmethod
+    def of(cls, tickets: Iterable[Ticket]) -> Waits:
+        out = []
+        for t in tickets:
+            called = first_call(t)
+            if called is not None:
+                out.append((called - t.issued_at) / 60.0)
+        return cls(out)
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.minutes) / len(self.minutes) if self.minutes else 0.0
+
+    @property
+    def longest(self) -> float:
+        return max(self.minutes, default=0.0)
+
+    def percentile(self, p: float) -> float:
+        return percentile(self.minutes, p)
+
+
+@dataclass(slots=True)
+class DayResult:
+    """What a simulated day leaves (`Engine.run_day`, `Day.result`), to be scored."""
+
+    date: dt.date
+    info: DayInfo
+    weather: Weather
+    layout: str
+    windows: int
+    visits: list[Visit]
+    tickets: dict[str, Ticket]
+    monitor: QueueMonitor
+    opened: float
+    closed: float
+    operations: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> DayMetrics:
+        return day_metrics(self)
 
 
 def day_metrics(r: DayResult) -> DayMetrics:
-    waits = []
-    for t in r.tickets.values():
-        fc = first_call(t)
-        if fc is not None:
-            waits.append((fc - t.issued_at) / 60.0)
+    waits = Waits.of(r.tickets.values())
     outcomes: dict[str, int] = {}
     items = first = 0
     for v in r.visits:
@@ -141,17 +199,16 @@ def day_metrics(r: DayResult) -> DayMetrics:
                 first += w == v.windows[0]
     took = len(r.visits) - outcomes.get("rejected", 0)
     hours = max(1e-9, (r.closed - r.opened) / 3600.0)
-    close17 = dt.datetime.combine(r.date, dt.time(17, 0),
-                                  dt.timezone(dt.timedelta(hours=8))).timestamp()
+    close17 = at_local(r.date, dt.time(17, 0))
     return DayMetrics(
         visits=len(r.visits),
         served=outcomes.get("done", 0) + outcomes.get("incomplete", 0),
         no_show=outcomes.get("no_show", 0),
         expired=outcomes.get("expired", 0),
         rejected=outcomes.get("rejected", 0),
-        mean_wait=sum(waits) / len(waits) if waits else 0.0,
-        p90_wait=percentile(waits, 90),
-        max_wait=max(waits, default=0.0),
+        mean_wait=waits.mean,
+        p90_wait=waits.percentile(90),
+        max_wait=waits.longest,
         longest_queue=r.monitor.longest,
         share_over3=r.monitor.over_time / r.monitor.open_time if r.monitor.open_time else 0.0,
         throughput=(outcomes.get("done", 0) + outcomes.get("incomplete", 0)) / hours,
@@ -170,3 +227,30 @@ def mean_metrics(ms: list[DayMetrics]) -> DayMetrics:
     for f in fields(DayMetrics):
         setattr(out, f.name, sum(getattr(m, f.name) for m in ms) / len(ms))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A centre's day so far, from its tickets (what the demo's screen and summary show)."""
+
+    issued: int
+    served: int  # tickets done
+    no_show: int
+    waiting: int
+    longest_waiting: float  # minutes, of the tickets still waiting
+    open_windows: int
+    waits: Waits
+
+
+def tally(centre: Centre, now: float) -> Tally:
+    served = no_show = 0
+    for t in centre.tickets.values():
+        if t.state is TicketState.DONE:
+            served += 1
+        elif t.state is TicketState.NO_SHOW:
+            no_show += 1
+    waiting = list(centre.queue)
+    longest = max(((now - t.issued_at) / 60.0 for t in waiting), default=0.0)
+    open_windows = sum(w.state is not WindowState.CLOSED for w in centre.windows.values())
+    return Tally(len(centre.tickets), served, no_show, len(waiting), longest, open_windows,
+                 Waits.of(centre.tickets.values()))

@@ -294,3 +294,10 @@ def midnight(d: dt.date) -> float:
 
 def at_local(d: dt.date, t: dt.time) -> float:
     return dt.datetime.combine(d, t, CST).timestamp()
+
+
+def local_hm(ts: float | None) -> str:
+    """HH:MM in China time of epoch seconds; "—" for a time that never came."""
+    if ts is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, CST).strftime("%H:%M")

@@ -14,7 +14,7 @@ from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.devices import Registry
 from onewindow.hub.sim.engine import DayOptions, Engine
 from onewindow.hub.sim.history import read_counts, write_csv, write_history
-from onewindow.hub.sim.metrics import mean_metrics
+from onewindow.hub.sim.metrics import Waits, mean_metrics, percentile, tally
 from onewindow.hub.sim.model import ArrivalModel, Weather, at_local, day_info
 from onewindow.hub.sim.policies import layout
 from onewindow.hub.store.journal import Journal
@@ -45,6 +45,30 @@ def test_a_day_drives_the_real_core_to_final_states(catalog):
     assert {v.outcome for v in r.visits} <= {"done", "incomplete", "no_show"}
     m = r.metrics()
     assert 0 < m.mean_wait <= m.max_wait and 0.9 < m.one_window <= 1.0 and 0.8 < m.one_trip < 1
+
+
+def test_a_live_tally_of_the_centre_agrees_with_the_engines_account_of_the_day(catalog):
+    # The demo's screen counts the centre's tickets; `onewindow sim` counts the engine's
+    # visits: at the end of a whole day both must tell the same story.
+    eng = Engine(catalog, layout("mixed", catalog, 5))
+    r = eng.run_day(WEDNESDAY, Weather(), seed=5, scale=0.3)
+    m = r.metrics()
+    live = tally(eng.centre, r.closed)
+    assert live.issued == len(r.tickets) > 50
+    assert (live.served, live.no_show) == (m.served, m.no_show)
+    assert live.waiting == live.open_windows == 0 and live.longest_waiting == 0.0
+    assert len(live.waits) == live.served + sum(1 for t in r.tickets.values()
+                                                if t.state is TicketState.NO_SHOW)
+    assert (live.waits.mean, live.waits.percentile(90), live.waits.longest) == \
+        (m.mean_wait, m.p90_wait, m.max_wait)
+
+
+def test_percentiles_are_nearest_rank_values_that_occurred():
+    xs = [float(x) for x in range(10, 0, -1)]
+    assert [percentile(xs, p) for p in (1, 10, 50, 90, 91, 100)] == [1, 1, 5, 9, 10, 10]
+    assert percentile([], 90) == 0.0
+    assert Waits([]).mean == Waits([]).longest == Waits([]).percentile(90) == 0.0
+    assert Waits([3.0, 1.0, 2.0]).mean == 2.0
 
 
 def test_same_seed_same_day_and_common_random_numbers(catalog):
