@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import io
 import os
+import random
 import re
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+from rich.console import Console
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
@@ -24,9 +28,12 @@ from onewindow.hub.core.centre import Centre, Rejected
 from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.devices import Registry
 from onewindow.hub.sim.engine import Engine, Rating
+from onewindow.hub.sim.metrics import tally
 from onewindow.hub.store.journal import Journal, Record
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools import demo
+from onewindow.tools.demo.view import LiveView
+from onewindow.tools.simdevice import DeviceError
 
 TICKET_DEVICES = {"box-1", "box-2", "kiosk-1"}
 
@@ -130,14 +137,28 @@ async def test_the_reopening_drill_keeps_every_window_closed_until_it_reopens(
     assert backlog_line is not None and int(backlog_line.group(1)) > 10, out
 
 
+def _hub_app(p: demo.Plan) -> HubApp:
+    """The hub's message handling, configured as the demo configures the hub."""
+    config = from_dict(demo.demo_config(p.layout, 1883, Path("/unused.db")))
+    return HubApp(Centre(load_catalog(), config.centre), Registry(list(config.devices)), "t")
+
+
+def _send(app: HubApp, seqs: Counter[str], cmd: c.Command, now: float, dev: str
+          ) -> tuple[str, dict[str, Any], Any]:
+    """`cmd` sent to `app` as the event its device sends: (type, fields, the hub's step)."""
+    typ, fields = demo.device_event(cmd, app.centre)
+    seqs[dev] += 1
+    payload = proto.encode("evt", proto.event(dev, seqs[dev], typ, **fields))
+    return typ, fields, app.handle(proto.device_topic(demo.CENTRE_ID, dev, "evt"), payload, now)
+
+
 def test_every_engine_command_is_journaled_as_decided_when_sent_by_its_device() -> None:
     """`device_event` is the inverse of the hub's event -> command mapping: a day of the
     engine's commands, each sent as its device's event to a HubApp, journals each command
     exactly as the engine decided it."""
     p = demo.plan(dt.date(2026, 11, 25), 3, "mixed")
-    config = from_dict(demo.demo_config(p.layout, 1883, Path("/unused.db")))
     catalog = load_catalog()
-    app = HubApp(Centre(catalog, config.centre), Registry(list(config.devices)), "t")
+    app = _hub_app(p)
     sent: list[tuple[c.Command, float, str]] = []
     own = Centre(catalog, p.layout.config)
 
@@ -153,10 +174,7 @@ def test_every_engine_command_is_journaled_as_decided_when_sent_by_its_device() 
             "CloseWindow"} <= set(kinds), kinds
     seqs: Counter[str] = Counter()
     for cmd, now, dev in sent:
-        typ, fields = demo.device_event(cmd, app.centre)
-        seqs[dev] += 1
-        payload = proto.encode("evt", proto.event(dev, seqs[dev], typ, **fields))
-        step = app.handle(proto.device_topic(demo.CENTRE_ID, dev, "evt"), payload, now)
+        typ, fields, step = _send(app, seqs, cmd, now, dev)
         [rec] = [r for r in step.records if r.dev == dev]
         body = {k: v for k, v in rec.body.items() if k != "est"}
         if isinstance(cmd, c.TakeTicket):  # the hub notes which device event asked
@@ -167,6 +185,50 @@ def test_every_engine_command_is_journaled_as_decided_when_sent_by_its_device() 
         assert body == want, (typ, fields)
 
 
+def test_the_live_screen_shows_the_hubs_state_in_the_middle_of_a_morning() -> None:
+    # The engine's morning up to 10:45 on a HubApp, its commands sent as the devices' events.
+    p = demo.plan(dt.date(2026, 11, 25), 4, "mixed")
+    app = _hub_app(p)
+    own = Centre(load_catalog(), p.layout.config)
+    seqs: Counter[str] = Counter()
+
+    def act(cmd: c.Command, now: float, dev: str | None) -> list[Any]:
+        effects = [] if isinstance(cmd, Rating) else own.apply(cmd, now)
+        _send(app, seqs, cmd, now, dev or "")
+        return effects
+
+    eng = Engine(load_catalog(), p.layout, centre=own, act=act, clerk_seed=1)
+    day = eng.start_day(p.day, p.weather, 1, scale=p.scale, options=p.options)
+    now = p.at(dt.time(10, 45))
+    while day.env.peek() < now:
+        day.env.step()
+    clock = demo.SimClock(p.day, 60)
+    clock.start = now  # a clock that was never started shows its start
+    sim = SimpleNamespace(plan=p, day_over=False)
+    console = Console(width=140, record=True, file=io.StringIO())
+    console.print(LiveView(cast(Any, SimpleNamespace(app=app)), clock, cast(Any, sim), console,
+                           "the footer").render())
+    screen = console.export_text()
+
+    centre = app.centre
+    live = tally(centre, now)
+    assert live.issued > 20 and live.served > 0 and live.open_windows == 4
+    assert "2026-11-25 周三 Wed" in screen and "10:45:00" in screen and "受理中 Open" in screen
+    header = re.search(r"Issued.*Open\s*│\s*\n│\s*(.+?)\s*│", screen)
+    assert header is not None, screen
+    assert header.group(1).split() == [
+        str(live.issued), str(live.served), str(live.waiting), f"{live.waits.mean:.1f}", "分",
+        "min", f"{live.longest_waiting:.0f}", "分", "min", f"{live.open_windows}/4"]
+    for n, w in centre.windows.items():  # every window, its clerk and its ticket
+        row = next(line for line in screen.splitlines() if line.strip().startswith(f"{n}号"))
+        assert str(w.clerk) in row, row
+        if w.ticket is not None:
+            assert centre.tickets[w.ticket].number in row, row
+    [newest, *_] = app.calls
+    assert f"请{newest.ticket}号到{newest.window}号窗口办理业务" in screen
+    assert "the footer" in screen
+
+
 class _RefusingDevice:
     """A device whose every event the hub refuses."""
 
@@ -175,7 +237,7 @@ class _RefusingDevice:
 
     async def send(self, typ: str, **fields: Any) -> dict[str, Any]:
         self.sent.append(typ)
-        raise demo.DeviceError({"code": "window_closed", "msg": "closed"})
+        raise DeviceError({"code": "window_closed", "msg": "closed"})
 
 
 async def test_a_refusal_the_engine_expects_is_rejected_any_other_is_counted() -> None:
@@ -229,6 +291,6 @@ def test_clock_starts_at_0850_china_time_and_runs_at_speed() -> None:
 
 
 def test_clerk_names_are_masked() -> None:
-    names = demo.clerk_names(8, demo.random.Random(1))
+    names = demo.clerk_names(8, random.Random(1))
     assert len(set(names)) == 8
     assert all("*" in n and len(n) in (2, 3) for n in names)
