@@ -6,12 +6,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..tools import devices as devices_cli
+from ..tools import flash as flash_cli
 from . import config as hub_config
+from .fleet import cli as fleet_cli
+from .ota import cli as ota_cli
+from .store import commands as store_commands
+
+if TYPE_CHECKING:
+    from .store.accounts import Accounts
 
 app = typer.Typer(help="OneWindow queue management: hub, demo and tools.",
                   no_args_is_help=True, add_completion=False)
@@ -96,10 +105,20 @@ user_app = typer.Typer(help="Staff accounts (stored in the hub's database).",
 app.add_typer(user_app, name="user")
 
 
-def _accounts(config: Path):  # type: ignore[no-untyped-def]
-    from .store.accounts import Accounts
+@contextlib.contextmanager
+def _accounts(config: Path) -> Iterator[Accounts]:
+    """The hub's staff accounts, closed after use; a refused change (AccountError) is said
+    on stderr and ends the command with exit status 1."""
+    from .store.accounts import AccountError, Accounts
 
-    return Accounts(_load(hub_config.load, config, hub_config.ConfigError).database_url)
+    accounts = Accounts(_load(hub_config.load, config, hub_config.ConfigError).database_url)
+    try:
+        yield accounts
+    except AccountError as e:
+        typer.echo(f"错误 / error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        accounts.close()
 
 
 def _password(stdin: bool) -> str:
@@ -123,17 +142,9 @@ def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.tom
     """Create a staff account (the password is asked for, or read from stdin)."""
     import time
 
-    from .store.accounts import AccountError
-
-    accounts = _accounts(config)
-    try:
+    with _accounts(config) as accounts:
         acc = accounts.add(username, _password(password_stdin), role, display, window,
                            time.time())
-    except AccountError as e:
-        typer.echo(f"错误 / error: {e}", err=True)
-        raise typer.Exit(1) from e
-    finally:
-        accounts.close()
     typer.echo(f"added {acc.username} ({acc.role}"
                f"{f', window {acc.window}' if acc.window else ''})")
 
@@ -141,13 +152,10 @@ def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.tom
 @user_app.command("list")
 def user_list(config: Path = typer.Option(..., "--config", "-c", help="centre.toml")) -> None:
     """List staff accounts."""
-    accounts = _accounts(config)
-    try:
+    with _accounts(config) as accounts:
         for a in accounts.list():
             typer.echo(f"{a.username}\t{a.display}\t{a.role}\t{a.window or '-'}\t"
                        f"{'active' if a.active else 'disabled'}")
-    finally:
-        accounts.close()
 
 
 @user_app.command("passwd")
@@ -155,16 +163,8 @@ def user_passwd(config: Path = typer.Option(..., "--config", "-c", help="centre.
                 username: str = typer.Option(..., "--username", "-u"),
                 password_stdin: bool = typer.Option(False, "--password-stdin")) -> None:
     """Set a new password (ends the user's sessions)."""
-    from .store.accounts import AccountError
-
-    accounts = _accounts(config)
-    try:
+    with _accounts(config) as accounts:
         accounts.set_password(username, _password(password_stdin))
-    except AccountError as e:
-        typer.echo(f"错误 / error: {e}", err=True)
-        raise typer.Exit(1) from e
-    finally:
-        accounts.close()
     typer.echo(f"password of {username} changed")
 
 
@@ -173,16 +173,8 @@ def user_disable(config: Path = typer.Option(..., "--config", "-c", help="centre
                  username: str = typer.Option(..., "--username", "-u"),
                  enable: bool = typer.Option(False, "--enable", help="enable it again")) -> None:
     """Disable (or --enable) an account; disabling ends its sessions."""
-    from .store.accounts import AccountError
-
-    accounts = _accounts(config)
-    try:
+    with _accounts(config) as accounts:
         accounts.set_active(username, enable)
-    except AccountError as e:
-        typer.echo(f"错误 / error: {e}", err=True)
-        raise typer.Exit(1) from e
-    finally:
-        accounts.close()
     typer.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
@@ -285,12 +277,9 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
                       target, out, seeds)
 
 
-# Technicians' commands live in their own modules and add themselves here.
-for _tool in ("flash", "devices"):
-    __import__(f"onewindow.tools.{_tool}", fromlist=["register"]).register(app)
-__import__("onewindow.hub.fleet.cli", fromlist=["register"]).register(app)
-__import__("onewindow.hub.ota.cli", fromlist=["register"]).register(app)
-__import__("onewindow.hub.store.commands", fromlist=["register"]).register(app)
+# Technicians' and operators' commands live in their own modules and add themselves here.
+for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands):
+    _module.register(app)
 
 if __name__ == "__main__":
     app()
