@@ -21,6 +21,10 @@ The same processes can act on a live hub instead (`onewindow demo`): give the En
 hub's `Centre` to read and an `act(command, now, dev)` that makes the named device send the
 matching event and returns what the engine needs of the answer; then step `start_day(...)`'s
 `env` against a wall clock yourself.
+
+Why one module over ~400 lines: `Day`'s processes are the engine's own (they apply and rate
+through it and read its pools, clerks and service model); a separate day module would need
+either an interface as wide as `Engine` or an import circle back to it.
 """
 
 from __future__ import annotations
