@@ -38,6 +38,7 @@ def image_files(board: str) -> list[tuple[Path, str]]:
     files = [(FIRMWARE / "main.py", "main.py"),
              (FIRMWARE / "lib" / "owmqtt.py", "app/lib/owmqtt.py"),
              (REPO / "protocol" / "ow_protocol.py", "app/lib/ow_protocol.py"),
+             (REPO / "protocol" / "ow_device.py", "app/lib/ow_device.py"),
              (REPO / "boards" / "__init__.py", "app/boards/__init__.py")]
     board_file = REPO / "boards" / (board.replace("-", "_") + ".py")
     if not board_file.exists():

@@ -244,6 +244,11 @@ class MQTTClient:
     def messages(self):
         return _Messages(self)
 
+    def subscribe_on_connect(self, topic, qos=1):
+        """Subscribe to topic on every (re)connect, before on_connect runs (the birth).
+        Not now: if the link is up already, call subscribe() too."""
+        self._subs[topic] = qos
+
     async def subscribe(self, topic, qos=1):
         """Remember topic (replayed on reconnect); if up, subscribe now.
         Returns the granted qos, or None if not confirmed right now (it

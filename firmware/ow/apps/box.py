@@ -14,6 +14,7 @@ import json
 import time
 from binascii import a2b_base64
 
+import ow_device as D
 from drivers.printer import SIZE_4X, SIZE_NORMAL, Printer, alerts, ascii_bytes
 from micropython import const
 
@@ -21,86 +22,24 @@ from ow import runtime, ui
 
 _STATUS_EVERY_MS = const(15000)
 _TAKE_TIMEOUT = 5.0  # s: longer than this and the resident gets an offline ticket
-_SERVED_KEEP = const(16)  # take seqs served offline remembered (late prints come soon)
 
 
-class OfflineBook:
-    """The box's offline blocks, next-number pointers and unsubmitted tickets, kept in
-    flash and rewritten before every offline ticket is printed: a reboot never reissues a
-    number, and no printed ticket is forgotten."""
+class OfflineBook(D.Book):
+    """The box's offline book (ow_device.Book: blocks, pointers, unsubmitted tickets, the
+    take seqs served offline) kept in flash, rewritten before every offline ticket is
+    printed: a reboot never reissues a number, and no printed ticket is forgotten."""
 
     def __init__(self, path):
         self.path = path
-        self.day = ""
-        self.blocks = {}  # prefix -> [[first, last], ...]
-        self.next = {}  # prefix -> next number to issue
-        self.pending = []  # [number, item, taken_at, for_seq or None], in arrival order
-        self.served = []  # take seqs served offline: the hub's late answers are refused
-        self.head = ""  # base64 ESC/POS header from the hub
         try:
             with open(path) as f:
-                d = json.load(f)
-            self.day, self.blocks, self.next = d["day"], d["blocks"], d["next"]
-            self.pending, self.head = d["pending"], d.get("head", "")
-            self.served = d.get("served", [])
+                state = json.load(f)
+            D.Book.__init__(self, state)
         except (OSError, ValueError, KeyError):
-            pass
+            D.Book.__init__(self)
 
     def save(self):
-        runtime._write_atomic(
-            self.path,
-            json.dumps(
-                {
-                    "day": self.day,
-                    "blocks": self.blocks,
-                    "next": self.next,
-                    "pending": self.pending,
-                    "served": self.served,
-                    "head": self.head,
-                }
-            ),
-        )
-
-    def set_blocks(self, blocks, day, head):
-        if day != self.day:
-            self.next = {}  # numbers are per day: yesterday's pointers mean nothing
-            self.day = day
-        for prefix, ranges in blocks.items():
-            if prefix not in self.next and ranges:
-                self.next[prefix] = ranges[0][0]
-        self.blocks = blocks
-        if head:
-            self.head = head
-        self.save()
-
-    def issue(self, prefix, item, taken_at, for_seq=None):
-        """The next unused number of prefix, recorded as pending; None when used up.
-        The pointer only moves forward: a range the box already holds keeps its place.
-        `for_seq`: the unanswered take event this ticket serves, recorded as served in
-        the same flash write as the number, before anything is printed."""
-        start = self.next.get(prefix)
-        if start is None:
-            return None
-        best = None
-        for first, last in self.blocks.get(prefix, ()):
-            n = first if first > start else start
-            if n <= last and (best is None or n < best):
-                best = n
-        if best is None:
-            return None
-        number = "%s%03d" % (prefix, best)
-        self.next[prefix] = best + 1
-        self.pending.append([number, item, taken_at, for_seq])
-        if for_seq is not None:
-            self.served.append(for_seq)
-            if len(self.served) > _SERVED_KEEP:
-                self.served.pop(0)
-        self.save()
-        return number
-
-    def done(self, number):
-        self.pending = [p for p in self.pending if p[0] != number]
-        self.save()
+        runtime._write_atomic(self.path, json.dumps(self.state()))
 
 
 class App:
@@ -112,6 +51,7 @@ class App:
         self.buttons = ui.board_buttons(board)
         self.printer = Printer(board.uart)
         self.book = OfflineBook(cfg.get("state_dir", ".") + "/box.json")
+        link.core.book = self.book  # its served seqs: the link refuses their late prints
         self.resubmit = asyncio.Event()
         link.on_command("print", self._on_print)
         link.on_command("block", self._on_block)
@@ -141,7 +81,7 @@ class App:
             return
         seq = None
         if link.online():
-            seq = link.seq.next()
+            seq = link.core.next_seq()
             reply = await link.event("take", timeout=_TAKE_TIMEOUT, seq=seq, item=spec["item"])
             if reply is not None:
                 ok = reply[0] == "res"
@@ -179,11 +119,8 @@ class App:
                 await ui.wait_event(self.resubmit, 500)
                 self.resubmit.clear()
                 continue
-            p = book.pending[0]
-            number, item, taken_at = p[0], p[1], p[2]
-            fields = {"item": item, "number": number, "taken_at": taken_at}
-            if len(p) > 3 and p[3] is not None:  # older books hold three fields
-                fields["for_seq"] = p[3]
+            fields = book.submission()
+            number = fields["number"]
             reply = await link.event("take", **fields)
             if reply is None:
                 await asyncio.sleep_ms(1000)
@@ -194,11 +131,7 @@ class App:
 
     # ---- the printer -----------------------------------------------------------------------
     async def _on_print(self, msg, received):
-        if msg.get("seq") in self.book.served:
-            # The hub's late answer to a press already served with an offline ticket.
-            self.board.emit("refused", ticket=msg["ticket"], seq=msg["seq"],
-                            code="served_offline")
-            return False, "served_offline"
+        # (A late print for a press served offline never gets here: the link refuses it.)
         if "escpos" not in msg:
             return False, "no_escpos"
         stop = await self._printer_alerts()
