@@ -23,7 +23,8 @@ from .app import HubApp, Step
 from .catalog import load_catalog
 from .config import BrokerURL, HubConfig, check
 from .core.centre import Centre
-from .devices import Publish
+from .core.commands import Command
+from .devices import LOOKUP_EVERY, Publish
 from .fleetwatch import FleetRules
 from .gcpolicy import Collector
 from .mqtt.broker import NO_DELAY, start_embedded
@@ -73,6 +74,7 @@ class HubRunner:
     def __init__(self, app: HubApp, journal: Journal, broker: BrokerURL,
                  clock: Callable[[], float] = time.time, tls_ca: str | None = None) -> None:
         self.app = app
+        app.registry.looked_up_elsewhere = True  # `_learn_unknown`, `_refresh_registry`
         self.journal = journal
         self.broker = broker
         self.tls_ca = tls_ca  # mqtts: the CA file that signed the broker's certificate
@@ -80,7 +82,7 @@ class HubRunner:
         self.token_lookup: Callable[[str], str | None] | None = None
         self.clock = clock
         self.connected = asyncio.Event()
-        self.on_step: Callable[[Step], None] | None = None  # for live views
+        self._listeners: list[Callable[[Step], None]] = []  # live views: `subscribe`
         self._pending: set[asyncio.Task[None]] = set()
         self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
         self._client: aiomqtt.Client | None = None
@@ -165,9 +167,11 @@ class HubRunner:
                                                             name="hub-processor")
             stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="hub-stop")
             fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
-            done, _ = await asyncio.wait({reader, worker, stopper, fleet},
+            registry: asyncio.Task[Any] = asyncio.create_task(self._refresh_registry(),
+                                                              name="hub-registry")
+            done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry},
                                          return_when=asyncio.FIRST_COMPLETED)
-            for t in (reader, worker, stopper, fleet):
+            for t in (reader, worker, stopper, fleet, registry):
                 t.cancel()
             for t in done:
                 if t is not stopper and t.exception() is not None:
@@ -192,6 +196,49 @@ class HubRunner:
                                                       now, force))
             force = False
             await asyncio.sleep(FLEET_TICK)
+
+    async def _refresh_registry(self) -> None:
+        """Every LOOKUP_EVERY s, all registered devices read in one query in a thread and
+        applied here at once: a device revoked or re-registered (new role or window) is
+        seen within that time, connected or not, and no device event waits for SQL."""
+        while True:
+            await asyncio.sleep(LOOKUP_EVERY)
+            registry = self.app.registry
+            listing = registry.listing
+            if listing is None:  # devices from centre.toml only: nothing to reread
+                continue
+            read = registry.reading()
+            try:
+                specs = await asyncio.to_thread(listing)
+            except Exception as e:  # the registry's database is away: keep what we know
+                log.warning("device registry refresh failed: %s", e)
+                continue
+            # The registry read may be a rebuilt app's by now (`_recover`): a newer one.
+            self.app.registry.refresh(specs, self.clock(), read)
+
+    async def _learn_unknown(self, batch: list[aiomqtt.Message]) -> None:
+        """Before a batch is handled: the registrations of the ids in it the hub does not
+        know (provisioned since it read them last; an unknown id is asked again at most
+        every LOOKUP_EVERY s), read in a thread, so that a device's first message after
+        provisioning is served at once and no SQL runs in the loop."""
+        registry, now = self.app.registry, self.clock()
+        lookup = registry.lookup
+        ids = set()
+        for message in batch:
+            parsed = proto.parse_topic(str(message.topic.value))
+            if parsed is not None and parsed[1] == "dev" and parsed[2] and registry.wanted(
+                    parsed[2], now):
+                ids.add(parsed[2])
+        if not ids or lookup is None:
+            return
+        read = registry.reading()
+        try:
+            found = await asyncio.to_thread(lambda: {dev: lookup(dev) for dev in ids})
+        except Exception as e:  # the registry's database is away: keep what we know
+            log.warning("device registry lookup of %s failed: %s", ", ".join(sorted(ids)), e)
+            return
+        for dev, spec in found.items():
+            registry.learn(dev, spec, now, read)
 
     async def _read(self, client: aiomqtt.Client, inbox: asyncio.Queue) -> None:
         async for message in client.messages:
@@ -236,6 +283,7 @@ class HubRunner:
         """Per-message failures stop at `HubApp.handle` (answered, counted, dropped); one
         that left the state half-changed (`app.damaged`) is repaired here: what the batch
         made so far is committed, then the state is rebuilt from the journal."""
+        await self._learn_unknown(batch)  # before any state changes: nothing uncommitted
         step = Step()
         for message in batch:
             payload = message.payload
@@ -282,10 +330,31 @@ class HubRunner:
                 await self._storage_lost(e)
                 raise
         await self._publish(step.publishes)
-        if self.on_step is not None:
-            self.on_step(step)
+        for listener in self._listeners:
+            listener(step)
         if step.records:
             self._checkpoint()
+
+    # ---- the web side's port (hub/web/port.py: HubPort) ----------------------------------
+    def storage_available(self) -> bool:
+        return self.storage_ok.is_set()
+
+    async def submit(self, cmd: Command) -> Step:
+        """A staff or kiosk action, decided now and committed like a batch of device events.
+        Raises Rejected, or StorageUnavailable with nothing decided."""
+        if not self.storage_ok.is_set():
+            raise StorageUnavailable("the journal is unavailable; the hub is recovering it")
+        step = self.app.operate(cmd, self.clock())
+        await self.commit(step)
+        return step
+
+    async def send(self, publishes: list[Publish]) -> None:
+        """Messages that change no state: nothing to journal, straight to the broker."""
+        await self._publish(publishes)
+
+    def subscribe(self, listener: Callable[[Step], None]) -> None:
+        """`listener(step)` after every committed step; an empty step after a rebuild."""
+        self._listeners.append(listener)
 
     def _checkpoint(self) -> None:
         """After a committed batch, when a day closed or enough records or time went by
@@ -369,6 +438,7 @@ class HubRunner:
                 log.exception("rebuilding the hub's state failed; next try in %.1f s", delay)
                 continue
             # In place: the web server and live views hold this HubApp object.
+            fresh.registry.looked_up_elsewhere = True
             state = vars(self.app)
             state.clear()
             state.update(vars(fresh))
@@ -378,8 +448,8 @@ class HubRunner:
             await self._publish(self.app.retained_state(self.clock())
                                 + self.app.rebirth_requests())
             self.storage_ok.set()
-            if self.on_step is not None:  # live views: from the rebuilt state, not the old
-                self.on_step(Step())
+            for listener in self._listeners:  # live views: from the rebuilt state
+                listener(Step())
             return
 
     async def _publish(self, publishes: list[Publish]) -> None:

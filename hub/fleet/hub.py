@@ -38,13 +38,26 @@ def fleet_registry(config: HubConfig, engine: Engine) -> Registry:
     """[[devices]] plus the registry table (minus the revoked), and a lookup for ids
     provisioned later."""
     fleet = Fleet(engine)
-    specs = [s for s in active_specs(config, fleet) if _usable(config, s)]
+    listed = active_specs(config, fleet)
+    specs = [s for s in listed if _usable(config, s)]
+    unfit = set(listed) - set(specs)  # warned about once, here or in `listing`
 
     def find(dev_id: str) -> DeviceSpec | None:
         spec = lookup(config, fleet, dev_id)
         return spec if spec is not None and _usable(config, spec) else None
 
-    return Registry(specs, find)
+    def listing() -> list[DeviceSpec]:  # the hub's background refresh: one query
+        out = []
+        for s in active_specs(config, fleet):
+            if s in unfit:
+                continue
+            if _usable(config, s):
+                out.append(s)
+            else:
+                unfit.add(s)
+        return out
+
+    return Registry(specs, find, listing)
 
 
 class BrokerAccess:
