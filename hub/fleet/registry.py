@@ -1,8 +1,9 @@
 """The persistent device registry and the credentials derived from it.
 
-A table `fleet_devices` in the hub's own database (the journal's URL; SQLite or PostgreSQL
-through SQLAlchemy Core, like `store/accounts.py`) and one random 32-byte centre secret in
-`fleet_secret`, created on first use. No password is stored: each one is
+A table `fleet_devices` in the hub's own database (the journal's URL, tables in
+`store/schema.py`; SQLite or PostgreSQL through SQLAlchemy Core, like `store/accounts.py`)
+and one random 32-byte centre secret in `fleet_secret`, created on first use. No password
+is stored: each one is
 
     base32(HMAC-SHA256(secret, f"{dev_id}:{generation}"))[:32]   (160 bits)
 
@@ -44,51 +45,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...protocol import ow_protocol as proto
 from ..config import BrokerURL, HubConfig
 from ..devices import DeviceSpec
-from ..store.journal import _sqlite_pragmas
+from ..store import db
+from ..store.schema import fleet_devices as devices
+from ..store.schema import fleet_secret as secret_table
+from ..store.schema import metadata as metadata  # the one metadata, as before
 
 SECRET_BYTES = 32
 PASSWORD_CHARS = 32  # base32 characters: 160 bits
 HUB_PREFIX = "ow-hub"
 WINDOW_REQUIRED = ("led", "keypad", "node")  # their firmware shows or drives one window
 NO_WINDOW = ("box", "hall")
-
-metadata = MetaData()
-devices = Table(
-    "fleet_devices", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("role", String(16), nullable=False),
-    Column("window", Integer),
-    Column("board", String(64), nullable=False),
-    Column("generation", Integer, nullable=False, default=0),
-    Column("revoked", Boolean, nullable=False, default=False),
-    Column("created", Float, nullable=False),
-    Column("updated", Float, nullable=False),
-)
-secret_table = Table(
-    "fleet_secret", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("secret", String(128), nullable=False),  # hex
-    Column("created", Float, nullable=False),
-)
 
 
 class ProvisionError(ValueError):
@@ -141,13 +114,10 @@ class Fleet:
 
     def __init__(self, url: str | Engine) -> None:
         if isinstance(url, str):
-            self.engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                _sqlite_pragmas(self.engine, False)
-            self._own = True
+            self.engine, self._own = db.open_database(url), True
         else:
             self.engine, self._own = url, False
-        metadata.create_all(self.engine)
+            db.upgrade(self.engine)
 
     def close(self) -> None:
         if self._own:

@@ -1,5 +1,5 @@
 """Staff accounts and their login sessions, in the hub's own database (the journal's URL,
-tables of their own; SQLite or PostgreSQL through SQLAlchemy Core).
+tables of their own in schema.py; SQLite or PostgreSQL through SQLAlchemy Core).
 
 Passwords are argon2id hashes (argon2-cffi's PasswordHasher defaults). Sessions live on the
 server: the browser holds a random token, the table its SHA-256, so a database leak gives no
@@ -18,24 +18,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .journal import _sqlite_pragmas
+from . import db
+from .schema import staff_accounts as accounts
+from .schema import staff_sessions as sessions
 
 ROLES = ("clerk", "specialist", "supervisor", "technician", "backoffice", "admin")
 IDLE_S = 30 * 60.0
@@ -43,26 +32,6 @@ ABSOLUTE_S = 12 * 3600.0
 TOUCH_S = 60.0  # write `seen` at most once a minute per session
 MIN_PASSWORD = 8
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
-
-metadata = MetaData()
-accounts = Table(
-    "staff_accounts", metadata,
-    Column("username", String(64), primary_key=True),
-    Column("display", String(64), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("window", Integer),
-    Column("hash", String(256), nullable=False),
-    Column("active", Boolean, nullable=False, default=True),
-    Column("created", Float, nullable=False),
-)
-sessions = Table(
-    "staff_sessions", metadata,
-    Column("token", String(64), primary_key=True),  # sha256 hex of the cookie's token
-    Column("username", String(64), nullable=False, index=True),
-    Column("window", Integer),  # a clerk's window for this session (chosen at login)
-    Column("created", Float, nullable=False),
-    Column("seen", Float, nullable=False),
-)
 
 
 class AccountError(ValueError):
@@ -97,14 +66,11 @@ def _digest(token: str) -> str:
 class Accounts:
     def __init__(self, url: str | Engine, hasher: PasswordHasher | None = None) -> None:
         if isinstance(url, str):
-            self.engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                _sqlite_pragmas(self.engine, False)
-            self._own = True
+            self.engine, self._own = db.open_database(url), True
         else:
             self.engine, self._own = url, False
+            db.upgrade(self.engine)
         self.hasher = hasher or PasswordHasher()
-        metadata.create_all(self.engine)
         self._dummy = self.hasher.hash(secrets.token_hex(8))
 
     def close(self) -> None:

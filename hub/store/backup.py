@@ -42,17 +42,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
+
+from . import db
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database.sqlite"
 PG_MEMBER = "database.pgdump"
 FILES = "files"
-# Tables whose rows make a database "not empty" for restore: everything but `meta`, which
-# a hub writes (its schema version, a storage probe) the moment it opens any database.
-IGNORED_TABLES = frozenset({"meta"})
+# Tables whose rows make a database "not empty" for restore: everything but the
+# bookkeeping a hub writes the moment it opens any database: `meta` (a storage probe) and
+# the schema's version (hub/store/db.py).
+IGNORED_TABLES = frozenset({"meta", db.VERSION_TABLE})
 
 
 class BackupError(RuntimeError):
@@ -149,8 +152,7 @@ def _engine(database_url: str) -> Engine:
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise BackupError(f"不支持的数据库 / unsupported database {url.get_backend_name()!r}: "
                           "backup works on SQLite and PostgreSQL")
-    connect = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
-    return create_engine(url, future=True, connect_args=connect)
+    return db.create_engine(database_url)
 
 
 def _kind(engine: Engine) -> str:
@@ -225,7 +227,7 @@ def _backup_sqlite(database_url: str, dest: Path, utc_offset_minutes: int) -> Co
     finally:
         dst.close()
         src.close()
-    engine = create_engine(f"sqlite:///{dest}", future=True)
+    engine = db.create_engine(f"sqlite:///{dest}", wal=False)  # stays one file
     try:
         with engine.connect() as conn:
             return _count(conn, utc_offset_minutes, "sqlite")

@@ -23,109 +23,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Integer, delete, func, insert, select
 from sqlalchemy.engine import Engine
+
+from . import db
+from .schema import history_case_events as case_events
+from .schema import history_cases as cases
+from .schema import history_days as days
+from .schema import history_help as helps
+from .schema import history_ratings as ratings
+from .schema import history_services as services
+from .schema import history_tickets as tickets
 
 log = logging.getLogger("onewindow.hub")
 
-metadata = MetaData()
-days = Table(
-    "history_days", metadata,
-    Column("day", String(8), primary_key=True),  # YYYYMMDD, local
-    Column("tickets", Integer, nullable=False),
-    Column("served", Integer, nullable=False),
-    Column("no_shows", Integer, nullable=False),
-    Column("waits", Integer, nullable=False),  # tickets called (with a wait)
-    Column("wait_sum_min", Float, nullable=False),
-    Column("wait_p90_min", Float),
-    Column("one_window", Integer, nullable=False),  # served where first called
-)
-tickets = Table(
-    "history_tickets", metadata,
-    Column("id", String(32), primary_key=True),  # "20261123-A017"
-    Column("day", String(8), nullable=False),
-    Column("item", String(64), nullable=False),
-    Column("priority", String(16), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("issued_at", Float, nullable=False),
-    Column("first_call_at", Float),
-    Column("window", Integer),  # where it was served (or last called)
-    Column("wait_min", Float),
-    Column("one_window", Boolean, nullable=False),
-    Column("extra_items", String(1024), nullable=False, default=""),  # comma-separated
-    Index("ix_history_tickets_day", "day"),
-)
-ratings = Table(
-    "history_ratings", metadata,
-    Column("ticket", String(32), primary_key=True),  # one rating per ticket (the core's rule)
-    Column("day", String(8), nullable=False),  # the ticket's day
-    Column("score", Integer, nullable=False),
-    Column("window", Integer, nullable=False),
-    Column("clerk", String(64)),
-    Column("at", Float, nullable=False),
-    Index("ix_history_ratings_day", "day", "score", "clerk"),  # covers both queries
-)
-helps = Table(
-    "history_help", metadata,
-    Column("pos", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),  # the request's journal position
-    Column("day", String(8), nullable=False),
-    Column("window", Integer, nullable=False),
-    Column("clerk", String(64)),
-    Column("at", Float, nullable=False),
-    Column("answered_at", Float),
-    Column("by", String(64)),
-    Index("ix_history_help_day", "day"),
-)
-services = Table(
-    "history_services", metadata,  # the staff report's services (report.staff.Service)
-    Column("ticket", String(32), primary_key=True),  # a ticket is done once
-    Column("day", String(8), nullable=False),  # local day it was completed
-    Column("window", Integer, nullable=False),
-    Column("clerk", String(64), nullable=False),
-    Column("items", String(1024), nullable=False),  # item ids, comma-separated, in order
-    Column("start", Float, nullable=False),
-    Column("end", Float, nullable=False),
-    Index("ix_history_services_day", "day"),
-)
-case_events = Table(
-    "history_case_events", metadata,  # promised cases accepted, and the back office's word
-    Column("case", String(32), primary_key=True),
-    Column("at", Float, primary_key=True),
-    Column("action", String(16), primary_key=True),  # "accepted" or a CaseUpdate action
-    Column("day", String(8), nullable=False),
-    Column("item", String(64)),  # accepted: the case's item and its clerk (the owner)
-    Column("clerk", String(64)),
-    Index("ix_history_case_events_day", "day"),
-)
-cases = Table(
-    "history_cases", metadata,  # closed promised cases that left the core (Centre._close_day)
-    Column("id", String(32), primary_key=True),  # the case id (its ticket's id)
-    Column("ticket", String(32), nullable=False),
-    Column("item", String(64), nullable=False),
-    Column("opened_at", Float, nullable=False),
-    Column("due_day", String(10), nullable=False),  # ISO date
-    Column("resident", String(128)),  # keyed token; purged with its retention
-    Column("state", String(16), nullable=False),  # "closed": the final state
-    Column("closed_at", Float),  # None: closed before closing times were kept (snapshot v2)
-    Column("day", String(8), nullable=False),  # the day whose close archived it
-    Index("ix_history_cases_day", "day"),
-    Index("ix_history_cases_resident", "resident"),
-)
 CASE_COLUMNS = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
                 "closed_at")  # core.model.Case's fields
 CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
@@ -197,7 +108,7 @@ def day_bounds(day: str, utc_offset_minutes: int) -> tuple[float, float]:
 class History:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        db.upgrade(engine)  # a no-op on the journal's engine, which is current already
         self._written: set[str] | None = None  # days in history_days (sink), read once
 
     # ---- writing -----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The journal: every accepted operation, in order, before any effect leaves the hub.
 
 SQLite (WAL, one writer) by default; any SQLAlchemy URL works, PostgreSQL included, since
-only SQLAlchemy Core and portable types are used. Positions are assigned by the hub, so a
-second hub writing the same journal fails on the primary key instead of forking history.
+only SQLAlchemy Core and portable types are used (tables in schema.py; engine and
+migrations in db.py). Positions are assigned by the hub, so a second hub writing the same
+journal fails on the primary key instead of forking history.
 """
 
 from __future__ import annotations
@@ -14,42 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-)
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine
 
-SCHEMA_VERSION = 1
-
-metadata = MetaData()
-journal = Table(
-    "journal", metadata,
-    Column("pos", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
-    Column("ts", Float, nullable=False),
-    Column("dev", String(64)),
-    Column("seq", BigInteger),
-    Column("op", String(32), nullable=False),
-    Column("body", Text, nullable=False),
-)
-meta = Table(
-    "meta", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
+from . import db
+from .schema import journal, meta
+from .schema import metadata as metadata  # the one metadata (schema.py), as before
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +35,6 @@ class Record:
     @property
     def op(self) -> str:
         return str(self.body["op"])
-
-
-class SchemaError(RuntimeError):
-    pass
 
 
 class StorageUnavailable(RuntimeError):
@@ -101,28 +69,8 @@ def storage_errors(engine: Engine | None = None) -> Iterator[None]:
 class Journal:
     def __init__(self, url: str, fsync: bool = False) -> None:
         self.url = url
-        # A database server: a pooled connection is checked before use (pool_pre_ping), so
-        # one the server dropped (restart, failover, idle timeout) is replaced instead of
-        # failing the commit; one that hangs rather than refuses is given up after a few
-        # seconds, not never. A SQLite file has no server to drop its connection: no ping,
-        # which would be a second statement on every commit of the call path.
-        server = make_url(url).get_backend_name() != "sqlite"
-        connect = {"connect_timeout": 5} if make_url(url).get_backend_name() == "postgresql" \
-            else {}
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=server,
-                                            connect_args=connect)
-        if self.engine.dialect.name == "sqlite":
-            _sqlite_pragmas(self.engine, fsync)
-        metadata.create_all(self.engine)
-        self._check_schema()
-
-    def _check_schema(self) -> None:
-        with self.engine.begin() as conn:
-            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema")).first()
-            if row is None:
-                conn.execute(insert(meta).values(key="schema", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise SchemaError(f"journal schema {row[0]} is not {SCHEMA_VERSION}; migrate first")
+        # The hub's database at the newest schema (hub/store/db.py: engine, migrations).
+        self.engine: Engine = db.open_database(url, fsync=fsync)
 
     def last_pos(self) -> int:
         with self.engine.connect() as conn:
@@ -168,13 +116,3 @@ class Journal:
     def close(self) -> None:
         self.engine.dispose()
 
-
-def _sqlite_pragmas(engine: Engine, fsync: bool) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL survives a killed process (the WAL is in the OS); FULL also a power cut.
-        cur.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-        cur.execute("PRAGMA busy_timeout=5000")
-        cur.close()

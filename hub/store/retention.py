@@ -174,10 +174,8 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
 def _with_archived(conn: Connection, held: list[Any]) -> list[Any]:
     """The core's cases and the archived ones (history_cases) not among them."""
     from .history import CASE_COLUMNS
-    from .history import cases as archived
-    from .history import metadata as history_metadata
+    from .schema import history_cases as archived
 
-    history_metadata.create_all(conn, tables=[archived])  # a journal without one
     ids = {k.id for k in held}
     out = list(held)
     for row in conn.execute(select(*[archived.c[n] for n in CASE_COLUMNS])):
@@ -225,9 +223,9 @@ def _without(value: Any, tokens: set[str]) -> Any:
 def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
     """Carry out plan `p`: one transaction for the journal (rewritten records and the purge
     record) and the snapshots, then the documents. The purge record's position."""
-    from .snapshot import SnapshotStore, decode, encode, snapshot
+    from .schema import snapshot
+    from .snapshot import decode, encode
 
-    SnapshotStore(j.engine)  # the table exists (a journal that never had a snapshot)
     with j.engine.begin() as conn:
         last = conn.execute(select(journal.c.pos).order_by(journal.c.pos.desc())
                             .limit(1)).scalar()
@@ -266,10 +264,8 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
 def _forget_in_cases(conn: Connection, p: Plan, pos: int) -> None:
     """The removed tokens out of archived cases and the reopening records that restored one
     (their `restore` holds the case's resident), as a replay of the purged journal has it."""
-    from .history import cases as archived
-    from .history import metadata as history_metadata
+    from .schema import history_cases as archived
 
-    history_metadata.create_all(conn, tables=[archived])
     tokens = sorted(p.token_set)
     for i in range(0, len(tokens), 500):
         conn.execute(update(archived).where(archived.c.resident.in_(tokens[i:i + 500]))

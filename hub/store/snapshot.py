@@ -20,40 +20,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from .journal import journal, metadata, storage_errors
+from .schema import snapshot  # the table (schema.py: the one metadata)
 
 log = logging.getLogger("onewindow.hub")
 
 VERSION = 3  # of the snapshot's content (HubApp.snapshot); bump it with a migration
 KEEP = 3  # snapshots kept: the newest, and older ones to fall back on
 CODEC = "json+zlib"
-
-snapshot = Table(
-    "snapshot", metadata,
-    Column("pos", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
-    Column("journal_ts", Float, nullable=False),  # the record at `pos`: a journal rewritten
-    Column("day", String(8), nullable=False),  # under the snapshot no longer matches it
-    Column("version", Integer, nullable=False),
-    Column("codec", String(16), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-)
 
 def _v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
     """Version 2 stores the cases and the app's ratings as columns and rows (a dict per

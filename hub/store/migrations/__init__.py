@@ -1,0 +1,1 @@
+"""Alembic's script directory for the hub's database (run by hub/store/db.py)."""

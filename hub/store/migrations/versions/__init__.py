@@ -1,0 +1,1 @@
+"""The numbered migrations, 0001 first (Alembic skips this file)."""

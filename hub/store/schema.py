@@ -1,0 +1,194 @@
+"""Every table of the hub's one database, in one SQLAlchemy MetaData.
+
+The journal, its `meta` rows and snapshots; staff accounts and sessions; the fleet registry
+and its secret; the past days' history tables. The modules that read and write them
+(journal.py, snapshot.py, accounts.py, fleet/registry.py, history.py, retention.py) import
+their tables from here, so one metadata describes the whole database: the numbered
+migrations (hub/store/migrations/, run by hub/store/db.py) must bring any database to
+exactly this, and a test compares the two.
+
+Changing a table here without a migration that makes the same change fails that test.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _position() -> BigInteger:
+    """A journal position: 64-bit on a server; SQLite's INTEGER is 64-bit already."""
+    return BigInteger().with_variant(Integer, "sqlite")  # type: ignore[return-value]
+
+
+# ---- the journal (journal.py) and its snapshots (snapshot.py) ------------------------------
+
+journal = Table(
+    "journal", metadata,
+    Column("pos", _position(), primary_key=True, autoincrement=False),
+    Column("ts", Float, nullable=False),
+    Column("dev", String(64)),
+    Column("seq", BigInteger),
+    Column("op", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+)
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+snapshot = Table(
+    "snapshot", metadata,
+    Column("pos", _position(), primary_key=True, autoincrement=False),
+    Column("journal_ts", Float, nullable=False),  # the record at `pos`: a journal rewritten
+    Column("day", String(8), nullable=False),  # under the snapshot no longer matches it
+    Column("version", Integer, nullable=False),
+    Column("codec", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# ---- staff accounts and sessions (accounts.py) ---------------------------------------------
+
+staff_accounts = Table(
+    "staff_accounts", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("window", Integer),
+    Column("hash", String(256), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created", Float, nullable=False),
+)
+staff_sessions = Table(
+    "staff_sessions", metadata,
+    Column("token", String(64), primary_key=True),  # sha256 hex of the cookie's token
+    Column("username", String(64), nullable=False, index=True),
+    Column("window", Integer),  # a clerk's window for this session (chosen at login)
+    Column("created", Float, nullable=False),
+    Column("seen", Float, nullable=False),
+)
+
+# ---- the fleet registry (fleet/registry.py) ------------------------------------------------
+
+fleet_devices = Table(
+    "fleet_devices", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("window", Integer),
+    Column("board", String(64), nullable=False),
+    Column("generation", Integer, nullable=False, default=0),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+fleet_secret = Table(
+    "fleet_secret", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", String(128), nullable=False),  # hex
+    Column("created", Float, nullable=False),
+)
+
+# ---- past days (history.py) ----------------------------------------------------------------
+
+history_days = Table(
+    "history_days", metadata,
+    Column("day", String(8), primary_key=True),  # YYYYMMDD, local
+    Column("tickets", Integer, nullable=False),
+    Column("served", Integer, nullable=False),
+    Column("no_shows", Integer, nullable=False),
+    Column("waits", Integer, nullable=False),  # tickets called (with a wait)
+    Column("wait_sum_min", Float, nullable=False),
+    Column("wait_p90_min", Float),
+    Column("one_window", Integer, nullable=False),  # served where first called
+)
+history_tickets = Table(
+    "history_tickets", metadata,
+    Column("id", String(32), primary_key=True),  # "20261123-A017"
+    Column("day", String(8), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("first_call_at", Float),
+    Column("window", Integer),  # where it was served (or last called)
+    Column("wait_min", Float),
+    Column("one_window", Boolean, nullable=False),
+    Column("extra_items", String(1024), nullable=False, default=""),  # comma-separated
+    Index("ix_history_tickets_day", "day"),
+)
+history_ratings = Table(
+    "history_ratings", metadata,
+    Column("ticket", String(32), primary_key=True),  # one rating per ticket (the core's rule)
+    Column("day", String(8), nullable=False),  # the ticket's day
+    Column("score", Integer, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64)),
+    Column("at", Float, nullable=False),
+    Index("ix_history_ratings_day", "day", "score", "clerk"),  # covers both queries
+)
+history_help = Table(
+    "history_help", metadata,
+    Column("pos", _position(), primary_key=True,
+           autoincrement=False),  # the request's journal position
+    Column("day", String(8), nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64)),
+    Column("at", Float, nullable=False),
+    Column("answered_at", Float),
+    Column("by", String(64)),
+    Index("ix_history_help_day", "day"),
+)
+history_services = Table(
+    "history_services", metadata,  # the staff report's services (report.staff.Service)
+    Column("ticket", String(32), primary_key=True),  # a ticket is done once
+    Column("day", String(8), nullable=False),  # local day it was completed
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64), nullable=False),
+    Column("items", String(1024), nullable=False),  # item ids, comma-separated, in order
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Index("ix_history_services_day", "day"),
+)
+history_case_events = Table(
+    "history_case_events", metadata,  # promised cases accepted, and the back office's word
+    Column("case", String(32), primary_key=True),
+    Column("at", Float, primary_key=True),
+    Column("action", String(16), primary_key=True),  # "accepted" or a CaseUpdate action
+    Column("day", String(8), nullable=False),
+    Column("item", String(64)),  # accepted: the case's item and its clerk (the owner)
+    Column("clerk", String(64)),
+    Index("ix_history_case_events_day", "day"),
+)
+history_cases = Table(
+    "history_cases", metadata,  # closed promised cases that left the core (Centre._close_day)
+    Column("id", String(32), primary_key=True),  # the case id (its ticket's id)
+    Column("ticket", String(32), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("due_day", String(10), nullable=False),  # ISO date
+    Column("resident", String(128)),  # keyed token; purged with its retention
+    Column("state", String(16), nullable=False),  # "closed": the final state
+    Column("closed_at", Float),  # None: closed before closing times were kept (snapshot v2)
+    Column("day", String(8), nullable=False),  # the day whose close archived it
+    Index("ix_history_cases_day", "day"),
+    Index("ix_history_cases_resident", "resident"),
+)
+
+__all__ = ["fleet_devices", "fleet_secret", "history_case_events", "history_cases",
+           "history_days", "history_help", "history_ratings", "history_services",
+           "history_tickets", "journal", "meta", "metadata", "snapshot", "staff_accounts",
+           "staff_sessions"]
