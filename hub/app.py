@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..protocol import ow_protocol as proto
 from .core import commands as c
-from .core.centre import Centre, Rejected
+from .core.centre import Centre
 from .core.effects import (
     BlockReserved,
     CaseOpened,
@@ -32,6 +32,7 @@ from .core.effects import (
     WindowChanged,
 )
 from .core.model import Case, Ticket, TicketState, WindowState
+from .core.rejected import Rejected
 from .core.snapshot import centre_state, from_table, restore_centre, to_table
 from .devices import Device, Publish, Registry
 from .fleetwatch import FleetWatch

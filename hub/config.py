@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .core.catalog import Catalog
-from .core.centre import CentreConfig, WindowSpec
+from .core.centre_config import CentreConfig, WindowSpec
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
 from .store.files import default_files_dir

@@ -113,7 +113,8 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[str, float, float]]:
     """web/floor.summary on an empty centre of today: its cost is the ratings it scans."""
     from ..hub.catalog import load_catalog
-    from ..hub.core.centre import Centre, CentreConfig, WindowSpec
+    from ..hub.core.centre import Centre
+    from ..hub.core.centre_config import CentreConfig, WindowSpec
     from ..hub.web import floor
 
     centre = Centre(load_catalog(None), CentreConfig("b", (WindowSpec(1),)))

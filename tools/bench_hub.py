@@ -28,7 +28,9 @@ import aiomqtt
 from ..hub.app import HubApp
 from ..hub.catalog import load_catalog
 from ..hub.core import commands as c
-from ..hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from ..hub.core.centre import Centre
+from ..hub.core.centre_config import CentreConfig, WindowSpec
+from ..hub.core.rejected import Rejected
 from ..hub.devices import DeviceSpec, Registry
 from ..hub.mqtt.broker import NO_DELAY
 from ..hub.store.journal import Journal

@@ -142,8 +142,8 @@ class BackOffice:
 
     def work(self, year: Year, d: dt.date) -> None:
         """The actions due on `d`, in the order they were decided."""
-        from ..hub.core.centre import Rejected
         from ..hub.core.commands import CaseUpdate
+        from ..hub.core.rejected import Rejected
 
         now = dt.datetime.combine(d, dt.time(7, 30), TZ).timestamp()
         for k, (case, action) in enumerate(self.todo.pop(d.isoformat(), [])):

@@ -121,7 +121,7 @@ class Window:
 class Case:
     """A promised item (承诺件) accepted at a window; outlives the ticket's day. Once closed
     it stays in the core until the day's close after its closing, then leaves memory for
-    the history tables (`Centre._close_day`, hub/store/history.py `history_cases`)."""
+    the history tables (`day_rollover.close_day`, hub/store/history.py `history_cases`)."""
 
     id: str
     ticket: str

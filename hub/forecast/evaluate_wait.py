@@ -26,7 +26,8 @@ import numpy as np
 
 from ..core import commands as c
 from ..core.catalog import Catalog
-from ..core.centre import Centre, CentreConfig, WindowSpec
+from ..core.centre import Centre
+from ..core.centre_config import CentreConfig, WindowSpec
 from ..core.effects import TicketIssued
 from ..sim.engine import Engine
 from ..sim.model import Weather

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..core.catalog import Catalog
-from ..core.centre import CentreConfig
+from ..core.centre_config import CentreConfig
 from ..store.journal import Journal, meta
 from .staff import (
     Report,

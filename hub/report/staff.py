@@ -47,9 +47,11 @@ from typing import Any
 
 from ..core import commands as c
 from ..core.catalog import Catalog
-from ..core.centre import Centre, CentreConfig, Rejected
+from ..core.centre import Centre
+from ..core.centre_config import CentreConfig
 from ..core.effects import CaseOpened, RatingGiven
 from ..core.model import TicketState
+from ..core.rejected import Rejected
 from ..store.journal import Record
 
 DIMENSIONS = ("quantity", "efficiency", "value", "rating", "quality")

@@ -40,9 +40,10 @@ import simpy
 
 from ..core import commands as c
 from ..core.catalog import Catalog
-from ..core.centre import Centre, Rejected
+from ..core.centre import Centre
 from ..core.effects import TicketIssued
 from ..core.model import Ticket
+from ..core.rejected import Rejected
 from .metrics import DayResult, QueueMonitor
 from .model import (
     ArrivalModel,

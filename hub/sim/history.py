@@ -35,7 +35,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from ..core.catalog import Catalog
-from ..core.centre import Centre, CentreConfig
+from ..core.centre import Centre
+from ..core.centre_config import CentreConfig
 from ..store.journal import Journal, Record, meta
 from .engine import DayOptions, Engine
 from .model import (
@@ -230,8 +231,8 @@ class CaseFates:
         self.pending.sort()
 
     def apply_due(self, eng: Engine, d: dt.date) -> int:
-        from ..core.centre import Rejected
         from ..core.commands import CaseUpdate
+        from ..core.rejected import Rejected
 
         iso = d.isoformat()
         k = 0

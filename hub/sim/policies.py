@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.catalog import COMPREHENSIVE, Catalog
-from ..core.centre import CentreConfig, WindowSpec
+from ..core.centre_config import CentreConfig, WindowSpec
 from ..core.policy import OrderingPolicy
 from .model import ResidentModel
 from .service import ServiceModel

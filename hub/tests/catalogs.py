@@ -1,7 +1,8 @@
 """A small catalog for core tests: enough lines and window kinds to exercise routing."""
 
 from onewindow.hub.core.catalog import Catalog
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.policy import OrderingPolicy
 
 

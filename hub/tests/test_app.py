@@ -7,7 +7,8 @@ import re
 from onewindow.hub.app import BOARD_MAX_PAYLOAD, HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.render.bitmap import text_bitmap, text_bitmap_b64
 from onewindow.hub.render.escpos_decode import decode

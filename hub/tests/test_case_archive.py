@@ -18,8 +18,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, Rejected
+from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.model import Case
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.runner import build_app
 from onewindow.hub.store import history as h
 from onewindow.hub.store.journal import Journal

@@ -6,7 +6,6 @@ import datetime as dt
 import pytest
 
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Rejected
 from onewindow.hub.core.effects import (
     CaseOpened,
     DayClosed,
@@ -16,6 +15,7 @@ from onewindow.hub.core.effects import (
 )
 from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.core.policy import OrderingPolicy
+from onewindow.hub.core.rejected import Rejected
 
 from .catalogs import centre
 

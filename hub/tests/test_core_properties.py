@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.effects import (
     DayClosed,
     RatingGiven,
@@ -25,6 +26,7 @@ from onewindow.hub.core.effects import (
 )
 from onewindow.hub.core.model import Priority, TicketState, WindowState
 from onewindow.hub.core.policy import OrderingPolicy
+from onewindow.hub.core.rejected import Rejected
 
 from .catalogs import small_catalog
 

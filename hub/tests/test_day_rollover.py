@@ -10,9 +10,11 @@ import pytest
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.effects import DayClosed
 from onewindow.hub.core.model import TicketState
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.protocol import ow_protocol as proto
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 from onewindow.hub.app import Help, HelpAnswer, HubApp
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Rejected
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import Registry
 from onewindow.hub.web import floor
 
@@ -113,7 +113,8 @@ def test_closing_a_window_reroutes_its_own_queue():
 
 def test_help_requests_and_answers_replay(tmp_path):
     from onewindow.hub.catalog import load_catalog
-    from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+    from onewindow.hub.core.centre import Centre
+    from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
     from onewindow.hub.store.journal import Journal
 
     def fresh():

@@ -6,8 +6,10 @@ import random
 
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.model import TicketState
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.web.ahead import ahead_counts
 
 T0 = 1_795_500_000.0

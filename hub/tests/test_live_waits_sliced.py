@@ -14,7 +14,8 @@ import numpy as np
 from onewindow.hub.app import LIVE_WAIT_STEP, HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import Registry
 from onewindow.hub.forecast.wait import Forecast, WaitPredictor
 from onewindow.hub.web import public

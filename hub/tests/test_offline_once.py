@@ -17,7 +17,8 @@ import pytest
 from onewindow.hub.app import HubApp
 from onewindow.hub.config import load
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.effects import (
     QueueChanged,
     TicketCalled,
@@ -26,6 +27,7 @@ from onewindow.hub.core.effects import (
     WindowChanged,
 )
 from onewindow.hub.core.model import TicketState, WindowState
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal

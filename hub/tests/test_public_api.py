@@ -15,7 +15,8 @@ from starlette.middleware import Middleware
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.render.escpos_decode import decode
 from onewindow.hub.web import public

@@ -10,8 +10,10 @@ import pytest
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.policy import OrderingPolicy
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.report.staff import collect, compute
 from onewindow.hub.store.journal import Record

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.cli import app
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.report.cli import build, load_source
 from onewindow.hub.report.render import write_all
 from onewindow.hub.report.staff import (

@@ -16,8 +16,10 @@ from sqlalchemy import update
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, Rejected, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.model import TicketState
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.core.snapshot import from_table
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.startup import rebuild

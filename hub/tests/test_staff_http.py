@@ -15,7 +15,8 @@ from argon2 import PasswordHasher
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.store.accounts import IDLE_S, Accounts
 from onewindow.hub.store.files import FileStore

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, CentreConfig, WindowSpec
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.forecast import evaluate_wait as ev
 from onewindow.hub.forecast.wait import (

@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
-from ..core.centre import Rejected
 from ..core.model import Case
+from ..core.rejected import Rejected
 from ..store.accounts import Session
 from ..store.history import CASE_COLUMNS
 from .staff import Staff, _json, error

@@ -22,8 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import Help, HelpAnswer
 from ..core import commands as c
-from ..core.centre import Rejected
 from ..core.model import TicketState
+from ..core.rejected import Rejected
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
 from . import auth

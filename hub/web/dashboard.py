@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
-from ..core.centre import Rejected
+from ..core.rejected import Rejected
 from ..store.accounts import Session
 from . import floor
 from .staff import Staff, _json, error

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from ...protocol import ow_protocol as proto
 from ..core import commands as c
 from ..core.catalog import Item
-from ..core.centre import Rejected
+from ..core.rejected import Rejected
 from ..devices import Publish
 from ..render.escpos import render_tips
 from .pubkit import base_url, item_json, qr_svg, ticket_url

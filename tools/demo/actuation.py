@@ -17,8 +17,9 @@ import aiomqtt
 import simpy
 
 from ...hub.core import commands as c
-from ...hub.core.centre import Centre, Rejected
+from ...hub.core.centre import Centre
 from ...hub.core.effects import TicketIssued
+from ...hub.core.rejected import Rejected
 from ...hub.runner import HubRunner
 from ...hub.sim.engine import Day, Engine, Rating
 from ...hub.sim.metrics import DayResult

@@ -24,8 +24,9 @@ from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.config import from_dict
 from onewindow.hub.core import commands as c
-from onewindow.hub.core.centre import Centre, Rejected
+from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.model import TicketState, WindowState
+from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import Registry
 from onewindow.hub.sim.engine import Engine, Rating
 from onewindow.hub.sim.metrics import tally

@@ -1,0 +1,26 @@
+"""What a centre is configured with: its windows (kind and skills), ordering policy, UTC
+offset and calendar exceptions. Read from the centre's TOML by hub/config.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .catalog import COMPREHENSIVE
+from .policy import OrderingPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    number: int
+    kind: str = COMPREHENSIVE
+    skills: tuple[str, ...] | None = None  # item or line ids; None: what the kind serves
+
+
+@dataclass(frozen=True, slots=True)
+class CentreConfig:
+    centre_id: str
+    windows: tuple[WindowSpec, ...]
+    policy: OrderingPolicy = field(default_factory=OrderingPolicy)
+    utc_offset_minutes: int = 480  # China Standard Time; the day rolls over at local midnight
+    holidays: frozenset[str] = frozenset()  # ISO dates that are not working days
+    workdays: frozenset[str] = frozenset()  # weekend dates that are working days (调休)

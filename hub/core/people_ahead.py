@@ -1,0 +1,102 @@
+"""Who is ahead of a waiting ticket, and about how long it waits: what a ticket prints and
+the pages show. A ticket's competitors wait for a window that may serve it too, in an
+earlier tier (an appointment due now, then priority, then the rest) or earlier in its own.
+The hub's WaitPredictor (hub/forecast/wait.py) gives the finer wait; this is the core's.
+"""
+
+from __future__ import annotations
+
+from .model import Priority, Ticket
+from .policy import OrderingPolicy
+from .state import CentreState
+
+
+def tier(t: Ticket, now: float, policy: OrderingPolicy) -> int:
+    """0: an appointment within its slot; 1: priority; 2: everyone else (an appointment
+    early or late waits as a normal ticket)."""
+    if t.priority is Priority.APPOINTMENT and t.appointment_at is not None:
+        at = t.appointment_at
+        if at - policy.appointment_early <= now <= at + policy.appointment_grace:
+            return 0
+        return 2
+    return 1 if t.priority is Priority.PRIORITY else 2
+
+
+def ahead_of(state: CentreState, t: Ticket, now: float) -> list[Ticket]:
+    """Waiting tickets likely served before `t`: same windows, earlier tier or order."""
+    mine = state.reach(t)
+    policy = state.policy
+    my_tier, key = tier(t, now, policy), t.sort_key
+    items, reach = state.catalog.items, state._reach
+    # A specialised window serves its own kind first: for a card or cash item, only
+    # tickets of that kind are ahead, however long the comprehensive queue is.
+    own = set(items[t.item].window_kinds) if items[t.item].specialised else None
+    shares: dict[str, bool] = {}  # by item: most waiting tickets share a few items
+    out = []
+    for u in state.queue:
+        if u is t:
+            continue
+        if u.target_window is None:
+            share = shares.get(u.item)
+            if share is None:
+                share = not reach[u.item].isdisjoint(mine) and (
+                    own is None or not own.isdisjoint(items[u.item].window_kinds))
+                shares[u.item] = share
+        else:
+            share = u.target_window in mine
+        if not share:
+            continue
+        ut = tier(u, now, policy)
+        if ut < my_tier or (ut == my_tier and u.sort_key < key):
+            out.append(u)
+    return out
+
+
+def count_ahead(state: CentreState, t: Ticket, now: float) -> int:
+    """len(ahead_of(t, now)), without walking the queue in the common case: a new
+    normal ticket, newest of all, with no ticket sent to one window. Then everyone
+    waiting for an item that shares a window with t is ahead of it, whatever the tier."""
+    q = state.queue
+    if (t.priority is not Priority.NORMAL or t.target_window is not None or q.targeted
+            or not q.normal or q.normal[-1] is not t):
+        return len(ahead_of(state, t, now))
+    key = t.sort_key
+    if any(u.sort_key > key for u in q.appointment):  # an off-slot one taken later
+        return len(ahead_of(state, t, now))
+    row = state._share_rows.get(t.item)
+    if row is None:
+        row = state._share_rows[t.item] = {}
+    n = 0
+    for item, k in q.by_item.items():
+        share = row.get(item)
+        if share is None:
+            share = row[item] = _shares(state, t.item, item)
+        if share:
+            n += k
+    return n - 1 if row.get(t.item) else n  # not t itself
+
+
+def _shares(state: CentreState, mine: str, other: str) -> bool:
+    """Do tickets for `other` compete with a ticket for `mine` (see ahead_of)?"""
+    items, reach = state.catalog.items, state._reach
+    own = items[mine].window_kinds if items[mine].specialised else None
+    return not reach[other].isdisjoint(reach.get(mine, frozenset())) and (
+        own is None or not set(own).isdisjoint(items[other].window_kinds))
+
+
+def estimate(state: CentreState, t: Ticket, now: float) -> tuple[int, float]:
+    """(people ahead, minutes to wait) from the standard minutes of those ahead."""
+    ahead = ahead_of(state, t, now)
+    reach = state.reach(t)
+    if not reach:
+        return len(ahead), float("inf")
+    items, windows, tickets = state.catalog.items, state.windows, state.tickets
+    work = sum(items[u.item].minutes for u in ahead)
+    for n in reach:  # what the windows' current residents still need
+        w = windows[n]
+        cur = tickets.get(w.ticket) if w.ticket is not None else None
+        if cur is not None:
+            left = items[cur.item].minutes - (now - w.since) / 60.0
+            if left > 0:
+                work += left
+    return len(ahead), work / len(reach)

@@ -1,0 +1,140 @@
+"""CentreState: all of one centre's state, and the look-ups every operation shares.
+
+The state lives in one object on purpose: a refused command must leave it exactly as it
+was (day_rollover.savepoint copies its attributes), and a snapshot saves and restores it
+whole (snapshot.py). The operations are functions over it in their own modules (issuing,
+serving, window_admin, numbering, cases, ratings); `Centre` (centre.py) adds the entry
+point, `apply`, on top. Attributes with a leading underscore are derived (indexes and
+caches rebuilt from the rest: a snapshot does not hold them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .catalog import Catalog, Item
+from .centre_config import CentreConfig
+from .day_calendar import DayCalendar
+from .effects import Effect, Unreachable
+from .model import Case, Rating, Ticket, Window, WindowState
+from .policy import WaitingQueue
+from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
+from .rejected import Rejected
+
+
+class CentreState:
+    def __init__(self, catalog: Catalog, config: CentreConfig) -> None:
+        self.catalog = catalog
+        self.config = config
+        self.policy = config.policy
+        self.calendar = DayCalendar(config.utc_offset_minutes, config.holidays,
+                                    config.workdays)
+        self.day = ""
+        self._day_span = (0.0, 0.0)  # [start, end) of self.day in epoch seconds
+        self.tickets: dict[str, Ticket] = {}  # today's, by id
+        self.by_number: dict[str, Ticket] = {}
+        self.queue = WaitingQueue()
+        self.counters: dict[str, int] = {}
+        # Today's offline blocks: device -> prefix -> [first, last] ranges, newest last.
+        self.blocks: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self.offline_next: dict[str, int] = {}
+        self.serial = 0
+        self.streak = 0
+        self.cases: dict[str, Case] = {}
+        self.active_by_resident: dict[tuple[str, str], str] = {}
+        self.ratings: dict[str, Rating] = {}  # by ticket id, while the ticket is kept
+        self.windows: dict[int, Window] = {}
+        for spec in config.windows:
+            if spec.number in self.windows:
+                raise ValueError(f"window {spec.number} configured twice")
+            skills = window_skills(catalog, spec, self.policy)
+            self.windows[spec.number] = Window(spec.number, spec.kind, skills)
+        self._reach: ItemReach = {}
+        self._servable: frozenset[str] = frozenset()
+        # mine -> other -> do they compete (people_ahead.count_ahead); valid for this reach
+        self._share_rows: dict[str, dict[str, bool]] = {}
+        self._refresh_reach()
+
+    # ---- reach -----------------------------------------------------------------------
+    def _refresh_reach(self) -> None:
+        """Every item's reach worked out again (skills changed, a snapshot restored)."""
+        self._reach = item_reach(self.catalog, self.windows.values())
+        self._share_rows = {}
+        self._servable = servable(self.windows.values())
+
+    def _update_reach(self, w: Window) -> None:
+        """Window `w` opened or closed."""
+        self._share_rows.clear()
+        update_reach(self._reach, w)
+
+    def reach(self, t: Ticket) -> frozenset[int]:
+        """Windows (not closed) that may serve this waiting ticket."""
+        return ticket_reach(self._reach, self.windows, t)
+
+    def unreachable(self) -> list[Ticket]:
+        return [t for t in self.queue if not self.reach(t)]
+
+    def newly_unreachable(self, before: set[str]) -> list[Effect]:
+        """`Unreachable` for the waiting tickets no window reaches now that were not in
+        `before` (ids): what an operation reports after changing windows."""
+        lost = tuple(t.id for t in self.unreachable() if t.id not in before)
+        return [Unreachable(lost)] if lost else []
+
+    # ---- look-ups --------------------------------------------------------------------
+    def find_ticket(self, ref: str) -> Ticket | None:
+        """Today's ticket by id ("20261123-A017") or number ("A017")."""
+        return self.tickets.get(ref) or self.by_number.get(ref)
+
+    def known_window(self, number: int) -> Window:
+        w = self.windows.get(number)
+        if w is None:
+            raise Rejected("unknown_window", f"没有{number}号窗口 / no window {number}")
+        return w
+
+    def known_item(self, item_id: str) -> Item:
+        item = self.catalog.item(item_id)
+        if item is None:
+            raise Rejected("unknown_item", f"未知事项 / unknown item {item_id!r}")
+        return item
+
+    def active_window(self, number: int) -> Window:
+        """A window that is open and not paused: one that may call and serve."""
+        w = self.known_window(number)
+        if w.state is WindowState.CLOSED:
+            raise Rejected("window_closed", f"{number}号窗口未开放 / window {number} is closed")
+        if w.state is WindowState.PAUSED:
+            raise Rejected("window_paused", f"{number}号窗口暂停中 / window {number} is paused")
+        return w
+
+    def current_ticket(self, w: Window) -> Ticket:
+        """The ticket window `w` is calling or serving."""
+        t = self.tickets.get(w.ticket) if w.ticket else None
+        if t is None:
+            raise Rejected("no_current_ticket",
+                           f"{w.number}号窗口没有当前号 / window {w.number} has no current ticket")
+        return t
+
+    # ---- the whole state, for comparing states and for tests --------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All the state, derived indexes included: two cores with equal dicts answer every
+        command alike (a refused command must leave it equal)."""
+        q = self.queue
+        return {
+            "day": self.day,
+            "serial": self.serial,
+            "streak": self.streak,
+            "counters": dict(sorted(self.counters.items())),
+            "blocks": {d: {p: list(r) for p, r in sorted(b.items())}
+                       for d, b in sorted(self.blocks.items())},
+            "offline_next": dict(sorted(self.offline_next.items())),
+            "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
+            "by_number": {n: t.id for n, t in sorted(self.by_number.items())},
+            "active_by_resident": sorted([r, i, t] for (r, i), t in
+                                         self.active_by_resident.items()),
+            "queue": [t.id for t in q],
+            "queue_by_item": dict(sorted(q.by_item.items())),
+            "queue_targeted": q.targeted,
+            "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
+            "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
+            "ratings": {k: r.to_dict() for k, r in sorted(self.ratings.items())},
+        }
