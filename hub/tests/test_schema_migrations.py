@@ -24,7 +24,7 @@ from onewindow.hub.runner import build_app
 from onewindow.hub.store import db, schema
 from onewindow.hub.store.accounts import Accounts
 from onewindow.hub.store.history import History
-from onewindow.hub.store.journal import Journal
+from onewindow.hub.store.journal import Journal, Record
 from onewindow.hub.store.snapshot import SnapshotStore
 
 from . import schema_before_versioning as before_versioning
@@ -267,3 +267,60 @@ def test_every_store_shares_the_one_metadata():
     assert {t.metadata for t in (history.days, history.cases, registry.secret_table,
                                  accounts.sessions, journal.meta)} == {schema.metadata}
 
+
+
+_LATER = '''"""A later step, for the test: a column, an index and a data change."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("journal") as batch:
+        batch.add_column(sa.Column("note", sa.String(16), nullable=False,
+                                   server_default="-"))
+        batch.create_index("ix_journal_dev", ["dev"])
+    op.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+'''
+
+
+def test_a_versioned_database_is_brought_forward_by_the_later_steps(url, tmp_path,
+                                                                   monkeypatch):
+    """A database at HEAD, then a hub with one more numbered step: it runs that step alone,
+    once, in order; the rows stay."""
+    import shutil
+
+    j = Journal(url)
+    j.append([Record(1, 1.0, "box-1", 1, {"op": "take", "item": "SOC-1"}),
+              Record(2, 2.0, None, None, {"op": "open", "window": 1})])
+    with j.engine.begin() as conn:
+        conn.execute(insert(schema.meta).values(key="schema", value="1"))
+    records = list(j.read())
+    j.close()
+
+    later = tmp_path / "migrations"
+    shutil.copytree(db.MIGRATIONS, later, ignore=shutil.ignore_patterns("__pycache__"))
+    nxt = f"{int(db.HEAD) + 1:04d}"
+    (later / "versions" / f"{nxt}_later.py").write_text(
+        _LATER.format(rev=nxt, down=db.HEAD), encoding="utf-8")
+    monkeypatch.setattr(db, "MIGRATIONS", later)
+    monkeypatch.setattr(db, "HEAD", nxt)
+
+    j = Journal(url)
+    try:
+        assert db.revision(j.engine) == nxt
+        assert list(j.read()) == records
+        with j.engine.connect() as conn:
+            assert conn.execute(text("SELECT note FROM journal")).scalars().all() == ["-", "-"]
+            assert conn.execute(select(schema.meta.c.value).where(
+                schema.meta.c.key == "schema")).scalar() == "2"
+        assert "ix_journal_dev" in {i["name"] for i in inspect(j.engine).get_indexes("journal")}
+    finally:
+        j.close()
+    Journal(url).close()  # opens again: at the head, nothing to run
+    assert db.revision_of(url) == nxt
