@@ -70,7 +70,7 @@ async def test_a_poison_event_through_the_batch_path_is_answered_and_changes_not
     app = build_app(cfg, journal)
     runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
     steps = []
-    runner.on_step = steps.append
+    runner.subscribe(steps.append)
     topic = proto.device_topic(CENTRE, "box-1", "evt")
     take = proto.encode("evt", proto.event("box-1", 4, "take", item="SOC-1"))
     await runner._handle_batch([_message(topic, take)])
@@ -146,7 +146,7 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
     app = build_app(cfg, journal)
     runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
     steps = []
-    runner.on_step = steps.append
+    runner.subscribe(steps.append)
     topic = proto.device_topic(CENTRE, "box-1", "evt")
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 1, "take", item="SOC-1")))])

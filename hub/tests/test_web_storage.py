@@ -16,8 +16,8 @@ def test_an_action_during_a_storage_outage_is_refused_with_503_and_changes_nothi
     env = Env(tmp_path)
     journal = Journal(f"sqlite:///{tmp_path}/journal.db")
     try:
-        runner = HubRunner(env.hub, journal, BrokerURL("127.0.0.1", 1))
-        env.site.runner = runner
+        runner = HubRunner(env.hub, journal, BrokerURL("127.0.0.1", 1), lambda: env.now)
+        env.site.port = runner  # the pages act through the runner, as in `serve`
         cl = env.client("admin", window=1)
         assert cl.post("/console/open", json={"window": 1}).status_code == 200
         env.act(c.TakeTicket(next(iter(env.hub.centre.windows[1].skills))))

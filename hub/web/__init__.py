@@ -21,11 +21,11 @@ from starlette.applications import Starlette
 
 from ..store.files import FileStore
 from .app import create_app
+from .port import HubPort
 
 if TYPE_CHECKING:
     from ..app import HubApp
     from ..config import HubConfig
-    from ..runner import HubRunner
 
 log = logging.getLogger("onewindow.hub.web")
 
@@ -92,10 +92,11 @@ def listener(host: str, port: int) -> socket.socket:
 
 async def start_web(config: HubConfig, hub: HubApp,
                     clock: Callable[[], float] = time.time,
-                    runner: HubRunner | None = None) -> WebServer:
+                    port: HubPort | None = None) -> WebServer:
+    """The web side of `hub`, acting on it through `port` (the runner: hub/web/port.py)."""
     assert config.web is not None
     files = FileStore(config.files_dir)
-    app = create_app(hub, files, config.device_tokens, clock, runner=runner, config=config)
+    app = create_app(hub, files, config.device_tokens, clock, port=port, config=config)
     sock = listener(config.web.host, config.web.port)
     uv = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                         timeout_graceful_shutdown=5)

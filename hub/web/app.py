@@ -40,11 +40,11 @@ from ..app import HubApp
 from ..core.model import TicketState
 from ..store.files import FileStore, day_of
 from ..store.journal import StorageUnavailable
+from .port import HubPort
 from .site import CSRFMiddleware, Site
 
 if TYPE_CHECKING:
     from ..config import HubConfig
-    from ..runner import HubRunner
 
 STATIC = Path(__file__).parent / "static"
 
@@ -193,17 +193,17 @@ class FilesAPI:
 
 def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None = None,
                clock: Callable[[], float] = time.time, max_bytes: int = MAX_UPLOAD,
-               runner: HubRunner | None = None, site: Site | None = None,
+               port: HubPort | None = None, site: Site | None = None,
                config: HubConfig | None = None) -> Starlette:
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
-    from . import public, staff
+    from . import public, staffpages
 
-    site = site or Site(hub, runner, clock)
+    site = site or Site(hub, port, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
     site.config = config  # type: ignore[attr-defined]  # database URL, alert targets
     api = FilesAPI(hub, files, tokens or {}, clock, max_bytes,
-                   lookup=getattr(runner, "token_lookup", None))
+                   lookup=site.port.token_lookup)
     routes: list[BaseRoute] = [
         Route("/api/tickets/{ticket}/files", api.post_file, methods=["POST"]),
         Route("/api/tickets/{ticket}/files", api.list_files, methods=["GET"]),
@@ -211,10 +211,10 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         Route("/live/{channel}/{arg}", _live(site)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *public.routes(site),
-        *staff.routes(site),
+        *staffpages.routes(site),
     ]
     app = Starlette(routes=routes,
-                    middleware=[*staff.middleware(site), Middleware(CSRFMiddleware)],
+                    middleware=[*staffpages.middleware(site), Middleware(CSRFMiddleware)],
                     exception_handlers={StorageUnavailable: _storage_unavailable})
     app.state.site = site
     return app

@@ -54,8 +54,8 @@ class Dashboard:
         """The last HISTORY_DAYS closed days, by SQL from the history tables (past days are
         not in memory: hub/store/history.py). They change only when a day closes, so the
         query runs once a day, not on every update of the live floor."""
-        runner = self.site.runner
-        if runner is None:  # no journal (unit tests of the pages)
+        journal = self.site.port.journal
+        if journal is None:  # no journal (unit tests of the pages)
             return None
         today = self.hub.centre.local_date(self.site.clock())
         if self._history_cache[0] != today:
@@ -64,7 +64,7 @@ class Dashboard:
             first = (today - dt.timedelta(days=HISTORY_DAYS)).strftime("%Y%m%d")
             last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
             try:
-                summary = History(runner.journal.engine).summary(first, last)
+                summary = History(journal.engine).summary(first, last)
             except Exception as e:  # storage away: the live floor goes on without it
                 log.warning("dashboard history not read: %s", e)
                 return None

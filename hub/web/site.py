@@ -1,8 +1,9 @@
 """What every page handler shares: the hub, the way to act on it, templates and live updates.
 
 Staff actions go through `Site.act`: the same `HubApp.operate` a device event goes through,
-journaled by the runner before anything is published, so a click is as durable as a key
-press on a keypad and every open page hears of it through `LiveHub`.
+journaled by the process running the hub (its `HubPort`, hub/web/port.py) before anything is
+published, so a click is as durable as a key press on a keypad and every open page hears of
+it through `LiveHub`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..app import Step
 from ..core import commands as c
 from ..devices import Publish
-from ..store.journal import StorageUnavailable
 from . import i18n
 from .live import LiveHub
+from .port import HubPort, MemoryPort
 
 if TYPE_CHECKING:
     from ..app import HubApp
-    from ..runner import HubRunner
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
@@ -113,43 +113,28 @@ def receive_replay(scope: Scope) -> Receive | None:
 
 
 class Site:
-    def __init__(self, hub: HubApp, runner: HubRunner | None = None,
+    def __init__(self, hub: HubApp, port: HubPort | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.hub = hub
-        self.runner = runner
+        # The process running the hub (hub/web/port.py); none: actions decided in memory.
+        self.port: HubPort = port if port is not None else MemoryPort(hub, clock)
         self.clock = clock
         self.live = LiveHub()
         self.env = Environment(loader=FileSystemLoader(TEMPLATES),
                                autoescape=select_autoescape(("html", "xml")),
                                extensions=["jinja2.ext.i18n"])
-        if runner is not None:
-            previous = runner.on_step
-
-            def on_step(step: Step) -> None:
-                if previous is not None:
-                    previous(step)
-                self.live.changed()
-
-            runner.on_step = on_step
+        self.port.subscribe(lambda step: self.live.changed())
 
     async def act(self, cmd: c.Command) -> Step:
         """Apply a staff or kiosk action: journaled, then published. Raises Rejected, or
         StorageUnavailable (answered 503 by the app) while the journal cannot store: then
         nothing was decided, so nothing is undone."""
-        if self.runner is not None and not self.runner.storage_ok.is_set():
-            raise StorageUnavailable("the journal is unavailable; the hub is recovering it")
-        step = self.hub.operate(cmd, self.clock())
-        if self.runner is not None:
-            await self.runner.commit(step)
-        else:
-            self.live.changed()
-        return step
+        return await self.port.submit(cmd)
 
     async def send(self, publishes: list[Publish]) -> None:
         """Publish messages that change no state (a kiosk's tips printout): nothing to
-        journal, so straight to the broker. Without a runner (unit tests) they are dropped."""
-        if self.runner is not None:
-            await self.runner._publish(publishes)
+        journal, so straight to the broker. Without one (unit tests) they are dropped."""
+        await self.port.send(publishes)
 
     def lang(self, request: Request) -> str:
         return i18n.pick(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))

@@ -1,16 +1,10 @@
-"""Staff pages behind a login: clerk console, back-office specialist, supervisor dashboard,
-device fleet, accounts.
+"""What every staff page stands on: sessions and permissions (`Staff.guard`), the staff page
+frame and its navigation, display names; and the pages of its own: login, logout, accounts.
 
     GET  /login  POST /login  POST /logout     sign in (rate-limited) and out
-    GET  /console            POST /console/{action}       clerk: own window (console.py)
-    GET  /specialist         POST /specialist/answer      help requests (console.py)
-    GET  /dashboard          POST /dashboard/windows/{n}/{open|close|skills}  (dashboard.py)
-    GET  /fleet                                           device fleet (dashboard.py)
     GET  /accounts           POST /accounts, /accounts/{username}             admin
-    live: /live/staff-window/{n}, staff-help, staff-floor, staff-fleet (login + permission)
 
-Every staff route names a permission (auth.py); logged out, a page redirects to /login and
-anything else gets 401 JSON; a role without the permission gets 403.
+The staff side as a whole (its routes and headers) is assembled in staffpages.py.
 """
 
 from __future__ import annotations
@@ -21,11 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.accounts import ABSOLUTE_S, ROLES, AccountError, Accounts, Session
 from . import auth
@@ -33,8 +24,6 @@ from .floor import Targets
 from .site import Site
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
-STAFF_PREFIXES = ("/login", "/logout", "/console", "/specialist", "/dashboard", "/fleet",
-                  "/accounts", "/live/staff-")
 
 
 def error(status: int, code: str, msg: str, **headers: str) -> JSONResponse:
@@ -50,8 +39,8 @@ class Staff:
         if accounts is None:
             if self.config is not None:
                 url = self.config.database_url
-            elif site.runner is not None:
-                url = site.runner.journal.url
+            elif site.port.journal is not None:
+                url = site.port.journal.url
             else:
                 raise RuntimeError("the staff pages need site.accounts or a configuration")
             accounts = Accounts(url)
@@ -242,51 +231,3 @@ async def _json(request: Request) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-def routes(site: Site) -> list[BaseRoute]:
-    from . import cases, console, dashboard
-
-    staff = Staff(site)
-    site.staff = staff  # type: ignore[attr-defined]
-    g = staff.guard
-    out: list[BaseRoute] = [
-        Route("/login", staff.login_page, methods=["GET"]),
-        Route("/login", staff.login, methods=["POST"]),
-        Route("/logout", staff.logout, methods=["POST"]),
-        Route("/staff", staff.home, methods=["GET"]),
-        Route("/accounts", g("accounts")(staff.accounts_page), methods=["GET"]),
-        Route("/accounts", g("accounts")(staff.accounts_add), methods=["POST"]),
-        Route("/accounts/{username}", g("accounts")(staff.accounts_change), methods=["POST"]),
-    ]
-    out += console.routes(staff)
-    out += dashboard.routes(staff)
-    out += cases.routes(staff)
-    return out
-
-
-class _Headers:
-    """Staff pages: never cached, never framed, no referrer leaves the site."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(STAFF_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [(b"x-frame-options", b"DENY"),
-                            (b"referrer-policy", b"same-origin"),
-                            (b"x-content-type-options", b"nosniff")]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_headers)
-
-
-def middleware(site: Site) -> list[Middleware]:
-    return [Middleware(_Headers)]
