@@ -21,16 +21,25 @@ def ahead_counts(centre: Centre, tickets: Iterable[Ticket], now: float) -> dict[
     """{ticket id: len(centre.ahead_of(t, now))} for waiting tickets."""
     out: dict[str, int] = {}
     groups: dict[tuple[str, int], list[Ticket]] = {}
+    tier = centre._tier
     for t in tickets:
         if t.target_window is not None:
             out[t.id] = len(centre.ahead_of(t, now))
         else:
-            groups.setdefault((t.item, centre._tier(t, now)), []).append(t)
-    for (_, tier), group in groups.items():
+            groups.setdefault((t.item, tier(t, now)), []).append(t)
+    for (_, mine), group in groups.items():
         last = max(group, key=lambda t: t.sort_key)
         # Whoever is ahead of a ticket of the group is ahead of its last one too (same item:
-        # same windows; same tier: an earlier place), so one walk serves them all.
-        ranks = sorted((centre._tier(u, now), u.sort_key) for u in centre.ahead_of(last, now))
+        # same windows; same tier: an earlier place), so one walk serves them all: those in
+        # an earlier tier are ahead of each, those in the same tier if earlier in it (no
+        # (tier, place) pair per ticket and no sort of them: a third of the time).
+        earlier, places = 0, []
+        for u in centre.ahead_of(last, now):
+            if tier(u, now) < mine:
+                earlier += 1
+            else:  # the same tier: ahead_of(last) holds no later one
+                places.append(u.sort_key)
+        places.sort()
         for t in group:
-            out[t.id] = bisect_left(ranks, (tier, t.sort_key))
+            out[t.id] = earlier + bisect_left(places, t.sort_key)
     return out

@@ -10,11 +10,18 @@ that same frame to every stream of the feed if it differs from the feed's last o
 Bursts are coalesced: a feed is rebuilt at most once per `interval` (leading edge: the
 first change after a quiet spell goes out at once; trailing edge: the state after a burst
 always goes out); a channel with many feeds (a phone page per resident) may be paced
-slower. The flusher builds in slices of SLICE_S (feeds built in one slice see the same
-state and share work: the phones' people-ahead walk, the wait simulation) and yields to
-the loop between slices, so the hub's MQTT path never waits behind a row of snapshots;
-after a pass it rests so that building takes at most BUDGET of the loop's time: with
-hundreds of pages open on a busy machine the views lag a little more, the calls do not.
+slower, and a feed that is costly to build is paced by its cost (FEED_SHARE).
+
+The hub's MQTT path waits for whatever the loop is doing when a call arrives, so the
+flusher works in slices of about SLICE_S and yields to the loop between them (issue 14:
+8 ms slices put the call -> display p99 with 300 pages open at 1.5-1.9x the p99
+without). A slice counts the feeds it built and the streams it woke: each woken stream
+writes its frame in the loop's next turn (WAKE_S each), so 200 phone pages changed in one
+slice were 5-10 ms of writes in one turn. Feeds built during one pass share work prepared
+for the pass (`shared_key`: the phones' people-ahead walk), and are rebuilt again if the
+state moved meanwhile. After a pass the flusher rests so that
+building takes at most BUDGET of the loop's time: with hundreds of pages open on a busy
+machine the views lag a little more, the calls do not.
 
 Snapshots are whole states, never deltas: a stream keeps only the newest frame it has not
 sent yet (drop to latest), so a slow or stalled client costs one frame of memory and
@@ -29,7 +36,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -40,12 +47,17 @@ log = logging.getLogger("onewindow.hub.web")
 Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> JSON-able
 KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
-# Builds in a row before the flusher yields. Feeds built in one slice see one state and share
-# its prepared work (200 phone pages: one 1-4 ms queue walk, then ~20 us each); a slice
-# shorter than that walk redid it for every page.
-SLICE_S = 0.008
+SLICE_S = 0.001  # the loop's time one slice of building and waking may take, about
+# What one woken stream costs the loop's next turn: the generator's step, the ASGI send and
+# the socket write of one frame (measured in the hub under tools/bench_live.py: ~25 us).
+WAKE_S = 25e-6
 SLOW_S = 0.05  # a build this long is logged
 BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
+# A feed is rebuilt at most as often as keeps its builds under this share of the loop: a
+# 4-7 ms snapshot (the supervisors' floor, 33 KB) is one piece the loop cannot slice, and
+# each one delays the calls arriving meanwhile; it goes out every 0.4-0.6 s, not 0.25 s.
+FEED_SHARE = 0.01
+MAX_PACE_S = 0.6  # ... but at least this often: every page shows each change within 1 s
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
 
 
@@ -69,14 +81,15 @@ class Stream:
 class Feed:
     """One channel and argument while watched: its latest frame and its streams."""
 
-    __slots__ = ("arg", "built_at", "frame", "name", "streams", "version")
+    __slots__ = ("arg", "built_at", "cost", "frame", "name", "streams", "version")
 
     def __init__(self, name: str, arg: str) -> None:
         self.name, self.arg = name, arg
         self.streams: set[Stream] = set()
         self.frame: bytes | None = None
-        self.version = -1  # LiveHub.version when last built
+        self.version = -1  # LiveHub.version its last build showed (at least)
         self.built_at = float("-inf")  # loop time of that build
+        self.cost = 0.0  # seconds that build took
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -94,7 +107,10 @@ class LiveHub:
         self.paces: dict[str, float] = {}  # channels rebuilt less often than `interval`
         self.builds: Counter[str] = Counter()  # by channel name: what the views cost
         self.build_s = 0.0  # seconds spent building, in the flusher
+        self.slices = 0  # slices the flusher's passes were cut into
+        self._pass_version: int | None = None  # LiveHub.version a pass began at
         self._kick: asyncio.Event | None = None
+        self._new = asyncio.Event()  # a feed was opened: built without waiting for a pace
         self._flusher: asyncio.Task[None] | None = None
 
     def channel(self, name: str, snapshot: Snapshot) -> None:
@@ -113,59 +129,103 @@ class LiveHub:
     def snapshot(self, name: str, arg: str = "") -> Any:
         return self.channels[name](arg)
 
+    def shared_key(self, state: Hashable) -> Hashable:
+        """What work shared by many views (the phones' people-ahead walk) is to be keyed
+        on: during a pass of the flusher, the pass (its feeds are rebuilt again if the
+        state moved meanwhile: one walk per pass, not one per slice); else `state`, the
+        caller's own mark of the state (a page opened, a test)."""
+        return ("state", state) if self._pass_version is None else ("pass",
+                                                                    self._pass_version)
+
+    def pace_of(self, feed: Feed) -> float:
+        """How often `feed` may be rebuilt: its channel's pace, or slower when its last
+        build was costly (FEED_SHARE), but at least every MAX_PACE_S."""
+        pace = self.paces.get(feed.name, self.interval)
+        return max(pace, min(MAX_PACE_S, feed.cost / FEED_SHARE))
+
     # ---- building and fanning out ---------------------------------------------------------
-    def _build(self, feed: Feed, now: float) -> None:
-        """The feed's snapshot, built and serialised once, to all its streams if new."""
-        feed.version, feed.built_at = self.version, now
+    def _build(self, feed: Feed, now: float) -> int:
+        """The feed's snapshot, built and serialised once, to all its streams if new; the
+        number of streams it woke."""
+        feed.version = self.version if self._pass_version is None else self._pass_version
+        feed.built_at = now
         self.builds[feed.name] += 1
         try:
             data = json.dumps(self.snapshot(feed.name, feed.arg), ensure_ascii=False,
                               separators=(",", ":"))
         except Exception:  # one broken view must not stop the others
             log.exception("live channel %s/%s: snapshot failed", feed.name, feed.arg)
-            return
+            return 0
         frame = f"event: {feed.name}\ndata: {data}\n\n".encode()
         if frame == feed.frame:
-            return
+            return 0
         feed.frame = frame
         for s in feed.streams:
             s.offer(frame)
+        return len(feed.streams)
 
     async def _flush(self) -> None:
-        """Rebuild stale feeds, each at most once per interval, while any feed exists."""
+        """Rebuild stale feeds, each at most once per its pace, while any feed exists."""
         loop = asyncio.get_running_loop()
         kick = self._kick
         assert kick is not None
         while self.feeds:
             kick.clear()  # before the scan: a change during it sets it again
-            now = loop.time()
-            due_next: float | None = None
-            spent = sliced = 0.0
-            # a channel's feeds one after another: in one slice they share prepared work
-            for feed in sorted(self.feeds.values(), key=lambda f: f.name):
-                if feed.version == self.version or not feed.streams:
-                    continue
-                due = feed.built_at + self.paces.get(feed.name, self.interval)
-                if due > now:
-                    due_next = due if due_next is None else min(due_next, due)
-                    continue
-                started = time.perf_counter()
-                self._build(feed, now)
-                took = time.perf_counter() - started
-                if took > SLOW_S:  # the loop stood still for it: say which view
-                    log.warning("live channel %s/%s: snapshot took %.0f ms", feed.name,
-                                feed.arg, took * 1000)
-                spent, sliced = spent + took, sliced + took
-                if sliced >= SLICE_S:  # the hub's own work goes between slices of builds
-                    sliced = 0.0
-                    await asyncio.sleep(0)
-                    now = loop.time()
+            spent, due_next = await self._pass(loop)
             self.build_s += spent
             if spent:  # at most BUDGET of the loop's time: under load, views lag, calls don't
                 await asyncio.sleep(spent * (1 / BUDGET - 1))
-            timeout = None if due_next is None else max(0.0, due_next - loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(kick.wait(), timeout)
+            if not kick.is_set():  # nothing changed since the pass began: until a change
+                timeout = None if due_next is None else max(0.0, due_next - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(kick.wait(), timeout)
+            if kick.is_set() and due_next is not None and not self._new.is_set():
+                # A change makes every feed stale, but none is due before the earliest
+                # pace is over: no pass (a scan of every feed) per change in between; a
+                # new feed (a page just opened) is built at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new.wait(),
+                                           max(0.0, due_next - loop.time()))
+
+    async def _pass(self, loop: asyncio.AbstractEventLoop) -> tuple[float, float | None]:
+        """One pass over the feeds, in slices: the seconds spent building, and when the
+        earliest feed left stale is due."""
+        now = loop.time()
+        self._pass_version = self.version
+        self._new.clear()
+        spent = sliced = 0.0
+        try:
+            # a channel's feeds one after another: in one pass they share prepared work
+            for feed in sorted(self.feeds.values(), key=lambda f: f.name):
+                if feed.version == self.version or not feed.streams:
+                    continue
+                if feed.built_at + self.pace_of(feed) > now:
+                    continue
+                started = time.perf_counter()
+                woken = self._build(feed, now)
+                took = feed.cost = time.perf_counter() - started
+                if took > SLOW_S:  # the loop stood still for it: say which view
+                    log.warning("live channel %s/%s: snapshot took %.0f ms", feed.name,
+                                feed.arg, took * 1000)
+                spent += took
+                sliced += took + woken * WAKE_S
+                if sliced >= SLICE_S:  # the hub's own work goes between slices
+                    sliced = 0.0
+                    self.slices += 1
+                    await asyncio.sleep(0)
+                    now = loop.time()
+        finally:
+            self._pass_version = None
+        if sliced:
+            self.slices += 1
+        # The feeds left stale (not due yet, or built while the state moved on): the
+        # earliest is due after its pace.
+        due_next: float | None = None
+        for feed in self.feeds.values():
+            if feed.version != self.version and feed.streams:
+                due = feed.built_at + self.pace_of(feed)
+                due_next = due if due_next is None else min(due_next, due)
+        return spent, due_next
 
     def _subscribe(self, name: str, arg: str) -> tuple[Feed, Stream]:
         key = (name, arg)
@@ -183,6 +243,7 @@ class LiveHub:
             self._flusher = asyncio.create_task(self._flush(), name="live-flusher")
             self._flusher.add_done_callback(_log_failure)
         elif feed.frame is None and self._kick is not None:
+            self._new.set()
             self._kick.set()
         return feed, stream
 

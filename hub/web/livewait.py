@@ -11,7 +11,7 @@ watched ticket are read from one simulation. Fresh on every change: states, call
 waiting counts.
 
 In the hub's loop the simulation, when one is needed (the step turned and the predictor has no
-forecast standing for it), runs as a task in slices of SLICE tickets (~1-2 ms each; 900
+forecast standing for it), runs as a task in slices of SLICE tickets (~0.6 ms each; 900
 waiting took 20-60 ms in one piece, a stall every page's turn of the step). Until it is done
 the pages show the previous step's waits (minutes, a step old); then every feed is rebuilt
 (`LiveHub.changed`). The first read, and any read outside an event loop, simulates at once.
@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 
 Minutes = tuple[int, int, int] | None  # (point, low, high); None: no open window serves it
 Key = tuple[float, frozenset[int]]  # (the step's start, the windows not closed)
-SLICE = 64  # tickets placed per slice of a simulation run in the loop (~20 us each)
+# Tickets placed per slice of a simulation run in the loop: ~35 us each with 950 waiting
+# (issue 14: 64 were 2.3 ms, a stall for every call arriving meanwhile). The first slice
+# also reads and orders the whole queue (10 ms with 950 waiting, hub/forecast: a finer
+# split of that is the forecast's to give).
+SLICE = 16
+READ_SLICE = 32  # watched tickets' waits read from a finished simulation per slice (~27 us each)
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +118,20 @@ class LiveWaits:
         if hub.pos == version:
             hub.waits.adopt(fc, version, step)  # later reads at this position find it
         centre, waits = hub.centre, hub.waits
-        self._key = key
-        self.refreshed += 1
-        self.sliced += 1
-        self._items = {i: waits.probe_in(fc, centre, i, step).minutes() for i in self.items}
-        self._tickets = {}
-        for tid in self.watched():
+        items = {i: waits.probe_in(fc, centre, i, step).minutes() for i in self.items}
+        tickets: dict[str, Minutes] = {}
+        # Read in slices too (200 phone pages: 5 ms); the pages show the previous waits
+        # until all are read, then these at once.
+        for n, tid in enumerate(list(self.watched()), 1):
+            if n % READ_SLICE == 0:
+                await asyncio.sleep(0)
             t = centre.tickets.get(tid)
             est = waits.wait_in(fc, tid, step) if t is not None else None
             if t is not None and t.state is TicketState.WAITING and est is not None:
-                self._tickets[tid] = est.minutes()
+                tickets[tid] = est.minutes()
+        self._key, self._items, self._tickets = key, items, tickets
+        self.refreshed += 1
+        self.sliced += 1
         self.on_refresh()
 
     def _read_tickets(self, ids: Iterable[str], now: float) -> None:

@@ -19,6 +19,7 @@ Only what the printed ticket already says: no resident token, no clerk, no histo
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -43,13 +44,14 @@ class Phone:
         self.waits = LiveWaits.of(site)
         self.waits.watched = self.watched
         # people ahead of all watched tickets, from one walk of the queue per state
-        self._ahead: tuple[tuple[int, int], dict[str, int]] | None = None
+        self._ahead: tuple[tuple[Hashable, int], dict[str, int]] | None = None
 
     def watched(self) -> list[str]:
         return [arg for name, arg in self.site.live.feeds if name == "ticket"]
 
     def ahead(self, t: Ticket, now: float) -> int:
-        key = (self.site.hub.pos, int(now))  # appointment tiers turn at whole seconds here
+        # one walk per pass of the live flusher (live.py); tiers turn at whole seconds
+        key = (self.site.live.shared_key(self.site.hub.pos), int(now))
         if self._ahead is None or self._ahead[0] != key or t.id not in self._ahead[1]:
             tickets = self.site.hub.centre.tickets
             watched = [u for u in (tickets.get(i) for i in {t.id, *self.watched()})

@@ -1,0 +1,118 @@
+"""The live flusher's slices (issue 14): the hub's MQTT path waits for whatever the loop is
+doing when a call arrives, so building views and waking their streams go in slices of about
+a millisecond with the loop's other work between; work shared by the feeds of one pass
+(the phones' people-ahead walk) is kept for the pass, and a feed built while the state
+moved on is built again; a feed costly to build is rebuilt less often."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from onewindow.hub.web.live import (
+    FEED_SHARE,
+    MAX_PACE_S,
+    SLICE_S,
+    WAKE_S,
+    Feed,
+    LiveHub,
+    Stream,
+)
+
+FEEDS = 6
+# streams per feed: waking them costs a slice's worth on its own, whatever the machine
+STREAMS = int(SLICE_S / WAKE_S) + 1
+
+
+def _open(live: LiveHub, args: list[str], streams: int) -> list[Stream]:
+    """`streams` streams on each feed; the first of each feed's, to read."""
+    out = []
+    for arg in args:
+        out.append(live._subscribe("c", arg)[1])
+        for _ in range(streams - 1):
+            live._subscribe("c", arg)
+    return out
+
+
+async def _frame(stream: Stream, want: Callable[[bytes], bool] = lambda f: True) -> bytes:
+    """The first frame offered to `stream` (pending or to come) that `want`s."""
+    async with asyncio.timeout(10):
+        while True:
+            await stream.wake.wait()
+            stream.wake.clear()
+            frame, stream.pending = stream.pending, None
+            if frame is not None and want(frame):
+                return frame
+
+
+def test_a_pass_goes_in_slices_with_the_loops_other_work_between() -> None:
+    log: list[str] = []
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+        def snapshot(arg: str) -> dict[str, str]:
+            log.append("build")
+            return {"arg": arg}
+
+        live.channel("c", snapshot)
+        args = [f"f{i}" for i in range(FEEDS)]
+        readers = _open(live, args, STREAMS)
+
+        async def other_work() -> None:  # the MQTT path, say
+            while True:
+                log.append("turn")
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(other_work())
+        for r in readers:
+            await _frame(r)
+        ticker.cancel()
+        builds = [i for i, x in enumerate(log) if x == "build"]
+        assert len(builds) == FEEDS and live.slices >= FEEDS
+        # each feed's build woke a slice's worth of streams: the loop turned after each
+        assert all("turn" in log[a:b] for a, b in itertools.pairwise(builds))
+
+    asyncio.run(scenario())
+
+
+def test_work_shared_over_a_pass_is_redone_when_the_state_moved() -> None:
+    state = [0]
+    walks: dict[Any, int] = {}
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+
+        def snapshot(arg: str) -> dict[str, Any]:
+            # a people-ahead walk for all the feeds of the channel, kept for the pass
+            key = live.shared_key(state[0])
+            if key not in walks:
+                walks[key] = state[0]
+            return {"arg": arg, "seen": walks[key]}
+
+        live.channel("c", snapshot)
+        args = [f"f{i}" for i in range(FEEDS)]
+        readers = _open(live, args, STREAMS)
+        first = await _frame(readers[0])  # the pass's first slice is done
+        assert b'"seen":0' in first
+        state[0] = 1  # a step committed while the pass goes on
+        live.changed()
+        for r in readers:  # every feed ends on the new state, the rest of the pass too
+            await _frame(r, lambda f: b'"seen":1' in f)
+        # one walk for the first pass (kept although the state moved during it), one after
+        assert sorted(walks.values()) == [0, 1], walks
+
+    asyncio.run(scenario())
+
+
+def test_a_costly_feed_is_rebuilt_less_often() -> None:
+    live = LiveHub(interval=0.25)
+    live.pace("ticket", 0.5)
+    cheap, costly, huge, phone = Feed("hall", ""), Feed("staff-floor", ""), Feed("x", ""), \
+        Feed("ticket", "t1")
+    cheap.cost, costly.cost, huge.cost, phone.cost = 0.0004, 0.005, 0.05, 0.00002
+    assert live.pace_of(cheap) == 0.25  # its channel's interval
+    assert live.pace_of(costly) == 0.005 / FEED_SHARE  # 1 % of the loop at most
+    assert live.pace_of(huge) == MAX_PACE_S  # but every change shows within a second
+    assert live.pace_of(phone) == 0.5  # a channel's own pace stands
