@@ -152,6 +152,11 @@ def upgrade(engine: Engine) -> None:
 
 
 def _migrate(engine: Engine) -> None:
+    # Alembic's own INFO lines (plugins set up on import, "non-transactional DDL": not so
+    # here, the transaction is ours) say nothing a centre's log needs; ours below does.
+    quiet = logging.getLogger("alembic")
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.WARNING)
     from alembic import command
     from alembic.util.exc import CommandError
 
@@ -166,7 +171,8 @@ def _migrate(engine: Engine) -> None:
                 f"数据库结构版本 {found} 比本程序新 / the database's schema version {found} "
                 f"is newer than this hub's ({HEAD}): run the newer onewindow, or restore a "
                 f"backup made with this one")
-        log.info("database schema %s -> %s", found or "from before versioning", HEAD)
+        was = found or ("unversioned" if inspect(conn).get_table_names() else "empty")
+        log.info("database schema %s -> %s", was, HEAD)
         config.attributes["connection"] = conn
         try:
             command.upgrade(config, "head")
