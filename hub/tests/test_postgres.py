@@ -68,3 +68,22 @@ def test_staff_accounts_and_sessions_on_postgres(postgres):
         assert [a.username for a in accounts.list()] == ["pg-clerk"]
     finally:
         accounts.close()
+
+
+def test_fleet_registry_on_postgres_through_the_one_engine(postgres):
+    """The registry opens the hub's database like the journal does (hub/store/db.py): the
+    same schema version, a server's pre-ping and connect timeout, its rows in its tables."""
+    from onewindow.hub.fleet.registry import Fleet, FleetDevice
+    from onewindow.hub.store import db
+
+    with Fleet(postgres.url) as fleet:
+        assert db.revision(fleet.engine) == db.HEAD
+        assert fleet.engine.pool._pre_ping
+        with fleet.engine.connect() as conn:
+            assert "connect_timeout=5" in conn.connection.dbapi_connection.info.dsn
+        secret = fleet.secret(create=True)
+        assert secret is not None and fleet.secret(create=True) == secret  # made once
+        dev = FleetDevice("pg-led-1", "led", 2, "esp32-devkitc", 0, False, 1.0, 1.0)
+        fleet.put(dev, existed=False)
+    with Fleet(postgres.url) as again:
+        assert again.get("pg-led-1") == dev and again.secret() == secret
