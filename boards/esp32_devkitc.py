@@ -20,7 +20,10 @@
 
 from ow.mcu import McuBoard
 
-# Pin map as plain data (ESPHome style): change a pin here, never in a driver.
+from boards import pinmap
+
+# Pin map as plain data (ESPHome style): change a pin here, never in a driver; one board
+# that differs says so in its ow.json "pins" (boards/pinmap.py).
 # BUTTONS are in board button order: b0.. for a box, ow.mcu.KEYPAD order for a keypad.
 SPI_PINS = {"id": 2, "sck": 18, "mosi": 23, "cs": 4, "baud": 10_000_000}
 I2C_PINS = {"id": 0, "sda": 21, "scl": 22, "freq": 400_000}
@@ -31,6 +34,8 @@ BUZZER = 13
 MATRIX = (64, 4)  # modules, rows: 128 x 32 px (16 px CJK line + 8 px ASCII line + spare)
 PINS = {"spi": SPI_PINS, "i2c": I2C_PINS, "uart": UART_PINS, "buttons": BUTTONS, "leds": LEDS,
         "buzzer": BUZZER, "matrix": MATRIX}
+GPIOS = range(0, 40)
+RESERVED = (6, 7, 8, 9, 10, 11)  # the module's SPI flash
 
 
 class Board(McuBoard):
@@ -43,4 +48,4 @@ class Board(McuBoard):
 
 
 def make(cfg):
-    return Board(cfg, PINS)
+    return Board(cfg, pinmap.merge(PINS, cfg.get("pins"), GPIOS, RESERVED))

@@ -20,7 +20,10 @@
 from micropython import const
 from ow.mcu import McuBoard
 
-# Pin map as plain data (ESPHome style): change a pin here, never in a driver.
+from boards import pinmap
+
+# Pin map as plain data (ESPHome style): change a pin here, never in a driver; one board
+# that differs says so in its ow.json "pins" (boards/pinmap.py).
 # BUTTONS are in board button order: b0.. for a box, ow.mcu.KEYPAD order for a keypad.
 SPI_PINS = {"id": 0, "sck": 18, "mosi": 19, "cs": 17, "baud": 10_000_000}
 I2C_PINS = {"id": 0, "sda": 20, "scl": 21, "freq": 400_000}
@@ -31,6 +34,8 @@ BUZZER = 16
 MATRIX = (64, 4)  # modules, rows: 128 x 32 px
 PINS = {"spi": SPI_PINS, "i2c": I2C_PINS, "uart": UART_PINS, "buttons": BUTTONS, "leds": LEDS,
         "buzzer": BUZZER, "matrix": MATRIX}
+GPIOS = range(0, 30)
+RESERVED = (23, 24, 25, 29)  # the wireless chip's
 _WDT_MAX_MS = const(8388)
 
 
@@ -59,4 +64,4 @@ class Board(McuBoard):
 
 
 def make(cfg):
-    return Board(cfg, PINS)
+    return Board(cfg, pinmap.merge(PINS, cfg.get("pins"), GPIOS, RESERVED))

@@ -39,7 +39,8 @@ def image_files(board: str) -> list[tuple[Path, str]]:
              (FIRMWARE / "lib" / "owmqtt.py", "app/lib/owmqtt.py"),
              (REPO / "protocol" / "ow_protocol.py", "app/lib/ow_protocol.py"),
              (REPO / "protocol" / "ow_device.py", "app/lib/ow_device.py"),
-             (REPO / "boards" / "__init__.py", "app/boards/__init__.py")]
+             (REPO / "boards" / "__init__.py", "app/boards/__init__.py"),
+             (REPO / "boards" / "pinmap.py", "app/boards/pinmap.py")]
     board_file = REPO / "boards" / (board.replace("-", "_") + ".py")
     if not board_file.exists():
         raise ValueError(f"no board file {board_file.relative_to(REPO)}")

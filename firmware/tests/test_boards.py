@@ -22,6 +22,32 @@ MP_DIR = HERE / "mp"
 pytestmark = pytest.mark.timeout(60)
 
 
+# --- pin maps (boards/pinmap.py) -------------------------------------------------------
+
+
+async def test_pin_maps_and_per_board_overrides(mp):
+    m = await mp("pinmap_units.py")
+    line = await m.proc.stdout.readline()
+    r = json.loads(line)
+    # The boards' own maps pass their own checks.
+    assert r["esp32"]["uart"] == {"id": 2, "tx": 17, "rx": 16}
+    assert r["pico"]["buttons"] == [10, 11, 12, 13, 14, 15]
+    # A WROVER module's ow.json moves the printer UART off the PSRAM pins: only what it
+    # names changes (the UART id stays), the rest is the board file's.
+    assert r["wrover"]["uart"] == {"id": 2, "tx": 4, "rx": 5} and r["wrover"]["buzzer"] == 15
+    assert r["wrover"]["spi"] == r["esp32"]["spi"] and r["base_kept"] is True
+    assert r["buttons"]["buttons"] == [2, 3, 9, 10, 11, 12]
+    # Refused, naming the entry: an unknown name, the flash's and the radio's pins, a GPIO
+    # the chip lacks, anything not an int.
+    assert r["unknown"].startswith("ValueError: pins.lcd: unknown")
+    assert r["flash_pin"] == "ValueError: pins.uart.tx: GPIO 6 is reserved on this board"
+    assert r["radio_pin"] == "ValueError: pins.leds[2]: GPIO 23 is reserved on this board"
+    assert r["no_such_gpio"] == "ValueError: pins.buzzer: 30 is not a GPIO of this chip"
+    assert r["not_a_number"] == "ValueError: pins.spi.sck: '18' is not a GPIO of this chip"
+    assert r["bool"] == "ValueError: pins.buzzer: True is not a GPIO of this chip"
+    assert r["bus_not_dict"] == "ValueError: pins.i2c: a dict of settings"
+
+
 # --- drivers -------------------------------------------------------------------------
 
 

