@@ -12,6 +12,10 @@
 #
 # Duck typing: `uart` needs write(buf) -> int | None, read(n) -> bytes | None, any() -> int.
 #
+# write_b64() prints the hub's ticket (base64 text in its print command) by decoding it a
+# chunk at a time into one buffer allocated with the Printer (at boot) and reused: a ticket
+# is never copied whole into RAM. Large short-lived copies are what fragment a board's heap.
+#
 # ESC/POS the box composes itself (the offline ticket) follows the Epson rules the hub's
 # tickets follow (hub/render/escpos.py): character sizes are per mode, ESC ! sizes ASCII
 # only, FS ! Chinese only, GS ! both, the last command received wins per mode. So an
@@ -28,6 +32,7 @@ _CHUNK = const(64)
 _POLL_MS = const(5)
 _FIXED_MASK = const(0x93)  # bits 7, 4, 1, 0
 _FIXED = const(0x12)  # bits 4 and 1 set
+_PAD = const(0x3D)  # "="
 
 # n = 1 printer status
 _OFFLINE = const(0x08)
@@ -41,6 +46,50 @@ _PAPER_END = const(0x60)
 
 SIZE_4X = b"\x1b!\x30\x1c!\x0c\x1d!\x33"  # ESC !, FS ! (2x2), GS ! 4x4: both modes
 SIZE_NORMAL = b"\x1b!\x00\x1c!\x00\x1d!\x00"  # ESC ! 0, FS ! 0, GS ! 0: both at 1x
+
+# base64 character -> its 6 bits; 0xFF for anything else (built once, at import)
+_B64 = bytearray(b"\xff" * 256)
+for _i, _c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
+    _B64[_c] = _i
+
+
+def _b64_check(src):
+    """The byte count src (bytes of base64 text) stands for; ValueError unless it is whole
+    quads of base64 characters, padding last."""
+    n = len(src)
+    if n % 4:
+        raise ValueError("base64 length %d" % n)
+    pad = 2 if n and src[n - 2] == _PAD else 1 if n and src[n - 1] == _PAD else 0
+    if pad == 2 and src[n - 1] != _PAD:
+        raise ValueError("base64 padding")
+    dec = _B64
+    for i in range(n - pad):
+        if dec[src[i]] > 63:
+            raise ValueError("base64 character at %d" % i)
+    return n // 4 * 3 - pad
+
+
+def _b64_into(src, i, end, out):
+    """Decode src[i:end] (checked, whole quads) into out; the byte count."""
+    dec, o = _B64, 0
+    while i < end:
+        a = dec[src[i]]  # one name at a time: a 4-tuple assignment would allocate
+        b = dec[src[i + 1]]
+        c = src[i + 2]
+        d = src[i + 3]
+        out[o] = (a << 2) | (b >> 4)
+        o += 1
+        if c == _PAD:
+            break
+        c = dec[c]
+        out[o] = ((b & 15) << 4) | (c >> 2)
+        o += 1
+        if d == _PAD:
+            break
+        out[o] = ((c & 3) << 6) | dec[d]
+        o += 1
+        i += 4
+    return o
 
 
 def ascii_bytes(text):
@@ -56,12 +105,46 @@ class Printer:
         self.timeout_ms = timeout_ms
         self.stall_ms = stall_ms
         self._req = bytearray((_DLE, _EOT, 0))
+        self._buf = bytearray(chunk // 3 * 3)  # write_b64's decoded chunk, for every ticket
+        self._bufv = memoryview(self._buf)
         self.lock = asyncio.Lock()  # status requests must not split a write
 
     async def write(self, data):
         """Send all of data; returns the byte count. Raises OSError on a stalled UART."""
         async with self.lock:
             return await self._write(data)
+
+    async def write_b64(self, text):
+        """Send the bytes base64 `text` (str or bytes) stands for, decoded a chunk at a time
+        into the Printer's own buffer; returns the byte count. ValueError before anything is
+        sent if it is not base64. One loop, no call per chunk: nothing is allocated per
+        chunk either (a coroutine per call would be)."""
+        src = memoryview(text)
+        size = _b64_check(src)
+        uart, buf, bufv = self.uart, self._buf, self._bufv
+        step = len(buf) // 3 * 4  # base64 characters that fill the buffer
+        n, i, total = len(src), 0, 0
+        async with self.lock:
+            while i < n:
+                k = _b64_into(src, i, i + step if i + step < n else n, buf)
+                i += step
+                off = 0
+                t0 = time.ticks_ms()
+                while off < k:
+                    w = uart.write(buf if not off and k == len(buf) else bufv[off:k])
+                    if w:
+                        off += w
+                        t0 = time.ticks_ms()
+                        await asyncio.sleep_ms(0)
+                    else:
+                        self._stalled(t0, total + off, size)
+                        await asyncio.sleep_ms(10)
+                total += k
+        return total
+
+    def _stalled(self, t0, off, n):
+        if time.ticks_diff(time.ticks_ms(), t0) > self.stall_ms:
+            raise OSError("printer stalled at %d/%d" % (off, n))
 
     async def _write(self, data):
         mv = memoryview(data)
@@ -75,8 +158,7 @@ class Printer:
                 t0 = time.ticks_ms()
                 await asyncio.sleep_ms(0)
             else:
-                if time.ticks_diff(time.ticks_ms(), t0) > self.stall_ms:
-                    raise OSError("printer stalled at %d/%d" % (off, n))
+                self._stalled(t0, off, n)
                 await asyncio.sleep_ms(10)
         return n
 

@@ -14,6 +14,11 @@
 # * Bounded memory: bounded inbound queue (oldest dropped), bounded number of
 #   QoS 1 messages in flight, inbound payloads above max_payload are skipped
 #   in small chunks or the connection is dropped - never read into RAM whole.
+# * A heap that stays in one piece: on a board the heap fragments long before it
+#   runs out (a TLS handshake needs one free block of ~16 KB). Every inbound packet
+#   is read into one buffer allocated with the client (at boot) and reused; a
+#   delivered payload is copied out once, at its exact size, and an outbound
+#   packet is built in one allocation of its exact size.
 # * QoS 1 publishes survive reconnects (resent with DUP), and inbound DUP
 #   redeliveries of messages we already acknowledged are suppressed, so the
 #   application does not need its own dedupe for the common lost-PUBACK case.
@@ -100,9 +105,14 @@ def tls_context(ca):
     DER, so PEM is decoded here. Boards built without ssl get a clear error, not a silent
     plain connection."""
     try:
-        import ssl
+        # MicroPython's built-in module (1.23+); `ssl` is micropython-lib's wrapper of it,
+        # frozen on most ports but not all, and one module less in RAM.
+        import tls as ssl
     except ImportError:
-        raise MQTTError("this firmware has no ssl module: TLS is not possible on this board")
+        try:
+            import ssl
+        except ImportError:
+            raise MQTTError("this firmware has no ssl module: TLS is not possible on this board")
     if not ca:
         raise MQTTError("TLS needs the centre's CA certificate (broker.ca in ow.json)")
     if isinstance(ca, str):
@@ -112,7 +122,10 @@ def tls_context(ca):
         ca = binascii.a2b_base64(body)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=ca)
+    if ssl.__name__ == "tls":
+        ctx.load_verify_locations(ca)  # the built-in takes the DER bytes, positionally
+    else:
+        ctx.load_verify_locations(cadata=ca)
     return ctx
 
 
@@ -165,6 +178,35 @@ def _packet(first, body):
     p = bytearray((first,))
     _put_len(p, len(body))
     p.extend(body)
+    return p
+
+
+def _publish_packet(first, topic, pid, msg):
+    """A QoS 1 PUBLISH in one allocation of its exact size (it is kept until PUBACK):
+    no growing buffer, no second copy."""
+    if isinstance(topic, str):
+        topic = topic.encode()
+    t, m = len(topic), len(msg)
+    n = 2 + t + 2 + m
+    h = 2 if n < 128 else 3 if n < 16384 else 4 if n < 2097152 else 5
+    p = bytearray(h + n)
+    p[0] = first
+    i = 1
+    while True:  # remaining length, as _put_len
+        b = n & 0x7F
+        n >>= 7
+        p[i] = b | 0x80 if n else b
+        i += 1
+        if not n:
+            break
+    p[i] = t >> 8
+    p[i + 1] = t & 0xFF
+    i += 2
+    p[i : i + t] = topic
+    i += t
+    p[i] = pid >> 8
+    p[i + 1] = pid & 0xFF
+    p[i + 2 :] = msg
     return p
 
 
@@ -226,6 +268,11 @@ class MQTTClient:
         self._last_rx = 0
         self._last_tx = 0
         self._ping_out = False
+        # The receive buffer (topic + payload of the largest accepted PUBLISH, or a
+        # SUBACK) and the PUBACK packet: allocated once, reused for every packet.
+        self._rx = bytearray(cfg["max_payload"] + _TOPIC_MAX)
+        self._rxv = memoryview(self._rx)
+        self._ack = bytearray((_PUBACK, 2, 0, 0))  # a queued write is copied (Stream.write)
 
     # ------------------------------------------------------------- public API
 
@@ -286,13 +333,7 @@ class MQTTClient:
             self._slot.clear()
             await self._slot.wait()
         pid = self._next_pid()
-        body = bytearray()
-        _put_str(body, topic)
-        body.append(pid >> 8)
-        body.append(pid & 0xFF)
-        body.extend(msg)
-        pkt = _packet(_PUBLISH | 0x02 | (1 if retain else 0), body)
-        del body
+        pkt = _publish_packet(_PUBLISH | 0x02 | (1 if retain else 0), topic, pid, msg)
         done = asyncio.Event()
         ent = [pkt, done, -1]
         self._inflight[pid] = ent
@@ -585,16 +626,29 @@ class MQTTClient:
             self.stats["errors"] += 1
             self._drop("reader: " + repr(e))
 
+    async def _fill(self, n, off=0):
+        """Read exactly n bytes into the receive buffer at off; returns off + n."""
+        r, mv, end = self._r, self._rxv, off + n
+        while off < end:
+            k = await r.readinto(mv[off:end])
+            if k == 0:
+                raise EOFError
+            if k:  # None: a TLS socket had no application data yet
+                off += k
+        return end
+
+    async def _byte(self):
+        await self._fill(1)
+        return self._rx[0]
+
     async def _read_packet(self):
-        r = self._r
-        b = await r.readexactly(1)
+        first = await self._byte()
         self._last_rx = time.ticks_ms()
-        first = b[0]
         # Decode remaining length; more than 4 bytes is a protocol violation.
         n = 0
         shift = 0
         while True:
-            d = (await r.readexactly(1))[0]
+            d = await self._byte()
             n |= (d & 0x7F) << shift
             if not d & 0x80:
                 break
@@ -612,7 +666,8 @@ class MQTTClient:
             if t == _PINGRESP:
                 self._ping_out = False
                 return
-            v = await r.readexactly(2)
+            await self._fill(2)
+            v = self._rx
             if t == _PUBACK:
                 ent = self._inflight.pop((v[0] << 8) | v[1], None)
                 if ent is not None:
@@ -622,31 +677,34 @@ class MQTTClient:
         if t == _SUBACK:
             if n < 3 or n > 64:
                 raise MQTTError("bad SUBACK len %d" % n)
-            v = await r.readexactly(n)
+            await self._fill(n)
+            v = self._rx
             ent = self._subacks.get((v[0] << 8) | v[1])
             if ent is not None:
-                ent[1] = v[2:]
+                ent[1] = bytes(self._rxv[2:n])
                 ent[0].set()
             return
         raise MQTTError("unexpected packet type %02x" % first)
 
     async def _read_publish(self, first, n):
-        r = self._r
         qos = (first >> 1) & 3
         if qos > 1:  # we never subscribe with QoS 2
             raise MQTTError("unsupported qos %d" % qos)
         if n < 2:
             raise MQTTError("short PUBLISH")
-        v = await r.readexactly(2)
+        v = self._rx
+        await self._fill(2)
         tlen = (v[0] << 8) | v[1]
         hdr = tlen + 2 + (2 if qos else 0)
         if tlen > _TOPIC_MAX or hdr > n:
             raise MQTTError("bad topic length %d" % tlen)
-        topic = await r.readexactly(tlen)
+        # The topic sits at the buffer's start, the packet id after it (read over the
+        # length bytes' place would shift it), then the payload.
+        await self._fill(tlen)
         pid = 0
         if qos:
-            v = await r.readexactly(2)
-            pid = (v[0] << 8) | v[1]
+            await self._fill(2, tlen)
+            pid = (v[tlen] << 8) | v[tlen + 1]
         plen = n - hdr
         if plen > self.cfg["max_payload"]:
             self.stats["oversize"] += 1
@@ -655,29 +713,34 @@ class MQTTClient:
                 raise MQTTError("oversize payload %d, reconnecting" % plen)
             # Skip in small chunks so RAM use stays at _SKIP_CHUNK bytes,
             # then acknowledge so a persistent session does not redeliver it.
-            _log("oversize payload %d on %s discarded" % (plen, topic))
-            while plen:
+            _log("oversize payload %d on %s discarded" % (plen, bytes(self._rxv[:tlen])))
+            while plen:  # in the buffer, after the topic
                 k = _SKIP_CHUNK if plen > _SKIP_CHUNK else plen
-                await r.readexactly(k)
+                await self._fill(k, tlen)
                 plen -= k
             if qos:
                 await self._puback(pid)
             return
-        payload = await r.readexactly(plen)
+        await self._fill(plen, tlen)
         if qos:
             # DUP redelivery of something we already acknowledged (our PUBACK
             # was lost in an outage): ack again but do not deliver twice.
             if first & 0x08 and pid in self._acked:
                 await self._puback(pid)
                 return
-        self._enqueue(topic.decode(), payload, bool(first & 1))
+        mv = self._rxv
+        # The queue keeps messages past the next read: copies, each of its exact size.
+        self._enqueue(str(mv[:tlen], "utf-8"), bytes(mv[tlen : tlen + plen]), bool(first & 1))
         if qos:
             self._acked[self._acked_i] = pid
             self._acked_i = (self._acked_i + 1) % _ACKED_RING
             await self._puback(pid)
 
     async def _puback(self, pid):
-        await self._send(bytes((_PUBACK, 2, pid >> 8, pid & 0xFF)))
+        a = self._ack
+        a[2] = pid >> 8
+        a[3] = pid & 0xFF
+        await self._send(a)
 
     def _enqueue(self, topic, payload, retained):
         q = self._q

@@ -114,6 +114,20 @@ def test_printer_chunked_write(drivers):
     assert st["raised"] is True and "stalled at 0/3" in st["msg"]
 
 
+def test_printer_streams_base64_tickets(drivers):
+    e = drivers["prn_b64"]
+    # Every length (round a quad, round the 63-byte buffer) arrives whole, through a UART
+    # that takes 7 bytes a write and refuses every third.
+    assert e["ok"] == {str(n): [n, True] for n in (0, 1, 2, 3, 47, 48, 49, 63, 64, 65, 200,
+                                                   3000)}
+    # A 3 KB ticket allocates no copy of itself (the collector off, so all of it counts):
+    # what was a2b_base64's 3 KB result plus the JSON string's slices is under 1 KB.
+    n, same, grew = e["alloc"]
+    assert n == 3072 and same and grew < 1024, e["alloc"]
+    # Not base64: refused before a byte reaches the printer.
+    assert set(e["bad"].values()) == {"ValueError, sent 0"}, e["bad"]
+
+
 def test_printer_status(drivers):
     res = drivers["prn_status"]["res"]
     req = "100401100402100404"

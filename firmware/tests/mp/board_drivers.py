@@ -1,6 +1,8 @@
 # Driver checks on the unix port with fake SPI/I2C/UART/PWM objects that record what
 # the drivers send; prints one JSON line per driver for test_boards.py to assert on.
 import asyncio
+import binascii
+import gc
 import json
 
 from drivers import buzzer, max7219, printer, ssd1306
@@ -76,6 +78,23 @@ class FakeUART:
         b = bytes(self.rx[:n])
         self.rx = self.rx[n:]
         return b
+
+
+class SinkUART:
+    """Takes every byte into a buffer allocated up front: writes allocate nothing."""
+
+    def __init__(self, size):
+        self.out = bytearray(size)
+        self.n = 0
+
+    def write(self, buf):
+        k = len(buf)
+        self.out[self.n : self.n + k] = buf
+        self.n += k
+        return k
+
+    def any(self):
+        return 0
 
 
 class FakePWM:
@@ -173,6 +192,35 @@ async def prn():
         calls=u.calls,
         ticks=ticks[0],
     )
+    # A ticket as the hub sends it (base64), streamed through the printer's own buffer:
+    # every length round a quad and a chunk, through a UART that takes 7 bytes at a time.
+    b64 = {}
+    for n in (0, 1, 2, 3, 47, 48, 49, 63, 64, 65, 200, 3000):
+        data = bytes((i * 7 + n) & 0xFF for i in range(n))
+        u = FakeUART(take=7, none_every=3)
+        k = await printer.Printer(u).write_b64(binascii.b2a_base64(data).decode().strip())
+        b64[str(n)] = [k, bytes(u.out) == data]
+    # What printing a 3 KB ticket allocates, counted with the collector off: its buffer is
+    # the Printer's, so a few small objects (coroutines), not a copy of the ticket.
+    text = binascii.b2a_base64(bytes(range(256)) * 12).decode().strip()
+    sink = SinkUART(4096)
+    p = printer.Printer(sink)
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    k = await p.write_b64(text)
+    grew = gc.mem_alloc() - before
+    gc.enable()
+    alloc = [k, bytes(sink.out[: sink.n]) == bytes(range(256)) * 12, grew]
+    bad = {}
+    for text in ("abc", "ab=c", "!!!!", "a===", "QUJD\nREVG"):
+        u = FakeUART(take=100, none_every=0)
+        try:
+            await printer.Printer(u).write_b64(text)
+            bad[text] = "sent %d" % len(u.out)
+        except ValueError:
+            bad[text] = "ValueError, sent %d" % len(u.out)
+    emit("prn_b64", ok=b64, alloc=alloc, bad=bad)
     # Stall: a UART that never accepts anything.
     u = FakeUART(take=0, none_every=0)
     p = printer.Printer(u, stall_ms=100)
