@@ -119,10 +119,10 @@ class TakeLoad:
                        for i in range(len(self._devices))]
         return self
 
-    async def _connect(self, dev: str, seq: int) -> SimDevice:
+    async def _connect(self, dev: str, seq: int, old: SimDevice | None = None) -> SimDevice:
         # A persistent session, as the firmware's: commands sent while it was away wait.
         box = SimDevice(self.watch.centre, dev, "box", "127.0.0.1", self.port, seq=seq,
-                        persistent=True)
+                        persistent=True, resume=old)
         await box.__aenter__()
         return box
 
@@ -134,11 +134,10 @@ class TakeLoad:
             await old.__aexit__(None, None, None)
         while True:
             try:
-                box = await self._connect(old.dev, old.seq)
+                box = await self._connect(old.dev, old.seq, old)
                 break
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)  # the broker is not taking connections yet
-        box.applied, box.printed = old.applied, old.printed
         self._devices[i] = box
         return box
 

@@ -1,35 +1,41 @@
 """A simulated device speaking protocol v1 over a real MQTT connection.
 
 Used by the demo, the tests and the benchmarks to stand in for button boxes, keypads and
-boards. It behaves as the firmware must: retained birth with a last will, numbered events
-retried with the same `seq` until the hub answers, commands applied once per `id` and
-acknowledged (a duplicate is re-acknowledged, not re-run).
+boards. What it does on the protocol is the real device code: protocol/ow_device.py, the
+module the boards' firmware and the Pi node run too (retained birth with a last will,
+numbered events resent with the same `seq` until the hub answers, commands applied once per
+`id` and acknowledged, a duplicate re-acknowledged with its first verdict, rebirth). This
+class is its I/O: one aiomqtt connection, and the records tests read (`printed`, `shown`,
+`commands`, `errors`, `refusals`).
 
 As a button box, `take` falls back on an offline number from the blocks the hub reserved
-when no answer comes within TAKE_TIMEOUT, and keeps the firmware's promise of one press,
-one ticket (firmware/ow/apps/box.py; the same rules, written a second time because the
-firmware is MicroPython): the take's seq is remembered as served offline, a late `print`
-answering it is refused with "served_offline", and the offline ticket joins the queue
-(`submit_offline`) with `for_seq` naming that take.
+when no answer comes within TAKE_TIMEOUT, as the box firmware does (firmware/ow/apps/box.py)
+with the same ow_device.Book: the take's seq is recorded as served offline, a late `print`
+answering it is refused with "served_offline" (by ow_device), and the offline ticket joins
+the queue (`submit_offline`) with `for_seq` naming that take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any
 
 import aiomqtt
 
 from ..hub.mqtt.broker import NO_DELAY
+from ..node.link import Reply, await_answer, now_ms
+from ..protocol import ow_device as device
 from ..protocol import ow_protocol as proto
+
+log = logging.getLogger("onewindow.simdevice")
 
 RETRY_AFTER = 2.0  # s without an answer before the same event is sent again
 TAKE_TIMEOUT = 5.0  # s: the box firmware's; no answer by then and the press goes offline
-SERVED_KEEP = 16  # take seqs served offline remembered, as on a board
+RECENT_IDS = 64  # command ids remembered (and `applied` kept), more than a board's 16
 
 
 class DeviceError(Exception):
@@ -43,50 +49,66 @@ class SimDevice:
     def __init__(self, centre: str, dev: str, role: str, host: str, port: int,
                  window: int | None = None, seq: int = 0, fw: str = "sim-0.1",
                  username: str | None = None, password: str | None = None,
-                 persistent: bool = False) -> None:
+                 persistent: bool = False, resume: SimDevice | None = None) -> None:
         """`persistent`: a persistent session (clean_session false), as the firmware
-        keeps: the broker queues QoS 1 commands while the device is away."""
+        keeps: the broker queues QoS 1 commands while the device is away. `resume`: an
+        earlier connection of this device, to reconnect as the firmware does: its protocol
+        state (ow_device: seq, the command ids applied, the offline book) and its records,
+        in place before a queued command can arrive."""
         self.centre, self.dev, self.role, self.window = centre, dev, role, window
         self.persistent = persistent
         self.host, self.port = host, port
-        self.seq = seq
-        self.fw = fw
         self.username, self.password = username, password
-        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.applied: OrderedDict[str, dict[str, Any]] = OrderedDict()  # cmd id -> cmd
-        self.printed: list[dict[str, Any]] = []
-        self.shown: dict[str, Any] | None = None
-        self.errors: list[dict[str, Any]] = []
-        # The button box's offline side: blocks from `block` commands, next numbers, the
-        # offline tickets still to join, the take seqs they served, refused commands.
-        self.blocks: dict[str, list[list[int]]] = {}
-        self.next_number: dict[str, int] = {}
-        self.pending: list[dict[str, Any]] = []
-        self.served: deque[int] = deque(maxlen=SERVED_KEEP)
-        self.refusals: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._verdicts: dict[str, tuple[bool, str | None]] = {}  # refused cmd id -> ack
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        if resume is not None:
+            self.core = resume.core
+            self.commands, self.applied = resume.commands, resume.applied
+            self.printed, self.shown = resume.printed, resume.shown
+            self.errors, self.refusals = resume.errors, resume.refusals
+        else:
+            self.core = device.Device(centre, dev, role, now_ms(), seq=seq, fw=fw,
+                                      board="sim", window=window,
+                                      retry_ms=int(RETRY_AFTER * 1000), recent=RECENT_IDS)
+            self.core.runs = [t for t in proto.COMMANDS if t != "rebirth"]  # applies them all
+            self.core.book = device.Book()  # offline numbers (any role may hold blocks)
+            self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            self.applied: OrderedDict[str, dict[str, Any]] = OrderedDict()  # cmd id -> cmd
+            self.printed: list[dict[str, Any]] = []
+            self.shown: dict[str, Any] | None = None
+            self.errors: list[dict[str, Any]] = []
+            self.refusals: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._waiting: dict[int, asyncio.Future[Reply]] = {}
         self._client: aiomqtt.Client | None = None
         self._stack = contextlib.AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def seq(self) -> int:
+        """The last seq used (settable: as after a reboot that kept a higher mark)."""
+        return int(self.core.seq)
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        self.core.seq = value
+
+    @property
+    def book(self) -> device.Book:
+        return self.core.book
 
     def topic(self, leaf: str) -> str:
         return proto.device_topic(self.centre, self.dev, leaf)
 
     async def __aenter__(self) -> SimDevice:
-        will = proto.encode("status", {"dev": self.dev, "state": "lost"})
+        will_topic, will = self.core.will()
         self._client = aiomqtt.Client(
             # With an account, the client id is the username: brokers with the fleet's
             # rules (hub/fleet/acl.py) require it.
             self.host, self.port, identifier=self.username or f"sim-{self.centre}-{self.dev}",
             username=self.username, password=self.password, keepalive=10, socket_options=NO_DELAY,
-            will=aiomqtt.Will(self.topic("status"), will, qos=1, retain=True),
+            will=aiomqtt.Will(will_topic, will, qos=1, retain=True),
             clean_session=False if self.persistent else None)
         await self._stack.enter_async_context(self._client)
-        for leaf in ("cmd", "res", "err"):
-            await self._client.subscribe(self.topic(leaf), qos=1)
         self._task = asyncio.create_task(self._read(), name=f"sim-{self.dev}")
-        await self.birth()
+        await self._do(self.core.connect(now_ms()))  # subscribe, then the birth
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -98,90 +120,66 @@ class SimDevice:
             await self._stack.aclose()
 
     async def publish_status(self, state: str, **extra: Any) -> None:
-        msg = {"dev": self.dev, "state": state, "role": self.role, "fw": self.fw,
-               "board": "sim", "seq": self.seq, **extra}
-        if self.window is not None:
-            msg["window"] = self.window
-        assert self._client is not None
-        await self._client.publish(self.topic("status"), proto.encode("status", msg),
-                                   qos=1, retain=True)
+        await self._pub(self.core.status(state, now_ms(), **extra))
 
     async def birth(self, **extra: Any) -> None:
         await self.publish_status("ready", **extra)
 
     async def send(self, typ: str, timeout: float = 10.0, retry: float = RETRY_AFTER,
                    **fields: Any) -> dict[str, Any]:
-        """Send one event and wait for the hub's answer; raises DeviceError on `err`."""
-        self.seq += 1
-        seq = self.seq
-        payload = proto.encode("evt", proto.event(self.dev, seq, typ, **fields))
-        return await self.send_raw(payload, seq, timeout, retry)
+        """Send one event and wait for the hub's answer; raises DeviceError on `err`,
+        TimeoutError without one, aiomqtt.MqttError when the connection is gone."""
+        acts = self.core.event(typ, now_ms(), int(timeout * 1000), None, int(retry * 1000),
+                               **fields)
+        return await self._answer(acts)
 
     async def send_raw(self, payload: bytes, seq: int, timeout: float = 10.0,
                        retry: float = RETRY_AFTER) -> dict[str, Any]:
-        self.seq = max(self.seq, seq)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        """These exact bytes as event `seq` (the counter never stays below it)."""
+        return await self._answer(self.core.send(seq, payload, now_ms(), int(timeout * 1000),
+                                                 int(retry * 1000)))
+
+    async def _answer(self, acts: list[Any]) -> dict[str, Any]:
+        seq = acts[0][1]
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[seq] = fut
-        deadline = time.monotonic() + timeout
-        assert self._client is not None
         try:
-            while True:
-                await self._client.publish(self.topic("evt"), payload, qos=1)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{self.dev}: no answer to seq {seq}")
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(fut), min(retry, left))
-                    break
-                except TimeoutError:
-                    continue  # same seq again: the hub answers a repeat with the same reply
+            # A dead link is the caller's to handle (reconnect: fault_hub), so MQTT errors
+            # are not retried here, unlike on a node that reconnects by itself.
+            reply = await await_answer(self.core, acts, self._publish_event, fut, retry_on=())
         finally:
             self._waiting.pop(seq, None)
-        if "code" in reply:
-            raise DeviceError(reply)
-        return reply
+        if reply is None:
+            raise TimeoutError(f"{self.dev}: no answer to seq {seq}")
+        if reply[0] == device.ERR:
+            raise DeviceError(reply[1])
+        return reply[1]
 
-    async def take(self, item: str, prefix: str, timeout: float = TAKE_TIMEOUT,
-                   **fields: Any) -> dict[str, Any]:
+    async def take(self, item: str, prefix: str, timeout: float = TAKE_TIMEOUT) -> dict[str, Any]:
         """A press on a button box: the hub's `res`, or, when none comes within `timeout`,
         an offline ticket `{"ticket": number, "offline": True}` (see the module doc).
         DeviceError on the hub's `err`, or "no_numbers" when the blocks are used up."""
-        self.seq += 1
-        seq = self.seq
-        payload = proto.encode("evt", proto.event(self.dev, seq, "take", item=item, **fields))
+        seq = self.core.next_seq()
+        acts = self.core.event("take", now_ms(), int(timeout * 1000), seq, item=item)
         with contextlib.suppress(TimeoutError):
-            return await self.send_raw(payload, seq, timeout)
-        number = self._issue_offline(prefix)
+            return await self._answer(acts)
+        # Recorded as served before anything else can run: a late print is refused.
+        number = self.book.issue(prefix, item, time.time(), seq)
         if number is None:
             raise DeviceError({"code": "no_numbers", "msg": f"no offline {prefix} numbers"})
-        self.served.append(seq)  # before anything else can run: a late print is refused
-        self.pending.append({"item": item, "number": number, "taken_at": time.time(),
-                             "for_seq": seq, **fields})
         return {"ticket": number, "offline": True}
 
     async def submit_offline(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The offline tickets join the hub's queue, oldest first; the hub's replies (an
         `err` such as duplicate_number after a lost reply is final, as on the box)."""
         replies = []
-        while self.pending:
+        while (fields := self.book.submission()) is not None:
             try:
-                replies.append(await self.send("take", timeout, **self.pending[0]))
+                replies.append(await self.send("take", timeout, **fields))
             except DeviceError as e:
                 replies.append(e.reply)
-            self.pending.pop(0)
+            self.book.done(fields["number"])
         return replies
-
-    def _issue_offline(self, prefix: str) -> str | None:
-        """The next unused number of prefix: the pointer only moves forward."""
-        start = self.next_number.get(prefix)
-        if start is None:
-            return None
-        free = [max(first, start) for first, last in self.blocks.get(prefix, ())
-                if max(first, start) <= last]
-        if not free:
-            return None
-        self.next_number[prefix] = min(free) + 1
-        return f"{prefix}{min(free):03d}"
 
     async def next_command(self, typ: str, timeout: float = 5.0) -> dict[str, Any]:
         """The next command of this type, passing over others (blocks, shows, rebirths)."""
@@ -192,8 +190,17 @@ class SimDevice:
                     return cmd
 
     async def publish(self, leaf: str, payload: bytes) -> None:
+        """Any bytes on one of this device's topics (tests: malformed events, raw acks)."""
         assert self._client is not None
         await self._client.publish(self.topic(leaf), payload, qos=1)
+
+    async def _publish_event(self, payload: bytes) -> None:
+        assert self._client is not None
+        await self._client.publish(self.core.t_evt, payload, qos=1)
+
+    async def _pub(self, a: tuple[Any, ...]) -> None:
+        assert self._client is not None
+        await self._client.publish(a[1], a[2], qos=1, retain=a[3])
 
     async def _read(self) -> None:
         # When the connection goes, senders time out and say so; nothing to raise here.
@@ -203,55 +210,52 @@ class SimDevice:
     async def _read_messages(self) -> None:
         assert self._client is not None
         async for message in self._client.messages:
-            leaf = message.topic.value.rsplit("/", 1)[-1]
             try:
-                msg = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-            except ValueError:
+                acts = self.core.message(message.topic.value,
+                                         bytes(message.payload),  # type: ignore[arg-type]
+                                         now_ms())
+            except proto.ProtocolError as e:
+                log.warning("%s: bad message on %s: %s", self.dev, message.topic, e.msg)
                 continue
-            if leaf == "cmd":
-                await self._command(msg)
-                continue
-            if leaf == "err":
-                self.errors.append(msg)
-            seq = msg.get("seq")
-            fut = self._waiting.get(seq) if isinstance(seq, int) else None
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
+            await self._do(acts or ())
 
-    async def _command(self, msg: dict[str, Any]) -> None:
-        cmd_id = msg.get("id", "")
-        first = cmd_id not in self.applied
-        ok, code = self._verdicts.get(cmd_id, (True, None))
-        if first:
-            self.applied[cmd_id] = msg
-            while len(self.applied) > 64:  # bounded, as on a board
-                self._verdicts.pop(self.applied.popitem(last=False)[0], None)
-            if msg.get("type") == "print" and msg.get("seq") in self.served:
-                # The hub's late answer to a press served offline: one press, one ticket.
-                ok, code = self._verdicts[cmd_id] = (False, "served_offline")
-                await self.refusals.put(msg)
-            else:
-                if msg.get("type") == "print":
-                    self.printed.append(msg)
-                elif msg.get("type") == "show":
-                    self.shown = msg
-                elif msg.get("type") == "rebirth":
-                    await self.birth()
-                elif msg.get("type") == "block":
-                    self._set_blocks(msg.get("blocks", {}))
-                await self.commands.put(msg)
-        body: dict[str, Any] = {"dev": self.dev, "id": cmd_id, "ok": ok}
-        if code:
-            body["code"] = code
-        ack = proto.encode("ack", body)
+    async def _do(self, acts: Any) -> None:
         assert self._client is not None
-        await self._client.publish(self.topic("ack"), ack, qos=1)
+        for a in acts:
+            tag = a[0]
+            if tag == device.PUB:
+                await self._pub(a)
+            elif tag == device.SUB:
+                await self._client.subscribe(a[1], qos=1)
+            elif tag == device.ERROR:
+                self.errors.append(a[1])
+            elif tag == device.REPLY:
+                fut = self._waiting.get(a[1])
+                if fut is not None and not fut.done():
+                    fut.set_result((a[2], a[3]))
+            elif tag == device.RUN:
+                self._record(a[1])
+                self._apply(a[1])
+                await self.commands.put(a[1])
+                await self._do(self.core.done(a[1]["id"], True))
+            elif tag == device.APPLIED:  # rebirth: ow_device published the birth
+                self._record(a[1])
+                await self.commands.put(a[1])
+            elif tag == device.REFUSED:  # a late print for a press served offline
+                self._record(a[1])
+                await self.refusals.put(a[1])
 
-    def _set_blocks(self, blocks: dict[str, list[list[int]]]) -> None:
-        """A range the box already holds keeps its pointer; a new prefix starts at its
-        first number. (The box also restarts its pointers on a new day; a SimDevice lives
-        for one run.)"""
-        for prefix, ranges in blocks.items():
-            if prefix not in self.next_number and ranges:
-                self.next_number[prefix] = ranges[0][0]
-        self.blocks = blocks
+    def _record(self, cmd: dict[str, Any]) -> None:
+        self.applied[cmd["id"]] = cmd
+        while len(self.applied) > RECENT_IDS:  # bounded, as on a board
+            self.applied.popitem(last=False)
+
+    def _apply(self, cmd: dict[str, Any]) -> None:
+        typ = cmd["type"]
+        if typ == "print":
+            self.printed.append(cmd)
+        elif typ == "show":
+            self.shown = cmd
+        elif typ == "block":
+            # One day only (a SimDevice lives for one run): the pointers never restart.
+            self.book.set_blocks(cmd["blocks"], "", cmd.get("head", ""))
