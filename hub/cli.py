@@ -8,13 +8,13 @@ import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..tools import devices as devices_cli
 from ..tools import flash as flash_cli
-from . import config as hub_config
+from .cliutil import centre_config, load_or_exit
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
 from .store import commands as store_commands
@@ -40,15 +40,6 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
     await main(stop)
 
 
-def _load(loader: Any, path: Path, errors: Any) -> Any:
-    """A configuration file, or a clear message and exit status 2."""
-    try:
-        return loader(path)
-    except errors as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
-
-
 @app.command()
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
@@ -56,7 +47,7 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     from .runner import serve
 
     _logging(verbose)
-    cfg = _load(hub_config.load, config, hub_config.ConfigError)
+    cfg = centre_config(config)
     asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
 
 
@@ -68,7 +59,7 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
     from ..node.main import run
 
     _logging(verbose)
-    cfg = _load(node_config.load, config, (node_config.NodeConfigError, OSError))
+    cfg = load_or_exit(node_config.load, config, (node_config.NodeConfigError, OSError))
     asyncio.run(_until_signal(lambda stop: run(cfg, stop)))
 
 
@@ -111,7 +102,7 @@ def _accounts(config: Path) -> Iterator[Accounts]:
     on stderr and ends the command with exit status 1."""
     from .store.accounts import AccountError, Accounts
 
-    accounts = Accounts(_load(hub_config.load, config, hub_config.ConfigError).database_url)
+    accounts = Accounts(centre_config(config).database_url)
     try:
         yield accounts
     except AccountError as e:

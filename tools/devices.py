@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..hub.config import HubConfig, load
+from ..hub.config import HubConfig
 from ..protocol import ow_protocol as proto
 from .hubmqtt import client as mqtt_client
 from .hubmqtt import hub_broker
@@ -223,13 +223,9 @@ def register(app: Any) -> None:
         import aiomqtt
         from rich.console import Console
 
-        from ..hub.config import ConfigError
+        from ..hub.cliutil import centre_config
 
-        try:
-            cfg = load(config)
-        except ConfigError as e:
-            typer.echo(f"配置错误 / configuration error: {e}", err=True)
-            raise typer.Exit(2) from e
+        cfg = centre_config(config)
         try:
             if watch_:
                 try:

@@ -9,15 +9,8 @@ from typing import Any
 
 import typer
 
-from ..config import ConfigError, HubConfig, load
-
-
-def _config(path: Path) -> HubConfig:
-    try:
-        return load(path)
-    except ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
+from ..cliutil import centre_config
+from ..config import HubConfig
 
 
 def _fail(e: Exception) -> typer.Exit:
@@ -86,7 +79,7 @@ def provision_cmd(
     from ..mqtt.private_mosquitto import registry_changed
     from . import registry as r
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     try:
         if list_:
             with r.Fleet(cfg.database_url) as fleet:
@@ -144,7 +137,7 @@ def broker_config_cmd(
     registered devices and centre.toml (atomically), and optionally reload Mosquitto."""
     from . import mosquitto as m
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     files, changed = m.write(cfg, out, m.Listeners(port, bind, tls_port, cert_dir,
                                                    hub_port or None, hub_bind))
     typer.echo(f"{files.users} accounts (the hub and {files.users - 1} devices) → {out}: "

@@ -57,7 +57,7 @@ def rollout(ctx: typer.Context,
     if config is None or role is None or version is None or (image is None) == (bundle is None):
         raise _fail("usage: onewindow ota --config centre.toml --role ROLE --version X "
                     "(--image DIR | --bundle FILE) [--wave N] [--timeout S]")
-    from .. import config as hub_config
+    from ..cliutil import centre_config
     from .bundle import (
         BundleError,
         build_bundle,
@@ -68,10 +68,7 @@ def rollout(ctx: typer.Context,
         verify,
     )
 
-    try:
-        cfg = hub_config.load(config)
-    except hub_config.ConfigError as e:
-        raise _fail(f"配置错误 / configuration error: {e}") from e
+    cfg = centre_config(config)
     key = key or Path(cfg.ota_key or config.parent / "ota_key.pem")
     try:
         b = build_bundle(image, version, [role], downgrade=allow_downgrade) \

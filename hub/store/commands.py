@@ -6,22 +6,14 @@ from pathlib import Path
 
 import typer
 
+from ..cliutil import centre_config
+
 
 def register(app: typer.Typer) -> None:
     app.command("backup")(backup_cmd)
     app.command("restore")(restore_cmd)
     app.command("purge")(purge_cmd)
     app.command("rebuild-history")(history_cmd)
-
-
-def _config(path: Path):  # type: ignore[no-untyped-def]
-    from .. import config as hub_config
-
-    try:
-        return hub_config.load(path)
-    except hub_config.ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from e
 
 
 def backup_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
@@ -31,7 +23,7 @@ def backup_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.t
     runs (SQLite backup API / pg_dump)."""
     from .backup import BackupError, backup
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     try:
         held = backup(cfg.database_url, cfg.files_dir, out,
                       cfg.centre.utc_offset_minutes, cfg.centre.centre_id)
@@ -51,7 +43,7 @@ def restore_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.
     first). Refuses a target that holds data unless --force."""
     from .backup import BackupError, restore
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     try:
         done = restore(source, cfg.database_url, cfg.files_dir, force,
                        cfg.centre.utc_offset_minutes)
@@ -78,7 +70,7 @@ def purge_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.to
     from .journal import Journal
     from .retention import plan, purge
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     if not dry_run:
         state = asyncio.run(_hub_state(cfg))
         if state == "ready":
@@ -133,7 +125,7 @@ def history_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.
     from .history import History
     from .journal import Journal
 
-    cfg = _config(config)
+    cfg = centre_config(config)
     started = time.perf_counter()
     j = Journal(cfg.database_url)
     try:

@@ -63,3 +63,50 @@ def test_config_mistakes_are_named(tmp_path):
         hub_config.check(cfg, load_catalog())
     with pytest.raises(hub_config.ConfigError, match="mqtt://"):
         hub_config.BrokerURL.parse("http://x")
+
+
+# Every command that reads centre.toml, with what else it needs to get as far as reading it.
+COMMANDS = [
+    ["hub"],
+    ["user", "list"],
+    ["provision", "--list"],
+    ["broker-config", "--out", "{tmp}/broker"],
+    ["backup", "--out", "{tmp}/b.tar"],
+    ["restore", "--from", "{tmp}/b.tar"],
+    ["purge", "--dry-run"],
+    ["rebuild-history"],
+    ["devices"],
+    ["ota", "--role", "led", "--version", "0.3.0", "--image", "{tmp}"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS,
+                         ids=[" ".join(c[:2]) if c[0] == "user" else c[0] for c in COMMANDS])
+def test_every_command_refuses_a_bad_centre_config_with_exit_2(tmp_path, args):
+    """Said on stderr, zh-CN first, with the reason; exit status 2; nothing written."""
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app
+
+    bad = tmp_path / "centre.toml"
+    bad.write_text('[centre]\nid = "x"\n')  # no [[windows]]
+    before = sorted(tmp_path.iterdir())
+    words = [a.format(tmp=tmp_path) for a in args]
+    r = CliRunner().invoke(app, [*words, "--config", str(bad)])
+    assert r.exit_code == 2, r.output
+    assert "配置错误 / configuration error" in r.stderr and "[[windows]]" in r.stderr, r.stderr
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_node_refuses_a_bad_node_config_with_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app
+
+    bad = tmp_path / "node.toml"
+    bad.write_text('[node]\ncentre = "x"\n')  # no id
+    r = CliRunner().invoke(app, ["node", "--config", str(bad)])
+    assert r.exit_code == 2, r.output
+    assert "配置错误 / configuration error" in r.stderr and "[node] id" in r.stderr, r.stderr
+    r = CliRunner().invoke(app, ["node", "--config", str(tmp_path / "missing.toml")])
+    assert r.exit_code == 2 and "missing.toml" in r.stderr, r.stderr
