@@ -72,7 +72,8 @@ from ..hub.core import commands as c
 from ..hub.core.centre import Centre
 from ..hub.devices import Registry
 from ..hub.mqtt.broker import LOOPBACK
-from ..hub.sim.engine import DayResult, Rating
+from ..hub.sim.engine import Rating
+from ..hub.sim.metrics import DayResult
 from ..hub.sim.model import at_local, day_info
 from ..hub.store.history import days as history_days
 from ..hub.store.journal import Journal

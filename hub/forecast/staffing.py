@@ -9,13 +9,14 @@
    window, wrap-up, no-shows). The windows are the fewest n > a with, in M/M/n (Erlang C),
    P(wait <= target) >= 90% and the mean queue at most 3 per window; n = a + beta x sqrt(a)
    is the square-root staffing rule and beta is reported.
-2. Check: the hub/sim Engine runs the forecast day (Poisson arrivals from the forecast) with
-   that schedule on the real core and the centre's skill mix (mixed layout: specialised card
-   and cash windows, lunch breaks, no-shows, per-clerk speed) for a few seeds. A half-hour
-   misses when the 90th percentile wait of the tickets taken in it is over the target or the
-   queue is above 3 per open window more than 10% of its time (a resident who came before
-   the windows opened waits from the opening); one window is added at the
-   start of each run of missing half-hours and the day is simulated again, until none miss.
+2. Check: the hub/sim Engine runs the forecast day (Poisson arrivals from the forecast, drawn
+   as the simulator draws them) with that schedule on the real core and the centre's skill mix
+   (mixed layout: specialised card and cash windows, lunch breaks, no-shows, per-clerk speed)
+   for a few seeds. A half-hour misses when the 90th percentile wait of the tickets taken in
+   it is over the target or the queue is above 3 per open window more than 10% of its time
+   (a resident who came before the windows opened waits from the opening); one window is
+   added at the start of each run of missing half-hours and the day is simulated again,
+   until none miss.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import random
 from dataclasses import dataclass, field
 
 from ..core.catalog import COMPREHENSIVE, Catalog
-from ..sim.engine import CLOSE, OPEN, SLOT_SECONDS, DayOptions, DayResult, Engine
-from ..sim.metrics import QUEUE_LIMIT, first_call, percentile
-from ..sim.model import ResidentModel, at_local, calendar_sets, midnight
+from ..sim.engine import CLOSE, OPEN, SLOT_SECONDS, DayOptions, Engine
+from ..sim.metrics import QUEUE_LIMIT, DayResult, first_call, percentile
+from ..sim.model import ResidentModel, at_local, calendar_sets, midnight, poisson
 from ..sim.policies import Layout, layout
 from ..sim.service import ServiceModel
 
@@ -229,25 +230,13 @@ def simulate(catalog: Catalog, lay: Layout, d: dt.date, arrival_slots: list[str]
         times: list[float] = []
         for label, lam in zip(arrival_slots, expected, strict=True):
             t0 = _minutes(label) * 60
-            k = _poisson(rng, lam)
+            k = poisson(rng, lam)
             times.extend(t0 + rng.random() * 1800 for _ in range(k))
         times.sort()
         visits = eng.population.visits(times, rng, midnight(d))
         out.append(eng.run_day(d, seed=seed, visits=visits, options=DayOptions(
             schedule=tuple(schedule), staff_order=order)))
     return out
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
 
 
 def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: list[float], *,

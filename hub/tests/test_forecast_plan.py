@@ -81,6 +81,23 @@ def test_poisson_mean_absolute_deviation():
     assert poisson_mad(400.0) == pytest.approx(math.sqrt(2 * 400 / math.pi), rel=0.01)
 
 
+def test_arrivals_are_drawn_poisson_in_busy_half_hours_too():
+    """The plan's check and the simulator draw arrival counts with sim.model.poisson; at
+    40 a half-hour (a busy centre) the counts follow Poisson's law, right tail included."""
+    import random
+    from collections import Counter
+
+    from onewindow.hub.sim.model import poisson
+
+    lam, n = 40.0, 50_000
+    rng = random.Random(7)
+    seen = Counter(poisson(rng, lam) for _ in range(n))
+    law = {k: math.exp(-lam + k * math.log(lam) - math.lgamma(k + 1)) for k in range(200)}
+    assert 0.5 * sum(abs(seen[k] / n - p) for k, p in law.items()) < 0.014  # normal: ~0.02
+    busy = sum(p for k, p in law.items() if k >= 53)  # P(X >= mean + 2 sd) = 0.028
+    assert sum(v for k, v in seen.items() if k >= 53) / n == pytest.approx(busy, abs=0.002)
+
+
 def test_erlang_c_textbook_values():
     assert erlang_c(3, 2.0) == pytest.approx(4 / 9)  # M/M/3, a = 2
     assert erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
