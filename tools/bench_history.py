@@ -4,9 +4,10 @@
                                             [--postgres]
 
 Fills the history tables (hub/store/history.py) of a fresh SQLite database (and, with
---postgres, a private PostgreSQL server from tools/testbed.py) with a simulated year by
-direct SQL: `--days` working days of `--tickets` tickets each, 30 % of them rated, 20 help
-requests a day, 12 clerks. Then it times, `--runs` times each, the queries the pages make:
+--postgres, a private PostgreSQL server from tools/testbed.py), opened as the hub opens its
+own (hub/store/db.py), with a simulated year by direct SQL: `--days` working days of
+`--tickets` tickets each, 30 % of them rated, 20 help requests a day, 12 clerks. Then it
+times, `--runs` times each, the queries the pages make:
 
 * the dashboard's last-30-days summary (History.summary over 30 days),
 * the staff report's month (History.summary and ratings_by_clerk over a month, and
@@ -31,8 +32,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import func, insert, select
 
+from ..hub.store import db
 from ..hub.store import history as h
 
 CLERKS = [f"clerk{n}" for n in range(1, 13)]
@@ -50,7 +52,6 @@ def working_days(n: int, end: dt.date) -> list[dt.date]:
 
 def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int, int]:
     """The history tables of `days`, as History.write would leave them. (tickets, ratings)."""
-    h.History(engine)  # creates the tables
     rng = random.Random(seed)
     n_tickets = n_ratings = pos = 0
     for d in days:
@@ -204,18 +205,19 @@ def main() -> None:
     a = ap.parse_args()
     days = working_days(a.days, dt.date(2026, 12, 4))
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite:///{Path(tmp) / 'history.db'}")
+        engine = db.open_database(f"sqlite:///{Path(tmp) / 'history.db'}")
         t = time.perf_counter()
         n, r = fill(engine, days, a.tickets)
         print(f"history: {a.days} days x {a.tickets} tickets = {n:,} tickets, {r:,} ratings, "
               f"{a.days * 20:,} help requests (filled in {time.perf_counter() - t:.0f} s)\n")
-        print(table("SQLite (WAL off, one file)", run_queries(engine, days, a.runs)))
+        print(table("SQLite (the hub's engine: WAL, synchronous NORMAL)",
+                    run_queries(engine, days, a.runs)))
         engine.dispose()
     if a.postgres:
         from .testbed import Postgres
 
         with Postgres() as pg:
-            engine = create_engine(pg.url)
+            engine = db.open_database(pg.url)
             fill(engine, days, a.tickets)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 c.exec_driver_sql("ANALYZE")

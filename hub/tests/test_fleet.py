@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from onewindow.hub import config as hub_config
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.fleet import acl, mosquitto, registry
 from onewindow.hub.fleet.cli import node_toml
+from onewindow.hub.store import db
 from onewindow.node import config as node_config
 from onewindow.tools.testbed import write_config
 
@@ -26,8 +27,7 @@ def cfg(tmp_path):
 
 
 def _rows(config):
-    engine = create_engine(config.database_url)
-    registry.metadata.create_all(engine)
+    engine = db.open_database(config.database_url)
     with engine.connect() as conn:
         devs = conn.execute(select(registry.devices).order_by(registry.devices.c.id)).all()
         secrets = conn.execute(select(func.count()).select_from(registry.secret_table)).scalar()

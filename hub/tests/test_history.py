@@ -163,9 +163,9 @@ def _answer(pos: int):
 
 
 def _no_tables_engine(tmp_path):
-    from sqlalchemy import create_engine
+    from onewindow.hub.store import db
 
-    return create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    return db.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # opened, never migrated
 
 
 def _all_rows(j: Journal) -> dict[str, list]:
