@@ -17,6 +17,7 @@ from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testbed import HubProcess, write_config
 
 CENTRE = "t1"
+NOW = 1795395600.0
 DEEP = b'{"v": 1, "dev": "box-1", "seq": 5, "type": "take", "item": "SOC-1", "x": ' + \
     b"[" * 1000 + b"]" * 1000 + b"}"
 
@@ -62,15 +63,24 @@ def _message(topic, payload):
     return aiomqtt.Message(topic, payload, qos=1, retain=False, mid=1, properties=None)
 
 
-@pytest.mark.parametrize("name,payload,code", POISON, ids=[p[0] for p in POISON])
-async def test_a_poison_event_through_the_batch_path_is_answered_and_changes_nothing(
-        tmp_path, small_catalog_file, name, payload, code):
+@pytest.fixture
+def batch_path(tmp_path, small_catalog_file):
+    """The runner's batch path in this process (no broker, the clock at NOW): journal,
+    configuration, app, runner, and the steps it committed."""
     journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
     cfg = hub_config.load(_config(tmp_path, small_catalog_file))
     app = build_app(cfg, journal)
-    runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
-    steps = []
+    runner = HubRunner(app, journal, None, clock=lambda: NOW)  # type: ignore[arg-type]
+    steps: list = []
     runner.subscribe(steps.append)
+    yield journal, cfg, app, runner, steps
+    journal.close()
+
+
+@pytest.mark.parametrize("name,payload,code", POISON, ids=[p[0] for p in POISON])
+async def test_a_poison_event_through_the_batch_path_is_answered_and_changes_nothing(
+        tmp_path, batch_path, name, payload, code):
+    _, _, app, runner, steps = batch_path
     topic = proto.device_topic(CENTRE, "box-1", "evt")
     take = proto.encode("evt", proto.event("box-1", 4, "take", item="SOC-1"))
     await runner._handle_batch([_message(topic, take)])
@@ -87,7 +97,6 @@ async def test_a_poison_event_through_the_batch_path_is_answered_and_changes_not
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 5, "take", item="SOC-1")))])
     assert len(_rows(tmp_path / "hub.db")) == len(before) + 1
-    journal.close()
 
 
 async def test_the_real_hub_answers_poison_with_err_and_lives(tmp_path, mosquitto,
@@ -129,24 +138,19 @@ def _raise(rec):
 
 
 def _unstorable(rec):
-    rec.body["when"] = {1795395600}  # a set: json cannot write it, nor the journal
+    rec.body["when"] = {NOW}  # a set: json cannot write it, nor the journal
 
 
 @pytest.mark.parametrize("bug", [_raise, _unstorable], ids=["render raises",
                                                             "record the journal refuses"])
 async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
-        tmp_path, small_catalog_file, monkeypatch, bug):
+        tmp_path, batch_path, monkeypatch, bug):
     """A bug stand-in: rendering raises, or builds a record the journal would refuse, after
     the core has issued a ticket (no real message makes today's code fail there; that is
     the point). The event gets `err` `internal`, the journal keeps nothing of it, the
     in-memory state is the journal's again, and the next take gets the number the lost one
     would have had; the rest of the batch is not lost with it."""
-    journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
-    cfg = hub_config.load(_config(tmp_path, small_catalog_file))
-    app = build_app(cfg, journal)
-    runner = HubRunner(app, journal, None, clock=lambda: 1795395600.0)  # type: ignore[arg-type]
-    steps = []
-    runner.subscribe(steps.append)
+    journal, cfg, app, runner, steps = batch_path
     topic = proto.device_topic(CENTRE, "box-1", "evt")
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 1, "take", item="SOC-1")))])
@@ -179,7 +183,7 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
     assert not app.damaged
     assert "A002" not in {t.number for t in app.centre.tickets.values()}
     assert app.centre.to_dict() == build_app(cfg, journal).centre.to_dict()
-    summary = app.fleet.summary(app.registry.devices.values(), 1795395600.0)
+    summary = app.fleet.summary(app.registry.devices.values(), NOW)
     assert summary["failures"]["internal"] == 1
     assert [r["failures"] for r in summary["devices"] if r["id"] == "box-1"] == [1]
 
@@ -189,7 +193,6 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
     [res] = [proto.decode("res", p.payload) for p in steps[-1].publishes
              if p.topic.endswith("/res")]
     assert res["ticket"] == "A002"
-    journal.close()
 
 
 @pytest.mark.parametrize("change,what", [
@@ -226,7 +229,7 @@ def test_a_ticket_whose_escpos_is_over_the_contracts_bound_is_printed_without_it
     journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
     app = build_app(hub_config.load(_config(tmp_path, small_catalog_file)), journal)
     step = app.handle(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(
-        "evt", proto.event("box-1", 1, "take", item="SOC-1")), 1795395600.0)
+        "evt", proto.event("box-1", 1, "take", item="SOC-1")), NOW)
     [printed] = [proto.decode("cmd", p.payload) for p in step.publishes
                  if p.topic.endswith("/cmd")]
     assert printed["type"] == "print" and "escpos" not in printed and printed["lines"]
