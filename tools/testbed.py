@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..hub.mqtt.broker import free_port
 
@@ -46,18 +47,47 @@ def terminate(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
     return proc.returncode
 
 
-class Mosquitto:
-    """A private Mosquitto broker: `with Mosquitto(tmp) as m: m.port`."""
+class _MosquittoProcess(ABC):
+    """The Debian broker binary as a child process: launched on a config file with its output
+    in a log, stopped (SIGTERM, then SIGKILL), usable as `with`."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
-        self.workdir = Path(workdir)
-        self.port = port or free_port()
-        self.extra_conf = extra_conf
+    def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed: apt-get install mosquitto")
         self.binary = binary
+
+    def _launch(self, conf: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        out = open(log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([self.binary, "-c", str(conf), *args], stdout=out,
+                                     stderr=subprocess.STDOUT)
+        return self.proc
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Write the configuration, launch, and return once the broker listens."""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, 5)
+        self.proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Mosquitto(_MosquittoProcess):
+    """A private Mosquitto broker: `with Mosquitto(tmp) as m: m.port`."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
+        super().__init__()
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.extra_conf = extra_conf
 
     def start(self) -> Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -70,22 +100,9 @@ class Mosquitto:
             "set_tcp_nodelay true\n"
             "max_inflight_messages 1000\n"
             f"{self.extra_conf}\n")
-        log = open(self.workdir / f"mosquitto-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log,
-                                     stderr=subprocess.STDOUT)
-        _wait_port(self.port, self.proc, "mosquitto", 10)
+        proc = self._launch(conf, self.workdir / f"mosquitto-{self.port}.log")
+        _wait_port(self.port, proc, "mosquitto", 10)
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            terminate(self.proc, 5)
-        self.proc = None
-
-    def __enter__(self) -> Mosquitto:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def write_config(path: Path, centre: str, broker_port: int | None, db: Path,
@@ -239,7 +256,7 @@ class Postgres:
         self.stop()
 
 
-class FleetMosquitto:
+class FleetMosquitto(_MosquittoProcess):
     """Mosquitto run from the files `onewindow broker-config` writes (accounts, ACLs, and
     optionally a TLS listener): the production setup on free loopback ports."""
 
@@ -248,14 +265,13 @@ class FleetMosquitto:
         too, on `tls_port`."""
         from ..hub.fleet import mosquitto
 
+        super().__init__()
         self.config, self.workdir = config, Path(workdir)
         self.port = free_port()
         self.hub_port = free_port()  # the hub's loopback listener: client ids kept
         self.cert_dir = cert_dir
         self.tls_port = free_port() if cert_dir is not None else None
         self._mosquitto = mosquitto
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
     def write(self) -> list[str]:
         """(Re)write passwd, acl and mosquitto.conf from the fleet, as broker-config does."""
@@ -270,13 +286,11 @@ class FleetMosquitto:
         conf = self.workdir / "test.conf"
         conf.write_text(("user root\n" if os.geteuid() == 0 else "")
                         + (self.workdir / "mosquitto.conf").read_text())
-        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([self.binary, "-c", str(conf), "-v"], stdout=log,
-                                     stderr=subprocess.STDOUT)
-        _wait_port(self.port, self.proc, "mosquitto", 10)
-        _wait_port(self.hub_port, self.proc, "mosquitto (hub listener)", 10)
+        proc = self._launch(conf, self.workdir / "mosquitto.log", "-v")
+        _wait_port(self.port, proc, "mosquitto", 10)
+        _wait_port(self.hub_port, proc, "mosquitto (hub listener)", 10)
         if self.tls_port is not None:
-            _wait_port(self.tls_port, self.proc, "mosquitto (TLS)", 10)
+            _wait_port(self.tls_port, proc, "mosquitto (TLS)", 10)
         return self
 
     def reload(self) -> None:
@@ -286,17 +300,6 @@ class FleetMosquitto:
 
     def log(self) -> str:
         return (self.workdir / "mosquitto.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            terminate(self.proc, 5)
-        self.proc = None
-
-    def __enter__(self) -> FleetMosquitto:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def make_test_ca(folder: Path, host: str = "127.0.0.1") -> Path:
