@@ -123,9 +123,9 @@ def stored_bytes(url: str) -> bytes:
     if url.startswith("sqlite:///"):
         db = Path(url.removeprefix("sqlite:///"))
         return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
-    from onewindow.hub.store import db
+    from onewindow.hub.store.db import create_engine
 
-    engine = db.create_engine(url)
+    engine = create_engine(url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("CHECKPOINT")
