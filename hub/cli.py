@@ -55,11 +55,14 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
 def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run a Raspberry Pi window node (or kiosk): keys, card reader, scanner, camera."""
+    import tomllib
+
     from ..node import config as node_config
     from ..node.main import run
 
     _logging(verbose)
-    cfg = load_or_exit(node_config.load, config, (node_config.NodeConfigError, OSError))
+    cfg = load_or_exit(node_config.load, config,
+                       (node_config.NodeConfigError, OSError, tomllib.TOMLDecodeError))
     asyncio.run(_until_signal(lambda stop: run(cfg, stop)))
 
 

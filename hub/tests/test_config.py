@@ -110,3 +110,6 @@ def test_node_refuses_a_bad_node_config_with_exit_2(tmp_path):
     assert "配置错误 / configuration error" in r.stderr and "[node] id" in r.stderr, r.stderr
     r = CliRunner().invoke(app, ["node", "--config", str(tmp_path / "missing.toml")])
     assert r.exit_code == 2 and "missing.toml" in r.stderr, r.stderr
+    bad.write_text("[node\n")  # not TOML
+    r = CliRunner().invoke(app, ["node", "--config", str(bad)])
+    assert r.exit_code == 2 and "配置错误 / configuration error" in r.stderr, r.output
