@@ -213,7 +213,7 @@ def test_a_console_action_acts_at_the_window_it_names_or_is_refused(env5):
         msg = r.json()["msg"]
         assert msg.index("3号窗口") < msg.index("window 3"), msg  # zh-CN first, English
         assert env.hub.centre.to_dict() == before
-    assert not env.hub.help_requests
+    assert not env.hub.centre.help_requests
     r = clerk.post("/console/call", json={"window": 1})
     assert r.status_code == 200 and r.json()["ticket"]["number"] == "A002"
     # the page words the refusal in its own language (staff.js fills in {n} and {own})
@@ -282,9 +282,13 @@ def test_login_needs_the_csrf_token(env):
 
 
 def test_staff_pages_are_not_cached_or_framed(env):
-    cl = env.client("sup")
-    r = cl.get("/dashboard", headers=PAGE)
-    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+    cl = env.client("admin")
+    for path in ("/console", "/specialist", "/dashboard", "/fleet", "/accounts", "/cases"):
+        r = cl.get(path, headers=PAGE)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"] == "no-store", path
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["x-content-type-options"] == "nosniff", path
     login_cookie = login(env.client(), "sup").headers["set-cookie"].lower()
     assert "httponly" in login_cookie and "samesite=lax" in login_cookie
 

@@ -28,7 +28,7 @@ from .site import Site
 from .staff import Staff
 
 STAFF_PREFIXES = ("/login", "/logout", "/console", "/specialist", "/dashboard", "/fleet",
-                  "/accounts", "/live/staff-")
+                  "/accounts", "/cases", "/live/staff-")
 
 
 def routes(site: Site) -> list[BaseRoute]:
