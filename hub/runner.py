@@ -1,8 +1,9 @@
 """The hub process: MQTT in, the app decides, the journal commits, MQTT out.
 
-One reader task feeds an inbox; one processor task drains it in batches, so while a batch
-is being committed the next one gathers (group commit: one fsync for many operations).
-Nothing a batch produced is published before its records are durable.
+One processor task takes what the MQTT client received in batches, so what arrives while a
+batch is being handled and committed forms the next one (group commit: one fsync for many
+operations). Nothing a batch produced is published before its records are durable; then
+it is handed to paho at once, in order (hub/mqtt/direct.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .devices import LOOKUP_EVERY, Publish
 from .fleetwatch import FleetRules
 from .gcpolicy import Collector
 from .mqtt.broker import NO_DELAY, start_embedded
+from .mqtt.direct import DirectLink
 from .startup import rebuild
 from .store.history import History
 from .store.journal import Journal, StorageUnavailable, storage_errors
@@ -44,6 +46,7 @@ FLEET_TICK = 1.0  # s
 MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
 # Storage outage: how often to try the journal again (doubling from the first to the last).
 STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
+STOP_SETTLE = 5.0  # s: at a stop, the broker's acknowledgements waited for at most
 
 
 def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> HubApp:
@@ -83,7 +86,7 @@ class HubRunner:
         self.clock = clock
         self.connected = asyncio.Event()
         self._listeners: list[Callable[[Step], None]] = []  # live views: `subscribe`
-        self._pending: set[asyncio.Task[None]] = set()
+        self._link: DirectLink | None = None  # the connected client's call path
         self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
@@ -111,8 +114,10 @@ class HubRunner:
             while not stop.is_set():
                 try:
                     await self._session(stop)
+                    self._session_ended()
                     delay = RECONNECT_MIN
                 except aiomqtt.MqttError as e:
+                    self._session_ended()
                     self.connected.clear()
                     # Full jitter: a centre's hub and boards must not reconnect in lockstep.
                     wait = random.uniform(0, delay)
@@ -146,6 +151,7 @@ class HubRunner:
             # aiomqtt logs a warning per publish above 10 in flight; a busy hub has dozens.
             client.pending_calls_threshold = MAX_INFLIGHT
             self._client = client
+            self._link = link = DirectLink(client)
             for leaf in ("evt", "status", "ack"):
                 await client.subscribe(f"{root}/dev/+/{leaf}", qos=1)
             if self.storage_ok.is_set():
@@ -160,10 +166,8 @@ class HubRunner:
             self.connected.set()
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)
-            inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
-            reader: asyncio.Task[Any] = asyncio.create_task(self._read(client, inbox),
-                                                            name="hub-reader")
-            worker: asyncio.Task[Any] = asyncio.create_task(self._process(inbox),
+            reader: asyncio.Task[Any] = asyncio.create_task(link.closed(), name="hub-link")
+            worker: asyncio.Task[Any] = asyncio.create_task(self._process(link),
                                                             name="hub-processor")
             stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="hub-stop")
             fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
@@ -180,10 +184,19 @@ class HubRunner:
                 if self.storage_ok.is_set():
                     # Unstored leftovers are dropped unanswered: their devices retry.
                     with contextlib.suppress(StorageUnavailable):
-                        await self._drain(inbox)
+                        await self._drain(link)
                 await self._publish([self.app.birth(self.clock(), "disconnected")])
-                await asyncio.gather(*self._pending, return_exceptions=True)
-            self._client = None
+                await link.settle(STOP_SETTLE)
+
+    def _session_ended(self) -> None:
+        """What the broker did not acknowledge goes out again on the next connection."""
+        link, self._client, self._link = self._link, None, None
+        lost = link.unacknowledged() if link is not None else []
+        if lost:
+            log.warning("%d messages not acknowledged by the broker: the non-retained ones "
+                        "are sent again after reconnecting", len(lost))
+        for p in lost:
+            self._keep_unsent(p)
 
     async def _fleet(self) -> None:
         """The retained fleet summary: on connect, then whenever it changes (checked each
@@ -240,16 +253,9 @@ class HubRunner:
         for dev, spec in found.items():
             registry.learn(dev, spec, now, read)
 
-    async def _read(self, client: aiomqtt.Client, inbox: asyncio.Queue) -> None:
-        async for message in client.messages:
-            inbox.put_nowait(message)
-
-    async def _process(self, inbox: asyncio.Queue) -> None:
+    async def _process(self, link: DirectLink) -> None:
         while True:
-            batch = [await inbox.get()]
-            while len(batch) < BATCH and not inbox.empty():
-                batch.append(inbox.get_nowait())
-            await self._handle_stored(batch)
+            await self._handle_stored(await link.batch(BATCH))
 
     async def _handle_stored(self, batch: list[aiomqtt.Message]) -> None:
         """Handle a batch until its records are durable, however long storage is away.
@@ -272,10 +278,8 @@ class HubRunner:
                 # either way the state is not to be trusted until `_recover` rebuilt it.
                 await self._storage_lost(e)
 
-    async def _drain(self, inbox: asyncio.Queue) -> None:
-        batch = []
-        while not inbox.empty():
-            batch.append(inbox.get_nowait())
+    async def _drain(self, link: DirectLink) -> None:
+        batch = link.pending()
         if batch:
             await self._handle_batch(batch)
 
@@ -453,28 +457,17 @@ class HubRunner:
             return
 
     async def _publish(self, publishes: list[Publish]) -> None:
-        client = self._client
-        if client is None:  # between sessions: the next one sends them
-            for p in publishes:
-                self._keep_unsent(p)
-            return
+        """Hand the messages to paho now, in order; not awaited one by one (waiting for
+        each PUBACK would serialise the hub on round trips). One the broker has not
+        acknowledged when the session ends is sent again after the next (re)connect
+        (`_session_ended`). A device retries an unanswered event, but not a `print` whose
+        `res` it already has: when the broker stalled and dropped the hub, that ticket
+        would never be printed. A message sent twice is harmless: commands carry ids,
+        replies seqs, retained state revs."""
+        link = self._link
         for p in publishes:
-            # Not awaited one by one: waiting for each PUBACK would serialise the hub on
-            # round trips. paho sends them in this order.
-            task = asyncio.ensure_future(self._send(client, p))
-            self._pending.add(task)
-            task.add_done_callback(self._done)
-
-    async def _send(self, client: aiomqtt.Client, p: Publish) -> None:
-        """One publish; one that fails is sent again after the next (re)connect. A device
-        retries an unanswered event, but not a `print` whose `res` it already has: when the
-        broker stalled and dropped the hub, that ticket would never be printed. A message
-        sent twice is harmless: commands carry ids, replies seqs, retained state revs."""
-        try:
-            await client.publish(p.topic, p.payload, qos=p.qos, retain=p.retain)
-        except aiomqtt.MqttError as e:
-            log.warning("publish to %s failed (%s)%s", p.topic, e,
-                        "; sent again after reconnecting" if self._keep_unsent(p) else "")
+            if link is None or not link.publish(p):  # between sessions: the next sends it
+                self._keep_unsent(p)
 
     def _keep_unsent(self, p: Publish) -> bool:
         if p.retain:
@@ -484,11 +477,6 @@ class HubRunner:
             return False
         self._unsent.append(p)
         return True
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("publish failed: %s", task.exception())
 
 
 async def serve(config: HubConfig, stop: asyncio.Event | None = None,

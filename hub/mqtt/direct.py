@@ -1,0 +1,93 @@
+"""The hub's call path through its aiomqtt client, without aiomqtt's per-message tasks.
+
+aiomqtt (2.5.1, pinned with paho-mqtt 2.2.0 in pyproject.toml) wraps each incoming
+message in a task and an `asyncio.wait` (its iterator), and each publish in a task and an
+Event waiting for the PUBACK. Measured in the hub under tools/bench_hub.py (issue 14): a
+message took three turns of the loop between paho reading it and the hub handling it, and
+a call's three publishes (reply, display, hall) another turn before paho had them; ~0.25 ms
+of CPU per call went to those tasks, a do-nothing relay needing 0.6 ms in all. Here the
+hub takes messages from aiomqtt's own queue as they come, and hands each publish to paho at
+once, in order, when its batch is committed; acknowledgements are followed by message id.
+Both reach into aiomqtt's client (`_queue`, `_client`, `_disconnected`): a version bump
+must be checked against them (hub/tests/test_hub_mqtt.py exercises every path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+
+from ..devices import Publish
+
+log = logging.getLogger("onewindow.hub")
+
+
+class DirectLink:
+    """One connected aiomqtt client's messages in, publishes out."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.queue: asyncio.Queue[aiomqtt.Message] = client._queue
+        self._paho: paho.Client = client._client
+        self._disconnected: asyncio.Future[None] = client._disconnected
+        self._inflight: dict[int, Publish] = {}  # message id -> publish not acknowledged
+        self._settled = asyncio.Event()  # set when nothing is in flight
+        self._settled.set()
+        chained = self._paho.on_publish  # aiomqtt's: its own publishes wait on it
+
+        def on_publish(client: paho.Client, userdata: Any, mid: int, *rest: Any) -> None:
+            if chained is not None:
+                chained(client, userdata, mid, *rest)
+            if self._inflight.pop(mid, None) is not None and not self._inflight:
+                self._settled.set()
+
+        self._paho.on_publish = on_publish
+
+    async def batch(self, limit: int) -> list[aiomqtt.Message]:
+        """The next messages: one, waited for, and whatever else is queued (up to
+        `limit`), without another turn of the loop."""
+        batch = [await self.queue.get()]
+        while len(batch) < limit and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        return batch
+
+    def pending(self) -> list[aiomqtt.Message]:
+        """Every message received and not taken yet."""
+        out = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
+
+    async def closed(self) -> None:
+        """Returns when the client disconnected as asked; raises MqttError when the
+        connection was lost (as aiomqtt's message iterator does)."""
+        await asyncio.wait({self._disconnected})
+        if self._disconnected.exception() is not None:
+            raise aiomqtt.MqttError("disconnected") from self._disconnected.exception()
+
+    def publish(self, p: Publish) -> bool:
+        """Hand `p` to paho now (it writes it at the loop's next turn, after any sent
+        before); False if paho refused it (not connected)."""
+        info = self._paho.publish(p.topic, p.payload, p.qos, p.retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            log.warning("publish to %s refused (%s)", p.topic, paho.error_string(info.rc))
+            return False
+        if p.qos:
+            self._inflight[info.mid] = p
+            self._settled.clear()
+        return True
+
+    async def settle(self, timeout: float) -> bool:
+        """Until the broker acknowledged everything published (False: not in `timeout`)."""
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def unacknowledged(self) -> list[Publish]:
+        """What the broker has not acknowledged, in the order it was published."""
+        return list(self._inflight.values())
