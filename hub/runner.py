@@ -27,6 +27,7 @@ from .core.centre import Centre
 from .core.commands import Command
 from .devices import LOOKUP_EVERY, Publish
 from .fleetwatch import FleetRules
+from .forecast.refresh import WaitRefresher
 from .gcpolicy import Collector
 from .mqtt.broker import NO_DELAY, start_embedded
 from .mqtt.direct import DirectLink
@@ -166,6 +167,10 @@ class HubRunner:
             self.connected.set()
             log.info("hub %s ready on %s:%d", self.app.centre_id, self.broker.host,
                      self.broker.port)
+            # First: the wait forecast takes are placed into, made at once if there is none,
+            # then simulated again between messages when stale (hub/forecast/refresh.py).
+            waits: asyncio.Task[Any] = asyncio.create_task(
+                WaitRefresher(self.app, self.clock).run(), name="hub-waits")
             reader: asyncio.Task[Any] = asyncio.create_task(link.closed(), name="hub-link")
             worker: asyncio.Task[Any] = asyncio.create_task(self._process(link),
                                                             name="hub-processor")
@@ -173,9 +178,9 @@ class HubRunner:
             fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
             registry: asyncio.Task[Any] = asyncio.create_task(self._refresh_registry(),
                                                               name="hub-registry")
-            done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry},
+            done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry, waits},
                                          return_when=asyncio.FIRST_COMPLETED)
-            for t in (reader, worker, stopper, fleet, registry):
+            for t in (reader, worker, stopper, fleet, registry, waits):
                 t.cancel()
             for t in done:
                 if t is not stopper and t.exception() is not None:

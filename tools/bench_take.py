@@ -4,60 +4,197 @@
 
 A device's `take` event through `HubApp.handle` (decode, seq check, core, the wait
 forecast, the printed ticket's ESC/POS and QR, the reply) and the SQLite journal's commit,
-with 0 to 1,000 residents already waiting at 30 open windows. Beside it, in the same run,
-the same takes with the forecast simulating the whole queue for every take (the code
-before the forecast extended the previous take's paths): the baseline the flat row is
-measured against.
+with 0 to 1,000 residents already waiting at 30 open windows, a take every 0.5 s.
+
+The take places its ticket into the standing forecast; the queue is simulated again in the
+background (hub/forecast/refresh.py) in slices that share the hub's loop with the takes, so
+here, as the loop would, every slice due runs between two takes (each one timed: a take
+arriving during a slice waits for that one slice). Beside it, in the same run: the same
+takes with the whole queue simulated for every take (the code before stage 7's chained
+forecast), the baseline the flat row is measured against. Then the takes of a centre's mix
+(priority residents and appointments are placed before others in the queue, from a checkpoint
+of the forecast: bounded, but more than a take at its end).
+
+A second table: the same refreshes run in a worker thread instead of slices (the state read
+in the loop, the simulation in the thread), the takes going on meanwhile: a take's time then
+includes waiting for the GIL the thread holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 
-from ..hub.forecast.wait import WaitPredictor
+from ..hub.app import HubApp
+from ..hub.forecast.refresh import WaitRefresher
+from ..hub.forecast.wait import Forecast, Refresh, WaitPredictor
 from ..hub.store.journal import Journal
 from ..protocol import ow_protocol as proto
 from .bench_hub import CENTRE, T0, _app, _items, _pct
 
 
-def bench(waiting: int, takes: int, extend: bool, windows: int = 30) -> list[float]:
-    """Seconds per take, `takes` takes on top of `waiting` already waiting."""
+@dataclass
+class Run:
+    takes: list[float] = field(default_factory=list)  # s per take
+    slices: list[float] = field(default_factory=list)  # s per background slice
+    refreshes: int = 0  # landed
+    kinds: dict[str, list[float]] = field(default_factory=dict)  # the takes by kind
+
+
+class Takes:
+    """A hub app with `waiting` residents queued, taking tickets one by one."""
+
+    def __init__(self, journal: Journal, waiting: int, extend: bool, windows: int = 30) -> None:
+        self.journal = journal
+        self.app: HubApp = _app(windows, journal)
+        self.app.waits = WaitPredictor(extend=extend)
+        self.items = _items(self.app.centre)
+        self.topic = proto.device_topic(CENTRE, "box-1", "evt")
+        self.now, self.i = T0, 0
+        self.refresher = WaitRefresher(self.app, lambda: self.now)
+
+    def take(self, kind: str = "normal") -> float:
+        """One take at the next half second; its seconds (handle + commit)."""
+        self.now += 0.5
+        self.i += 1
+        fields: dict[str, object] = {"item": self.items[(self.i * 7) % len(self.items)]}
+        if kind != "normal":
+            fields["priority"] = kind
+        if kind == "appointment":  # its slot now: called before everyone
+            fields["appointment_at"] = self.now
+        payload = proto.encode("evt", proto.event("box-1", self.i, "take", **fields))
+        started = time.perf_counter()
+        step = self.app.handle(self.topic, payload, self.now)
+        self.journal.append(step.records)
+        return time.perf_counter() - started
+
+    def slices(self, out: list[float] | None = None) -> None:
+        """Every background slice due now, as the loop runs them between messages."""
+        while True:
+            started = time.perf_counter()
+            if not self.refresher.step():
+                return
+            if out is not None:
+                out.append(time.perf_counter() - started)
+
+
+# A centre's mix: one take in ten a priority resident's, one in twenty an appointment's.
+MIX = ("normal",) * 17 + ("priority",) * 2 + ("appointment",)
+
+
+def bench(waiting: int, takes: int, extend: bool, mix: tuple[str, ...] = ("normal",)) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(f"sqlite:///{tmp}/bench.db")
         try:
-            app = _app(windows, journal)
-            app.waits = WaitPredictor(extend=extend)
-            items = _items(app.centre)
-            topic = proto.device_topic(CENTRE, "box-1", "evt")
-            now, out = T0, []
-            for i in range(waiting + takes):
-                now += 0.5
-                payload = proto.encode("evt", proto.event("box-1", i + 1, "take",
-                                                          item=items[(i * 7) % len(items)]))
-                started = time.perf_counter()
-                step = app.handle(topic, payload, now)
-                journal.append(step.records)
-                if i >= waiting:
-                    out.append(time.perf_counter() - started)
-            return out
+            hub = Takes(journal, waiting, extend)
+            run = Run()
+            hub.slices()  # the refresher's first run (the runner's, before any message)
+            for _ in range(waiting):
+                hub.take()
+                hub.slices()
+            landed = hub.refresher.landed
+            for k in range(takes):
+                kind = mix[k % len(mix)]
+                t = hub.take(kind)
+                run.takes.append(t)
+                run.kinds.setdefault(kind, []).append(t)
+                hub.slices(run.slices)
+            run.refreshes = hub.refresher.landed - landed
+            if extend:  # what this is about: no take simulated the queue
+                assert hub.app.waits.simulated == 0, hub.app.waits.simulated
+            return run
         finally:
             journal.close()
+
+
+def bench_thread(waiting: int, takes: int) -> Run:
+    """The refreshes in a worker thread: begun in the loop (the state read), run there,
+    landed in the loop once done; the takes timed meanwhile."""
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(f"sqlite:///{tmp}/bench.db")
+        try:
+            hub = Takes(journal, waiting, True)
+            hub.slices()
+            for _ in range(waiting):
+                hub.take()
+                hub.slices()
+            run = Run()
+            waits, app = hub.app.waits, hub.app
+            job: tuple[Refresh, threading.Thread, list[Forecast]] | None = None
+
+            def simulate(r: Refresh, out: list[Forecast]) -> None:
+                try:
+                    while True:
+                        next(r.steps)
+                except StopIteration as done:
+                    out.append(done.value)
+
+            during = 0
+            for _ in range(takes):
+                if job is None and waits.refresh_due(app.centre, hub.now):
+                    r = waits.refresh(app.centre, hub.now, app.pos)
+                    result: list[Forecast] = []
+                    thread = threading.Thread(target=simulate, args=(r, result))
+                    thread.start()
+                    job = (r, thread, result)
+                busy = job is not None and job[1].is_alive()
+                t = hub.take()
+                if busy:
+                    run.takes.append(t)
+                    during += 1
+                if job is not None and not job[1].is_alive():
+                    job[1].join()
+                    run.refreshes += waits.land(job[0], job[2][0], app.centre)
+                    job = None
+                else:
+                    time.sleep(0.0005)  # a take every half millisecond while it runs
+            if job is not None:
+                job[1].join()
+            return run
+        finally:
+            journal.close()
+
+
+def _ms(xs: list[float], p: float) -> str:
+    return f"{_pct(xs, p) * 1e3:.2f}" if xs else "-"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--takes", type=int, default=200)
     args = ap.parse_args()
-    print("| waiting before | take, forecast extended: p50 / p99 ms "
-          "| baseline, whole queue simulated: p50 / p99 ms |")
-    print("|---|---|---|")
+    print("| waiting before | take: p50 / p99 ms | background slices between takes: "
+          "p50 / p99 / max ms (n; refreshes) | baseline, whole queue simulated per take: "
+          "p50 / p99 ms |")
+    print("|---|---|---|---|")
     for waiting in (0, 100, 300, 600, 1000):
         a = bench(waiting, args.takes, extend=True)
         b = bench(waiting, args.takes, extend=False)
-        print(f"| {waiting:,} | {_pct(a, 50) * 1e3:.2f} / {_pct(a, 99) * 1e3:.2f} "
-              f"| {_pct(b, 50) * 1e3:.2f} / {_pct(b, 99) * 1e3:.2f} |")
+        print(f"| {waiting:,} | {_ms(a.takes, 50)} / {_ms(a.takes, 99)} "
+              f"| {_ms(a.slices, 50)} / {_ms(a.slices, 99)} / "
+              f"{max(a.slices, default=0) * 1e3:.2f} ({len(a.slices)}; {a.refreshes}) "
+              f"| {_ms(b.takes, 50)} / {_ms(b.takes, 99)} |")
+    print()
+    m = bench(1000, args.takes * 2, extend=True, mix=MIX)
+    print(f"Takes of a centre's mix, 1,000 waiting ({m.refreshes} refreshes landed between)")
+    print("| take | n | p50 / p99 ms |")
+    print("|---|---|---|")
+    for kind, xs in m.kinds.items():
+        print(f"| {kind} | {len(xs)} | {_ms(xs, 50)} / {_ms(xs, 99)} |")
+    print()
+    print("The same refresh in a worker thread, 1,000 waiting: takes while it runs")
+    print("| refresh | takes timed | take p50 / p99 / max ms |")
+    print("|---|---|---|")
+    t = bench_thread(1000, args.takes)
+    print(f"| worker thread ({t.refreshes} landed) | {len(t.takes)} | {_ms(t.takes, 50)} / "
+          f"{_ms(t.takes, 99)} / {max(t.takes, default=0) * 1e3:.2f} |")
+    s = bench(1000, args.takes, extend=True)
+    print(f"| slices in the loop ({s.refreshes} landed) | {len(s.takes)} | "
+          f"{_ms(s.takes, 50)} / {_ms(s.takes, 99)} / {max(s.takes) * 1e3:.2f}, "
+          f"+ at most one slice waited for (max {max(s.slices) * 1e3:.2f}) |")
 
 
 if __name__ == "__main__":

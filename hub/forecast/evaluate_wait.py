@@ -12,6 +12,11 @@ time from issue to the ticket's first call. Two settings:
 * plain M/M/s (Poisson arrivals, exponential service, identical servers) driven through the
   real core with one item, where the queue-length oracle (knows the true rate: (k+1)/(s mu)
   with k waiting ahead when all servers are busy, else 0) is the reference for relative MSE.
+
+The predictor is driven as the hub drives it: takes are placed into the standing forecast,
+which the hub's loop simulates again in the background (hub/forecast/refresh.py) whenever it
+turns stale; a centre's operations come seconds apart, so between two of them every refresh
+that fell due has run (`Background`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import heapq
+import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -32,7 +38,8 @@ from ..core.effects import TicketIssued
 from ..sim.engine import Engine
 from ..sim.model import Weather
 from ..sim.policies import layout
-from .wait import WaitPredictor
+from .refresh import WaitRefresher
+from .wait import REFRESH_AGE, Forecast, Refresh, WaitPredictor
 
 
 @dataclass(slots=True)
@@ -50,12 +57,71 @@ class Rows:
         return out
 
 
+class Background:
+    """The hub's background refresh (hub/forecast/refresh.py) on the simulated clock: the
+    hub's loop is idle between two operations seconds apart, so by the next one every
+    refresh that fell due has run: the one an operation made due, at once on the state after
+    it, then one every REFRESH_AGE while nothing happens (only the last of those counts: the
+    same state, later).
+
+    Cheaper than it reads: a refresh is begun (the state read) and landed where the hub
+    would run it, but its paths are drawn only if a take reads it before a newer one lands
+    (`eager` runs each one through the hub's refresher instead; the numbers are the same,
+    hub/tests/test_wait_refresh.py)."""
+
+    def __init__(self, waits: WaitPredictor, centre: Centre, eager: bool = False) -> None:
+        self.waits, self.centre, self.pos = waits, centre, 0
+        self.eager = eager
+        self.t = 0.0
+        self.refresher = WaitRefresher(self, lambda: self.t)
+        self.last: float | None = None
+        self._pending: tuple[Forecast, Refresh] | None = None
+
+    def before(self, now: float, pos: int, reads: bool = True) -> None:
+        """Called before an operation at `now` that will be position `pos` + 1 (`reads`:
+        it asks the predictor, a take)."""
+        if self.last is not None:
+            self.t, self.pos = self.last, pos
+            self._run()
+            at = self.waits.refresh_at()
+            if at <= now:
+                self.t = max(self.last, at + REFRESH_AGE * math.floor((now - at) / REFRESH_AGE))
+                self._run()
+        self.last = now
+        if reads and self._pending is not None:
+            shell, r = self._pending
+            self._pending = None
+            try:
+                while True:
+                    next(r.steps)
+            except StopIteration as done:
+                for f in fields(Forecast):
+                    setattr(shell, f.name, getattr(done.value, f.name))
+
+    def _run(self) -> None:
+        if self.eager:
+            self.refresher.run_pending()
+            return
+        waits = self.waits
+        if waits.refresh_due(self.centre, self.t):
+            r = waits.refresh(self.centre, self.t, self.pos)
+            # Landed as a shell (what `refresh_due` and `usable` read is right), filled in
+            # if a take reads it.
+            shell = Forecast(self.t, {}, np.empty((0, 0)), {}, r.day, (r.version, self.t))
+            landed = waits.land(r, shell, self.centre)
+            assert landed, "nothing happened since it began"
+            self._pending = (shell, r)
+
+
 class _Engine(Engine):
     def __init__(self, *a, predictor: WaitPredictor, rows: Rows, **kw) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*a, **kw)
         self.pred, self.rows = predictor, rows
+        self.background = Background(predictor, self.centre)
 
     def apply(self, cmd, now, dev=None):  # type: ignore[no-untyped-def]
+        self.background.centre = self.centre
+        self.background.before(now, self.operations, cmd.op == "take")
         effects = super().apply(cmd, now, dev)
         self.pred.update(self.centre, now, cmd.op)
         for e in effects:
@@ -124,6 +190,7 @@ def mms(seed: int, servers: int = 4, rho: float = 0.9, mean_minutes: float = 5.0
                     CentreConfig("mms", tuple(WindowSpec(n + 1) for n in range(servers))))
     t0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
     pred = WaitPredictor(wrap_seconds=0.0, seed=seed)
+    background = Background(pred, centre)
     rows, ops = Rows(), 0
     mu = 1.0 / (mean_minutes * 60.0)
     lam = rho * servers * mu
@@ -145,6 +212,7 @@ def mms(seed: int, servers: int = 4, rho: float = 0.9, mean_minutes: float = 5.0
 
     while events:
         now, _, kind, n = heapq.heappop(events)
+        background.before(now, ops, kind == "arrive")
         if kind == "arrive":
             effects = centre.apply(c.TakeTicket("X"), now)
             ops += 1

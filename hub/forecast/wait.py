@@ -2,24 +2,31 @@
 
 Pure (no I/O, no clock, no global randomness): the caller passes the centre, `now` and a
 `version` (the journal position). One simulation serves every waiting ticket of a state, its
-paths drawn from a generator seeded by (day, version), so a replayed hub prints the very same
-numbers; the learned state changes only in `update`/`issued`, which the app calls for every
-journal record in order (live and in replay alike).
+paths drawn from a generator seeded by (day, version), so the same state, position and time
+give the very same numbers. A take's numbers depend also on which forecast stood when it
+came (refreshed in the background), so they are journaled with it and a replayed hub prints
+them again. The learned state changes only in `update`/`issued`, which the app calls for
+every journal record in order (live and in replay alike).
 
 * Learning (`update`): each ticket that leaves a window DONE gives one window occupancy,
   call -> complete (walk to the window + service), for its item (`ServiceLearner`: a
   lognormal matched to mean and spread, the mean shrunk toward the catalog's standard
   minutes times a centre-wide learned ratio). A time-of-day profile of the share of open
   windows that are paused (lunch, breaks) is learned alongside.
-* Prediction (`forecast`, `predict`, `probe`): `paths` sample paths at once (numpy). Each open
-  window is free now (idle), after its resident's remaining occupancy (drawn conditioned on
-  the time already spent), or after its pause; the waiting tickets, in dispatch order
-  (`dispatch_order`; a specialised window's own items first), each take the first free window
-  among those eligible for their item, with a sampled occupancy stretched by the paused share
-  at that time of day. A ticket's start times over the paths give its wait: median (point)
-  and 10th-90th percentile, recalibrated online (`issued` records each ticket's prediction;
-  its first call scores it) per band of the predicted wait so that about 80% of waits fall
-  inside. A hypothetical new ticket for an item (the hall's forecast) starts after the queue.
+* Prediction (`predict`, `probe`): `paths` sample paths of the whole queue at once
+  (hub/forecast/paths.py: each waiting ticket, in dispatch order, takes the first window
+  free among those eligible for its item, with a sampled occupancy stretched by the paused
+  share at that time of day). A ticket's start times over the paths give its wait: median
+  (point) and 10th-90th percentile, recalibrated online (`issued` records each ticket's
+  prediction; its first call scores it) per band of the predicted wait so that about 80% of
+  waits fall inside. A hypothetical new ticket for an item (the hall's forecast) starts
+  after the queue.
+* A take never simulates the queue: the new ticket is placed into the standing forecast in
+  bounded time (hub/forecast/chain.py), which the hub simulates again in the background, in
+  slices between its messages (`refresh`, `land`; the loop's side is
+  hub/forecast/refresh.py). Only a predictor with no forecast of today to place it into
+  (just started or rebuilt, before the refresher's first run; or one nothing refreshed for
+  minutes: a tool without the refresher) simulates for a take.
 * Baselines for evaluation (evaluate_wait.py): `naive` (people ahead x mean occupancy /
   eligible windows) and `hol_delay` (the wait of the last ticket called from the same queue).
 """
@@ -30,34 +37,49 @@ import bisect
 import math
 import zlib
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.centre import Centre
 from ..core.model import Priority, Ticket, TicketState, WindowState
+from .chain import (
+    EXPECTED,
+    EXTEND_AGE,
+    EXTEND_RECORDS,
+    REFRESH_AGE,
+    REFRESH_RECORDS,
+    REUSE_AGE,
+    ForecastChain,
+    Refresh,
+    Take,
+    successor,
+)
+from .paths import (
+    INF,
+    SLOT,
+    SLOTS,
+    Forecast,
+    Model,
+    called_at,
+    dispatch_order,
+    simulation,
+)
 
-INF = float("inf")
-SLOT = 600.0  # s: time-of-day resolution of the learned capacity profile
-SLOTS = int(86400 / SLOT)
+__all__ = [
+    "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "INF", "NO_WINDOW", "REFRESH_AGE",
+    "REFRESH_RECORDS", "REUSE_AGE", "SLOT", "SLOTS", "Estimate", "Forecast", "Refresh",
+    "ServiceLearner", "WaitPredictor", "dispatch_order", "predictor_to_dict",
+    "restore_predictor",
+]
+
 CALIBRATION_N = 200  # recent calls the interval is calibrated on (about half a day)
 CALIBRATION_MIN = 30  # ... and how many it needs before it trusts them
 BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
-# A forecast simulated at one journal position serves later takes and pages while only what
-# it already expects happens (EXPECTED), for at most this long and this many records; then
-# the queue is simulated again. Anything else (a window opened, closed or paused, a ticket
-# skipped, transferred or voided, a priority ticket, a new day) simulates at once.
-EXTEND_AGE = 30.0  # s
-EXTEND_RECORDS = 100
-REUSE_AGE = 5.0  # s: a page asking a few seconds before or after reads the same forecast
-EXPECTED = frozenset({
-    "take",  # each take is checked in `_extend`: a plain one joins the tail
-    "call", "recall", "start", "complete",  # residents served in dispatch order
-    "rate", "help", "help_answer", "scan", "card", "reserve", "reprint",  # no queue change
-})
+REFRESH_SLICE = 8  # tickets placed per step of a background refresh (~10-20 us each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,60 +172,30 @@ class ServiceLearner:
         """Log-seconds location of the item's occupancy."""
         return math.log(self.mean(item, standard_minutes)) - math.log1p(self.cv2()) / 2
 
+    def mus(self) -> Callable[[str, float], float]:
+        """`mu` as it is now, for many items at once and later: what it reads is copied
+        here (a simulation in steps asks for every item waiting after services went on).
+        The same numbers as `mu`."""
+        ratio, half, prior_n = self.ratio(), math.log1p(self.cv2()) / 2, self.prior_n
+        seen = {k: (s.n, s.mean) for k, s in self.items.items() if s.n}
+
+        def mu(item: str, standard_minutes: float) -> float:
+            prior = standard_minutes * 60.0 * ratio
+            s = seen.get(item)
+            if s is None:
+                return math.log(prior) - half
+            n, mean = s
+            return math.log((prior * prior_n + mean * n) / (prior_n + n)) - half
+
+        return mu
+
     def mean_seconds(self, default: float) -> float:
         return self.obs_sum / self.total_n if self.total_n else default
-
-
-@dataclass(slots=True)
-class Forecast:
-    """One simulated future of the queue: start time of each waiting ticket, per path."""
-
-    now: float
-    starts: dict[str, np.ndarray]
-    free: np.ndarray  # (paths, windows): when each window frees after the whole queue
-    cols: dict[int, int]  # window number -> column
-    day: str = ""
-    # (journal position, time) of the simulation this forecast is, or was extended from
-    origin: tuple[int, float] = (0, 0.0)
 
 
 def _slot(centre: Centre, ts: float) -> int:
     t = centre.local_time(ts)
     return min(SLOTS - 1, int((t.hour * 3600 + t.minute * 60 + t.second) / SLOT))
-
-
-def _called_at(t: Ticket) -> float | None:
-    for ts, state, _w in reversed(t.history):
-        if state == "called":
-            return ts
-    return None
-
-
-def dispatch_order(centre: Centre, now: float) -> list[Ticket]:
-    """The waiting tickets in the order the windows will likely call them: due appointments,
-    then priority and normal interleaved as the `ratio` policy does (after `ratio` priority
-    tickets one normal), or with `aging` all priority first; arrival order within a class."""
-    tiers: dict[int, list[Ticket]] = {0: [], 1: [], 2: []}
-    for u in centre.queue:
-        tiers[centre._tier(u, now)].append(u)
-    prio = sorted(tiers[1], key=lambda u: u.sort_key)
-    normal = sorted(tiers[2], key=lambda u: u.sort_key)
-    out = sorted(tiers[0], key=lambda u: (u.appointment_at or 0.0, u.serial))
-    policy = centre.policy
-    if policy.mode != "ratio" or not prio or not normal:
-        return out + prio + normal
-    i = j = 0
-    streak = centre.streak
-    while i < len(prio) and j < len(normal):
-        if streak < policy.ratio:
-            out.append(prio[i])
-            i += 1
-            streak += 1
-        else:
-            out.append(normal[j])
-            j += 1
-            streak = 0
-    return out + prio[i:] + normal[j:]
 
 
 def _quantile(xs: deque[float], q: float) -> float:
@@ -229,40 +221,6 @@ def _percentiles(v: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _slots(ts: np.ndarray, midnight: float) -> np.ndarray:
-    return np.clip(((ts - midnight) / SLOT).astype(int), 0, SLOTS - 1)
-
-
-# Acklam's rational approximation of the standard normal quantile (|error| < 1.2e-9).
-_A = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-      1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00)
-_B = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-      6.680131188771972e+01, -1.328068155288572e+01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-      -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00)
-_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-      3.754408661907416e+00)
-
-
-def ndtri(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    out = np.empty_like(p)
-    lo, hi = p < 0.02425, p > 1 - 0.02425
-    mid = ~(lo | hi)
-    q = p[mid] - 0.5
-    r = q * q
-    out[mid] = ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
-                / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1))
-    for mask, sign in ((lo, 1.0), (hi, -1.0)):
-        if mask.any():
-            pp = p[mask] if sign > 0 else 1 - p[mask]
-            q = np.sqrt(-2 * np.log(pp))
-            out[mask] = sign * ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4])
-                                 * q + _C[5])
-                                / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1))
-    return out
-
-
 class WaitPredictor:
     def __init__(self, paths: int = 200, seed: int = 0, pause_minutes: float = 10.0,
                  wrap_seconds: float = 15.0, learner: ServiceLearner | None = None,
@@ -276,10 +234,11 @@ class WaitPredictor:
         self._at_window: dict[str, str] = {}  # ticket id -> item, as last seen at a window
         self.hol: dict[frozenset[int], float] = {}  # queue (its windows) -> last call's wait
         self._cache: tuple[tuple[int, float], Forecast] | None = None
-        # The forecast of the latest journal position a take was answered at (kept apart
-        # from the pages' one-entry cache): the next take extends it (`_extend`).
-        self._chain: tuple[int, Forecast] | None = None
-        self._since = 0  # operations reported to `update` (all EXPECTED) since `_chain`
+        # The forecast standing for the latest state, takes placed into it (kept apart
+        # from the pages' one-entry cache), and what happened since it was simulated.
+        self.chain = ForecastChain()
+        self.simulated = 0  # whole-queue simulations run at once (not in steps)
+        self._replaced: Forecast | None = None
         # Time of day (SLOT-second slots, summed over the days seen): open-window seconds,
         # paused-window seconds, and the occupancy brought by priority/appointment arrivals
         # (which go ahead of a normal ticket already waiting).
@@ -304,10 +263,8 @@ class WaitPredictor:
     def update(self, centre: Centre, now: float, op: str | None = None) -> None:
         """Learn from what changed since the last call (O(windows + new tickets)); call it
         after every operation, with the operation's time and its `op` (None: unknown, so
-        the next prediction simulates the queue again)."""
-        if op not in EXPECTED:
-            self._chain = None
-        self._since += 1
+        the standing forecast no longer stands: it is simulated again)."""
+        self.chain.report(op)
         self._profile(centre, now)
         now_at = {w.ticket for w in centre.windows.values() if w.ticket is not None}
         items = centre.catalog.items
@@ -316,7 +273,7 @@ class WaitPredictor:
             t = centre.tickets.get(tid)
             if t is None or t.state is not TicketState.DONE or item not in items:
                 continue
-            called = _called_at(t)
+            called = called_at(t)
             if called is not None:
                 self.learner.observe(item, items[item].minutes, t.history[-1][0] - called)
         for tid in now_at:
@@ -326,7 +283,7 @@ class WaitPredictor:
             if t is None:
                 continue
             self._at_window[tid] = t.item
-            called = _called_at(t)
+            called = called_at(t)
             first = next((ts for ts, s, _ in t.history if s == "called"), None)
             if called is not None and first == called and t.item in items:
                 # Its first call: the head-of-line delay of its queue.
@@ -339,6 +296,11 @@ class WaitPredictor:
                 self.score_lo[b].append((med - y) / (med - lo + SLACK))
                 self.score_hi[b].append((y - med) / (hi - med + SLACK))
                 self._scales.clear()
+        # A past day's ticket never called (expired at its close) is never scored: its
+        # prediction leaves with its day, instead of lingering until 5,000 newer ones push
+        # it out (a year's hub held 4,999, ~1.5 MB, nearly all of past days).
+        if self.pending and next(iter(self.pending)) not in centre.tickets:
+            self.pending = {k: p for k, p in self.pending.items() if k in centre.tickets}
 
     def _scale(self, med: float) -> tuple[float, float]:
         """Multipliers of the lower and upper half-widths so that each side misses about
@@ -412,7 +374,12 @@ class WaitPredictor:
         return np.random.default_rng(
             [self.seed, zlib.crc32(f"{centre.day}:{version}".encode()), version])
 
+    def _model(self) -> Model:
+        L = self.learner
+        return Model(self.paths, self.wrap, self.pause, L.sigma(), L.mus(), self.capacity())
+
     def _simulate(self, centre: Centre, now: float, version: int) -> Forecast:
+        self.simulated += 1
         steps = self.simulation(centre, now, version)
         while True:
             try:
@@ -422,108 +389,13 @@ class WaitPredictor:
 
     def simulation(self, centre: Centre, now: float, version: int,
                    chunk: int = 1 << 30) -> Generator[None, None, Forecast]:
-        """The forecast at (`version`, `now`), resumable: it yields after every `chunk`
-        tickets placed, so a caller in the hub's loop can let other work run between
-        (hub/web/livewait.py). Everything read from `centre` is read before the first
-        yield: the result is the state at `version` whatever happens meanwhile. Run to the
-        end in one go it is `_simulate`, the same numbers."""
-        rng = self._rng(centre, version)
-        P, L = self.paths, self.learner
-        items = centre.catalog.items
-        sigma = L.sigma()
-        open_w = [w for w in sorted(centre.windows.values(), key=lambda w: w.number)
-                  if w.state is not WindowState.CLOSED]
-        cols = {w.number: i for i, w in enumerate(open_w)}
-        free = np.full((P, len(open_w)), now)
-        busy: list[int] = []  # columns with a resident at the window, and for each:
-        spent: list[float] = []  # seconds since the call
-        mus: list[float] = []  # the occupancy's log-location
-        f0s: list[float] = []  # the share of occupancies already over
-        for i, w in enumerate(open_w):
-            if w.state is WindowState.PAUSED:
-                left = max(60.0, self.pause - (now - w.since))
-                free[:, i] = now + rng.exponential(left, P)
-                continue
-            t = centre.tickets.get(w.ticket) if w.ticket is not None else None
-            if t is None or t.item not in items:
-                continue
-            called = _called_at(t)
-            elapsed = max(1.0, now - (called if called is not None else w.since))
-            mu = L.mu(t.item, items[t.item].minutes)
-            busy.append(i)
-            spent.append(elapsed)
-            mus.append(mu)
-            f0s.append(0.5 * (1 + math.erf((math.log(elapsed) - mu) / (sigma * math.sqrt(2)))))
-        if busy:  # every busy window's remaining occupancy in one draw
-            f0 = np.array(f0s)
-            q = f0 + (1 - f0) * rng.random((P, len(busy)))  # quantiles past the time spent
-            total = np.exp(np.array(mus) + sigma * ndtri(q))
-            free[:, busy] = now + np.maximum(total - np.array(spent), 1.0) + self.wrap
-        cap_normal, cap_other = self.capacity()
-        local = centre.local_time(now)
-        midnight = now - (local.hour * 3600 + local.minute * 60 + local.second
-                          + local.microsecond / 1e6)
-        # A specialised window serves its own items first: their tickets take it before
-        # any comprehensive ticket it might help with.
-        order = dispatch_order(centre, now)
-        order = ([u for u in order if u.item in items and items[u.item].specialised]
-                 + [u for u in order if not (u.item in items and items[u.item].specialised)])
-        z = rng.standard_normal((len(order), P))
-        # Every ticket's occupancy in one draw (the same arithmetic as one ticket at a time:
-        # the numbers are identical), so the loop below does only what is sequential: each
-        # ticket takes the first free window. 900 waiting: ~45 ms -> ~15 ms here.
-        mu_of: dict[str, float] = {}
-        for u in order:
-            if u.item not in mu_of:
-                mu_of[u.item] = (L.mu(u.item, items[u.item].minutes) if u.item in items
-                                 else math.log(300.0))
-        occs = np.exp(np.array([mu_of[u.item] for u in order]).reshape(-1, 1) + sigma * z)
-        occs += self.wrap
-        # A capacity the same at every time of day (nothing learned yet) divides alike
-        # whatever slot a start falls in: no per-ticket slot lookup then.
-        flat = {id(cap): float(cap[0]) if cap.min() == cap.max() else None
-                for cap in (cap_normal, cap_other)}
-        rows = np.arange(P)
-        colsets: dict[frozenset[int], np.ndarray] = {}
-        plan: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # id, cols, occ, cap
-        for k, u in enumerate(order):
-            reach = centre.reach(u)
-            idx = colsets.get(reach)
-            if idx is None:
-                idx = np.array(sorted(cols[n] for n in reach if n in cols), dtype=int)
-                colsets[reach] = idx
-            occ = occs[k]
-            for extra in u.extra_items:  # a second item at the same window
-                if extra in items:
-                    occ = occ + 0.8 * math.exp(L.mu(extra, items[extra].minutes)
-                                               + sigma ** 2 / 2)
-            plan.append((u.id, idx, occ,
-                         cap_normal if u.priority is Priority.NORMAL else cap_other))
-        starts: dict[str, np.ndarray] = {}
-        for k, (tid, idx, occ, cap) in enumerate(plan):
-            if k and k % chunk == 0:
-                yield
-            if idx.size == 0:
-                starts[tid] = np.full(P, INF)
-                continue
-            c = flat[id(cap)]
-            if idx.size == len(cols) > 1:  # every open window may serve it: no subset copy
-                a = free.argmin(axis=1)
-                st = free[rows, a]
-                free[rows, a] = st + (occ / c if c is not None
-                                      else occ / cap[_slots(st, midnight)])
-            elif idx.size == 1:
-                j = idx[0]
-                st = free[:, j].copy()
-                free[:, j] = st + (occ / c if c is not None else occ / cap[_slots(st, midnight)])
-            else:
-                sub = free[:, idx]
-                a = sub.argmin(axis=1)
-                st = sub[rows, a]
-                free[rows, idx[a]] = st + (occ / c if c is not None
-                                           else occ / cap[_slots(st, midnight)])
-            starts[tid] = st
-        return Forecast(now, starts, free, cols, centre.day, (version, now))
+        """The forecast at (`version`, `now`), resumable (`paths.simulation`): it yields
+        after every `chunk` tickets placed, so a caller in the hub's loop can let other work
+        run between (hub/web/livewait.py). Everything read from `centre` is read before the
+        first yield: the result is the state at `version` whatever happens meanwhile. Run to
+        the end in one go it is `_simulate`, the same numbers."""
+        return simulation(centre, now, version, self._model(), self._rng(centre, version),
+                          chunk)
 
     def _summary(self, starts: np.ndarray, now: float) -> Estimate:
         if not np.isfinite(starts).all():
@@ -535,94 +407,60 @@ class WaitPredictor:
                         med + a_hi * (hi - med + SLACK), lo, hi)
 
     def predict(self, centre: Centre, t: Ticket, now: float, version: int) -> Estimate:
-        """A waiting ticket's wait from `now` (at state `version`)."""
-        fc = self._extend(centre, t, now, version)
-        if fc is None:
-            fc = self._reuse(version, now)
-            if fc is not None and t.id not in fc.starts:
-                fc = None  # a ticket it does not know (a take it could not extend to)
-        if fc is None:
-            fc = self.forecast(centre, now, version)
-            if self._chain is None or self._chain[0] <= version:
-                self._chain, self._since = (version, fc), 0
+        """A waiting ticket's wait from `now` (at state `version`). A ticket just taken is
+        placed into the standing forecast (`_place`: bounded time, whatever the queue's
+        length); a ticket the standing forecast holds (a page, a reprint) is read from it
+        while it stands (`ForecastChain.fresh`); otherwise the queue is simulated (a page
+        outside the hub's loop, a tool)."""
+        if self.extend:
+            fc = self.known(version, now)
+            if fc is None or t.id not in fc.starts:
+                fc = self.chain.fresh(version, now)
+            if fc is not None and t.id in fc.starts:
+                return self._summary(fc.starts[t.id], now)
+            ch = self.chain.usable(centre.day, version, now)
+            if ch is not None and t.state is TicketState.WAITING and t.id not in ch.fc.starts:
+                return self._summary(self._place(centre, t, now, version), now)
+        fc = self.forecast(centre, now, version)
+        if self.extend:
+            self.chain.set(fc, version)
         st = fc.starts.get(t.id)
         if st is None:  # not waiting
             return Estimate(0.0, 0.0, 0.0, 0.0)
         return self._summary(st, now)
 
-    def _fresh_chain(self, version: int, now: float) -> Forecast | None:
-        """The chained forecast, if it may still stand for the state at `version`, `now`."""
-        chain = self._chain
-        # Every position since the chained one must have been reported to `update` (a
-        # caller that skips it changes the state behind the forecast's back).
-        if not self.extend or chain is None or not 0 <= version - chain[0] <= self._since:
-            return None
-        fc = chain[1]
-        if (version - fc.origin[0] > EXTEND_RECORDS
-                or not -REUSE_AGE <= now - fc.origin[1] <= EXTEND_AGE):
-            return None
-        return fc
-
-    def _extend(self, centre: Centre, t: Ticket, now: float, version: int) -> Forecast | None:
-        """The forecast at `version` when, since the chained one, only what it expects
-        happened (EXPECTED: residents called and served in dispatch order, bookkeeping) and
-        `t` joined the END of the dispatch order: then `t` takes the first window free
-        after everyone ahead, which the chained forecast already holds (`free`), so a take
-        costs O(paths x windows) instead of a simulation of the whole queue (25 ms with ~950
-        waiting). The same model as `_simulate`, from the same paths; only `t`'s occupancy
-        is drawn anew. None when that does not hold: simulate instead."""
-        base = self._fresh_chain(version, now)
-        if base is None or self._chain is None or self._chain[0] == version:
-            return None
-        q, items = centre.queue, centre.catalog.items
-        if (t.state is not TicketState.WAITING or t.priority is not Priority.NORMAL
-                or t.issued_at != now  # an offline ticket (it may void another) or a reprint
-                or t.id in base.starts or base.day != centre.day or now < base.now
-                or q.priority or q.appointment or not q.normal or q.normal[-1] is not t
-                or t.item not in items or items[t.item].specialised):
-            return None
-        idx = np.array(sorted(base.cols[n] for n in centre.reach(t) if n in base.cols),
-                       dtype=int)
-        free = base.free
-        if idx.size == 0:
-            st = np.full(self.paths, INF)
-        else:
-            L, sigma = self.learner, self.learner.sigma()
-            z = self._rng(centre, version).standard_normal(self.paths)
-            occ = np.exp(L.mu(t.item, items[t.item].minutes) + sigma * z) + self.wrap
-            for extra in t.extra_items:
-                if extra in items:
-                    occ = occ + 0.8 * math.exp(L.mu(extra, items[extra].minutes)
-                                               + sigma ** 2 / 2)
-            cap = self.capacity()[0]
-            local = centre.local_time(now)
-            midnight = now - (local.hour * 3600 + local.minute * 60 + local.second
-                              + local.microsecond / 1e6)
-            sub = free[:, idx]
-            a = sub.argmin(axis=1)
-            rows = np.arange(self.paths)
-            # A window the chained forecast had free before `now` is free at `now`.
-            st = np.maximum(sub[rows, a], now)
-            free = free.copy()
-            free[rows, idx[a]] = st + occ / cap[_slots(st, midnight)]
-        starts = dict(base.starts)  # the pages' cache may still hold `base`
-        starts[t.id] = st
-        fc = Forecast(now, starts, free, base.cols, centre.day, base.origin)
-        self._chain, self._since = (version, fc), 0
-        return fc
-
-    def _reuse(self, version: int, now: float) -> Forecast | None:
-        """The chained forecast for a page asking a few seconds apart while only what it
-        expects has happened: the same queue needs no second simulation."""
-        fc = self._fresh_chain(version, now)
-        if fc is None or abs(now - fc.now) > REUSE_AGE:
-            return None
-        return fc
+    def _place(self, centre: Centre, t: Ticket, now: float, version: int) -> np.ndarray:
+        """Put a ticket just taken into the standing forecast: its occupancy drawn as the
+        simulation draws it (from this position's generator), placed at the end of the
+        order or before the ticket that follows it in dispatch order (`chain.successor`)."""
+        items, L = centre.catalog.items, self.learner
+        sigma = L.sigma()
+        z = self._rng(centre, version).standard_normal(self.paths)
+        mu = L.mu(t.item, items[t.item].minutes) if t.item in items else math.log(300.0)
+        occ = np.exp(mu + sigma * z) + self.wrap
+        for extra in t.extra_items:
+            if extra in items:
+                occ = occ + 0.8 * math.exp(L.mu(extra, items[extra].minutes) + sigma ** 2 / 2)
+        cap = self.capacity()[0 if t.priority is Priority.NORMAL else 1]
+        ch = self.chain.chain
+        if self._cache is not None and ch is not None and self._cache[1] is ch.fc:
+            self._cache = None  # it changes in place: the pages' entry was of before
+        take = Take(self.chain.n, version, now, t.id, centre.reach(t), occ, cap,
+                    successor(centre, t, now), odd=t.issued_at != now)
+        return self.chain.place(take)
 
     def probe(self, centre: Centre, item: str, now: float, version: int) -> Estimate:
         """The wait of a resident who took a ticket for `item` now (after everyone waiting)."""
         fc = self._reuse(version, now) or self.forecast(centre, now, version)
         return self.probe_in(fc, centre, item, now)
+
+    def _reuse(self, version: int, now: float) -> Forecast | None:
+        """The chained forecast for a page asking a few seconds apart while only what it
+        expects has happened: the same queue needs no second simulation."""
+        fc = self.chain.fresh(version, now) if self.extend else None
+        if fc is None or abs(now - fc.now) > REUSE_AGE:
+            return None
+        return fc
 
     def known(self, version: int, now: float) -> Forecast | None:
         """A forecast that `probe` and `predict` would read at (`version`, `now`) without
@@ -634,10 +472,50 @@ class WaitPredictor:
     def adopt(self, fc: Forecast, version: int, now: float) -> None:
         """A forecast simulated at (`version`, `now`) by a caller running `simulation` in
         steps, `version` still the latest position reported to `update`: later reads find
-        it, and chain from it, as if `predict` had simulated it."""
+        it, and takes are placed into it, as if `predict` had simulated it."""
         self._cache = ((version, now), fc)
-        if self._chain is None or self._chain[0] <= version:
-            self._chain, self._since = (version, fc), 0
+        self.chain.set(fc, version)
+
+    # ---- the background refresh (driven by hub/forecast/refresh.py) -----------------------
+    def refresh_due(self, centre: Centre, now: float) -> bool:
+        """Whether the standing forecast should be simulated again (stale: `chain.due`)."""
+        return self.extend and self.chain.due(centre.day, now)
+
+    def refresh_at(self) -> float:
+        """When a refresh falls due by age alone (-inf: it may be due already)."""
+        return self.chain.due_at() if self.extend else INF
+
+    def refresh(self, centre: Centre, now: float, version: int,
+                chunk: int = REFRESH_SLICE) -> Refresh:
+        """A simulation of the state at `version` (the latest reported), read here, to run
+        in steps (`Refresh.steps`: after reading, after ordering, then every `chunk`
+        tickets) and then `land`."""
+        steps = simulation(centre, now, version, self._model(), self._rng(centre, version),
+                           chunk, fine=True)
+        return self.chain.begin(version, now, centre.day, steps)
+
+    def current(self, r: Refresh) -> bool:
+        """Whether `r` may still land (nothing unexpected happened since it began)."""
+        return self.chain.current(r)
+
+    def land(self, r: Refresh, fc: Forecast, centre: Centre) -> bool:
+        """Adopt the forecast `r` ran to (`fc`) if it still stands for the state: the tickets
+        taken since it began placed into it again (`ForecastChain.land`)."""
+        old = self.chain.chain
+        if not self.chain.land(r, fc, centre.day):
+            return False
+        if self._cache is not None and self._cache[0][0] < r.version:
+            self._cache = None
+        if old is not None and (self._cache is None or self._cache[1] is not old.fc):
+            self._replaced = old.fc
+        return True
+
+    def replaced(self) -> Forecast | None:
+        """The forecast the last `land` replaced, if nothing here holds it any more: the
+        caller frees it (thousands of arrays with a long queue: half a millisecond at
+        once)."""
+        fc, self._replaced = self._replaced, None
+        return fc
 
     def wait_in(self, fc: Forecast, ticket_id: str, now: float) -> Estimate | None:
         """A waiting ticket's wait read from `fc` (None: `fc` does not know the ticket)."""
@@ -668,7 +546,7 @@ class WaitPredictor:
 # ---- snapshot (hub/store/snapshot.py) ----------------------------------------------------
 def predictor_to_dict(p: WaitPredictor) -> dict[str, object]:
     """The learned state of a predictor, in insertion order (evictions and sums follow it).
-    Left out: the forecast caches (`_cache`, `_chain`, `_scales`), which a replay does not
+    Left out: the forecast caches (`_cache`, `chain`, `_scales`), which a replay does not
     fill either and which are recomputed from this state alike."""
     L = p.learner
     return {
@@ -707,5 +585,6 @@ def restore_predictor(p: WaitPredictor, d: dict) -> None:  # type: ignore[type-a
     p.score_lo = [deque(x, maxlen=CALIBRATION_N) for x in d["score_lo"]]
     p.score_hi = [deque(x, maxlen=CALIBRATION_N) for x in d["score_hi"]]
     p._serial = d["serial"]
-    p._cache = p._chain = None
+    p._cache = None
+    p.chain = ForecastChain(on_stale=p.chain.on_stale)
     p._scales = {}

@@ -143,7 +143,10 @@ def test_a_take_extends_the_previous_takes_forecast_with_the_same_model():
     assert chained.lo < chained.median < chained.hi
 
 
-def test_anything_but_a_plain_take_at_the_tail_simulates_the_queue_again():
+def test_a_take_is_placed_whatever_it_is_and_what_changed_makes_a_refresh_due():
+    """No take simulates the queue once a forecast stands (the hub's refresher simulates it
+    again in the background, hub/tests/test_wait_refresh.py); one that cannot go at the end
+    of the order, or a change the forecast does not expect, makes it due."""
     core, items = _busy_centre(30)
     now = T0 + 100
     p = WaitPredictor()
@@ -151,6 +154,7 @@ def test_anything_but_a_plain_take_at_the_tail_simulates_the_queue_again():
     real = p._simulate
     p._simulate = lambda *a: calls.append(a[2]) or real(*a)  # type: ignore[method-assign]
     v = 40
+    due = []
 
     def op(cmd: c.Command, at: float, take: bool = False) -> None:
         nonlocal v
@@ -160,19 +164,22 @@ def test_anything_but_a_plain_take_at_the_tail_simulates_the_queue_again():
         if take:
             t = max(core.tickets.values(), key=lambda t: t.serial)
             p.predict(core, t, now + at, v)
+        due.append(p.refresh_due(core, now + at))
 
     op(c.TakeTicket(items[0]), 0, take=True)  # 41: nothing chained yet: simulated
     op(c.Start(1), 1)  # 42: expected by the forecast
-    op(c.TakeTicket(items[1]), 2, take=True)  # 43: extends 41
+    op(c.TakeTicket(items[1]), 2, take=True)  # 43: placed at the end
     op(c.Skip(2), 3)  # 44: a resident skipped: not expected
-    op(c.TakeTicket(items[2]), 4, take=True)  # 45: simulated
-    op(c.TakeTicket(items[3], priority="priority"), 5, take=True)  # 46: not a plain take
-    op(c.TakeTicket(items[4]), 6, take=True)  # 47: a priority ticket waits: order interleaves
+    op(c.TakeTicket(items[2]), 4, take=True)  # 45: placed into the stale forecast
+    op(c.TakeTicket(items[3], priority="priority"), 5, take=True)  # 46: before the normal
+    op(c.TakeTicket(items[4]), 6, take=True)  # 47
     core.apply(c.Skip(3), now + 7)  # 48: not reported to update at all
     v += 1
-    op(c.TakeTicket(items[5]), 8, take=True)  # 49
-    op(c.TakeTicket(items[6]), 60, take=True)  # 50: the chain is too old
-    assert calls == [41, 45, 46, 47, 49, 50]
+    op(c.TakeTicket(items[5]), 8, take=True)  # 49: the state moved behind its back
+    op(c.TakeTicket(items[6]), 60, take=True)  # 50: a minute on: placed
+    op(c.TakeTicket(items[7]), 200, take=True)  # 51: minutes on, nothing refreshed it
+    assert calls == [41, 49, 51]
+    assert due == [False, False, False, True, True, True, True, False, True, False]
 
 
 def hub() -> HubApp:
