@@ -13,16 +13,18 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from ..protocol import ow_protocol as proto
 from .core import commands as c
+from .core import help_requests
 from .core.centre import Centre
 from .core.effects import (
     BlockReserved,
     CaseOpened,
     DayClosed,
     Effect,
+    HelpRequested,
     QueueChanged,
     RatingGiven,
     TicketCalled,
@@ -31,9 +33,9 @@ from .core.effects import (
     Unreachable,
     WindowChanged,
 )
-from .core.model import Case, Ticket, TicketState, WindowState
+from .core.model import Ticket, TicketState, WindowState
 from .core.rejected import Rejected
-from .core.snapshot import centre_state, from_table, restore_centre, to_table
+from .core.snapshot import centre_state, restore_centre
 from .devices import Device, Publish, Registry
 from .fleetwatch import FleetWatch
 from .forecast.wait import (
@@ -73,25 +75,6 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Help(c.Command):
-    """A clerk asks for a back-office specialist (吹哨) from the console; a keypad's or
-    node's `help` event journals the same record."""
-
-    op: ClassVar[str] = "help"
-    window: int
-    clerk: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HelpAnswer(c.Command):
-    """A specialist answers the help request journaled at position `request`."""
-
-    op: ClassVar[str] = "help_answer"
-    request: int
-    by: str
-
-
-@dataclass(frozen=True, slots=True)
 class Call:
     ticket: str
     window: int
@@ -126,10 +109,6 @@ class HubApp:
         # highest `rev` it has seen, and a restarted hub republishes identical messages.
         self.window_rev: dict[int, int] = {}
         self.hall_rev = 0
-        # Every rating the core accepted, oldest first: {op, ticket (id), score, window,
-        # clerk, at}. The core keeps the current day's to refuse a second one.
-        self.ratings: list[dict[str, Any]] = []
-        self.help_requests: list[dict[str, Any]] = []
         self.refused: deque[dict[str, Any]] = deque(maxlen=100)  # commands devices refused
         self.fleet = FleetWatch(self.centre_id)  # the device summary and fleet alerts
         self._resync_n = 0
@@ -194,8 +173,6 @@ class HubApp:
                 "calls": [[x.ticket, x.window, x.at] for x in self.calls],
                 "window_rev": [[n, r] for n, r in self.window_rev.items()],
                 "hall_rev": self.hall_rev,
-                "ratings": to_table(list(getattr(self, "ratings", []))),
-                "help_requests": [dict(r) for r in self.help_requests],
                 "services": [dict(r) for r in self.services],
                 "case_events": [dict(r) for r in self.case_events],
                 "closed_days": [asdict(f) for f in self.closed_days],  # not yet written
@@ -218,9 +195,6 @@ class HubApp:
         self.calls = deque((Call(t, w, at) for t, w, at in a["calls"]), maxlen=HALL_CALLS)
         self.window_rev = {int(n): int(r) for n, r in a["window_rev"]}
         self.hall_rev = int(a["hall_rev"])
-        if hasattr(self, "ratings"):
-            self.ratings = from_table(a["ratings"])
-        self.help_requests = [dict(r) for r in a["help_requests"]]
         # Snapshots older than the past days' tables have none of these.
         self.services = [dict(r) for r in a.get("services", [])]
         self.case_events = [dict(r) for r in a.get("case_events", [])]
@@ -229,7 +203,9 @@ class HubApp:
         self.issue_waits = {k: Estimate(*v) for k, v in a["issue_waits"].items()}
         self.registry.restore_seqs(snap["devices"])
 
-    def _apply_record(self, rec: Record) -> list[Publish]:
+    def _apply_record(self, rec: Record, live: c.Command | None = None) -> list[Publish]:
+        """`live`: the command as `operate` was given it, where it says more than its record
+        (a console's Help refused while one is open)."""
         body = rec.body
         if body["op"] == "scan":
             return [self._res(rec.dev, rec.seq, "scan", **self._result(rec))] if rec.dev else []
@@ -244,21 +220,12 @@ class HubApp:
                          body.get("ticket"), e.code)
                 return [self._res(rec.dev, rec.seq, "rate")] if rec.dev else []
             return self._render(effects, rec)
-        if body["op"] == "help":
-            if body.get("window") not in self.centre.windows:
-                raise Rejected("unknown_window", f"no window {body.get('window')}")
-            # `pos` names the request for its answer; `at` is when it was asked.
-            self.help_requests.append({**body, "pos": rec.pos, "at": rec.ts,
-                                       "answered_at": None, "by": None})
-            return [self._res(rec.dev, rec.seq, "help")] if rec.dev else []
-        if body["op"] == "help_answer":
-            req = self.help_request(body["request"])
-            if req is None:
-                raise Rejected("unknown_request", f"no help request {body['request']}")
-            if req["answered_at"] is not None:
-                raise Rejected("already_answered", f"answered by {req['by']} already")
-            req["answered_at"], req["by"] = rec.ts, body["by"]
-            return []
+        if body["op"] in help_requests.OPS:  # the core decides; the record's position names it
+            cmd = (help_requests.numbered(live, rec.pos) if live is not None
+                   else help_requests.from_record(body, rec.pos))
+            effects = self._apply_core(cmd, rec.ts)
+            return [self._res(rec.dev, rec.seq, "help") for e in effects
+                    if isinstance(e, HelpRequested) and rec.dev]  # a bare res (3.3)
         if body["op"] == "card":
             return [self._res(rec.dev, rec.seq, "card", **self._resident_view(body["resident"]))]
         if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
@@ -280,7 +247,7 @@ class HubApp:
         closed = next((e for e in effects if isinstance(e, DayClosed)), None) \
             if held is not None else None
         if held is not None and closed is not None:
-            self._close_history(day, held, closed.archived)
+            self._close_history(day, held, closed)
         self._note_service(cmd, before, effects, now)
         return effects
 
@@ -300,27 +267,16 @@ class HubApp:
             self.case_events.append({"case": cmd.case, "at": now, "action": cmd.action,
                                      "day": today, "item": None, "clerk": None})
 
-    def _close_history(self, day: str, held: list[dict[str, Any]],
-                       archived: tuple[Case, ...] = ()) -> None:
-        new = self.centre.day
-        keep = [r for r in self.ratings if str(r["ticket"]).startswith(new)]
-        gone = [{"ticket": r["ticket"], "day": str(r["ticket"])[:8], "score": r["score"],
-                 "window": r["window"], "clerk": r["clerk"], "at": r["at"]}
-                for r in self.ratings if not str(r["ticket"]).startswith(new)]
-        self.ratings = keep
-        helps, still = [], []  # an unanswered request stays: its answer may come later
-        for h in self.help_requests:
-            asked = self.centre.local_date(h["at"]).strftime("%Y%m%d")
-            if asked == new or h["answered_at"] is None:
-                still.append(h)
-            else:
-                helps.append({"pos": h["pos"], "day": asked, "window": h["window"],
-                              "clerk": h.get("clerk"), "at": h["at"],
-                              "answered_at": h["answered_at"], "by": h["by"]})
-        self.help_requests = still
+    def _close_history(self, day: str, held: list[dict[str, Any]], closed: DayClosed) -> None:
+        """The history tables' rows of what left the core with the day (`closed`)."""
+        gone = [{"ticket": r.ticket, "day": r.ticket[:8], "score": r.score, "window": r.window,
+                 "clerk": r.clerk, "at": r.at} for r in closed.ratings]
+        helps = [{"pos": h.request, "day": self.centre.local_date(h.at).strftime("%Y%m%d"),
+                  "window": h.window, "clerk": h.clerk, "at": h.at,
+                  "answered_at": h.answered_at, "by": h.by} for h in closed.helps]
         self.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps,
                                          self.services, self.case_events,
-                                         [{**k.to_dict(), "day": day} for k in archived]))
+                                         [{**k.to_dict(), "day": day} for k in closed.archived]))
         self.services, self.case_events = [], []
         if self.history_sink is not None:
             self.history_sink(self.closed_days)
@@ -364,12 +320,6 @@ class HubApp:
                            f"承诺件{cmd.case}已办结{where}，只能重新打开 / case {cmd.case} "
                            f"is closed{where_en}: it can only be reopened, not {cmd.action}")
         return replace(cmd, restore=data)
-
-    def help_request(self, pos: int) -> dict[str, Any] | None:
-        for req in reversed(self.help_requests):
-            if req["pos"] == pos:
-                return req
-        return None
 
     # ---- messages from devices -----------------------------------------------------------
     def handle(self, topic: str, payload: bytes, now: float, retained: bool = False) -> Step:
@@ -646,7 +596,7 @@ class HubApp:
         """An operation that comes from staff software rather than a device. Raises Rejected."""
         cmd = self._with_restore(cmd)
         rec = Record(self.pos + 1, now, None, None, cmd.to_record())
-        publishes = self._apply_record(rec)
+        publishes = self._apply_record(rec, cmd)
         self.pos = rec.pos
         return Step([rec], publishes)
 
@@ -745,8 +695,6 @@ class HubApp:
                     out.append(self._block_cmd(e.device, f"{rec.pos}.{k}", rec.ts))
                 k += 1
             elif isinstance(e, RatingGiven):
-                self.ratings.append({"op": "rate", "ticket": e.ticket, "score": e.score,
-                                     "window": e.window, "clerk": e.clerk, "at": rec.ts})
                 if rec.dev is not None and loud:
                     out.append(self._res(rec.dev, rec.seq, "rate"))  # a bare res (3.3)
             elif isinstance(e, CaseOpened | QueueChanged):

@@ -116,17 +116,19 @@ def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[st
     from ..hub.catalog import load_catalog
     from ..hub.core.centre import Centre
     from ..hub.core.centre_config import CentreConfig, WindowSpec
+    from ..hub.core.model import Rating
     from ..hub.web import floor
 
     centre = Centre(load_catalog(None), CentreConfig("b", (WindowSpec(1),)))
     centre.day = "20261205"
-    year = [{"op": "rate", "ticket": f"2026{k:04d}-A{i:03d}", "score": 1, "window": 1,
-             "clerk": "c", "at": 0.0} for k in range(days) for i in range(ratings_per_day)]
-    today = [{**r, "ticket": "20261205-" + r["ticket"][9:]} for r in year[:ratings_per_day]]
+    year = [Rating(f"2026{k:04d}-A{i:03d}", 1, 1, "c", 0.0)
+            for k in range(days) for i in range(ratings_per_day)]
+    today = [Rating("20261205-" + r.ticket[9:], 1, 1, "c", 0.0) for r in year[:ratings_per_day]]
     out = []
     for label, ratings in ((f"a year of ratings in memory ({len(year):,}; before)", year),
                            (f"today's only ({len(today):,}; now)", today)):
-        p50, p99 = timed(lambda r=ratings: floor.summary(centre, r, []), runs)
+        centre.ratings = {r.ticket: r for r in ratings}
+        p50, p99 = timed(lambda: floor.summary(centre), runs)
         out.append((f"live day summary, {label}", p50, p99))
     return out
 
@@ -146,9 +148,9 @@ def state_by_day(days: int, tickets: int, windows: int = 30) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         year = Year(centre_config(folder, folder / "hub.db", windows, None, 10**9), windows)
-        lines = ["day | app.ratings | app.help_requests | app.services | centre.cases | "
+        lines = ["day | centre.ratings | centre.help_requests | app.services | centre.cases | "
                  "state JSON KB | history rows (tickets)",
-                 "----|-------------|-------------------|--------------|--------------|"
+                 "----|----------------|----------------------|--------------|--------------|"
                  "---------------|-----------------------"]
         for k, d in enumerate(workdays(days + 1)):
             year.day(d, tickets)
@@ -159,7 +161,8 @@ def state_by_day(days: int, tickets: int, windows: int = 30) -> str:
             with year.journal.engine.connect() as conn:
                 n = conn.execute(select(func.count()).select_from(h.tickets)).scalar()
             raw = len(json.dumps(app.snapshot(), ensure_ascii=False))
-            lines.append(f"{k:3d} | {len(app.ratings):11,} | {len(app.help_requests):17,} | "
+            lines.append(f"{k:3d} | {len(app.centre.ratings):14,} | "
+                         f"{len(app.centre.help_requests):20,} | "
                          f"{len(app.services):12,} | {len(app.centre.cases):12,} | "
                          f"{raw / 1024:13,.0f} | {n:,}")
         year.journal.close()

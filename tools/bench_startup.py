@@ -311,8 +311,8 @@ def _state_sizes(app: HubApp) -> dict[str, list[int]]:
     s = app.snapshot()
     parts = {
         "centre.tickets": s["centre"]["tickets"], "centre.cases": s["centre"]["cases"],
-        "centre.ratings": s["centre"].get("ratings", {}), "app.ratings": s["app"]["ratings"],
-        "app.help_requests": s["app"]["help_requests"],
+        "centre.ratings": s["centre"]["ratings"],
+        "centre.help_requests": s["centre"]["help_requests"],
         "app.issue_waits": s["app"]["issue_waits"], "waits.pending": s["waits"]["pending"],
         "devices": s["devices"],
     }

@@ -9,6 +9,7 @@ import copy
 from dataclasses import fields
 from typing import Any
 
+from . import help_requests, ratings
 from .effects import DayClosed, Effect
 from .model import TicketState, Window, WindowState
 from .policy import WaitingQueue
@@ -22,13 +23,14 @@ def roll_over(state: CentreState, now: float) -> list[Effect]:
     day, state._day_span = state.calendar.day_of(now)
     if day == state.day:
         return []
-    effects: list[Effect] = [close_day(state)] if state.day else []
+    effects: list[Effect] = [close_day(state, day)] if state.day else []
     state.day = day
     return effects
 
 
-def close_day(state: CentreState) -> DayClosed:
-    """Local midnight: numbers restart; whoever still waits is expired, not carried over.
+def close_day(state: CentreState, new_day: str) -> DayClosed:
+    """Local midnight: numbers restart; whoever still waits is expired, not carried over;
+    the day's ratings and answered help requests leave with it.
 
     It must replace the containers it changes, never mutate them in place (windows
     aside): `rollback` undoes a roll-over whose command is refused by putting the old
@@ -51,14 +53,14 @@ def close_day(state: CentreState) -> DayClosed:
     state.active_by_resident = {
         (t.resident, t.item): t.id for t in state.tickets.values() if t.resident
     }
-    # A rating goes with its ticket: one still being served may yet be rated once.
-    state.ratings = {k: r for k, r in state.ratings.items() if k in state.tickets}
+    rated = ratings.close_day(state, new_day)  # after the tickets left: it reads which stay
+    helps = help_requests.close_day(state, new_day)
     # Closed cases leave memory (the app writes them to the history tables): the core
     # holds what is still open, returned, or closed on the day now closing.
     archived = tuple(k for k in state.cases.values() if k.state == "closed")
     if archived:
         state.cases = {i: k for i, k in state.cases.items() if k.state != "closed"}
-    return DayClosed(old, tuple(expired), archived)
+    return DayClosed(old, tuple(expired), archived, rated, helps)
 
 
 def savepoint(state: CentreState) -> Savepoint:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .model import Case
+    from .model import Case, HelpRequest, Rating
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +65,14 @@ class CaseChanged(Effect):
 @dataclass(frozen=True, slots=True)
 class DayClosed(Effect):
     """`archived`: the cases closed by the end of `day`, which left the core's memory with
-    it (their final state, for the history tables; a reopening brings one back)."""
+    it (their final state, for the history tables; a reopening brings one back); `ratings`
+    and `helps`: the ratings given and the answered help requests that left with it."""
 
     day: str
     expired: tuple[str, ...]
     archived: tuple[Case, ...] = ()
+    ratings: tuple[Rating, ...] = ()
+    helps: tuple[HelpRequest, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +95,18 @@ class RatingGiven(Effect):
     score: int
     window: int
     clerk: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpRequested(Effect):
+    """A help request the core journaled as `request` (its record's journal position)."""
+
+    request: int
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class HelpAnswered(Effect):
+    request: int
+    window: int
+    by: str

@@ -138,13 +138,31 @@ class Case:
 
 @dataclass(frozen=True, slots=True)
 class Rating:
-    """A resident's rating of one service (one per ticket), kept while its ticket is."""
+    """A resident's rating of one service (one per ticket): kept from when it is given to
+    the next day's close, which hands it to the history tables (hub/core/ratings.py)."""
 
     ticket: str
     score: int  # 1 满意, 2 基本满意, 3 不满意
     window: int
     clerk: str | None
     at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HelpRequest:
+    """A clerk's call for a back-office specialist (吹哨) and its answer (help_requests.py).
+    `request` names it: the journal position of the record that asked, which the answer
+    quotes. It stays in the core until a day's close after its answer."""
+
+    request: int
+    window: int
+    clerk: str | None  # who asked: the console's user, or the window's clerk from a keypad
+    at: float
+    answered_at: float | None = None
+    by: str | None = None  # the specialist who answered
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

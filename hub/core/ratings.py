@@ -1,5 +1,11 @@
 """Residents' ratings of a service (满意 / 基本满意 / 不满意), one per ticket, checked
-against the service they rate."""
+against the service they rate, and their part of the day's close.
+
+The core keeps every rating given since the last day's close (`CentreState.ratings`: the
+dashboard's day and what the next close hands to the history tables). A ticket served
+across midnight and rated before it stays in the core while its rating leaves with its
+day: `rated_carried` remembers it, so that it is not rated twice.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ def rate(state: CentreState, cmd: c.Rate, now: float) -> list[Effect]:
     if t is None:
         raise Rejected("unknown_ticket",
                        f"没有今天的{cmd.ticket}号 / no ticket {cmd.ticket} today")
-    if t.id in state.ratings:
+    if is_rated(state, t.id):
         raise Rejected("already_rated", f"{t.number}已评价 / {t.number} was rated already",
                        ticket=t.number)
     if t.state is TicketState.SERVING:
@@ -44,3 +50,22 @@ def rate(state: CentreState, cmd: c.Rate, now: float) -> list[Effect]:
                                         f"min ago: too late to rate", ticket=t.number)
     state.ratings[t.id] = Rating(t.id, cmd.score, w.number, w.clerk, now)
     return [RatingGiven(t.id, cmd.score, w.number, w.clerk)]
+
+
+def is_rated(state: CentreState, ticket: str) -> bool:
+    """Whether the ticket (id) was rated already: a second rating is refused."""
+    return ticket in state.ratings or ticket in state.rated_carried
+
+
+def close_day(state: CentreState, new_day: str) -> tuple[Rating, ...]:
+    """At a day's close (after the closed day's tickets left), the ratings given since the
+    last close leave for the history tables, but for those of `new_day`'s own tickets (a
+    clock set back a day: a ticket's id begins with its day). Replaces the containers,
+    never mutates them (day_rollover.rollback)."""
+    gone = tuple(r for r in state.ratings.values() if not r.ticket.startswith(new_day))
+    if gone or state.rated_carried:
+        held = state.tickets
+        state.rated_carried = frozenset(
+            k for k in (*state.rated_carried, *(r.ticket for r in gone)) if k in held)
+        state.ratings = {k: r for k, r in state.ratings.items() if k.startswith(new_day)}
+    return gone

@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from .centre import Centre
-from .model import Case, Priority, Rating, Ticket, TicketState, WindowState
+from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, WindowState
 from .policy import WaitingQueue
 
 
@@ -52,6 +52,8 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "cases": {"fields": list(CASE_FIELDS),
                   "rows": list(map(_case_row, centre.cases.values()))},
         "ratings": {k: r.to_dict() for k, r in centre.ratings.items()},
+        "rated_carried": sorted(centre.rated_carried),
+        "help_requests": [h.to_dict() for h in centre.help_requests.values()],
     }
 
 
@@ -89,6 +91,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
     cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
+    helps = {h["request"]: HelpRequest(**h) for h in d["help_requests"]}
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
         w = centre.windows[n]
@@ -106,6 +109,8 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.active_by_resident = {(r, i): t for r, i, t in d["active_by_resident"]}
     centre.cases = cases
     centre.ratings = ratings
+    centre.rated_carried = frozenset(d["rated_carried"])
+    centre.help_requests = helps
     centre._refresh_reach()
 
 

@@ -3,9 +3,9 @@
 The state lives in one object on purpose: a refused command must leave it exactly as it
 was (day_rollover.savepoint copies its attributes), and a snapshot saves and restores it
 whole (snapshot.py). The operations are functions over it in their own modules (issuing,
-serving, window_admin, numbering, cases, ratings); `Centre` (centre.py) adds the entry
-point, `apply`, on top. Attributes with a leading underscore are derived (indexes and
-caches rebuilt from the rest: a snapshot does not hold them).
+serving, window_admin, numbering, cases, ratings, help_requests); `Centre` (centre.py) adds
+the entry point, `apply`, on top. Attributes with a leading underscore are derived (indexes
+and caches rebuilt from the rest: a snapshot does not hold them).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .catalog import Catalog, Item
 from .centre_config import CentreConfig
 from .day_calendar import DayCalendar
 from .effects import Effect, Unreachable
-from .model import Case, Rating, Ticket, Window, WindowState
+from .model import Case, HelpRequest, Rating, Ticket, Window, WindowState
 from .policy import WaitingQueue
 from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
 from .rejected import Rejected
@@ -42,7 +42,13 @@ class CentreState:
         self.streak = 0
         self.cases: dict[str, Case] = {}
         self.active_by_resident: dict[tuple[str, str], str] = {}
-        self.ratings: dict[str, Rating] = {}  # by ticket id, while the ticket is kept
+        # Ratings since the last day's close, by ticket id, in the order given; and the
+        # tickets still held whose rating left with an earlier day (ratings.py).
+        self.ratings: dict[str, Rating] = {}
+        self.rated_carried: frozenset[str] = frozenset()
+        # Help requests by request (journal position), oldest first: the open ones and
+        # those answered since the last day's close (help_requests.py).
+        self.help_requests: dict[int, HelpRequest] = {}
         self.windows: dict[int, Window] = {}
         for spec in config.windows:
             if spec.number in self.windows:
@@ -137,4 +143,6 @@ class CentreState:
             "windows": {n: w.to_dict() for n, w in sorted(self.windows.items())},
             "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
             "ratings": {k: r.to_dict() for k, r in sorted(self.ratings.items())},
+            "rated_carried": sorted(self.rated_carried),
+            "help_requests": {k: h.to_dict() for k, h in sorted(self.help_requests.items())},
         }

@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
 
+from ..core.snapshot import from_table
 from .journal import journal, metadata, storage_errors
 from .schema import snapshot  # the table (schema.py: the one metadata)
 
 log = logging.getLogger("onewindow.hub")
 
-VERSION = 3  # of the snapshot's content (HubApp.snapshot); bump it with a migration
+VERSION = 4  # of the snapshot's content (HubApp.snapshot); bump it with a migration
 KEEP = 3  # snapshots kept: the newest, and older ones to fall back on
 CODEC = "json+zlib"
 
@@ -55,10 +56,27 @@ def _v2_to_v3(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _v3_to_v4(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 4: ratings and help requests live in the core alone (hub/core/ratings.py,
+    help_requests.py). The app's list of ratings since the day's close becomes the core's;
+    the core's other ratings (tickets served across midnight, rated before it) become
+    `rated_carried`; the app's help requests the core's, named by `request`."""
+    app, centre = state["app"], state["centre"]
+    since_close = from_table(app.pop("ratings"))
+    fields = ("ticket", "score", "window", "clerk", "at")
+    centre["rated_carried"] = sorted(set(centre["ratings"]) - {r["ticket"] for r in since_close})
+    centre["ratings"] = {r["ticket"]: {f: r[f] for f in fields} for r in since_close}
+    centre["help_requests"] = [
+        {"request": h["pos"], "window": h["window"], "clerk": h.get("clerk"), "at": h["at"],
+         "answered_at": h["answered_at"], "by": h["by"]} for h in app.pop("help_requests")]
+    return state
+
+
 # version n -> a function turning a version-n snapshot into a version n+1 one. A snapshot
 # whose version has no path to VERSION is ignored (with a log line): the journal has it all.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
-                                                                     2: _v2_to_v3}
+                                                                     2: _v2_to_v3,
+                                                                     3: _v3_to_v4}
 
 
 class SnapshotInvalid(ValueError):

@@ -3,8 +3,10 @@ queue (core), and help requests with their answers survive a replay of the journ
 
 import datetime as dt
 
-from onewindow.hub.app import Help, HelpAnswer, HubApp
+from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
+from onewindow.hub.core.help_requests import Help, HelpAnswer
+from onewindow.hub.core.model import HelpRequest, Rating
 from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import Registry
 from onewindow.hub.web import floor
@@ -39,11 +41,12 @@ def test_day_summary():
     # A003: called after 30 min, never came (skipped twice: no-show)
     core.apply(c.CallNext(2), T0 + 30 * MIN)
     core.apply(c.Skip(2, requeue=False), T0 + 33 * MIN)
-    ratings = [{"ticket": a.id, "score": 1}, {"ticket": b.id, "score": 3},
-               {"ticket": "20201231-A001", "score": 3}]  # another day: not counted
-    helps = [{"window": 1, "at": T0 + 5 * MIN, "answered_at": T0 + 7 * MIN},
-             {"window": 2, "at": T0 + 40 * MIN, "answered_at": None}]
-    s = floor.summary(core, ratings, helps)
+    core.ratings = {r.ticket: r for r in (
+        Rating(a.id, 1, 1, None, T0), Rating(b.id, 3, 1, None, T0),
+        Rating("20201231-A001", 3, 1, None, T0))}  # another day: not counted
+    core.help_requests = {1: HelpRequest(1, 1, None, T0 + 5 * MIN, T0 + 7 * MIN, "li"),
+                          2: HelpRequest(2, 2, None, T0 + 40 * MIN)}
+    s = floor.summary(core)
     assert s["tickets"] == 5 and s["served"] == 2 and s["no_shows"] == 1 and s["waiting"] == 2
     assert s["avg_wait_min"] == 20.0  # 10, 20, 30
     assert s["p90_wait_min"] == 30.0
@@ -54,7 +57,7 @@ def test_day_summary():
 
 
 def test_empty_day_has_no_rates():
-    s = floor.summary(centre(now=T0), [], [])
+    s = floor.summary(centre(now=T0))
     assert s["tickets"] == 0 and s["avg_wait_min"] is None and s["one_window_rate"] is None
     assert s["satisfaction_rate"] is None
 
@@ -70,13 +73,14 @@ def test_alerts_for_long_queues_long_waits_unreachable_and_help():
     by = {q["item"]: q for q in qs}
     assert by["SOC-1"]["waiting"] == 4 and by["SOC-1"]["longest_min"] == 25.0
     assert by["SOC-1"]["estimate_min"] > 0
-    helps = [{"window": 1, "at": now - 6 * MIN, "answered_at": None},
-             {"window": 1, "at": now - 60 * MIN, "answered_at": now - 59 * MIN}]
-    al = floor.alerts(core, qs, helps, now, floor.Targets(queue_limit=3, target_min=20))
+    core.apply(Help(1, request=1), now - 60 * MIN)
+    core.apply(HelpAnswer(1, "li"), now - 59 * MIN)
+    core.apply(Help(1, request=2), now - 6 * MIN)
+    al = floor.alerts(core, qs, now, floor.Targets(queue_limit=3, target_min=20))
     kinds = sorted((a["kind"], a.get("item", a.get("window"))) for a in al)
     assert kinds == [("help", 1), ("queue", "SOC-1"), ("wait", "MED-1"), ("wait", "SOC-1")]
     # under the targets: quiet
-    quiet = floor.alerts(core, floor.queues(core, T0 + 60), [], T0 + 60,
+    quiet = floor.alerts(core, floor.queues(core, T0 + 60), T0 + 60,
                          floor.Targets(queue_limit=5, target_min=20))
     assert quiet == []
     assert floor.lines(qs, core) == [
@@ -91,7 +95,7 @@ def test_unreachable_alert():
     core.apply(c.TakeTicket("SOC-1"), T0)
     core.apply(c.CloseWindow(1), T0)
     core.apply(c.CloseWindow(2), T0)
-    al = floor.alerts(core, floor.queues(core, T0 + 1), [], T0 + 1)
+    al = floor.alerts(core, floor.queues(core, T0 + 1), T0 + 1)
     assert [a["kind"] for a in al] == ["unreachable"]
 
 
@@ -126,7 +130,7 @@ def test_help_requests_and_answers_replay(tmp_path):
     for cmd, now in ((c.OpenWindow(1, "wang"), T0), (Help(1, "wang"), T0 + 10),
                      (Help(2, None), T0 + 20)):
         journal.append(app.operate(cmd, now).records)
-    asked = app.help_requests[0]["pos"]
+    asked = next(iter(app.centre.help_requests))
     step = app.operate(HelpAnswer(asked, "li"), T0 + 70)
     journal.append(step.records)
     before = app.pos
@@ -139,9 +143,9 @@ def test_help_requests_and_answers_replay(tmp_path):
     assert app.pos == before
     again = fresh()
     again.replay(journal.read())
-    assert again.help_requests == app.help_requests
-    first = again.help_requests[0]
-    assert (first["window"], first["clerk"], first["by"]) == (1, "wang", "li")
-    assert first["answered_at"] - first["at"] == 60
-    assert again.help_requests[1]["answered_at"] is None
+    assert again.centre.help_requests == app.centre.help_requests
+    first, second = again.centre.help_requests.values()
+    assert (first.window, first.clerk, first.by) == (1, "wang", "li")
+    assert first.answered_at - first.at == 60
+    assert second.answered_at is None
     journal.close()

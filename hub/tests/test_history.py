@@ -87,17 +87,17 @@ def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
                    score=1 if i % 3 else 3)
         d.send("kp-1", "help", at + 50, window=1)
         if k < DAYS:
-            req = app.help_requests[-1]["pos"]
+            req = list(app.centre.help_requests)[-1]
             d.operate(_answer(req), at + 120)
         if k == 1:
             d.send("kp-1", "help", at + 70, window=1)  # never answered: stays in memory
     today = days[-1]
     assert app.centre.day == today
     # Memory: today's ratings; today's help requests and the unanswered one.
-    assert {r["ticket"][:8] for r in app.ratings} == {today}
-    assert len(app.ratings) == 3 + DAYS
-    assert sorted(app.centre.local_date(x["at"]).strftime("%Y%m%d")
-                  for x in app.help_requests) == [days[1], today]
+    assert {r.ticket[:8] for r in app.centre.ratings.values()} == {today}
+    assert len(app.centre.ratings) == 3 + DAYS
+    assert sorted(app.centre.local_date(x.at).strftime("%Y%m%d")
+                  for x in app.centre.help_requests.values()) == [days[1], today]
     assert app.closed_days == []  # all written
 
     # SQL: each past day as the journal says it.
@@ -119,11 +119,12 @@ def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
     # A full replay (no snapshot) closes the same days again: the same rows, the same memory.
     again = build_app(cfg, j)
     assert _all_rows(j) == rows_before
-    assert again.ratings == app.ratings and again.help_requests == app.help_requests
+    assert again.centre.ratings == app.centre.ratings
+    assert again.centre.help_requests == app.centre.help_requests
     # A start from a snapshot and the journal's tail: the same too.
     SnapshotStore(j.engine).save(app.snapshot())
     later = build_app(cfg, j)
-    assert later.snapshot_pos == app.pos and later.ratings == app.ratings
+    assert later.snapshot_pos == app.pos and later.centre.ratings == app.centre.ratings
     assert _all_rows(j) == rows_before
     j.close()
 
@@ -157,7 +158,7 @@ def test_a_failed_history_write_is_kept_and_written_at_the_next_close(tmp_path,
 
 
 def _answer(pos: int):
-    from onewindow.hub.app import HelpAnswer
+    from onewindow.hub.core.help_requests import HelpAnswer
 
     return HelpAnswer(pos, "specialist-1")
 

@@ -74,11 +74,10 @@ def served_day(d: Devices) -> dict[str, str]:
 
 def refused(d: Devices, dev: str, now: float, ticket: str, score: int = 1) -> str:
     """Rate and expect an `err` that changes nothing: no record, same state, same ratings."""
-    before, ratings, pos = d.app.centre.to_dict(), list(d.app.ratings), d.app.pos
+    before, pos = d.app.centre.to_dict(), d.app.pos
     leaf, msg = d.send(dev, "rate", now, ticket=ticket, score=score)
     assert leaf == "err", msg
-    assert d.app.centre.to_dict() == before
-    assert d.app.ratings == ratings and d.app.pos == pos
+    assert d.app.centre.to_dict() == before and d.app.pos == pos
     assert not any(r.body.get("op") == "rate" and r.seq == d.seq[dev] for r in d.journal)
     return msg["code"]
 
@@ -93,7 +92,7 @@ def test_one_rating_per_served_ticket_from_its_window_in_time():
     assert refused(d, "node-1", T0 + 350, "Z999") == "unknown_ticket"
     assert refused(d, "kp-2", T0 + 400 + RATING_TIME + 1, n["bob"]) == "rating_closed"
     assert d.send("kp-2", "rate", T0 + 400 + RATING_TIME, ticket=n["bob"], score=3)[0] == "res"
-    assert [(r["ticket"][-4:], r["score"], r["window"], r["clerk"]) for r in d.app.ratings] \
+    assert [(r.ticket[-4:], r.score, r.window, r.clerk) for r in d.app.centre.ratings.values()] \
         == [("A001", 1, 1, "alice"), ("A002", 3, 2, "bob")]
     assert sorted(d.app.centre.to_dict()["ratings"]) == sorted(
         d.app.centre.find_ticket(x).id for x in (n["alice"], n["bob"]))
@@ -146,7 +145,7 @@ def test_a_restarted_hub_replays_its_ratings_and_still_refuses_a_second_one():
     again = hub()
     again.replay(d.journal)
     assert again.centre.to_dict() == d.app.centre.to_dict()
-    assert again.ratings == d.app.ratings
+    assert again.centre.ratings == d.app.centre.ratings
     d2 = Devices(again)
     d2.seq = dict(d.seq)
     d2.journal = list(d.journal)
@@ -175,7 +174,7 @@ def test_an_old_journal_with_unchecked_ratings_still_replays():
     records = d.journal + old
     again = hub()
     assert again.replay(records) == len(records)
-    assert [(r["ticket"], r["score"]) for r in again.ratings] == [(f"{day}-A001", 1)]
+    assert [(r.ticket, r.score) for r in again.centre.ratings.values()] == [(f"{day}-A001", 1)]
     assert again.registry.get("node-1").last_seq == seq + 4
     facts = collect(records, small_catalog(), config(), T0 - 3600, T0 + 86400)
     rows = {r.clerk: r for r in compute(facts, small_catalog()).clerks}

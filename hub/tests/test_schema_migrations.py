@@ -85,7 +85,7 @@ def _a_hub_at_work(tmp_path, cfg) -> tuple[Journal, object]:
             d.send("node-1", "rate", at + 600 * i + 450, window=1, ticket=tid,
                    score=1 if i % 2 else 3)
         d.send("kp-1", "help", at + 50, window=1)
-        d.operate(_answer(app.help_requests[-1]["pos"]), at + 120)
+        d.operate(_answer(list(app.centre.help_requests)[-1]), at + 120)
         if k == 1:
             SnapshotStore(j.engine).save(app.snapshot())
     accounts = Accounts(j.engine, FAST)

@@ -151,7 +151,7 @@ def test_history_journal_replays_and_counts_round_trip(catalog, tmp_path):
     assert app.replay(journal.read()) == len(records)
     journal.close()
     assert app.centre.to_dict() == h.centre.to_dict()
-    assert len(app.ratings) > 0 and app.centre.cases
+    assert len(app.centre.ratings) > 0 and app.centre.cases
     takes = sum(1 for r in records if r.op == "take")
     assert takes == sum(d.count for d in h.days)
 

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..app import Help, HelpAnswer
 from ..core import commands as c
-from ..core.model import TicketState
+from ..core.help_requests import Help, HelpAnswer
+from ..core.model import HelpRequest, TicketState
 from ..core.rejected import Rejected
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
@@ -127,11 +127,8 @@ class Console:
             return c.Skip(n, None if requeue is None else bool(requeue))
         if action == "open":
             return c.OpenWindow(n, s.account.username)
-        if action == "help":
-            if any(r["window"] == n and r["answered_at"] is None
-                   for r in self.hub.help_requests):
-                raise Rejected("help_pending", "已在等待专家 / already waiting for a specialist")
-            return Help(n, s.account.username)
+        if action == "help":  # the core refuses it while this window's last one is open
+            return Help(n, s.account.username, once=True)
         simple = {"call": c.CallNext, "recall": c.Recall, "start": c.Start,
                   "complete": c.Complete, "pause": c.Pause, "resume": c.Resume,
                   "close": c.CloseWindow}
@@ -243,16 +240,16 @@ class Console:
                                      default=0.0), 1),
             "mine": [u.number for u in eligible if u.target_window == n],
         }
-        reqs = [r for r in self.hub.help_requests if r["window"] == n]
+        reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None
         return out
 
     def help_snapshot(self, arg: str) -> dict[str, Any]:
         names = self.staff.names()
-        reqs = self.hub.help_requests
-        open_ = [_help_view(r, names) for r in reqs if r["answered_at"] is None]
-        done = [_help_view(r, names) for r in reqs[::-1] if r["answered_at"] is not None][:10]
         centre = self.hub.centre
+        reqs = list(centre.help_requests.values())
+        open_ = [_help_view(r, names) for r in reqs if r.answered_at is None]
+        done = [_help_view(r, names) for r in reqs[::-1] if r.answered_at is not None][:10]
         for v in open_:
             w = centre.windows.get(v["window"])
             t = centre.tickets.get(w.ticket) if w is not None and w.ticket else None
@@ -277,8 +274,8 @@ class Console:
             return error(409, e.code, e.message)
         except (TypeError, ValueError):
             return error(400, "bad_request", "request: the help request's number")
-        req = self.hub.help_request(pos)
-        return JSONResponse(_help_view(req or {}, self.staff.names()))
+        req = self.hub.centre.help_requests.get(pos)
+        return JSONResponse(_help_view(req, self.staff.names()))
 
 
 def _window_number(value: Any) -> int | None:
@@ -299,14 +296,16 @@ def _refusal(status: int, code: str, msg: str, **facts: Any) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg, **facts}, status_code=status)
 
 
-def _help_view(r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    answered = r.get("answered_at")
+def _help_view(r: HelpRequest | None, names: dict[str, str]) -> dict[str, Any]:
+    if r is None:  # answered, and gone with a day's close since (the view of nothing)
+        return {k: None for k in ("request", "window", "clerk", "clerk_name", "at",
+                                  "answered_at", "by", "by_name", "answer_s")}
     return {
-        "request": r.get("pos"), "window": r.get("window"), "clerk": r.get("clerk"),
-        "clerk_name": names.get(r.get("clerk") or "", r.get("clerk")),
-        "at": r.get("at"), "answered_at": answered, "by": r.get("by"),
-        "by_name": names.get(r.get("by") or "", r.get("by")),
-        "answer_s": None if answered is None else round(answered - r["at"], 1),
+        "request": r.request, "window": r.window, "clerk": r.clerk,
+        "clerk_name": names.get(r.clerk or "", r.clerk),
+        "at": r.at, "answered_at": r.answered_at, "by": r.by,
+        "by_name": names.get(r.by or "", r.by),
+        "answer_s": None if r.answered_at is None else round(r.answered_at - r.at, 1),
     }
 
 

@@ -41,10 +41,9 @@ class Dashboard:
             "windows": floor.windows(centre, now, self.staff.names()),
             "queues": qs,
             "lines": floor.lines(qs, centre),
-            "alerts": floor.alerts(centre, qs, self.hub.help_requests, now,
-                                   self.staff.targets)
+            "alerts": floor.alerts(centre, qs, now, self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"]),
-            "summary": floor.summary(centre, self.hub.ratings, self.hub.help_requests),
+            "summary": floor.summary(centre),
             "history": self._history(),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},

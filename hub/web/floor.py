@@ -1,5 +1,5 @@
-"""What the supervisor sees, computed from the core's state: pure functions of the Centre,
-the ratings and help requests, and `now` (no I/O, no clock), unit-tested on their own.
+"""What the supervisor sees, computed from the core's state: pure functions of the Centre
+(its ratings and help requests too) and `now` (no I/O, no clock), unit-tested on their own.
 
 * `queues`: per item waiting now, the longest wait and the wait a new ticket would face.
 * `alerts`: a queue longer than `queue_limit`, a wait past `target_min`, tickets no open
@@ -86,8 +86,8 @@ def lines(qs: Iterable[dict[str, Any]], centre: Centre) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda x: x["prefix"])
 
 
-def alerts(centre: Centre, qs: Sequence[dict[str, Any]], help_requests: Iterable[dict[str, Any]],
-           now: float, targets: Targets = Targets()) -> list[dict[str, Any]]:
+def alerts(centre: Centre, qs: Sequence[dict[str, Any]], now: float,
+           targets: Targets = Targets()) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for q in qs:
         if not q["reachable"]:
@@ -99,10 +99,10 @@ def alerts(centre: Centre, qs: Sequence[dict[str, Any]], help_requests: Iterable
         if q["longest_min"] > targets.target_min:
             out.append({"kind": "wait", "item": q["item"], "zh": q["zh"], "en": q["en"],
                         "longest_min": q["longest_min"], "target_min": targets.target_min})
-    for r in help_requests:
-        if r.get("answered_at") is None and (now - r["at"]) / 60.0 > targets.help_limit_min:
-            out.append({"kind": "help", "window": r["window"],
-                        "waiting_min": round((now - r["at"]) / 60.0, 1)})
+    for r in centre.help_requests.values():
+        if r.answered_at is None and (now - r.at) / 60.0 > targets.help_limit_min:
+            out.append({"kind": "help", "window": r.window,
+                        "waiting_min": round((now - r.at) / 60.0, 1)})
     return out
 
 
@@ -111,15 +111,14 @@ def device_alerts(fleet_alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return [{"kind": "device", **a} for a in fleet_alerts]
 
 
-def summary(centre: Centre, ratings: Iterable[dict[str, Any]],
-            help_requests: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def summary(centre: Centre) -> dict[str, Any]:
     today = _today(centre)
     waits = [w for t in today if (w := wait_minutes(t)) is not None]
     done = [t for t in today if t.state is TicketState.DONE]
-    scores = [r["score"] for r in ratings if str(r.get("ticket", "")).startswith(centre.day)]
-    helps = [h for h in help_requests
-             if centre.day and centre.local_date(h["at"]).strftime("%Y%m%d") == centre.day]
-    answered = [h["answered_at"] - h["at"] for h in helps if h.get("answered_at") is not None]
+    scores = [r.score for r in centre.ratings.values() if r.ticket.startswith(centre.day)]
+    helps = [h for h in centre.help_requests.values()
+             if centre.day and centre.local_date(h.at).strftime("%Y%m%d") == centre.day]
+    answered = [h.answered_at - h.at for h in helps if h.answered_at is not None]
     return {
         "day": centre.day,
         "tickets": len(today),

@@ -138,8 +138,8 @@ async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, 
         return None
     day = sim.result()
     centre = runner.app.centre
-    print(summary(clock, tally(centre, clock()), day, sim.errors, runner.app.ratings,
-                  p.drill), flush=True)
+    print(summary(clock, tally(centre, clock()), day, sim.errors,
+                  [r.to_dict() for r in centre.ratings.values()], p.drill), flush=True)
     return DemoRun(day, centre, sim.errors)
 
 

@@ -1,0 +1,172 @@
+"""Help requests, answers and ratings as the hub kept them before they moved into the core
+(in hub/app.py, snapshot format 3) still load and show the same, and today's hub writes the
+same journal for the same events.
+
+`help_ratings_v3.json` was written by that hub (its commit is in the file's `about`) driving
+`help_scenario.scenario`: the journal, each device's answers, three snapshots as that hub
+stored them, what every journal position showed (help requests with their answers, the
+ratings kept, which tickets may no longer be rated, the dashboard's day summary and help
+alerts), the past days it handed to the history tables, and the staff report of the three
+days. Nothing here is recomputed with the old code: the file is the old hub's word.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onewindow.hub.app import HubApp
+from onewindow.hub.core import ratings
+from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.help_requests import Help, HelpAnswer
+from onewindow.hub.report.staff import collect, compute
+from onewindow.hub.store import snapshot as snap_mod
+from onewindow.hub.store.history import DayFacts
+from onewindow.hub.store.journal import Record
+from onewindow.hub.web import floor
+from onewindow.protocol import ow_protocol as proto
+
+from . import help_scenario as hs
+
+OLD = json.loads((Path(__file__).parent / "help_ratings_v3.json").read_text(encoding="utf-8"))
+ALERTS_AT = hs.at(2, 12, 0)
+
+
+def records() -> list[Record]:
+    # A fresh copy each time: the app may add to a record's body (`est`) as it applies it.
+    return [Record(pos, ts, dev, seq, json.loads(json.dumps(body)))
+            for pos, ts, dev, seq, body in OLD["records"]]
+
+
+class App:
+    """A hub app of the scenario's centre, with its history sink's writes kept."""
+
+    def __init__(self) -> None:
+        self.app = HubApp(Centre(hs.catalog(), hs.config()), hs.registry(), "boot1")
+        self.written: list[dict[str, Any]] = []
+        self.app.history_sink = self._sink
+
+    def _sink(self, pending: list[DayFacts]) -> None:
+        self.written.extend(json.loads(json.dumps(asdict(f))) for f in pending)
+        pending.clear()
+
+    def observe(self) -> dict[str, Any]:
+        """What the old hub's position showed, read from today's (the same keys)."""
+        centre = self.app.centre
+        helps = centre.help_requests.values()
+        return json.loads(json.dumps({
+            "pos": self.app.pos, "day": centre.day,
+            "helps": [[h.request, h.window, h.clerk, h.at, h.answered_at, h.by]
+                      for h in helps],
+            "ratings": [[r.ticket, r.score, r.window, r.clerk, r.at]
+                        for r in centre.ratings.values()],
+            "rated": sorted(t for t in centre.tickets if ratings.is_rated(centre, t)),
+            "summary": floor.summary(centre),
+            "help_alerts": floor.alerts(centre, [], ALERTS_AT),
+        }))
+
+
+class Live(App):
+    """Drives the scenario through `handle` (devices) and `operate` (the console)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seq: dict[str, int] = {}
+        self.records: list[Record] = []
+        self.replies: list[list[Any]] = []
+        self.labels: dict[str, int] = {}
+
+    def evt(self, dev: str, typ: str, now: float, **fields: Any) -> tuple[str, dict[str, Any]]:
+        seq = self.seq[dev] = self.seq.get(dev, 0) + 1
+        step = self.app.handle(proto.device_topic("t1", dev, "evt"),
+                               proto.encode("evt", proto.event(dev, seq, typ, **fields)), now)
+        self.records += step.records
+        [(leaf, msg)] = [(leaf, proto.decode(leaf, p.payload)) for p in step.publishes
+                         for leaf in ("res", "err")
+                         if p.topic == proto.device_topic("t1", dev, leaf)]
+        self.replies.append([dev, typ, leaf, msg])
+        if typ == "help" and leaf == "res":
+            hhmm = dt.datetime.fromtimestamp(now, hs.CST).strftime("%H:%M")
+            self.labels[f"{dev}@{hhmm}"] = step.records[0].pos
+        return leaf, msg
+
+    def help(self, label: str, window: int, clerk: str, now: float) -> None:
+        step = self.app.operate(Help(window, clerk), now)
+        self.records += step.records
+        self.labels[label] = step.records[0].pos
+
+    def answer(self, label: str, by: str, now: float) -> None:
+        self.records += self.app.operate(HelpAnswer(self.labels[label], by), now).records
+
+    def snap(self, label: str) -> None:
+        pass
+
+
+def test_the_same_events_write_the_same_journal_and_get_the_same_answers():
+    live = Live()
+    hs.scenario(live)
+    assert json.loads(json.dumps([[r.pos, r.ts, r.dev, r.seq, r.body] for r in live.records])) \
+        == OLD["records"]  # as the journal stores them (JSON)
+    assert json.loads(json.dumps(live.replies)) == OLD["replies"]
+    assert live.labels == OLD["labels"]
+    assert live.observe() == OLD["positions"][-1]
+    assert live.written == OLD["history"]
+
+
+def test_an_old_journal_shows_at_every_position_what_it_showed_then():
+    a = App()
+    for rec, then in zip(records(), OLD["positions"], strict=True):
+        a.app.replay([rec])
+        assert a.observe() == then, f"after record {rec.pos} ({rec.body['op']})"
+    assert a.written == OLD["history"]
+    now = json.loads(json.dumps(a.app.centre.to_dict()))
+    assert {k: now[k] for k in OLD["centre"]} == OLD["centre"]
+
+
+def test_the_staff_report_of_an_old_journal_is_unchanged():
+    report = compute(collect(records(), hs.catalog(), hs.config(), hs.at(0, 0, 0),
+                             hs.at(3, 0, 0)), hs.catalog())
+    assert json.loads(json.dumps(report.centre)) == OLD["report"]["centre"]
+    assert [[r.clerk, r.services, r.ratings, r.satisfied, r.rating_share]
+            for r in report.clerks] == OLD["report"]["clerks"]
+
+
+def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored snapshot document through the store's own decoding (and migrations)."""
+    data = zlib.compress(json.dumps(doc).encode())
+    return snap_mod.decode(data, hashlib.sha256(data).hexdigest(), snap_mod.CODEC)
+
+
+@pytest.mark.parametrize("label", sorted(OLD["snapshots"]))
+def test_an_old_snapshot_loads_and_its_tail_replays_as_the_whole_journal(label):
+    doc = OLD["snapshots"][label]
+    assert doc["version"] == 3
+    pos = doc["state"]["pos"]
+    a = App()
+    a.app.restore(_decoded(doc))
+    assert a.observe() == OLD["positions"][pos - 1]
+    for rec in records()[pos:]:
+        a.app.replay([rec])
+        assert a.observe() == OLD["positions"][rec.pos - 1], f"after record {rec.pos}"
+    full = App()
+    full.app.replay(records())
+    assert a.app.snapshot() == full.app.snapshot()
+    assert a.app.centre.to_dict() == full.app.centre.to_dict()
+    # Past days closed after the snapshot are handed to the history as they were then.
+    assert a.written == [f for f in OLD["history"] if f["day"] >= doc["state"]["centre"]["day"]]
+
+
+def test_a_migrated_snapshot_keeps_no_second_copy_in_the_app():
+    for doc in OLD["snapshots"].values():
+        state = _decoded(doc)
+        assert "ratings" not in state["app"] and "help_requests" not in state["app"]
+        a = App()
+        a.app.restore(state)
+        assert not hasattr(a.app, "ratings") and not hasattr(a.app, "help_requests")
