@@ -658,6 +658,9 @@ class HubApp:
                 self.issue_waits[t.id] = est
                 while len(self.issue_waits) > 1000:
                     self.issue_waits.pop(next(iter(self.issue_waits)))
+                if next(iter(self.issue_waits)) not in self.centre.tickets:  # a past day's
+                    self.issue_waits = {k: v for k, v in self.issue_waits.items()
+                                        if k in self.centre.tickets}
                 if rec.dev is not None and loud:
                     out.append(self._res(rec.dev, rec.seq, rec.body["op"] if e.reprint
                                          else "take", ticket=t.number, ahead=e.ahead,

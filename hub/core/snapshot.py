@@ -78,6 +78,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
         raise SnapshotMismatch(f"snapshot windows {sorted(windows)} are not this centre's "
                                f"{sorted(centre.windows)}")
     items = centre.catalog.items
+    items_ids = {k: k for k in items}
     tickets = {k: ticket_from_dict(t) for k, t in d["tickets"].items()}
     unknown = sorted({t.item for t in tickets.values()} - set(items))
     if unknown:
@@ -95,7 +96,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
         w = centre.windows[n]
-        w.skills = frozenset(wd["skills"])
+        # The catalog's own id strings, not the decoder's: 190 per window otherwise, each
+        # holding on to a page of the freed snapshot.
+        w.skills = frozenset(items_ids.get(s) or _copy(s) for s in wd["skills"])
         w.state = WindowState(wd["state"])
         w.clerk, w.ticket, w.since = wd["clerk"], wd["ticket"], wd["since"]
     centre.day = d["day"]

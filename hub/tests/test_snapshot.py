@@ -450,3 +450,41 @@ async def test_a_failed_message_is_undone_from_the_snapshot_not_the_whole_journa
     mine.pop("devices"), theirs.pop("devices")
     assert mine == theirs
     j.close()
+
+def test_a_past_days_uncalled_tickets_leave_the_predictions_with_their_day():
+    """Tickets a day never called (expired at its close) are never scored: the predictor's
+    pending predictions of them, and the waits the app printed on them, go at the next
+    day's first take, instead of piling up to their caps over the days (a year's hub held
+    4,999 of them). Replay does the same, so a snapshot holds none either."""
+    d = two_days()
+    day2 = next(k for k, r in enumerate(d.records)
+                if r.ts >= T0 + 24 * 3600 and r.body.get("op") == "take")
+    app = fresh()
+    app.replay(d.records[:day2])
+    day1 = app.centre.day
+    uncalled = {t.id for t in app.centre.tickets.values() if t.state is TicketState.WAITING}
+    assert uncalled and uncalled <= set(app.waits.pending) and uncalled <= set(app.issue_waits)
+    app.replay(d.records[day2:day2 + 1])  # the next day's first take rolls the day over
+    assert app.centre.day != day1
+    assert set(app.waits.pending) <= set(app.centre.tickets)
+    assert set(app.issue_waits) == {t.id for t in app.centre.tickets.values()}
+    # The live app that wrote the journal, at the end of the second day, alike.
+    live = d.app
+    assert live.centre.day == app.centre.day
+    assert not [k for k in live.waits.pending if k.startswith(day1)]
+    assert set(live.issue_waits) <= set(live.centre.tickets)
+
+
+def test_restored_window_skills_are_the_catalogs_own_strings():
+    """A window's skills restored from a snapshot are the catalog's item id strings, not
+    the JSON decoder's: 190 strings per window would otherwise each keep a page of the
+    freed snapshot in memory."""
+    d = two_days()
+    stored, _ = encode(d.app.snapshot())
+    restored = fresh()
+    restored.restore(decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC))
+    ids = {id(k) for k in CATALOG.items}
+    skills = [s for w in restored.centre.windows.values() for s in w.skills]
+    assert skills and all(id(s) in ids for s in skills)
+    assert ({n: w.skills for n, w in restored.centre.windows.items()}
+            == {n: w.skills for n, w in d.app.centre.windows.items()})
