@@ -1,16 +1,23 @@
-"""Firmware benchmarks (stage 2). Prints a table; results go in docs/benchmarks.md.
+"""Firmware benchmarks (stage 2, heap budget stage 9). Prints tables; results go in
+docs/benchmarks.md through `python -m onewindow.tools.bench_report firmware`.
 
-    python -m onewindow.tools.bench_firmware              # 1,000 calls, ~4 minutes
-    python -m onewindow.tools.bench_firmware --calls 100
+    python -m onewindow.tools.bench_firmware              # ~8 minutes
+    python -m onewindow.tools.bench_firmware --calls 100 --heap-calls 200 --no-tight
 
 Everything is real but the pins: Mosquitto, the hub process and the firmware on the
 MicroPython unix port with the sim board (buttons pressed through its control socket).
 
 1. keypad "call" pressed -> the window board's framebuffer shown with the new number
 2. box button pressed -> the whole ESC/POS ticket written to the printer UART
-3. heap (gc.mem_alloc after a collect) of each board after boot, after 100 calls (bounded
-   rings and queues full) and after the run
-4. broker restart -> every board reconnected (time from the broker listening again)
+3. broker restart -> every board reconnected (time from the broker listening again)
+   (1-3 on the unix-port wheel, 64-bit, source tree, plain MQTT, heap unbounded)
+4. the heap budget (tools/heapbudget.py): the firmware frozen into the 32-bit unix port
+   built from source, every role's heap capped at an ESP32's 112 KB, over TLS, through
+   `--heap-calls` calls and an over-the-air update (the new version then runs from RAM).
+   Per role: the cap, the readings (bytes in use after a collection, and the largest free
+   block), the highest one (peak), the margin (the budget's share left free at the peak).
+   With --tight, the same again with every heap capped 20 % below the budget: a role that
+   survives it has the margin in fact, not only at the readings.
 """
 
 from __future__ import annotations
@@ -23,19 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from .fwsim import FirmwareProcess, SimCentre
-
-WARM_UP = 100  # calls before the second heap reading
+from .heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
 
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
-
-
-async def _heap(board: FirmwareProcess) -> int:
-    m = board.mark()
-    await board.ctl("heap")
-    return int((await board.wait("heap", since=m))["alloc"])
 
 
 async def _press_at(board: FirmwareProcess, button: str) -> float:
@@ -52,12 +52,8 @@ async def run(calls: int, restarts: int) -> dict[str, Any]:
         try:
             box, kp, led = c["box-1"], c["kp-1"], c["led-1"]
             boards = (box, kp, led, c["hall-1"])
-            heap0 = {b.name: await _heap(b) for b in boards}
             display, ticket = [], []
-            warm: dict[str, int] = {}
-            for i in range(calls):
-                if i == WARM_UP:  # rings and queues have filled to their bounds by now
-                    warm = {b.name: await _heap(b) for b in boards}
+            for _ in range(calls):
                 m = box.mark()
                 t0 = await _press_at(box, "b0")
                 done = await box.wait("printed", since=m)
@@ -74,7 +70,6 @@ async def run(calls: int, restarts: int) -> dict[str, Any]:
                 for b in boards:
                     if len(b.events) > 2000:
                         del b.events[:-200]
-            heap1 = {b.name: await _heap(b) for b in boards}
             reconnect = []
             for _ in range(restarts):
                 marks = {b.name: b.mark() for b in c.boards.values()}
@@ -87,8 +82,37 @@ async def run(calls: int, restarts: int) -> dict[str, Any]:
                     reconnect.append(up["t"] - t0)
         finally:
             await c.stop()
-    return {"display": display, "ticket": ticket, "heap0": heap0, "heap1": heap1, "warm": warm,
-            "reconnect": reconnect}
+    return {"display": display, "ticket": ticket, "reconnect": reconnect}
+
+
+async def heap_budget(calls: int, cap: int, after_update: int = 100) -> HeapCentre:
+    """The heap-budget scenario (as firmware/tests/test_heap_budget.py) at `cap` bytes;
+    the centre, stopped, with its readings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c = HeapCentre(Path(tmp), frozen_binary(), cap=cap)
+        try:
+            await c.start()
+            await c.read("boot")
+            await c.run_calls(calls)
+            await c.read(f"{calls:,} calls")
+            ro = await c.update("9.0.0-bench", Path(tmp) / "images")
+            if ro.status != "done":
+                raise RuntimeError(f"the update failed: {ro.reason}")
+            await c.read("updated")
+            await c.run_calls(after_update)
+            await c.read(f"updated +{after_update}")
+        finally:
+            await c.stop()
+    return c
+
+
+async def survives(calls: int, cap: int) -> dict[str, str]:
+    """Each role's fate with its heap at `cap`: "yes", or what its log said."""
+    try:
+        c = await heap_budget(calls, cap)
+    except Exception as e:  # a board that died takes the scenario down: say how
+        return {"all": f"no ({type(e).__name__}: {str(e)[:160]})"}
+    return {dev: ("no: " + t[-1][:120]) if t else "yes" for dev, t in c.trouble().items()}
 
 
 def _ms(xs: list[float]) -> str:
@@ -96,28 +120,67 @@ def _ms(xs: list[float]) -> str:
             f"max {max(xs) * 1000:.1f} ms ({len(xs)})")
 
 
+def _heap_table(c: HeapCentre, calls: int) -> list[str]:
+    ats = [r.at for r in next(iter(c.boards.values())).readings]
+    head = ["role", "heap cap", *(f"in use: {a}" for a in ats), "peak", "margin",
+            f"largest free: {calls:,} calls", "largest free: updated +100"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    margins, blocks = [], []
+    for dev, b in c.boards.items():
+        peak = b.peak("")
+        margin = (c.cap - peak) / c.cap * 100
+        after = next(r for r in b.readings if r.at == f"{calls:,} calls")
+        margins.append(margin)
+        blocks.append(min(after.largest, b.readings[-1].largest))
+        out.append("| " + " | ".join([
+            f"{dev} ({b.fw.cfg['role']})", f"{c.cap:,}", *(f"{r.alloc:,}" for r in b.readings),
+            f"{peak:,}", f"{margin:.1f} %", f"{after.largest:,}",
+            f"{b.readings[-1].largest:,}"]) + " |")
+    out.append("")
+    out.append(f"smallest margin (target >= {MARGIN * 100:.0f} %): {min(margins):.1f} %")
+    out.append(f"smallest largest free block (target >= {TLS_BLOCK:,} B): {min(blocks):,} B")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--restarts", type=int, default=5)
+    ap.add_argument("--heap-calls", type=int, default=1000)
+    ap.add_argument("--tight", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run with every heap 20 %% below the budget")
     args = ap.parse_args()
     r = asyncio.run(run(args.calls, args.restarts))
     rows = [
         ("keypad call pressed -> window board framebuffer shown", _ms(r["display"])),
         ("box button pressed -> whole ESC/POS ticket on the printer UART", _ms(r["ticket"])),
     ]
-    for name in r["heap0"]:
-        h0, hw, h1 = r["heap0"][name], r["warm"].get(name), r["heap1"][name]
-        rows.append((f"heap in use, {name}: boot -> {WARM_UP} calls -> {args.calls} calls",
-                     f"{h0:,} -> {hw:,} -> {h1:,} B ({h1 - hw:+,} B after warm-up)"
-                     if hw is not None else f"{h0:,} -> {h1:,} B"))
     rc = r["reconnect"]
     rows.append((f"broker restart -> board reconnected ({len(rc)} board reconnects)",
                  f"median {statistics.median(rc):.2f} / max {max(rc):.2f} s"))
     width = max(len(a) for a, _ in rows)
+    print("On the unix-port wheel (64-bit), the source tree, plain MQTT:")
     for a, b in rows:
         print(f"{a:<{width}}  {b}")
+    c = asyncio.run(heap_budget(args.heap_calls, BUDGET))
+    print()
+    print(f"Heap budget: the firmware frozen into the 32-bit unix port, heap capped at "
+          f"{BUDGET:,} B (an ESP32's), TLS, {args.heap_calls:,} calls, an over-the-air "
+          f"update (then run from RAM) and 100 calls more. Bytes in use and free blocks "
+          f"after a collection:")
+    print()
+    for line in _heap_table(c, args.heap_calls):
+        print(line)
+    print(f"the same calls on this build: keypad -> LED drawn {_ms(c.display_s)}; "
+          f"box -> ticket printed {_ms(c.ticket_s)}")
+    trouble = {d: t for d, t in c.trouble().items() if t}
+    print(f"boards that ran short or crashed: {trouble or 'none'}")
+    if args.tight:
+        tight = int(BUDGET * (1 - MARGIN))
+        fate = asyncio.run(survives(args.heap_calls, tight))
+        print(f"with every heap capped at {tight:,} B (the budget less {MARGIN * 100:.0f} %), "
+              "the same run: " + ", ".join(f"{d} {v}" for d, v in fate.items()))
 
 
 if __name__ == "__main__":

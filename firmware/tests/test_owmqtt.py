@@ -141,6 +141,25 @@ async def test_oversize_payload_dropped_and_client_keeps_working(broker, mp):
     assert not [e for e in a.log if '"topic": "ov/in/mid"' in e or '"topic": "ov/in/big"' in e]
 
 
+async def test_reused_receive_buffer_delivers_every_message_intact(broker, mp):
+    """Packets are read into one buffer the client allocated at start; a burst of messages
+    queued while the app is busy must each come out as they were sent: at the buffer's
+    bounds (a payload of exactly max_payload, a topic of 200 bytes), empty, and distinct."""
+    a = await mp("agent.py", cfg(broker, "rb", prefix="rb", max_payload=256, hold_ms=30))
+    await a.next("ready")
+    long_leaf = "t" * 190
+    sent = {f"rb/in/{long_leaf}": bytes((i * 31 + 7) & 0xFF for i in range(256)),
+            "rb/in/empty": b"", "rb/in/one": b"\x00"}
+    sent.update({f"rb/in/n{i}": bytes([i]) * (97 + i) for i in range(6)})
+    async with peer(broker.port) as p:
+        await p.subscribe("rb/out/#", qos=1)
+        for topic, payload in sent.items():  # a burst: no waiting between them
+            await p.publish(topic, payload, qos=1)
+        got = await collect(p, len(sent), timeout=15)
+    echoed = {str(m.topic).replace("rb/out/", "rb/in/", 1): m.payload for m in got}
+    assert echoed == sent
+
+
 class FakeBroker:
     """Minimal scripted MQTT server. behaviours[i] says what the i-th
     connection does after CONNECT/SUBSCRIBE:

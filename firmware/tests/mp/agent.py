@@ -12,6 +12,7 @@ from owmqtt import MQTTClient
 cfg = json.loads(os.getenv("OW_CFG"))
 pre = cfg.pop("prefix", "t")
 outage_pub = cfg.pop("outage_pub", False)
+hold_ms = cfg.pop("hold_ms", 0)  # a busy app: each message held this long before the next
 will = cfg.get("will")
 if will:
     cfg["will"] = (will[0], will[1].encode(), will[2], will[3])
@@ -60,6 +61,8 @@ async def main():
             emit("stats", stats=c.stats)
             continue
         emit("msg", topic=topic, len=len(payload), retained=retained)
+        if hold_ms:
+            await asyncio.sleep_ms(hold_ms)  # the client reads on, into its buffer
         rest = topic[len(pre) + 4 :]
         asyncio.create_task(pub(c, pre + "/out/" + rest, payload))
 
