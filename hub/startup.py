@@ -19,12 +19,6 @@ from .store.snapshot import SnapshotStore
 
 log = logging.getLogger("onewindow.hub")
 
-# Journal records read per query while replaying. Each batch's rows and bodies are alive
-# while its records are applied, and the state's new objects go around them: at 5,000 a
-# year's tail (one day) left ~3 MiB more RSS behind, in memory the freed rows kept (pymalloc
-# returns a 1 MiB arena only once nothing in it lives). 500: 14 queries for that day.
-READ_BATCH = 500
-
 
 def rebuild(make: Callable[[], HubApp], journal: Journal, store: SnapshotStore) -> HubApp:
     """`make()` gives a fresh app (nothing replayed); each attempt starts from a new one,
@@ -58,8 +52,7 @@ def _rebuild(make: Callable[[], HubApp], journal: Journal, store: SnapshotStore)
             # objects; kept, the day it replays spread over new arenas and held them).
             del snap
             loaded = time.perf_counter()
-            n = app.replay(journal.read(app.pos, batch=READ_BATCH),
-                           store.last_by_device(app.pos))
+            n = app.replay(journal.read(app.pos), store.last_by_device(app.pos))
         except StorageUnavailable:
             raise
         except Exception:
@@ -72,7 +65,7 @@ def _rebuild(make: Callable[[], HubApp], journal: Journal, store: SnapshotStore)
                  loaded - started, n, time.perf_counter() - loaded, app.pos + 1)
         return app
     app = make()
-    n = app.replay(journal.read(batch=READ_BATCH), store.last_by_device(0))
+    n = app.replay(journal.read(), store.last_by_device(0))
     log.info("no usable snapshot: replayed all %d journal records in %.2f s; next position "
              "%d", n, time.perf_counter() - started, app.pos + 1)
     return app

@@ -451,6 +451,7 @@ async def test_a_failed_message_is_undone_from_the_snapshot_not_the_whole_journa
     assert mine == theirs
     j.close()
 
+
 def test_a_past_days_uncalled_tickets_leave_the_predictions_with_their_day():
     """Tickets a day never called (expired at its close) are never scored: the predictor's
     pending predictions of them, and the waits the app printed on them, go at the next
