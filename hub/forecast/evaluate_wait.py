@@ -114,10 +114,11 @@ class Background:
 
 
 class _Engine(Engine):
-    def __init__(self, *a, predictor: WaitPredictor, rows: Rows, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *a, predictor: WaitPredictor, rows: Rows, eager: bool = False,  # type: ignore[no-untyped-def]
+                 **kw) -> None:
         super().__init__(*a, **kw)
         self.pred, self.rows = predictor, rows
-        self.background = Background(predictor, self.centre)
+        self.background = Background(predictor, self.centre, eager)
 
     def apply(self, cmd, now, dev=None):  # type: ignore[no-untyped-def]
         self.background.centre = self.centre
@@ -153,13 +154,13 @@ def actual_waits(tickets, rows: Rows) -> None:  # type: ignore[no-untyped-def]
 
 def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
                 layout_name: str = "mixed", start: dt.date = dt.date(2026, 3, 2),
-                warmup: int = 1) -> Rows:
+                warmup: int = 1, eager: bool = False) -> Rows:
     """Consecutive working days (seed k on day k), one predictor learning throughout, as a
     running hub does; the first `warmup` days (seeds -1, -2, ... of the first) are not
     scored: a fresh hub's first day is its cold start."""
     rows, scratch = Rows(), Rows()
     eng = _Engine(catalog, layout(layout_name, catalog, windows),
-                  predictor=WaitPredictor(), rows=scratch)
+                  predictor=WaitPredictor(), rows=scratch, eager=eager)
     d = start
     for k, seed in enumerate([seeds[0] - 1 - i for i in range(warmup)] + seeds):
         while d.weekday() >= 5:
@@ -183,14 +184,14 @@ MMS_CATALOG = {
 
 
 def mms(seed: int, servers: int = 4, rho: float = 0.9, mean_minutes: float = 5.0,
-        hours: float = 8.0) -> Rows:
+        hours: float = 8.0, eager: bool = False) -> Rows:
     """Plain M/M/s through the real core (instant walk, no wrap-up): estimators vs oracle."""
     rng = random.Random(f"mms:{seed}")
     centre = Centre(Catalog.from_dict(MMS_CATALOG),
                     CentreConfig("mms", tuple(WindowSpec(n + 1) for n in range(servers))))
     t0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
     pred = WaitPredictor(wrap_seconds=0.0, seed=seed)
-    background = Background(pred, centre)
+    background = Background(pred, centre, eager)
     rows, ops = Rows(), 0
     mu = 1.0 / (mean_minutes * 60.0)
     lam = rho * servers * mu

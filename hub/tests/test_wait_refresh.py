@@ -17,12 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onewindow.hub.app import HubApp
+from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre, Rejected
 from onewindow.hub.core.effects import TicketIssued
 from onewindow.hub.core.model import Ticket
 from onewindow.hub.core.policy import OrderingPolicy
 from onewindow.hub.devices import DeviceSpec, Registry
+from onewindow.hub.forecast import evaluate_wait as ev
 from onewindow.hub.forecast.chain import successor
 from onewindow.hub.forecast.paths import Forecast, dispatch_order, specialised_first
 from onewindow.hub.forecast.refresh import WaitRefresher
@@ -321,6 +323,16 @@ def test_a_take_goes_where_a_simulation_would_place_it(policy, ops, appointments
                 i = ids.index(t.id)
                 want = ids[i + 1] if i + 1 < len(ids) else None
                 assert successor(run.centre, t, run.now) == want
+
+
+def test_the_evaluation_drives_the_predictor_as_the_hubs_refresher_would():
+    """evaluate_wait runs a refresh only when a take reads it (`Background`); running each
+    one through the hub's refresher instead gives the very same predictions."""
+    catalog = load_catalog()
+    lazy, eager = (ev.centre_days(catalog, [7001], warmup=0, eager=e) for e in (False, True))
+    assert len(lazy.pred) > 300 and lazy.pred == eager.pred and lazy.actual == eager.actual
+    lazy, eager = (ev.mms(7001, 4, 0.9, hours=2.0, eager=e) for e in (False, True))
+    assert len(lazy.pred) > 50 and lazy.pred == eager.pred
 
 
 # ---- the hub: its app, and the refresher in a real event loop -----------------------------
