@@ -218,9 +218,6 @@ class Device:
         """Stop waiting for seq (its caller went away)."""
         self._pending.pop(seq, None)
 
-    def waiting(self, seq):
-        return seq in self._pending
-
     # ---- inbound ------------------------------------------------------------------------
     def message(self, topic, payload, now):
         """A message on one of self.subs -> actions; None for any other topic (an app's).
