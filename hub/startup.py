@@ -26,11 +26,9 @@ def rebuild(make: Callable[[], HubApp], journal: Journal, store: SnapshotStore) 
 
     The cyclic collector is off meanwhile: loading makes millions of objects that all
     live on, and it would walk them again and again (a third of a year's load time).
-    The C heap's big buffers stay on mmap, and what loading freed goes back to the OS
-    (hub/heap.py: ~2 MiB of a year's hub)."""
+    What loading freed in the C heap then goes back to the OS (hub/heap.py)."""
     enabled = gc.isenabled()
     gc.disable()
-    heap.fix_thresholds()
     try:
         return _rebuild(make, journal, store)
     finally:

@@ -162,6 +162,10 @@ BENCHES: tuple[Bench, ...] = (
         ("onewindow.tools.bench_startup",),
         "A simulated year (250 working days × 3,000 tickets) written through the real journal "
         "code; process start → first take answered with snapshots, against a full replay.",
+        (Target("start-up after a year ≤ 3 s (process start → first take answered)",
+                r"^\d+ days, snapshot \+ tail\s+\d+\s+([\d.]+)", 3.0),
+         Target("RSS after a year ≤ 1.2× a fresh hub's",
+                r"^\d+ days, snapshot \+ tail\s+\d+\s+[\d.]+\s+[\d.]+\s+([\d.]+)", 1.2)),
         timeout=3600),
     Bench(
         "fuzz_process", "Fuzzing the real hub process",
