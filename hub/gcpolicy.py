@@ -12,16 +12,30 @@ collection's walk), and the next one only walks what survived the young generati
 The cost: a cycle among frozen objects that dies later is not reclaimed while frozen. Once a
 day (the first full collection after the centre's day changed) everything is unfrozen, so
 that collection walks the whole heap once and frees what the day left behind.
+
+A full collection still walks everything that survived since the previous one: after a
+burst (a morning's takes, hundreds of pages connecting) 15-25 ms of CPU, which landed
+among the calls that followed (issue 14, tools/bench_live.py). So the hub also collects in
+its calm moments (`collect_when_calm`): no message handled for CALM_S, something promoted
+to the oldest generation since the last full collection, and that one COLLECT_EVERY_S ago.
+Its survivors are frozen like any other's, and the next automatic one, a quarter of them
+later, has little to walk. A centre's hub is calm between almost all of its events; under
+a sustained burst with no gap it collects as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+CALM_S = 0.05  # no message handled for this long: the hub is between events
+COLLECT_EVERY_S = 5.0  # a full collection in a calm moment at most this often
 
 
 class Collector:
@@ -32,6 +46,8 @@ class Collector:
         self._day = day()
         self.full = 0  # full collections seen since start()
         self.whole = 0  # ... of them walking the whole heap (unfrozen first)
+        self.calm = 0  # ... of them run in a calm moment (`collect_when_calm`)
+        self._full_at = time.monotonic()
 
     def start(self) -> None:
         gc.collect()
@@ -43,11 +59,27 @@ class Collector:
         if self._after in gc.callbacks:
             gc.callbacks.remove(self._after)
 
+    async def collect_when_calm(self, activity: Callable[[], int],
+                                calm: float = CALM_S, every: float = COLLECT_EVERY_S) -> None:
+        """Run until cancelled: a full collection whenever the hub is calm (`activity`, a
+        count of the messages handled, did not move for `calm` s), something reached the
+        oldest generation since the last full collection, and that one is `every` s old."""
+        seen = activity()
+        while True:
+            await asyncio.sleep(calm)
+            now = activity()
+            if (now == seen and gc.get_count()[2] > 0
+                    and time.monotonic() - self._full_at >= every):
+                self.calm += 1
+                gc.collect()
+            seen = now
+
     def _after(self, phase: str, info: dict[str, Any]) -> None:
         # Runs inside the collector (any thread, any allocation): only flags and list moves.
         if phase != "stop" or info.get("generation") != 2:
             return
         self.full += 1
+        self._full_at = time.monotonic()
         try:
             day = self.day()
         except Exception:  # the app being rebuilt: keep today's

@@ -88,6 +88,7 @@ class HubRunner:
         self.connected = asyncio.Event()
         self._listeners: list[Callable[[Step], None]] = []  # live views: `subscribe`
         self._link: DirectLink | None = None  # the connected client's call path
+        self.handled = 0  # messages taken from the broker (the collector's sign of calm)
         self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
@@ -260,7 +261,9 @@ class HubRunner:
 
     async def _process(self, link: DirectLink) -> None:
         while True:
-            await self._handle_stored(await link.batch(BATCH))
+            batch = await link.batch(BATCH)
+            self.handled += len(batch)
+            await self._handle_stored(batch)
 
     async def _handle_stored(self, batch: list[aiomqtt.Message]) -> None:
         """Handle a batch until its records are durable, however long storage is away.
@@ -495,6 +498,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     broker = None
     web = None
     collector: Collector | None = None
+    calm: asyncio.Task[None] | None = None
     try:
         if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
             broker, hub_url = await start_embedded(config, access)
@@ -519,10 +523,15 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         # freezes its survivors (hub/gcpolicy.py: 43-75 ms pauses under load before).
         collector = Collector(lambda: runner.app.centre.day)
         collector.start()
+        # and full collections in the hub's calm moments rather than among calls
+        calm = asyncio.create_task(collector.collect_when_calm(lambda: runner.handled),
+                                   name="hub-gc")
         if ready is not None:
             ready(runner)
         await runner.run(stop)
     finally:
+        if calm is not None:
+            calm.cancel()
         if web is not None:
             await web.stop()
         if broker is not None:
