@@ -9,6 +9,8 @@
 3. call latency: a keypad's "call" event published -> the window's display state received,
    through a real Mosquitto and a hub process, 30 windows calling concurrently; beside it
    the broker's own publish -> receive round trip measured by the same client in the same run
+   and a do-nothing relay process; for the relay and the hub also their CPU time per call
+   (/proc, over the call phase): what one call costs the process the display waits for
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -179,16 +182,27 @@ async def _relay(port: int) -> None:
                 task.add_done_callback(pending.discard)
 
 
+def _cpu_s(pid: int | None) -> float:
+    """utime + stime of process `pid` so far (0 for none: the broker mode)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _call_latency(port: int, windows: int, rounds: int, think: float,
-                        mode: str) -> list[float]:
+                        mode: str, pid: int | None = None) -> tuple[list[float], float]:
     """30 keypads call with exponential think time (mean `think` s) and each waits for its
     window's display to show a call. mode "hub" and "relay" measure keypad -> display through
-    that process; mode "broker" measures the keypad's own publish arriving back (one hop)."""
+    that process; mode "broker" measures the keypad's own publish arriving back (one hop).
+    Also the CPU seconds process `pid` spent during the calls."""
     import random
 
     rng = random.Random(1)
     lat: list[float] = []
     waiters: dict[int, asyncio.Future[None]] = {}
+    replies = [0]  # the set-up's takes and opens answered (hub mode)
+    set_up = asyncio.Event()
     opts = {"socket_options": NO_DELAY, "max_inflight_messages": 1000}
     async with aiomqtt.Client("127.0.0.1", port, identifier="bench-pub", **opts) as pub, \
             aiomqtt.Client("127.0.0.1", port, identifier="bench-sub", **opts) as sub:
@@ -196,13 +210,21 @@ async def _call_latency(port: int, windows: int, rounds: int, think: float,
         watch = "dev/+/evt" if mode == "broker" else "win/+/display"
         await sub.subscribe(f"ow/{CENTRE}/{watch}", qos=1)
         await sub.subscribe(f"ow/{CENTRE}/dev/+/err", qos=1)
+        if mode == "hub":
+            await sub.subscribe(f"ow/{CENTRE}/dev/+/res", qos=1)
         seq = {n: 0 for n in range(0, windows + 1)}
+        expected = windows * rounds + 2 * windows  # a take per call, and the opens
 
         async def reader() -> None:
             async for m in sub.messages:
                 parts = m.topic.value.split("/")
                 if parts[-1] == "err":
                     raise RuntimeError(f"hub refused a benchmark event: {m.payload!r}")
+                if parts[-1] == "res":
+                    replies[0] += 1
+                    if replies[0] == expected:
+                        set_up.set()
+                    continue
                 n = int(parts[3][3:]) if parts[2] == "dev" else int(parts[3])
                 if parts[2] == "dev" and not parts[3].startswith("kp-"):
                     continue
@@ -220,7 +242,11 @@ async def _call_latency(port: int, windows: int, rounds: int, think: float,
                 seq[n] += 1
                 await pub.publish(proto.device_topic(CENTRE, f"kp-{n}", "evt"), proto.encode(
                     "evt", proto.event(f"kp-{n}", seq[n], "open")), qos=1)
-            await asyncio.sleep(2.0)
+            # Calls are timed once the hub has answered the set-up (a fixed pause let a
+            # loaded machine's first calls queue behind the last takes), and the calls'
+            # replies are not counted.
+            await asyncio.wait_for(set_up.wait(), 120)
+            await sub.unsubscribe(f"ow/{CENTRE}/dev/+/res")
 
         async def keypad(n: int) -> None:
             for _ in range(rounds):
@@ -235,14 +261,16 @@ async def _call_latency(port: int, windows: int, rounds: int, think: float,
                 await asyncio.wait_for(fut, 10)
                 lat.append((time.perf_counter() - t) * 1000)
 
+        cpu0 = _cpu_s(pid)
         await asyncio.gather(*(keypad(n) for n in range(1, windows + 1)))
+        cpu = _cpu_s(pid) - cpu0
         task.cancel()
-    return lat
+    return lat, cpu
 
 
-def _stats(lat: list[float]) -> dict[str, float]:
+def _stats(lat: list[float], cpu: float = 0.0) -> dict[str, float]:
     return {"n": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99),
-            "max": max(lat)}
+            "max": max(lat), "cpu_ms": cpu / len(lat) * 1000}
 
 
 def bench_latency(windows: int, rounds: int, think: float, fsync: bool,
@@ -257,7 +285,7 @@ def bench_latency(windows: int, rounds: int, think: float, fsync: bool,
         with Mosquitto(root / "broker") as broker:
             for mode in modes:
                 if mode == "broker":
-                    out[mode] = _stats(asyncio.run(
+                    out[mode] = _stats(*asyncio.run(
                         _call_latency(broker.port, windows, rounds, think, mode)))
                     continue
                 if mode == "relay":
@@ -275,8 +303,8 @@ def bench_latency(windows: int, rounds: int, think: float, fsync: bool,
                     proc = HubProcess(cfg, root / "hub.log").start().proc  # type: ignore[assignment]
                 try:
                     asyncio.run(_wait_ready(broker.port))
-                    out[mode] = _stats(asyncio.run(
-                        _call_latency(broker.port, windows, rounds, think, mode)))
+                    out[mode] = _stats(*asyncio.run(
+                        _call_latency(broker.port, windows, rounds, think, mode, proc.pid)))
                 finally:
                     proc.terminate()
                     proc.wait()
@@ -336,12 +364,13 @@ def main() -> None:
                            ("relay", "do-nothing aiomqtt relay: call -> display"),
                            ("hub", "hub (WAL NORMAL journal): call -> display")):
             r = res[mode]
+            cpu = f"; {r['cpu_ms']:.2f} ms CPU per call" if mode != "broker" else ""
             rows.append((f"{label}: {what}", f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / "
-                                            f"max {r['max']:.2f} ms ({r['n']} calls)"))
+                                            f"max {r['max']:.2f} ms ({r['n']} calls{cpu})"))
     r = bench_latency(30, rounds, 0.1, fsync=True, modes=("hub",))["hub"]
     rows.append(("30 windows every ~0.1 s: hub with fsync per commit: call -> display",
                  f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / max {r['max']:.2f} ms "
-                 f"({r['n']} calls)"))
+                 f"({r['n']} calls; {r['cpu_ms']:.2f} ms CPU per call)"))
     width = max(len(r[0]) for r in rows)
     print(f"| {'benchmark'.ljust(width)} | result |")
     print(f"|{'-' * (width + 2)}|--------|")
