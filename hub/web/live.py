@@ -17,7 +17,7 @@ flusher works in slices of about SLICE_S and yields to the loop between them (is
 8 ms slices put the call -> display p99 with 300 pages open at 1.5-1.9x the p99
 without). A slice counts the feeds it built and the streams it woke: each woken stream
 writes its frame in the loop's next turn (WAKE_S each), so 200 phone pages changed in one
-slice were 5-10 ms of writes in one turn. Feeds built during one pass share work prepared
+slice were 10-15 ms of writes in one turn. Feeds built during one pass share work prepared
 for the pass (`shared_key`: the phones' people-ahead walk), and are rebuilt again if the
 state moved meanwhile. After a pass the flusher rests so that
 building takes at most BUDGET of the loop's time: with hundreds of pages open on a busy
@@ -49,8 +49,9 @@ KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.001  # the loop's time one slice of building and waking may take, about
 # What one woken stream costs the loop's next turn: the generator's step, the ASGI send and
-# the socket write of one frame (measured in the hub under tools/bench_live.py: ~25 us).
-WAKE_S = 25e-6
+# the socket write of one frame (measured in the hub under tools/bench_live.py: 50-75 us of
+# CPU on the 2-core benchmark machine, busy).
+WAKE_S = 50e-6
 SLOW_S = 0.05  # a build this long is logged
 BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
 # A feed is rebuilt at most as often as keeps its builds under this share of the loop: a
