@@ -174,7 +174,7 @@ class Year:
         self.app.registry.lookup = None
         # Until the last days, replies are not rendered (tickets, bitmaps: half the time);
         # the records and the state are the same, and the last days render as live.
-        self.app._quiet = True
+        self.app.quiet = True
         self.snapshotting = False  # the runner's checkpoint rule, on for the last days
         self.store = SnapshotStore(self.journal.engine)
         self.windows = windows
@@ -277,7 +277,7 @@ def generate(days: int, tickets: int, windows: int, snapshot_records: int) -> Pa
     dates = workdays(days)
     for k, d in enumerate(dates):
         if k == len(dates) - 2:
-            year.app._quiet = False
+            year.app.quiet = False
             year.snapshotting = True
             year.snapshot()  # as the running hub had one, at the day's close
         year.day(d, tickets)

@@ -4,7 +4,9 @@ import base64
 import datetime as dt
 import re
 
-from onewindow.hub.app import BOARD_MAX_PAYLOAD, HubApp
+from onewindow.hub.app import HubApp
+from onewindow.hub.app.boards import display_msg
+from onewindow.hub.app.tickets import BOARD_MAX_PAYLOAD
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
@@ -178,14 +180,14 @@ def test_displays_stay_small_and_the_bitmap_is_rendered_once_per_text():
     a.operate(c.Pause(1), T0)
     text_bitmap_b64.cache_clear()
     for _ in range(50):
-        msg = a._display_msg(1)
+        msg = display_msg(a, 1)
     assert text_bitmap_b64.cache_info().misses == 1 and msg["text"] == "暂停服务 / Paused"
     assert proto.decode("display", a.retained_state(T0)[0].payload)["bmp"]["h"] == 16
     for _ in range(3):
         a.operate(c.TakeTicket(sorted(a.centre.catalog.items)[0]), T0)
     a.operate(c.Resume(1), T0)
     a.operate(c.CallNext(1), T0)
-    msg = a._display_msg(1)
+    msg = display_msg(a, 1)
     assert "bmp" in msg and len(proto.encode("display", msg)) < 1024
 
 

@@ -17,6 +17,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from onewindow.hub.app.case_archive import resident_view
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.model import Case
@@ -96,7 +97,7 @@ def test_reopening_an_archived_case_brings_it_back_and_replays_without_sql(close
     [rec] = [r for r in j.read() if r.op == "case" and r.body["action"] == "reopened"]
     assert rec.body["restore"]["id"] == closed and rec.body["restore"]["state"] == "closed"
     # Memory wins over the stale SQL row: the resident sees it once, open.
-    assert [k["state"] for k in app._resident_view("r1")["cases"]
+    assert [k["state"] for k in resident_view(app, "r1")["cases"]
             if k["id"] == closed] == ["open"]
     # A replay needs no SQL: the history tables emptied, a full replay rebuilds the state.
     with j.engine.begin() as conn:
@@ -300,7 +301,7 @@ def test_case_count_stays_bounded_over_60_days_with_a_back_office(tmp_path):
 
     cfg = centre_config(tmp_path, tmp_path / "hub.db", 4, None, 5000)
     year = Year(cfg, 4)
-    year.app._quiet = True
+    year.app.quiet = True
     held: list[int] = []
     for d in workdays(60):
         year.day(d, 120)
@@ -390,7 +391,7 @@ def test_simulated_history_reopens_archived_cases_and_its_journal_replays(tmp_pa
 
 def test_a_card_look_up_lists_only_the_newest_archived_cases(tmp_path, small_catalog_file):
     """Years of visits must not outgrow the card reply (protocol: res.cases is bounded)."""
-    from onewindow.hub.app import ARCHIVED_IN_CARD
+    from onewindow.hub.app.case_archive import ARCHIVED_IN_CARD
 
     cfg = centre(tmp_path, small_catalog_file)
     j = Journal(cfg.database_url)

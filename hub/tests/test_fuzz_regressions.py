@@ -10,6 +10,7 @@ import aiomqtt
 import pytest
 
 from onewindow.hub import config as hub_config
+from onewindow.hub.app import records
 from onewindow.hub.runner import HubRunner, build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
@@ -155,15 +156,15 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 1, "take", item="SOC-1")))])
     before = _rows(tmp_path / "hub.db")
-    render = app._render
+    render = records.render
 
-    def broken_render(effects, rec):  # fails for this one event only, as a real bug would
-        out = render(effects, rec)
+    def broken_render(hub, effects, rec):  # fails for this one event only, as a real bug would
+        out = render(hub, effects, rec)
         if rec.dev == "box-1" and rec.seq == 2:
             bug(rec)
         return out
 
-    monkeypatch.setattr(app, "_render", broken_render)
+    monkeypatch.setattr(records, "render", broken_render)
     mark = len(steps)
     kp = proto.device_topic(CENTRE, "kp-1", "evt")
     await runner._handle_batch([  # the keypad's events in the same batch are kept
@@ -187,7 +188,7 @@ async def test_a_failure_after_the_state_changed_is_undone_from_the_journal(
     assert summary["failures"]["internal"] == 1
     assert [r["failures"] for r in summary["devices"] if r["id"] == "box-1"] == [1]
 
-    monkeypatch.setattr(app, "_render", render)
+    monkeypatch.setattr(records, "render", render)
     await runner._handle_batch([_message(topic, proto.encode(
         "evt", proto.event("box-1", 2, "take", item="SOC-1")))])
     [res] = [proto.decode("res", p.payload) for p in steps[-1].publishes
@@ -223,9 +224,9 @@ def test_a_ticket_whose_escpos_is_over_the_contracts_bound_is_printed_without_it
     """A stand-in renderer making 4,002 bytes of ESC/POS (5,336 base64 characters, over the
     4,096 a `print.escpos` may hold; a raster logo could do it): the ticket is still issued
     and printed from `lines`, not refused by the contract's check inside the hub."""
-    from onewindow.hub import app as app_module
+    from onewindow.hub.app import tickets
 
-    monkeypatch.setattr(app_module, "render_ticket", lambda fields: b"\x1b@" + b"\0" * 4000)
+    monkeypatch.setattr(tickets, "render_ticket", lambda fields: b"\x1b@" + b"\0" * 4000)
     journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
     app = build_app(hub_config.load(_config(tmp_path, small_catalog_file)), journal)
     step = app.handle(proto.device_topic(CENTRE, "box-1", "evt"), proto.encode(

@@ -7,7 +7,8 @@ real LiveHub's, opened in an event loop."""
 
 import asyncio
 
-from onewindow.hub.app import LIVE_WAIT_STEP, HubApp
+from onewindow.hub.app import HubApp
+from onewindow.hub.app.waits import LIVE_WAIT_STEP
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre

@@ -11,7 +11,8 @@ import asyncio
 
 import numpy as np
 
-from onewindow.hub.app import LIVE_WAIT_STEP, HubApp
+from onewindow.hub.app import HubApp
+from onewindow.hub.app.waits import LIVE_WAIT_STEP
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from onewindow.hub.app import HubApp
+from onewindow.hub.app import HubApp, records
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
@@ -187,8 +187,8 @@ CARRIED = {"centre", "waits", "registry", "pos", "calls", "window_rev", "hall_re
            "issue_waits"}
 NOT_STATE = {"centre_id", "boot", "status_url", "fleet", "history_sink", "case_archive",
              "snapshot_pos",
-             "damaged", "_resync_n", "_replaying", "_quiet", "_mutating", "_font_warned",
-             "_bounds"}
+             "damaged", "resync_n", "replaying", "quiet", "mutating", "font_warned",
+             "day_bounds"}
 
 
 def test_every_attribute_of_the_app_is_carried_or_known_not_to_be_state():
@@ -426,16 +426,16 @@ async def test_a_failed_message_is_undone_from_the_snapshot_not_the_whole_journa
     app = rebuild(fresh, j, store)
     runner = HubRunner(app, j, None, clock=lambda: d.now + 5)  # type: ignore[arg-type]
     runner.snapshots = store
-    render = app._render
+    render = records.render
     seq = d.seq["box-1"] + 1
 
-    def broken_render(effects, rec):
-        out = render(effects, rec)
+    def broken_render(hub, effects, rec):
+        out = render(hub, effects, rec)
         if rec.dev == "box-1" and rec.seq == seq:
             raise RuntimeError("a bug after the core changed state")
         return out
 
-    monkeypatch.setattr(app, "_render", broken_render)
+    monkeypatch.setattr(records, "render", broken_render)
     take = proto.encode("evt", proto.event("box-1", seq, "take", item="SOC-1"))
     await runner._handle_batch([aiomqtt.Message(proto.device_topic("t1", "box-1", "evt"),
                                                 take, qos=1, retain=False, mid=1,

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..app import LIVE_WAIT_STEP
+from ..app.waits import LIVE_WAIT_STEP
 from ..core.model import Ticket, TicketState, WindowState
 
 if TYPE_CHECKING:

@@ -41,7 +41,8 @@ _WINDOW_EVENTS: dict[type[c.Command], str] = {
 
 def device_event(cmd: c.Command, centre: Centre) -> tuple[str, dict[str, Any]]:
     """(type, fields) of the event a device sends for `cmd`: the inverse of the mapping in
-    `HubApp._to_command`, so the hub journals the very command the engine decided."""
+    hub/app/device_commands.py `to_command`, so the hub journals the very command the
+    engine decided."""
     if isinstance(cmd, c.TakeTicket):
         return "take", _present(item=cmd.item, priority=cmd.priority, resident=cmd.resident,
                                 appointment_at=cmd.appointment_at,

@@ -1,0 +1,66 @@
+"""The print command for a ticket issued at a button box or kiosk: the ticket as the
+printer's ESC/POS bytes (hub/render/escpos.py), plus its lines and QR link for devices that
+render it themselves, within what a board's MQTT client can take.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import CMD
+from ..core.effects import TicketIssued
+from ..devices import Publish
+from ..forecast.wait import Estimate
+from ..render.escpos import render_ticket
+from ..store.journal import Record
+from .outbound import dev_topic
+from .state import AppState
+
+log = logging.getLogger("onewindow.hub")
+
+PRINT_TTL = 30.0  # s: a ticket printed later than this would confuse the queue
+BOARD_MAX_PAYLOAD = 4096  # bytes: the largest MQTT message the boards' client accepts
+
+
+def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Estimate,
+              rec: Record, k: int) -> Publish:
+    """Print ticket `ticket_id` on device `dev`; `k`: the record's k-th command (its id)."""
+    t = app.centre.tickets[ticket_id]
+    item = app.centre.catalog.items[t.item]
+    when = app.centre.local_time(rec.ts).strftime("%Y-%m-%d %H:%M")
+    name = app.centre.catalog.name
+    minutes = est.minutes()
+    if minutes is None:
+        wait = "暂无开放窗口，请咨询工作人员 / no window open for this yet: ask staff"
+    else:
+        point, lo, hi = minutes
+        wait = (f"预计等候约{point}分钟（{lo}–{hi}分钟） / "
+                f"about {point} min ({lo}-{hi})")
+    lines = [name.zh, t.number, item.name.zh, item.name.en,
+             f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
+    qr = app.status_url + t.id
+    escpos = render_ticket({
+        "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
+        "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
+        "wait_min": None if minutes is None else minutes[0],
+        "wait_range": None if minutes is None else minutes[1:],
+        "issued_at": when, "qr": qr})
+    cmd: dict[str, Any] = {
+        "id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
+        "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}
+    if rec.dev == dev and rec.seq is not None:
+        # The event it answers: a device that printed an offline ticket for that event
+        # meanwhile refuses this one (one press, one ticket).
+        cmd["seq"] = rec.seq
+    # escpos over the contract's bound (proto.LONG) could not reach a board either
+    too_long = len(cmd["escpos"]) > proto.LONG
+    payload = b"" if too_long else proto.encode(CMD, cmd)
+    if too_long or len(payload) > BOARD_MAX_PAYLOAD:  # a catalog text far longer than any
+        log.warning("print %s: over the boards' limit of %d bytes; sent without escpos",
+                    t.number, BOARD_MAX_PAYLOAD)
+        del cmd["escpos"]
+        payload = proto.encode(CMD, cmd)
+    return Publish(dev_topic(app, dev, CMD), payload)
