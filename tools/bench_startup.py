@@ -410,14 +410,24 @@ async def measure(db: Path, folder: Path, windows: int, snapshot_records: int) -
                                                        line)}
 
 
+STEADY = 10  # samples 50 ms apart: RSS within 64 KiB for 0.5 s is settled
+
+
 def _after_snapshot(log: Path, pid: int, timeout: float = 60.0) -> int | None:
-    """The hub's RSS once its log says a snapshot was written, or None within `timeout`."""
+    """The hub's RSS once its log says a snapshot was written and RSS has stopped moving
+    (the state the checkpoint built is freed after that line), or None within `timeout`."""
     deadline = time.monotonic() + timeout
+    written = False
+    seen: list[int] = []
     while time.monotonic() < deadline:
-        if log.exists() and "snapshot at position" in log.read_text():
-            return _rss_kib(pid)
-        time.sleep(0.05)  # polling the log file: no event to wait on across processes
-    return None
+        written = written or (log.exists() and "snapshot at position" in log.read_text())
+        if written:
+            seen.append(_rss_kib(pid))
+            window = seen[-STEADY:]
+            if len(window) == STEADY and max(window) - min(window) <= 64:
+                return seen[-1]
+        time.sleep(0.05)  # polling a file and /proc: no event to wait on across processes
+    return seen[-1] if seen else None
 
 
 def _an_item(cfg: Path) -> str:
@@ -486,7 +496,9 @@ def main() -> None:
                 if settled is not None and fresh["settled_mib"] else f"{'-':>8} {'-':>8}")
         print(f"{name:52} {r['records']:9d} {r['seconds']:8.2f} {r['rss_mib']:8.1f} "
               f"{r['rss_mib'] / fresh['rss_mib']:8.2f} {tail}")
-    print("settled: RSS once the checkpoint the first take starts is written (its state "
+    print("RSS at the answer races the checkpoint the take starts (its state built in the "
+          "loop just after the reply, then JSON and zlib in a thread)")
+    print("settled: RSS once that checkpoint is written and RSS no longer moves (its state "
           "and JSON freed)")
     print(f"{args.days} days, full replay (extrapolated, {per_record * 1e3:.3f} ms/record)"
           f"{'':>3} {stats['records']:9d} "
