@@ -24,6 +24,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -96,8 +98,9 @@ def _apt(work: Path, *args: str) -> None:
         "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
         f"http://deb.debian.org/debian {s} main\n" for s in suites))
     opts = [f"-oDir::Etc::SourceList={src}", "-oDir::Etc::SourceParts=/dev/null",
-            f"-oDir::State::Lists={lists}", f"-oDir::Cache={work / 'cache'}",
-            "-oAPT::Sandbox::User=root"]
+            f"-oDir::State::Lists={lists}", f"-oDir::Cache={work / 'cache'}"]
+    if os.geteuid() == 0:  # apt's _apt user may not enter the cache (a root's home)
+        opts.append("-oAPT::Sandbox::User=root")
     subprocess.run(["apt-get", "-qq", *opts, *args], cwd=work, check=True)
 
 
@@ -153,10 +156,22 @@ def _make(cwd: Path, *args: str) -> None:
         raise RuntimeError(f"make in {cwd} failed:\n{(done.stdout + done.stderr)[-3000:]}")
 
 
+def _prune(port: Path) -> None:
+    """Drop the builds (~50 MB each) of checkouts that are gone (a CI run's clone)."""
+    for top_manifest in port.glob("ow-*-manifest.py"):
+        found = re.search(r"include\('([^']+)'", top_manifest.read_text())
+        if found is None or not Path(found.group(1)).exists():
+            board_key = top_manifest.name[len("ow-"):-len("-manifest.py")]
+            shutil.rmtree(port / f"build-{board_key}", ignore_errors=True)
+            top_manifest.unlink()
+
+
 def unix32(manifest: Path, board: str = "sim") -> Path:
     """The 32-bit micropython binary with asyncio and `manifest` (the firmware's, `board` its
     board file) frozen. The first call per machine builds mpy-cross and the port (~1.5 min of
-    CPU); later calls only re-freeze the firmware and relink."""
+    CPU); later calls only re-freeze the firmware and relink. Each checkout (manifest path)
+    has its own binary, so two checkouts never run each other's firmware; a new one starts
+    from another's objects (nothing but the frozen firmware differs)."""
     top = tree()
     with _locked(cache_root() / "build.lock"):
         fetch()
@@ -164,7 +179,14 @@ def unix32(manifest: Path, board: str = "sim") -> Path:
         if not (top / "mpy-cross" / "build" / "mpy-cross").exists():
             _make(top / "mpy-cross", jobs)
         port = top / "ports" / "unix"
-        top_manifest = port / f"ow-{board}-manifest.py"
+        _prune(port)
+        key = hashlib.sha256(str(Path(manifest).resolve()).encode()).hexdigest()[:10]
+        build = port / f"build-{board}-{key}"
+        if not build.exists():
+            seed = next(iter(sorted(port.glob(f"build-{board}-*/micropython"))), None)
+            if seed is not None:  # copy2 keeps the times make compares
+                shutil.copytree(seed.parent, build, symlinks=True)
+        top_manifest = port / f"ow-{board}-{key}-manifest.py"
         top_manifest.write_text(BASE_MANIFEST + f"include({str(manifest)!r}, board={board!r})\n")
-        _make(port, jobs, *MAKE_FLAGS, f"BUILD=build-{board}", f"FROZEN_MANIFEST={top_manifest}")
-        return port / f"build-{board}" / "micropython"
+        _make(port, jobs, *MAKE_FLAGS, f"BUILD={build.name}", f"FROZEN_MANIFEST={top_manifest}")
+        return build / "micropython"
