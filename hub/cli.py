@@ -44,7 +44,7 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the hub for one centre (embedded broker unless [broker] url is set)."""
-    from .runner import serve
+    from .serve import serve
 
     _logging(verbose)
     cfg = centre_config(config)

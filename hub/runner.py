@@ -3,7 +3,14 @@
 One processor task takes what the MQTT client received in batches, so what arrives while a
 batch is being handled and committed forms the next one (group commit: one fsync for many
 operations). Nothing a batch produced is published before its records are durable; then
-it is handed to paho at once, in order (hub/mqtt/direct.py).
+it is handed to paho at once, in order (hub/mqtt/direct.py). A commit that fails stops the
+hub visibly until storage is back and the state is rebuilt from the journal.
+
+Beside the batches, in the same loop: the MQTT session (reconnect with jitter, everything
+retained republished on each connect), the device registry kept current
+(hub/registry_sync.py), the fleet summary, the wait forecast (hub/forecast/refresh.py) and
+checkpoints (hub/checkpoints.py). The runner is also the web side's `HubPort`
+(hub/web/port.py). `serve` (hub/serve.py) wires a whole hub process from its configuration.
 """
 
 from __future__ import annotations
@@ -21,16 +28,18 @@ import aiomqtt
 
 from ..protocol import ow_protocol as proto
 from .app import HubApp, Step
+from .app.inbound import DEVICE_LEAVES
 from .catalog import load_catalog
+from .checkpoints import Checkpoints
 from .config import BrokerURL, HubConfig, check
 from .core.centre import Centre
 from .core.commands import Command
-from .devices import LOOKUP_EVERY, Publish
+from .devices import Publish
 from .fleetwatch import FleetRules
 from .forecast.refresh import WaitRefresher
-from .gcpolicy import Collector
-from .mqtt.broker import NO_DELAY, start_embedded
+from .mqtt.broker import NO_DELAY
 from .mqtt.direct import DirectLink
+from .registry_sync import learn_unknown, refresh_registry
 from .startup import rebuild
 from .store.history import History
 from .store.journal import Journal, StorageUnavailable, storage_errors
@@ -78,7 +87,7 @@ class HubRunner:
     def __init__(self, app: HubApp, journal: Journal, broker: BrokerURL,
                  clock: Callable[[], float] = time.time, tls_ca: str | None = None) -> None:
         self.app = app
-        app.registry.looked_up_elsewhere = True  # `_learn_unknown`, `_refresh_registry`
+        app.registry.looked_up_elsewhere = True  # hub/registry_sync.py does the look-ups
         self.journal = journal
         self.broker = broker
         self.tls_ca = tls_ca  # mqtts: the CA file that signed the broker's certificate
@@ -101,13 +110,8 @@ class HubRunner:
         # The app as start-up builds it from the journal (serve sets it: build_app).
         self.rebuild: Callable[[], HubApp] | None = None
         self._recovery: asyncio.Task[None] | None = None
-        # Checkpoints (hub/store/snapshot.py): serve() sets the store; None: no snapshots.
-        self.snapshots: SnapshotStore | None = None
-        self.snapshot_records = 5000
-        self.snapshot_seconds = 600.0
-        self._snap_day = app.centre.day
-        self._snap_at = clock()
-        self._snapshot_task: asyncio.Task[None] | None = None
+        # Snapshots after committed batches (hub/checkpoints.py): serve() sets the store.
+        self.checkpoints = Checkpoints(app, clock, self.storage_ok)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -131,11 +135,7 @@ class HubRunner:
         finally:
             if self._recovery is not None:
                 self._recovery.cancel()
-            # A snapshot being written finishes (its thread would anyway), and one it found
-            # due after it too.
-            while self._snapshot_task is not None and not self._snapshot_task.done():
-                with contextlib.suppress(Exception):
-                    await self._snapshot_task
+            await self.checkpoints.finish()
 
     async def _session(self, stop: asyncio.Event) -> None:
         will = self.app.will()
@@ -154,7 +154,7 @@ class HubRunner:
             client.pending_calls_threshold = MAX_INFLIGHT
             self._client = client
             self._link = link = DirectLink(client)
-            for leaf in ("evt", "status", "ack"):
+            for leaf in DEVICE_LEAVES:
                 await client.subscribe(f"{root}/dev/+/{leaf}", qos=1)
             if self.storage_ok.is_set():
                 # The broker may have lost retained state (amqtt keeps none): we are the truth.
@@ -177,8 +177,8 @@ class HubRunner:
                                                             name="hub-processor")
             stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="hub-stop")
             fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
-            registry: asyncio.Task[Any] = asyncio.create_task(self._refresh_registry(),
-                                                              name="hub-registry")
+            registry: asyncio.Task[Any] = asyncio.create_task(
+                refresh_registry(self.app, self.clock), name="hub-registry")
             done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry, waits},
                                          return_when=asyncio.FIRST_COMPLETED)
             for t in (reader, worker, stopper, fleet, registry, waits):
@@ -216,49 +216,6 @@ class HubRunner:
             force = False
             await asyncio.sleep(FLEET_TICK)
 
-    async def _refresh_registry(self) -> None:
-        """Every LOOKUP_EVERY s, all registered devices read in one query in a thread and
-        applied here at once: a device revoked or re-registered (new role or window) is
-        seen within that time, connected or not, and no device event waits for SQL."""
-        while True:
-            await asyncio.sleep(LOOKUP_EVERY)
-            registry = self.app.registry
-            listing = registry.listing
-            if listing is None:  # devices from centre.toml only: nothing to reread
-                continue
-            read = registry.reading()
-            try:
-                specs = await asyncio.to_thread(listing)
-            except Exception as e:  # the registry's database is away: keep what we know
-                log.warning("device registry refresh failed: %s", e)
-                continue
-            # The registry read may be a rebuilt app's by now (`_recover`): a newer one.
-            self.app.registry.refresh(specs, self.clock(), read)
-
-    async def _learn_unknown(self, batch: list[aiomqtt.Message]) -> None:
-        """Before a batch is handled: the registrations of the ids in it the hub does not
-        know (provisioned since it read them last; an unknown id is asked again at most
-        every LOOKUP_EVERY s), read in a thread, so that a device's first message after
-        provisioning is served at once and no SQL runs in the loop."""
-        registry, now = self.app.registry, self.clock()
-        lookup = registry.lookup
-        ids = set()
-        for message in batch:
-            parsed = proto.parse_topic(str(message.topic.value))
-            if parsed is not None and parsed[1] == "dev" and parsed[2] and registry.wanted(
-                    parsed[2], now):
-                ids.add(parsed[2])
-        if not ids or lookup is None:
-            return
-        read = registry.reading()
-        try:
-            found = await asyncio.to_thread(lambda: {dev: lookup(dev) for dev in ids})
-        except Exception as e:  # the registry's database is away: keep what we know
-            log.warning("device registry lookup of %s failed: %s", ", ".join(sorted(ids)), e)
-            return
-        for dev, spec in found.items():
-            registry.learn(dev, spec, now, read)
-
     async def _process(self, link: DirectLink) -> None:
         while True:
             batch = await link.batch(BATCH)
@@ -295,7 +252,8 @@ class HubRunner:
         """Per-message failures stop at `HubApp.handle` (answered, counted, dropped); one
         that left the state half-changed (`app.damaged`) is repaired here: what the batch
         made so far is committed, then the state is rebuilt from the journal."""
-        await self._learn_unknown(batch)  # before any state changes: nothing uncommitted
+        # Before any state changes: nothing uncommitted (hub/registry_sync.py).
+        await learn_unknown(self.app, self.clock, batch)
         step = Step()
         for message in batch:
             payload = message.payload
@@ -315,7 +273,8 @@ class HubRunner:
         """The state again from storage after a failed message: from the newest good
         snapshot and the journal after it (a year's full replay would stall the hub for
         minutes), or from the whole journal when no snapshot restores."""
-        for snap in self.snapshots.candidates() if self.snapshots is not None else ():
+        store = self.checkpoints.store
+        for snap in store.candidates() if store is not None else ():
             try:
                 self.app.reload(self.journal.read(int(snap["pos"])), snap)
                 return
@@ -345,7 +304,7 @@ class HubRunner:
         for listener in self._listeners:
             listener(step)
         if step.records:
-            self._checkpoint()
+            self.checkpoints.after_commit()
 
     # ---- the web side's port (hub/web/port.py: HubPort) ----------------------------------
     def storage_available(self) -> bool:
@@ -367,51 +326,6 @@ class HubRunner:
     def subscribe(self, listener: Callable[[Step], None]) -> None:
         """`listener(step)` after every committed step; an empty step after a rebuild."""
         self._listeners.append(listener)
-
-    def _checkpoint(self) -> None:
-        """After a committed batch, when a day closed or enough records or time went by
-        since the last one: start a snapshot of the whole state (`_snapshot`). A snapshot
-        that fails is logged and skipped (the journal holds everything; start-up just
-        replays more): it never stops the hub."""
-        app, task = self.app, self._snapshot_task
-        if (self.snapshots is None or app.damaged or app.pos <= app.snapshot_pos
-                or (task is not None and not task.done())):
-            return
-        now = self.clock()
-        if (app.centre.day == self._snap_day
-                and app.pos - app.snapshot_pos < self.snapshot_records
-                and now - self._snap_at < self.snapshot_seconds):
-            return
-        self._snap_at = now  # the next one an interval from now, whether this one works
-        self._snapshot_task = asyncio.create_task(self._snapshot(), name="hub-snapshot")
-
-    async def _snapshot(self) -> None:
-        """The state is taken between batches (the processor yields to other tasks only
-        there, when every record it handled is committed, so it is exactly the journal up
-        to `app.pos`; `save` refuses a position the journal lacks anyway), after the
-        batch's replies went out. Only building it holds the loop; JSON, compression and
-        the write run in a thread, while the next batches are handled."""
-        await asyncio.sleep(0)  # the batch's publishes go first
-        app, store = self.app, self.snapshots
-        if store is None or app.damaged or not self.storage_ok.is_set():
-            return
-        started = time.perf_counter()
-        state = app.snapshot()
-        built = time.perf_counter()
-        try:
-            saved = await asyncio.to_thread(store.save, state)
-        except Exception as e:
-            log.warning("snapshot at position %d failed (%s); the journal has it all",
-                        state["pos"], e)
-            return
-        app.snapshot_pos = max(app.snapshot_pos, saved.pos)
-        self._snap_day = state["centre"]["day"]
-        log.info("snapshot at position %d: %d bytes (%d JSON); %.0f ms in the loop, %.0f ms "
-                 "in a thread", saved.pos, saved.size, saved.raw, (built - started) * 1000,
-                 (time.perf_counter() - built) * 1000)
-        # Batches committed meanwhile found this one running and skipped their turn.
-        self._snapshot_task = None
-        self._checkpoint()
 
     async def _storage_lost(self, error: StorageUnavailable) -> None:
         """Stop accepting work, visibly: the retained hub status says `disconnected`, so
@@ -486,57 +400,3 @@ class HubRunner:
         self._unsent.append(p)
         return True
 
-
-async def serve(config: HubConfig, stop: asyncio.Event | None = None,
-                clock: Callable[[], float] = time.time,
-                ready: Callable[[HubRunner], None] | None = None) -> None:
-    """Run a hub from its configuration until `stop` is set: the `onewindow hub` command."""
-    from .fleet.hub import BrokerAccess
-
-    journal = Journal(config.database_url, fsync=config.fsync)
-    access = BrokerAccess(config, journal.engine)  # credentials, embedded broker's rules
-    broker = None
-    web = None
-    collector: Collector | None = None
-    calm: asyncio.Task[None] | None = None
-    try:
-        if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
-            broker, hub_url = await start_embedded(config, access)
-            url = access.credentials(hub_url)
-        else:
-            url = access.credentials(BrokerURL.parse(config.broker_url))
-        app = build_app(config, journal)
-        runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
-        runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
-        runner.snapshots = SnapshotStore(journal.engine)
-        runner.snapshot_records = config.snapshot_records
-        runner.snapshot_seconds = config.snapshot_minutes * 60.0
-        runner.embedded_broker = broker  # None with [broker] url
-        # A provisioned centre: upload tokens derived from the registry, revocable at once.
-        runner.token_lookup = access.token_lookup if access.secret else None
-        if config.web is not None:  # the HTTP API, in this same loop
-            from .web import start_web
-
-            runner.web = web = await start_web(config, app, clock, runner)
-        # Everything loaded so far (modules, catalog, the replayed day, the web side) lives
-        # as long as the hub: frozen, out of the collector's walk; then each full collection
-        # freezes its survivors (hub/gcpolicy.py: 43-75 ms pauses under load before).
-        collector = Collector(lambda: runner.app.centre.day)
-        collector.start()
-        # and full collections in the hub's calm moments rather than among calls
-        calm = asyncio.create_task(collector.collect_when_calm(lambda: runner.handled),
-                                   name="hub-gc")
-        if ready is not None:
-            ready(runner)
-        await runner.run(stop)
-    finally:
-        if calm is not None:
-            calm.cancel()
-        if web is not None:
-            await web.stop()
-        if broker is not None:
-            await broker.stop()
-        if collector is not None:
-            collector.stop()
-        access.close()
-        journal.close()

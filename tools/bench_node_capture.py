@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ..hub import config as hub_config
-from ..hub.runner import serve
+from ..hub.serve import serve
 from ..node.camera import FakeSource, capture_document
 from ..node.upload import upload
 from .simdevice import SimDevice

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from ..hub.config import HubConfig, from_dict
-from ..hub.runner import serve
+from ..hub.serve import serve
 
 
 class SoakClock:

@@ -10,7 +10,7 @@ import aiomqtt
 import pytest
 
 from onewindow.hub import config as hub_config
-from onewindow.hub.runner import serve
+from onewindow.hub.serve import serve
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testbed import write_config

@@ -425,7 +425,7 @@ async def test_a_failed_message_is_undone_from_the_snapshot_not_the_whole_journa
     store.save(upto.snapshot())
     app = rebuild(fresh, j, store)
     runner = HubRunner(app, j, None, clock=lambda: d.now + 5)  # type: ignore[arg-type]
-    runner.snapshots = store
+    runner.checkpoints.store = store
     render = records.render
     seq = d.seq["box-1"] + 1
 

@@ -31,7 +31,8 @@ from ...hub.config import from_dict
 from ...hub.core.centre import Centre
 from ...hub.fleet.registry import provision_all
 from ...hub.mqtt.broker import LOOPBACK, free_port
-from ...hub.runner import HubRunner, serve
+from ...hub.runner import HubRunner
+from ...hub.serve import serve
 from ...hub.sim.metrics import DayResult, tally
 from ..simdevice import SimDevice
 from .actuation import Simulation

@@ -1,0 +1,74 @@
+"""`onewindow hub`: a whole hub process wired from its configuration. The journal, the
+broker (the embedded one, or the configured one with the hub's own account), the app
+rebuilt from the journal (hub/runner.py `build_app`), the runner with its checkpoints, the
+web side in the same loop, and the garbage collector kept off the call path
+(hub/gcpolicy.py); all stopped in reverse when the runner returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from .config import BrokerURL, HubConfig
+from .gcpolicy import Collector
+from .mqtt.broker import start_embedded
+from .runner import HubRunner, build_app
+from .store.journal import Journal
+from .store.snapshot import SnapshotStore
+
+
+async def serve(config: HubConfig, stop: asyncio.Event | None = None,
+                clock: Callable[[], float] = time.time,
+                ready: Callable[[HubRunner], None] | None = None) -> None:
+    """Run a hub from its configuration until `stop` is set: the `onewindow hub` command."""
+    from .fleet.hub import BrokerAccess
+
+    journal = Journal(config.database_url, fsync=config.fsync)
+    access = BrokerAccess(config, journal.engine)  # credentials, embedded broker's rules
+    broker = None
+    web = None
+    collector: Collector | None = None
+    calm: asyncio.Task[None] | None = None
+    try:
+        if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
+            broker, hub_url = await start_embedded(config, access)
+            url = access.credentials(hub_url)
+        else:
+            url = access.credentials(BrokerURL.parse(config.broker_url))
+        app = build_app(config, journal)
+        runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
+        runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
+        runner.checkpoints.store = SnapshotStore(journal.engine)
+        runner.checkpoints.every_records = config.snapshot_records
+        runner.checkpoints.every_seconds = config.snapshot_minutes * 60.0
+        runner.embedded_broker = broker  # None with [broker] url
+        # A provisioned centre: upload tokens derived from the registry, revocable at once.
+        runner.token_lookup = access.token_lookup if access.secret else None
+        if config.web is not None:  # the HTTP API, in this same loop
+            from .web import start_web
+
+            runner.web = web = await start_web(config, app, clock, runner)
+        # Everything loaded so far (modules, catalog, the replayed day, the web side) lives
+        # as long as the hub: frozen, out of the collector's walk; then each full collection
+        # freezes its survivors (hub/gcpolicy.py: 43-75 ms pauses under load before).
+        collector = Collector(lambda: runner.app.centre.day)
+        collector.start()
+        # and full collections in the hub's calm moments rather than among calls
+        calm = asyncio.create_task(collector.collect_when_calm(lambda: runner.handled),
+                                   name="hub-gc")
+        if ready is not None:
+            ready(runner)
+        await runner.run(stop)
+    finally:
+        if calm is not None:
+            calm.cancel()
+        if web is not None:
+            await web.stop()
+        if broker is not None:
+            await broker.stop()
+        if collector is not None:
+            collector.stop()
+        access.close()
+        journal.close()
