@@ -213,6 +213,7 @@ def _path(value: str | None, base: Path | None) -> str | None:
 def check(config: HubConfig, catalog: Catalog) -> None:
     """Cross-checks that need the catalog: every device's window exists, roles are known."""
     from ..protocol import ow_protocol as proto
+    from ..protocol.ow_device import EVT
 
     numbers = {w.number for w in config.centre.windows}
     for d in config.devices:
@@ -220,7 +221,7 @@ def check(config: HubConfig, catalog: Catalog) -> None:
             raise ConfigError(f"device {d.id}: unknown role {d.role!r}")
         if d.window is not None and d.window not in numbers:
             raise ConfigError(f"device {d.id}: window {d.window} is not configured")
-        proto.device_topic(config.centre.centre_id, d.id, "evt")  # id must be topic-safe
+        proto.device_topic(config.centre.centre_id, d.id, EVT)  # id must be topic-safe
     for w in config.centre.windows:
         if w.kind not in catalog.window_kinds:
             raise ConfigError(f"window {w.number}: unknown kind {w.kind!r}")

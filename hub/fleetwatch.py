@@ -14,7 +14,7 @@ Alerts (each `{"dev", "what", ...}`):
   a flapping Wi-Fi or broker link. A reconnection is a birth after the device was offline;
   the rebirths the hub asks for and births that only update alerts do not count.
 
-Messages the hub dropped at its boundary (hub/app.py `handle`) are counted too: per device
+Messages the hub dropped at its boundary (hub/app/facade.py `handle`) are counted too: per device
 (`failures` in its row, by the device id of the topic) and for the hub (`failures`:
 `protocol` for messages that break the contract, `internal` for ones the hub failed on).
 """

@@ -3,7 +3,7 @@
     python -m onewindow.tools.soak [--days 30] [--speed 1000] [--windows 8] [--postgres]
 
 ONLY THE CLOCK IS ACCELERATED. The hub is its own process, the real `serve` of
-hub/runner.py (tools/soakhub.py: `serve(config, clock=...)`), with its real journal (SQLite,
+hub/serve.py (tools/soakhub.py: `serve(config, clock=...)`), with its real journal (SQLite,
 or PostgreSQL from tools/testbed.py with `--postgres`) and a real Mosquitto
 (tools/testbed.py). The people are the simulator's Engine (hub/sim), acting through
 simulated devices (tools/simdevice.py) over MQTT exactly as `onewindow demo` does (its

@@ -1,4 +1,4 @@
-"""The soak's hub process: the real `serve` (hub/runner.py) with an accelerated clock.
+"""The soak's hub process: the real `serve` (hub/serve.py) with an accelerated clock.
 
     python -m onewindow.tools.soakhub --config cfg.json --epoch T0 --wall W0 --speed S
         [--stats stats.json]

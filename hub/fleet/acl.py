@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import ACK, CMD, ERR, EVT, OTA, OTAREQ, RES, STATUS
 from ..devices import DeviceSpec
 
-DEVICE_WRITES = ("status", "evt", "ack", "otareq")  # device -> hub leaves
-DEVICE_READS = ("cmd", "res", "err", "ota")  # hub -> device leaves
+DEVICE_WRITES = (STATUS, EVT, ACK, OTAREQ)  # device -> hub leaves
+DEVICE_READS = (CMD, RES, ERR, OTA)  # hub -> device leaves
 
 
 @dataclass(frozen=True, slots=True)

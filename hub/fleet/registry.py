@@ -50,6 +50,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import EVT
 from ..config import BrokerURL, HubConfig
 from ..devices import DeviceSpec
 from ..store import db
@@ -227,7 +228,7 @@ def upload_tokens(config: HubConfig, fleet: Fleet) -> dict[str, str]:
 
 def validate(config: HubConfig, dev_id: str, role: str, window: int | None, board: str) -> None:
     try:
-        proto.device_topic(config.centre.centre_id, dev_id, "evt")
+        proto.device_topic(config.centre.centre_id, dev_id, EVT)
     except proto.ProtocolError as e:
         raise ProvisionError(f"device id {dev_id!r}: {e.msg}") from e
     if dev_id.startswith(HUB_PREFIX):

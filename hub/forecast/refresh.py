@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class Hub(Protocol):
-    """What the refresher reads of the hub app (hub/app.py HubApp)."""
+    """What the refresher reads of the hub app (hub/app/facade.py HubApp)."""
 
     waits: WaitPredictor
     centre: Centre

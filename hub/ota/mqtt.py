@@ -23,6 +23,7 @@ from typing import Any
 import aiomqtt
 
 from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import OTA, OTAREQ, STATUS
 from ..config import BrokerURL
 from ..mqtt.broker import NO_DELAY
 from .bundle import Bundle
@@ -105,14 +106,14 @@ class OtaServer:
         dev, leaf = parsed[2], parsed[3]
         payload = m.payload if isinstance(m.payload, bytes | bytearray) else b""
         try:
-            if leaf == "status":
+            if leaf == STATUS:
                 if not payload:
                     return
-                msg = proto.decode("status", payload)
+                msg = proto.decode(STATUS, payload)
                 # Before start() this only records the birth (every target is pending).
                 await self._act(client, self.rollout.on_birth(dev, msg, now))
-            elif leaf == "otareq" and started:
-                msg = proto.decode("otareq", payload)
+            elif leaf == OTAREQ and started:
+                msg = proto.decode(OTAREQ, payload)
                 if msg["id"] != self.offer_id or msg["dev"] != dev:
                     return
                 if msg["type"] == "get" and self.rollout.may_serve(dev):
@@ -131,15 +132,15 @@ class OtaServer:
             data = self.corrupt(i, data)
         msg = {"id": self.offer_id, "type": "chunk", "i": i, "off": off,
                "data": base64.b64encode(data).decode()}
-        await client.publish(proto.device_topic(self.centre, dev, "ota"),
-                             proto.encode("ota", msg), qos=1)
+        await client.publish(proto.device_topic(self.centre, dev, OTA),
+                             proto.encode(OTA, msg), qos=1)
         self.served += 1
 
     async def _act(self, client: aiomqtt.Client, actions: list[tuple[str, str]]) -> None:
         for what, dev in actions:
             msg = self._offer() if what == "offer" else {"id": self.offer_id, "type": "cancel"}
-            await client.publish(proto.device_topic(self.centre, dev, "ota"),
-                                 proto.encode("ota", msg), qos=1)
+            await client.publish(proto.device_topic(self.centre, dev, OTA),
+                                 proto.encode(OTA, msg), qos=1)
         self._flush()
 
     def _flush(self) -> None:

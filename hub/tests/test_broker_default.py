@@ -1,5 +1,5 @@
 """The broker a centre gets with no `[broker] url`, started the way `onewindow hub` starts it
-(hub/runner.py `serve`): the promises the Paho MQTT 3.1.1 interoperability tests check.
+(hub/serve.py `serve`): the promises the Paho MQTT 3.1.1 interoperability tests check.
 
 * keepalive: a client that goes silent turns lost and its will is published;
 * persistent sessions: a device with clean_session=False that is away gets its QoS 1

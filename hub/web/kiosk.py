@@ -25,6 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import CMD
+from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL
 from ..core import commands as c
 from ..core.catalog import Item
 from ..core.rejected import Rejected
@@ -37,8 +39,6 @@ from .site import Site
 KIOSK_COOKIE = "ow_kiosk"
 KIOSK_ROLES = ("kiosk", "box")
 MAX_EXTRA = 5
-PRINT_TTL = 30.0
-BOARD_MAX_PAYLOAD = 4096
 
 
 class BadRequest(Exception):
@@ -221,11 +221,11 @@ class Kiosk:
         cmd = {"id": f"{self.site.hub.boot}.tips{next(self._print_n)}", "ttl": PRINT_TTL,
                "type": "print", "ticket": "tips", "lines": lines, "qr": url,
                "escpos": base64.b64encode(escpos).decode("ascii")}
-        payload = proto.encode("cmd", cmd)
+        payload = proto.encode(CMD, cmd)
         if len(payload) > BOARD_MAX_PAYLOAD:
             del cmd["escpos"]
-            payload = proto.encode("cmd", cmd)
-        topic = proto.device_topic(self.site.hub.centre_id, device, "cmd")
+            payload = proto.encode(CMD, cmd)
+        topic = proto.device_topic(self.site.hub.centre_id, device, CMD)
         return Publish(topic, payload)
 
     async def take(self, request: Request) -> Response:
