@@ -111,8 +111,8 @@ def test_a_costly_feed_is_rebuilt_less_often() -> None:
     live.pace("ticket", 0.5)
     cheap, costly, huge, phone = Feed("hall", ""), Feed("staff-floor", ""), Feed("x", ""), \
         Feed("ticket", "t1")
-    cheap.cost, costly.cost, huge.cost, phone.cost = 0.0004, 0.005, 0.05, 0.00002
+    cheap.cost, costly.cost, huge.cost, phone.cost = 0.0004, 0.004, 0.05, 0.00002
     assert live.pace_of(cheap) == 0.25  # its channel's interval
-    assert live.pace_of(costly) == 0.005 / FEED_SHARE  # 1 % of the loop at most
+    assert live.pace_of(costly) == 0.004 / FEED_SHARE  # 1 % of the loop at most
     assert live.pace_of(huge) == MAX_PACE_S  # but every change shows within a second
     assert live.pace_of(phone) == 0.5  # a channel's own pace stands

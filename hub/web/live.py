@@ -56,9 +56,9 @@ SLOW_S = 0.05  # a build this long is logged
 BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over a pass
 # A feed is rebuilt at most as often as keeps its builds under this share of the loop: a
 # 4-7 ms snapshot (the supervisors' floor, 33 KB) is one piece the loop cannot slice, and
-# each one delays the calls arriving meanwhile; it goes out every 0.4-0.6 s, not 0.25 s.
+# each one delays the calls arriving meanwhile; it goes out every 0.4-0.5 s, not 0.25 s.
 FEED_SHARE = 0.01
-MAX_PACE_S = 0.6  # ... but at least this often: every page shows each change within 1 s
+MAX_PACE_S = 0.5  # ... but at least this often: every page shows each change within 1 s
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
 
 
