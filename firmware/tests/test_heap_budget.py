@@ -43,6 +43,7 @@ async def test_every_role_fits_the_esp32_heap_budget(tmp_path: Path) -> None:
     for dev, b in c.boards.items():
         table = "\n".join(f"  {r.at:<20} {r.alloc:>7,} in use {r.largest:>7,} largest free"
                           for r in b.readings)
+        print(f"{dev}, heap {BUDGET:,} B:\n{table}")  # pytest -s shows the figures
         assert b.fw.resets == 1, f"{dev}: reset {b.fw.resets} times (once: the update)"
         # Frozen, as built; then the update's version, loaded into RAM.
         assert b.peak("") <= limit, f"{dev} over {limit:,.0f} B in use:\n{table}"
