@@ -1,6 +1,6 @@
 # OneWindow MQTT protocol v1, the device side: what every device does on its link to the hub
 # (protocol/README.md, 4.8). One module for the boards' runtime (firmware/ow/runtime.py,
-# MicroPython), the Pi node (firmware/node/link.py) and the simulated device most hub tests
+# MicroPython), the Pi node (node/link.py) and the simulated device most hub tests
 # use (tools/simdevice.py); vectors/device.json holds its golden behaviour, run on both
 # interpreters.
 #

@@ -76,7 +76,7 @@ case "$cmd" in
     # into ~/.cache/onewindow (~1.5 min of 2 cores the first time; tools/mpbuild.py)
     .venv/bin/python -m onewindow.tools.firmware unix32 >/dev/null
     .venv/bin/ruff check .
-    .venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub/ and protocol/
+    .venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub/, protocol/ and node/
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

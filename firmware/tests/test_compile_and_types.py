@@ -35,12 +35,12 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def mp_sources():
-    """All MicroPython sources: firmware/ (not its tests, not the CPython Pi node),
-    boards/, the shared protocol modules (the contract and the device side)."""
+    """All MicroPython sources: firmware/ (not its tests), boards/, the shared protocol
+    modules (the contract and the device side). The Pi node (node/) is CPython: not here."""
     files = [
         p
         for p in sorted(FIRMWARE.rglob("*.py"))
-        if not {"tests", "node", "__pycache__"} & set(p.relative_to(FIRMWARE).parts)
+        if not {"tests", "__pycache__"} & set(p.relative_to(FIRMWARE).parts)
         and p != FIRMWARE / "manifest.py"  # run by MicroPython's build tools (CPython)
     ]
     return files + sorted(BOARDS.glob("*.py")) + PROTOCOL

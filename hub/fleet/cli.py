@@ -27,7 +27,7 @@ def _toml_value(v: Any) -> str:
 
 
 def node_toml(cfg: dict[str, Any], hub_url: str | None) -> str:
-    """A window node's or kiosk's node.toml (firmware/node/config.py) from the device config."""
+    """A window node's or kiosk's node.toml (node/config.py) from the device config."""
     node = {"id": cfg["dev"], "centre": cfg["centre"], "role": cfg["role"]}
     if "window" in cfg:
         node["window"] = cfg["window"]

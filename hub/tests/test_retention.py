@@ -32,7 +32,7 @@ from .test_hub_mqtt import CENTRE
 
 DAY = 86400.0
 _names = itertools.count(1)
-# Keyed-hash resident tokens, as a node computes them (firmware/node/card.py).
+# Keyed-hash resident tokens, as a node computes them (node/card.py).
 CLOSED_CASE = "a1" * 16  # a promised item long closed: token and materials go
 OLD_VISIT = "b2" * 16  # one old visit: token and materials go
 CAME_BACK = "c3" * 16  # an old visit and one 10 days ago: kept

@@ -19,7 +19,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class Inputs:
 
     bridge: KeyBridge | None = None
     lamps: Lamps | None = None
-    cards: AsyncIterator[Any] | None = None  # card.CardEvent stream (a card.CardReader)
+    cards: AsyncIterable[Any] | None = None  # card.CardEvent stream (a card.CardReader)
     scans: AsyncIterator[str] | None = None  # scanner.scans(...)
     capture: Callable[[], Any] | None = None  # async () -> (bytes, content_type, name)
     printer: Any | None = None  # has write(bytes) (python-escpos printer or a file)
@@ -143,7 +143,8 @@ class NodeApp:
             fields["to_window"] = self.cfg.transfer_to
         elif key == "call" and self.state == "closed":
             # The first call of a shift opens the window, with this node's clerk.
-            await self.link.event("open", **({"clerk": self.cfg.clerk} if self.cfg.clerk else {}))
+            opening: dict[str, Any] = {"clerk": self.cfg.clerk} if self.cfg.clerk else {}
+            await self.link.event("open", **opening)
         return self._verdict(typ, await self.link.event(typ, **fields))
 
     async def rate(self, score: int) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -55,7 +56,7 @@ async def hub(tmp_path):
 
 
 async def start_node(broker, tmp: Path, dev: str, role: str = "node", **inputs):
-    node = {"id": dev, "centre": "n1", "role": role, "secret": SECRET,
+    node: dict[str, Any] = {"id": dev, "centre": "n1", "role": role, "secret": SECRET,
             "state_dir": str(tmp / dev), "clerk": "S1024"}
     if role == "node":
         node["window"] = 1
