@@ -9,7 +9,7 @@
 #
 #   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/that/manifest.py
 #
-# `python -m onewindow.tools.firmware unix32` does the same for the unix port (board="sim").
+# `python -m onewindow.tools.testkit.mpbuild` does the same for the unix port (board="sim").
 # The loader (main.py) is not frozen: it stays a file on the flash, and it puts /app in front
 # of the frozen modules, so an over-the-air update (which writes /app) overrides them and
 # loads into RAM until the next image.

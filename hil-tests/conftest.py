@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from onewindow.tools.fwsim import SimCentre
+from onewindow.tools.testkit.fwsim import SimCentre
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from onewindow.tools.fwsim import micropython_binary
+from onewindow.tools.testkit.fwsim import micropython_binary
 
 
 def read_pbm(path) -> tuple[int, int, bytes]:

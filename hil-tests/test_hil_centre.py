@@ -108,7 +108,7 @@ def _crop(w: int, h: int, data: bytes, width: int) -> bytes:
 
 
 async def test_seven_segment_board_shows_number_and_window(tmp_path):
-    from onewindow.tools.fwsim import SimCentre
+    from onewindow.tools.testkit.fwsim import SimCentre
 
     async with SimCentre(tmp_path, windows=1, led_display="seg7") as c:
         await c["box-1"].press("b1")
@@ -119,7 +119,8 @@ async def test_seven_segment_board_shows_number_and_window(tmp_path):
 
 
 async def test_broker_restart_boards_reconnect_and_agree_with_the_hub(centre):
-    # (how fast they reconnect: tools/bench_firmware.py, "broker restart -> board reconnected")
+    # (how fast they reconnect: tools/bench/bench_firmware.py,
+    # "broker restart -> board reconnected")
     box, kp, led = centre["box-1"], centre["kp-1"], centre["led-1"]
     await box.press("b0")
     await box.press("b0")
@@ -261,7 +262,7 @@ async def test_compiled_image_boots_and_follows_calls(centre, tmp_path):
     """The image tools/firmware.py builds (bytecode from mpy-cross, a board's flash layout)
     runs like the source tree: a second LED board on window 1 from that image."""
     from onewindow.tools.firmware import build
-    from onewindow.tools.fwsim import FirmwareProcess
+    from onewindow.tools.testkit.fwsim import FirmwareProcess
 
     image = tmp_path / "image"
     files = build("sim", image)

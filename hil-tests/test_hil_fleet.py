@@ -13,8 +13,8 @@ import pytest
 
 from onewindow.hub import config as hub_config
 from onewindow.hub.fleet import registry
-from onewindow.tools.fwsim import BOX_BUTTONS, FirmwareProcess
-from onewindow.tools.testbed import FleetMosquitto, HubProcess, make_test_ca, write_config
+from onewindow.tools.testkit.fwsim import BOX_BUTTONS, FirmwareProcess
+from onewindow.tools.testkit.testbed import FleetMosquitto, HubProcess, make_test_ca, write_config
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -16,8 +16,8 @@ import aiomqtt
 import pytest
 
 from onewindow.hub.mqtt.broker import free_port
-from onewindow.tools.fwsim import BOX_BUTTONS, FirmwareProcess
-from onewindow.tools.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.fwsim import BOX_BUTTONS, FirmwareProcess
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(120)
 FLEET = "[fleet]\noffline_after = 2\nreconnects = 2\nreconnect_window = 120\n"

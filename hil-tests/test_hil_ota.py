@@ -23,8 +23,8 @@ from onewindow.hub.ota.bundle import (
 from onewindow.hub.ota.mqtt import OtaServer
 from onewindow.hub.ota.rollout import Rollout
 from onewindow.tools.firmware import _tool, build, source_version
-from onewindow.tools.fwsim import FirmwareProcess
-from onewindow.tools.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.fwsim import FirmwareProcess
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(120)
 

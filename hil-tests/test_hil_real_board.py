@@ -23,7 +23,7 @@ import pytest
 from onewindow.hub.mqtt.broker import free_port
 from onewindow.tools.firmware import build, deploy
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(300)
 

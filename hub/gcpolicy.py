@@ -2,7 +2,7 @@
 previous one.
 
 Why (issue 14, measured with a gc callback and a loop-callback timer in the hub under
-tools/bench_live.py): even with everything loaded at start-up frozen, full collections
+tools/bench/bench_live.py): even with everything loaded at start-up frozen, full collections
 paused the hub's loop for 43-75 ms during the call phase, walking 175,000-240,000 objects:
 the web side started after the freeze, modules imported on first use, the day's tickets,
 journal records and live views. Most of them live as long as the hub or the day. So after
@@ -15,7 +15,7 @@ that collection walks the whole heap once and frees what the day left behind.
 
 A full collection still walks everything that survived since the previous one: after a
 burst (a morning's takes, hundreds of pages connecting) 15-25 ms of CPU, which landed
-among the calls that followed (issue 14, tools/bench_live.py). So the hub also collects in
+among the calls that followed (issue 14, tools/bench/bench_live.py). So the hub also collects in
 its calm moments (`collect_when_calm`): no message handled for CALM_S, something promoted
 to the oldest generation since the last full collection, and that one COLLECT_EVERY_S ago.
 Its survivors are frozen like any other's, and the next automatic one, a quarter of them

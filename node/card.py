@@ -12,7 +12,7 @@ What a standard PC/SC reader can read, in this order:
    (the reader answers it; a contact card or a reader without it answers an error: no UID);
 3. an identifier from a card application where the card allows it: for each `IdentApp`,
    SELECT by AID then READ BINARY (default: the OneWindow application, AID F0 4F 57 49 44 01,
-   which holds e.g. an 18-character resident ID number — see tools/vcard.py).
+   which holds e.g. an 18-character resident ID number — see tools/testkit/vcard.py).
 
 pyscard blocks, so the reader runs its own thread (SCardGetStatusChange on every reader plus the
 PnP pseudo-reader, so readers plugged in later are seen; SCardCancel wakes it to stop; a pcscd
@@ -40,7 +40,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 log = logging.getLogger("onewindow.node.card")
 
-OW_AID = bytes.fromhex("F04F57494401")  # the OneWindow identity application (tools/vcard.py)
+# the OneWindow identity application (tools/testkit/vcard.py)
+OW_AID = bytes.fromhex("F04F57494401")
 GET_UID = bytes.fromhex("FFCA000000")  # PC/SC part 3 GET DATA: UID of a contactless card
 PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite's pseudo-reader for reader plug events
 MAX_PENDING = 16  # card events waiting for the node; a stuck node drops the oldest

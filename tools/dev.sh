@@ -21,7 +21,7 @@ need_apt() {
   command -v swig >/dev/null 2>&1 || missing+=(swig)
   [ -x /usr/bin/chromium ] || missing+=(chromium)  # browser tests (Playwright drives it)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)  # the hall's voice
-  # the heap budget's 32-bit MicroPython unix port (tools/mpbuild.py): gcc -m32
+  # the heap budget's 32-bit MicroPython unix port (tools/testkit/mpbuild.py): gcc -m32
   echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null \
     || missing+=(gcc-multilib)
   apt_install "${missing[@]}"
@@ -71,10 +71,10 @@ case "$cmd" in
     need_apt
     need_venv '.[dev]'
     # the firmware type check's MicroPython stubs, one directory per port (pinned in pyproject)
-    .venv/bin/python -m onewindow.tools.stubs >/dev/null
+    .venv/bin/python -m onewindow.tools.testkit.stubs >/dev/null
     # the 32-bit MicroPython unix port from its pinned Debian source, built once per machine
-    # into ~/.cache/onewindow (~1.5 min of 2 cores the first time; tools/mpbuild.py)
-    .venv/bin/python -m onewindow.tools.firmware unix32 >/dev/null
+    # into ~/.cache/onewindow (~1.5 min of 2 cores the first time)
+    .venv/bin/python -m onewindow.tools.testkit.mpbuild >/dev/null
     .venv/bin/ruff check .
     .venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub/, protocol/ and node/
     exec .venv/bin/python -m pytest "$@"

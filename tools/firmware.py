@@ -1,9 +1,8 @@
-"""Assemble a board's firmware image and copy it to a board; build the 32-bit unix port.
+"""Assemble a board's firmware image and copy it to a board.
 
     python -m onewindow.tools.firmware build --board esp32-devkitc --out build/esp32
     python -m onewindow.tools.firmware deploy --port /dev/ttyUSB0 --image build/esp32 \
         --config ow.json
-    python -m onewindow.tools.firmware unix32 [--board sim]   # set-up: see unix32()
 
 The image is the flash layout a board boots from: `main.py` at the root (the boot loader:
 it picks the app folder and runs over-the-air updates, see firmware/main.py) and the app in
@@ -20,8 +19,6 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-
-from . import mpbuild
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -124,13 +121,8 @@ def main() -> None:
     d.add_argument("--port", required=True)
     d.add_argument("--image", type=Path, required=True)
     d.add_argument("--config", type=Path)
-    u = sub.add_parser("unix32", help="build the 32-bit MicroPython unix port from its pinned "
-                       "Debian source (once per machine, cached), with the firmware frozen")
-    u.add_argument("--board", default="sim", help="the board file frozen with the firmware")
     args = ap.parse_args()
-    if args.cmd == "unix32":
-        print(mpbuild.unix32(FIRMWARE / "manifest.py", board=args.board.replace("-", "_")))
-    elif args.cmd == "build":
+    if args.cmd == "build":
         files = build(args.board, args.out, compile_mpy=not args.source, version=args.version)
         print(f"{len(files)} files, {sum(f.stat().st_size for f in files):,} bytes in {args.out}")
     else:

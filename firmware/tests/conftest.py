@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools.fwsim import micropython_path
-from onewindow.tools.testbed import terminate
+from onewindow.tools.testkit.fwsim import micropython_path
+from onewindow.tools.testkit.testbed import terminate
 
 HERE = Path(__file__).resolve().parent
 LIB = HERE.parent / "lib"

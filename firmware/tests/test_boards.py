@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.hub.mqtt.broker import free_port
-from onewindow.tools.fwsim import micropython_binary, micropython_path
+from onewindow.tools.testkit.fwsim import micropython_binary, micropython_path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

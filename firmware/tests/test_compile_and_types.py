@@ -4,7 +4,7 @@ each port it runs on (micropython-*-stubs from PyPI, checked with mypy).
 Files are discovered, not listed: new firmware modules are checked as soon as they exist.
 The stubs of different ports shadow each other, so each port gets its own directory under
 .stubs/<port>/, installed with the pinned versions (pyproject.toml,
-[tool.onewindow.micropython-stubs]) by `python -m onewindow.tools.stubs` — tools/dev.sh runs
+[tool.onewindow.micropython-stubs]) by `python -m onewindow.tools.testkit.stubs` — tools/dev.sh runs
 it when it installs [dev]. The test never downloads: missing stubs fail it, saying what to run.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools import stubs as stub_pins
+from onewindow.tools.testkit import stubs as stub_pins
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
@@ -86,7 +86,8 @@ def stubs(port):
     """Directory holding the pinned stubs of `port` (installed before the tests, not here)."""
     absent = stub_pins.missing(port)
     assert not absent, (f"the pinned {port} stubs are not installed ({', '.join(absent)}): "
-                        f"run .venv/bin/python -m onewindow.tools.stubs (tools/dev.sh does)")
+                        "run .venv/bin/python -m onewindow.tools.testkit.stubs "
+                        "(tools/dev.sh does)")
     return stub_pins.directory(port)
 
 

@@ -1,5 +1,5 @@
 """Every role fits an ESP32's heap: the firmware frozen into the 32-bit MicroPython unix port
-(built from source by the set-up: tools/mpbuild.py), the heap capped at 112 KB, over TLS,
+(built from source by the set-up: tools/testkit/mpbuild.py), the heap capped at 112 KB, over TLS,
 through 1,000 calls and an over-the-air update, with Mosquitto and the hub process.
 
 Done when every role keeps ≥ 20 % of the budget free at its highest reading and a free
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools.heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
+from onewindow.tools.testkit.heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -16,7 +16,7 @@ drive, as the loop would.
 Why slices in the loop and not a worker thread: the simulation is mostly Python between
 small numpy calls, so a thread holds the GIL nearly all the time it runs, and a message
 arriving meanwhile waits for the GIL up to the switch interval (5 ms) per hand-over;
-measured in tools/bench_take.py (a take's p99 while a refresh runs in a thread, against the
+measured in tools/bench/bench_take.py (a take's p99 while a refresh runs in a thread, against the
 slices' cost).
 """
 

@@ -2,7 +2,7 @@
 
 aiomqtt (2.5.1, pinned with paho-mqtt 2.2.0 in pyproject.toml) wraps each incoming
 message in a task and an `asyncio.wait` (its iterator), and each publish in a task and an
-Event waiting for the PUBACK. Measured in the hub under tools/bench_hub.py (issue 14): a
+Event waiting for the PUBACK. Measured in the hub under tools/bench/bench_hub.py (issue 14): a
 message took three turns of the loop between paho reading it and the hub handling it, and
 a call's three publishes (reply, display, hall) another turn before paho had them; ~0.25 ms
 of CPU per call went to those tasks, a do-nothing relay needing 0.6 ms in all. Here the

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools.testbed import Mosquitto
+from onewindow.tools.testkit.testbed import Mosquitto
 
 from .catalogs import SMALL
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from onewindow.hub.cli import app as cli
 from onewindow.hub.store.accounts import ABSOLUTE_S, IDLE_S, AccountError, Accounts
 from onewindow.hub.web import auth
-from onewindow.tools.testbed import default_devices, write_config
+from onewindow.tools.testkit.testbed import default_devices, write_config
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # tests only
 T0 = 1_800_000_000.0

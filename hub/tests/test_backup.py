@@ -29,7 +29,7 @@ from onewindow.hub.store.files import FileStore
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import HubProcess, Postgres, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Postgres, write_config
 
 from .test_durability import wait_hub_ready
 from .test_hub_mqtt import CENTRE

@@ -43,7 +43,7 @@ from onewindow.hub.mqtt.private_mosquitto import (
 )
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import HubProcess, write_config
+from onewindow.tools.testkit.testbed import HubProcess, write_config
 
 from .test_hub_mqtt import serving
 

@@ -297,7 +297,7 @@ def test_case_count_stays_bounded_over_60_days_with_a_back_office(tmp_path):
     """The bench's year in small (its generator through the real app and journal): with the
     back office closing cases by their due day, the cases in memory stop growing once the
     first cases come due, however many days follow."""
-    from onewindow.tools.bench_startup import Year, centre_config, workdays
+    from onewindow.tools.bench.bench_startup import Year, centre_config, workdays
 
     cfg = centre_config(tmp_path, tmp_path / "hub.db", 4, None, 5000)
     year = Year(cfg, 4)

@@ -13,7 +13,7 @@ from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import HubProcess, Mosquitto, default_devices, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 from .test_hub_mqtt import CENTRE, running_hub
 

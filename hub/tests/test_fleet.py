@@ -15,7 +15,7 @@ from onewindow.hub.fleet import acl, mosquitto, registry
 from onewindow.hub.fleet.cli import node_toml
 from onewindow.hub.store import db
 from onewindow.node import config as node_config
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testkit.testbed import write_config
 
 
 @pytest.fixture
@@ -250,7 +250,7 @@ def test_cli_provision_revoke_and_broker_config(cfg, tmp_path) -> None:
 def test_the_registry_on_postgresql(cfg) -> None:
     import dataclasses
 
-    from onewindow.tools.testbed import Postgres
+    from onewindow.tools.testkit.testbed import Postgres
 
     with Postgres() as pg:
         pcfg = dataclasses.replace(cfg, database_url=pg.url)

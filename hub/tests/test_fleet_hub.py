@@ -17,7 +17,7 @@ from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
 from onewindow.hub.mqtt.private_mosquitto import registry_changed
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testkit.testbed import write_config
 
 from .test_hub_mqtt import serving
 

@@ -13,7 +13,7 @@ import pytest
 
 from onewindow.hub import config as hub_config
 from onewindow.hub.fleet import registry
-from onewindow.tools.testbed import FleetMosquitto, write_config
+from onewindow.tools.testkit.testbed import FleetMosquitto, write_config
 
 CENTRE = "c1"
 QUIET = 0.5  # s: after a marker has arrived, what was sent before it has too

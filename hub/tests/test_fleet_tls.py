@@ -13,7 +13,7 @@ from onewindow.hub.fleet import registry
 from onewindow.hub.fleet.cli import node_toml
 from onewindow.node import config as node_config
 from onewindow.node.link import tls_context
-from onewindow.tools.testbed import FleetMosquitto, make_test_ca, write_config
+from onewindow.tools.testkit.testbed import FleetMosquitto, make_test_ca, write_config
 
 from .test_hub_mqtt import serving
 

@@ -182,12 +182,12 @@ def test_cli_plan_and_evaluate(tmp_path):
 
 
 def test_a_weekday_with_its_own_day_shape_is_forecast_with_it(tmp_path):
-    """Real counts (a bank's calls, see tools/real_counts.py) have a Monday-morning rush:
+    """Real counts (a bank's calls, see tools/bench/real_counts.py) have a Monday-morning rush:
     each weekday keeps its own shape when its history shows one."""
     import random
 
     from onewindow.hub.forecast.arrivals import Counts, Day
-    from onewindow.tools.real_counts import half_hourly, write
+    from onewindow.tools.bench.real_counts import half_hourly, write
 
     rng = random.Random(5)
     stamps, calls = [], []

@@ -1,12 +1,12 @@
 """Fuzzing in the suite, short: thousands of bad messages at the real hub process over a real
 Mosquitto, and a coverage-guided (atheris) run of decode + handle. The long runs and their
-figures: `python -m onewindow.tools.fuzz_hub --process 20000 --atheris 200000`, results in
+figures: `python -m onewindow.tools.bench.fuzz_hub --process 20000 --atheris 200000`, results in
 docs/benchmarks.md ("Fuzzing")."""
 
 import subprocess
 import sys
 
-from onewindow.tools import fuzz_hub
+from onewindow.tools.bench import fuzz_hub
 
 
 async def test_the_real_hub_lives_through_thousands_of_bad_messages(tmp_path):
@@ -26,8 +26,9 @@ async def test_the_real_hub_lives_through_thousands_of_bad_messages(tmp_path):
 
 
 def test_atheris_finds_no_crash_in_decode_and_handle():
-    out = subprocess.run([sys.executable, "-m", "onewindow.tools.fuzz_hub", "--atheris", "3000",
-                          "--seed", "5"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "onewindow.tools.bench.fuzz_hub",
+                          "--atheris", "3000", "--seed", "5"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
             for line in out.stdout.splitlines() if line.startswith("| ")]

@@ -19,7 +19,7 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
-from onewindow.tools.testbed import default_devices, write_config
+from onewindow.tools.testkit.testbed import default_devices, write_config
 
 VECTORS = Path(proto.__file__).resolve().parent / "vectors"
 VALID = [c for c in json.loads((VECTORS / "valid.json").read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from onewindow.hub.runner import HubRunner, build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import HubProcess, write_config
+from onewindow.tools.testkit.testbed import HubProcess, write_config
 
 CENTRE = "t1"
 NOW = 1795395600.0

@@ -1,6 +1,7 @@
 """The hub's collection policy (hub/gcpolicy.py): survivors of a full collection are frozen
 out of the next one's walk; garbage is still collected; a new day walks the whole heap once,
-so cycles that died while frozen are freed. (Its pauses: tools/bench_live.py, bench_hub.py.)"""
+so cycles that died while frozen are freed. (Its pauses: tools/bench/bench_live.py,
+bench_hub.py.)"""
 
 from __future__ import annotations
 

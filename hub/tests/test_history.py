@@ -18,7 +18,7 @@ from onewindow.hub.runner import build_app
 from onewindow.hub.store import history as h
 from onewindow.hub.store.journal import Journal
 from onewindow.hub.store.snapshot import SnapshotStore
-from onewindow.tools.testbed import default_devices, write_config
+from onewindow.tools.testkit.testbed import default_devices, write_config
 
 from .test_backup import _pg_database, pg_server  # noqa: F401 - pg_server: a fixture
 from .test_hub_mqtt import CENTRE

@@ -13,7 +13,7 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.serve import serve
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testkit.testbed import write_config
 
 CENTRE = "t1"
 

@@ -33,7 +33,7 @@ from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import HubProcess, write_config
+from onewindow.tools.testkit.testbed import HubProcess, write_config
 
 from .catalogs import small_catalog
 from .test_durability import wait_hub_ready

@@ -6,7 +6,7 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal, Record
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import Postgres
+from onewindow.tools.testkit.testbed import Postgres
 
 from .test_hub_mqtt import CENTRE, running_hub
 

@@ -12,7 +12,7 @@ from onewindow.hub import config as hub_config
 from onewindow.hub.devices import LOOKUP_EVERY, DeviceSpec, Registry
 from onewindow.hub.fleet import registry as fleet
 from onewindow.tools.simdevice import DeviceError, SimDevice
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testkit.testbed import write_config
 
 from .test_fleet_hub import eventually
 from .test_hub_mqtt import serving

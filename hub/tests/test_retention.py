@@ -24,7 +24,7 @@ from onewindow.hub.store.journal import Journal
 from onewindow.hub.store.retention import Retention, RetentionError
 from onewindow.hub.store.snapshot import SnapshotStore
 from onewindow.protocol import ow_protocol as proto
-from onewindow.tools.testbed import HubProcess, default_devices, write_config
+from onewindow.tools.testkit.testbed import HubProcess, default_devices, write_config
 
 from .test_backup import pg_server  # noqa: F401 - a fixture
 from .test_durability import wait_hub_ready

@@ -27,7 +27,7 @@ from onewindow.hub.store import snapshot as snap_mod
 from onewindow.hub.store.journal import Journal, Record
 from onewindow.hub.store.snapshot import SnapshotStore, decode, encode
 from onewindow.protocol import ow_protocol as proto
-from onewindow.tools.testbed import Postgres
+from onewindow.tools.testkit.testbed import Postgres
 
 from .catalogs import small_catalog
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import HubProcess, write_config
+from onewindow.tools.testkit.testbed import HubProcess, write_config
 
 from .test_durability import wait_hub_ready
 from .test_hub_mqtt import CENTRE

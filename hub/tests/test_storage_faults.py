@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from onewindow.tools.fault_hub import (
+from onewindow.tools.bench.fault_hub import (
     HubWatch,
     TakeLoad,
     fill,
@@ -25,7 +25,7 @@ from onewindow.tools.fault_hub import (
     small_disk,
     verdict,
 )
-from onewindow.tools.testbed import HubProcess, Postgres, default_devices, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Postgres, default_devices, write_config
 
 from .test_hub_mqtt import CENTRE
 

@@ -104,7 +104,7 @@ def test_the_same_state_and_position_give_the_same_numbers():
     a, b = p.predict(core, t, T0 + 90, 7), q.predict(core, t, T0 + 90, 7)
     assert a == b and a.median > 0
     assert p.predict(core, t, T0 + 90, 8) != a  # another journal position, other paths
-    # (Its cost per ticket and per queue length: python -m onewindow.tools.bench_take.)
+    # (Its cost per ticket and per queue length: python -m onewindow.tools.bench.bench_take.)
 
 
 def _busy_centre(waiting: int) -> tuple[Centre, list[str]]:

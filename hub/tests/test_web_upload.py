@@ -15,7 +15,7 @@ from onewindow.node.camera import FakeSource, capture_document
 from onewindow.node.tests.pages import photograph, render_page
 from onewindow.node.upload import UploadError, upload
 from onewindow.tools.simdevice import SimDevice
-from onewindow.tools.testbed import default_devices
+from onewindow.tools.testkit.testbed import default_devices
 
 from .test_hub_mqtt import CENTRE, running_hub
 

@@ -49,7 +49,7 @@ KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.001  # the loop's time one slice of building and waking may take, about
 # What one woken stream costs the loop's next turn: the generator's step, the ASGI send and
-# the socket write of one frame (measured in the hub under tools/bench_live.py: 50-75 us of
+# the socket write of one frame (measured in the hub under tools/bench/bench_live.py: 50-75 us of
 # CPU on the 2-core benchmark machine, busy).
 WAKE_S = 50e-6
 SLOW_S = 0.05  # a build this long is logged

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools.testbed import terminate
+from onewindow.tools.testkit.testbed import terminate
 
 # ================================================================================================
-# Card reader: a real pcscd with the vpcd virtual reader, and our virtual card (tools/vcard.py)
+# Card reader: a real pcscd with the vpcd virtual reader, and our virtual card
+# (tools/testkit/vcard.py)
 # ------------------------------------------------------------------------------------------------
 # pcscd has one fixed socket per machine (/run/pcscd/pcscd.comm), so there is one pcscd for
 # everybody: a running one is used as it is (systemd's, or one a crashed run left behind);
@@ -192,7 +193,7 @@ def pcscd_vcard(pcscd: PcscdInfo) -> Iterator[Callable[..., object]]:
 
     The reader is empty before the test and is emptied again after it.
     """
-    from onewindow.tools.vcard import VirtualCard
+    from onewindow.tools.testkit.vcard import VirtualCard
 
     wait_reader(pcscd.reader, present=False)
     cards: list[VirtualCard] = []

@@ -17,7 +17,7 @@ from onewindow.node.card import (
     mask_id,
     resident_token,
 )
-from onewindow.tools.vcard import DEFAULT_ATR, UNKNOWN_ATR, CardApplet
+from onewindow.tools.testkit.vcard import DEFAULT_ATR, UNKNOWN_ATR, CardApplet
 
 
 def id_number(first17: str) -> str:
@@ -217,7 +217,7 @@ async def test_taps_at_random_moments_each_give_one_insert_and_one_remove(pcscd_
     """vpcd has no card-event interrupt: pcscd polls it every 400 ms, so where in that period
     a card arrives varies; residents tap at random moments, and so does this test. Each tap
     is one "inserted" with the identifier read and one "removed", never more, never fewer.
-    (How long a tap takes to reach the printer: tools/bench_node_card.py.)"""
+    (How long a tap takes to reach the printer: tools/bench/bench_node_card.py.)"""
     rng = random.Random(5)
     card = pcscd_vcard(uid=UID, ident=IDENT)
     async with PcscReader(readers=[pcscd_vcard.reader]) as reader:

@@ -19,7 +19,7 @@ from onewindow.node.card import CardEvent, PcscReader, resident_token
 from onewindow.node.config import from_dict
 from onewindow.node.keys import KeyBridge, Keys
 from onewindow.node.link import NodeLink
-from onewindow.tools.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -181,7 +181,7 @@ async def test_card_tapped_on_a_real_reader_issues_and_prints_a_ticket(hub, pcsc
     try:
         card = pcscd_vcard(uid=bytes.fromhex("04a1b2c3d4e5f6"), ident="310101199001011234")
         card.insert()
-        # until the ticket is printed (how long that takes: tools/bench_node_card.py)
+        # until the ticket is printed (how long that takes: tools/bench/bench_node_card.py)
         for _ in range(1000):
             if paper:
                 break

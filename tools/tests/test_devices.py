@@ -12,7 +12,7 @@ from rich.console import Console
 from onewindow.hub.devices import Device, DeviceSpec
 from onewindow.hub.fleetwatch import FleetWatch
 from onewindow.tools import devices as cli
-from onewindow.tools.testbed import write_config
+from onewindow.tools.testkit.testbed import write_config
 
 T0 = 1_800_000_000.0
 
@@ -81,7 +81,7 @@ async def test_watch_follows_the_fleet_live(tmp_path):
     import aiomqtt
 
     from onewindow.hub.config import load
-    from onewindow.tools.testbed import Mosquitto
+    from onewindow.tools.testkit.testbed import Mosquitto
 
     box, kp = Device(DeviceSpec("box-1", "box")), Device(DeviceSpec("kp-1", "keypad", 1))
     box.note_status({"dev": "box-1", "state": "ready", "fw": "0.2.0"}, T0)

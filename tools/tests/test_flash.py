@@ -22,8 +22,8 @@ from onewindow.hub.cli import app
 from onewindow.tools import flash
 from onewindow.tools.flash_image import FlashError, check_image, check_port
 from onewindow.tools.flash_watch import CREDENTIALS_HINT, classify
-from onewindow.tools.ptyboard import PtyBoard
-from onewindow.tools.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.ptyboard import PtyBoard
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 # ---- images -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The soak (tools/soak.py), short: three working days through the real hub process, with
+"""The soak (tools/bench/soak.py), short: three working days through the real hub process, with
 a real Mosquitto and its SQLite journal, one restart per day; only the clock is
 accelerated. The promises are the 30-day run's (`soak.check`)."""
 
@@ -9,8 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from onewindow.tools import soak
-from onewindow.tools.soakhub import SoakClock
+from onewindow.tools.bench import soak
+from onewindow.tools.bench.soakhub import SoakClock
 
 
 async def test_three_days_through_the_real_hub_keep_every_promise(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 
 from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.store.accounts import Accounts
-from onewindow.tools.testbed import HubProcess, Mosquitto, default_devices, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "artifacts" / "screenshots"

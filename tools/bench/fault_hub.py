@@ -1,8 +1,8 @@
 """Storage and broker faults under load, with real peers: the hub process, Mosquitto,
 PostgreSQL (or SQLite on a small tmpfs), and simulated button boxes sending takes.
 
-    python -m onewindow.tools.fault_hub                 # the table for docs/benchmarks.md
-    python -m onewindow.tools.fault_hub --outages 5,15 --faults pg-stop
+    python -m onewindow.tools.bench.fault_hub                 # the table for docs/benchmarks.md
+    python -m onewindow.tools.bench.fault_hub --outages 5,15 --faults pg-stop
 
 For each outage: takes sent, acknowledged (a `res` reached the box), lost (acknowledged but
 not in the journal afterwards: must be 0), doubles (a take that got two tickets, or a ticket
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import aiomqtt
 
-from ..protocol import ow_protocol as proto
-from .simdevice import DeviceError, SimDevice
+from ...protocol import ow_protocol as proto
+from ..simdevice import DeviceError, SimDevice
 
 CENTRE = "fault"
 
@@ -226,9 +226,9 @@ def journal_takes(config: Path, url: str) -> list[tuple[str, int, str]]:
     """(dev, seq, ticket number) of each take the journal holds, read back by replaying it
     into the real core, as a restarted hub would: the number is the core's. A take record
     journaled twice for one (dev, seq) shows up twice."""
-    from ..hub import config as hub_config
-    from ..hub.runner import build_app
-    from ..hub.store.journal import Journal
+    from ...hub import config as hub_config
+    from ...hub.runner import build_app
+    from ...hub.store.journal import Journal
 
     j = Journal(url)
     try:
@@ -289,8 +289,8 @@ async def run_fault(fault: str, hold: float, workdir: Path) -> Row:
     broker-freeze or hub-freeze (the hub process stopped with SIGSTOP, as a long GC pause or
     a stalled disk would: here the boxes keep retrying the same seq; the firmware's offline
     ticket after 5 s is hil-tests/test_hil_stall.py)."""
-    from ..hub.catalog import load_catalog
-    from .testbed import HubProcess, Mosquitto, Postgres, default_devices, write_config
+    from ...hub.catalog import load_catalog
+    from ..testkit.testbed import HubProcess, Mosquitto, Postgres, default_devices, write_config
 
     items = sorted(i.id for i in load_catalog().items.values()
                    if "comprehensive" in i.window_kinds)[:3]

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Self
 
-from ..hub.mqtt.broker import free_port
+from ...hub.mqtt.broker import free_port
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
@@ -263,7 +263,7 @@ class FleetMosquitto(_MosquittoProcess):
     def __init__(self, config: Any, workdir: Path, cert_dir: Path | None = None) -> None:
         """`cert_dir` (ca.crt, server.crt, server.key; see make_test_ca): a TLS listener
         too, on `tls_port`."""
-        from ..hub.fleet import mosquitto
+        from ...hub.fleet import mosquitto
 
         super().__init__()
         self.config, self.workdir = config, Path(workdir)

@@ -1,11 +1,11 @@
 """The soak's hub process: the real `serve` (hub/serve.py) with an accelerated clock.
 
-    python -m onewindow.tools.soakhub --config cfg.json --epoch T0 --wall W0 --speed S
+    python -m onewindow.tools.bench.soakhub --config cfg.json --epoch T0 --wall W0 --speed S
         [--stats stats.json]
 
 Only the clock differs from `onewindow hub`: simulated time is
 `T0 + max(0, time.time() - W0) * S`, held at T0 until the wall-clock instant W0. The driving
-process (tools/soak.py) computes the very same formula from the same three numbers, so the
+process (tools/bench/soak.py) computes the very same formula from the same three numbers, so the
 hub and the simulated people agree on the time without talking about it; each restart is
 given the next working morning's T0, continuing the same simulated timeline.
 
@@ -27,8 +27,8 @@ import signal
 import time
 from pathlib import Path
 
-from ..hub.config import HubConfig, from_dict
-from ..hub.serve import serve
+from ...hub.config import HubConfig, from_dict
+from ...hub.serve import serve
 
 
 class SoakClock:

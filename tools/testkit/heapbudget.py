@@ -4,10 +4,10 @@ An ESP32 without PSRAM running current MicroPython grows its Python heap to abou
 leaves ~40 KB of its RAM to Wi-Fi and TLS (mbedTLS allocates outside the Python heap, as on
 the unix port). A board's heap fails by fragmentation before it runs out: a TLS handshake
 needs one free block of at least 16 KB. `HeapCentre` runs the real firmware, frozen into a
-32-bit unix-port image (tools/mpbuild.py, firmware/manifest.py), for a box, a keypad, an LED
+32-bit unix-port image (tools/testkit/mpbuild.py, firmware/manifest.py), for a box, a keypad, an LED
 board and a hall board with `-X heapsize=` at the budget, all on a TLS broker listener, with
 Mosquitto and the hub process; the test (firmware/tests/test_heap_budget.py) and the
-benchmark (tools/bench_firmware.py) drive it through calls and an over-the-air update, which
+benchmark (tools/bench/bench_firmware.py) drive it through calls and an over-the-air update, which
 puts the new version in RAM (an update writes /app, which the loader puts in front of the
 frozen modules).
 
@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..hub.config import BrokerURL
-from ..hub.ota.bundle import build_bundle, keygen, load_private_key, public_key_for_config, sign
-from ..hub.ota.mqtt import OtaServer
-from ..hub.ota.rollout import Rollout
-from . import firmware, mpbuild
+from ...hub.config import BrokerURL
+from ...hub.ota.bundle import build_bundle, keygen, load_private_key, public_key_for_config, sign
+from ...hub.ota.mqtt import OtaServer
+from ...hub.ota.rollout import Rollout
+from .. import firmware
+from . import mpbuild
 from .fwsim import BOX_BUTTONS, FirmwareProcess
 from .testbed import HubProcess, Mosquitto, free_port, make_test_ca, write_config
 
@@ -73,10 +74,10 @@ class Board:
 
 def frozen_binary() -> Path:
     """The 32-bit unix port with the firmware frozen (re-frozen from this tree; the set-up
-    built the rest once: `python -m onewindow.tools.firmware unix32`)."""
+    built the rest once: `python -m onewindow.tools.testkit.mpbuild`)."""
     if not (mpbuild.tree() / ".unpacked").exists():
         raise RuntimeError("the 32-bit MicroPython unix port is not built: run the set-up "
-                           "(tools/dev.sh test, or python -m onewindow.tools.firmware unix32)")
+                           "(tools/dev.sh test, or python -m onewindow.tools.testkit.mpbuild)")
     return mpbuild.unix32(firmware.FIRMWARE / "manifest.py", board="sim")
 
 

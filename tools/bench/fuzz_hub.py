@@ -2,14 +2,15 @@
 
 Two kinds, each printing a table:
 
-    python -m onewindow.tools.fuzz_hub --process 20000    # the real hub process, real Mosquitto
-    python -m onewindow.tools.fuzz_hub --atheris 200000   # coverage-guided, decode + handle
+    python -m onewindow.tools.bench.fuzz_hub --process 20000   # the real hub, real Mosquitto
+    python -m onewindow.tools.bench.fuzz_hub --atheris 200000  # coverage-guided, decode + handle
 
-`--process N` starts a private Mosquitto and `onewindow hub` (tools/testbed.py) and publishes N
-bad messages on device topics: random bytes, truncations, huge and deep payloads, a wrong type
-or an out-of-range value in every field, unknown devices, items and windows, replays, seq 2^63,
-NaN. Every 100 messages a registered box takes a real ticket. It checks the process is alive,
-each take is answered (and how fast), and the journal holds nothing but those takes.
+`--process N` starts a private Mosquitto and `onewindow hub` (tools/testkit/testbed.py) and
+publishes N bad messages on device topics: random bytes, truncations, huge and deep payloads,
+a wrong type or an out-of-range value in every field, unknown devices, items and windows,
+replays, seq 2^63, NaN. Every 100 messages a registered box takes a real ticket. It checks
+the process is alive, each take is answered (and how fast), and the journal holds nothing but
+those takes.
 
 `--atheris RUNS` runs libFuzzer (atheris) over `ow_protocol.decode` and `HubApp.handle` in one
 process with a real SQLite journal, starting from the protocol's golden vectors. A crash is an
@@ -42,7 +43,7 @@ CENTRE = "fz"
 ITEM = "SOC-001"  # in the sample catalog the hub loads by default
 PROBE_EVERY = 100
 HERE = Path(__file__).resolve().parent
-VECTORS = HERE.parent / "protocol" / "vectors"
+VECTORS = HERE.parents[1] / "protocol" / "vectors"
 
 # Values that break a field's type or bounds (protocol/README.md, 3): a field gets one of these.
 WRONG = [None, True, False, 0, -1, 1.5, 1.0, 2**53, 2**63, 2**64, -(2**63), 1e300, "", "x" * 300,
@@ -79,7 +80,7 @@ class BadMessages:
     them may change the journal: each breaks the contract or is refused by the hub."""
 
     def __init__(self, seed: int, box: str = "box-1", keypad: str = "kp-1") -> None:
-        from ..protocol import ow_protocol as proto
+        from ...protocol import ow_protocol as proto
 
         self.proto = proto
         self.rng = random.Random(seed)
@@ -186,8 +187,8 @@ async def fuzz_process(n: int, seed: int, workdir: Path) -> dict[str, Any]:
     """N bad messages at the real hub over a real Mosquitto; a probe take every PROBE_EVERY."""
     import aiomqtt
 
-    from .simdevice import SimDevice
-    from .testbed import HubProcess, Mosquitto, default_devices, write_config
+    from ..simdevice import SimDevice
+    from ..testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
     db = workdir / "hub.db"
     devices = [*default_devices(2), {"id": "probe-1", "role": "box"}]
@@ -303,11 +304,11 @@ def atheris_child(runs: int, seed: int, corpus: Path) -> None:
 
     import atheris
 
-    from ..hub import config as hub_config
-    from ..hub.runner import build_app
-    from ..hub.store.journal import Journal
-    from ..protocol import ow_protocol as proto
-    from .testbed import default_devices, write_config
+    from ...hub import config as hub_config
+    from ...hub.runner import build_app
+    from ...hub.store.journal import Journal
+    from ...protocol import ow_protocol as proto
+    from ..testkit.testbed import default_devices, write_config
 
     # Coverage of our own code only (the editable install's importer hides it from
     # atheris.instrument_imports, and instrument_all takes minutes over every library).
@@ -362,7 +363,7 @@ def fuzz_atheris(runs: int, seed: int) -> dict[str, Any]:
     """Runs `atheris_child` in its own process and reads libFuzzer's summary."""
     with tempfile.TemporaryDirectory(prefix="ow-atheris-") as tmp:
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "onewindow.tools.fuzz_hub",
+        out = subprocess.run([sys.executable, "-m", "onewindow.tools.bench.fuzz_hub",
                               "--atheris-child", str(runs), "--seed", str(seed),
                               "--corpus", str(Path(tmp) / "corpus")],
                              capture_output=True, text=True, cwd=tmp, timeout=max(600, runs))

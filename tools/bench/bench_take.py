@@ -1,6 +1,6 @@
 """Benchmark: the cost of issuing one ticket as the queue grows (wait forecast included).
 
-    python -m onewindow.tools.bench_take [--takes 200]
+    python -m onewindow.tools.bench.bench_take [--takes 200]
 
 A device's `take` event through `HubApp.handle` (decode, seq check, core, the wait
 forecast, the printed ticket's ESC/POS and QR, the reply) and the SQLite journal's commit,
@@ -28,11 +28,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..hub.app import HubApp
-from ..hub.forecast.refresh import WaitRefresher
-from ..hub.forecast.wait import Forecast, Refresh, WaitPredictor
-from ..hub.store.journal import Journal
-from ..protocol import ow_protocol as proto
+from ...hub.app import HubApp
+from ...hub.forecast.refresh import WaitRefresher
+from ...hub.forecast.wait import Forecast, Refresh, WaitPredictor
+from ...hub.store.journal import Journal
+from ...protocol import ow_protocol as proto
 from .bench_hub import CENTRE, T0, _app, _items, _pct
 
 

@@ -1,11 +1,11 @@
 """The 30-day soak: the real hub process through a month of simulated working days.
 
-    python -m onewindow.tools.soak [--days 30] [--speed 1000] [--windows 8] [--postgres]
+    python -m onewindow.tools.bench.soak [--days 30] [--speed 1000] [--windows 8] [--postgres]
 
 ONLY THE CLOCK IS ACCELERATED. The hub is its own process, the real `serve` of
-hub/serve.py (tools/soakhub.py: `serve(config, clock=...)`), with its real journal (SQLite,
-or PostgreSQL from tools/testbed.py with `--postgres`) and a real Mosquitto
-(tools/testbed.py). The people are the simulator's Engine (hub/sim), acting through
+hub/serve.py (tools/bench/soakhub.py: `serve(config, clock=...)`), with its real journal (SQLite,
+or PostgreSQL from tools/testkit/testbed.py with `--postgres`) and a real Mosquitto
+(tools/testkit/testbed.py). The people are the simulator's Engine (hub/sim), acting through
 simulated devices (tools/simdevice.py) over MQTT exactly as `onewindow demo` does (its
 `Simulation` and `Actuator`, imported). Both processes compute simulated time from the same
 three numbers, `epoch + max(0, time.time() - wall) * speed`.
@@ -65,22 +65,22 @@ from typing import Any, cast
 import aiomqtt
 from sqlalchemy import select
 
-from ..hub.app import HubApp
-from ..hub.catalog import load_catalog
-from ..hub.config import HubConfig, from_dict
-from ..hub.core import commands as c
-from ..hub.core.centre import Centre
-from ..hub.devices import Registry
-from ..hub.mqtt.broker import LOOPBACK
-from ..hub.sim.engine import Rating
-from ..hub.sim.metrics import DayResult
-from ..hub.sim.model import at_local, day_info
-from ..hub.store.history import days as history_days
-from ..hub.store.journal import Journal
-from ..protocol import ow_protocol as proto
-from . import demo
-from .simdevice import SimDevice
-from .testbed import Mosquitto, Postgres, terminate
+from ...hub.app import HubApp
+from ...hub.catalog import load_catalog
+from ...hub.config import HubConfig, from_dict
+from ...hub.core import commands as c
+from ...hub.core.centre import Centre
+from ...hub.devices import Registry
+from ...hub.mqtt.broker import LOOPBACK
+from ...hub.sim.engine import Rating
+from ...hub.sim.metrics import DayResult
+from ...hub.sim.model import at_local, day_info
+from ...hub.store.history import days as history_days
+from ...hub.store.journal import Journal
+from ...protocol import ow_protocol as proto
+from .. import demo
+from ..simdevice import SimDevice
+from ..testkit.testbed import Mosquitto, Postgres, terminate
 
 START_GRACE = 3.0  # real s the hub's clock holds at 08:50 while the process starts
 READY_TIMEOUT = 60.0  # real s for a start-up
@@ -111,7 +111,7 @@ def day_key(d: dt.date) -> str:
 
 @dataclass(slots=True)
 class HubProc:
-    """One run of tools/soakhub.py; its log goes to `log` (appended across restarts)."""
+    """One run of tools/bench/soakhub.py; its log goes to `log` (appended across restarts)."""
 
     config: Path
     log: Path
@@ -123,7 +123,7 @@ class HubProc:
         out = open(self.log, "ab")  # noqa: SIM115 (the child holds it)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "onewindow.tools.soakhub", "--config", str(self.config),
+            [sys.executable, "-m", "onewindow.tools.bench.soakhub", "--config", str(self.config),
              "--epoch", repr(epoch), "--wall", repr(wall), "--speed", repr(speed),
              "--stats", str(self.stats)],
             stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))

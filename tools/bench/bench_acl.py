@@ -1,6 +1,6 @@
 """Benchmark: the broker's topic checks, run on every message a device sends or receives.
 
-    python -m onewindow.tools.bench_acl [--n 100000]
+    python -m onewindow.tools.bench.bench_acl [--n 100000]
 
 A device's grant (hub/fleet/acl.py) is asked `may_publish` for each message it sends,
 `may_receive` for each it would get and `may_subscribe` for each SUBSCRIBE. Budget: a few
@@ -14,9 +14,9 @@ import argparse
 import time
 from collections.abc import Callable
 
-from ..hub.devices import DeviceSpec
-from ..hub.fleet.acl import device_grant
-from ..protocol import ow_protocol as proto
+from ...hub.devices import DeviceSpec
+from ...hub.fleet.acl import device_grant
+from ...protocol import ow_protocol as proto
 
 CENTRE = "c1"
 

@@ -2,8 +2,8 @@
 RSS then, with a year of journal behind it, from a snapshot and (on fewer days) by full
 replay. Prints a table; results go in docs/benchmarks.md ("Start-up after a year").
 
-    python -m onewindow.tools.bench_startup                 # 250 days x 3,000 tickets
-    python -m onewindow.tools.bench_startup --days 5 --tickets 500   # a quick look
+    python -m onewindow.tools.bench.bench_startup                 # 250 days x 3,000 tickets
+    python -m onewindow.tools.bench.bench_startup --days 5 --tickets 500   # a quick look
 
 The year is made through the real code: a hub app built from the centre's configuration
 (`build_app`) handles every device message (button boxes' takes, keypads' open, call, start,
@@ -42,15 +42,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..hub import config as hub_config
-from ..hub.app import HubApp
-from ..hub.forecast.wait import NO_WINDOW, Estimate
-from ..hub.runner import build_app
-from ..hub.store.journal import Journal
-from ..hub.store.snapshot import SnapshotStore, encode
-from ..protocol import ow_protocol as proto
-from .simdevice import SimDevice
-from .testbed import HubProcess, Mosquitto, default_devices, write_config
+from ...hub import config as hub_config
+from ...hub.app import HubApp
+from ...hub.forecast.wait import NO_WINDOW, Estimate
+from ...hub.runner import build_app
+from ...hub.store.journal import Journal
+from ...hub.store.snapshot import SnapshotStore, encode
+from ...protocol import ow_protocol as proto
+from ..simdevice import SimDevice
+from ..testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 CENTRE = "bench"
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -143,8 +143,8 @@ class BackOffice:
 
     def work(self, year: Year, d: dt.date) -> None:
         """The actions due on `d`, in the order they were decided."""
-        from ..hub.core.commands import CaseUpdate
-        from ..hub.core.rejected import Rejected
+        from ...hub.core.commands import CaseUpdate
+        from ...hub.core.rejected import Rejected
 
         now = dt.datetime.combine(d, dt.time(7, 30), TZ).timestamp()
         for k, (case, action) in enumerate(self.todo.pop(d.isoformat(), [])):
@@ -299,7 +299,7 @@ def generate(days: int, tickets: int, windows: int, snapshot_records: int) -> Pa
 def _trim_last_snapshots(year: Year, snapshot_records: int) -> None:
     """Keep only snapshots at least `snapshot_records` before the end: a tail as long as
     the rule allows, or longer (the worst case, not the typical one)."""
-    from ..hub.store.snapshot import snapshot as table
+    from ...hub.store.snapshot import snapshot as table
 
     limit = year.app.pos - snapshot_records
     with year.journal.engine.begin() as conn:
@@ -373,7 +373,7 @@ def at_schema_head(db: Path) -> None:
     a centre's hub finds it on every start but the first after an upgrade: the start-up
     measured is the everyday one, and a one-off migration (which imports Alembic, ~12 MB
     more RSS) counts in neither the fresh hub nor the year's."""
-    from ..hub.store.db import open_database
+    from ...hub.store.db import open_database
 
     open_database(f"sqlite:///{db}").dispose()
 
@@ -431,7 +431,7 @@ def _after_snapshot(log: Path, pid: int, timeout: float = 60.0) -> int | None:
 
 
 def _an_item(cfg: Path) -> str:
-    from ..hub.catalog import load_catalog
+    from ...hub.catalog import load_catalog
 
     cat = load_catalog(hub_config.load(cfg).catalog_path)
     return sorted(i.id for i in cat.items.values() if "comprehensive" in i.window_kinds)[0]

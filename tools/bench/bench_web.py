@@ -5,9 +5,9 @@ request sent -> whole response read (p50/p99; target p99 <= 10 ms). Without TCP_
 the hub's accepted connections each of these waited ~40 ms for the client's delayed ACK
 (headers and body go out in two writes).
 
-    python -m onewindow.tools.bench_web              # 30 windows, 200 waiting, 100 calls
-    python -m onewindow.tools.bench_web --calls 30   # quicker
-    python -m onewindow.tools.bench_web --http-only  # only the kept-alive HTTP actions
+    python -m onewindow.tools.bench.bench_web              # 30 windows, 200 waiting, 100 calls
+    python -m onewindow.tools.bench.bench_web --calls 30   # quicker
+    python -m onewindow.tools.bench.bench_web --http-only  # only the kept-alive HTTP actions
 
 Set-up: a private Mosquitto, the hub as its own process with [web], 30 comprehensive windows
 each with a keypad (all open), 200 residents waiting (tickets taken at button box box-1),
@@ -30,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..hub.mqtt.broker import free_port
-from .simdevice import SimDevice
-from .testbed import HubProcess, Mosquitto, wait_http, write_config
+from ...hub.mqtt.broker import free_port
+from ..simdevice import SimDevice
+from ..testkit.testbed import HubProcess, Mosquitto, wait_http, write_config
 
 CENTRE = "benchweb"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

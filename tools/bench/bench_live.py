@@ -1,14 +1,14 @@
 """Live views under load: 300 SSE clients on the real hub while 30 windows call at ~300/s.
 
-    python -m onewindow.tools.bench_live                 # 300 clients, 30 windows x 25 calls
-    python -m onewindow.tools.bench_live --rounds 10     # quicker
+    python -m onewindow.tools.bench.bench_live                 # 300 clients, 30 windows x 25 calls
+    python -m onewindow.tools.bench.bench_live --rounds 10     # quicker
 
 Set-up, twice (a fresh private Mosquitto and hub process each time, the same script): the
 hub as its own process with [web], 30 comprehensive windows each with a keypad (all open),
 staff accounts in its database, `calls + phones` tickets taken at button box box-1 (one
 item, so tickets are called in number order). Run "without clients": the 30 keypads call
 (each waits for its window's display, then thinks ~0.05 s, exponential: ~300 calls/s), as
-tools/bench_hub.py's call latency. Run "with clients": the same, with 300 SSE clients
+tools/bench/bench_hub.py's call latency. Run "with clients": the same, with 300 SSE clients
 connected first over real HTTP: 200 phone pages (/live/ticket/{id}, the last 200 tickets,
 waiting all along), 20 hall screens, 10 supervisor dashboards (staff-floor), 30 clerk
 consoles (staff-window/{n}), 20 specialists (staff-help), 20 technicians (staff-fleet).
@@ -40,9 +40,9 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from ..hub.mqtt.broker import NO_DELAY, free_port
-from ..protocol import ow_protocol as proto
-from .testbed import HubProcess, Mosquitto, wait_http, write_config
+from ...hub.mqtt.broker import NO_DELAY, free_port
+from ...protocol import ow_protocol as proto
+from ..testkit.testbed import HubProcess, Mosquitto, wait_http, write_config
 
 CENTRE = "benchlive"
 ITEM = "SOC-001"
@@ -63,7 +63,7 @@ def _num(number: str) -> int:
 def _accounts(db: Path, windows: int) -> None:
     from argon2 import PasswordHasher
 
-    from ..hub.store.accounts import Accounts
+    from ...hub.store.accounts import Accounts
 
     acc = Accounts(f"sqlite:///{db}", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     try:

@@ -1,7 +1,7 @@
 """OTA benchmark (stage 6): one LED board updated over MQTT on the MicroPython unix port.
 
-    python -m onewindow.tools.bench_ota              # 5 updates
-    python -m onewindow.tools.bench_ota --runs 3
+    python -m onewindow.tools.bench.bench_ota              # 5 updates
+    python -m onewindow.tools.bench.bench_ota --runs 3
 
 Real Mosquitto, the hub process, the board running a compiled image (tools/firmware.py
 build) from its own "flash" folder, the rollout (hub/ota) in this process. Per run: a new
@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..hub.config import BrokerURL
-from ..hub.ota.bundle import build_bundle, keygen, load_private_key, public_key_for_config, sign
-from ..hub.ota.mqtt import OtaServer
-from ..hub.ota.rollout import Rollout
-from .firmware import build
-from .fwsim import FirmwareProcess
-from .testbed import HubProcess, Mosquitto, write_config
+from ...hub.config import BrokerURL
+from ...hub.ota.bundle import build_bundle, keygen, load_private_key, public_key_for_config, sign
+from ...hub.ota.mqtt import OtaServer
+from ...hub.ota.rollout import Rollout
+from ..firmware import build
+from ..testkit.fwsim import FirmwareProcess
+from ..testkit.testbed import HubProcess, Mosquitto, write_config
 
 STABLE_S = 1.0  # the board's ota_stable_s: part of offer-to-healthy
 

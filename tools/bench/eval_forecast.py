@@ -1,6 +1,6 @@
 """Arrival forecast accuracy on held-out weeks, and the fitted effects against the known ones.
 
-    python -m onewindow.tools.eval_forecast [--counts arrivals_halfhour.csv] [--weeks 26]
+    python -m onewindow.tools.bench.eval_forecast [--counts arrivals_halfhour.csv] [--weeks 26]
 
 Without --counts: synthetic history drawn from the simulator's ArrivalModel (known weekday,
 holiday, adjusted-workday, post-holiday, rain and temperature effects), 2024-01-01 to
@@ -17,15 +17,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..hub.forecast.arrivals import (
+from ...hub.forecast.arrivals import (
     ArrivalForecaster,
     counts_from_days,
     evaluate,
     load_counts,
     synthetic_days,
 )
-from ..hub.forecast.plan_cli import accuracy_table
-from ..hub.sim.model import WEEKDAY_NAMES, ArrivalModel
+from ...hub.forecast.plan_cli import accuracy_table
+from ...hub.sim.model import WEEKDAY_NAMES, ArrivalModel
 
 
 def truth_effects(m: ArrivalModel) -> dict[str, float]:

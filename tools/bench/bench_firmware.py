@@ -1,8 +1,8 @@
 """Firmware benchmarks (stage 2, heap budget stage 9). Prints tables; results go in
-docs/benchmarks.md through `python -m onewindow.tools.bench_report firmware`.
+docs/benchmarks.md through `python -m onewindow.tools.bench.bench_report firmware`.
 
-    python -m onewindow.tools.bench_firmware              # ~8 minutes
-    python -m onewindow.tools.bench_firmware --calls 100 --heap-calls 200 --no-tight
+    python -m onewindow.tools.bench.bench_firmware              # ~8 minutes
+    python -m onewindow.tools.bench.bench_firmware --calls 100 --heap-calls 200 --no-tight
 
 Everything is real but the pins: Mosquitto, the hub process and the firmware on the
 MicroPython unix port with the sim board (buttons pressed through its control socket).
@@ -11,7 +11,7 @@ MicroPython unix port with the sim board (buttons pressed through its control so
 2. box button pressed -> the whole ESC/POS ticket written to the printer UART
 3. broker restart -> every board reconnected (time from the broker listening again)
    (1-3 on the unix-port wheel, 64-bit, source tree, plain MQTT, heap unbounded)
-4. the heap budget (tools/heapbudget.py): the firmware frozen into the 32-bit unix port
+4. the heap budget (tools/testkit/heapbudget.py): the firmware frozen into the 32-bit unix port
    built from source, every role's heap capped at an ESP32's 112 KB, over TLS, through
    `--heap-calls` calls and an over-the-air update (the new version then runs from RAM).
    Per role: the cap, the readings (bytes in use after a collection, and the largest free
@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .fwsim import FirmwareProcess, SimCentre
-from .heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
+from ..testkit.fwsim import FirmwareProcess, SimCentre
+from ..testkit.heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
 
 
 def _pct(xs: list[float], p: float) -> float:

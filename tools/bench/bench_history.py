@@ -1,10 +1,10 @@
 """History after a year: dashboard and report queries on the history tables.
 
-    python -m onewindow.tools.bench_history [--days 250] [--tickets 3000] [--runs 200]
+    python -m onewindow.tools.bench.bench_history [--days 250] [--tickets 3000] [--runs 200]
                                             [--postgres]
 
 Fills the history tables (hub/store/history.py) of a fresh SQLite database (and, with
---postgres, a private PostgreSQL server from tools/testbed.py), opened as the hub opens its
+--postgres, a private PostgreSQL server from tools/testkit/testbed.py), opened as the hub opens its
 own (hub/store/db.py), with a simulated year by direct SQL: `--days` working days of
 `--tickets` tickets each, 30 % of them rated, 20 help requests a day, 12 clerks. Then it
 times, `--runs` times each, the queries the pages make:
@@ -17,7 +17,7 @@ times, `--runs` times each, the queries the pages make:
 and, beside them, the dashboard's live day summary (web/floor.summary) the old way, over a
 year of ratings held in memory, against today's only, as the hub holds them now. Prints
 tables (p50/p99 ms); the target is p99 <= 50 ms per page. Last, `--state-days` days of
-`--tickets` through the real app (tools/bench_startup.py's generator): what stays in memory
+`--tickets` through the real app (tools/bench/bench_startup.py's generator): what stays in memory
 after each closed day.
 """
 
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from ..hub.store import db
-from ..hub.store import history as h
+from ...hub.store import db
+from ...hub.store import history as h
 
 CLERKS = [f"clerk{n}" for n in range(1, 13)]
 ITEMS = [f"SOC-{n}" for n in range(1, 40)] + [f"MED-{n}" for n in range(1, 30)]
@@ -113,11 +113,11 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 
 def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[str, float, float]]:
     """web/floor.summary on an empty centre of today: its cost is the ratings it scans."""
-    from ..hub.catalog import load_catalog
-    from ..hub.core.centre import Centre
-    from ..hub.core.centre_config import CentreConfig, WindowSpec
-    from ..hub.core.model import Rating
-    from ..hub.web import floor
+    from ...hub.catalog import load_catalog
+    from ...hub.core.centre import Centre
+    from ...hub.core.centre_config import CentreConfig, WindowSpec
+    from ...hub.core.model import Rating
+    from ...hub.web import floor
 
     centre = Centre(load_catalog(None), CentreConfig("b", (WindowSpec(1),)))
     centre.day = "20261205"
@@ -135,7 +135,7 @@ def floor_summaries(ratings_per_day: int, days: int, runs: int) -> list[tuple[st
 
 def state_by_day(days: int, tickets: int, windows: int = 30) -> str:
     """What the hub holds in memory, day after day, as the real app handles a centre's days
-    (tools/bench_startup.py's generator: build_app, device messages, SQLite journal; its
+    (tools/bench/bench_startup.py's generator: build_app, device messages, SQLite journal; its
     history sink writes each closed day): the parts that used to grow, and the whole state
     as a snapshot's JSON."""
     import json
@@ -217,7 +217,7 @@ def main() -> None:
                     run_queries(engine, days, a.runs)))
         engine.dispose()
     if a.postgres:
-        from .testbed import Postgres
+        from ..testkit.testbed import Postgres
 
         with Postgres() as pg:
             engine = db.open_database(pg.url)

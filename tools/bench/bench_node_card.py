@@ -1,9 +1,9 @@
 """Benchmark: a resident taps a card at a kiosk -> the ticket's bytes are at the printer.
 
-    python -m onewindow.tools.bench_node_card [--n 30]
+    python -m onewindow.tools.bench.bench_node_card [--n 30]
 
 Real parts throughout: pcscd with the vpcd virtual reader and our virtual card
-(tools/vcard.py), the node's PcscReader, the kiosk NodeApp and NodeLink, a private Mosquitto
+(tools/testkit/vcard.py), the node's PcscReader, the kiosk NodeApp and NodeLink, a private Mosquitto
 and the `onewindow hub` process (which renders the ticket). Each tap is a different resident.
 Two clocks per tap:
 
@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..node.app import Inputs, NodeApp
-from ..node.card import PcscReader, resident_token
-from ..node.config import from_dict
-from ..node.link import NodeLink
-from .testbed import HubProcess, Mosquitto, write_config
-from .vcard import VirtualCard
+from ...node.app import Inputs, NodeApp
+from ...node.card import PcscReader, resident_token
+from ...node.config import from_dict
+from ...node.link import NodeLink
+from ..testkit.testbed import HubProcess, Mosquitto, write_config
+from ..testkit.vcard import VirtualCard
 
 SECRET = b"bench-centre-secret-0123456789"
 

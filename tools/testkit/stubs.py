@@ -1,12 +1,12 @@
 """Install the pinned MicroPython port stubs the firmware type check uses, before the tests.
 
-`python -m onewindow.tools.stubs` (tools/dev.sh runs it with the [dev] install) installs each
-port's stubs, with the stdlib stubs they share, into its own directory `.stubs/<port>/`.
-The pins live in pyproject.toml, `[tool.onewindow.micropython-stubs]`. They cannot be plain
-[dev] dependencies: every port's stub package ships top-level modules of the same names
-(`machine`, `time`, `socket`, `__builtins__` ...), so two ports in one site-packages would
-overwrite each other (and shadow CPython's names there). The test only reads these
-directories; it never downloads (firmware/tests/test_compile_and_types.py).
+`python -m onewindow.tools.testkit.stubs` (tools/dev.sh runs it with the [dev] install)
+installs each port's stubs, with the stdlib stubs they share, into its own directory
+`.stubs/<port>/`. The pins live in pyproject.toml, `[tool.onewindow.micropython-stubs]`.
+They cannot be plain [dev] dependencies: every port's stub package ships top-level modules of
+the same names (`machine`, `time`, `socket`, `__builtins__` ...), so two ports in one
+site-packages would overwrite each other (and shadow CPython's names there). The test only
+reads these directories; it never downloads (firmware/tests/test_compile_and_types.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = REPO / "pyproject.toml"
 STUBS_DIR = REPO / ".stubs"
 

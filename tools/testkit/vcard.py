@@ -31,7 +31,7 @@ Python API (used by the tests)::
 
 Command line (a card for manual testing; Ctrl-C removes it)::
 
-    python -m onewindow.tools.vcard --ident 310101199001011237 --uid 04a1b2c3
+    python -m onewindow.tools.testkit.vcard --ident 310101199001011237 --uid 04a1b2c3
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Hub benchmarks (stage 1). Prints a table; results go in docs/benchmarks.md.
 
-    python -m onewindow.tools.bench_hub            # everything, ~1 minute
-    python -m onewindow.tools.bench_hub --quick    # smaller counts
+    python -m onewindow.tools.bench.bench_hub            # everything, ~1 minute
+    python -m onewindow.tools.bench.bench_hub --quick    # smaller counts
 
 1. core: dispatch operations per second, in memory (take / call / start / complete mix)
 2. durable: the hub's app layer + journal, one commit per operation and group commits of 64,
@@ -28,17 +28,17 @@ from pathlib import Path
 
 import aiomqtt
 
-from ..hub.app import HubApp
-from ..hub.catalog import load_catalog
-from ..hub.core import commands as c
-from ..hub.core.centre import Centre
-from ..hub.core.centre_config import CentreConfig, WindowSpec
-from ..hub.core.rejected import Rejected
-from ..hub.devices import DeviceSpec, Registry
-from ..hub.mqtt.broker import NO_DELAY
-from ..hub.store.journal import Journal
-from ..protocol import ow_protocol as proto
-from .testbed import HubProcess, Mosquitto, write_config
+from ...hub.app import HubApp
+from ...hub.catalog import load_catalog
+from ...hub.core import commands as c
+from ...hub.core.centre import Centre
+from ...hub.core.centre_config import CentreConfig, WindowSpec
+from ...hub.core.rejected import Rejected
+from ...hub.devices import DeviceSpec, Registry
+from ...hub.mqtt.broker import NO_DELAY
+from ...hub.store.journal import Journal
+from ...protocol import ow_protocol as proto
+from ..testkit.testbed import HubProcess, Mosquitto, write_config
 
 CENTRE = "bench"
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
@@ -289,7 +289,8 @@ def bench_latency(windows: int, rounds: int, think: float, fsync: bool,
                         _call_latency(broker.port, windows, rounds, think, mode)))
                     continue
                 if mode == "relay":
-                    proc = subprocess.Popen([sys.executable, "-m", "onewindow.tools.bench_hub",
+                    proc = subprocess.Popen([sys.executable, "-m",
+                                             "onewindow.tools.bench.bench_hub",
                                              "--relay", str(broker.port)])
                 else:
                     devices = [{"id": "box-1", "role": "box"}] + [

@@ -1,6 +1,6 @@
 """Simulator benchmark: simulated visits per second, driving the real dispatch core.
 
-    python -m onewindow.tools.bench_sim [--centres 220] [--visits 2000] [--procs 2]
+    python -m onewindow.tools.bench.bench_sim [--centres 220] [--visits 2000] [--procs 2]
 
 * one centre's day of about 3,000 visits (target: under 1 s);
 * a city day: `--centres` centres x about `--visits` visits, spread over `--procs` processes
@@ -25,11 +25,11 @@ import simpy
 from rich.console import Console
 from rich.table import Table
 
-from ..hub.catalog import load_catalog
-from ..hub.core.catalog import Catalog
-from ..hub.sim.engine import Engine
-from ..hub.sim.model import Weather
-from ..hub.sim.policies import layout
+from ...hub.catalog import load_catalog
+from ...hub.core.catalog import Catalog
+from ...hub.sim.engine import Engine
+from ...hub.sim.model import Weather
+from ...hub.sim.policies import layout
 
 DAY = dt.date(2026, 11, 25)  # an ordinary Wednesday
 VISITS_PER_WINDOW = 37.0  # windows a centre opens per visit expected (about 85% busy)

@@ -1,6 +1,6 @@
 """Benchmark: the kiosk's search-as-you-type (hub/web/search.py) over the sample catalog.
 
-    python -m onewindow.tools.bench_search [--rounds 200]
+    python -m onewindow.tools.bench.bench_search [--rounds 200]
 
 Each query a resident might type (pinyin initials, full pinyin, Chinese, English, a prefix)
 is run `rounds` times; prints p50 / p99 / max per query in ms. Budget: well under 20 ms a
@@ -13,8 +13,8 @@ import argparse
 import statistics
 import time
 
-from ..hub.catalog import load_catalog
-from ..hub.web.search import Search
+from ...hub.catalog import load_catalog
+from ...hub.web.search import Search
 
 QUERIES = ("yl", "yanglao", "养老", "pension", "sbk", "y", "社会保障卡", "ylbx")
 

