@@ -4,7 +4,7 @@
 
 A hub runs in this process (embedded broker, SQLite, the HTTP API on a free port); a
 simulated button box takes a ticket over MQTT; then `n` synthetic photographed pages (each a
-different form, angle and desk: firmware/node/tests/pages.py) go through the node's real path:
+different form, angle and desk: node/tests/pages.py) go through the node's real path:
 FakeSource capture → find the page → flatten and turn upright → encode → HTTP upload → the
 hub has fsynced and renamed the file and answered 201. Each step is timed per capture.
 
