@@ -8,7 +8,8 @@ a call's three publishes (reply, display, hall) another turn before paho had the
 of CPU per call went to those tasks, a do-nothing relay needing 0.6 ms in all. Here the
 hub takes messages from aiomqtt's own queue as they come, and hands each publish to paho at
 once, in order, when its batch is committed; acknowledgements are followed by message id.
-Both reach into aiomqtt's client (`_queue`, `_client`, `_disconnected`): a version bump
+Both reach into aiomqtt's client (`_queue`, `_client`, `_disconnected`, and its socket
+write hook, replaced here: see `_register_write`): a version bump
 must be checked against them (hub/tests/test_hub_mqtt.py exercises every path).
 """
 
@@ -33,6 +34,7 @@ class DirectLink:
         self.queue: asyncio.Queue[aiomqtt.Message] = client._queue
         self._paho: paho.Client = client._client
         self._disconnected: asyncio.Future[None] = client._disconnected
+        self._loop = asyncio.get_running_loop()
         self._inflight: dict[int, Publish] = {}  # message id -> publish not acknowledged
         self._settled = asyncio.Event()  # set when nothing is in flight
         self._settled.set()
@@ -45,6 +47,28 @@ class DirectLink:
                 self._settled.set()
 
         self._paho.on_publish = on_publish
+        self._paho.on_socket_register_write = self._register_write
+
+    def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """aiomqtt's hook, but the socket is checked when the loop runs the request: a
+        read that found the connection reset in the same turn may have closed it since
+        paho asked, and `add_writer` on a closed descriptor raises into the loop (EBADF,
+        logged with a traceback). paho may call this from the connecting thread, hence
+        call_soon_threadsafe, as aiomqtt does."""
+        loop = self._loop
+
+        def write() -> None:
+            try:
+                client.loop_write()
+            except Exception as exc:  # a broken pipe: the session is over
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def watch() -> None:
+            if sock.fileno() >= 0:  # -1 once closed: nothing left to write to
+                loop.add_writer(sock.fileno(), write)
+
+        loop.call_soon_threadsafe(watch)
 
     async def batch(self, limit: int) -> list[aiomqtt.Message]:
         """The next messages: one, waited for, and whatever else is queued (up to
