@@ -42,6 +42,7 @@ class Run:
     slices: list[float] = field(default_factory=list)  # s per background slice
     refreshes: int = 0  # landed
     kinds: dict[str, list[float]] = field(default_factory=dict)  # the takes by kind
+    forecast: list[float] = field(default_factory=list)  # s of each take in the forecast
 
 
 class Takes:
@@ -55,6 +56,26 @@ class Takes:
         self.topic = proto.device_topic(CENTRE, "box-1", "evt")
         self.now, self.i = T0, 0
         self.refresher = WaitRefresher(self.app, lambda: self.now)
+        # The wait forecast's share of a take: the predictor's entry points timed (the
+        # outermost call only: one may call another).
+        self.forecast, self._depth = 0.0, 0
+        for name in ("update", "predict", "issued"):
+            self._time(name)
+
+    def _time(self, name: str) -> None:
+        inner = getattr(self.app.waits, name)
+
+        def timed(*args: object, **kwargs: object) -> object:
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if not self._depth:
+                    self.forecast += time.perf_counter() - started
+
+        setattr(self.app.waits, name, timed)
 
     def take(self, kind: str = "normal") -> float:
         """One take at the next half second; its seconds (handle + commit)."""
@@ -66,6 +87,7 @@ class Takes:
         if kind == "appointment":  # its slot now: called before everyone
             fields["appointment_at"] = self.now
         payload = proto.encode("evt", proto.event("box-1", self.i, "take", **fields))
+        self.forecast = 0.0
         started = time.perf_counter()
         step = self.app.handle(self.topic, payload, self.now)
         self.journal.append(step.records)
@@ -100,6 +122,7 @@ def bench(waiting: int, takes: int, extend: bool, mix: tuple[str, ...] = ("norma
                 kind = mix[k % len(mix)]
                 t = hub.take(kind)
                 run.takes.append(t)
+                run.forecast.append(hub.forecast)
                 run.kinds.setdefault(kind, []).append(t)
                 hub.slices(run.slices)
             run.refreshes = hub.refresher.landed - landed
@@ -164,19 +187,28 @@ def _ms(xs: list[float], p: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--takes", type=int, default=200)
+    ap.add_argument("--takes", type=int, default=400)
     args = ap.parse_args()
-    print("| waiting before | take: p50 / p99 ms | background slices between takes: "
-          "p50 / p99 / max ms (n; refreshes) | baseline, whole queue simulated per take: "
-          "p50 / p99 ms |")
-    print("|---|---|---|---|")
+    print("| waiting before | take: p50 / p99 ms | the wait forecast's part of it: p50 / p99 ms "
+          "| background slices between takes: p50 / p99 / max ms (n; refreshes) "
+          "| baseline, whole queue simulated per take: p50 / p99 ms |")
+    print("|---|---|---|---|---|")
+    runs = {}
     for waiting in (0, 100, 300, 600, 1000):
-        a = bench(waiting, args.takes, extend=True)
+        a = runs[waiting] = bench(waiting, args.takes, extend=True)
         b = bench(waiting, args.takes, extend=False)
         print(f"| {waiting:,} | {_ms(a.takes, 50)} / {_ms(a.takes, 99)} "
+              f"| {_ms(a.forecast, 50)} / {_ms(a.forecast, 99)} "
               f"| {_ms(a.slices, 50)} / {_ms(a.slices, 99)} / "
               f"{max(a.slices, default=0) * 1e3:.2f} ({len(a.slices)}; {a.refreshes}) "
               f"| {_ms(b.takes, 50)} / {_ms(b.takes, 99)} |")
+    print()
+    full, empty = runs[1000], runs[0]
+    print(f"flat: a take with 1,000 waiting / with none: p50 "
+          f"{_pct(full.takes, 50) / _pct(empty.takes, 50):.2f}x, p99 "
+          f"{_pct(full.takes, 99) / _pct(empty.takes, 99):.2f}x")
+    print("the wait forecast on the reply path with 1,000 waiting: "
+          f"p99 {_ms(full.forecast, 99)} ms")
     print()
     m = bench(1000, args.takes * 2, extend=True, mix=MIX)
     print(f"Takes of a centre's mix, 1,000 waiting ({m.refreshes} refreshes landed between)")
