@@ -11,6 +11,12 @@ retained republished on each connect), the device registry kept current
 (hub/registry_sync.py), the fleet summary, the wait forecast (hub/forecast/refresh.py) and
 checkpoints (hub/checkpoints.py). The runner is also the web side's `HubPort`
 (hub/web/port.py). `serve` (hub/serve.py) wires a whole hub process from its configuration.
+
+Why one module of 408 lines: the durability order (nothing published before its records commit;
+a failed commit stops intake until `_recover` has rebuilt the state) is kept by the session, the
+batch handler, `commit`, `_storage_lost`, `_recover` and `_publish` together, through one
+`storage_ok` gate and one list of unsent messages; what could live apart already does (the app,
+checkpoints, registry_sync, forecast/refresh, mqtt/direct).
 """
 
 from __future__ import annotations

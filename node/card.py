@@ -23,6 +23,12 @@ asyncio queue (`EventBridge`). A card that cannot be read still gives an "insert
 
 Privacy: `resident_token(secret, ident_or_uid)` is what leaves the node (HMAC-SHA256 keyed with
 the centre secret); `mask_id()` is what goes into logs; `CardEvent`'s repr masks the identifier.
+
+Why one module of 469 lines: a card's identifier is read (`PcscReader`), masked for logs
+(`CardEvent`'s repr, `mask_id`) and keyed into what leaves the node (`resident_token`) in this
+one file, so where the raw number exists is checked in one reading; the PC/SC thread and the
+bridge that hands its events to the loop (`EventBridge`) are one threading contract (nothing
+raises out of the thread, a stuck node drops the oldest event).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@
 # firmware, so it uses only what both have: json, plain dicts and tuples, no typing, no
 # dataclasses. protocol/README.md is its prose twin; vectors/*.json are shared test cases.
 # Keep it small: on a board every name here costs RAM.
+#
+# Why one module of 436 lines: the message tables (EVENTS, COMMANDS, OTA, _COMMON, _RANGES) and
+# the one validator that reads them (`validate`, `_check`, `_ok`) are the contract, kept true to
+# protocol/README.md and vectors/*.json together; split, a field's spec and the code that
+# enforces it would sit apart, and a board would load two modules where it loads one.
 
 import json
 

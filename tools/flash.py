@@ -15,6 +15,12 @@ The steps, in order, each a small function that raises FlashError with what to d
 5. restart the board while reading its console, and wait for its live birth on the broker.
 
 A pass/fail table ends every run; the exit status is 0 only for a device that came online.
+
+Why one module of 450 lines: what could stand alone already does (the image and port checks in
+tools/flash_image.py, the console and broker watch in tools/flash_watch.py); what is left is the
+five steps above in order, sharing `Options` and `Report`, with the undo of a half-done
+provisioning in `_run`. tools/tests/test_flash.py replaces single steps by name on this module
+(`copy_uf2`, `check_port`, ...), which a split would have to follow.
 """
 
 from __future__ import annotations

@@ -24,6 +24,13 @@
 #   application does not need its own dedupe for the common lost-PUBACK case.
 #
 # MicroPython only (uses const, ticks_ms, asyncio.wait_for_ms).
+#
+# Why one module of 758 lines: it is one client, one state machine (keeper -> session -> reader)
+# over one shared state (the in-flight table, the receive buffer, the socket lock, the
+# up/down/fail events), read top to bottom; the packet builders are a few helpers only it calls.
+# On a board each module is one more module object and globals dict in RAM (all of it in RAM
+# when loaded from /app after an over-the-air update), and one more entry in
+# firmware/manifest.py.
 
 import asyncio
 import gc

@@ -29,6 +29,12 @@ every journal record in order (live and in replay alike).
   minutes: a tool without the refresher) simulates for a take.
 * Baselines for evaluation (evaluate_wait.py): `naive` (people ahead x mean occupancy /
   eligible windows) and `hol_delay` (the wait of the last ticket called from the same queue).
+
+Why one module of 596 lines: what is left here (the simulation is hub/forecast/paths.py, the
+standing forecast hub/forecast/chain.py) is the predictor's learned state (the occupancy
+learner, the time-of-day profile, the interval calibration), the methods that read it, and
+`predictor_to_dict`/`restore_predictor`, which must list every field of that state: apart, a
+field added to the predictor could be left out of the snapshot unseen.
 """
 
 from __future__ import annotations

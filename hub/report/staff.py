@@ -34,6 +34,11 @@ Each dimension becomes a 0–100 score: quantity, value and efficiency relative 
 centre's best clerk (best = 100), rating and quality absolute (share × 100); a clerk with
 no ratings or no promised cases gets the centre's share for that dimension. The
 composite is the weighted mean of the five scores with the configured weights.
+
+Why one module of 481 lines: it is the definition above, made code: the facts (`ServiceWatch`,
+`collect`, `facts_from_history`) are what the five dimensions are computed from (`compute`,
+`_score`), and a change to what counts as a service or a defect must be read with the formula
+that counts it. hub/app/day_close.py keeps the same facts live through `ServiceWatch` from here.
 """
 
 from __future__ import annotations

@@ -24,6 +24,11 @@ Restore refuses a target database that already holds data (journal records, snap
 accounts, devices, history) or a non-empty files directory unless `force`; with `force`
 the database's content is replaced and the old files directory is moved aside, not deleted.
 Stop the hub before restoring into its database.
+
+Why one module of 426 lines: backup and restore are the two sides of one archive format: the
+manifest `backup` writes is what `restore` reads and checks, and each database's copy
+(`_backup_sqlite`, `_backup_postgres`) is undone by its twin (`_restore_sqlite`,
+`_restore_postgres`); apart, a change to one side could miss the other.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ Each runs against the default (the hub's private Mosquitto) and the amqtt fallba
 (`[broker] embedded = "amqtt"`, what a machine without the mosquitto binary gets), whose
 gaps the plugin layer closes. The devices here are plain MQTT clients (aiomqtt, and a raw
 socket for the silent one): the broker is what is under test, not the firmware.
+
+Why one module of 471 lines: every test starts the broker a centre gets without configuring one,
+as `onewindow hub` does, through the same `centre`, `device` and `hub_side` helpers: the first
+half holds both brokers (`IMPLS`) to the interoperability promises, the second the private
+Mosquitto's life. Split, the helpers would move to a conftest and that one broker's story would
+read in pieces.
 """
 
 from __future__ import annotations

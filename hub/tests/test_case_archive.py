@@ -5,7 +5,13 @@ SQL), nothing else can be done to them, and the readers (cases page, card look-u
 console) find them by SQL.
 
 The hub here is the real one (`build_app`: journal, history tables and snapshots on
-SQLite or a real PostgreSQL), driven by device messages and staff operations."""
+SQLite or a real PostgreSQL), driven by device messages and staff operations.
+
+Why one module of 428 lines: the tests follow an archived case through its life (leaving memory,
+reopened, refused, found by the readers, kept bounded, purged, replayed), most from the same
+`closed_yesterday` hub; split, that fixture and its helpers would move to a conftest and the
+case's life would be read in pieces.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,12 @@
 builds, across days; corrupt snapshots fall back to older ones and in the end to the journal.
 
 The journals here come from the real app (`HubApp.handle`, devices' messages through the
-protocol); the snapshots go through the real store (SQLite, encode/decode, checksum)."""
+protocol); the snapshots go through the real store (SQLite, encode/decode, checksum).
+
+Why one module of 496 lines: every test here judges a restore by the same two things: journals
+made through the real app (`Driver`, `run_ops`, `two_days`) and the `state` both sides are
+compared by. The fall-back cases are variations on the one property and read best beside it.
+"""
 
 import datetime as dt
 import hashlib

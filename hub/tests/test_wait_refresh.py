@@ -3,7 +3,13 @@ forecast and never simulates the queue; the queue is simulated again in the back
 slices (hub/forecast/refresh.py), and that result is adopted only if it still stands for the
 state it read, with the tickets taken meanwhile placed into it again: then it is exactly what a
 simulation run at once at that position would have given. The real core, predictor and hub
-app; the refresher's scheduling is driven by the test (its steps, a clock the test moves)."""
+app; the refresher's scheduling is driven by the test (its steps, a clock the test moves).
+
+Why one module of 457 lines: the tests share one rig (`Run`, `_busy`, `_cmd`, `_finish`,
+`_same`) and one claim, that a refresh landed in steps equals a simulation run at once; the
+hub's side (the refresher in a real loop, the last section) is that claim again with the real
+app.
+"""
 
 from __future__ import annotations
 

@@ -21,6 +21,12 @@ Each measurement copies the cached database, brings it to the current schema (as
 start but the first after an upgrade finds it), starts a private Mosquitto and `onewindow hub`
 as a process, and times process start -> the `res` of a box's take (the box retries every
 50 ms until the hub answers, as a box does). RSS: /proc/<pid>/status VmRSS at that moment.
+
+Why one module of 526 lines: the year's generator (`Year`, `BackOffice`; bench_history.py and
+hub/tests/test_case_archive.py make their years with it too) is the start-up measurement's
+condition: its stand-ins (the naive forecast, quiet rendering, snapshots trimmed to the longest
+tail) are what the table's notes describe, and `generate` keys the cached databases by the
+parameters and a version number, to be bumped beside any change to the generator.
 """
 
 from __future__ import annotations

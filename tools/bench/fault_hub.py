@@ -10,6 +10,11 @@ number issued twice: must be 0), how long the hub said it was not ready, and the
 storage returning to the hub's retained status saying `ready` again.
 
 The pieces (HubWatch, TakeLoad, verdict) are also what hub/tests/test_storage_faults.py uses.
+
+Why one module of 423 lines: the pieces and the long run are one scenario: the table's lost and
+doubles columns are the same `verdict` hub/tests/test_storage_faults.py asserts, on the same
+`TakeLoad` and `HubWatch`, so the benchmark and the test judge an outage by code read in one
+place.
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ exception out of decode other than ProtocolError, any failure `handle` had to ca
 (`err internal`: a bug), a record the journal refuses, or a state change without a record.
 
 The imports of the hub happen inside the functions: atheris must instrument them as they load.
+
+Why one module of 442 lines: it is one command with one promise and one table
+(docs/benchmarks.md, through bench_report): the real-process run and the atheris run differ in
+how they make input, not in what they judge; the atheris child is this module run again
+(`--atheris-child`).
 """
 
 from __future__ import annotations

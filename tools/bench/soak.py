@@ -39,6 +39,12 @@ arena noise, ~6 MB of a ~60 MB process, while the growth a leak of a day's ticke
 whole-journal replay would bring is bigger and grows with the days); fds, threads and tasks
 never above the first two days' highest; start-up never more than twice day 2's plus 0.5 s
 and never a whole-journal replay after day 1 (the snapshot's tail at most a day of records).
+
+Why one module of 575 lines: it is one measurement, read top to bottom: the hub process and how
+it is read from outside, the mirror the engine decides with, the counts, the month's loop, then
+the promises `check` holds the rows to, each judged on figures taken a few screens above.
+Nothing here serves another module but tools/tests/test_soak.py (a short run of the same
+`run_soak` and `check`).
 """
 
 from __future__ import annotations

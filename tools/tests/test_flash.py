@@ -1,6 +1,12 @@
 """`onewindow flash`: image and port checks, the exact esptool/UF2 steps, provisioning
 without half-registered devices, and whole runs against a "board" that is the MicroPython
-unix port's REPL on a pseudo-terminal (mpremote drives it), real Mosquitto and the hub."""
+unix port's REPL on a pseudo-terminal (mpremote drives it), real Mosquitto and the hub.
+
+Why one module of 438 lines: its sections follow tools/flash.py's steps in order (image, port,
+the exact commands, the console, provisioning, whole runs), so each step's tests sit where the
+step does; the fixtures (`write`, `centre_toml`, `peers`) and `_offline_steps` serve several
+sections.
+"""
 
 from __future__ import annotations
 
