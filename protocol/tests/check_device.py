@@ -155,13 +155,11 @@ def run(D, vectors_dir):
 
 
 def main():
+    # Run as a script, so its folder is on the path (MicroPython puts it first too).
     import ow_device
+    from check_vectors import report
 
-    passed, failures = run(ow_device, sys.argv[1])
-    for line in failures:
-        print("FAIL", line)
-    print(str(passed) + " passed, " + str(len(failures)) + " failed")
-    sys.exit(1 if failures else 0)
+    report(*run(ow_device, sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -72,14 +72,18 @@ def run(proto, vectors_dir):
     return passed, failures
 
 
-def main():
-    import ow_protocol
-
-    passed, failures = run(ow_protocol, sys.argv[1])
+def report(passed, failures):
+    """The scripts' output and exit status (check_device.py ends with it too)."""
     for line in failures:
         print("FAIL", line)
     print(str(passed) + " passed, " + str(len(failures)) + " failed")
     sys.exit(1 if failures else 0)
+
+
+def main():
+    import ow_protocol
+
+    report(*run(ow_protocol, sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,11 @@ node and tools/simdevice.py all use."""
 import json
 import os
 import subprocess
-from pathlib import Path
 
 from onewindow.protocol import ow_device
 
 from . import check_device
-from .test_vectors import PROTOCOL, VECTORS, _tool
-
-HERE = Path(__file__).resolve().parent
+from .test_vectors import PROTOCOL, VECTORS, _tool, on_micropython
 
 
 def test_device_vectors_on_cpython():
@@ -22,9 +19,7 @@ def test_device_vectors_on_cpython():
 
 
 def test_device_vectors_on_micropython():
-    env = dict(os.environ, MICROPYPATH=str(PROTOCOL))
-    out = subprocess.run([_tool("micropython"), str(HERE / "check_device.py"), str(VECTORS)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = on_micropython("check_device.py", VECTORS)
     assert out.returncode == 0, out.stdout + out.stderr
     cp_passed, _ = check_device.run(ow_device, str(VECTORS))
     assert out.stdout.strip().endswith(f"{cp_passed} passed, 0 failed")
@@ -39,9 +34,7 @@ def test_a_wrong_expectation_fails(tmp_path):
     (tmp_path / "device.json").write_text(json.dumps(vectors))
     passed, failures = check_device.run(ow_device, str(tmp_path))
     assert passed == len(vectors) - 1 and len(failures) == 1 and "step 0" in failures[0]
-    out = subprocess.run([_tool("micropython"), str(HERE / "check_device.py"), str(tmp_path)],
-                         env=dict(os.environ, MICROPYPATH=str(PROTOCOL)),
-                         capture_output=True, text=True, timeout=60)
+    out = on_micropython("check_device.py", tmp_path)
     assert out.returncode == 1 and out.stdout.strip().endswith(f"{passed} passed, 1 failed")
 
 

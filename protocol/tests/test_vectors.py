@@ -29,10 +29,15 @@ def test_vectors_on_cpython():
     assert passed >= 30
 
 
+def on_micropython(script: str, vectors: Path) -> subprocess.CompletedProcess[str]:
+    """One of the check scripts run by the MicroPython unix port against protocol/."""
+    return subprocess.run([_tool("micropython"), str(HERE / script), str(vectors)],
+                          env=dict(os.environ, MICROPYPATH=str(PROTOCOL)),
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_vectors_on_micropython():
-    env = dict(os.environ, MICROPYPATH=str(PROTOCOL))
-    out = subprocess.run([_tool("micropython"), str(HERE / "check_vectors.py"), str(VECTORS)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = on_micropython("check_vectors.py", VECTORS)
     assert out.returncode == 0, out.stdout + out.stderr
     cp_passed, _ = check_vectors.run(proto, str(VECTORS))
     assert out.stdout.strip().endswith(f"{cp_passed} passed, 0 failed")
