@@ -67,7 +67,22 @@ class _Chain:
         self._all(_SHUTDOWN, 1)
 
 
-class Matrix(framebuf.FrameBuffer):
+class _Panel:
+    # What Matrix and Seg7 both pass on to their chain. A plain mixin: Matrix's native base
+    # (FrameBuffer) comes first, which MicroPython allows beside one Python class.
+    _chain: _Chain  # set by each subclass's __init__ (an annotation alone costs no RAM)
+
+    def brightness(self, level):
+        self._chain.brightness(level)
+
+    def poweroff(self):
+        self._chain.poweroff()
+
+    def poweron(self):
+        self._chain.poweron()
+
+
+class Matrix(framebuf.FrameBuffer, _Panel):
     """8x8 modules in one chain, laid out in `rows` rows (row-major, module 0 at the top
     left and nearest the MCU). Width 8 * n_modules / rows, height 8 * rows; MONO_HLSB, so
     one framebuffer byte is one digit register of one module (bit 7 = leftmost column)."""
@@ -83,15 +98,6 @@ class Matrix(framebuf.FrameBuffer):
         super().__init__(self.buf, self.width, self.height, framebuf.MONO_HLSB)
         self._chain = _Chain(spi, cs, n_modules)
         self._chain._init(7, brightness)
-
-    def brightness(self, level):
-        self._chain.brightness(level)
-
-    def poweroff(self):
-        self._chain.poweroff()
-
-    def poweron(self):
-        self._chain.poweron()
 
     def show(self):
         # 8 CS frames: frame d sets digit register d of every module.
@@ -155,7 +161,7 @@ def seg_bits(s, digits=8):
     return out
 
 
-class Seg7:
+class Seg7(_Panel):
     """One MAX7219 driving up to 8 common-cathode digits. DIG0 (register 1) is the
     rightmost digit, as on the common 8-digit modules."""
 
@@ -166,15 +172,6 @@ class Seg7:
         self._chain = _Chain(spi, cs, 1)
         self._chain._init(digits - 1, brightness)
         self.text = ""
-
-    def brightness(self, level):
-        self._chain.brightness(level)
-
-    def poweroff(self):
-        self._chain.poweroff()
-
-    def poweron(self):
-        self._chain.poweron()
 
     def show_text(self, s):
         bits = seg_bits(s, self.digits)
