@@ -23,7 +23,7 @@ from onewindow.hub.ota.bundle import (
 from onewindow.hub.ota.mqtt import OtaServer
 from onewindow.hub.ota.rollout import Rollout
 from onewindow.tools.firmware import _tool, build, source_version
-from onewindow.tools.testkit.fwsim import FirmwareProcess
+from onewindow.tools.testkit.fwsim import FirmwareProcess, stop_all
 from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -80,10 +80,7 @@ class Centre:
         return self
 
     async def stop(self) -> None:
-        await asyncio.gather(*(b.stop() for b in self.boards.values()),
-                             return_exceptions=True)
-        self.hub.stop()
-        self.broker.stop()
+        await stop_all(self.boards.values(), self.hub, self.broker)
 
     async def rollout(self, app: str = "old", version: str = NEW, key: Path | None = None,
                       corrupt=None, wave: int = 5, timeout: float = 40,

@@ -13,11 +13,14 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...hub.mqtt.broker import free_port
+
+if TYPE_CHECKING:  # imported where used at run time, as SimCentre does
+    from .testbed import HubProcess, Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -206,6 +209,15 @@ class FirmwareProcess:
 BOX_BUTTONS = [{"item": "SOC-001", "prefix": "A"}, {"item": "MED-001", "prefix": "B"}]
 
 
+async def stop_all(boards: Iterable[FirmwareProcess], hub: HubProcess,
+                   broker: Mosquitto) -> None:
+    """A centre's teardown: the boards (all of them, whatever one raises), then the hub, then
+    the broker they talk through."""
+    await asyncio.gather(*(b.stop() for b in boards), return_exceptions=True)
+    hub.stop()
+    broker.stop()
+
+
 class SimCentre:
     """Mosquitto + the hub process + firmware boards on the unix port: one button box, one
     hall board and, per window, a keypad and an LED board. Everything real but the pins."""
@@ -252,10 +264,7 @@ class SimCentre:
         return self
 
     async def stop(self) -> None:
-        await asyncio.gather(*(b.stop() for b in self.boards.values()),
-                             return_exceptions=True)
-        self.hub.stop()
-        self.broker.stop()
+        await stop_all(self.boards.values(), self.hub, self.broker)
 
     async def __aenter__(self) -> SimCentre:
         return await self.start()
