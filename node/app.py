@@ -19,7 +19,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,9 @@ class NodeApp:
         if self.io.bridge is not None:
             tasks.append(self._keys())
         if self.io.cards is not None:
-            tasks.append(self._cards())
+            tasks.append(self._each(self.io.cards, self.card, "card event"))
         if self.io.scans is not None:
-            tasks.append(self._scans())
+            tasks.append(self._each(self.io.scans, self.scan, "scan"))
         await asyncio.gather(*tasks)
 
     def note(self, what: str, **fields: Any) -> None:
@@ -194,15 +194,17 @@ class NodeApp:
             self.io.lamps.show(True)
         return True
 
-    # ---- card reader -----------------------------------------------------------------------
-    async def _cards(self) -> None:
-        assert self.io.cards is not None
-        async for ev in self.io.cards:
+    async def _each(self, source: AsyncIterable[Any], handle: Callable[[Any], Awaitable[bool]],
+                    what: str) -> None:
+        """Hands every card event or scan to its handler; one that fails is logged and the
+        reader keeps going."""
+        async for item in source:
             try:
-                await self.card(ev)
+                await handle(item)
             except Exception:
-                log.exception("%s: card event failed", self.cfg.id)
+                log.exception("%s: %s failed", self.cfg.id, what)
 
+    # ---- card reader -----------------------------------------------------------------------
     async def card(self, ev: Any) -> bool:
         if getattr(ev, "kind", "inserted") != "inserted":
             return False
@@ -229,14 +231,6 @@ class NodeApp:
         return self._verdict("card", reply)
 
     # ---- ticket scanner --------------------------------------------------------------------
-    async def _scans(self) -> None:
-        assert self.io.scans is not None
-        async for text in self.io.scans:
-            try:
-                await self.scan(text)
-            except Exception:
-                log.exception("%s: scan failed", self.cfg.id)
-
     async def scan(self, text: str) -> bool:
         ref = ticket_ref(text)
         if ref is None:
