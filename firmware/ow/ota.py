@@ -109,6 +109,8 @@ class Updater:
                 await self.send("refused", msg["id"], code="busy")
             else:
                 self.busy = msg["id"]
+                # Deliberately lazy (and a circle: ota_fetch uses this module's helpers):
+                # the fetch's bytecode is loaded only while an update is taken.
                 from ow.ota_fetch import Fetch
 
                 asyncio.create_task(Fetch(self).run(msg))
