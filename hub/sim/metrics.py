@@ -19,11 +19,11 @@ waits through `Waits`.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..core import measures
 from ..core import model as core_model
 from ..core.centre import Centre
 from ..core.model import Ticket, TicketState, WindowState
@@ -123,11 +123,9 @@ class DayMetrics:
 
 
 def percentile(xs: list[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100): a value that occurred; 0.0 for no values."""
-    if not xs:
-        return 0.0
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+    """The core's nearest-rank percentile (p in 0..100), 0.0 for no values: a score."""
+    v = measures.percentile(xs, p)
+    return 0.0 if v is None else v
 
 
 def first_call(t: Ticket) -> float | None:
@@ -144,12 +142,7 @@ class Waits:
 
     @classmethod
     def of(cls, tickets: Iterable[Ticket]) -> Waits:
-        out = []
-        for t in tickets:
-            called = first_call(t)
-            if called is not None:
-                out.append((called - t.issued_at) / 60.0)
-        return cls(out)
+        return cls([w for t in tickets if (w := measures.wait_minutes(t)) is not None])
 
     def __len__(self) -> int:
         return len(self.minutes)

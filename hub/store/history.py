@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from sqlalchemy import Integer, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
+from ..core.measures import percentile
 from . import db
 from .schema import history_case_events as case_events
 from .schema import history_cases as cases
@@ -86,16 +86,9 @@ def day_summary(day: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "served": sum(1 for r in mine if r["state"] == "done"),
         "no_shows": sum(1 for r in mine if r["state"] == "no_show"),
         "waits": len(waits), "wait_sum_min": sum(waits),
-        "wait_p90_min": _p90(waits),
+        "wait_p90_min": percentile(waits, 90),
         "one_window": sum(1 for r in mine if r["one_window"]),
     }
-
-
-def _p90(ordered: Sequence[float]) -> float | None:
-    """The 90th percentile (nearest rank) of values in ascending order."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
 
 
 def day_bounds(day: str, utc_offset_minutes: int) -> tuple[float, float]:

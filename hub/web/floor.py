@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.centre import Centre
-from ..core.model import Ticket, TicketState, WindowState, first_call, one_window
+from ..core.measures import percentile, wait_minutes
+from ..core.model import Ticket, TicketState, WindowState, one_window
 
 QUEUE_LIMIT = 3  # more waiting than this for one item: alert
 TARGET_MIN = 20.0  # a wait longer than this: alert
@@ -30,21 +30,6 @@ class Targets:
     queue_limit: int = QUEUE_LIMIT
     target_min: float = TARGET_MIN
     help_limit_min: float = HELP_LIMIT_MIN
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100): a value that occurred, None for no values."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(1, math.ceil(p / 100.0 * len(s)))
-    return s[k - 1]
-
-
-def wait_minutes(t: Ticket) -> float | None:
-    """Minutes from issue to the first call, None if never called."""
-    fc = first_call(t)
-    return None if fc is None else max(0.0, (fc[0] - t.issued_at) / 60.0)
 
 
 def _today(centre: Centre) -> list[Ticket]:
