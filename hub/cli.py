@@ -14,7 +14,7 @@ import typer
 
 from ..tools import devices as devices_cli
 from ..tools import flash as flash_cli
-from .cliutil import centre_config, load_or_exit
+from .cliutil import CONFIG_ERROR_EXIT, centre_config, load_or_exit
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
 from .store import commands as store_commands
@@ -45,10 +45,15 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the hub for one centre (embedded broker unless [broker] url is set)."""
     from .serve import serve
+    from .web import ListenError
 
     _logging(verbose)
     cfg = centre_config(config)
-    asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
+    try:
+        asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
+    except ListenError as e:
+        typer.echo(f"无法启动 / cannot start: {e}", err=True)
+        raise typer.Exit(CONFIG_ERROR_EXIT) from e
 
 
 @app.command()

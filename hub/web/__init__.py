@@ -84,10 +84,15 @@ def listener(host: str, port: int) -> socket.socket:
         sock.bind(addr)
         sock.listen(socket.SOMAXCONN)
         sock.setblocking(False)
-    except OSError:
+    except OSError as e:
         sock.close()
-        raise
+        raise ListenError(f"[web] cannot listen on {host}:{port}: {e.strerror} (another hub "
+                          f"or program holds the port? set [web] port)") from e
     return sock
+
+
+class ListenError(OSError):
+    """The web port cannot be opened: said in one line, the hub ends (exit 2)."""
 
 
 async def start_web(config: HubConfig, hub: HubApp,

@@ -7,19 +7,18 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.render.escpos_decode import decode
 from onewindow.node.app import Inputs, NodeApp
 from onewindow.node.card import CardEvent, PcscReader, resident_token
 from onewindow.node.config import from_dict
 from onewindow.node.keys import KeyBridge, Keys
 from onewindow.node.link import NodeLink
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
+from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,7 +35,13 @@ def token(identity: str | bytes) -> str:
 
 
 NODE_TOKEN = "node-1-upload-token"
-WEB_PORT = free_port()
+
+
+class Hall(NamedTuple):
+    broker: Mosquitto
+    tmp: Path
+    proc: HubProcess
+    web_port: int
 
 
 @pytest.fixture
@@ -44,18 +49,23 @@ async def hub(tmp_path):
     devices = [{"id": "box-1", "role": "box"},
                {"id": "node-1", "role": "node", "window": 1, "token": NODE_TOKEN},
                {"id": "kiosk-1", "role": "kiosk"}, {"id": "kp-2", "role": "keypad", "window": 2}]
+    # The web port is chosen now, below the ephemeral range (quiet_port): one chosen at
+    # import in the ephemeral range was taken by some client's connection minutes later in
+    # a full suite run, the hub could not listen, and the node waited for it in vain.
+    web_port = quiet_port()
     with Mosquitto(tmp_path / "broker") as broker:
         cfg = write_config(tmp_path / "centre.toml", "n1", broker.port, tmp_path / "hub.db",
                            windows=2, devices=devices,
-                           extra=f"\n[web]\nport = {WEB_PORT}\n")
+                           extra=f"\n[web]\nport = {web_port}\n")
         proc = HubProcess(cfg, tmp_path / "hub.log").start()
         try:
-            yield broker, tmp_path
+            yield Hall(broker, tmp_path, proc, web_port)
         finally:
             proc.stop()
 
 
-async def start_node(broker, tmp: Path, dev: str, role: str = "node", **inputs):
+async def start_node(hall: Hall, dev: str, role: str = "node", **inputs):
+    broker, tmp = hall.broker, hall.tmp
     node: dict[str, Any] = {"id": dev, "centre": "n1", "role": role, "secret": SECRET,
             "state_dir": str(tmp / dev), "clerk": "S1024"}
     if role == "node":
@@ -70,8 +80,13 @@ async def start_node(broker, tmp: Path, dev: str, role: str = "node", **inputs):
     for _ in range(600):  # 30 s: a loaded CI machine starts the hub slowly
         if link.online():
             break
+        if task.done():  # the node itself failed: its own error, not a timeout
+            task.result()
+        if hall.proc.proc is not None and hall.proc.proc.poll() is not None:
+            pytest.fail(f"the hub exited ({hall.proc.proc.returncode}) before the node came "
+                        f"up:\n{(tmp / 'hub.log').read_text()[-3000:]}")
         await asyncio.sleep(0.05)
-    assert link.online(), "node did not come up"
+    assert link.online(), f"node did not come up; hub log:\n{(tmp / 'hub.log').read_text()[-3000:]}"
     return app, task
 
 
@@ -81,7 +96,7 @@ def journal(tmp: Path) -> list[dict]:
 
 
 async def test_kiosk_card_tap_issues_a_ticket_for_the_resident_and_prints_it(hub):
-    broker, tmp = hub
+    tmp = hub.tmp
     printed = tmp / "lp0"
 
     class FilePrinter:  # the kiosk's printer device file (/dev/usb/lp0 on a Pi)
@@ -89,7 +104,7 @@ async def test_kiosk_card_tap_issues_a_ticket_for_the_resident_and_prints_it(hub
             with printed.open("ab") as f:
                 f.write(data)
 
-    app, task = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=FilePrinter())
+    app, task = await start_node(hub, "kiosk-1", "kiosk", printer=FilePrinter())
     try:
         assert await app.card(Card(ident="310101199001011234"))
         for _ in range(100):
@@ -118,17 +133,17 @@ async def test_kiosk_card_tap_issues_a_ticket_for_the_resident_and_prints_it(hub
 
 
 async def test_window_node_keys_scan_rate_and_card(hub):
-    broker, tmp = hub
+    tmp = hub.tmp
     paper: list[bytes] = []
 
     class ListPrinter:
         write = paper.append
 
-    kiosk, ktask = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=ListPrinter())
+    kiosk, ktask = await start_node(hub, "kiosk-1", "kiosk", printer=ListPrinter())
     factory = MockFactory()
     bridge = KeyBridge(asyncio.get_running_loop())
     keys = Keys({"call": 5, "rate_good": 16}, bridge, pin_factory=factory)
-    app, task = await start_node(broker, tmp, "node-1", bridge=bridge)
+    app, task = await start_node(hub, "node-1", bridge=bridge)
     try:
         await kiosk.card(Card(ident="310101199001011234"))
         factory.pin(5).drive_low()  # the clerk presses call
@@ -168,7 +183,7 @@ async def test_window_node_keys_scan_rate_and_card(hub):
 
 async def test_card_tapped_on_a_real_reader_issues_and_prints_a_ticket(hub, pcscd_vcard):
     """pcscd, the vpcd virtual reader and our virtual card: tap -> ticket bytes printed."""
-    broker, tmp = hub
+    tmp = hub.tmp
     paper: list[bytes] = []
 
     class ListPrinter:
@@ -176,7 +191,7 @@ async def test_card_tapped_on_a_real_reader_issues_and_prints_a_ticket(hub, pcsc
 
     reader = PcscReader(readers=[pcscd_vcard.reader])
     await reader.start()
-    _, task = await start_node(broker, tmp, "kiosk-1", "kiosk", printer=ListPrinter(),
+    _, task = await start_node(hub, "kiosk-1", "kiosk", printer=ListPrinter(),
                                cards=reader)
     try:
         card = pcscd_vcard(uid=bytes.fromhex("04a1b2c3d4e5f6"), ident="310101199001011234")
@@ -205,7 +220,7 @@ async def test_onewindow_node_command_runs_and_stops_cleanly(hub, pcscd):
 
     from onewindow.protocol import ow_protocol as proto
 
-    broker, tmp = hub
+    broker, tmp = hub.broker, hub.tmp
     (tmp / "centre.key").write_text(SECRET)
     conf = tmp / "node.toml"
     conf.write_text(f"""
@@ -253,14 +268,14 @@ async def test_capture_key_stores_the_page_with_the_ticket_at_the_hub(hub):
 
     from .pages import blank_desk, photograph, render_page
 
-    broker, tmp = hub
+    broker = hub.broker
     factory = MockFactory()
     bridge = KeyBridge(asyncio.get_running_loop())
     keys = Keys({"call": 5, "capture": 20}, bridge, pin_factory=factory)
     source = FakeSource([photograph(render_page(1), angle=12.0).image, blank_desk()], fail_at=2)
-    hub_url = f"http://127.0.0.1:{WEB_PORT}"
+    hub_url = f"http://127.0.0.1:{hub.web_port}"
     app, task = await start_node(
-        broker, tmp, "node-1", bridge=bridge,
+        hub, "node-1", bridge=bridge,
         capture=functools.partial(capture_page, source),
         upload=lambda ticket, name, data, ctype: upload(hub_url, ticket, name, data, ctype,
                                                         NODE_TOKEN))

@@ -1,0 +1,25 @@
+"""`onewindow hub` as a technician starts it: a web port already taken is said in one line
+and the command ends with exit 2, not a traceback (the hub cannot serve its pages)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from onewindow.hub.cliutil import CONFIG_ERROR_EXIT
+from onewindow.tools.testkit.testbed import Mosquitto, write_config
+
+
+def test_a_web_port_in_use_is_one_clear_line_and_exit_2(tmp_path) -> None:
+    with socket.socket() as taken, Mosquitto(tmp_path / "broker") as broker:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path / "centre.toml", "n1", broker.port, tmp_path / "hub.db",
+                           windows=2, extra=f"\n[web]\nport = {port}\n")
+        done = subprocess.run([sys.executable, "-m", "onewindow.hub.cli", "hub", "--config",
+                               str(cfg)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == CONFIG_ERROR_EXIT, done.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
