@@ -15,8 +15,8 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.tools.testkit.fwsim import BOX_BUTTONS, FirmwareProcess
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,7 +29,7 @@ class Cutter:
 
     def __init__(self, upstream: int) -> None:
         self.upstream = upstream
-        self.port = free_port()
+        self.port = quiet_port()
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
 

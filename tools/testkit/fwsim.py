@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...hub.mqtt.broker import free_port
+from .ports import quiet_port
 
 if TYPE_CHECKING:  # imported where used at run time, as SimCentre does
     from .testbed import HubProcess, Mosquitto
@@ -59,7 +59,7 @@ class FirmwareProcess:
         self.cfg.setdefault("board", "sim")
         self.cfg.setdefault("state_dir", str(self.workdir))
         sim = dict(self.cfg.get("sim", {}))
-        sim.setdefault("ctl_port", free_port())
+        sim.setdefault("ctl_port", quiet_port())
         sim.setdefault("out_dir", str(self.workdir))
         self.cfg["sim"] = sim
         self.ctl_port: int = sim["ctl_port"]

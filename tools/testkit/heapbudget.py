@@ -31,7 +31,7 @@ from ...hub.ota.rollout import Rollout
 from .. import firmware
 from . import mpbuild
 from .fwsim import BOX_BUTTONS, FirmwareProcess
-from .testbed import HubProcess, Mosquitto, free_port, make_test_ca, write_config
+from .testbed import HubProcess, Mosquitto, make_test_ca, quiet_port, write_config
 
 BUDGET = 112 * 1024  # an ESP32's MicroPython heap (no PSRAM), grown to its size
 MARGIN = 0.20  # of the budget left free at the highest reading
@@ -86,7 +86,7 @@ class HeapCentre:
         self.workdir = Path(workdir)
         self.cap = cap
         certs = make_test_ca(self.workdir / "ca")
-        self.tls_port = free_port()
+        self.tls_port = quiet_port()
         # Run as root, Mosquitto would drop to its own user, which cannot read the key.
         self.broker = Mosquitto(self.workdir / "broker", extra_conf=(
             ("user root\n" if os.geteuid() == 0 else "")

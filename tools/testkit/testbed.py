@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Self
 
-from ...hub.mqtt.broker import free_port
+from .ports import quiet_port
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
@@ -86,7 +86,7 @@ class Mosquitto(_MosquittoProcess):
     def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
         super().__init__()
         self.workdir = Path(workdir)
-        self.port = port or free_port()
+        self.port = port or quiet_port()
         self.extra_conf = extra_conf
 
     def start(self) -> Mosquitto:
@@ -161,29 +161,6 @@ class HubProcess:
         if self.proc is None:
             return None
         return terminate(self.proc, 10)
-
-
-def quiet_port(low: int = 20000) -> int:
-    """A free port below the kernel's ephemeral range: no outgoing connection can hold it
-    as its local port, so a server stopped for a while (an outage test) can bind it again
-    on a machine busy with other tests' connections."""
-    import random
-    import socket
-
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            high = int(f.read().split()[0])
-    except (OSError, ValueError):
-        return free_port()
-    for _ in range(200):
-        port = random.randrange(low, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    return free_port()
 
 
 class Postgres:
@@ -267,10 +244,10 @@ class FleetMosquitto(_MosquittoProcess):
 
         super().__init__()
         self.config, self.workdir = config, Path(workdir)
-        self.port = free_port()
-        self.hub_port = free_port()  # the hub's loopback listener: client ids kept
+        self.port = quiet_port()
+        self.hub_port = quiet_port()  # the hub's loopback listener: client ids kept
         self.cert_dir = cert_dir
-        self.tls_port = free_port() if cert_dir is not None else None
+        self.tls_port = quiet_port() if cert_dir is not None else None
         self._mosquitto = mosquitto
 
     def write(self) -> list[str]:

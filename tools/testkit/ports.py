@@ -1,0 +1,32 @@
+"""Ports for the test kit's servers (Mosquitto, the hub's web side, the sim boards' control
+port): chosen below the kernel's ephemeral range. A port picked by binding port 0 lies in
+that range, and in a full suite run some client's outgoing connection took one between the
+moment it was picked and the moment its server bound it (CI: a sim board's EADDRINUSE, a
+hub whose web port was gone)."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+from ...hub.mqtt.broker import free_port
+
+
+def quiet_port(low: int = 20000) -> int:
+    """A free port below the kernel's ephemeral range: no outgoing connection can hold it
+    as its local port, so a server stopped for a while (an outage test) can bind it again
+    on a machine busy with other tests' connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = int(f.read().split()[0])
+    except (OSError, ValueError):
+        return free_port()
+    for _ in range(200):
+        port = random.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
