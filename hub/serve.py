@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from .config import BrokerURL, HubConfig
 from .gcpolicy import Collector
@@ -18,6 +19,12 @@ from .runner import HubRunner, build_app
 from .store.journal import Journal
 from .store.snapshot import SnapshotStore
 
+# Blocking work off the loop (snapshot saves, registry lookups, password hashes, file
+# uploads) runs on this many named threads, created as needed and kept: the hub's threads
+# are its main thread plus at most these, however long it runs (the soak checks the bound).
+IO_THREADS = 3
+MAX_THREADS = 1 + IO_THREADS
+
 
 async def serve(config: HubConfig, stop: asyncio.Event | None = None,
                 clock: Callable[[], float] = time.time,
@@ -25,6 +32,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     """Run a hub from its configuration until `stop` is set: the `onewindow hub` command."""
     from .fleet.hub import BrokerAccess
 
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hub-io"))
     journal = Journal(config.database_url, fsync=config.fsync)
     access = BrokerAccess(config, journal.engine)  # credentials, embedded broker's rules
     broker = None

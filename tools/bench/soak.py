@@ -36,8 +36,10 @@ Promises (`check`): counts equal every day; no device error, every hub stop clea
 each day from day 3 on within +10 % of day 2's (each day's hub is a fresh process, so its
 RSS after a day is start-up plus one day's state: 10 % leaves room for the allocator's
 arena noise, ~6 MB of a ~60 MB process, while the growth a leak of a day's tickets or a
-whole-journal replay would bring is bigger and grows with the days); fds, threads and tasks
-never above the first two days' highest; start-up never more than twice day 2's plus 0.5 s
+whole-journal replay would bring is bigger and grows with the days); fds and tasks never
+above the first two days' highest, threads never above the hub's bound (hub/serve.py
+MAX_THREADS: its worker threads start when two blocking jobs first overlap, which may be on
+any day); start-up never more than twice day 2's plus 0.5 s
 and never a whole-journal replay after day 1 (the snapshot's tail at most a day of records).
 
 Why one module of 575 lines: it is one measurement, read top to bottom: the hub process and how
@@ -78,6 +80,7 @@ from ...hub.core import commands as c
 from ...hub.core.centre import Centre
 from ...hub.devices import Registry
 from ...hub.mqtt.broker import LOOPBACK
+from ...hub.serve import MAX_THREADS
 from ...hub.sim.engine import Rating
 from ...hub.sim.metrics import DayResult
 from ...hub.sim.model import at_local, day_info
@@ -498,6 +501,8 @@ def check(soak: Soak) -> list[str]:
             bad.append(f"day {r.n}: device errors {dict(r.errors)}")
         if r.exit != 0:
             bad.append(f"day {r.n}: the hub exited with {r.exit} on SIGTERM")
+        if r.threads > MAX_THREADS:  # worker threads come and stay as needed, up to the bound
+            bad.append(f"day {r.n}: {r.threads} threads > the hub's bound {MAX_THREADS}")
         if r.n > 1 and not r.replayed.startswith("snap+"):
             bad.append(f"day {r.n}: start-up did not load a snapshot ({r.replayed})")
     if len(rows) >= 3:
@@ -509,7 +514,7 @@ def check(soak: Soak) -> list[str]:
             if r.startup_s > 2 * base.startup_s + 0.5:
                 bad.append(f"day {r.n}: start-up {r.startup_s:.2f} s > 2 x day 2's "
                            f"{base.startup_s:.2f} s + 0.5 s")
-        for what in ("fds", "threads", "tasks"):
+        for what in ("fds", "tasks"):
             top = max(getattr(r, what) for r in rows[:2])
             grew = [f"day {r.n}: {getattr(r, what)}" for r in rows[2:]
                     if getattr(r, what) > top]
