@@ -6,7 +6,10 @@
   uploaded to the hub against the current ticket.
 * card tapped: at a window, `card` (the hub answers with the resident's tickets and open
   cases); at a kiosk, `take` for the kiosk's item, tied to the resident, and the hub's
-  `print` command goes to the kiosk's printer.
+  `print` command goes to the kiosk's printer. A resident ID card of someone `[kiosk]
+  priority_age` (60) or older takes a priority ticket: the age is worked out here from the
+  birth date in the number against the node's own date, and only `priority: "priority"`
+  is sent (never the birth date, the age or the number).
 * ticket scanned: `scan` (the hub starts serving it if it was called here).
 
 Inputs are injected (`Inputs`), so tests drive the real code with gpiozero's MockFactory,
@@ -21,9 +24,11 @@ import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from ..protocol import ow_protocol as proto
+from .card import priority_class
 from .config import NodeConfig
 from .keys import KeyBridge, Lamps
 from .link import NodeLink, Reply
@@ -45,6 +50,11 @@ class CaptureError(Exception):
         self.alert = alert
 
 
+def local_date() -> date:
+    """Today in the node's own time zone (the centre's: a Pi is set to local time)."""
+    return datetime.now().astimezone().date()
+
+
 @dataclass
 class Inputs:
     """The node's peripherals; any may be None (a kiosk has no keys, a node no printer)."""
@@ -57,6 +67,7 @@ class Inputs:
     printer: Any | None = None  # has write(bytes) (python-escpos printer or a file)
     upload: Callable[..., Any] | None = None  # async (ticket, name, data, content_type)
     token: Callable[[str | bytes], str] | None = None  # card identity -> resident token
+    today: Callable[[], date] = local_date  # a card holder's age is on this date
 
 
 class NodeApp:
@@ -216,14 +227,18 @@ class NodeApp:
         await self.link.set_alerts([a for a in self.link.alerts if a != "card_unreadable"])
         resident = self.io.token(ident)  # the raw number stops here
         if self.cfg.role == "kiosk":
-            reply = await self.link.event("take", item=self.cfg.kiosk_item, resident=resident)
+            # Only the class leaves the node: never the birth date, the age or the number.
+            priority = priority_class(ev.ident, self.io.today(), self.cfg.priority_age)
+            extra: dict[str, Any] = {"priority": priority} if priority else {}
+            reply = await self.link.event("take", item=self.cfg.kiosk_item, resident=resident,
+                                          **extra)
             if reply and reply[0] == "err" and reply[1]["code"] == "already_has_ticket" \
                     and "ticket" in reply[1]:
                 # Tapping again means "I lost my slip": print the ticket they hold.
                 self.note("take", result="err", reply=reply[1])
                 reply = await self.link.event("reprint", ticket=reply[1]["ticket"])
                 return self._verdict("reprint", reply)
-            return self._verdict("take", reply)
+            return self._verdict("take", reply, priority=priority or "normal")
         reply = await self.link.event("card", resident=resident)
         if reply is not None and reply[0] == "res":
             self.resident_view = {"tickets": reply[1].get("tickets", []),

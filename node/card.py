@@ -23,12 +23,15 @@ asyncio queue (`EventBridge`). A card that cannot be read still gives an "insert
 
 Privacy: `resident_token(secret, ident_or_uid)` is what leaves the node (HMAC-SHA256 keyed with
 the centre secret); `mask_id()` is what goes into logs; `CardEvent`'s repr masks the identifier.
+`priority_class(ident, today)` reads the birth date inside a resident ID number on the node and
+gives only the class ("priority" at 60 or older): the birth date and the age never leave it.
 
-Why one module of 469 lines: a card's identifier is read (`PcscReader`), masked for logs
-(`CardEvent`'s repr, `mask_id`) and keyed into what leaves the node (`resident_token`) in this
-one file, so where the raw number exists is checked in one reading; the PC/SC thread and the
-bridge that hands its events to the loop (`EventBridge`) are one threading contract (nothing
-raises out of the thread, a stuck node drops the oldest event).
+Why one module of 530 lines: a card's identifier is read (`PcscReader`), masked for logs
+(`CardEvent`'s repr, `mask_id`), keyed into what leaves the node (`resident_token`) and reduced
+to a priority class (`priority_class`) in this one file, so where the raw number exists is
+checked in one reading; the PC/SC thread and the bridge that hands its events to the loop
+(`EventBridge`) are one threading contract (nothing raises out of the thread, a stuck node
+drops the oldest event).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal, Protocol, runtime_checkable
 
 log = logging.getLogger("onewindow.node.card")
@@ -134,6 +138,64 @@ def mask_id(number: str | None) -> str:
     if n <= 8:
         return "*" * n
     return number[:4] + "*" * (n - 8) + number[-4:]
+
+
+PRIORITY_AGE = 60  # 老年人优先: residents this old or older get a priority ticket
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
+ID_CHECK = "10X98765432"
+OLDEST = 150  # a birth date further back than this is not a real one
+
+
+def birth_date(ident: str) -> date | None:
+    """The birth date inside a mainland resident ID number, or None.
+
+    18 characters: 6-digit region, YYYYMMDD (positions 7-14), 3-digit sequence, check
+    character (GB 11643, verified: a number that fails it is not read). 15 digits (the first
+    generation, issued until 2004): region, YYMMDD (positions 7-12) of 19YY, sequence.
+    Spaces are ignored and a check 'x' is 'X'. Anything else, or a date that does not exist
+    (19900230), is None.
+    """
+    norm = "".join(ident.split()).upper()
+    if len(norm) == 18:
+        body, check = norm[:17], norm[17]
+        if not (body.isdigit() and body.isascii()):
+            return None
+        total = sum(int(d) * w for d, w in zip(body, ID_WEIGHTS, strict=True))
+        if ID_CHECK[total % 11] != check:
+            return None
+        y, m, d = int(norm[6:10]), int(norm[10:12]), int(norm[12:14])
+    elif len(norm) == 15:
+        if not (norm.isdigit() and norm.isascii()):
+            return None
+        y, m, d = 1900 + int(norm[6:8]), int(norm[8:10]), int(norm[10:12])
+    else:
+        return None
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today` (one born on 29 February turns a year older on
+    1 March in a common year)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def priority_class(ident: str | None, today: date, age: int = PRIORITY_AGE) -> str | None:
+    """"priority" when the ID number's holder is `age` or older on `today`, else None (a
+    normal ticket): a card without a readable resident ID number, an impossible or future
+    birth date, or `age` 0 (the centre gives no priority by age). Only this class leaves
+    the node, never the birth date, the age or the number."""
+    if age <= 0 or not ident:
+        return None
+    born = birth_date(ident)
+    if born is None or born > today:
+        return None
+    years = age_on(born, today)
+    if years > OLDEST:
+        return None
+    return "priority" if years >= age else None
 
 
 # -- the thread → asyncio bridge ----------------------------------------------------------------

@@ -48,6 +48,9 @@ device = 0
 
 [kiosk]
 item = "SOC-001"         # what a card tap at a kiosk takes a ticket for
+priority_age = 60        # a resident ID card of someone this old or older takes a priority
+                         # (爱心优先) ticket; 0: no priority by age. The birth date is read on
+                         # the node and only the class "priority" is sent (node/card.py).
 [printer]
 kind = "file"            # "file" (a /dev/usb/lp0 style device) | "serial"
 path = "/dev/usb/lp0"
@@ -62,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("node", "kiosk")
+MAX_PRIORITY_AGE = 120
 KEYS = ("call", "recall", "skip", "transfer", "pause", "help", "capture",
         "rate_good", "rate_fair", "rate_poor")
 
@@ -91,6 +95,7 @@ class NodeConfig:
     scanner: str | None = None
     camera: dict[str, Any] = field(default_factory=dict)
     kiosk_item: str | None = None
+    priority_age: int = 60  # 0: a card never takes a priority ticket by age
     printer: dict[str, Any] = field(default_factory=dict)
     transfer_to: int | None = None
     clerk: str | None = None
@@ -130,6 +135,11 @@ def from_dict(data: dict[str, Any], base: Path = Path(".")) -> NodeConfig:
     kiosk = data.get("kiosk", {})
     if role == "kiosk" and not kiosk.get("item"):
         raise NodeConfigError("[kiosk] item is required for a kiosk")
+    priority_age = kiosk.get("priority_age", 60)
+    if isinstance(priority_age, bool) or not isinstance(priority_age, int) \
+            or not 0 <= priority_age <= MAX_PRIORITY_AGE:
+        raise NodeConfigError(f"[kiosk] priority_age must be a whole number of years from 0 "
+                              f"(no priority by age) to {MAX_PRIORITY_AGE}, not {priority_age!r}")
     return NodeConfig(
         id=node["id"], centre=node["centre"], role=role, window=node.get("window"),
         state_dir=base / node.get("state_dir", "."), secret=secret,
@@ -140,5 +150,6 @@ def from_dict(data: dict[str, Any], base: Path = Path(".")) -> NodeConfig:
         hub_url=hub.get("url"), hub_token=hub.get("token"), keys=dict(keys),
         leds=dict(data.get("leds", {})), scanner=data.get("scanner", {}).get("device"),
         camera=dict(data.get("camera", {})), kiosk_item=kiosk.get("item"),
+        priority_age=priority_age,
         printer=dict(data.get("printer", {})), transfer_to=node.get("transfer_to"),
         clerk=node.get("clerk"))
