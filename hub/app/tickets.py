@@ -12,9 +12,10 @@ from typing import Any
 from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
 from ..core.effects import TicketIssued
+from ..core.model import Priority
 from ..devices import Publish
 from ..forecast.wait import Estimate
-from ..render.escpos import render_ticket
+from ..render.escpos import PRIORITY_EN, PRIORITY_ZH, render_ticket
 from ..store.journal import Record
 from .outbound import dev_topic
 from .state import AppState
@@ -39,15 +40,18 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
         point, lo, hi = minutes
         wait = (f"预计等候约{point}分钟（{lo}–{hi}分钟） / "
                 f"about {point} min ({lo}-{hi})")
+    priority = t.priority is Priority.PRIORITY
     lines = [name.zh, t.number, item.name.zh, item.name.en,
              f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
+    if priority:  # last, so the other lines keep their places for devices that read them
+        lines.append(f"{PRIORITY_ZH} / {PRIORITY_EN}")
     qr = app.status_url + t.id
     escpos = render_ticket({
         "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
         "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
         "wait_min": None if minutes is None else minutes[0],
         "wait_range": None if minutes is None else minutes[1:],
-        "issued_at": when, "qr": qr})
+        "issued_at": when, "qr": qr, "priority": priority})
     cmd: dict[str, Any] = {
         "id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
         "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}

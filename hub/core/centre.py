@@ -5,9 +5,9 @@ hub, the journal replay and the simulator drive the very same code. An operation
 raises `Rejected` having changed nothing, or mutates the state and returns its effects.
 
 The state and its shared look-ups are `CentreState` (state.py); each operation lives with
-its concern (issuing, numbering, serving, window_admin, cases, ratings, help_requests) and
-the day's roll-over in day_rollover.py. This module dispatches to them and offers the queries
-the adapters read (calendar, people ahead, offline blocks).
+its concern (issuing, numbering, serving, window_admin, cases, ratings, help_requests,
+prioritise) and the day's roll-over in day_rollover.py. This module dispatches to them and
+offers the queries the adapters read (calendar, people ahead, offline blocks).
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from . import cases, help_requests, issuing, numbering, people_ahead, ratings, serving, window_admin
+from . import (
+    cases,
+    help_requests,
+    issuing,
+    numbering,
+    people_ahead,
+    prioritise,
+    ratings,
+    serving,
+    window_admin,
+)
 from . import commands as c
 from .day_rollover import roll_over, rollback, savepoint
 from .effects import Effect
@@ -101,6 +111,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.Reprint: issuing.reprint,
     c.CaseUpdate: cases.update_case,
     c.Rate: ratings.rate,
+    c.MarkPriority: prioritise.mark_priority,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
 }

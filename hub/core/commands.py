@@ -163,6 +163,17 @@ class Rate(WindowCommand):
     score: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MarkPriority(Command):
+    """A clerk (`by`, the console's user) marks a waiting ticket priority (爱心优先): a
+    resident who did not press priority, e.g. a pregnant woman staff noticed. The record,
+    `{op: "mark_priority", ticket, by}`, keeps who did it (hub/core/prioritise.py)."""
+
+    op: ClassVar[str] = "mark_priority"
+    ticket: str  # id ("20261123-A017") or today's number ("A017")
+    by: str
+
+
 CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
     "returned": (("open",), "returned"),
     "resubmitted": (("returned",), "open"),
@@ -176,6 +187,7 @@ CASE_DEFECTS = ("returned", "corrected", "reopened")
 ALL: tuple[type[Command], ...] = (
     TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
     Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate, Rate,
+    MarkPriority,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}

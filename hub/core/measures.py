@@ -5,9 +5,10 @@ one definition each, so a p90 wait means the same on every screen and in every p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from .model import Ticket, first_call
+from .model import Priority, Ticket, TicketState, first_call
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -22,3 +23,29 @@ def wait_minutes(t: Ticket) -> float | None:
     """Minutes from issue to the first call, None if never called."""
     fc = first_call(t)
     return None if fc is None else max(0.0, (fc[0] - t.issued_at) / 60.0)
+
+
+def tier_waits(today: Iterable[Ticket], now: float) -> dict[str, dict[str, Any]]:
+    """The day's waits per tier (normal, priority, appointment), for the supervisors: how
+    many wait now and the longest of their waits so far; of those called, the longest and
+    the 90th-percentile wait to the first call (minutes, one decimal; None for none). A
+    ticket counts in the tier it is in now (a clerk may have marked it priority)."""
+    waiting: dict[Priority, list[float]] = {p: [] for p in Priority}
+    called: dict[Priority, list[float]] = {p: [] for p in Priority}
+    for t in today:
+        if t.state is TicketState.WAITING:
+            waiting[t.priority].append(max(0.0, (now - t.issued_at) / 60.0))
+        elif (w := wait_minutes(t)) is not None:
+            called[t.priority].append(w)
+    out: dict[str, dict[str, Any]] = {}
+    for tier in Priority:
+        ws, cs = waiting[tier], called[tier]
+        p90 = percentile(cs, 90)
+        out[tier.value] = {
+            "waiting": len(ws),
+            "longest_waiting_min": round(max(ws), 1) if ws else None,
+            "called": len(cs),
+            "p90_wait_min": None if p90 is None else round(p90, 1),
+            "max_wait_min": round(max(cs), 1) if cs else None,
+        }
+    return out

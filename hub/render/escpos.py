@@ -189,6 +189,10 @@ class Slip:
         return bytes(self.out)
 
 
+# A priority ticket's words (render_ticket): zh-CN, zh-TW, English.
+PRIORITY_ZH, PRIORITY_ZH_TW, PRIORITY_EN = "爱心优先", "愛心優先", "Priority"
+
+
 def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
                ) -> tuple[str, str]:
     """The (Chinese, English) wait estimate lines: the point estimate and, when known, the
@@ -207,7 +211,8 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
 
     ``ticket`` keys: centre_zh, centre_en, number, item_zh, item_en, ahead, wait_min
     (int, or None when no window is open), optional wait_range ((low, high) minutes, the
-    80% interval), issued_at, qr (URL).
+    80% interval), issued_at, qr (URL), optional priority (True: a priority ticket, which
+    gets 爱心优先 large under its number, then the Traditional and English words).
     """
     s = Slip()
     s.zh(ticket["centre_zh"], bold=True)
@@ -215,6 +220,9 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
         s.line(ticket["centre_en"])
     s.blank()
     s.line(ticket["number"], bold=True, size=(4, 4))
+    if ticket.get("priority"):
+        s.zh(PRIORITY_ZH, bold=True, size=(2, 2))
+        s.zh(f"{PRIORITY_ZH_TW} / {PRIORITY_EN}")
     s.blank()
     s.zh(ticket["item_zh"], bold=True, size=(1, 2))  # double height, Chinese and ASCII
     if ticket.get("item_en"):

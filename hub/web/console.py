@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
 from ..core.help_requests import Help, HelpAnswer
-from ..core.model import HelpRequest, TicketState
+from ..core.model import HelpRequest, Ticket, TicketState
 from ..core.rejected import Rejected
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
@@ -30,7 +30,8 @@ from . import auth
 from .staff import Staff, _json, error
 
 ACTIONS = ("call", "recall", "skip", "transfer", "start", "complete", "pause", "resume",
-           "open", "close", "help")
+           "open", "close", "help", "priority")
+QUEUE_LIST = 50  # waiting tickets listed on the console (the count says how many in all)
 
 
 def _text(t: Any) -> dict[str, str]:
@@ -75,6 +76,23 @@ class Console:
                         f"无权操作{n}号窗口{mine} / you may not act at window {n}{mine_en}",
                         window=n, own=own)
 
+    def refuse_ticket(self, n: int, ref: Any) -> Response | None:
+        """Why a clerk at window `n` may not mark ticket `ref` priority here, or None: a
+        ticket is marked from the queue of the window it waits for. What the core judges
+        (waiting, already priority) the core refuses."""
+        if not isinstance(ref, str) or not ref:
+            return _refusal(400, "ticket_required",
+                            "未指明号码 / 未指明號碼 / the action does not name its ticket")
+        centre = self.hub.centre
+        t = centre.find_ticket(ref)
+        if (t is None or t.state is not TicketState.WAITING
+                or _eligible(t, n, centre.windows[n].skills)):
+            return None
+        return _refusal(403, "not_in_queue",
+                        f"{t.number}号不在{n}号窗口的队列中 / {t.number}號不在{n}號窗口的隊列中 / "
+                        f"ticket {t.number} does not wait for window {n}",
+                        window=n, ticket=t.number)
+
     # ---- pages -------------------------------------------------------------------------
     async def page(self, request: Request, s: Session) -> Response:
         n = self.window_of(request, s, request.query_params.get("window"))
@@ -105,6 +123,8 @@ class Console:
                             "操作未指明窗口，请刷新页面后重试 / the action does not name its "
                             "window: reload the page and try again")
         refused = self.refuse_window(s, n)
+        if refused is None and action == "priority":
+            refused = self.refuse_ticket(n, body.get("ticket"))
         if refused is not None:
             return refused
         try:
@@ -129,6 +149,8 @@ class Console:
             return c.OpenWindow(n, s.account.username)
         if action == "help":  # the core refuses it while this window's last one is open
             return Help(n, s.account.username, once=True)
+        if action == "priority":  # journaled with the clerk who marked it
+            return c.MarkPriority(str(body["ticket"]), s.account.username)
         simple = {"call": c.CallNext, "recall": c.Recall, "start": c.Start,
                   "complete": c.Complete, "pause": c.Pause, "resume": c.Resume,
                   "close": c.CloseWindow}
@@ -231,14 +253,18 @@ class Console:
                 "known_resident": t.resident is not None,
                 "materials": materials, "files": self._files(t.id), "visits": visits,
             }
-        eligible = [u for u in centre.queue
-                    if (u.target_window == n if u.target_window is not None
-                        else u.item in w.skills)]
+        eligible = [u for u in centre.queue if _eligible(u, n, w.skills)]
         out["queue"] = {
             "waiting": len(eligible),
             "longest_min": round(max(((now - u.issued_at) / 60.0 for u in eligible),
                                      default=0.0), 1),
             "mine": [u.number for u in eligible if u.target_window == n],
+            # appointments, priority, then normal, each oldest first (who is called next
+            # is the policy's): a clerk marks a resident priority from here
+            "list": [{"id": u.id, "number": u.number, "priority": u.priority.value,
+                      "item": u.item, **_text(cat.items[u.item].name),
+                      "waited_min": round(max(0.0, now - u.issued_at) / 60.0, 1)}
+                     for u in eligible[:QUEUE_LIST]],
         }
         reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None
@@ -276,6 +302,11 @@ class Console:
             return error(400, "bad_request", "request: the help request's number")
         req = self.hub.centre.help_requests.get(pos)
         return JSONResponse(_help_view(req, self.staff.names()))
+
+
+def _eligible(t: Ticket, n: int, skills: frozenset[str]) -> bool:
+    """Ticket `t` waits for window `n` (sent there, or for an item it serves)."""
+    return t.target_window == n if t.target_window is not None else t.item in skills
 
 
 def _window_number(value: Any) -> int | None:

@@ -1,5 +1,6 @@
-"""The supervisor dashboard (live floor, alerts, day summary, window control) and the
-device fleet page (supervisors and technicians). The numbers come from floor.py."""
+"""The supervisor dashboard (live floor, alerts, day summary, the waits of priority and
+normal tickets apart, window control) and the device fleet page (supervisors and
+technicians). The numbers come from floor.py and hub/core/measures.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
+from ..core.measures import tier_waits
 from ..core.rejected import Rejected
 from ..store.accounts import Session
 from . import floor
@@ -44,6 +46,9 @@ class Dashboard:
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"]),
             "summary": floor.summary(centre),
+            # priority waits apart from normal ones (and booked ones), today
+            "tiers": tier_waits([t for t in centre.tickets.values() if t.day == centre.day],
+                                now),
             "history": self._history(),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},

@@ -6,7 +6,8 @@ Live channel "hall" (no argument), snapshot::
     {"rev": 123,                       # journal position of the last call
      "calls": [{"id": "1763861000123-A017-3", "ticket": "A017", "window": 3,
                 "ts": 1763861000.123, "zh": "请A017号到3号窗口办理业务",
-                "en": "Number A017, please go to window 3"}, ...],   # newest first, <= 8
+                "en": "Number A017, please go to window 3",
+                "priority": false}, ...],     # newest first, <= 8; true: 优先 shown
      "waits": [{"line": "social", "zh": "社会保险", "en": "Social insurance", "prefix": "A",
                 "waiting": 5, "minutes": 12 | null,           # null: no window open
                 "lo": 8 | null, "hi": 17 | null}, ...]}       # its 80% interval
@@ -14,6 +15,9 @@ Live channel "hall" (no argument), snapshot::
 A line's wait is the predicted wait (hub/forecast/wait.py) of a resident taking a ticket for
 its representative item now, behind everyone already waiting; refreshed every 5 s or when
 windows open or close (livewait.py), while calls and waiting counts follow every change.
+
+A priority ticket's call carries `priority` and the board shows 优先 beside its number:
+nothing more about the resident (not why) reaches the hall.
 
 A call's id is new for every call and every recall of a ticket, so the page announces each
 exactly once. /hall/voice/{id}.wav speaks only a call still in that list.
@@ -29,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..core.catalog import COMPREHENSIVE
+from ..core.model import Priority
 from .livewait import LiveWaits
 from .site import Site
 from .tts import Voice, display_en, display_zh, spoken
@@ -61,9 +66,17 @@ class Hall:
 
     # ---- live state --------------------------------------------------------------------
     def calls(self) -> list[dict[str, Any]]:
-        return [{"id": call_id(c.ticket, c.window, c.at), "ticket": c.ticket,
-                 "window": c.window, "ts": c.at, "zh": display_zh(c.ticket, c.window),
-                 "en": display_en(c.ticket, c.window)} for c in self.site.hub.calls]
+        by_number = self.site.hub.centre.by_number
+        out = []
+        for c in self.site.hub.calls:
+            # Today's ticket of that number, if issued before the call (a call kept from
+            # yesterday is not today's ticket of the same number).
+            t = by_number.get(c.ticket)
+            priority = t is not None and t.issued_at <= c.at and t.priority is Priority.PRIORITY
+            out.append({"id": call_id(c.ticket, c.window, c.at), "ticket": c.ticket,
+                        "window": c.window, "ts": c.at, "zh": display_zh(c.ticket, c.window),
+                        "en": display_en(c.ticket, c.window), "priority": priority})
+        return out
 
     def waits(self) -> list[dict[str, Any]]:
         centre = self.site.hub.centre

@@ -6,7 +6,8 @@ Live channel "ticket", argument the ticket id, snapshot::
      "items": [{"zh": ..., "en": ...}, ...],
      "state": "waiting" | "called" | "serving" | "done" | "no_show" | "expired",
      "window": 3 | null, "ahead": 4 | null, "wait": 12 | null,
-     "wait_lo": 8 | null, "wait_hi": 17 | null, "recalls": 0}
+     "wait_lo": 8 | null, "wait_hi": 17 | null, "recalls": 0,
+     "priority": false}               # true: a priority ticket (优先 beside the number)
 
 `wait` is the predicted wait in minutes (median of the Monte-Carlo paths, see
 hub/forecast/wait.py) and `wait_lo`-`wait_hi` its 80% interval; all null when no open
@@ -14,7 +15,8 @@ window serves the ticket. The wait is refreshed every 5 s or when windows open o
 (livewait.py); state, window and people ahead follow every change.
     {"found": false}                  # not a ticket of today (or not any more)
 
-Only what the printed ticket already says: no resident token, no clerk, no history.
+Only what the printed ticket already says: no resident token, no clerk, no history, and of
+priority only that it is (not why, nor who marked it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..core.model import Ticket, TicketState
+from ..core.model import Priority, Ticket, TicketState
 from .ahead import ahead_counts
 from .livewait import LiveWaits
 from .site import Site
@@ -79,7 +81,8 @@ class Phone:
         return {"found": True, "id": t.id, "number": t.number,
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
                 "state": t.state.value, "window": t.window, "ahead": ahead, "wait": wait,
-                "wait_lo": lo, "wait_hi": hi, "recalls": t.recalls}
+                "wait_lo": lo, "wait_hi": hi, "recalls": t.recalls,
+                "priority": t.priority is Priority.PRIORITY}
 
     async def page(self, request: Request) -> Response:
         ticket_id = request.path_params["ticket"]

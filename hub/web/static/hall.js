@@ -41,14 +41,18 @@
   }
 
   // ---- the board ------------------------------------------------------------------------
+  // A priority ticket shows 优先 beside its number, and nothing more about its resident.
+  const tag = () => ow.el("span", {class: "prio-tag"}, OW_T.priority);
   function render(s) {
     const fresh = s.calls.filter((c) => !seen.has(c.id));
     const cur = s.calls[0];
     $("now-number").textContent = cur ? cur.ticket : "—";
+    $("now-prio").hidden = !(cur && cur.priority);
     $("now-window").textContent = cur ? ow.fmt(OW_T.go, {w: cur.window}) : "";
     const body = $("recent").tBodies[0];
     body.replaceChildren(...s.calls.slice(1).map((c) =>
-      ow.el("tr", {}, ow.el("td", {}, c.ticket), ow.el("td", {}, String(c.window)))));
+      ow.el("tr", {}, ow.el("td", {}, c.ticket, ...(c.priority ? [" ", tag()] : [])),
+            ow.el("td", {}, String(c.window)))));
     $("waits").replaceChildren(...s.waits.map((w) => ow.el("li", {},
       ow.el("span", {class: "prefix"}, w.prefix),
       ow.el("span", {class: "name"}, OW_HALL.lang === "zh_CN" ? w.zh : w.en),

@@ -8,9 +8,11 @@
       card.dataset.state = "gone";
       $("status").textContent = OW_T.gone;
       $("detail").textContent = "";
+      $("prio").hidden = true;
       return;
     }
     card.dataset.state = s.state;
+    $("prio").hidden = !s.priority;  // a clerk may mark it priority while it waits
     let status = "", detail = "";
     if (s.state === "waiting") {
       status = s.ahead === 0 ? OW_T.next : ow.fmt(OW_T.ahead, {n: s.ahead});

@@ -27,7 +27,8 @@ const staff = (() => {
   function refusal(d) {
     const text = d && T["err_" + d.code];
     if (!text) return "";
-    return text.replace("{n}", d.window).replace("{own}", d.own === null ? "–" : d.own);
+    return text.replace("{n}", d.window).replace("{own}", d.own === null ? "–" : d.own)
+      .replace("{t}", d.ticket);
   }
   async function post(url, body) {
     const m = $("#msg");
@@ -39,6 +40,9 @@ const staff = (() => {
   // Every action names the window this page is for (n): the hub acts there or says why not,
   // never at the user's own window instead.
   function console_(n) {
+    // this page's own strings (console.html), beside the shared ones
+    const own = document.getElementById("ow-console-strings");
+    if (own) Object.assign(T, JSON.parse(own.textContent));
     const buttons = document.querySelectorAll("[data-act]");
     let last = null;
     for (const b of buttons) {
@@ -83,6 +87,7 @@ const staff = (() => {
         ? " · " + T.longest + " " + Math.round(s.queue.longest_min) + " " + T.min : "");
       enable(s);
       helpState(s.help);
+      queueList(s.queue);
       const t = s.ticket;
       if (!t) {
         fill($("#current"), el("p", {class: "muted"}, T.none));
@@ -112,6 +117,30 @@ const staff = (() => {
           (v.case ? T.case + " " + v.due_day : (T[v.state] || v.state)),
         ...(v.files.length ? [el("ul", {}, ...v.files.map(fileLink))] : [])));
       fill($("#visits"), ...visits);
+    }
+
+    // The waiting tickets this window serves; a normal one can be marked priority (爱心优先)
+    // once the clerk confirms: the hub journals it with the clerk's name.
+    function queueList(q) {
+      const list = q.list || [];
+      const rows = list.map((u) => {
+        const li = el("li", {"data-ticket": u.number, "data-priority": u.priority},
+          el("b", {class: "q-number"}, u.number));
+        if (u.priority !== "normal") li.append(" ", el("span", {class: "tag " + u.priority}, T[u.priority]));
+        li.append(" " + name(u) + " · " + Math.round(u.waited_min) + " " + T.min);
+        if (u.priority === "normal") {
+          const b = el("button", {class: "small secondary mark-priority", "data-mark": u.number}, T.mark_priority);
+          b.addEventListener("click", async () => {
+            if (!confirm(T.confirm_priority.replace("{t}", u.number))) return;
+            const r = await post("/console/priority", {window: n, ticket: u.id});
+            if (r) render(r);
+          });
+          li.append(" ", b);
+        }
+        return li;
+      });
+      if (q.waiting > list.length) rows.push(el("li", {class: "muted more"}, T.queue_more.replace("{n}", q.waiting - list.length)));
+      fill($("#queue-list"), ...rows);
     }
 
     function fileLink(f) {
@@ -205,6 +234,15 @@ const staff = (() => {
         $("#h-avg").textContent = num(h.avg_wait_min);
         $("#h-onewin").textContent = pct(h.one_window_rate);
         $("#h-sat").textContent = pct(h.satisfaction_rate);
+      }
+      for (const [tier, v] of Object.entries(s.tiers || {})) {
+        const row = document.querySelector(`#tier-waits tr[data-tier="${tier}"]`);
+        if (!row) continue;
+        row.querySelector(".waiting").textContent = v.waiting;
+        row.querySelector(".longest").textContent = num(v.longest_waiting_min);
+        row.querySelector(".called").textContent = v.called;
+        row.querySelector(".p90").textContent = num(v.p90_wait_min);
+        row.querySelector(".max").textContent = num(v.max_wait_min);
       }
       fill($("#alerts"), ...(s.alerts.length ? s.alerts.map((a) => {
         let text = T["alert_" + a.kind] + ": ";
