@@ -301,7 +301,9 @@ class Book:
         self.day = ""
         self.blocks = {}  # prefix -> [[first, last], ...]
         self.next = {}  # prefix -> next number to issue
-        self.pending = []  # [number, item, taken_at, for_seq or None], in arrival order
+        # [number, item, taken_at, for_seq or None, priority class or None], oldest first
+        # (a book written before priority classes holds 3 or 4 of these)
+        self.pending = []
         self.served = []  # take seqs served offline: the hub's late prints are refused
         self.head = ""  # base64 ESC/POS top of an offline ticket, from the hub
         if state:
@@ -330,10 +332,11 @@ class Book:
             self.head = head
         self.save()
 
-    def issue(self, prefix, item, taken_at, for_seq=None):
+    def issue(self, prefix, item, taken_at, for_seq=None, priority=None):
         """The next unused number of prefix, recorded as pending (None when used up). The
         pointer only moves forward. `for_seq`: the unanswered take this ticket serves,
-        recorded as served in the same save as the number."""
+        recorded as served in the same save as the number. `priority`: the ticket's class
+        (e.g. "priority"), sent with it when it joins; None for a normal ticket."""
         start = self.next.get(prefix)
         if start is None:
             return None
@@ -346,7 +349,7 @@ class Book:
             return None
         number = "%s%03d" % (prefix, best)
         self.next[prefix] = best + 1
-        self.pending.append([number, item, taken_at, for_seq])
+        self.pending.append([number, item, taken_at, for_seq, priority])
         if for_seq is not None:
             self.served.append(for_seq)
             if len(self.served) > SERVED_KEEP:
@@ -363,6 +366,8 @@ class Book:
         fields = {"item": p[1], "number": p[0], "taken_at": p[2]}
         if len(p) > 3 and p[3] is not None:  # books written before for_seq hold three
             fields["for_seq"] = p[3]
+        if len(p) > 4 and p[4] is not None:  # and before priority classes, four
+            fields["priority"] = p[4]
         return fields
 
     def done(self, number):

@@ -19,7 +19,7 @@ class _Run:
         self.spec = spec
         self.out = []
         self.mark = spec.get("seq", 0)
-        self.book_state = None
+        self.book_state = spec.get("book_state")  # what flash held at the first boot
         self.make(0)
 
     def make(self, now):
@@ -124,7 +124,7 @@ class _Run:
             dev.book.set_blocks(st["blocks"], st["day"], st.get("head", ""))
         elif do == "offline":
             got = [["number", dev.book.issue(st["prefix"], st["item"], st["taken_at"],
-                                             st.get("for_seq"))]]
+                                             st.get("for_seq"), st.get("priority"))]]
         elif do == "submission":
             got = [["take", dev.book.submission()]]
         elif do == "joined":

@@ -223,7 +223,8 @@ class SimCentre:
     hall board and, per window, a keypad and an LED board. Everything real but the pins."""
 
     def __init__(self, workdir: Path, windows: int = 2, centre: str = "hil",
-                 led_display: str | None = None) -> None:
+                 led_display: str | None = None, box: dict[str, Any] | None = None) -> None:
+        """`box`: further ow.json settings of the button box (e.g. `priority_button`)."""
         from .testbed import HubProcess, Mosquitto, write_config
 
         self.workdir = Path(workdir)
@@ -237,7 +238,7 @@ class SimCentre:
         self.hub = HubProcess(self.hub_config, self.workdir / "hub.log")
         self.boards: dict[str, FirmwareProcess] = {}
         specs: list[dict[str, Any]] = [
-            {"dev": "box-1", "role": "box", "buttons": BOX_BUTTONS},
+            {"dev": "box-1", "role": "box", "buttons": BOX_BUTTONS, **(box or {})},
             {"dev": "hall-1", "role": "hall"},
         ]
         for n in range(1, windows + 1):
