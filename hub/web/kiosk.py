@@ -4,7 +4,9 @@ Browse by department line or search; open an item; pre-review (预审): tick the
 have. A required one missing means no ticket is offered at first (a wasted wait helps no
 one): the kiosk shows plain-language tips, a QR to the tips page and a "print tips" button,
 and gives a ticket anyway only if the resident insists. "Ask one more question" (多问一句):
-the item's related items can ride on the same ticket (`extra_items`).
+the item's related items can ride on the same ticket (`extra_items`). Priority (爱心优先:
+60 or older, disabled, pregnant) is the resident's own choice on the item page: `priority:
+true` takes a priority ticket, false or absent a normal one, anything else is refused.
 
 The kiosk is `?device=<id>`: a registered `kiosk` (its printer) or `box` (the nearest
 button box's printer); the id is remembered in a cookie so the language links keep it.
@@ -29,6 +31,7 @@ from ...protocol.ow_device import CMD
 from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL
 from ..core import commands as c
 from ..core.catalog import Item
+from ..core.model import Priority
 from ..core.rejected import Rejected
 from ..devices import Publish
 from ..render.escpos import render_tips
@@ -161,6 +164,15 @@ class Kiosk:
             raise BadRequest("unknown_item", "unknown item", 404)
         return [i for i in items if i is not None]
 
+    @staticmethod
+    def _priority(body: dict[str, Any]) -> str:
+        """The ticket's class from the body's `priority`: true, false or absent (normal)."""
+        chosen = body.get("priority", False)
+        if not isinstance(chosen, bool):
+            raise BadRequest("bad_field", "priority must be true (a priority ticket: 60 or "
+                             "older, disabled, pregnant) or false (a normal one)")
+        return "priority" if chosen else "normal"
+
     def missing(self, items: list[Item], have: Any) -> list[dict[str, Any]]:
         """Per item, the required materials not ticked. `have`: material names (zh) ticked
         on the merged checklist; a material two items need is ticked once for both."""
@@ -231,13 +243,14 @@ class Kiosk:
     async def take(self, request: Request) -> Response:
         async def run(body: dict[str, Any]) -> Response:
             items = self._items(body)
+            priority = self._priority(body)
             missing = self.missing(items, body.get("have"))
             if missing and body.get("insist") is not True:
                 raise BadRequest("materials_missing", "required materials are missing: "
                                  "see the tips, or insist to take a ticket anyway", 409)
             device = body["device"]
-            cmd = c.TakeTicket(items[0].id, extra_items=tuple(i.id for i in items[1:]),
-                               source=device)
+            cmd = c.TakeTicket(items[0].id, priority=priority,
+                               extra_items=tuple(i.id for i in items[1:]), source=device)
             try:
                 await self.site.act(cmd)
             except Rejected as e:
@@ -251,6 +264,7 @@ class Kiosk:
             url = ticket_url(self.site, request, t.id)
             return JSONResponse({
                 "id": t.id, "number": t.number, "ahead": ahead,
+                "priority": t.priority is Priority.PRIORITY,
                 "wait": None if minutes is None else minutes[0],
                 "wait_lo": None if minutes is None else minutes[1],
                 "wait_hi": None if minutes is None else minutes[2],
