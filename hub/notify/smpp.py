@@ -29,7 +29,10 @@ out, python-smpplib PR #31); `aiosmpplib` (0.7.4) is asyncio but queue-and-hook 
 (messages enqueued to a broker, results through hooks, its own retry and reconnect),
 "partial ESME functionality" and no documentation by its own account. The hub needs each
 notice's outcome awaited in its own loop and the retry bound its own (`retry.py`); the
-PDUs it uses are seven fixed layouts. `tools/testkit/smppd.py` decodes them independently.
+PDUs it uses are seven fixed layouts. `smpp34` (a Rust codec with an asyncio client, first
+released in 2026) is too young to carry the hub's notices; the tests use its server as an
+independent check of these PDUs, beside `tools/testkit/smppd.py`, which decodes them with
+its own code and can be told to throttle, drop and refuse.
 
 Privacy: the destination is opened from the notice's `PhoneRef` only to build the
 submit_sm; no log line names it (nor a receipt's source address or text).

@@ -4,7 +4,9 @@ No real SMPP server can be installed on this machine, so the gateway is the prot
 stand-in tools/testkit/smppd.py: an asyncio TCP server on loopback that speaks the real
 PDUs (bind_transceiver, submit_sm, enquire_link, unbind, deliver_sm receipts), decodes
 them independently of the channel, joins concatenated parts as a phone does, and can be
-told to throttle, to drop the connection or to refuse a destination."""
+told to throttle, to drop the connection or to refuse a destination. One test also runs
+the `smpp34` library's SMPP server (a Rust codec written apart from both) as a cross-check
+of the PDUs."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from onewindow.hub.notify.channel import Notice, Permanent, Retryable, Sent, Tex
 from onewindow.hub.notify.phones import PhoneVault, parse_phone
 from onewindow.hub.notify.retry import RetryingChannel, RetryPolicy, deliver
 from onewindow.hub.notify.smpp import Receipt, SmppChannel, SmppConfig
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.smppd import SmppStandIn
 
 NUMBER = "13812345678"
@@ -172,3 +175,51 @@ async def test_a_wrong_password_is_refused_and_retryable(gateway, caplog):
     assert gateway.binds == 0 and gateway.connections >= 1
     assert any("ESME_RINVPASWD" in r.getMessage() for r in caplog.records
                if r.levelno == logging.ERROR)
+
+
+async def test_an_independent_smpp_implementation_takes_the_channel_s_pdus():
+    """Cross-check against smpp34's server (a Rust SMPP 3.4 codec, written apart from both
+    the channel and the stand-in): it binds the channel, decodes its UCS-2 parts, and its
+    delivery receipt reaches `on_receipt`."""
+    import smpp34
+
+    port = quiet_port()
+    server = smpp34.Server(host="127.0.0.1", port=port, system_id="SMSC")
+    await server.start()
+    parts: dict[int, bytes] = {}
+    receipts: list[Receipt] = []
+    got_receipt = asyncio.Event()
+
+    def on_receipt(r: Receipt) -> None:
+        receipts.append(r)
+        got_receipt.set()
+
+    async def smsc() -> None:
+        esme = None
+        while True:
+            ev = await server.next()
+            if isinstance(ev, smpp34.Esme):
+                esme = ev
+            elif isinstance(ev, smpp34.SubmitSmEvent):
+                assert ev.data_coding == 8 and ev.esm_class == 0x40
+                assert ev.destination_addr == "86" + NUMBER
+                udh_, body = ev.short_message[:6], ev.short_message[6:]
+                assert udh_[:3] == b"\x05\x00\x03" and udh_[4] == 3
+                parts[udh_[5]] = body
+                ev.accept(message_id=f"rs{udh_[5]}")
+                if len(parts) == 3 and esme is not None:
+                    await esme.deliver_sm(ev.source_addr, b"id:rs3 sub:001 dlvrd:001 "
+                                          b"stat:DELIVRD err:000 text:", esm_class=0x04)
+
+    task = asyncio.create_task(smsc())
+    try:
+        async with SmppChannel(config(port), VAULT, on_receipt) as sms:
+            outcome = await sms.send(notice(LONG_ZH))
+            async with asyncio.timeout(5):
+                await got_receipt.wait()
+    finally:
+        task.cancel()
+        await server.stop()
+    assert outcome == Sent(("rs1", "rs2", "rs3"))
+    assert b"".join(parts[k] for k in (1, 2, 3)).decode("utf-16-be") == LONG_ZH
+    assert receipts == [Receipt("rs3", "DELIVRD")]

@@ -1,9 +1,10 @@
 """A protocol-level SMPP 3.4 server (SMSC) stand-in, for the SMS channel's tests and
 benchmark.
 
-No real SMPP server can be installed on this machine (none is packaged for Debian or on
-PyPI as a runnable SMSC), so this asyncio server speaks the real PDUs on a loopback TCP
-port: bind_transceiver(_resp), submit_sm(_resp), enquire_link(_resp) both ways, unbind
+No SMSC product can be installed here as a server process (the registries reached have
+SMPP libraries, not an SMSC; one test also runs the `smpp34` library's server as an
+independent check, but it cannot be told to misbehave), so this asyncio server speaks the
+real PDUs on a loopback TCP port: bind_transceiver(_resp), submit_sm(_resp), enquire_link(_resp) both ways, unbind
 (_resp), generic_nack, and deliver_sm delivery receipts whose deliver_sm_resp it counts.
 It decodes every PDU itself with `struct`, independently of `hub/notify/smpp.py`, and joins
 concatenated parts (UDH IEI 0x00) back into whole messages as a phone would.
