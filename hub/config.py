@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .core.catalog import Catalog
-from .core.centre_config import CentreConfig, WindowSpec
+from .core.centre_config import DAYS, DEFAULT_HOURS, CentreConfig, Hours, WindowSpec
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
 from .store.files import default_files_dir
@@ -134,6 +135,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 utc_offset_minutes=int(centre.get("utc_offset_minutes", 480)),
                 holidays=frozenset(centre.get("holidays", ())),
                 workdays=frozenset(centre.get("workdays", ())),
+                hours=_hours(data.get("hours", {})),
             ),
             devices=devices,
             catalog_path=catalog,
@@ -167,6 +169,39 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"configuration: {e!r}") from e
+
+
+def _hours(table: Any) -> tuple[Hours | None, ...]:
+    """[hours]: `weekdays = "09:00-17:00"` (Monday to Friday) and any day by name,
+    `sat = "09:00-12:00"` or `fri = "closed"`; unnamed days keep the default (Monday to
+    Friday 09:00-17:00, weekends closed)."""
+    if not isinstance(table, dict):
+        raise ConfigError("[hours] must be a table")
+    week = list(DEFAULT_HOURS)
+    for key, value in table.items():
+        if key == "weekdays":
+            days = range(5)
+        elif key in DAYS:
+            days = range(DAYS.index(key), DAYS.index(key) + 1)
+        else:
+            raise ConfigError(f"[hours] {key}: one of weekdays, {', '.join(DAYS)}")
+        span = _span(key, value)
+        for d in days:
+            week[d] = span
+    return tuple(week)
+
+
+def _span(key: str, value: Any) -> Hours | None:
+    if value == "closed":
+        return None
+    parts = value.split("-") if isinstance(value, str) else []
+    try:
+        opens, closes = (dt.time.fromisoformat(p.strip()) for p in parts)
+    except ValueError as e:
+        raise ConfigError(f'[hours] {key} = {value!r}: write "09:00-17:00" or "closed"') from e
+    if closes <= opens:
+        raise ConfigError(f"[hours] {key} = {value!r}: closes before it opens")
+    return opens.strftime("%H:%M"), closes.strftime("%H:%M")
 
 
 def _retention(table: Any) -> Retention:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog import COMPREHENSIVE
+from .day_calendar import WEEKDAYS_9_TO_5, Hours
 from .policy import OrderingPolicy
 
 
@@ -16,6 +17,14 @@ class WindowSpec:
     skills: tuple[str, ...] | None = None  # item or line ids; None: what the kind serves
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Monday to Friday 09:00-17:00; weekends closed unless a weekend is a working day (调休),
+# which keeps Monday's hours.
+DEFAULT_HOURS = WEEKDAYS_9_TO_5
+
+__all__ = ["DAYS", "DEFAULT_HOURS", "CentreConfig", "Hours", "WindowSpec"]
+
+
 @dataclass(frozen=True, slots=True)
 class CentreConfig:
     centre_id: str
@@ -24,3 +33,5 @@ class CentreConfig:
     utc_offset_minutes: int = 480  # China Standard Time; the day rolls over at local midnight
     holidays: frozenset[str] = frozenset()  # ISO dates that are not working days
     workdays: frozenset[str] = frozenset()  # weekend dates that are working days (调休)
+    # Opening hours per weekday, Monday first ([hours] in centre.toml); None: closed.
+    hours: tuple[Hours | None, ...] = DEFAULT_HOURS

@@ -1,5 +1,7 @@
-"""The centre's calendar: local time at its UTC offset, the span and id of a local day, and
-working days (weekends and holidays off, the weekend days worked instead, 调休, on).
+"""The centre's calendar: local time at its UTC offset, the span and id of a local day,
+working days (weekends and holidays off, the weekend days worked instead, 调休, on) and
+opening hours (when residents can be served: a closing time is what admission control,
+remote takes and booking slots are measured against).
 
 Pure like the rest of the core: it converts the `now` its caller passes, it reads no clock.
 """
@@ -8,13 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 
+Hours = tuple[str, str]  # ("09:00", "17:00"): local opening and closing time
+WEEKDAYS_9_TO_5: tuple[Hours | None, ...] = (("09:00", "17:00"),) * 5 + (None, None)
+
 
 class DayCalendar:
     def __init__(self, utc_offset_minutes: int, holidays: frozenset[str],
-                 workdays: frozenset[str]) -> None:
+                 workdays: frozenset[str],
+                 hours: tuple[Hours | None, ...] | None = None) -> None:
         self.tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
         self.holidays = holidays  # ISO dates that are not working days
         self.workdays = workdays  # weekend dates that are working days
+        # Monday first; None: closed that weekday. Default Monday-Friday 09:00-17:00.
+        week = hours if hours is not None else WEEKDAYS_9_TO_5
+        self.hours = tuple(None if h is None else (dt.time.fromisoformat(h[0]),
+                                                   dt.time.fromisoformat(h[1]))
+                           for h in week)
         # (start, days) -> the date: every promised case asks, and most on the same days
         self._added: dict[tuple[dt.date, int], dt.date] = {}
 
@@ -40,6 +51,25 @@ class DayCalendar:
         if iso in self.holidays:
             return False
         return d.weekday() < 5 or iso in self.workdays
+
+    def opening(self, d: dt.date) -> tuple[float, float] | None:
+        """[open, close) of local date `d` in epoch seconds; None when the centre is closed
+        that day (a holiday, or a weekday without hours). A weekend day worked instead
+        (调休) keeps Monday's hours, or the first weekday's that has any."""
+        iso = d.isoformat()
+        if iso in self.holidays:
+            return None
+        h = self.hours[d.weekday()]
+        if h is None and iso in self.workdays:
+            h = next((x for x in self.hours if x is not None), None)
+        if h is None:
+            return None
+        return (dt.datetime.combine(d, h[0], self.tz).timestamp(),
+                dt.datetime.combine(d, h[1], self.tz).timestamp())
+
+    def opening_at(self, now: float) -> tuple[float, float] | None:
+        """Today's [open, close) (local day of `now`), None when closed today."""
+        return self.opening(self.local_date(now))
 
     def add_workdays(self, start: dt.date, days: int) -> dt.date:
         """The date `days` working days after `start` (a promised case's due day)."""

@@ -28,7 +28,7 @@ class CentreState:
         self.config = config
         self.policy = config.policy
         self.calendar = DayCalendar(config.utc_offset_minutes, config.holidays,
-                                    config.workdays)
+                                    config.workdays, config.hours)
         self.day = ""
         self._day_span = (0.0, 0.0)  # [start, end) of self.day in epoch seconds
         self.tickets: dict[str, Ticket] = {}  # today's, by id
