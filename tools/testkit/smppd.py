@@ -4,8 +4,9 @@ benchmark.
 No SMSC product can be installed here as a server process (the registries reached have
 SMPP libraries, not an SMSC; one test also runs the `smpp34` library's server as an
 independent check, but it cannot be told to misbehave), so this asyncio server speaks the
-real PDUs on a loopback TCP port: bind_transceiver(_resp), submit_sm(_resp), enquire_link(_resp) both ways, unbind
-(_resp), generic_nack, and deliver_sm delivery receipts whose deliver_sm_resp it counts.
+real PDUs on a loopback TCP port: bind_transceiver(_resp), submit_sm(_resp),
+enquire_link(_resp) both ways, unbind(_resp), generic_nack, and deliver_sm delivery
+receipts whose deliver_sm_resp it counts.
 It decodes every PDU itself with `struct`, independently of `hub/notify/smpp.py`, and joins
 concatenated parts (UDH IEI 0x00) back into whole messages as a phone would.
 
