@@ -245,6 +245,9 @@ class SimBoard:
             self.buzzer = Buzzer(SimTone(self.emit))
         if role == "box":
             n = len(cfg.get("buttons") or ()) or 4
+            prio = cfg.get("priority_button") or ""  # "bN": the box's priority button
+            if prio[1:].isdigit():
+                n = max(n, int(prio[1:]) + 1)
             self._make_buttons(["b%d" % i for i in range(n)])
             self.uart = SimUART(out_dir, self.emit, sim.get("uart_chunk", 0))
         elif role == "keypad":

@@ -68,7 +68,11 @@ class McuBoard:
         names: list = []
         if role == "box":
             self.uart = self.make_uart((cfg.get("printer") or {}).get("baud", 9600))
-            names = ["b%d" % i for i in range(min(len(cfg.get("buttons") or ()) or 4, 4))]
+            n = len(cfg.get("buttons") or ()) or 4
+            prio = cfg.get("priority_button") or ""  # "bN": the box's priority button
+            if prio[1:].isdigit():
+                n = max(n, int(prio[1:]) + 1)
+            names = ["b%d" % i for i in range(min(n, 4))]
         elif role == "keypad":
             names = list(KEYPAD)
         if names:
