@@ -20,8 +20,16 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Text:
+    """A catalog text: Simplified Chinese, English, and optionally Traditional Chinese
+    (`zh_tw`, for zh-TW / zh-HK pages and slips); `traditional` falls back to `zh`."""
+
     zh: str
     en: str
+    zh_tw: str = ""
+
+    @property
+    def traditional(self) -> str:
+        return self.zh_tw or self.zh
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +98,13 @@ class Catalog:
 
 
 def _text(d: dict[str, Any]) -> Text:
-    return Text(str(d["zh"]), str(d["en"]))
+    return Text(str(d["zh"]), str(d["en"]), str(d.get("zh_tw") or ""))
 
 
 def _printed(where: str, text: Text) -> Text:
     """Refuse text that goes on printed tickets and slips but cannot be printed: Chinese
     outside GBK (the printers' firmware, see core/printable.py), Latin beyond ASCII."""
-    bad = unprintable(text.zh)
+    bad = unprintable(text.zh + text.zh_tw)
     if bad:
         chars = ", ".join(describe(ch) for ch in bad)
         raise CatalogError(
