@@ -25,18 +25,31 @@ from .hall import Hall
 from .kiosk import Kiosk
 from .phone import Phone
 from .site import Site
+from .traditional import Traditional
 
 
-def tr(text: Any, lang: str) -> str:
-    """A catalog text (Text, or a dict with zh/en) in the page's language."""
-    zh, en = (text.get("zh", ""), text.get("en", "")) if isinstance(text, dict) else (
-        text.zh, text.en)
+def tr(text: Any, lang: str, traditional: Traditional | None = None) -> str:
+    """A catalog text (Text, or a dict with zh/en and perhaps zh_tw) in the page's
+    language: zh_TW takes the Traditional (from the dict, else looked up in `traditional`,
+    else the Simplified); English falls back to Chinese when a text has none."""
+    if isinstance(text, dict):
+        zh, en = str(text.get("zh", "")), str(text.get("en", ""))
+        tw = str(text.get("zh_tw") or (traditional.of(zh) if traditional else zh))
+    else:
+        zh, en, tw = text.zh, text.en, text.traditional
+    if lang == "zh_TW":
+        return tw
     return zh if lang == "zh_CN" or not en else en
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    site.env.filters["tr"] = tr
+    traditional = Traditional(site.hub.centre.catalog)
+    site.env.filters["tr"] = lambda text, lang: tr(text, lang, traditional)
     hall, kiosk, phone = Hall(site), Kiosk(site), Phone(site)
-    site.live.channel("hall", hall.snapshot)
+    # The hall's live waits carry the line names' Traditional too (hall.js shows them).
+    def hall_snapshot(arg: str = "") -> Any:
+        return traditional.annotate(hall.snapshot(arg))
+
+    site.live.channel("hall", hall_snapshot)
     site.live.channel("ticket", phone.snapshot)
     return [*kiosk.routes(), *hall.routes(), *phone.routes()]

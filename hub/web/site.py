@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 TEMPLATES = Path(__file__).parent / "templates"
 LANG_COOKIE = "lang"
+HTML_LANG = {"zh_CN": "zh-CN", "zh_TW": "zh-TW", "en": "en"}  # <html lang>: a BCP 47 tag
 CSRF_COOKIE = "ow_csrf"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -137,20 +138,22 @@ class Site:
         await self.port.send(publishes)
 
     def lang(self, request: Request) -> str:
-        return i18n.pick(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+        return i18n.pick(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                         request.headers.get("accept-language"))
 
     def render(self, request: Request, template: str, status: int = 200,
                **context: Any) -> HTMLResponse:
-        """A page in the request's language (?lang=en|zh_CN, remembered in a cookie)."""
+        """A page in the request's language (?lang=en|zh-CN|zh-TW in any common spelling,
+        remembered in a cookie; else the cookie, else the browser's Accept-Language)."""
         lang = self.lang(request)
         t = i18n.translations(lang)
         # Added to the environment at run time by jinja2's i18n extension.
         self.env.install_gettext_callables(  # type: ignore[attr-defined]
             t.gettext, t.ngettext, newstyle=True)
         html = self.env.get_template(template).render(
-            request=request, lang=lang, html_lang="zh-CN" if lang == "zh_CN" else "en",
+            request=request, lang=lang, html_lang=HTML_LANG.get(lang, "en"),
             centre=self.hub.centre.catalog.name, csrf=csrf_token(request), **context)
         response = HTMLResponse(html, status_code=status)
-        if request.query_params.get("lang") == lang:
+        if i18n.normalise(request.query_params.get("lang")) == lang:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
         return response

@@ -43,6 +43,10 @@
   // ---- the board ------------------------------------------------------------------------
   // A priority ticket shows 优先 beside its number, and nothing more about its resident.
   const tag = () => ow.el("span", {class: "prio-tag"}, OW_T.priority);
+  // A line's name in the page's language: zh_TW its Traditional (else the Simplified),
+  // English its English (else the Chinese).
+  const lineName = (w) => (OW_HALL.lang === "zh_CN" ? w.zh
+    : OW_HALL.lang === "zh_TW" ? (w.zh_tw || w.zh) : (w.en || w.zh));
   function render(s) {
     const fresh = s.calls.filter((c) => !seen.has(c.id));
     const cur = s.calls[0];
@@ -55,7 +59,7 @@
             ow.el("td", {}, String(c.window)))));
     $("waits").replaceChildren(...s.waits.map((w) => ow.el("li", {},
       ow.el("span", {class: "prefix"}, w.prefix),
-      ow.el("span", {class: "name"}, OW_HALL.lang === "zh_CN" ? w.zh : w.en),
+      ow.el("span", {class: "name"}, lineName(w)),
       ow.el("span", {class: "n"}, String(w.waiting)),
       w.minutes === null ? ow.el("span", {class: "min"}, "—")
         : ow.el("span", {class: "min"}, String(w.minutes),
@@ -81,7 +85,9 @@
 
   function tick() {
     const d = new Date();
-    $("clock").textContent = d.toLocaleTimeString(OW_HALL.lang === "zh_CN" ? "zh-CN" : "en-GB",
+    // The page's own locale (<html lang>: zh-CN, zh-TW or en), en as en-GB (24-hour).
+    const locale = document.documentElement.lang || "zh-CN";
+    $("clock").textContent = d.toLocaleTimeString(locale === "en" ? "en-GB" : locale,
                                                   {hour: "2-digit", minute: "2-digit"});
   }
   tick();

@@ -3,8 +3,11 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const zh = OW_KIOSK.lang === "zh_CN";
-  const name = (x) => (zh || !x.en ? x.zh : x.en);
+  // A catalog text in the page's language: zh_TW its Traditional (else the Simplified),
+  // English its English (else the Chinese).
+  const lang = OW_KIOSK.lang;
+  const name = (x) => (lang === "zh_TW" ? (x.zh_tw || x.zh)
+    : lang === "zh_CN" || !x.en ? x.zh : x.en);
 
   // Back to the start after a while untouched: the next resident starts fresh.
   let idle;
