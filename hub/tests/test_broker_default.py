@@ -37,7 +37,7 @@ import pytest
 from onewindow.hub import config as hub_config
 from onewindow.hub.config import embedded_hub_url
 from onewindow.hub.fleet import registry
-from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
+from onewindow.hub.mqtt.broker import EmbeddedBroker
 from onewindow.hub.mqtt.private_mosquitto import (
     KEEPALIVE_CHECK_S,
     RELOAD_EVERY,
@@ -49,6 +49,7 @@ from onewindow.hub.mqtt.private_mosquitto import (
 )
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import SimDevice
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import HubProcess, write_config
 
 from .test_hub_mqtt import serving
@@ -60,7 +61,8 @@ KEEPALIVE = 1  # s, the silent client's
 def centre(tmp_path, catalog, impl: str | None, auth: bool = False):
     """A centre.toml with no broker url: the embedded default (`impl` None) or the named
     embedded broker."""
-    extra = f"\n[broker]\nembedded_port = {free_port()}\nembedded_auth = {str(auth).lower()}\n"
+    port = quiet_port(pair=True)
+    extra = f"\n[broker]\nembedded_port = {port}\nembedded_auth = {str(auth).lower()}\n"
     if impl is not None:
         extra += f'embedded = "{impl}"\n'
     return hub_config.load(write_config(
@@ -442,7 +444,7 @@ async def test_amqtt_loses_no_client_connecting_while_others_subscribe() -> None
     client retained messages; a client subscribing meanwhile raised "dictionary changed
     size during iteration" and the connecting one was dropped (41 of 200 here before the
     snapshot walk). Many retained messages make those awaits long: four waves of 50."""
-    broker = EmbeddedBroker(free_port())
+    broker = EmbeddedBroker(quiet_port(pair=True))
     await broker.start()
     try:
         async with aiomqtt.Client(broker.host, broker.port, identifier="hub") as hub:

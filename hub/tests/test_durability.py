@@ -8,11 +8,11 @@ import random
 import aiomqtt
 
 from onewindow.hub import config as hub_config
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 from .test_hub_mqtt import CENTRE, running_hub
@@ -126,7 +126,7 @@ async def test_sigkill_under_load_loses_nothing_and_reissues_no_number(tmp_path,
 
 async def test_broker_restart_that_loses_retained_state_leaves_no_board_wrong(
         tmp_path, small_catalog_file):
-    port = free_port()
+    port = quiet_port(pair=True)
     broker = Mosquitto(tmp_path / "b", port=port).start()
     try:
         async with running_hub(tmp_path, port, small_catalog_file) as runner:
@@ -153,7 +153,7 @@ async def test_broker_restart_that_loses_retained_state_leaves_no_board_wrong(
 
 
 async def test_embedded_broker_serves_devices(tmp_path, small_catalog_file):
-    port = free_port()
+    port = quiet_port(pair=True)
     cfg = write_config(tmp_path / "centre.toml", CENTRE, None, tmp_path / "hub.db",
                        catalog=small_catalog_file,
                        extra=f"\n[broker]\nembedded_port = {port}\n")

@@ -13,10 +13,11 @@ import pytest
 from onewindow.hub import config as hub_config
 from onewindow.hub.fleet import registry
 from onewindow.hub.fleet.amqtt_plugins import Authority
-from onewindow.hub.mqtt.broker import EmbeddedBroker, free_port
+from onewindow.hub.mqtt.broker import EmbeddedBroker
 from onewindow.hub.mqtt.private_mosquitto import registry_changed
 from onewindow.protocol import ow_protocol as proto
 from onewindow.tools.simdevice import DeviceError, SimDevice
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import write_config
 
 from .test_hub_mqtt import serving
@@ -88,7 +89,7 @@ async def test_a_device_provisioned_while_the_hub_runs_is_served_and_revoked_ref
 
 async def test_the_embedded_broker_enforces_accounts_once_the_centre_has_a_fleet(
         tmp_path, small_catalog_file) -> None:
-    port = free_port()
+    port = quiet_port(pair=True)
     cfg = centre(tmp_path, small_catalog_file,
                  extra=f"\n[broker]\nembedded_port = {port}\nembedded_auth = true\n")
     async with serving(cfg):
@@ -121,7 +122,7 @@ async def embedded(tmp_path, small_catalog_file):
         registry.provision(cfg, dev, role, window, "esp32-devkitc")
     fleet = registry.Fleet(cfg.database_url)
     authority = Authority(cfg, fleet)
-    broker = EmbeddedBroker(free_port(), authority.name)
+    broker = EmbeddedBroker(quiet_port(pair=True), authority.name)
     await broker.start()
     try:
         yield cfg, broker

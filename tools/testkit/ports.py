@@ -12,20 +12,23 @@ import socket
 from ...hub.mqtt.broker import free_port
 
 
-def quiet_port(low: int = 20000) -> int:
+def quiet_port(low: int = 20000, pair: bool = False) -> int:
     """A free port below the kernel's ephemeral range: no outgoing connection can hold it
     as its local port, so a server stopped for a while (an outage test) can bind it again
-    on a machine busy with other tests' connections."""
+    on a machine busy with other tests' connections. `pair`: the next port is free too (an
+    embedded broker with only `embedded_port` set puts the hub's listener there)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             high = int(f.read().split()[0])
     except (OSError, ValueError):
         return free_port()
     for _ in range(200):
-        port = random.randrange(low, high)
-        with socket.socket() as s:
+        port = random.randrange(low, high - 1)
+        with socket.socket() as s, socket.socket() as after:
             try:
                 s.bind(("127.0.0.1", port))
+                if pair:
+                    after.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
             return port

@@ -376,9 +376,9 @@ def test_flash_provisions_and_the_hub_accepts_it(tmp_path):
     account on the hub's embedded broker with accounts enforced, and the hub, which did not
     know it at start, accepts its birth."""
     from onewindow.hub.fleet.registry import Fleet
-    from onewindow.hub.mqtt.broker import free_port
+    from onewindow.tools.testkit.ports import quiet_port
 
-    port = free_port()
+    port = quiet_port(pair=True)
     cfg = write_config(tmp_path / "centre.toml", "fl", None, tmp_path / "hub.db", windows=3,
                        extra=f"\n[broker]\nembedded_port = {port}\nembedded_auth = true\n")
     with Fleet(hub_config.load(cfg).database_url) as fleet:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from onewindow.hub.mqtt.broker import free_port
 from onewindow.hub.store.accounts import Accounts
+from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -57,7 +57,7 @@ def web_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebHub]:
     `@pytest.mark.hub_extra("...")` (appended to the centre's config)."""
     marker = request.node.get_closest_marker("hub_extra")
     extra = marker.args[0] if marker else ""
-    port = free_port()
+    port = quiet_port()
     with Mosquitto(tmp_path / "broker") as broker:
         devices = [*default_devices(4), {"id": "kiosk-1", "role": "kiosk"}]
         cfg = write_config(tmp_path / "centre.toml", CENTRE, broker.port, tmp_path / "hub.db",
