@@ -57,6 +57,7 @@ EVENTS = {
     "rate": _WIN + (("ticket", "s", True), ("score", "i", True)),
     "scan": _WIN + (("ticket", "s", True),),
     "card": _WIN + (("resident", "s", True),),
+    "checkin": (("code", "s", False), ("resident", "s", False)),
 }
 
 # Commands the hub sends to one device (never retained; applied at most once by `id`).

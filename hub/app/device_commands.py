@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import commands as c
+from ..core.booking import verify
 from ..core.model import WindowState
 from ..core.rejected import Rejected
 from ..devices import Device
@@ -32,6 +33,8 @@ def to_command(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any
             number=msg.get("number"), taken_at=msg.get("taken_at"),
             request=msg["seq"], supersedes=msg.get("for_seq"),
         ).to_record()
+    if typ == "checkin":  # a booking's check-in: answered like a take (a print)
+        return _checkin(app, dev, msg)
     window = _window_of(dev, msg)
     if typ == "rate":  # the core decides (Centre._rate); the record names the ticket's id
         t = app.centre.find_ticket(msg["ticket"])
@@ -70,6 +73,25 @@ def _scan(app: AppState, window: int, ref: str) -> dict[str, Any]:
     if w.state is WindowState.CALLING:
         return c.Start(window).to_record()
     return {"op": "scan", "window": window, "ticket": t.id}
+
+
+def _checkin(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any]:
+    """A booking code (scanned QR or typed) or a card's resident token, from a kiosk or a
+    box: the code's signature is checked here (the core never sees a key)."""
+    if dev.spec.role not in TICKET_ROLES:
+        raise Rejected("not_allowed", f"a {dev.spec.role} cannot check bookings in")
+    code, resident = msg.get("code"), msg.get("resident")
+    if (code is None) == (resident is None):
+        raise Rejected("bad_field", "签到需要预约码或身份证 / 簽到需要預約碼或身分證 / check in "
+                                    "with a booking code or a card (one of them)")
+    booking = None
+    if code is not None:
+        if app.booking_key is None:
+            raise Rejected("no_booking_key", "本中心未启用预约码 / 本中心未啟用預約碼 / booking "
+                                             "codes are not set up at this hub")
+        booking = verify(app.booking_key, app.centre_id, code)
+    return c.CheckIn(booking=booking, resident=resident, source=dev.spec.id,
+                     request=msg["seq"]).to_record()
 
 
 def _window_of(dev: Device, msg: dict[str, Any]) -> int:

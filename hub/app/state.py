@@ -59,6 +59,11 @@ class CaseArchive(Protocol):
 
 
 class AppState:
+    # The key that signs booking codes (hub/core/booking.py derive_key), set by the web side
+    # from the centre's secret; a class default, so it is no journal state and a `reload`
+    # keeps what was set.
+    booking_key: bytes | None = None
+
     def __init__(self, centre: Centre, registry: Registry, boot: str,
                  status_url: str = "http://localhost:8080/t/") -> None:
         self.centre = centre

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import (
+    booking,
     cases,
     help_requests,
     issuing,
@@ -42,7 +43,11 @@ class Centre(CentreState):
         if handler is None:
             raise Rejected("unknown_op", f"unknown operation {cmd.op!r}")
         # Help requests and answers never roll the day over (help_requests.py says why).
-        if self._day_span[0] <= now < self._day_span[1] or type(cmd) in help_requests.DAYLESS:
+        # ... nor sweep bookings past their check-in window (booking.sweep: the same way,
+        # at the first command that brings a time past a booking's window).
+        if type(cmd) in help_requests.DAYLESS or (
+                self._day_span[0] <= now < self._day_span[1]
+                and not booking.sweep_due(self, now)):
             return handler(self, cmd, now)
         # Only near midnight (or on the first call) is the date worth formatting. A new day
         # is judged on the new day's state (yesterday's queue expired, numbers restarted),
@@ -57,6 +62,7 @@ class Centre(CentreState):
         saved = savepoint(self)
         try:
             effects = roll_over(self, now)
+            effects.extend(booking.sweep(self, now))
             effects.extend(handler(self, cmd, now))
         except BaseException:
             rollback(self, saved)
@@ -112,6 +118,9 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.CaseUpdate: cases.update_case,
     c.Rate: ratings.rate,
     c.MarkPriority: prioritise.mark_priority,
+    c.Book: booking.book,
+    c.CancelBooking: booking.cancel,
+    c.CheckIn: booking.check_in,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
 }

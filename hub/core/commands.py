@@ -174,6 +174,38 @@ class MarkPriority(Command):
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class Book(Command):
+    """A resident books `item` in `slot` ("{centre}/{line}/{YYYYMMDD}/{HHMM}"): the core
+    names the booking (B0001, ...; hub/core/booking.py). `resident`: the resident token."""
+
+    op: ClassVar[str] = "book"
+    item: str
+    slot: str
+    resident: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBooking(Command):
+    """A booking cancelled by its (verified) code; `resident`, when given, must be its."""
+
+    op: ClassVar[str] = "cancel_booking"
+    booking: str
+    resident: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckIn(Command):
+    """Check-in of a booking by its (verified) name or by the resident's card token: an
+    appointment ticket in time, a normal one late (hub/core/booking.py)."""
+
+    op: ClassVar[str] = "checkin"
+    booking: str | None = None
+    resident: str | None = None
+    source: str | None = None
+    request: int | None = None
+
+
 CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
     "returned": (("open",), "returned"),
     "resubmitted": (("returned",), "open"),
@@ -191,6 +223,8 @@ ALL: tuple[type[Command], ...] = (
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}
+# Booking and check-in (hub/core/booking.py).
+BY_OP.update({k.op: k for k in (Book, CancelBooking, CheckIn)})
 
 
 def from_record(record: dict[str, Any]) -> Command:

@@ -13,6 +13,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
+from .booking import Booking
 from .centre import Centre
 from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, WindowState
 from .policy import WaitingQueue
@@ -54,6 +55,9 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "ratings": {k: r.to_dict() for k, r in centre.ratings.items()},
         "rated_carried": sorted(centre.rated_carried),
         "help_requests": [h.to_dict() for h in centre.help_requests.values()],
+        "bookings": [b.to_dict() for b in centre.bookings.values()],
+        "booking_serial": centre.booking_serial,
+        "booking_counts": {k: list(v) for k, v in centre.booking_counts.items()},
     }
 
 
@@ -93,6 +97,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     helps = {h["request"]: HelpRequest(**h) for h in d["help_requests"]}
+    # Snapshots taken before bookings have none.
+    books = {b["code"]: Booking(**b) for b in d.get("bookings", ())}
+    booking_counts = {k: [int(x) for x in v] for k, v in d.get("booking_counts", {}).items()}
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
         w = centre.windows[n]
@@ -114,6 +121,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.ratings = ratings
     centre.rated_carried = frozenset(d["rated_carried"])
     centre.help_requests = helps
+    centre.bookings, centre.booking_counts = books, booking_counts
+    centre.booking_serial = int(d.get("booking_serial", 0))
+    centre._booking_due, centre._booking_day = float("inf"), ""  # the next apply sweeps
     centre._refresh_reach()
 
 

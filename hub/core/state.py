@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .booking import Booking, line_capacity, rules_of
 from .catalog import Catalog, Item
 from .centre_config import CentreConfig
 from .day_calendar import DayCalendar
@@ -60,6 +61,18 @@ class CentreState:
         # mine -> other -> do they compete (people_ahead.count_ahead); valid for this reach
         self._share_rows: dict[str, dict[str, bool]] = {}
         self._refresh_reach()
+        # Bookings (booking.py): every booking not yet finished on a past day, by its name;
+        # the last name given; per day the counts (booking.COUNTS). Derived: the rules and
+        # each line's capacity (from the configuration), when the next sweep is due.
+        self.bookings: dict[str, Booking] = {}
+        self.booking_serial = 0
+        self.booking_counts: dict[str, list[int]] = {}
+        self.booking_rules = rules_of(config)
+        self._configured_skills = [window_skills(catalog, s, self.policy)
+                                   for s in config.windows]
+        self._booking_capacity = line_capacity(self)
+        self._booking_due = float("inf")
+        self._booking_day = ""
 
     # ---- reach -----------------------------------------------------------------------
     def _refresh_reach(self) -> None:
@@ -145,4 +158,7 @@ class CentreState:
             "ratings": {k: r.to_dict() for k, r in sorted(self.ratings.items())},
             "rated_carried": sorted(self.rated_carried),
             "help_requests": {k: h.to_dict() for k, h in sorted(self.help_requests.items())},
+            "bookings": {k: b.to_dict() for k, b in sorted(self.bookings.items())},
+            "booking_serial": self.booking_serial,
+            "booking_counts": {d: list(v) for d, v in sorted(self.booking_counts.items())},
         }
