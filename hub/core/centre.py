@@ -21,6 +21,7 @@ from . import (
     cases,
     help_requests,
     issuing,
+    notices,
     numbering,
     people_ahead,
     prioritise,
@@ -62,6 +63,8 @@ class Centre(CentreState):
         saved = savepoint(self)
         try:
             effects = roll_over(self, now)
+            if effects:  # a day closed: remote contacts and notices leave with it
+                notices.close_day(self)
             effects.extend(booking.sweep(self, now))
             effects.extend(handler(self, cmd, now))
         except BaseException:
@@ -118,6 +121,9 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.CaseUpdate: cases.update_case,
     c.Rate: ratings.rate,
     c.MarkPriority: prioritise.mark_priority,
+    c.RemoteTake: notices.remote_take,
+    c.NoticeDue: notices.notice_due,
+    c.NoticeOutcome: notices.notice_outcome,
     c.Book: booking.book,
     c.CancelBooking: booking.cancel,
     c.CheckIn: booking.check_in,

@@ -216,6 +216,49 @@ CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from stat
 CASE_DEFECTS = ("returned", "corrected", "reopened")
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteTake(Command):
+    """A take from the resident's phone (远程取号, hub/core/notices.py): `resident` is the
+    keyed hash of the mobile number, `phone` the number sealed (a PhoneRef token, never
+    the clear number; None once purged), `lang` the resident's language for notices.
+    `per_day` and `stop_minutes` are the centre's [remote] rules when it was taken:
+    journaled with it, so a replay judges it by the same rules."""
+
+    op: ClassVar[str] = "remote_take"
+    item: str
+    resident: str | None = None
+    phone: str | None = None
+    lang: str = "zh-CN"
+    per_day: int = 1
+    stop_minutes: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDue(Command):
+    """A notice the core called for (journaled before it is sent): `kind` for `ticket`,
+    the figures its text quotes, and the channels it goes through."""
+
+    op: ClassVar[str] = "notice"
+    ticket: str
+    kind: str
+    ahead: int | None = None
+    minutes: int | None = None
+    window: int | None = None
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeOutcome(Command):
+    """What became of a due notice on one channel: sent, failed (after the retry bound)
+    or dropped (its ticket moved on before it went)."""
+
+    op: ClassVar[str] = "notice_outcome"
+    notice: str
+    channel: str
+    outcome: str
+    attempts: int = 0
+
+
 ALL: tuple[type[Command], ...] = (
     TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
     Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate, Rate,
@@ -223,6 +266,9 @@ ALL: tuple[type[Command], ...] = (
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}
+# Remote takes and notices (hub/core/notices.py).
+BY_OP.update({k.op: k for k in (RemoteTake, NoticeDue, NoticeOutcome)})
+_TUPLE_FIELDS.add("channels")
 # Booking and check-in (hub/core/booking.py).
 BY_OP.update({k.op: k for k in (Book, CancelBooking, CheckIn)})
 

@@ -16,6 +16,7 @@ from typing import Any
 from .booking import Booking
 from .centre import Centre
 from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, WindowState
+from .notices import Contact, Notice
 from .policy import WaitingQueue
 
 
@@ -43,6 +44,8 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "blocks": {d: {p: [list(x) for x in r] for p, r in b.items()}
                    for d, b in centre.blocks.items()},
         "offline_next": dict(centre.offline_next),
+        "contacts": [v.to_dict() for v in centre.contacts.values()],
+        "notices": [v.to_dict() for v in centre.notices.values()],
         "tickets": {k: t.to_dict() for k, t in centre.tickets.items()},
         "by_number": {n: t.id for n, t in centre.by_number.items()},
         "active_by_resident": [[r, i, t] for (r, i), t in centre.active_by_resident.items()],
@@ -97,6 +100,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     helps = {h["request"]: HelpRequest(**h) for h in d["help_requests"]}
+    # Snapshots taken before remote takes have neither (hub/core/notices.py).
+    contacts = {x["ticket"]: Contact(**x) for x in d.get("contacts", ())}
+    notes = {x["id"]: Notice(**x) for x in d.get("notices", ())}
     # Snapshots taken before bookings have none.
     books = {b["code"]: Booking(**b) for b in d.get("bookings", ())}
     booking_counts = {k: [int(x) for x in v] for k, v in d.get("booking_counts", {}).items()}
@@ -115,6 +121,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.blocks = {dev: {p: [(a, b) for a, b in r] for p, r in b.items()}
                      for dev, b in d["blocks"].items()}
     centre.offline_next = dict(d["offline_next"])
+    centre.contacts, centre.notices = contacts, notes
     centre.tickets, centre.by_number, centre.queue = tickets, by_number, queue
     centre.active_by_resident = {(r, i): t for r, i, t in d["active_by_resident"]}
     centre.cases = cases

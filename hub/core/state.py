@@ -39,6 +39,10 @@ class CentreState:
         # Today's offline blocks: device -> prefix -> [first, last] ranges, newest last.
         self.blocks: dict[str, dict[str, list[tuple[int, int]]]] = {}
         self.offline_next: dict[str, int] = {}
+        # Remote tickets' contacts (notices.Contact: the sealed number and language) and
+        # the notices journaled as due (notices.Notice), by ticket id and notice id.
+        self.contacts: dict[str, Any] = {}
+        self.notices: dict[str, Any] = {}
         self.serial = 0
         self.streak = 0
         self.cases: dict[str, Case] = {}
@@ -146,6 +150,8 @@ class CentreState:
             "blocks": {d: {p: list(r) for p, r in sorted(b.items())}
                        for d, b in sorted(self.blocks.items())},
             "offline_next": dict(sorted(self.offline_next.items())),
+            "contacts": {k: v.to_dict() for k, v in sorted(self.contacts.items())},
+            "notices": {k: v.to_dict() for k, v in sorted(self.notices.items())},
             "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
             "by_number": {n: t.id for n, t in sorted(self.by_number.items())},
             "active_by_resident": sorted([r, i, t] for (r, i), t in
