@@ -1,7 +1,8 @@
 """The window node: what each input means, as protocol events.
 
 * keys: call, recall, skip, transfer, pause (toggles resume), help -> window events;
-  rate_good / rate_fair / rate_poor -> `rate` of the ticket just served, with the clerk
+  rate_5 .. rate_1 (the five levels, 5 非常满意 .. 1 非常不满意) or the three keys
+  rate_good / rate_fair / rate_poor (-> 5, 3, 1) -> `rate` of the ticket just served, with the clerk
   (the hub fills the clerk in from the window); capture -> a document-camera page
   uploaded to the hub against the current ticket.
 * card tapped: at a window, `card` (the hub answers with the resident's tickets and open
@@ -37,7 +38,11 @@ from .scanner import ticket_ref
 log = logging.getLogger("onewindow.node")
 
 RATE_WINDOW_S = 180.0  # a served ticket may be rated this long after it left the window
-SCORES = {"rate_good": 1, "rate_fair": 2, "rate_poor": 3}
+# Rating keys -> the national five levels (好差评), always sent with scale 5: a five-key
+# layout rate_5 非常满意 .. rate_1 非常不满意, or the three keys mapped onto it, good -> 5
+# 非常满意, fair -> 3 基本满意, poor -> 1 非常不满意 (hub/core/ratings.py FROM_THREE).
+SCORES = {"rate_5": 5, "rate_4": 4, "rate_3": 3, "rate_2": 2, "rate_1": 1,
+          "rate_good": 5, "rate_fair": 3, "rate_poor": 1}
 WINDOW_EVENTS = ("call", "recall", "skip", "transfer", "pause", "help")
 
 
@@ -168,7 +173,8 @@ class NodeApp:
             ticket = self.to_rate[0]
         if ticket is None:
             return self._verdict("rate", None, reason="no ticket to rate")
-        ok = self._verdict("rate", await self.link.event("rate", ticket=ticket, score=score),
+        ok = self._verdict("rate", await self.link.event("rate", ticket=ticket, score=score,
+                                                         scale=5),
                            ticket=ticket, score=score)
         if ok and self.to_rate and self.to_rate[0] == ticket:
             self.to_rate = None  # one rating per service

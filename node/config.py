@@ -30,9 +30,14 @@ transfer = 19
 pause = 26
 help = 21
 capture = 20
-rate_good = 16           # 满意
-rate_fair = 12           # 基本满意
-rate_poor = 7            # 不满意
+rate_good = 16           # three rating keys, counted on the national five-level scale:
+rate_fair = 12           #   good -> 5 非常满意, fair -> 3 基本满意, poor -> 1 非常不满意;
+rate_poor = 7            # or five keys instead, one per level (not both layouts):
+# rate_5 = 16            # 非常满意
+# rate_4 = 12            # 满意
+# rate_3 = 7             # 基本满意
+# rate_2 = 8             # 不满意
+# rate_1 = 25            # 非常不满意
 
 [leds]
 ok = 23
@@ -67,7 +72,9 @@ from typing import Any
 ROLES = ("node", "kiosk")
 MAX_PRIORITY_AGE = 120
 KEYS = ("call", "recall", "skip", "transfer", "pause", "help", "capture",
-        "rate_good", "rate_fair", "rate_poor")
+        "rate_good", "rate_fair", "rate_poor", "rate_5", "rate_4", "rate_3", "rate_2", "rate_1")
+THREE_RATING_KEYS = ("rate_good", "rate_fair", "rate_poor")
+FIVE_RATING_KEYS = ("rate_5", "rate_4", "rate_3", "rate_2", "rate_1")
 
 
 class NodeConfigError(ValueError):
@@ -122,6 +129,9 @@ def from_dict(data: dict[str, Any], base: Path = Path(".")) -> NodeConfig:
     unknown = set(keys) - set(KEYS)
     if unknown:
         raise NodeConfigError(f"[keys] unknown keys: {', '.join(sorted(unknown))}")
+    if set(keys) & set(THREE_RATING_KEYS) and set(keys) & set(FIVE_RATING_KEYS):
+        raise NodeConfigError("[keys] rating keys: either the three (rate_good, rate_fair, "
+                              "rate_poor) or the five (rate_5 .. rate_1), not both")
     secret = node.get("secret", "").encode()
     if node.get("secret_file"):
         secret = (base / node["secret_file"]).read_bytes().strip()

@@ -54,7 +54,7 @@ EVENTS = {
     "transfer": _WIN + (("to_window", "i", False), ("to_item", "s", False), ("note", "s", False)),
     "reprint": (("ticket", "s", True),),
     "help": _WIN,
-    "rate": _WIN + (("ticket", "s", True), ("score", "i", True)),
+    "rate": _WIN + (("ticket", "s", True), ("score", "i", True), ("scale", "i", False)),
     "scan": _WIN + (("ticket", "s", True),),
     "card": _WIN + (("resident", "s", True),),
     "checkin": (("code", "s", False), ("resident", "s", False)),
@@ -129,7 +129,8 @@ _ENUMS = {
 
 # Tighter int bounds, by field name wherever it appears: [low, high).
 _RANGES = {
-    "window": (1, 10000), "to_window": (1, 10000), "score": (1, 4), "rssi": (-255, 256),
+    "window": (1, 10000), "to_window": (1, 10000), "score": (1, 6), "scale": (3, 6),
+    "rssi": (-255, 256),
     "chunk": (1, 2049), "w": (1, 4097), "h": (1, 257),
     "wait": (-1, 100000), "wait_lo": (0, 100000), "wait_hi": (0, 100000),  # minutes; -1: none
 }
@@ -288,6 +289,13 @@ def _check(kind, msg, specs):
             raise ProtocolError("bad_field", kind + ": " + name + " may not be " + str(value))
 
 
+def _rate_ok(msg):
+    # scale 5: the national five levels (5 very satisfied .. 1 very dissatisfied);
+    # absent or 3: the three-level keys (1 good, 2 ok, 3 bad), mapped by the hub.
+    scale = msg.get("scale", 3)
+    return (scale == 3 or scale == 5) and msg["score"] <= scale
+
+
 def validate(kind, msg):
     """Check a decoded message of `kind` (a key of the contract). Returns msg or raises."""
     if not isinstance(msg, dict):
@@ -313,6 +321,9 @@ def validate(kind, msg):
         _check(kind, msg, RESULT if kind == "res" else extra)
         if kind == "evt" and msg["seq"] < 1:
             raise ProtocolError("bad_field", "evt: seq starts at 1")
+        if kind == "evt" and msg["type"] == "rate" and not _rate_ok(msg):
+            raise ProtocolError("bad_field", "rate: score is 1-5 with scale 5, or 1-3 "
+                                "(1 good, 2 ok, 3 bad) without scale or with scale 3")
     if (kind == "evt" or kind == "otareq") and "dev" in msg:
         _seg("dev", msg["dev"])
     return msg

@@ -38,7 +38,9 @@ def to_command(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any
     window = _window_of(dev, msg)
     if typ == "rate":  # the core decides (Centre._rate); the record names the ticket's id
         t = app.centre.find_ticket(msg["ticket"])
-        rate = c.Rate(window, t.id if t is not None else msg["ticket"], msg["score"])
+        # `scale` absent: a three-level device (1 good, 2 ok, 3 bad; core/ratings.py)
+        rate = c.Rate(window, t.id if t is not None else msg["ticket"], msg["score"],
+                      msg.get("scale", 3))
         # `clerk` keeps the record as readable as before (journal readers, old tools);
         # the core names the clerk itself and a replay ignores this one.
         return {**rate.to_record(), "clerk": app.centre.windows[window].clerk}

@@ -19,6 +19,7 @@ from typing import Any
 from . import (
     booking,
     cases,
+    followups,
     help_requests,
     issuing,
     notices,
@@ -124,6 +125,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.RemoteTake: notices.remote_take,
     c.NoticeDue: notices.notice_due,
     c.NoticeOutcome: notices.notice_outcome,
+    c.CloseFollowup: followups.close,
     c.Book: booking.book,
     c.CancelBooking: booking.cancel,
     c.CheckIn: booking.check_in,

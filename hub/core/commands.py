@@ -152,15 +152,40 @@ class CaseUpdate(Command):
 
 @dataclass(frozen=True, slots=True)
 class Rate(WindowCommand):
-    """A resident's rating of the service at `window` (a node's rating keys): `score` 1 满意,
-    2 基本满意, 3 不满意. One per served ticket, from the window that served it, while it is
-    served or within the policy's `rating_window` after it. The journal record is
-    `{op: "rate", window, ticket, score}`; records written before ratings were checked also
-    carry `clerk`, which is ignored (the core names the clerk)."""
+    """A resident's rating of the service at `window` (a node's rating keys, the phone
+    page) on the national 好差评 scale, `scale` 5: `score` 5 非常满意, 4 满意, 3 基本满意,
+    2 不满意, 1 非常不满意. `scale` 3 is the old three-level score (1 满意 good, 2 基本满意
+    ok, 3 不满意 bad), which the core maps onto the five levels (5, 3, 1: ratings.py).
+    One per served ticket, from the window that served it, while it is served or within
+    the policy's `rating_window` after it. `comment`: the resident's optional words (phone
+    page), kept with the follow-up a low rating opens (followups.py). The journal record
+    is `{op: "rate", window, ticket, score, scale[, comment]}`; records written before the
+    five levels have no `scale` and are three-level (`from_record`); records written
+    before ratings were checked also carry `clerk`, which is ignored (the core names it)."""
 
     op: ClassVar[str] = "rate"
     ticket: str = ""  # id ("20261123-A017") or today's number ("A017")
     score: int = 0
+    scale: int = 5
+    comment: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        d = Command.to_record(self)
+        if not d["comment"]:
+            del d["comment"]  # a key press has none: records stay as small as before
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFollowup(Command):
+    """A supervisor (`by`) closes the follow-up (差评整改) a low rating of `ticket` (its
+    id) opened, with a `note` of what was done: `{op: "close_followup", ticket, by, note}`
+    (hub/core/followups.py)."""
+
+    op: ClassVar[str] = "close_followup"
+    ticket: str
+    by: str
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +197,7 @@ class MarkPriority(Command):
     op: ClassVar[str] = "mark_priority"
     ticket: str  # id ("20261123-A017") or today's number ("A017")
     by: str
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +230,6 @@ class CheckIn(Command):
     resident: str | None = None
     source: str | None = None
     request: int | None = None
-
 
 CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
     "returned": (("open",), "returned"),
@@ -262,7 +287,7 @@ class NoticeOutcome(Command):
 ALL: tuple[type[Command], ...] = (
     TakeTicket, ReserveBlock, CallNext, Recall, Skip, Transfer, Start, Complete,
     Pause, Resume, OpenWindow, CloseWindow, SetSkills, Reprint, CaseUpdate, Rate,
-    MarkPriority,
+    MarkPriority, CloseFollowup,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
 _TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}
@@ -281,4 +306,6 @@ def from_record(record: dict[str, Any]) -> Command:
         if f.name in record:
             value = record[f.name]
             kwargs[f.name] = tuple(value) if f.name in _TUPLE_FIELDS else value
+    if cls is Rate and "scale" not in record:
+        kwargs["scale"] = 3  # written before the five levels: the three-level score
     return cls(**kwargs)

@@ -1,5 +1,13 @@
-"""Residents' ratings of a service (满意 / 基本满意 / 不满意), one per ticket, checked
-against the service they rate, and their part of the day's close.
+"""Residents' ratings of a service on the national government-service scale (好差评), one
+per ticket, checked against the service they rate, and their part of the day's close.
+
+The five levels (`LEVELS`): 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意. The
+satisfaction rate is counted the way the state counts it: 满意率 = (非常满意 + 满意 +
+基本满意) / all ratings (`SATISFIED`, `satisfaction`). The old three-level keys and
+journal records (`scale` 3: 1 满意 good, 2 基本满意 ok, 3 不满意 bad) map onto it as
+good -> 5 非常满意, ok -> 3 基本满意, bad -> 1 非常不满意 (`FROM_THREE`): a three-key box
+keeps working, and a journal written before replays into five-level ratings. A rating of
+2 or 1 opens a follow-up (差评整改, followups.py).
 
 The core keeps every rating given since the last day's close (`CentreState.ratings`: the
 dashboard's day and what the next close hands to the history tables). A ticket served
@@ -9,20 +17,66 @@ day: `rated_carried` remembers it, so that it is not rated twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from . import commands as c
+from . import followups
 from .effects import Effect, RatingGiven
-from .model import Rating, TicketState
+from .model import Rating, Ticket, TicketState
 from .rejected import Rejected
 from .state import CentreState
+
+# level -> (zh-CN, zh-TW, English)
+LEVELS: dict[int, tuple[str, str, str]] = {
+    5: ("非常满意", "非常滿意", "Very satisfied"),
+    4: ("满意", "滿意", "Satisfied"),
+    3: ("基本满意", "基本滿意", "Fairly satisfied"),
+    2: ("不满意", "不滿意", "Dissatisfied"),
+    1: ("非常不满意", "非常不滿意", "Very dissatisfied"),
+}
+SATISFIED = (5, 4, 3)  # what the state's 满意率 counts
+FOLLOW_UP = (2, 1)  # a rating that opens a 差评整改 follow-up
+FROM_THREE = {1: 5, 2: 3, 3: 1}  # the old three-level score (1 good, 2 ok, 3 bad) -> level
+COMMENT_MAX = 500  # characters of a resident's comment
+
+
+def level(score: Any, scale: Any) -> int:
+    """The five-level score of `score` on `scale` (5, or 3 for the old three-level keys
+    and records). Raises Rejected (bad_field) for anything else."""
+    if isinstance(score, bool) or isinstance(scale, bool) or not isinstance(score, int) \
+            or scale not in (3, 5):
+        raise Rejected("bad_field", "评分为1至5（5非常满意……1非常不满意） / score is 1-5 "
+                                    "(5 very satisfied ... 1 very dissatisfied), scale 5 "
+                                    "(or 3: 1 good, 2 ok, 3 bad)")
+    if scale == 3:
+        if score not in FROM_THREE:
+            raise Rejected("bad_field", "三级评分为1满意、2基本满意或3不满意 / a three-level "
+                                        "score is 1 good, 2 ok or 3 bad")
+        return FROM_THREE[score]
+    if score not in LEVELS:
+        raise Rejected("bad_field", "评分为1至5（5非常满意……1非常不满意） / score is 1-5 "
+                                    "(5 very satisfied ... 1 very dissatisfied)")
+    return score
+
+
+def satisfaction(scores: Iterable[int]) -> tuple[dict[int, int], float | None]:
+    """Counts by level (5..1) and the state's 满意率: (5 + 4 + 3) / all; None if none."""
+    counts = dict.fromkeys(sorted(LEVELS, reverse=True), 0)
+    for s in scores:
+        counts[s] += 1
+    total = sum(counts.values())
+    return counts, (sum(counts[k] for k in SATISFIED) / total if total else None)
 
 
 def rate(state: CentreState, cmd: c.Rate, now: float) -> list[Effect]:
     """The operation `Rate`, tied to the service it rates: the ticket this window is
     serving, or one it completed at most `rating_window` ago; once per ticket."""
     w = state.known_window(cmd.window)
-    if cmd.score not in (1, 2, 3) or isinstance(cmd.score, bool):
-        raise Rejected("bad_field", "评分为1满意、2基本满意或3不满意 / score is 1 "
-                                    "satisfied, 2 fair or 3 dissatisfied")
+    score = level(cmd.score, cmd.scale)
+    if not isinstance(cmd.comment, str) or len(cmd.comment) > COMMENT_MAX:
+        raise Rejected("bad_field", f"意见最多{COMMENT_MAX}字 / a comment is text of at most "
+                                    f"{COMMENT_MAX} characters")
     t = state.find_ticket(cmd.ticket)
     if t is None:
         raise Rejected("unknown_ticket",
@@ -48,8 +102,23 @@ def rate(state: CentreState, cmd: c.Rate, now: float) -> list[Effect]:
         raise Rejected("rating_closed", f"{t.number}办结已超过{limit / 60:g}分钟，不能再评价 / "
                                         f"{t.number} ended more than {limit / 60:g} "
                                         f"min ago: too late to rate", ticket=t.number)
-    state.ratings[t.id] = Rating(t.id, cmd.score, w.number, w.clerk, now)
-    return [RatingGiven(t.id, cmd.score, w.number, w.clerk)]
+    state.ratings[t.id] = Rating(t.id, score, w.number, w.clerk, now)
+    effects: list[Effect] = [RatingGiven(t.id, score, w.number, w.clerk)]
+    if score in FOLLOW_UP:
+        effects.append(followups.open_for(state, t, score, w.number, w.clerk,
+                                          cmd.comment.strip(), now))
+    return effects
+
+
+def served_window(t: Ticket) -> int | None:
+    """The window that serves or served ticket `t` (what a rating of it is tied to), or
+    None when it was not served (the phone page names no window: it asks this)."""
+    if t.state is TicketState.SERVING:
+        return t.window
+    if t.state is TicketState.DONE:
+        return next((h[2] for h in reversed(t.history) if h[1] == TicketState.DONE.value),
+                    None)
+    return None
 
 
 def is_rated(state: CentreState, ticket: str) -> bool:

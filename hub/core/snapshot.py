@@ -9,15 +9,17 @@ was taken from. Derived caches (reach, share rows, the day's span) are recompute
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Any
 
+from . import followups
 from .booking import Booking
 from .centre import Centre
 from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, WindowState
 from .notices import Contact, Notice
 from .policy import WaitingQueue
+from .ratings import FROM_THREE
 
 
 class SnapshotMismatch(ValueError):
@@ -58,6 +60,8 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "ratings": {k: r.to_dict() for k, r in centre.ratings.items()},
         "rated_carried": sorted(centre.rated_carried),
         "help_requests": [h.to_dict() for h in centre.help_requests.values()],
+        "rating_scale": 5,  # absent: a snapshot of three-level ratings (restore maps them)
+        "followups": [f.to_dict() for f in centre.followups.values()],
         "bookings": [b.to_dict() for b in centre.bookings.values()],
         "booking_serial": centre.booking_serial,
         "booking_counts": {k: list(v) for k, v in centre.booking_counts.items()},
@@ -99,6 +103,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
     cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
+    if d.get("rating_scale", 3) == 3:  # taken before the five levels (ratings.py)
+        ratings = {k: replace(r, score=FROM_THREE[r.score]) for k, r in ratings.items()}
+    follow = {f["ticket"]: followups.from_dict(f) for f in d.get("followups", ())}
     helps = {h["request"]: HelpRequest(**h) for h in d["help_requests"]}
     # Snapshots taken before remote takes have neither (hub/core/notices.py).
     contacts = {x["ticket"]: Contact(**x) for x in d.get("contacts", ())}
@@ -127,6 +134,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.cases = cases
     centre.ratings = ratings
     centre.rated_carried = frozenset(d["rated_carried"])
+    centre.followups = follow
     centre.help_requests = helps
     centre.bookings, centre.booking_counts = books, booking_counts
     centre.booking_serial = int(d.get("booking_serial", 0))

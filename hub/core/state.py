@@ -10,7 +10,7 @@ and caches rebuilt from the rest: a snapshot does not hold them).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .booking import Booking, line_capacity, rules_of
 from .catalog import Catalog, Item
@@ -21,6 +21,9 @@ from .model import Case, HelpRequest, Rating, Ticket, Window, WindowState
 from .policy import WaitingQueue
 from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
 from .rejected import Rejected
+
+if TYPE_CHECKING:
+    from .followups import Followup
 
 
 class CentreState:
@@ -51,6 +54,9 @@ class CentreState:
         # tickets still held whose rating left with an earlier day (ratings.py).
         self.ratings: dict[str, Rating] = {}
         self.rated_carried: frozenset[str] = frozenset()
+        # Follow-ups of low ratings (差评整改) by ticket id: open ones until closed, closed
+        # ones for the day they were closed on (followups.py).
+        self.followups: dict[str, Followup] = {}
         # Help requests by request (journal position), oldest first: the open ones and
         # those answered since the last day's close (help_requests.py).
         self.help_requests: dict[int, HelpRequest] = {}
@@ -163,6 +169,7 @@ class CentreState:
             "cases": {k: v.to_dict() for k, v in sorted(self.cases.items())},
             "ratings": {k: r.to_dict() for k, r in sorted(self.ratings.items())},
             "rated_carried": sorted(self.rated_carried),
+            "followups": {k: f.to_dict() for k, f in sorted(self.followups.items())},
             "help_requests": {k: h.to_dict() for k, h in sorted(self.help_requests.items())},
             "bookings": {k: b.to_dict() for k, b in sorted(self.bookings.items())},
             "booking_serial": self.booking_serial,

@@ -11,7 +11,9 @@ configuration) and the facts are read off the core's state around each record:
 * a **case** — a promised item (承诺件) the core opened on completion, owned by the clerk
   who accepted it; `case` records (`CaseUpdate`) returned / corrected / reopened count
   against that clerk whenever they happen, even for a case accepted in an earlier month;
-* a **rating** — a `rate` record (`Rate`: `{window, ticket, score 1..3}`) the core accepts:
+* a **rating** — a `rate` record (`Rate`: `{window, ticket, score, scale}`, on the five
+  levels of the national 好差评 scale, 5 非常满意 .. 1 非常不满意; records without `scale`
+  are three-level and the core maps them: 1 -> 5, 2 -> 3, 3 -> 1) the core accepts:
   one per served ticket, from the window that served it, in time; credited to the clerk
   the core names. Ratings in journals written before that check that the core refuses (a
   second one, another window's ticket, a ticket never served) are left out and counted
@@ -25,8 +27,11 @@ The five dimensions per clerk (`compute`):
    standard (a resident told what is missing, 一次性告知) are left out and counted apart;
 3. value-weighted workload — Σ item difficulty weights (the catalog's `weight`, or
    `[report.item_weights]`), so taking the hard items pays;
-4. service rating — share of the clerk's ratings that are satisfied (score 1 满意 unless
-   configured otherwise);
+4. service rating — the state's 满意率: share of the clerk's ratings that are 非常满意,
+   满意 or 基本满意 (scores 5, 4, 3 unless configured otherwise); the ratings are also
+   counted by level (`levels`, centre `rated_5` .. `rated_1`), and the follow-ups low ones
+   opened (差评整改: `followups_opened`, `followups_closed` in the period, `followups_open`
+   at its end; per clerk `followups`);
 5. closed-loop quality — 1 − defects ÷ promised cases the clerk accepted in the period,
    defects being the returned, corrected and reopened events in the period (floor 0).
 
@@ -55,7 +60,9 @@ from ..core.catalog import Catalog
 from ..core.centre import Centre
 from ..core.centre_config import CentreConfig
 from ..core.effects import CaseOpened, RatingGiven
+from ..core.followups import FollowupClosed, FollowupOpened
 from ..core.model import TicketState
+from ..core.ratings import LEVELS, SATISFIED
 from ..core.rejected import Rejected
 from ..store.journal import Record
 
@@ -75,7 +82,7 @@ class ReportSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 1.0))
     item_weights: dict[str, float] = field(default_factory=dict)  # item id -> difficulty
-    satisfied: tuple[int, ...] = (1,)  # rating scores that count as satisfied
+    satisfied: tuple[int, ...] = SATISFIED  # rating levels that count as satisfied (满意率)
     short_share: float = 0.25  # services shorter than this x standard: not in efficiency
     per_day: bool = False  # score quantity and value per day worked (part-timers)
     training_threshold: int = 500  # items a year that make an item a training priority
@@ -93,7 +100,7 @@ class ReportSettings:
         return cls(
             weights=w,
             item_weights={str(k): float(v) for k, v in (d.get("item_weights") or {}).items()},
-            satisfied=tuple(int(x) for x in d.get("satisfied", (1,))),
+            satisfied=tuple(int(x) for x in d.get("satisfied", SATISFIED)),
             short_share=float(d.get("short_share", 0.25)),
             per_day=bool(d.get("per_day", False)),
             training_threshold=int(d.get("training_threshold", 500)),
@@ -146,6 +153,11 @@ class Facts:
     records: int = 0
     rejected: int = 0  # records the replay refused (should be 0)
     ignored_ratings: int = 0  # old journals' ratings not tied to a service
+    # follow-ups of low ratings (差评整改): (ticket, clerk) opened / closed in the period,
+    # and how many were open at its end (a replay knows it; the history tables do not)
+    followups_opened: list[tuple[str, str]] = field(default_factory=list)
+    followups_closed: list[tuple[str, str]] = field(default_factory=list)
+    followups_open: int | None = None
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -223,6 +235,11 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         if inside:
             facts.ratings.extend(Rating(e.ticket, clerk_name(e.clerk, e.window), e.score, ts)
                                  for e in effects if isinstance(e, RatingGiven))
+            for fx in effects:
+                if isinstance(fx, FollowupOpened | FollowupClosed):
+                    into = (facts.followups_opened if isinstance(fx, FollowupOpened)
+                            else facts.followups_closed)
+                    into.append((fx.ticket, clerk_name(fx.clerk, fx.window)))
         if isinstance(cmd, c.TakeTicket) and inside:
             facts.taken.update(_items(cmd.item, cmd.extra_items))
             facts.open_days.add(centre.local_date(ts).isoformat())
@@ -236,6 +253,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         if isinstance(cmd, c.CaseUpdate) and inside:
             who, item = owner.get(cmd.case, ("unknown", ""))
             facts.cases.append(CaseEvent(cmd.case, item, who, cmd.action, ts))
+    facts.followups_open = sum(1 for f in centre.followups.values() if f.open)
     return facts
 
 
@@ -310,6 +328,8 @@ class ClerkRow:
     composite: float = 0.0
     rank: int = 0
     daily: dict[str, int] = field(default_factory=dict)  # day -> items
+    levels: dict[int, int] = field(default_factory=dict)  # rating level (5..1) -> ratings
+    followups: int = 0  # follow-ups (差评整改) the clerk's low ratings opened
 
     @property
     def defects(self) -> int:
@@ -394,6 +414,8 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
             returned=cc["returned"], corrected=cc["corrected"], reopened=cc["reopened"],
             quality=max(0.0, 1.0 - defects / accepted) if accepted else None,
             daily=dict(sorted(daily.items())),
+            levels=_levels(r.score for r in rs),
+            followups=sum(1 for _, k in facts.followups_opened if k == name),
         ))
     centre = _centre_summary(rows, facts)
     _score(rows, centre, s)
@@ -426,7 +448,19 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         "closed": sum(1 for e in facts.cases if e.action == "closed"),
         "rejected_records": facts.rejected,
         "ignored_ratings": facts.ignored_ratings,
+        **{f"rated_{k}": sum(r.levels.get(k, 0) for r in rows) for k in LEVELS},
+        "followups_opened": len(facts.followups_opened),
+        "followups_closed": len(facts.followups_closed),
+        "followups_open": facts.followups_open,
     }
+
+
+def _levels(scores: Iterable[int]) -> dict[int, int]:
+    """Ratings by level, 5 非常满意 .. 1 非常不满意."""
+    out = dict.fromkeys(sorted(LEVELS, reverse=True), 0)
+    for x in scores:
+        out[x] = out.get(x, 0) + 1
+    return out
 
 
 def _score(rows: list[ClerkRow], centre: dict[str, Any], s: ReportSettings) -> None:

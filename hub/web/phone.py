@@ -7,13 +7,24 @@ Live channel "ticket", argument the ticket id, snapshot::
      "state": "waiting" | "called" | "serving" | "done" | "no_show" | "expired",
      "window": 3 | null, "ahead": 4 | null, "wait": 12 | null,
      "wait_lo": 8 | null, "wait_hi": 17 | null, "recalls": 0,
-     "priority": false}               # true: a priority ticket (优先 beside the number)
+     "priority": false,               # true: a priority ticket (优先 beside the number)
+     "can_rate": false, "rated": false}  # the service may be rated here / was rated
 
 `wait` is the predicted wait in minutes (median of the Monte-Carlo paths, see
 hub/forecast/wait.py) and `wait_lo`-`wait_hi` its 80% interval; all null when no open
 window serves the ticket. The wait is refreshed every 5 s or when windows open or close
 (livewait.py); state, window and people ahead follow every change.
     {"found": false}                  # not a ticket of today (or not any more)
+
+A remote ticket's snapshot also lists the notices sent to this page, `notices`: [{"id",
+"kind", "zh_CN", "zh_TW", "en"}] (hub/notify/dispatcher.py `page_notices`); phone.js shows
+each once, with a sound, a vibration and a system notification where allowed.
+
+After service (serving, or done within the policy's `rating_window`) the page offers the
+five levels of the national 好差评 scale and an optional comment: POST /t/{ticket}/rate
+`{"score": 1..5, "comment": "..."}` journals the core's `Rate` (scale 5) for the window
+that served it; the core's refusals (rated already, too late ...) come back as 409
+`{code, msg}` and change nothing. A 不满意/非常不满意 opens a follow-up for supervisors.
 
 Only what the printed ticket already says: no resident token, no clerk, no history, and of
 priority only that it is (not why, nor who marked it).
@@ -25,10 +36,14 @@ from collections.abc import Hashable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..core import commands as c
+from ..core import ratings
 from ..core.model import Priority, Ticket, TicketState
+from ..core.rejected import Rejected
+from ..notify.dispatcher import page_notices
 from .ahead import ahead_counts
 from .livewait import LiveWaits
 from .site import Site
@@ -62,7 +77,8 @@ class Phone:
         return self._ahead[1][t.id]
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/t/{ticket}", self.page)]
+        return [Route("/t/{ticket}", self.page),
+                Route("/t/{ticket}/rate", self.rate, methods=["POST"])]
 
     def snapshot(self, ticket_id: str) -> dict[str, Any]:
         centre = self.site.hub.centre
@@ -79,10 +95,47 @@ class Phone:
             if minutes is not None:
                 wait, lo, hi = minutes
         return {"found": True, "id": t.id, "number": t.number,
+                # the notices sent to this page (remote tickets: hub/notify/dispatcher.py)
+                "notices": page_notices(self.site.hub, t.id),
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
                 "state": t.state.value, "window": t.window, "ahead": ahead, "wait": wait,
                 "wait_lo": lo, "wait_hi": hi, "recalls": t.recalls,
-                "priority": t.priority is Priority.PRIORITY}
+                "priority": t.priority is Priority.PRIORITY, **self._rating(t)}
+
+    def _rating(self, t: Ticket) -> dict[str, bool]:
+        centre = self.site.hub.centre
+        rated = ratings.is_rated(centre, t.id)
+        window = ratings.served_window(t)
+        ended = (t.history[-1][0] if t.state is TicketState.DONE and t.history else None)
+        in_time = ended is None or self.site.clock() - ended <= centre.policy.rating_window
+        return {"rated": rated, "can_rate": window is not None and not rated and in_time}
+
+    async def rate(self, request: Request) -> Response:
+        """The resident's rating from the phone page (the five levels, a comment)."""
+        t = self.site.hub.centre.tickets.get(request.path_params["ticket"])
+        if t is None:
+            return JSONResponse({"code": "unknown_ticket", "msg": "no such ticket today"},
+                                status_code=404)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"code": "bad_field", "msg": "a JSON object: score, comment"},
+                                status_code=400)
+        score, comment = body.get("score"), body.get("comment", "")
+        window = ratings.served_window(t)
+        try:
+            if not isinstance(comment, str):
+                raise Rejected("bad_field", "comment: text")
+            level = ratings.level(score, 5)
+            if window is None:
+                raise Rejected("not_served", f"{t.number} was not served: nothing to rate")
+            await self.site.act(c.Rate(window, t.id, level, 5, comment.strip()))
+        except Rejected as e:
+            status = 400 if e.code == "bad_field" else 409
+            return JSONResponse({"code": e.code, "msg": e.message}, status_code=status)
+        return JSONResponse({"ok": True, **self.snapshot(t.id)})
 
     async def page(self, request: Request) -> Response:
         ticket_id = request.path_params["ticket"]

@@ -29,6 +29,30 @@
     }
     $("status").textContent = status;
     $("detail").textContent = detail;
+    if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
+    $("rate").hidden = !s.can_rate;  // after service: the five levels (好差评)
+    $("rated").hidden = !s.rated;
+  }
+  // The national rating scale: 5 very satisfied .. 1 very dissatisfied, one per service.
+  for (const b of document.querySelectorAll("#rate [data-score]")) {
+    b.addEventListener("click", async () => {
+      $("rate-msg").textContent = "";
+      for (const x of document.querySelectorAll("#rate [data-score]")) x.disabled = true;
+      try {
+        const r = await fetch("/t/" + encodeURIComponent(OW_TICKET.id) + "/rate", {
+          method: "POST", credentials: "same-origin",
+          headers: {"Content-Type": "application/json", "X-CSRF-Token": ow.csrf()},
+          body: JSON.stringify({score: Number(b.dataset.score),
+                                comment: $("rate-comment").value})});
+        const j = await r.json().catch(() => ({}));
+        if (r.ok) render(j);
+        else $("rate-msg").textContent = OW_T["rate_" + j.code] || OW_T.rate_failed;
+      } catch (e) {
+        $("rate-msg").textContent = OW_T.rate_failed;
+      } finally {
+        for (const x of document.querySelectorAll("#rate [data-score]")) x.disabled = false;
+      }
+    });
   }
   render(OW_TICKET);
   ow.live("ticket", OW_TICKET.id, render);
