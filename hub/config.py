@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from .core.catalog import Catalog
 from .core.centre_config import DAYS, DEFAULT_HOURS, CentreConfig, Hours, WindowSpec
+from .core.notices import NoticeRules, RemoteRules, RulesError
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
 from .store.files import default_files_dir
@@ -93,6 +94,11 @@ class HubConfig:
     # [retention]: days personal data is kept before `onewindow purge` removes it
     # (hub/store/retention.py, docs/privacy.md).
     retention: Retention = field(default_factory=Retention)
+    # [remote]: taking a number from the resident's phone (hub/core/notices.py), off unless
+    # enabled; [notices]: when "near" is due, the SMS signature, send attempts, and
+    # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
+    remote: RemoteRules = field(default_factory=RemoteRules)
+    notices: NoticeSettings = field(default_factory=lambda: NoticeSettings())
 
 
 def load(path: str | Path) -> HubConfig:
@@ -164,6 +170,8 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             ota_key=_path(data.get("ota", {}).get("key"), base) or (
                 str(base / "ota_key.pem") if base is not None else None),
             retention=_retention(data.get("retention", {})),
+            remote=_remote(data.get("remote", {})),
+            notices=_notices(data.get("notices", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
@@ -202,6 +210,64 @@ def _span(key: str, value: Any) -> Hours | None:
     if closes <= opens:
         raise ConfigError(f"[hours] {key} = {value!r}: closes before it opens")
     return opens.strftime("%H:%M"), closes.strftime("%H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeSettings:
+    """[notices]: `near_ahead`, `near_minutes` (NoticeRules), `signature` (the SMS
+    signature, 【…】), `attempts` (sends per notice and channel at most), and
+    [notices.smpp] host/port/system_id/password/source: an `SmppConfig`, or None."""
+
+    rules: NoticeRules = field(default_factory=NoticeRules)
+    signature: str = ""
+    attempts: int = 5
+    smpp: Any = None  # hub.notify.smpp.SmppConfig
+
+
+def _remote(table: Any) -> RemoteRules:
+    try:
+        return RemoteRules.from_table(table)
+    except (RulesError, TypeError) as e:
+        raise ConfigError(str(e)) from e
+
+
+def _notices(table: Any) -> NoticeSettings:
+    if not isinstance(table, dict):
+        raise ConfigError("[notices] must be a table")
+    try:
+        rules = NoticeRules.from_table(table)
+    except (RulesError, TypeError) as e:
+        raise ConfigError(str(e)) from e
+    signature = table.get("signature", "")
+    attempts = table.get("attempts", 5)
+    if not isinstance(signature, str) or len(signature) > 12:
+        raise ConfigError("[notices] signature: the centre's SMS signature, at most 12 "
+                          "characters")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        raise ConfigError("[notices] attempts: a whole number 1..20")
+    smpp = table.get("smpp")
+    if smpp is None:
+        return NoticeSettings(rules, signature, attempts)
+    from .notify.smpp import SmppConfig
+
+    if not isinstance(smpp, dict):
+        raise ConfigError("[notices.smpp] must be a table")
+    missing = [k for k in ("host", "port", "system_id", "password", "source") if k not in smpp]
+    if missing:
+        raise ConfigError(f"[notices.smpp]: {', '.join(missing)} missing")
+    unknown = set(smpp) - {"host", "port", "system_id", "password", "source", "system_type",
+                           "dest_format", "enquire_interval", "response_timeout",
+                           "connect_timeout"}
+    if unknown:
+        raise ConfigError(f"[notices.smpp]: unknown key(s) {', '.join(sorted(unknown))}")
+    extra = {k: smpp[k] for k in ("system_type", "dest_format", "enquire_interval",
+                                  "response_timeout", "connect_timeout") if k in smpp}
+    try:
+        cfg = SmppConfig(str(smpp["host"]), int(smpp["port"]), str(smpp["system_id"]),
+                         str(smpp["password"]), str(smpp["source"]), **extra)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[notices.smpp]: {e}") from e
+    return NoticeSettings(rules, signature, attempts, cfg)
 
 
 def _retention(table: Any) -> Retention:

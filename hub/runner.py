@@ -35,11 +35,13 @@ import aiomqtt
 from ..protocol import ow_protocol as proto
 from .app import HubApp, Step
 from .app.inbound import DEVICE_LEAVES
+from .app.notices import due_step
 from .catalog import load_catalog
 from .checkpoints import Checkpoints
 from .config import BrokerURL, HubConfig, check
 from .core.centre import Centre
 from .core.commands import Command
+from .core.notices import NoticeRules
 from .devices import Publish
 from .fleetwatch import FleetRules
 from .forecast.refresh import WaitRefresher
@@ -118,6 +120,12 @@ class HubRunner:
         self._recovery: asyncio.Task[None] | None = None
         # Snapshots after committed batches (hub/checkpoints.py): serve() sets the store.
         self.checkpoints = Checkpoints(app, clock, self.storage_ok)
+        # Notices (hub/core/notices.py): the rules and channels serve() configures; None:
+        # no notice is ever due. The phone vault seals residents' numbers (remote takes).
+        self.notice_rules: NoticeRules | None = None
+        self.notice_channels: tuple[str, ...] = ()
+        self.phone_vault: Any = None
+        self.notifier: Any = None  # hub/notify/dispatcher.py Dispatcher
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -273,7 +281,7 @@ class HubRunner:
                 await self.commit(step)
                 step = Step()
                 self._reload()
-        await self.commit(step)
+        await self.commit(self._with_notices(step))
 
     def _reload(self) -> None:
         """The state again from storage after a failed message: from the newest good
@@ -321,8 +329,19 @@ class HubRunner:
         Raises Rejected, or StorageUnavailable with nothing decided."""
         if not self.storage_ok.is_set():
             raise StorageUnavailable("the journal is unavailable; the hub is recovering it")
-        step = self.app.operate(cmd, self.clock())
+        step = self._with_notices(self.app.operate(cmd, self.clock()))
         await self.commit(step)
+        return step
+
+    def _with_notices(self, step: Step) -> Step:
+        """`step` and the notices it made due (hub/app/notices.py), journaled with it:
+        a notice is in the journal before the dispatcher sends it."""
+        if self.notice_rules is None or not step.records:
+            return step
+        due = due_step(self.app, self.notice_rules, self.notice_channels, self.clock())
+        if due.records:
+            step.records += due.records
+            step.publishes += due.publishes
         return step
 
     async def send(self, publishes: list[Publish]) -> None:

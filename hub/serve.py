@@ -11,8 +11,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from .config import BrokerURL, HubConfig
+from .config import BrokerURL, ConfigError, HubConfig
 from .gcpolicy import Collector
 from .mqtt.broker import start_embedded
 from .runner import HubRunner, build_app
@@ -40,6 +41,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     web = None
     collector: Collector | None = None
     calm: asyncio.Task[None] | None = None
+    notifier: _Notifier | None = None
     try:
         if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
             broker, hub_url = await start_embedded(config, access)
@@ -53,6 +55,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         runner.checkpoints.every_records = config.snapshot_records
         runner.checkpoints.every_seconds = config.snapshot_minutes * 60.0
         runner.embedded_broker = broker  # None with [broker] url
+        notifier = await _notices(config, runner, access.secret)
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
         if config.web is not None:  # the HTTP API, in this same loop
@@ -73,6 +76,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     finally:
         if calm is not None:
             calm.cancel()
+        if notifier is not None:
+            await notifier.close()
         if web is not None:
             await web.stop()
         if broker is not None:
@@ -81,3 +86,47 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
             collector.stop()
         access.close()
         journal.close()
+
+
+class _Notifier:
+    """The notice dispatcher and the SMS channel it owns, stopped together."""
+
+    def __init__(self, dispatcher: Any, sms: Any) -> None:
+        self.dispatcher, self.sms = dispatcher, sms
+
+    async def close(self) -> None:
+        await self.dispatcher.close()
+        if self.sms is not None:
+            await self.sms.close()
+
+
+async def _notices(config: HubConfig, runner: HubRunner, secret: bytes | None) -> _Notifier:
+    """Remote takes and notices (hub/core/notices.py, hub/notify/): the phone vault from
+    the centre's secret, the channels (the phone page; SMS when [notices.smpp] is set) and
+    the dispatcher that sends what the core made due. Remote takes and SMS need the
+    secret: without it they are a configuration error, said at start."""
+    from .notify.dispatcher import Dispatcher, PageChannel
+    from .notify.phones import PhoneVault
+    from .notify.smpp import SmppChannel
+
+    settings = config.notices
+    needs_secret = config.remote.enabled or settings.smpp is not None
+    if needs_secret and secret is None:
+        raise ConfigError("[remote] enabled and [notices.smpp] seal residents' numbers with "
+                          "the centre's secret, which this centre has not made yet: run "
+                          "`onewindow broker-config` (or provision a device) once")
+    vault = PhoneVault(secret, config.centre.centre_id) if secret is not None else None
+    channels: dict[str, Any] = {"page": PageChannel()}
+    sms = None
+    if settings.smpp is not None and vault is not None:
+        sms = SmppChannel(settings.smpp, vault)
+        sms.start()
+        channels["sms"] = sms
+    runner.phone_vault = vault
+    runner.notice_rules = settings.rules
+    runner.notice_channels = tuple(sorted(channels))
+    dispatcher = Dispatcher(runner.app, runner, channels, signature=settings.signature,
+                            attempts=settings.attempts)
+    dispatcher.start()
+    runner.notifier = dispatcher
+    return _Notifier(dispatcher, sms)
