@@ -94,6 +94,10 @@ class HubConfig:
     # [retention]: days personal data is kept before `onewindow purge` removes it
     # (hub/store/retention.py, docs/privacy.md).
     retention: Retention = field(default_factory=Retention)
+    # [admission] mode: what a take that would not be served before closing gets
+    # (hub/forecast/admission.py): "warn" (issued, saying so plainly), "stop" (refused,
+    # a booking offered) or "off".
+    admission: str = "warn"
     # [remote]: taking a number from the resident's phone (hub/core/notices.py), off unless
     # enabled; [notices]: when "near" is due, the SMS signature, send attempts, and
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
@@ -170,6 +174,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             ota_key=_path(data.get("ota", {}).get("key"), base) or (
                 str(base / "ota_key.pem") if base is not None else None),
             retention=_retention(data.get("retention", {})),
+            admission=_admission(data.get("admission", {})),
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
         )
@@ -268,6 +273,21 @@ def _notices(table: Any) -> NoticeSettings:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[notices.smpp]: {e}") from e
     return NoticeSettings(rules, signature, attempts, cfg)
+
+
+def _admission(table: Any) -> str:
+    """[admission]: `mode = "warn" | "stop" | "off"` (default "warn")."""
+    if not isinstance(table, dict):
+        raise ConfigError("[admission] must be a table")
+    unknown = set(table) - {"mode"}
+    if unknown:
+        raise ConfigError(f"[admission]: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"only mode")
+    mode = table.get("mode", "warn")
+    if mode not in ("warn", "stop", "off"):
+        raise ConfigError(f'[admission] mode = {mode!r}: one of "warn" (issue and warn), '
+                          f'"stop" (refuse and offer a booking), "off"')
+    return str(mode)
 
 
 def _retention(table: Any) -> Retention:

@@ -13,7 +13,7 @@ from ..core.effects import HelpRequested
 from ..core.rejected import Rejected
 from ..devices import Publish
 from ..store.journal import Record
-from . import day_close
+from . import admission, day_close
 from .case_archive import resident_view, with_restore
 from .effects import render, result
 from .outbound import res
@@ -49,6 +49,8 @@ def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> l
         return [res(app, rec.dev, rec.seq, "card", **resident_view(app, body["resident"]))]
     if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
         return []
+    if body["op"] == "take":  # refused ("stop") or its verdict kept, before it applies
+        admission.gate(app, rec)
     effects = day_close.apply(app, c.from_record(body), rec.ts)
     return render(app, effects, rec)
 

@@ -64,6 +64,11 @@ class AppState:
     # keeps what was set.
     booking_key: bytes | None = None
 
+    # [admission] mode in centre.toml (hub/config.py, hub/app/admission.py): "warn" (issue
+    # with a warning), "stop" (refuse, offer a booking) or "off". Configuration, not state:
+    # the default here; whoever builds the app from centre.toml sets it on the instance.
+    admission: str = "warn"
+
     def __init__(self, centre: Centre, registry: Registry, boot: str,
                  status_url: str = "http://localhost:8080/t/") -> None:
         self.centre = centre

@@ -15,8 +15,16 @@ from ..core.effects import TicketIssued
 from ..core.model import Priority
 from ..devices import Publish
 from ..forecast.wait import Estimate
-from ..render.escpos import PRIORITY_EN, PRIORITY_ZH, render_ticket
+from ..render.escpos import (
+    LATE_EN,
+    LATE_ZH,
+    LATE_ZH_TW,
+    PRIORITY_EN,
+    PRIORITY_ZH,
+    render_ticket,
+)
 from ..store.journal import Record
+from .admission import late as admission_late
 from .outbound import dev_topic
 from .state import AppState
 
@@ -45,13 +53,16 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
              f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
     if priority:  # last, so the other lines keep their places for devices that read them
         lines.append(f"{PRIORITY_ZH} / {PRIORITY_EN}")
+    late = admission_late(rec)  # the verdict kept in the take's record
+    if late:
+        lines.append(f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
     qr = app.status_url + t.id
     escpos = render_ticket({
         "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
         "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
         "wait_min": None if minutes is None else minutes[0],
         "wait_range": None if minutes is None else minutes[1:],
-        "issued_at": when, "qr": qr, "priority": priority})
+        "issued_at": when, "qr": qr, "priority": priority, "late": late})
     cmd: dict[str, Any] = {
         "id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
         "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}

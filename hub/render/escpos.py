@@ -191,6 +191,10 @@ class Slip:
 
 # A priority ticket's words (render_ticket): zh-CN, zh-TW, English.
 PRIORITY_ZH, PRIORITY_ZH_TW, PRIORITY_EN = "爱心优先", "愛心優先", "Priority"
+# A ticket issued though it is not likely to be called before closing (admission control
+# in mode "warn", hub/forecast/admission.py).
+LATE_ZH, LATE_ZH_TW = "预计无法在今日办理", "預計無法在今日辦理"
+LATE_EN = "Not likely to be served today"
 
 
 def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
@@ -212,7 +216,8 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     ``ticket`` keys: centre_zh, centre_en, number, item_zh, item_en, ahead, wait_min
     (int, or None when no window is open), optional wait_range ((low, high) minutes, the
     80% interval), issued_at, qr (URL), optional priority (True: a priority ticket, which
-    gets 爱心优先 large under its number, then the Traditional and English words).
+    gets 爱心优先 large under its number, then the Traditional and English words), optional
+    late (True: not likely to be served today, said in bold under the wait).
     """
     s = Slip()
     s.zh(ticket["centre_zh"], bold=True)
@@ -234,6 +239,10 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     zh, en = wait_lines(ticket.get("wait_min"), ticket.get("wait_range"))
     s.zh(zh)
     s.line(en)
+    if ticket.get("late"):
+        s.zh(LATE_ZH, bold=True)
+        s.zh(LATE_ZH_TW)
+        s.line(LATE_EN)
     s.line(ticket["issued_at"])
     s.blank()
     if ticket.get("qr"):

@@ -34,7 +34,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
 
@@ -57,6 +57,9 @@ from .model import (
 )
 from .policies import Layout
 from .service import Clerk, ServiceModel
+
+if TYPE_CHECKING:
+    from .admission import SimAdmission
 
 Recorder = Callable[[float, "str | None", dict[str, Any]], None]
 # Carries out one command for the device `dev` at simulated time `now` instead of the
@@ -108,10 +111,12 @@ class Engine:
     def __init__(self, catalog: Catalog, layout: Layout, *, arrivals: ArrivalModel | None = None,
                  residents: ResidentModel | None = None, service: ServiceModel | None = None,
                  recorder: Recorder | None = None, clerk_seed: int = 0,
-                 centre: Centre | None = None, act: Act | None = None) -> None:
+                 centre: Centre | None = None, act: Act | None = None,
+                 admission: SimAdmission | None = None) -> None:
         """`centre`: a Centre someone else mutates (a live hub's), read by the processes;
         `act`: how commands reach it. Without them the engine owns a Centre and applies
-        commands to it directly (the fast path of `onewindow sim`)."""
+        commands to it directly (the fast path of `onewindow sim`). `admission`: admission
+        control (hub/sim/admission.py) asked before each resident takes a ticket."""
         self.catalog = catalog
         self.layout = layout
         self.arrivals = arrivals or ArrivalModel()
@@ -120,6 +125,7 @@ class Engine:
         self.service = service or ServiceModel()
         self.recorder = recorder
         self.act = act
+        self.admission = admission
         if centre is not None and centre.config.windows != layout.config.windows:
             raise ValueError(f"the centre's windows are not the {layout.name} layout's")
         self.centre = centre or Centre(catalog, layout.config)
@@ -150,8 +156,12 @@ class Engine:
 
     # ---- one operation -------------------------------------------------------------------
     def apply(self, cmd: c.Command, now: float, dev: str | None = None) -> list[Any]:
+        if self.admission is not None:
+            self.admission.before(self.centre, cmd, now, self.operations)
         effects = self.centre.apply(cmd, now) if self.act is None else self.act(cmd, now, dev)
         self.operations += 1
+        if self.admission is not None:
+            self.admission.after(self.centre, cmd, effects, now, self.operations)
         if self.recorder is not None:
             self.recorder(now, dev, cmd.to_record())
         return effects
@@ -267,7 +277,8 @@ class Day:
         eng = self.eng
         return DayResult(self.d, day_info(self.d), self.weather, eng.layout.name,
                          len(eng.numbers), visits, self.tickets, self.monitor,
-                         self.opened, self.closed, self.ops)
+                         self.opened, self.closed, self.ops,
+                         extra={"close_at": self.close_at})
 
     def apply(self, cmd: c.Command, dev: str | None) -> list[Any]:
         return self.eng.apply(cmd, self.env.now, dev)
@@ -278,6 +289,12 @@ class Day:
         for v in self.visits:
             if v.at > env.now:
                 yield env.timeout(v.at - env.now)
+            if self.eng.admission is not None:  # told before taking: day full / warned
+                gone = self.eng.admission.judge(self.centre, v, env.now, self.eng.operations,
+                                                (self.open_at, self.close_at))
+                if gone is not None:
+                    v.outcome = gone
+                    continue
             cmd = c.TakeTicket(v.pressed, priority=v.priority, resident=v.resident,
                                appointment_at=v.appointment_at,
                                extra_items=(v.extra,) if v.extra else (), source=v.source)

@@ -19,6 +19,7 @@ waits through `Waits`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -117,6 +118,13 @@ class DayMetrics:
     one_trip: float = 0.0
     last_close: float = 0.0  # minutes after 17:00 the last window closed (overtime)
     operations: float = 0  # core operations applied
+    # admission control (hub/sim/admission.py): residents refused and offered a booking
+    # ("stop"), warned and gone ("warn"); tickets still waiting at closing time (not yet
+    # called then), and residents served whose first call came after closing
+    turned_away: float = 0
+    left_warned: float = 0
+    waiting_at_close: float = 0
+    served_after_close: float = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +140,11 @@ def first_call(t: Ticket) -> float | None:
     """When the ticket was first called (the core's `first_call`), None if never."""
     fc = core_model.first_call(t)
     return None if fc is None else fc[0]
+
+
+def _called_at(t: Ticket) -> float:
+    fc = first_call(t)
+    return math.inf if fc is None else fc
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +203,13 @@ def day_metrics(r: DayResult) -> DayMetrics:
             for w in v.served.values():
                 items += 1
                 first += w == v.windows[0]
-    took = len(r.visits) - outcomes.get("rejected", 0)
+    took = len(r.visits) - sum(outcomes.get(k, 0)
+                               for k in ("rejected", "turned_away", "left_warned"))
     hours = max(1e-9, (r.closed - r.opened) / 3600.0)
     close17 = at_local(r.date, dt.time(17, 0))
+    closing = float(r.extra.get("close_at", close17))
+    late_calls = {tid for tid, t in r.tickets.items()
+                  if t.issued_at < closing and _called_at(t) >= closing}
     return DayMetrics(
         visits=len(r.visits),
         served=outcomes.get("done", 0) + outcomes.get("incomplete", 0),
@@ -209,6 +226,11 @@ def day_metrics(r: DayResult) -> DayMetrics:
         one_trip=outcomes.get("done", 0) / took if took else 1.0,
         last_close=max(0.0, ((r.monitor.last_close or close17) - close17) / 60.0),
         operations=r.operations,
+        turned_away=outcomes.get("turned_away", 0),
+        left_warned=outcomes.get("left_warned", 0),
+        waiting_at_close=len(late_calls),
+        served_after_close=sum(1 for v in r.visits if v.ticket in late_calls
+                               and v.outcome in ("done", "incomplete")),
     )
 
 

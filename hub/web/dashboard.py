@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..app import admission
 from ..core import commands as c
 from ..core.measures import tier_waits
 from ..core.rejected import Rejected
@@ -52,6 +53,10 @@ class Dashboard:
             "history": self._history(),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},
+            # admission control: the mode, and how many more residents the open windows
+            # can still call before closing (hub/app/admission.py)
+            "admission": {"mode": admission.mode(self.hub),
+                          "can_serve": admission.can_serve(self.hub, now)},
         }
 
     def _history(self) -> dict[str, Any] | None:
@@ -93,7 +98,8 @@ class Dashboard:
         cat = self.hub.centre.catalog
         lines = sorted(cat.lines.values(), key=lambda x: x.prefix)
         return self.staff.page(request, s, "staff/dashboard.html", lines=lines,
-                               targets=self.staff.targets)
+                               targets=self.staff.targets,
+                               admission_mode=admission.mode(self.hub))
 
     async def state(self, request: Request, s: Session) -> Response:
         return JSONResponse(self.floor_snapshot())

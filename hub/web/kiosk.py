@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
+from ..app import admission as admission_gate
 from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL
 from ..core import commands as c
 from ..core.catalog import Item
@@ -67,6 +68,7 @@ class Kiosk:
             Route("/kiosk/review", self.review, methods=["POST"]),
             Route("/kiosk/tips/print", self.print_tips, methods=["POST"]),
             Route("/kiosk/take", self.take, methods=["POST"]),
+            Route("/kiosk/admission", self.admission),
             Route("/tips", self.tips_page),
         ]
 
@@ -124,7 +126,29 @@ class Kiosk:
         data = {"item": item_json(item, self.site),
                 "related": [item_json(r, self.site) for r in related]}
         return self._page(request, "public/kiosk_item.html", item=item,
-                          line=self.catalog.lines[item.line], related=related, data=data)
+                          line=self.catalog.lines[item.line], related=related, data=data,
+                          admission=self.admission_view(item.id))
+
+    # ---- admission control (hub/app/admission.py): said before a ticket is issued --------
+    def admission_view(self, item: str) -> dict[str, Any]:
+        """Whether a ticket for `item` taken now is expected to be served today: `verdict`
+        ok | late | closed, `mode` warn | stop | off, `refuse` (a take would get err
+        day_full), `warn` (it would be issued with the warning), `book` (the booking page)."""
+        hub = self.site.hub
+        mode = admission_gate.mode(hub)
+        verdict = ("ok" if mode == "off"
+                   else admission_gate.verdict(hub, item, self.site.clock()))
+        return {"item": item, "mode": mode, "verdict": verdict,
+                "refuse": mode == "stop" and verdict != "ok",
+                "warn": mode == "warn" and verdict != "ok",
+                "book": f"/book?item={quote(item)}"}
+
+    async def admission(self, request: Request) -> Response:
+        item = self.catalog.item(request.query_params.get("item", ""))
+        if item is None:
+            return JSONResponse({"code": "unknown_item", "msg": "unknown item"},
+                                status_code=404)
+        return JSONResponse(self.admission_view(item.id))
 
     async def tips_page(self, request: Request) -> Response:
         ids = [i for i in request.query_params.get("items", "").split(",") if i][:1 + MAX_EXTRA]

@@ -122,6 +122,15 @@ BENCHES: tuple[Bench, ...] = (
         (Target("city day (220 centres) ≤ 30 s",
                 r"city day: 220 [^│\n]*│\s*\d+\s*│[^│]*│\s*([\d.]+)", 30.0),)),
     Bench(
+        "admission", "Admission control: a day at 120 % of capacity, off / warn / stop",
+        ("onewindow.tools.bench.bench_admission",),
+        "The simulator, 12 windows, 3 seeds: capacity is what the windows call before "
+        "closing with an endless queue; 120 % of it arrives. The hub's own decision on the "
+        "hub's own wait estimate; refused residents go away offered a booking, half of the "
+        "warned go away (an assumption).",
+        (Target("nobody waits past closing with stop: 0",
+                r"nobody waits past closing with stop: (\d+)", 0.0),)),
+    Bench(
         "forecast", "Arrival forecast on synthetic history",
         ("onewindow.tools.bench.eval_forecast",),
         "Held-out weeks of synthetic half-hourly counts with known effects; WAPE against "

@@ -226,6 +226,7 @@ const staff = (() => {
       $("#s-onewin").textContent = pct(m.one_window_rate);
       $("#s-sat").textContent = pct(m.satisfaction_rate);
       $("#s-help").textContent = m.help_answered + " / " + m.help_requests;
+      if (s.admission && $("#s-can_serve")) $("#s-can_serve").textContent = s.admission.can_serve;
       const h = s.history;  // past days, from the history tables (null without a journal)
       $("#history").hidden = !h;
       if (h) {

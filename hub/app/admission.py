@@ -1,0 +1,86 @@
+"""Admission control at the hub (issue 16, "honest capacity"): the decision itself is pure
+(hub/forecast/admission.py); this module gives it the hub's inputs and keeps its answer.
+
+A take's verdict is computed once, live, before the take is journaled, from the wait a new
+ticket for the item would get now (waits.item_wait: the model behind the printed wait) and
+today's hours (centre.calendar). In mode "stop" a take that would not be served today is
+refused (`Rejected` "day_full": nothing changes, nothing is journaled); in mode "warn" it is
+issued and its record keeps the verdict (`adm`, only when not "ok"), so the ticket printed
+again in a replay says the same. A replay never decides again: the hours, the mode and the
+forecast may all have changed since.
+
+Not judged: offline tickets joining the queue (the box printed them already), appointment
+tickets (a booking's check-in: its capacity was granted when it was booked), and takes of
+staff software without a source device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.rejected import Rejected
+from ..forecast import admission as adm
+from ..forecast.paths import INF
+from ..store.journal import Record
+from . import waits
+from .state import AppState
+
+KEY = "adm"  # the take record's field: the verdict, when not "ok"
+
+
+def mode(app: AppState) -> str:
+    """The centre's [admission] mode (AppState.admission, from centre.toml)."""
+    return app.admission
+
+
+def verdict(app: AppState, item: str, now: float) -> str:
+    """The verdict for a ticket for `item` taken now (what the kiosk shows before issuing)."""
+    est = waits.item_wait(app, item, now)
+    return adm.decide(now, est, app.centre.calendar.opening_at(now))
+
+
+def judged(body: dict[str, Any]) -> bool:
+    return (body.get("op") == "take" and body.get("number") is None
+            and body.get("priority") != "appointment" and body.get("source") is not None)
+
+
+def gate(app: AppState, rec: Record) -> None:
+    """Before a live take is applied: refuse it (mode "stop") or note the verdict in its
+    record (mode "warn"). Raises Rejected with nothing changed."""
+    body = rec.body
+    if app.replaying or KEY in body or not judged(body):
+        return
+    m = mode(app)
+    if m == adm.OFF:
+        return
+    v = verdict(app, body["item"], rec.ts)
+    if adm.refused(m, v):
+        raise Rejected("day_full", adm.message(v))
+    if adm.warned(m, v):
+        body[KEY] = v
+
+
+def late(rec: Record) -> bool:
+    """Whether the take `rec` was issued with the warning (its record says so)."""
+    return rec.body.get(KEY) in (adm.LATE, adm.CLOSED)
+
+
+def can_serve(app: AppState, now: float) -> int:
+    """How many more residents the open windows can still call before closing today, from
+    the standing forecast (when each open window is free after the queue, median over the
+    paths) and the learned mean occupancy."""
+    opening = app.centre.calendar.opening_at(now)
+    if opening is None or now >= opening[1]:
+        return 0
+    step = now - now % waits.LIVE_WAIT_STEP
+    w = app.waits
+    fc = w.known(app.pos, step) or w.forecast(app.centre, step, app.pos)
+    free = [max(float(np.median(fc.free[:, col])), opening[0]) for col in fc.cols.values()]
+    free = [f for f in free if f < INF]
+    items = app.centre.catalog.items.values()
+    weight = sum(i.weight for i in items) or 1.0
+    standard = sum(i.minutes * 60.0 * i.weight for i in items) / weight or 300.0
+    occupancy = w.learner.mean_seconds(standard * w.learner.ratio()) + w.wrap
+    return adm.can_serve(now, opening[1], free, occupancy)
