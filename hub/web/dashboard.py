@@ -14,10 +14,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import admission
 from ..core import commands as c
+from ..core import ratings
+from ..core.centre import Centre
 from ..core.measures import tier_waits
 from ..core.rejected import Rejected
 from ..store.accounts import Session
-from . import floor
+from . import floor, followups
 from .staff import Staff, _json, error
 
 log = logging.getLogger("onewindow.hub")
@@ -46,7 +48,9 @@ class Dashboard:
             "lines": floor.lines(qs, centre),
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"]),
-            "summary": floor.summary(centre),
+            "summary": {**floor.summary(centre), **_ratings_today(centre)},
+            # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
+            "followups": followups.rows(centre),
             # priority waits apart from normal ones (and booked ones), today
             "tiers": tier_waits([t for t in centre.tickets.values() if t.day == centre.day],
                                 now),
@@ -99,7 +103,8 @@ class Dashboard:
         lines = sorted(cat.lines.values(), key=lambda x: x.prefix)
         return self.staff.page(request, s, "staff/dashboard.html", lines=lines,
                                targets=self.staff.targets,
-                               admission_mode=admission.mode(self.hub))
+                               admission_mode=admission.mode(self.hub),
+                               followups=followups.rows(self.hub.centre))
 
     async def state(self, request: Request, s: Session) -> Response:
         return JSONResponse(self.floor_snapshot())
@@ -135,6 +140,15 @@ class Dashboard:
         return JSONResponse(self.floor_snapshot())
 
 
+def _ratings_today(centre: Centre) -> dict[str, Any]:
+    """Today's ratings by level (5 非常满意 .. 1 非常不满意) and the state's 满意率,
+    (非常满意 + 满意 + 基本满意) / all, over floor.summary's own count."""
+    counts, rate = ratings.satisfaction(
+        r.score for r in centre.ratings.values() if r.ticket.startswith(centre.day))
+    return {"ratings_by_level": counts,
+            "satisfaction_rate": round(rate, 3) if rate is not None else None}
+
+
 def routes(staff: Staff) -> list[BaseRoute]:
     d = Dashboard(staff)
     g = staff.guard
@@ -145,4 +159,5 @@ def routes(staff: Staff) -> list[BaseRoute]:
               methods=["POST"]),
         Route("/fleet", g("fleet")(d.fleet_page), methods=["GET"]),
         Route("/fleet/state", g("fleet")(d.fleet_state), methods=["GET"]),
+        *followups.routes(staff),
     ]
