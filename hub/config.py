@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .core.booking import BookingRules
 from .core.catalog import Catalog
 from .core.centre_config import DAYS, DEFAULT_HOURS, CentreConfig, Hours, WindowSpec
 from .core.notices import NoticeRules, RemoteRules, RulesError
@@ -98,6 +99,10 @@ class HubConfig:
     # (hub/forecast/admission.py): "warn" (issued, saying so plainly), "stop" (refused,
     # a booking offered) or "off".
     admission: str = "warn"
+    # [booking.limits]: the booking and check-in endpoints' rate limits per client address
+    # and per resident (hub/web/ratelimit.py BookingLimits; None: its defaults). The rules
+    # themselves ([booking] slot_minutes, days_ahead, capacity) are centre.booking.
+    booking_limits: Any = None
     # [remote]: taking a number from the resident's phone (hub/core/notices.py), off unless
     # enabled; [notices]: when "near" is due, the SMS signature, send attempts, and
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
@@ -139,6 +144,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
         tokens = {d["token"]: d["id"] for d in data.get("devices", []) if d.get("token")}
         if len(tokens) < sum(1 for d in data.get("devices", []) if d.get("token")):
             raise ConfigError("two [[devices]] share one token: give each its own")
+        booking_rules, booking_limits = _booking(data.get("booking", {}))
         return HubConfig(
             centre=CentreConfig(
                 centre_id=centre["id"], windows=windows, policy=policy,
@@ -146,6 +152,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 holidays=frozenset(centre.get("holidays", ())),
                 workdays=frozenset(centre.get("workdays", ())),
                 hours=_hours(data.get("hours", {})),
+                booking=booking_rules,
             ),
             devices=devices,
             catalog_path=catalog,
@@ -175,6 +182,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 str(base / "ota_key.pem") if base is not None else None),
             retention=_retention(data.get("retention", {})),
             admission=_admission(data.get("admission", {})),
+            booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
         )
@@ -275,6 +283,41 @@ def _notices(table: Any) -> NoticeSettings:
     return NoticeSettings(rules, signature, attempts, cfg)
 
 
+def _booking(table: Any) -> tuple[BookingRules, Any]:
+    """[booking]: `slot_minutes` (5..240, default 30), `days_ahead` (0..60, default 7),
+    `capacity = { LINE = N }` (bookings per slot of a line; a line not named: the windows
+    that serve it), and [booking.limits] (hub/web/ratelimit.py)."""
+    from .web.ratelimit import BookingLimits, LimitError
+
+    if not isinstance(table, dict):
+        raise ConfigError("[booking] must be a table")
+    unknown = set(table) - {"slot_minutes", "days_ahead", "capacity", "limits"}
+    if unknown:
+        raise ConfigError(f"[booking]: unknown key(s) {', '.join(sorted(unknown))}; only "
+                          "slot_minutes, days_ahead, capacity, limits")
+    for key in ("slot_minutes", "days_ahead"):
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"[booking] {key} = {value!r}: a whole number")
+    capacity = table.get("capacity", {})
+    if not isinstance(capacity, dict):
+        raise ConfigError("[booking] capacity: a table of line = bookings per slot, "
+                          "e.g. capacity = { SOC = 2 }")
+    for line, n in capacity.items():
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 1000:
+            raise ConfigError(f"[booking] capacity {line} = {n!r}: a whole number 0..1000 "
+                              "(bookings per slot)")
+    d = BookingRules()
+    try:
+        rules = BookingRules(table.get("slot_minutes", d.slot_minutes),
+                             table.get("days_ahead", d.days_ahead),
+                             tuple(sorted(capacity.items())))
+        limits = BookingLimits.from_table(table.get("limits"))
+    except (ValueError, LimitError) as e:
+        raise ConfigError(str(e)) from e
+    return rules, limits
+
+
 def _admission(table: Any) -> str:
     """[admission]: `mode = "warn" | "stop" | "off"` (default "warn")."""
     if not isinstance(table, dict):
@@ -343,6 +386,10 @@ def check(config: HubConfig, catalog: Catalog) -> None:
         if d.window is not None and d.window not in numbers:
             raise ConfigError(f"device {d.id}: window {d.window} is not configured")
         proto.device_topic(config.centre.centre_id, d.id, EVT)  # id must be topic-safe
+    for line, _ in config.centre.booking.capacity:
+        if line not in catalog.lines:
+            raise ConfigError(f"[booking] capacity: {line!r} is not a line of the catalog "
+                              f"({', '.join(sorted(catalog.lines))})")
     for w in config.centre.windows:
         if w.kind not in catalog.window_kinds:
             raise ConfigError(f"window {w.number}: unknown kind {w.kind!r}")

@@ -67,9 +67,12 @@ STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
 STOP_SETTLE = 5.0  # s: at a stop, the broker's acknowledgements waited for at most
 
 
-def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> HubApp:
+def build_app(config: HubConfig, journal: Journal, boot: str | None = None,
+              booking_key: bytes | None = None) -> HubApp:
     """The app with its state rebuilt from the journal. Its devices: centre.toml's
-    [[devices]] and the fleet registry in the same database (hub/fleet/registry.py)."""
+    [[devices]] and the fleet registry in the same database (hub/fleet/registry.py).
+    `booking_key`: what booking codes are signed with (hub/core/booking.py derive_key from
+    the centre's secret; None: no booking codes, hence no booking at this hub)."""
     from .fleet.hub import fleet_registry
 
     catalog = load_catalog(config.catalog_path)
@@ -85,6 +88,7 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None) -> H
         app.fleet.rules = FleetRules.from_table(config.fleet)
         app.history_sink = history.sink
         app.case_archive = history  # closed cases that left memory (reopen, look-ups)
+        app.booking_key = booking_key
         return app
 
     # The latest good snapshot plus the records after it (hub/startup.py).

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .config import BrokerURL, ConfigError, HubConfig
+from .core.booking import derive_key
 from .gcpolicy import Collector
 from .mqtt.broker import start_embedded
 from .runner import HubRunner, build_app
@@ -48,9 +49,12 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
             url = access.credentials(hub_url)
         else:
             url = access.credentials(BrokerURL.parse(config.broker_url))
-        app = build_app(config, journal)
+        # Booking codes are signed under a key from the centre's secret (hub/core/booking.py).
+        key = None if access.secret is None else derive_key(access.secret,
+                                                            config.centre.centre_id)
+        app = build_app(config, journal, booking_key=key)
         runner = HubRunner(app, journal, url, clock, tls_ca=config.broker_ca)
-        runner.rebuild = lambda: build_app(config, journal)  # after a storage outage
+        runner.rebuild = lambda: build_app(config, journal, booking_key=key)  # after an outage
         runner.checkpoints.store = SnapshotStore(journal.engine)
         runner.checkpoints.every_records = config.snapshot_records
         runner.checkpoints.every_seconds = config.snapshot_minutes * 60.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .booking import BookingRules
 from .catalog import COMPREHENSIVE
 from .day_calendar import WEEKDAYS_9_TO_5, Hours
 from .policy import OrderingPolicy
@@ -35,3 +36,5 @@ class CentreConfig:
     workdays: frozenset[str] = frozenset()  # weekend dates that are working days (调休)
     # Opening hours per weekday, Monday first ([hours] in centre.toml); None: closed.
     hours: tuple[Hours | None, ...] = DEFAULT_HOURS
+    # [booking]: slot length, days ahead, bookings per slot of a line (hub/core/booking.py).
+    booking: BookingRules = field(default_factory=BookingRules)
