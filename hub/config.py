@@ -75,6 +75,10 @@ class HubConfig:
     snapshot_records: int = 5000
     snapshot_minutes: float = 10.0
     status_url: str = "http://localhost:8080/t/"
+    # [centre] slip_chinese: the Chinese of printed tickets and slips, "zh_CN" (Simplified,
+    # default) or "zh_TW" (Traditional: the catalog's zh_tw names, Traditional fixed lines;
+    # still GBK, hub/render/escpos.py).
+    slip_chinese: str = "zh_CN"
     extra: dict[str, Any] = field(default_factory=dict)
     web: WebConfig | None = None  # no [web]: no HTTP server
     files_dir: str = "onewindow-files"  # uploaded documents (hub/store/files.py)
@@ -168,6 +172,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             snapshot_records=int(store.get("snapshot_records", 5000)),
             snapshot_minutes=float(store.get("snapshot_minutes", 10.0)),
             status_url=centre.get("status_url", "http://localhost:8080/t/"),
+            slip_chinese=_slip_chinese(centre.get("slip_chinese", "zh_CN")),
             web=None if web is None else WebConfig(
                 str(web.get("host", "127.0.0.1")), int(web.get("port", 8080)),
                 float(web.get("wait_target_min", 20.0)), int(web.get("queue_alert", 3))),
@@ -190,6 +195,14 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"configuration: {e!r}") from e
+
+
+def _slip_chinese(value: Any) -> str:
+    """[centre] slip_chinese: "zh_CN" (Simplified) or "zh_TW" (Traditional)."""
+    if value not in ("zh_CN", "zh_TW"):
+        raise ConfigError(f'[centre] slip_chinese = {value!r}: "zh_CN" (Simplified) or '
+                          f'"zh_TW" (Traditional, for Taiwan, Hong Kong and Macao)')
+    return str(value)
 
 
 def _hours(table: Any) -> tuple[Hours | None, ...]:
