@@ -23,6 +23,7 @@ from ..render.escpos import (
     PRIORITY_ZH,
     render_ticket,
 )
+from ..render.escpos import words as slip_words
 from ..store.journal import Record
 from .admission import late as admission_late
 from .outbound import dev_topic
@@ -32,6 +33,12 @@ log = logging.getLogger("onewindow.hub")
 
 PRINT_TTL = 30.0  # s: a ticket printed later than this would confuse the queue
 BOARD_MAX_PAYLOAD = 4096  # bytes: the largest MQTT message the boards' client accepts
+
+
+def slip_chinese(app: AppState) -> str:
+    """The centre's [centre] slip_chinese ("zh_CN" | "zh_TW", hub/config.py), which whoever
+    builds the app from centre.toml sets on it; not set: zh_CN."""
+    return str(getattr(app, "slip_chinese", "zh_CN"))
 
 
 def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Estimate,
@@ -49,17 +56,28 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
         wait = (f"预计等候约{point}分钟（{lo}–{hi}分钟） / "
                 f"about {point} min ({lo}-{hi})")
     priority = t.priority is Priority.PRIORITY
-    lines = [name.zh, t.number, item.name.zh, item.name.en,
-             f"前面还有{e.ahead}人 / {e.ahead} ahead", wait, when]
+    chinese = slip_chinese(app)
+    centre_zh, item_zh = name.zh, item.name.zh
+    if chinese == "zh_TW":  # the catalog's Traditional names and fixed lines (escpos.WORDS)
+        tw = slip_words(chinese)
+        centre_zh, item_zh = name.traditional, item.name.traditional
+        wait = (f"{tw['no_window']} / no window open for this yet: ask staff"
+                if minutes is None else
+                f"{tw['wait_range'].format(n=minutes[0], lo=minutes[1], hi=minutes[2])} / "
+                f"about {minutes[0]} min ({minutes[1]}-{minutes[2]})")
+    ahead_zh = slip_words(chinese)["ahead"].format(n=e.ahead)
+    lines = [centre_zh, t.number, item_zh, item.name.en,
+             f"{ahead_zh} / {e.ahead} ahead", wait, when]
     if priority:  # last, so the other lines keep their places for devices that read them
-        lines.append(f"{PRIORITY_ZH} / {PRIORITY_EN}")
+        zh = PRIORITY_ZH if chinese == "zh_CN" else slip_words(chinese)["priority"]
+        lines.append(f"{zh} / {PRIORITY_EN}")
     late = admission_late(rec)  # the verdict kept in the take's record
     if late:
         lines.append(f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
     qr = app.status_url + t.id
     escpos = render_ticket({
-        "centre_zh": name.zh, "centre_en": name.en, "number": t.number,
-        "item_zh": item.name.zh, "item_en": item.name.en, "ahead": e.ahead,
+        "centre_zh": centre_zh, "centre_en": name.en, "number": t.number,
+        "item_zh": item_zh, "item_en": item.name.en, "ahead": e.ahead, "chinese": chinese,
         "wait_min": None if minutes is None else minutes[0],
         "wait_range": None if minutes is None else minutes[1:],
         "issued_at": when, "qr": qr, "priority": priority, "late": late})

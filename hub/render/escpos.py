@@ -191,22 +191,57 @@ class Slip:
 
 # A priority ticket's words (render_ticket): zh-CN, zh-TW, English.
 PRIORITY_ZH, PRIORITY_ZH_TW, PRIORITY_EN = "爱心优先", "愛心優先", "Priority"
+# A slip's Chinese: a centre prints in Simplified (zh_CN, the default) or Traditional
+# (zh_TW; [centre] slip_chinese in centre.toml). Every character of both is in GBK (checked
+# by hub/tests/test_zh_tw_slip.py): GBK holds the Traditional forms of its CJK block, so a
+# Traditional slip prints on the same GBK printers, with no Big5 or GB18030 mode.
+SLIP_CHINESE = ("zh_CN", "zh_TW")
+WORDS = {
+    "zh_CN": {"ahead": "前面还有{n}人", "no_window": "暂无开放窗口，请咨询工作人员",
+              "wait": "预计等候约{n}分钟", "wait_range": "预计等候约{n}分钟（{lo}-{hi}分钟）",
+              "watch": "请留意叫号", "priority": PRIORITY_ZH,
+              "priority_more": f"{PRIORITY_ZH_TW} / {PRIORITY_EN}",
+              "offline": "离线取号 请留意叫号",
+              "tips": "办事提醒", "tips_bring": "下列材料请带齐后再来办理",
+              "tips_more": "……另有{n}项，请扫码查看", "tips_scan": "扫码查看完整清单",
+              "tips_end": "材料齐全，一次办成"},
+    "zh_TW": {"ahead": "前面還有{n}人", "no_window": "暫無開放窗口，請洽詢工作人員",
+              "wait": "預計等候約{n}分鐘", "wait_range": "預計等候約{n}分鐘（{lo}-{hi}分鐘）",
+              "watch": "請留意叫號", "priority": PRIORITY_ZH_TW, "priority_more": PRIORITY_EN,
+              "offline": "離線取號 請留意叫號",
+              "tips": "辦事提醒", "tips_bring": "下列材料請帶齊後再來辦理",
+              "tips_more": "……另有{n}項，請掃碼查看", "tips_scan": "掃碼查看完整清單",
+              "tips_end": "材料齊全，一次辦成"},
+}
+
+
+def words(chinese: str | None) -> dict[str, str]:
+    """The fixed Chinese lines of a slip in `chinese` (zh_CN when None)."""
+    if chinese is None:
+        return WORDS["zh_CN"]
+    if chinese not in WORDS:
+        raise ValueError(f"slip_chinese must be one of {', '.join(SLIP_CHINESE)}, "
+                         f"not {chinese!r}")
+    return WORDS[chinese]
+
+
 # A ticket issued though it is not likely to be called before closing (admission control
 # in mode "warn", hub/forecast/admission.py).
 LATE_ZH, LATE_ZH_TW = "预计无法在今日办理", "預計無法在今日辦理"
 LATE_EN = "Not likely to be served today"
 
 
-def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None
-               ) -> tuple[str, str]:
+def wait_lines(wait_min: int | None, wait_range: tuple[int, int] | None = None,
+               chinese: str | None = None) -> tuple[str, str]:
     """The (Chinese, English) wait estimate lines: the point estimate and, when known, the
-    80% interval, so a resident can judge whether to step out."""
+    80% interval, so a resident can judge whether to step out. `chinese`: zh_CN | zh_TW."""
+    w = words(chinese)
     if wait_min is None:
-        return "暂无开放窗口，请咨询工作人员", "No window open yet: ask staff"
+        return w["no_window"], "No window open yet: ask staff"
     if wait_range is None:
-        return f"预计等候约{int(wait_min)}分钟", f"About {int(wait_min)} min"
+        return w["wait"].format(n=int(wait_min)), f"About {int(wait_min)} min"
     lo, hi = (int(x) for x in wait_range)
-    return (f"预计等候约{int(wait_min)}分钟（{lo}-{hi}分钟）",
+    return (w["wait_range"].format(n=int(wait_min), lo=lo, hi=hi),
             f"About {int(wait_min)} min ({lo}-{hi})")
 
 
@@ -217,8 +252,11 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     (int, or None when no window is open), optional wait_range ((low, high) minutes, the
     80% interval), issued_at, qr (URL), optional priority (True: a priority ticket, which
     gets 爱心优先 large under its number, then the Traditional and English words), optional
-    late (True: not likely to be served today, said in bold under the wait).
+    late (True: not likely to be served today, said in bold under the wait), optional
+    chinese ("zh_CN" default, or "zh_TW": the fixed lines in Traditional, 愛心優先 then
+    the English word; the caller passes the names in Traditional).
     """
+    w = words(ticket.get("chinese"))
     s = Slip()
     s.zh(ticket["centre_zh"], bold=True)
     if ticket.get("centre_en"):
@@ -226,17 +264,17 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     s.blank()
     s.line(ticket["number"], bold=True, size=(4, 4))
     if ticket.get("priority"):
-        s.zh(PRIORITY_ZH, bold=True, size=(2, 2))
-        s.zh(f"{PRIORITY_ZH_TW} / {PRIORITY_EN}")
+        s.zh(w["priority"], bold=True, size=(2, 2))
+        s.zh(w["priority_more"])
     s.blank()
     s.zh(ticket["item_zh"], bold=True, size=(1, 2))  # double height, Chinese and ASCII
     if ticket.get("item_en"):
         s.line(ticket["item_en"])
     s.blank()
     ahead = int(ticket["ahead"])
-    s.zh(f"前面还有{ahead}人")
+    s.zh(w["ahead"].format(n=ahead))
     s.line(f"{ahead} ahead")
-    zh, en = wait_lines(ticket.get("wait_min"), ticket.get("wait_range"))
+    zh, en = wait_lines(ticket.get("wait_min"), ticket.get("wait_range"), ticket.get("chinese"))
     s.zh(zh)
     s.line(en)
     if ticket.get("late"):
@@ -248,7 +286,7 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     if ticket.get("qr"):
         s.qr(str(ticket["qr"]))
         s.blank()
-    s.zh("请留意叫号")
+    s.zh(w["watch"])
     s.line("Please wait to be called")
     data = s.cut()
     if len(data) > MAX_TICKET_BYTES:  # pragma: no cover - guards against layout bugs
@@ -261,20 +299,22 @@ OFFLINE_EN = "Offline ticket: watch the board"
 
 
 @functools.lru_cache(maxsize=8)
-def render_offline_head(centre_zh: str, centre_en: str = "") -> bytes:
+def render_offline_head(centre_zh: str, centre_en: str = "", chinese: str | None = None
+                        ) -> bytes:
     """ESC/POS bytes for the top of a ticket a button box prints while the hub is away.
 
     Init, the centre's Chinese name (bold, one GBK block), its English name, then
     离线取号 请留意叫号 / "Offline ticket: watch the board". It leaves the printer centred,
     at normal size in both modes, out of Kanji mode, not bold; the box appends the big
     number, the time and the cut itself (firmware/ow/apps/box.py ``_plain_ticket``).
+    ``chinese``: zh_CN (default) or zh_TW: 離線取號 請留意叫號 (the name as passed).
     """
     s = Slip()
     s.zh(centre_zh, bold=True)
     if centre_en:
         s.line(centre_en)
     s.blank()
-    s.zh(OFFLINE_ZH)
+    s.zh(words(chinese)["offline"])
     s.line(OFFLINE_EN)
     return bytes(s.out)
 
@@ -286,7 +326,9 @@ def render_tips(tips: dict[str, Any]) -> bytes:
     """ESC/POS bytes for a kiosk's pre-review tips slip (办事提醒): what to bring next time.
 
     ``tips`` keys: centre_zh, centre_en, items: [{zh, en, missing: [{zh, en}, ...]}, ...],
-    qr (URL of the tips page, optional). Plain words, large type: each missing material is
+    qr (URL of the tips page, optional), optional chinese (zh_CN default | zh_TW: the fixed
+    lines in Traditional; the caller passes the names in Traditional). Plain words, large
+    type: each missing material is
     a double-size Chinese line with a box to tick. Too long a slip loses its English lines
     first, then trailing materials (the QR page always has the whole list).
     """
@@ -298,15 +340,16 @@ def render_tips(tips: dict[str, Any]) -> bytes:
 
 
 def _tips(tips: dict[str, Any], english: bool, cap: int) -> bytes:
+    w = words(tips.get("chinese"))
     s = Slip()
     s.zh(tips["centre_zh"], bold=True)
     if english and tips.get("centre_en"):
         s.line(tips["centre_en"])
     s.blank()
-    s.zh("办事提醒", bold=True, size=(2, 2))
+    s.zh(w["tips"], bold=True, size=(2, 2))
     if english:
         s.line("What to bring")
-    s.zh("下列材料请带齐后再来办理")
+    s.zh(w["tips_bring"])
     s.blank()
     for item in tips["items"]:
         s.zh(f"【{item['zh']}】", align=LEFT, bold=True)
@@ -318,12 +361,12 @@ def _tips(tips: dict[str, Any], english: bool, cap: int) -> bytes:
             if english and m.get("en"):
                 s.line(f"  {m['en']}", align=LEFT)
         if len(missing) > cap:
-            s.zh(f"……另有{len(missing) - cap}项，请扫码查看", align=LEFT)
+            s.zh(w["tips_more"].format(n=len(missing) - cap), align=LEFT)
         s.blank()
     if tips.get("qr"):
         s.qr(str(tips["qr"]))
-        s.zh("扫码查看完整清单")
+        s.zh(w["tips_scan"])
         if english:
             s.line("Scan for the full list")
-    s.zh("材料齐全，一次办成")
+    s.zh(w["tips_end"])
     return s.cut()

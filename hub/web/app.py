@@ -41,6 +41,7 @@ from ..core.model import TicketState
 from ..store.files import FileStore, day_of
 from ..store.journal import StorageUnavailable
 from .port import HubPort
+from .refusals import storage_unavailable
 from .site import CSRFMiddleware, Site
 
 if TYPE_CHECKING:
@@ -225,9 +226,8 @@ async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse
     """Any action while the journal cannot store (database down, disk full): nothing was
     decided; the page says so and the action can be pressed again in a moment."""
     log.warning("%s %s refused: %s", request.method, request.url.path, exc)
-    return JSONResponse({"code": "storage_unavailable",
-                         "msg": "系统暂时无法保存，请稍后再试 / The hub cannot store anything "
-                                "right now; try again in a moment"},
+    lang = request.app.state.site.lang(request)  # the page's language (zh-CN, zh-TW, en)
+    return JSONResponse({"code": "storage_unavailable", "msg": storage_unavailable(lang)},
                         status_code=503, headers={"Retry-After": "5"})
 
 

@@ -29,16 +29,19 @@ from starlette.routing import BaseRoute, Route
 from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
 from ..app import admission as admission_gate
-from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL
+from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL, slip_chinese
 from ..core import commands as c
 from ..core.catalog import Item
 from ..core.model import Priority
 from ..core.rejected import Rejected
 from ..devices import Publish
 from ..render.escpos import render_tips
+from ..render.escpos import words as slip_words
 from .pubkit import base_url, item_json, qr_svg, ticket_url
+from .refusals import kiosk_refusal
 from .search import Search
 from .site import Site
+from .traditional import Traditional
 
 KIOSK_COOKIE = "ow_kiosk"
 KIOSK_ROLES = ("kiosk", "box")
@@ -56,6 +59,7 @@ class Kiosk:
         self.site = site
         self.catalog = site.hub.centre.catalog
         self.search_index = Search(self.catalog)
+        self.traditional = Traditional(self.catalog)  # zh_tw beside zh in the pages' JSON
         self._print_n = itertools.count(1)
 
     def routes(self) -> list[BaseRoute]:
@@ -114,7 +118,8 @@ class Kiosk:
     async def search_json(self, request: Request) -> Response:
         q = request.query_params.get("q", "")[:40]
         return JSONResponse({"q": q, "items": [
-            {"id": i.id, "zh": i.name.zh, "en": i.name.en, "kind": i.kind,
+            {"id": i.id, "zh": i.name.zh, "zh_tw": i.name.traditional, "en": i.name.en,
+             "kind": i.kind,
              "promised_days": i.promised_days, "minutes": round(i.minutes), "line": i.line}
             for i in self.search_index.search(q)]})
 
@@ -123,8 +128,9 @@ class Kiosk:
         if item is None:
             return self.site.render(request, "public/not_found.html", status=404, page=True)
         related = [self.catalog.items[r] for r in item.related if r in self.catalog.items]
-        data = {"item": item_json(item, self.site),
-                "related": [item_json(r, self.site) for r in related]}
+        data = self.traditional.annotate({
+            "item": item_json(item, self.site),
+            "related": [item_json(r, self.site) for r in related]})
         return self._page(request, "public/kiosk_item.html", item=item,
                           line=self.catalog.lines[item.line], related=related, data=data,
                           admission=self.admission_view(item.id))
@@ -248,12 +254,22 @@ class Kiosk:
 
     def tips_publish(self, device: str, missing: list[dict[str, Any]], url: str) -> Publish:
         name = self.catalog.name
-        escpos = render_tips({"centre_zh": name.zh, "centre_en": name.en, "qr": url, "items": [
-            {"zh": m["zh"], "en": m["en"], "missing": m["materials"]} for m in missing]})
-        lines = [name.zh, "办事提醒 / What to bring"]
+        # The centre's slip Chinese ([centre] slip_chinese): Traditional names and words.
+        chinese = slip_chinese(self.site.hub)
+        tw = chinese == "zh_TW"
+
+        def zh(text: str) -> str:
+            return self.traditional.of(text) if tw else text
+
+        centre_zh = name.traditional if tw else name.zh
+        escpos = render_tips({
+            "centre_zh": centre_zh, "centre_en": name.en, "qr": url, "chinese": chinese,
+            "items": [{"zh": zh(m["zh"]), "en": m["en"], "missing": [
+                {"zh": zh(x["zh"]), "en": x["en"]} for x in m["materials"]]} for m in missing]})
+        lines = [centre_zh, f"{slip_words(chinese)['tips']} / What to bring"]
         for m in missing:
-            lines.append(f"【{m['zh']}】")
-            lines += [f"□ {x['zh']}" for x in m["materials"]]
+            lines.append(f"【{zh(m['zh'])}】")
+            lines += [f"□ {zh(x['zh'])}" for x in m["materials"]]
         cmd = {"id": f"{self.site.hub.boot}.tips{next(self._print_n)}", "ttl": PRINT_TTL,
                "type": "print", "ticket": "tips", "lines": lines, "qr": url,
                "escpos": base64.b64encode(escpos).decode("ascii")}
@@ -277,8 +293,10 @@ class Kiosk:
                                extra_items=tuple(i.id for i in items[1:]), source=device)
             try:
                 await self.site.act(cmd)
-            except Rejected as e:
-                return JSONResponse({"code": e.code, "msg": e.message}, status_code=409)
+            except Rejected as e:  # worded for the resident, in the page's language
+                msg = kiosk_refusal(e.code, e.detail, items[0].name, self.site.lang(request),
+                                    e.message)
+                return JSONResponse({"code": e.code, "msg": msg}, status_code=409)
             centre = self.site.hub.centre
             t = next(reversed(centre.tickets.values()))
             now = self.site.clock()
@@ -292,6 +310,7 @@ class Kiosk:
                 "wait": None if minutes is None else minutes[0],
                 "wait_lo": None if minutes is None else minutes[1],
                 "wait_hi": None if minutes is None else minutes[2],
-                "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
+                "items": [{"zh": i.name.zh, "zh_tw": i.name.traditional, "en": i.name.en}
+                          for i in items],
                 "url": url, "qr": qr_svg(url, 5), "device": device})
         return await self._guard(request, run)

@@ -3,9 +3,9 @@
 The core's messages are zh-CN then English, written for staff and logs; a resident at the
 kiosk reads one sentence in the language the page is in. The wording lives here, in the
 page catalogs (locale/*/LC_MESSAGES/refusals.po), keyed by the refusal's stable code: the
-core stays free of page languages. A code without wording here gets a plain general
-sentence in the page's language and the code itself, never the core's Simplified text on
-a Traditional page.
+core stays free of page languages. A code without wording here gets, on a zh-CN page,
+the core's message, and on any other a plain general sentence in the page's language and
+the code itself: never the core's Simplified text on a Traditional page.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ def _(message: str) -> str:
 
 # code -> msgid; %(item)s is the item's name, %(ticket)s the ticket the resident holds.
 KIOSK = {
-    "not_served_here": _("No window here handles %(item)s today. Please ask the staff."),
+    "not_served_here": _("No window here handles %(item)s. Please ask the staff."),
     "unknown_item": _("This service is not offered here. Please ask the staff."),
     "already_has_ticket": _("You already hold ticket %(ticket)s for this service."),
     "bad_priority": _("This kind of ticket cannot be taken here. Please ask the staff."),
+    "day_full": _("Today's tickets are all taken: this could not be handled before closing. "
+                  "Please book a time instead."),
 }
 GENERAL = _("No ticket could be issued. Please ask the staff.")
 STORAGE = _("The system cannot save anything right now. Please try again in a moment.")
@@ -38,11 +40,16 @@ def name_in(text: Text, lang: str) -> str:
     return text.zh if lang == "zh_CN" or not text.en else text.en
 
 
-def kiosk_refusal(code: str, detail: dict[str, Any], item: Text, lang: str) -> str:
-    """The kiosk's sentence for refusal `code` (detail: the refusal's facts)."""
+def kiosk_refusal(code: str, detail: dict[str, Any], item: Text, lang: str,
+                  core_message: str = "") -> str:
+    """The kiosk's sentence for refusal `code` (detail: the refusal's facts). A code not
+    worded here: on a zh-CN page the core's own message (zh-CN first), on any other a
+    general sentence and the code."""
     gettext = i18n.translations(lang).gettext
     msgid = KIOSK.get(code)
     if msgid is None:
+        if lang == "zh_CN" and core_message:
+            return core_message
         return f"{gettext(GENERAL)} ({code})"
     return gettext(msgid) % {"item": name_in(item, lang),
                              "ticket": str(detail.get("ticket", ""))}

@@ -39,6 +39,14 @@
   if (typeof OW_ITEM === "undefined") return;
   const main = OW_ITEM.item;
   const byId = Object.fromEntries([main, ...OW_ITEM.related].map((i) => [i.id, i]));
+  // The Traditional of this page's names (OW_ITEM carries zh_tw), for the review's answer,
+  // which names items and materials by zh/en only.
+  const traditional = new Map();
+  for (const i of Object.values(byId)) {
+    for (const x of [i, ...i.materials]) if (x.zh_tw) traditional.set(x.zh, x.zh_tw);
+  }
+  const named = (x) => name(x.zh_tw || !traditional.has(x.zh) ? x
+    : {...x, zh_tw: traditional.get(x.zh)});
   const have = new Set();
   const extras = () => [...document.querySelectorAll('input[name="extra"]:checked')]
     .map((x) => x.value);
@@ -85,8 +93,8 @@
       const r = await ow.post("/kiosk/review", body());
       if (r.ok) return take(false);
       $("tips-list").replaceChildren(...r.missing.map((m) => ow.el("div", {class: "tip"},
-        ow.el("h2", {}, name(m)),
-        ow.el("ul", {}, ...m.materials.map((x) => ow.el("li", {}, name(x)))))));
+        ow.el("h2", {}, named(m)),
+        ow.el("ul", {}, ...m.materials.map((x) => ow.el("li", {}, named(x)))))));
       $("tips-qr").innerHTML = r.qr;  // our own SVG
       $("printed").hidden = true;
       $("insist-box").hidden = true;

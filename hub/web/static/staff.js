@@ -4,14 +4,18 @@
 "use strict";
 const staff = (() => {
   const T = JSON.parse(document.getElementById("ow-strings").textContent);
-  const zh = document.documentElement.lang === "zh-CN";
+  // The page's language (<html lang>): zh-CN, zh-TW or en. Chinese pages show the Chinese
+  // names, a zh-TW page their Traditional (zh_tw) where the hub sent one.
+  const locale = document.documentElement.lang || "zh-CN";
+  const zh = locale.startsWith("zh");
+  const tw = locale === "zh-TW";
   const $ = (sel) => document.querySelector(sel);
   const el = ow.el;
-  const name = (x) => (zh ? x.zh : x.en) || x.zh || x.en || "";
+  const name = (x) => (tw ? x.zh_tw || x.zh : zh ? x.zh : x.en) || x.zh || x.en || "";
   let skew = 0; // hub clock - browser clock, from each snapshot's `now`
   const now = () => Date.now() / 1000 + skew;
   const mins = (s) => Math.max(0, Math.round(s / 60));
-  const clock = (ts) => new Date(ts * 1000).toLocaleTimeString(zh ? "zh-CN" : "en-GB",
+  const clock = (ts) => new Date(ts * 1000).toLocaleTimeString(zh ? locale : "en-GB",
     {hour: "2-digit", minute: "2-digit"});
   const fill = (node, ...children) => { node.replaceChildren(...children); };
   const pct = (x) => (x === null || x === undefined ? "–" : Math.round(x * 1000) / 10 + "%");
