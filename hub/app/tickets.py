@@ -73,7 +73,8 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
         lines.append(f"{zh} / {PRIORITY_EN}")
     late = admission_late(rec)  # the verdict kept in the take's record
     if late:
-        lines.append(f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
+        lines.append(f"{LATE_ZH_TW} / {LATE_EN}" if chinese == "zh_TW"
+                     else f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
     qr = app.status_url + t.id
     escpos = render_ticket({
         "centre_zh": centre_zh, "centre_en": name.en, "number": t.number,

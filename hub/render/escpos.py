@@ -278,8 +278,11 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     s.zh(zh)
     s.line(en)
     if ticket.get("late"):
-        s.zh(LATE_ZH, bold=True)
-        s.zh(LATE_ZH_TW)
+        if ticket.get("chinese") == "zh_TW":  # a Traditional slip: no Simplified line
+            s.zh(LATE_ZH_TW, bold=True)
+        else:
+            s.zh(LATE_ZH, bold=True)
+            s.zh(LATE_ZH_TW)
         s.line(LATE_EN)
     s.line(ticket["issued_at"])
     s.blank()

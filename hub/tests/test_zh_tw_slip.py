@@ -108,6 +108,16 @@ def test_no_window_open_in_traditional():
     assert "暫無開放窗口，請洽詢工作人員" in out and "前面還有2人" in out
 
 
+def test_a_late_ticket_says_so_in_traditional_only():
+    """Admission control's warning (mode "warn") on a Traditional slip: 預計無法在今日辦理,
+    then English, with no Simplified line."""
+    out = decode(render_ticket({"centre_zh": "示範中心", "number": "A001", "item_zh": "社保",
+                                "ahead": 90, "wait_min": 400, "issued_at": "2026-11-23 16:00",
+                                "chinese": "zh_TW", "late": True}))["texts"]
+    assert "預計無法在今日辦理" in out and "Not likely to be served today" in out
+    assert not simplified_in("".join(out))
+
+
 def test_a_zh_cn_centre_prints_as_before():
     for app in (hub(None), hub("zh_CN")):
         cmd, out = printed(app, "SOC-001")
