@@ -13,6 +13,10 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
   rewritten snapshots hold (no case or ticket keeps a token its take record lost).
   Replay does not depend on removed tokens: they only refuse a second active ticket of the
   same resident, and the journal holds only commands that were accepted.
+* Phone numbers of remote tickets (`phone` in `remote_take` records, sealed; the contact
+  beside the ticket in snapshots): removed once the ticket's day is `resident_days` old,
+  with the take's resident token (a keyed hash of the number) under the rule above. They
+  serve the ticket's notices only, which ended with its day.
 * Documents (hub/store/files.py): a ticket's photos and PDFs are deleted `materials_days`
   after its day, or, when the ticket became a promised item (case), that long after the
   case closed; never while the case is open.
@@ -87,6 +91,7 @@ class Plan:
     take_records: int = 0  # take records whose token is removed
     card_records: int = 0  # card records whose token is blanked
     tokens: int = 0  # distinct tokens removed
+    phones: int = 0  # sealed phone numbers removed (remote takes)
     snapshots: int = 0  # snapshots rewritten without them
     tickets_with_documents: int = 0
     documents: int = 0
@@ -94,17 +99,19 @@ class Plan:
     # Not in the record: what to do.
     rewrite: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     token_set: set[str] = field(default_factory=set, repr=False)
+    phone_set: set[str] = field(default_factory=set, repr=False)
     doc_dirs: list[Path] = field(default_factory=list, repr=False)
 
     def record(self, retention: Retention) -> dict[str, Any]:
         body = {k: v for k, v in asdict(self).items()
-                if k not in ("rewrite", "token_set", "doc_dirs")}
+                if k not in ("rewrite", "token_set", "phone_set", "doc_dirs")}
         return {"op": OP, **body, "retention": asdict(retention)}
 
     def describe(self) -> str:
         return (f"resident tokens of days before {self.residents_before}: "
                 f"{self.tokens} tokens in {self.take_records} tickets and "
-                f"{self.card_records} card look-ups, {self.snapshots} snapshots rewritten; "
+                f"{self.card_records} card look-ups, {self.phones} sealed phone numbers, "
+                f"{self.snapshots} snapshots rewritten; "
                 f"documents of days before {self.materials_before}: {self.documents} "
                 f"({self.document_bytes / 1e6:.1f} MB) of {self.tickets_with_documents} "
                 f"tickets")
@@ -140,7 +147,7 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
         # Tokens still in use: newer takes, open cases, cases closed within the period.
         keep: set[str] = set()
         for (body,) in conn.execute(select(journal.c.body).where(
-                journal.c.op == "take", journal.c.ts >= res_ts,
+                journal.c.op.in_(("take", "remote_take")), journal.c.ts >= res_ts,
                 journal.c.body.like('%"resident"%'))):
             token = json.loads(body).get("resident")
             if token:
@@ -149,11 +156,15 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
             if k.resident and (k.state != "closed" or closed.get(k.id, now) >= res_ts):
                 keep.add(k.resident)
         for pos, op, body in conn.execute(select(journal.c.pos, journal.c.op, journal.c.body)
-                                          .where(journal.c.op.in_(("take", "card")),
+                                          .where(journal.c.op.in_(("take", "card",
+                                                                   "remote_take")),
                                                  journal.c.ts < res_ts,
                                                  journal.c.body.like('%"resident"%'))):
             b = json.loads(body)
             token = b.get("resident")
+            if b.get("phone"):  # a remote take's sealed number: it served the day's notices
+                out.phone_set.add(b.pop("phone"))
+                out.rewrite[pos] = b
             if not token:
                 continue  # none, or blanked by an earlier purge
             if op == "card":
@@ -167,6 +178,7 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
                 out.token_set.add(token)
             out.rewrite[pos] = b
     out.tokens = len(out.token_set)
+    out.phones = len(out.phone_set)
     _plan_documents(out, Path(files_dir), cases, closed, mat_day, tz)
     return out
 
@@ -236,7 +248,8 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
             body["purged"] = pos
             conn.execute(update(journal).where(journal.c.pos == at).values(
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
-        if p.token_set:
+        gone = p.token_set | p.phone_set
+        if gone:
             rows = conn.execute(select(snapshot.c.pos, snapshot.c.sha256, snapshot.c.codec,
                                        snapshot.c.data)).all()
             for row in rows:
@@ -244,9 +257,9 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
                     state = decode(bytes(row.data), row.sha256, row.codec)
                 except ValueError:
                     continue  # unusable anyway: start-up passes over it
-                if not _mentions(state, p.token_set):
+                if not _mentions(state, gone):
                     continue
-                data, _ = encode(_without(state, p.token_set))
+                data, _ = encode(_without(state, gone))
                 conn.execute(update(snapshot).where(snapshot.c.pos == row.pos).values(
                     data=data, sha256=hashlib.sha256(data).hexdigest()))
                 p.snapshots += 1

@@ -173,3 +173,34 @@ def test_rate_limit_window_slides():
     rl = RateLimit(2, 60.0)
     assert rl.allow("a", 0) and rl.allow("a", 1) and not rl.allow("a", 2)
     assert rl.allow("b", 2) and not rl.allow("a", 59.9) and rl.allow("a", 60.5)
+
+
+def test_purge_removes_sealed_numbers_past_retention_and_the_journal_still_replays(tmp_path):
+    from onewindow.hub.store.journal import Journal
+    from onewindow.hub.store.retention import Retention, plan, purge
+
+    def fresh() -> HubApp:
+        return HubApp(Centre(load_catalog(), CentreConfig(
+            "web", tuple(WindowSpec(n) for n in (1, 2)))), Registry([]), "b1")
+
+    a = fresh()
+    j = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    old, new = at(10, day=-200), at(10)
+    sealed = {}
+    j.append(a.operate(c.OpenWindow(1), old).records)
+    for when, number in ((old, NUMBER), (new, "13912345678")):
+        phone = parse_phone(number)
+        sealed[number] = VAULT.seal(phone).token
+        cmd = c.RemoteTake("SOC-001", "ph:" + VAULT.fingerprint(phone), sealed[number])
+        j.append(a.operate(cmd, when).records)
+    p = plan(j, [], tmp_path / "files", Retention(), at(12))
+    assert (p.phones, p.take_records) == (1, 1)
+    purge(j, p, Retention(), at(12))
+    raw = json.dumps([r.body for r in j.read()])
+    assert sealed[NUMBER] not in raw and sealed["13912345678"] in raw
+    [gone] = [r for r in j.read() if r.body["op"] == "remote_take" and r.ts == old]
+    assert "phone" not in gone.body and "resident" not in gone.body
+    replayed = fresh()
+    replayed.replay(list(j.read()))
+    assert replayed.centre.to_dict() == a.centre.to_dict()
+    j.close()
