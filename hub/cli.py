@@ -44,6 +44,7 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the hub for one centre (embedded broker unless [broker] url is set)."""
+    from .config import ConfigError
     from .serve import serve
     from .web import ListenError
 
@@ -51,7 +52,7 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     cfg = centre_config(config)
     try:
         asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
-    except ListenError as e:
+    except (ListenError, ConfigError) as e:  # e.g. remote takes configured, no secret yet
         typer.echo(f"无法启动 / cannot start: {e}", err=True)
         raise typer.Exit(CONFIG_ERROR_EXIT) from e
 
