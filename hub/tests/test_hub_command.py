@@ -1,5 +1,6 @@
-"""`onewindow hub` as a technician starts it: a web port already taken is said in one line
-and the command ends with exit 2, not a traceback (the hub cannot serve its pages)."""
+"""`onewindow hub` as a technician starts it: what stops it from starting (a web port already
+taken, remote takes configured before the centre has its secret) is said in one line and the
+command ends with exit 2, not a traceback."""
 
 from __future__ import annotations
 
@@ -22,4 +23,15 @@ def test_a_web_port_in_use_is_one_clear_line_and_exit_2(tmp_path) -> None:
                                str(cfg)], capture_output=True, text=True, timeout=60)
     assert done.returncode == CONFIG_ERROR_EXIT, done.stderr[-2000:]
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+
+
+def test_remote_takes_without_the_centre_secret_are_one_clear_line_and_exit_2(tmp_path) -> None:
+    with Mosquitto(tmp_path / "broker") as broker:
+        cfg = write_config(tmp_path / "centre.toml", "n1", broker.port, tmp_path / "hub.db",
+                           windows=2, extra="\n[remote]\nenabled = true\n")
+        done = subprocess.run([sys.executable, "-m", "onewindow.hub.cli", "hub", "--config",
+                               str(cfg)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == CONFIG_ERROR_EXIT, done.stderr[-2000:]
+    assert "onewindow broker-config" in done.stderr
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
