@@ -89,6 +89,8 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None,
         app.history_sink = history.sink
         app.case_archive = history  # closed cases that left memory (reopen, look-ups)
         app.booking_key = booking_key
+        app.admission = config.admission  # [admission] mode (hub/app/admission.py)
+        app.slip_chinese = config.slip_chinese  # [centre] slip_chinese (hub/app/tickets.py)
         return app
 
     # The latest good snapshot plus the records after it (hub/startup.py).

@@ -42,7 +42,9 @@ def block_cmd(app: AppState, dev: str, cmd_id: str, now: float) -> Publish:
     RTC to stamp offline `taken_at`; `head`: the ESC/POS top of an offline ticket (the box
     adds number, time, cut)."""
     name = app.centre.catalog.name
-    head = base64.b64encode(render_offline_head(name.zh, name.en)).decode("ascii")
+    traditional = app.slip_chinese == "zh_TW"
+    head = base64.b64encode(render_offline_head(name.traditional if traditional else name.zh,
+                                                name.en, app.slip_chinese)).decode("ascii")
     cmd = {"id": cmd_id, "ttl": SHOW_TTL, "type": "block",
            "blocks": app.centre.offline_blocks(dev), "ts": now, "head": head}
     return Publish(dev_topic(app, dev, CMD), proto.encode(CMD, cmd))

@@ -68,6 +68,8 @@ class AppState:
     # with a warning), "stop" (refuse, offer a booking) or "off". Configuration, not state:
     # the default here; whoever builds the app from centre.toml sets it on the instance.
     admission: str = "warn"
+    # [centre] slip_chinese: "zh_CN" or "zh_TW", the Chinese printed tickets and slips use
+    slip_chinese: str = "zh_CN"
 
     def __init__(self, centre: Centre, registry: Registry, boot: str,
                  status_url: str = "http://localhost:8080/t/") -> None:

@@ -36,9 +36,9 @@ BOARD_MAX_PAYLOAD = 4096  # bytes: the largest MQTT message the boards' client a
 
 
 def slip_chinese(app: AppState) -> str:
-    """The centre's [centre] slip_chinese ("zh_CN" | "zh_TW", hub/config.py), which whoever
-    builds the app from centre.toml sets on it; not set: zh_CN."""
-    return str(getattr(app, "slip_chinese", "zh_CN"))
+    """The centre's [centre] slip_chinese ("zh_CN" | "zh_TW", hub/config.py), set on the
+    app by hub/runner.py build_app from centre.toml."""
+    return app.slip_chinese
 
 
 def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Estimate,
