@@ -168,9 +168,14 @@ class Rate(WindowCommand):
     score: int = 0
     scale: int = 5
     comment: str = ""
+    # A record written before the five levels (no `scale`): follow-ups did not exist, and
+    # a snapshot of that time holds none, so replaying it opens none either (snapshot +
+    # tail = full replay). Never recorded: only `from_record` sets it.
+    before_followups: bool = False
 
     def to_record(self) -> dict[str, Any]:
         d = Command.to_record(self)
+        del d["before_followups"]
         if not d["comment"]:
             del d["comment"]  # a key press has none: records stay as small as before
         return d
@@ -308,4 +313,5 @@ def from_record(record: dict[str, Any]) -> Command:
             kwargs[f.name] = tuple(value) if f.name in _TUPLE_FIELDS else value
     if cls is Rate and "scale" not in record:
         kwargs["scale"] = 3  # written before the five levels: the three-level score
+        kwargs["before_followups"] = True
     return cls(**kwargs)

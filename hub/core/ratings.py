@@ -104,7 +104,7 @@ def rate(state: CentreState, cmd: c.Rate, now: float) -> list[Effect]:
                                         f"min ago: too late to rate", ticket=t.number)
     state.ratings[t.id] = Rating(t.id, score, w.number, w.clerk, now)
     effects: list[Effect] = [RatingGiven(t.id, score, w.number, w.clerk)]
-    if score in FOLLOW_UP:
+    if score in FOLLOW_UP and not cmd.before_followups:
         effects.append(followups.open_for(state, t, score, w.number, w.clerk,
                                           cmd.comment.strip(), now))
     return effects

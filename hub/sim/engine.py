@@ -179,7 +179,7 @@ class Engine:
             return
         # The core decides, as on the hub (one rating per service, from its window, in
         # time), and only what it accepts is journaled, in the record form the app writes.
-        rate = c.Rate(window, ticket, score)
+        rate = c.Rate(window, ticket, score, scale=3)  # the residents' three-level draw
         try:
             self.centre.apply(rate, now)
         except Rejected:

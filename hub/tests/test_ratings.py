@@ -92,8 +92,10 @@ def test_one_rating_per_served_ticket_from_its_window_in_time():
     assert refused(d, "node-1", T0 + 350, "Z999") == "unknown_ticket"
     assert refused(d, "kp-2", T0 + 400 + RATING_TIME + 1, n["bob"]) == "rating_closed"
     assert d.send("kp-2", "rate", T0 + 400 + RATING_TIME, ticket=n["bob"], score=3)[0] == "res"
+    # A device event without `scale` is the old three-level score (1 good, 3 bad), which
+    # the core keeps on the five-level scale: 1 -> 5 非常满意, 3 -> 1 非常不满意.
     assert [(r.ticket[-4:], r.score, r.window, r.clerk) for r in d.app.centre.ratings.values()] \
-        == [("A001", 1, 1, "alice"), ("A002", 3, 2, "bob")]
+        == [("A001", 5, 1, "alice"), ("A002", 1, 2, "bob")]
     assert sorted(d.app.centre.to_dict()["ratings"]) == sorted(
         d.app.centre.find_ticket(x).id for x in (n["alice"], n["bob"]))
 
@@ -135,7 +137,10 @@ def test_the_staff_report_counts_only_the_ratings_tied_to_service():
     rows = {r.clerk: r for r in compute(facts, small_catalog()).clerks}
     assert (rows["alice"].ratings, rows["alice"].satisfied, rows["alice"].rating_share) == \
         (1, 1, 1.0)
-    assert (rows["bob"].ratings, rows["bob"].satisfied, rows["bob"].rating_share) == (1, 0, 0.0)
+    # bob's one rating is the three-level 2 (ok), i.e. 3 基本满意: the state's 满意率 counts
+    # 非常满意 + 满意 + 基本满意, so it is a satisfied one.
+    assert (rows["bob"].ratings, rows["bob"].satisfied, rows["bob"].rating_share) == \
+        (1, 1, 1.0)
 
 
 def test_a_restarted_hub_replays_its_ratings_and_still_refuses_a_second_one():
@@ -174,7 +179,8 @@ def test_an_old_journal_with_unchecked_ratings_still_replays():
     records = d.journal + old
     again = hub()
     assert again.replay(records) == len(records)
-    assert [(r.ticket, r.score) for r in again.centre.ratings.values()] == [(f"{day}-A001", 1)]
+    # The old record's 1 (good, no `scale`: three-level) replays as 5 非常满意.
+    assert [(r.ticket, r.score) for r in again.centre.ratings.values()] == [(f"{day}-A001", 5)]
     assert again.registry.get("node-1").last_seq == seq + 4
     facts = collect(records, small_catalog(), config(), T0 - 3600, T0 + 86400)
     rows = {r.clerk: r for r in compute(facts, small_catalog()).clerks}
@@ -190,11 +196,15 @@ def test_the_core_rate_command_checks_on_its_own():
     core.apply(c.CallNext(1), T0)
     core.apply(c.Complete(1), T0 + 60)
     tid = core.find_ticket("A001").id
-    [given] = core.apply(c.Rate(1, tid, 1), T0 + 70)
-    assert (given.ticket, given.score, given.window, given.clerk) == (tid, 1, 1, "alice")
+    # Scale 5 (the default): 4 满意, a level that opens no follow-up, so one effect.
+    [given] = core.apply(c.Rate(1, tid, 4), T0 + 70)
+    assert (given.ticket, given.score, given.window, given.clerk) == (tid, 4, 1, "alice")
     before = core.to_dict()
     for bad, code in ((c.Rate(1, "A001", 2), "already_rated"),
-                      (c.Rate(1, "A001", 4), "bad_field"), (c.Rate(1, "A001", True), "bad_field"),
+                      (c.Rate(1, "A001", 6), "bad_field"), (c.Rate(1, "A001", 0), "bad_field"),
+                      (c.Rate(1, "A001", 4, scale=3), "bad_field"),  # three-level: 1-3
+                      (c.Rate(1, "A001", 5, scale=4), "bad_field"),
+                      (c.Rate(1, "A001", True), "bad_field"),
                       (c.Rate(7, "A001", 1), "unknown_window")):
         with pytest.raises(Rejected) as e:
             core.apply(bad, T0 + 80)

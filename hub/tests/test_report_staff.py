@@ -16,6 +16,7 @@ from onewindow.hub.cli import app
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+from onewindow.hub.core.ratings import level
 from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.report.cli import build, load_source
 from onewindow.hub.report.render import write_all
@@ -94,7 +95,14 @@ def test_rating_share_from_the_journal(report, history):
     for r in report.clerks:
         mine = [x for x in rates if x["clerk"] == r.clerk]
         assert r.ratings == len(mine)
-        assert r.rating_share == pytest.approx(sum(x["score"] == 1 for x in mine) / len(mine))
+        # The simulated residents rate on the three-level keys (journaled with scale 3: 1
+        # good, 2 ok, 3 bad); the share is the state's 满意率 on the five levels they map
+        # onto, (非常满意 + 满意 + 基本满意) / all: good and ok both count.
+        assert {x.get("scale") for x in mine} == {3}
+        assert r.rating_share == pytest.approx(
+            sum(level(x["score"], x["scale"]) in (5, 4, 3) for x in mine) / len(mine))
+        assert r.rating_share == pytest.approx(
+            sum(x["score"] in (1, 2) for x in mine) / len(mine))
         assert r.scores["rating"] == pytest.approx(100 * r.rating_share)
 
 

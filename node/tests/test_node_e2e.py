@@ -173,7 +173,10 @@ async def test_window_node_keys_scan_rate_and_card(hub):
                 break
             await asyncio.sleep(0.05)
         [rate] = [r for r in journal(tmp) if r["op"] == "rate"]
-        assert rate["score"] == 1 and rate["clerk"] == "S1024" and rate["ticket"].endswith("A001")
+        # The node's three-key 满意 (good) is sent on the national five-level scale: 5
+        # 非常满意 with scale 5 (node/config.py), and journaled as sent.
+        assert (rate["score"], rate["scale"]) == (5, 5)
+        assert rate["clerk"] == "S1024" and rate["ticket"].endswith("A001")
     finally:
         task.cancel()
         ktask.cancel()
