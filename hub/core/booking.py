@@ -442,3 +442,42 @@ def verify(key: bytes, centre: str, text: Any) -> str:
 
 def _forged() -> Rejected:
     return Rejected("bad_code", "预约码无效 / 預約碼無效 / the booking code is not valid")
+
+
+# ---- today's load per slot (the supervisors' dashboard) --------------------------------
+
+def today_load(state: CentreState, now: float) -> list[dict[str, Any]]:
+    """Per slot of today: its start (HH:MM), the bookable capacity (all lines), bookings
+    (not cancelled), checked in (in time or late), no-shows (swept, or past their window
+    and not yet swept: the core sweeps lazily) and walk-in tickets issued during it (every
+    ticket of today not issued by a check-in)."""
+    d = state.calendar.local_date(now)
+    day = d.strftime("%Y%m%d")
+    starts = day_slots(state, d)
+    if not starts:
+        return []
+    length = state.booking_rules.slot_minutes * 60
+    grace = state.policy.appointment_grace
+    cap = sum(state._booking_capacity.values())
+    counts: dict[float, dict[str, int]] = {
+        s: {"booked": 0, "checked_in": 0, "no_show": 0, "walk_in": 0} for s in starts}
+    from_bookings = set()
+    for b in state.bookings.values():
+        if b.ticket is not None:
+            from_bookings.add(b.ticket)
+        row = counts.get(b.slot) if b.day == day else None
+        if row is None or b.state == CANCELLED:
+            continue
+        row["booked"] += 1
+        if b.state in (CHECKED_IN, LATE):
+            row["checked_in"] += 1
+        elif b.state == NO_SHOW or b.slot + grace <= now:
+            row["no_show"] += 1
+    first = starts[0]
+    for t in state.tickets.values():
+        if t.day != state.day or t.id in from_bookings or state.day != day:
+            continue
+        k = int((t.issued_at - first) // length)
+        if 0 <= k < len(starts):
+            counts[starts[k]]["walk_in"] += 1
+    return [{"slot": _hhmm(state, s), "capacity": cap, **counts[s]} for s in starts]

@@ -55,6 +55,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import booking as bk
 from ..core import commands as c
 from ..core.catalog import Catalog
 from ..core.centre import Centre
@@ -158,6 +159,10 @@ class Facts:
     followups_opened: list[tuple[str, str]] = field(default_factory=list)
     followups_closed: list[tuple[str, str]] = field(default_factory=list)
     followups_open: int | None = None
+    # bookings (预约) per local day ("2026-11-23") of the period: booked, cancelled,
+    # checked_in, late, no_show as the core counted them (hub/core/booking.py COUNTS).
+    # None: not known (the past days' tables do not keep bookings; a replay does).
+    bookings: dict[str, dict[str, int]] | None = field(default_factory=dict)
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -254,13 +259,23 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
             who, item = owner.get(cmd.case, ("unknown", ""))
             facts.cases.append(CaseEvent(cmd.case, item, who, cmd.action, ts))
     facts.followups_open = sum(1 for f in centre.followups.values() if f.open)
+    facts.bookings = booking_days(centre, start, end)
     return facts
+
+
+def booking_days(centre: Centre, start: float, end: float) -> dict[str, dict[str, int]]:
+    """The core's booking counts per day of [start, end) (a booking counts on its slot's
+    day; a no-show once the core swept it, at the first record past its check-in window)."""
+    first = centre.local_date(start).strftime("%Y%m%d")
+    last = centre.local_date(end - 1).strftime("%Y%m%d")
+    return {_iso(day): bk.counts_of(centre, day) for day in sorted(centre.booking_counts)
+            if first <= day <= last}
 
 
 def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float) -> Facts:
     """The same facts `collect` reads off a replay, from the past days' tables
     (History.report_rows of the days around [start, end))."""
-    facts = Facts(start, end)
+    facts = Facts(start, end, bookings=None)  # bookings are not in the history tables
     for r in rows["services"]:
         if start <= r.end < end:
             facts.services.append(Service(
@@ -452,6 +467,9 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         "followups_opened": len(facts.followups_opened),
         "followups_closed": len(facts.followups_closed),
         "followups_open": facts.followups_open,
+        # bookings in the period (per day: facts.bookings); None when not known
+        **{f"bookings_{k}": None if facts.bookings is None
+           else sum(d[k] for d in facts.bookings.values()) for k in bk.COUNTS},
     }
 
 

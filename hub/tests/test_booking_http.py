@@ -441,3 +441,63 @@ def test_check_in_guessing_is_rate_limited_per_address(env):
                                                  "code": f"B0001-AAAAA{k}"}).status_code
              for k in range(8)]
     assert codes == [400] * 4 + [429] * 4
+
+
+# ---- the supervisors' dashboard and the staff report ------------------------------------
+
+def test_the_dashboard_shows_booked_and_walk_in_per_slot_today(tmp_path):
+    from .test_staff_http import Env
+
+    e = Env(tmp_path, windows=(1, 2))
+    try:
+        e.now = at(10, 50)
+        resident = iter(f"r{k}" for k in range(10))
+        for h, m in ((11, 0), (11, 0), (11, 30), (12, 0)):
+            e.act(c.Book("SOC-001", slot(h, m, centre="t"), next(resident)))
+        e.act(c.CancelBooking("B0004"))
+        e.act(c.TakeTicket("SOC-003"))  # a walk-in during 10:30-11:00
+        e.act(c.CheckIn(booking="B0001", source=None))
+        e.now = at(11, 5)
+        e.act(c.TakeTicket("SOC-004"))  # a walk-in during 11:00-11:30
+        e.now = at(11, 50)  # 11:00's window closed: B0002 is a no-show
+        cl = e.client("sup")
+        rows = {r["slot"]: r for r in cl.get("/dashboard/state").json()["bookings"]}
+        assert rows["10:30"] == {"slot": "10:30", "capacity": sum(
+            e.hub.centre._booking_capacity.values()), "booked": 0, "checked_in": 0,
+            "no_show": 0, "walk_in": 1}
+        assert {k: rows["11:00"][k] for k in ("booked", "checked_in", "no_show", "walk_in")} \
+            == {"booked": 2, "checked_in": 1, "no_show": 1, "walk_in": 1}
+        assert rows["11:30"]["booked"] == 1 and rows["12:00"]["booked"] == 0  # cancelled
+        page = cl.get("/dashboard?lang=zh-CN", headers={"accept": "text/html"}).text
+        assert "今日各时段预约与现场取号" in page and 'data-slot="11:00"' in page
+        assert "/static/book_dashboard.js" in page
+    finally:
+        e.site.accounts.close()
+
+
+def test_the_staff_report_counts_booked_checked_in_and_no_shows_per_day(env):
+    from onewindow.hub.report.staff import collect, compute, month_span
+
+    env.site.hub.operate(c.OpenWindow(1), env.clock[0])
+    for s, phone in ((slot(11), NUMBER), (slot(11), "13912345678"),
+                     (slot(11, 30), "13712345678"), (slot(12), "13612345678"),
+                     (slot(11, day=1), NUMBER)):
+        assert book(env, s, phone=phone).status_code == 200
+    env.client.post("/book/cancel", json={"code": bk.short_code(KEY, "web", "B0004")})
+    env.clock[0] = at(10, 55)
+    assert env.client.post("/kiosk/checkin", json={
+        "device": "kiosk-1", "code": bk.qr_text(KEY, "web", "B0001")}).status_code == 200
+    env.clock[0] = at(11, 50)  # B0002 (11:00) missed; B0003 (11:30) late: a normal ticket
+    assert env.client.post("/kiosk/checkin", json={
+        "device": "kiosk-1", "code": bk.qr_text(KEY, "web", "B0003")}).json()["late"] is True
+    start, end = month_span("2026-11")
+    config = CentreConfig("web", tuple(WindowSpec(n) for n in (1, 2)))
+    facts = collect(env.journal.read(), load_catalog(), config, start, end)
+    assert facts.bookings == {
+        "2026-11-23": {"booked": 4, "cancelled": 1, "checked_in": 1, "late": 1, "no_show": 1},
+        "2026-11-24": {"booked": 1, "cancelled": 0, "checked_in": 0, "late": 0, "no_show": 0}}
+    centre = compute(facts, load_catalog(), month="2026-11").centre
+    assert (centre["bookings_booked"], centre["bookings_checked_in"], centre["bookings_late"],
+            centre["bookings_no_show"], centre["bookings_cancelled"]) == (5, 1, 1, 1, 1)
+    december = collect(env.journal.read(), load_catalog(), config, *month_span("2026-12"))
+    assert december.bookings == {}

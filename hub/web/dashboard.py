@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..app import admission
+from ..core import booking, ratings
 from ..core import commands as c
-from ..core import ratings
 from ..core.centre import Centre
 from ..core.measures import tier_waits
 from ..core.rejected import Rejected
@@ -61,6 +61,8 @@ class Dashboard:
             # can still call before closing (hub/app/admission.py)
             "admission": {"mode": admission.mode(self.hub),
                           "can_serve": admission.can_serve(self.hub, now)},
+            # booked vs walk-in per slot today (hub/core/booking.py today_load)
+            "bookings": booking.today_load(centre, now),
         }
 
     def _history(self) -> dict[str, Any] | None:
@@ -104,7 +106,9 @@ class Dashboard:
         return self.staff.page(request, s, "staff/dashboard.html", lines=lines,
                                targets=self.staff.targets,
                                admission_mode=admission.mode(self.hub),
-                               followups=followups.rows(self.hub.centre))
+                               followups=followups.rows(self.hub.centre),
+                               bookings=booking.today_load(self.hub.centre,
+                                                           self.site.clock()))
 
     async def state(self, request: Request, s: Session) -> Response:
         return JSONResponse(self.floor_snapshot())
