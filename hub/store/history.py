@@ -12,6 +12,11 @@ after a failed write, leaves the same rows. The journal stays the source of trut
 
 Readers query by day range with indexes (dashboard period summary, staff report), so a
 query's cost follows the range asked for, not the length of the history.
+
+`history_ratings.score` is a level of the national five-level scale (好差评: 5 非常满意 ..
+1 非常不满意, core/ratings.py); rows written before it (schema 0001) held the old three
+levels, which migration 0002 mapped. Satisfied, as the state counts its 满意率, is a level
+of 3 or more: (非常满意 + 满意 + 基本满意) / all.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy import Integer, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from ..core.measures import percentile
+from ..core.ratings import LEVELS, SATISFIED
 from . import db
 from .schema import history_case_events as case_events
 from .schema import history_cases as cases
@@ -40,6 +46,7 @@ log = logging.getLogger("onewindow.hub")
 CASE_COLUMNS = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
                 "closed_at")  # core.model.Case's fields
 CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
+_SATISFIED = ratings.c.score.in_(SATISFIED)  # 满意率's numerator: 非常满意, 满意, 基本满意
 
 
 @dataclass(slots=True)
@@ -176,8 +183,14 @@ class History:
                 func.coalesce(func.sum(days.c.one_window), 0),
             ).where(days.c.day.between(first, last))).one()
             r = conn.execute(select(func.count(), func.coalesce(
-                func.sum((ratings.c.score == 1).cast(Integer)), 0))
+                func.sum(_SATISFIED.cast(Integer)), 0))
                 .where(ratings.c.day.between(first, last))).one()
+            # keyed "5" .. "1" as the dashboard's JSON carries it
+            by_level = dict.fromkeys((str(k) for k in sorted(LEVELS, reverse=True)), 0)
+            by_level.update({str(k): int(n) for k, n in conn.execute(
+                select(ratings.c.score, func.count())
+                .where(ratings.c.day.between(first, last)).group_by(ratings.c.score))
+                if str(k) in by_level})
             h = conn.execute(select(
                 func.count(), func.count(helps.c.answered_at),
                 func.avg(helps.c.answered_at - helps.c.at))
@@ -191,16 +204,18 @@ class History:
             "one_window_rate": round(int(one) / served, 3) if served else None,
             "ratings": int(r[0]),
             "satisfaction_rate": round(int(r[1]) / r[0], 3) if r[0] else None,
+            "ratings_by_level": by_level,  # 5 非常满意 .. 1 非常不满意
             "help_requests": int(h[0]), "help_answered": int(h[1]),
             "help_avg_answer_s": None if h[2] is None else round(float(h[2]), 1),
         }
 
     def ratings_by_clerk(self, first: str, last: str) -> dict[str, tuple[int, int]]:
-        """clerk -> (ratings, satisfied) over days first..last, by SQL (staff report)."""
+        """clerk -> (ratings, satisfied: 非常满意 + 满意 + 基本满意) over days first..last,
+        by SQL (staff report)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(ratings.c.clerk, func.count(),
-                       func.sum((ratings.c.score == 1).cast(Integer)))
+                       func.sum(_SATISFIED.cast(Integer)))
                 .where(ratings.c.day.between(first, last)).group_by(ratings.c.clerk)).all()
         return {str(clerk or ""): (int(n), int(s or 0)) for clerk, n, s in rows}
 

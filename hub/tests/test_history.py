@@ -50,6 +50,10 @@ def db_url(request, tmp_path):
     return _pg_database(request.getfixturevalue("pg_server"), f"history{next(_names)}")
 
 
+SATISFIED_RECORDS = {(3, 1), (3, 2), (5, 5), (5, 4), (5, 3)}  # (scale, score)
+FIVE = {(3, 1): 5, (3, 2): 3, (3, 3): 1, **{(5, k): k for k in range(1, 6)}}
+
+
 def journal_facts(j: Journal, offset_min: int = 480) -> dict[str, collections.Counter]:
     """Per local day, from the journal records alone: takes, ratings, satisfied, answered
     help requests (an unanswered one is still open: in memory, not history)."""
@@ -62,7 +66,11 @@ def journal_facts(j: Journal, offset_min: int = 480) -> dict[str, collections.Co
             out[day]["tickets"] += 1
         elif r.op == "rate":
             out[r.body["ticket"][:8]]["ratings"] += 1
-            out[r.body["ticket"][:8]]["satisfied"] += r.body["score"] == 1
+            # the state's 满意率 counts 非常满意, 满意 and 基本满意: on the five levels a
+            # score of 3 or more; a three-level record's (scale 3) 1 good and 2 ok
+            lvl = (r.body.get("scale", 3), r.body["score"])
+            out[r.body["ticket"][:8]]["satisfied"] += lvl in SATISFIED_RECORDS
+            out[r.body["ticket"][:8]][f"level_{FIVE[lvl]}"] += 1
         elif r.op == "help" and r.pos in answered:
             out[day]["helps"] += 1
     return out
@@ -109,6 +117,8 @@ def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
             oracle[day]["tickets"], oracle[day]["ratings"], oracle[day]["helps"]), day
         assert s["satisfaction_rate"] == round(oracle[day]["satisfied"] / oracle[day]["ratings"],
                                                3)
+        assert s["ratings_by_level"] == {str(k): oracle[day][f"level_{k}"]
+                                         for k in (5, 4, 3, 2, 1)}
         assert s["served"] == s["tickets"] and s["avg_wait_min"] is not None
     whole = hist.summary(days[0], days[-2])
     assert whole["days"] == DAYS and whole["tickets"] == sum(3 + k for k in range(DAYS))

@@ -98,8 +98,24 @@ def _a_hub_at_work(tmp_path, cfg) -> tuple[Journal, object]:
     return j, app
 
 
+# A history_ratings score: the five levels (5 非常满意 .. 1 非常不满意) a hub writes today,
+# and the three levels (1 good, 2 ok, 3 bad) hubs before migration 0002 wrote.
+THREE = {5: 1, 3: 2, 1: 3}
+FIVE = {1: 5, 2: 3, 3: 1}
+
+
+def _five(rows: dict[str, list[tuple]], columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    """`rows` with their history_ratings scores as migration 0002 leaves them."""
+    if "history_ratings" not in rows:
+        return rows
+    at = columns["history_ratings"].index("score")
+    return {**rows, "history_ratings": sorted(
+        (*r[:at], FIVE[r[at]], *r[at + 1:]) for r in rows["history_ratings"])}
+
+
 def _copy(src: Engine, dst: Engine) -> None:
-    """Every row of `src` into the tables `dst` has, in the columns it has."""
+    """Every row of `src` into the tables `dst` has, in the columns it has; the ratings
+    on the three levels a hub from before versioning wrote."""
     found = MetaData()
     found.reflect(dst)
     with src.connect() as read, dst.begin() as write:
@@ -109,6 +125,8 @@ def _copy(src: Engine, dst: Engine) -> None:
                 select(*[schema.metadata.tables[table.name].c[n] for n in names]))]
             if table.name == "meta":
                 rows = [r for r in rows if r["key"] != "schema"]
+            if table.name == "history_ratings":  # as a hub of that time wrote them
+                rows = [{**r, "score": THREE[r["score"]]} for r in rows]
             if rows:
                 write.execute(insert(table), rows)
 
@@ -131,7 +149,11 @@ def test_a_database_from_before_versioning_opens_at_the_newest_version_with_ever
     j = Journal(url)  # as the hub opens its database
     try:
         assert db.revision(j.engine) == db.HEAD
-        assert _rows(j.engine, kept) == rows  # every row, every column it had, unchanged
+        # every row, every column it had, unchanged but for the ratings on five levels
+        assert _rows(j.engine, kept) == _five(rows, kept)
+        if "history_ratings" in kept:  # good and bad (_a_hub_at_work), now 5 and 1
+            at = kept["history_ratings"].index("score")
+            assert {r[at] for r in rows["history_ratings"]} == {1, 3}
         assert set(_columns(j.engine)) == {*schema.metadata.tables, "alembic_version"}
         assert _differences(j.engine) == []
         if shape == "913d84c":  # the column added to rows written without it
@@ -324,3 +346,46 @@ def test_a_versioned_database_is_brought_forward_by_the_later_steps(url, tmp_pat
         j.close()
     Journal(url).close()  # opens again: at the head, nothing to run
     assert db.revision_of(url) == nxt
+
+
+def test_migration_0002_puts_the_three_level_ratings_on_the_five_levels(url):
+    """A database at 0001 holds history ratings on the old three levels (1 good, 2 ok,
+    3 bad); opened by this hub they are 5 非常满意, 3 基本满意, 1 非常不满意 (the core's
+    mapping), every other column as it was, once: opening it again changes nothing."""
+    from alembic import command
+
+    engine = db.create_engine(url)
+    config = db.alembic_config()
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    rows = [{"ticket": f"20261123-A00{n}", "day": "20261123", "score": score, "window": 1,
+             "clerk": "wang", "at": 1.0 + n} for n, score in enumerate((1, 2, 3, 1, 2), 1)]
+    with engine.begin() as conn:
+        conn.execute(insert(schema.history_ratings), rows)
+    engine.dispose()
+    assert db.revision_of(url) == "0001"
+
+    hist = History(url_engine := db.open_database(url))
+    try:
+        assert db.revision(url_engine) == db.HEAD == "0002"
+        with url_engine.connect() as conn:
+            got = conn.execute(select(schema.history_ratings).order_by(
+                schema.history_ratings.c.ticket)).all()
+        assert [tuple(r) for r in got] == [
+            (r["ticket"], r["day"], FIVE[r["score"]], 1, "wang", r["at"]) for r in rows]
+        assert [r.score for r in got] == [5, 3, 1, 5, 3]
+        s = hist.summary("20261123", "20261123")
+        # 满意率 = (非常满意 + 满意 + 基本满意) / all: the old good and ok, 4 of 5
+        assert (s["ratings"], s["satisfaction_rate"]) == (5, 0.8)
+        assert s["ratings_by_level"] == {"5": 2, "4": 0, "3": 2, "2": 0, "1": 1}
+        assert hist.ratings_by_clerk("20261123", "20261123") == {"wang": (5, 4)}
+    finally:
+        url_engine.dispose()
+    again = db.open_database(url)  # at the head: the step does not run twice
+    try:
+        with again.connect() as conn:
+            assert conn.execute(select(schema.history_ratings.c.score).order_by(
+                schema.history_ratings.c.ticket)).scalars().all() == [5, 3, 1, 5, 3]
+    finally:
+        again.dispose()
