@@ -501,3 +501,17 @@ def test_the_staff_report_counts_booked_checked_in_and_no_shows_per_day(env):
             centre["bookings_no_show"], centre["bookings_cancelled"]) == (5, 1, 1, 1, 1)
     december = collect(env.journal.read(), load_catalog(), config, *month_span("2026-12"))
     assert december.bookings == {}
+
+
+def test_a_kiosk_checking_in_many_residents_is_not_limited_by_its_successes(env):
+    """Many residents check in at one kiosk (one address): the successes give their
+    address token back; the wrong codes among them still count."""
+    qrs = [book(env, slot(11), phone=p).json()["qr_text"] for p in (NUMBER, "13912345678")]
+    client = limited(env, Rate(3, 1.0), Rate(100, 100.0))
+    env.clock[0] = at(10, 55)
+    got = [client.post("/kiosk/checkin", json={"device": "kiosk-1", "code": q}).status_code
+           for q in qrs]
+    assert got == [200, 200]
+    bad = [client.post("/kiosk/checkin", json={"device": "kiosk-1", "code": "B0009-AAAAAA"})
+           .status_code for _ in range(4)]
+    assert bad == [400, 400, 400, 429]

@@ -25,8 +25,10 @@ are signed under the app's `booking_key` (derived from the centre's secret by se
 forged one is refused before the core sees it, a used one by the core.
 
 Rate limits (hub/web/ratelimit.py, [booking.limits]): every booking, cancel and check-in
-try takes a token of its client address; a booking also one of its resident token, a
-check-in one of the booking's resident. Refused: 429 with Retry-After, nothing decided.
+try takes a token of its client address (a successful check-in gives it back: a kiosk
+checks in many residents from one address, and what needs slowing there is guessing); a
+booking also takes one of its resident token, a check-in one of the booking's resident.
+Refused: 429 with Retry-After, nothing decided.
 """
 
 from __future__ import annotations
@@ -337,6 +339,9 @@ class Booking:
         if held is not None:
             self._limit(self.by_resident, held.resident)
         await self.site.act(c.CheckIn(booking=name, source=device))
+        # A kiosk checks in many residents from one address: only the tries that fail
+        # (a guessed or wrong code) count against it.
+        self.by_address.give_back(self._address(request), self.site.clock())
         b = self.centre.bookings[name]
         t = self.centre.tickets[b.ticket]
         late = t.priority is not Priority.APPOINTMENT

@@ -103,6 +103,14 @@ class Limiter:
             self._forget(now)
         return 0.0
 
+    def give_back(self, key: str, now: float) -> None:
+        """Return the token a try took (one that turned out not to need limiting: a
+        kiosk's successful check-in), never beyond the burst."""
+        got = self._buckets.get(key)
+        if got is not None:
+            self._buckets[key] = (min(float(self.rate.burst), self._tokens(key, now) + 1.0),
+                                  now)
+
     def _forget(self, now: float) -> None:
         full = [k for k in self._buckets if self._tokens(k, now) >= self.rate.burst]
         for k in full:
