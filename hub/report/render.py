@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.catalog import Catalog
+from ..core.ratings import LEVELS
 from .staff import DIMENSIONS, LABELS, ClerkRow, Report
 
 CLERK_FIELDS = (
@@ -200,7 +201,13 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         ("办件效率 Efficiency (standard/actual)", _f(cen["efficiency"])),
         ("短时服务 Short services (not in efficiency)", cen["short_services"]),
         ("评价数 Ratings", cen["ratings"]),
-        ("满意率 Satisfied share", _f(cen["rating_share"], pct=True)),
+        *((f"{LEVELS[k][0]} {LEVELS[k][2]} ({k})", cen.get(f"rated_{k}", 0))
+          for k in sorted(LEVELS, reverse=True)),
+        ("满意率 Satisfied share (非常满意+满意+基本满意)/评价数",
+         f"{_f(cen['rating_share'], pct=True)} ({cen['satisfied']}/{cen['ratings']})"),
+        ("差评整改 Follow-ups: 新开 opened / 已整改 closed / 未整改 open",
+         f"{_f(cen.get('followups_opened'))} / {_f(cen.get('followups_closed'))} / "
+         f"{_f(cen.get('followups_open'))}"),
         ("受理承诺件 Promised cases accepted", cen["cases"]),
         ("退件 Returned / 补正 Corrected / 重新办理 Reopened",
          f"{cen['returned']} / {cen['corrected']} / {cen['reopened']}"),
@@ -235,8 +242,12 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         f"{s.short_share:.0%} of standard (一次性告知, materials missing) are left out.</li>"
         "<li><b>价值加权工作量 Value-weighted workload</b>: Σ item difficulty weights "
         "(catalog weight, or [report.item_weights]): hard items count for more.</li>"
-        "<li><b>服务评价 Service rating</b>: share of ratings with score "
-        f"{', '.join(map(str, s.satisfied))} (1 满意 satisfied).</li>"
+        "<li><b>服务评价 Service rating</b>: the national 好差评 scale, 5 非常满意 very "
+        "satisfied, 4 满意 satisfied, 3 基本满意 fairly satisfied, 2 不满意 dissatisfied, "
+        "1 非常不满意 very dissatisfied (three-key devices: good = 5, ok = 3, bad = 1). "
+        "满意率 = ratings of level "
+        f"{', '.join(map(str, s.satisfied))} ÷ all ratings. A 不满意 or 非常不满意 rating "
+        "opens a 差评整改 follow-up, which a supervisor closes with a note.</li>"
         "<li><b>闭环质量 Closed-loop quality</b>: 1 − (returned + corrected + reopened "
         "events in the month against the clerk's cases) ÷ promised cases the clerk "
         "accepted in the month.</li></ol>"
@@ -275,7 +286,10 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
              _f(cen["efficiency"])),
             ("value", f"{r.value:.1f} (mean weight {_f(r.mean_weight)})",
              f"{cen['value'] / max(1, len(rows)):.1f} per clerk"),
-            ("rating", f"{_f(r.rating_share, pct=True)} ({r.satisfied}/{r.ratings})",
+            ("rating", f"{_f(r.rating_share, pct=True)} ({r.satisfied}/{r.ratings}; "
+                       + " · ".join(f"{LEVELS[k][0]} {r.levels.get(k, 0)}"
+                                    for k in sorted(LEVELS, reverse=True))
+                       + f"; 差评整改 follow-ups {r.followups})",
              _f(cen["rating_share"], pct=True)),
             ("quality", f"{_f(r.quality, pct=True)} ({r.cases} cases; returned "
                         f"{r.returned}, corrected {r.corrected}, reopened {r.reopened})",

@@ -292,3 +292,34 @@ def test_cli_with_a_centre_config(tmp_path):
     res = CliRunner().invoke(app, ["report", "--db", url, "--month", "2026-10",
                                    "--out", str(out)])
     assert res.exit_code == 2 and "--config" in res.output
+
+
+def test_html_shows_the_rating_levels_the_satisfaction_rate_and_the_follow_ups():
+    """The old journal's five ratings as three-key devices send them today (2 good -> 5,
+    1 ok -> 3, 2 bad -> 1), the two bad ones opening follow-ups, one of them closed."""
+    from onewindow.hub.report.render import render_html
+
+    from .test_rating_scale import app, old_journal, with_scale
+
+    records = with_scale(old_journal())
+    live = app()
+    live.replay(records)
+    day, at = live.centre.day, records[-1].ts
+    records += live.operate(c.CloseFollowup(f"{day}-A003", "sup", "已回访"), at + 60).records
+    core = live.centre
+    report = compute(collect(records, core.catalog, core.config, at - 86400, at + 3600),
+                     core.catalog)
+    page = render_html(report, core.catalog, charts=False)
+    for label, n in (("非常满意 Very satisfied (5)", 2), ("满意 Satisfied (4)", 0),
+                     ("基本满意 Fairly satisfied (3)", 1), ("不满意 Dissatisfied (2)", 0),
+                     ("非常不满意 Very dissatisfied (1)", 2)):
+        assert f"<tr><td>{label}</td><td>{n}</td></tr>" in page, label
+    # 满意率 = (非常满意 + 满意 + 基本满意) / all = 3 / 5
+    assert "(非常满意+满意+基本满意)/评价数</td><td>60.0% (3/5)</td>" in page
+    assert "未整改 open</td><td>2 / 1 / 1</td>" in page  # opened / closed / open
+    # per clerk: alice rated 5, 5, 1 (one follow-up), bob 3, 1 (one follow-up)
+    assert "66.7% (2/3; 非常满意 2 · 满意 0 · 基本满意 0 · 不满意 0 · 非常不满意 1; " \
+           "差评整改 follow-ups 1)" in page
+    assert "50.0% (1/2; 非常满意 0 · 满意 0 · 基本满意 1 · 不满意 0 · 非常不满意 1; " \
+           "差评整改 follow-ups 1)" in page
+    assert "1 非常不满意 very dissatisfied" in page and "score 1 (1 满意" not in page
