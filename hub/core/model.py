@@ -139,10 +139,14 @@ class Case:
 @dataclass(frozen=True, slots=True)
 class Rating:
     """A resident's rating of one service (one per ticket): kept from when it is given to
-    the next day's close, which hands it to the history tables (hub/core/ratings.py)."""
+    the next day's close, which hands it to the history tables (hub/core/ratings.py).
+
+    `score` is a level of the national five-level scale (好差评): 5 非常满意, 4 满意,
+    3 基本满意, 2 不满意, 1 非常不满意; a three-level rating (1 good, 2 ok, 3 bad) is kept
+    as 5, 3 or 1 (ratings.FROM_THREE), also when an old journal or snapshot is read."""
 
     ticket: str
-    score: int  # 1 满意, 2 基本满意, 3 不满意
+    score: int  # 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意
     window: int
     clerk: str | None
     at: float
