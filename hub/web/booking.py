@@ -267,7 +267,7 @@ class Booking:
         resident = self._resident(request, body, lang)
         self._limit(self.by_resident, resident)
         await self.site.act(c.Book(item, slot, resident))
-        b = max(self.centre.bookings.values(), key=lambda x: int(x.code[1:]))
+        b = self.centre.bookings[f"B{self.centre.booking_serial:04d}"]  # bk.book names it
         return JSONResponse(self._confirmation(key, b, lang))
 
     def _resident(self, request: Request, body: dict[str, Any], lang: str) -> str:
