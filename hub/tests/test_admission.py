@@ -239,6 +239,7 @@ def kiosk(mode: str, clock: list[float]):
     registry = Registry([DeviceSpec("kiosk-1", "kiosk"), DeviceSpec("kp-1", "keypad", 1)])
     hub = HubApp(centre, registry, "b1", "http://hub.example:8080/t/")
     hub.admission = mode
+    hub.booking_key = b"k" * 32  # this centre takes bookings: the kiosk may offer one
     site = Site(hub, None, lambda: clock[0])
     client = TestClient(Starlette(routes=public.routes(site),
                                   middleware=[Middleware(CSRFMiddleware)]))
@@ -272,6 +273,11 @@ def test_the_kiosk_says_it_before_issuing_and_links_to_booking():
     r = client.post("/kiosk/take", json=TAKE)
     assert r.status_code == 409 and r.json()["code"] == "day_full"
     assert len(hub.centre.tickets) == n
+    # A centre that takes no bookings (no secret yet) offers another day instead.
+    hub.booking_key = None
+    assert client.get("/kiosk/admission?item=SOC-001").json()["book"] is None
+    page = client.get("/kiosk/item/SOC-001").text
+    assert "/book?item=" not in page and "请改日（工作日）再来办理。" in page
 
 
 def test_the_kiosk_item_page_warns_in_each_language():

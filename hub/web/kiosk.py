@@ -147,7 +147,9 @@ class Kiosk:
         return {"item": item, "mode": mode, "verdict": verdict,
                 "refuse": mode == "stop" and verdict != "ok",
                 "warn": mode == "warn" and verdict != "ok",
-                "book": f"/book?item={quote(item)}"}
+                # A booking is offered only where this hub takes bookings (its codes are
+                # signed with the centre's secret): else "come back another day".
+                "book": f"/book?item={quote(item)}" if hub.booking_key is not None else None}
 
     async def admission(self, request: Request) -> Response:
         item = self.catalog.item(request.query_params.get("item", ""))

@@ -1,0 +1,93 @@
+"""Issue 16, honest capacity end to end in real headless Chromium against a real hub process
+and Mosquitto: on a day the queue cannot be served before closing, the kiosk says so BEFORE
+a ticket is issued and offers a booking (where the centre takes bookings; else another day),
+and the booking page opens with the item chosen; in mode "stop" the box's press is refused.
+
+The day is made over capacity without faking a clock: the centre closes a few minutes from
+now (its [hours] written from the current local time) and a box has already issued a queue
+the windows cannot serve in that time. Near midnight, when "a few minutes from now" would be
+tomorrow, the centre is closed all day instead and the kiosk says it is closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from onewindow.hub.fleet import registry
+from onewindow.tools.simdevice import DeviceError
+
+from .test_staff_pages import Device
+
+pytestmark = pytest.mark.timeout(180)
+CST = dt.timezone(dt.timedelta(hours=8))  # the centre's default UTC offset
+
+
+def hours_closing_soon() -> tuple[str, bool]:
+    """[hours] closing ~5 minutes from now, every day; (toml, closes_soon). After 23:50 the
+    centre is closed all day instead (closes_soon False)."""
+    now = dt.datetime.now(CST)
+    if now.hour == 23 and now.minute >= 50:
+        span = "closed"
+    else:
+        close = now + dt.timedelta(minutes=5)
+        span = f"00:00-{close.hour:02d}:{close.minute:02d}"
+    toml = "".join(f'{d} = "{span}"\n' for d in ("weekdays", "sat", "sun"))
+    return f"\n[hours]\n{toml}", span != "closed"
+
+
+HOURS, CLOSES_SOON = hours_closing_soon()
+
+
+def open_windows(hub) -> None:
+    """The clerks open windows 1 and 2 (with no window open the wait cannot be judged, and
+    a take is not refused for it: the morning before the windows open)."""
+    for n in (1, 2):
+        Device(hub.broker_port, f"kp-{n}", "keypad", n).send(("open", {}))
+
+
+@pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "warn"\n')
+def test_an_over_capacity_day_warns_at_the_kiosk_and_offers_a_booking(
+        web_hub, browser_context):
+    # The centre's secret (what `onewindow broker-config` makes once): with it the hub takes
+    # bookings (codes signed under it), so the kiosk can offer one.
+    with registry.Fleet(f"sqlite:///{web_hub.workdir / 'hub.db'}") as fleet:
+        fleet.secret(create=True)
+    web_hub.restart()
+    open_windows(web_hub)
+    box = Device(web_hub.broker_port, "box-1", "box")
+    box.send(*[("take", {"item": "SOC-001"})] * 30)  # 30 waiting, closing in 5 minutes
+    page = browser_context.new_page()
+    page.goto(f"{web_hub.url}/kiosk/item/SOC-001?device=kiosk-1&lang=zh_CN")
+    banner = page.locator("#admission")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-verdict", "late" if CLOSES_SOON else "closed")
+    expect(banner).to_contain_text("预计无法在今日办理")
+    expect(page.locator("#check")).to_be_enabled()  # warn: the resident may still take one
+    page.click("#admission-book")
+    expect(page).to_have_url(f"{web_hub.url}/book?item=SOC-001")
+    expect(page.locator("#item")).to_have_value("SOC-001")
+
+
+@pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "stop"\n')
+def test_stop_mode_refuses_before_issuing_and_the_box_gets_day_full(web_hub, browser_context):
+    open_windows(web_hub)
+    box = Device(web_hub.broker_port, "box-1", "box")
+    refused = None
+    for _ in range(60):  # the box's presses are issued until the day is full
+        try:
+            box.send(("take", {"item": "SOC-001"}))
+        except DeviceError as e:
+            refused = e.reply
+            break
+    assert refused is not None and refused["code"] == "day_full", refused
+    page = browser_context.new_page()
+    page.goto(f"{web_hub.url}/kiosk/item/SOC-001?device=kiosk-1&lang=zh_TW")
+    banner = page.locator("#admission")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("今日號源已滿" if CLOSES_SOON else "今日已停止辦理")
+    expect(page.locator("#check")).to_be_disabled()
+    # This centre takes no bookings (no secret yet): no booking is offered, but another day.
+    expect(page.locator("#admission-book")).to_have_count(0)
+    expect(page.locator("#admission-later")).to_have_text("請改日（工作日）再來辦理。")
