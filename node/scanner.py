@@ -26,9 +26,10 @@ _SHIFTED = {2: "!", 3: "@", 4: "#", 5: "$", 6: "%", 7: "^", 8: "&", 9: "*", 10: 
 _SHIFT = (42, 54)
 _ENTER = (28, 96)
 
-# A ticket's QR code holds its status URL ".../t/20261123-A017"; a clerk may also type
-# the id or the number.
-TICKET = re.compile(r"(?:^|/t/)(\d{8}-[A-Z]\d{3,4}|[A-Z]\d{3,4})/?$")
+# A ticket's QR code holds its status URL ".../t/20261123-A017", with the ticket's token
+# "?k=..." when the hub signs tickets (hub/core/signing.py); a clerk may also type the id
+# or the number.
+TICKET = re.compile(r"(?:^|/t/)(\d{8}-[A-Z]\d{3,4}|[A-Z]\d{3,4})/?(?:\?k=[A-Z2-7]+)?$")
 
 
 class WedgeDecoder:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
+from ..core import signing
 from ..core.effects import TicketIssued
 from ..core.model import Priority
 from ..devices import Publish
@@ -75,7 +76,8 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
     if late:
         lines.append(f"{LATE_ZH_TW} / {LATE_EN}" if chinese == "zh_TW"
                      else f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
-    qr = app.status_url + t.id
+    # the phone page's link with the ticket's token (core/signing.py): rating needs it
+    qr = signing.ticket_link(app.status_url, app.booking_key, app.centre_id, t.id)
     escpos = render_ticket({
         "centre_zh": centre_zh, "centre_en": name.en, "number": t.number,
         "item_zh": item_zh, "item_en": item.name.en, "ahead": e.ahead, "chinese": chinese,

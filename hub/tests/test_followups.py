@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from onewindow.hub.core import commands as c
+from onewindow.hub.core.booking import derive_key
 from onewindow.hub.core.followups import FollowupClosed, FollowupOpened
 from onewindow.hub.core.rejected import Rejected
+from onewindow.hub.core.signing import ticket_token
 from onewindow.hub.core.snapshot import centre_state, restore_centre
 from onewindow.hub.store import snapshot as snap_mod
 from onewindow.hub.store.journal import Record
@@ -88,14 +90,17 @@ def low_rated(env) -> str:
 
 def test_the_phone_page_rates_with_a_comment_and_the_dashboard_lists_it(env):
     tid = low_rated(env)
+    # the ticket's holder: its QR link's token (test_phone_rating_auth.py)
+    env.hub.booking_key = derive_key(b"a centre secret", env.hub.centre_id)
+    k = "?k=" + ticket_token(env.hub.booking_key, env.hub.centre_id, tid)
     phone = env.client()
-    assert phone.get(f"/t/{tid}").status_code == 200
+    assert phone.get(f"/t/{tid}{k}").status_code == 200
     assert env.site.live.snapshot("ticket", tid)["can_rate"] is True
-    r = phone.post(f"/t/{tid}/rate", json={"score": 6})
+    r = phone.post(f"/t/{tid}/rate{k}", json={"score": 6})
     assert r.status_code == 400 and r.json()["code"] == "bad_field"
-    r = phone.post(f"/t/{tid}/rate", json={"score": 1, "comment": "材料说明不清"})
+    r = phone.post(f"/t/{tid}/rate{k}", json={"score": 1, "comment": "材料说明不清"})
     assert r.status_code == 200 and r.json()["rated"] is True, r.text
-    r = phone.post(f"/t/{tid}/rate", json={"score": 5})
+    r = phone.post(f"/t/{tid}/rate{k}", json={"score": 5})
     assert r.status_code == 409 and r.json()["code"] == "already_rated"
     sup = env.client("sup")
     (f,) = sup.get("/dashboard/state").json()["followups"]

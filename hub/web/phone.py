@@ -30,6 +30,14 @@ five levels of the national 好差评 scale and an optional comment: POST /t/{ti
 that served it; the core's refusals (rated already, too late ...) come back as 409
 `{code, msg}` and change nothing. A 不满意/非常不满意 opens a follow-up for supervisors.
 
+Who may act on a ticket: its holder. The ticket's link carries its token, `?k=` (an HMAC
+of the ticket id under the centre's code key, core/signing.py), printed in its QR code and
+given by the kiosk, a remote take and a check-in. /t/{ticket} without it (or with a wrong
+one) shows the ticket read-only; POST /t/{ticket}/rate needs it (`k` in the query or the
+JSON body): 403 `bad_token` otherwise, nothing changed. Tries are limited per client
+address (RATE_LIMIT, token buckets of web/ratelimit.py): 429 `rate_limited` with
+Retry-After, so ticket ids and tokens cannot be tried in bulk.
+
 Only what the printed ticket already says: no resident token, no clerk, no history, and of
 priority only that it is (not why, nor who marked it).
 """
@@ -44,16 +52,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
-from ..core import ratings
+from ..core import ratings, signing
 from ..core.model import Priority, Ticket, TicketState
 from ..core.rejected import Rejected
 from ..notify.dispatcher import page_notices
 from ..notify.dispatcher import page_notices
 from .ahead import ahead_counts
 from .livewait import LiveWaits
+from .ratelimit import Limiter, retry_after
+from .ratelimit import Rate as LimitRate
 from .site import Site
 
 PACE_S = 0.5
+# Rating tries per client address: a burst of 10, then 6 a minute (a family rating its
+# tickets from one phone is well within; guessing tokens is not).
+RATE_LIMIT = LimitRate(10, 6.0)
 
 
 class Phone:
@@ -67,6 +80,7 @@ class Phone:
         self.waits.watched = self.watched
         # people ahead of all watched tickets, from one walk of the queue per state
         self._ahead: tuple[tuple[Hashable, int], dict[str, int]] | None = None
+        self.rate_tries = Limiter(RATE_LIMIT)  # per client address (memory only)
 
     def watched(self) -> list[str]:
         return [arg for name, arg in self.site.live.feeds if name == "ticket"]
@@ -117,16 +131,39 @@ class Phone:
         in_time = ended is None or self.site.clock() - ended <= centre.policy.rating_window
         return {"rated": rated, "can_rate": window is not None and not rated and in_time}
 
+    def holder(self, ticket_id: str, token: Any) -> bool:
+        """Whether `token` is ticket `ticket_id`'s (its QR link's `k`)."""
+        hub = self.site.hub
+        return signing.ticket_token_ok(hub.booking_key, hub.centre_id, ticket_id, token)
+
     async def rate(self, request: Request) -> Response:
-        """The resident's rating from the phone page (the five levels, a comment)."""
-        t = self.site.hub.centre.tickets.get(request.path_params["ticket"])
-        if t is None:
-            return JSONResponse({"code": "unknown_ticket", "msg": "no such ticket today"},
-                                status_code=404)
+        """The resident's rating from the phone page (the five levels, a comment): only
+        with the ticket's token, and a bounded number of tries per client address."""
+        address = request.client.host if request.client is not None else "?"
+        wait = self.rate_tries.take(address, self.site.clock())
+        if wait:
+            return JSONResponse(
+                {"code": "rate_limited", "msg": "尝试过于频繁，请稍后再试 / 嘗試過於頻繁，請稍後"
+                                                "再試 / too many tries: please wait"},
+                status_code=429, headers={"Retry-After": retry_after(wait)})
         try:
             body = await request.json()
         except ValueError:
             body = None
+        ticket_id = request.path_params["ticket"]
+        token = request.query_params.get("k")
+        if token is None and isinstance(body, dict):
+            token = body.get("k")
+        if not self.holder(ticket_id, token):
+            # the same answer for a ticket that is not today's: ids are not probed here
+            return JSONResponse(
+                {"code": "bad_token", "msg": "请扫描您票上的二维码后评价 / 請掃描您票上的二維碼"
+                                             "後評價 / open this page from the QR code on "
+                                             "your ticket to rate"}, status_code=403)
+        t = self.site.hub.centre.tickets.get(ticket_id)
+        if t is None:
+            return JSONResponse({"code": "unknown_ticket", "msg": "no such ticket today"},
+                                status_code=404)
         if not isinstance(body, dict):
             return JSONResponse({"code": "bad_field", "msg": "a JSON object: score, comment"},
                                 status_code=400)
@@ -149,4 +186,7 @@ class Phone:
         snap = self.snapshot(ticket_id)
         if not snap["found"]:
             return self.site.render(request, "public/not_found.html", status=404)
+        # Read-only without the ticket's token: the rating is not offered (phone.js).
+        holder = self.holder(ticket_id, request.query_params.get("k"))
+        snap = {**snap, "holder": holder, "can_rate": snap["can_rate"] and holder}
         return self.site.render(request, "public/ticket.html", snap=snap)

@@ -7,6 +7,7 @@ from typing import Any
 import segno
 from starlette.requests import Request
 
+from ..core import signing
 from ..core.catalog import Item
 from .site import Site
 
@@ -21,10 +22,11 @@ def base_url(site: Site, request: Request) -> str:
 
 
 def ticket_url(site: Site, request: Request, ticket_id: str) -> str:
+    """The ticket's phone page with its token (`?k=`, core/signing.py): what its holder
+    gets (kiosk, remote take, check-in); the page without it is read-only."""
     status = site.hub.status_url
-    if status.endswith("/"):
-        return status + ticket_id
-    return f"{base_url(site, request)}/t/{ticket_id}"
+    base = status if status.endswith("/") else f"{base_url(site, request)}/t/"
+    return signing.ticket_link(base, site.hub.booking_key, site.hub.centre_id, ticket_id)
 
 
 # A fixed data mask: choosing the best of the eight (segno scores each in pure Python) was

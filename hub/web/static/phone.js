@@ -2,6 +2,9 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
+  // The ticket's token from its QR link (?k=): only its holder may rate (hub/web/phone.py).
+  const KEY = new URLSearchParams(location.search).get("k");
+  const HOLDER = OW_TICKET.holder === true && KEY !== null;
   function render(s) {
     const card = $("ticket");
     if (!s.found) {
@@ -31,7 +34,7 @@
     $("detail").textContent = detail;
     if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
     if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
-    $("rate").hidden = !s.can_rate;  // after service: the five levels (好差评)
+    $("rate").hidden = !s.can_rate || !HOLDER;  // after service: the five levels (好差评)
     $("rated").hidden = !s.rated;
   }
   // The national rating scale: 5 very satisfied .. 1 very dissatisfied, one per service.
@@ -44,7 +47,7 @@
           method: "POST", credentials: "same-origin",
           headers: {"Content-Type": "application/json", "X-CSRF-Token": ow.csrf()},
           body: JSON.stringify({score: Number(b.dataset.score),
-                                comment: $("rate-comment").value})});
+                                comment: $("rate-comment").value, k: KEY})});
         const j = await r.json().catch(() => ({}));
         if (r.ok) render(j);
         else $("rate-msg").textContent = OW_T["rate_" + j.code] || OW_T.rate_failed;
