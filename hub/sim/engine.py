@@ -60,6 +60,7 @@ from .service import Clerk, ServiceModel
 
 if TYPE_CHECKING:
     from .admission import SimAdmission
+    from .bookings import SimAhead
 
 Recorder = Callable[[float, "str | None", dict[str, Any]], None]
 # Carries out one command for the device `dev` at simulated time `now` instead of the
@@ -112,11 +113,13 @@ class Engine:
                  residents: ResidentModel | None = None, service: ServiceModel | None = None,
                  recorder: Recorder | None = None, clerk_seed: int = 0,
                  centre: Centre | None = None, act: Act | None = None,
-                 admission: SimAdmission | None = None) -> None:
+                 admission: SimAdmission | None = None, ahead: SimAhead | None = None
+                 ) -> None:
         """`centre`: a Centre someone else mutates (a live hub's), read by the processes;
         `act`: how commands reach it. Without them the engine owns a Centre and applies
         commands to it directly (the fast path of `onewindow sim`). `admission`: admission
-        control (hub/sim/admission.py) asked before each resident takes a ticket."""
+        control (hub/sim/admission.py) asked before each resident takes a ticket. `ahead`:
+        bookings and remote tickets (hub/sim/bookings.py)."""
         self.catalog = catalog
         self.layout = layout
         self.arrivals = arrivals or ArrivalModel()
@@ -126,6 +129,7 @@ class Engine:
         self.recorder = recorder
         self.act = act
         self.admission = admission
+        self.ahead = ahead
         if centre is not None and centre.config.windows != layout.config.windows:
             raise ValueError(f"the centre's windows are not the {layout.name} layout's")
         self.centre = centre or Centre(catalog, layout.config)
@@ -164,6 +168,8 @@ class Engine:
             self.admission.after(self.centre, cmd, effects, now, self.operations)
         if self.recorder is not None:
             self.recorder(now, dev, cmd.to_record())
+        if self.ahead is not None:  # the notices this step calls for (hub/sim/bookings.py)
+            self.ahead.after(now)
         return effects
 
     def record(self, now: float, dev: str | None, body: dict[str, Any]) -> None:
@@ -243,6 +249,10 @@ class Day:
         self.ops = 0
         order = opts.staff_order or tuple(eng.numbers)
         self.rank = {n: i for i, n in enumerate(order)}
+        self.ahead: dict[str, int] = {}  # bookings and remote tickets (hub/sim/bookings.py)
+        self.ahead_procs: list[Any] = []
+        if eng.ahead is not None:
+            eng.ahead.prepare(self)
         self.env.process(self.arrivals())
         for n in eng.numbers:
             self.env.process(self.clerk(n))
@@ -278,7 +288,7 @@ class Day:
         return DayResult(self.d, day_info(self.d), self.weather, eng.layout.name,
                          len(eng.numbers), visits, self.tickets, self.monitor,
                          self.opened, self.closed, self.ops,
-                         extra={"close_at": self.close_at})
+                         extra={"close_at": self.close_at, "ahead": dict(self.ahead)})
 
     def apply(self, cmd: c.Command, dev: str | None) -> list[Any]:
         return self.eng.apply(cmd, self.env.now, dev)
@@ -287,6 +297,8 @@ class Day:
     def arrivals(self):  # type: ignore[no-untyped-def]
         env = self.env
         for v in self.visits:
+            if v.ahead:  # booked or remote: hub/sim/bookings.py brings them
+                continue
             if v.at > env.now:
                 yield env.timeout(v.at - env.now)
             if self.eng.admission is not None:  # told before taking: day full / warned
@@ -310,6 +322,8 @@ class Day:
             self.tickets[tid] = t
             self.monitor.add(env.now, t.item)
             self.wake(t.item)
+        if self.ahead_procs:
+            yield env.all_of(self.ahead_procs)
         self.arrivals_done = True
 
     def adopt(self, t: Ticket) -> Visit:
@@ -399,7 +413,7 @@ class Day:
                 v = self.adopt(t)
             self.monitor.remove(env.now, t.item)
             v.calls += 1
-            if v.calls <= v.absent:
+            if v.calls <= v.absent or env.now < v.at:  # not there (yet: a remote ticket)
                 yield env.timeout(svc.absent_wait)
                 self.apply(c.Recall(n), dev)
                 yield env.timeout(svc.absent_wait)

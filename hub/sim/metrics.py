@@ -125,6 +125,23 @@ class DayMetrics:
     left_warned: float = 0
     waiting_at_close: float = 0
     served_after_close: float = 0
+    # bookings and remote tickets (hub/sim/bookings.py): bookings made, checked in within
+    # the window (an appointment ticket; early arrivals who came back included), late (a
+    # normal ticket), never came; slots full with no other left (came as walk-ins); remote
+    # tickets taken, and of them never came; the notices journaled as due by kind; mean
+    # minutes from check-in to first call of the appointment tickets, and from taking the
+    # ticket to its first call of the walk-ins' tickets (neither booked nor remote)
+    booked: float = 0
+    checked_in: float = 0
+    late_checkins: float = 0
+    booking_no_show: float = 0
+    booking_full: float = 0
+    remote: float = 0
+    remote_missed: float = 0
+    notices_near: float = 0
+    notices_called: float = 0
+    appointment_wait: float = 0.0
+    walkin_wait: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,8 +220,14 @@ def day_metrics(r: DayResult) -> DayMetrics:
             for w in v.served.values():
                 items += 1
                 first += w == v.windows[0]
-    took = len(r.visits) - sum(outcomes.get(k, 0)
-                               for k in ("rejected", "turned_away", "left_warned"))
+    took = len(r.visits) - sum(outcomes.get(k, 0) for k in (
+        "rejected", "turned_away", "left_warned", "booked_no_show"))
+    ahead = r.extra.get("ahead") or {}
+    appointment = Waits.of(r.tickets[v.ticket] for v in r.visits
+                           if v.ahead == "booked" and v.ticket in r.tickets
+                           and r.tickets[v.ticket].priority.value == "appointment")
+    walkin = Waits.of(r.tickets[v.ticket] for v in r.visits
+                      if not v.ahead and v.ticket in r.tickets)
     hours = max(1e-9, (r.closed - r.opened) / 3600.0)
     close17 = at_local(r.date, dt.time(17, 0))
     closing = float(r.extra.get("close_at", close17))
@@ -231,6 +254,17 @@ def day_metrics(r: DayResult) -> DayMetrics:
         waiting_at_close=len(late_calls),
         served_after_close=sum(1 for v in r.visits if v.ticket in late_calls
                                and v.outcome in ("done", "incomplete")),
+        booked=ahead.get("booked", 0),
+        checked_in=ahead.get("checked_in", 0),
+        late_checkins=ahead.get("late", 0),
+        booking_no_show=ahead.get("no_show", 0),
+        booking_full=ahead.get("booking_full", 0),
+        remote=ahead.get("remote", 0),
+        remote_missed=ahead.get("remote_missed", 0),
+        notices_near=ahead.get("notices_near", 0),
+        notices_called=ahead.get("notices_called", 0),
+        appointment_wait=appointment.mean,
+        walkin_wait=walkin.mean,
     )
 
 

@@ -230,10 +230,19 @@ class Visit:
     windows: list[int] = field(default_factory=list)  # windows it came to, in order
     served: dict[str, int] = field(default_factory=dict)  # item -> window that served it
     outcome: str = ""  # done | incomplete | no_show | expired | rejected
+    # bookings and remote tickets (hub/sim/bookings.py): "booked" | "remote" | "" (walk-in);
+    # a booked visit's arrival (on_time | early | late | no_show), booking and slot start;
+    # a remote visit's take time (`at` is when they come to the centre)
+    ahead: str = ""
+    arrival: str = ""
+    booking: str | None = None
+    slot: float | None = None
+    taken_at: float = 0.0
 
     def fresh(self) -> Visit:
         """The same resident before any engine touched it (to replay under another policy)."""
-        return replace(self, ticket=None, calls=0, windows=[], served={}, outcome="")
+        return replace(self, ticket=None, calls=0, windows=[], served={}, outcome="", ahead="",
+                       arrival="", booking=None, slot=None, taken_at=0.0)
 
 
 class Population:
