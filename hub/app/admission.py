@@ -9,7 +9,8 @@ issued and its record keeps the verdict (`adm`, only when not "ok"), so the tick
 again in a replay says the same. A replay never decides again: the hours, the mode and the
 forecast may all have changed since.
 
-Not judged: offline tickets joining the queue (the box printed them already), appointment
+Judged the same: a resident's remote take from the phone (hub/web/remote.py). Not judged:
+offline tickets joining the queue (the box printed them already), appointment
 tickets (a booking's check-in: its capacity was granted when it was booked), and takes of
 staff software without a source device.
 """
@@ -42,6 +43,10 @@ def verdict(app: AppState, item: str, now: float) -> str:
 
 
 def judged(body: dict[str, Any]) -> bool:
+    """A device's or the kiosk's take (not an offline ticket joining, not a booking's
+    check-in, not staff software's), or a resident's remote take from the phone."""
+    if body.get("op") == "remote_take":
+        return True
     return (body.get("op") == "take" and body.get("number") is None
             and body.get("priority") != "appointment" and body.get("source") is not None)
 

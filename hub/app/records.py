@@ -49,7 +49,7 @@ def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> l
         return [res(app, rec.dev, rec.seq, "card", **resident_view(app, body["resident"]))]
     if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
         return []
-    if body["op"] == "take":  # refused ("stop") or its verdict kept, before it applies
+    if body["op"] in ("take", "remote_take"):  # refused ("stop") or its verdict kept
         admission.gate(app, rec)
     effects = day_close.apply(app, c.from_record(body), rec.ts)
     return render(app, effects, rec)

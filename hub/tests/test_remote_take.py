@@ -23,7 +23,6 @@ from onewindow.hub.core.notices import REMOTE, RemoteRules
 from onewindow.hub.devices import Registry
 from onewindow.hub.notify.phones import PhoneVault, parse_phone
 from onewindow.hub.web import public, remote
-from onewindow.hub.web.remote import RateLimit
 from onewindow.hub.web.site import CSRFMiddleware, Site
 
 with warnings.catch_warnings():
@@ -167,12 +166,6 @@ def test_the_page_offers_the_items_in_each_language(env):
     assert "手機遠端取號" in client.get("/remote?lang=zh-TW").text
     page = client.get("/remote?lang=en").text
     assert "Take a number from your phone" in page and 'value="SOC-001"' in page
-
-
-def test_rate_limit_window_slides():
-    rl = RateLimit(2, 60.0)
-    assert rl.allow("a", 0) and rl.allow("a", 1) and not rl.allow("a", 2)
-    assert rl.allow("b", 2) and not rl.allow("a", 59.9) and rl.allow("a", 60.5)
 
 
 def test_purge_removes_sealed_numbers_past_retention_and_the_journal_still_replays(tmp_path):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import deque
 from typing import Any
 
 from starlette.requests import Request
@@ -32,12 +31,13 @@ from ..core.notices import RemoteRules
 from ..core.rejected import Rejected
 from ..notify.phones import PhoneError, mask, parse_phone
 from .pubkit import ticket_url
+from .ratelimit import Limiter, Rate, retry_after
 from .site import Site
 
 log = logging.getLogger("onewindow.hub.web")
 
-PER_ADDRESS = (10, 60.0)  # takes tried per client address per minute
-PER_RESIDENT = (3, 60.0)  # per mobile number per minute
+PER_ADDRESS = Rate(burst=10, per_minute=10)  # takes tried per client address
+PER_RESIDENT = Rate(burst=3, per_minute=3)  # per mobile number
 LANGS = {"zh_CN": "zh-CN", "zh_TW": "zh-TW", "en": "en"}
 
 _TEXT = {  # code -> (zh-CN, zh-TW, en)
@@ -53,37 +53,11 @@ _TEXT = {  # code -> (zh-CN, zh-TW, en)
 }
 
 
-class RateLimit:
-    """At most `limit` tries per `per` seconds per key (a sliding window); pure: `now`
-    is given. Keys with no recent try are forgotten."""
-
-    def __init__(self, limit: int, per: float) -> None:
-        self.limit, self.per = limit, per
-        self._tries: dict[str, deque[float]] = {}
-        self._swept = 0.0
-
-    def allow(self, key: str, now: float) -> bool:
-        if now - self._swept > self.per:
-            self._tries = {k: q for k, q in self._tries.items() if q and q[-1] > now - self.per}
-            self._swept = now
-        q = self._tries.setdefault(key, deque())
-        while q and q[0] <= now - self.per:
-            q.popleft()
-        if len(q) >= self.limit:
-            return False
-        q.append(now)
-        return True
-
-    def retry_after(self, key: str, now: float) -> int:
-        q = self._tries.get(key)
-        return max(1, int((q[0] + self.per) - now) + 1) if q else 1
-
-
 class Remote:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.by_address = RateLimit(*PER_ADDRESS)
-        self.by_resident = RateLimit(*PER_RESIDENT)
+        self.by_address = Limiter(PER_ADDRESS)
+        self.by_resident = Limiter(PER_RESIDENT)
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/remote", self.page),
@@ -122,9 +96,8 @@ class Remote:
             return self._error(lang, 503, "unavailable")
         now = self.site.clock()
         address = request.client.host if request.client is not None else "?"
-        if not self.by_address.allow(address, now):
-            return self._error(lang, 429, "rate_limited", **{
-                "Retry-After": str(self.by_address.retry_after(address, now))})
+        if wait := self.by_address.take(address, now):
+            return self._error(lang, 429, "rate_limited", **{"Retry-After": retry_after(wait)})
         try:
             body = json.loads(await request.body() or b"{}")
         except ValueError:
@@ -140,9 +113,8 @@ class Remote:
         except PhoneError as e:
             return self._error(lang, 400, "bad_phone", e.text(lang))
         resident = "ph:" + vault.fingerprint(phone)
-        if not self.by_resident.allow(resident, now):
-            return self._error(lang, 429, "rate_limited", **{
-                "Retry-After": str(self.by_resident.retry_after(resident, now))})
+        if wait := self.by_resident.take(resident, now):
+            return self._error(lang, 429, "rate_limited", **{"Retry-After": retry_after(wait)})
         cmd = c.RemoteTake(item.id, resident=resident, phone=vault.seal(phone).token,
                            lang=lang, per_day=rules.per_resident_per_day,
                            stop_minutes=rules.stop_minutes_before_close)

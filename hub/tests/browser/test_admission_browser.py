@@ -10,6 +10,7 @@ tomorrow, the centre is closed all day instead and the kiosk says it is closed."
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -91,3 +92,27 @@ def test_stop_mode_refuses_before_issuing_and_the_box_gets_day_full(web_hub, bro
     # This centre takes no bookings (no secret yet): no booking is offered, but another day.
     expect(page.locator("#admission-book")).to_have_count(0)
     expect(page.locator("#admission-later")).to_have_text("請改日（工作日）再來辦理。")
+
+
+@pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "stop"\n')
+def test_the_phone_says_it_before_a_remote_number_is_taken(web_hub, chromium) -> None:
+    with registry.Fleet(f"sqlite:///{web_hub.workdir / 'hub.db'}") as fleet:
+        fleet.secret(create=True)  # remote takes seal numbers, bookings sign codes with it
+    # Remote takes on, now that the centre has its secret (without it the hub refuses to
+    # start: hub/tests/test_hub_command.py).
+    web_hub.config.write_text(web_hub.config.read_text() + "\n[remote]\nenabled = true\n")
+    web_hub.restart()
+    open_windows(web_hub)
+    box = Device(web_hub.broker_port, "box-1", "box")
+    with contextlib.suppress(DeviceError):  # the box's presses until the day is full
+        for _ in range(60):
+            box.send(("take", {"item": "SOC-001"}))
+    phone = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                 is_mobile=True, has_touch=True).new_page()
+    phone.goto(f"{web_hub.url}/remote?lang=zh_CN")
+    phone.select_option("#item", "SOC-001")
+    expect(phone.locator("#admission")).to_be_visible()
+    expect(phone.locator("#admission-text")).to_have_text(
+        "今日号源已满" if CLOSES_SOON else "今日已停止办理")
+    expect(phone.locator("#take")).to_be_disabled()
+    expect(phone.locator("#admission-book")).to_have_attribute("href", "/book?item=SOC-001")

@@ -4,6 +4,25 @@
   const $ = (id) => document.getElementById(id);
   const form = $("remote-form");
   if (!form) return;
+  // Before a number is taken: whether one taken now is expected to be served today (the
+  // kiosk's admission verdict), and a booking instead where the centre takes bookings.
+  const admission = async () => {
+    const item = $("item").value;
+    try {
+      const a = await (await fetch(`/kiosk/admission?item=${encodeURIComponent(item)}`)).json();
+      const say = a.refuse ? (a.verdict === "closed" ? OW_R.closed : OW_R.full)
+        : a.warn ? OW_R.late : null;
+      $("admission").hidden = say === null;
+      $("admission-text").textContent = say || "";
+      $("admission-book").hidden = !(say && a.book);
+      if (a.book) $("admission-book").href = a.book;
+      $("take").disabled = Boolean(a.refuse);
+    } catch (e) {
+      $("admission").hidden = true;  // the take itself still says it
+    }
+  };
+  $("item").addEventListener("change", admission);
+  admission();
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("error").hidden = true;
@@ -23,6 +42,7 @@
       $("error").hidden = false;
     } finally {
       $("take").disabled = false;
+      admission();
     }
   });
 })();
