@@ -20,10 +20,6 @@ A remote ticket's snapshot also lists the notices sent to this page, `notices`: 
 "kind", "zh_CN", "zh_TW", "en"}] (hub/notify/dispatcher.py `page_notices`); phone.js shows
 each once, with a sound, a vibration and a system notification where allowed.
 
-A remote ticket's snapshot also lists the notices sent to this page, `notices`: [{"id",
-"kind", "zh_CN", "zh_TW", "en"}] (hub/notify/dispatcher.py `page_notices`); phone.js shows
-each once, with a sound, a vibration and a system notification where allowed.
-
 After service (serving, or done within the policy's `rating_window`) the page offers the
 five levels of the national 好差评 scale and an optional comment: POST /t/{ticket}/rate
 `{"score": 1..5, "comment": "..."}` journals the core's `Rate` (scale 5) for the window
@@ -55,7 +51,6 @@ from ..core import commands as c
 from ..core import ratings, signing
 from ..core.model import Priority, Ticket, TicketState
 from ..core.rejected import Rejected
-from ..notify.dispatcher import page_notices
 from ..notify.dispatcher import page_notices
 from .ahead import ahead_counts
 from .livewait import LiveWaits
@@ -114,8 +109,6 @@ class Phone:
             if minutes is not None:
                 wait, lo, hi = minutes
         return {"found": True, "id": t.id, "number": t.number,
-                # the notices sent to this page (remote tickets: hub/notify/dispatcher.py)
-                "notices": page_notices(self.site.hub, t.id),
                 # the notices sent to this page (remote tickets: hub/notify/dispatcher.py)
                 "notices": page_notices(self.site.hub, t.id),
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],

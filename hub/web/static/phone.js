@@ -33,7 +33,6 @@
     $("status").textContent = status;
     $("detail").textContent = detail;
     if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
-    if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
     $("rate").hidden = !s.can_rate || !HOLDER;  // after service: the five levels (好差评)
     $("rated").hidden = !s.rated;
   }
