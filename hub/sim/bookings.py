@@ -102,11 +102,18 @@ class SimAhead:
         self._busy = False
 
     # ---- the day's start: bookings made, processes started --------------------------------
-    def prepare(self, day: Day) -> None:
-        m, centre, env = self.model, day.centre, day.env
+    def prepare(self, day: Day) -> Any:
+        """The day's bookings are made first thing (a process the engine's arrivals wait
+        for: on a live hub each is a round trip the engine's thread waits on)."""
         # copies: the caller's visits stay as drawn (common random numbers across runs)
         day.visits = [replace(v, windows=list(v.windows), served=dict(v.served))
                       for v in day.visits]
+        self.day = day
+        return day.env.process(self._start(day))
+
+    def _start(self, day: Day):  # type: ignore[no-untyped-def]
+        m, centre, env = self.model, day.centre, day.env
+        yield env.timeout(0)
         rng = random.Random(f"ahead:{self.seed}:{day.d.isoformat()}")
         day.ahead = {"booked": 0, "moved": 0, "booking_full": 0, "checked_in": 0, "early": 0,
                      "late": 0, "no_show": 0, "remote": 0, "remote_refused": 0,
@@ -147,7 +154,6 @@ class SimAhead:
                     v.absent = 99
                 day.ahead_procs.append(env.process(self._remote(day, v)))
         day.visits.sort(key=lambda x: x.at)
-        self.day = day
 
     def _book(self, day: Day, v: Visit, slots: list[float], token: str) -> float | None:
         """The booking of visit v in the slot holding its time (or the next free one)."""

@@ -251,8 +251,7 @@ class Day:
         self.rank = {n: i for i, n in enumerate(order)}
         self.ahead: dict[str, int] = {}  # bookings and remote tickets (hub/sim/bookings.py)
         self.ahead_procs: list[Any] = []
-        if eng.ahead is not None:
-            eng.ahead.prepare(self)
+        self.ahead_ready = None if eng.ahead is None else eng.ahead.prepare(self)
         self.env.process(self.arrivals())
         for n in eng.numbers:
             self.env.process(self.clerk(n))
@@ -296,6 +295,8 @@ class Day:
     # ---- residents ----
     def arrivals(self):  # type: ignore[no-untyped-def]
         env = self.env
+        if self.ahead_ready is not None:  # the day's bookings are made first
+            yield self.ahead_ready
         for v in self.visits:
             if v.ahead:  # booked or remote: hub/sim/bookings.py brings them
                 continue
