@@ -6,7 +6,9 @@
   window can serve, a help request unanswered for long.
 * `summary`: the day: tickets, served, no-shows, average and 90th-percentile wait (issue to
   first call), one-window rate (served at the first window they were called to, never
-  transferred), satisfaction (share of ratings that are 1 满意), help answer times.
+  transferred), 满意率 (the state's satisfaction rate on the five-level 好差评 scale:
+  (非常满意 + 满意 + 基本满意) / all ratings, levels 5, 4, 3: core.ratings.SATISFIED),
+  help answer times.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from ..core.centre import Centre
 from ..core.measures import percentile, wait_minutes
 from ..core.model import Ticket, TicketState, WindowState, one_window
+from ..core.ratings import satisfaction
 
 QUEUE_LIMIT = 3  # more waiting than this for one item: alert
 TARGET_MIN = 20.0  # a wait longer than this: alert
@@ -101,6 +104,7 @@ def summary(centre: Centre) -> dict[str, Any]:
     waits = [w for t in today if (w := wait_minutes(t)) is not None]
     done = [t for t in today if t.state is TicketState.DONE]
     scores = [r.score for r in centre.ratings.values() if r.ticket.startswith(centre.day)]
+    _, rate = satisfaction(scores)  # (5 非常满意 + 4 满意 + 3 基本满意) / all
     helps = [h for h in centre.help_requests.values()
              if centre.day and centre.local_date(h.at).strftime("%Y%m%d") == centre.day]
     answered = [h.answered_at - h.at for h in helps if h.answered_at is not None]
@@ -115,8 +119,7 @@ def summary(centre: Centre) -> dict[str, Any]:
         "one_window_rate": (round(sum(1 for t in done if one_window(t)) / len(done), 3)
                             if done else None),
         "ratings": len(scores),
-        "satisfaction_rate": (round(sum(1 for s in scores if s == 1) / len(scores), 3)
-                              if scores else None),
+        "satisfaction_rate": round(rate, 3) if rate is not None else None,
         "help_requests": len(helps),
         "help_answered": len(answered),
         "help_avg_answer_s": round(sum(answered) / len(answered), 1) if answered else None,
