@@ -2,14 +2,21 @@
 events, noted as they happen, and at the day's close the rows of what leaves the core's
 memory with it (tickets, ratings, answered help requests, archived cases), handed to the
 history sink. `apply` is the core's apply with this bookkeeping around it.
+
+Follow-ups (差评整改) and bookings are read off the core at the close, not noted as they
+happen: a follow-up opened or closed during the day is still in the core's state when the
+day closes (an open one stays; a closed one leaves only with a later day's operation), and
+the core keeps the booking counts of every slots' day.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core import booking as bk
 from ..core import commands as c
 from ..core.effects import DayClosed, Effect
+from ..core.followups import Followup
 from ..report.staff import ServiceWatch
 from ..store.history import DayFacts, day_bounds, day_summary, ticket_rows
 from .state import AppState
@@ -24,12 +31,14 @@ def apply(app: AppState, cmd: c.Command, now: float) -> list[Effect]:
         app.day_bounds = (day, *day_bounds(day, app.centre.config.utc_offset_minutes))
     closing = bool(day) and not (app.day_bounds[1] <= now < app.day_bounds[2])
     held = ticket_rows(app.centre.tickets.values()) if closing else None
+    # (the core replaces its followups dict rather than mutating it: this list stays as is)
+    followups = list(app.centre.followups.values()) if closing else []
     before = ServiceWatch.before(app.centre, cmd)
     effects = app.centre.apply(cmd, now)
     closed = next((e for e in effects if isinstance(e, DayClosed)), None) \
         if held is not None else None
     if held is not None and closed is not None:
-        _close(app, day, held, closed)
+        _close(app, day, held, closed, followups)
     _note_service(app, cmd, before, effects, now)
     return effects
 
@@ -51,8 +60,11 @@ def _note_service(app: AppState, cmd: c.Command, before: Any, effects: list[Effe
                                 "day": today, "item": None, "clerk": None})
 
 
-def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClosed) -> None:
-    """The history tables' rows of what left the core with the day (`closed`)."""
+def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClosed,
+           followups: list[Followup]) -> None:
+    """The history tables' rows of what left the core with the day (`closed`), of the
+    follow-up events of the day (`followups`: the core's before the closing command) and
+    of the booking counts the day's close may have changed."""
     gone = [{"ticket": r.ticket, "day": r.ticket[:8], "score": r.score, "window": r.window,
              "clerk": r.clerk, "at": r.at} for r in closed.ratings]
     helps = [{"pos": h.request, "day": app.centre.local_date(h.at).strftime("%Y%m%d"),
@@ -60,7 +72,39 @@ def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClose
               "answered_at": h.answered_at, "by": h.by} for h in closed.helps]
     app.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps,
                                     app.services, app.case_events,
-                                    [{**k.to_dict(), "day": day} for k in closed.archived]))
+                                    [{**k.to_dict(), "day": day} for k in closed.archived],
+                                    followup_rows(followups, day, *app.day_bounds[1:]),
+                                    booking_rows(app, day)))
     app.services, app.case_events = [], []
     if app.history_sink is not None:
         app.history_sink(app.closed_days)
+
+
+def followup_rows(held: list[Followup], day: str, start: float, end: float
+                  ) -> list[dict[str, Any]]:
+    """history_followup_events rows of the follow-ups opened or closed in [start, end), the
+    local day `day` (every follow-up operation happens inside the core's day: a rating or a
+    closing rolls the day over first)."""
+    out = []
+    for f in held:
+        base = {"ticket": f.ticket, "day": day, "window": f.window, "clerk": f.clerk,
+                "score": f.score}
+        if start <= f.at < end:
+            out.append({**base, "action": "opened", "at": f.at, "by": None, "note": None})
+        if f.closed_at is not None and start <= f.closed_at < end:
+            out.append({**base, "action": "closed", "at": f.closed_at, "by": f.closed_by,
+                        "note": f.note})
+    return out
+
+
+def booking_rows(app: AppState, day: str) -> list[dict[str, Any]]:
+    """history_bookings rows, the core's counts (after the closing command, whose sweep
+    counts the closed day's last no-shows) of the slots' days from the one whose bookings
+    a sweep during `day` could still change (a check-in window past its midnight: the
+    policy's grace) up to the new current day, not included: it closes later, and the
+    days between had no record, so nothing more happens to them."""
+    centre = app.centre
+    lo = centre.local_date(app.day_bounds[1] - centre.policy.appointment_grace
+                           ).strftime("%Y%m%d")
+    return [{"day": d, **bk.counts_of(centre, d)} for d in sorted(centre.booking_counts)
+            if lo <= d < centre.day]

@@ -109,7 +109,7 @@ def build(src: Source, month: str, replay: bool = False) -> Report:
         rows = None if replay else history_rows(journal, start, end,
                                                 src.config.utc_offset_minutes)
         if rows is not None:
-            facts = facts_from_history(rows, start, end)
+            facts = facts_from_history(rows, start, end, src.config.utc_offset_minutes)
         else:
             facts = collect(journal.read(), src.catalog, src.config, start, end)
     finally:

@@ -155,13 +155,13 @@ class Facts:
     rejected: int = 0  # records the replay refused (should be 0)
     ignored_ratings: int = 0  # old journals' ratings not tied to a service
     # follow-ups of low ratings (差评整改): (ticket, clerk) opened / closed in the period,
-    # and how many were open at its end (a replay knows it; the history tables do not)
+    # and how many were open at its end
     followups_opened: list[tuple[str, str]] = field(default_factory=list)
     followups_closed: list[tuple[str, str]] = field(default_factory=list)
     followups_open: int | None = None
     # bookings (预约) per local day ("2026-11-23") of the period: booked, cancelled,
     # checked_in, late, no_show as the core counted them (hub/core/booking.py COUNTS).
-    # None: not known (the past days' tables do not keep bookings; a replay does).
+    # None: not known.
     bookings: dict[str, dict[str, int]] | None = field(default_factory=dict)
 
 
@@ -220,6 +220,11 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     for rec in records:
         ts, body = rec.ts, rec.body
         if ts >= end:
+            # The first record after the period sweeps the bookings whose check-in window
+            # ended before it (the core counts a no-show then): the last day's no-shows,
+            # as the close of that day at this record counts them for the history tables.
+            if bk.sweep_due(centre, ts):
+                bk.sweep(centre, ts)
             break
         facts.records += 1
         op = body.get("op")
@@ -265,17 +270,30 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
 
 def booking_days(centre: Centre, start: float, end: float) -> dict[str, dict[str, int]]:
     """The core's booking counts per day of [start, end) (a booking counts on its slot's
-    day; a no-show once the core swept it, at the first record past its check-in window)."""
+    day; a no-show once the core swept it, at the first record past its check-in window;
+    `collect` sweeps at the first record after the period)."""
     first = centre.local_date(start).strftime("%Y%m%d")
     last = centre.local_date(end - 1).strftime("%Y%m%d")
     return {_iso(day): bk.counts_of(centre, day) for day in sorted(centre.booking_counts)
             if first <= day <= last}
 
 
-def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float) -> Facts:
+def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float,
+                       utc_offset_minutes: int) -> Facts:
     """The same facts `collect` reads off a replay, from the past days' tables
-    (History.report_rows of the days around [start, end))."""
-    facts = Facts(start, end, bookings=None)  # bookings are not in the history tables
+    (History.report_rows of the days around [start, end), local time `utc_offset_minutes`
+    east of UTC: which days' booking counts are the period's)."""
+    facts = Facts(start, end)
+    tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+    first, last = (dt.datetime.fromtimestamp(x, tz).strftime("%Y%m%d") for x in (start, end - 1))
+    for ticket, action, at, window, clerk in rows["followups"]:
+        if start <= at < end:  # by when it happened, as the replay's effects
+            into = facts.followups_opened if action == "opened" else facts.followups_closed
+            into.append((ticket, clerk_name(clerk, window)))
+    facts.followups_open = sum(1 for opened, closed in rows["followups_open"]
+                               if opened < end and (closed is None or closed >= end))
+    facts.bookings = {_iso(day): dict(zip(bk.COUNTS, (int(n) for n in counts), strict=True))
+                      for day, *counts in rows["bookings"] if first <= day <= last}
     for r in rows["services"]:
         if start <= r.end < end:
             facts.services.append(Service(

@@ -17,6 +17,16 @@ query's cost follows the range asked for, not the length of the history.
 1 非常不满意, core/ratings.py); rows written before it (schema 0001) held the old three
 levels, which migration 0002 mapped. Satisfied, as the state counts its 满意率, is a level
 of 3 or more: (非常满意 + 满意 + 基本满意) / all.
+
+Follow-ups of low ratings (差评整改, core/followups.py) stay in the core while open, across
+days; what the tables get is their events, `history_followup_events`: opened (by a rating
+of 2 or 1) and closed (by whom, with the note), each written at the close of the day it
+happened on. Bookings (core/booking.py) leave as the core's counts of each slots' day,
+`history_bookings` (booked, cancelled, checked in, late, no-show): a closing day's facts
+carry the counts of the days a sweep at or before that close could still change (a
+no-show is counted when the core sweeps it, which can be after the slot's midnight), and
+rows are replaced by day, so each day ends with its final counts. Both are read by the
+staff report's table path (`report_rows`), which then equals its replay (migration 0003).
 """
 
 from __future__ import annotations
@@ -30,12 +40,15 @@ from typing import Any
 from sqlalchemy import Integer, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
+from ..core.booking import COUNTS as BOOKING_COUNTS
 from ..core.measures import percentile
 from ..core.ratings import LEVELS, SATISFIED
 from . import db
+from .schema import history_bookings as bookings
 from .schema import history_case_events as case_events
 from .schema import history_cases as cases
 from .schema import history_days as days
+from .schema import history_followup_events as followups
 from .schema import history_help as helps
 from .schema import history_ratings as ratings
 from .schema import history_services as services
@@ -61,6 +74,8 @@ class DayFacts:
     services: list[dict[str, Any]] = field(default_factory=list)  # completed this day
     case_events: list[dict[str, Any]] = field(default_factory=list)  # of this day
     cases: list[dict[str, Any]] = field(default_factory=list)  # archived at its close
+    followups: list[dict[str, Any]] = field(default_factory=list)  # events of this day
+    bookings: list[dict[str, Any]] = field(default_factory=list)  # counts of days to now
 
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
@@ -119,7 +134,8 @@ class History:
                 for table, key, rows in ((tickets, tickets.c.id, f.tickets),
                                          (ratings, ratings.c.ticket, f.ratings),
                                          (helps, helps.c.pos, f.helps),
-                                         (cases, cases.c.id, f.cases)):
+                                         (cases, cases.c.id, f.cases),
+                                         (bookings, bookings.c.day, f.bookings)):
                     keys = [r[key.name] for r in rows]
                     for i in range(0, len(keys), CHUNK):
                         conn.execute(delete(table).where(key.in_(keys[i:i + CHUNK])))
@@ -127,7 +143,8 @@ class History:
                         conn.execute(insert(table), rows)
                 # A day's services and case events are all in memory until its close:
                 # the day's rows are replaced as a whole.
-                for table, rows in ((services, f.services), (case_events, f.case_events)):
+                for table, rows in ((services, f.services), (case_events, f.case_events),
+                                    (followups, f.followups)):
                     conn.execute(delete(table).where(table.c.day == f.day))
                     if rows:
                         conn.execute(insert(table), rows)
@@ -135,13 +152,22 @@ class History:
                 conn.execute(insert(days).values(**f.summary))
 
     def write_cases(self, facts: Sequence[DayFacts]) -> None:
-        """Only the archived cases of `facts`, in one transaction, replacing by id."""
+        """Only the archived cases, follow-up events and booking counts of `facts`, in one
+        transaction, replacing by id, by day and by day."""
         with self.engine.begin() as conn:
             for f in facts:
                 keys = [r["id"] for r in f.cases]
                 for i in range(0, len(keys), CHUNK):
                     conn.execute(delete(cases).where(cases.c.id.in_(keys[i:i + CHUNK])))
-                conn.execute(insert(cases), f.cases)
+                if f.cases:
+                    conn.execute(insert(cases), f.cases)
+                conn.execute(delete(followups).where(followups.c.day == f.day))
+                if f.followups:
+                    conn.execute(insert(followups), f.followups)
+                keys = [r["day"] for r in f.bookings]
+                if keys:
+                    conn.execute(delete(bookings).where(bookings.c.day.in_(keys)))
+                    conn.execute(insert(bookings), f.bookings)
 
     def sink(self, pending: list[DayFacts]) -> None:
         """The hub's sink: write what is pending and empty the list; on failure keep it for
@@ -150,16 +176,18 @@ class History:
         A day already written is passed over: a replay (start-up without a snapshot, a
         rebuild after a failed message) closes the same days again with the very same
         facts, and a day is written whole or not at all (one transaction). Its archived
-        cases are written again all the same (replaced by id): days written before the
-        cases table existed have none there, and a replay writes each case's states in
-        journal order, ending with its latest."""
+        cases, follow-up events and booking counts are written again all the same (replaced
+        by id or day): days written before their tables existed (0003 for the latter two)
+        have none there, and a replay writes each case's states in journal order, ending
+        with its latest, and each day's booking counts likewise."""
         try:
             if self._written is None:
                 self._written = self.days_written()
             todo = [f for f in pending if f.day not in self._written]
             if todo:
                 self.write(todo)
-            again = [f for f in pending if f.day in self._written and f.cases]
+            again = [f for f in pending if f.day in self._written
+                     and (f.cases or f.followups or f.bookings)]
             if again:
                 self.write_cases(again)
         except Exception as e:  # a storage outage must not fail the message closing the day
@@ -222,7 +250,10 @@ class History:
     def report_rows(self, first: str, last: str) -> dict[str, Sequence[Any]]:
         """The staff report's facts of days first..last, by SQL: services, ratings, case
         events (an update joined to its case's acceptance, in any earlier month, for its
-        owner), tickets issued (their items) and the days with tickets."""
+        owner), tickets issued (their items), the days with tickets, follow-up events,
+        the follow-ups that may be open in the period (opened up to `last`, not closed
+        before `first`: (opened at, closed at or None)) and the booking counts by day."""
+        closed = followups.alias("closed")
         owner = case_events.alias("accepted")
         with self.engine.connect() as conn:
             out = {
@@ -244,6 +275,19 @@ class History:
                                         .where(tickets.c.day.between(first, last))).all(),
                 "days": conn.execute(select(days.c.day).where(
                     days.c.day.between(first, last))).scalars().all(),
+                "followups": conn.execute(select(
+                    followups.c.ticket, followups.c.action, followups.c.at,
+                    followups.c.window, followups.c.clerk)
+                    .where(followups.c.day.between(first, last))).all(),
+                "followups_open": conn.execute(
+                    select(followups.c.at, closed.c.at)
+                    .outerjoin(closed, (closed.c.ticket == followups.c.ticket)
+                               & (closed.c.action == "closed"))
+                    .where((followups.c.action == "opened") & (followups.c.day <= last)
+                           & (closed.c.day.is_(None) | (closed.c.day >= first)))).all(),
+                "bookings": conn.execute(select(bookings.c.day, *[
+                    bookings.c[k] for k in BOOKING_COUNTS]).where(
+                    bookings.c.day.between(first, last))).all(),
             }
         return out
 

@@ -188,7 +188,30 @@ history_cases = Table(
     Index("ix_history_cases_resident", "resident"),
 )
 
-__all__ = ["fleet_devices", "fleet_secret", "history_case_events", "history_cases",
-           "history_days", "history_help", "history_ratings", "history_services",
-           "history_tickets", "journal", "meta", "metadata", "snapshot", "staff_accounts",
-           "staff_sessions"]
+history_followup_events = Table(
+    "history_followup_events", metadata,  # 差评整改 opened by a low rating, closed by a note
+    Column("ticket", String(32), primary_key=True),  # one follow-up per ticket
+    Column("action", String(8), primary_key=True),  # "opened" or "closed"
+    Column("day", String(8), nullable=False),  # the local day it happened (whose close wrote it)
+    Column("at", Float, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("clerk", String(64)),
+    Column("score", Integer, nullable=False),  # the rating's level: 2 不满意, 1 非常不满意
+    Column("by", String(64)),  # closed: the supervisor who closed it
+    Column("note", Text),  # closed: what was done (the resident's comment is not kept here)
+    Index("ix_history_followup_events_day", "day"),
+)
+history_bookings = Table(
+    "history_bookings", metadata,  # the core's booking counts of a slots' day (booking.COUNTS)
+    Column("day", String(8), primary_key=True),
+    Column("booked", Integer, nullable=False),
+    Column("cancelled", Integer, nullable=False),
+    Column("checked_in", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("no_show", Integer, nullable=False),
+)
+
+__all__ = ["fleet_devices", "fleet_secret", "history_bookings", "history_case_events",
+           "history_cases", "history_days", "history_followup_events", "history_help",
+           "history_ratings", "history_services", "history_tickets", "journal", "meta",
+           "metadata", "snapshot", "staff_accounts", "staff_sessions"]

@@ -368,7 +368,7 @@ def test_migration_0002_puts_the_three_level_ratings_on_the_five_levels(url):
 
     hist = History(url_engine := db.open_database(url))
     try:
-        assert db.revision(url_engine) == db.HEAD == "0002"
+        assert db.revision(url_engine) == db.HEAD
         with url_engine.connect() as conn:
             got = conn.execute(select(schema.history_ratings).order_by(
                 schema.history_ratings.c.ticket)).all()
@@ -389,3 +389,51 @@ def test_migration_0002_puts_the_three_level_ratings_on_the_five_levels(url):
                 schema.history_ratings.c.ticket)).scalars().all() == [5, 3, 1, 5, 3]
     finally:
         again.dispose()
+
+
+def test_migration_0003_adds_the_follow_up_and_booking_history_tables(url):
+    """A database at 0002 with a written day: opened by this hub it gains
+    history_followup_events and history_bookings (empty: the days written before have none
+    until a rebuild), the rows there stay as they were, and a day's follow-ups and booking
+    counts are written and read back through History."""
+    from alembic import command
+
+    from onewindow.hub.store.history import DayFacts
+
+    engine = db.create_engine(url)
+    config = db.alembic_config()
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    assert not {"history_followup_events", "history_bookings"} & set(_columns(engine))
+    rating = {"ticket": "20261123-A001", "day": "20261123", "score": 1, "window": 1,
+              "clerk": "wang", "at": 10.0}
+    with engine.begin() as conn:
+        conn.execute(insert(schema.history_ratings), [rating])
+    engine.dispose()
+    assert db.revision_of(url) == "0002"
+
+    opened = db.open_database(url)
+    try:
+        assert db.revision(opened) == db.HEAD
+        assert _differences(opened) == []
+        with opened.connect() as conn:
+            assert [tuple(r) for r in conn.execute(select(schema.history_ratings))] == [
+                tuple(rating.values())]
+            for t in (schema.history_followup_events, schema.history_bookings):
+                assert conn.execute(select(t)).all() == []
+        hist = History(opened)
+        summary = {"day": "20261124", "tickets": 0, "served": 0, "no_shows": 0, "waits": 0,
+                   "wait_sum_min": 0.0, "wait_p90_min": None, "one_window": 0}
+        closed = {"ticket": "20261123-A001", "action": "closed", "day": "20261124",
+                  "at": 20.0, "window": 1, "clerk": "wang", "score": 1, "by": "sup",
+                  "note": "已回访 / called back"}
+        hist.write([DayFacts("20261124", summary, followups=[closed], bookings=[
+            {"day": "20261124", "booked": 3, "cancelled": 1, "checked_in": 1, "late": 0,
+             "no_show": 1}])])
+        rows = hist.report_rows("20261124", "20261124")
+        assert [tuple(r) for r in rows["followups"]] == [
+            ("20261123-A001", "closed", 20.0, 1, "wang")]
+        assert [tuple(r) for r in rows["bookings"]] == [("20261124", 3, 1, 1, 0, 1)]
+    finally:
+        opened.dispose()
