@@ -40,7 +40,7 @@ centre's best clerk (best = 100), rating and quality absolute (share × 100); a 
 no ratings or no promised cases gets the centre's share for that dimension. The
 composite is the weighted mean of the five scores with the configured weights.
 
-Why one module of 481 lines: it is the definition above, made code: the facts (`ServiceWatch`,
+Why one module of 555 lines: it is the definition above, made code: the facts (`ServiceWatch`,
 `collect`, `facts_from_history`) are what the five dimensions are computed from (`compute`,
 `_score`), and a change to what counts as a service or a defect must be read with the formula
 that counts it. hub/app/day_close.py keeps the same facts live through `ServiceWatch` from here.
@@ -60,7 +60,7 @@ from ..core import commands as c
 from ..core.catalog import Catalog
 from ..core.centre import Centre
 from ..core.centre_config import CentreConfig
-from ..core.effects import CaseOpened, RatingGiven
+from ..core.effects import CaseOpened, RatingGiven, TicketIssued
 from ..core.followups import FollowupClosed, FollowupOpened
 from ..core.model import TicketState
 from ..core.ratings import LEVELS, SATISFIED
@@ -250,9 +250,13 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
                     into = (facts.followups_opened if isinstance(fx, FollowupOpened)
                             else facts.followups_closed)
                     into.append((fx.ticket, clerk_name(fx.clerk, fx.window)))
-        if isinstance(cmd, c.TakeTicket) and inside:
-            facts.taken.update(_items(cmd.item, cmd.extra_items))
-            facts.open_days.add(centre.local_date(ts).isoformat())
+        if inside:  # every ticket issued: taken, a booking's check-in, a remote take
+            for fx in effects:
+                t = centre.tickets.get(fx.ticket) if isinstance(fx, TicketIssued) \
+                    and not fx.reprint else None
+                if t is not None:
+                    facts.taken.update(_items(t.item, t.extra_items))
+                    facts.open_days.add(centre.local_date(ts).isoformat())
         service, opened = ServiceWatch.after(centre, before, effects, ts)
         for e in opened:
             owner[e.case] = (e.clerk, e.item)
