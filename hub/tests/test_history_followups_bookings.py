@@ -209,3 +209,47 @@ def _new_rows(j) -> dict[str, list]:
     with j.engine.connect() as conn:
         return {t.name: sorted(tuple(r) for r in conn.execute(select(t)))
                 for t in (h.followups, h.bookings)}
+
+
+def test_a_no_show_swept_after_midnight_reaches_its_days_row(tmp_path, small_catalog_file):
+    """A check-in window past midnight (hours to 23:59, 5-minute slots: the 23:50 slot's
+    window ends at 00:05): the day closes at 00:02 before its booking is swept, the sweep at
+    00:20 counts the no-show on that day, and the next day's close writes the day's row
+    again with it."""
+    from onewindow.hub import config as hub_config
+    from onewindow.hub.runner import build_app
+    from onewindow.hub.store import history as h
+    from onewindow.hub.store.journal import Journal
+    from onewindow.tools.testkit.testbed import write_config
+
+    from .test_retention import Driver
+
+    extra = '\n[hours]\nweekdays = "00:00-23:59"\n\n[booking]\nslot_minutes = 5\n'
+    cfg = hub_config.load(write_config(tmp_path / "centre.toml", CENTRE, 1,
+                                       tmp_path / "hub.db", windows=2, extra=extra,
+                                       catalog=small_catalog_file))
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d, core = Driver(app, j), app.centre
+    tz = dt.timezone(dt.timedelta(minutes=480))
+    day = dt.datetime.now(tz).date() - dt.timedelta(days=10)
+    while not (core.is_workday(day) and core.is_workday(day + dt.timedelta(days=1))):
+        day -= dt.timedelta(days=1)
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
+    line = core.catalog.items["SOC-1"].line
+    d.send("box-1", "take", midnight - 3600, item="SOC-1")
+    d.operate(c.Book("SOC-1", f"{CENTRE}/{line}/{day:%Y%m%d}/2350", "r1"), midnight - 1800)
+    d.send("box-1", "take", midnight + 120, item="SOC-1")  # closes the day, sweeps nothing
+    hist = h.History(j.engine)
+    key = f"{day:%Y%m%d}"
+
+    def row() -> tuple:
+        return next(tuple(r)[1:] for r in hist.report_rows(key, key)["bookings"])
+
+    assert row() == (1, 0, 0, 0, 0)
+    d.send("box-1", "take", midnight + 1200, item="SOC-1")  # 00:20: the no-show swept
+    assert core.booking_counts[key] == [1, 0, 0, 0, 1]
+    assert row() == (1, 0, 0, 0, 0)  # not yet: the next day has not closed
+    d.send("box-1", "take", midnight + 86400 + 9 * 3600, item="SOC-1")
+    assert row() == (1, 0, 0, 0, 1)
+    j.close()
