@@ -82,7 +82,13 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
          layout: str = typer.Option("mixed", help="dedicated | comprehensive | mixed"),
          drill: str = typer.Option("", help="'reopen': windows closed until --reopen-at "
                                             "while tickets are taken"),
-         reopen_at: str = typer.Option("10:30", help="the reopening drill's time (HH:MM)")
+         reopen_at: str = typer.Option("10:30", help="the reopening drill's time (HH:MM)"),
+         bookings: bool = typer.Option(True, help="residents also book ahead, check in at "
+                                                  "the kiosk and take numbers remotely"),
+         admission: str = typer.Option("", help="admission control's mode: warn | stop "
+                                                "| off (default: the hub's, warn)"),
+         load: float = typer.Option(1.0, help="residents relative to a usual day (1.2: "
+                                              "20 % more, to see admission control act)")
          ) -> None:
     """A whole simulated centre's day on the embedded broker, people by the simulator's
     engine: no setup needed."""
@@ -97,7 +103,8 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
         raise typer.BadParameter("HH:MM, e.g. 10:30", param_hint="--reopen-at") from None
     asyncio.run(_until_signal(lambda stop: run_demo(
         stop, minutes=minutes, speed=speed, windows=windows, live=live, seed=seed,
-        layout_name=layout, drill=drill, reopen_at=at)))
+        layout_name=layout, drill=drill, reopen_at=at, bookings=bookings,
+        admission=admission, load=load)))
 
 
 user_app = typer.Typer(help="Staff accounts (stored in the hub's database).",

@@ -81,8 +81,8 @@ class AheadModel:
             raise ValueError("early + late + no_show must be at most 1")
         for name in ("remote_lead", "travel"):
             lo, hi = getattr(self, name)
-            if not 0.0 <= lo <= hi:
-                raise ValueError(f"{name} {(lo, hi)!r}: minutes, low <= high")
+            if not 0.0 < lo <= hi:
+                raise ValueError(f"{name} {(lo, hi)!r}: minutes, 0 < low <= high")
 
 
 class SimAhead:
@@ -149,10 +149,9 @@ class SimAhead:
             elif u < m.share + m.remote * (1 - m.share) and hours is not None \
                     and hours[0] <= v.at - lead < hours[1] - stop:
                 v.ahead, v.taken_at = REMOTE, v.at - lead
-                v.resident = token
                 if kind < m.remote_miss:
                     v.absent = 99
-                day.ahead_procs.append(env.process(self._remote(day, v)))
+                day.ahead_procs.append(env.process(self._remote(day, v, token)))
         day.visits.sort(key=lambda x: x.at)
 
     def _book(self, day: Day, v: Visit, slots: list[float], token: str) -> float | None:
@@ -208,25 +207,18 @@ class SimAhead:
             day.ahead["early"] += 1
         self._issued(day, v, effects)
 
-    def _remote(self, day: Day, v: Visit):  # type: ignore[no-untyped-def]
+    def _remote(self, day: Day, v: Visit, token: str):  # type: ignore[no-untyped-def]
         env = day.env
         if v.taken_at > env.now:
             yield env.timeout(v.taken_at - env.now)
         try:
-            effects = day.apply(c.RemoteTake(v.pressed, resident=v.resident), BOOK_DEV)
-        except Rejected:  # the core's remote rules said no: they walk in as usual
+            effects = day.apply(c.RemoteTake(v.pressed, resident=token), BOOK_DEV)
+        except Rejected:  # the core's remote rules said no: they walk in as usual (the
+            # arrivals process reaches them later, at `at`)
             day.ahead["remote_refused"] += 1
             v.ahead = ""
-            if v.at > env.now:
-                yield env.timeout(v.at - env.now)
-            try:
-                effects = day.apply(c.TakeTicket(v.pressed, resident=None, source=v.source),
-                                    v.source)
-            except Rejected:
-                v.outcome = "rejected"
-                return
-            self._issued(day, v, effects)
             return
+        v.resident = token  # the keyed hash of their mobile number, on a hub
         day.ahead["remote"] += 1
         tid = self._issued(day, v, effects)
         if v.absent >= 99:

@@ -57,6 +57,9 @@ def test_the_days_counts_are_what_the_journal_replays_to(catalog):
     assert ops["book"] == m.booked
     assert ops["checkin"] == m.checked_in + m.late_checkins
     assert ops["remote_take"] == m.remote
+    # one ticket per visit that got one: a take, a check-in or a remote take
+    assert ops["take"] + ops["checkin"] + ops["remote_take"] == len(r.tickets) == sum(
+        1 for v in r.visits if v.ticket is not None)
     assert booking.counts_of(replayed, DAY_ID) == {
         "booked": m.booked, "cancelled": 0, "checked_in": m.checked_in,
         "late": m.late_checkins, "no_show": m.booking_no_show}

@@ -1,7 +1,13 @@
 """The engine's hands: each command the simulator's people decide is sent as the matching
 event by the device it names (a box or the kiosk takes a ticket, a keypad calls, starts,
 completes, transfers, pauses, rates ...) to the real hub, and the engine reads the hub's
-answer; the engine's day is stepped in a worker thread against the demo's clock."""
+answer; the engine's day is stepped in a worker thread against the demo's clock.
+
+Bookings and remote tickets (hub/sim/bookings.py) reach the hub the way its web pages send
+them: a booking and a phone's remote take are submitted to the running hub as its booking
+and remote pages submit them (`HubRunner.submit`: journaled, with the notices they make
+due); a check-in is the kiosk's `checkin` event carrying the booking's signed code, as its
+scanner reads the QR."""
 
 from __future__ import annotations
 
@@ -16,11 +22,13 @@ from typing import Any
 import aiomqtt
 import simpy
 
+from ...hub.core import booking
 from ...hub.core import commands as c
 from ...hub.core.centre import Centre
 from ...hub.core.effects import TicketIssued
 from ...hub.core.rejected import Rejected
 from ...hub.runner import HubRunner
+from ...hub.sim.bookings import SimAhead
 from ...hub.sim.engine import Day, Engine, Rating
 from ...hub.sim.metrics import DayResult
 from ..simdevice import DeviceError, SimDevice
@@ -31,7 +39,9 @@ log = logging.getLogger("onewindow.demo")
 REPLY_TIMEOUT = 15.0  # real s the engine waits for the hub (a device retries within that)
 # Commands whose refusal the engine handles itself (a take refused, nobody waiting, no
 # window for a transfer); any other refusal is a surprise and is counted as a device error.
-ENGINE_HANDLES = (c.TakeTicket, c.CallNext, c.Transfer)
+ENGINE_HANDLES = (c.TakeTicket, c.CallNext, c.Transfer, c.Book, c.CheckIn, c.RemoteTake)
+# Submitted as the hub's web pages submit them (no device event).
+SUBMITTED = (c.Book, c.RemoteTake)
 
 _WINDOW_EVENTS: dict[type[c.Command], str] = {
     c.CallNext: "call", c.Recall: "recall", c.Start: "start", c.Complete: "complete",
@@ -74,18 +84,33 @@ class Actuator:
     core would raise it; any other failure is counted and the engine carries on."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[str, SimDevice],
-                 centre: Centre, timeout: float = REPLY_TIMEOUT) -> None:
+                 centre: Centre, timeout: float = REPLY_TIMEOUT,
+                 runner: HubRunner | None = None) -> None:
         self.loop, self.devices, self.centre, self.timeout = loop, devices, centre, timeout
+        self.runner = runner
         self.errors: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()  # the hub's refusals the engine handles, by code
 
     def __call__(self, cmd: c.Command, now: float, dev: str | None) -> list[Any]:
-        typ, fields = device_event(cmd, self.centre)
+        if isinstance(cmd, SUBMITTED):
+            return self._submit(cmd)
+        if isinstance(cmd, c.CheckIn):  # the kiosk's scanner types the QR text
+            key = self.runner.app.booking_key if self.runner is not None else None
+            if key is None or cmd.booking is None:
+                self.refused["no_booking_key"] += 1
+                raise Rejected("no_booking_key", "the demo hub has no booking key")
+            typ, fields = "checkin", {"code": booking.qr_text(key, self.centre.config.centre_id,
+                                                              cmd.booking)}
+            dev = cmd.source
+        else:
+            typ, fields = device_event(cmd, self.centre)
         device = self.devices[dev or ""]
         fut = asyncio.run_coroutine_threadsafe(device.send(typ, **fields), self.loop)
         try:
             reply = fut.result(self.timeout)
         except DeviceError as e:
             if isinstance(cmd, ENGINE_HANDLES):
+                self.refused[str(e.code)] += 1
                 raise Rejected(str(e.code), str(e)) from None
             self.errors[str(e.code)] += 1
             return []
@@ -95,12 +120,32 @@ class Actuator:
             if isinstance(cmd, ENGINE_HANDLES):
                 raise Rejected("no_answer", str(e)) from None
             return []
-        if isinstance(cmd, c.TakeTicket):
+        if isinstance(cmd, c.TakeTicket | c.CheckIn):
             # The hub applied the take before it answered, so the number is in its state.
             t = self.centre.by_number[reply["ticket"]]
             return [TicketIssued(t.id, int(reply.get("ahead", 0)),
                                  float(reply.get("wait", -1)), dev)]
         return []
+
+    def _submit(self, cmd: c.Command) -> list[Any]:
+        if self.runner is None:
+            raise ValueError(f"{cmd.op} is submitted to a hub's runner: none given")
+        fut = asyncio.run_coroutine_threadsafe(self.runner.submit(cmd), self.loop)
+        try:
+            fut.result(self.timeout)
+        except Rejected as e:
+            self.refused[e.code] += 1
+            raise
+        except TimeoutError as e:
+            fut.cancel()
+            self.errors[type(e).__name__] += 1
+            raise Rejected("no_answer", str(e)) from None
+        if isinstance(cmd, c.Book):  # the core named it by its serial (as the web does)
+            return [booking.BookingChanged(f"B{self.centre.booking_serial:04d}")]
+        resident = getattr(cmd, "resident", None)
+        t = next(t for t in reversed(self.centre.tickets.values())
+                 if t.source == "remote" and t.resident == resident)
+        return [TicketIssued(t.id, 0, -1.0, None)]
 
 
 def drive(env: simpy.Environment, clock: SimClock, stop: threading.Event) -> None:
@@ -134,14 +179,19 @@ class Simulation:
     survives). All the engine's own state stays in its thread until it has finished."""
 
     def __init__(self, runner: HubRunner, clock: SimClock, p: Plan,
-                 devices: dict[str, SimDevice], seed: int, clerks: list[str]) -> None:
+                 devices: dict[str, SimDevice], seed: int, clerks: list[str],
+                 bookings: bool = False) -> None:
         self.centre = runner.app.centre
         self.clock = clock
         self.plan = p
         self.devices = devices
-        self.actuator = Actuator(asyncio.get_running_loop(), devices, self.centre)
+        self.actuator = Actuator(asyncio.get_running_loop(), devices, self.centre,
+                                 runner=runner)
+        # `bookings`: residents book and take numbers remotely as the simulator models
+        # them; the hub's own notifier sends the notices remote tickets call for.
         self.engine = Engine(self.centre.catalog, p.layout, centre=self.centre,
-                             act=self.actuator, clerk_seed=seed)
+                             act=self.actuator, clerk_seed=seed,
+                             ahead=SimAhead(seed=seed, notices=False) if bookings else None)
         # The same clerks (speeds, home lines) under names fit for the screen.
         self.engine.clerks = {n: replace(k, name=name) for (n, k), name
                               in zip(sorted(self.engine.clerks.items()), clerks, strict=True)}

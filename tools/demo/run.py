@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -37,7 +38,7 @@ from ...hub.sim.metrics import DayResult, tally
 from ..simdevice import SimDevice
 from .actuation import Simulation
 from .scenario import CENTRE_ID, REOPEN_AT, Plan, SimClock, clerk_names, demo_config, demo_day, plan
-from .view import LiveView, progress_line, summary
+from .view import LiveView, ahead_counts, ahead_lines, progress_line, summary
 
 SUMMARY_EVERY = 300.0  # simulated seconds between progress lines without the live view
 SUMMARY_MIN_REAL = 2.0  # ... but not more often than this, in real seconds
@@ -55,14 +56,20 @@ class DemoRun:
 async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
                    windows: int = 8, live: bool = True, seed: int = 1,
                    layout_name: str = "mixed", drill: str = "",
-                   reopen_at: dt.time = REOPEN_AT, workdir: Path | None = None
+                   reopen_at: dt.time = REOPEN_AT, workdir: Path | None = None,
+                   bookings: bool = False, admission: str = "", load: float = 1.0
                    ) -> DemoRun | None:
     """Run the demo until `stop` is set, `minutes` real minutes have passed (if > 0) or the
     simulated day is over. Cleans up after itself (the journal stays in `workdir` if given)
-    and prints a summary."""
+    and prints a summary. `bookings`: residents also book ahead and take numbers remotely
+    (hub/sim/bookings.py; `onewindow demo` does unless --no-bookings); `admission`: the
+    centre's [admission] mode (warn | stop | off; "": the hub's default); `load`: the day's
+    residents relative to the usual (1.2: 20 % more, to see admission control act)."""
     console = Console(highlight=False)
-    if speed <= 0 or not 1 <= windows <= 99:
-        console.print("speed must be positive and windows between 1 and 99")
+    if speed <= 0 or not 1 <= windows <= 99 or not 0 < load <= 10 or \
+            admission not in ("", "warn", "stop", "off"):
+        console.print("speed must be positive, windows between 1 and 99, load in (0, 10] "
+                      "and admission warn, stop or off")
         return None
     clock = SimClock(demo_day(), speed)
     try:
@@ -70,6 +77,7 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
     except ValueError as e:  # an unknown layout or drill, a reopening out of hours
         console.print(str(e))
         return None
+    day_plan = dataclasses.replace(day_plan, scale=day_plan.scale * load)
     hub_log = logging.getLogger("onewindow.hub")
     level = hub_log.level
     # Every "nobody is waiting" answer and every ticket taken before the windows open is a
@@ -77,7 +85,8 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
     hub_log.setLevel(logging.ERROR)
     try:
         with _folder(workdir) as folder:
-            return await _run(stop, console, clock, day_plan, folder, minutes, live, seed)
+            return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
+                              bookings, admission)
     finally:
         hub_log.setLevel(level)
 
@@ -93,11 +102,12 @@ def _folder(workdir: Path | None) -> Any:
 
 
 async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, folder: Path,
-               minutes: float, live: bool, seed: int) -> DemoRun | None:
+               minutes: float, live: bool, seed: int, bookings: bool = False,
+               admission: str = "") -> DemoRun | None:
     port = free_port()
     web_port = _web_port()
     db = folder / "journal.db"
-    config = from_dict(demo_config(p.layout, port, db, web_port))
+    config = from_dict(demo_config(p.layout, port, db, web_port, admission))
     # Broker accounts for the devices, as `onewindow provision` makes them: the embedded
     # broker then checks every login and topic, the production path (docs/security.md).
     accounts = provision_all(config, "sim")
@@ -116,7 +126,7 @@ async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, 
             sims = await _connect(devices, config.devices, port, accounts)
             rng = random.Random(seed)
             sim = Simulation(runner, clock, p, sims, seed,
-                             clerk_names(len(p.layout.config.windows), rng))
+                             clerk_names(len(p.layout.config.windows), rng), bookings)
             web = f"http://{LOOPBACK}:{web_port}"
             footer = (f"大屏 hall {web}/hall · 取号机 kiosk {web}/kiosk?device=kiosk-1 · "
                       f"主管 supervisor {web}/dashboard (admin / {password})\n"
@@ -139,8 +149,10 @@ async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, 
         return None
     day = sim.result()
     centre = runner.app.centre
+    ahead = ahead_lines(ahead_counts(centre, clock()), runner.app.admission, _warned(db),
+                        sim.actuator.refused["day_full"])
     print(summary(clock, tally(centre, clock()), day, sim.errors,
-                  [r.to_dict() for r in centre.ratings.values()], p.drill), flush=True)
+                  [r.to_dict() for r in centre.ratings.values()], p.drill, ahead), flush=True)
     return DemoRun(day, centre, sim.errors)
 
 
@@ -162,6 +174,19 @@ async def _stop_hub(hub: asyncio.Task[None], hub_stop: asyncio.Event, console: C
             await hub
     except Exception as e:  # the hub failed; say so rather than hide it
         console.print(f"hub stopped with an error: {e!r}")
+
+
+def _warned(db: Path) -> int:
+    """Tickets the hub issued with admission control's warning (the take records' verdict,
+    hub/app/admission.py), from the demo's journal."""
+    from ...hub.app import admission
+    from ...hub.store.journal import Journal
+
+    journal = Journal(f"sqlite:///{db}")
+    try:
+        return sum(1 for r in journal.read() if r.op == "take" and admission.late(r))
+    finally:
+        journal.close()
 
 
 def _web_port() -> int:

@@ -119,9 +119,10 @@ def plan(day: dt.date, windows: int, layout_name: str = "mixed", drill: str = ""
                 arrivals.end())
 
 
-def demo_config(lay: Layout, port: int, db: Path, web_port: int | None = None
-                ) -> dict[str, Any]:
-    """The hub's configuration: the layout's windows, and a keypad and an LED board at each."""
+def demo_config(lay: Layout, port: int, db: Path, web_port: int | None = None,
+                admission: str = "") -> dict[str, Any]:
+    """The hub's configuration: the layout's windows, and a keypad and an LED board at each;
+    `admission`: the [admission] mode ("": none set, the hub's default)."""
     devices: list[dict[str, Any]] = [
         {"id": "box-1", "role": "box"}, {"id": "box-2", "role": "box"},
         {"id": "kiosk-1", "role": "kiosk"}, {"id": "hall-1", "role": "hall"},
@@ -142,6 +143,7 @@ def demo_config(lay: Layout, port: int, db: Path, web_port: int | None = None
         "broker": {"embedded_port": port},
         "windows": windows,
         "devices": devices,
+        **({"admission": {"mode": admission}} if admission else {}),
     }
 
 

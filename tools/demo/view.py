@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ...hub.catalog import SAMPLE
+from ...hub.core import booking
 from ...hub.core.centre import Centre
 from ...hub.core.model import Ticket, WindowState
 from ...hub.runner import HubRunner
@@ -85,8 +87,17 @@ class LiveView:
             grid.add_column(justify="center")
         grid.add_row(*[Text(label, style="dim") for label, _, _ in cells])
         grid.add_row(*[Text(value, style=f"bold {style}") for _, value, style in cells])
+        a = ahead_counts(self.centre, now)
+        ahead = Text.assemble(
+            ("预约 Booked ", "dim"), (str(a.booked), "bold"),
+            ("  已签到 Checked in ", "dim"), (str(a.checked_in + a.late), "bold"),
+            ("  未到 No-shows ", "dim"), (str(a.no_show), "bold"),
+            ("  远程取号 Remote ", "dim"), (str(a.remote), "bold"),
+            ("  通知 Notices ", "dim"), (str(a.near + a.called), "bold"),
+            ("  号源控制 Admission ", "dim"), (self.app.admission, "bold"), justify="center")
         title = Text.assemble((name.zh, "bold"), "  ", (name.en, "dim"))
-        return Panel(Group(top, grid), title=title, box=box.ROUNDED, border_style="blue")
+        return Panel(Group(top, grid, ahead), title=title, box=box.ROUNDED,
+                     border_style="blue")
 
     def _windows(self, now: float) -> RenderableType:
         table = Table(title="窗口 Windows", title_style="bold", box=box.SIMPLE_HEAVY,
@@ -208,7 +219,7 @@ def progress_line(clock: SimClock, stats: Tally, windows: int) -> str:
 
 
 def summary(clock: SimClock, stats: Tally, day: DayResult | None, errors: Counter[str],
-            ratings: list[Any], drill: bool = False) -> str:
+            ratings: list[Any], drill: bool = False, ahead: list[str] | None = None) -> str:
     begin, end = clock.local(clock.start), clock.local()
     out = [
         "── 演示小结 / Demo summary ──",
@@ -220,14 +231,56 @@ def summary(clock: SimClock, stats: Tally, day: DayResult | None, errors: Counte
         f"仍在等候 Still waiting: {stats.waiting}",
         f"平均等候 Average wait: {stats.waits.mean:.1f} min",
         f"90%等候 90th percentile wait: {stats.waits.percentile(90):.1f} min",
+        *(ahead or []),
     ]
     if ratings:
-        good = sum(1 for r in ratings if r.get("score") == 1)
+        # 满意率 on the national five levels: 非常满意, 满意, 基本满意 (scores 5-3; a
+        # three-key rating is kept as 5 / 3 / 1)
+        good = sum(1 for r in ratings if (r.get("score") or 0) >= 3)
         out.append(f"满意率 Satisfied: {100 * good / len(ratings):.0f}% of {len(ratings)}")
     if errors:
         odd = ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
         out.append(f"设备报错 Device errors: {odd}")
     return "\n".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class AheadCounts:
+    """Today's bookings (the core's counts), remote tickets, the notices due for them by
+    kind and what became of them (sent, or dropped: the ticket moved on before it went)."""
+
+    booked: int
+    checked_in: int
+    late: int
+    no_show: int
+    remote: int
+    near: int
+    called: int
+    sent: int
+    dropped: int
+
+
+def ahead_counts(centre: Centre, now: float) -> AheadCounts:
+    day = centre.calendar.day_id(now)
+    counts = booking.counts_of(centre, day)
+    remote = sum(1 for t in centre.tickets.values() if t.source == "remote" and t.day == day)
+    due = Counter(n.kind for n in centre.notices.values())
+    went = Counter(s for n in centre.notices.values() for s in n.channels.values())
+    return AheadCounts(counts["booked"], counts["checked_in"], counts["late"],
+                       counts["no_show"], remote, due["near"], due["called"], went["sent"],
+                       went["dropped"])
+
+
+def ahead_lines(a: AheadCounts, mode: str, warned: int, refused: int) -> list[str]:
+    """The summary's bookings, remote tickets and admission control (the hub's figures)."""
+    return [
+        f"预约 Bookings: 已预约 booked {a.booked} · 已签到 checked in {a.checked_in} · "
+        f"迟到 late {a.late} · 未到 no-shows {a.no_show}",
+        f"远程取号 Remote tickets: {a.remote} · 通知 notices due: 临近 near {a.near}, "
+        f"叫号 called {a.called} · 已发送 sent {a.sent} · 已作废 dropped {a.dropped}",
+        f"号源控制 Admission ({mode}): 提示可能办不完 warned {warned} · "
+        f"拒绝取号 refused {refused}",
+    ]
 
 
 def engine_lines(day: DayResult, drill: bool) -> list[str]:
