@@ -126,6 +126,7 @@ def test_closed_days_leave_memory_for_sql_and_a_replay_writes_the_same(tmp_path,
     assert hist.summary(today, today)["tickets"] == 0  # today is not history yet
 
     rows_before = _all_rows(j)
+    assert rows_before["history_followup_events"]  # the bad ratings' follow-ups (差评整改)
     # A full replay (no snapshot) closes the same days again: the same rows, the same memory.
     again = build_app(cfg, j)
     assert _all_rows(j) == rows_before
@@ -182,7 +183,7 @@ def _no_tables_engine(tmp_path):
 def _all_rows(j: Journal) -> dict[str, list]:
     out = {}
     with j.engine.connect() as conn:
-        for t in (h.days, h.tickets, h.ratings, h.helps):
+        for t in (h.days, h.tickets, h.ratings, h.helps, h.followups, h.bookings):
             out[t.name] = sorted(tuple(r) for r in conn.execute(select(t)))
             assert conn.execute(select(func.count()).select_from(t)).scalar() == len(
                 out[t.name])
