@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.catalog import Catalog
+from .bookings import AheadModel, SimAhead
 from .engine import DayOptions, Engine
 from .metrics import DayMetrics, DayResult, mean_metrics
 from .model import (
@@ -70,15 +71,33 @@ def metrics_table(title: str, rows: list[tuple[str, DayMetrics]], targets: Targe
     return t
 
 
+def ahead_lines(m: DayMetrics) -> list[str]:
+    """A day's bookings and remote tickets (hub/sim/bookings.py), as `run_one` prints them."""
+    return [
+        f"bookings: {m.booked:.0f} booked, {m.checked_in:.0f} checked in within the window, "
+        f"{m.late_checkins:.0f} late (a normal ticket), {m.booking_no_show:.0f} no-shows, "
+        f"{m.booking_full:.0f} found no slot left",
+        f"remote tickets: {m.remote:.0f} ({m.remote_missed:.0f} never came); notices due: "
+        f"near {m.notices_near:.0f}, called {m.notices_called:.0f}",
+        f"mean wait to the first call: booked (from check-in) {m.appointment_wait:.1f} min, "
+        f"walk-ins {m.walkin_wait:.1f} min",
+    ]
+
+
 def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: int,
-            seed: int, scale: float) -> DayResult:
-    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed)
+            seed: int, scale: float, bookings: AheadModel | None = None) -> DayResult:
+    """`bookings`: residents also book ahead and take numbers remotely (hub/sim/bookings.py)."""
+    ahead = None if bookings is None else SimAhead(bookings, seed=seed)
+    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed, ahead=ahead)
     r = eng.run_day(d, weather, seed, scale=scale)
     console.print(describe_day(d, weather, eng.arrivals))
     lay = eng.layout
     console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00",
                                 [(f"{lay.name} ×{windows}", r.metrics())]))
     console.print(f"{r.operations} core operations; last window closed {local_hm(r.closed)}")
+    if ahead is not None:
+        for line in ahead_lines(r.metrics()):
+            console.print(line, highlight=False)
     return r
 
 

@@ -138,6 +138,17 @@ def test_remote_residents_called_before_they_come_miss_their_call(catalog):
     assert m.notices_near > 0
 
 
+def test_onewindow_sim_prints_the_days_bookings(catalog, capsys):
+    from onewindow.hub.sim import cli
+
+    r = cli.run_one(catalog, DAY, Weather(), "mixed", 6, 2, 0.6, bookings=AheadModel())
+    out = capsys.readouterr().out
+    m = r.metrics()
+    assert f"bookings: {m.booked:.0f} booked, {m.checked_in:.0f} checked in" in out
+    assert f"remote tickets: {m.remote:.0f} ({m.remote_missed:.0f} never came)" in out
+    assert f"booked (from check-in) {m.appointment_wait:.1f} min" in out
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         AheadModel(share=1.5)
