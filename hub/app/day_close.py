@@ -74,7 +74,7 @@ def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClose
                                     app.services, app.case_events,
                                     [{**k.to_dict(), "day": day} for k in closed.archived],
                                     followup_rows(followups, day, *app.day_bounds[1:]),
-                                    booking_rows(app, day)))
+                                    booking_rows(app)))
     app.services, app.case_events = [], []
     if app.history_sink is not None:
         app.history_sink(app.closed_days)
@@ -97,12 +97,13 @@ def followup_rows(held: list[Followup], day: str, start: float, end: float
     return out
 
 
-def booking_rows(app: AppState, day: str) -> list[dict[str, Any]]:
+def booking_rows(app: AppState) -> list[dict[str, Any]]:
     """history_bookings rows, the core's counts (after the closing command, whose sweep
     counts the closed day's last no-shows) of the slots' days from the one whose bookings
-    a sweep during `day` could still change (a check-in window past its midnight: the
-    policy's grace) up to the new current day, not included: it closes later, and the
-    days between had no record, so nothing more happens to them."""
+    a sweep during the closed day (`app.day_bounds`) could still change (a check-in
+    window past its midnight: the policy's grace) up to the new current day, not
+    included: it closes later, and the days between had no record, so nothing more
+    happens to them."""
     centre = app.centre
     lo = centre.local_date(app.day_bounds[1] - centre.policy.appointment_grace
                            ).strftime("%Y%m%d")

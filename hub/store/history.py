@@ -75,7 +75,7 @@ class DayFacts:
     case_events: list[dict[str, Any]] = field(default_factory=list)  # of this day
     cases: list[dict[str, Any]] = field(default_factory=list)  # archived at its close
     followups: list[dict[str, Any]] = field(default_factory=list)  # events of this day
-    bookings: list[dict[str, Any]] = field(default_factory=list)  # counts of days to now
+    bookings: list[dict[str, Any]] = field(default_factory=list)  # counts by slots' day
 
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
