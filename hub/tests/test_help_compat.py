@@ -69,8 +69,11 @@ def now_position(then: dict[str, Any]) -> dict[str, Any]:
 
 
 def now_history(old: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The past days handed to the history tables, their ratings on the five levels."""
-    return [{**f, "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]]}
+    """The past days handed to the history tables, their ratings on the five levels, and
+    the two lists each day carries since (no follow-ups: old ratings open none; no
+    bookings: there were none)."""
+    return [{**f, "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]],
+             "followups": [], "bookings": []}
             for f in old]
 
 
