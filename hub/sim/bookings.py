@@ -91,7 +91,8 @@ class SimAhead:
     def __init__(self, model: AheadModel | None = None, seed: int = 0,
                  notices: bool = True) -> None:
         """`notices`: journal the notices remote tickets call for (False on a live hub,
-        whose own notifier does it)."""
+        whose own notifier does it; its remote residents then come at their own time, the
+        "near" notice does not bring them earlier)."""
         self.model = model or AheadModel()
         self.seed = seed
         self.notices = notices
