@@ -4,6 +4,7 @@ day, what admission control, remote takes and booking slots measure against."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -12,12 +13,12 @@ from hypothesis import strategies as st
 from onewindow.hub.config import ConfigError, from_dict
 from onewindow.hub.core.day_calendar import DayCalendar
 
-BASE = {"centre": {"id": "c1"}, "windows": [{"number": 1}]}
+BASE: dict[str, Any] = {"centre": {"id": "c1"}, "windows": [{"number": 1}]}
 CST = dt.timezone(dt.timedelta(hours=8))
 
 
 def config(hours: dict | None = None, **centre: object):
-    data = {**BASE, "centre": {**BASE["centre"], **centre}}
+    data: dict[str, Any] = {**BASE, "centre": {"id": "c1", **centre}}
     if hours is not None:
         data["hours"] = hours
     return from_dict(data).centre
