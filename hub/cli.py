@@ -204,7 +204,10 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         months: int = typer.Option(3), start: str = typer.Option("2026-07-01"),
         db: str = typer.Option("sqlite:///sim_history.db", help="journal URL for --history"),
         csv_dir: Path = typer.Option(None, help="--history: also write arrival-count CSVs"),
-        catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)")) -> None:
+        catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)"),
+        bookings: bool = typer.Option(False, "--bookings", help="a day: residents also book "
+                                      "ahead and take numbers by phone (hub/sim/bookings.py)")
+        ) -> None:
     """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
     or months of synthetic history in a hub journal."""
     import datetime as dt
@@ -224,7 +227,10 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
             raise typer.BadParameter("the drill there is: reopen")
         s.drill_reopen(cat, d, w, layout, windows, seed, scale, dt.time.fromisoformat(reopen_at))
     else:
-        s.run_one(cat, d, w, layout, windows, seed, scale)
+        from .sim.bookings import AheadModel
+
+        s.run_one(cat, d, w, layout, windows, seed, scale,
+                  bookings=AheadModel() if bookings else None)
 
 
 @app.command()
