@@ -36,10 +36,23 @@ def mode(app: AppState) -> str:
     return app.admission
 
 
-def verdict(app: AppState, item: str, now: float) -> str:
-    """The verdict for a ticket for `item` taken now (what the kiosk shows before issuing)."""
-    est = waits.item_wait(app, item, now)
-    return adm.decide(now, est, app.centre.calendar.opening_at(now))
+def verdict(app: AppState, item: str, now: float, hot: bool = False) -> str:
+    """The verdict for a ticket for `item` taken now (what the kiosk shows before issuing).
+    Read from the standing forecast takes are placed into (refreshed between messages,
+    hub/forecast/refresh.py): no simulation. `hot` (a take being decided): never simulate,
+    so a take costs the same with 0 or 1,000 waiting (issue 14); without a standing
+    forecast (the first moments after start) the take is not judged ("ok"). A page may
+    simulate (`waits.item_wait`, one per state and 5 s)."""
+    opening = app.centre.calendar.opening_at(now)
+    w = app.waits
+    ch = w.chain.usable(app.centre.day, app.pos, now) if w.extend else None
+    if ch is not None:
+        est = w.probe_in(ch.fc, app.centre, item, now)
+    elif hot:
+        return adm.OK if opening is not None and now < opening[1] else adm.CLOSED
+    else:
+        est = waits.item_wait(app, item, now)
+    return adm.decide(now, est, opening)
 
 
 def judged(body: dict[str, Any]) -> bool:
@@ -60,7 +73,7 @@ def gate(app: AppState, rec: Record) -> None:
     m = mode(app)
     if m == adm.OFF:
         return
-    v = verdict(app, body["item"], rec.ts)
+    v = verdict(app, body["item"], rec.ts, hot=True)
     if adm.refused(m, v):
         raise Rejected("day_full", adm.message(v))
     if adm.warned(m, v):

@@ -30,7 +30,7 @@ def test_warn_issues_a_remote_take_that_cannot_be_served_and_stop_refuses_it(env
     site.config = SimpleNamespace(remote=RemoteRules(enabled=True, stop_minutes_before_close=0))
     clock[0] = at(16, 58)
     for k in range(20):  # a queue the one open window cannot serve in two minutes
-        site.hub.operate(c.TakeTicket("SOC-001"), at(16, 30) + k)
+        site.hub.operate(c.TakeTicket("SOC-001"), clock[0] - 20 + k)
     assert admission.verdict(site.hub, "SOC-001", clock[0]) == "late"
     site.hub.admission = "stop"
     before = site.hub.centre.to_dict()
