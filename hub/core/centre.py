@@ -96,6 +96,9 @@ class Centre(CentreState):
     def estimate(self, t: Ticket, now: float) -> tuple[int, float]:
         return people_ahead.estimate(self, t, now)
 
+    def estimate_new(self, item: str, now: float) -> tuple[int, float] | None:
+        return people_ahead.estimate_new(self, item, now)
+
     def _tier(self, t: Ticket, now: float) -> int:  # hub/web/ahead.py, hub/forecast/wait.py
         return people_ahead.tier(t, now, self.policy)
 

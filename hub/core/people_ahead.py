@@ -90,13 +90,51 @@ def estimate(state: CentreState, t: Ticket, now: float) -> tuple[int, float]:
     reach = state.reach(t)
     if not reach:
         return len(ahead), float("inf")
-    items, windows, tickets = state.catalog.items, state.windows, state.tickets
+    items = state.catalog.items
     work = sum(items[u.item].minutes for u in ahead)
-    for n in reach:  # what the windows' current residents still need
+    return len(ahead), (work + _in_service(state, reach, now)) / len(reach)
+
+
+def estimate_new(state: CentreState, item: str, now: float) -> tuple[int, float] | None:
+    """`estimate` of a normal ticket for `item` taken now, without taking it and without
+    walking the queue: everyone waiting for an item that shares a window with it is ahead
+    (count_ahead's common case), from the per-item counts. None when that case does not
+    hold (a ticket sent to one window, or an appointment taken later than others waiting):
+    then only a walk gives the answer. The supervisors' floor asks it for every item on
+    every update (one walk per item was 80 % of a 9 ms floor with 400 waiting)."""
+    q = state.queue
+    # A new ticket's order key is `now`: one waiting that sorts at or after it (a booking
+    # checked in for a later slot, a requeued no-show) may be behind it; a walk decides.
+    if q.targeted or any(u.order_key >= now for u in (*q.appointment, *q.normal[-1:],
+                                                       *q.priority[-1:])):
+        return None
+    reach = state._reach.get(item, frozenset())
+    row = state._share_rows.get(item)
+    if row is None:
+        row = state._share_rows[item] = {}
+    items = state.catalog.items
+    n, work = 0, 0.0
+    for other, k in q.by_item.items():
+        share = row.get(other)
+        if share is None:
+            share = row[other] = _shares(state, item, other)
+        if share:
+            n += k
+            work += k * items[other].minutes
+    if not reach:
+        return n, float("inf")
+    return n, (work + _in_service(state, reach, now)) / len(reach)
+
+
+def _in_service(state: CentreState, reach: frozenset[int], now: float) -> float:
+    """Minutes the residents at `reach`'s windows still need, by their items' standard."""
+    items, windows, tickets = state.catalog.items, state.windows, state.tickets
+    work = 0.0
+    for n in reach:
         w = windows[n]
         cur = tickets.get(w.ticket) if w.ticket is not None else None
         if cur is not None:
             left = items[cur.item].minutes - (now - w.since) / 60.0
             if left > 0:
                 work += left
-    return len(ahead), work / len(reach)
+    return work

@@ -48,7 +48,10 @@ def queues(centre: Centre, now: float) -> list[dict[str, Any]]:
     for item_id, waiting in by_item.items():
         item = centre.catalog.items[item_id]
         last = max(waiting, key=lambda t: t.sort_key)
-        _, est = centre.estimate(last, now)
+        # what a ticket taken now would face: from the per-item counts, else (a ticket
+        # sent to one window, a booking for later) what the last in line faces, walked
+        new = centre.estimate_new(item_id, now)
+        _, est = new if new is not None else centre.estimate(last, now)
         out.append({
             "item": item_id, "zh": item.name.zh, "en": item.name.en, "line": item.line,
             "waiting": len(waiting),
