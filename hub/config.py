@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .core.booking import BookingRules
 from .core.catalog import Catalog
-from .core.centre_config import DAYS, DEFAULT_HOURS, CentreConfig, Hours, WindowSpec
+from .core.centre_config import DAYS, DEFAULT_HOURS, BookingRules, CentreConfig, Hours, WindowSpec
 from .core.notices import NoticeRules, RemoteRules, RulesError
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec

@@ -16,7 +16,7 @@ from typing import Any
 from ..core import booking as bk
 from ..core import commands as c
 from ..core.effects import DayClosed, Effect
-from ..core.followups import Followup
+from ..core.model import Followup
 from ..report.staff import ServiceWatch
 from ..store.history import DayFacts, day_bounds, day_summary, ticket_rows
 from .state import AppState

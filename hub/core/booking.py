@@ -33,21 +33,18 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from . import commands as c
 from . import signing
 from .effects import Effect, TicketIssued
-from .model import Priority
+from .issuing import take_ticket
+from .model import BOOKED, CANCELLED, CHECKED_IN, LATE, NO_SHOW, Booking, Priority
 from .rejected import Rejected
+from .state import CentreState
 
-if TYPE_CHECKING:
-    from .centre_config import CentreConfig
-    from .state import CentreState
-
-BOOKED, CANCELLED, CHECKED_IN, LATE, NO_SHOW = (
-    "booked", "cancelled", "checked_in", "late", "no_show")
+__all__ = ["BOOKED", "CANCELLED", "CHECKED_IN", "LATE", "NO_SHOW", "Booking"]  # the record's
 STATES = (BOOKED, CANCELLED, CHECKED_IN, LATE, NO_SHOW)
 COUNTS = ("booked", "cancelled", "checked_in", "late", "no_show")  # per day, in this order
 ACTIVE = (BOOKED, CHECKED_IN, LATE)  # hold the resident's one booking of the item and day
@@ -55,46 +52,6 @@ TAKEN = (BOOKED, CHECKED_IN)  # hold a place in the slot's capacity
 NEXT_FREE = 3  # free slots offered when one is full
 MAX_RESIDENT = 128
 _SLOT = re.compile(r"^([^/]{1,64})/([^/]{1,64})/(\d{8})/(\d{4})$")
-
-
-@dataclass(frozen=True, slots=True)
-class BookingRules:
-    """[booking] in centre.toml."""
-
-    slot_minutes: int = 30
-    days_ahead: int = 7
-    capacity: tuple[tuple[str, int], ...] = ()  # (line, bookings per slot) set explicitly
-
-    def __post_init__(self) -> None:
-        if not 5 <= self.slot_minutes <= 240:
-            raise ValueError("[booking] slot_minutes must be 5..240")
-        if not 0 <= self.days_ahead <= 60:
-            raise ValueError("[booking] days_ahead must be 0..60")
-        for line, n in self.capacity:
-            if not isinstance(n, int) or n < 0:
-                raise ValueError(f"[booking] capacity of {line}: a whole number >= 0")
-
-
-def rules_of(config: CentreConfig) -> BookingRules:
-    rules = getattr(config, "booking", None)
-    return rules if isinstance(rules, BookingRules) else BookingRules()
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    code: str  # "B0012": the core's name; residents hold it signed (short_code, qr_text)
-    item: str
-    line: str
-    day: str  # "20261123"
-    slot: float  # the slot's start, epoch seconds
-    resident: str
-    made_at: float
-    state: str = BOOKED
-    ticket: str | None = None  # the ticket a check-in issued
-    at: float | None = None  # when the state last changed
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ---- slots ------------------------------------------------------------------------------
@@ -118,7 +75,15 @@ def day_slots(state: CentreState, d: dt.date) -> list[float]:
 
 
 def capacity(state: CentreState, line: str) -> int:
-    return state._booking_capacity.get(line, 0)
+    return capacities(state).get(line, 0)
+
+
+def capacities(state: CentreState) -> dict[str, int]:
+    """Bookings per slot of each line, derived once from the configuration (line_capacity)
+    when first asked: the state holds it, and does not import this module to fill it."""
+    if state._booking_capacity is None:
+        state._booking_capacity = line_capacity(state)
+    return state._booking_capacity
 
 
 def line_capacity(state: CentreState) -> dict[str, int]:
@@ -265,7 +230,6 @@ def cancel(state: CentreState, cmd: c.CancelBooking, now: float) -> list[Effect]
 
 
 def check_in(state: CentreState, cmd: c.CheckIn, now: float) -> list[Effect]:
-    from .issuing import take_ticket  # issuing imports state; no cycle at call time
 
     if (cmd.booking is None) == (cmd.resident is None):
         raise Rejected("bad_field", "签到需要预约码或身份证 / 簽到需要預約碼或身分證 / check in "
@@ -456,7 +420,7 @@ def today_load(state: CentreState, now: float) -> list[dict[str, Any]]:
         return []
     length = state.booking_rules.slot_minutes * 60
     grace = state.policy.appointment_grace
-    cap = sum(state._booking_capacity.values())
+    cap = sum(capacities(state).values())
     counts: dict[float, dict[str, int]] = {
         s: {"booked": 0, "checked_in": 0, "no_show": 0, "walk_in": 0} for s in starts}
     from_bookings = set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .booking import BookingRules
 from .catalog import COMPREHENSIVE
 from .day_calendar import WEEKDAYS_9_TO_5, Hours
 from .policy import OrderingPolicy
@@ -24,6 +23,24 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_HOURS = WEEKDAYS_9_TO_5
 
 __all__ = ["DAYS", "DEFAULT_HOURS", "CentreConfig", "Hours", "WindowSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRules:
+    """[booking] in centre.toml."""
+
+    slot_minutes: int = 30
+    days_ahead: int = 7
+    capacity: tuple[tuple[str, int], ...] = ()  # (line, bookings per slot) set explicitly
+
+    def __post_init__(self) -> None:
+        if not 5 <= self.slot_minutes <= 240:
+            raise ValueError("[booking] slot_minutes must be 5..240")
+        if not 0 <= self.days_ahead <= 60:
+            raise ValueError("[booking] days_ahead must be 0..60")
+        for line, n in self.capacity:
+            if not isinstance(n, int) or n < 0:
+                raise ValueError(f"[booking] capacity of {line}: a whole number >= 0")
 
 
 @dataclass(frozen=True, slots=True)

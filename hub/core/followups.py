@@ -12,38 +12,16 @@ effects, `FollowupOpened` and `FollowupClosed` (hub/report/staff.py).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import commands as c
 from .effects import Effect
-from .model import Ticket
+from .model import Followup, Ticket
 from .rejected import Rejected
 from .state import CentreState
 
 NOTE_MAX = 500  # characters of a supervisor's note
-
-
-@dataclass(frozen=True, slots=True)
-class Followup:
-    ticket: str  # id
-    number: str
-    window: int
-    clerk: str | None
-    item: str
-    score: int  # 2 不满意 or 1 非常不满意
-    at: float  # when the rating was given
-    comment: str = ""
-    closed_at: float | None = None
-    closed_by: str | None = None
-    note: str = ""
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,48 @@ class HelpRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# ---- bookings (hub/core/booking.py decides them) ----------------------------------------
+BOOKED, CANCELLED, CHECKED_IN, LATE, NO_SHOW = (
+    "booked", "cancelled", "checked_in", "late", "no_show")
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    code: str  # "B0012": the core's name; residents hold it signed (short_code, qr_text)
+    item: str
+    line: str
+    day: str  # "20261123"
+    slot: float  # the slot's start, epoch seconds
+    resident: str
+    made_at: float
+    state: str = BOOKED
+    ticket: str | None = None  # the ticket a check-in issued
+    at: float | None = None  # when the state last changed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- follow-ups of low ratings (hub/core/followups.py decides them) -----------------------
+@dataclass(frozen=True, slots=True)
+class Followup:
+    ticket: str  # id
+    number: str
+    window: int
+    clerk: str | None
+    item: str
+    score: int  # 2 不满意 or 1 非常不满意
+    at: float  # when the rating was given
+    comment: str = ""
+    closed_at: float | None = None
+    closed_by: str | None = None
+    note: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

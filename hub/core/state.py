@@ -10,20 +10,16 @@ and caches rebuilt from the rest: a snapshot does not hold them).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .booking import Booking, line_capacity, rules_of
 from .catalog import Catalog, Item
 from .centre_config import CentreConfig
 from .day_calendar import DayCalendar
 from .effects import Effect, Unreachable
-from .model import Case, HelpRequest, Rating, Ticket, Window, WindowState
+from .model import Booking, Case, Followup, HelpRequest, Rating, Ticket, Window, WindowState
 from .policy import WaitingQueue
 from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
 from .rejected import Rejected
-
-if TYPE_CHECKING:
-    from .followups import Followup
 
 
 class CentreState:
@@ -77,10 +73,10 @@ class CentreState:
         self.bookings: dict[str, Booking] = {}
         self.booking_serial = 0
         self.booking_counts: dict[str, list[int]] = {}
-        self.booking_rules = rules_of(config)
+        self.booking_rules = config.booking
         self._configured_skills = [window_skills(catalog, s, self.policy)
                                    for s in config.windows]
-        self._booking_capacity = line_capacity(self)
+        self._booking_capacity: dict[str, int] | None = None  # booking.capacities
         self._booking_due = float("inf")
         self._booking_day = ""
 

@@ -34,7 +34,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import simpy
 
@@ -58,9 +58,26 @@ from .model import (
 from .policies import Layout
 from .service import Clerk, ServiceModel
 
-if TYPE_CHECKING:
-    from .admission import SimAdmission
-    from .bookings import SimAhead
+
+class SimAdmission(Protocol):
+    """Admission control in a simulated day (hub/sim/admission.py), as the engine calls it
+    (a Protocol here: that module runs whole days with this engine)."""
+
+    def before(self, centre: Centre, cmd: c.Command, now: float, pos: int) -> None: ...
+
+    def after(self, centre: Centre, cmd: c.Command, effects: list[Any], now: float,
+              pos: int) -> None: ...
+
+    def judge(self, centre: Centre, v: Visit, now: float, pos: int,
+              opening: tuple[float, float]) -> str | None: ...
+
+
+class SimAhead(Protocol):
+    """Residents who book ahead or take a number by phone (hub/sim/bookings.py)."""
+
+    def prepare(self, day: Day) -> Any: ...
+
+    def after(self, now: float) -> None: ...
 
 Recorder = Callable[[float, "str | None", dict[str, Any]], None]
 # Carries out one command for the device `dev` at simulated time `now` instead of the

@@ -26,7 +26,7 @@ from onewindow.hub.config import ConfigError, check, from_dict
 from onewindow.hub.core import booking as bk
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
-from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+from onewindow.hub.core.centre_config import BookingRules, CentreConfig, WindowSpec
 from onewindow.hub.core.model import Priority
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.notify.phones import PhoneVault, parse_phone
@@ -117,10 +117,10 @@ def test_booking_config_is_parsed_into_the_centre_and_its_limits():
     cfg = from_dict({**BASE, "booking": {"slot_minutes": 15, "days_ahead": 3,
                                          "capacity": {"social": 4},
                                          "limits": {"address": {"burst": 3, "per_minute": 2}}}})
-    assert cfg.centre.booking == bk.BookingRules(15, 3, (("social", 4),))
+    assert cfg.centre.booking == BookingRules(15, 3, (("social", 4),))
     assert cfg.booking_limits.address == Rate(3, 2)
     assert cfg.booking_limits.resident == BookingLimits().resident
-    assert from_dict(BASE).centre.booking == bk.BookingRules()
+    assert from_dict(BASE).centre.booking == BookingRules()
     centre = Centre(load_catalog(), cfg.centre)
     assert bk.capacity(centre, "social") == 4
     assert bk.capacity(centre, "housing") == 2  # not named: the windows that serve the line

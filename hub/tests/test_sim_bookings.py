@@ -14,8 +14,8 @@ import pytest
 from onewindow.hub.app import HubApp
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core import booking
-from onewindow.hub.core.booking import BookingRules
 from onewindow.hub.core.centre import Centre
+from onewindow.hub.core.centre_config import BookingRules
 from onewindow.hub.devices import Registry
 from onewindow.hub.sim.bookings import AheadModel, SimAhead
 from onewindow.hub.sim.engine import Engine
