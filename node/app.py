@@ -46,6 +46,10 @@ SCORES = {"rate_5": 5, "rate_4": 4, "rate_3": 3, "rate_2": 2, "rate_1": 1,
 WINDOW_EVENTS = ("call", "recall", "skip", "transfer", "pause", "help")
 
 
+# A booking of this card that cannot check in now (protocol/README.md `checkin`): said, and
+# no walk-in ticket printed in its place (too early: the booked slot is still to come).
+BOOKING_REFUSALS = ("too_early", "not_today", "already_checked_in", "booking_cancelled")
+
 class CaptureError(Exception):
     """A capture that produced no page: `alert` names a device fault for the node's status
     ("camera": unplugged or dead), None when the camera is fine (no page in view)."""
@@ -233,6 +237,13 @@ class NodeApp:
         await self.link.set_alerts([a for a in self.link.alerts if a != "card_unreadable"])
         resident = self.io.token(ident)  # the raw number stops here
         if self.cfg.role == "kiosk":
+            # A resident who booked with this card checks in (an appointment ticket, first in
+            # its slot, printed here); without a booking today the tap takes a ticket.
+            # Any other answer (no booking today, a hub without bookings) takes a ticket.
+            reply = await self.link.event("checkin", resident=resident)
+            if reply is not None and (reply[0] == "res"
+                                      or reply[1].get("code") in BOOKING_REFUSALS):
+                return self._verdict("checkin", reply)
             # Only the class leaves the node: never the birth date, the age or the number.
             priority = priority_class(ev.ident, self.io.today(), self.cfg.priority_age)
             extra: dict[str, Any] = {"priority": priority} if priority else {}
