@@ -17,16 +17,25 @@ staff software without a source device.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
 
+from ...protocol import ow_protocol as proto
+from ...protocol.ow_device import CMD
 from ..core.rejected import Rejected
+from ..devices import Publish
 from ..forecast import admission as adm
 from ..forecast.paths import INF
+from ..render.escpos import render_day_full
 from ..store.journal import Record
 from . import waits
+from .outbound import dev_topic
 from .state import AppState
+
+PRINTERS = ("box", "kiosk")  # the devices a refused press gets the day-full slip from
+SLIP_TTL = 30  # s: printed now or not at all
 
 KEY = "adm"  # the take record's field: the verdict, when not "ok"
 
@@ -102,3 +111,33 @@ def can_serve(app: AppState, now: float) -> int:
     standard = sum(i.minutes * 60.0 * i.weight for i in items) / weight or 300.0
     occupancy = w.learner.mean_seconds(standard * w.learner.ratio()) + w.wrap
     return adm.can_serve(now, opening[1], free, occupancy)
+
+
+def full_slip(app: AppState, dev: str, item: str, seq: int, message: str,
+              now: float) -> Publish | None:
+    """The `print` command of the day-full slip for a refused press at a box or kiosk (its
+    id names the device's event, so a repeat of that event gets it again and the device's
+    command ids print it once). None for a device without a printer or an unknown item."""
+    spec = app.registry.get(dev)
+    it = app.centre.catalog.items.get(item)
+    if spec is None or spec.spec.role not in PRINTERS or it is None:
+        return None
+    name = app.centre.catalog.name
+    chinese = app.slip_chinese
+    tw = chinese == "zh_TW"
+    base = app.status_url
+    book = (base[:-len("/t/")] + f"/book?item={item}"
+            if app.booking_key is not None and base.endswith("/t/") else None)
+    closed = message.startswith(adm.CLOSED_TEXT[0])
+    escpos = render_day_full({
+        "centre_zh": name.traditional if tw else name.zh, "centre_en": name.en,
+        "item_zh": it.name.traditional if tw else it.name.zh, "item_en": it.name.en,
+        "closed": closed, "book": book, "chinese": chinese,
+        "at": app.centre.local_time(now).strftime("%Y-%m-%d %H:%M")})
+    words = adm.CLOSED_TEXT if closed else adm.FULL_TEXT
+    cmd = {"id": f"{app.boot}.full.{dev}.{seq}", "ttl": SLIP_TTL, "type": "print",
+           "ticket": "-", "lines": [words[1] if tw else words[0], words[2]],
+           "escpos": base64.b64encode(escpos).decode("ascii")}
+    if book:
+        cmd["qr"] = book
+    return Publish(dev_topic(app, dev, CMD), proto.encode(CMD, cmd))

@@ -19,8 +19,9 @@ from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import ACK, CMD, EVT, STATUS
 from ..core import commands as c
 from ..core.rejected import Rejected
-from ..devices import Device
+from ..devices import Device, Publish
 from ..store.journal import Record
+from . import admission
 from .device_commands import to_command
 from .outbound import block_cmd, dev_topic, device_state, err, to_device
 from .records import apply_record, operate
@@ -99,7 +100,12 @@ def _event(app: AppState, dev: Device, msg: dict[str, Any], now: float) -> Step:
     try:
         publishes = apply_record(app, rec)
     except Rejected as e:
-        return _reject(app, dev, seq, e)
+        if e.code != "day_full":
+            return _reject(app, dev, seq, e)
+        # a box has no screen: the refusal is printed too, with a QR to book another time
+        slip = admission.full_slip(app, dev.spec.id, str(body.get("item")), seq, e.message,
+                                   now)
+        return _reject(app, dev, seq, e, [slip] if slip is not None else [])
     step = Step([rec], publishes)
     if body.get("op") == "take" and body.get("number"):
         app.pos = rec.pos
@@ -115,8 +121,11 @@ def _event(app: AppState, dev: Device, msg: dict[str, Any], now: float) -> Step:
     return Step(step.records, publishes)
 
 
-def _reject(app: AppState, dev: Device, seq: int, e: Rejected) -> Step:
+def _reject(app: AppState, dev: Device, seq: int, e: Rejected,
+            also: list[Publish] | None = None) -> Step:
     step = error(app, dev.spec.id, e.code, e.message, seq=seq, **e.detail)
+    if also:
+        step = Step(publishes=[*step.publishes, *also])
     dev.last_seq = seq
     dev.last_reply = list(step.publishes)
     return step

@@ -204,14 +204,18 @@ WORDS = {
               "offline": "离线取号 请留意叫号",
               "tips": "办事提醒", "tips_bring": "下列材料请带齐后再来办理",
               "tips_more": "……另有{n}项，请扫码查看", "tips_scan": "扫码查看完整清单",
-              "tips_end": "材料齐全，一次办成"},
+              "tips_end": "材料齐全，一次办成",
+              "full": "今日号源已满", "closed": "今日已停止办理",
+              "book": "请扫码预约其他时间", "later": "请改日（工作日）再来办理"},
     "zh_TW": {"ahead": "前面還有{n}人", "no_window": "暫無開放窗口，請洽詢工作人員",
               "wait": "預計等候約{n}分鐘", "wait_range": "預計等候約{n}分鐘（{lo}-{hi}分鐘）",
               "watch": "請留意叫號", "priority": PRIORITY_ZH_TW, "priority_more": PRIORITY_EN,
               "offline": "離線取號 請留意叫號",
               "tips": "辦事提醒", "tips_bring": "下列材料請帶齊後再來辦理",
               "tips_more": "……另有{n}項，請掃碼查看", "tips_scan": "掃碼查看完整清單",
-              "tips_end": "材料齊全，一次辦成"},
+              "tips_end": "材料齊全，一次辦成",
+              "full": "今日號源已滿", "closed": "今日已停止辦理",
+              "book": "請掃碼預約其他時間", "later": "請改日（工作日）再來辦理"},
 }
 
 
@@ -299,6 +303,40 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
 
 OFFLINE_ZH = "离线取号 请留意叫号"
 OFFLINE_EN = "Offline ticket: watch the board"
+
+
+def render_day_full(slip: dict[str, Any]) -> bytes:
+    """ESC/POS bytes for the slip a box or kiosk prints when a press is refused because the
+    day cannot serve it (admission control, mode "stop"; hub/app/admission.py): a resident
+    at a box has no screen, so the paper says it, and where the centre takes bookings, a QR
+    to book another time.
+
+    ``slip`` keys: centre_zh, centre_en, item_zh, item_en, closed (bool: closed for today
+    rather than full), book (URL, or None), at (local time), chinese (zh_CN | zh_TW).
+    """
+    w = words(slip.get("chinese"))
+    s = Slip()
+    s.zh(slip["centre_zh"], bold=True)
+    if slip.get("centre_en"):
+        s.line(slip["centre_en"])
+    s.blank()
+    s.zh(w["closed"] if slip["closed"] else w["full"], bold=True, size=(2, 2))
+    s.line("Closed for today" if slip["closed"] else "Today is fully booked")
+    s.blank()
+    s.zh(slip["item_zh"])
+    if slip.get("item_en"):
+        s.line(slip["item_en"])
+    s.blank()
+    if slip.get("book"):
+        s.zh(w["book"])
+        s.line("Scan to book another time")
+        s.qr(str(slip["book"]))
+    else:
+        s.zh(w["later"])
+        s.line("Please come back on another working day")
+    s.blank()
+    s.line(slip["at"])
+    return s.cut()
 
 
 @functools.lru_cache(maxsize=8)
