@@ -213,3 +213,11 @@ def pcscd_vcard(pcscd: PcscdInfo) -> Iterator[Callable[..., object]]:
 # ================================================================================================
 # (end of the card reader section)
 # ================================================================================================
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One pcscd serves the machine (its vpcd reader port is fixed): the tests that use it
+    run on one xdist worker, one after another (tools/dev.sh runs two workers)."""
+    for item in items:
+        if "pcscd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("pcscd"))

@@ -36,6 +36,10 @@ from onewindow.tools import demo
 from onewindow.tools.demo.view import LiveView
 from onewindow.tools.simdevice import DeviceError
 
+# The demo's web side takes port 8080 when it is free: two demos at once (xdist's two
+# workers) would both see it free. One worker runs every demo test.
+pytestmark = pytest.mark.xdist_group("demo-port-8080")
+
 TICKET_DEVICES = {"box-1", "box-2", "kiosk-1"}
 
 

@@ -19,6 +19,10 @@ from onewindow.hub.core import booking
 from onewindow.hub.store.journal import Journal, Record
 from onewindow.tools import demo
 
+# The demo's web side takes port 8080 when it is free: two demos at once (xdist's two
+# workers) would both see it free. One worker runs every demo test.
+pytestmark = pytest.mark.xdist_group("demo-port-8080")
+
 
 def _journal(folder: Path) -> list[Record]:
     journal = Journal(f"sqlite:///{folder / 'journal.db'}")
