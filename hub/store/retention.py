@@ -13,6 +13,8 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
   rewritten snapshots hold (no case or ticket keeps a token its take record lost).
   Replay does not depend on removed tokens: they only refuse a second active ticket of the
   same resident, and the journal holds only commands that were accepted.
+* Residents' comments on ratings (`comment` in `rate` records, and a follow-up's copy in
+  snapshots): blanked once the rating's day is `resident_days` old; the score stays.
 * Phone numbers of remote tickets (`phone` in `remote_take` records, sealed; the contact
   beside the ticket in snapshots): removed once the ticket's day is `resident_days` old,
   with the take's resident token (a keyed hash of the number) under the rule above. They
@@ -92,6 +94,7 @@ class Plan:
     card_records: int = 0  # card records whose token is blanked
     tokens: int = 0  # distinct tokens removed
     phones: int = 0  # sealed phone numbers removed (remote takes)
+    comments: int = 0  # residents' rating comments blanked (free text: it may name them)
     snapshots: int = 0  # snapshots rewritten without them
     tickets_with_documents: int = 0
     documents: int = 0
@@ -100,17 +103,20 @@ class Plan:
     rewrite: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     token_set: set[str] = field(default_factory=set, repr=False)
     phone_set: set[str] = field(default_factory=set, repr=False)
+    comment_set: set[str] = field(default_factory=set, repr=False)
     doc_dirs: list[Path] = field(default_factory=list, repr=False)
 
     def record(self, retention: Retention) -> dict[str, Any]:
         body = {k: v for k, v in asdict(self).items()
-                if k not in ("rewrite", "token_set", "phone_set", "doc_dirs")}
+                if k not in ("rewrite", "token_set", "phone_set", "comment_set",
+                             "doc_dirs")}
         return {"op": OP, **body, "retention": asdict(retention)}
 
     def describe(self) -> str:
         return (f"resident tokens of days before {self.residents_before}: "
                 f"{self.tokens} tokens in {self.take_records} tickets and "
                 f"{self.card_records} card look-ups, {self.phones} sealed phone numbers, "
+                f"{self.comments} rating comments, "
                 f"{self.snapshots} snapshots rewritten; "
                 f"documents of days before {self.materials_before}: {self.documents} "
                 f"({self.document_bytes / 1e6:.1f} MB) of {self.tickets_with_documents} "
@@ -177,6 +183,17 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
                 out.take_records += 1
                 out.token_set.add(token)
             out.rewrite[pos] = b
+        # A resident's comment on a rating is free text (it may hold a name or a number):
+        # blanked like a token once its day is past retention; the score stays.
+        for pos, body in conn.execute(select(journal.c.pos, journal.c.body).where(
+                journal.c.op == "rate", journal.c.ts < res_ts,
+                journal.c.body.like('%"comment"%'))):
+            b = out.rewrite.get(pos) or json.loads(body)
+            if b.get("comment"):
+                out.comment_set.add(b["comment"])
+                b["comment"] = ""
+                out.rewrite[pos] = b
+                out.comments += 1
     out.tokens = len(out.token_set)
     out.phones = len(out.phone_set)
     _plan_documents(out, Path(files_dir), cases, closed, mat_day, tz)
@@ -232,6 +249,17 @@ def _without(value: Any, tokens: set[str]) -> Any:
     return value
 
 
+def _blank_comments(value: Any, comments: set[str]) -> Any:
+    """`value` with every `comment` field that holds one of `comments` blanked to "", as a
+    replay of the rewritten rate records builds it (a follow-up keeps its empty comment)."""
+    if isinstance(value, list):
+        return [_blank_comments(v, comments) for v in value]
+    if isinstance(value, dict):
+        return {k: "" if k == "comment" and v in comments else _blank_comments(v, comments)
+                for k, v in value.items()}
+    return value
+
+
 def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
     """Carry out plan `p`: one transaction for the journal (rewritten records and the purge
     record) and the snapshots, then the documents. The purge record's position."""
@@ -249,7 +277,7 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
             conn.execute(update(journal).where(journal.c.pos == at).values(
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
         gone = p.token_set | p.phone_set
-        if gone:
+        if gone or p.comment_set:
             rows = conn.execute(select(snapshot.c.pos, snapshot.c.sha256, snapshot.c.codec,
                                        snapshot.c.data)).all()
             for row in rows:
@@ -257,9 +285,9 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
                     state = decode(bytes(row.data), row.sha256, row.codec)
                 except ValueError:
                     continue  # unusable anyway: start-up passes over it
-                if not _mentions(state, gone):
+                if not _mentions(state, gone | p.comment_set):
                     continue
-                data, _ = encode(_without(state, gone))
+                data, _ = encode(_blank_comments(_without(state, gone), p.comment_set))
                 conn.execute(update(snapshot).where(snapshot.c.pos == row.pos).values(
                     data=data, sha256=hashlib.sha256(data).hexdigest()))
                 p.snapshots += 1
