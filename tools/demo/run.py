@@ -35,6 +35,7 @@ from ...hub.mqtt.broker import LOOPBACK, free_port
 from ...hub.runner import HubRunner
 from ...hub.serve import serve
 from ...hub.sim.metrics import DayResult, tally
+from ...hub.web import ListenError
 from ..simdevice import SimDevice
 from .actuation import Simulation
 from .scenario import CENTRE_ID, REOPEN_AT, Plan, SimClock, clerk_names, demo_config, demo_day, plan
@@ -84,9 +85,15 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
     # hub warning; in a demo they are the normal course of things and would tear up the screen.
     hub_log.setLevel(logging.ERROR)
     try:
-        with _folder(workdir) as folder:
-            return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
-                              bookings, admission)
+        try:
+            with _folder(workdir) as folder:
+                return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
+                                  bookings, admission, _web_port())
+        except ListenError:
+            # 8080 was free a moment ago and is taken now (another demo starting): any port
+            with _folder(workdir) as folder:
+                return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
+                                  bookings, admission, free_port())
     finally:
         hub_log.setLevel(level)
 
@@ -103,9 +110,8 @@ def _folder(workdir: Path | None) -> Any:
 
 async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, folder: Path,
                minutes: float, live: bool, seed: int, bookings: bool = False,
-               admission: str = "") -> DemoRun | None:
+               admission: str = "", web_port: int = 8080) -> DemoRun | None:
     port = free_port()
-    web_port = _web_port()
     db = folder / "journal.db"
     config = from_dict(demo_config(p.layout, port, db, web_port, admission))
     # Broker accounts for the devices, as `onewindow provision` makes them: the embedded
@@ -172,6 +178,8 @@ async def _stop_hub(hub: asyncio.Task[None], hub_stop: asyncio.Event, console: C
         hub.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await hub
+    except ListenError:
+        pass  # its web port was taken: run_demo tries another
     except Exception as e:  # the hub failed; say so rather than hide it
         console.print(f"hub stopped with an error: {e!r}")
 
@@ -210,7 +218,10 @@ def _demo_account(db_url: str) -> str:
     password = "demo-" + secrets.token_hex(4)
     accounts = Accounts(db_url)
     try:
-        accounts.add("admin", password, "admin", "演示管理员 Demo admin")
+        if accounts.get("admin") is None:
+            accounts.add("admin", password, "admin", "演示管理员 Demo admin")
+        else:  # a demo run again in the same folder: a fresh password all the same
+            accounts.set_password("admin", password)
     finally:
         accounts.close()
     return password

@@ -302,3 +302,20 @@ def test_clerk_names_are_masked() -> None:
     names = demo.clerk_names(8, random.Random(1))
     assert len(set(names)) == 8
     assert all("*" in n and len(n) in (2, 3) for n in names)
+
+
+async def test_the_demo_moves_to_another_port_when_its_web_port_is_taken_meanwhile(
+        tmp_path: Path, monkeypatch) -> None:
+    """8080 seen free, then taken before the hub listens (another demo starting): the demo
+    runs on a free port instead of failing."""
+    import socket
+
+    from onewindow.tools.demo import run as demo_run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setattr(demo_run, "_web_port", lambda: taken.getsockname()[1])
+        run = await demo.run_demo(asyncio.Event(), minutes=0.02, speed=3000, windows=2,
+                                  live=False, workdir=tmp_path / "demo")
+    assert run is not None and not run.errors
