@@ -23,3 +23,9 @@ depends_on = None
 def upgrade() -> None:
     op.execute("UPDATE history_ratings SET score = CASE score WHEN 1 THEN 5 WHEN 2 THEN 3 "
                "WHEN 3 THEN 1 ELSE score END")
+
+
+def downgrade() -> None:
+    # Like every step here: a 5 from a three-level "good" and a 5 given as 非常满意 are
+    # the same row afterwards, so there is no way back but a backup.
+    raise NotImplementedError("forward only: restore a backup (onewindow restore) instead")
