@@ -139,8 +139,12 @@ def _password(stdin: bool) -> str:
 @user_app.command("add")
 def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
              username: str = typer.Option(..., "--username", "-u"),
-             role: str = typer.Option(..., "--role", "-r",
-                                      help="clerk | specialist | supervisor | technician | admin"),
+             role: str = typer.Option(
+                 ..., "--role", "-r",
+                 help="clerk | specialist | backoffice | supervisor | technician | admin"),
+             department: str | None = typer.Option(
+                 None, "--department", "-d",
+                 help="a backoffice user's or specialist's department (the catalog's)"),
              display: str = typer.Option("", "--display", help="name shown on the pages"),
              window: int | None = typer.Option(None, "--window", "-w",
                                                help="a clerk's fixed window"),
@@ -149,11 +153,20 @@ def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.tom
     """Create a staff account (the password is asked for, or read from stdin)."""
     import time
 
+    if department is not None:
+        from .catalog import load_catalog
+
+        catalog = load_catalog(centre_config(config).catalog_path)
+        if department not in catalog.departments:
+            raise typer.BadParameter(
+                f"no department {department!r}; the catalog has "
+                f"{', '.join(catalog.departments)}", param_hint="--department")
     with _accounts(config) as accounts:
         acc = accounts.add(username, _password(password_stdin), role, display, window,
-                           time.time())
+                           time.time(), department)
     typer.echo(f"added {acc.username} ({acc.role}"
-               f"{f', window {acc.window}' if acc.window else ''})")
+               f"{f', window {acc.window}' if acc.window else ''}"
+               f"{f', department {acc.department}' if acc.department else ''})")
 
 
 @user_app.command("list")
@@ -162,7 +175,7 @@ def user_list(config: Path = typer.Option(..., "--config", "-c", help="centre.to
     with _accounts(config) as accounts:
         for a in accounts.list():
             typer.echo(f"{a.username}\t{a.display}\t{a.role}\t{a.window or '-'}\t"
-                       f"{'active' if a.active else 'disabled'}")
+                       f"{a.department or '-'}\t{'active' if a.active else 'disabled'}")
 
 
 @user_app.command("passwd")

@@ -62,6 +62,13 @@ class Item:
     conditions: Text = Text("", "")
     related: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    department: str = ""  # the back-office department (科室) that approves it; "" = its line
+
+    @property
+    def approver(self) -> str:
+        """The department that approves this item's promised cases and answers help calls
+        about it: the catalog's `department`, or the item's line (条线) by default."""
+        return self.department or self.line
 
     @property
     def specialised(self) -> bool:
@@ -74,6 +81,7 @@ class Catalog:
     window_kinds: tuple[str, ...]
     lines: dict[str, Line]
     items: dict[str, Item]
+    departments: dict[str, Text] = field(default_factory=dict)
     _by_kind: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def item(self, item_id: str) -> Item | None:
@@ -150,6 +158,7 @@ def _parse(data: dict[str, Any]) -> Catalog:
             conditions=_text(raw["conditions"]) if raw.get("conditions") else Text("", ""),
             related=tuple(raw.get("related", ())),
             keywords=tuple(raw.get("keywords", ())),
+            department=str(raw.get("department") or ""),
         )
         if item.id in items:
             raise CatalogError(f"duplicate item id {item.id!r}")
@@ -161,8 +170,25 @@ def _parse(data: dict[str, Any]) -> Catalog:
         if unknown or not item.window_kinds:
             raise CatalogError(f"item {item.id!r}: unknown window kinds {sorted(unknown)}")
         items[item.id] = item
+    departments = _departments(data, lines)
     for item in items.values():
         missing = [r for r in item.related if r not in items]
         if missing:
             raise CatalogError(f"item {item.id!r}: related items {missing} do not exist")
-    return Catalog(_printed("centre_name", _text(data["centre_name"])), kinds, lines, items)
+        if item.approver not in departments:
+            raise CatalogError(f"item {item.id!r} names unknown department {item.approver!r}")
+    return Catalog(_printed("centre_name", _text(data["centre_name"])), kinds, lines, items,
+                   departments)
+
+
+def _departments(data: dict[str, Any], lines: dict[str, Line]) -> dict[str, Text]:
+    """The back-office departments (科室): the catalog's `departments` list (id and names)
+    when it has one, else one per line (条线), which is how most centres are organised."""
+    if "departments" not in data:
+        return {line.id: line.name for line in lines.values()}
+    out: dict[str, Text] = {}
+    for raw in data["departments"]:
+        if raw["id"] in out:
+            raise CatalogError(f"duplicate department id {raw['id']!r}")
+        out[str(raw["id"])] = _text(raw)
+    return out

@@ -27,6 +27,7 @@ from .schema import staff_accounts as accounts
 from .schema import staff_sessions as sessions
 
 ROLES = ("clerk", "specialist", "supervisor", "technician", "backoffice", "admin")
+DEPARTMENT_ROLES = ("specialist", "backoffice")  # roles that belong to a department
 IDLE_S = 30 * 60.0
 ABSOLUTE_S = 12 * 3600.0
 TOUCH_S = 60.0  # write `seen` at most once a minute per session
@@ -45,10 +46,11 @@ class Account:
     role: str
     window: int | None
     active: bool = True
+    department: str | None = None  # a back-office user's or specialist's department (科室)
 
     def to_dict(self) -> dict[str, Any]:
         return {"username": self.username, "display": self.display, "role": self.role,
-                "window": self.window, "active": self.active}
+                "window": self.window, "active": self.active, "department": self.department}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +81,28 @@ class Accounts:
 
     # ---- accounts --------------------------------------------------------------------
     def add(self, username: str, password: str, role: str, display: str = "",
-            window: int | None = None, now: float = 0.0) -> Account:
+            window: int | None = None, now: float = 0.0,
+            department: str | None = None) -> Account:
+        """A new account. `department`: the catalog department (科室) a back-office user or
+        specialist belongs to; the caller checks it names one (`Catalog.departments`)."""
         if not _USERNAME.match(username):
             raise AccountError("username: 2-64 letters, digits or . _ @ -")
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
         if window is not None and role != "clerk":
             raise AccountError("only a clerk has a window")
+        if department is not None and role not in DEPARTMENT_ROLES:
+            raise AccountError(f"only a {' or '.join(DEPARTMENT_ROLES)} belongs to a department")
+        if department is not None and not (0 < len(department) <= 32):
+            raise AccountError("department: 1-32 characters")
         _check_password(password)
-        acc = Account(username, display or username, role, window)
+        acc = Account(username, display or username, role, window, True, department)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(accounts).values(
                     username=username, display=acc.display, role=role, window=window,
-                    hash=self.hasher.hash(password), active=True, created=now))
+                    department=department, hash=self.hasher.hash(password), active=True,
+                    created=now))
         except IntegrityError as e:
             raise AccountError(f"user {username!r} exists already") from e
         return acc
@@ -106,6 +116,17 @@ class Accounts:
         with self.engine.connect() as conn:
             rows = conn.execute(select(accounts).order_by(accounts.c.username)).all()
         return [_account(r) for r in rows]
+
+    def set_department(self, username: str, department: str | None) -> None:
+        """Move a back-office user or specialist to another department (None: none)."""
+        acc = self.get(username)
+        if acc is None:
+            raise AccountError(f"no user {username!r}")
+        if department is not None and acc.role not in DEPARTMENT_ROLES:
+            raise AccountError(f"only a {' or '.join(DEPARTMENT_ROLES)} belongs to a department")
+        with self.engine.begin() as conn:
+            conn.execute(update(accounts).where(accounts.c.username == username)
+                         .values(department=department))
 
     def set_password(self, username: str, password: str) -> None:
         _check_password(password)
@@ -167,7 +188,8 @@ class Accounts:
             row = conn.execute(
                 select(sessions.c.window, sessions.c.created, sessions.c.seen,
                        accounts.c.username, accounts.c.display, accounts.c.role,
-                       accounts.c.window.label("home"), accounts.c.active)
+                       accounts.c.window.label("home"), accounts.c.active,
+                       accounts.c.department)
                 .join(accounts, accounts.c.username == sessions.c.username)
                 .where(sessions.c.token == key)).first()
         if row is None:
@@ -179,7 +201,8 @@ class Accounts:
         if touch and now - row.seen >= TOUCH_S:
             with self.engine.begin() as conn:
                 conn.execute(update(sessions).where(sessions.c.token == key).values(seen=now))
-        acc = Account(row.username, row.display, row.role, row.home, row.active)
+        acc = Account(row.username, row.display, row.role, row.home, row.active,
+                      row.department)
         return Session(acc, row.window, row.created, now if touch else row.seen)
 
     def end_session(self, token: str) -> None:
@@ -193,7 +216,9 @@ def _check_password(password: str) -> None:
 
 
 def _account(row: Any) -> Account:
-    return Account(row.username, row.display, row.role, row.window, bool(row.active))
+    return Account(row.username, row.display, row.role, row.window, bool(row.active),
+                   row.department)
 
 
-__all__ = ["ABSOLUTE_S", "IDLE_S", "ROLES", "Account", "AccountError", "Accounts", "Session"]
+__all__ = ["ABSOLUTE_S", "DEPARTMENT_ROLES", "IDLE_S", "ROLES", "Account", "AccountError",
+           "Accounts", "Session"]

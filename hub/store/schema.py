@@ -72,6 +72,7 @@ staff_accounts = Table(
     Column("hash", String(256), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created", Float, nullable=False),
+    Column("department", String(32)),  # a back-office user's or specialist's (migration 0004)
 )
 staff_sessions = Table(
     "staff_sessions", metadata,

@@ -142,10 +142,20 @@ def test_cli_user_add_and_list(tmp_path):
     r = run.invoke(cli, ["user", "add", "--config", str(cfg), "--username", "chen",
                          "--role", "supervisor"], input="another-pass\nanother-pass\n")
     assert r.exit_code == 0, r.output
+    r = run.invoke(cli, ["user", "add", "--config", str(cfg), "--username", "li",
+                         "--role", "backoffice", "--department", "nowhere",
+                         "--password-stdin"], input="s3cret-pass\n")
+    assert r.exit_code == 2 and "no department 'nowhere'" in r.output
+    r = run.invoke(cli, ["user", "add", "--config", str(cfg), "--username", "li",
+                         "--role", "backoffice", "--department", "civil",
+                         "--password-stdin"], input="s3cret-pass\n")
+    assert r.exit_code == 0 and "department civil" in r.output, r.output
     r = run.invoke(cli, ["user", "list", "--config", str(cfg)])
     assert r.exit_code == 0
     lines = r.output.strip().splitlines()
-    assert lines == ["chen\tchen\tsupervisor\t-\tactive", "zhang\t张伟\tclerk\t2\tactive"]
+    assert lines == ["chen\tchen\tsupervisor\t-\t-\tactive",
+                     "li\tli\tbackoffice\t-\tcivil\tactive",
+                     "zhang\t张伟\tclerk\t2\t-\tactive"]
     a = Accounts(f"sqlite:///{tmp_path / 'hub.db'}")
     try:
         assert a.verify("zhang", "s3cret-pass") is not None
