@@ -73,6 +73,7 @@ staff_accounts = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created", Float, nullable=False),
     Column("department", String(32)),  # a back-office user's or specialist's (migration 0004)
+    Column("station", String(32)),  # a station account's community station (migration 0005)
 )
 staff_sessions = Table(
     "staff_sessions", metadata,
