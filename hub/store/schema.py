@@ -116,6 +116,9 @@ history_days = Table(
     Column("wait_sum_min", Float, nullable=False),
     Column("wait_p90_min", Float),
     Column("one_window", Integer, nullable=False),  # served where first called
+    # kiosk pre-reviews that ended without a ticket, and of them with tips printed (0006)
+    Column("kiosk_left", Integer, nullable=False, server_default="0"),
+    Column("kiosk_left_tips", Integer, nullable=False, server_default="0"),
 )
 history_tickets = Table(
     "history_tickets", metadata,
@@ -130,7 +133,12 @@ history_tickets = Table(
     Column("wait_min", Float),
     Column("one_window", Boolean, nullable=False),
     Column("extra_items", String(1024), nullable=False, default=""),  # comma-separated
+    # the resident token, the pre-review outcome and what it was returned for (0006)
+    Column("resident", String(64)),
+    Column("review", String(16)),  # complete | queued_anyway | null: none
+    Column("returned", String(1024), nullable=False, server_default=""),  # "ITEM.k,..."
     Index("ix_history_tickets_day", "day"),
+    Index("ix_history_tickets_resident", "resident", "item", "day"),
 )
 history_ratings = Table(
     "history_ratings", metadata,
