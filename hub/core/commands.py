@@ -123,13 +123,24 @@ class Reprint(Command):
 
 @dataclass(frozen=True, slots=True)
 class CaseUpdate(Command):
-    """The back office's word on a promised item (承诺件) accepted at a window.
+    """The back office's word on a promised item (承诺件) accepted at a window
+    (hub/core/cases.py; the states and moves are `CASE_ACTIONS`).
 
-    `action`: ``returned`` (退件: sent back to the window, open -> returned),
-    ``resubmitted`` (the window sent it on again, returned -> open), ``corrected``
-    (补正: the acceptance had to be corrected, the case stays open), ``closed`` (办结,
+    `action`: ``returned`` (退件 for correction 补正, open -> returned: a non-empty
+    `reason` and the `materials` to correct, 0-based indices into the item's catalog
+    materials, at least one when the item lists any), ``resubmitted`` (the corrected
+    materials came back, returned -> open), ``corrected`` (the acceptance had to be
+    corrected, the case stays open), ``reassigned`` (sent to another `department` of the
+    catalog with a `reason`, open or returned, its state stays), ``approved`` (open ->
+    ready: waiting for pick-up, 统一窗口出件), ``handed_over`` (ready -> closed: the result
+    collected, `by` the clerk or "card"), ``closed`` (办结 with nothing to collect,
     open -> closed), ``reopened`` (a closed case opened again, closed -> open).
     Returned, corrected and reopened count against the clerk who accepted the case.
+
+    `by`: who did it (the staff page's user; "card" for a hand-over signed by the
+    resident's card). Every record written since the case loop carries the key, even as
+    null; a record without it was written before and is replayed by the rules of its
+    time (`before_loop`: a return needed no reason or materials then).
 
     `restore`: a closed case that has left the core's memory (archived at the day's close
     after its closing) is reopened with its archived fields (`Case` field -> value), which
@@ -142,11 +153,22 @@ class CaseUpdate(Command):
     action: str
     reason: str = ""
     restore: dict[str, Any] | None = None
+    by: str | None = None
+    department: str = ""  # reassigned: where to
+    materials: tuple[int, ...] = ()  # returned: which of the item's materials
+    # A record from before the case loop (no `by` key). Never recorded: only
+    # `from_record` sets it.
+    before_loop: bool = False
 
     def to_record(self) -> dict[str, Any]:
         d = Command.to_record(self)
         if d["restore"] is None:
             del d["restore"]  # records stay as they were before archiving
+        for key in ("department", "materials"):
+            if not d[key]:
+                del d[key]
+        if d.pop("before_loop"):
+            del d["by"]  # written again as it was: still replayed by its old rules
         return d
 
 
@@ -236,13 +258,21 @@ class CheckIn(Command):
     source: str | None = None
     request: int | None = None
 
-CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {  # action -> (from states, to state)
+# action -> (from states, to state); SAME: the case keeps its state. A case is `open` at
+# its department's back office, `returned` to the window for correction (补正), `ready`
+# for pick-up (统一窗口出件) once approved, `closed` when handed over or closed directly.
+SAME = ""
+CASE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "returned": (("open",), "returned"),
     "resubmitted": (("returned",), "open"),
     "corrected": (("open",), "open"),
+    "reassigned": (("open", "returned"), SAME),
+    "approved": (("open",), "ready"),
+    "handed_over": (("ready",), "closed"),
     "closed": (("open",), "closed"),
     "reopened": (("closed",), "open"),
 }
+CASE_STATES = ("open", "returned", "ready", "closed")
 CASE_DEFECTS = ("returned", "corrected", "reopened")
 
 
@@ -295,7 +325,7 @@ ALL: tuple[type[Command], ...] = (
     MarkPriority, CloseFollowup,
 )
 BY_OP: dict[str, type[Command]] = {c.op: c for c in ALL}
-_TUPLE_FIELDS = {"extra_items", "skills", "prefixes"}
+_TUPLE_FIELDS = {"extra_items", "skills", "prefixes", "materials"}
 # Remote takes and notices (hub/core/notices.py).
 BY_OP.update({k.op: k for k in (RemoteTake, NoticeDue, NoticeOutcome)})
 _TUPLE_FIELDS.add("channels")
@@ -311,6 +341,8 @@ def from_record(record: dict[str, Any]) -> Command:
         if f.name in record:
             value = record[f.name]
             kwargs[f.name] = tuple(value) if f.name in _TUPLE_FIELDS else value
+    if cls is CaseUpdate and "by" not in record:
+        kwargs["before_loop"] = True  # written before the case loop: its rules (cases.py)
     if cls is Rate and "scale" not in record:
         kwargs["scale"] = 3  # written before the five levels: the three-level score
         kwargs["before_followups"] = True

@@ -129,8 +129,19 @@ class Case:
     opened_at: float
     due_day: str
     resident: str | None
-    state: str = "open"
+    state: str = "open"  # open, returned, ready, closed (commands.CASE_ACTIONS)
     closed_at: float | None = None  # when it was last closed (办结); None while not closed
+    # The back-office department (科室) the case is at: the item's approver when it opened
+    # (also for cases opened before departments: `snapshot._cases`, `cases._archived_case`),
+    # then wherever a reassignment sent it.
+    department: str = ""
+    ready_at: float | None = None  # approved, waiting for pick-up (统一窗口出件) since
+    handed_by: str | None = None  # who handed the result over: a username, or "card"
+    # The latest return for correction (补正): what the back office said, and which of the
+    # item's catalog materials (indices into `Item.materials`, 0-based) must be corrected
+    # or added. Kept after the resubmission, as the case's last return.
+    return_reason: str = ""
+    return_materials: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -157,8 +157,9 @@ def from_table(t: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(t["cols"], r, strict=True)) for r in t["rows"]]
 
 
-_V3_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
-            "closed_at")
+_V5_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
+            "closed_at", "department", "ready_at", "handed_by", "return_reason",
+            "return_materials")
 
 
 def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
@@ -167,37 +168,46 @@ def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
     snapshot (~150 MB for a year) is freed after the restore, but an arena of it that still
     holds one live string or float cannot be given back: cases keeping the decoder's own
     values kept ~90 MB more RSS than a full replay. So every value is a new object or one
-    the core shares anyway: a case's ticket is its id, its item the catalog's, due days
-    and states repeat."""
+    the core shares anyway: a case's ticket is its id, its item the catalog's, due days,
+    states and departments repeat. A snapshot taken before the case loop has no
+    department (the item's approver, as a replay of its journal opens it) and no pick-up
+    or return fields (their defaults)."""
     memo: dict[Any, Any] = {k: k for k in items}
     out: dict[str, Case] = {}
-    if tuple(names) == CASE_FIELDS == _V3_CASE:  # as this version writes them: 2x faster
-        for cid, ticket, item, opened, due, resident, state, closed in rows:
+    if tuple(names) == CASE_FIELDS == _V5_CASE:  # as this version writes them: 2x faster
+        for (cid, ticket, item, opened, due, resident, state, closed, dept, ready, by,
+             reason, mats) in rows:
             cid = _copy(cid)
-            got: list[Any] = [memo.get(item), memo.get(due), memo.get(state)]
+            got: list[Any] = [memo.get(item), memo.get(due), memo.get(state), memo.get(dept)]
             if None in got:
-                got = [memo.setdefault(x, _copy(x)) for x in (item, due, state)]
+                got = [memo.setdefault(x, _copy(x)) for x in (item, due, state, dept)]
             out[cid] = Case(cid, cid if ticket == cid else _copy(ticket), got[0],
-                            opened + 0.0, got[1], _copy(resident), got[2], _copy(closed))
+                            opened + 0.0, got[1], _copy(resident), got[2], _copy(closed),
+                            got[3], _copy(ready), _copy(by), _copy(reason),
+                            tuple(mats) if mats else ())
         return out
     idx = {n: i for i, n in enumerate(names)}
     positional = tuple(names) == CASE_FIELDS
     for row in rows:
         vals = []
         for n, v in zip(names, row, strict=True):
-            if n in ("item", "due_day", "state"):
+            if n in ("item", "due_day", "state", "department"):
                 shared = memo.get(v)
                 if shared is None:
                     shared = memo[v] = _copy(v)
                 v = shared
             elif n == "ticket" and v == row[idx["id"]]:
                 v = None  # set to the id's copy below
+            elif n == "return_materials":
+                v = tuple(v) if v else ()
             else:
                 v = _copy(v)
             vals.append(v)
         if "ticket" in idx and vals[idx["ticket"]] is None:
             vals[idx["ticket"]] = vals[idx["id"]]
         case = Case(*vals) if positional else Case(**dict(zip(names, vals, strict=True)))
+        if "department" not in idx:
+            case.department = items[case.item].approver
         out[case.id] = case
     return out
 

@@ -247,8 +247,16 @@ class CaseFates:
             kept = self.reopening.pop(case, None) if action == "reopened" else None
             if kept is not None and case not in eng.centre.cases:
                 restore = kept.to_dict()  # archived: the state it left memory in
+            reason = ""
+            materials: tuple[int, ...] = ()
+            if action == "returned":  # a return says why and which material (补正)
+                held = eng.centre.cases.get(case)
+                item = eng.centre.catalog.items[held.item] if held is not None else None
+                reason = "材料不全 / incomplete materials"
+                materials = (0,) if item is not None and item.materials else materials
             try:
-                eng.apply(CaseUpdate(case, action, restore=restore), now + 0.01 * n, None)
+                eng.apply(CaseUpdate(case, action, reason, restore=restore, by="sim",
+                                     materials=materials), now + 0.01 * n, None)
             except Rejected:
                 continue
             n += 1

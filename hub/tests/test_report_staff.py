@@ -193,7 +193,8 @@ def _hand_journal():
                        {"op": "rate", "ticket": bob_case, "score": 3, "window": 2,
                         "clerk": "bob"}))
     t += 86400
-    op(c.CaseUpdate(alice_case, "returned"))
+    op(c.CaseUpdate(alice_case, "returned", "缺少申请表", by="li",
+                     materials=(0,) if centre.catalog.items[cases[0].item].materials else ()))
     op(c.CaseUpdate(alice_case, "resubmitted"))
     op(c.CaseUpdate(bob_case, "closed"))
     return config, centre, recs, alice_case

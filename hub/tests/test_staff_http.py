@@ -355,9 +355,10 @@ def test_back_office_returns_corrects_closes_and_reopens_promised_items(env):
     assert page.status_code == 200 and case.id in page.text and promised.name.zh in page.text
     assert 'data-action="returned"' in page.text and 'data-action="reopened"' not in page.text
 
-    r = cl.post(f"/cases/{case.id}/returned", json={"reason": "缺少户口簿复印件"})
+    r = cl.post(f"/cases/{case.id}/returned", json={"reason": "缺少户口簿复印件",
+                                                     "materials": [0][:len(promised.materials)]})
     assert r.status_code == 200 and r.json()["state"] == "returned"
-    assert r.json()["actions"] == ["resubmitted"]
+    assert r.json()["actions"] == ["resubmitted", "reassigned"]
     before = env.hub.centre.to_dict()
     for path, code, status in ((f"/cases/{case.id}/closed", "bad_case_state", 409),
                                ("/cases/19990101-Z999/closed", "unknown_case", 404),

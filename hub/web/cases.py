@@ -107,11 +107,19 @@ class Cases:
 
     async def update(self, request: Request, s: Session) -> Response:
         case_id, action = request.path_params["case"], request.path_params["action"]
-        reason = str((await _json(request)).get("reason", "")).strip()
+        body = await _json(request)
+        reason = str(body.get("reason", "")).strip()
         if len(reason) > REASON_MAX:
             return error(400, "bad_field", f"reason: at most {REASON_MAX} characters")
+        materials = body.get("materials") or []
+        if not (isinstance(materials, list) and len(materials) <= 50
+                and all(type(m) is int for m in materials)):
+            return error(400, "bad_field", "材料须为编号列表 / materials: a list of numbers")
+        department = str(body.get("department") or "")
         try:
-            await self.site.act(c.CaseUpdate(case_id, action, reason))
+            await self.site.act(c.CaseUpdate(case_id, action, reason, by=s.account.username,
+                                             department=department,
+                                             materials=tuple(materials)))
         except Rejected as e:
             status = 404 if e.code == "unknown_case" else 409
             return error(status, e.code, e.message)

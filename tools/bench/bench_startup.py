@@ -154,8 +154,14 @@ class BackOffice:
 
         now = dt.datetime.combine(d, dt.time(7, 30), TZ).timestamp()
         for k, (case, action) in enumerate(self.todo.pop(d.isoformat(), [])):
+            reason = ""  # a return says why and which material (补正)
+            materials: tuple[int, ...] = ()
+            if action == "returned":
+                item = year.app.centre.catalog.items[year.app.centre.cases[case].item]
+                reason, materials = "材料不全 / incomplete", (0,) if item.materials else ()
+            cmd = CaseUpdate(case, action, reason, by="office", materials=materials)
             try:
-                year.pending.append(year.app.operate(CaseUpdate(case, action), now + 0.01 * k))
+                year.pending.append(year.app.operate(cmd, now + 0.01 * k))
             except Rejected:
                 self.refused += 1  # printed: the model above never asks for one
                 continue
