@@ -70,7 +70,8 @@ def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClose
     helps = [{"pos": h.request, "day": app.centre.local_date(h.at).strftime("%Y%m%d"),
               "window": h.window, "clerk": h.clerk, "at": h.at,
               "answered_at": h.answered_at, "by": h.by} for h in closed.helps]
-    app.closed_days.append(DayFacts(day, day_summary(day, held), held, gone, helps,
+    app.closed_days.append(DayFacts(day, day_summary(day, held, closed.kiosk_left), held,
+                                    gone, helps,
                                     app.services, app.case_events,
                                     [{**k.to_dict(), "day": day} for k in closed.archived],
                                     followup_rows(followups, day, *app.day_bounds[1:]),

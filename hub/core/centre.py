@@ -25,6 +25,7 @@ from . import (
     notices,
     numbering,
     people_ahead,
+    prereview,
     prioritise,
     ratings,
     serving,
@@ -132,6 +133,8 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.Book: booking.book,
     c.CancelBooking: booking.cancel,
     c.CheckIn: booking.check_in,
+    prereview.PreReview: prereview.left,
+    prereview.ReturnForMaterials: prereview.return_for_materials,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
 }

@@ -34,6 +34,16 @@ class TakeTicket(Command):
     # that one is voided, so one press stays one ticket.
     request: int | None = None
     supersedes: int | None = None
+    # The kiosk's pre-review (预审) of this ticket's materials (hub/core/prereview.py):
+    # {"ticked": [...], "missing": [...], "tips": bool, "insisted": bool}, materials named
+    # "ITEM.k" (the k-th material of the item). None: no pre-review (a button press).
+    review: dict[str, Any] | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        d = Command.to_record(self)
+        if d["review"] is None:
+            del d["review"]  # records stay as they were before pre-review was journaled
+        return d
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,8 @@ def close_day(state: CentreState, new_day: str) -> DayClosed:
     archived = tuple(k for k in state.cases.values() if k.state == "closed")
     if archived:
         state.cases = {i: k for i, k in state.cases.items() if k.state != "closed"}
-    return DayClosed(old, tuple(expired), archived, rated, helps)
+    kiosk_left, state.kiosk_left = state.kiosk_left, (0, 0)  # prereview.py
+    return DayClosed(old, tuple(expired), archived, rated, helps, kiosk_left)
 
 
 def savepoint(state: CentreState) -> Savepoint:

@@ -73,6 +73,8 @@ class DayClosed(Effect):
     archived: tuple[Case, ...] = ()
     ratings: tuple[Rating, ...] = ()
     helps: tuple[HelpRequest, ...] = ()
+    # The day's kiosk pre-reviews that ended without a ticket, of them with tips printed.
+    kiosk_left: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from .effects import Effect, QueueChanged, TicketIssued, TicketVoided, Unreachab
 from .model import Priority, Ticket, TicketState, WindowState
 from .numbering import next_number, offline_number
 from .people_ahead import count_ahead
+from .prereview import review_of
 from .rejected import Rejected
 from .state import CentreState
 
@@ -27,6 +28,7 @@ def take_ticket(state: CentreState, cmd: c.TakeTicket, now: float) -> list[Effec
         raise Rejected("not_served_here",
                        f"本中心无窗口办理{item.name.zh} / no window here serves {item.id}")
     replaced = _superseded(state, cmd)  # checked before anything changes
+    review = review_of(state, cmd)
     if cmd.resident:
         held = state.active_by_resident.get((cmd.resident, item.id))
         if held is not None and (replaced is None or held != replaced.id):
@@ -44,6 +46,7 @@ def take_ticket(state: CentreState, cmd: c.TakeTicket, now: float) -> list[Effec
         priority=priority, issued_at=issued, order_key=issued, serial=state.serial,
         extra_items=tuple(cmd.extra_items), resident=cmd.resident,
         appointment_at=cmd.appointment_at, source=cmd.source, request=cmd.request,
+        review=review,
     )
     effects: list[Effect] = []
     if replaced is not None:

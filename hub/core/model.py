@@ -58,6 +58,12 @@ class Ticket:
     recalls: int = 0
     note: str = ""
     history: list[tuple[float, str, int | None]] = field(default_factory=list)
+    # The kiosk's pre-review of its materials (commands.TakeTicket.review; None: none),
+    # and, when the clerk returned it for materials (退回补材料, hub/core/prereview.py),
+    # which were missing ("ITEM.k") and who returned it: it ended done, but not served.
+    review: dict[str, Any] | None = None
+    returned: tuple[str, ...] = ()
+    returned_by: str | None = None
 
     @property
     def sort_key(self) -> tuple[float, int]:
@@ -73,6 +79,7 @@ class Ticket:
         d["state"] = self.state.value
         d["extra_items"] = list(self.extra_items)
         d["history"] = [list(h) for h in self.history]
+        d["returned"] = list(self.returned)
         return d
 
 

@@ -118,7 +118,9 @@ def finish(state: CentreState, t: Ticket, end: TicketState, now: float, w: Windo
         state.active_by_resident.pop((t.resident, t.item), None)
     w.ticket, w.state, w.since = None, WindowState.IDLE, now
     effects: list[Effect] = [WindowChanged(w.number)]
-    if end is TicketState.DONE and state.catalog.items[t.item].kind == "promised":
+    # (returned for materials, prereview.py: nothing was accepted, no case opens)
+    if (end is TicketState.DONE and not t.returned
+            and state.catalog.items[t.item].kind == "promised"):
         effects.append(open_case(state, t, now))
     return effects
 

@@ -65,6 +65,7 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "bookings": [b.to_dict() for b in centre.bookings.values()],
         "booking_serial": centre.booking_serial,
         "booking_counts": {k: list(v) for k, v in centre.booking_counts.items()},
+        "kiosk_left": list(centre.kiosk_left),
     }
 
 
@@ -77,6 +78,9 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
         state=TicketState(d["state"]), window=d["window"], target_window=d["target_window"],
         requeued=d["requeued"], recalls=d["recalls"], note=d["note"],
         history=[(h[0], h[1], h[2]) for h in d["history"]],
+        # Snapshots taken before pre-review was journaled have none of these.
+        review=d.get("review"), returned=tuple(d.get("returned", ())),
+        returned_by=d.get("returned_by"),
     )
 
 
@@ -138,6 +142,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.help_requests = helps
     centre.bookings, centre.booking_counts = books, booking_counts
     centre.booking_serial = int(d.get("booking_serial", 0))
+    # Snapshots taken before pre-review was journaled: nobody had left at the kiosk.
+    left, tips = d.get("kiosk_left", (0, 0))
+    centre.kiosk_left = (int(left), int(tips))
     centre._booking_due, centre._booking_day = float("inf"), ""  # the next apply sweeps
     centre._refresh_reach()
 

@@ -56,6 +56,9 @@ class CentreState:
         # Help requests by request (journal position), oldest first: the open ones and
         # those answered since the last day's close (help_requests.py).
         self.help_requests: dict[int, HelpRequest] = {}
+        # Today's kiosk pre-reviews that ended without a ticket (prereview.py): (residents
+        # who left to fetch missing materials, of whom with a tips slip printed).
+        self.kiosk_left: tuple[int, int] = (0, 0)
         self.windows: dict[int, Window] = {}
         for spec in config.windows:
             if spec.number in self.windows:
@@ -170,4 +173,5 @@ class CentreState:
             "bookings": {k: b.to_dict() for k, b in sorted(self.bookings.items())},
             "booking_serial": self.booking_serial,
             "booking_counts": {d: list(v) for d, v in sorted(self.booking_counts.items())},
+            "kiosk_left": list(self.kiosk_left),
         }

@@ -83,6 +83,7 @@ def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
     # From the core, not hub.web.floor: importing hub.web would load the web stack
     # (uvicorn, starlette, babel, jinja2: ~4.5 MB) into a hub that serves no pages.
     from ..core.model import first_call, one_window
+    from ..core.prereview import outcome as prereview_outcome
 
     out = []
     for t in held:
@@ -96,11 +97,17 @@ def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
             "wait_min": max(0.0, (fc[0] - t.issued_at) / 60.0) if fc else None,
             "one_window": one_window(t),
             "extra_items": ",".join(t.extra_items),
+            # pre-review (0006, core/prereview.py): the one-trip rate reads these
+            "resident": t.resident, "review": prereview_outcome(t),
+            "returned": ",".join(t.returned),
         })
     return out
 
 
-def day_summary(day: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def day_summary(day: str, rows: Sequence[dict[str, Any]],
+                kiosk_left: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """`kiosk_left`: the day's kiosk pre-reviews that ended without a ticket, and of them
+    with a tips slip printed (core.effects.DayClosed)."""
     mine = [r for r in rows if r["day"] == day]
     waits = sorted(r["wait_min"] for r in mine if r["wait_min"] is not None)
     return {
@@ -110,6 +117,7 @@ def day_summary(day: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "waits": len(waits), "wait_sum_min": sum(waits),
         "wait_p90_min": percentile(waits, 90),
         "one_window": sum(1 for r in mine if r["one_window"]),
+        "kiosk_left": kiosk_left[0], "kiosk_left_tips": kiosk_left[1],
     }
 
 

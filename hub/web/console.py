@@ -27,10 +27,11 @@ from ..core.rejected import Rejected
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
 from . import auth
+from .returns import Returns
 from .staff import Staff, _json, error
 
 ACTIONS = ("call", "recall", "skip", "transfer", "start", "complete", "pause", "resume",
-           "open", "close", "help", "priority")
+           "open", "close", "help", "priority", "return")
 QUEUE_LIST = 50  # waiting tickets listed on the console (the count says how many in all)
 
 
@@ -43,6 +44,7 @@ class Console:
         self.staff = staff
         self.site = staff.site
         self.hub = staff.site.hub
+        self.returns = Returns(self.site)  # pre-review, 多问一句, 退回补材料
         self.site.live.channel("staff-window", self.window_snapshot)
         self.site.live.channel("staff-help", self.help_snapshot)
 
@@ -127,6 +129,8 @@ class Console:
             refused = self.refuse_ticket(n, body.get("ticket"))
         if refused is not None:
             return refused
+        w = self.hub.centre.windows[n]
+        serving = self.hub.centre.tickets.get(w.ticket) if w.ticket else None
         try:
             cmd = self._command(action, n, body, s)
             await self.site.act(cmd)
@@ -134,7 +138,10 @@ class Console:
             return error(409, e.code, e.message)
         except (TypeError, ValueError) as e:
             return error(400, "bad_request", str(e))
-        return JSONResponse(self.window_snapshot(str(n)))
+        out = self.window_snapshot(str(n))
+        if action == "return" and serving is not None:  # the tips slip (returns.py)
+            out["returned"] = await self.returns.slip(request, n, serving)
+        return JSONResponse(out)
 
     def _command(self, action: str, n: int, body: dict[str, Any], s: Session) -> c.Command:
         if action == "transfer":
@@ -151,6 +158,8 @@ class Console:
             return Help(n, s.account.username, once=True)
         if action == "priority":  # journaled with the clerk who marked it
             return c.MarkPriority(str(body["ticket"]), s.account.username)
+        if action == "return":  # 退回补材料, journaled with the clerk (returns.py)
+            return self.returns.command(n, body, s.account.username)
         simple = {"call": c.CallNext, "recall": c.Recall, "start": c.Start,
                   "complete": c.Complete, "pause": c.Pause, "resume": c.Resume,
                   "close": c.CloseWindow}
@@ -252,6 +261,7 @@ class Console:
                 "transferred": any(h[1] == "transferred" for h in t.history),
                 "known_resident": t.resident is not None,
                 "materials": materials, "files": self._files(t.id), "visits": visits,
+                **self.returns.view(t),  # the kiosk's pre-review, related items
             }
         eligible = [u for u in centre.queue if _eligible(u, n, w.skills)]
         out["queue"] = {

@@ -16,7 +16,6 @@ sends the `print` command to that device exactly as for a button press.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 from typing import Any
@@ -26,21 +25,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...protocol import ow_protocol as proto
-from ...protocol.ow_device import CMD
 from ..app import admission as admission_gate
-from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL, slip_chinese
 from ..core import commands as c
 from ..core.catalog import Item
 from ..core.model import Priority
+from ..core.prereview import PreReview
 from ..core.rejected import Rejected
 from ..devices import Publish
-from ..render.escpos import render_tips
-from ..render.escpos import words as slip_words
 from .pubkit import base_url, item_json, qr_svg, ticket_url
 from .refusals import kiosk_refusal
+from .related import Related
 from .search import Search
 from .site import Site
+from .slips import tips_publish
 from .traditional import Traditional
 
 KIOSK_COOKIE = "ow_kiosk"
@@ -61,6 +58,7 @@ class Kiosk:
         self.search_index = Search(self.catalog)
         self.traditional = Traditional(self.catalog)  # zh_tw beside zh in the pages' JSON
         self._print_n = itertools.count(1)
+        self.related = Related(site)  # 多问一句: the catalog's and the journal's
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -72,6 +70,7 @@ class Kiosk:
             Route("/kiosk/review", self.review, methods=["POST"]),
             Route("/kiosk/tips/print", self.print_tips, methods=["POST"]),
             Route("/kiosk/take", self.take, methods=["POST"]),
+            Route("/kiosk/left", self.left, methods=["POST"]),
             Route("/kiosk/admission", self.admission),
             Route("/tips", self.tips_page),
         ]
@@ -127,7 +126,7 @@ class Kiosk:
         item = self.catalog.item(request.path_params["item"])
         if item is None:
             return self.site.render(request, "public/not_found.html", status=404, page=True)
-        related = [self.catalog.items[r] for r in item.related if r in self.catalog.items]
+        related = [r["item"] for r in self.related.of(item)]
         data = self.traditional.annotate({
             "item": item_json(item, self.site),
             "related": [item_json(r, self.site) for r in related]})
@@ -255,32 +254,39 @@ class Kiosk:
         return await self._guard(request, run)
 
     def tips_publish(self, device: str, missing: list[dict[str, Any]], url: str) -> Publish:
-        name = self.catalog.name
-        # The centre's slip Chinese ([centre] slip_chinese): Traditional names and words.
-        chinese = slip_chinese(self.site.hub)
-        tw = chinese == "zh_TW"
+        return tips_publish(self.site, self.traditional, device, missing, url,
+                            f"{self.site.hub.boot}.tips{next(self._print_n)}")
 
-        def zh(text: str) -> str:
-            return self.traditional.of(text) if tw else text
+    # ---- pre-review journaled (hub/core/prereview.py) -----------------------------------
+    def ticked(self, items: list[Item], have: Any) -> list[str]:
+        """The materials ticked, as "ITEM.k" (a material two items need counts for both)."""
+        got = {h for h in have if isinstance(h, str)} if isinstance(have, list) else set()
+        return [f"{i.id}.{k}" for i in items for k, m in enumerate(i.materials)
+                if m.name.zh in got]
 
-        centre_zh = name.traditional if tw else name.zh
-        escpos = render_tips({
-            "centre_zh": centre_zh, "centre_en": name.en, "qr": url, "chinese": chinese,
-            "items": [{"zh": zh(m["zh"]), "en": m["en"], "missing": [
-                {"zh": zh(x["zh"]), "en": x["en"]} for x in m["materials"]]} for m in missing]})
-        lines = [centre_zh, f"{slip_words(chinese)['tips']} / What to bring"]
-        for m in missing:
-            lines.append(f"【{zh(m['zh'])}】")
-            lines += [f"□ {zh(x['zh'])}" for x in m["materials"]]
-        cmd = {"id": f"{self.site.hub.boot}.tips{next(self._print_n)}", "ttl": PRINT_TTL,
-               "type": "print", "ticket": "tips", "lines": lines, "qr": url,
-               "escpos": base64.b64encode(escpos).decode("ascii")}
-        payload = proto.encode(CMD, cmd)
-        if len(payload) > BOARD_MAX_PAYLOAD:
-            del cmd["escpos"]
-            payload = proto.encode(CMD, cmd)
-        topic = proto.device_topic(self.site.hub.centre_id, device, CMD)
-        return Publish(topic, payload)
+    def review_record(self, items: list[Item], body: dict[str, Any]) -> dict[str, Any]:
+        """The take's review as journaled: keys only, nothing about the resident."""
+        missing = [k for m in self.missing(items, body.get("have")) for k in m["keys"]]
+        return {"ticked": self.ticked(items, body.get("have")), "missing": missing,
+                "tips": body.get("tips_printed") is True,
+                "insisted": bool(missing) and body.get("insist") is True}
+
+    async def left(self, request: Request) -> Response:
+        """The resident left without a ticket to fetch what was missing (the kiosk's "I
+        will come back" button, or its idle timeout on the tips): a wasted wait avoided."""
+        async def run(body: dict[str, Any]) -> Response:
+            items = self._items(body)
+            review = self.review_record(items, body)
+            if not review["missing"]:
+                raise BadRequest("nothing_missing", "every required material is ticked", 409)
+            try:
+                await self.site.act(PreReview(
+                    tuple(i.id for i in items), tuple(review["ticked"]),
+                    tuple(review["missing"]), review["tips"], body["device"]))
+            except Rejected as e:
+                return JSONResponse({"code": e.code, "msg": e.message}, status_code=409)
+            return JSONResponse({"left": True, "missing": review["missing"]})
+        return await self._guard(request, run)
 
     async def take(self, request: Request) -> Response:
         async def run(body: dict[str, Any]) -> Response:
@@ -292,7 +298,8 @@ class Kiosk:
                                  "see the tips, or insist to take a ticket anyway", 409)
             device = body["device"]
             cmd = c.TakeTicket(items[0].id, priority=priority,
-                               extra_items=tuple(i.id for i in items[1:]), source=device)
+                               extra_items=tuple(i.id for i in items[1:]), source=device,
+                               review=self.review_record(items, body))
             try:
                 await self.site.act(cmd)
             except Rejected as e:  # worded for the resident, in the page's language

@@ -11,7 +11,13 @@
 
   // Back to the start after a while untouched: the next resident starts fresh.
   let idle;
-  const home = () => { if (location.pathname !== "/kiosk") location.href = "/kiosk"; };
+  // Set while the tips for missing materials are shown and the resident has not chosen:
+  // leaving then (the button, or walking away) is journaled as a wasted wait avoided.
+  let leaving = null;
+  const home = async () => {
+    if (leaving) await leaving().catch(() => {});
+    if (location.pathname !== "/kiosk") location.href = "/kiosk";
+  };
   const poke = (ms) => { clearTimeout(idle); idle = setTimeout(home, ms || 120000); };
   for (const ev of ["pointerdown", "keydown"]) document.addEventListener(ev, () => poke());
   poke();
@@ -76,8 +82,13 @@
   }
   checklist();
 
+  let tipsPrinted = false;  // journaled with the outcome (hub/core/prereview.py)
   const body = (more) => ({device: OW_KIOSK.device, item: main.id, extra_items: extras(),
-                           have: [...have], ...more});
+                           have: [...have], tips_printed: tipsPrinted, ...more});
+  async function leave() {
+    leaving = null;
+    await ow.post("/kiosk/left", body());
+  }
   function show(id) {
     for (const s of ["detail", "tips", "ticket"]) $(s).hidden = s !== id;
     $("error").hidden = true;
@@ -98,6 +109,9 @@
       $("tips-qr").innerHTML = r.qr;  // our own SVG
       $("printed").hidden = true;
       $("insist-box").hidden = true;
+      $("left-note").hidden = true;
+      tipsPrinted = false;
+      leaving = leave;
       show("tips");
     } catch (e) { fail(e); }
   }
@@ -105,6 +119,7 @@
   async function take(insist) {
     try {
       const t = await ow.post("/kiosk/take", body({insist}));
+      leaving = null;
       $("t-number").textContent = t.number;
       $("t-items").replaceChildren(...t.items.map((i) => ow.el("li", {}, name(i))));
       $("t-ahead").textContent = ow.fmt(OW_T.ahead, {n: t.ahead});
@@ -117,10 +132,18 @@
   }
 
   $("check").addEventListener("click", check);
-  $("back").addEventListener("click", () => show("detail"));
+  $("back").addEventListener("click", () => { leaving = null; show("detail"); });
+  $("leave").addEventListener("click", async () => {
+    try {
+      await leave();
+      $("left-note").hidden = false;
+      poke(8000);
+    } catch (e) { fail(e); }
+  });
   $("print-tips").addEventListener("click", async () => {
     try {
       await ow.post("/kiosk/tips/print", body());
+      tipsPrinted = true;
       $("printed").hidden = false;
     } catch (e) { fail(e); }
   });
