@@ -46,6 +46,7 @@ from .devices import Publish
 from .fleetwatch import FleetRules
 from .forecast.refresh import WaitRefresher
 from .mqtt.broker import NO_DELAY
+from .mqtt.coalesce import Coalescer
 from .mqtt.direct import DirectLink
 from .registry_sync import learn_unknown, refresh_registry
 from .startup import rebuild
@@ -57,8 +58,13 @@ log = logging.getLogger("onewindow.hub")
 
 BATCH = 256  # messages per group commit at most
 # paho allows 20 unacknowledged QoS 1 messages by default and queues the rest behind PUBACK
-# round trips; a busy hub sends ~3 per call, so 30 windows calling at once would queue.
-MAX_INFLIGHT = 1000
+# round trips; a busy hub sends ~3 per call, so 30 windows calling at once would queue. 0 is
+# paho's "no limit": with any limit, paho walks every unacknowledged message on each PUBACK
+# (Client._update_inflight), quadratic in a burst (58 us per PUBACK with a few hundred out,
+# profiled in tools/bench/bench_hub.py); what the hub has out is bounded by its own
+# MAX_UNSENT and the broker's acknowledgements anyway.
+MAX_INFLIGHT = 0
+PENDING_WARN = 10_000  # aiomqtt warns above this many publishes awaiting their PUBACK
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
 FLEET_TICK = 1.0  # s
 MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
@@ -90,6 +96,7 @@ def build_app(config: HubConfig, journal: Journal, boot: str | None = None,
         app.case_archive = history  # closed cases that left memory (reopen, look-ups)
         app.booking_key = booking_key
         app.admission = config.admission  # [admission] mode (hub/app/admission.py)
+        app.admission_stop_quantile = config.admission_stop_quantile  # ... and stop's quantile
         app.slip_chinese = config.slip_chinese  # [centre] slip_chinese (hub/app/tickets.py)
         return app
 
@@ -113,6 +120,8 @@ class HubRunner:
         self._link: DirectLink | None = None  # the connected client's call path
         self.handled = 0  # messages taken from the broker (the collector's sign of calm)
         self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
+        # The hall board's retained list: the latest at most every HALL_GAP (coalesce.py).
+        self._hall = Coalescer(proto.hall_topic(app.centre_id), self._send)
         self._client: aiomqtt.Client | None = None
         self.web: Any = None  # hub.web.WebServer when [web] is configured
         self.embedded_broker: Any = None  # the broker serve() started (no [broker] url)
@@ -171,7 +180,7 @@ class HubRunner:
             tls_params=aiomqtt.TLSParameters(ca_certs=self.tls_ca) if self.broker.tls else None,
         ) as client:
             # aiomqtt logs a warning per publish above 10 in flight; a busy hub has dozens.
-            client.pending_calls_threshold = MAX_INFLIGHT
+            client.pending_calls_threshold = PENDING_WARN
             self._client = client
             self._link = link = DirectLink(client)
             for leaf in DEVICE_LEAVES:
@@ -344,7 +353,8 @@ class HubRunner:
         a notice is in the journal before the dispatcher sends it."""
         if self.notice_rules is None or not step.records:
             return step
-        due = due_step(self.app, self.notice_rules, self.notice_channels, self.clock())
+        due = due_step(self.app, self.notice_rules, self.notice_channels, self.clock(),
+                       step.records)
         if due.records:
             step.records += due.records
             step.publishes += due.publishes
@@ -417,10 +427,14 @@ class HubRunner:
         `res` it already has: when the broker stalled and dropped the hub, that ticket
         would never be printed. A message sent twice is harmless: commands carry ids,
         replies seqs, retained state revs."""
-        link = self._link
         for p in publishes:
-            if link is None or not link.publish(p):  # between sessions: the next sends it
-                self._keep_unsent(p)
+            if not self._hall.offer(p):
+                self._send(p)
+
+    def _send(self, p: Publish) -> None:
+        link = self._link
+        if link is None or not link.publish(p):  # between sessions: the next sends it
+            self._keep_unsent(p)
 
     def _keep_unsent(self, p: Publish) -> bool:
         if p.retain:

@@ -35,6 +35,11 @@ REUSE_AGE = 5.0  # s: a page asking a few seconds before or after reads the same
 # ... and the background refresh simulates the queue again once it is this old.
 REFRESH_AGE = 10.0  # s
 REFRESH_RECORDS = 50
+# ... but records alone make it stale (and end its use by pages, EXTEND_RECORDS) only once it
+# is this old: a forecast is about minutes, and a burst of 300 calls a second would otherwise
+# simulate the whole queue six times a second (~12 % of the hub's time with 600 waiting,
+# measured in tools/bench/bench_hub.py) for estimates no person could tell apart.
+RECORDS_MIN_AGE = 1.0  # s
 # A chain this old is not placed into: nothing refreshes it (a tool driving the predictor
 # without hub/forecast/refresh.py), so the take simulates the queue at once instead.
 PLACE_AGE = 120.0  # s
@@ -154,7 +159,8 @@ class ForecastChain:
         (pages read it instead of simulating)."""
         ch = self.chain
         if (ch is None or not self.exact(ch) or not 0 <= version - ch.version <= self.n - ch.n
-                or self.n - ch.born > EXTEND_RECORDS
+                or (self.n - ch.born > EXTEND_RECORDS
+                    and now - ch.fc.origin[1] >= RECORDS_MIN_AGE)
                 or not -REUSE_AGE <= now - ch.fc.origin[1] <= EXTEND_AGE):
             return None
         return ch.fc
@@ -193,15 +199,18 @@ class ForecastChain:
     # ---- the background refresh ----------------------------------------------------------
     def due(self, day: str, now: float) -> bool:
         ch = self.chain
-        return (ch is None or ch.fc.day != day or not self.exact(ch)
-                or now - ch.fc.origin[1] >= REFRESH_AGE or self.n - ch.born >= REFRESH_RECORDS)
+        age = now - ch.fc.origin[1] if ch is not None else 0.0
+        return (ch is None or ch.fc.day != day or not self.exact(ch) or age >= REFRESH_AGE
+                or (self.n - ch.born >= REFRESH_RECORDS and age >= RECORDS_MIN_AGE))
 
     def due_at(self) -> float:
         """When the chain turns stale by age alone (-inf: it is stale by something else
         already, or there is none; `due` says which)."""
         ch = self.chain
-        if ch is None or not self.exact(ch) or self.n - ch.born >= REFRESH_RECORDS:
+        if ch is None or not self.exact(ch):
             return -float("inf")
+        if self.n - ch.born >= REFRESH_RECORDS:
+            return ch.fc.origin[1] + RECORDS_MIN_AGE
         return ch.fc.origin[1] + REFRESH_AGE
 
     def begin(self, version: int, now: float, day: str,
