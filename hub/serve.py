@@ -16,6 +16,7 @@ from typing import Any
 from .config import BrokerURL, ConfigError, HubConfig
 from .core.booking import derive_key
 from .gcpolicy import Collector
+from .helpwatch import HelpWatch
 from .mqtt.broker import start_embedded
 from .runner import HubRunner, build_app
 from .store.journal import Journal
@@ -43,6 +44,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     collector: Collector | None = None
     calm: asyncio.Task[None] | None = None
     notifier: _Notifier | None = None
+    helpwatch: HelpWatch | None = None
     try:
         if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
             broker, hub_url = await start_embedded(config, access)
@@ -60,6 +62,9 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         runner.checkpoints.every_seconds = config.snapshot_minutes * 60.0
         runner.embedded_broker = broker  # None with [broker] url
         notifier = await _notices(config, runner, access.secret)
+        # Help calls nobody answered go to the supervisors after [help] escalate_after_s.
+        helpwatch = HelpWatch(runner.app, runner, config.help_escalate_after_s, clock)
+        helpwatch.start()
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
         if config.web is not None:  # the HTTP API, in this same loop
@@ -82,6 +87,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
             calm.cancel()
         if notifier is not None:
             await notifier.close()
+        if helpwatch is not None:
+            await helpwatch.close()
         if web is not None:
             await web.stop()
         if broker is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import commands as c
+from ..core import help_requests
 from ..core.booking import verify
 from ..core.model import WindowState
 from ..core.rejected import Rejected
@@ -44,8 +45,10 @@ def to_command(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any
         # `clerk` keeps the record as readable as before (journal readers, old tools);
         # the core names the clerk itself and a replay ignores this one.
         return {**rate.to_record(), "clerk": app.centre.windows[window].clerk}
-    if typ == "help":
-        return {"op": "help", "window": window, "clerk": app.centre.windows[window].clerk}
+    if typ == "help":  # the department asked for, else the current ticket's item's
+        dept = msg.get("department") or help_requests.default_department(app.centre, window)
+        return help_requests.Help(window, app.centre.windows[window].clerk,
+                                  department=dept).to_record()
     if typ == "scan":
         return _scan(app, window, msg["ticket"])
     if typ == "card":

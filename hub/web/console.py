@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
-from ..core.help_requests import Help, HelpAnswer
+from ..core.help_requests import Help, HelpAnswer, default_department
 from ..core.model import HelpRequest, Ticket, TicketState
 from ..core.rejected import Rejected
 from ..store.accounts import Session
@@ -104,6 +104,7 @@ class Console:
         items = sorted(cat.items.values(), key=lambda i: i.id)
         return self.staff.page(request, s, "staff/console.html", window=n,
                                windows=sorted(self.hub.centre.windows), items=items,
+                               departments=sorted(cat.departments.items()),
                                any_window=auth.may(s.account.role, "console.any"))
 
     async def state(self, request: Request, s: Session) -> Response:
@@ -135,7 +136,7 @@ class Console:
             cmd = self._command(action, n, body, s)
             await self.site.act(cmd)
         except Rejected as e:
-            return error(409, e.code, e.message)
+            return error(400 if e.code == "unknown_department" else 409, e.code, e.message)
         except (TypeError, ValueError) as e:
             return error(400, "bad_request", str(e))
         out = self.window_snapshot(str(n))
@@ -155,7 +156,8 @@ class Console:
         if action == "open":
             return c.OpenWindow(n, s.account.username)
         if action == "help":  # the core refuses it while this window's last one is open
-            return Help(n, s.account.username, once=True)
+            return Help(n, s.account.username, once=True,
+                        department=self._help_department(n, body))
         if action == "priority":  # journaled with the clerk who marked it
             return c.MarkPriority(str(body["ticket"]), s.account.username)
         if action == "return":  # 退回补材料, journaled with the clerk (returns.py)
@@ -164,6 +166,20 @@ class Console:
                   "complete": c.Complete, "pause": c.Pause, "resume": c.Resume,
                   "close": c.CloseWindow}
         return simple[action](n)
+
+    def _help_department(self, n: int, body: dict[str, Any]) -> str | None:
+        """The department a console's help call names (窗口吹哨 科室报到): the clerk's
+        choice, or (no `department` in the body) the current ticket's item's; "" or null
+        chosen: any department. Raises Rejected for one the catalog does not have."""
+        if "department" not in body:
+            return default_department(self.hub.centre, n)
+        dept = body["department"]
+        if dept in (None, ""):
+            return None
+        if not isinstance(dept, str) or dept not in self.hub.centre.catalog.departments:
+            raise Rejected("unknown_department", f"没有“{dept}”这个科室 / 沒有「{dept}」這個科室"
+                                                 f" / there is no department {dept!r}")
+        return dept
 
     async def file(self, request: Request, s: Session) -> Response:
         """A captured document, for the clerk serving that resident (or an earlier visit)."""
@@ -278,6 +294,8 @@ class Console:
         }
         reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None
+        # what the help button calls unless the clerk picks another (窗口吹哨 科室报到)
+        out["help_department"] = default_department(centre, n)
         return out
 
     def help_snapshot(self, arg: str) -> dict[str, Any]:
@@ -340,13 +358,16 @@ def _refusal(status: int, code: str, msg: str, **facts: Any) -> JSONResponse:
 def _help_view(r: HelpRequest | None, names: dict[str, str]) -> dict[str, Any]:
     if r is None:  # answered, and gone with a day's close since (the view of nothing)
         return {k: None for k in ("request", "window", "clerk", "clerk_name", "at",
-                                  "answered_at", "by", "by_name", "answer_s")}
+                                  "answered_at", "by", "by_name", "answer_s", "department",
+                                  "arrived_at", "resolved_at", "escalated_at")}
     return {
         "request": r.request, "window": r.window, "clerk": r.clerk,
         "clerk_name": names.get(r.clerk or "", r.clerk),
         "at": r.at, "answered_at": r.answered_at, "by": r.by,
         "by_name": names.get(r.by or "", r.by),
         "answer_s": None if r.answered_at is None else round(r.answered_at - r.at, 1),
+        "department": r.department, "arrived_at": r.arrived_at,
+        "resolved_at": r.resolved_at, "escalated_at": r.escalated_at,
     }
 
 
