@@ -141,10 +141,14 @@ def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.tom
              username: str = typer.Option(..., "--username", "-u"),
              role: str = typer.Option(
                  ..., "--role", "-r",
-                 help="clerk | specialist | backoffice | supervisor | technician | admin"),
+                 help="clerk | specialist | backoffice | supervisor | technician | admin "
+                      "| station"),
              department: str | None = typer.Option(
                  None, "--department", "-d",
                  help="a backoffice user's or specialist's department (the catalog's)"),
+             station: str | None = typer.Option(
+                 None, "--station", "-s",
+                 help="a station account's community station ([stations.names] when listed)"),
              display: str = typer.Option("", "--display", help="name shown on the pages"),
              window: int | None = typer.Option(None, "--window", "-w",
                                                help="a clerk's fixed window"),
@@ -161,12 +165,19 @@ def user_add(config: Path = typer.Option(..., "--config", "-c", help="centre.tom
             raise typer.BadParameter(
                 f"no department {department!r}; the catalog has "
                 f"{', '.join(catalog.departments)}", param_hint="--department")
+    if station is not None:
+        listed = centre_config(config).stations.names
+        if listed and station not in listed:
+            raise typer.BadParameter(
+                f"no station {station!r}; [stations.names] has {', '.join(listed)}",
+                param_hint="--station")
     with _accounts(config) as accounts:
         acc = accounts.add(username, _password(password_stdin), role, display, window,
-                           time.time(), department)
+                           time.time(), department, station)
     typer.echo(f"added {acc.username} ({acc.role}"
                f"{f', window {acc.window}' if acc.window else ''}"
-               f"{f', department {acc.department}' if acc.department else ''})")
+               f"{f', department {acc.department}' if acc.department else ''}"
+               f"{f', station {acc.station}' if acc.station else ''})")
 
 
 @user_app.command("list")
@@ -175,7 +186,8 @@ def user_list(config: Path = typer.Option(..., "--config", "-c", help="centre.to
     with _accounts(config) as accounts:
         for a in accounts.list():
             typer.echo(f"{a.username}\t{a.display}\t{a.role}\t{a.window or '-'}\t"
-                       f"{a.department or '-'}\t{'active' if a.active else 'disabled'}")
+                       f"{a.department or a.station or '-'}\t"
+                       f"{'active' if a.active else 'disabled'}")
 
 
 @user_app.command("passwd")

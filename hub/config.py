@@ -111,9 +111,6 @@ class HubConfig:
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
     remote: RemoteRules = field(default_factory=RemoteRules)
     notices: NoticeSettings = field(default_factory=lambda: NoticeSettings())
-    # [help] escalate_after_s: a help call (窗口吹哨) unanswered this long goes to the
-    # supervisors (hub/helpwatch.py journals it; hub/core/help_requests.py).
-    help_escalate_after_s: float = 120.0
 
 
 def load(path: str | Path) -> HubConfig:
@@ -159,6 +156,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 workdays=frozenset(centre.get("workdays", ())),
                 hours=_hours(data.get("hours", {})),
                 booking=booking_rules,
+                pickup_item=_pickup(data.get("pickup", {})),
             ),
             devices=devices,
             catalog_path=catalog,
@@ -192,7 +190,6 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
-            help_escalate_after_s=_help(data.get("help", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
@@ -299,6 +296,21 @@ def _notices(table: Any) -> NoticeSettings:
     return NoticeSettings(rules, signature, attempts, cfg)
 
 
+def _pickup(table: Any) -> str:
+    """[pickup] `item`: the catalog item whose tickets are pick-up tickets (统一窗口出件):
+    the kiosk issues one for a ready case (by case code or card), and it goes to the
+    windows whose skills hold that item (hub/core/pickup.py). Absent: no pick-up tickets."""
+    if not isinstance(table, dict):
+        raise ConfigError("[pickup] must be a table")
+    unknown = set(table) - {"item"}
+    if unknown:
+        raise ConfigError(f"[pickup]: unknown key(s) {', '.join(sorted(unknown))}; known: item")
+    item = table.get("item", "")
+    if not isinstance(item, str):
+        raise ConfigError("[pickup] item: a catalog item id (a string)")
+    return item
+
+
 def _booking(table: Any) -> tuple[BookingRules, Any]:
     """[booking]: `slot_minutes` (5..240, default 30), `days_ahead` (0..60, default 7),
     `capacity = { LINE = N }` (bookings per slot of a line; a line not named: the windows
@@ -332,22 +344,6 @@ def _booking(table: Any) -> tuple[BookingRules, Any]:
     except (ValueError, LimitError) as e:
         raise ConfigError(str(e)) from e
     return rules, limits
-
-
-def _help(table: Any) -> float:
-    """[help]: `escalate_after_s` (default 120): seconds a help call may stay unanswered
-    before it goes to the supervisors, 1..86400."""
-    if not isinstance(table, dict):
-        raise ConfigError("[help] must be a table")
-    unknown = set(table) - {"escalate_after_s"}
-    if unknown:
-        raise ConfigError(f"[help]: unknown key(s) {', '.join(sorted(unknown))}; "
-                          f"known: escalate_after_s")
-    value = table.get("escalate_after_s", 120.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            1 <= value <= 86400):
-        raise ConfigError(f"[help] escalate_after_s = {value!r}: seconds, 1..86400")
-    return float(value)
 
 
 def _admission(table: Any) -> str:
@@ -422,6 +418,9 @@ def check(config: HubConfig, catalog: Catalog) -> None:
         if line not in catalog.lines:
             raise ConfigError(f"[booking] capacity: {line!r} is not a line of the catalog "
                               f"({', '.join(sorted(catalog.lines))})")
+    pick = config.centre.pickup_item
+    if pick and pick not in catalog.items:
+        raise ConfigError(f"[pickup] item {pick!r} is not an item of the catalog")
     for w in config.centre.windows:
         if w.kind not in catalog.window_kinds:
             raise ConfigError(f"window {w.number}: unknown kind {w.kind!r}")

@@ -6,7 +6,9 @@
   (the hub fills the clerk in from the window); capture -> a document-camera page
   uploaded to the hub against the current ticket.
 * card tapped: at a window, `card` (the hub answers with the resident's tickets and open
-  cases); at a kiosk, `take` for the kiosk's item, tied to the resident, and the hub's
+  cases; at a window calling a pick-up ticket it signs the hand-over of the card's ready
+  case off); at a kiosk, a booking's `checkin`, else `pickup` of the card's cases ready
+  for pick-up, else `take` for the kiosk's item, tied to the resident, and the hub's
   `print` command goes to the kiosk's printer. A resident ID card of someone `[kiosk]
   priority_age` (60) or older takes a priority ticket: the age is worked out here from the
   birth date in the number against the node's own date, and only `priority: "priority"`
@@ -244,6 +246,16 @@ class NodeApp:
             if reply is not None and (reply[0] == "res"
                                       or reply[1].get("code") in BOOKING_REFUSALS):
                 return self._verdict("checkin", reply)
+            # A result ready for pick-up (统一窗口出件): a pick-up ticket for all of this
+            # card's ready cases, printed here. Nothing ready: a ticket as usual.
+            reply = await self.link.event("pickup", resident=resident)
+            if reply is not None and reply[0] == "res":
+                return self._verdict("pickup", reply)
+            if reply is not None and reply[1].get("code") == "pickup_exists" \
+                    and "ticket" in reply[1]:
+                self.note("pickup", result="err", reply=reply[1])
+                reply = await self.link.event("reprint", ticket=reply[1]["ticket"])
+                return self._verdict("reprint", reply)
             # Only the class leaves the node: never the birth date, the age or the number.
             priority = priority_class(ev.ident, self.io.today(), self.cfg.priority_age)
             extra: dict[str, Any] = {"priority": priority} if priority else {}

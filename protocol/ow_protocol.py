@@ -53,11 +53,12 @@ EVENTS = {
     "close": _WIN,
     "transfer": _WIN + (("to_window", "i", False), ("to_item", "s", False), ("note", "s", False)),
     "reprint": (("ticket", "s", True),),
-    "help": _WIN + (("department", "s", False),),
+    "help": _WIN,
     "rate": _WIN + (("ticket", "s", True), ("score", "i", True), ("scale", "i", False)),
     "scan": _WIN + (("ticket", "s", True),),
     "card": _WIN + (("resident", "s", True),),
     "checkin": (("code", "s", False), ("resident", "s", False)),
+    "pickup": (("code", "s", False), ("resident", "s", False)),
 }
 
 # Commands the hub sends to one device (never retained; applied at most once by `id`).

@@ -11,6 +11,14 @@ from ..core import commands as c
 from ..core import help_requests
 from ..core.booking import verify
 from ..core.model import WindowState
+from ..core.pickup import (
+    MAX_CASES,
+    READY,
+    PickupTicket,
+    cases_of_ticket,
+    ready_cases,
+    verify_code,
+)
 from ..core.rejected import Rejected
 from ..devices import Device
 from .state import AppState
@@ -36,6 +44,8 @@ def to_command(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any
         ).to_record()
     if typ == "checkin":  # a booking's check-in: answered like a take (a print)
         return _checkin(app, dev, msg)
+    if typ == "pickup":  # a ready case's pick-up ticket: answered like a take (a print)
+        return _pickup(app, dev, msg)
     window = _window_of(dev, msg)
     if typ == "rate":  # the core decides (Centre._rate); the record names the ticket's id
         t = app.centre.find_ticket(msg["ticket"])
@@ -52,6 +62,9 @@ def to_command(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any
     if typ == "scan":
         return _scan(app, window, msg["ticket"])
     if typ == "card":
+        handed = _hand_over(app, window, msg["resident"])
+        if handed is not None:
+            return handed
         return {"op": "card", "window": window, "resident": msg["resident"]}
     if typ == "transfer":
         return c.Transfer(window, msg.get("to_window"), msg.get("to_item"),
@@ -97,6 +110,49 @@ def _checkin(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any]:
         booking = verify(app.booking_key, app.centre_id, code)
     return c.CheckIn(booking=booking, resident=resident, source=dev.spec.id,
                      request=msg["seq"]).to_record()
+
+
+def _pickup(app: AppState, dev: Device, msg: dict[str, Any]) -> dict[str, Any]:
+    """A case code (the slip's QR or typed) or a card's resident token, from a kiosk or a
+    box: a pick-up ticket for the case, or for all the card holder's ready cases
+    (hub/core/pickup.py). The code's signature is checked here."""
+    if dev.spec.role not in TICKET_ROLES:
+        raise Rejected("not_allowed", f"a {dev.spec.role} cannot issue pick-up tickets")
+    code, resident = msg.get("code"), msg.get("resident")
+    if (code is None) == (resident is None):
+        raise Rejected("bad_field", "取件需要取件码或身份证 / 取件需要取件碼或身分證 / pick up "
+                                    "with a case code or a card (one of them)")
+    item = app.centre.config.pickup_item
+    if not item:
+        raise Rejected("no_pickup", "本中心未设置统一出件窗口 / 本中心未設置統一出件窗口 / no "
+                                    "pick-up window is set up here")
+    if code is not None:
+        case = verify_code(app.booking_key, app.centre_id, code)
+        return PickupTicket((case,), item, "code", source=dev.spec.id,
+                                   request=msg["seq"]).to_record()
+    cases = ready_cases(app.centre, str(resident))[:MAX_CASES]
+    if not cases:
+        raise Rejected("no_ready_case", "没有可领取的办件 / 沒有可領取的辦件 / nothing of this "
+                                        "card is ready for pick-up")
+    return PickupTicket(tuple(cases), item, "card", resident=resident,
+                               source=dev.spec.id, request=msg["seq"]).to_record()
+
+
+def _hand_over(app: AppState, window: int, resident: str) -> dict[str, Any] | None:
+    """A card tapped at a window calling or serving a pick-up ticket signs the hand-over
+    of its next ready case off (`handed_over` by "card"); a card not the case's is
+    refused. None: no pick-up ticket there, the tap is the usual look-up."""
+    centre = app.centre
+    w = centre.windows[window]
+    cases = [centre.cases[k] for k in cases_of_ticket(centre, w.ticket or "")
+             if k in centre.cases and centre.cases[k].state == READY]
+    if not cases:
+        return None
+    mine = [k for k in cases if k.resident == resident]
+    if not mine:
+        raise Rejected("not_your_case", "这张卡不是该承诺件申请人的 / 這張卡不是該承諾件申請人"
+                                        "的 / this card is not the applicant's of the case")
+    return c.CaseUpdate(mine[0].id, "handed_over", by="card").to_record()
 
 
 def _window_of(dev: Device, msg: dict[str, Any]) -> int:

@@ -7,9 +7,11 @@ sends it. A replay applies these records as they were written and never decides 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from ..core import notices
+from ..core import notices, pickup
 from ..core.rejected import Rejected
+from ..store.journal import Record
 from .records import operate
 from .state import AppState, Step
 
@@ -17,17 +19,27 @@ log = logging.getLogger("onewindow.hub")
 
 
 def due_step(app: AppState, rules: notices.NoticeRules, channels: tuple[str, ...],
-             now: float) -> Step:
-    """The `NoticeDue` records the state calls for now, applied (empty when the centre
-    has no remote tickets: nothing is walked)."""
+             now: float, records: list[Record] | None = None) -> Step:
+    """The `NoticeDue` records the state calls for now, and the `CaseNoticeDue` records
+    the case actions among `records` (the step's own) call for, applied (empty when no
+    ticket or case has a contact: nothing is walked)."""
     step = Step()
     if not app.centre.contacts or not channels:
         return step
-    for cmd in notices.due(app.centre, rules, now, channels):
+    centre = app.centre
+    changes = [(r.body["case"], r.body["action"]) for r in records or ()
+               if r.body.get("op") == "case"]
+    cmds: list[Any] = notices.due(centre, rules, now, channels)
+    if changes:
+        item = centre.config.pickup_item
+        windows = pickup.pickup_windows(centre, item) if item else []
+        cmds += notices.case_due(centre, changes, windows[0] if windows else None, channels)
+    for cmd in cmds:
         try:
             one = operate(app, cmd, now)
         except Rejected as e:  # e.g. the day turned over under it: nothing changed
-            log.info("notice %s for %s not due: %s", cmd.kind, cmd.ticket, e.code)
+            log.info("notice %s for %s not due: %s", cmd.kind,
+                     getattr(cmd, "ticket", None) or getattr(cmd, "case", "?"), e.code)
             continue
         step.records += one.records
         step.publishes += one.publishes

@@ -47,6 +47,13 @@ def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> l
                 if isinstance(e, HelpRequested) and rec.dev]  # a bare res (3.3)
     if body["op"] == "card":
         return [res(app, rec.dev, rec.seq, "card", **resident_view(app, body["resident"]))]
+    if body["op"] == "case" and rec.dev is not None:
+        # A card tapped at a window calling a pick-up ticket signed a hand-over off
+        # (device_commands._hand_over): the node's `card` is answered with the case.
+        day_close.apply(app, c.from_record(body), rec.ts)
+        k = app.centre.cases[body["case"]]
+        return [res(app, rec.dev, rec.seq, "card", state=k.state, cases=[
+            {"id": k.id, "item": k.item, "due_day": k.due_day, "state": k.state}])]
     if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
         return []
     if body["op"] in ("take", "remote_take"):  # refused ("stop") or its verdict kept

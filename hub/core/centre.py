@@ -25,6 +25,7 @@ from . import (
     notices,
     numbering,
     people_ahead,
+    pickup,
     prereview,
     prioritise,
     ratings,
@@ -67,6 +68,7 @@ class Centre(CentreState):
             effects = roll_over(self, now)
             if effects:  # a day closed: remote contacts and notices leave with it
                 notices.close_day(self)
+                pickup.close_day(self)
             effects.extend(booking.sweep(self, now))
             effects.extend(handler(self, cmd, now))
         except BaseException:
@@ -129,6 +131,9 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.RemoteTake: notices.remote_take,
     c.NoticeDue: notices.notice_due,
     c.NoticeOutcome: notices.notice_outcome,
+    notices.CaseNoticeDue: notices.case_notice_due,
+    pickup.PickupTicket: pickup.pickup_ticket,
+    pickup.CaseContact: pickup.case_contact,
     c.CloseFollowup: followups.close,
     c.Book: booking.book,
     c.CancelBooking: booking.cancel,
@@ -137,7 +142,4 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     prereview.ReturnForMaterials: prereview.return_for_materials,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
-    help_requests.HelpArrive: help_requests.arrive,
-    help_requests.HelpResolve: help_requests.resolve,
-    help_requests.HelpEscalate: help_requests.escalate,
 }

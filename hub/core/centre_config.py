@@ -55,3 +55,6 @@ class CentreConfig:
     hours: tuple[Hours | None, ...] = DEFAULT_HOURS
     # [booking]: slot length, days ahead, bookings per slot of a line (hub/core/booking.py).
     booking: BookingRules = field(default_factory=BookingRules)
+    # [pickup] item: the catalog item of pick-up tickets (统一窗口出件, hub/core/pickup.py);
+    # "" when the centre hands results out without them.
+    pickup_item: str = ""

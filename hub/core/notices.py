@@ -18,15 +18,23 @@ is journaled (`NoticeDue`, the intent, with the figures its text quotes and its 
 before anything is sent, and each channel's outcome after (`NoticeOutcome`: sent, failed
 after the retry bound, or dropped because the ticket moved on before it went), so a hub
 restarted in between sends again exactly what was due and not confirmed (`pending`).
-Booking reminders and "ready for pick-up" are kinds of the same record: what decides
-them joins `due`.
+Booking reminders are a kind of the same record: what decides them joins `due`.
+
+Cases (承诺件) outlive their ticket's day: a case returned for material (补正,
+"case_returned") or approved and ready for pick-up ("ready_for_pickup") is told to the
+resident reached by the case's ticket's `Contact` (the remote take's, or one given for the
+case: pickup.CaseContact), which with the case's notices stays while the case is held
+(`close_day`). What makes them due is the case's step itself (`case_due`, given the case
+actions of the step), journaled as `CaseNoticeDue` in the same commit; the n-th return
+(or approval, after a reopening) of a case is occurrence n of its kind, so each goes
+exactly once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from . import commands as c
 from . import issuing, people_ahead
@@ -36,7 +44,9 @@ from .rejected import Rejected
 from .state import CentreState
 
 NEAR, CALLED = "near", "called"
-KINDS = ("near", "called", "booking_reminder", "ready_for_pickup")
+RETURNED, READY = "case_returned", "ready_for_pickup"
+KINDS = ("near", "called", "booking_reminder", READY, RETURNED)
+CASE_KINDS = {RETURNED: "returned", READY: "ready"}  # notice kind -> the case state it tells
 CHANNELS = ("sms", "page")
 OUTCOMES = ("sent", "failed", "dropped")
 LANGS = ("zh-CN", "zh-TW", "en")
@@ -129,17 +139,44 @@ class Notice:
     minutes: int | None = None
     window: int | None = None
     channels: dict[str, str] = field(default_factory=dict)
+    # Case notices (CaseNoticeDue): which return or approval of the case this is, and the
+    # materials (indices into the item's catalog materials) a return named.
+    occurrence: int = 0
+    materials: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.materials = tuple(self.materials)  # a list when read back from a snapshot
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["channels"] = dict(self.channels)
+        d["materials"] = list(self.materials)
         return d
 
 
-def notice_id(ticket_id: str, kind: str) -> str:
-    """The same id hub/notify/channel.py `notice_id` gives (occurrence 0): each kind goes
-    once per ticket."""
-    return f"n1:{ticket_id}:{kind}:0"
+@dataclass(frozen=True, slots=True)
+class CaseNoticeDue(c.Command):
+    """A case notice the step of `case` called for: `kind` case_returned (with the
+    `materials` to correct) or ready_for_pickup (`window`: the pick-up window named),
+    its `occurrence`, and the channels it goes through."""
+
+    op: ClassVar[str] = "case_notice"
+    case: str
+    kind: str
+    occurrence: int = 0
+    materials: tuple[int, ...] = ()
+    window: int | None = None
+    channels: tuple[str, ...] = ()
+
+
+c.BY_OP[CaseNoticeDue.op] = CaseNoticeDue
+c._TUPLE_FIELDS.add("materials")
+
+
+def notice_id(ticket_id: str, kind: str, occurrence: int = 0) -> str:
+    """The same id hub/notify/channel.py `notice_id` gives: each kind goes once per
+    ticket, a case's kinds once per occurrence."""
+    return f"n1:{ticket_id}:{kind}:{occurrence}"
 
 
 # ---- operations ----------------------------------------------------------------------------
@@ -192,6 +229,27 @@ def notice_due(state: CentreState, cmd: c.NoticeDue, now: float) -> list[Effect]
     return []
 
 
+def case_notice_due(state: CentreState, cmd: CaseNoticeDue, now: float) -> list[Effect]:
+    if cmd.kind not in CASE_KINDS:
+        raise Rejected("bad_field", f"kind {cmd.kind!r}: one of {', '.join(CASE_KINDS)}")
+    if not cmd.channels or any(ch not in CHANNELS for ch in cmd.channels) or \
+            len(set(cmd.channels)) != len(cmd.channels):
+        raise Rejected("bad_field", f"channels: some of {', '.join(CHANNELS)}, each once")
+    if isinstance(cmd.occurrence, bool) or not isinstance(cmd.occurrence, int) or \
+            cmd.occurrence < 0:
+        raise Rejected("bad_field", "occurrence: a whole number >= 0")
+    case = state.cases.get(cmd.case)
+    if case is None or case.ticket not in state.contacts:
+        raise Rejected("unknown_case", f"no case {cmd.case} with a contact")
+    nid = notice_id(case.ticket, cmd.kind, cmd.occurrence)
+    if nid in state.notices:
+        raise Rejected("notice_exists", f"notice {nid} was already due")
+    state.notices[nid] = Notice(nid, case.ticket, cmd.kind, now, window=cmd.window,
+                                channels={ch: "due" for ch in cmd.channels},
+                                occurrence=cmd.occurrence, materials=tuple(cmd.materials))
+    return []
+
+
 def notice_outcome(state: CentreState, cmd: c.NoticeOutcome, now: float) -> list[Effect]:
     n = state.notices.get(cmd.notice)
     if n is None:
@@ -205,10 +263,15 @@ def notice_outcome(state: CentreState, cmd: c.NoticeOutcome, now: float) -> list
 
 
 def close_day(state: CentreState) -> None:
-    """The day closed: contacts and notices leave with their tickets. Replaces the
-    containers (a refused command's roll-over is undone by putting the old ones back)."""
-    state.contacts = {k: v for k, v in state.contacts.items() if k in state.tickets}
-    state.notices = {k: v for k, v in state.notices.items() if v.ticket in state.tickets}
+    """The day closed: contacts and notices leave with their tickets, but those of a case
+    in progress stay with it. Replaces the containers (a refused command's roll-over is
+    undone by putting the old ones back)."""
+    held = {k.ticket for k in state.cases.values() if k.state != "closed"} \
+        if state.contacts else set()
+    state.contacts = {k: v for k, v in state.contacts.items()
+                      if k in state.tickets or k in held}
+    state.notices = {k: v for k, v in state.notices.items()
+                     if v.ticket in state.tickets or v.ticket in held}
 
 
 # ---- queries -------------------------------------------------------------------------------
@@ -242,9 +305,39 @@ def due(state: CentreState, rules: NoticeRules, now: float,
     return out
 
 
+def case_due(state: CentreState, changes: list[tuple[str, str]], window: int | None,
+             channels: tuple[str, ...] = CHANNELS) -> list[CaseNoticeDue]:
+    """The case notices a step's case actions (`changes`: (case id, action)) call for:
+    a return tells the materials to correct, an approval where to pick up (`window`, the
+    first pick-up window, None when the centre has none configured). Only for a case
+    whose ticket has a contact; each return or approval once (its occurrence)."""
+    out: list[CaseNoticeDue] = []
+    for cid, action in changes:
+        case = state.cases.get(cid)
+        kind = RETURNED if action == "returned" else READY if action == "approved" else None
+        contact = state.contacts.get(case.ticket) if case is not None else None
+        if kind is None or case is None or contact is None or \
+                case.state != CASE_KINDS[kind]:
+            continue
+        chans = tuple(ch for ch in channels if ch != "sms" or contact.phone is not None)
+        if not chans:
+            continue
+        n = sum(1 for x in state.notices.values() if x.ticket == case.ticket and x.kind == kind)
+        out.append(CaseNoticeDue(cid, kind, n, tuple(case.return_materials)
+                                 if kind == RETURNED else (),
+                                 window if kind == READY else None, chans))
+    return out
+
+
 def wanted(state: CentreState, n: Notice) -> bool:
     """Is this due notice still worth sending? Not "near" once the ticket was called, and
-    nothing once it is no longer waiting or called."""
+    nothing once it is no longer waiting or called; a case notice while the case is still
+    returned (ready) and it is the latest of its kind."""
+    if n.kind in CASE_KINDS:
+        case = state.cases.get(n.ticket)
+        return case is not None and case.state == CASE_KINDS[n.kind] and not any(
+            x.ticket == n.ticket and x.kind == n.kind and x.occurrence > n.occurrence
+            for x in state.notices.values())
     t = state.tickets.get(n.ticket)
     if t is None:
         return False

@@ -48,6 +48,7 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "offline_next": dict(centre.offline_next),
         "contacts": [v.to_dict() for v in centre.contacts.values()],
         "notices": [v.to_dict() for v in centre.notices.values()],
+        "pickups": {k: list(v) for k, v in centre.pickups.items()},
         "tickets": {k: t.to_dict() for k, t in centre.tickets.items()},
         "by_number": {n: t.id for n, t in centre.by_number.items()},
         "active_by_resident": [[r, i, t] for (r, i), t in centre.active_by_resident.items()],
@@ -114,6 +115,8 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     # Snapshots taken before remote takes have neither (hub/core/notices.py).
     contacts = {x["ticket"]: Contact(**x) for x in d.get("contacts", ())}
     notes = {x["id"]: Notice(**x) for x in d.get("notices", ())}
+    # Snapshots taken before pick-up tickets have none (hub/core/pickup.py).
+    pickups = {k: tuple(v) for k, v in d.get("pickups", {}).items()}
     # Snapshots taken before bookings have none.
     books = {b["code"]: Booking(**b) for b in d.get("bookings", ())}
     booking_counts = {k: [int(x) for x in v] for k, v in d.get("booking_counts", {}).items()}
@@ -133,6 +136,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
                      for dev, b in d["blocks"].items()}
     centre.offline_next = dict(d["offline_next"])
     centre.contacts, centre.notices = contacts, notes
+    centre.pickups = pickups
     centre.tickets, centre.by_number, centre.queue = tickets, by_number, queue
     centre.active_by_resident = {(r, i): t for r, i, t in d["active_by_resident"]}
     centre.cases = cases

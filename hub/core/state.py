@@ -42,6 +42,9 @@ class CentreState:
         # the notices journaled as due (notices.Notice), by ticket id and notice id.
         self.contacts: dict[str, Any] = {}
         self.notices: dict[str, Any] = {}
+        # Today's pick-up tickets (统一窗口出件): ticket id -> the ready cases it is for
+        # (pickup.py); they leave with their tickets at the day's close.
+        self.pickups: dict[str, tuple[str, ...]] = {}
         self.serial = 0
         self.streak = 0
         self.cases: dict[str, Case] = {}
@@ -157,6 +160,7 @@ class CentreState:
             "offline_next": dict(sorted(self.offline_next.items())),
             "contacts": {k: v.to_dict() for k, v in sorted(self.contacts.items())},
             "notices": {k: v.to_dict() for k, v in sorted(self.notices.items())},
+            "pickups": {k: list(v) for k, v in sorted(self.pickups.items())},
             "tickets": {k: t.to_dict() for k, t in sorted(self.tickets.items())},
             "by_number": {n: t.id for n, t in sorted(self.by_number.items())},
             "active_by_resident": sorted([r, i, t] for (r, i), t in

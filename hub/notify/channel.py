@@ -1,8 +1,9 @@
 """Notice channels: one interface for every way a resident is told something.
 
 A `Notice` is what the hub's core decides to say ("your turn is near", "called to window 3",
-a booking reminder, "ready for pick-up"); a `Channel` carries it (SMS over SMPP in
-`smpp.py`, the phone page, a centre's own platform) and answers with an `Outcome`:
+a booking reminder, "ready for pick-up", "returned for material"); a `Channel` carries it
+(SMS over SMPP in `smpp.py`, the phone page, a centre's own platform) and answers with an
+`Outcome`:
 
 * `Sent` — the gateway took it, with the gateway's message id(s);
 * `Retryable` — it did not, but the same notice may go again later (throttled, connection
@@ -24,7 +25,7 @@ from typing import Literal, Protocol, get_args
 __all__ = ["KINDS", "LANGS", "Channel", "Kind", "Lang", "Notice", "NoticeError", "Outcome",
            "Permanent", "PhoneRef", "Retryable", "Sent", "Texts", "notice_id"]
 
-Kind = Literal["near", "called", "booking_reminder", "ready_for_pickup"]
+Kind = Literal["near", "called", "booking_reminder", "ready_for_pickup", "case_returned"]
 KINDS: tuple[str, ...] = get_args(Kind)
 Lang = Literal["zh-CN", "zh-TW", "en"]
 LANGS: tuple[str, ...] = get_args(Lang)

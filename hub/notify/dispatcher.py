@@ -27,7 +27,7 @@ from ..core import notices as core
 from ..core.commands import NoticeOutcome
 from ..core.rejected import Rejected
 from ..store.journal import StorageUnavailable
-from .channel import Channel, Notice, NoticeError, Outcome, PhoneRef, Sent
+from .channel import Channel, Notice, NoticeError, Outcome, PhoneRef, Sent, Texts
 from .retry import RetryPolicy, deliver
 from .texts import compose
 
@@ -99,8 +99,15 @@ class Dispatcher:
             body = rec.body
             if body.get("op") == "notice":
                 nid = core.notice_id(body["ticket"], body["kind"])
-                for ch in body.get("channels", ()):
-                    self._enqueue(nid, ch)
+            elif body.get("op") == "case_notice":
+                case = self.app.centre.cases.get(body["case"])
+                if case is None:
+                    continue
+                nid = core.notice_id(case.ticket, body["kind"], body.get("occurrence", 0))
+            else:
+                continue
+            for ch in body.get("channels", ()):
+                self._enqueue(nid, ch)
 
     def sweep(self) -> None:
         """Every notice due and not settled on a channel, queued again."""
@@ -158,9 +165,7 @@ class Dispatcher:
                            delivery.attempts)
 
     def _notice(self, n: core.Notice, contact: core.Contact) -> Notice:
-        t = self.app.centre.tickets[n.ticket]
-        texts = compose(n.kind, ticket=t.number, signature=self.signature,  # type: ignore[arg-type]
-                        window=n.window, ahead=n.ahead, minutes=n.minutes)
+        texts = notice_texts(self.app.centre, n, self.signature)
         return Notice(n.id, n.ticket, n.kind, texts, PhoneRef(contact.phone or ""),  # type: ignore[arg-type]
                       contact.lang)  # type: ignore[arg-type]
 
@@ -179,18 +184,39 @@ class Dispatcher:
         log.info("notice %s via %s: %s (%d attempt(s))", nid, ch, outcome, attempts)
 
 
+def notice_texts(centre: Any, n: core.Notice, signature: str = "") -> Texts:
+    """A due notice's words. A case's ticket may have left with its day: its number is
+    the end of the case id ("20261123-A017" -> A017). Raises NoticeError."""
+    t = centre.tickets.get(n.ticket)
+    number = t.number if t is not None else n.ticket.rpartition("-")[2]
+    extra: dict[str, Any] = {}
+    if n.kind == core.RETURNED:
+        case = centre.cases.get(n.ticket)
+        item = centre.catalog.items.get(case.item) if case is not None else None
+        if item is None:
+            raise NoticeError(f"case {n.ticket}: not held, or its item left the catalog")
+        mats = item.materials
+        extra = {"item": _names(item.name), "materials": tuple(
+            _names(mats[k].name) for k in n.materials if 0 <= k < len(mats))}
+    return compose(n.kind, ticket=number, signature=signature,  # type: ignore[arg-type]
+                   window=n.window, ahead=n.ahead, minutes=n.minutes, **extra)
+
+
+def _names(text: Any) -> tuple[str, str, str]:
+    return (text.zh, text.traditional, text.en)
+
+
 def page_notices(app: Any, ticket: str) -> list[dict[str, Any]]:
-    """What the phone page shows of a ticket's notices: those sent to it, in the three
-    languages (no signature, nothing personal)."""
+    """What the phone page shows of a ticket's (or its case's) notices: those sent to it,
+    in the three languages (no signature, nothing personal)."""
     centre = app.centre
-    t = centre.tickets.get(ticket)
-    if t is None or ticket not in centre.contacts:
+    if ticket not in centre.contacts or (ticket not in centre.tickets
+                                         and ticket not in centre.cases):
         return []
     out = []
     for n in core.of_ticket(centre, ticket, "page"):
         try:
-            texts = compose(n.kind, ticket=t.number, window=n.window,  # type: ignore[arg-type]
-                            ahead=n.ahead, minutes=n.minutes)
+            texts = notice_texts(centre, n)
         except NoticeError:
             continue
         out.append({"id": n.id, "kind": n.kind, "zh_CN": texts.zh_cn, "zh_TW": texts.zh_tw,

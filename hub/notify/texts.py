@@ -15,7 +15,9 @@ __all__ = ["compose"]
 def compose(kind: Kind, *, ticket: str, signature: str = "", window: int | None = None,
             ahead: int | None = None, minutes: int | None = None, day: str | None = None,
             slot: str | None = None, code: str | None = None,
-            place: str | None = None) -> Texts:
+            place: str | None = None, item: tuple[str, str, str] | None = None,
+            materials: tuple[tuple[str, str, str], ...] = ()) -> Texts:
+    """`item` and each of `materials`: a catalog name as (zh-CN, zh-TW, English)."""
     if not ticket:
         raise NoticeError("ticket: empty")
     sig = f"【{signature}】" if signature else ""
@@ -45,9 +47,25 @@ def compose(kind: Kind, *, ticket: str, signature: str = "", window: int | None 
             f"{sig}Booking reminder: {day} {slot}, code {code}. Please check in 10 minutes "
             "early.")
     if kind == "ready_for_pickup":
-        if not place:
-            raise NoticeError("ready_for_pickup: place is needed")
-        return Texts(f"{sig}{ticket}号办理结果已可领取，请到{place}领取。",
-                     f"{sig}{ticket}號辦理結果已可領取，請到{place}領取。",
-                     f"{sig}Ticket {ticket}: your documents are ready at {place}.")
+        if place:
+            places = (place, place, place)
+        elif window is not None and window >= 1:
+            places = (f"{window}号窗口", f"{window}號窗口", f"window {window}")
+        else:  # a centre without pick-up windows configured: the centre itself
+            places = ("中心统一出件窗口", "中心統一出件窗口", "the centre's pick-up window")
+        return Texts(f"{sig}{ticket}号办理结果已可领取，请到{places[0]}领取。",
+                     f"{sig}{ticket}號辦理結果已可領取，請到{places[1]}領取。",
+                     f"{sig}Ticket {ticket}: your documents are ready at {places[2]}.")
+    if kind == "case_returned":
+        if item is None:
+            raise NoticeError("case_returned: the item is needed")
+        # An item without catalog materials is returned with a reason only (on the page).
+        cn, tw, en = ("、".join(m[0] for m in materials) or "见手机页面",
+                      "、".join(m[1] for m in materials) or "見手機頁面",
+                      "; ".join(m[2] for m in materials) or "see your phone page")
+        return Texts(
+            f"{sig}{ticket}号办理的{item[0]}需补正材料：{cn}。详情请看手机页面或到中心窗口咨询。",
+            f"{sig}{ticket}號辦理的{item[1]}需補正材料：{tw}。詳情請看手機頁面或到中心窗口諮詢。",
+            f"{sig}Ticket {ticket}, {item[2]}: please correct or add: {en}. See your phone "
+            "page or ask at the centre.")
     raise NoticeError(f"kind {kind!r}: unknown")

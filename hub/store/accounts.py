@@ -26,8 +26,12 @@ from . import db
 from .schema import staff_accounts as accounts
 from .schema import staff_sessions as sessions
 
-ROLES = ("clerk", "specialist", "supervisor", "technician", "backoffice", "admin")
+ROLES = ("clerk", "specialist", "supervisor", "technician", "backoffice", "admin", "station")
 DEPARTMENT_ROLES = ("specialist", "backoffice")  # roles that belong to a department
+# A community station (协管员代收, hub/web/stations.py): a community assistant's login acts
+# for exactly one station, named by `station`.
+STATION_ROLE = "station"
+_STATION = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 IDLE_S = 30 * 60.0
 ABSOLUTE_S = 12 * 3600.0
 TOUCH_S = 60.0  # write `seen` at most once a minute per session
@@ -47,10 +51,12 @@ class Account:
     window: int | None
     active: bool = True
     department: str | None = None  # a back-office user's or specialist's department (科室)
+    station: str | None = None  # a station account's community station (协管员代收)
 
     def to_dict(self) -> dict[str, Any]:
         return {"username": self.username, "display": self.display, "role": self.role,
-                "window": self.window, "active": self.active, "department": self.department}
+                "window": self.window, "active": self.active, "department": self.department,
+                "station": self.station}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +88,12 @@ class Accounts:
     # ---- accounts --------------------------------------------------------------------
     def add(self, username: str, password: str, role: str, display: str = "",
             window: int | None = None, now: float = 0.0,
-            department: str | None = None) -> Account:
+            department: str | None = None, station: str | None = None) -> Account:
         """A new account. `department`: the catalog department (科室) a back-office user or
-        specialist belongs to; the caller checks it names one (`Catalog.departments`)."""
+        specialist belongs to; the caller checks it names one (`Catalog.departments`).
+        `station`: the community station a `station` account acts for (required for it,
+        refused for every other role); the caller checks it against the centre's list
+        where the centre keeps one ([stations] in centre.toml)."""
         if not _USERNAME.match(username):
             raise AccountError("username: 2-64 letters, digits or . _ @ -")
         if role not in ROLES:
@@ -95,13 +104,19 @@ class Accounts:
             raise AccountError(f"only a {' or '.join(DEPARTMENT_ROLES)} belongs to a department")
         if department is not None and not (0 < len(department) <= 32):
             raise AccountError("department: 1-32 characters")
+        if (station is None) != (role != STATION_ROLE):
+            raise AccountError("a station account needs --station <id>, and only a station "
+                               "account has one")
+        if station is not None and not _STATION.match(station):
+            raise AccountError("station: 1-32 letters, digits, _ or -")
         _check_password(password)
-        acc = Account(username, display or username, role, window, True, department)
+        acc = Account(username, display or username, role, window, True, department, station)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(accounts).values(
                     username=username, display=acc.display, role=role, window=window,
-                    department=department, hash=self.hasher.hash(password), active=True,
+                    department=department, station=station,
+                    hash=self.hasher.hash(password), active=True,
                     created=now))
         except IntegrityError as e:
             raise AccountError(f"user {username!r} exists already") from e
@@ -189,7 +204,7 @@ class Accounts:
                 select(sessions.c.window, sessions.c.created, sessions.c.seen,
                        accounts.c.username, accounts.c.display, accounts.c.role,
                        accounts.c.window.label("home"), accounts.c.active,
-                       accounts.c.department)
+                       accounts.c.department, accounts.c.station)
                 .join(accounts, accounts.c.username == sessions.c.username)
                 .where(sessions.c.token == key)).first()
         if row is None:
@@ -202,7 +217,7 @@ class Accounts:
             with self.engine.begin() as conn:
                 conn.execute(update(sessions).where(sessions.c.token == key).values(seen=now))
         acc = Account(row.username, row.display, row.role, row.home, row.active,
-                      row.department)
+                      row.department, row.station)
         return Session(acc, row.window, row.created, now if touch else row.seen)
 
     def end_session(self, token: str) -> None:
@@ -217,8 +232,8 @@ def _check_password(password: str) -> None:
 
 def _account(row: Any) -> Account:
     return Account(row.username, row.display, row.role, row.window, bool(row.active),
-                   row.department)
+                   row.department, row.station)
 
 
-__all__ = ["ABSOLUTE_S", "DEPARTMENT_ROLES", "IDLE_S", "ROLES", "Account", "AccountError",
-           "Accounts", "Session"]
+__all__ = ["ABSOLUTE_S", "DEPARTMENT_ROLES", "IDLE_S", "ROLES", "STATION_ROLE", "Account",
+           "AccountError", "Accounts", "Session"]

@@ -111,10 +111,10 @@ def test_rate_limit_per_username_and_address():
 
 ALLOWED = {
     "clerk": {"console"},
-    "specialist": {"help.answer", "help.department"},
-    "supervisor": {"floor", "windows.manage", "fleet", "cases", "help.department"},
+    "specialist": {"help.answer"},
+    "supervisor": {"floor", "windows.manage", "fleet", "cases"},
     "technician": {"fleet"},
-    "backoffice": {"cases", "help.department"},
+    "backoffice": {"cases"},
     "admin": set(auth.PERMISSIONS),
 }
 

@@ -34,6 +34,14 @@ JSON body): 403 `bad_token` otherwise, nothing changed. Tries are limited per cl
 address (RATE_LIMIT, token buckets of web/ratelimit.py): 429 `rate_limited` with
 Retry-After, so ticket ids and tokens cannot be tried in bulk.
 
+A promised item's ticket also carries its case after service, `case` (null otherwise):
+{"id", "number", "state": open | returned | ready | closed, "state_zh", "state_zh_tw",
+"state_en", "item", "due_day", "materials": [{zh, zh_tw, en}] (returned: what to correct,
+from the catalog), "reason" (returned), "windows" (ready: the pick-up windows)}, and to
+the ticket's holder (the page opened with `k`) the case code (`code`) to show or type at
+the kiosk. The page stays after the ticket's day while the case is held: it follows the
+case ("state": "done").
+
 Only what the printed ticket already says: no resident token, no clerk, no history, and of
 priority only that it is (not why, nor who marked it).
 """
@@ -49,11 +57,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
 from ..core import ratings, signing
-from ..core.model import Priority, Ticket, TicketState
+from ..core.model import Case, Priority, Ticket, TicketState
 from ..core.rejected import Rejected
 from ..notify.dispatcher import page_notices
 from .ahead import ahead_counts
 from .livewait import LiveWaits
+from .pickup import case_view
 from .ratelimit import Limiter, retry_after
 from .ratelimit import Rate as LimitRate
 from .site import Site
@@ -97,8 +106,11 @@ class Phone:
     def snapshot(self, ticket_id: str) -> dict[str, Any]:
         centre = self.site.hub.centre
         t = centre.tickets.get(ticket_id)
+        case = centre.cases.get(ticket_id)
         if t is None:
-            return {"found": False}
+            if case is None:
+                return {"found": False}
+            return self._case_only(case)
         items = [centre.catalog.items[i] for i in (t.item, *t.extra_items)
                  if i in centre.catalog.items]
         ahead = wait = lo = hi = None
@@ -114,7 +126,20 @@ class Phone:
                 "items": [{"zh": i.name.zh, "en": i.name.en} for i in items],
                 "state": t.state.value, "window": t.window, "ahead": ahead, "wait": wait,
                 "wait_lo": lo, "wait_hi": hi, "recalls": t.recalls,
-                "priority": t.priority is Priority.PRIORITY, **self._rating(t)}
+                "priority": t.priority is Priority.PRIORITY, **self._rating(t),
+                # a promised item's case after service (hub/web/pickup.py `case_view`)
+                "case": case_view(self.site, case, holder=False) if case else None}
+
+    def _case_only(self, case: Case) -> dict[str, Any]:
+        """A case whose ticket left with its day: the page follows the case."""
+        item = self.site.hub.centre.catalog.items.get(case.item)
+        return {"found": True, "id": case.ticket, "number": case.ticket.rpartition("-")[2],
+                "notices": page_notices(self.site.hub, case.ticket),
+                "items": [{"zh": item.name.zh, "en": item.name.en}] if item else [],
+                "state": "done", "window": None, "ahead": None, "wait": None,
+                "wait_lo": None, "wait_hi": None, "recalls": 0, "priority": False,
+                "rated": False, "can_rate": False,
+                "case": case_view(self.site, case, holder=False)}
 
     def _rating(self, t: Ticket) -> dict[str, bool]:
         centre = self.site.hub.centre
@@ -182,4 +207,7 @@ class Phone:
         # Read-only without the ticket's token: the rating is not offered (phone.js).
         holder = self.holder(ticket_id, request.query_params.get("k"))
         snap = {**snap, "holder": holder, "can_rate": snap["can_rate"] and holder}
+        case = self.site.hub.centre.cases.get(ticket_id)
+        if holder and case is not None:  # the case code only to the ticket's holder
+            snap["case"] = case_view(self.site, case, holder=True)
         return self.site.render(request, "public/ticket.html", snap=snap)

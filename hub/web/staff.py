@@ -115,7 +115,6 @@ class Staff:
             role = s.account.role
             for perm, href, label in (("console", "/console", "console"),
                                       ("help.answer", "/specialist", "specialist"),
-                                      ("help.department", "/department", "department"),
                                       ("floor", "/dashboard", "dashboard"),
                                       ("fleet", "/fleet", "fleet"),
                                       ("cases", "/cases", "cases"),

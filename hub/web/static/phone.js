@@ -33,6 +33,7 @@
     $("status").textContent = status;
     $("detail").textContent = detail;
     if (window.owNotices) window.owNotices(s);  // remote_notices.js: this page's notices
+    if (window.owCase) window.owCase(s.case || null);  // case.js: the case after service
     $("rate").hidden = !s.can_rate || !HOLDER;  // after service: the five levels (好差评)
     $("rated").hidden = !s.rated;
   }

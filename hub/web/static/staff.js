@@ -49,16 +49,9 @@ const staff = (() => {
     if (own) Object.assign(T, JSON.parse(own.textContent));
     const buttons = document.querySelectorAll("[data-act]");
     let last = null;
-    // The department a help call names: the current ticket's item's unless the clerk
-    // picked another for this ticket (窗口吹哨 科室报到).
-    const dept = $("#help-dept");
-    let picked = null, pickedFor = null;
-    if (dept) dept.addEventListener("change", () => { picked = dept.value; pickedFor = last && last.ticket ? last.ticket.id : null; });
     for (const b of buttons) {
       b.addEventListener("click", async () => {
-        const body = {window: n};
-        if (b.dataset.act === "help" && dept) body.department = dept.value;
-        const r = await post("/console/" + b.dataset.act, body);
+        const r = await post("/console/" + b.dataset.act, {window: n});
         if (r) render(r);
       });
     }
@@ -97,13 +90,8 @@ const staff = (() => {
       $("#queue").textContent = s.queue.waiting + " " + T.queue_waiting + (s.queue.waiting
         ? " · " + T.longest + " " + Math.round(s.queue.longest_min) + " " + T.min : "");
       enable(s);
-      if (dept) {
-        const here = s.ticket ? s.ticket.id : null;
-        if (picked === null || pickedFor !== here) { picked = null; dept.value = s.help_department || ""; }
-      }
       helpState(s.help);
       queueList(s.queue);
-      if (window.owReview) window.owReview(s, n, render);  // pre-review (console_review.js)
       const t = s.ticket;
       if (!t) {
         fill($("#current"), el("p", {class: "muted"}, T.none));
