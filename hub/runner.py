@@ -339,6 +339,10 @@ class HubRunner:
     def storage_available(self) -> bool:
         return self.storage_ok.is_set()
 
+    def inbound_waiting(self) -> bool:
+        link = self._link
+        return link is not None and link.waiting()
+
     async def submit(self, cmd: Command) -> Step:
         """A staff or kiosk action, decided now and committed like a batch of device events.
         Raises Rejected, or StorageUnavailable with nothing decided."""

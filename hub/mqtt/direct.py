@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from typing import Any
 
 import aiomqtt
@@ -69,6 +70,20 @@ class DirectLink:
                 loop.add_writer(sock.fileno(), write)
 
         loop.call_soon_threadsafe(watch)
+
+    def waiting(self) -> bool:
+        """Whether a message waits: read and queued, or still in the socket (one select
+        with no timeout, ~2 us: the live views ask between slices of their work)."""
+        if not self.queue.empty():
+            return True
+        sock = self._paho.socket()
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):  # closed meanwhile: nothing to wait for
+            return False
+        return bool(readable)
 
     async def batch(self, limit: int) -> list[aiomqtt.Message]:
         """The next messages: one, waited for, and whatever else is queued (up to

@@ -116,3 +116,53 @@ def test_a_costly_feed_is_rebuilt_less_often() -> None:
     assert live.pace_of(costly) == 0.004 / FEED_SHARE  # 1 % of the loop at most
     assert live.pace_of(huge) == MAX_PACE_S  # but every change shows within a second
     assert live.pace_of(phone) == 0.5  # a channel's own pace stands
+
+
+def test_waiting_device_messages_go_before_the_next_slice() -> None:
+    """Between slices the flusher asks whether device messages wait (the hub's MQTT socket
+    or queue) and gives them the loop's turns first; saturated, it still goes on."""
+    log: list[str] = []
+    waiting = [3]  # three messages wait after the first slice
+
+    def busy() -> bool:
+        return waiting[0] > 0
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01, busy=busy)
+
+        def snapshot(arg: str) -> dict[str, str]:
+            log.append("build")
+            return {"arg": arg}
+
+        live.channel("c", snapshot)
+        readers = _open(live, [f"f{i}" for i in range(FEEDS)], STREAMS)
+
+        async def hub_path() -> None:  # handles one waiting message per turn
+            while True:
+                if waiting[0] > 0 and "build" in log:
+                    waiting[0] -= 1
+                    log.append("message")
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(hub_path())
+        for r in readers:
+            await _frame(r)
+        task.cancel()
+        first_build, second_build = [i for i, x in enumerate(log) if x == "build"][:2]
+        # every waiting message was handled before the second slice's build
+        assert log[first_build:second_build].count("message") == 3
+        assert live.yielded >= 1  # (without it: one message per slice boundary)
+
+    asyncio.run(scenario())
+
+
+def test_devices_that_never_stop_do_not_starve_the_views() -> None:
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01, busy=lambda: True)
+        live.channel("c", lambda arg: {"arg": arg})
+        readers = _open(live, [f"f{i}" for i in range(FEEDS)], STREAMS)
+        for r in readers:
+            await _frame(r)
+        assert live.yielded >= FEEDS - 1  # it yielded after each slice, and went on
+
+    asyncio.run(scenario())

@@ -60,6 +60,10 @@ BUDGET = 0.3  # the share of the hub's loop the flusher may take, averaged over 
 FEED_SHARE = 0.01
 MAX_PACE_S = 0.5  # ... but at least this often: every page shows each change within 1 s
 MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
+# Between slices the flusher lets waiting device messages go first (`busy`: the hub's MQTT
+# socket or queue has one), turn after turn of the loop, but at most this many turns in a
+# row: saturated by calls, the views still move (each page sees each change within 1 s).
+YIELD_TURNS = 64
 
 
 class Stream:
@@ -100,8 +104,11 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 class LiveHub:
-    def __init__(self, interval: float = INTERVAL_S) -> None:
+    def __init__(self, interval: float = INTERVAL_S,
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self.channels: dict[str, Snapshot] = {}
+        self.busy = busy  # device messages wait: they go before the next slice
+        self.yielded = 0  # turns of the loop the flusher gave them
         self.interval = interval
         self.version = 0
         self.feeds: dict[tuple[str, str], Feed] = {}
@@ -214,6 +221,7 @@ class LiveHub:
                     sliced = 0.0
                     self.slices += 1
                     await asyncio.sleep(0)
+                    await self._let_devices_first()
                     now = loop.time()
         finally:
             self._pass_version = None
@@ -227,6 +235,15 @@ class LiveHub:
                 due = feed.built_at + self.pace_of(feed)
                 due_next = due if due_next is None else min(due_next, due)
         return spent, due_next
+
+    async def _let_devices_first(self) -> None:
+        """A keypad's call read from the socket is handled a turn later, when the loop runs
+        the hub's task: give it those turns before another slice delays it."""
+        for _ in range(YIELD_TURNS):
+            if not self.busy():
+                return
+            self.yielded += 1
+            await asyncio.sleep(0)
 
     def _subscribe(self, name: str, arg: str) -> tuple[Feed, Stream]:
         key = (name, arg)

@@ -52,6 +52,10 @@ class HubPort(Protocol):
         """Call `listener` after every committed step, and with an empty step when the
         state was rebuilt from the journal."""
 
+    def inbound_waiting(self) -> bool:
+        """Whether device messages wait to be handled (read or still in the socket): the
+        live views' flusher lets them go first (hub/web/live.py)."""
+
 
 class MemoryPort:
     """A hub with no process around it: actions decided in memory at `clock()`, nothing
@@ -79,3 +83,6 @@ class MemoryPort:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def inbound_waiting(self) -> bool:
+        return False  # no devices

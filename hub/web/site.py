@@ -120,7 +120,7 @@ class Site:
         # The process running the hub (hub/web/port.py); none: actions decided in memory.
         self.port: HubPort = port if port is not None else MemoryPort(hub, clock)
         self.clock = clock
-        self.live = LiveHub()
+        self.live = LiveHub(busy=self.port.inbound_waiting)
         self.env = Environment(loader=FileSystemLoader(TEMPLATES),
                                autoescape=select_autoescape(("html", "xml")),
                                extensions=["jinja2.ext.i18n"])
