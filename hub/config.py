@@ -111,6 +111,9 @@ class HubConfig:
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
     remote: RemoteRules = field(default_factory=RemoteRules)
     notices: NoticeSettings = field(default_factory=lambda: NoticeSettings())
+    # [help] escalate_after_s: a help call (窗口吹哨) unanswered this long goes to the
+    # supervisors (hub/helpwatch.py journals it; hub/core/help_requests.py).
+    help_escalate_after_s: float = 120.0
 
 
 def load(path: str | Path) -> HubConfig:
@@ -190,6 +193,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
+            help_escalate_after_s=_help(data.get("help", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
@@ -344,6 +348,22 @@ def _booking(table: Any) -> tuple[BookingRules, Any]:
     except (ValueError, LimitError) as e:
         raise ConfigError(str(e)) from e
     return rules, limits
+
+
+def _help(table: Any) -> float:
+    """[help]: `escalate_after_s` (default 120): seconds a help call may stay unanswered
+    before it goes to the supervisors, 1..86400."""
+    if not isinstance(table, dict):
+        raise ConfigError("[help] must be a table")
+    unknown = set(table) - {"escalate_after_s"}
+    if unknown:
+        raise ConfigError(f"[help]: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: escalate_after_s")
+    value = table.get("escalate_after_s", 120.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            1 <= value <= 86400):
+        raise ConfigError(f"[help] escalate_after_s = {value!r}: seconds, 1..86400")
+    return float(value)
 
 
 def _admission(table: Any) -> str:

@@ -53,7 +53,7 @@ EVENTS = {
     "close": _WIN,
     "transfer": _WIN + (("to_window", "i", False), ("to_item", "s", False), ("note", "s", False)),
     "reprint": (("ticket", "s", True),),
-    "help": _WIN,
+    "help": _WIN + (("department", "s", False),),
     "rate": _WIN + (("ticket", "s", True), ("score", "i", True), ("scale", "i", False)),
     "scan": _WIN + (("ticket", "s", True),),
     "card": _WIN + (("resident", "s", True),),

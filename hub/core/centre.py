@@ -142,4 +142,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     prereview.ReturnForMaterials: prereview.return_for_materials,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
+    help_requests.HelpArrive: help_requests.arrive,
+    help_requests.HelpResolve: help_requests.resolve,
+    help_requests.HelpEscalate: help_requests.escalate,
 }

@@ -105,6 +105,7 @@ class HelpRequested(Effect):
 
     request: int
     window: int
+    department: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +113,15 @@ class HelpAnswered(Effect):
     request: int
     window: int
     by: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelpProgressed(Effect):
+    """A help request's later step (help_requests.py): `step` is "arrived", "resolved" or
+    "escalated" (then `by` is None: the hub's decision, not a person's)."""
+
+    request: int
+    window: int
+    step: str
+    by: str | None
+    department: str | None

@@ -185,6 +185,17 @@ class HelpRequest:
     at: float
     answered_at: float | None = None
     by: str | None = None  # the specialist who answered
+    # Where it goes (窗口吹哨 科室报到): the catalog department (科室) called; None in
+    # requests journaled before departments (and a keypad's with no current ticket): any.
+    department: str | None = None
+    # Its steps after the answer, each with who and when (help_requests.py): the specialist
+    # came to the window, the matter was settled; and when it went to the supervisors
+    # unanswered (the hub journals that when [help] escalate_after_s has passed).
+    arrived_at: float | None = None
+    arrived_by: str | None = None
+    resolved_at: float | None = None
+    resolved_by: str | None = None
+    escalated_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -111,10 +111,10 @@ def test_rate_limit_per_username_and_address():
 
 ALLOWED = {
     "clerk": {"console"},
-    "specialist": {"help.answer"},
-    "supervisor": {"floor", "windows.manage", "fleet", "cases"},
+    "specialist": {"help.answer", "help.department"},
+    "supervisor": {"floor", "windows.manage", "fleet", "cases", "help.department"},
     "technician": {"fleet"},
-    "backoffice": {"cases"},
+    "backoffice": {"cases", "help.department"},
     "admin": set(auth.PERMISSIONS),
 }
 

@@ -10,17 +10,31 @@ core (core/snapshot.py) must restore to the same state at any point.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from onewindow.hub.core import commands as c
+from onewindow.hub.core import help_requests as hr
 from onewindow.hub.core import ratings
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
-from onewindow.hub.core.effects import DayClosed, HelpAnswered, HelpRequested, RatingGiven
-from onewindow.hub.core.help_requests import Help, HelpAnswer
+from onewindow.hub.core.effects import (
+    DayClosed,
+    HelpAnswered,
+    HelpProgressed,
+    HelpRequested,
+    RatingGiven,
+)
+from onewindow.hub.core.help_requests import (
+    Help,
+    HelpAnswer,
+    HelpArrive,
+    HelpEscalate,
+    HelpResolve,
+)
 from onewindow.hub.core.model import HelpRequest
 from onewindow.hub.core.policy import OrderingPolicy
 from onewindow.hub.core.rejected import Rejected
@@ -65,7 +79,7 @@ class HelpMachine(RuleBasedStateMachine):
         except Rejected as refusal:
             assert self.core.to_dict() == before, f"the refused {cmd} changed the state"
             return [], refusal.code
-        if isinstance(cmd, Help | HelpAnswer):
+        if isinstance(cmd, hr.HelpCommand):
             assert self.core.day == day, "a help command rolled the day over"
         for e in effects:
             if isinstance(e, DayClosed):
@@ -73,7 +87,7 @@ class HelpMachine(RuleBasedStateMachine):
             if isinstance(e, RatingGiven):
                 self.rated.add(e.ticket)
                 self.since_close.append(e)
-        if isinstance(cmd, Help | HelpAnswer):
+        if isinstance(cmd, hr.HelpCommand):
             self.pos += 1  # journaled
         return effects, None
 
@@ -91,19 +105,24 @@ class HelpMachine(RuleBasedStateMachine):
 
     # ---- help ------------------------------------------------------------------------
     @rule(window=st.sampled_from([*WINDOWS, 9]), once=st.booleans(),
-          clerk=st.sampled_from([None, "clerk1", "wang"]))
-    def ask(self, window: int, once: bool, clerk: str | None) -> None:
+          clerk=st.sampled_from([None, "clerk1", "wang"]),
+          dept=st.sampled_from([None, "soc", "med", "nowhere"]))
+    def ask(self, window: int, once: bool, clerk: str | None, dept: str | None) -> None:
         request = self.pos + 1
-        effects, code = self._do(Help(window, clerk, request=request, once=once))
+        effects, code = self._do(Help(window, clerk, request=request, once=once,
+                                      department=dept))
         open_here = any(h.window == window and h.answered_at is None
                         for h in self.held.values())
         if window not in WINDOWS:
             assert code == "unknown_window"
+        elif dept == "nowhere":
+            assert code == "unknown_department"
         elif once and open_here:
             assert code == "help_pending"
         else:
-            assert effects == [HelpRequested(request, window)]
-            self.held[request] = HelpRequest(request, window, clerk, self.now)
+            assert effects == [HelpRequested(request, window, dept)]
+            self.held[request] = HelpRequest(request, window, clerk, self.now,
+                                             department=dept)
 
     @rule(request=st.sampled_from([0, -1, 1, 2]))
     def ask_with_a_taken_number(self, request: int) -> None:
@@ -124,7 +143,58 @@ class HelpMachine(RuleBasedStateMachine):
             assert code == "already_answered"
         else:
             assert effects == [HelpAnswered(request, h.window, by)]
-            self.held[request] = HelpRequest(h.request, h.window, h.clerk, h.at, self.now, by)
+            self.held[request] = replace(h, answered_at=self.now, by=by)
+
+    @rule(pick=st.integers(min_value=0, max_value=40), by=st.sampled_from(SPECIALISTS),
+          step=st.sampled_from(["arrive", "resolve", "escalate"]))
+    def later_step(self, pick: int, by: str, step: str) -> None:
+        """Arrived (answering too when nobody had), resolved (only once answered), escalated
+        (only while unanswered): each once, refused otherwise with nothing changed."""
+        request = pick % (self.pos + 2)
+        cmd = {"arrive": HelpArrive(request, by), "resolve": HelpResolve(request, by),
+               "escalate": HelpEscalate(request)}[step]
+        effects, code = self._do(cmd)
+        h = self.held.get(request)
+        if h is None:
+            assert code == "unknown_request"
+            return
+        if step == "arrive":
+            if h.arrived_at is not None:
+                assert code == "already_arrived"
+                return
+            answered = h.answered_at is None
+            h = replace(h, answered_at=h.answered_at if not answered else self.now,
+                        by=h.by if not answered else by, arrived_at=self.now, arrived_by=by)
+            assert effects == [*([HelpAnswered(request, h.window, by)] if answered else []),
+                               HelpProgressed(request, h.window, "arrived", by, h.department)]
+        elif step == "resolve":
+            if h.resolved_at is not None or h.answered_at is None:
+                assert code == ("already_resolved" if h.resolved_at is not None
+                                else "not_answered")
+                return
+            h = replace(h, resolved_at=self.now, resolved_by=by)
+            assert effects == [HelpProgressed(request, h.window, "resolved", by,
+                                              h.department)]
+        else:
+            if h.answered_at is not None or h.escalated_at is not None:
+                assert code in ("already_answered", "already_escalated")
+                return
+            h = replace(h, escalated_at=self.now)
+            assert effects == [HelpProgressed(request, h.window, "escalated", None,
+                                              h.department)]
+        self.held[request] = h
+
+    @rule(after=st.sampled_from([60.0, 120.0, 600.0]))
+    def escalations_due(self, after: float) -> None:
+        """What the hub would journal now: exactly the unanswered, unescalated requests
+        asked `after` seconds ago or more; and when the next one falls due."""
+        due = hr.due_escalations(self.core, after, self.now)
+        waiting = [h for h in self.held.values()
+                   if h.answered_at is None and h.escalated_at is None]
+        assert [d.request for d in due] == [h.request for h in waiting
+                                            if self.now - h.at >= after]
+        assert hr.next_escalation(self.core, after) == (
+            min(h.at + after for h in waiting) if waiting else None)
 
     # ---- service and ratings -----------------------------------------------------------
     @rule(item=st.sampled_from(["SOC-1", "MED-1"]))

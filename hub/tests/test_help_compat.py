@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from onewindow.hub.app import HubApp
-from onewindow.hub.core import ratings
+from onewindow.hub.core import help_requests, ratings
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.help_requests import Help, HelpAnswer
 from onewindow.hub.report.staff import collect, compute
@@ -52,8 +52,22 @@ def _rate(share: list[int]) -> float | None:
 
 def now_records(old: list[list[Any]]) -> list[list[Any]]:
     """The old journal as today's hub writes it for the same events: a device's `rate`
-    without `scale` is recorded with `scale` 3 (its score as sent, three-level)."""
-    return [[*r[:4], {**r[4], "scale": 3} if r[4]["op"] == "rate" else r[4]] for r in old]
+    without `scale` is recorded with `scale` 3 (its score as sent, three-level); a keypad's
+    `help` names the department of the item of the ticket at its window then (issue 17,
+    窗口吹哨 科室报到: read off a replay of the old journal up to that record), none when
+    the window had no ticket."""
+    app = HubApp(Centre(hs.catalog(), hs.config()), hs.registry(), "boot1")
+    out = []
+    for pos, ts, dev, seq, body in old:
+        now = body
+        if body["op"] == "rate":
+            now = {**body, "scale": 3}
+        elif body["op"] == "help":
+            dept = help_requests.default_department(app.centre, body["window"])
+            now = body if dept is None else {**body, "department": dept}
+        out.append([pos, ts, dev, seq, now])
+        app.replay([Record(pos, ts, dev, seq, json.loads(json.dumps(body)))])
+    return out
 
 
 def now_position(then: dict[str, Any]) -> dict[str, Any]:

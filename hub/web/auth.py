@@ -21,6 +21,7 @@ PERMISSIONS = {
     "console": "the clerk console of one's own window and its actions, help (吹哨)",
     "console.any": "the clerk console of any window",
     "help.answer": "the specialist console: see and answer help requests",
+    "help.department": "the department page: help calls to one's department (all: supervisors)",
     "floor": "the supervisor dashboard: live floor, alerts, day summary",
     "windows.manage": "open and close windows, change a window's skills",
     "fleet": "the device fleet: boards and nodes, online, firmware, signal, errors",
@@ -29,9 +30,9 @@ PERMISSIONS = {
 }
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "clerk": frozenset({"console"}),
-    "specialist": frozenset({"help.answer"}),
-    "supervisor": frozenset({"floor", "windows.manage", "fleet", "cases"}),
-    "backoffice": frozenset({"cases"}),
+    "specialist": frozenset({"help.answer", "help.department"}),
+    "supervisor": frozenset({"floor", "windows.manage", "fleet", "cases", "help.department"}),
+    "backoffice": frozenset({"cases", "help.department"}),
     "technician": frozenset({"fleet"}),
     "admin": frozenset(PERMISSIONS),
 }

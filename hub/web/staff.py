@@ -115,6 +115,7 @@ class Staff:
             role = s.account.role
             for perm, href, label in (("console", "/console", "console"),
                                       ("help.answer", "/specialist", "specialist"),
+                                      ("help.department", "/department", "department"),
                                       ("floor", "/dashboard", "dashboard"),
                                       ("fleet", "/fleet", "fleet"),
                                       ("cases", "/cases", "cases"),

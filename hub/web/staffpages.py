@@ -5,11 +5,14 @@ device fleet, cases, accounts; their routes and headers, assembled from the page
     GET  /staff                                           the role's home page (staff.py)
     GET  /console            POST /console/{action}       clerk: own window (console.py)
     GET  /specialist         POST /specialist/answer      help requests (console.py)
+    GET  /department         POST /department/{answer|arrived|resolved}  help calls to one's
+                             department, all for supervisors (help_desk.py)
     GET  /dashboard          POST /dashboard/windows/{n}/{open|close|skills}  (dashboard.py)
     GET  /fleet                                           device fleet (dashboard.py)
     GET  /cases              POST /cases/{case}/{action}  cases: reopen, close (cases.py)
     GET  /accounts           POST /accounts, /accounts/{username}   admin (staff.py)
-    live: /live/staff-window/{n}, staff-help, staff-floor, staff-fleet (login + permission)
+    live: /live/staff-window/{n}, staff-help, staff-dept/{department},
+          staff-floor, staff-fleet (login + permission)
 
 Every staff route names a permission (auth.py); logged out, a page redirects to /login and
 anything else gets 401 JSON; a role without the permission gets 403. The page modules stand
@@ -23,12 +26,12 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import cases, console, dashboard
+from . import cases, console, dashboard, help_desk
 from .site import Site
 from .staff import Staff
 
 STAFF_PREFIXES = ("/login", "/logout", "/console", "/specialist", "/dashboard", "/fleet",
-                  "/accounts", "/cases", "/live/staff-")
+                  "/accounts", "/cases", "/live/staff-", "/department")
 
 
 def routes(site: Site) -> list[BaseRoute]:
@@ -47,6 +50,7 @@ def routes(site: Site) -> list[BaseRoute]:
     out += console.routes(staff)
     out += dashboard.routes(staff)
     out += cases.routes(staff)
+    out += help_desk.routes(staff)  # help calls by department (窗口吹哨 科室报到)
     return out
 
 

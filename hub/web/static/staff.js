@@ -49,9 +49,16 @@ const staff = (() => {
     if (own) Object.assign(T, JSON.parse(own.textContent));
     const buttons = document.querySelectorAll("[data-act]");
     let last = null;
+    // The department a help call names: the current ticket's item's unless the clerk
+    // picked another for this ticket (窗口吹哨 科室报到).
+    const dept = $("#help-dept");
+    let picked = null, pickedFor = null;
+    if (dept) dept.addEventListener("change", () => { picked = dept.value; pickedFor = last && last.ticket ? last.ticket.id : null; });
     for (const b of buttons) {
       b.addEventListener("click", async () => {
-        const r = await post("/console/" + b.dataset.act, {window: n});
+        const body = {window: n};
+        if (b.dataset.act === "help" && dept) body.department = dept.value;
+        const r = await post("/console/" + b.dataset.act, body);
         if (r) render(r);
       });
     }
@@ -90,6 +97,10 @@ const staff = (() => {
       $("#queue").textContent = s.queue.waiting + " " + T.queue_waiting + (s.queue.waiting
         ? " · " + T.longest + " " + Math.round(s.queue.longest_min) + " " + T.min : "");
       enable(s);
+      if (dept) {
+        const here = s.ticket ? s.ticket.id : null;
+        if (picked === null || pickedFor !== here) { picked = null; dept.value = s.help_department || ""; }
+      }
       helpState(s.help);
       queueList(s.queue);
       const t = s.ticket;
