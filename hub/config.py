@@ -14,8 +14,6 @@ from .core.centre_config import DAYS, DEFAULT_HOURS, BookingRules, CentreConfig,
 from .core.notices import NoticeRules, RemoteRules, RulesError
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
-from .station_config import StationsConfig
-from .station_config import parse as parse_stations
 from .store.files import default_files_dir
 from .store.retention import Retention, RetentionError
 
@@ -106,6 +104,9 @@ class HubConfig:
     admission: str = "warn"
     # [booking.limits]: the booking and check-in endpoints' rate limits per client address
     # and per resident (hub/web/ratelimit.py BookingLimits; None: its defaults). The rules
+    # [admission] stop_quantile: the quantile of the wait "stop" judges on (0.1..0.9,
+    # default 0.6; "warn" judges on the slow end, 0.9: hub/forecast/admission.py)
+    admission_stop_quantile: float = 0.6
     # themselves ([booking] slot_minutes, days_ahead, capacity) are centre.booking.
     booking_limits: Any = None
     # [remote]: taking a number from the resident's phone (hub/core/notices.py), off unless
@@ -113,9 +114,6 @@ class HubConfig:
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
     remote: RemoteRules = field(default_factory=RemoteRules)
     notices: NoticeSettings = field(default_factory=lambda: NoticeSettings())
-    # [stations]: community stations (协管员代收) and the card key their typed ID numbers
-    # are hashed with (hub/station_config.py).
-    stations: StationsConfig = field(default_factory=StationsConfig)
     # [help] escalate_after_s: a help call (窗口吹哨) unanswered this long goes to the
     # supervisors (hub/helpwatch.py journals it; hub/core/help_requests.py).
     help_escalate_after_s: float = 120.0
@@ -198,9 +196,9 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
-            stations=parse_stations(data.get("stations", {}), base),
             help_escalate_after_s=_help(data.get("help", {})),
         )
+            admission_stop_quantile=_stop_quantile(data.get("admission", {})),
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
@@ -373,18 +371,32 @@ def _help(table: Any) -> float:
 
 
 def _admission(table: Any) -> str:
-    """[admission]: `mode = "warn" | "stop" | "off"` (default "warn")."""
+    """[admission]: `mode = "warn" | "stop" | "off"` (default "warn"), and
+    `stop_quantile` (`_stop_quantile`)."""
     if not isinstance(table, dict):
         raise ConfigError("[admission] must be a table")
-    unknown = set(table) - {"mode"}
+    unknown = set(table) - {"mode", "stop_quantile"}
     if unknown:
         raise ConfigError(f"[admission]: unknown key(s) {', '.join(sorted(unknown))}; "
-                          f"only mode")
+                          f"only mode and stop_quantile")
     mode = table.get("mode", "warn")
     if mode not in ("warn", "stop", "off"):
         raise ConfigError(f'[admission] mode = {mode!r}: one of "warn" (issue and warn), '
                           f'"stop" (refuse and offer a booking), "off"')
     return str(mode)
+
+
+def _stop_quantile(table: Any) -> float:
+    """[admission] stop_quantile: 0.1..0.9, default 0.6 (hub/forecast/admission.py)."""
+    from .forecast import admission as adm
+
+    q = table.get("stop_quantile", adm.STOP_QUANTILE) if isinstance(table, dict) else None
+    try:
+        return adm.check_quantile(q)
+    except ValueError:
+        raise ConfigError(f"[admission] stop_quantile = {q!r}: a number from 0.1 to 0.9 "
+                          "(the quantile of the wait \"stop\" judges on; 0.5 the median)"
+                          ) from None
 
 
 def _retention(table: Any) -> Retention:

@@ -9,6 +9,16 @@ issued and its record keeps the verdict (`adm`, only when not "ok"), so the tick
 again in a replay says the same. A replay never decides again: the hours, the mode and the
 forecast may all have changed since.
 
+"stop" judges on a central quantile of the wait ([admission] stop_quantile, 0.6 by
+default), "warn" on the slow end of its interval: hub/forecast/admission.py says why.
+
+The mode in force is centre.toml's until a supervisor switches it from the dashboard
+(hub/web/dashboard.py): the switch is a journal record of its own, `{op: "admission_mode",
+mode, by}`, applied here (`switch`) live and in a replay alike, kept in the snapshot's app
+part, so a restarted hub judges in the mode last switched to, and the dashboard shows who
+switched it and when. It stays in force until switched again (a changed centre.toml does
+not override a later switch; switching back to the configured mode does).
+
 Judged the same: a resident's remote take from the phone (hub/web/remote.py). Not judged:
 offline tickets joining the queue (the box printed them already), appointment
 tickets (a booking's check-in: its capacity was granted when it was booked), and takes of
@@ -18,12 +28,14 @@ staff software without a source device.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
+from ..core import commands as c
 from ..core.rejected import Rejected
 from ..devices import Publish
 from ..forecast import admission as adm
@@ -40,9 +52,47 @@ SLIP_TTL = 30  # s: printed now or not at all
 KEY = "adm"  # the take record's field: the verdict, when not "ok"
 
 
+OP = "admission_mode"  # the journal record of a supervisor's switch
+MAX_BY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SetAdmission(c.Command):
+    """A supervisor (`by`, the dashboard's user) switches admission control to `mode`.
+    Not a core command (the core knows no admission): hub/app/records.py applies it here,
+    and the staff report, which replays core commands only, passes over it."""
+
+    op: ClassVar[str] = OP
+    mode: str
+    by: str
+
+
 def mode(app: AppState) -> str:
-    """The centre's [admission] mode (AppState.admission, from centre.toml)."""
-    return app.admission
+    """The mode in force: the last switch from the dashboard, else centre.toml's
+    [admission] mode (AppState.admission)."""
+    sw = app.admission_switch
+    return str(sw["mode"]) if sw is not None else app.admission
+
+
+def quantile(app: AppState) -> float:
+    """The quantile of the wait the mode in force judges on."""
+    return adm.quantile_for(mode(app), app.admission_stop_quantile)
+
+
+def switch(app: AppState, body: dict[str, Any], at: float) -> None:
+    """Apply a switch record (live or replayed). Raises Rejected, nothing changed."""
+    m, by = body.get("mode"), body.get("by")
+    if m not in adm.MODES:
+        raise Rejected("bad_mode", f"模式无效 / 模式無效 / mode {m!r}: one of "
+                                   f'"off", "warn", "stop"')
+    if not isinstance(by, str) or not by.strip() or len(by) > MAX_BY:
+        raise Rejected("bad_field", "缺少操作人 / 缺少操作人 / who switched it is required")
+    app.admission_switch = {"mode": m, "by": by, "at": at}
+
+
+def switched(app: AppState) -> dict[str, Any] | None:
+    """The switch in force (mode, by, at), for the dashboard; None: as configured."""
+    return dict(app.admission_switch) if app.admission_switch is not None else None
 
 
 def verdict(app: AppState, item: str, now: float, hot: bool = False) -> str:
@@ -61,7 +111,7 @@ def verdict(app: AppState, item: str, now: float, hot: bool = False) -> str:
         return adm.OK if opening is not None and now < opening[1] else adm.CLOSED
     else:
         est = waits.item_wait(app, item, now)
-    return adm.decide(now, est, opening)
+    return adm.decide(now, est, opening, quantile(app))
 
 
 def judged(body: dict[str, Any]) -> bool:

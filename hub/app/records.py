@@ -56,6 +56,12 @@ def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> l
             {"id": k.id, "item": k.item, "due_day": k.due_day, "state": k.state}])]
     if body["op"] == "purge":  # an audit record (hub/store/retention.py): no state
         return []
+    if body["op"] == admission.OP:  # a supervisor's switch of admission control
+        admission.switch(app, body, rec.ts)
+        # The wait predictor hears of every record (render tells it of the core's), or its
+        # standing forecast counts a position it never saw and stops being used.
+        app.waits.update(app.centre, rec.ts, body["op"])
+        return []
     if body["op"] in ("take", "remote_take"):  # refused ("stop") or its verdict kept
         admission.gate(app, rec)
     effects = day_close.apply(app, c.from_record(body), rec.ts)

@@ -75,6 +75,7 @@ def snapshot(app: AppState) -> dict[str, Any]:
             "refused": list(app.refused),
             "issue_waits": {k: [e.median, e.mean, e.lo, e.hi, e.raw_lo, e.raw_hi]
                             for k, e in app.issue_waits.items()},
+            "admission_switch": app.admission_switch,
         },
         "waits": predictor_to_dict(app.waits),
         "devices": app.registry.export_seqs(),
@@ -98,6 +99,10 @@ def restore(app: AppState, snap: dict[str, Any]) -> None:
     app.closed_days = [DayFacts(**f) for f in a.get("closed_days", [])]
     app.refused = deque(a["refused"], maxlen=app.refused.maxlen)
     app.issue_waits = {k: Estimate(*v) for k, v in a["issue_waits"].items()}
+    # Snapshots taken before admission could be switched from the dashboard have none.
+    sw = a.get("admission_switch")
+    app.admission_switch = None if sw is None else {
+        "mode": str(sw["mode"]), "by": str(sw["by"]), "at": float(sw["at"])}
     app.registry.restore_seqs(snap["devices"])
 
 

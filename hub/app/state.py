@@ -68,6 +68,9 @@ class AppState:
     # with a warning), "stop" (refuse, offer a booking) or "off". Configuration, not state:
     # the default here; whoever builds the app from centre.toml sets it on the instance.
     admission: str = "warn"
+    # [admission] stop_quantile: the quantile of the wait "stop" judges on (configuration,
+    # like `admission`; hub/forecast/admission.py quantile_for)
+    admission_stop_quantile: float = 0.6
     # [centre] slip_chinese: "zh_CN" or "zh_TW", the Chinese printed tickets and slips use
     slip_chinese: str = "zh_CN"
 
@@ -108,3 +111,6 @@ class AppState:
         # runner's build_app sets it): read to reopen one and for a resident's cases.
         self.case_archive: CaseArchive | None = None
         self.day_bounds: tuple[str, float, float] = ("", 0.0, 0.0)  # centre.day's [start, end)
+        # The admission mode a supervisor switched to from the dashboard, journaled
+        # (hub/app/admission.py `switch`: {mode, by, at}); None: centre.toml's `admission`.
+        self.admission_switch: dict[str, Any] | None = None

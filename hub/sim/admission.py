@@ -45,8 +45,12 @@ LEFT_WARNED = "left_warned"  # ... warned ("warn") and went away
 
 class SimAdmission:
     def __init__(self, mode: str, leave_share: float = LEAVE_SHARE, seed: int = 0,
-                 predictor: WaitPredictor | None = None) -> None:
+                 predictor: WaitPredictor | None = None,
+                 stop_quantile: float = adm.STOP_QUANTILE) -> None:
         self.mode = adm.check_mode(mode)
+        # the quantile of the wait the verdict is judged on, as the hub's [admission]
+        # stop_quantile gives it (hub/app/admission.py)
+        self.quantile = adm.quantile_for(mode, stop_quantile)
         if not 0.0 <= leave_share <= 1.0:
             raise ValueError(f"leave_share {leave_share!r}: a share in [0, 1]")
         self.leave_share = leave_share
@@ -79,7 +83,7 @@ class SimAdmission:
         if self.background is not None:
             self.background.before(now, pos, True)
         est = self.waits.probe(centre, v.pressed, now, pos)
-        verdict = adm.decide(now, est, opening)
+        verdict = adm.decide(now, est, opening, self.quantile)
         self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
         if adm.refused(self.mode, verdict):
             return TURNED_AWAY
@@ -100,11 +104,12 @@ def capacity(catalog: Catalog, windows: int, d: dt.date, seed: int = 0) -> int:
 
 
 def overloaded_day(catalog: Catalog, windows: int, d: dt.date, mode: str, load: float = 1.2,
-                   seed: int = 0, cap: int | None = None) -> DayMetrics:
+                   seed: int = 0, cap: int | None = None,
+                   stop_quantile: float = adm.STOP_QUANTILE) -> DayMetrics:
     """One day with `load` times the centre's `capacity` arriving, admission control in
-    `mode` ("off": none)."""
+    `mode` ("off": none; "stop" judged at `stop_quantile` of the wait)."""
     cap = capacity(catalog, windows, d, seed) if cap is None else cap
     eng = Engine(catalog, layout("mixed", catalog, windows), clerk_seed=seed,
-                 admission=SimAdmission(mode, seed=seed))
+                 admission=SimAdmission(mode, seed=seed, stop_quantile=stop_quantile))
     scale = load * cap / eng.arrivals.day_mean(day_info(d), Weather())
     return eng.run_day(d, Weather(), seed, scale=scale).metrics()

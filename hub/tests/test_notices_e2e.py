@@ -27,12 +27,18 @@ import pytest
 from onewindow.hub.fleet.registry import Fleet
 from onewindow.tools.simdevice import SimDevice
 from onewindow.tools.testkit.smppd import SmppStandIn
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from onewindow.tools.testkit.testbed import (
+    HubProcess,
+    Mosquitto,
+    offset_for_local,
+    quiet_port,
+    write_config,
+)
 
 CENTRE = "nt"
 NUMBER = "13812345678"
 DEST = "86" + NUMBER
-ALL_DAY = '"00:00-23:59"'
+ALL_DAY = '"00:00-23:59"'  # at a UTC offset where it is noon at start: cannot end meanwhile
 
 
 def journal(db: Path) -> list[dict[str, Any]]:
@@ -117,7 +123,8 @@ async def test_near_and_called_reach_sms_and_the_page_once_each_across_a_sigkill
         devices = [{"id": "box-1", "role": "box"}, {"id": "kp-1", "role": "keypad", "window": 1}]
         with Mosquitto(tmp_path / "broker") as broker:
             cfg = write_config(tmp_path / "centre.toml", CENTRE, broker.port, db, windows=1,
-                               devices=devices, extra=extra)
+                               devices=devices, extra=extra,
+                               utc_offset_minutes=offset_for_local("12:00"))
             url = f"http://127.0.0.1:{web_port}"
             hub = HubProcess(cfg, tmp_path / "hub.log").start()
             box = SimDevice(CENTRE, "box-1", "box", "127.0.0.1", broker.port)

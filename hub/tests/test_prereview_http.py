@@ -128,7 +128,8 @@ def test_returned_for_materials_ends_the_visit_with_who_and_offers_the_slip(env)
     assert t.state.value == "done" and t.returned == ("SOC-001.1",)
     assert t.returned_by == "clerk1"
     # the slip page lists the missing material, marked
-    page = env.kiosk.get(slip["tips_url"].split("8080")[-1].replace("http://testserver", ""))
+    assert slip["tips_url"].endswith(slip["tips_path"])  # the QR's: where phones reach it
+    page = env.kiosk.get(slip["tips_path"])
     assert page.status_code == 200 and HUKOU in page.text
 
 
@@ -204,3 +205,15 @@ def test_an_old_take_record_without_a_review_still_replays():
     cmd = c.from_record(rec)
     assert isinstance(cmd, c.TakeTicket) and cmd.review is None
     assert json.loads(json.dumps(cmd.to_record())) == rec  # written as before
+
+
+def test_the_pages_say_it_in_each_language(env):
+    clerk = env.client("clerk1")
+    zh = clerk.get("/console?lang=zh_CN", headers={"accept": "text/html"}).text
+    assert "退回补材料（结束本次办理）" in zh and "console_review.js" in zh
+    tw = clerk.get("/console?lang=zh_TW", headers={"accept": "text/html"}).text
+    assert "退回補材料（結束本次辦理）" in tw
+    en = clerk.get("/console?lang=en", headers={"accept": "text/html"}).text
+    assert "Return for materials (ends the visit)" in en
+    page = env.kiosk.get("/kiosk/item/SOC-001?lang=zh_TW").text
+    assert "我先回去準備材料" in page

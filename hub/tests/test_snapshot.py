@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 
 from onewindow.hub.app import HubApp, records
+from onewindow.hub.app.admission import SetAdmission
 from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
@@ -100,7 +101,8 @@ def run_ops(data, driver: Driver, n_ops: int) -> None:
             ["take"] * 6 + ["serve"] * 4 + ["call", "start", "complete", "open", "skip",
                                              "recall", "transfer", "pause", "resume", "close",
                                              "rate", "help", "card", "reprint", "scan",
-                                             "birth", "offline", "repeat", "midnight"]
+                                             "birth", "offline", "repeat", "midnight",
+                                             "admission"]
             + ["case"] * 3))
         d.now += data.draw(st.floats(1.0, 900.0))
         kp = data.draw(st.sampled_from(KEYPADS))
@@ -173,6 +175,11 @@ def run_ops(data, driver: Driver, n_ops: int) -> None:
                     by=data.draw(st.sampled_from([None, "li", "card"])),
                     department=data.draw(st.sampled_from(["", "", "soc", "civ", "nowhere"])),
                     materials=data.draw(st.sampled_from([(), (), (0,)]))))
+        elif kind == "admission":  # a supervisor switches admission control
+            step = d.app.operate(SetAdmission(data.draw(st.sampled_from(["off", "warn", "stop"])),
+                                              "li"), d.now)
+            d.records += [Record(r.pos, r.ts, r.dev, r.seq, json.loads(json.dumps(r.body)))
+                          for r in step.records]
         elif kind == "midnight":
             d.now += data.draw(st.floats(10 * 3600, 40 * 3600))  # past one or two midnights
 
@@ -194,7 +201,7 @@ def state(app: HubApp, now: float = T0 + 3 * 86400) -> str:
 # decide which it is (and carry it in snapshot()/restore() if it is state).
 CARRIED = {"centre", "waits", "registry", "pos", "calls", "window_rev", "hall_rev",
            "services", "case_events", "closed_days", "refused",
-           "issue_waits"}
+           "issue_waits", "admission_switch"}
 NOT_STATE = {"centre_id", "boot", "status_url", "fleet", "history_sink", "case_archive",
              "snapshot_pos",
              "damaged", "resync_n", "replaying", "quiet", "mutating", "font_warned",

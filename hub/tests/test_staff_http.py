@@ -92,6 +92,7 @@ ROUTES = [
     ("GET", "/dashboard/state", "floor"),
     ("POST", "/dashboard/windows/3/open", "windows.manage"),
     ("POST", "/dashboard/windows/3/skills", "windows.manage"),
+    ("POST", "/dashboard/admission", "windows.manage"),
     ("GET", "/fleet", "fleet"),
     ("GET", "/fleet/state", "fleet"),
     ("GET", "/accounts", "accounts"),

@@ -60,6 +60,8 @@ class Dashboard:
             # admission control: the mode, and how many more residents the open windows
             # can still call before closing (hub/app/admission.py)
             "admission": {"mode": admission.mode(self.hub),
+                          "configured": self.hub.admission,
+                          "switched": _switched(self.hub),
                           "can_serve": admission.can_serve(self.hub, now)},
             # booked vs walk-in per slot today (hub/core/booking.py today_load)
             "bookings": booking.today_load(centre, now),
@@ -106,12 +108,29 @@ class Dashboard:
         return self.staff.page(request, s, "staff/dashboard.html", lines=lines,
                                targets=self.staff.targets,
                                admission_mode=admission.mode(self.hub),
+                               admission_switched=_switched_text(self.hub),
                                followups=followups.rows(self.hub.centre),
                                bookings=booking.today_load(self.hub.centre,
                                                            self.site.clock()))
 
     async def state(self, request: Request, s: Session) -> Response:
         return JSONResponse(self.floor_snapshot())
+
+    async def admission(self, request: Request, s: Session) -> Response:
+        """A supervisor switches admission control: {mode: "off" | "warn" | "stop"}.
+        Journaled with who did it (hub/app/admission.py SetAdmission); answers the
+        dashboard's admission part."""
+        body = await _json(request)
+        mode = body.get("mode")
+        if mode not in ("off", "warn", "stop"):
+            return error(400, "bad_mode", 'mode: one of "off", "warn", "stop" / '
+                                          "模式应为 off、warn 或 stop")
+        try:
+            await self.site.act(admission.SetAdmission(mode, s.account.username))
+        except Rejected as e:
+            return error(409, e.code, e.message)
+        log.info("admission control switched to %s by %s", mode, s.account.username)
+        return JSONResponse(self.floor_snapshot()["admission"])
 
     async def fleet_page(self, request: Request, s: Session) -> Response:
         return self.staff.page(request, s, "staff/fleet.html")
@@ -144,6 +163,20 @@ class Dashboard:
         return JSONResponse(self.floor_snapshot())
 
 
+def _switched(hub: Any) -> dict[str, Any] | None:
+    """Who switched admission control and when (with `at_text`, the centre's local time);
+    None: as centre.toml says."""
+    sw = admission.switched(hub)
+    if sw is not None:
+        sw["at_text"] = f"{hub.centre.local_time(sw['at']):%m-%d %H:%M}"
+    return sw
+
+
+def _switched_text(hub: Any) -> str | None:
+    sw = _switched(hub)
+    return None if sw is None else f"{sw['by']} · {sw['at_text']}"
+
+
 def _ratings_today(centre: Centre) -> dict[str, Any]:
     """Today's ratings by level (5 非常满意 .. 1 非常不满意) and the state's 满意率,
     (非常满意 + 满意 + 基本满意) / all, over floor.summary's own count."""
@@ -161,6 +194,7 @@ def routes(staff: Staff) -> list[BaseRoute]:
         Route("/dashboard/state", g("floor")(d.state), methods=["GET"]),
         Route("/dashboard/windows/{n}/{action}", g("windows.manage")(d.window),
               methods=["POST"]),
+        Route("/dashboard/admission", g("windows.manage")(d.admission), methods=["POST"]),
         Route("/fleet", g("fleet")(d.fleet_page), methods=["GET"]),
         Route("/fleet/state", g("fleet")(d.fleet_state), methods=["GET"]),
         *followups.routes(staff),

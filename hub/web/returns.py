@@ -72,10 +72,15 @@ class Returns:
             raise ValueError("missing: a list of materials (\"ITEM.k\") / 缺少的材料清单")
         return ReturnForMaterials(n, tuple(missing), by)
 
-    def tips_url(self, request: Request, t: Ticket) -> str:
+    @staticmethod
+    def tips_path(t: Ticket) -> str:
+        """The tips page of a returned ticket, on this hub: the console's link."""
         ids = ",".join([t.item, *t.extra_items])
-        return (f"{base_url(self.site, request)}/tips?items={quote(ids)}"
-                f"&miss={quote(','.join(t.returned))}")
+        return f"/tips?items={quote(ids)}&miss={quote(','.join(t.returned))}"
+
+    def tips_url(self, request: Request, t: Ticket) -> str:
+        """... where phones reach it: the QR's (the configured ticket QR base)."""
+        return base_url(self.site, request) + self.tips_path(t)
 
     def missing_of(self, t: Ticket) -> list[dict[str, Any]]:
         """Per item, the materials it was returned for (the slip's rows)."""
@@ -102,5 +107,5 @@ class Returns:
                 self.site, self.traditional, printers[0], self.missing_of(t), url,
                 f"{hub.boot}.return{next(self._print_n)}")])
         return {"ticket": t.id, "number": t.number, "missing": list(t.returned),
-                "tips_url": url, "qr": qr_svg(url, 4),
+                "tips_url": url, "tips_path": self.tips_path(t), "qr": qr_svg(url, 4),
                 "printed_on": printers[0] if printers else None}

@@ -1,6 +1,7 @@
 """A resident who booked with their card checks in by tapping it at the Pi kiosk (issue 16):
 the real NodeLink/NodeApp, a private Mosquitto and the hub process with bookings on (the
-centre's secret made before it starts, opening hours around the clock, 5-minute slots). The
+centre's secret made before it starts, open all day in 5-minute slots, at a UTC offset where
+it is noon when the hub starts: the hours cannot end during the test). The
 booking is made on the kiosk's booking page with the card's token, as the web kiosk does;
 the tap sends `checkin` with the same token and the appointment ticket is printed at the
 kiosk. A card with no booking today takes a ticket as before."""
@@ -19,12 +20,17 @@ import pytest
 
 from onewindow.hub.fleet import registry
 from onewindow.hub.render.escpos_decode import decode
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from onewindow.tools.testkit.testbed import (
+    HubProcess,
+    Mosquitto,
+    offset_for_local,
+    quiet_port,
+    write_config,
+)
 
 from .test_node_e2e import Card, Hall, start_node, token
 
 pytestmark = pytest.mark.timeout(90)
-CST = dt.timezone(dt.timedelta(hours=8))
 BOOKED_ID, WALK_IN_ID = "310101199001011234", "310101198502021111"
 EXTRA = """
 [hours]
@@ -38,15 +44,23 @@ slot_minutes = 5
 
 
 @pytest.fixture
-async def hall(tmp_path) -> AsyncIterator[Hall]:
+def local_tz() -> dt.timezone:
+    """The centre's UTC offset: noon now, so its 00:00-23:59 hours cannot end mid-test."""
+    return dt.timezone(dt.timedelta(minutes=offset_for_local("12:00")))
+
+
+@pytest.fixture
+async def hall(tmp_path, local_tz) -> AsyncIterator[Hall]:
     devices = [{"id": "kiosk-1", "role": "kiosk"}]
     web_port = quiet_port()
+    offset = int(local_tz.utcoffset(None).total_seconds() // 60)
     with registry.Fleet(f"sqlite:///{tmp_path / 'hub.db'}") as fleet:
         fleet.secret(create=True)  # bookings' codes are signed under it
     with Mosquitto(tmp_path / "broker") as broker:
         cfg = write_config(tmp_path / "centre.toml", "n1", broker.port, tmp_path / "hub.db",
                            windows=2, devices=devices,
-                           extra=f"\n[web]\nport = {web_port}\n{EXTRA}")
+                           extra=f"\n[web]\nport = {web_port}\n{EXTRA}",
+                           utc_offset_minutes=offset)
         proc = HubProcess(cfg, tmp_path / "hub.log").start()
         try:
             yield Hall(broker, tmp_path, proc, web_port)
@@ -59,9 +73,9 @@ def journal(hall: Hall) -> list[dict[str, Any]]:
         return [json.loads(b) for (b,) in conn.execute("select body from journal order by pos")]
 
 
-async def book_with_card(hall: Hall, card: str) -> dict[str, Any]:
+async def book_with_card(hall: Hall, card: str, tz: dt.timezone) -> dict[str, Any]:
     """The web kiosk's booking with a tapped card: the slot starting now (5-minute slots)."""
-    now = dt.datetime.now(CST)
+    now = dt.datetime.now(tz)
     slot = f"n1/social/{now:%Y%m%d}/{now.hour:02d}{now.minute // 5 * 5:02d}"
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{hall.web_port}",
                                  timeout=10) as http:
@@ -74,7 +88,7 @@ async def book_with_card(hall: Hall, card: str) -> dict[str, Any]:
         return r.json()
 
 
-async def test_a_booked_card_checks_in_at_the_pi_kiosk_and_another_takes_a_ticket(hall):
+async def test_a_booked_card_checks_in_at_the_pi_kiosk_and_another_takes_a_ticket(hall, local_tz):
     printed: list[bytes] = []
 
     class Printer:
@@ -82,7 +96,7 @@ async def test_a_booked_card_checks_in_at_the_pi_kiosk_and_another_takes_a_ticke
 
     app, task = await start_node(hall, "kiosk-1", "kiosk", printer=Printer())
     try:
-        await book_with_card(hall, token(BOOKED_ID))
+        await book_with_card(hall, token(BOOKED_ID), local_tz)
         assert await app.card(Card(ident=BOOKED_ID))
         assert app.log[-1]["what"] == "checkin"
         [checkin] = [r for r in journal(hall) if r["op"] == "checkin"]

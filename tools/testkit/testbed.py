@@ -108,10 +108,15 @@ class Mosquitto(_MosquittoProcess):
 def write_config(path: Path, centre: str, broker_port: int | None, db: Path,
                  windows: int = 4, devices: list[dict[str, Any]] | None = None,
                  extra: str = "", catalog: Path | None = None,
-                 database_url: str | None = None) -> Path:
+                 database_url: str | None = None,
+                 utc_offset_minutes: int | None = None) -> Path:
     """A centre.toml for tests: `windows` comprehensive windows, a keypad and an LED board at
-    each, and one button box `box-1`. The journal is SQLite at `db` unless `database_url`."""
+    each, and one button box `box-1`. The journal is SQLite at `db` unless `database_url`;
+    the centre's UTC offset is the default (UTC+8) unless `utc_offset_minutes`
+    (`offset_for_local`: a test that needs its hours not to end under it)."""
     lines = ["[centre]", f'id = "{centre}"']
+    if utc_offset_minutes is not None:
+        lines.append(f"utc_offset_minutes = {int(utc_offset_minutes)}")
     if catalog is not None:
         lines.append(f'catalog = "{catalog}"')
     lines += ["", "[store]", f'url = "{database_url or f"sqlite:///{db}"}"', ""]
@@ -126,6 +131,23 @@ def write_config(path: Path, centre: str, broker_port: int | None, db: Path,
         lines.append("")
     path.write_text("\n".join(lines).replace("'", '"') + extra, encoding="utf-8")
     return path
+
+
+def offset_for_local(hhmm: str, now: float | None = None) -> int:
+    """The UTC offset (whole minutes) at which the local time `now` is `hhmm` (plus this
+    minute's seconds). A test whose hall must stay open (or close at a known moment) gives
+    the centre this offset instead of reading the wall clock against fixed hours: hours of
+    00:00-23:59 at the offset for "12:00" cannot end during the test, whenever it runs
+    (at UTC+8 they end at 23:59 and a test started a minute before midnight failed).
+    Kept within -12:00..+14:00, the offsets that exist."""
+    h, m = (int(x) for x in hhmm.split(":"))
+    utc = time.gmtime(time.time() if now is None else now)
+    offset = (h * 60 + m) - (utc.tm_hour * 60 + utc.tm_min)
+    if offset < -720:
+        offset += 1440
+    elif offset > 840:
+        offset -= 1440
+    return offset
 
 
 def default_devices(windows: int) -> list[dict[str, Any]]:

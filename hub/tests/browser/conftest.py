@@ -4,6 +4,7 @@ private Mosquitto. Screenshots go to `artifacts/screenshots/` (CI keeps that fol
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
@@ -17,7 +18,13 @@ from argon2 import PasswordHasher
 
 from onewindow.hub.store.accounts import Accounts
 from onewindow.tools.testkit.ports import quiet_port
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, default_devices, write_config
+from onewindow.tools.testkit.testbed import (
+    HubProcess,
+    Mosquitto,
+    default_devices,
+    offset_for_local,
+    write_config,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -32,6 +39,7 @@ class WebHub:
     workdir: Path
     hub: HubProcess
     config: Path
+    tz: dt.timezone = dt.timezone(dt.timedelta(hours=8))  # the centre's local time
 
     def restart(self) -> None:
         self.hub.stop()
@@ -54,20 +62,26 @@ def _wait_http(url: str, timeout: float = 20.0) -> None:
 def web_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebHub]:
     """A hub process with [web] on a free port: 4 comprehensive windows, keypads and LED
     boards at each, box-1, and a kiosk node `kiosk-1`. Tests may parametrize extra TOML via
-    `@pytest.mark.hub_extra("...")` (appended to the centre's config)."""
+    `@pytest.mark.hub_extra("...")` (appended to the centre's config), and the centre's
+    local time at start via `@pytest.mark.hub_local_time("HH:MM")` (its UTC offset chosen
+    so: hours then cannot end, or end when the test wants, whatever the wall clock says)."""
     marker = request.node.get_closest_marker("hub_extra")
     extra = marker.args[0] if marker else ""
+    local = request.node.get_closest_marker("hub_local_time")
+    offset = offset_for_local(local.args[0]) if local else None
+    tz = dt.timezone(dt.timedelta(minutes=480 if offset is None else offset))
     port = quiet_port()
     with Mosquitto(tmp_path / "broker") as broker:
         devices = [*default_devices(4), {"id": "kiosk-1", "role": "kiosk"}]
         cfg = write_config(tmp_path / "centre.toml", CENTRE, broker.port, tmp_path / "hub.db",
                            windows=4, devices=devices,
-                           extra=f"\n[web]\nport = {port}\n{extra}\n")
+                           extra=f"\n[web]\nport = {port}\n{extra}\n",
+                           utc_offset_minutes=offset)
         hub = HubProcess(cfg, tmp_path / "hub.log").start()
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_http(url)
-            yield WebHub(url, broker.port, tmp_path, hub, cfg)
+            yield WebHub(url, broker.port, tmp_path, hub, cfg, tz)
         finally:
             hub.stop()
 
@@ -118,3 +132,4 @@ def shot(page, name: str) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hub_extra(toml): extra centre TOML for web_hub")
+    config.addinivalue_line("markers", "hub_local_time(hhmm): web_hub's local time at start")

@@ -3,15 +3,15 @@ and Mosquitto: on a day the queue cannot be served before closing, the kiosk say
 a ticket is issued and offers a booking (where the centre takes bookings; else another day),
 and the booking page opens with the item chosen; in mode "stop" the box's press is refused.
 
-The day is made over capacity without faking a clock: the centre closes a few minutes from
-now (its [hours] written from the current local time) and a box has already issued a queue
-the windows cannot serve in that time. Near midnight, when "a few minutes from now" would be
-tomorrow, the centre is closed all day instead and the kiosk says it is closed."""
+The day is made over capacity without faking a clock: the centre closes at 12:00 and its UTC
+offset is chosen so that it is 11:55 when the hub starts (hub_local_time), whatever the wall
+clock says; a box then issues a queue the windows cannot serve in those five minutes. (The
+hours used to be written from the local time at UTC+8, and after 23:50 the test checked a
+closed centre instead.)"""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 
 import pytest
 from playwright.sync_api import expect
@@ -22,23 +22,9 @@ from onewindow.tools.simdevice import DeviceError
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(180)
-CST = dt.timezone(dt.timedelta(hours=8))  # the centre's default UTC offset
-
-
-def hours_closing_soon() -> tuple[str, bool]:
-    """[hours] closing ~5 minutes from now, every day; (toml, closes_soon). After 23:50 the
-    centre is closed all day instead (closes_soon False)."""
-    now = dt.datetime.now(CST)
-    if now.hour == 23 and now.minute >= 50:
-        span = "closed"
-    else:
-        close = now + dt.timedelta(minutes=5)
-        span = f"00:00-{close.hour:02d}:{close.minute:02d}"
-    toml = "".join(f'{d} = "{span}"\n' for d in ("weekdays", "sat", "sun"))
-    return f"\n[hours]\n{toml}", span != "closed"
-
-
-HOURS, CLOSES_SOON = hours_closing_soon()
+# Closing at noon, with the hub started at 11:55 local (hub_local_time on each test).
+HOURS = "\n[hours]\n" + "".join(f'{d} = "00:00-12:00"\n' for d in ("weekdays", "sat", "sun"))
+AT_1155 = pytest.mark.hub_local_time("11:55")
 
 
 def open_windows(hub) -> None:
@@ -49,6 +35,7 @@ def open_windows(hub) -> None:
 
 
 @pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "warn"\n')
+@AT_1155
 def test_an_over_capacity_day_warns_at_the_kiosk_and_offers_a_booking(
         web_hub, browser_context):
     # The centre's secret (what `onewindow broker-config` makes once): with it the hub takes
@@ -63,7 +50,7 @@ def test_an_over_capacity_day_warns_at_the_kiosk_and_offers_a_booking(
     page.goto(f"{web_hub.url}/kiosk/item/SOC-001?device=kiosk-1&lang=zh_CN")
     banner = page.locator("#admission")
     expect(banner).to_be_visible()
-    expect(banner).to_have_attribute("data-verdict", "late" if CLOSES_SOON else "closed")
+    expect(banner).to_have_attribute("data-verdict", "late")
     expect(banner).to_contain_text("预计无法在今日办理")
     expect(page.locator("#check")).to_be_enabled()  # warn: the resident may still take one
     page.click("#admission-book")
@@ -72,6 +59,7 @@ def test_an_over_capacity_day_warns_at_the_kiosk_and_offers_a_booking(
 
 
 @pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "stop"\n')
+@AT_1155
 def test_stop_mode_refuses_before_issuing_and_the_box_gets_day_full(web_hub, browser_context):
     open_windows(web_hub)
     box = Device(web_hub.broker_port, "box-1", "box")
@@ -87,7 +75,7 @@ def test_stop_mode_refuses_before_issuing_and_the_box_gets_day_full(web_hub, bro
     page.goto(f"{web_hub.url}/kiosk/item/SOC-001?device=kiosk-1&lang=zh_TW")
     banner = page.locator("#admission")
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text("今日號源已滿" if CLOSES_SOON else "今日已停止辦理")
+    expect(banner).to_contain_text("今日號源已滿")
     expect(page.locator("#check")).to_be_disabled()
     # This centre takes no bookings (no secret yet): no booking is offered, but another day.
     expect(page.locator("#admission-book")).to_have_count(0)
@@ -95,6 +83,7 @@ def test_stop_mode_refuses_before_issuing_and_the_box_gets_day_full(web_hub, bro
 
 
 @pytest.mark.hub_extra(HOURS + '\n[admission]\nmode = "stop"\n')
+@AT_1155
 def test_the_phone_says_it_before_a_remote_number_is_taken(web_hub, chromium) -> None:
     with registry.Fleet(f"sqlite:///{web_hub.workdir / 'hub.db'}") as fleet:
         fleet.secret(create=True)  # remote takes seal numbers, bookings sign codes with it
@@ -113,6 +102,6 @@ def test_the_phone_says_it_before_a_remote_number_is_taken(web_hub, chromium) ->
     phone.select_option("#item", "SOC-001")
     expect(phone.locator("#admission")).to_be_visible()
     expect(phone.locator("#admission-text")).to_have_text(
-        "今日号源已满" if CLOSES_SOON else "今日已停止办理")
+        "今日号源已满")
     expect(phone.locator("#take")).to_be_disabled()
     expect(phone.locator("#admission-book")).to_have_attribute("href", "/book?item=SOC-001")

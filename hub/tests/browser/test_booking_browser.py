@@ -24,7 +24,9 @@ pytestmark = pytest.mark.timeout(180)
 PASSWORD = "s3cret-pass"
 STAFF = [("wu", "吴敏", "clerk", 1)]
 PHONE = "13812345678"
-# Open around the clock (the test books the slot starting now) in 5-minute slots.
+# Open all day (the test books the slot starting now) in 5-minute slots, at a UTC offset
+# where it is noon when the hub starts (hub_local_time): the hours cannot end during the test,
+# as they did at UTC+8 when it ran in the minute before midnight.
 EXTRA = """
 [hours]
 weekdays = "00:00-23:59"
@@ -34,7 +36,6 @@ sun = "00:00-23:59"
 [booking]
 slot_minutes = 5
 """
-CST = dt.timezone(dt.timedelta(hours=8))  # the centre's default UTC offset
 
 
 def journal(db) -> list[tuple[str, str]]:
@@ -43,6 +44,7 @@ def journal(db) -> list[tuple[str, str]]:
 
 
 @pytest.mark.hub_extra(EXTRA)
+@pytest.mark.hub_local_time("12:00")
 def test_a_phone_booking_checked_in_by_qr_at_the_kiosk_goes_first_in_its_slot(
         web_hub, chromium, browser_context):
     # The centre's secret (what `onewindow broker-config` makes once): booking codes are
@@ -63,7 +65,7 @@ def test_a_phone_booking_checked_in_by_qr_at_the_kiosk_goes_first_in_its_slot(
     page.goto(f"{web_hub.url}/book?item=SOC-001")
     expect(page.locator("h1")).to_have_text("预约办理")
     expect(page.locator("#item")).to_have_value("SOC-001")
-    now = dt.datetime.now(CST)
+    now = dt.datetime.now(web_hub.tz)
     hhmm = f"{now.hour:02d}{now.minute // 5 * 5:02d}"
     current = page.locator(f'#slots button[data-value$="/{hhmm}"]')
     expect(current).to_be_enabled()

@@ -103,6 +103,7 @@ const staff = (() => {
       }
       helpState(s.help);
       queueList(s.queue);
+      if (window.owReview) window.owReview(s, n, render);  // pre-review (console_review.js)
       const t = s.ticket;
       if (!t) {
         fill($("#current"), el("p", {class: "muted"}, T.none));
