@@ -14,6 +14,8 @@ from .core.centre_config import DAYS, DEFAULT_HOURS, BookingRules, CentreConfig,
 from .core.notices import NoticeRules, RemoteRules, RulesError
 from .core.policy import OrderingPolicy
 from .devices import DeviceSpec
+from .station_config import StationsConfig
+from .station_config import parse as parse_stations
 from .store.files import default_files_dir
 from .store.retention import Retention, RetentionError
 
@@ -114,6 +116,9 @@ class HubConfig:
     # [notices.smpp] the SMS gateway (hub/notify/smpp.py; absent: the phone page only).
     remote: RemoteRules = field(default_factory=RemoteRules)
     notices: NoticeSettings = field(default_factory=lambda: NoticeSettings())
+    # [stations]: community stations (协管员代收) and the card key their typed ID numbers
+    # are hashed with (hub/station_config.py).
+    stations: StationsConfig = field(default_factory=StationsConfig)
     # [help] escalate_after_s: a help call (窗口吹哨) unanswered this long goes to the
     # supervisors (hub/helpwatch.py journals it; hub/core/help_requests.py).
     help_escalate_after_s: float = 120.0
@@ -196,6 +201,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
+            stations=parse_stations(data.get("stations", {}), base),
             help_escalate_after_s=_help(data.get("help", {})),
         )
             admission_stop_quantile=_stop_quantile(data.get("admission", {})),

@@ -30,6 +30,7 @@ from . import (
     prioritise,
     ratings,
     serving,
+    stations,
     window_admin,
 )
 from . import commands as c
@@ -142,6 +143,8 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     prereview.ReturnForMaterials: prereview.return_for_materials,
     help_requests.Help: help_requests.ask,
     help_requests.HelpAnswer: help_requests.answer,
+    # Community stations (协管员代收): their commands are stations.py's own.
+    **stations.HANDLERS,
     help_requests.HelpArrive: help_requests.arrive,
     help_requests.HelpResolve: help_requests.resolve,
     help_requests.HelpEscalate: help_requests.escalate,

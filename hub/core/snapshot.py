@@ -20,6 +20,7 @@ from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, Win
 from .notices import Contact, Notice
 from .policy import WaitingQueue
 from .ratings import FROM_THREE
+from .stations import Stations
 
 
 class SnapshotMismatch(ValueError):
@@ -66,6 +67,7 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "bookings": [b.to_dict() for b in centre.bookings.values()],
         "booking_serial": centre.booking_serial,
         "booking_counts": {k: list(v) for k, v in centre.booking_counts.items()},
+        "stations": centre.stations.to_dict(),  # community stations (stations.py)
         "kiosk_left": list(centre.kiosk_left),
     }
 
@@ -120,6 +122,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     # Snapshots taken before bookings have none.
     books = {b["code"]: Booking(**b) for b in d.get("bookings", ())}
     booking_counts = {k: [int(x) for x in v] for k, v in d.get("booking_counts", {}).items()}
+    stations = Stations.from_dict(d.get("stations"))  # none in snapshots before stations
     # Everything read: from here on nothing can fail half-way.
     for n, wd in windows.items():
         w = centre.windows[n]
@@ -145,6 +148,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     centre.followups = follow
     centre.help_requests = helps
     centre.bookings, centre.booking_counts = books, booking_counts
+    centre.stations = stations
     centre.booking_serial = int(d.get("booking_serial", 0))
     # Snapshots taken before pre-review was journaled: nobody had left at the kiosk.
     left, tips = d.get("kiosk_left", (0, 0))

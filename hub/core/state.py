@@ -20,6 +20,7 @@ from .model import Booking, Case, Followup, HelpRequest, Rating, Ticket, Window,
 from .policy import WaitingQueue
 from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
 from .rejected import Rejected
+from .stations import Stations
 
 
 class CentreState:
@@ -85,6 +86,9 @@ class CentreState:
         self._booking_capacity: dict[str, int] | None = None  # booking.capacities
         self._booking_due = float("inf")
         self._booking_day = ""
+        # Community stations (协管员代收, stations.py): their submissions by idempotency key,
+        # hand-over batches, and the serials naming station cases and batches.
+        self.stations = Stations()
 
     # ---- reach -----------------------------------------------------------------------
     def _refresh_reach(self) -> None:
@@ -177,5 +181,7 @@ class CentreState:
             "bookings": {k: b.to_dict() for k, b in sorted(self.bookings.items())},
             "booking_serial": self.booking_serial,
             "booking_counts": {d: list(v) for d, v in sorted(self.booking_counts.items())},
+            "stations": {**self.stations.to_dict(),
+                         "by_case": dict(sorted(self.stations.by_case.items()))},
             "kiosk_left": list(self.kiosk_left),
         }
