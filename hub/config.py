@@ -198,13 +198,13 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 str(base / "ota_key.pem") if base is not None else None),
             retention=_retention(data.get("retention", {})),
             admission=_admission(data.get("admission", {})),
+            admission_stop_quantile=_stop_quantile(data.get("admission", {})),
             booking_limits=booking_limits,
             remote=_remote(data.get("remote", {})),
             notices=_notices(data.get("notices", {})),
             stations=parse_stations(data.get("stations", {}), base),
             help_escalate_after_s=_help(data.get("help", {})),
         )
-            admission_stop_quantile=_stop_quantile(data.get("admission", {})),
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
