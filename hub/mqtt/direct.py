@@ -28,6 +28,31 @@ from ..devices import Publish
 log = logging.getLogger("onewindow.hub")
 
 
+# paho's packet types (the high nibble of an MQTT fixed header)
+_PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+
+
+def _one_write(client: paho.Client) -> None:
+    """Everything paho has queued to write, as one buffer: paho sends each packet with its
+    own send(), and a call's PUBACK, reply and display were three segments (three
+    syscalls here, three wake-ups of the broker). Left alone when a packet needs paho's
+    handling once written: a QoS 0 publish (its callback) or a DISCONNECT. The merged
+    packet is a PUBACK to paho, which does nothing for one once sent; QoS 1 publishes are
+    tracked in paho's `_out_messages`, not by their packet, so their acknowledgements and
+    their resending after a reconnect are paho's as before."""
+    queue = client._out_packet
+    if len(queue) < 2:
+        return
+    for packet in queue:
+        kind = packet["command"] & 0xF0
+        if kind == _DISCONNECT or (kind == _PUBLISH and packet["qos"] == 0):
+            return
+    data = b"".join(bytes(p["packet"][p["pos"]:]) for p in queue)
+    queue.clear()
+    queue.append({"command": _PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(data),
+                  "packet": data, "info": None})
+
+
 class DirectLink:
     """One connected aiomqtt client's messages in, publishes out."""
 
@@ -60,6 +85,7 @@ class DirectLink:
 
         def write() -> None:
             try:
+                _one_write(client)
                 client.loop_write()
             except Exception as exc:  # a broken pipe: the session is over
                 if not self._disconnected.done():
