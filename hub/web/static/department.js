@@ -83,7 +83,7 @@ function department(feed) {
     if (r.state === "requested") add("answer");
     if (r.state === "requested" || r.state === "answered") add("arrived");
     if (r.state === "answered" || r.state === "arrived") add("resolved");
-    const st = el("td", {class: "state"}, T[r.state] || r.state);
+    const st = el("td", {class: "call-state"}, T[r.state] || r.state);
     if (r.escalated_at !== null && r.answered_at === null) st.append(el("span", {class: "tag escalated"}, T.escalated));
     if (r.by_name && r.state !== "requested") st.append(el("span", {class: "muted"}, " · " + r.by_name));
     return el("tr", {"data-request": r.request, "data-window": r.window, "data-state": r.state,
