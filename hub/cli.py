@@ -42,17 +42,34 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
 
 @app.command()
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
-        verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Run the hub for one centre (embedded broker unless [broker] url is set)."""
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+        log_json: bool = typer.Option(False, "--log-json",
+                                      help="log one JSON object per line (as \\[log] "
+                                           "format = \"json\")")) -> None:
+    """Run the hub for one centre (embedded broker unless \\[broker] url is set)."""
+    from . import opsconfig, startmsg
     from .config import ConfigError
+    from .logsetup import configure
+    from .mqtt.private_mosquitto import BrokerStartError
+    from .preflight import check_ports
     from .serve import serve
     from .web import ListenError
 
-    _logging(verbose)
     cfg = centre_config(config)
+    ops = load_or_exit(opsconfig.load, config, ConfigError)
+    configure("DEBUG" if verbose else ops.log.level, "json" if log_json else ops.log.format)
+    load_or_exit(lambda _: check_ports(cfg), config, ConfigError)
+
+    def ready(runner) -> None:  # type: ignore[no-untyped-def]
+        if runner.web is not None:  # /metrics: loopback only unless [metrics] token
+            runner.web.app.state.site.metrics_access = ops.metrics
+        admins = startmsg.count_admins(cfg.database_url)
+        typer.echo("\n".join(startmsg.ready_lines(cfg, config, runner, admins)))
+
     try:
-        asyncio.run(_until_signal(lambda stop: serve(cfg, stop)))
-    except (ListenError, ConfigError) as e:  # e.g. remote takes configured, no secret yet
+        asyncio.run(_until_signal(lambda stop: serve(cfg, stop, ready=ready)))
+    except (ListenError, ConfigError, BrokerStartError) as e:
+        # e.g. remote takes configured, no secret yet; a port taken after the check
         typer.echo(f"无法启动 / cannot start: {e}", err=True)
         raise typer.Exit(CONFIG_ERROR_EXIT) from e
 
@@ -231,7 +248,10 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         csv_dir: Path = typer.Option(None, help="--history: also write arrival-count CSVs"),
         catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)"),
         bookings: bool = typer.Option(False, "--bookings", help="a day: residents also book "
-                                      "ahead and take numbers by phone (hub/sim/bookings.py)")
+                                      "ahead and take numbers by phone (hub/sim/bookings.py)"),
+        days: int = typer.Option(1, min=1, help="a day: run this many working days from "
+                                 "--day, residents sent away for materials coming back "
+                                 "(hub/sim/prereview.py); the last is shown")
         ) -> None:
     """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
     or months of synthetic history in a hub journal."""
@@ -255,7 +275,7 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         from .sim.bookings import AheadModel
 
         s.run_one(cat, d, w, layout, windows, seed, scale,
-                  bookings=AheadModel() if bookings else None)
+                  bookings=AheadModel() if bookings else None, days=days)
 
 
 @app.command()

@@ -22,7 +22,9 @@ def test_a_web_port_in_use_is_one_clear_line_and_exit_2(tmp_path) -> None:
         done = subprocess.run([sys.executable, "-m", "onewindow.hub.cli", "hub", "--config",
                                str(cfg)], capture_output=True, text=True, timeout=60)
     assert done.returncode == CONFIG_ERROR_EXIT, done.stderr[-2000:]
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    # said before anything starts (hub/preflight.py), naming the setting to change
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "[web] port" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
 
 

@@ -198,7 +198,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
                config: HubConfig | None = None) -> Starlette:
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
-    from . import booking, pickup, public, remote, staffpages
+    from . import booking, metrics, pickup, public, remote, staffpages
 
     site = site or Site(hub, port, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
@@ -216,6 +216,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         *booking.routes(site),  # /book, /kiosk/checkin: booking (hub/web/booking.py)
         *staffpages.routes(site),
         *pickup.routes(site),  # /kiosk/pickup, the window's hand-over (hub/web/pickup.py)
+        *metrics.routes(site),  # /metrics: Prometheus text format (hub/web/metrics.py)
     ]
     app = Starlette(routes=routes,
                     middleware=[*staffpages.middleware(site), Middleware(CSRFMiddleware)],
