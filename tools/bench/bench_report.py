@@ -194,6 +194,17 @@ BENCHES: tuple[Bench, ...] = (
          Target("called → phone page p99 ≤ 1 s (ms), as every live view",
                 r"^page\s+[\d.]+\s+([\d.]+)", 1000.0))),
     Bench(
+        "help", "Help calls: a keypad's help → the department's page (窗口吹哨 科室报到)",
+        ("onewindow.tools.bench.bench_help",),
+        "A keypad's `help` naming a department, one call at a time, through a real Mosquitto "
+        "and the hub process, to the call in that department's live page feed "
+        "(/live/staff-dept/social, as the page's EventSource reads it; the medical "
+        "department's and the supervisors' feeds open beside it); each call is then "
+        "answered, arrived and resolved over HTTP. The live views rebuild a feed at most "
+        "every 0.25 s (hub/web/live.py), which sets the figure.",
+        (Target("help call → department page p99 ≤ 1 s (ms)",
+                r"^keypad help -> dept page\s+[\d.]+\s+([\d.]+)", 1000.0),)),
+    Bench(
         "startup", "Start-up after a year",
         ("onewindow.tools.bench.bench_startup",),
         "A simulated year (250 working days × 3,000 tickets) written through the real journal "
