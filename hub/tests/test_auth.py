@@ -115,7 +115,8 @@ ALLOWED = {
     "supervisor": {"floor", "windows.manage", "fleet", "cases", "help.department"},
     "technician": {"fleet"},
     "backoffice": {"cases", "help.department"},
-    "admin": set(auth.PERMISSIONS),
+    "admin": set(auth.PERMISSIONS) - {"station"},  # an admin has no station
+    "station": {"station"},
 }
 
 

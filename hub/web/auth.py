@@ -26,7 +26,10 @@ PERMISSIONS = {
     "windows.manage": "open and close windows, change a window's skills",
     "fleet": "the device fleet: boards and nodes, online, firmware, signal, errors",
     "accounts": "staff accounts: list, create, disable",
-    "cases": "promised items (承诺件): return, correct, close, reopen",
+    "cases": "promised items (承诺件): return, correct, close, reopen; receive a community "
+             "station's hand-over of paper originals",
+    "station": "a community station's page (协管员代收): open cases for residents at one's own "
+               "station, see only its cases, hand over their paper originals",
 }
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "clerk": frozenset({"console"}),
@@ -34,11 +37,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "supervisor": frozenset({"floor", "windows.manage", "fleet", "cases", "help.department"}),
     "backoffice": frozenset({"cases", "help.department"}),
     "technician": frozenset({"fleet"}),
-    "admin": frozenset(PERMISSIONS),
+    # Not "station": an admin has no station, and a station's cases are its own.
+    "admin": frozenset(PERMISSIONS) - {"station"},
+    "station": frozenset({"station"}),
 }
 assert set(ROLE_PERMISSIONS) == set(ROLES)
 HOME = {"clerk": "/console", "specialist": "/specialist", "supervisor": "/dashboard",
-        "technician": "/fleet", "admin": "/dashboard", "backoffice": "/cases"}
+        "technician": "/fleet", "admin": "/dashboard", "backoffice": "/cases",
+        "station": "/station"}
 
 
 def may(role: str, permission: str) -> bool:

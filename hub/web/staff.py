@@ -119,6 +119,8 @@ class Staff:
                                       ("floor", "/dashboard", "dashboard"),
                                       ("fleet", "/fleet", "fleet"),
                                       ("cases", "/cases", "cases"),
+                                      ("cases", "/stations/handovers", "handovers"),
+                                      ("station", "/station", "station"),
                                       ("accounts", "/accounts", "accounts")):
                 if auth.may(role, perm):
                     nav.append((href, label))

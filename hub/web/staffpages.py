@@ -11,6 +11,8 @@ device fleet, cases, accounts; their routes and headers, assembled from the page
     GET  /fleet                                           device fleet (dashboard.py)
     GET  /cases              POST /cases/{case}/{action}  cases: reopen, close (cases.py)
     GET  /accounts           POST /accounts, /accounts/{username}   admin (staff.py)
+    GET  /station  POST /station/cases, /station/handover   a community station (stations.py)
+    GET  /stations/handovers  POST /stations/handovers/{batch}/receive   the centre's side
     live: /live/staff-window/{n}, staff-help, staff-dept/{department},
           staff-floor, staff-fleet (login + permission)
 
@@ -26,12 +28,12 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import cases, console, dashboard, help_desk
+from . import cases, console, dashboard, help_desk, stations
 from .site import Site
 from .staff import Staff
 
 STAFF_PREFIXES = ("/login", "/logout", "/console", "/specialist", "/dashboard", "/fleet",
-                  "/accounts", "/cases", "/live/staff-", "/department")
+                  "/accounts", "/cases", "/live/staff-", "/department", "/station")
 
 
 def routes(site: Site) -> list[BaseRoute]:
@@ -50,6 +52,7 @@ def routes(site: Site) -> list[BaseRoute]:
     out += console.routes(staff)
     out += dashboard.routes(staff)
     out += cases.routes(staff)
+    out += stations.routes(staff)  # community stations (协管员代收)
     out += help_desk.routes(staff)  # help calls by department (窗口吹哨 科室报到)
     return out
 
