@@ -5,7 +5,8 @@ scanning the QR (the kiosk's scanner types its text into a field).
     GET  /book[?item=ID][&device=KIOSK]   the page: item, day, a free slot, who you are
     GET  /book/slots.json?item=&day=YYYYMMDD
         200 {item, day, days: [{day, label}], slots: [{slot, time, free}]}
-    POST /book           {item, slot, phone} | {item, slot, device, card}
+    POST /book           {item, slot, phone, id_number?} | {item, slot, id_number, phone?}
+                         | {item, slot, device, card}
         200 {code, qr_text, qr, item, day, time, checkin_from, checkin_to}
     POST /book/cancel    {code}                              200 {cancelled: code}
     GET  /kiosk/checkin[?device=KIOSK]    the kiosk's check-in page (a field for the scanner)
@@ -20,7 +21,11 @@ nothing: the core decides before anything is journaled.
 
 Who books: a mobile number, parsed and never kept in clear (hub/notify/phones.py: its keyed
 fingerprint, "ph:<hmac>", is the resident token, as for remote takes); at the kiosk also the
-card's resident token as the kiosk's card reader gives it (never the ID number). The codes
+card's resident token as the kiosk's card reader gives it (never the ID number). On the
+phone the resident may also type their ID number (hub/web/resident_id.py): the hub hashes
+it at once into the token their card gives at a kiosk (the nodes' card key, [stations]
+card_key_file) and that token is the booking's resident, so tapping the card checks the
+booking in; the number itself is dropped, never journaled or kept. The codes
 are signed under the app's `booking_key` (derived from the centre's secret by serve()): a
 forged one is refused before the core sees it, a used one by the core.
 
@@ -48,7 +53,7 @@ from ..core import commands as c
 from ..core.model import Priority
 from ..core.rejected import Rejected
 from ..notify.phones import PhoneError, parse_phone
-from . import i18n
+from . import i18n, resident_id
 from .pubkit import qr_svg, ticket_url
 from .ratelimit import BookingLimits, Limiter, retry_after
 from .site import Site
@@ -109,6 +114,7 @@ class Booking:
         limits = getattr(config, "booking_limits", None) or BookingLimits()
         self.by_address = Limiter(limits.address)
         self.by_resident = Limiter(limits.resident)
+        self.card_key = _card_key(config)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -199,6 +205,7 @@ class Booking:
         response = self.site.render(
             request, "public/book.html", enabled=enabled, items=items, chosen=chosen,
             kiosk=kiosk, phone_ok=self._vault() is not None,
+            id_ok=self.card_key is not None and kiosk is None,
             early=int(self.centre.policy.appointment_early // 60),
             grace=int(self.centre.policy.appointment_grace // 60))
         if kiosk is not None and request.query_params.get("device") == kiosk:
@@ -271,23 +278,34 @@ class Booking:
         return JSONResponse(self._confirmation(key, b, lang))
 
     def _resident(self, request: Request, body: dict[str, Any], lang: str) -> str:
-        """The resident token: the phone's fingerprint, or a kiosk card's token."""
-        phone, card = body.get("phone"), body.get("card")
+        """The resident token: a kiosk card's token; on the phone the card token of the ID
+        number typed (so a card tap checks the booking in), else the phone's fingerprint."""
+        phone, card, ident = body.get("phone"), body.get("card"), body.get("id_number")
         if card is not None:
             if self._device(request, body.get("device")) is None:
                 raise Refused(403, "unknown_device")
             if not isinstance(card, str) or not _CARD.match(card):
                 raise Refused(400, "bad_card")
             return card
+        token = None
+        if ident is not None and ident != "":
+            try:
+                token = resident_id.token(self.card_key, ident)
+            except resident_id.IdError as e:
+                raise Refused(400 if e.code == "bad_id" else 409, e.code,
+                              e.text(PHONE_LANG.get(lang, "zh-CN"))) from None
+        if token is not None and (phone is None or phone == ""):
+            return token
         vault = self._vault()
         if vault is None:
             raise Refused(503, "unavailable")
         if not isinstance(phone, str):
             raise Refused(400, "bad_field")
         try:
-            return "ph:" + str(vault.fingerprint(parse_phone(phone)))
+            fingerprint = "ph:" + str(vault.fingerprint(parse_phone(phone)))
         except PhoneError as e:
             raise Refused(400, "bad_phone", e.text(PHONE_LANG.get(lang, "zh-CN"))) from None
+        return token if token is not None else fingerprint
 
     def _confirmation(self, key: bytes, b: bk.Booking, lang: str) -> dict[str, Any]:
         c_ = self.centre
@@ -352,6 +370,21 @@ class Booking:
             "slot": f"{self.centre.calendar.local_time(b.slot):%H:%M}",
             "item": _name(self.centre.catalog.items[b.item].name, lang),
             "url": ticket_url(self.site, request, t.id), "device": device})
+
+
+def _card_key(config: Any) -> bytes | None:
+    """The nodes' card key ([stations] card_key_file), read once; None without it (the
+    page then does not offer the ID number). A key file that cannot be read is said in
+    the log and the field is not offered: bookings by phone still work."""
+    stations = getattr(config, "stations", None)
+    if stations is None:
+        return None
+    try:
+        key = stations.card_key()
+    except ValueError as e:
+        log.warning("booking: no check-in by ID card: %s", e)
+        return None
+    return key if isinstance(key, bytes) else None
 
 
 def _name(text: Any, lang: str) -> str:

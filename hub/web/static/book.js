@@ -49,6 +49,8 @@
       const card = $("card") ? $("card").value.trim() : "";
       if (card) Object.assign(body, {card, device: OW_B.device});
       else body.phone = $("phone") ? $("phone").value : "";
+      // the ID number (optional): hashed at the hub into the token the card gives
+      if (!card && $("id-number") && $("id-number").value.trim()) body.id_number = $("id-number").value;
       $("submit").disabled = true;
       try {
         const b = await ow.post("/book", body);
