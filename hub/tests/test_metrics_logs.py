@@ -68,7 +68,7 @@ def start_hub(cfg: Path, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "onewindow.hub.cli", "hub", "--config", str(cfg), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cfg.parent,
         env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()  # the banner's first line once it serves
     assert " ready" in first, (first, proc.stderr.read() if proc.poll() is not None else "")
     return proc
