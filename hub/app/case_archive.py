@@ -10,7 +10,7 @@ from typing import Any
 
 from ..core import commands as c
 from ..core.rejected import Rejected
-from ..store.history import CASE_COLUMNS
+from ..store.history import case_from_row
 from .state import AppState
 
 ARCHIVED_IN_CARD = 20  # a card look-up's newest archived (closed) cases
@@ -21,7 +21,7 @@ def archived_case(app: AppState, case_id: str) -> dict[str, Any] | None:
     for f in reversed(app.closed_days):
         for row in f.cases:
             if row["id"] == case_id:
-                return {n: row[n] for n in CASE_COLUMNS}
+                return case_from_row(row)
     return app.case_archive.case(case_id) if app.case_archive is not None else None
 
 
@@ -31,7 +31,7 @@ def archived_cases_of(app: AppState, resident: str) -> list[dict[str, Any]]:
     if app.case_archive is not None:
         found = {r["id"]: r for r in app.case_archive.cases_of(resident)}
     for f in app.closed_days:
-        found.update({r["id"]: {n: r[n] for n in CASE_COLUMNS}
+        found.update({r["id"]: case_from_row(r)
                       for r in f.cases if r["resident"] == resident})
     return [r for r in found.values() if r["id"] not in app.centre.cases]
 

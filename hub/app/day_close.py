@@ -52,12 +52,17 @@ def _note_service(app: AppState, cmd: c.Command, before: Any, effects: list[Effe
             "ticket": service.ticket, "day": today, "window": service.window,
             "clerk": service.clerk, "items": ",".join(service.items),
             "start": service.start, "end": service.end})
+    cases = app.centre.cases
     for e in opened:
+        k = cases.get(e.case)
         app.case_events.append({"case": e.case, "at": now, "action": "accepted",
-                                "day": today, "item": e.item, "clerk": e.clerk})
-    if isinstance(cmd, c.CaseUpdate):
+                                "day": today, "item": e.item, "clerk": e.clerk,
+                                "by": e.clerk, "department": k.department if k else None})
+    if isinstance(cmd, c.CaseUpdate):  # who did it, and where the case is after it
+        k = cases.get(cmd.case)
         app.case_events.append({"case": cmd.case, "at": now, "action": cmd.action,
-                                "day": today, "item": None, "clerk": None})
+                                "day": today, "item": None, "clerk": None, "by": cmd.by,
+                                "department": k.department if k else None})
 
 
 def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClosed,

@@ -11,7 +11,7 @@ the web side and the live views keep holding).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,7 +54,8 @@ class CaseArchive(Protocol):
 
     def cases_of(self, resident: str) -> list[dict[str, Any]]: ...
 
-    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0
+    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0,
+                     department: str | None = None, items: Sequence[str] = ()
                      ) -> tuple[int, list[dict[str, Any]]]: ...
 
 

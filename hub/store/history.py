@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import Integer, delete, func, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.expression import ColumnElement
 
 from ..core.booking import COUNTS as BOOKING_COUNTS
 from ..core.measures import percentile
@@ -57,7 +58,9 @@ from .schema import history_tickets as tickets
 log = logging.getLogger("onewindow.hub")
 
 CASE_COLUMNS = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
-                "closed_at")  # core.model.Case's fields
+                "closed_at", "department", "ready_at", "handed_by", "return_reason",
+                "return_materials")  # core.model.Case's fields
+CASE_EVENT_EXTRA = ("by", "department")  # 0007: absent in rows noted before it
 CHUNK = 500  # keys per DELETE ... IN (...): well under every driver's parameter limit
 _SATISFIED = ratings.c.score.in_(SATISFIED)  # 满意率's numerator: 非常满意, 满意, 基本满意
 
@@ -76,6 +79,33 @@ class DayFacts:
     cases: list[dict[str, Any]] = field(default_factory=list)  # archived at its close
     followups: list[dict[str, Any]] = field(default_factory=list)  # events of this day
     bookings: list[dict[str, Any]] = field(default_factory=list)  # counts by slots' day
+
+
+def case_sql_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A history_cases row of an archived case (`Case.to_dict()` and its `day`; one noted
+    before 0007, from an older snapshot's closed days, lacks the loop's fields): every
+    column, the return's materials as "0,2"."""
+    out = {n: r.get(n) for n in CASE_COLUMNS}
+    out["day"] = r["day"]
+    mats = r.get("return_materials")
+    out["return_materials"] = mats if isinstance(mats, str) or mats is None else \
+        ",".join(str(m) for m in mats)
+    return out
+
+
+def case_from_row(r: Any) -> dict[str, Any]:
+    """An archived case's fields (core.model.Case) from a history_cases row or a pending
+    closed day's: the return's materials as a tuple, text fields as the core keeps them;
+    `department` stays None when the row has none (archived before 0007: the item's
+    approver, which the caller knows from the catalog)."""
+    m = r if isinstance(r, dict) else r._mapping
+    out = {n: m.get(n) for n in CASE_COLUMNS}
+    mats = out["return_materials"]
+    if isinstance(mats, str):
+        mats = [x for x in mats.split(",") if x]
+    out["return_materials"] = tuple(int(x) for x in mats or ())
+    out["return_reason"] = out["return_reason"] or ""
+    return out
 
 
 def ticket_rows(held: Iterable[Any]) -> list[dict[str, Any]]:
@@ -142,7 +172,7 @@ class History:
                 for table, key, rows in ((tickets, tickets.c.id, f.tickets),
                                          (ratings, ratings.c.ticket, f.ratings),
                                          (helps, helps.c.pos, f.helps),
-                                         (cases, cases.c.id, f.cases),
+                                         (cases, cases.c.id, list(map(case_sql_row, f.cases))),
                                          (bookings, bookings.c.day, f.bookings)):
                     keys = [r[key.name] for r in rows]
                     for i in range(0, len(keys), CHUNK):
@@ -151,7 +181,8 @@ class History:
                         conn.execute(insert(table), rows)
                 # A day's services and case events are all in memory until its close:
                 # the day's rows are replaced as a whole.
-                for table, rows in ((services, f.services), (case_events, f.case_events),
+                events = [{**dict.fromkeys(CASE_EVENT_EXTRA), **e} for e in f.case_events]
+                for table, rows in ((services, f.services), (case_events, events),
                                     (followups, f.followups)):
                     conn.execute(delete(table).where(table.c.day == f.day))
                     if rows:
@@ -168,7 +199,7 @@ class History:
                 for i in range(0, len(keys), CHUNK):
                     conn.execute(delete(cases).where(cases.c.id.in_(keys[i:i + CHUNK])))
                 if f.cases:
-                    conn.execute(insert(cases), f.cases)
+                    conn.execute(insert(cases), list(map(case_sql_row, f.cases)))
                 conn.execute(delete(followups).where(followups.c.day == f.day))
                 if f.followups:
                     conn.execute(insert(followups), f.followups)
@@ -305,7 +336,7 @@ class History:
         with self.engine.connect() as conn:
             row = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
                                .where(cases.c.id == case_id)).first()
-        return dict(row._mapping) if row is not None else None
+        return case_from_row(row) if row is not None else None
 
     def cases_of(self, resident: str) -> list[dict[str, Any]]:
         """A resident's archived cases, oldest first (by the resident index)."""
@@ -313,13 +344,22 @@ class History:
             rows = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
                                 .where(cases.c.resident == resident)
                                 .order_by(cases.c.opened_at, cases.c.id)).all()
-        return [dict(r._mapping) for r in rows]
+        return [case_from_row(r) for r in rows]
 
-    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0
+    def closed_cases(self, first: str, last: str, limit: int = 100, offset: int = 0,
+                     department: str | None = None, items: Sequence[str] = ()
                      ) -> tuple[int, list[dict[str, Any]]]:
         """(how many, one page of) the cases archived at the close of days first..last
-        (YYYYMMDD, inclusive), newest first: the back office's closed list."""
-        where = cases.c.day.between(first, last)
+        (YYYYMMDD, inclusive), newest first: the back office's closed list; with
+        `department`, that department's only (by the (department, day) index), and of
+        the cases archived before 0007 (no department kept) those of its `items` (the
+        items it approves)."""
+        where: ColumnElement[bool] = cases.c.day.between(first, last)
+        if department is not None:
+            mine: ColumnElement[bool] = cases.c.department == department
+            if items:
+                mine = mine | (cases.c.department.is_(None) & cases.c.item.in_(list(items)))
+            where = where & mine
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(cases).where(where)).scalar()
             rows = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
@@ -327,12 +367,12 @@ class History:
                                 .order_by(cases.c.day.desc(), cases.c.closed_at.desc(),
                                           cases.c.id)
                                 .limit(limit).offset(offset)).all()
-        return int(total or 0), [dict(r._mapping) for r in rows]
+        return int(total or 0), [case_from_row(r) for r in rows]
 
     def days_written(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(days.c.day)).scalars())
 
 
-__all__ = ["CASE_COLUMNS", "DayFacts", "History", "day_bounds", "day_summary",
-           "ticket_rows"]
+__all__ = ["CASE_COLUMNS", "DayFacts", "History", "case_from_row", "case_sql_row",
+           "day_bounds", "day_summary", "ticket_rows"]

@@ -181,6 +181,10 @@ history_case_events = Table(
     Column("day", String(8), nullable=False),
     Column("item", String(64)),  # accepted: the case's item and its clerk (the owner)
     Column("clerk", String(64)),
+    # Who did it (CaseUpdate.by; the clerk for "accepted") and the department the case was
+    # at after it (a reassignment's new one); null in rows written before 0007.
+    Column("by", String(64)),
+    Column("department", String(64)),
     Index("ix_history_case_events_day", "day"),
 )
 history_cases = Table(
@@ -194,8 +198,18 @@ history_cases = Table(
     Column("state", String(16), nullable=False),  # "closed": the final state
     Column("closed_at", Float),  # None: closed before closing times were kept (snapshot v2)
     Column("day", String(8), nullable=False),  # the day whose close archived it
+    # The case loop (0007): the department it was at, when it was approved (ready for
+    # pick-up), who handed it over ("card": the resident's card), its last return's reason
+    # and materials (0-based indices into the item's, comma-separated). Null in rows
+    # archived before: their department is the item's approver.
+    Column("department", String(64)),
+    Column("ready_at", Float),
+    Column("handed_by", String(64)),
+    Column("return_reason", String(512)),
+    Column("return_materials", String(256)),
     Index("ix_history_cases_day", "day"),
     Index("ix_history_cases_resident", "resident"),
+    Index("ix_history_cases_department", "department", "day"),
 )
 
 history_followup_events = Table(

@@ -86,7 +86,8 @@ def test_a_case_closed_yesterday_leaves_memory_with_todays_first_command(closed_
     assert row == {"id": closed, "ticket": closed, "item": "SOC-2",
                    "opened_at": row["opened_at"], "due_day": row["due_day"],
                    "resident": "r1", "state": "closed", "closed_at": morning(3) + 3600,
-                   "day": _day(morning(3))}
+                   "day": _day(morning(3)), "department": "soc", "ready_at": None,
+                   "handed_by": None, "return_reason": "", "return_materials": ""}
     assert _archived_row(j, kept) is None
     # A restart (full replay of the journal) archives it the same way.
     again = build_app(cfg, j)
@@ -425,4 +426,5 @@ def test_a_replay_fills_the_cases_table_for_days_written_before_it_existed(close
         conn.execute(h.cases.delete())
     again = build_app(cfg, j)
     assert _archived_row(j, closed) == row
-    assert again.archived_case(closed) == {k: row[k] for k in h.CASE_COLUMNS}
+    assert again.archived_case(closed) == h.case_from_row(row)
+    assert again.archived_case(closed)["return_materials"] == ()
