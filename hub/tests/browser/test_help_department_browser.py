@@ -118,3 +118,34 @@ def test_a_help_call_reaches_its_department_sounds_and_escalates(staff, chromium
     finally:
         for ctx, _ in pages.values():
             ctx.close()
+
+
+def test_a_blocked_sound_is_said_and_the_button_turns_it_on(staff, chromium):
+    """Where the browser keeps a page's audio suspended until the user acts (Chromium's
+    default autoplay policy; this test's Chromium allows it, so the page's AudioContext is
+    made to start suspended), the page says so and its button resumes it; then a call's
+    tone plays."""
+    ctx = chromium.new_context(locale="en", viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        page.add_init_script("""(() => {
+          const Real = window.AudioContext;
+          window.AudioContext = class extends Real {
+            constructor() { super(); this.suspend(); }
+          };
+        })();""")
+        login(page, staff.url, "soc1", lang="en")
+        page.goto(f"{staff.url}/department")
+        expect(page.locator("body")).to_have_attribute("data-sound", "suspended")
+        expect(page.locator("#sound-blocked")).to_be_visible()
+        expect(page.locator("#sound-blocked")).to_contain_text("blocked the call sound")
+        page.click("#sound-on")
+        expect(page.locator("body")).to_have_attribute("data-sound", "running")
+        expect(page.locator("#sound-blocked")).to_be_hidden()
+        kp = Device(staff.broker_port, "kp-1", "keypad", 1)
+        kp.send(("open", {"clerk": "wang"}), ("help", {"department": "social"}))
+        expect(page.locator("#calls tbody tr")).to_have_count(1)
+        expect(page.locator("body")).to_have_attribute("data-beeps", "1")
+        expect(page.locator("body")).to_have_attribute("data-played", "true")
+    finally:
+        ctx.close()
