@@ -5,6 +5,8 @@ promised case for a resident, and the centre's side of the paper originals' hand
                                      materials, photograph them, open the case
     GET  /station/search.json?q=     catalog search (the kiosk's, hub/web/search.py)
     GET  /station/items/{item}       an item's materials (the kiosk's pre-review list)
+    GET  /station/catalog.json       every item with its materials: the page keeps it, so it
+                                     can look items up while its link is down
     POST /station/cases              multipart: key, item, id_sealed, materials ("0,2"),
                                      collected_at, photo (1-12 JPEGs)
         201 {case, due_day, item, key}             opened
@@ -145,6 +147,10 @@ class StationPages:
         if item is None:
             return error(404, "unknown_item", "未知事项 / unknown item")
         return JSONResponse(self.traditional.annotate(item_json(item, self.site)))
+
+    async def catalog_json(self, request: Request, s: Session) -> Response:
+        return JSONResponse({"items": self.traditional.annotate(
+            [item_json(i, self.site) for i in self.catalog.items.values()])})
 
     def case_view(self, key: str) -> dict[str, Any]:
         sub = self.book.submissions[key]
@@ -309,6 +315,7 @@ def routes(staff: Staff) -> list[BaseRoute]:
         Route("/station", g("station")(p.page), methods=["GET"]),
         Route("/station/search.json", g("station")(p.search), methods=["GET"]),
         Route("/station/items/{item}", g("station")(p.item), methods=["GET"]),
+        Route("/station/catalog.json", g("station")(p.catalog_json), methods=["GET"]),
         Route("/station/cases", g("station")(p.cases), methods=["GET"]),
         Route("/station/cases", g("station")(p.submit), methods=["POST"]),
         Route("/station/handover", g("station")(p.hand_over), methods=["POST"]),

@@ -100,26 +100,46 @@
     $("submit").disabled = !item || !SEAL_KEY || miss.length > 0 || !photos.length
       || !idOk($("id-number").value);
   }
+  // The catalog, kept in the browser: items are looked up from it while the link is down
+  // (online, the hub's own search answers: pinyin, synonyms).
+  const CATALOG = "ow-station-catalog";
+  let catalog = JSON.parse(localStorage.getItem(CATALOG) || "[]");
+  fetch("/station/catalog.json").then((r) => (r.ok ? r.json() : null)).then((data) => {
+    if (!data) return;
+    catalog = data.items;
+    localStorage.setItem(CATALOG, JSON.stringify(catalog));
+  }).catch(() => link("offline"));
+  const local = (text) => {
+    const t = text.toLowerCase();
+    return catalog.filter((i) => [i.id, i.zh, i.zh_tw, i.en].some(
+      (x) => x && x.toLowerCase().includes(t)));
+  };
   let asked = "";
   $("q").addEventListener("input", async () => {
     const text = $("q").value.trim();
     asked = text;
     if (!text) { $("results").replaceChildren(); return; }
+    let items;
     try {
       const r = await fetch("/station/search.json?q=" + encodeURIComponent(text));
-      const data = await r.json();
-      if (asked !== text) return;
-      $("results").replaceChildren(...data.items.slice(0, 8).map((i) => el("li", {},
-        Object.assign(el("button", {class: "secondary", "data-item": i.id}, name(i)),
-          {onclick: () => choose(i.id)}))));
-    } catch (e) { link("offline"); }
+      if (!r.ok) throw new Error(r.statusText);
+      items = (await r.json()).items;
+    } catch (e) {
+      items = local(text);
+    }
+    if (asked !== text) return;
+    $("results").replaceChildren(...items.slice(0, 8).map((i) => el("li", {},
+      Object.assign(el("button", {class: "secondary", "data-item": i.id}, name(i)),
+        {onclick: () => choose(i.id)}))));
   });
   async function choose(id) {
     say("");
-    try {
-      const r = await fetch("/station/items/" + encodeURIComponent(id));
-      item = await r.json();
-    } catch (e) { link("offline"); return; }
+    item = catalog.find((i) => i.id === id) || null;
+    if (!item) {
+      try {
+        item = await (await fetch("/station/items/" + encodeURIComponent(id))).json();
+      } catch (e) { link("offline"); return; }
+    }
     $("results").replaceChildren();
     $("item-name").textContent = name(item);
     $("materials").replaceChildren(...item.materials.map((m, k) => el("li",
