@@ -74,7 +74,10 @@ def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClose
              "clerk": r.clerk, "at": r.at} for r in closed.ratings]
     helps = [{"pos": h.request, "day": app.centre.local_date(h.at).strftime("%Y%m%d"),
               "window": h.window, "clerk": h.clerk, "at": h.at,
-              "answered_at": h.answered_at, "by": h.by} for h in closed.helps]
+              "answered_at": h.answered_at, "by": h.by, "department": h.department,
+              "arrived_at": h.arrived_at, "arrived_by": h.arrived_by,
+              "resolved_at": h.resolved_at, "resolved_by": h.resolved_by,
+              "escalated_at": h.escalated_at} for h in closed.helps]
     app.closed_days.append(DayFacts(day, day_summary(day, held, closed.kiosk_left), held,
                                     gone, helps,
                                     app.services, app.case_events,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.catalog import Catalog
 from ..core.ratings import LEVELS
+from .helps import FIELDS as HELP_FIELDS
 from .staff import DIMENSIONS, LABELS, ClerkRow, Report
 
 CLERK_FIELDS = (
@@ -62,6 +63,13 @@ def write_csv(report: Report, out: Path) -> list[Path]:
             kv.writerow((k, "" if v is None else round(v, 4) if isinstance(v, float) else v))
         for k, v in report.settings.weights.items():
             kv.writerow((f"weight_{k}", v))
+    paths.append(out / "helps.csv")  # help calls: response times per department (seconds)
+    with open(paths[3], "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, HELP_FIELDS)
+        w.writeheader()
+        for row in report.helps:
+            w.writerow({k: ("" if v is None else round(v, 1) if isinstance(v, float) else v)
+                        for k, v in ((k, getattr(row, k)) for k in HELP_FIELDS)})
     return paths
 
 
@@ -257,6 +265,7 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         "<b>综合 Composite</b> = Σ weight × score ÷ Σ weights, weights "
         + ", ".join(f"{LABELS[k][1]} {s.weights[k] / total_w:.0%}" for k in DIMENSIONS)
         + ".</p></div>")
+    h += help_section(report)
     h.append("<h2>事项频次 <small>Item frequency — training priorities</small></h2>")
     if "items" in imgs:
         h.append(f"<img alt='items' src='data:image/png;base64,{imgs['items']}'>")
@@ -305,6 +314,28 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         h.append("</section>")
     h.append("</body></html>")
     return "\n".join(h)
+
+
+def help_section(report: Report) -> list[str]:
+    """窗口吹哨 科室报到: each department's response to the windows' help calls."""
+    def t(x: float | None) -> str:
+        return "–" if x is None else f"{x / 60:.1f} min" if x >= 600 else f"{x:.0f} s"
+
+    h = ["<h2>窗口吹哨 科室报到 <small>Help calls: response by department "
+         "(p50 / p90 from the call)</small></h2>"]
+    if not report.helps:
+        return [*h, "<p>本月没有已应答的求助 No answered help calls this month.</p>"]
+    h.append("<table><tr><th>科室 Department</th><th>求助 Calls</th>"
+             "<th>超时上报 Escalated</th><th>应答 To answer</th><th>到场 To arrive</th>"
+             "<th>解决 To resolve</th></tr>")
+    for r in report.helps:
+        h.append(f"<tr><td>{html.escape(r.name_zh)}<br><small>{html.escape(r.name_en)}"
+                 f"</small></td><td>{r.calls}</td><td>{r.escalated}</td>"
+                 f"<td>{t(r.answer_p50)} / {t(r.answer_p90)}</td>"
+                 f"<td>{t(r.arrive_p50)} / {t(r.arrive_p90)}</td>"
+                 f"<td>{t(r.resolve_p50)} / {t(r.resolve_p90)}</td></tr>")
+    h.append("</table>")
+    return h
 
 
 def write_all(report: Report, catalog: Catalog, out: Path, charts: bool = True) -> list[Path]:

@@ -66,6 +66,7 @@ from ..core.model import TicketState
 from ..core.ratings import LEVELS, SATISFIED
 from ..core.rejected import Rejected
 from ..store.journal import Record
+from .helps import HELP_OPS, HelpFact, HelpLog, HelpRow, from_history, help_table
 
 DIMENSIONS = ("quantity", "efficiency", "value", "rating", "quality")
 LABELS = {
@@ -163,6 +164,8 @@ class Facts:
     # checked_in, late, no_show as the core counted them (hub/core/booking.py COUNTS).
     # None: not known.
     bookings: dict[str, dict[str, int]] | None = field(default_factory=dict)
+    # help calls asked in the period and answered (窗口吹哨 科室报到: hub/report/helps.py)
+    helps: list[HelpFact] = field(default_factory=list)
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -217,6 +220,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     centre = Centre(catalog, config)
     facts = Facts(start, end)
     owner: dict[str, tuple[str, str]] = {}  # case id -> (clerk, item)
+    help_log = HelpLog()  # help calls: their records say who and when (report/helps.py)
     for rec in records:
         ts, body = rec.ts, rec.body
         if ts >= end:
@@ -229,9 +233,12 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
         facts.records += 1
         op = body.get("op")
         inside = ts >= start
+        if op in HELP_OPS:
+            help_log.see(rec)
+            continue
         cls = c.BY_OP.get(str(op))
         if cls is None:
-            continue  # scan, help, card ...: nothing the report counts
+            continue  # scan, card ...: nothing the report counts
         cmd = c.from_record(body)
         before = ServiceWatch.before(centre, cmd)
         try:
@@ -269,6 +276,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
             facts.cases.append(CaseEvent(cmd.case, item, who, cmd.action, ts))
     facts.followups_open = sum(1 for f in centre.followups.values() if f.open)
     facts.bookings = booking_days(centre, start, end)
+    facts.helps = help_log.facts(start, end)
     return facts
 
 
@@ -309,6 +317,7 @@ def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float,
     for case, action, at, item, clerk in rows["cases"]:
         if start <= at < end:
             facts.cases.append(CaseEvent(case, item or "", clerk or "unknown", action, at))
+    facts.helps = from_history(rows.get("helps", ()), start, end)
     for day, item, extra, issued_at in rows["tickets"]:
         if start <= issued_at < end:
             facts.taken.update(_items(item, extra.split(",") if extra else ()))
@@ -396,6 +405,7 @@ class Report:
     items: list[ItemRow]
     centre: dict[str, Any]
     facts: Facts
+    helps: list[HelpRow] = field(default_factory=list)  # response times per department
 
 
 def item_weight(catalog: Catalog, settings: ReportSettings, item: str) -> float:
@@ -456,7 +466,8 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
         ))
     centre = _centre_summary(rows, facts)
     _score(rows, centre, s)
-    return Report(month, s, rows, item_table(facts, catalog, s), centre, facts)
+    return Report(month, s, rows, item_table(facts, catalog, s), centre, facts,
+                  help_table(facts.helps, catalog))
 
 
 def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:

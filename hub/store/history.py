@@ -291,7 +291,8 @@ class History:
         events (an update joined to its case's acceptance, in any earlier month, for its
         owner), tickets issued (their items), the days with tickets, follow-up events,
         the follow-ups that may be open in the period (opened up to `last`, not closed
-        before `first`: (opened at, closed at or None)) and the booking counts by day."""
+        before `first`: (opened at, closed at or None)), the booking counts by day
+        and the answered help calls with their steps (by department)."""
         closed = followups.alias("closed")
         owner = case_events.alias("accepted")
         with self.engine.connect() as conn:
@@ -327,6 +328,11 @@ class History:
                 "bookings": conn.execute(select(bookings.c.day, *[
                     bookings.c[k] for k in BOOKING_COUNTS]).where(
                     bookings.c.day.between(first, last))).all(),
+                # help calls (窗口吹哨 科室报到): the report's response times per department
+                "helps": conn.execute(select(
+                    helps.c.pos, helps.c.department, helps.c.at, helps.c.answered_at,
+                    helps.c.arrived_at, helps.c.resolved_at, helps.c.escalated_at)
+                    .where(helps.c.day.between(first, last))).all(),
             }
         return out
 

@@ -160,7 +160,17 @@ history_help = Table(
     Column("at", Float, nullable=False),
     Column("answered_at", Float),
     Column("by", String(64)),
+    # Help calls by department (0008): the department called (null: any, and rows written
+    # before), when the specialist came and who, when it was resolved and by whom, when it
+    # went to the supervisors unanswered.
+    Column("department", String(64)),
+    Column("arrived_at", Float),
+    Column("arrived_by", String(64)),
+    Column("resolved_at", Float),
+    Column("resolved_by", String(64)),
+    Column("escalated_at", Float),
     Index("ix_history_help_day", "day"),
+    Index("ix_history_help_department", "department", "day"),
 )
 history_services = Table(
     "history_services", metadata,  # the staff report's services (report.staff.Service)

@@ -93,8 +93,18 @@ def now_history(old: list[dict[str, Any]], live: bool = False) -> list[dict[str,
                  "by": None, "note": None}
                 for r in f["ratings"] if live and FIVE[r["score"]] <= 2]
 
+    # help calls (issue 17): the department the hub names today (a keypad's help, live) or
+    # none (the old journal's records), and no later step: the old hub had none
+    depts = {r[0]: r[4].get("department") for r in now_records(OLD["records"])
+             if r[4]["op"] == "help"} if live else {}
+    steps = dict.fromkeys(("arrived_at", "arrived_by", "resolved_at", "resolved_by",
+                           "escalated_at"))
+
+    def helps(f: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{**h, "department": depts.get(h["pos"]), **steps} for h in f["helps"]]
+
     return [{**f, "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]],
-             "followups": followups(f), "bookings": []}
+             "helps": helps(f), "followups": followups(f), "bookings": []}
             for f in old]
 
 
