@@ -23,6 +23,7 @@ from .model import (
     local_hm,
 )
 from .policies import LAYOUTS, Layout, layout
+from .prereview import PreReviewModel
 
 console = Console()
 if not console.is_terminal:
@@ -84,17 +85,34 @@ def ahead_lines(m: DayMetrics) -> list[str]:
     ]
 
 
+def prereview_line(m: DayMetrics) -> str:
+    """The day's pre-review (hub/sim/prereview.py), as `run_one` prints it."""
+    return (f"pre-review: {m.kiosk_left:.0f} sent away at the kiosk before a ticket (wasted "
+            f"waits avoided), {m.queued_anyway:.0f} queued anyway, {m.returned:.0f} returned "
+            f"at the window for materials, {m.comebacks:.0f} back after being sent away; "
+            f"one-trip rate {m.one_trip:.1%}")
+
+
 def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: int,
-            seed: int, scale: float, bookings: AheadModel | None = None) -> DayResult:
-    """`bookings`: residents also book ahead and take numbers remotely (hub/sim/bookings.py)."""
+            seed: int, scale: float, bookings: AheadModel | None = None, days: int = 1
+            ) -> DayResult:
+    """`bookings`: residents also book ahead and take numbers remotely (hub/sim/bookings.py).
+    `days`: that many open days from `d` with the same centre, so residents sent away for a
+    missing material come back on a later one (hub/sim/prereview.py); the last is shown."""
     ahead = None if bookings is None else SimAhead(bookings, seed=seed)
-    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed, ahead=ahead)
+    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed, ahead=ahead,
+                 prereview=PreReviewModel())
     r = eng.run_day(d, weather, seed, scale=scale)
+    for _ in range(days - 1):
+        console.print(f"{r.date.isoformat()}: " + prereview_line(r.metrics()), highlight=False)
+        d = eng.centre.add_workdays(d, 1)
+        r = eng.run_day(d, weather, seed, scale=scale)
     console.print(describe_day(d, weather, eng.arrivals))
     lay = eng.layout
     console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00",
                                 [(f"{lay.name} ×{windows}", r.metrics())]))
     console.print(f"{r.operations} core operations; last window closed {local_hm(r.closed)}")
+    console.print(prereview_line(r.metrics()), highlight=False)
     if ahead is not None:
         for line in ahead_lines(r.metrics()):
             console.print(line, highlight=False)
@@ -172,7 +190,7 @@ def history(catalog: Catalog, db: str, start: dt.date, months: int, name: str, w
             console.print(f"  {d.isoformat()}  {ops} journal records", highlight=False)
 
     days = write_history(catalog, db, start, end, layout=name, windows=windows, seed=seed,
-                         progress=progress).days
+                         progress=progress, prereview=PreReviewModel()).days
     open_days = [x for x in days if x.info.open]
     console.print(f"{len(open_days)} open days of {len(days)}, "
                   f"{sum(x.count for x in days)} residents, {ops} journal records → {db}")

@@ -43,6 +43,7 @@ from ..core.catalog import Catalog
 from ..core.centre import Centre
 from ..core.effects import TicketIssued
 from ..core.model import Ticket
+from ..core.prereview import PreReview, ReturnForMaterials
 from ..core.rejected import Rejected
 from .metrics import DayResult, QueueMonitor
 from .model import (
@@ -56,6 +57,15 @@ from .model import (
     midnight,
 )
 from .policies import Layout
+from .prereview import (
+    KIOSK,
+    KIOSK_LEFT,
+    ComeBacks,
+    PreReviewModel,
+    at_kiosk,
+    missing_keys,
+    review,
+)
 from .service import Clerk, ServiceModel
 
 
@@ -130,8 +140,8 @@ class Engine:
                  residents: ResidentModel | None = None, service: ServiceModel | None = None,
                  recorder: Recorder | None = None, clerk_seed: int = 0,
                  centre: Centre | None = None, act: Act | None = None,
-                 admission: SimAdmission | None = None, ahead: SimAhead | None = None
-                 ) -> None:
+                 admission: SimAdmission | None = None, ahead: SimAhead | None = None,
+                 prereview: PreReviewModel | None = None) -> None:
         """`centre`: a Centre someone else mutates (a live hub's), read by the processes;
         `act`: how commands reach it. Without them the engine owns a Centre and applies
         commands to it directly (the fast path of `onewindow sim`). `admission`: admission
@@ -147,6 +157,11 @@ class Engine:
         self.act = act
         self.admission = admission
         self.ahead = ahead
+        # Pre-review at the kiosk and return visits (prereview.py), when asked for and on
+        # the engine's own core: without, a resident missing a material is served and
+        # goes, as before (the days other studies and their tests were tuned on).
+        self.prereview = prereview if act is None else None
+        self.comebacks = ComeBacks(self.prereview) if self.prereview is not None else None
         if centre is not None and centre.config.windows != layout.config.windows:
             raise ValueError(f"the centre's windows are not the {layout.name} layout's")
         self.centre = centre or Centre(catalog, layout.config)
@@ -232,6 +247,10 @@ class Engine:
         weather = weather or Weather()
         if visits is None:
             visits = self.visits_for(d, weather, seed, scale)
+        if self.comebacks is not None:  # residents sent away earlier come back today
+            back = self.comebacks.take(d, len(visits) + 1)
+            if back:
+                visits = sorted([*visits, *back], key=lambda v: v.at)
         return Day(self, d, weather, visits, seed, options or DayOptions())
 
 
@@ -325,9 +344,16 @@ class Day:
                 if gone is not None:
                     v.outcome = gone
                     continue
+            checked: dict[str, Any] | None = None
+            model, back = self.eng.prereview, self.eng.comebacks
+            if model is not None and back is not None and v.source == KIOSK:  # 预审
+                checked = self.pre_review(v, model, back)
+                if v.outcome == KIOSK_LEFT:
+                    continue
             cmd = c.TakeTicket(v.pressed, priority=v.priority, resident=v.resident,
                                appointment_at=v.appointment_at,
-                               extra_items=(v.extra,) if v.extra else (), source=v.source)
+                               extra_items=(v.extra,) if v.extra else (), source=v.source,
+                               review=checked)
             try:
                 effects = self.apply(cmd, v.source)
             except Rejected:
@@ -343,6 +369,25 @@ class Day:
         if self.ahead_procs:
             yield env.all_of(self.ahead_procs)
         self.arrivals_done = True
+
+    def pre_review(self, v: Visit, model: PreReviewModel, back: ComeBacks
+                   ) -> dict[str, Any] | None:
+        """The kiosk's review of this resident's materials (prereview.py): None when they
+        left to fetch a missing one (journaled, outcome KIOSK_LEFT), else the take's."""
+        items = [self.items[i] for i in dict.fromkeys([v.pressed, *([v.extra] if v.extra
+                                                                    else [])])]
+        keys = missing_keys(self.items[v.pressed], v) if v.missing else ()
+        seen = at_kiosk(model, v) if keys else "missed"
+        if seen == "left":
+            ticked = review(items, keys, False)["ticked"]
+            # a kiosk page's action: journaled as the hub's own (no device), as on a hub
+            self.apply(PreReview(tuple(i.id for i in items), tuple(ticked), keys,
+                                 False, v.source), None)
+            v.outcome = KIOSK_LEFT
+            back.send_away(v, self.d, self.centre.add_workdays)
+            return None
+        return review(items, keys if seen == "queued_anyway" else (),
+                      seen == "queued_anyway")
 
     def adopt(self, t: Ticket) -> Visit:
         """A ticket the engine did not issue: on a live hub, a person took it (the demo's
@@ -472,7 +517,14 @@ class Day:
         pending = [i for i in needs if i not in v.served]
         if v.missing:
             yield env.timeout(svc.missing_minutes * 60 * math.exp(0.3 * v.z[1]))
-            self.complete(n, dev, t, v, "incomplete")
+            keys = missing_keys(self.items[t.item], v)
+            back = self.eng.comebacks
+            if back is not None and keys:  # 退回补材料: back another day
+                self.complete(n, dev, t, v, "incomplete",
+                              ReturnForMaterials(n, keys, self.centre.windows[n].clerk))
+                back.send_away(v, self.d, self.centre.add_workdays)
+            else:  # without pre-review (or a live hub's keypad): the service just ends
+                self.complete(n, dev, t, v, "incomplete")
             return
         seconds = 0.0
         for k, item in enumerate(pending):
@@ -492,8 +544,10 @@ class Day:
         yield env.timeout(seconds)
         self.complete(n, dev, t, v, "done")
 
-    def complete(self, n: int, dev: str, t: Ticket, v: Visit, outcome: str) -> None:
-        self.apply(c.Complete(n), dev)
+    def complete(self, n: int, dev: str, t: Ticket, v: Visit, outcome: str,
+                 cmd: c.Command | None = None) -> None:
+        # `cmd`: the console's return for materials, journaled as the hub's own (no device)
+        self.apply(cmd, None) if cmd is not None else self.apply(c.Complete(n), dev)
         v.outcome = outcome
         rm = self.eng.residents
         if v.u < rm.rating:

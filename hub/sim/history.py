@@ -50,6 +50,7 @@ from .model import (
     midnight,
 )
 from .policies import layout as make_layout
+from .prereview import PreReviewModel
 
 DAILY_FIELDS = ("date", "count", "open", "weekday", "holiday", "adjusted_workday",
                 "post_holiday", "rain", "temp_c")
@@ -126,11 +127,13 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
                   arrivals: ArrivalModel | None = None, centre_id: str = "sim",
                   weather: Callable[[dt.date], Weather] | None = None,
                   progress: Callable[[dt.date, int], None] | None = None,
-                  cases: bool = True) -> History:
+                  cases: bool = True, prereview: PreReviewModel | None = None) -> History:
     """Simulate every day in [start, end) into the (empty) journal at `url`.
 
     `cases`: the back office's word on promised items too (CaseFates: closed when due, a
-    few returned, corrected or reopened), journaled at 07:30 of the next open days."""
+    few returned, corrected or reopened), journaled at 07:30 of the next open days.
+    `prereview`: the kiosk's pre-review and returns for materials, with return visits
+    (hub/sim/prereview.py); None: residents missing a material are served as before."""
     journal = Journal(url)
     try:
         if journal.last_pos():
@@ -139,7 +142,8 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
         lay = make_layout(layout, catalog, windows, centre_id=centre_id, holidays=hol,
                           workdays=work)
         rec = JournalRecorder()
-        eng = Engine(catalog, lay, arrivals=arrivals, recorder=rec, clerk_seed=seed)
+        eng = Engine(catalog, lay, arrivals=arrivals, recorder=rec, clerk_seed=seed,
+                     prereview=prereview)
         weather = weather or (lambda d: synthetic_weather(d, seed))
         with journal.engine.begin() as conn:
             conn.execute(insert(meta).values(key="sim", value=json.dumps({

@@ -12,8 +12,11 @@ waits through `Waits`.
 * throughput: residents served per opening hour.
 * one-window rate: of the items served, the share served at the first window the ticket was
   called to (no transfer to another window).
-* one-trip rate: of the residents who took a ticket, the share whose business was done on
-  this visit (not: without a required material, gone when called, still waiting at close).
+* one-trip rate (一次办成率): of the residents whose visit ended at a window (done, or
+  returned for a missing material), the share done on their first trip there: not
+  returned, and not back after an earlier return (hub/sim/prereview.py). Residents the
+  kiosk's pre-review sent away before a ticket waited for nothing: they count when they
+  come back, as a first trip.
 """
 
 from __future__ import annotations
@@ -142,6 +145,13 @@ class DayMetrics:
     notices_called: float = 0
     appointment_wait: float = 0.0
     walkin_wait: float = 0.0
+    # pre-review (hub/sim/prereview.py): residents the kiosk sent away to fetch a missing
+    # material (wasted waits avoided), who took a ticket anyway, returned at the window
+    # for materials, and came back today after being sent away on an earlier day
+    kiosk_left: float = 0
+    queued_anyway: float = 0
+    returned: float = 0
+    comebacks: float = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,8 +230,8 @@ def day_metrics(r: DayResult) -> DayMetrics:
             for w in v.served.values():
                 items += 1
                 first += w == v.windows[0]
-    took = len(r.visits) - sum(outcomes.get(k, 0) for k in (
-        "rejected", "turned_away", "left_warned", "booked_no_show"))
+    done_first = sum(1 for v in r.visits if v.outcome == "done" and not v.after_return)
+    at_window = outcomes.get("done", 0) + outcomes.get("incomplete", 0)
     ahead = r.extra.get("ahead") or {}
     appointment = Waits.of(r.tickets[v.ticket] for v in r.visits
                            if v.ahead == "booked" and v.ticket in r.tickets
@@ -246,7 +256,7 @@ def day_metrics(r: DayResult) -> DayMetrics:
         share_over3=r.monitor.over_time / r.monitor.open_time if r.monitor.open_time else 0.0,
         throughput=(outcomes.get("done", 0) + outcomes.get("incomplete", 0)) / hours,
         one_window=first / items if items else 1.0,
-        one_trip=outcomes.get("done", 0) / took if took else 1.0,
+        one_trip=done_first / at_window if at_window else 1.0,
         last_close=max(0.0, ((r.monitor.last_close or close17) - close17) / 60.0),
         operations=r.operations,
         turned_away=outcomes.get("turned_away", 0),
@@ -265,6 +275,11 @@ def day_metrics(r: DayResult) -> DayMetrics:
         notices_called=ahead.get("notices_called", 0),
         appointment_wait=appointment.mean,
         walkin_wait=walkin.mean,
+        kiosk_left=outcomes.get("kiosk_left", 0),
+        queued_anyway=sum(1 for v in r.visits if v.ticket in r.tickets
+                          and (r.tickets[v.ticket].review or {}).get("insisted")),
+        returned=sum(1 for t in r.tickets.values() if t.returned),
+        comebacks=sum(1 for v in r.visits if v.trip > 1),
     )
 
 

@@ -238,6 +238,10 @@ class Visit:
     booking: str | None = None
     slot: float | None = None
     taken_at: float = 0.0
+    # return visits (hub/sim/prereview.py): this resident's trip for the item (1: first),
+    # and whether an earlier trip ended with the window returning them for materials
+    trip: int = 1
+    after_return: bool = False
 
     def fresh(self) -> Visit:
         """The same resident before any engine touched it (to replay under another policy)."""
