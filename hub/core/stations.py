@@ -57,7 +57,8 @@ class StationSubmit(c.Command):
     """A case opened at community station `station` by its account `by`, for `item`.
     `key`: the station's idempotency key; `digest`: sha256 (hex) of the submission's
     content, made by the adapter (hub/web/stations.py `content_digest`); `resident`: the
-    resident token (the card path's keyed hash of the ID number; never the number);
+    resident token (the card path's keyed hash of the ID number; never the number; None
+    once `onewindow purge` removed it from the record, past retention);
     `materials`: indices into the item's catalog materials the assistant checked;
     `photos`: sha256 of each photo stored with the case; `collected_at`: when the
     assistant pressed submit on the station (earlier than the record when it was queued
@@ -67,7 +68,7 @@ class StationSubmit(c.Command):
     station: str
     key: str
     item: str
-    resident: str
+    resident: str | None
     digest: str
     by: str
     materials: tuple[int, ...] = ()
@@ -216,7 +217,10 @@ def submit(state: CentreState, cmd: StationSubmit, now: float) -> list[Effect]:
     item = state.known_item(cmd.item) if isinstance(cmd.item, str) else None
     if item is None:
         raise Rejected("unknown_item", "未知事项 / unknown item")
-    if not isinstance(cmd.resident, str) or not 8 <= len(cmd.resident) <= 64:
+    # None only in a record `onewindow purge` took the token out of, past its retention
+    # (hub/store/retention.py): the station page always sends one.
+    if cmd.resident is not None and (not isinstance(cmd.resident, str)
+                                     or not 8 <= len(cmd.resident) <= 64):
         raise Rejected("bad_field", "缺少居民标识 / resident: the resident token is required")
     if not isinstance(cmd.by, str) or not cmd.by:
         raise Rejected("bad_field", "by: the station account")

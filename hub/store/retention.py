@@ -3,7 +3,8 @@ removes what is past it, journaled as a record of its own.
 
 What the purge touches (`[retention]` in centre.toml, defaults below):
 
-* Resident tokens (keyed hashes of a card, `resident` in `take` and `card` records): a
+* Resident tokens (keyed hashes of a card, `resident` in `take` and `card` records, and
+  in `station_case` records: a community station's case, hub/core/stations.py): a
   `card` record's token is blanked once its day is `resident_days` old. A `take` record's
   token is removed once its day is that old *and* the same token appears in nothing newer:
   no take within the period, no open case, no case closed within the period. Why this
@@ -153,7 +154,8 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
         # Tokens still in use: newer takes, open cases, cases closed within the period.
         keep: set[str] = set()
         for (body,) in conn.execute(select(journal.c.body).where(
-                journal.c.op.in_(("take", "remote_take")), journal.c.ts >= res_ts,
+                journal.c.op.in_(("take", "remote_take", "station_case")),
+                journal.c.ts >= res_ts,
                 journal.c.body.like('%"resident"%'))):
             token = json.loads(body).get("resident")
             if token:
@@ -163,7 +165,8 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
                 keep.add(k.resident)
         for pos, op, body in conn.execute(select(journal.c.pos, journal.c.op, journal.c.body)
                                           .where(journal.c.op.in_(("take", "card",
-                                                                   "remote_take")),
+                                                                   "remote_take",
+                                                                   "station_case")),
                                                  journal.c.ts < res_ts,
                                                  journal.c.body.like('%"resident"%'))):
             b = json.loads(body)
@@ -179,7 +182,10 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
             elif token in keep:
                 continue
             else:
-                del b["resident"]
+                if op == "station_case":  # a field the command always has: None
+                    b["resident"] = None
+                else:
+                    del b["resident"]
                 out.take_records += 1
                 out.token_set.add(token)
             out.rewrite[pos] = b

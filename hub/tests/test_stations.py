@@ -110,6 +110,8 @@ def test_a_replay_after_the_hand_over_is_refused():
     (submit(station="S 01"), "bad_field"),
     (StationSubmit("S01", "key-0009", ITEM, "", digest(1), "assist1", ALL_REQUIRED,
                    ("a" * 64,)), "bad_field"),
+    (StationSubmit("S01", "key-0009", ITEM, "x" * 65, digest(1), "assist1", ALL_REQUIRED,
+                   ("a" * 64,)), "bad_field"),
     (StationSubmit("S01", "key-0009", ITEM, "residenttoken01", "nothex", "assist1",
                    ALL_REQUIRED, ("a" * 64,)), "bad_field"),
     (StationSubmit("S01", "key-0009", ITEM, "residenttoken01", digest(1), "assist1",
@@ -246,3 +248,36 @@ def test_a_snapshot_from_before_stations_restores_with_none():
     restored.restore(json.loads(json.dumps(snap)))
     assert restored.centre.stations.submissions == {}
     assert restored.centre.to_dict() == app.centre.to_dict()
+
+
+def test_purge_takes_an_old_station_cases_token_out_and_the_journal_still_replays(tmp_path):
+    """Past `resident_days` after its case closed, a station case's token leaves the
+    record (None: the field stays) like a take's; a replay of the purged record opens the
+    same case without it; a recent station case keeps its token."""
+    from onewindow.hub.store.journal import Journal
+    from onewindow.hub.store.retention import Retention, plan
+
+    app = fresh()
+    old_rec = app.operate(submit("key-old1"), T0).records
+    old_rec += app.operate(c.CaseUpdate("20261123-s0001", "closed", ""), T0 + 60).records
+    later = T0 + 200 * 86400
+    new_rec = app.operate(StationSubmit("S01", "key-new1", ITEM, "residenttoken02",
+                                        digest(9), "assist1", ALL_REQUIRED, ("b" * 64,)),
+                          later).records
+    j = Journal(f"sqlite:///{tmp_path}/j.db")
+    try:
+        j.append(old_rec + new_rec)
+        p = plan(j, app.centre.cases.values(), tmp_path / "files", Retention(), later + 60)
+    finally:
+        j.close()
+    assert p.token_set == {"residenttoken01"}
+    purged = p.rewrite[old_rec[0].pos]
+    assert purged["op"] == "station_case" and purged["resident"] is None
+    assert new_rec[0].pos not in p.rewrite
+    again = fresh()
+    records = [Record(r.pos, r.ts, r.dev, r.seq, p.rewrite.get(r.pos, r.body))
+               for r in old_rec + new_rec]
+    assert again.replay(records) == 3
+    # the old case closed and left memory at a later day's close; the rest is as before
+    assert again.centre.stations.to_dict() == app.centre.stations.to_dict()
+    assert again.centre.cases.keys() == app.centre.cases.keys() == {"20270611-s0002"}

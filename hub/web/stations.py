@@ -277,7 +277,9 @@ class StationPages:
         station = self._station(s)
         if station is None:
             return self.no_station()
-        count = (await _json(request)).get("count")
+        count = _count((await _json(request)).get("count"))
+        if count is None:
+            return error(400, "bad_field", "份数须为正整数 / count: a whole number above 0")
         try:
             await self.site.act(StationHandOver(station, count, s.account.username))
         except Rejected as e:
@@ -297,7 +299,9 @@ class StationPages:
 
     async def receive(self, request: Request, s: Session) -> Response:
         batch = request.path_params["batch"]
-        count = (await _json(request)).get("count")
+        count = _count((await _json(request)).get("count"))
+        if count is None:
+            return error(400, "bad_field", "份数须为正整数 / count: a whole number above 0")
         try:
             await self.site.act(StationReceive(batch, count, s.account.username))
         except Rejected as e:
@@ -306,6 +310,12 @@ class StationPages:
             return JSONResponse({"code": e.code, "msg": e.message, **e.detail},
                                 status_code=status)
         return JSONResponse(self.book.batches[batch].to_dict())
+
+
+def _count(value: Any) -> int | None:
+    """A JSON count: a whole number (not a string, not true), else None; the core judges
+    its range."""
+    return value if type(value) is int else None
 
 
 def routes(staff: Staff) -> list[BaseRoute]:
