@@ -236,6 +236,10 @@ def test_answering_another_departments_call_is_forbidden_and_changes_nothing(env
     assert med.post("/department/answer", json={"request": "x"}).status_code == 400
     assert med.post("/department/fly", json={"request": h.request}).status_code == 404
     assert clerk.post("/department/answer", json={"request": h.request}).status_code == 403
+    # nor through the older specialist console
+    r = med.post("/specialist/answer", json={"request": h.request})
+    assert r.status_code == 403 and r.json()["code"] == "not_your_department"
+    assert env.hub.centre.to_dict() == before and env.hub.pos == pos
 
 
 def test_a_department_answers_arrives_and_resolves_with_who_and_when(env):

@@ -323,6 +323,15 @@ class Console:
         body = await _json(request)
         try:
             pos = int(body.get("request", ""))
+            req = self.hub.centre.help_requests.get(pos)
+            mine = s.account.department
+            # a call to another department is theirs, here as on /department (help_desk.py)
+            if (req is not None and req.department is not None and mine is not None
+                    and req.department != mine and not auth.may(s.account.role, "floor")):
+                return JSONResponse({"code": "not_your_department", "msg": (
+                    f"这是{req.department}科室的求助，您属于{mine} / this call is for "
+                    f"department {req.department}, not yours ({mine})"),
+                    "department": req.department}, status_code=403)
             await self.site.act(HelpAnswer(pos, s.account.username))
         except Rejected as e:
             return error(409, e.code, e.message)
