@@ -28,6 +28,7 @@ from .staff import (
     facts_from_history,
     month_span,
 )
+from .trips import from_tables as trips_from_tables
 
 
 class ReportError(ValueError):
@@ -110,6 +111,8 @@ def build(src: Source, month: str, replay: bool = False) -> Report:
                                                 src.config.utc_offset_minutes)
         if rows is not None:
             facts = facts_from_history(rows, start, end, src.config.utc_offset_minutes)
+            facts.trips = trips_from_tables(journal.engine, start, end,
+                                            src.config.utc_offset_minutes)
         else:
             facts = collect(journal.read(), src.catalog, src.config, start, end)
     finally:

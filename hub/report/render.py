@@ -14,6 +14,7 @@ from ..core.catalog import Catalog
 from ..core.ratings import LEVELS
 from .helps import FIELDS as HELP_FIELDS
 from .staff import DIMENSIONS, LABELS, ClerkRow, Report
+from .trips import trips_section
 
 CLERK_FIELDS = (
     "rank", "clerk", "windows", "days", "services", "quantity", "efficiency",
@@ -266,6 +267,7 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         + ", ".join(f"{LABELS[k][1]} {s.weights[k] / total_w:.0%}" for k in DIMENSIONS)
         + ".</p></div>")
     h += help_section(report)
+    h += trips_section(report.facts.trips)  # 预审 / 一次办成
     h.append("<h2>事项频次 <small>Item frequency — training priorities</small></h2>")
     if "items" in imgs:
         h.append(f"<img alt='items' src='data:image/png;base64,{imgs['items']}'>")

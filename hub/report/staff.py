@@ -67,6 +67,7 @@ from ..core.ratings import LEVELS, SATISFIED
 from ..core.rejected import Rejected
 from ..store.journal import Record
 from .helps import HELP_OPS, HelpFact, HelpLog, HelpRow, from_history, help_table
+from .trips import TripLog
 
 DIMENSIONS = ("quantity", "efficiency", "value", "rating", "quality")
 LABELS = {
@@ -166,6 +167,8 @@ class Facts:
     bookings: dict[str, dict[str, int]] | None = field(default_factory=dict)
     # help calls asked in the period and answered (窗口吹哨 科室报到: hub/report/helps.py)
     helps: list[HelpFact] = field(default_factory=list)
+    # pre-review and one trip (预审 / 一次办成: hub/report/trips.py); None: not known
+    trips: dict[str, Any] | None = None
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -221,6 +224,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     facts = Facts(start, end)
     owner: dict[str, tuple[str, str]] = {}  # case id -> (clerk, item)
     help_log = HelpLog()  # help calls: their records say who and when (report/helps.py)
+    trip_log = TripLog(start, end, config.utc_offset_minutes)  # pre-review (report/trips.py)
     for rec in records:
         ts, body = rec.ts, rec.body
         if ts >= end:
@@ -241,6 +245,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
             continue  # scan, card ...: nothing the report counts
         cmd = c.from_record(body)
         before = ServiceWatch.before(centre, cmd)
+        held = centre.tickets  # replaced, not emptied, when a day closes
         try:
             effects = centre.apply(cmd, ts)
         except Rejected:
@@ -264,6 +269,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
                 if t is not None:
                     facts.taken.update(_items(t.item, t.extra_items))
                     facts.open_days.add(centre.local_date(ts).isoformat())
+        trip_log.see(held, effects)
         service, opened = ServiceWatch.after(centre, before, effects, ts)
         for e in opened:
             owner[e.case] = (e.clerk, e.item)
@@ -277,6 +283,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
     facts.followups_open = sum(1 for f in centre.followups.values() if f.open)
     facts.bookings = booking_days(centre, start, end)
     facts.helps = help_log.facts(start, end)
+    facts.trips = trip_log.stats(centre)
     return facts
 
 

@@ -44,6 +44,7 @@ from .model import (
     SLOT_MINUTES,
     ArrivalModel,
     DayInfo,
+    ResidentModel,
     Weather,
     calendar_sets,
     day_info,
@@ -127,7 +128,8 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
                   arrivals: ArrivalModel | None = None, centre_id: str = "sim",
                   weather: Callable[[dt.date], Weather] | None = None,
                   progress: Callable[[dt.date, int], None] | None = None,
-                  cases: bool = True, prereview: PreReviewModel | None = None) -> History:
+                  cases: bool = True, prereview: PreReviewModel | None = None,
+                  residents: ResidentModel | None = None) -> History:
     """Simulate every day in [start, end) into the (empty) journal at `url`.
 
     `cases`: the back office's word on promised items too (CaseFates: closed when due, a
@@ -143,7 +145,7 @@ def write_history(catalog: Catalog, url: str, start: dt.date, end: dt.date, *,
                           workdays=work)
         rec = JournalRecorder()
         eng = Engine(catalog, lay, arrivals=arrivals, recorder=rec, clerk_seed=seed,
-                     prereview=prereview)
+                     prereview=prereview, residents=residents)
         weather = weather or (lambda d: synthetic_weather(d, seed))
         with journal.engine.begin() as conn:
             conn.execute(insert(meta).values(key="sim", value=json.dumps({
