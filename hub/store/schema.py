@@ -83,6 +83,20 @@ staff_sessions = Table(
     Column("created", Float, nullable=False),
     Column("seen", Float, nullable=False),
 )
+# Other systems' API credentials (hub/store/api_clients.py, hub/web/api.py; migration 0009)
+api_clients = Table(
+    "api_clients", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token", String(64), nullable=False),  # sha256 hex of the secret
+    Column("scopes", String(256), nullable=False),  # comma-separated, api_clients.SCOPES
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),  # epoch: the end of its last valid local day
+    Column("revoked", Float),  # when revoked; null: not
+    Column("burst", Integer, nullable=False),  # its rate limit: a token bucket
+    Column("per_minute", Float, nullable=False),
+    Column("used", Float),  # last request, written at most once a minute
+    Index("ix_api_clients_token", "token", unique=True),
+)
 
 # ---- the fleet registry (fleet/registry.py) ------------------------------------------------
 
@@ -245,7 +259,7 @@ history_bookings = Table(
     Column("no_show", Integer, nullable=False),
 )
 
-__all__ = ["fleet_devices", "fleet_secret", "history_bookings", "history_case_events",
-           "history_cases", "history_days", "history_followup_events", "history_help",
-           "history_ratings", "history_services", "history_tickets", "journal", "meta",
-           "metadata", "snapshot", "staff_accounts", "staff_sessions"]
+__all__ = ["api_clients", "fleet_devices", "fleet_secret", "history_bookings",
+           "history_case_events", "history_cases", "history_days", "history_followup_events",
+           "history_help", "history_ratings", "history_services", "history_tickets", "journal",
+           "meta", "metadata", "snapshot", "staff_accounts", "staff_sessions"]
