@@ -281,3 +281,30 @@ def test_purge_takes_an_old_station_cases_token_out_and_the_journal_still_replay
     # the old case closed and left memory at a later day's close; the rest is as before
     assert again.centre.stations.to_dict() == app.centre.stations.to_dict()
     assert again.centre.cases.keys() == app.centre.cases.keys() == {"20270611-s0002"}
+
+
+def test_cli_adds_a_station_account_checked_against_the_centres_list(tmp_path):
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app as cli
+    from onewindow.tools.testkit.testbed import default_devices, write_config
+
+    cfg = write_config(tmp_path / "centre.toml", "c1", 1883, tmp_path / "hub.db", windows=1,
+                       devices=default_devices(1),
+                       extra='\n[stations.names]\nS01 = "幸福里社区工作站"\n')
+    run = CliRunner()
+
+    def add(*args: str):
+        return run.invoke(cli, ["user", "add", "--config", str(cfg), "--password-stdin",
+                                *args], input="s3cret-pass\n")
+
+    r = add("--username", "wang", "--role", "station", "--station", "S09")
+    assert r.exit_code == 2 and "no station 'S09'" in r.output
+    r = add("--username", "wang", "--role", "station")
+    assert r.exit_code == 1 and "--station" in r.output
+    r = add("--username", "wang", "--role", "clerk", "--station", "S01")
+    assert r.exit_code == 1 and "station" in r.output
+    r = add("--username", "wang", "--role", "station", "--station", "S01")
+    assert r.exit_code == 0 and "station S01" in r.output, r.output
+    r = run.invoke(cli, ["user", "list", "--config", str(cfg)])
+    assert r.output.strip().splitlines() == ["wang\twang\tstation\t-\tS01\tactive"]
