@@ -500,7 +500,8 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         "corrected": sum(r.corrected for r in rows),
         "reopened": sum(r.reopened for r in rows),
         "quality": max(0.0, 1.0 - defects / acc) if acc else None,
-        "closed": sum(1 for e in facts.cases if e.action == "closed"),
+        # closed directly (办结) or handed over at the pick-up window (统一窗口出件)
+        "closed": sum(1 for e in facts.cases if e.action in ("closed", "handed_over")),
         "rejected_records": facts.rejected,
         "ignored_ratings": facts.ignored_ratings,
         **{f"rated_{k}": sum(r.levels.get(k, 0) for r in rows) for k in LEVELS},

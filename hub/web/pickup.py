@@ -96,7 +96,9 @@ def case_view(site: Site, case: Case, holder: bool) -> dict[str, Any]:
     if case.state == "closed" and case.closed_at is not None:
         out["closed_at"] = centre.local_time(case.closed_at).strftime("%Y-%m-%d %H:%M")
     key = site.hub.booking_key
-    if holder and key is not None and case.state in ("returned", "ready"):
+    # Given while the case is in progress (the page shows it once returned or ready): a
+    # page opened earlier gets no code from the live feed, which everyone watching shares.
+    if holder and key is not None and case.state != "closed":
         out["code"] = pickup.case_code(key, site.hub.centre_id, case.id)
     return out
 
