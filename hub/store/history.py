@@ -375,6 +375,16 @@ class History:
                                 .limit(limit).offset(offset)).all()
         return int(total or 0), [case_from_row(r) for r in rows]
 
+    def case_steps(self, case_id: str) -> list[dict[str, Any]]:
+        """A case's steps on past days (accepted, the back office's actions), oldest
+        first, with who did each and the department after it (null before 0007): the
+        case page's history, by the table's primary key (case, at, action)."""
+        c = case_events.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.at, c.action, c.by, c.clerk, c.department)
+                                .where(c.case == case_id).order_by(c.at)).all()
+        return [dict(r._mapping) for r in rows]
+
     def days_written(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(days.c.day)).scalars())

@@ -209,8 +209,9 @@ def test_technician_sees_the_fleet_only(staff, browser_context):
 
 def test_back_office_returns_and_closes_a_promised_item(staff, browser_context):
     """A promised item accepted at window 1 shows on the back office's page with its
-    deadline; returning it (退件, with a reason) and, once resubmitted, closing it (办结) are
-    journalled: a hub restart shows the same state."""
+    deadline; returning it (退件, with its own row's reason and the material to correct
+    ticked) and, once resubmitted, closing it (办结) are journalled: a hub restart shows the
+    same state."""
     Device(staff.broker_port, "box-1", "box").send(("take", {"item": "SOC-003"}))
     Device(staff.broker_port, "kp-1", "keypad", 1).send(("open", {}), ("call", {}),
                                                        ("start", {}), ("complete", {}))
@@ -221,11 +222,13 @@ def test_back_office_returns_and_closes_a_promised_item(staff, browser_context):
     expect(row).to_contain_text("城乡居民养老金申领")
     expect(row.locator(".state")).to_have_text("办理中")
     case_id = row.get_attribute("data-case")
-    page.fill("#case-reason", "缺少户口簿复印件")
+    row.locator(".case-reason").fill("缺少户口簿复印件")
+    row.locator('input[name="material"]').nth(1).check()
     row.locator('button[data-action="returned"]').click()
     row = page.locator(f'#cases tr[data-case="{case_id}"]')
     expect(row.locator(".state")).to_have_text("已退件")
-    expect(row.locator("button")).to_have_count(1)  # only "resubmitted" now
+    # resubmitted, or reassigned to another department
+    expect(row.locator("button[data-action]")).to_have_count(2)
     shot(page, "staff-cases-returned")
     row.locator('button[data-action="resubmitted"]').click()
     expect(row.locator(".state")).to_have_text("办理中")
