@@ -42,14 +42,30 @@ def _shift(day: str, days_: int) -> str:
     return d.strftime("%Y%m%d")
 
 
-def trip_stats(rows: Iterable[Mapping[str, Any]], first: str, within: int = WITHIN_DAYS
-               ) -> dict[str, Any]:
+Seen = dict[tuple[str, str], list[tuple[str, bool]]]
+
+
+def look_back(rows: Iterable[Mapping[str, Any]]) -> Seen:
+    """(resident, item) -> [(day, returned for materials)] of earlier tickets with a token:
+    what `trip_stats` looks back on, built once (the dashboard's past days)."""
+    seen: Seen = {}
+    for r in sorted(rows, key=lambda r: (r["issued_at"], r["day"])):
+        if r.get("resident"):
+            seen.setdefault((r["resident"], r["item"]), []).append(
+                (r["day"], bool(r.get("returned"))))
+    return seen
+
+
+def trip_stats(rows: Iterable[Mapping[str, Any]], first: str, within: int = WITHIN_DAYS,
+               before: Seen | None = None) -> dict[str, Any]:
     """Counts over ticket rows (history_tickets columns: day, item, issued_at, state,
     resident, review, returned), those of days >= `first` counted, earlier ones only looked
-    back on (they must reach `within` days before `first`)."""
+    back on (they must reach `within` days before `first`); `before`: earlier tickets
+    already gathered (`look_back`), not changed."""
     ordered = sorted(rows, key=lambda r: (r["issued_at"], r["day"]))
     # (resident, item) -> [(day, returned for materials)] of the tickets before
-    seen: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    seen: Seen = {}
+    past = before or {}
     out = Counter[str]()
     for r in ordered:
         counted = r["day"] >= first
@@ -63,13 +79,13 @@ def trip_stats(rows: Iterable[Mapping[str, Any]], first: str, within: int = WITH
             continue
         key = (token, r["item"])
         lo = _shift(r["day"], -within)
-        before = [(d, ret) for d, ret in seen.get(key, ()) if d >= lo]
+        prior = [(d, ret) for d, ret in (*past.get(key, ()), *seen.get(key, ())) if d >= lo]
         if counted:
             out["with_token"] += 1
-            out["repeat_visits"] += bool(before)
+            out["repeat_visits"] += bool(prior)
             if r["state"] == "done" and not r.get("returned"):
                 out["served_with_token"] += 1
-                out["one_trip"] += not any(ret for _, ret in before)
+                out["one_trip"] += not any(ret for _, ret in prior)
         seen.setdefault(key, []).append((r["day"], bool(r.get("returned"))))
     n = out["served_with_token"]
     return {
@@ -155,5 +171,5 @@ def cooccurrence(engine: Engine, first: str, last: str) -> Counter[tuple[str, st
     return pairs_of([*groups.values(), *single])
 
 
-__all__ = ["COOCCUR_MIN", "COOCCUR_WEEKS", "WITHIN_DAYS", "cooccurrence", "pairs_of",
-           "prereview_summary", "ticket_rows", "trip_stats"]
+__all__ = ["COOCCUR_MIN", "COOCCUR_WEEKS", "WITHIN_DAYS", "cooccurrence", "look_back",
+           "pairs_of", "prereview_summary", "ticket_rows", "trip_stats"]

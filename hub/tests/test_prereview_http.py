@@ -7,6 +7,7 @@ nothing. The records journaled replay into the same state."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -217,3 +218,42 @@ def test_the_pages_say_it_in_each_language(env):
     assert "Return for materials (ends the visit)" in en
     page = env.kiosk.get("/kiosk/item/SOC-001?lang=zh_TW").text
     assert "我先回去準備材料" in page
+
+
+def test_the_dashboard_counts_today_and_reads_the_past_days_from_the_tables(env, tmp_path):
+    from onewindow.hub.store.history import DayFacts, History, day_summary
+    from onewindow.hub.store.journal import Journal
+    from onewindow.hub.web.trips_view import TripsView
+
+    clerk = env.client("clerk1")
+    env.kiosk.post("/kiosk/left", json={"device": "kiosk-1", "item": "SOC-001", "have": [],
+                                        "tips_printed": True})
+    serve(env, clerk, 1, {"item": "SOC-001", "have": [ID_CARD], "insist": True})
+    clerk.post("/console/return", json={"window": 1, "missing": ["SOC-001.1"]})
+    sup = env.client("sup")
+    today = sup.get("/dashboard/state").json()["trips"]["today"]
+    assert (today["kiosk_left"], today["kiosk_left_tips"]) == (1, 1)
+    assert (today["queued_anyway"], today["returned"], today["reviewed"]) == (1, 1, 1)
+    assert sup.get("/dashboard/state").json()["trips"]["period"] is None  # no journal
+    page = sup.get("/dashboard?lang=zh_CN", headers={"accept": "text/html"}).text
+    assert "今日自助机预审劝返（免于白等）" in page and "trips_dashboard.js" in page
+
+    # the past days: a resident returned three days ago and served today is a second trip
+    journal = Journal(f"sqlite:///{tmp_path}/j.db")
+    centre = env.hub.centre
+    day = centre.local_date(env.now)
+    past = (day - dt.timedelta(days=3)).strftime("%Y%m%d")
+    row = {"id": f"{past}-A001", "day": past, "item": "SOC-001", "priority": "normal",
+           "state": "done", "issued_at": env.now - 3 * 86400, "first_call_at": None,
+           "window": 1, "wait_min": None, "one_window": True, "extra_items": "",
+           "resident": "tok-1", "review": "queued_anyway", "returned": "SOC-001.1"}
+    History(journal.engine).write([DayFacts(past, day_summary(past, [row], (2, 1)), [row])])
+    env.site.port.journal = journal
+    env.act(c.TakeTicket("SOC-001", resident="tok-1", source="kiosk-1"))
+    for act in ("call", "start", "complete"):
+        clerk.post(f"/console/{act}", json={"window": 1})
+    view = TripsView(env.site).view()
+    assert view["today"]["served_with_token"] == 1 and view["today"]["one_trip"] == 0
+    assert view["today"]["repeat_visits"] == 1
+    assert view["period"]["kiosk_left"] == 2 and view["period"]["returned"] == 1
+    journal.close()

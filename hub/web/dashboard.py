@@ -21,6 +21,7 @@ from ..core.rejected import Rejected
 from ..store.accounts import Session
 from . import floor, followups
 from .staff import Staff, _json, error
+from .trips_view import TripsView
 
 log = logging.getLogger("onewindow.hub")
 HISTORY_DAYS = 30  # the dashboard's "last 30 days" (today not included)
@@ -37,6 +38,7 @@ class Dashboard:
         # ages ("seen 3 s ago") change with every build: no need for more than one a second.
         self.site.live.pace("staff-fleet", 1.0)
         self._history_cache: tuple[dt.date | None, dict[str, Any] | None] = (None, None)
+        self.trips = TripsView(self.site)  # pre-review, one trip (预审 / 一次办成)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()
@@ -65,6 +67,8 @@ class Dashboard:
                           "can_serve": admission.can_serve(self.hub, now)},
             # booked vs walk-in per slot today (hub/core/booking.py today_load)
             "bookings": booking.today_load(centre, now),
+            # pre-review that counts: today's and the last 30 days' (trips_view.py)
+            "trips": self.trips.view(),
         }
 
     def _history(self) -> dict[str, Any] | None:
