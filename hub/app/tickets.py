@@ -72,10 +72,16 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
     if priority:  # last, so the other lines keep their places for devices that read them
         zh = PRIORITY_ZH if chinese == "zh_CN" else slip_words(chinese)["priority"]
         lines.append(f"{zh} / {PRIORITY_EN}")
+    # the other items the ticket covers (多问一句), after every line devices may read by
+    # place: "+ 事项 / Item"
+    extras = [app.centre.catalog.items[x] for x in t.extra_items
+              if x in app.centre.catalog.items]
+    extra_zh = [x.name.traditional if chinese == "zh_TW" else x.name.zh for x in extras]
     late = admission_late(rec)  # the verdict kept in the take's record
     if late:
         lines.append(f"{LATE_ZH_TW} / {LATE_EN}" if chinese == "zh_TW"
                      else f"{LATE_ZH} / {LATE_ZH_TW} / {LATE_EN}")
+    lines += [f"+ {zh} / {x.name.en}" for zh, x in zip(extra_zh, extras, strict=True)]
     # the phone page's link with the ticket's token (core/signing.py): rating needs it
     qr = signing.ticket_link(app.status_url, app.booking_key, app.centre_id, t.id)
     escpos = render_ticket({
@@ -83,7 +89,9 @@ def print_cmd(app: AppState, dev: str, ticket_id: str, e: TicketIssued, est: Est
         "item_zh": item_zh, "item_en": item.name.en, "ahead": e.ahead, "chinese": chinese,
         "wait_min": None if minutes is None else minutes[0],
         "wait_range": None if minutes is None else minutes[1:],
-        "issued_at": when, "qr": qr, "priority": priority, "late": late})
+        "issued_at": when, "qr": qr, "priority": priority, "late": late,
+        "extra_items": [{"zh": zh, "en": x.name.en} for zh, x in zip(extra_zh, extras,
+                                                                       strict=True)]})
     cmd: dict[str, Any] = {
         "id": f"{rec.pos}.{k}", "ttl": PRINT_TTL, "type": "print", "ticket": t.number,
         "lines": lines, "qr": qr, "escpos": base64.b64encode(escpos).decode("ascii")}

@@ -257,6 +257,7 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     80% interval), issued_at, qr (URL), optional priority (True: a priority ticket, which
     gets 爱心优先 large under its number, then the Traditional and English words), optional
     late (True: not likely to be served today, said in bold under the wait), optional
+    extra_items ([{zh, en}, ...]: the other items the ticket covers, under its item), optional
     chinese ("zh_CN" default, or "zh_TW": the fixed lines in Traditional, 愛心優先 then
     the English word; the caller passes the names in Traditional).
     """
@@ -274,6 +275,10 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
     s.zh(ticket["item_zh"], bold=True, size=(1, 2))  # double height, Chinese and ASCII
     if ticket.get("item_en"):
         s.line(ticket["item_en"])
+    for x in ticket.get("extra_items", ()):  # 多问一句: every item the ticket covers
+        s.zh(f"+ {x['zh']}", bold=True)
+        if x.get("en"):
+            s.line(f"  {x['en']}")
     s.blank()
     ahead = int(ticket["ahead"])
     s.zh(w["ahead"].format(n=ahead))
