@@ -291,3 +291,20 @@ def test_search_and_item_answer_the_kiosks_lists(env):
     assert [m["required"] for m in item["materials"]] == [True, True, True, False]
     assert cl.get("/station/items/NOPE").status_code == 404
 
+
+
+def test_a_card_key_file_that_cannot_be_read_is_a_configuration_error(tmp_path):
+    from onewindow.hub.config import ConfigError
+
+    core = Centre(load_catalog(None), CentreConfig("t", (WindowSpec(1),)))
+    hub = HubApp(core, Registry([]), "b")
+    site = Site(hub, None, lambda: T0)
+    site.accounts = Accounts(f"sqlite:///{tmp_path}/hub.db")
+    (tmp_path / "short.key").write_bytes(b"short")
+    try:
+        for key in (tmp_path / "missing.key", tmp_path / "short.key"):
+            config = HubConfig(core.config, stations=StationsConfig({}, str(key)))
+            with pytest.raises(ConfigError, match="card_key_file"):
+                create_app(hub, FileStore(tmp_path / "files"), site=site, config=config)
+    finally:
+        site.accounts.close()

@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive
 
+from ..config import ConfigError
 from ..core.rejected import Rejected
 from ..core.stations import MAX_PHOTOS, StationHandOver, StationReceive, Stations, StationSubmit
 from ..store.accounts import Session
@@ -109,7 +110,10 @@ class StationPages:
         config = staff.config
         self.names: dict[str, str] = dict(config.stations.names) if config is not None else {}
         self.seal: IdSeal | None = None
-        key = config.stations.card_key() if config is not None else None
+        try:
+            key = config.stations.card_key() if config is not None else None
+        except ValueError as e:  # said in one line at start (onewindow serve), not a trace
+            raise ConfigError(str(e)) from e
         if key is not None:
             self.seal = IdSeal(key, self.hub.centre_id)
 
