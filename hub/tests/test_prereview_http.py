@@ -257,3 +257,41 @@ def test_the_dashboard_counts_today_and_reads_the_past_days_from_the_tables(env,
     assert view["today"]["repeat_visits"] == 1
     assert view["period"]["kiosk_left"] == 2 and view["period"]["returned"] == 1
     journal.close()
+
+
+def test_related_items_come_from_what_residents_really_do_together(env, tmp_path):
+    from onewindow.hub.store.history import DayFacts, History, day_summary
+    from onewindow.hub.store.journal import Journal
+
+    med = env.hub.centre.catalog.items["MED-001"]
+    assert "MED-001" not in env.hub.centre.catalog.items["SOC-001"].related
+    page = env.kiosk.get("/kiosk/item/SOC-001?lang=zh_CN").text
+    assert 'value="MED-001"' not in page  # the catalog's list only, so far
+    # today: two residents (card tokens) do SOC-001 and MED-001; a third only SOC-001
+    for token in ("tok-a", "tok-b"):
+        for item in ("SOC-001", "MED-001"):
+            env.act(c.TakeTicket(item, resident=token, source="kiosk-1"))
+    env.act(c.TakeTicket("SOC-001", resident="tok-c", source="kiosk-1"))
+    page = env.kiosk.get("/kiosk/item/SOC-001?lang=zh_CN").text
+    assert 'value="MED-001"' in page and med.name.zh in page
+    assert page.index('value="SOC-002"') < page.index('value="MED-001"')  # catalog's first
+    clerk = env.client("clerk1")
+    for act in ("open", "call"):
+        clerk.post(f"/console/{act}", json={"window": 1})
+    related = clerk.get("/console/state").json()["ticket"]["related"]
+    assert {r["id"]: r["seen"] for r in related}["MED-001"] == 2
+    # past weeks in the tables count too: a ticket with extra items, on a day now gone
+    journal = Journal(f"sqlite:///{tmp_path}/j.db")
+    day = env.hub.centre.local_date(env.now)
+    past = (day - dt.timedelta(days=8)).strftime("%Y%m%d")
+    rows = [{"id": f"{past}-A00{k}", "day": past, "item": "SOC-001", "priority": "normal",
+             "state": "done", "issued_at": env.now - 8 * 86400, "first_call_at": None,
+             "window": 1, "wait_min": None, "one_window": True, "extra_items": "CIV-001",
+             "resident": None, "review": None, "returned": ""} for k in (1, 2)]
+    History(journal.engine).write([DayFacts(past, day_summary(past, rows), rows)])
+    env.site.port.journal = journal
+    from onewindow.hub.web.related import Related
+
+    learned = dict(Related(env.site).learned("SOC-001"))
+    assert learned == {"MED-001": 2, "CIV-001": 2}
+    journal.close()
