@@ -44,6 +44,7 @@ def station_hub(tmp_path: Path, request: pytest.FixtureRequest):
                         PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     try:
         accounts.add("assist1", PASSWORD, "station", "王协管员", station="S01")
+        accounts.add("bo1", PASSWORD, "backoffice", "李科员")
     finally:
         accounts.close()
     return hub
@@ -77,17 +78,22 @@ def fill_case(page, resident: str, colour: tuple[int, int, int]) -> None:
     expect(page.locator("#id-number")).to_have_value("")
 
 
+def login(page, url: str, username: str, lands: str) -> None:
+    page.goto(f"{url}/login?lang=zh_CN")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(re.compile(lands))
+
+
 @pytest.mark.hub_extra('[stations]\ncard_key_file = "centre.key"\n'
                        '[stations.names]\nS01 = "幸福里社区工作站"\n')
-def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_context):
+def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_context,
+                                                        chromium):
     hub = station_hub
     ctx = browser_context
     page = ctx.new_page()
-    page.goto(f"{hub.url}/login?lang=zh_CN")
-    page.fill("#username", "assist1")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/station$"))
+    login(page, hub.url, "assist1", r"/station$")
     expect(page.locator("#station")).to_have_attribute("data-seal", re.compile(r".{40,}"))
     # the catalog is kept for looking items up offline
     page.wait_for_function("JSON.parse(localStorage.getItem('ow-station-catalog') || '[]')"
@@ -135,6 +141,8 @@ def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_co
     expect(page.locator("#pending")).to_have_text("3")
     shot(page, "station-sent")
 
+    case_ids = page.locator("#cases tbody tr").evaluate_all("rs => rs.map(r => r.dataset.case)")
+    assert len(set(case_ids)) == 3
     records = station_records(hub)
     keys = [r["key"] for r in records]
     assert len(records) == 3 and len(set(keys)) == 3  # once each
@@ -156,3 +164,29 @@ def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_co
     page.click("#handover")
     expect(page.locator("#pending")).to_have_text("0")
     expect(page.locator("#done")).to_contain_text("H0001")
+
+    # The centre receives the batch: its own count must match too.
+    centre = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    try:
+        back = centre.new_page()
+        login(back, hub.url, "bo1", r"/cases")
+        back.goto(f"{hub.url}/stations/handovers")
+        row = back.locator('tr[data-batch="H0001"]')
+        expect(row).to_contain_text("幸福里社区工作站")
+        row.locator(".count-in").fill("2")
+        row.locator("button.receive").click()
+        expect(back.locator("#msg")).to_contain_text("3")
+        row.locator(".count-in").fill("3")
+        row.locator("button.receive").click()
+        expect(row.locator(".received")).to_have_text("bo1")
+        shot(back, "station-handover-received")
+        # the back office sees the station's cases among the promised items
+        back.goto(f"{hub.url}/cases")
+        for case in case_ids:
+            expect(back.locator(f'#cases tr[data-case="{case}"]')).to_have_count(1)
+    finally:
+        centre.close()
+    with sqlite3.connect(hub.workdir / "hub.db") as db:
+        ops = [r[0] for r in db.execute("SELECT op FROM journal WHERE op LIKE 'station_%' "
+                                        "ORDER BY pos")]
+    assert ops == ["station_case"] * 3 + ["station_handover", "station_receive"]
