@@ -17,6 +17,7 @@ from ..tools import flash as flash_cli
 from .cliutil import CONFIG_ERROR_EXIT, centre_config, load_or_exit
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
+from .store import api_client_cli
 from .store import commands as store_commands
 
 if TYPE_CHECKING:
@@ -336,7 +337,7 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
 
 
 # Technicians' and operators' commands live in their own modules and add themselves here.
-for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands):
+for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands, api_client_cli):
     _module.register(app)
 
 if __name__ == "__main__":

@@ -198,6 +198,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
                config: HubConfig | None = None) -> Starlette:
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
+    from . import api as systems_api
     from . import booking, metrics, pickup, public, remote, staffpages
 
     site = site or Site(hub, port, clock)
@@ -217,6 +218,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         *staffpages.routes(site),
         *pickup.routes(site),  # /kiosk/pickup, the window's hand-over (hub/web/pickup.py)
         *metrics.routes(site),  # /metrics: Prometheus text format (hub/web/metrics.py)
+        *systems_api.routes(site),  # /api/v1: other systems' API (hub/web/api.py)
     ]
     app = Starlette(routes=routes,
                     middleware=[*staffpages.middleware(site), Middleware(CSRFMiddleware)],
