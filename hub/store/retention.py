@@ -309,14 +309,17 @@ def purge(j: Journal, p: Plan, retention: Retention, now: float) -> int:
 
 
 def _forget_in_cases(conn: Connection, p: Plan, pos: int) -> None:
-    """The removed tokens out of archived cases and the reopening records that restored one
-    (their `restore` holds the case's resident), as a replay of the purged journal has it."""
+    """The removed tokens out of archived cases, past days' tickets (0006: the one-trip
+    rate's) and the reopening records that restored a case (their `restore` holds the
+    case's resident), as a replay of the purged journal has it."""
     from .schema import history_cases as archived
+    from .schema import history_tickets
 
     tokens = sorted(p.token_set)
     for i in range(0, len(tokens), 500):
-        conn.execute(update(archived).where(archived.c.resident.in_(tokens[i:i + 500]))
-                     .values(resident=None))
+        for table in (archived, history_tickets):
+            conn.execute(update(table).where(table.c.resident.in_(tokens[i:i + 500]))
+                         .values(resident=None))
     for at, body in conn.execute(select(journal.c.pos, journal.c.body).where(
             journal.c.op == "case", journal.c.body.like('%"restore"%'))):
         b = json.loads(body)
