@@ -39,9 +39,11 @@ from .app.notices import due_step
 from .catalog import load_catalog
 from .checkpoints import Checkpoints
 from .config import BrokerURL, HubConfig, check
+from .core import reminders
 from .core.centre import Centre
 from .core.commands import Command
 from .core.notices import NoticeRules
+from .core.rejected import Rejected
 from .devices import Publish
 from .fleetwatch import FleetRules
 from .forecast.refresh import WaitRefresher
@@ -67,6 +69,7 @@ MAX_INFLIGHT = 0
 PENDING_WARN = 10_000  # aiomqtt warns above this many publishes awaiting their PUBACK
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
 FLEET_TICK = 1.0  # s
+REMINDER_TICK = 15.0  # s: how late a booking reminder may go, at most (hub/core/reminders.py)
 MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
 # Storage outage: how often to try the journal again (doubling from the first to the last).
 STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
@@ -206,11 +209,13 @@ class HubRunner:
                                                             name="hub-processor")
             stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait(), name="hub-stop")
             fleet: asyncio.Task[Any] = asyncio.create_task(self._fleet(), name="hub-fleet")
+            reminding: asyncio.Task[Any] = asyncio.create_task(self._reminders(),
+                                                               name="hub-reminders")
             registry: asyncio.Task[Any] = asyncio.create_task(
                 refresh_registry(self.app, self.clock), name="hub-registry")
-            done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry, waits},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for t in (reader, worker, stopper, fleet, registry, waits):
+            done, _ = await asyncio.wait({reader, worker, stopper, fleet, registry, waits,
+                                          reminding}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (reader, worker, stopper, fleet, registry, waits, reminding):
                 t.cancel()
             for t in done:
                 if t is not stopper and t.exception() is not None:
@@ -244,6 +249,27 @@ class HubRunner:
                                                       now, force))
             force = False
             await asyncio.sleep(FLEET_TICK)
+
+    async def _reminders(self) -> None:
+        """Booking reminders fall due by the clock, in a quiet hall too, not only after a
+        step (hub/core/reminders.py): looked for every REMINDER_TICK, journaled as due
+        like any notice (then the dispatcher sends them)."""
+        while True:
+            if self.notice_rules is not None and self.notice_channels and \
+                    self.storage_ok.is_set():
+                now = self.clock()
+                for cmd in reminders.due(self.app.centre, self.notice_rules, now,
+                                         self.notice_channels):
+                    try:
+                        step = self.app.operate(cmd, now)
+                    except Rejected as e:
+                        log.info("booking reminder %s not due: %s", cmd.booking, e.code)
+                        continue
+                    try:
+                        await self.commit(step)
+                    except StorageUnavailable:  # recovered from the journal: asked again
+                        break
+            await asyncio.sleep(REMINDER_TICK)
 
     async def _process(self, link: DirectLink) -> None:
         while True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..core import notices, pickup
+from ..core import notices, pickup, reminders
 from ..core.rejected import Rejected
 from ..store.journal import Record
 from .records import operate
@@ -20,9 +20,10 @@ log = logging.getLogger("onewindow.hub")
 
 def due_step(app: AppState, rules: notices.NoticeRules, channels: tuple[str, ...],
              now: float, records: list[Record] | None = None) -> Step:
-    """The `NoticeDue` records the state calls for now, and the `CaseNoticeDue` records
-    the case actions among `records` (the step's own) call for, applied (empty when no
-    ticket or case has a contact: nothing is walked)."""
+    """The `NoticeDue` records the state calls for now (and the booking reminders now
+    due, `BookingReminderDue`), and the `CaseNoticeDue` records the case actions among
+    `records` (the step's own) call for, applied (empty when no ticket, case or booking
+    has a contact: nothing is walked)."""
     step = Step()
     if not app.centre.contacts or not channels:
         return step
@@ -30,6 +31,7 @@ def due_step(app: AppState, rules: notices.NoticeRules, channels: tuple[str, ...
     changes = [(r.body["case"], r.body["action"]) for r in records or ()
                if r.body.get("op") == "case"]
     cmds: list[Any] = notices.due(centre, rules, now, channels)
+    cmds += reminders.due(centre, rules, now, channels)  # booking reminders
     if changes:
         item = centre.config.pickup_item
         windows = pickup.pickup_windows(centre, item) if item else []
@@ -38,8 +40,9 @@ def due_step(app: AppState, rules: notices.NoticeRules, channels: tuple[str, ...
         try:
             one = operate(app, cmd, now)
         except Rejected as e:  # e.g. the day turned over under it: nothing changed
-            log.info("notice %s for %s not due: %s", cmd.kind,
-                     getattr(cmd, "ticket", None) or getattr(cmd, "case", "?"), e.code)
+            log.info("notice %s for %s not due: %s", getattr(cmd, "kind", reminders.KIND),
+                     getattr(cmd, "ticket", None) or getattr(cmd, "case", None)
+                     or getattr(cmd, "booking", "?"), e.code)
             continue
         step.records += one.records
         step.publishes += one.publishes

@@ -41,6 +41,7 @@ from . import signing
 from .effects import Effect, TicketIssued
 from .issuing import take_ticket
 from .model import BOOKED, CANCELLED, CHECKED_IN, LATE, NO_SHOW, Booking, Priority
+from .notices import LANGS, Contact
 from .rejected import Rejected
 from .state import CentreState
 
@@ -190,6 +191,7 @@ def book(state: CentreState, cmd: c.Book, now: float) -> list[Effect]:
     if item is None:
         raise Rejected("unknown_item", f"未知事项 / 未知事項 / unknown item {cmd.item!r}")
     resident = _resident(cmd.resident)
+    phone = _phone(cmd)
     if capacity(state, item.line) <= 0:
         raise Rejected("not_bookable", f"{item.name.zh}不接受预约 / 不接受預約 / "
                                        f"{item.id} cannot be booked here")
@@ -209,6 +211,8 @@ def book(state: CentreState, cmd: c.Book, now: float) -> list[Effect]:
     state.booking_serial += 1
     code = f"B{state.booking_serial:04d}"
     state.bookings[code] = Booking(code, item.id, item.line, day, start, resident, now, at=now)
+    if phone is not None:  # the booking's reminders reach it (hub/core/reminders.py)
+        state.contacts[code] = Contact(code, phone, cmd.lang)
     _count(state, day, "booked")
     _due(state)
     return [BookingChanged(code)]
@@ -320,6 +324,18 @@ def _resident(value: Any) -> str:
         raise Rejected("bad_resident", "缺少有效的居民标识 / 缺少有效的居民標識 / a valid "
                                        "resident token is required")
     return value
+
+
+def _phone(cmd: c.Book) -> str | None:
+    """The booking's sealed number (None: none given, or a purge removed it from the
+    record: hub/store/retention.py). Never a clear number: only a sealed token."""
+    if cmd.lang not in LANGS:
+        raise Rejected("bad_field", f"lang {cmd.lang!r}: one of {', '.join(LANGS)}")
+    if cmd.phone is None:
+        return None
+    if not isinstance(cmd.phone, str) or not cmd.phone.startswith("p1."):
+        raise Rejected("bad_field", "phone: not a sealed number")
+    return cmd.phone
 
 
 def _known(state: CentreState, code: Any) -> Booking:

@@ -240,12 +240,23 @@ class MarkPriority(Command):
 @dataclass(frozen=True, slots=True)
 class Book(Command):
     """A resident books `item` in `slot` ("{centre}/{line}/{YYYYMMDD}/{HHMM}"): the core
-    names the booking (B0001, ...; hub/core/booking.py). `resident`: the resident token."""
+    names the booking (B0001, ...; hub/core/booking.py). `resident`: the resident token.
+    `phone`: a sealed mobile number for the booking's reminders (hub/core/reminders.py),
+    with the resident's `lang`; None: no reminder by SMS."""
 
     op: ClassVar[str] = "book"
     item: str
     slot: str
     resident: str
+    phone: str | None = None
+    lang: str = "zh-CN"
+
+    def to_record(self) -> dict[str, Any]:
+        # Without a number the record stays as bookings were journaled before reminders.
+        d = Command.to_record(self)
+        if d["phone"] is None:
+            del d["phone"], d["lang"]
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +352,7 @@ BY_OP.update({k.op: k for k in (RemoteTake, NoticeDue, NoticeOutcome)})
 _TUPLE_FIELDS.add("channels")
 # Booking and check-in (hub/core/booking.py).
 BY_OP.update({k.op: k for k in (Book, CancelBooking, CheckIn)})
+
 
 
 def from_record(record: dict[str, Any]) -> Command:

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 from . import commands as c
 from . import issuing, people_ahead
 from .effects import Effect, TicketIssued
-from .model import TicketState, first_call
+from .model import BOOKED, TicketState, first_call
 from .rejected import Rejected
 from .state import CentreState
 
@@ -90,10 +90,14 @@ class RemoteRules:
 
 @dataclass(frozen=True, slots=True)
 class NoticeRules:
-    """[notices] near_ahead / near_minutes in centre.toml."""
+    """[notices] near_ahead / near_minutes in centre.toml, and the booking reminders
+    (hub/core/reminders.py): `reminder_minutes` before the slot (0: none) and/or the day
+    before at `reminder_day_before` ("HH:MM", local; "" or absent: none)."""
 
     near_ahead: int = 3
     near_minutes: float = 10.0
+    reminder_minutes: int = 60
+    reminder_day_before: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.near_ahead, bool) or not isinstance(self.near_ahead, int) or \
@@ -102,16 +106,30 @@ class NoticeRules:
         if isinstance(self.near_minutes, bool) or not isinstance(
                 self.near_minutes, int | float) or not 0 <= self.near_minutes <= 240:
             raise RulesError("[notices] near_minutes: minutes 0..240")
+        if isinstance(self.reminder_minutes, bool) or not isinstance(
+                self.reminder_minutes, int) or not 0 <= self.reminder_minutes <= 1440:
+            raise RulesError("[notices] reminder_minutes: whole minutes 0..1440 before a "
+                             "booking's slot (0: no reminder then)")
+        if not isinstance(self.reminder_day_before, str) or (
+                self.reminder_day_before and not _hhmm(self.reminder_day_before)):
+            raise RulesError('[notices] reminder_day_before: a local time "HH:MM" the day '
+                             'before a booking\'s day ("" for none)')
 
     @classmethod
     def from_table(cls, table: Any) -> NoticeRules:
         if not isinstance(table, dict):
             raise RulesError("[notices] must be a table")
-        unknown = set(table) - {"near_ahead", "near_minutes", "signature", "attempts",
-                                "smpp"}
+        mine = ("near_ahead", "near_minutes", "reminder_minutes", "reminder_day_before")
+        unknown = set(table) - {*mine, "signature", "attempts", "smpp"}
         if unknown:
             raise RulesError(f"[notices]: unknown setting(s) {', '.join(sorted(unknown))}")
-        return cls(**{k: table[k] for k in ("near_ahead", "near_minutes") if k in table})
+        return cls(**{k: table[k] for k in mine if k in table})
+
+
+def _hhmm(text: str) -> bool:
+    if len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        return False
+    return int(text[:2]) < 24 and int(text[3:]) < 60
 
 
 @dataclass(slots=True)
@@ -268,6 +286,9 @@ def close_day(state: CentreState) -> None:
     undone by putting the old ones back)."""
     held = {k.ticket for k in state.cases.values() if k.state != "closed"} \
         if state.contacts else set()
+    # ... and a booking's (hub/core/reminders.py: keyed by its name) while it is held.
+    held |= {k for k in state.contacts if k in state.bookings
+             and state.bookings[k].state == BOOKED}
     state.contacts = {k: v for k, v in state.contacts.items()
                       if k in state.tickets or k in held}
     state.notices = {k: v for k, v in state.notices.items()
@@ -333,6 +354,9 @@ def wanted(state: CentreState, n: Notice) -> bool:
     """Is this due notice still worth sending? Not "near" once the ticket was called, and
     nothing once it is no longer waiting or called; a case notice while the case is still
     returned (ready) and it is the latest of its kind."""
+    if n.kind == "booking_reminder":  # hub/core/reminders.py: while still booked
+        b = state.bookings.get(n.ticket)
+        return b is not None and b.state == BOOKED
     if n.kind in CASE_KINDS:
         case = state.cases.get(n.ticket)
         return case is not None and case.state == CASE_KINDS[n.kind] and not any(

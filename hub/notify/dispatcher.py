@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import notices as core
+from ..core.booking import short_code as booking_short_code
 from ..core.commands import NoticeOutcome
 from ..core.rejected import Rejected
 from ..store.journal import StorageUnavailable
@@ -99,6 +100,9 @@ class Dispatcher:
             body = rec.body
             if body.get("op") == "notice":
                 nid = core.notice_id(body["ticket"], body["kind"])
+            elif body.get("op") == "booking_notice":  # hub/core/reminders.py
+                nid = core.notice_id(body["booking"], "booking_reminder",
+                                     body.get("occurrence", 0))
             elif body.get("op") == "case_notice":
                 case = self.app.centre.cases.get(body["case"])
                 if case is None:
@@ -165,7 +169,8 @@ class Dispatcher:
                            delivery.attempts)
 
     def _notice(self, n: core.Notice, contact: core.Contact) -> Notice:
-        texts = notice_texts(self.app.centre, n, self.signature)
+        texts = notice_texts(self.app.centre, n, self.signature,
+                             getattr(self.app, "booking_key", None))
         return Notice(n.id, n.ticket, n.kind, texts, PhoneRef(contact.phone or ""),  # type: ignore[arg-type]
                       contact.lang)  # type: ignore[arg-type]
 
@@ -184,12 +189,23 @@ class Dispatcher:
         log.info("notice %s via %s: %s (%d attempt(s))", nid, ch, outcome, attempts)
 
 
-def notice_texts(centre: Any, n: core.Notice, signature: str = "") -> Texts:
+def notice_texts(centre: Any, n: core.Notice, signature: str = "",
+                 booking_key: bytes | None = None) -> Texts:
     """A due notice's words. A case's ticket may have left with its day: its number is
-    the end of the case id ("20261123-A017" -> A017). Raises NoticeError."""
+    the end of the case id ("20261123-A017" -> A017). A booking reminder quotes the
+    booking's day, slot and its code as the resident holds it (signed under
+    `booking_key`; the bare name without one). Raises NoticeError."""
     t = centre.tickets.get(n.ticket)
     number = t.number if t is not None else n.ticket.rpartition("-")[2]
     extra: dict[str, Any] = {}
+    if n.kind == "booking_reminder":
+        b = centre.bookings.get(n.ticket)
+        if b is None:
+            raise NoticeError(f"booking {n.ticket}: not held")
+        local = centre.calendar.local_time(b.slot)
+        code = (booking_short_code(booking_key, centre.config.centre_id, b.code)
+                if booking_key is not None else b.code)
+        extra = {"day": f"{local:%Y-%m-%d}", "slot": f"{local:%H:%M}", "code": code}
     if n.kind == core.RETURNED:
         case = centre.cases.get(n.ticket)
         item = centre.catalog.items.get(case.item) if case is not None else None
@@ -211,12 +227,13 @@ def page_notices(app: Any, ticket: str) -> list[dict[str, Any]]:
     in the three languages (no signature, nothing personal)."""
     centre = app.centre
     if ticket not in centre.contacts or (ticket not in centre.tickets
-                                         and ticket not in centre.cases):
+                                         and ticket not in centre.cases
+                                         and ticket not in centre.bookings):
         return []
     out = []
     for n in core.of_ticket(centre, ticket, "page"):
         try:
-            texts = notice_texts(centre, n)
+            texts = notice_texts(centre, n, "", getattr(app, "booking_key", None))
         except NoticeError:
             continue
         out.append({"id": n.id, "kind": n.kind, "zh_CN": texts.zh_cn, "zh_TW": texts.zh_tw,

@@ -19,7 +19,8 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
 * Phone numbers of remote tickets (`phone` in `remote_take` records, sealed; the contact
   beside the ticket in snapshots): removed once the ticket's day is `resident_days` old,
   with the take's resident token (a keyed hash of the number) under the rule above. They
-  serve the ticket's notices only, which ended with its day.
+  serve the ticket's notices only, which ended with its day. Likewise a booking's sealed
+  number (`phone` in `book` records: its reminders), once the booking's day is that old.
 * Documents (hub/store/files.py): a ticket's photos and PDFs are deleted `materials_days`
   after its day, or, when the ticket became a promised item (case), that long after the
   case closed; never while the case is open.
@@ -189,6 +190,16 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
                 out.take_records += 1
                 out.token_set.add(token)
             out.rewrite[pos] = b
+        # A booking's sealed number (its reminders, hub/core/reminders.py): removed once
+        # the booking's day (its slot's, not the day it was made) is past retention.
+        cut = res_day.strftime("%Y%m%d")
+        for pos, body in conn.execute(select(journal.c.pos, journal.c.body).where(
+                journal.c.op == "book", journal.c.body.like('%"phone"%'))):
+            b = out.rewrite.get(pos) or json.loads(body)
+            day = str(b.get("slot", "")).rsplit("/", 2)[-2:-1]
+            if b.get("phone") and day and day[0] < cut:
+                out.phone_set.add(b.pop("phone"))
+                out.rewrite[pos] = b
         # A resident's comment on a rating is free text (it may hold a name or a number):
         # blanked like a token once its day is past retention; the score stays.
         for pos, body in conn.execute(select(journal.c.pos, journal.c.body).where(

@@ -20,7 +20,8 @@ adapter's own are gettext strings (locale/*/LC_MESSAGES/booking.po). A refusal c
 nothing: the core decides before anything is journaled.
 
 Who books: a mobile number, parsed and never kept in clear (hub/notify/phones.py: its keyed
-fingerprint, "ph:<hmac>", is the resident token, as for remote takes); at the kiosk also the
+fingerprint, "ph:<hmac>", is the resident token, as for remote takes; sealed, it is kept for
+the booking's reminders, hub/core/reminders.py, and purged with retention); at the kiosk also the
 card's resident token as the kiosk's card reader gives it (never the ID number). On the
 phone the resident may also type their ID number (hub/web/resident_id.py): the hub hashes
 it at once into the token their card gives at a kiosk (the nodes' card key, [stations]
@@ -273,7 +274,8 @@ class Booking:
             raise Refused(400, "bad_field")
         resident = self._resident(request, body, lang)
         self._limit(self.by_resident, resident)
-        await self.site.act(c.Book(item, slot, resident))
+        await self.site.act(c.Book(item, slot, resident, self._sealed(body),
+                                   PHONE_LANG.get(lang, "zh-CN")))
         b = self.centre.bookings[f"B{self.centre.booking_serial:04d}"]  # bk.book names it
         return JSONResponse(self._confirmation(key, b, lang))
 
@@ -306,6 +308,16 @@ class Booking:
         except PhoneError as e:
             raise Refused(400, "bad_phone", e.text(PHONE_LANG.get(lang, "zh-CN"))) from None
         return token if token is not None else fingerprint
+
+    def _sealed(self, body: dict[str, Any]) -> str | None:
+        """The phone number given (already checked by `_resident`), sealed for the
+        booking's reminders (hub/core/reminders.py); None without one. Only the sealed
+        token is journaled."""
+        phone, vault = body.get("phone"), self._vault()
+        if body.get("card") is not None or not isinstance(phone, str) or not phone.strip() \
+                or vault is None:
+            return None
+        return str(vault.seal(parse_phone(phone)).token)
 
     def _confirmation(self, key: bytes, b: bk.Booking, lang: str) -> dict[str, Any]:
         c_ = self.centre
