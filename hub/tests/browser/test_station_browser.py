@@ -190,3 +190,9 @@ def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_co
         ops = [r[0] for r in db.execute("SELECT op FROM journal WHERE op LIKE 'station_%' "
                                         "ORDER BY pos")]
     assert ops == ["station_case"] * 3 + ["station_handover", "station_receive"]
+    # A restart of the hub (snapshot + journal) keeps the station's cases and the hand-over.
+    hub.restart()
+    page.reload()
+    expect(page.locator("#cases tbody tr")).to_have_count(3)
+    expect(page.locator("#cases tbody")).to_contain_text("H0001")
+    expect(page.locator("#pending")).to_have_text("0")
