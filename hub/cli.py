@@ -14,6 +14,7 @@ import typer
 
 from ..tools import devices as devices_cli
 from ..tools import flash as flash_cli
+from . import case_cli
 from .cliutil import CONFIG_ERROR_EXIT, centre_config, load_or_exit
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
@@ -337,7 +338,8 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
 
 
 # Technicians' and operators' commands live in their own modules and add themselves here.
-for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands, api_client_cli):
+for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands, api_client_cli,
+                case_cli):
     _module.register(app)
 
 if __name__ == "__main__":

@@ -32,8 +32,13 @@ The five dimensions per clerk (`compute`):
    counted by level (`levels`, centre `rated_5` .. `rated_1`), and the follow-ups low ones
    opened (差评整改: `followups_opened`, `followups_closed` in the period, `followups_open`
    at its end; per clerk `followups`);
-5. closed-loop quality — 1 − defects ÷ promised cases the clerk accepted in the period,
-   defects being the returned, corrected and reopened events in the period (floor 0).
+5. closed-loop quality — 1 − defective cases ÷ promised cases the clerk accepted in the
+   period: the clerk's cases (accepted in any month) that the back office returned for
+   correction (补正: materials the window should have asked for), corrected or reopened
+   in the period, each case once however many times (floor 0). A reassignment to another
+   department (the catalog's routing) and a resubmission are not the clerk's defects; the
+   events themselves are counted too (`returned`, `corrected`, `reopened`), and the centre
+   counts approvals (ready for pick-up), hand-overs and reassignments.
 
 Each dimension becomes a 0–100 score: quantity, value and efficiency relative to the
 centre's best clerk (best = 100), rating and quality absolute (share × 100); a clerk with
@@ -383,6 +388,7 @@ class ClerkRow:
     daily: dict[str, int] = field(default_factory=dict)  # day -> items
     levels: dict[int, int] = field(default_factory=dict)  # rating level (5..1) -> ratings
     followups: int = 0  # follow-ups (差评整改) the clerk's low ratings opened
+    defective_cases: int = 0  # distinct cases with a returned/corrected/reopened event
 
     @property
     def defects(self) -> int:
@@ -433,8 +439,11 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
     for r in facts.ratings:
         ratings[r.clerk].append(r)
     cases: dict[str, Counter[str]] = defaultdict(Counter)
+    defective: dict[str, set[str]] = defaultdict(set)  # clerk -> cases with a defect
     for e in facts.cases:
         cases[e.clerk][e.action] += 1
+        if e.action in c.CASE_DEFECTS:
+            defective[e.clerk].add(e.case)
     names = sorted(set(by_clerk) | set(ratings) | {k for k in cases if k != "unknown"})
     rows = []
     for name in names:
@@ -458,7 +467,7 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
         sat = sum(1 for r in rs if r.score in s.satisfied)
         cc = cases.get(name, Counter())
         accepted = cc["accepted"]
-        defects = cc["returned"] + cc["corrected"] + cc["reopened"]
+        defects = len(defective.get(name, ()))
         rows.append(ClerkRow(
             clerk=name, windows=tuple(sorted({sv.window for sv in svs})), days=len(daily),
             services=len(svs), quantity=qty, standard_minutes=std, actual_minutes=act,
@@ -470,6 +479,7 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
             daily=dict(sorted(daily.items())),
             levels=_levels(r.score for r in rs),
             followups=sum(1 for _, k in facts.followups_opened if k == name),
+            defective_cases=defects,
         ))
     centre = _centre_summary(rows, facts)
     _score(rows, centre, s)
@@ -482,7 +492,7 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
     act = sum(r.actual_minutes for r in rows)
     n_r = sum(r.ratings for r in rows)
     acc = sum(r.cases for r in rows)
-    defects = sum(r.defects for r in rows)
+    defects = sum(r.defective_cases for r in rows)
     return {
         "clerks": len(rows),
         "open_days": len(facts.open_days),
@@ -502,6 +512,10 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         "quality": max(0.0, 1.0 - defects / acc) if acc else None,
         # closed directly (办结) or handed over at the pick-up window (统一窗口出件)
         "closed": sum(1 for e in facts.cases if e.action in ("closed", "handed_over")),
+        # the loop's other steps: approved (ready for pick-up), handed over, and sent to
+        # another department (routing: not a defect of the accepting clerk)
+        **{k: sum(1 for e in facts.cases if e.action == k)
+           for k in ("approved", "handed_over", "reassigned")},
         "rejected_records": facts.rejected,
         "ignored_ratings": facts.ignored_ratings,
         **{f"rated_{k}": sum(r.levels.get(k, 0) for r in rows) for k in LEVELS},

@@ -96,3 +96,37 @@ def test_a_case_archived_before_0007_is_its_items_departments(looped):
     assert old is not None and old["department"] is None and old["return_materials"] == ()
     d.operate(c.CaseUpdate(plain, "reopened", by="li"), morning(2) + 60)
     assert app.centre.cases[plain].department == "civ"  # CIV-1's line
+
+
+def test_the_daily_overdue_list_per_department_on_the_command_line(tmp_path,
+                                                                    small_catalog_file):
+    """`onewindow cases overdue`: each department's cases past their promised day, from
+    the journal; --all adds the ready ones not collected; a department filter."""
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app as cli
+
+    cfg = centre(tmp_path, small_catalog_file)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    start = morning(40)
+    d.send("kp-1", "open", start, clerk="wang")
+    late_soc = d.serve(start, "SOC-2")  # 5 working days: long past
+    late_civ = d.serve(start + 600, "CIV-1")  # 10 working days: long past
+    ready = d.serve(start + 1200, "SOC-2")
+    d.operate(c.CaseUpdate(ready, "approved", by="li"), start + 3600)
+    j.close()
+    run = CliRunner().invoke
+    r = run(cli, ["cases", "overdue", "--config", str(tmp_path / "centre.toml")])
+    assert r.exit_code == 0, r.output
+    soc, civ = r.output.index("(soc)"), r.output.index("(civ)")
+    assert civ < r.output.index(late_civ) < soc < r.output.index(late_soc)  # by id
+    assert "working days late" in r.output and ready not in r.output
+    r = run(cli, ["cases", "overdue", "--config", str(tmp_path / "centre.toml"), "--all",
+                  "--department", "soc"])
+    assert r.exit_code == 0 and ready in r.output and "not collected" in r.output
+    assert late_civ not in r.output
+    r = run(cli, ["cases", "overdue", "--config", str(tmp_path / "centre.toml"),
+                  "--department", "nowhere"])
+    assert r.exit_code == 2 and "no department" in r.output

@@ -175,3 +175,14 @@ def test_overdue_due_soon_and_uncollected_are_flagged(env):
     assert f'data-case="{late}"' in deadlines and f'data-case="{ready}"' in deadlines
     # the queue puts the overdue case first
     assert page.index(f'<tr data-case="{late}"') < page.index(f'<tr data-case="{ready}"')
+
+
+def test_the_dashboard_alerts_on_a_departments_overdue_cases(env):
+    k = accept(env, SOCIAL)
+    env.hub.centre.cases[k].due_day = "2020-01-01"
+    alerts = env.client("sup").get("/dashboard/state").json()["alerts"]
+    assert {"kind": "cases_overdue", "department": "social", "waiting": 1,
+            "href": "/cases?department=social"}.items() <= next(
+        a for a in alerts if a["kind"] == "cases_overdue").items()
+    page = env.client("sup").get("/dashboard", headers=PAGE).text
+    assert "alert_cases_overdue" in page  # the alert's label, in the page's strings

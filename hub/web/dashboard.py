@@ -20,6 +20,7 @@ from ..core.measures import tier_waits
 from ..core.rejected import Rejected
 from ..store.accounts import Session
 from . import floor, followups
+from .case_alerts import case_alerts
 from .staff import Staff, _json, error
 from .trips_view import TripsView
 
@@ -49,7 +50,8 @@ class Dashboard:
             "queues": qs,
             "lines": floor.lines(qs, centre),
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)
-            + floor.device_alerts(self._fleet(now)["alerts"]),
+            + floor.device_alerts(self._fleet(now)["alerts"])
+            + case_alerts(centre, now),  # promised cases' deadlines (case_alerts.py)
             "summary": {**floor.summary(centre), **_ratings_today(centre)},
             # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
             "followups": followups.rows(centre),
