@@ -15,17 +15,28 @@ import typer
 from ..tools import devices as devices_cli
 from ..tools import flash as flash_cli
 from . import case_cli
-from .cliutil import CONFIG_ERROR_EXIT, centre_config, load_or_exit
+from .cliutil import (
+    CONFIG_ERROR_EXIT,
+    OneLineErrors,
+    centre_config,
+    fail,
+    load_or_exit,
+    plain_help,
+)
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
 from .store import api_client_cli
 from .store import commands as store_commands
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from .core.catalog import Catalog
     from .store.accounts import Accounts
 
 app = typer.Typer(help="OneWindow queue management: hub, demo and tools.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=OneLineErrors,
+                  rich_markup_mode=None)
 
 
 def _logging(verbose: bool) -> None:
@@ -46,9 +57,9 @@ async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
 def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
         log_json: bool = typer.Option(False, "--log-json",
-                                      help="log one JSON object per line (as \\[log] "
+                                      help="log one JSON object per line (as [log] "
                                            "format = \"json\")")) -> None:
-    """Run the hub for one centre (embedded broker unless \\[broker] url is set)."""
+    """Run the hub for one centre (embedded broker unless [broker] url is set)."""
     from . import opsconfig, startmsg
     from .config import ConfigError
     from .logsetup import configure
@@ -112,14 +123,32 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
     """A whole simulated centre's day on the embedded broker, people by the simulator's
     engine: no setup needed."""
     import datetime as dt
+    import sys
 
     from ..tools.demo import run_demo
+    from ..tools.demo.scenario import plan as demo_plan
+    from .sim.policies import LAYOUTS
 
     logging.basicConfig(level=logging.WARNING)
-    try:
-        at = dt.time.fromisoformat(reopen_at)  # "10:30": a time of day, no date or zone
-    except ValueError:
-        raise typer.BadParameter("HH:MM, e.g. 10:30", param_hint="--reopen-at") from None
+    at = _time_of_day(reopen_at, "--reopen-at")
+    _one_of(layout, LAYOUTS, "--layout")
+    _one_of(drill, ("", "reopen"), "--drill")
+    _one_of(admission, ("", "warn", "stop", "off"), "--admission")
+    if speed <= 0:
+        fail(f"--speed {speed:g}: simulated seconds per real second, more than 0")
+    if not 1 <= windows <= 99:
+        fail(f"--windows {windows}: from 1 to 99")
+    if not 0 < load <= 10:
+        fail(f"--load {load:g}: more than 0, at most 10")
+    if minutes < 0:
+        fail(f"--minutes {minutes:g}: 0 (until the day is over) or more")
+    try:  # the drill's time against the day's hours
+        demo_plan(dt.date(2026, 11, 25), windows, layout, drill, at)
+    except ValueError as e:
+        fail(str(e))
+    # Piped or redirected, a live view would reach the reader only when it ends: print
+    # the addresses, the login and progress lines as they come instead.
+    live = live and sys.stdout.isatty()
     asyncio.run(_until_signal(lambda stop: run_demo(
         stop, minutes=minutes, speed=speed, windows=windows, live=live, seed=seed,
         layout_name=layout, drill=drill, reopen_at=at, bookings=bookings,
@@ -257,22 +286,35 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         ) -> None:
     """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
     or months of synthetic history in a hub journal."""
-    import datetime as dt
-
-    from .catalog import load_catalog
     from .sim import cli as s
     from .sim.model import Weather
+    from .sim.policies import LAYOUTS
 
-    cat = load_catalog(catalog)
-    d, w = dt.date.fromisoformat(day), Weather(rain=weather == "rain", temp_c=temp)
+    d = _date(day, "--day")
+    _one_of(weather, ("dry", "rain"), "--weather")
+    _one_of(layout, LAYOUTS, "--layout")
+    _one_of(drill, ("", "reopen"), "--drill")
+    at = _time_of_day(reopen_at, "--reopen-at")
+    first = _date(start, "--start")
+    for name, n, low in (("--windows", windows, 1), ("--min-windows", min_windows, 1),
+                         ("--max-windows", max_windows, min_windows), ("--seeds", seeds, 1),
+                         ("--months", months, 1)):
+        if n < low:
+            fail(f"{name} {n}: at least {low}")
+    if not 0 < scale <= 100 or not -40 <= temp <= 50 or target_p90 <= 0:
+        fail("--scale more than 0 (at most 100), --temp from -40 to 50 °C, "
+             "--target-p90 more than 0")
+    cat = _catalog(catalog)
+    w = Weather(rain=weather == "rain", temp_c=temp)
     if history:
-        s.history(cat, db, dt.date.fromisoformat(start), months, layout, windows, seed, csv_dir)
+        s.history(cat, db, first, months, layout, windows, seed, csv_dir)
     elif compare:
         s.compare(cat, d, w, min_windows, max_windows, seeds, scale, s.Targets(target_p90))
     elif drill:
-        if drill != "reopen":
-            raise typer.BadParameter("the drill there is: reopen")
-        s.drill_reopen(cat, d, w, layout, windows, seed, scale, dt.time.fromisoformat(reopen_at))
+        try:
+            s.drill_reopen(cat, d, w, layout, windows, seed, scale, at)
+        except ValueError as e:  # a reopening outside the day's hours
+            fail(str(e))
     else:
         from .sim.bookings import AheadModel
 
@@ -295,8 +337,19 @@ def report(month: str = typer.Option(..., "--month", help="the month, e.g. 2026-
     """The five-dimension staff report of a month: HTML (centre summary, one section per
     clerk) and CSV (clerks, items, centre). Read by SQL from the past days' tables when
     they hold the whole month, else by replaying the journal."""
+    import datetime as dt
+
     from .report.cli import ReportError, run
 
+    try:  # before any database is opened: a bad month creates nothing
+        dt.date.fromisoformat(f"{month}-01")
+        if len(month) != 7:
+            raise ValueError(month)
+    except ValueError:
+        fail(f"--month {month!r}: a month like 2026-10")
+    if config is None and db is None:
+        fail("give --config centre.toml or --db URL")
+    _existing_database(db if db is not None else centre_config(config).database_url)
     try:
         weights = {k.strip(): float(v) for k, v in (x.split("=", 1) for x in weight)}
         r = run(config, db, month, out, catalog, weights, charts, replay)
@@ -322,25 +375,102 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
          catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)")) -> None:
     """Weekly staffing plan: arrivals forecast, windows per half-hour (Erlang C checked by
     simulation), or the forecast's accuracy (--evaluate)."""
-    import datetime as dt
-
     from .forecast import plan_cli
 
+    if weeks < 1 or seeds < 1 or target <= 0:
+        fail("--weeks and --seeds at least 1, --target more than 0 minutes")
+    # The CSVs are the user's: a missing file, a wrong one or too short a history is said
+    # in one line (the reader's own words name the file and what is missing).
     if evaluate is not None:
-        plan_cli.run_evaluate(evaluate, weeks)
+        _readable(evaluate, "--evaluate")
+        try:
+            plan_cli.run_evaluate(evaluate, weeks)
+        except (ValueError, KeyError, UnicodeDecodeError) as e:
+            fail(f"--evaluate {evaluate}: {_why(e)}")
         return
     if history is None or not week:
-        raise typer.BadParameter("--history and --week are needed (or --evaluate)")
+        fail("--history and --week are needed (or --evaluate)")
+    monday = _date(week, "--week")
+    _readable(history, "--history")
+    if weather is not None:
+        _readable(weather, "--weather")
+    cat = _catalog(catalog)
+    try:
+        plan_cli.run_plan(cat, history, weather, monday, target, out, seeds)
+    except (ValueError, KeyError, UnicodeDecodeError) as e:
+        fail(f"--history {history} / --weather {weather}: {_why(e)}")
+
+
+def _date(text: str, option: str) -> dt.date:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r}: a date like 2026-11-23")
+
+
+def _time_of_day(text: str, option: str) -> dt.time:
+    import datetime as dt
+
+    try:
+        at = dt.time.fromisoformat(text)  # "10:30": a time of day, no date or zone
+    except ValueError:
+        fail(f"{option} {text!r}: a time of day like 10:30")
+    if at.tzinfo is not None:
+        fail(f"{option} {text!r}: a local time of day like 10:30, no zone")
+    return at
+
+
+def _one_of(value: str, choices: tuple[str, ...], option: str) -> None:
+    if value not in choices:
+        fail(f"{option} {value!r}: one of {', '.join(c for c in choices if c)}")
+
+
+def _readable(path: Path, option: str) -> None:
+    if not path.is_file():
+        fail(f"{option} {path}: no such file")
+
+
+def _why(e: Exception) -> str:
+    return f"no column {e}" if isinstance(e, KeyError) else str(e)
+
+
+def _catalog(path: Path | None) -> Catalog:
+    """The catalog JSON given (default: the sample), or one line saying why it cannot be."""
+    import json
+
     from .catalog import load_catalog
 
-    plan_cli.run_plan(load_catalog(catalog), history, weather, dt.date.fromisoformat(week),
-                      target, out, seeds)
+    if path is not None:
+        _readable(path, "--catalog")
+    try:
+        return load_catalog(path)
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        fail(f"--catalog {path}: {_why(e)}")
+
+
+def _existing_database(url: str) -> None:
+    """A SQLite journal named for reading must exist: opening one that does not would
+    create it, empty."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        fail(f"{url!r}: not a database URL (sqlite:///journal.db, postgresql+psycopg://...)")
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") \
+            and not Path(str(u.database)).is_file():
+        fail(f"{url}: no such database")
 
 
 # Technicians' and operators' commands live in their own modules and add themselves here.
 for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands, api_client_cli,
                 case_cli):
     _module.register(app)
+
+plain_help(app)  # every group, including those the modules above added
 
 if __name__ == "__main__":
     app()

@@ -442,6 +442,9 @@ def register(app: Any) -> None:
               mount: Path | None = typer.Option(None, help="the Pico's RPI-RP2 drive")) -> None:
         """Write MicroPython and the OneWindow firmware to a board, configure it, and check
         that it comes online (pass/fail table; exit 1 on failure)."""
+        from ..hub.cliutil import centre_config
+
+        centre_config(config)  # an unreadable centre.toml: one line, exit 2, before the table
         opts = Options(config, port, board, dev, role, window, micropython, wifi_ssid,
                        wifi_password, broker_host, broker_port, device_config, timeout, baud,
                        mount)

@@ -133,18 +133,16 @@ async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, 
             rng = random.Random(seed)
             sim = Simulation(runner, clock, p, sims, seed,
                              clerk_names(len(p.layout.config.windows), rng), bookings)
-            web = f"http://{LOOPBACK}:{web_port}"
-            footer = (f"大屏 hall {web}/hall · 取号机 kiosk {web}/kiosk?device=kiosk-1 · "
-                      f"主管 supervisor {web}/dashboard (admin / {password})\n"
-                      f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal "
-                      f"{db} · Ctrl-C 退出 quit")
+            footer = access_lines(f"http://{LOOPBACK}:{web_port}", password)
+            where = (f"MQTT {LOOPBACK}:{port} · 设备 {len(sims)} devices · 日志 journal {db}")
             if not live:
                 print(_banner(runner, clock, p, len(sims), port), flush=True)
                 print(footer, flush=True)
+                print(where, flush=True)
             clock.go()
             sim.start()
             deadline = time.monotonic() + minutes * 60 if minutes > 0 else None
-            view = LiveView(runner, clock, sim, console, footer) if live else None
+            view = LiveView(runner, clock, sim, console, footer, where) if live else None
             await _watch(stop, deadline, hub, sim, clock, view, console)
             await sim.stop()
     finally:
@@ -160,6 +158,14 @@ async def _run(stop: asyncio.Event, console: Console, clock: SimClock, p: Plan, 
     print(summary(clock, tally(centre, clock()), day, sim.errors,
                   [r.to_dict() for r in centre.ratings.values()], p.drill, ahead), flush=True)
     return DemoRun(day, centre, sim.errors)
+
+
+def access_lines(web: str, password: str) -> str:
+    """Where a person opens the demo's pages and how to log in: two lines that fit 80
+    columns, shown first (above the live view, or printed at once when the output is not a
+    terminal) so they are seen while the demo runs, not only after Ctrl-C."""
+    return (f"网页 web {web}  /hall  /kiosk?device=kiosk-1  /dashboard\n"
+            f"登录 login admin / {password}   ·   Ctrl-C 退出 quit")
 
 
 def _banner(runner: HubRunner, clock: SimClock, p: Plan, devices: int, port: int) -> str:

@@ -39,28 +39,33 @@ STATE_LABEL = {
 
 class LiveView:
     def __init__(self, runner: HubRunner, clock: SimClock, sim: Simulation,
-                 console: Console, footer: str) -> None:
+                 console: Console, footer: str, where: str = "") -> None:
         self.app = runner.app
         self.centre = runner.app.centre
         self.clock = clock
         self.sim = sim
         self.console = console
-        self.footer = footer
+        self.footer = footer  # the pages' addresses and login: shown first (access_lines)
+        self.where = where  # broker, devices, journal: last, the first cropped
         self.kinds = window_labels(self.centre)
 
     def render(self) -> RenderableType:
         now = self.clock()
         stats = tally(self.centre, now)
         windows, queues, calls = self._windows(now), self._queues(now), self._calls()
+        # The addresses and the login come first: a terminal of 24 lines crops the bottom
+        # of a taller view, and they are what a person needs to try the pages.
+        parts: list[RenderableType] = [Text(self.footer, style="bold")]
         if self.console.width >= 120:
             lower = Table.grid(padding=(0, 1), expand=True)
             lower.add_column(ratio=1)
             lower.add_column(width=42)
             lower.add_row(queues, calls)
-            parts: list[RenderableType] = [self._header(now, stats), windows, lower]
+            parts += [self._header(now, stats), windows, lower]
         else:
-            parts = [self._header(now, stats), windows, queues, calls]
-        parts.append(Text(self.footer, style="dim"))
+            parts += [self._header(now, stats), windows, queues, calls]
+        if self.where:
+            parts.append(Text(self.where, style="dim"))
         return Group(*parts)
 
     def _header(self, now: float, s: Tally) -> RenderableType:
