@@ -14,6 +14,7 @@
   const T = JSON.parse($("station-strings").textContent);
   const root = $("station");
   const SEAL_KEY = root.dataset.seal;
+  const INSECURE = !window.isSecureContext || !window.crypto || !crypto.subtle;
   const locale = document.documentElement.lang || "zh-CN";
   const name = (x) => (locale === "zh-TW" ? x.zh_tw || x.zh : locale.startsWith("zh") ? x.zh
     : x.en || x.zh);
@@ -97,7 +98,7 @@
     const miss = missing();
     $("missing").hidden = !miss.length;
     $("missing").textContent = miss.length ? T.missing + ": " + miss.map(name).join("、") : "";
-    $("submit").disabled = !item || !SEAL_KEY || miss.length > 0 || !photos.length
+    $("submit").disabled = INSECURE || !item || !SEAL_KEY || miss.length > 0 || !photos.length
       || !idOk($("id-number").value);
   }
   // The catalog, kept in the browser: items are looked up from it while the link is down
@@ -201,7 +202,8 @@
           r = await fetch("/station/cases", {method: "POST", body: form,
             headers: {"X-CSRF-Token": ow.csrf()}});
         } catch (err) { link("offline"); stopped = true; break; }
-        if (r.status === 401) { link("login"); stopped = true; break; }
+        // Logged out (or another account's session): kept, sent after logging in again.
+        if (r.status === 401 || r.status === 403) { link("login"); stopped = true; break; }
         if (r.status >= 500) { link("offline"); stopped = true; break; }
         link("online");
         const data = await r.json().catch(() => ({}));
@@ -248,5 +250,8 @@
     await show();
   });
 
+  // The seal and the keys need WebCrypto, which browsers give only to HTTPS pages (and
+  // to the hub's own machine): said plainly instead of failing at the first case.
+  if (INSECURE) say(T.insecure);
   show().then(drain);
 })();
