@@ -7,8 +7,9 @@ A resident books the 12:00 slot with a mobile number ([notices] reminder_minutes
 Traditional Chinese); another books the same slot with another number and cancels. The hub
 is killed (SIGKILL) before the reminder's moment and started again: the restarted hub, in a
 quiet hall (no step to ask after), sends the reminder by its timer, through SMS and the
-page, once, and journals both outcomes; nothing for the cancelled booking. Killed and
-started once more, it sends nothing again. Neither number is journaled or logged in clear.
+page, once, and journals both outcomes (the booking's page lists it); nothing for the
+cancelled booking. Killed and started once more, it sends nothing again. Neither number is
+journaled or logged in clear.
 
 No clock is faked: the centre's UTC offset is chosen so that it is 11:58 (or 11:57) local
 when the test starts, the reminder's moment (11:59:00) 20 to 80 s away."""
@@ -109,6 +110,13 @@ async def test_a_booking_reminder_goes_once_by_sms_and_page_across_hub_crashes(t
                     assert r.status_code == 200, r.text
                     await until(lambda: sum(1 for x in journal(db) if x["op"] == "book") == 3,
                                 hub=hub)
+                    # the booking's page (the notice channel "page") lists the reminder once
+                    r = await http.get("/book/notices.json", params={"code": code})
+                    assert r.status_code == 200, r.text
+                    page = r.json()
+                    forged = await http.get("/book/notices.json",
+                                            params={"code": code[:-2] + "AA"})
+                    assert forged.status_code == 400 and forged.json()["code"] == "bad_code"
             finally:
                 assert hub.stop() is not None
     log = (tmp_path / "hub.log").read_text()
@@ -117,6 +125,10 @@ async def test_a_booking_reminder_goes_once_by_sms_and_page_across_hub_crashes(t
     due = [x for x in journal(db) if x["op"] == "booking_notice"]
     assert [(x["booking"], x["occurrence"]) for x in due] == [("B0001", 0)]
     assert code == bk.short_code(bk.derive_key(secret, CENTRE), CENTRE, "B0001")
+    assert page["booking"] == "B0001" and page["state"] == "booked"
+    [shown] = page["notices"]
+    assert shown["kind"] == "booking_reminder" and code in shown["zh_TW"]
+    assert NUMBER not in json.dumps(page)
     [(dest, text)] = [(m.dest, m.text) for m in gateway.messages]
     assert dest == "86" + NUMBER
     assert text == (f"【某中心】預約提醒：{day:%Y-%m-%d} 12:00，預約碼{code}。"

@@ -9,6 +9,8 @@ scanning the QR (the kiosk's scanner types its text into a field).
                          | {item, slot, device, card}
         200 {code, qr_text, qr, item, day, time, checkin_from, checkin_to}
     POST /book/cancel    {code}                              200 {cancelled: code}
+    GET  /book/notices.json?code=   the booking's reminders shown on its page (the phone
+        page's notice channel, hub/core/reminders.py): 200 {booking, state, notices}
     GET  /kiosk/checkin[?device=KIOSK]    the kiosk's check-in page (a field for the scanner)
     POST /kiosk/checkin  {device, code}
         200 {id, number, late, appointment_at, url}   the ticket, printed on that device
@@ -53,6 +55,7 @@ from ..core import booking as bk
 from ..core import commands as c
 from ..core.model import Priority
 from ..core.rejected import Rejected
+from ..notify.dispatcher import page_notices
 from ..notify.phones import PhoneError, parse_phone
 from . import i18n, resident_id
 from .pubkit import qr_svg, ticket_url
@@ -123,6 +126,7 @@ class Booking:
             Route("/book", self.book, methods=["POST"]),
             Route("/book/slots.json", self.slots),
             Route("/book/cancel", self.cancel, methods=["POST"]),
+            Route("/book/notices.json", self.notices),
             Route("/kiosk/checkin", self.checkin_page, methods=["GET"]),
             Route("/kiosk/checkin", self.checkin, methods=["POST"]),
         ]
@@ -347,6 +351,28 @@ class Booking:
         name = bk.verify(key, self.centre.config.centre_id, code)
         await self.site.act(c.CancelBooking(name))
         return JSONResponse({"cancelled": code.strip().upper()})
+
+    # ---- the booking's page notices (reminders) ----------------------------------------
+    async def notices(self, request: Request) -> Response:
+        return await self._answer(request, self._notices)
+
+    async def _notices(self, request: Request, lang: str) -> Response:
+        key = self._key()
+        if key is None:
+            raise Refused(503, "unavailable")
+        # Asked every half minute by an open confirmation page: only the tries that fail
+        # (a guessed or forged code) count against the address, as at the kiosk.
+        self._limit(self.by_address, self._address(request))
+        code = request.query_params.get("code", "")
+        if not code.strip():
+            raise Refused(400, "no_code")
+        name = bk.verify(key, self.centre.config.centre_id, code)
+        b = self.centre.bookings.get(name)
+        if b is None:
+            raise Rejected("unknown_booking", "没有此预约 / 沒有此預約 / no such booking")
+        self.by_address.give_back(self._address(request), self.site.clock())
+        return JSONResponse({"booking": name, "state": b.state,
+                             "notices": page_notices(self.site.hub, name)})
 
     # ---- check-in at the kiosk --------------------------------------------------------
     async def checkin(self, request: Request) -> Response:

@@ -61,6 +61,18 @@
         $("d-qr").innerHTML = b.qr;  // an SVG made by the hub (segno)
         $("d-qr").dataset.text = b.qr_text;
         $("d-window").textContent = ow.fmt(OW_B.window, {from: b.checkin_from, to: b.checkin_to});
+        // With a number, the booking's reminders also come to this page while it is open
+        // (the notice channel "page": remote_notices.js shows them, with a tone).
+        if (body.phone && window.owNotices) {
+          const poll = async () => {
+            try {
+              const r = await fetch("/book/notices.json?code=" + encodeURIComponent(b.code));
+              if (r.ok) window.owNotices(await r.json());
+            } catch (e) { /* offline a moment: the next poll */ }
+          };
+          setInterval(poll, 30000);
+          document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
+        }
       } catch (e) {
         show($("error"), e.message);
         const next = (e.data && e.data.next) || [];
