@@ -6,6 +6,7 @@ the day's close while the case is held, and all of it in the snapshot."""
 
 import copy
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ PHONE = "p1.sealed-number"
 
 
 def catalog() -> Catalog:
-    data = copy.deepcopy(SMALL)
+    data: dict[str, Any] = copy.deepcopy(SMALL)
     data["window_kinds"].append({"id": "pickup", "zh": "取件窗口", "en": "Pick-up window"})
     data["items"].append({"id": "PICK", "line": "civ", "zh": "领取办结证照", "en": "Pick-up",
                           "kind": "instant", "minutes": 2, "window_kinds": ["pickup"]})
