@@ -21,12 +21,14 @@ from onewindow.hub.core import commands as c
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import Registry
+from onewindow.hub.notify.channel import PhoneRef
+from onewindow.hub.notify.phones import parse_phone
 from onewindow.hub.store.api_clients import ApiClientError, ApiClients, end_of_day, parse_scopes
 from onewindow.hub.store.schema import api_clients as table
 from onewindow.hub.web.api import PREFIX
 from onewindow.hub.web.ratelimit import Limiter, Rate
 
-from .api_env import at, bearer, credential, make
+from .api_env import VAULT, at, bearer, credential, make
 
 PHONE = "13812345678"
 
@@ -270,7 +272,8 @@ def test_book_and_cancel(env):
     assert s["day"] == "20261124" and s["slots"][0]["free"] > 0
     slot = s["slots"][0]["slot"]
     r = env.client.post(f"{PREFIX}/bookings", json={"item": "SOC-001", "slot": slot,
-                                                    "phone": PHONE}, headers=env.h)
+                                                    "phone": PHONE, "lang": "zh-TW"},
+                        headers=env.h)
     assert r.status_code == 201, r.text
     got = r.json()
     assert got["day"] == "2026-11-24" and got["time"] == "09:00"
@@ -288,6 +291,9 @@ def test_book_and_cancel(env):
     assert [b["via"] for b in mine] == ["api:city", "api:city"]
     assert PHONE not in str(records(env))  # only its keyed hash
     assert mine[0]["resident"].startswith("ph:")
+    # the number sealed for the booking's reminders, in the resident's language
+    assert mine[0]["phone"].startswith("p1.") and mine[0]["lang"] == "zh-TW"
+    assert VAULT.open(PhoneRef(mine[0]["phone"])) == parse_phone(PHONE)
 
 
 @pytest.mark.parametrize("body,status,code", [
@@ -298,6 +304,8 @@ def test_book_and_cancel(env):
      400, "bad_field"),
     ({"item": "NOPE", "slot": "web/social/20261124/0900", "phone": PHONE}, 404,
      "unknown_item"),
+    ({"item": "SOC-001", "slot": "web/social/20261124/0900", "phone": PHONE, "lang": "fr"},
+     400, "bad_field"),
     ({"item": "SOC-001", "slot": "web/social/20261122/0900", "phone": PHONE}, 409,
      "past_day"),
     ({"item": "SOC-001", "slot": "web/social/0900", "phone": PHONE}, 400,

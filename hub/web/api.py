@@ -417,15 +417,22 @@ class Api:
         key = self.booking._key()
         if key is None:
             raise Refused(503, "unavailable", headers={"Retry-After": "3600"})
-        body = await self.body(request, {"item": str, "slot": str, "phone": str})
+        body = await self.body(request, {"item": str, "slot": str, "phone": str, "lang": str})
         for name in ("item", "slot", "phone"):
             if name not in body:
                 raise ApiError(400, "bad_field", field=name, why="required")
+        resident_lang = body.pop("lang", "zh-CN")
+        if resident_lang not in LANG_PARAM:
+            raise ApiError(400, "bad_field", field="lang", why="zh-CN, zh-TW or en")
         centre = self.site.hub.centre
         if centre.catalog.item(body["item"]) is None:
             raise ApiError(404, "unknown_item")
+        # As the booking page: the number's keyed hash is the resident, the number sealed
+        # (never in clear) is the booking's contact for its reminders, in the resident's
+        # language.
         resident = self.booking._resident(request, body, lang)
-        await self.act(client, c.Book(body["item"], body["slot"], resident))
+        await self.act(client, c.Book(body["item"], body["slot"], resident,
+                                      self.booking._sealed(body), resident_lang))
         b = max((b for b in centre.bookings.values() if b.resident == resident
                  and b.item == body["item"] and b.state == BOOKED),
                 key=lambda b: int(b.code[1:]))

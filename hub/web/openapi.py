@@ -179,8 +179,14 @@ def schemas() -> dict[str, Any]:
                                     "description": "a slot's name from GET /api/v1/slots"},
                            "phone": {"type": "string", "minLength": 1, "maxLength": 32,
                                      "description": "the resident's mainland mobile number: "
-                                     "only its keyed hash is kept (one booking per resident, "
-                                     "item and day, as on the booking page)"}}},
+                                     "its keyed hash is the resident (one booking per "
+                                     "resident, item and day, as on the booking page), the "
+                                     "number is kept only sealed, for the booking's "
+                                     "reminders"},
+                           "lang": {"type": "string", "enum": list(LANGS),
+                                    "default": "zh-CN",
+                                    "description": "the resident's language for the "
+                                                   "reminders"}}},
         "Booking": {"type": "object", "required": [
             "code", "qr_text", "item", "day", "time", "checkin_from", "checkin_to"],
             "properties": {
