@@ -282,7 +282,13 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
                                       "ahead and take numbers by phone (hub/sim/bookings.py)"),
         days: int = typer.Option(1, min=1, help="a day: run this many working days from "
                                  "--day, residents sent away for materials coming back "
-                                 "(hub/sim/prereview.py); the last is shown")
+                                 "(hub/sim/prereview.py); the last is shown"),
+        admission: bool = typer.Option(False, "--admission", help="a day at --load times "
+                                       "the centre's capacity, admission control off, warn "
+                                       "and stop (hub/sim/admission.py)"),
+        load: float = typer.Option(1.2, help="--admission: arrivals relative to capacity"),
+        stop_quantile: float = typer.Option(0.6, help="--admission: the quantile of the "
+                                            "wait stop judges on (0.1..0.9)")
         ) -> None:
     """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
     or months of synthetic history in a hub journal."""
@@ -306,7 +312,11 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
              "--target-p90 more than 0")
     cat = _catalog(catalog)
     w = Weather(rain=weather == "rain", temp_c=temp)
-    if history:
+    if admission:
+        if not 0 < load <= 10 or not 0.1 <= stop_quantile <= 0.9:
+            fail("--load more than 0 (at most 10), --stop-quantile from 0.1 to 0.9")
+        s.admission_figure(cat, d, windows, load, seed, stop_quantile)
+    elif history:
         s.history(cat, db, first, months, layout, windows, seed, csv_dir)
     elif compare:
         s.compare(cat, d, w, min_windows, max_windows, seeds, scale, s.Targets(target_p90))

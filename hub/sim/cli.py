@@ -198,3 +198,36 @@ def history(catalog: Catalog, db: str, start: dt.date, months: int, name: str, w
         csv_dir.mkdir(parents=True, exist_ok=True)
         write_csv(days, csv_dir / "arrivals_daily.csv", csv_dir / "arrivals_halfhour.csv")
         console.print(f"counts → {csv_dir}/arrivals_daily.csv, arrivals_halfhour.csv")
+
+
+def admission_figure(catalog: Catalog, d: dt.date, windows: int, load: float, seed: int,
+                     stop_quantile: float) -> list[tuple[str, DayMetrics]]:
+    """Issue 16's figure: one day with `load` times the centre's capacity arriving, the
+    same residents with admission control off, warn and stop (judged on `stop_quantile`
+    of the wait, and for comparison on the slow end, 0.9). The real excess is what "off"
+    leaves waiting at closing: the residents the windows did not reach."""
+    from ..forecast import admission as adm
+    from .admission import capacity, overloaded_day
+
+    cap = capacity(catalog, windows, d, seed)
+    rows = [(mode, overloaded_day(catalog, windows, d, mode, load, seed, cap, stop_quantile))
+            for mode in ("off", "warn", "stop")]
+    if stop_quantile != adm.HIGH:
+        rows.append((f"stop q={adm.HIGH:g}", overloaded_day(catalog, windows, d, "stop", load,
+                                                            seed, cap, adm.HIGH)))
+    off = rows[0][1]
+    t = Table(title=f"{d} · {windows} windows · {load:.0%} of capacity ({cap} residents "
+                    f"reach a window by closing when the queue never empties) · stop judged "
+                    f"on the {stop_quantile:g} quantile of the wait")
+    for col in ("mode", "arrivals", "served", "turned away", "left warned",
+                "waiting at closing", "served after closing"):
+        t.add_column(col, justify="right")
+    for name, m in rows:
+        t.add_row(name, f"{m.visits:.0f}", f"{m.served:.0f}", f"{m.turned_away:.0f}",
+                  f"{m.left_warned:.0f}", f"{m.waiting_at_close:.0f}",
+                  f"{m.served_after_close:.0f}")
+    console.print(t)
+    console.print(f"real excess (left waiting at closing without admission control): "
+                  f"{off.waiting_at_close:.0f}; stop turned away "
+                  f"{rows[2][1].turned_away:.0f}")
+    return rows

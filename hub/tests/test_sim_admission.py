@@ -102,3 +102,20 @@ def test_the_judging_quantile_of_each_mode_and_bad_ones():
     for bad in (0.0, 0.95, True, "0.5"):
         with pytest.raises(ValueError):
             adm.quantile_for("stop", bad)  # type: ignore[arg-type]
+
+
+def test_onewindow_sim_admission_prints_the_figure_and_refuses_bad_settings():
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app
+
+    run = CliRunner().invoke
+    r = run(app, ["sim", "--admission", "--day", "2026-11-25", "--windows", "2",
+                  "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    assert "real excess (left waiting at closing without admission control)" in r.output
+    modes = [line.split("│")[1].strip() for line in r.output.splitlines()
+             if line.count("│") == 8]
+    assert modes == ["off", "warn", "stop", "stop q=0.9"], r.output
+    bad = run(app, ["sim", "--admission", "--stop-quantile", "0.95"])
+    assert bad.exit_code != 0 and "--stop-quantile" in bad.output
