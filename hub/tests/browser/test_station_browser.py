@@ -196,3 +196,4 @@ def test_three_cases_kept_while_cut_off_arrive_once_each(station_hub, browser_co
     expect(page.locator("#cases tbody tr")).to_have_count(3)
     expect(page.locator("#cases tbody")).to_contain_text("H0001")
     expect(page.locator("#pending")).to_have_text("0")
+    expect(page.locator('#cases td.state[data-state="open"]')).to_have_text(["办理中"] * 3)

@@ -237,7 +237,9 @@
       $("pending").textContent = String(data.pending);
       $("cases").tBodies[0].replaceChildren(...data.cases.map((k) => el("tr",
         {"data-case": k.case}, el("td", {}, k.case), el("td", {}, name(k)),
-        el("td", {}, k.due_day || ""), el("td", {}, k.batch ? T.handed + " " + k.batch : T.held))));
+        el("td", {}, k.due_day || ""),
+        el("td", {class: "state", "data-state": k.state}, T["st_" + k.state] || k.state),
+        el("td", {}, k.batch ? T.handed + " " + k.batch : T.held))));
     } catch (e) { link("offline"); }
   }
   $("handover").addEventListener("click", async () => {
