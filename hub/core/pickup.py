@@ -66,7 +66,7 @@ class CaseContact(c.Command):
 
     op: ClassVar[str] = "case_contact"
     case: str
-    phone: str
+    phone: str | None  # None: removed by a purge (hub/store/retention.py) after the case
     lang: str = "zh-CN"
 
 
@@ -152,7 +152,8 @@ def case_contact(state: CentreState, cmd: CaseContact, now: float) -> list[Effec
 
     if cmd.lang not in LANGS:
         raise Rejected("bad_field", f"lang {cmd.lang!r}: one of {', '.join(LANGS)}")
-    if not isinstance(cmd.phone, str) or not cmd.phone.startswith("p1."):
+    if cmd.phone is not None and (not isinstance(cmd.phone, str)
+                                  or not cmd.phone.startswith("p1.")):
         raise Rejected("bad_field", "phone: not a sealed number")
     case = state.cases.get(cmd.case)
     if case is None or case.state == "closed":

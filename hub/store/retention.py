@@ -20,7 +20,9 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
   beside the ticket in snapshots): removed once the ticket's day is `resident_days` old,
   with the take's resident token (a keyed hash of the number) under the rule above. They
   serve the ticket's notices only, which ended with its day. Likewise a booking's sealed
-  number (`phone` in `book` records: its reminders), once the booking's day is that old.
+  number (`phone` in `book` records: its reminders), once the booking's day is that old,
+  and the number given for a promised case's notices (`phone` in `case_contact` records),
+  once the record's day is that old and the case is no longer in progress.
 * Documents (hub/store/files.py): a ticket's photos and PDFs are deleted `materials_days`
   after its day, or, when the ticket became a promised item (case), that long after the
   case closed; never while the case is open.
@@ -199,6 +201,20 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
             day = str(b.get("slot", "")).rsplit("/", 2)[-2:-1]
             if b.get("phone") and day and day[0] < cut:
                 out.phone_set.add(b.pop("phone"))
+                out.rewrite[pos] = b
+        # A case's contact (hub/core/pickup.py CaseContact: the number given for its
+        # notices, sealed): it serves the case's notices, which end with the case, so it is
+        # removed once the case is closed (or gone) and the record's day is past
+        # retention; never while the case is in progress. Replay keeps the contact, with
+        # no number (page notices only), as the rewritten snapshots hold it.
+        in_progress = {k.id for k in cases if k.state != "closed"}
+        for pos, body in conn.execute(select(journal.c.pos, journal.c.body).where(
+                journal.c.op == "case_contact", journal.c.ts < res_ts,
+                journal.c.body.like('%"phone"%'))):
+            b = out.rewrite.get(pos) or json.loads(body)
+            if b.get("phone") and b.get("case") not in in_progress:
+                out.phone_set.add(b["phone"])
+                b["phone"] = None
                 out.rewrite[pos] = b
         # A resident's comment on a rating is free text (it may hold a name or a number):
         # blanked like a token once its day is past retention; the score stays.
