@@ -281,3 +281,12 @@ def test_pick_up_by_card_and_hand_over_signed_by_the_card(env):
     # the third tap: nothing left to hand over, the usual look-up
     leaf, body = device(env, "node-7", 4, "card", resident=CARD)
     assert leaf == "res" and body["type"] == "card"
+
+
+def test_the_kiosks_pick_up_screen(env):
+    page = env.client.get("/kiosk/pickup?device=kiosk-1&lang=zh_CN")
+    assert page.status_code == 200 and 'id="pickup-form"' in page.text
+    assert "kiosk_pickup.js" in page.text
+    assert env.client.get("/kiosk/pickup?device=kp-1").status_code == 400  # not a kiosk
+    home = env.client.get("/kiosk?device=kiosk-1&lang=zh_CN")
+    assert 'href="/kiosk/pickup"' in home.text and "领取办结材料" in home.text

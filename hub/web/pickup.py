@@ -2,6 +2,7 @@
 pick-up ticket at the kiosk (统一窗口出件), the slip of a case returned for correction, and
 the window's hand-over.
 
+    GET  /kiosk/pickup[?device=KIOSK]       the kiosk's pick-up screen (a field for the code)
     POST /kiosk/pickup  {device, code}      the case code from the slip or the phone page
         200 {state: "ready", id, number, url, windows, cases}  a pick-up ticket, printed
             on that kiosk; it goes to the pick-up window(s) (`[pickup] item`)
@@ -53,6 +54,7 @@ from .site import Site
 log = logging.getLogger("onewindow.hub.web")
 
 KIOSK_ROLES = ("kiosk", "box")
+KIOSK_COOKIE = "ow_kiosk"  # the kiosk's device id (hub/web/kiosk.py sets it)
 # Case-code tries per client address: a burst of 10, then 6 a minute; successes are given
 # back, so only wrong codes count.
 CODE_LIMIT = LimitRate(10, 6.0)
@@ -111,7 +113,8 @@ class Pickups:
 
     def routes(self) -> list[BaseRoute]:
         staff = getattr(self.site, "staff", None)
-        out: list[BaseRoute] = [Route("/kiosk/pickup", self.kiosk, methods=["POST"])]
+        out: list[BaseRoute] = [Route("/kiosk/pickup", self.kiosk_page, methods=["GET"]),
+                                Route("/kiosk/pickup", self.kiosk, methods=["POST"])]
         if staff is not None:
             g = staff.guard
             out += [Route("/console/pickup/handover", g("console")(self.handover),
@@ -147,6 +150,16 @@ class Pickups:
         return body
 
     # ---- the kiosk -----------------------------------------------------------------------
+    async def kiosk_page(self, request: Request) -> Response:
+        """The kiosk's pick-up screen: a field for the case code (typed, or the slip's QR
+        read by the scanner as keystrokes). `?device=` or the kiosk's cookie."""
+        dev = request.query_params.get("device") or request.cookies.get(KIOSK_COOKIE)
+        d = self.site.hub.registry.get(dev or "")
+        if d is None or d.spec.role not in KIOSK_ROLES:
+            return self.site.render(request, "public/kiosk_error.html", status=400,
+                                    device=request.query_params.get("device", ""))
+        return self.site.render(request, "public/kiosk_pickup.html", device=dev)
+
     async def kiosk(self, request: Request) -> Response:
         return await self._answer(self._kiosk, request)
 
