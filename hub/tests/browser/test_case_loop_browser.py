@@ -7,14 +7,15 @@ console while the window's node uploads the captured page (高拍仪) and the re
 mobile number is given for the case (sealed at once); the case is routed to the item's
 department and the back office returns it for one catalog material with a reason; the
 resident's phone page (a second browser) shows the state, the material and the reason,
-and the "returned for material" notice; the hub restarts; the material is corrected
-(resubmitted) and the case approved; the page shows "ready" at the pick-up window and the
-notice; a stranger's card gets no pick-up ticket; the resident's card does, at the kiosk
-(printed there), and it goes to the pick-up window, whose clerk calls it in the console;
-a stranger's card cannot sign the hand-over off, the resident's card does: the case is
-closed with the time. Every step is in the journal in order, each notice once; the
-state survives a second restart; the month's staff report counts the case accepted,
-returned and closed.
+and the "returned for material" notice, and the kiosk's pick-up screen, given the case
+code, prints the correction slip (a mistyped code refused); the hub restarts; the
+material is corrected (resubmitted) and the case approved; the page shows "ready" at the
+pick-up window and the notice; a stranger's card gets no pick-up ticket; the resident's
+card does, at the kiosk (printed there), and it goes to the pick-up window, whose clerk
+calls it in the console; a stranger's card cannot sign the hand-over off, the resident's
+card does: the case is closed with the time. Every step is in the journal in order, each
+notice once; the state survives a second restart; the month's staff report counts the
+case accepted, returned and closed.
 
 The back office's steps are its /cases API (the page's own actions), called from the
 back-office user's logged-in browser page."""
@@ -192,6 +193,16 @@ def test_one_promised_case_front_to_back_to_pick_up(web_hub, chromium, tmp_path)
         expect(resident.locator("#case-code")).to_have_text(pickup.case_code(key, CENTRE,
                                                                              case))
         shot(resident, "case_loop_phone_returned")
+        # the resident brings the slip to the kiosk: its code prints the correction slip
+        kiosk_page = phone_ctx.new_page()
+        kiosk_page.goto(f"{web_hub.url}/kiosk/pickup?device=kiosk-1&lang=zh_CN")
+        kiosk_page.fill("#code", "WRONG-" + pickup.case_code(key, CENTRE, case)[-8:])
+        kiosk_page.click("#pickup-btn")
+        expect(kiosk_page.locator("#p-error")).to_contain_text("取件码无效")
+        kiosk_page.fill("#code", pickup.case_code(key, CENTRE, case))
+        kiosk_page.click("#pickup-btn")
+        expect(kiosk_page.locator("#p-materials li")).to_have_text([material])
+        shot(kiosk_page, "case_loop_kiosk_returned")
 
         # 3. the hub restarts: the case and its notice are as they were, nothing resent
         web_hub.restart()
