@@ -3,45 +3,42 @@ clerk's console. The catalog's static `related` list first, then the items resid
 did together: one resident token's tickets on one day and a ticket's extra items, counted
 over the last weeks of the history tables (hub/store/trips.py) and today's tickets.
 
-The history counts change only when a day closes: they are read once a day. Today's come
-from the core's tickets on each ask (a few hundred at most).
+The history counts change only when a day closes: they are read once a day, in a worker
+thread (daily.py). Today's come from the core's tickets on each ask.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
 from typing import Any
 
 from ..core.catalog import Item
 from ..store import trips
+from .daily import DailyRead
 from .site import Site
 
-log = logging.getLogger("onewindow.hub")
 MAX_LEARNED = 3  # co-occurring items offered beyond the catalog's list
 
 
 class Related:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self._past: tuple[dt.date | None, Counter[tuple[str, str]]] = (None, Counter())
+        # read once a day in a worker thread (daily.py): ~0.6 s for 8 weeks of a busy
+        # centre's tables, which the hub's loop must not wait for
+        self.past = DailyRead(self._load, "co-occurring items")
 
-    def _history(self) -> Counter[tuple[str, str]]:
+    def _load(self, today: dt.date) -> Counter[tuple[str, str]]:
         journal = self.site.port.journal
         if journal is None:  # no journal (unit tests of the pages)
             return Counter()
+        first = (today - dt.timedelta(weeks=trips.COOCCUR_WEEKS)).strftime("%Y%m%d")
+        last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
+        return trips.cooccurrence(journal.engine, first, last)
+
+    def _history(self) -> Counter[tuple[str, str]]:
         centre = self.site.hub.centre
-        today = centre.local_date(self.site.clock())
-        if self._past[0] != today:
-            first = (today - dt.timedelta(weeks=trips.COOCCUR_WEEKS)).strftime("%Y%m%d")
-            last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
-            try:
-                self._past = (today, trips.cooccurrence(journal.engine, first, last))
-            except Exception as e:  # storage away: the catalog's list still stands
-                log.warning("co-occurring items not read: %s", e)
-                return Counter()
-        return self._past[1]
+        return self.past.get(centre.local_date(self.site.clock())) or Counter()
 
     def _today(self) -> Counter[tuple[str, str]]:
         groups: dict[str, set[str]] = {}

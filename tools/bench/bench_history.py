@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from ...hub.store import db
+from ...hub.store import db, trips
 from ...hub.store import history as h
 
 CLERKS = [f"clerk{n}" for n in range(1, 13)]
@@ -64,10 +64,17 @@ def fill(engine, days: list[dt.date], per_day: int, seed: int = 14) -> tuple[int
             window = rng.randrange(1, 31)
             state = "done" if rng.random() < 0.95 else "no_show"
             tid = f"{key}-{'AB'[i % 2]}{i:03d}"
+            # pre-review (0006): a resident token on 20 % (of 5,000 residents: repeat
+            # visits happen), a kiosk review on 35 %, 3 % returned for materials
             tickets.append({"id": tid, "day": key, "item": rng.choice(ITEMS),
                             "priority": "normal", "state": state, "issued_at": issued,
                             "first_call_at": issued + wait * 60, "window": window,
-                            "wait_min": wait, "one_window": rng.random() < 0.9})
+                            "wait_min": wait, "one_window": rng.random() < 0.9,
+                            "resident": (f"tok{rng.randrange(5000)}" if rng.random() < 0.2
+                                         else None),
+                            "review": "complete" if rng.random() < 0.35 else None,
+                            "returned": "SOC-1.0" if rng.random() < 0.03 else "",
+                            "extra_items": rng.choice(ITEMS) if rng.random() < 0.1 else ""})
             if state == "done":
                 start = issued + wait * 60
                 clerk = CLERKS[window % len(CLERKS)]
@@ -185,6 +192,16 @@ def run_queries(engine, days: list[dt.date], runs: int) -> list[tuple[str, float
         ("report: a month's facts (onewindow report, a CLI)",
          *timed(lambda: hist.report_rows(*month), max(10, runs // 10))),
         ("the whole year's summary", *timed(lambda: hist.summary(*year), runs)),
+        # pre-review that counts (hub/store/trips.py): the report's and the dashboard's,
+        # and the related items' co-occurrence: the pages read these once a day in a
+        # worker thread (hub/web/daily.py), never on the hub's loop
+        ("report: a month's pre-review, one trip, repeats",
+         *timed(lambda: trips.prereview_summary(engine, *month), max(10, runs // 10))),
+        ("dashboard: last 30 days' pre-review (once a day)",
+         *timed(lambda: trips.prereview_summary(engine, *d30), max(10, runs // 10))),
+        ("多问一句: 8 weeks' co-occurrence (once a day)",
+         *timed(lambda: trips.cooccurrence(engine, k(last - dt.timedelta(weeks=8)), k(last)),
+                max(10, runs // 10))),
     ]
     return rows
 
