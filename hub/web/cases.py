@@ -48,8 +48,9 @@ REASON_MAX = 200  # characters: a reason is a line in the journal, not a documen
 MATERIALS_MAX = 50
 STATE_ORDER = {"returned": 0, "open": 1, "ready": 2, "closed": 3}  # what needs work first
 FLAG_ORDER = {"overdue": 0, "due_soon": 1, "uncollected": 2}
-QUEUE_PAGE = 100  # cases in progress per page of a queue
+QUEUE_PAGE = 50  # cases in progress per page of a queue (each row has its own form)
 ARCHIVE_PAGE = 50  # archived cases per page
+WATCH_LISTED = 10  # cases named per department and flag in the deadlines section
 ARCHIVE_DAYS = 30  # the closed list's default range: the last 30 days
 
 
@@ -196,7 +197,11 @@ class Cases:
             d = out.setdefault(dept, {
                 "department": dept, "name": text(centre.catalog.departments.get(dept), lang,
                                                  dept),
-                "overdue": [], "due_soon": [], "uncollected": []})
+                "overdue": [], "due_soon": [], "uncollected": [],
+                "counts": dict.fromkeys(FLAG_ORDER, 0)})
+            d["counts"][w.flag] += 1
+            if len(d[w.flag]) >= WATCH_LISTED:
+                continue  # counted, not listed: the queue has them all, most pressing first
             item = centre.catalog.items.get(w.item)
             d[w.flag].append({"case": w.case, "due_day": w.due_day, "days": w.days,
                               "state": w.state,

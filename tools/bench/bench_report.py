@@ -270,6 +270,22 @@ BENCHES: tuple[Bench, ...] = (
               for what in ("dashboard: last 30 days", "report: a month's summary",
                            "report: a month's ratings by clerk")),
         timeout=1800),
+    Bench(
+        "cases", "The back office's case pages with a year of cases",
+        ("onewindow.tools.bench.bench_cases",),
+        "A year of promised cases (250 working days of 200, the sample catalog's promised "
+        "items and 12 departments) written through History.write as the day closes write "
+        "them, the unfinished ones in the core's memory; the staff pages of the real web "
+        "app in process (TestClient, logged in), each timed 200 times: a department's queue "
+        "as its back office sees it, a supervisor's (one department, all), one case's page "
+        "(archived, in memory), and a department's closed list's SQL alone.",
+        tuple(Target(f"{what} p99 ≤ 50 ms", rf"{row}[^\n]*p99 ([\d.]+)", 50.0)
+              for what, row in (("department queue", "department queue: GET /cases as"),
+                                ("case page, archived", r"case page: GET /cases/\{case\}, "
+                                                        "archived"),
+                                ("case page, in memory", r"case page: GET /cases/\{case\}, "
+                                                         "in memory"))),
+        timeout=1800),
 )
 
 
