@@ -167,7 +167,8 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
                 workdays=frozenset(centre.get("workdays", ())),
                 hours=_hours(data.get("hours", {})),
                 booking=booking_rules,
-                pickup_item=_pickup(data.get("pickup", {})),
+                pickup_item=_pickup(data.get("pickup", {}))[0],
+                pickup_uncollected_days=_pickup(data.get("pickup", {}))[1],
             ),
             devices=devices,
             catalog_path=catalog,
@@ -310,19 +311,25 @@ def _notices(table: Any) -> NoticeSettings:
     return NoticeSettings(rules, signature, attempts, cfg)
 
 
-def _pickup(table: Any) -> str:
+def _pickup(table: Any) -> tuple[str, int]:
     """[pickup] `item`: the catalog item whose tickets are pick-up tickets (统一窗口出件):
     the kiosk issues one for a ready case (by case code or card), and it goes to the
-    windows whose skills hold that item (hub/core/pickup.py). Absent: no pick-up tickets."""
+    windows whose skills hold that item (hub/core/pickup.py). Absent: no pick-up tickets.
+    `uncollected_days` (1..365, default 7): a ready result waiting this long is listed at
+    the pick-up window's console."""
     if not isinstance(table, dict):
         raise ConfigError("[pickup] must be a table")
-    unknown = set(table) - {"item"}
+    unknown = set(table) - {"item", "uncollected_days"}
     if unknown:
-        raise ConfigError(f"[pickup]: unknown key(s) {', '.join(sorted(unknown))}; known: item")
+        raise ConfigError(f"[pickup]: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                          "item, uncollected_days")
     item = table.get("item", "")
     if not isinstance(item, str):
         raise ConfigError("[pickup] item: a catalog item id (a string)")
-    return item
+    days = table.get("uncollected_days", 7)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+        raise ConfigError("[pickup] uncollected_days: a whole number of days 1..365")
+    return item, days
 
 
 def _booking(table: Any) -> tuple[BookingRules, Any]:

@@ -58,3 +58,6 @@ class CentreConfig:
     # [pickup] item: the catalog item of pick-up tickets (统一窗口出件, hub/core/pickup.py);
     # "" when the centre hands results out without them.
     pickup_item: str = ""
+    # [pickup] uncollected_days: a ready result not collected for this many days is listed
+    # at the pick-up window's console (统一窗口出件: uncollected results).
+    pickup_uncollected_days: int = 7

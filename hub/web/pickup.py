@@ -11,6 +11,10 @@ the window's hand-over.
         409 case_not_ready (at the back office; `due_day` said), pickup_exists (the
             ticket number), no_pickup (the centre has no [pickup] item)
         400 no_code / bad_code (forged or mistyped), 403 unknown_device, 429 rate_limited
+    GET  /console/pickup/state?window=N      the console's case desk: the cases of the pick-up
+        ticket at the window (to hand over), the cases it accepted today (to give the
+        resident's number), and at a pick-up window the results uncollected for
+        `[pickup] uncollected_days` (default 7) or more
     POST /console/pickup/handover  {case}   the clerk of the window calling or serving the
         case's pick-up ticket hands the result over: `handed_over` by the clerk
     POST /console/pickup/phone  {case, phone, lang}  the resident's mobile number for the
@@ -40,7 +44,7 @@ from ...protocol import ow_protocol as proto
 from ...protocol.ow_device import CMD
 from ..app.tickets import BOARD_MAX_PAYLOAD, PRINT_TTL, slip_chinese
 from ..core import commands as c
-from ..core import pickup
+from ..core import pickup, ratings
 from ..core.model import Case
 from ..core.rejected import Rejected
 from ..devices import Publish
@@ -117,7 +121,8 @@ class Pickups:
                                 Route("/kiosk/pickup", self.kiosk, methods=["POST"])]
         if staff is not None:
             g = staff.guard
-            out += [Route("/console/pickup/handover", g("console")(self.handover),
+            out += [Route("/console/pickup/state", g("console")(self.desk), methods=["GET"]),
+                    Route("/console/pickup/handover", g("console")(self.handover),
                           methods=["POST"]),
                     Route("/console/pickup/phone", g("console")(self.phone),
                           methods=["POST"])]
@@ -245,6 +250,47 @@ class Pickups:
                           "at a window first")
         return n
 
+    async def desk(self, request: Request, s: Any) -> Response:
+        return await self._answer(self._desk, request, s)
+
+    async def _desk(self, request: Request, s: Any) -> Response:
+        """The console's case desk for window `n`: the cases of the pick-up ticket it is
+        calling or serving (to hand over), the cases it accepted today still in progress
+        (to give the resident's number for notices: `phone` says whether one is kept, never
+        which), and at a pick-up window the results uncollected for `[pickup]
+        uncollected_days` or more."""
+        centre = self.site.hub.centre
+        n = self._window(s, {"window": request.query_params.get("window")})
+        w = centre.windows[n]
+        now = self.site.clock()
+        t = centre.tickets.get(w.ticket) if w.ticket else None
+        handing = [case_view(self.site, centre.cases[k], holder=False)
+                   for k in pickup.cases_of_ticket(centre, w.ticket or "")
+                   if k in centre.cases]
+        accepted = []
+        for k in centre.cases.values():
+            kt = centre.tickets.get(k.ticket)
+            if k.state != "closed" and kt is not None and ratings.served_window(kt) == n:
+                contact = centre.contacts.get(k.ticket)
+                accepted.append({**case_view(self.site, k, holder=False),
+                                 "phone": contact is not None and contact.phone is not None})
+        item = centre.config.pickup_item
+        uncollected = []
+        if item and n in pickup.pickup_windows(centre, item):
+            days = centre.config.pickup_uncollected_days
+            today = centre.local_date(now)
+            for k in centre.cases.values():
+                if k.state == "ready" and k.ready_at is not None:
+                    waited = (today - centre.local_date(k.ready_at)).days
+                    if waited >= days:
+                        uncollected.append({**case_view(self.site, k, holder=False),
+                                            "ready_day": centre.local_date(
+                                                k.ready_at).isoformat(), "days": waited})
+            uncollected.sort(key=lambda r: -r["days"])
+        return JSONResponse({"window": n, "ticket": t.number if t is not None else None,
+                             "handing": handing, "accepted": accepted,
+                             "uncollected": uncollected})
+
     async def handover(self, request: Request, s: Any) -> Response:
         return await self._answer(self._handover, request, s)
 
@@ -273,6 +319,13 @@ class Pickups:
             raise Refused(503, "no_vault", "本中心未启用短信通知 / notices by SMS are not set "
                           "up at this hub")
         case_id, lang = body.get("case"), body.get("lang", "zh-CN")
+        n = self._window(s, body)
+        centre = self.site.hub.centre
+        case = centre.cases.get(case_id) if isinstance(case_id, str) else None
+        t = centre.tickets.get(case.ticket) if case is not None else None
+        if t is None or ratings.served_window(t) != n:  # given at acceptance, at the window
+            raise Refused(409, "not_at_window", f"该承诺件不是今天在{n}号窗口受理的 / case "
+                          f"{case_id} was not accepted at window {n} today")
         try:
             phone = parse_phone(body.get("phone", ""))
         except PhoneError as e:

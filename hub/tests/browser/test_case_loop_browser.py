@@ -3,22 +3,22 @@ Chromium and over MQTT against a real hub process and Mosquitto:
 
 a resident taps their ID card at the kiosk (the node's `take` with the card's resident
 token) for a promised item; the clerk at window 1 calls, serves and completes it in the
-console while the window's node uploads the captured page (高拍仪) and the resident's
-mobile number is given for the case (sealed at once); the case is routed to the item's
-department and the back office returns it for one catalog material with a reason; the
-resident's phone page (a second browser) shows the state, the material and the reason,
-and the "returned for material" notice, and the kiosk's pick-up screen, given the case
-code, prints the correction slip (a mistyped code refused); the hub restarts; the
+console while the window's node uploads the captured page (高拍仪), and gives the resident's
+mobile number for the case in the console's case desk (sealed at once); the case is routed
+to the item's department and the back office returns it for one catalog material with a
+reason; the resident's phone page (a second browser) shows the state, the material and the
+reason, and the "returned for material" notice, and the kiosk's pick-up screen, given the
+case code, prints the correction slip (a mistyped code refused); the hub restarts; the
 material is corrected (resubmitted) and the case approved; the page shows "ready" at the
 pick-up window and the notice; a stranger's card gets no pick-up ticket; the resident's
 card does, at the kiosk (printed there), and it goes to the pick-up window, whose clerk
 calls it in the console; a stranger's card cannot sign the hand-over off, the resident's
 card does: the case is closed with the time. Every step is in the journal in order, each
-notice once; the state survives a second restart; the month's staff report counts the
-case accepted, returned and closed.
+notice once; the state survives a second restart; the month's staff report counts the case
+accepted, returned and closed.
 
-The back office's steps are its /cases API (the page's own actions), called from the
-back-office user's logged-in browser page."""
+The back office's steps are its /cases API (the page's own actions), called from the back-
+office user's logged-in browser page."""
 
 from __future__ import annotations
 
@@ -167,9 +167,16 @@ def test_one_promised_case_front_to_back_to_pick_up(web_hub, chromium, tmp_path)
         upload_page(web_hub.url, case)  # the captured page (高拍仪) travels with the case
         clerk.click("#act-complete")
         expect(clerk.locator("#win-state")).to_have_text("空闲")
-        # the resident's mobile number for the case's notices, given at acceptance
-        got = post(clerk, "/console/pickup/phone", {"case": case, "phone": "13812345678"})
-        assert got["status"] == 200 and got["body"]["phone"] == "138****5678", got
+        # the resident's mobile number for the case's notices, given at acceptance in the
+        # console's case desk (sealed at the hub; the page hears it back masked)
+        expect(clerk.locator("#desk-case option")).to_have_count(1)
+        clerk.fill("#desk-phone", "1381234567")  # a digit short: refused, nothing kept
+        clerk.click("#desk-phone-save")
+        expect(clerk.locator("#desk-msg")).to_contain_text("手机号码")
+        clerk.fill("#desk-phone", "13812345678")
+        clerk.click("#desk-phone-save")
+        expect(clerk.locator("#desk-msg")).to_contain_text("138****5678")
+        expect(clerk.locator("#desk-case option")).to_contain_text("已登记手机号")
         shot(clerk, "case_loop_console")
 
         # 2. routed to the item's department; the back office sees it and returns it
