@@ -409,3 +409,21 @@ def test_unknown_query_parameters_are_refused(env):
     r = env.client.get(f"{PREFIX}/windows/1/queue?limit=1&x=1", headers=env.h)
     assert (r.status_code, r.json()["code"]) == (400, "bad_field") and "x" in r.json()["msg_en"]
     assert env.client.get(f"{PREFIX}/lines?lang=en", headers=env.h).status_code == 400
+
+
+def test_a_database_outage_is_503_and_refused_requests_count_against_the_limit(env,
+                                                                               monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("select", {}, Exception("connection refused"))
+
+    reader = bearer(credential(env, "reader", frozenset({"tickets:read"}), burst=2,
+                               per_minute=1))
+    for status in (403, 403, 429):  # a scope refused still takes from the bucket
+        r = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"}, headers=reader)
+        assert r.status_code == status
+    monkeypatch.setattr(env.api.clients(), "authenticate", down)
+    r = env.client.get(f"{PREFIX}/lines", headers={**env.h, "Accept-Language": "en"})
+    assert (r.status_code, r.json()["code"]) == (503, "storage_unavailable")
+    assert r.headers["retry-after"] == "5" and r.json()["msg_en"]

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -220,7 +221,10 @@ class Api:
         if scheme.lower() != "bearer" or not token.strip():
             self._failed(request, now)
             raise ApiError(401, "no_token", {"WWW-Authenticate": "Bearer"})
-        verdict = clients.authenticate(token.strip(), now)
+        try:
+            verdict = clients.authenticate(token.strip(), now)
+        except SQLAlchemyError as e:  # the database is down: nothing decided, try again
+            raise StorageUnavailable(f"api credentials: {type(e).__name__}") from e
         if verdict.client is None:
             self._failed(request, now)
             if verdict.name:
@@ -228,8 +232,7 @@ class Api:
             raise ApiError(401, f"{verdict.reason}_token",
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         client = verdict.client
-        if scope is not None and scope not in client.scopes:
-            raise ApiError(403, "missing_scope", scope=scope)
+        # Limited before the scope is looked at: refused requests count too.
         rate = Rate(client.burst, client.per_minute)
         limiter = self.limiters.get(client.name)
         if limiter is None or limiter.rate != rate:
@@ -237,6 +240,8 @@ class Api:
         wait = limiter.take(client.name, now)
         if wait:
             raise ApiError(429, "rate_limited", {"Retry-After": retry_after(wait)})
+        if scope is not None and scope not in client.scopes:
+            raise ApiError(403, "missing_scope", scope=scope)
         return client
 
     def _failed(self, request: Request, now: float) -> None:
