@@ -265,6 +265,14 @@ class HubRunner:
                     except Rejected as e:
                         log.info("booking reminder %s not due: %s", cmd.booking, e.code)
                         continue
+                    except Exception:
+                        # A fault of ours ends neither the broker session nor the timer:
+                        # the state is rebuilt from the journal, as after a failed message.
+                        log.exception("booking reminder %s: not decided; rebuilding the "
+                                      "state from the journal", cmd.booking)
+                        with contextlib.suppress(StorageUnavailable):
+                            self._reload()
+                        break
                     try:
                         await self.commit(step)
                     except StorageUnavailable:  # recovered from the journal: asked again
