@@ -235,14 +235,14 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
 
 def _with_archived(conn: Connection, held: list[Any]) -> list[Any]:
     """The core's cases and the archived ones (history_cases) not among them."""
-    from .history import CASE_COLUMNS
+    from .history import CASE_COLUMNS, case_from_row
     from .schema import history_cases as archived
 
     ids = {k.id for k in held}
     out = list(held)
     for row in conn.execute(select(*[archived.c[n] for n in CASE_COLUMNS])):
         if row.id not in ids:
-            out.append(Case(**row._mapping))
+            out.append(Case(**case_from_row(row)))  # the loop's fields as the core has them
     return out
 
 

@@ -167,14 +167,17 @@ def run_ops(data, driver: Driver, n_ops: int) -> None:
         elif kind == "case":  # the back office: cases in memory, and archived ones
             ids = sorted(d.app.centre.cases) + [r["id"] for f in d.app.closed_days
                                                 for r in f.cases]
-            if ids:  # every action, with or without what it needs (refusals change nothing)
+            if ids:  # every action, mostly with what it needs (refusals change nothing)
+                action = data.draw(st.sampled_from(sorted(c.CASE_ACTIONS)))
+                wrong = data.draw(st.integers(0, 5)) == 0  # now and then a bad field
+                dept = data.draw(st.sampled_from(["soc", "civ", "med", "nowhere"])) \
+                    if action == "reassigned" or wrong else ""
                 d.operate(c.CaseUpdate(
-                    data.draw(st.sampled_from(ids)),
-                    data.draw(st.sampled_from(sorted(c.CASE_ACTIONS))),
-                    data.draw(st.sampled_from(["", "材料不全", "wrong desk"])),
-                    by=data.draw(st.sampled_from([None, "li", "card"])),
-                    department=data.draw(st.sampled_from(["", "", "soc", "civ", "nowhere"])),
-                    materials=data.draw(st.sampled_from([(), (), (0,)]))))
+                    data.draw(st.sampled_from(ids)), action,
+                    data.draw(st.sampled_from(["材料不全", "wrong desk", ""] if wrong
+                                              else ["材料不全", "wrong desk"])),
+                    by=data.draw(st.sampled_from(["li", "card", None])),
+                    department=dept, materials=(0,) if wrong else ()))
         elif kind == "admission":  # a supervisor switches admission control
             step = d.app.operate(SetAdmission(data.draw(st.sampled_from(["off", "warn", "stop"])),
                                               "li"), d.now)
