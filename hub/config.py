@@ -104,11 +104,11 @@ class HubConfig:
     # (hub/forecast/admission.py): "warn" (issued, saying so plainly), "stop" (refused,
     # a booking offered) or "off".
     admission: str = "warn"
-    # [booking.limits]: the booking and check-in endpoints' rate limits per client address
-    # and per resident (hub/web/ratelimit.py BookingLimits; None: its defaults). The rules
     # [admission] stop_quantile: the quantile of the wait "stop" judges on (0.1..0.9,
     # default 0.6; "warn" judges on the slow end, 0.9: hub/forecast/admission.py)
     admission_stop_quantile: float = 0.6
+    # [booking.limits]: the booking and check-in endpoints' rate limits per client address
+    # and per resident (hub/web/ratelimit.py BookingLimits; None: its defaults). The rules
     # themselves ([booking] slot_minutes, days_ahead, capacity) are centre.booking.
     booking_limits: Any = None
     # [remote]: taking a number from the resident's phone (hub/core/notices.py), off unless
