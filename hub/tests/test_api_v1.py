@@ -427,3 +427,32 @@ def test_a_database_outage_is_503_and_refused_requests_count_against_the_limit(e
     r = env.client.get(f"{PREFIX}/lines", headers={**env.h, "Accept-Language": "en"})
     assert (r.status_code, r.json()["code"]) == (503, "storage_unavailable")
     assert r.headers["retry-after"] == "5" and r.json()["msg_en"]
+
+
+def test_an_idempotency_key_makes_a_repeated_take_answer_the_same_ticket(env):
+    open_window(env)
+    key = {**env.h, "Idempotency-Key": "order-7731"}
+    first = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"}, headers=key)
+    assert first.status_code == 201
+    again = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"}, headers=key)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert sum(1 for b in records(env) if b["op"] == "take") == 1
+    r = env.client.post(f"{PREFIX}/tickets", json={"item": "MED-001"}, headers=key)
+    assert (r.status_code, r.json()["code"]) == (409, "key_reused")
+    # another client's same key is its own; no key: a new ticket each time
+    other = bearer(credential(env, "other"), **{"Idempotency-Key": "order-7731"})
+    assert env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"},
+                           headers=other).status_code == 201
+    assert take(env)["number"] == "A003"
+    # called since: the repeat says where it is now
+    env.client.post(f"{PREFIX}/windows/1/call", headers=env.h)
+    again = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"}, headers=key)
+    assert again.status_code == 200
+    assert (again.json()["state"], again.json()["ahead"]) == ("called", None)
+    # the next day the key is free again
+    env.clock[0] += 86400
+    r = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"}, headers=key)
+    assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
+    r = env.client.post(f"{PREFIX}/tickets", json={"item": "SOC-001"},
+                        headers={**env.h, "Idempotency-Key": "x" * 65})
+    assert (r.status_code, r.json()["code"]) == (400, "bad_field")

@@ -32,6 +32,7 @@ hash (as on the booking page), never echoed.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -94,6 +95,9 @@ _TEXT = {  # code -> (zh-CN, zh-TW, en)
     "unknown_ticket": ("今天没有这张号票", "今天沒有這張號票", "no such ticket today"),
     "bad_window": ("窗口号须为正整数", "窗口號須為正整數", "a window is a whole number ≥ 1"),
     "unknown_window": ("没有这个窗口", "沒有這個窗口", "no such window"),
+    "key_reused": ("该 Idempotency-Key 今天已用于另一个取号请求",
+                   "該 Idempotency-Key 今天已用於另一個取號請求",
+                   "this Idempotency-Key was used today for another ticket request"),
     "api_unavailable": ("接口暂不可用（中心未配置数据库）", "介面暫不可用（中心未設定資料庫）",
                         "the API is not available: this hub keeps no database"),
 }
@@ -350,19 +354,49 @@ class Api:
         if item is None:
             raise ApiError(404, "unknown_item")
         source, nonce = f"api:{client.name}", next(self._takes)
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if not 1 <= len(key) <= 64 or not key.isascii() or not key.isprintable():
+                raise ApiError(400, "bad_field", field="Idempotency-Key",
+                               why="1-64 printable ASCII characters")
+            nonce = _keyed(client.name, key)
+            held = self._held(source, nonce)
+            if held is not None:
+                if held.item != item.id or held.priority.value != priority:
+                    raise ApiError(409, "key_reused")
+                return self._issued(request, held, resident_lang, 200)
         await self.act(client, c.TakeTicket(item.id, priority=priority, source=source,
                                             request=nonce))
-        t = next(u for u in reversed(centre.tickets.values())
-                 if u.source == source and u.request == nonce)
+        held = self._held(source, nonce)
+        if held is None:  # the take just decided made it: this would be a bug
+            raise RuntimeError(f"the ticket of {source}'s take {nonce} is not found")
+        return self._issued(request, held, resident_lang, 201)
+
+    def _held(self, source: str, nonce: int) -> Ticket | None:
+        """Today's ticket this client's take `nonce` made, if any (newest first: the
+        take just decided is found at once)."""
+        centre = self.site.hub.centre
+        today = centre.calendar.day_id(self.site.clock())
+        for t in reversed(centre.tickets.values()):
+            if t.source == source and t.request == nonce and t.day == today:
+                return t
+        return None
+
+    def _issued(self, request: Request, t: Ticket, resident_lang: str,
+                status: int) -> Response:
+        centre = self.site.hub.centre
         now = self.site.clock()
-        est = self.site.hub.issue_waits.get(t.id) or self.site.hub.ticket_wait(t, now)
+        waiting = t.state is TicketState.WAITING
+        est = (self.site.hub.issue_waits.get(t.id) or self.site.hub.ticket_wait(t, now)
+               if waiting else None)
         url = ticket_url(self.site, request, t.id)
         url += ("&" if "?" in url else "?") + f"lang={resident_lang}"
         return JSONResponse({
             "id": t.id, "number": t.number, "item": self.item_ref(t.item),
             "priority": t.priority is Priority.PRIORITY, "state": t.state.value,
-            "ahead": len(centre.ahead_of(t, now)), "estimate": self.estimate(est.minutes()),
-            "status_url": url}, status_code=201)
+            "ahead": len(centre.ahead_of(t, now)) if waiting else None,
+            "estimate": self.estimate(est.minutes()) if est is not None else None,
+            "status_url": url}, status_code=status)
 
     async def ticket(self, request: Request, client: ApiClient, lang: str) -> Response:
         centre = self.site.hub.centre
@@ -451,6 +485,13 @@ class Api:
         name = bk.verify(key, self.site.hub.centre.config.centre_id, code)
         await self.act(client, c.CancelBooking(name))
         return JSONResponse({"cancelled": code.strip().upper()})
+
+
+def _keyed(client: str, key: str) -> int:
+    """The `request` a take with this client's Idempotency-Key carries: negative, so it
+    never meets the counter's (positive) ones; 48 bits of a hash of client and key."""
+    digest = hashlib.sha256(f"{client}\n{key}".encode()).digest()
+    return -(int.from_bytes(digest[:6], "big") + 1)
 
 
 def routes(site: Site) -> list[BaseRoute]:

@@ -32,6 +32,7 @@ def _json(schema: dict[str, Any], description: str,
 
 
 _INT = {"type": "integer"}
+_TICKET_STATES = ["waiting", "called", "serving", "done", "no_show", "expired", "voided"]
 _STR = {"type": "string"}
 _NUM = {"type": "number"}
 _BOOL = {"type": "boolean"}
@@ -117,7 +118,10 @@ def schemas() -> dict[str, Any]:
             "id", "number", "item", "priority", "state", "ahead", "estimate", "status_url"],
             "properties": {
                 "id": _STR, "number": _STR, "item": _ref("ItemRef"), "priority": _BOOL,
-                "state": {"type": "string", "enum": ["waiting"]}, "ahead": _INT,
+                "state": {"type": "string", "enum": _TICKET_STATES,
+                          "description": "waiting when issued; a repeat with the same "
+                                         "Idempotency-Key says where the ticket is now"},
+                "ahead": {"type": "integer", "nullable": True},
                 "estimate": _ref("Estimate"),
                 "status_url": {"type": "string", "description": "the resident's status page "
                                "with the ticket's token (what its QR code holds): give it to "
@@ -126,8 +130,7 @@ def schemas() -> dict[str, Any]:
             "id", "number", "item", "priority", "state", "window", "ahead", "estimate",
             "recalls"], "properties": {
                 "id": _STR, "number": _STR, "item": _ref("ItemRef"), "priority": _BOOL,
-                "state": {"type": "string", "enum": ["waiting", "called", "serving", "done",
-                                                     "no_show", "expired", "voided"]},
+                "state": {"type": "string", "enum": _TICKET_STATES},
                 "window": {"type": "integer", "nullable": True},
                 "ahead": {"type": "integer", "nullable": True}, "estimate": _ref("Estimate"),
                 "recalls": _INT}},
@@ -223,8 +226,16 @@ def document(examples: dict[str, Any] | None = None) -> dict[str, Any]:
             None, {"200": _json(_ref("Lines"), "the lines")})},
         "/api/v1/tickets": {"post": _op(
             "Issue a ticket, as the kiosk does (journaled, naming this client)",
-            "tickets:write", {"201": _json(_ref("IssuedTicket"), "issued")},
-            "400", "404", "409", "503", requestBody=new_ticket)},
+            "tickets:write", {"201": _json(_ref("IssuedTicket"), "issued"),
+                              "200": _json(_ref("IssuedTicket"), "issued already today "
+                                           "for this Idempotency-Key: that ticket")},
+            "400", "404", "409", "503", requestBody=new_ticket, parameters=[{
+                "name": "Idempotency-Key", "in": "header", "required": False,
+                "description": "a key of the client's choosing: the same key again today "
+                               "answers the ticket it issued instead of a second one (409 "
+                               "key_reused for another item or priority)",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                           "pattern": "^[ -~]+$"}}])},
         "/api/v1/tickets/{ticket}": {"get": _op(
             "A ticket's state, window, people ahead and estimated wait", "tickets:read",
             {"200": _json(_ref("TicketStatus"), "the ticket")}, "404",
