@@ -2,7 +2,8 @@
 web port over TCP): a credential made with the `onewindow api-client` command, tickets issued
 and a window called over /api/v1 alongside a keypad, a booking made and, after the hub is
 stopped and started again (state rebuilt from the journal, whose records name the client),
-cancelled; a revocation by the command takes effect on the running hub at once."""
+cancelled, and a repeated take with the first one's Idempotency-Key answers that ticket; a
+revocation by the command takes effect on the running hub at once."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ async def test_the_api_on_the_running_hub_across_a_restart(tmp_path):
                 doc = (await api.get("/api/v1/openapi.json")).json()
                 assert "/api/v1/tickets" in doc["paths"]
                 await kp.send("open", timeout=30, retry=0.5)
-                r = await api.post("/api/v1/tickets", json={"item": "SOC-001", "lang": "en"})
+                r = await api.post("/api/v1/tickets", json={"item": "SOC-001", "lang": "en"},
+                                   headers={"Idempotency-Key": "order-1"})
                 assert r.status_code == 201, r.text
                 first = r.json()
                 assert first["number"] == "A001" and first["estimate"] is not None
@@ -94,6 +96,9 @@ async def test_the_api_on_the_running_hub_across_a_restart(tmp_path):
                                                         timeout=10) as api:
                 got = (await api.get(f"/api/v1/tickets/{first['id']}")).json()
                 assert (got["state"], got["window"]) == ("called", 1)
+                r = await api.post("/api/v1/tickets", json={"item": "SOC-001"},
+                                   headers={"Idempotency-Key": "order-1"})
+                assert r.status_code == 200 and r.json()["id"] == first["id"]  # not again
                 q = (await api.get("/api/v1/windows/1/queue")).json()
                 assert q["serving"]["id"] == first["id"]
                 assert [t["id"] for t in q["next"]] == [second["id"]]
