@@ -76,7 +76,18 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     def ready(runner) -> None:  # type: ignore[no-untyped-def]
         if runner.web is not None:  # /metrics: loopback only unless [metrics] token
             runner.web.app.state.site.metrics_access = ops.metrics
-        admins = startmsg.count_admins(cfg.database_url)
+        banner = asyncio.get_running_loop().create_task(say_ready(runner), name="hub-banner")
+        banners.add(banner)
+        banner.add_done_callback(banners.discard)
+
+    banners: set[asyncio.Task[None]] = set()
+
+    async def say_ready(runner) -> None:  # type: ignore[no-untyped-def]
+        """The banner once the hub is connected to its broker (or, after 10 s, saying it is
+        not yet): what it serves and how to log in."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.connected.wait(), startmsg.CONNECT_WAIT)
+        admins = await asyncio.to_thread(startmsg.count_admins, cfg.database_url)
         typer.echo("\n".join(startmsg.ready_lines(cfg, config, runner, admins)))
 
     try:

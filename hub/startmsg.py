@@ -14,6 +14,7 @@ from typing import Any
 from .config import HubConfig, embedded_hub_url
 
 READY = "OneWindow hub"
+CONNECT_WAIT = 10.0  # s the banner waits for the broker before saying it is not connected
 
 
 def _db(url: str) -> str:
@@ -59,6 +60,9 @@ def ready_lines(config: HubConfig, config_path: Path, runner: Any,
         u = BrokerURL.parse(config.broker_url)
         lines.append(f"  broker   {'mqtts' if u.tls else 'mqtt'}://{u.host}:{u.port}"
                      f" (topics ow/{c}/...)")
+    connected = getattr(runner, "connected", None)
+    if connected is not None and not connected.is_set():
+        lines[-1] += "  -- NOT connected yet, retrying (see the log) / 尚未连接"
     base = _web_base(config, runner)
     if base is None:
         lines.append("  web      none (no [web] section in the configuration)")

@@ -108,3 +108,21 @@ def test_a_hub_that_starts_says_what_it_serves_and_how_to_log_in(tmp_path):
     assert f"http://127.0.0.1:{web}/metrics" in text
     # no account yet: the banner gives the command that makes the first admin
     assert f"onewindow user add -c {cfg} -u admin -r admin" in text
+
+
+def test_a_hub_whose_broker_is_not_there_says_so_in_its_banner(tmp_path):
+    """[broker] url naming a port nobody listens on: the hub still serves its pages, and its
+    banner says it is not connected yet, after CONNECT_WAIT, instead of waiting silently."""
+    dead, web = quiet_port(), quiet_port()
+    cfg = write_config(tmp_path / "centre.toml", "fh", dead, tmp_path / "hub.db", windows=2,
+                       extra=f"\n[web]\nport = {web}\n")
+    proc = subprocess.Popen([*HUB, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        banner = first + "".join(proc.stdout.readline() for _ in range(3))
+    finally:
+        terminate(proc, 10)
+    assert first.startswith("OneWindow hub fh ready"), first
+    assert f"mqtt://127.0.0.1:{dead}" in banner and "NOT connected yet" in banner, banner
