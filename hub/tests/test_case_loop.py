@@ -6,6 +6,7 @@ zh / en message and nothing changed; old journal records replay by their old rul
 import copy
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=CST).timestamp()  # a Monday, 09:00
 def catalog() -> Catalog:
     """SMALL with departments of their own: SOC-2 approved by 'pension' and with three
     materials; CIV-1 by its line's department 'civ'."""
-    data = copy.deepcopy(SMALL)
+    data: dict[str, Any] = copy.deepcopy(SMALL)
     data["departments"] = [{"id": d, "zh": z, "en": e} for d, z, e in (
         ("soc", "社保科", "Social"), ("med", "医保科", "Medical"), ("civ", "民政科", "Civil"),
         ("pension", "养老科", "Pensions"))]
