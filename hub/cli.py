@@ -40,8 +40,10 @@ app = typer.Typer(help="OneWindow queue management: hub, demo and tools.",
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """One line per event on stderr (hub/logsetup.py), as the hub logs."""
+    from .logsetup import configure
+
+    configure(logging.DEBUG if verbose else logging.INFO)
 
 
 async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]

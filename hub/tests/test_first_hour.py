@@ -126,3 +126,15 @@ def test_a_hub_whose_broker_is_not_there_says_so_in_its_banner(tmp_path):
         terminate(proc, 10)
     assert first.startswith("OneWindow hub fh ready"), first
     assert f"mqtt://127.0.0.1:{dead}" in banner and "NOT connected yet" in banner, banner
+
+
+def test_a_bad_log_or_metrics_setting_is_one_line(tmp_path):
+    for extra, said in (('[log]\nformat = "xml"\n', "[log] format"),
+                        ('[log]\nlevel = "LOUD"\n', "[log] level"),
+                        ('[metrics]\ntoken = "short"\n', "[metrics] token"),
+                        ("[metrics]\nenabled = 3\n", "[metrics] enabled"),
+                        ("[metrics]\npath = 1\n", "unknown key")):
+        cfg = centre(tmp_path, quiet_port(pair=True), quiet_port(), extra)
+        line = one_line(refused(cfg))
+        assert said in line, line
+        assert not (tmp_path / "hub.db").exists()
