@@ -217,7 +217,7 @@ class Cases:
         row = self.hub.archived_case(case_id)
         return Case(**row) if row is not None else None
 
-    def steps(self, case_id: str) -> list[dict[str, Any]]:
+    def steps(self, case_id: str, lang: str = "zh_CN") -> list[dict[str, Any]]:
         """Who did what to the case, when: the past days' rows (SQL), the days not yet
         written and today's."""
         rows: list[dict[str, Any]] = []
@@ -243,7 +243,7 @@ class Cases:
                         "by": names.get(who or "", who) if who != "card" else "card",
                         "department": r.get("department"),
                         "department_name": text(cat.departments.get(r.get("department") or ""),
-                                                "zh_CN", r.get("department") or "")})
+                                                lang, r.get("department") or "")})
         return out
 
     def documents(self, case: Case) -> list[dict[str, Any]]:
@@ -311,7 +311,7 @@ class Cases:
         cat = self.hub.centre.catalog
         return self.staff.page(
             request, s, "staff/case.html", case=self.view(case, today, horizon, now, lang),
-            steps=self.steps(case.id), documents=self.documents(case),
+            steps=self.steps(case.id, lang), documents=self.documents(case),
             departments=[(d, text(t, lang, d)) for d, t in cat.departments.items()])
 
     async def file(self, request: Request, s: Session) -> Response:
