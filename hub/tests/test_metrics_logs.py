@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -131,6 +132,9 @@ def test_metrics_token_and_json_logs(tmp_path):
         no_token = scrape(url)
         wrong = scrape(url, "x" * 24)
         right = scrape(url, TOKEN)
+        with socket.create_connection(("127.0.0.1", web), timeout=10) as bad:
+            bad.sendall(b"NOT HTTP\r\n\r\n")  # uvicorn logs a warning: a JSON line too
+            bad.recv(1024)
     finally:
         assert terminate(proc, 10) == 0
     assert no_token[0] == 401 and wrong[0] == 401
@@ -141,12 +145,11 @@ def test_metrics_token_and_json_logs(tmp_path):
     events = [json.loads(line) for line in lines]  # every line one JSON object
     assert {"ts", "level", "logger", "msg"} <= set(events[0])
     assert any(e["logger"] == "onewindow.broker" for e in events)
+    assert any(e["logger"].startswith("uvicorn") for e in events), events
 
 
 def test_metrics_refused_from_another_address_without_a_token(tmp_path):
     """Loopback only: the hub on all interfaces, scraped at the machine's own LAN address."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect(("192.0.2.1", 9))  # no packet is sent: picks the outgoing address
         lan = s.getsockname()[0]

@@ -103,7 +103,10 @@ async def start_web(config: HubConfig, hub: HubApp,
     files = FileStore(config.files_dir)
     app = create_app(hub, files, config.device_tokens, clock, port=port, config=config)
     sock = listener(config.web.host, config.web.port)
+    # log_config None: uvicorn's records go to the hub's own handler (hub/logsetup.py: one
+    # line per event, JSON when asked) instead of handlers of uvicorn's format.
     uv = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                        log_config=None,
                         timeout_graceful_shutdown=5)
     server = WebServer(_Server(uv), sock, files, app)
     await server.start()
