@@ -409,7 +409,10 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
         try:
             plan_cli.run_evaluate(evaluate, weeks)
         except (ValueError, KeyError, UnicodeDecodeError) as e:
-            fail(f"--evaluate {evaluate}: {_why(e)}")
+            hint = ("; give a longer history, about 9 months with the held-out weeks "
+                    "(onewindow sim --history --months 9)" if "days of history" in str(e)
+                    else "")
+            fail(f"--evaluate {evaluate}: {_why(e)}{hint}")
         return
     if history is None or not week:
         fail("--history and --week are needed (or --evaluate)")
