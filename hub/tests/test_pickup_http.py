@@ -290,3 +290,27 @@ def test_the_kiosks_pick_up_screen(env):
     assert env.client.get("/kiosk/pickup?device=kp-1").status_code == 400  # not a kiosk
     home = env.client.get("/kiosk?device=kiosk-1&lang=zh_CN")
     assert 'href="/kiosk/pickup"' in home.text and "领取办结材料" in home.text
+
+
+def test_the_holder_leaves_a_number_for_the_cases_notices_on_the_phone_page(env):
+    from onewindow.hub.notify.phones import PhoneVault
+
+    case = accepted(env, resident=None)
+    k = ticket_token(KEY, "pk", case)
+    assert page_case(env, f"/t/{case}?k={k}")["phone_kept"] is False
+    with unchanged(env):
+        r = env.client.post(f"/t/{case}/phone", json={"phone": "13812345678"})
+        assert r.status_code == 403 and r.json()["code"] == "bad_token"
+        r = env.client.post(f"/t/{case}/phone", json={"phone": "13812345678", "k": k})
+        assert r.status_code == 503  # no secret yet: nothing to seal with
+    env.port.phone_vault = PhoneVault(b"s" * 32, "pk")
+    with unchanged(env):
+        r = env.client.post(f"/t/{case}/phone", json={"phone": "021-12345678", "k": k})
+        assert r.status_code == 400 and "手机号码" in r.json()["msg"]
+    r = env.client.post(f"/t/{case}/phone", json={"phone": "13812345678", "k": k,
+                                                  "lang": "en"})
+    assert r.status_code == 200 and r.json()["phone"] == "138****5678"
+    contact = env.hub.centre.contacts[case]
+    assert contact.lang == "en" and contact.phone and "13812345678" not in contact.phone
+    assert page_case(env, f"/t/{case}?k={k}")["phone_kept"] is True
+    assert "13812345678" not in str([r.body for r in env.journal.read()])

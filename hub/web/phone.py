@@ -39,8 +39,11 @@ A promised item's ticket also carries its case after service, `case` (null other
 "state_en", "item", "due_day", "materials": [{zh, zh_tw, en}] (returned: what to correct,
 from the catalog), "reason" (returned), "windows" (ready: the pick-up windows)}, and to
 the ticket's holder (the page opened with `k`) the case code (`code`) to show or type at
-the kiosk. The page stays after the ticket's day while the case is held: it follows the
-case ("state": "done").
+the kiosk, and whether a number is kept for its notices (`phone_kept`). The holder may give
+one: POST /t/{ticket}/phone `{"phone", "lang", "k"}` (sealed at once, answered masked;
+403 without the token, 400 for a number that is not a mainland mobile, 409 for a case no
+longer in progress). The page stays after the ticket's day while the case is held: it
+follows the case ("state": "done").
 
 Only what the printed ticket already says: no resident token, no clerk, no history, and of
 priority only that it is (not why, nor who marked it).
@@ -58,6 +61,7 @@ from starlette.routing import BaseRoute, Route
 from ..core import commands as c
 from ..core import ratings, signing
 from ..core.model import Case, Priority, Ticket, TicketState
+from ..core.pickup import CaseContact
 from ..core.rejected import Rejected
 from ..notify.dispatcher import page_notices
 from .ahead import ahead_counts
@@ -101,7 +105,8 @@ class Phone:
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/t/{ticket}", self.page),
-                Route("/t/{ticket}/rate", self.rate, methods=["POST"])]
+                Route("/t/{ticket}/rate", self.rate, methods=["POST"]),
+                Route("/t/{ticket}/phone", self.case_phone, methods=["POST"])]
 
     def snapshot(self, ticket_id: str) -> dict[str, Any]:
         centre = self.site.hub.centre
@@ -199,6 +204,48 @@ class Phone:
             return JSONResponse({"code": e.code, "msg": e.message}, status_code=status)
         return JSONResponse({"ok": True, **self.snapshot(t.id)})
 
+    async def case_phone(self, request: Request) -> Response:
+        """The resident's own mobile number for their case's notices (returned for
+        material, ready for pick-up), from the phone page: only with the ticket's token,
+        tries limited per client address like ratings; sealed at once (never kept or
+        answered in clear: masked)."""
+        from ..notify.phones import PhoneError, parse_phone
+
+        address = request.client.host if request.client is not None else "?"
+        wait = self.rate_tries.take(address, self.site.clock())
+        if wait:
+            return JSONResponse(
+                {"code": "rate_limited", "msg": "尝试过于频繁，请稍后再试 / 嘗試過於頻繁，請稍後"
+                                                "再試 / too many tries: please wait"},
+                status_code=429, headers={"Retry-After": retry_after(wait)})
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"code": "bad_field", "msg": "a JSON object: phone, lang, k"},
+                                status_code=400)
+        ticket_id = request.path_params["ticket"]
+        if not self.holder(ticket_id, body.get("k", request.query_params.get("k"))):
+            return JSONResponse(
+                {"code": "bad_token", "msg": "请扫描您票上的二维码后登记 / 請掃描您票上的二維碼"
+                                             "後登記 / open this page from the QR code on "
+                                             "your ticket"}, status_code=403)
+        vault = getattr(self.site.port, "phone_vault", None)
+        if vault is None:
+            return JSONResponse({"code": "no_vault", "msg": "本中心未启用短信通知 / notices "
+                                 "by SMS are not set up at this hub"}, status_code=503)
+        lang = body.get("lang", "zh-CN")
+        try:
+            phone = parse_phone(body.get("phone", ""))
+            await self.site.act(CaseContact(ticket_id, vault.seal(phone).token, str(lang)))
+        except PhoneError as e:
+            return JSONResponse({"code": e.code, "msg": str(e)}, status_code=400)
+        except Rejected as e:
+            return JSONResponse({"code": e.code, "msg": e.message},
+                                status_code=400 if e.code == "bad_field" else 409)
+        return JSONResponse({"phone": phone.masked, "lang": lang})
+
     async def page(self, request: Request) -> Response:
         ticket_id = request.path_params["ticket"]
         snap = self.snapshot(ticket_id)
@@ -209,5 +256,7 @@ class Phone:
         snap = {**snap, "holder": holder, "can_rate": snap["can_rate"] and holder}
         case = self.site.hub.centre.cases.get(ticket_id)
         if holder and case is not None:  # the case code only to the ticket's holder
-            snap["case"] = case_view(self.site, case, holder=True)
+            contact = self.site.hub.centre.contacts.get(case.ticket)
+            snap["case"] = {**case_view(self.site, case, holder=True),
+                            "phone_kept": contact is not None and contact.phone is not None}
         return self.site.render(request, "public/ticket.html", snap=snap)
