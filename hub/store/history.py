@@ -360,12 +360,15 @@ class History:
         `department`, that department's only (by the (department, day) index), and of
         the cases archived before 0007 (no department kept) those of its `items` (the
         items it approves)."""
-        where: ColumnElement[bool] = cases.c.day.between(first, last)
+        days = cases.c.day.between(first, last)
+        where: ColumnElement[bool] = days
         if department is not None:
-            mine: ColumnElement[bool] = cases.c.department == department
+            # The day range inside each branch of the OR: each is then one range of the
+            # (department, day) index, not all of the department's rows filtered by day.
+            where = (cases.c.department == department) & days
             if items:
-                mine = mine | (cases.c.department.is_(None) & cases.c.item.in_(list(items)))
-            where = where & mine
+                where = where | (cases.c.department.is_(None) & cases.c.item.in_(list(items))
+                                 & days)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(cases).where(where)).scalar()
             rows = conn.execute(select(*[cases.c[n] for n in CASE_COLUMNS])
