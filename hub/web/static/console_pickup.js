@@ -2,7 +2,7 @@
 // results of the pick-up ticket at this window (统一窗口出件: `handed_over` by the clerk),
 // give the resident's mobile number for a case accepted here today (its notices: returned
 // for material, ready for pick-up; sealed at the hub, answered masked), and at a pick-up
-// window the results uncollected for days. Follows the window's live channel. Needs ow.js.
+// window the results uncollected for days. Redrawn whenever the console redraws. Needs ow.js.
 "use strict";
 function owCaseDesk(n) {
   const T = JSON.parse(document.getElementById("ow-desk-strings").textContent);
@@ -54,6 +54,18 @@ function owCaseDesk(n) {
       phone: $("desk-phone").value, lang: $("desk-lang").value, window: n});
     if (r) { $("desk-phone").value = ""; say(T.phone_kept.replace("{p}", r.phone)); }
   });
-  ow.live("staff-window", String(n), () => { refresh(); });
+  // Follows the console itself rather than a stream of its own (a browser keeps at most 6
+  // connections to the hub, every tab's streams included): whenever the console redraws
+  // the window's state or its current resident from the live feed, look again.
+  let pending = null;
+  const again = () => {
+    if (pending === null) pending = setTimeout(() => { pending = null; refresh(); }, 150);
+  };
+  const watch = new MutationObserver(again);
+  for (const id of ["win", "current"]) {
+    const node = $(id);
+    if (node) watch.observe(node, {subtree: true, childList: true, characterData: true,
+                                   attributes: true});
+  }
   refresh();
 }
