@@ -5,24 +5,31 @@ Input (the format `hub/sim/history.py` writes; any source may write it): the hal
     date,slot,count,open,weekday,holiday,adjusted_workday,post_holiday,rain,temp_c
     2026-11-23,08:30,21,1,0,,0,0,1,12.5
 
-one row per half-hour slot of every open day; ``date`` ISO, ``slot`` the slot's local start
-HH:MM, ``count`` residents who took a ticket. Only ``date,slot,count`` are required:
-missing calendar columns are filled from the Chinese holiday calendar (`chinese-calendar`,
-as the simulator does), a missing ``rain`` means dry and a missing ``temp_c`` 20 °C. Rows of
-closed days (``open`` = 0) are skipped. A weather forecast file is ``date,rain,temp_c``
-(rain 0/1).
+one row per half-hour slot of every open day (any slot length works: hourly counts too);
+``date`` ISO, ``slot`` the slot's local start HH:MM, ``count`` residents who took a ticket.
+Only ``date,slot,count`` are required: missing calendar columns are filled from the centre's
+holiday calendar (hub/forecast/calendars.py: mainland China with 调休 by default, Hong Kong,
+Taiwan, or any country of the `holidays` package), a missing ``rain`` means dry and a missing
+``temp_c`` 20 °C; a ``rain`` other than 0/1/dry/rain (snow) is an error, not dry. Rows of
+closed days (``open`` = 0) are skipped. A weather forecast file is ``date,rain,temp_c``.
 
 The model (explainable: every coefficient is a multiplier with a name):
 
-    E[count(day, slot)] = base x profile[slot] x weekday[dow] x adjusted_workday x post_holiday
-                          x rain x heat^(degrees above 30 °C) x cold^(degrees below 5 °C)
+    E[count(day, slot)] = base x profile[weekday][slot] x weekday[dow] x adjusted_workday
+                          x post_holiday x pre_holiday x bridge x holiday x month_start
+                          x month_end x rain x heat^(degrees above 30 °C)
+                          x cold^(degrees below 5 °C) x recent_level
 
 `weekday` is relative to Wednesday (a weekday is left out when the history has fewer than two
 ordinary open days on it: a weekend working day then counts as a Wednesday with the
 adjusted-workday factor), `profile` sums to 1 over the day's slots, closed days (statutory
 holidays, weekends that are not 调休 working days) get 0. It is a Poisson GLM with a log link
-fitted by iteratively reweighted least squares (numpy), each flag only when the history has
-both values.
+fitted by iteratively reweighted least squares (numpy) on day totals, each day weighted by its
+recency (half-life HALF_LIFE_WEEKS), each flag only when the history has both values.
+`recent_level` is the error-correction term: the median ratio of the last LEVEL_WEEKS weeks'
+actual day totals to the fitted ones, shrunk towards 1. Prediction intervals are negative
+binomial around the forecast, the over-dispersion estimated on the last 26 weeks' residuals
+(hub/forecast/backtest.py measures their coverage; docs/forecast.md has the figures).
 
 Why one module of 477 lines: the counts format, the model and its held-out evaluation are one
 method: `evaluate` refits with `ArrivalForecaster.fit` on the very `Counts`/`Day` read here and
@@ -42,6 +49,8 @@ import numpy as np
 
 from ..sim.history import DayCounts, synthetic_weather
 from ..sim.model import WEEKDAY_NAMES, ArrivalModel, DayInfo, Weather, day_info
+from .calendars import DEFAULT as DEFAULT_CALENDAR
+from .calendars import HolidayCalendar
 
 REF_WEEKDAY = 2  # Wednesday
 PROFILE_PRIOR_DAYS = 4.0  # how strongly a weekday's own day shape is pulled to the pooled one
@@ -62,6 +71,11 @@ class Day:
     rain: bool = False
     temp_c: float = 20.0
     truth: list[float] | None = None  # known expected counts (synthetic history only)
+    holiday: bool = False  # open on a public holiday (a series that counts every day)
+    pre_holiday: bool = False  # the working day before days off holding a holiday
+    bridge: bool = False  # a working day between a holiday and a weekend
+    month_start: bool = False  # the month's first 3 working days
+    month_end: bool = False  # the month's last working day
 
     @property
     def total(self) -> float:
@@ -69,8 +83,10 @@ class Day:
 
     @property
     def special(self) -> bool:
-        """A holiday-affected day (reported apart): 调休 working day or first after a closure."""
-        return self.adjusted_workday or self.post_holiday
+        """A holiday-affected day (reported apart): 调休 working day, a holiday, the day
+        before or after one, a bridge day."""
+        return (self.adjusted_workday or self.post_holiday or self.holiday or self.pre_holiday
+                or self.bridge)
 
 
 @dataclass(slots=True)
@@ -80,12 +96,25 @@ class Counts:
     closed: list[dt.date] = field(default_factory=list)
 
 
-def _flag(v: str | None) -> bool:
-    return str(v or "").strip().lower() in ("1", "true", "yes", "y", "rain")
+TRUE_WORDS = ("1", "true", "yes", "y", "rain")
+FALSE_WORDS = ("", "0", "false", "no", "n", "dry")
 
 
-def load_counts(path: Path | str) -> Counts:
-    """Read a half-hourly counts CSV (see the module docstring)."""
+def _flag(v: str | None, column: str = "") -> bool:
+    text = str(v or "").strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS or not column:
+        return False
+    # A word the model has no effect for (snow, fog, ...) must not silently count as dry.
+    raise ValueError(f"{column} {v!r}: 0/1 (或 dry/rain)；模型只区分下雨与否 / "
+                     f"{column} {v!r}: 0/1 or dry/rain; the model knows rain and no rain only")
+
+
+def load_counts(path: Path | str, calendar: HolidayCalendar | None = None) -> Counts:
+    """Read a half-hourly counts CSV (see the module docstring). Calendar columns missing
+    from the file come from `calendar` (default: mainland China)."""
+    cal = calendar or HolidayCalendar.parse(DEFAULT_CALENDAR)
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -110,16 +139,16 @@ def load_counts(path: Path | str) -> Counts:
     days = []
     for d in sorted(counts):
         r = by_date[d]
-        info = None
-        if "adjusted_workday" not in r or "post_holiday" not in r:
-            info = day_info(d)
+        fl = cal.flags(d)
+        explicit = "adjusted_workday" in r and "post_holiday" in r  # the centre's own record
         days.append(Day(
             d, counts[d],
-            adjusted_workday=_flag(r["adjusted_workday"]) if info is None
-            else info.adjusted_workday,
-            post_holiday=_flag(r["post_holiday"]) if info is None else info.post_holiday,
-            rain=_flag(r.get("rain")),
-            temp_c=float(r["temp_c"]) if (r.get("temp_c") or "").strip() else 20.0))
+            adjusted_workday=_flag(r["adjusted_workday"]) if explicit else fl.adjusted_workday,
+            post_holiday=_flag(r["post_holiday"]) if explicit else fl.post_holiday,
+            rain=_flag(r.get("rain"), "rain"),
+            temp_c=float(r["temp_c"]) if (r.get("temp_c") or "").strip() else 20.0,
+            holiday=bool(fl.holiday), pre_holiday=fl.pre_holiday, bridge=fl.bridge,
+            month_start=fl.month_start, month_end=fl.month_end))
     return Counts(slots, days, sorted(set(closed)))
 
 
@@ -129,7 +158,7 @@ def load_weather(path: Path | str) -> dict[dt.date, Weather]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         for r in csv.DictReader(f):
             out[dt.date.fromisoformat(r["date"].strip())] = Weather(
-                rain=_flag(r.get("rain")),
+                rain=_flag(r.get("rain"), "rain"),
                 temp_c=float(r["temp_c"]) if (r.get("temp_c") or "").strip() else 20.0)
     return out
 
@@ -181,6 +210,8 @@ def _features(day: Day, columns: list[str]) -> list[float]:
             out.append(float(day.adjusted_workday))
         elif col == "post_holiday":
             out.append(float(day.post_holiday))
+        elif col in ("holiday", "pre_holiday", "bridge", "month_start", "month_end"):
+            out.append(float(getattr(day, col)))
         elif col == "rain":
             out.append(float(day.rain))
         elif col == "heat":
@@ -198,6 +229,11 @@ def _columns(days: list[Day]) -> list[str]:
             cols.append(f"weekday:{w}")
     for name, on in (("adjusted_workday", lambda d: d.adjusted_workday),
                      ("post_holiday", lambda d: d.post_holiday),
+                     ("holiday", lambda d: d.holiday),
+                     ("pre_holiday", lambda d: d.pre_holiday),
+                     ("bridge", lambda d: d.bridge),
+                     ("month_start", lambda d: d.month_start),
+                     ("month_end", lambda d: d.month_end),
                      ("rain", lambda d: d.rain),
                      ("heat", lambda d: d.temp_c > HEAT_FROM),
                      ("cold", lambda d: d.temp_c < COLD_FROM)):
@@ -207,16 +243,18 @@ def _columns(days: list[Day]) -> list[str]:
     return cols
 
 
-def poisson_irls(x: np.ndarray, y: np.ndarray, iters: int = 50, tol: float = 1e-10
-                 ) -> np.ndarray:
-    """Maximum-likelihood coefficients of a Poisson GLM with log link (IRLS)."""
+def poisson_irls(x: np.ndarray, y: np.ndarray, iters: int = 50, tol: float = 1e-10,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """Maximum-likelihood coefficients of a Poisson GLM with log link (IRLS), each row's
+    log-likelihood times its weight (default 1)."""
     beta = np.zeros(x.shape[1])
     mu = np.full(len(y), max(float(y.mean()), 1e-3))
     eta = np.log(mu)
     ridge = 1e-8 * np.eye(x.shape[1])
+    w = np.ones(len(y)) if weights is None else weights
     for _ in range(iters):
         z = eta + (y - mu) / mu
-        xw = x * mu[:, None]
+        xw = x * (mu * w)[:, None]
         new = np.linalg.solve(x.T @ xw + ridge, xw.T @ z)
         eta = np.clip(x @ new, -30, 30)
         mu = np.exp(eta)
@@ -252,27 +290,57 @@ class ArrivalForecaster:
     # Per weekday, the day's shape when it differs (a Monday-morning rush): the weekday's
     # own shares, shrunk towards `profile` by PROFILE_PRIOR_DAYS days' worth of counts.
     weekday_profile: dict[int, list[float]] = field(default_factory=dict)
+    # The recent level: the last LEVEL_WEEKS weeks' actual residents over the model's fitted
+    # ones, shrunk towards 1 (a move, a new service, a trend the calendar does not explain).
+    level: float = 1.0
+    # Over-dispersion (negative binomial: variance = mean + alpha mean^2) of day totals and
+    # of half-hour counts, from the recent residuals: the prediction intervals.
+    alpha_day: float = 0.0
+    alpha_slot: float = 0.0
+    calendar: str = DEFAULT_CALENDAR
 
     @classmethod
-    def fit(cls, counts: Counts) -> ArrivalForecaster:
+    def fit(cls, counts: Counts, calendar: HolidayCalendar | None = None,
+            half_life_weeks: float | None = None, level_weeks: int | None = None,
+            level_prior_days: float | None = None) -> ArrivalForecaster:
+        """Fit on `counts`. Defaults: HALF_LIFE_WEEKS, LEVEL_WEEKS, LEVEL_PRIOR_DAYS (0 level
+        weeks: no level term; half-life 0: every day weighs the same)."""
         days = counts.days
         if len(days) < 10:
             raise ValueError("need at least 10 open days of history to fit a forecast")
+        hl = HALF_LIFE_WEEKS if half_life_weeks is None else half_life_weeks
+        lw = LEVEL_WEEKS if level_weeks is None else level_weeks
+        lp = LEVEL_PRIOR_DAYS if level_prior_days is None else level_prior_days
+        last = days[-1].date
+        age = np.array([(last - d.date).days for d in days], dtype=float)
+        w = 0.5 ** (age / (7 * hl)) if hl > 0 else np.ones(len(days))
         cols = _columns(days)
-        ns, nc = len(counts.slots), len(cols)
+        nc = len(cols)
+        # The model is profile[slot] x exp(day effects): its Poisson likelihood splits into a
+        # multinomial for the shares and a Poisson GLM on the day totals, fitted apart (the
+        # same maximum, on days rather than days x slots rows).
         feats = np.array([_features(d, cols) for d in days]).reshape(len(days), nc)
-        x = np.zeros((len(days) * ns, ns + nc))
-        for s in range(ns):
-            x[s::ns, s] = 1.0
-        x[:, ns:] = np.repeat(feats, ns, axis=0)
-        y = np.array([c for d in days for c in d.counts], dtype=float)
-        beta = poisson_irls(x, y)
-        slot_mean = np.exp(beta[:ns])
-        base = float(slot_mean.sum())
-        profile = slot_mean / base
-        return cls(list(counts.slots), cols, base, list(profile),
-                   {c: float(b) for c, b in zip(cols, beta[ns:], strict=True)}, len(days),
-                   _weekday_profiles(days, profile))
+        x = np.hstack([np.ones((len(days), 1)), feats])
+        totals = np.array([d.total for d in days])
+        beta = poisson_irls(x, totals, weights=w)
+        slot_sums = np.sum(np.array([d.counts for d in days]) * w[:, None], axis=0)
+        profile = slot_sums / slot_sums.sum() if slot_sums.sum() > 0 else \
+            np.full(len(counts.slots), 1 / len(counts.slots))
+        fc = cls(list(counts.slots), cols, float(math.exp(beta[0])), list(profile),
+                 {c: float(b) for c, b in zip(cols, beta[1:], strict=True)}, len(days),
+                 _weekday_profiles(days, profile), calendar=(calendar.code if calendar else
+                                                              DEFAULT_CALENDAR))
+        fitted = np.array([sum(fc.expected(d)) for d in days])
+        recent = age < 7 * lw
+        if lw > 0 and recent.any():
+            # The median day's ratio, not the sums' ratio: one day of a street festival or a
+            # system outage must not move next week's forecast. Shrunk towards 1 as if `lp`
+            # more days had said exactly the model.
+            ratios = np.log(np.maximum(totals[recent], 1.0) / np.maximum(fitted[recent], 1.0))
+            n = len(ratios)
+            fc.level = float(math.exp(float(np.median(ratios)) * n / (n + lp)))
+        fc.alpha_day, fc.alpha_slot = _dispersion(days, fc, age < 7 * DISPERSION_WEEKS)
+        return fc
 
     def effects(self) -> dict[str, float]:
         """Each fitted multiplier by name: weekday ratios to Wednesday, flags, per-degree
@@ -280,28 +348,88 @@ class ArrivalForecaster:
         out = {"base_daily": self.base}
         for w in range(7):
             out[f"weekday_{WEEKDAY_NAMES[w]}"] = math.exp(self.coef.get(f"weekday:{w}", 0.0))
-        for name in ("adjusted_workday", "post_holiday", "rain", "heat", "cold"):
+        for name in ("adjusted_workday", "post_holiday", "pre_holiday", "bridge", "holiday",
+                     "rain", "heat", "cold"):
             out[f"{name}_per_deg" if name in ("heat", "cold") else name] = math.exp(
                 self.coef.get(name, 0.0))
+        out["recent_level"] = self.level
         return out
 
-    def expected(self, day: Day) -> list[float]:
+    def expected(self, day: Day, level: bool = False) -> list[float]:
+        """Expected counts per slot; `level`: times the recent level (the forecast)."""
         eta = sum(self.coef[c] * v for c, v in zip(self.columns, _features(day, self.columns),
                                                      strict=True))
-        total = self.base * math.exp(eta)
+        total = self.base * math.exp(eta) * (self.level if level else 1.0)
         return [total * p for p in self.weekday_profile.get(day.date.weekday(), self.profile)]
 
+    def predict(self, day: Day) -> list[float]:
+        """The forecast per slot for a day: expected counts at the recent level."""
+        return self.expected(day, level=True)
+
+    def interval(self, day: Day, coverage: float = 0.8, draws: int = 4000
+                 ) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+        """Central prediction intervals (day total, per slot) for `coverage` of the counts:
+        negative binomial quantiles around the forecast, by simulation (fixed seed: the same
+        answer every time)."""
+        mu = np.array(self.predict(day))
+        rng = np.random.default_rng(day.date.toordinal())
+        lo_q, hi_q = (1 - coverage) / 2, 1 - (1 - coverage) / 2
+        tot = _nb_draws(rng, np.array([mu.sum()]), self.alpha_day, draws)[:, 0]
+        per = _nb_draws(rng, mu, self.alpha_slot, draws)
+        slots = [(float(a), float(b)) for a, b in
+                 zip(np.quantile(per, lo_q, axis=0), np.quantile(per, hi_q, axis=0),
+                     strict=True)]
+        return (float(np.quantile(tot, lo_q)), float(np.quantile(tot, hi_q))), slots
+
     def day_for(self, d: dt.date, weather: Weather, info: DayInfo | None = None) -> Day | None:
-        info = info or day_info(d)
+        info = info or day_info_for(d, HolidayCalendar.parse(self.calendar))
         if not info.open:
             return None
+        f = HolidayCalendar.parse(self.calendar).flags(d)
         return Day(d, [0.0] * len(self.slots), info.adjusted_workday, info.post_holiday,
-                   weather.rain, weather.temp_c)
+                   weather.rain, weather.temp_c, holiday=bool(f.holiday),
+                   pre_holiday=f.pre_holiday, bridge=f.bridge)
 
     def forecast(self, d: dt.date, weather: Weather) -> list[float]:
-        """Expected residents per slot on date d (0 on a closed day)."""
+        """Forecast residents per slot on date d (0 on a closed day)."""
         day = self.day_for(d, weather)
-        return [0.0] * len(self.slots) if day is None else self.expected(day)
+        return [0.0] * len(self.slots) if day is None else self.predict(day)
+
+
+HALF_LIFE_WEEKS = 52.0  # recency weighting of the fit
+LEVEL_WEEKS = 2  # the recent level's window
+LEVEL_PRIOR_DAYS = 3.0  # its shrinkage towards 1, in days that say exactly the model
+DISPERSION_WEEKS = 26  # the residuals the intervals are estimated on
+
+
+def _nb_draws(rng: np.random.Generator, mu: np.ndarray, alpha: float, n: int) -> np.ndarray:
+    """n draws of independent negative binomial counts with means mu (alpha 0: Poisson)."""
+    lam = np.broadcast_to(mu, (n, len(mu)))
+    if alpha > 1e-9:
+        lam = rng.gamma(1 / alpha, alpha * lam)
+    return rng.poisson(lam)
+
+
+def _dispersion(days: list[Day], fc: ArrivalForecaster, recent: np.ndarray
+                ) -> tuple[float, float]:
+    """Moment estimates of the NB alpha of day totals and of slot counts on the recent days,
+    against the level-corrected fit (as the forecast would have said)."""
+    rows = [(d, np.array(fc.predict(d))) for d, r in zip(days, recent, strict=True) if r]
+    y = np.array([d.total for d, _ in rows])
+    m = np.array([mu.sum() for _, mu in rows])
+    a_day = float(max(0.0, np.sum((y - m) ** 2 - m) / max(np.sum(m ** 2), 1e-9)))
+    ys = np.concatenate([np.array(d.counts) for d, _ in rows])
+    ms = np.concatenate([mu for _, mu in rows])
+    a_slot = float(max(0.0, np.sum((ys - ms) ** 2 - ms) / max(np.sum(ms ** 2), 1e-9)))
+    return a_day, a_slot
+
+
+def day_info_for(d: dt.date, calendar: HolidayCalendar) -> DayInfo:
+    """The simulator's DayInfo of a date under a region's calendar."""
+    f = calendar.flags(d)
+    if not f.workday:
+        return DayInfo(d, False, holiday=f.holiday)
+    return DayInfo(d, True, adjusted_workday=f.adjusted_workday, post_holiday=f.post_holiday)
 
 
 @dataclass(slots=True)
@@ -321,11 +449,12 @@ class DayForecast:
 def forecast_week(model: ArrivalForecaster, monday: dt.date,
                   weather: dict[dt.date, Weather]) -> list[DayForecast]:
     out = []
+    cal = HolidayCalendar.parse(model.calendar)
     for k in range(7):
         d = monday + dt.timedelta(days=k)
         w = weather.get(d)
-        out.append(DayForecast(d, day_info(d), w or Weather(), w is None, list(model.slots),
-                               model.forecast(d, w or Weather())))
+        out.append(DayForecast(d, day_info_for(d, cal), w or Weather(), w is None,
+                               list(model.slots), model.forecast(d, w or Weather())))
     return out
 
 
@@ -414,7 +543,8 @@ def same_weekday_mean(history: list[Day], d: dt.date, weeks: int = 8) -> list[fl
     return [sum(x.counts[s] for x in same) / len(same) for s in range(n)]
 
 
-def evaluate(counts: Counts, weeks: int = 8, min_history_days: int = 120) -> Evaluation:
+def evaluate(counts: Counts, weeks: int = 8, min_history_days: int = 120,
+             calendar: HolidayCalendar | None = None) -> Evaluation:
     """Rolling origin: for each of the last `weeks` whole weeks, fit on every day before its
     Monday and forecast the week (with the observed weather: a perfect weather forecast)."""
     days = counts.days
@@ -435,11 +565,13 @@ def evaluate(counts: Counts, weeks: int = 8, min_history_days: int = 120) -> Eva
             ev.model[g, lv], ev.baseline[g, lv], ev.floor[g, lv] = Score(), Score(), Floor()
     for monday in mondays:
         past = Counts(counts.slots, [x for x in days if x.date < monday])
-        fc = ArrivalForecaster.fit(past)
+        fc = ArrivalForecaster.fit(past, calendar)
         week = [x for x in days if monday <= x.date < monday + dt.timedelta(days=7)]
-        ev.closed_days += 7 - len(week)  # closed (listed with open = 0, or no rows)
+        # Closed: listed with open = 0, or no rows; days past the end of the data are unknown,
+        # not closed.
+        ev.closed_days += min(7, (last - monday).days + 1) - len(week)
         for x in week:
-            pred = fc.expected(x)
+            pred = fc.predict(x)
             base = same_weekday_mean(past.days, x.date)
             lam = x.truth if x.truth is not None else pred
             for g in ("holiday-affected" if x.special else "ordinary", "all"):
