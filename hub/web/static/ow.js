@@ -4,7 +4,15 @@
 const ow = {
   live(channel, arg, onData) {
     const url = "/live/" + channel + (arg ? "/" + encodeURIComponent(arg) : "");
-    const es = new EventSource(url);
+    // One stream per feed per page, however many parts of the page follow it: a browser
+    // holds at most 6 connections to a host over HTTP/1.1, every tab's streams included
+    // (three console tabs with two streams each left no room for a click's POST).
+    const streams = ow._streams || (ow._streams = new Map());
+    let es = streams.get(url);
+    if (!es) {
+      es = new EventSource(url);
+      streams.set(url, es);
+    }
     es.addEventListener(channel, (e) => onData(JSON.parse(e.data)));
     return es;
   },
