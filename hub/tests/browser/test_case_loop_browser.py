@@ -17,8 +17,8 @@ card does: the case is closed with the time. Every step is in the journal in ord
 notice once; the state survives a second restart; the month's staff report counts the case
 accepted, returned and closed.
 
-The back office's steps are its /cases API (the page's own actions), called from the back-
-office user's logged-in browser page."""
+The back office acts on its /cases page (the department's queue, the case page with the
+captured page, each row's return form with the item's materials to tick)."""
 
 from __future__ import annotations
 
@@ -87,18 +87,6 @@ def login(page, url: str, username: str, window: int | None, next_: str) -> None
         page.select_option("#window", str(window))
     page.click("#login")
     page.wait_for_url(lambda u: "/login" not in u)  # logged in: wherever the role lands
-
-
-def post(page, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A JSON POST from the logged-in page, as its own scripts send one (CSRF header)."""
-    return page.evaluate("""async ([path, body]) => {
-        const csrf = document.cookie.split("; ").find((c) => c.startsWith("ow_csrf="))
-            .slice(8);
-        const r = await fetch(path, {method: "POST", credentials: "same-origin",
-            headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-            body: JSON.stringify(body)});
-        return {status: r.status, body: await r.json()};
-    }""", [path, body])
 
 
 def upload_page(url: str, ticket: str) -> dict[str, Any]:
@@ -181,17 +169,28 @@ def test_one_promised_case_front_to_back_to_pick_up(web_hub, chromium, tmp_path)
 
         # 2. routed to the item's department; the back office sees it and returns it
         office = office_ctx.new_page()
-        login(office, web_hub.url, "li", None, "/staff")
+        login(office, web_hub.url, "li", None, "/cases")
+        office.goto(f"{web_hub.url}/cases?lang=zh_CN")
+        row = office.locator(f'tr[data-case="{case}"]').first
+        expect(row).to_have_attribute("data-department", "social")  # routed (分类审批)
+        office.goto(f"{web_hub.url}/cases/{case}?lang=zh_CN")  # the case page: its documents
+        expect(office.locator("#case-docs li[data-file]")).to_have_count(1)
+        office.goto(f"{web_hub.url}/cases?lang=zh_CN")
+        form = office.locator(f'tr[data-case="{case}"] .case-form')
         resident = phone_ctx.new_page()
         k = ticket_token(key, CENTRE, case)
         resident.goto(f"{web_hub.url}/t/{case}?k={k}&lang=zh_CN")
         expect(resident.locator("#case-state")).to_have_text("后台审批中")
-        bad = post(office, f"/cases/{case}/returned", {"reason": "", "materials": [1]})
-        assert bad["status"] in (400, 409) and bad["body"]["code"] == "missing_reason", bad
-        got = post(office, f"/cases/{case}/returned",
-                   {"reason": "户口簿复印件不清晰", "materials": [1]})
-        assert got["status"] == 200, got
-        assert got["body"]["department"] == "social"  # routed: li acts on social's cases
+        form.locator('input[name="material"][value="1"]').check()
+        form.locator('button[data-action="returned"]').click()  # no reason: refused
+        expect(form.locator(".case-msg")).to_contain_text("原因")
+        assert not [r for r in journal(db) if r.get("op") == "case"]
+        form.locator(".case-reason").fill("户口簿复印件不清晰")
+        form.locator('input[name="material"][value="1"]').check()
+        form.locator('button[data-action="returned"]').click()
+        expect(office.locator(f'tr[data-case="{case}"]')).to_have_attribute("data-state",
+                                                                            "returned")
+        shot(office, "case_loop_back_office_returned")
         expect(resident.locator("#case-state")).to_have_text("退回补正")
         expect(resident.locator("#case-materials li")).to_have_text([material])
         expect(resident.locator("#case-reason")).to_contain_text("户口簿复印件不清晰")
@@ -218,9 +217,11 @@ def test_one_promised_case_front_to_back_to_pick_up(web_hub, chromium, tmp_path)
         expect(resident.locator('#notice-list li[data-kind="case_returned"]')).to_have_count(1)
 
         # 4. corrected (the material came back), approved: ready at the pick-up window
-        for action in ("resubmitted", "approved"):
-            got = post(office, f"/cases/{case}/{action}", {})
-            assert got["status"] == 200, got
+        for action, state in (("resubmitted", "open"), ("approved", "ready")):
+            office.goto(f"{web_hub.url}/cases?lang=zh_CN")
+            office.locator(f'tr[data-case="{case}"] button[data-action="{action}"]').click()
+            expect(office.locator(f'tr[data-case="{case}"]')).to_have_attribute(
+                "data-state", state)
         expect(resident.locator("#case-state")).to_have_text("可领取")
         expect(resident.locator("#case-detail")).to_contain_text("5号窗口")
         expect(resident.locator('#notice-list li[data-kind="ready_for_pickup"]')).to_contain_text(
