@@ -49,7 +49,7 @@ MATERIALS_MAX = 50
 STATE_ORDER = {"returned": 0, "open": 1, "ready": 2, "closed": 3}  # what needs work first
 FLAG_ORDER = {"overdue": 0, "due_soon": 1, "uncollected": 2}
 QUEUE_PAGE = 50  # cases in progress per page of a queue (each row has its own form)
-ARCHIVE_PAGE = 50  # archived cases per page
+ARCHIVE_PAGE = 20  # archived cases per page (the queue comes first on the page)
 WATCH_LISTED = 10  # cases named per department and flag in the deadlines section
 ARCHIVE_DAYS = 30  # the closed list's default range: the last 30 days
 
