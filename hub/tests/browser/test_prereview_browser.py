@@ -103,3 +103,23 @@ def test_kiosk_outcomes_reach_the_console_and_a_clerk_returns_for_materials(
     slip = browser_context.new_page()
     slip.goto(web_hub.url + page.locator("#return-link").get_attribute("href") + "&lang=zh_CN")
     expect(slip.locator("body")).to_contain_text("户口簿")
+
+
+def test_walking_away_from_the_tips_is_journaled_as_leaving(web_hub, browser_context):
+    """The kiosk goes back to its start page after two minutes untouched; on the tips for a
+    missing material that means the resident left without a ticket: journaled once."""
+    db = web_hub.workdir / "hub.db"
+    page = browser_context.new_page()
+    page.clock.install()
+    page.goto(f"{web_hub.url}/kiosk/item/SOC-001?device=kiosk-1&lang=zh_CN")
+    page.check(f'#checklist input[value="{ID_CARD}"]')
+    page.click("#check")
+    expect(page.locator("#tips")).to_be_visible()
+    page.click("#print-tips")
+    expect(page.locator("#printed")).to_be_visible()
+    assert journal(db, "prereview") == []
+    page.clock.fast_forward("02:01")
+    page.wait_for_url(re.compile(r"/kiosk$"))
+    [left] = journal(db, "prereview")
+    assert left["missing"] == ["SOC-001.1"] and left["tips"] is True
+    assert journal(db, "take") == []
