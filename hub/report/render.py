@@ -64,6 +64,8 @@ def write_csv(report: Report, out: Path) -> list[Path]:
             kv.writerow((k, "" if v is None else round(v, 4) if isinstance(v, float) else v))
         for k, v in report.settings.weights.items():
             kv.writerow((f"weight_{k}", v))
+        for k, v in (report.facts.trips or {}).items():  # 预审 / 一次办成 (report/trips.py)
+            kv.writerow((f"prereview_{k}", "" if v is None else v))
     paths.append(out / "helps.csv")  # help calls: response times per department (seconds)
     with open(paths[3], "w", newline="", encoding="utf-8-sig") as f:
         w = csv.DictWriter(f, HELP_FIELDS)

@@ -100,3 +100,18 @@ def test_the_html_report_shows_the_section(history):
     html = render_html(build(load_source(None, url, None), MONTH), CATALOG, charts=False)
     assert "预审与一次办成" in html and "一次办成率 One-trip rate" in html
     assert "Sent away at the kiosk before a ticket" in html
+
+
+def test_the_centre_csv_carries_the_figures(history, tmp_path):
+    import csv
+
+    from onewindow.hub.report.render import write_csv
+
+    url, _ = history
+    report = build(load_source(None, url, None), MONTH)
+    write_csv(report, tmp_path)
+    with open(tmp_path / "centre.csv", encoding="utf-8-sig") as f:
+        rows = dict(csv.reader(f))
+    assert rows["prereview_kiosk_left"] == str(report.facts.trips["kiosk_left"])
+    assert rows["prereview_one_trip_rate"] == str(report.facts.trips["one_trip_rate"])
+    assert rows["prereview_within_days"] == "30"
