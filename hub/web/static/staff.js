@@ -268,6 +268,8 @@ const staff = (() => {
         else if (a.kind === "wait") text += name(a) + " · " + Math.round(a.longest_min) + " " + T.min;
         else if (a.kind === "device") text += devAlert(a);
         else text += name(a) + " · " + a.waiting;
+        // promised cases' deadlines (hub/web/case_alerts.py): to that department's queue
+        if (a.href) return el("li", {class: "alert " + a.kind}, el("a", {href: a.href}, text));
         return el("li", {class: "alert " + a.kind}, text);
       }) : [el("li", {class: "muted"}, T.none)]));
       fill($("#windows tbody"), ...s.windows.map((w) => {
