@@ -395,19 +395,32 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
          evaluate: Path = typer.Option(None, "--evaluate", help="counts CSV: print forecast "
                                        "accuracy on held-out weeks instead"),
          weeks: int = typer.Option(8, help="--evaluate: held-out weeks"),
-         catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)")) -> None:
+         catalog: Path = typer.Option(None, help="catalog JSON (default: the sample)"),
+         holidays: str = typer.Option(None, "--holidays", help="holiday calendar: CN "
+                                      "(mainland, 调休; default), HK, TW or a country code "
+                                      "of the holidays package (default: the config's "
+                                      "[forecast] holidays)"),
+         config: Path = typer.Option(None, "--config", "-c",
+                                     help="centre.toml ([forecast] holidays)")) -> None:
     """Weekly staffing plan: arrivals forecast, windows per half-hour (Erlang C checked by
     simulation), or the forecast's accuracy (--evaluate)."""
     from .forecast import plan_cli
+    from .forecast.calendars import CalendarError, HolidayCalendar, from_config
 
     if weeks < 1 or seeds < 1 or target <= 0:
         fail("--weeks and --seeds at least 1, --target more than 0 minutes")
+    if config is not None:
+        _readable(config, "--config")
+    try:
+        cal = HolidayCalendar.parse(holidays) if holidays is not None else from_config(config)
+    except (CalendarError, ValueError) as e:  # tomllib's TOMLDecodeError is a ValueError
+        fail(f"{'--holidays' if holidays is not None else f'--config {config}'}: {e}")
     # The CSVs are the user's: a missing file, a wrong one or too short a history is said
     # in one line (the reader's own words name the file and what is missing).
     if evaluate is not None:
         _readable(evaluate, "--evaluate")
         try:
-            plan_cli.run_evaluate(evaluate, weeks)
+            plan_cli.run_evaluate(evaluate, weeks, cal)
         except (ValueError, KeyError, UnicodeDecodeError) as e:
             hint = ("; give a longer history, about 9 months with the held-out weeks "
                     "(onewindow sim --history --months 9)" if "days of history" in str(e)
@@ -422,7 +435,7 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
         _readable(weather, "--weather")
     cat = _catalog(catalog)
     try:
-        plan_cli.run_plan(cat, history, weather, monday, target, out, seeds)
+        plan_cli.run_plan(cat, history, weather, monday, target, out, seeds, calendar=cal)
     except (ValueError, KeyError, UnicodeDecodeError) as e:
         fail(f"--history {history} / --weather {weather}: {_why(e)}")
 

@@ -349,7 +349,7 @@ class ArrivalForecaster:
         for w in range(7):
             out[f"weekday_{WEEKDAY_NAMES[w]}"] = math.exp(self.coef.get(f"weekday:{w}", 0.0))
         for name in ("adjusted_workday", "post_holiday", "pre_holiday", "bridge", "holiday",
-                     "rain", "heat", "cold"):
+                     "month_start", "month_end", "rain", "heat", "cold"):
             out[f"{name}_per_deg" if name in ("heat", "cold") else name] = math.exp(
                 self.coef.get(name, 0.0))
         out["recent_level"] = self.level

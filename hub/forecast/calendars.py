@@ -93,7 +93,7 @@ class HolidayCalendar:
 
     def _day(self, d: dt.date) -> tuple[bool, str]:
         """(working day, holiday name)."""
-        return _lookup(self.code, d)
+        return _lookup(self.code, d)[:2]
 
     def workday(self, d: dt.date) -> bool:
         return self._day(d)[0]
@@ -135,24 +135,26 @@ class HolidayCalendar:
             p += dt.timedelta(days=1)
         return DayFlags(d, True, holiday=name, pre_holiday=after_hol,
                         post_holiday=before_hol or before_len >= 3, bridge=bridge,
-                        adjusted_workday=d.weekday() >= 5, month_start=nth < 3, month_end=last)
+                        adjusted_workday=_lookup(self.code, d)[2], month_start=nth < 3,
+                        month_end=last)
 
 
 @functools.lru_cache(maxsize=65536)
-def _lookup(code: str, d: dt.date) -> tuple[bool, str]:
+def _lookup(code: str, d: dt.date) -> tuple[bool, str, bool]:
+    """(working day, holiday name, a working day on the region's weekend: 调休)."""
     if code == "CN":
         try:
             import chinese_calendar as cc
 
             holiday, name = cc.get_holiday_detail(d)
-            if not holiday:
-                return True, ""
-            return False, str(name or "")
+            return not holiday, str(name or "") if holiday else "", \
+                not holiday and d.weekday() >= 5
         except (NotImplementedError, ImportError):  # a year chinese-calendar does not cover
             pass
     h = _country(code, d.year)
-    name = h.get(d) or ""
-    return bool(h.is_working_day(d)), str(name)
+    work = bool(h.is_working_day(d))
+    # Hong Kong's weekend is Sunday only: a working Saturday there is no make-up day.
+    return work, str(h.get(d) or ""), work and d.weekday() in h.weekend
 
 
 @functools.lru_cache(maxsize=512)
@@ -170,6 +172,10 @@ def from_config(path: Path | str | None) -> HolidayCalendar:
     section = data.get("forecast", {})
     if not isinstance(section, dict):
         raise CalendarError("[forecast] 须为表 / [forecast] must be a table")
+    unknown = set(section) - {"holidays"}
+    if unknown:
+        raise CalendarError(f"[forecast]: 未知的键 / unknown key(s) {', '.join(sorted(unknown))}; "
+                            f"known: holidays")
     code = section.get("holidays", DEFAULT)
     if not isinstance(code, str):
         raise CalendarError(f"[forecast] holidays = {code!r}: 须为代码字符串 / a code like "

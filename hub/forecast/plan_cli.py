@@ -24,6 +24,7 @@ from .arrivals import (
     load_counts,
     load_weather,
 )
+from .calendars import HolidayCalendar
 from .staffing import LEVEL, SHARE_OVER, DayPlan, handling_minutes, plan_day, plan_slots
 
 console = Console()
@@ -35,8 +36,9 @@ def accuracy_table(ev: Evaluation) -> Table:
     t = Table(title=f"Forecast accuracy, {len(ev.weeks)} held-out weeks "
                     f"({ev.weeks[0]} … {ev.weeks[-1] + dt.timedelta(days=6)})")
     t.caption = ("fit on every day before each week, observed weather; holiday-affected: "
-                 "调休 working days and first days after a closure of 3+ days; floor: error of "
-                 "the " + ("true" if ev.truth else "forecast (plug-in)") + " Poisson mean; "
+                 "调休 working days, holidays, days before/after them, bridge days; floor: "
+                 "error of the " + ("true" if ev.truth else "forecast (plug-in)")
+                 + " Poisson mean; "
                  f"{ev.closed_days} closed days forecast 0 and left out")
     for col in ACCURACY_COLUMNS:
         t.add_column(col, justify="left" if col in ("level", "days") else "right")
@@ -45,11 +47,12 @@ def accuracy_table(ev: Evaluation) -> Table:
     return t
 
 
-def run_evaluate(path: Path, weeks: int = 8) -> Evaluation:
-    counts = load_counts(path)
-    ev = evaluate(counts, weeks=weeks)
+def run_evaluate(path: Path, weeks: int = 8, calendar: HolidayCalendar | None = None
+                 ) -> Evaluation:
+    counts = load_counts(path, calendar)
+    ev = evaluate(counts, weeks=weeks, calendar=calendar)
     console.print(accuracy_table(ev))
-    fc = ArrivalForecaster.fit(counts)
+    fc = ArrivalForecaster.fit(counts, calendar)
     console.print(effects_line(fc))
     return ev
 
@@ -189,10 +192,11 @@ def write_plan_csv(path: Path, days: list[DayForecast], plans: dict[dt.date, Day
 
 def run_plan(catalog: Catalog, history: Path, weather: Path | None, week: dt.date,
              target: float = 20.0, out: Path | None = None, seeds: int = 3,
-             layout_name: str = "mixed") -> dict[dt.date, DayPlan]:
+             layout_name: str = "mixed", calendar: HolidayCalendar | None = None
+             ) -> dict[dt.date, DayPlan]:
     monday = week - dt.timedelta(days=week.weekday())
-    counts = load_counts(history)
-    fc = ArrivalForecaster.fit(counts)
+    counts = load_counts(history, calendar)
+    fc = ArrivalForecaster.fit(counts, calendar)
     wx: dict[dt.date, Weather] = load_weather(weather) if weather else {}
     days = forecast_week(fc, monday, wx)
     s = handling_minutes(catalog)
