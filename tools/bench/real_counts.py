@@ -100,7 +100,7 @@ def main() -> None:
         raise SystemExit(f"--series {a.series!r}: bank_calls or akl:<sensor>")
     write(counts, a.out)
     days = {d for d, _ in counts}
-    print(f"{len(counts)} half-hours of {len(days)} days "
+    print(f"{len(counts)} slots of {len(days)} days "
           f"({min(days)} … {max(days)}) written to {a.out}")
 
 
