@@ -199,3 +199,22 @@ def test_records_replay_to_the_same_state():
         assert rebuilt == cmd
     due = notices.CaseNoticeDue(case, "case_returned", 1, (0, 2), None, ("sms", "page"))
     assert c.from_record(due.to_record()) == due
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"item": 7}, "[pickup] item"),
+    ({"items": "GEN-099"}, "unknown key"),
+    ({"item": "GEN-099", "uncollected_days": 0}, "uncollected_days"),
+    ({"item": "GEN-099", "uncollected_days": True}, "uncollected_days"),
+    ({"item": "NOPE-1"}, "not an item of the catalog"),
+])
+def test_bad_pickup_settings_are_configuration_errors(table, message):
+    from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.config import ConfigError, check, from_dict
+
+    data = {"centre": {"id": "t"}, "windows": [{"number": 1}], "pickup": table}
+    with pytest.raises(ConfigError) as err:
+        check(from_dict(data), load_catalog())
+    assert message in str(err.value)
+    ok = from_dict({**data, "pickup": {"item": "GEN-099", "uncollected_days": 3}})
+    assert (ok.centre.pickup_item, ok.centre.pickup_uncollected_days) == ("GEN-099", 3)
