@@ -26,8 +26,9 @@ PERMISSIONS = {
     "windows.manage": "open and close windows, change a window's skills",
     "fleet": "the device fleet: boards and nodes, online, firmware, signal, errors",
     "accounts": "staff accounts: list, create, disable",
-    "cases": "promised items (承诺件): return, correct, close, reopen; receive a community "
-             "station's hand-over of paper originals",
+    "cases": "promised items (承诺件) of one's department (all: no department): return for "
+             "correction, reassign, approve, hand over, close, reopen, their documents; "
+             "receive a community station's hand-over of paper originals",
     "station": "a community station's page (协管员代收): open cases for residents at one's own "
                "station, see only its cases, hand over their paper originals",
 }
