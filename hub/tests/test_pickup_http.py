@@ -314,3 +314,15 @@ def test_the_holder_leaves_a_number_for_the_cases_notices_on_the_phone_page(env)
     assert contact.lang == "en" and contact.phone and "13812345678" not in contact.phone
     assert page_case(env, f"/t/{case}?k={k}")["phone_kept"] is True
     assert "13812345678" not in str([r.body for r in env.journal.read()])
+
+
+def test_a_case_closed_directly_is_completed_not_collected(env):
+    case = accepted(env)
+    act(env, c.CaseUpdate(case, "closed", by="li"))
+    view = env.site.live.channels["ticket"](case)["case"]
+    assert (view["state_zh"], view["collected"]) == ("已办结", False)
+    act(env, c.CaseUpdate(case, "reopened", by="li"))
+    act(env, c.CaseUpdate(case, "approved", by="li"))
+    act(env, c.CaseUpdate(case, "handed_over", by="zhao"))
+    view = env.site.live.channels["ticket"](case)["case"]
+    assert (view["state_zh"], view["collected"]) == ("已领取办结", True)

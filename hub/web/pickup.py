@@ -84,6 +84,8 @@ def case_view(site: Site, case: Case, holder: bool) -> dict[str, Any]:
     centre = site.hub.centre
     item = centre.catalog.items.get(case.item)
     words = STATE_WORDS.get(case.state, (case.state,) * 3)
+    if case.state == "closed" and case.handed_by is None:  # closed with nothing to collect
+        words = ("已办结", "已辦結", "Completed")
     out: dict[str, Any] = {
         "id": case.id, "number": case.ticket.rpartition("-")[2], "state": case.state,
         "state_zh": words[0], "state_zh_tw": words[1], "state_en": words[2],
@@ -101,6 +103,7 @@ def case_view(site: Site, case: Case, holder: bool) -> dict[str, Any]:
         out["windows"] = pickup.pickup_windows(centre, item_id) if item_id else []
     if case.state == "closed" and case.closed_at is not None:
         out["closed_at"] = centre.local_time(case.closed_at).strftime("%Y-%m-%d %H:%M")
+        out["collected"] = case.handed_by is not None  # handed over, not closed directly
     key = site.hub.booking_key
     # Given while the case is in progress (the page shows it once returned or ready): a
     # page opened earlier gets no code from the live feed, which everyone watching shares.

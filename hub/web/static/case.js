@@ -49,7 +49,9 @@
     else if (c.state === "ready") detail = c.windows.length
       ? fmt(OW_CASE_T.ready, {w: c.windows.join(OW_LANG === "en" ? ", " : "、")})
       : OW_CASE_T.ready_any;
-    else if (c.state === "closed") detail = fmt(OW_CASE_T.closed, {at: c.closed_at || ""});
+    else if (c.state === "closed") {
+      detail = fmt(c.collected ? OW_CASE_T.closed : OW_CASE_T.done, {at: c.closed_at || ""});
+    }
     $("case-detail").textContent = detail;
     const list = $("case-materials");
     list.replaceChildren(...c.materials.map((m) => {
