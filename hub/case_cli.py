@@ -46,7 +46,8 @@ def overdue_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.
                    f"{', '.join(depts)}", err=True)
         raise typer.Exit(2)
     now = time.time()
-    rows = [w for w in deadlines.watched(centre.cases.values(), centre.calendar, now)
+    rows = [w for w in deadlines.watched(centre.cases.values(), centre.calendar, now,
+                                         deadlines.Watch.of(centre.config))
             if (everything or w.flag == "overdue")
             and (not department or w.department == department)]
     today = centre.local_date(now).isoformat()

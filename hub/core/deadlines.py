@@ -16,25 +16,33 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .day_calendar import DayCalendar
 from .model import Case
 
 DUE_SOON_WORKDAYS = 2  # "due soon": the promised day is today or within this many workdays
-UNCOLLECTED_DAYS = 5  # "uncollected": ready for more than this many calendar days
+UNCOLLECTED_DAYS = 7  # "uncollected": ready this many days ago or more ([pickup])
 PENDING = ("open", "returned")  # the back office's to finish
 
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """The thresholds: working days ahead that count as due soon, calendar days a ready
-    result may wait before it is listed as uncollected."""
+    """The thresholds: working days ahead that count as due soon; days since a result
+    became ready (its local day) from which it is listed as uncollected: centre.toml's
+    [pickup] uncollected_days, as the pick-up window's console lists them."""
 
     due_soon_workdays: int = DUE_SOON_WORKDAYS
     uncollected_days: int = UNCOLLECTED_DAYS
 
+    @classmethod
+    def of(cls, config: Any) -> Watch:
+        """The centre's (its CentreConfig)."""
+        return cls(uncollected_days=getattr(config, "pickup_uncollected_days",
+                                            UNCOLLECTED_DAYS))
 
-def flag(case: Case, today: dt.date, horizon: dt.date, now: float,
+
+def flag(case: Case, today: dt.date, horizon: dt.date, calendar: DayCalendar,
          watch: Watch = Watch()) -> str | None:
     """"overdue", "due_soon", "uncollected" or None. `horizon`: the last day that counts
     as due soon (`soon_until`), worked out once for many cases."""
@@ -46,9 +54,14 @@ def flag(case: Case, today: dt.date, horizon: dt.date, now: float,
             return "due_soon"
         return None
     if case.state == "ready" and case.ready_at is not None \
-            and now - case.ready_at > watch.uncollected_days * 86400:
+            and waited(calendar, case.ready_at, today) >= watch.uncollected_days:
         return "uncollected"
     return None
+
+
+def waited(calendar: DayCalendar, ready_at: float, today: dt.date) -> int:
+    """Days from the day a result became ready to today."""
+    return (today - calendar.local_date(ready_at)).days
 
 
 def soon_until(calendar: DayCalendar, today: dt.date, watch: Watch = Watch()) -> dt.date:
@@ -87,13 +100,13 @@ def watched(cases: Iterable[Case], calendar: DayCalendar, now: float,
     horizon = soon_until(calendar, today, watch)
     out = []
     for k in cases:
-        f = flag(k, today, horizon, now, watch)
+        f = flag(k, today, horizon, calendar, watch)
         if f is None:
             continue
         if f == "overdue":
             days = overdue_days(calendar, dt.date.fromisoformat(k.due_day), today)
         elif f == "uncollected":
-            days = int((now - (k.ready_at or now)) // 86400)
+            days = waited(calendar, k.ready_at or now, today)
         else:
             days = 0
         out.append(Watched(k.id, k.item, k.department, k.due_day, k.state, f, days))

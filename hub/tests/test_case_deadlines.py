@@ -28,26 +28,29 @@ def test_flags_follow_the_calendar():
     today = CAL.local_date(FRI)
     horizon = deadlines.soon_until(CAL, today)
     assert horizon == dt.date(2026, 12, 2)  # Fri + 2 workdays, Monday a holiday
-    assert deadlines.flag(case("a", "2026-11-26"), today, horizon, FRI) == "overdue"
-    assert deadlines.flag(case("b", "2026-11-27"), today, horizon, FRI) == "due_soon"
-    assert deadlines.flag(case("c", "2026-12-02", "returned"), today, horizon, FRI) == \
+    assert deadlines.flag(case("a", "2026-11-26"), today, horizon, CAL) == "overdue"
+    assert deadlines.flag(case("b", "2026-11-27"), today, horizon, CAL) == "due_soon"
+    assert deadlines.flag(case("c", "2026-12-02", "returned"), today, horizon, CAL) == \
         "due_soon"
-    assert deadlines.flag(case("d", "2026-12-03"), today, horizon, FRI) is None
+    assert deadlines.flag(case("d", "2026-12-03"), today, horizon, CAL) is None
     # a ready case met its promise; it is watched for being collected instead
-    assert deadlines.flag(case("e", "2026-11-20", "ready", FRI - 86400), today, horizon,
-                          FRI) is None
-    assert deadlines.flag(case("f", "2026-11-20", "ready", FRI - 6 * 86400), today,
-                          horizon, FRI) == "uncollected"
-    assert deadlines.flag(case("g", "2026-11-20", "closed"), today, horizon, FRI) is None
+    assert deadlines.flag(case("e", "2026-11-20", "ready", FRI - 6 * 86400), today, horizon,
+                          CAL) is None
+    # [pickup] uncollected_days (7 by default): ready a week ago, on the calendar
+    assert deadlines.flag(case("f", "2026-11-20", "ready", FRI - 7 * 86400), today,
+                          horizon, CAL) == "uncollected"
+    assert deadlines.flag(case("f", "2026-11-20", "ready", FRI - 86400), today, horizon,
+                          CAL, deadlines.Watch(uncollected_days=1)) == "uncollected"
+    assert deadlines.flag(case("g", "2026-11-20", "closed"), today, horizon, CAL) is None
 
 
 def test_the_watched_list_counts_working_days_late_per_department():
     rows = deadlines.watched([case("a", "2026-11-20"), case("b", "2026-11-26"),
                               case("c", "2026-12-01"),
-                              case("f", "2026-11-20", "ready", FRI - 6 * 86400)], CAL, FRI)
+                              case("f", "2026-11-20", "ready", FRI - 8 * 86400)], CAL, FRI)
     assert [(w.case, w.flag, w.days) for w in rows] == [
         ("a", "overdue", 5), ("b", "overdue", 1), ("c", "due_soon", 0),
-        ("f", "uncollected", 6)]
+        ("f", "uncollected", 8)]
     assert deadlines.counts(rows) == {("pension", "overdue"): 2, ("pension", "due_soon"): 1,
                                       ("pension", "uncollected"): 1}
 

@@ -167,7 +167,7 @@ def test_overdue_due_soon_and_uncollected_are_flagged(env):
     env.client("soc1").post(f"/cases/{ready}/approved", json={})
     page = env.client("soc1").get("/cases", headers=PAGE).text
     assert 'class="due_soon"' in page[page.index(f'<tr data-case="{soon}"'):][:200]
-    env.now += 6 * 86400 + 60  # ready for six days: uncollected; `late` later still
+    env.now += 7 * 86400 + 60  # ready a week: uncollected ([pickup] uncollected_days 7)
     page = env.client("soc1").get("/cases", headers=PAGE).text
     rows = {k: page[page.index(f'<tr data-case="{k}"'):][:200] for k in (late, soon, ready)}
     assert 'class="overdue"' in rows[late] and 'class="uncollected"' in rows[ready]

@@ -16,8 +16,10 @@ KINDS = {"overdue": "cases_overdue", "due_soon": "cases_due_soon",
 
 
 def case_alerts(centre: Centre, now: float,
-                watch: deadlines.Watch = deadlines.Watch()) -> list[dict[str, Any]]:
-    """One alert per (department, flag) with at least one case, overdue first."""
+                watch: deadlines.Watch | None = None) -> list[dict[str, Any]]:
+    """One alert per (department, flag) with at least one case, overdue first; the
+    thresholds by default the centre's ([pickup] uncollected_days)."""
+    watch = watch or deadlines.Watch.of(centre.config)
     rows = deadlines.watched(centre.cases.values(), centre.calendar, now, watch)
     counts = deadlines.counts(rows)
     out = []

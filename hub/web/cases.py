@@ -79,6 +79,11 @@ class Cases:
         self.site = staff.site
         self.hub = staff.site.hub
 
+    @property
+    def watch_(self) -> deadlines.Watch:
+        """The deadlines' thresholds ([pickup] uncollected_days of the centre's config)."""
+        return deadlines.Watch.of(self.hub.centre.config)
+
     # ---- departments -------------------------------------------------------------------
     @staticmethod
     def scope(s: Session) -> str | None:
@@ -112,7 +117,7 @@ class Cases:
         cat = self.hub.centre.catalog
         item = cat.items.get(case.item)
         dept = self.department_of(case)
-        flag = deadlines.flag(case, today, horizon, now)
+        flag = deadlines.flag(case, today, horizon, self.hub.centre.calendar, self.watch_)
         mats = item.materials if item is not None else ()
         return {
             "id": case.id, "ticket": case.ticket.rpartition("-")[2], "item": case.item,
@@ -137,7 +142,7 @@ class Cases:
         now = self.site.clock()
         cal = self.hub.centre.calendar
         today = cal.local_date(now)
-        return now, today, deadlines.soon_until(cal, today)
+        return now, today, deadlines.soon_until(cal, today, self.watch_)
 
     def rows(self, department: str | None, page: int = 1, lang: str = "zh_CN"
              ) -> tuple[int, list[dict[str, Any]]]:
@@ -145,11 +150,12 @@ class Cases:
         most pressing first: overdue, due soon, returned, open by due day; then ready
         (uncollected first) and closed today."""
         now, today, horizon = self._clock()
+        cal = self.hub.centre.calendar
         held = [k for k in self.hub.centre.cases.values()
                 if department is None or self.department_of(k) == department]
 
         def key(k: Case) -> tuple[Any, ...]:
-            f = deadlines.flag(k, today, horizon, now)
+            f = deadlines.flag(k, today, horizon, cal, self.watch_)
             return (STATE_ORDER.get(k.state, 4) // 2, FLAG_ORDER.get(f or "", 3),
                     STATE_ORDER.get(k.state, 4), k.due_day, k.id)
 
@@ -192,7 +198,7 @@ class Cases:
         cases = [k for k in centre.cases.values()
                  if department is None or self.department_of(k) == department]
         out: dict[str, dict[str, Any]] = {}
-        for w in deadlines.watched(cases, centre.calendar, self.site.clock()):
+        for w in deadlines.watched(cases, centre.calendar, self.site.clock(), self.watch_):
             dept = self.department_of(centre.cases[w.case])
             d = out.setdefault(dept, {
                 "department": dept, "name": text(centre.catalog.departments.get(dept), lang,
