@@ -94,6 +94,9 @@ def test_the_readme_examples_run_as_written(tmp_path):
         "set -eu",  # no pipefail: `curl ... | head` ends curl early, as it does for a reader
         f"HUB_LOG={tmp_path}/hub",
         "hub_up() {",  # `onewindow hub ...`: in the background until its banner says ready
+        # (the previous hub's output removed first: the background job truncates its files
+        # only once it runs, and a grep before that read the earlier banner)
+        '  rm -f "$HUB_LOG.out" "$HUB_LOG.err"',
         '  onewindow hub "$@" > "$HUB_LOG.out" 2> "$HUB_LOG.err" & HUB_PID=$!',
         '  until grep -qs " ready" "$HUB_LOG.out"; do',
         '    kill -0 $HUB_PID 2>/dev/null || { cat "$HUB_LOG.err" >&2; exit 1; }',
@@ -102,7 +105,9 @@ def test_the_readme_examples_run_as_written(tmp_path):
         '  cat "$HUB_LOG.out"',
         f"  curl -sf http://127.0.0.1:{web}/login > /dev/null",
         "}",
-        'hub_down() { if [ -n "${HUB_PID:-}" ]; then kill -INT $HUB_PID; wait $HUB_PID; '
+        # SIGTERM (systemd's stop): a background job of a script starts with SIGINT ignored,
+        # so Ctrl-C's signal would be lost if it came before the hub set its handler
+        'hub_down() { if [ -n "${HUB_PID:-}" ]; then kill -TERM $HUB_PID; wait $HUB_PID; '
         "HUB_PID=; fi; }",
         "cd repo",
     ]
