@@ -66,13 +66,14 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     from .config import ConfigError
     from .logsetup import configure
     from .mqtt.private_mosquitto import BrokerStartError
-    from .preflight import check_ports
+    from .preflight import check_centre, check_ports
     from .serve import serve
     from .web import ListenError
 
     cfg = centre_config(config)
     ops = load_or_exit(opsconfig.load, config, ConfigError)
     configure("DEBUG" if verbose else ops.log.level, "json" if log_json else ops.log.format)
+    load_or_exit(lambda _: check_centre(cfg), config, ConfigError)
     load_or_exit(lambda _: check_ports(cfg), config, ConfigError)
 
     def ready(runner) -> None:  # type: ignore[no-untyped-def]

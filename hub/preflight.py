@@ -81,3 +81,26 @@ def check_ports(config: HubConfig) -> None:
                 f"端口 {lst.port} 已被占用 / port {lst.port} on {lst.host} is in use ({why})"
                 f"{hint}: set {lst.setting} in the centre's TOML to a free port "
                 f"— {lst.what}")
+
+
+def check_centre(config: HubConfig) -> None:
+    """The catalog file and the configuration against it (windows' kinds and skills, the
+    devices' windows), read as the hub will read them, before anything starts: a mistake
+    there is a ConfigError naming it, not a traceback after the broker has started."""
+    from .catalog import load_catalog
+    from .config import check
+    from .core.centre import Centre
+    from .core.rejected import Rejected
+
+    where = f"[centre] catalog = {config.catalog_path!r}: " if config.catalog_path else ""
+    try:
+        catalog = load_catalog(config.catalog_path)
+    except OSError as e:
+        raise ConfigError(f"{where}{e.strerror or e}") from e
+    except (ValueError, KeyError, TypeError) as e:  # CatalogError, JSON that does not parse
+        raise ConfigError(f"{where}{e}") from e
+    try:
+        check(config, catalog)
+        Centre(catalog, config.centre)  # each window's skills resolved against the catalog
+    except (ValueError, KeyError, Rejected) as e:  # Rejected: a skill naming no item or line
+        raise ConfigError(f"[[windows]]: {e}" if isinstance(e, Rejected) else str(e)) from e

@@ -138,3 +138,29 @@ def test_a_bad_log_or_metrics_setting_is_one_line(tmp_path):
         line = one_line(refused(cfg))
         assert said in line, line
         assert not (tmp_path / "hub.db").exists()
+
+
+def test_catalog_and_window_mistakes_are_one_line_before_anything_starts(tmp_path):
+    """A catalog that is not there or does not parse, a window of an unknown kind or with
+    a skill naming nothing, a device at a window not configured: one line, exit 2, and no
+    journal or broker folder created (hub/preflight.py check_centre)."""
+    (tmp_path / "broken.json").write_text('{"version": ', encoding="utf-8")
+    (tmp_path / "partial.json").write_text('{"version": 1}', encoding="utf-8")
+    cases = (
+        ('catalog = "missing.json"', "", "missing.json"),
+        ('catalog = "broken.json"', "", "broken.json"),
+        ('catalog = "partial.json"', "", "window_kinds"),
+        ("", 'kind = "weird"', "unknown kind 'weird'"),
+        ("", 'skills = ["NO-SUCH-ITEM"]', "NO-SUCH-ITEM"),
+        ("", '[[devices]]\nid = "kp-9"\nrole = "keypad"\nwindow = 9', "window 9"),
+    )
+    for centre_line, window_lines, said in cases:
+        cfg = tmp_path / "centre.toml"
+        cfg.write_text(f'[centre]\nid = "fh"\n{centre_line}\n[store]\n'
+                       f'url = "sqlite:///{tmp_path / "hub.db"}"\n[broker]\n'
+                       f"embedded_port = {quiet_port(pair=True)}\n[[windows]]\nnumber = 1\n"
+                       f"{window_lines}\n", encoding="utf-8")
+        line = one_line(refused(cfg))
+        assert said in line, line
+        assert not (tmp_path / "hub.db").exists()
+        assert not (tmp_path / "hub-broker").exists()
