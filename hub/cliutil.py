@@ -38,8 +38,15 @@ def load_or_exit(loader: Callable[[Path], T], path: Path,
 
 
 def centre_config(path: Path) -> hub_config.HubConfig:
-    """The centre's configuration (centre.toml), or the command ends (exit 2) saying why."""
-    return load_or_exit(hub_config.load, path, hub_config.ConfigError)
+    """The centre's configuration (centre.toml), or the command ends (exit 2) saying why;
+    a catalog it names that cannot be read is said the same way, before any command uses
+    it (each reads it where it needs it)."""
+    from .preflight import read_catalog
+
+    cfg = load_or_exit(hub_config.load, path, hub_config.ConfigError)
+    if cfg.catalog_path is not None:
+        load_or_exit(lambda _: read_catalog(cfg), path, hub_config.ConfigError)
+    return cfg
 
 
 def fail(message: str, code: int = USAGE_ERROR_EXIT) -> NoReturn:

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, HubConfig, embedded_hub_url
+
+if TYPE_CHECKING:
+    from .core.catalog import Catalog
 
 
 class PortBusy(ConfigError):
@@ -87,20 +91,27 @@ def check_centre(config: HubConfig) -> None:
     """The catalog file and the configuration against it (windows' kinds and skills, the
     devices' windows), read as the hub will read them, before anything starts: a mistake
     there is a ConfigError naming it, not a traceback after the broker has started."""
-    from .catalog import load_catalog
     from .config import check
     from .core.centre import Centre
     from .core.rejected import Rejected
 
-    where = f"[centre] catalog = {config.catalog_path!r}: " if config.catalog_path else ""
-    try:
-        catalog = load_catalog(config.catalog_path)
-    except OSError as e:
-        raise ConfigError(f"{where}{e.strerror or e}") from e
-    except (ValueError, KeyError, TypeError) as e:  # CatalogError, JSON that does not parse
-        raise ConfigError(f"{where}{e}") from e
+    catalog = read_catalog(config)
     try:
         check(config, catalog)
         Centre(catalog, config.centre)  # each window's skills resolved against the catalog
     except (ValueError, KeyError, Rejected) as e:  # Rejected: a skill naming no item or line
         raise ConfigError(f"[[windows]]: {e}" if isinstance(e, Rejected) else str(e)) from e
+
+
+def read_catalog(config: HubConfig) -> Catalog:
+    """The configuration's catalog (default: the sample), or a ConfigError naming the file
+    and what is wrong with it."""
+    from .catalog import load_catalog
+
+    where = f"[centre] catalog = {config.catalog_path!r}: " if config.catalog_path else ""
+    try:
+        return load_catalog(config.catalog_path)
+    except OSError as e:
+        raise ConfigError(f"{where}{e.strerror or e}") from e
+    except (ValueError, KeyError, TypeError) as e:  # CatalogError, JSON that does not parse
+        raise ConfigError(f"{where}{e}") from e

@@ -115,6 +115,21 @@ def test_a_configuration_that_is_not_there_is_one_line(command):
     assert "/nonexistent/" in line or "--" in line, line
 
 
+@pytest.mark.parametrize("command", [c for c in COMMANDS
+                                     if any(p.name == "config" for p in options(c[1]))
+                                     and c[0] != ("node",)],  # node.toml, not a centre's
+                         ids=ids)
+def test_a_configuration_naming_a_missing_catalog_is_one_line(command, tmp_path):
+    path, cmd = command
+    cfg = tmp_path / "centre.toml"
+    cfg.write_text('[centre]\nid = "x"\ncatalog = "no-such-catalog.json"\n'
+                   f'[store]\nurl = "sqlite:///{tmp_path / "j.db"}"\n'
+                   "[[windows]]\nnumber = 1\n", encoding="utf-8")
+    args = [a.replace("/nonexistent/centre.toml", str(cfg)) for a in filled(cmd)]
+    line = mistake([*path, *args], cwd=tmp_path)
+    assert "no-such-catalog.json" in line or "--" in line, line
+
+
 def number_options() -> Iterator[tuple[tuple[str, ...], Any, Any]]:
     for path, cmd in COMMANDS:
         for p in options(cmd):
