@@ -165,3 +165,13 @@ def test_metrics_refused_from_another_address_without_a_token(tmp_path):
     assert here[0] == 200
     if there is not None:  # a machine with no other address has no "elsewhere" to try
         assert there[0] == 403 and "[metrics] token" in there[2]
+
+
+def test_metrics_can_be_turned_off(tmp_path):
+    broker, web = quiet_port(pair=True), quiet_port()
+    proc = start_hub(write_centre(tmp_path, broker, web, "[metrics]\nenabled = false\n"))
+    try:
+        status, _, _ = scrape(f"http://127.0.0.1:{web}/metrics")
+    finally:
+        assert terminate(proc, 10) == 0
+    assert status == 404
