@@ -51,7 +51,7 @@ import numpy as np
 from ..sim.history import DayCounts, synthetic_weather
 from ..sim.model import WEEKDAY_NAMES, ArrivalModel, DayInfo, Weather, day_info
 from .calendars import DEFAULT as DEFAULT_CALENDAR
-from .calendars import HolidayCalendar
+from .calendars import HolidayCalendar, holiday_key
 
 REF_WEEKDAY = 2  # Wednesday
 PROFILE_PRIOR_DAYS = 4.0  # how strongly a weekday's own day shape is pulled to the pooled one
@@ -77,6 +77,10 @@ class Day:
     bridge: bool = False  # a working day between a holiday and a weekend
     month_start: bool = False  # the month's first 3 working days
     month_end: bool = False  # the month's last working day
+    # Which holiday (holiday_key): on it, or just before / after the days off holding it.
+    holiday_name: str = ""
+    pre_name: str = ""
+    post_name: str = ""
 
     @property
     def total(self) -> float:
@@ -149,7 +153,11 @@ def load_counts(path: Path | str, calendar: HolidayCalendar | None = None) -> Co
             rain=_flag(r.get("rain"), "rain"),
             temp_c=float(r["temp_c"]) if (r.get("temp_c") or "").strip() else 20.0,
             holiday=bool(fl.holiday), pre_holiday=fl.pre_holiday, bridge=fl.bridge,
-            month_start=fl.month_start, month_end=fl.month_end))
+            month_start=fl.month_start, month_end=fl.month_end,
+            holiday_name=holiday_key(fl.holiday),
+            pre_name=fl.pre_name if fl.pre_holiday else "",
+            post_name=fl.post_name if (fl.post_holiday if not explicit else
+                                       _flag(r["post_holiday"])) else ""))
     return Counts(slots, days, sorted(set(closed)))
 
 
@@ -213,6 +221,9 @@ def _features(day: Day, columns: list[str]) -> list[float]:
             out.append(float(day.post_holiday))
         elif col in ("holiday", "pre_holiday", "bridge", "month_start", "month_end"):
             out.append(float(getattr(day, col)))
+        elif "=" in col:  # one holiday's own effect, on top of the generic flag
+            kind, name = col.split("=", 1)
+            out.append(float(getattr(day, NAMED[kind]) == name))
         elif col == "rain":
             out.append(float(day.rain))
         elif col == "heat":
@@ -241,17 +252,35 @@ def _columns(days: list[Day]) -> list[str]:
         k = sum(1 for d in days if on(d))
         if 0 < k < len(days):
             cols.append(name)
+    # A holiday seen at least twice gets its own multiplier (a festival street is busy on
+    # Matariki, quiet on Christmas; the backlog after the Spring Festival is larger than after
+    # Qingming), shrunk towards the generic flag's (NAMED_PRIOR_SD).
+    for kind, attr in NAMED.items():
+        generic = {"holiday": "holiday", "pre": "pre_holiday", "post": "post_holiday"}[kind]
+        if generic not in cols:
+            continue
+        seen: dict[str, int] = {}
+        for d in days:
+            if getattr(d, attr):
+                seen[getattr(d, attr)] = seen.get(getattr(d, attr), 0) + 1
+        cols += [f"{kind}={n}" for n, k in sorted(seen.items()) if k >= 2]
     return cols
 
 
+NAMED = {"holiday": "holiday_name", "pre": "pre_name", "post": "post_name"}
+NAMED_PRIOR_SD = 0.1  # 10 %: wider let the Auckland series fit noise (docs/forecast.md)
+
+
 def poisson_irls(x: np.ndarray, y: np.ndarray, iters: int = 50, tol: float = 1e-10,
-                 weights: np.ndarray | None = None) -> np.ndarray:
+                 weights: np.ndarray | None = None, penalty: np.ndarray | None = None
+                 ) -> np.ndarray:
     """Maximum-likelihood coefficients of a Poisson GLM with log link (IRLS), each row's
-    log-likelihood times its weight (default 1)."""
+    log-likelihood times its weight (default 1), minus penalty[j]/2 x beta[j]^2 (a normal
+    prior at 0: shrinkage)."""
     beta = np.zeros(x.shape[1])
     mu = np.full(len(y), max(float(y.mean()), 1e-3))
     eta = np.log(mu)
-    ridge = 1e-8 * np.eye(x.shape[1])
+    ridge = np.diag(1e-8 + (np.zeros(x.shape[1]) if penalty is None else penalty))
     w = np.ones(len(y)) if weights is None else weights
     for _ in range(iters):
         z = eta + (y - mu) / mu
@@ -324,6 +353,15 @@ class ArrivalForecaster:
         x = np.hstack([np.ones((len(days), 1)), feats])
         totals = np.array([d.total for d in days])
         beta = poisson_irls(x, totals, weights=w)
+        named = np.array([0.0] + [1.0 if "=" in c else 0.0 for c in cols])
+        if named.any():
+            # A named holiday's coefficient has a normal prior at 0 (the generic flag's
+            # effect) with sd NAMED_PRIOR_SD; under the quasi-Poisson likelihood (real day
+            # totals vary phi times more than Poisson counts) that is a penalty phi / sd^2.
+            mu = np.exp(x @ beta)
+            phi = max(1.0, float(np.sum(w * (totals - mu) ** 2 / mu) /
+                                 max(float(w.sum()) - x.shape[1], 1.0)))
+            beta = poisson_irls(x, totals, weights=w, penalty=named * phi / NAMED_PRIOR_SD ** 2)
         slot_sums = np.sum(np.array([d.counts for d in days]) * w[:, None], axis=0)
         profile = slot_sums / slot_sums.sum() if slot_sums.sum() > 0 else \
             np.full(len(counts.slots), 1 / len(counts.slots))
@@ -353,6 +391,9 @@ class ArrivalForecaster:
                      "month_start", "month_end", "rain", "heat", "cold"):
             out[f"{name}_per_deg" if name in ("heat", "cold") else name] = math.exp(
                 self.coef.get(name, 0.0))
+        for c in self.columns:
+            if "=" in c:  # a named holiday's own multiplier, on top of the generic one
+                out[c] = math.exp(self.coef[c])
         out["recent_level"] = self.level
         return out
 
@@ -389,7 +430,10 @@ class ArrivalForecaster:
         f = HolidayCalendar.parse(self.calendar).flags(d)
         return Day(d, [0.0] * len(self.slots), info.adjusted_workday, info.post_holiday,
                    weather.rain, weather.temp_c, holiday=bool(f.holiday),
-                   pre_holiday=f.pre_holiday, bridge=f.bridge)
+                   pre_holiday=f.pre_holiday, bridge=f.bridge, month_start=f.month_start,
+                   month_end=f.month_end, holiday_name=holiday_key(f.holiday),
+                   pre_name=f.pre_name if f.pre_holiday else "",
+                   post_name=f.post_name if info.post_holiday else "")
 
     def forecast(self, d: dt.date, weather: Weather) -> list[float]:
         """Forecast residents per slot on date d (0 on a closed day)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ class DayFlags:
     adjusted_workday: bool = False
     month_start: bool = False  # one of the month's first 3 working days
     month_end: bool = False  # the month's last working day
+    pre_name: str = ""  # the holiday after the days off that follow (pre_holiday)
+    post_name: str = ""  # the holiday in the days off just before (post_holiday)
 
 
 class CalendarError(ValueError):
@@ -101,21 +104,22 @@ class HolidayCalendar:
     def flags(self, d: dt.date) -> DayFlags:
         work, name = self._day(d)
 
-        def run_has_holiday(step: int) -> tuple[bool, int]:
-            """Whether the days off next to d (going by step) hold a public holiday, and how
-            many days off there are (at most 12 looked at)."""
-            k, found, p = 0, False, d + dt.timedelta(days=step)
+        def run_holiday(step: int) -> tuple[str, int]:
+            """The public holiday in the days off next to d (going by step; the nearest), and
+            how many days off there are (at most 12 looked at)."""
+            k, found, p = 0, "", d + dt.timedelta(days=step)
             while k < 12:
                 w, n = self._day(p)
                 if w:
                     break
-                found = found or bool(n)
+                found = found or holiday_key(n)
                 k += 1
                 p += dt.timedelta(days=step)
             return found, k
 
-        before_hol, before_len = run_has_holiday(-1)
-        after_hol, after_len = run_has_holiday(1)
+        before_name, before_len = run_holiday(-1)
+        after_name, after_len = run_holiday(1)
+        before_hol, after_hol = bool(before_name), bool(after_name)
         if not work:
             return DayFlags(d, False, holiday=name)
         # Bridge: off on both sides, a holiday on one side and no more than a weekend on the
@@ -136,7 +140,13 @@ class HolidayCalendar:
         return DayFlags(d, True, holiday=name, pre_holiday=after_hol,
                         post_holiday=before_hol or before_len >= 3, bridge=bridge,
                         adjusted_workday=_lookup(self.code, d)[2], month_start=nth < 3,
-                        month_end=last)
+                        month_end=last, pre_name=after_name, post_name=before_name)
+
+
+def holiday_key(name: str) -> str:
+    """A holiday's name the same every year: "Christmas Day (observed)" and "Christmas Day"
+    are one holiday; of two on one day ("A; B") the first."""
+    return re.sub(r"\s*\(.*?\)", "", name.split(";")[0]).strip()
 
 
 @functools.lru_cache(maxsize=65536)

@@ -106,18 +106,24 @@ def test_a_hong_kong_holiday_is_closed_for_an_hk_centre():
 
 
 def test_a_series_counted_on_holidays_learns_they_are_low(tmp_path):
-    # Every day counted (a pedestrian counter): US holidays at 40 % of the usual level. The
+    # Every day counted (a pedestrian counter): US holidays at 40 % of the usual 10,000. The
     # file has no calendar columns: the flags come from the calendar given.
+    # Christmas, seen twice, at 20 %: it gets a multiplier of its own.
     us = HolidayCalendar.parse("US")
     rows = ["date,slot,count"]
     for k in range(730):
         d = dt.date(2023, 1, 2) + dt.timedelta(days=k)
-        rows.append(f"{d},09:00,{40 if us.flags(d).holiday else 100}")
+        name = us.flags(d).holiday
+        rows.append(f"{d},09:00,{(2000 if name == 'Christmas Day' else 4000) if name else 10000}")
     p = tmp_path / "c.csv"
     p.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    fc = ArrivalForecaster.fit(load_counts(p, us), us, level_weeks=0)
-    assert fc.effects()["holiday"] == pytest.approx(0.4, rel=0.05)
+    counts = load_counts(p, us)
+    fc = ArrivalForecaster.fit(counts, us, level_weeks=0)
+    assert fc.effects()["holiday"] == pytest.approx(0.4, rel=0.1)  # Christmas shrunk to it
     assert fc.effects()["weekday_Sat"] == pytest.approx(1.0, rel=0.05)
+    by_date = {d.date: d for d in counts.days}
+    assert fc.predict(by_date[dt.date(2024, 12, 25)])[0] == pytest.approx(2000, rel=0.1)
+    assert fc.predict(by_date[dt.date(2024, 7, 4)])[0] == pytest.approx(4000, rel=0.05)
 
 
 def test_a_mainland_adjusted_saturday_is_a_workday():
