@@ -76,9 +76,11 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
     load_or_exit(lambda _: check_centre(cfg), config, ConfigError)
     load_or_exit(lambda _: check_ports(cfg), config, ConfigError)
 
+    from .web import metrics
+
+    metrics.process_access = ops.metrics  # /metrics: loopback only unless [metrics] token
+
     def ready(runner) -> None:  # type: ignore[no-untyped-def]
-        if runner.web is not None:  # /metrics: loopback only unless [metrics] token
-            runner.web.app.state.site.metrics_access = ops.metrics
         banner = asyncio.get_running_loop().create_task(say_ready(runner), name="hub-banner")
         banners.add(banner)
         banner.add_done_callback(banners.discard)

@@ -41,6 +41,12 @@ class MetricsAccess:
     token: str | None = None
 
 
+# The `onewindow hub` process's [metrics] settings, set by the command before the web side
+# starts (so no scrape is answered under the defaults first); a site's own
+# `metrics_access`, when set, wins. Unset: loopback only.
+process_access: MetricsAccess | None = None
+
+
 class HubCollector:
     """A prometheus_client collector over one site's hub, read when scraped."""
 
@@ -183,7 +189,8 @@ def routes(site: Site) -> list[BaseRoute]:
     registry.register(HubCollector(site))  # type: ignore[arg-type]
 
     async def metrics(request: Request) -> Response:
-        access: MetricsAccess = getattr(site, "metrics_access", None) or MetricsAccess()
+        access: MetricsAccess = (getattr(site, "metrics_access", None) or process_access
+                                 or MetricsAccess())
         if not access.enabled:
             return PlainTextResponse("not found\n", 404)
         if access.token is not None:
