@@ -122,6 +122,7 @@ class HubRunner:
         self._listeners: list[Callable[[Step], None]] = []  # live views: `subscribe`
         self._link: DirectLink | None = None  # the connected client's call path
         self.handled = 0  # messages taken from the broker (the collector's sign of calm)
+        self.published = 0  # messages handed to the broker (GET /metrics)
         self._unsent: list[Publish] = []  # publishes that failed: sent on the next connect
         # The hall board's retained list: the latest at most every HALL_GAP (coalesce.py).
         self._hall = Coalescer(proto.hall_topic(app.centre_id), self._send)
@@ -473,6 +474,13 @@ class HubRunner:
         link = self._link
         if link is None or not link.publish(p):  # between sessions: the next sends it
             self._keep_unsent(p)
+        else:
+            self.published += 1
+
+    @property
+    def unsent(self) -> int:
+        """Messages kept to send on the next connect (GET /metrics)."""
+        return len(self._unsent)
 
     def _keep_unsent(self, p: Publish) -> bool:
         if p.retain:

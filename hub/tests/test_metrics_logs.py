@@ -115,6 +115,8 @@ async def test_metrics_from_a_real_hub_with_a_ticket_waiting(tmp_path):
     assert got[("onewindow_devices_online", (("role", "box"),))] == 1
     assert got[("onewindow_devices_online", (("role", "keypad"),))] == 0
     assert got[("onewindow_mqtt_messages_received_total", ())] >= 2  # birth and take
+    assert got[("onewindow_mqtt_messages_published_total", ())] >= 1  # the take's res
+    assert got[("onewindow_mqtt_unsent", ())] == 0
     assert got[("onewindow_journal_position", ())] >= 1
     assert got[("onewindow_storage_available", ())] == 1
     assert got[("onewindow_broker_connected", ())] == 1

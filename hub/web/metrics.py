@@ -147,6 +147,17 @@ class HubCollector:
             "MQTT messages the hub took from the broker since start (rate(): messages/s)")
         received.add_metric([], float(getattr(port, "handled", 0)))
         yield received
+        sent = CounterMetricFamily(
+            "onewindow_mqtt_messages_published",
+            "MQTT messages the hub handed to the broker since start (rate(): messages/s)")
+        sent.add_metric([], float(getattr(port, "published", 0)))
+        yield sent
+        unsent = getattr(port, "unsent", None)  # the runner's; an in-memory port has none
+        if unsent is not None:
+            waiting = GaugeMetricFamily(
+                "onewindow_mqtt_unsent", "Messages kept to send after the broker comes back")
+            waiting.add_metric([], unsent)
+            yield waiting
         journal = GaugeMetricFamily("onewindow_journal_position",
                                     "Journal position of the last applied record")
         journal.add_metric([], hub.pos)
