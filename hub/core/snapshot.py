@@ -20,7 +20,7 @@ from .model import Case, HelpRequest, Priority, Rating, Ticket, TicketState, Win
 from .notices import Contact, Notice
 from .policy import WaitingQueue
 from .ratings import FROM_THREE
-from .stations import Stations
+from .station_book import Stations
 
 
 class SnapshotMismatch(ValueError):

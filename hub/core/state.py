@@ -20,7 +20,7 @@ from .model import Booking, Case, Followup, HelpRequest, Rating, Ticket, Window,
 from .policy import WaitingQueue
 from .reach import ItemReach, item_reach, servable, ticket_reach, update_reach, window_skills
 from .rejected import Rejected
-from .stations import Stations
+from .station_book import Stations
 
 
 class CentreState:
