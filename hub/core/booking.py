@@ -372,12 +372,11 @@ def counts_of(state: CentreState, day: str) -> dict[str, int]:
 # ---- signed codes (pure: the key is the adapter's) ------------------------------------
 
 QR_PREFIX = "OWB1"
-_SHORT_SIG = 6  # base32 characters: 30 bits, with the endpoints rate-limited
-_QR_SIG = 16
-
-
-def _sig(key: bytes, centre: str, code: str) -> str:
-    return signing.sign(key, "booking", centre, code)  # the same signing as ticket tokens
+CODES = signing.CodeFormat(  # the same signing as ticket tokens, its own purpose
+    "booking", QR_PREFIX, short=6,  # base32 characters: 30 bits, endpoints rate-limited
+    qr=16, name=re.compile(r"^B\d{4,9}$"),
+    forged="预约码无效 / 預約碼無效 / the booking code is not valid",
+    other_centre="这是其他中心的预约码 / 這是其他中心的預約碼 / a booking code of another centre")
 
 
 def derive_key(secret: bytes, centre: str) -> bytes:
@@ -387,39 +386,16 @@ def derive_key(secret: bytes, centre: str) -> bytes:
 
 
 def short_code(key: bytes, centre: str, code: str) -> str:
-    return f"{code}-{_sig(key, centre, code)[:_SHORT_SIG]}"
+    return CODES.typed(key, centre, code)
 
 
 def qr_text(key: bytes, centre: str, code: str) -> str:
-    return f"{QR_PREFIX}/{centre}/{code}/{_sig(key, centre, code)[:_QR_SIG]}"
-
-
-_CODE = re.compile(r"^B\d{4,9}$")
+    return CODES.qr_text(key, centre, code)
 
 
 def verify(key: bytes, centre: str, text: Any) -> str:
     """The booking's name inside a signed code (short or QR text). Raises Rejected."""
-    if not isinstance(text, str) or len(text) > 200:
-        raise _forged()
-    text = text.strip()
-    if text.startswith(QR_PREFIX + "/"):
-        parts = text.split("/")
-        if len(parts) != 4:
-            raise _forged()
-        if parts[1] != centre:
-            raise Rejected("other_centre", "这是其他中心的预约码 / 這是其他中心的預約碼 / a "
-                                           "booking code of another centre")
-        code, sig, n = parts[2], parts[3], _QR_SIG
-    else:
-        code, _, sig = text.upper().partition("-")
-        n = _SHORT_SIG
-    if not _CODE.match(code) or not signing.matches(key, "booking", centre, code, sig, n):
-        raise _forged()
-    return code
-
-
-def _forged() -> Rejected:
-    return Rejected("bad_code", "预约码无效 / 預約碼無效 / the booking code is not valid")
+    return CODES.verify(key, centre, text)
 
 
 # ---- today's load per slot (the supervisors' dashboard) --------------------------------

@@ -18,7 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+from dataclasses import dataclass
 from typing import Any
+
+from .rejected import Rejected
 
 TICKET_TOKEN = 16  # base32 characters: 80 bits, with the endpoints rate-limited
 
@@ -34,6 +38,48 @@ def matches(key: bytes, purpose: str, centre: str, name: str, sig: Any, n: int) 
     if not isinstance(sig, str) or len(sig) != n or not sig.isascii():
         return False
     return hmac.compare_digest(sig.encode(), sign(key, purpose, centre, name)[:n].encode())
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFormat:
+    """A kind of signed code a resident holds (a booking's, a case's): typed as
+    ``{name}-{signature[:short]}``, or read from a QR code as
+    ``{qr_prefix}/{centre}/{name}/{signature[:qr]}``. `forged` and `other_centre` are the
+    refusals (zh-CN / zh-TW / en) of a code that does not verify or names another centre."""
+
+    purpose: str
+    qr_prefix: str
+    short: int
+    qr: int
+    name: re.Pattern[str]
+    forged: str
+    other_centre: str
+    max_len: int = 200
+
+    def typed(self, key: bytes, centre: str, name: str) -> str:
+        return f"{name}-{sign(key, self.purpose, centre, name)[:self.short]}"
+
+    def qr_text(self, key: bytes, centre: str, name: str) -> str:
+        return f"{self.qr_prefix}/{centre}/{name}/{sign(key, self.purpose, centre, name)[:self.qr]}"
+
+    def verify(self, key: bytes, centre: str, text: Any) -> str:
+        """The name inside a code, typed or the QR's text. Raises Rejected."""
+        if not isinstance(text, str) or len(text) > self.max_len:
+            raise Rejected("bad_code", self.forged)
+        text = text.strip()
+        if text.startswith(self.qr_prefix + "/"):
+            parts = text.split("/")
+            if len(parts) != 4:
+                raise Rejected("bad_code", self.forged)
+            if parts[1] != centre:
+                raise Rejected("other_centre", self.other_centre)
+            name, sig, n = parts[2], parts[3], self.qr
+        else:
+            name, _, sig = text.upper().rpartition("-")
+            n = self.short
+        if not self.name.match(name) or not matches(key, self.purpose, centre, name, sig, n):
+            raise Rejected("bad_code", self.forged)
+        return name
 
 
 def ticket_token(key: bytes, centre: str, ticket_id: str) -> str:
@@ -56,5 +102,5 @@ def ticket_link(base: str, key: bytes | None, centre: str, ticket_id: str) -> st
     return f"{base}{ticket_id}?k={ticket_token(key, centre, ticket_id)}"
 
 
-__all__ = ["TICKET_TOKEN", "matches", "sign", "ticket_link", "ticket_token",
+__all__ = ["TICKET_TOKEN", "CodeFormat", "matches", "sign", "ticket_link", "ticket_token",
            "ticket_token_ok"]
