@@ -34,12 +34,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive
 
 from ..app import HubApp
 from ..core.model import TicketState
 from ..store.files import FileStore, day_of
 from ..store.journal import StorageUnavailable
+from .bodylimit import TooLarge, limited
 from .port import HubPort
 from .refusals import storage_unavailable
 from .site import CSRFMiddleware, Site
@@ -57,28 +57,8 @@ TYPES = {"image/jpeg": ("jpg", (b"\xff\xd8\xff",)), "application/pdf": ("pdf", (
 KINDS = ("page", "photo", "document")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def error(status: int, code: str, msg: str, **headers: str) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg}, status_code=status, headers=headers or None)
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    """The request body, cut off with `_TooLarge` past `limit` bytes (chunked uploads too)."""
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge
-        return message
-
-    return wrapped
 
 
 class FilesAPI:
@@ -143,7 +123,7 @@ class FilesAPI:
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             return error(400, "not_multipart", "send multipart/form-data with a `file` part")
-        body = Request(request.scope, _limited(request.receive, limit))
+        body = Request(request.scope, limited(request.receive, limit))
         try:
             async with body.form(max_files=1, max_fields=4, max_part_size=1024) as form:
                 upload = form.get("file")
@@ -158,7 +138,7 @@ class FilesAPI:
                                  f"{part_type or 'no content type'}: send image/jpeg or "
                                  "application/pdf")
                 data = await upload.read(self.max_bytes + 1)
-        except _TooLarge:
+        except TooLarge:
             return error(413, "too_large", f"files up to {self.max_bytes} bytes")
         except HTTPException as e:  # starlette's multipart parser: malformed body
             return error(400, "bad_multipart", str(e.detail))

@@ -159,16 +159,25 @@ class Phone:
         hub = self.site.hub
         return signing.ticket_token_ok(hub.booking_key, hub.centre_id, ticket_id, token)
 
+    def _too_many_tries(self, request: Request) -> Response | None:
+        """429 when this client address has used up its tries (ratings and phone numbers
+        share one budget per address: both need the ticket's token, guessing which is
+        what the limit stops)."""
+        address = request.client.host if request.client is not None else "?"
+        wait = self.rate_tries.take(address, self.site.clock())
+        if not wait:
+            return None
+        return JSONResponse(
+            {"code": "rate_limited", "msg": "尝试过于频繁，请稍后再试 / 嘗試過於頻繁，請稍後"
+                                            "再試 / too many tries: please wait"},
+            status_code=429, headers={"Retry-After": retry_after(wait)})
+
     async def rate(self, request: Request) -> Response:
         """The resident's rating from the phone page (the five levels, a comment): only
         with the ticket's token, and a bounded number of tries per client address."""
-        address = request.client.host if request.client is not None else "?"
-        wait = self.rate_tries.take(address, self.site.clock())
-        if wait:
-            return JSONResponse(
-                {"code": "rate_limited", "msg": "尝试过于频繁，请稍后再试 / 嘗試過於頻繁，請稍後"
-                                                "再試 / too many tries: please wait"},
-                status_code=429, headers={"Retry-After": retry_after(wait)})
+        refused = self._too_many_tries(request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -211,13 +220,9 @@ class Phone:
         answered in clear: masked)."""
         from ..notify.phones import PhoneError, parse_phone
 
-        address = request.client.host if request.client is not None else "?"
-        wait = self.rate_tries.take(address, self.site.clock())
-        if wait:
-            return JSONResponse(
-                {"code": "rate_limited", "msg": "尝试过于频繁，请稍后再试 / 嘗試過於頻繁，請稍後"
-                                                "再試 / too many tries: please wait"},
-                status_code=429, headers={"Retry-After": retry_after(wait)})
+        refused = self._too_many_tries(request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:

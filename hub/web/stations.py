@@ -43,13 +43,13 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive
 
 from ..config import ConfigError
 from ..core.rejected import Rejected
 from ..core.stations import MAX_PHOTOS, StationHandOver, StationReceive, Stations, StationSubmit
 from ..store.accounts import Session
 from ..store.files import FileStore
+from .bodylimit import TooLarge, limited
 from .idseal import IdSeal, SealError
 from .pubkit import item_json
 from .search import Search
@@ -63,25 +63,6 @@ MAX_BODY = 48 * 1024 * 1024  # the whole submission: photos, fields, boundaries
 JPEG = b"\xff\xd8\xff"
 # Refusals that name the case the key opened (409); the others are bad input (400).
 CONFLICTS = ("station_edited", "station_handed_over")
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge
-        return message
-
-    return wrapped
 
 
 def content_digest(station: str, item: str, resident: str, materials: tuple[int, ...],
@@ -218,7 +199,7 @@ class StationPages:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY:
             raise BadSubmission(413, "too_large", f"a submission up to {MAX_BODY} bytes")
-        body = Request(request.scope, _limited(request.receive, MAX_BODY))
+        body = Request(request.scope, limited(request.receive, MAX_BODY))
         photos: list[bytes] = []
         try:
             async with body.form(max_files=MAX_PHOTOS, max_fields=8,
@@ -235,7 +216,7 @@ class StationPages:
                     if kind != "image/jpeg" or not data.startswith(JPEG):
                         raise BadSubmission(415, "unsupported_type", "photos: JPEG images")
                     photos.append(data)
-        except _TooLarge as e:
+        except TooLarge as e:
             raise BadSubmission(413, "too_large", f"a submission up to {MAX_BODY} bytes") from e
         except HTTPException as e:
             raise BadSubmission(400, "bad_multipart", str(e.detail)) from e
