@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import tempfile
 import time
@@ -31,7 +30,7 @@ from argon2 import PasswordHasher
 from ...hub.core.measures import percentile
 from ...hub.store.accounts import Accounts
 from ..simdevice import SimDevice
-from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, wait_web, write_config
 
 CENTRE = "bh"
 PASSWORD = "bench-pass-1"
@@ -65,18 +64,6 @@ async def _follow(http: httpx.AsyncClient, feed: str, seen: dict[int, float],
                         new.set()
 
 
-async def _web(url: str, hub: HubProcess) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-        for _ in range(600):
-            if hub.proc is not None and hub.proc.poll() is not None:
-                raise RuntimeError(f"the hub exited ({hub.proc.returncode})")
-            with contextlib.suppress(httpx.TransportError):
-                await http.get("/login")
-                return
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the hub's web did not answer")
-
-
 async def run(calls: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-help-") as tmp:
         root = Path(tmp)
@@ -96,7 +83,7 @@ async def run(calls: int) -> dict[str, Any]:
             url = f"http://127.0.0.1:{web_port}"
             hub = HubProcess(cfg, root / "hub.log").start()
             try:
-                await _web(url, hub)
+                await wait_web(url, "/login", hub)
                 return await _measure(url, broker.port, calls)
             finally:
                 hub.stop()

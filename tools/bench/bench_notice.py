@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import tempfile
 import time
@@ -35,7 +34,7 @@ from ...hub.core.measures import percentile
 from ...hub.fleet.registry import Fleet
 from ..simdevice import SimDevice
 from ..testkit.smppd import SmppStandIn
-from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, wait_web, write_config
 
 CENTRE = "bn"
 ALL_DAY = '"00:00-23:59"'
@@ -52,18 +51,6 @@ async def _follow(base: str, ticket: str, seen: dict[str, float],
                 if any(n["kind"] == "called" for n in snap.get("notices", [])):
                     seen[ticket] = time.perf_counter()
                     shown.set()
-
-
-async def _web(url: str, hub: HubProcess) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-        for _ in range(600):
-            if hub.proc is not None and hub.proc.poll() is not None:
-                raise RuntimeError(f"the hub exited ({hub.proc.returncode})")
-            with contextlib.suppress(httpx.TransportError):
-                await http.get("/remote")
-                return
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the hub's web did not answer")
 
 
 async def run(tickets: int) -> dict[str, Any]:
@@ -86,7 +73,7 @@ async def run(tickets: int) -> dict[str, Any]:
                 url = f"http://127.0.0.1:{web_port}"
                 hub = HubProcess(cfg, root / "hub.log").start()
                 try:
-                    await _web(url, hub)
+                    await wait_web(url, "/remote", hub)
                     return await _measure(url, gateway, broker.port, tickets)
                 finally:
                     hub.stop()

@@ -330,3 +330,22 @@ async def wait_http(port: int, timeout: float = 30.0) -> None:
         except OSError:
             await asyncio.sleep(0.05)
     raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s")
+
+
+async def wait_web(url: str, path: str, hub: HubProcess, timeout: float = 30.0) -> None:
+    """Until the hub's web side at `url` answers GET `path`; raises at once if the hub
+    process exited meanwhile (its log says why), or after `timeout` seconds."""
+    import contextlib
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        while time.monotonic() < deadline:
+            if hub.proc is not None and hub.proc.poll() is not None:
+                raise RuntimeError(f"the hub exited ({hub.proc.returncode})")
+            with contextlib.suppress(httpx.TransportError):
+                await http.get(path)
+                return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the hub's web did not answer {path} in {timeout:.0f} s")
