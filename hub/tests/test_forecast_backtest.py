@@ -163,3 +163,17 @@ def test_plan_holidays_option_is_checked(tmp_path):
     counts.write_text("date,slot,count\n2026-11-23,09:00,3\n", encoding="utf-8")
     r = CliRunner().invoke(app, ["plan", "--evaluate", str(counts), "--holidays", "XX"])
     assert r.exit_code == 2 and "--holidays" in r.output and "XX" in r.output
+
+
+def test_plan_with_snow_in_the_weather_file_is_one_line_and_plans_nothing(tmp_path):
+    from onewindow.hub.forecast.arrivals import synthetic_days
+    from onewindow.hub.sim.history import write_csv
+
+    write_csv(synthetic_days(dt.date(2026, 9, 1), dt.date(2026, 11, 23), seed=2),
+              tmp_path / "d.csv", tmp_path / "h.csv")
+    (tmp_path / "w.csv").write_text("date,rain,temp_c\n2026-12-01,snow,-3\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["plan", "--history", str(tmp_path / "h.csv"), "--weather",
+                                 str(tmp_path / "w.csv"), "--week", "2026-12-01", "--out",
+                                 str(tmp_path / "plan")])
+    assert r.exit_code == 2 and "snow" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "plan").exists()
