@@ -103,7 +103,13 @@ def now_history(old: list[dict[str, Any]], live: bool = False) -> list[dict[str,
     def helps(f: dict[str, Any]) -> list[dict[str, Any]]:
         return [{**h, "department": depts.get(h["pos"]), **steps} for h in f["helps"]]
 
-    return [{**f, "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]],
+    # pre-review (issue 17): nobody left the kiosk without a ticket, no ticket carries a
+    # pre-review, a resident token or materials it was returned for (the old hub had none)
+    prereview = {"resident": None, "review": None, "returned": ""}
+
+    return [{**f, "summary": {**f["summary"], "kiosk_left": 0, "kiosk_left_tips": 0},
+             "tickets": [{**t, **prereview} for t in f["tickets"]],
+             "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]],
              "helps": helps(f), "followups": followups(f), "bookings": []}
             for f in old]
 
@@ -219,7 +225,10 @@ def test_an_old_journal_shows_at_every_position_what_it_showed_then():
         assert a.observe() == now_position(then), f"after record {rec.pos} ({rec.body['op']})"
     assert a.written == now_history(OLD["history"])
     now = json.loads(json.dumps(a.app.centre.to_dict()))
-    assert {k: now[k] for k in OLD["centre"]} == OLD["centre"]
+    # a ticket's state gained the materials it was returned for (pre-review, issue 17): none
+    then = {**OLD["centre"], "tickets": {k: {**t, "returned": []}
+                                         for k, t in OLD["centre"]["tickets"].items()}}
+    assert {k: now[k] for k in OLD["centre"]} == then
 
 
 def test_the_staff_report_of_an_old_journal_is_unchanged():
