@@ -225,8 +225,9 @@ def test_an_old_journal_shows_at_every_position_what_it_showed_then():
         assert a.observe() == now_position(then), f"after record {rec.pos} ({rec.body['op']})"
     assert a.written == now_history(OLD["history"])
     now = json.loads(json.dumps(a.app.centre.to_dict()))
-    # a ticket's state gained the materials it was returned for (pre-review, issue 17): none
-    then = {**OLD["centre"], "tickets": {k: {**t, "returned": []}
+    # a ticket gained its pre-review and the materials it was returned for, by whom (issue 17)
+    then = {**OLD["centre"], "tickets": {k: {**t, "review": None, "returned": [],
+                                             "returned_by": None}
                                          for k, t in OLD["centre"]["tickets"].items()}}
     assert {k: now[k] for k in OLD["centre"]} == then
 
