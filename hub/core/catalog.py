@@ -83,9 +83,21 @@ class Catalog:
     items: dict[str, Item]
     departments: dict[str, Text] = field(default_factory=dict)
     _by_kind: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    _lines_of: dict[frozenset[str], tuple[str, ...]] = field(default_factory=dict, compare=False,
+                                                             repr=False)
 
     def item(self, item_id: str) -> Item | None:
         return self.items.get(item_id)
+
+    def lines_of(self, items: frozenset[str]) -> tuple[str, ...]:
+        """The lines (sorted ids) these items belong to. Cached: a window's skills are one
+        of a few sets, asked about on every build of the supervisors' floor."""
+        found = self._lines_of.get(items)
+        if found is None:
+            found = tuple(sorted({self.items[i].line for i in items}))
+            if len(self._lines_of) < 1024:
+                self._lines_of[items] = found
+        return found
 
     def items_for_kind(self, window_kind: str) -> frozenset[str]:
         """Item ids a window of this kind may serve by default."""

@@ -5,7 +5,7 @@ one definition each, so a p90 wait means the same on every screen and in every p
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .model import Priority, Ticket, TicketState, first_call
@@ -25,17 +25,20 @@ def wait_minutes(t: Ticket) -> float | None:
     return None if fc is None else max(0.0, (fc[0] - t.issued_at) / 60.0)
 
 
-def tier_waits(today: Iterable[Ticket], now: float) -> dict[str, dict[str, Any]]:
+def tier_waits(today: Iterable[Ticket], now: float,
+               wait_of: Callable[[Ticket], float | None] = wait_minutes,
+               ) -> dict[str, dict[str, Any]]:
     """The day's waits per tier (normal, priority, appointment), for the supervisors: how
     many wait now and the longest of their waits so far; of those called, the longest and
     the 90th-percentile wait to the first call (minutes, one decimal; None for none). A
-    ticket counts in the tier it is in now (a clerk may have marked it priority)."""
+    ticket counts in the tier it is in now (a clerk may have marked it priority). `wait_of`:
+    a ticket's wait to its first call (the live floor's is kept per ticket: floor.py)."""
     waiting: dict[Priority, list[float]] = {p: [] for p in Priority}
     called: dict[Priority, list[float]] = {p: [] for p in Priority}
     for t in today:
         if t.state is TicketState.WAITING:
             waiting[t.priority].append(max(0.0, (now - t.issued_at) / 60.0))
-        elif (w := wait_minutes(t)) is not None:
+        elif (w := wait_of(t)) is not None:
             called[t.priority].append(w)
     out: dict[str, dict[str, Any]] = {}
     for tier in Priority:

@@ -24,9 +24,11 @@ from onewindow.hub.core.effects import (
     TicketIssued,
     Unreachable,
 )
+from onewindow.hub.core.measures import tier_waits
 from onewindow.hub.core.model import Priority, TicketState, WindowState
 from onewindow.hub.core.policy import OrderingPolicy
 from onewindow.hub.core.rejected import Rejected
+from onewindow.hub.web import floor
 
 from .catalogs import small_catalog
 
@@ -58,6 +60,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.priority_run = 0  # consecutive priority calls while a normal one was eligible
         self.ratings: list[RatingGiven] = []  # every rating the core accepted
         self.rejected = 0
+        self.facts = floor.TicketFacts()  # the live floor's per-ticket figures, kept
 
     def _do(self, cmd):
         before = self.core.to_dict()
@@ -190,6 +193,16 @@ class QueueMachine(RuleBasedStateMachine):
             assert self.now - done_at <= self.policy.rating_window
         else:
             assert t.state is TicketState.SERVING and t.window == window
+
+    @invariant()
+    def the_floor_kept_per_ticket_is_the_floor_worked_out_afresh(self):
+        """The supervisors' floor keeps each ticket's wait and one-window until its
+        history grows (floor.TicketFacts): after any operation, across days, it says what
+        a walk of every history says."""
+        assert floor.summary(self.core, self.facts) == floor.summary(self.core)
+        today = [t for t in self.core.tickets.values() if t.day == self.core.day]
+        assert tier_waits(self.facts.today(self.core), self.now, self.facts.wait) \
+            == tier_waits(today, self.now)
 
     @invariant()
     def one_rating_per_ticket(self):

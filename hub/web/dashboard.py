@@ -40,6 +40,7 @@ class Dashboard:
         self.site.live.pace("staff-fleet", 1.0)
         self._history_cache: tuple[dt.date | None, dict[str, Any] | None] = (None, None)
         self.trips = TripsView(self.site)  # pre-review, one trip (预审 / 一次办成)
+        self.facts = floor.TicketFacts()  # each ticket's wait and one-window, kept
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()
@@ -52,12 +53,11 @@ class Dashboard:
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"])
             + case_alerts(centre, now),  # promised cases' deadlines (case_alerts.py)
-            "summary": {**floor.summary(centre), **_ratings_today(centre)},
+            "summary": {**floor.summary(centre, self.facts), **_ratings_today(centre)},
             # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
             "followups": followups.rows(centre),
             # priority waits apart from normal ones (and booked ones), today
-            "tiers": tier_waits([t for t in centre.tickets.values() if t.day == centre.day],
-                                now),
+            "tiers": tier_waits(self.facts.today(centre), now, self.facts.wait),
             "history": self._history(),
             "targets": {"queue_limit": self.staff.targets.queue_limit,
                         "target_min": self.staff.targets.target_min},

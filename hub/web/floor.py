@@ -102,9 +102,41 @@ def device_alerts(fleet_alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return [{"kind": "device", **a} for a in fleet_alerts]
 
 
-def summary(centre: Centre) -> dict[str, Any]:
-    today = _today(centre)
-    waits = [w for t in today if (w := wait_minutes(t)) is not None]
+class TicketFacts:
+    """What the floor works out of each ticket's history (its wait to the first call, and
+    whether it was served at one window), kept per ticket until its history grows: the
+    supervisors' floor is rebuilt on every change, and walking every history of the day's
+    3,000 tickets was most of a 4-10 ms build, one piece the loop could not slice (the
+    calls arriving meanwhile waited: tools/bench/bench_live.py). Forgets the tickets that
+    left the centre's memory at the next walk after a day's close."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, tuple[int, TicketState, float | None, bool]] = {}
+        self._day: str | None = None
+
+    def of(self, t: Ticket) -> tuple[float | None, bool]:
+        n = len(t.history)
+        got = self._by_id.get(t.id)
+        if got is None or got[0] != n or got[1] is not t.state:
+            got = (n, t.state, wait_minutes(t), one_window(t))
+            self._by_id[t.id] = got
+        return got[2], got[3]
+
+    def wait(self, t: Ticket) -> float | None:
+        return self.of(t)[0]
+
+    def today(self, centre: Centre) -> list[Ticket]:
+        """The day's tickets; a new day forgets the last one's."""
+        if centre.day != self._day:
+            self._by_id.clear()
+            self._day = centre.day
+        return _today(centre)
+
+
+def summary(centre: Centre, facts: TicketFacts | None = None) -> dict[str, Any]:
+    facts = facts or TicketFacts()
+    today = facts.today(centre)
+    waits = [w for t in today if (w := facts.wait(t)) is not None]
     done = [t for t in today if t.state is TicketState.DONE]
     scores = [r.score for r in centre.ratings.values() if r.ticket.startswith(centre.day)]
     _, rate = satisfaction(scores)  # (5 非常满意 + 4 满意 + 3 基本满意) / all
@@ -119,7 +151,7 @@ def summary(centre: Centre) -> dict[str, Any]:
         "waiting": len(centre.queue),
         "avg_wait_min": round(sum(waits) / len(waits), 1) if waits else None,
         "p90_wait_min": None if not waits else round(percentile(waits, 90) or 0.0, 1),
-        "one_window_rate": (round(sum(1 for t in done if one_window(t)) / len(done), 3)
+        "one_window_rate": (round(sum(1 for t in done if facts.of(t)[1]) / len(done), 3)
                             if done else None),
         "ratings": len(scores),
         "satisfaction_rate": round(rate, 3) if rate is not None else None,
@@ -146,7 +178,7 @@ def windows(centre: Centre, now: float, names: dict[str, str] | None = None
     out = []
     for n, w in sorted(centre.windows.items()):
         t = centre.tickets.get(w.ticket) if w.ticket else None
-        lines = {centre.catalog.items[i].line for i in w.skills}
+        lines = centre.catalog.lines_of(w.skills)
         eligible = sent_to[n] + sum(k for i, k in by_item.items() if i in w.skills)
         out.append({
             "number": n, "kind": w.kind, "state": w.state.value, "clerk": w.clerk,
@@ -155,8 +187,8 @@ def windows(centre: Centre, now: float, names: dict[str, str] | None = None
             "since_min": round(max(0.0, now - w.since) / 60.0, 1) if w.since else None,
             "queue": None if w.state is WindowState.CLOSED else eligible,
             "skills": len(w.skills),
-            "lines": sorted(lines),
-            "all_lines": lines == set(centre.catalog.lines),
+            "lines": list(lines),
+            "all_lines": len(lines) == len(centre.catalog.lines),
             "line_names": [{"prefix": ln.prefix, "zh": ln.name.zh, "en": ln.name.en}
                            for ln in sorted((centre.catalog.lines[x] for x in lines),
                                             key=lambda ln: ln.prefix)],
