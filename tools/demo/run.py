@@ -85,15 +85,19 @@ async def run_demo(stop: asyncio.Event, minutes: float = 0, speed: float = 60.0,
     # hub warning; in a demo they are the normal course of things and would tear up the screen.
     hub_log.setLevel(logging.ERROR)
     try:
-        try:
-            with _folder(workdir) as folder:
-                return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
-                                  bookings, admission, _web_port())
-        except ListenError:
-            # 8080 was free a moment ago and is taken now (another demo starting): any port
-            with _folder(workdir) as folder:
-                return await _run(stop, console, clock, day_plan, folder, minutes, live, seed,
-                                  bookings, admission, free_port())
+        web_port = _web_port()
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                with _folder(workdir) as folder:
+                    return await _run(stop, console, clock, day_plan, folder, minutes, live,
+                                      seed, bookings, admission, web_port)
+            except ListenError:
+                # The port was free a moment ago and is taken now (another demo starting,
+                # or a client's connection on a port from the ephemeral range): another one
+                if attempt == PORT_TRIES:
+                    raise
+                web_port = free_port()
+        return None
     finally:
         hub_log.setLevel(level)
 
@@ -201,6 +205,9 @@ def _warned(db: Path) -> int:
         return sum(1 for r in journal.read() if r.op == "take" and admission.late(r))
     finally:
         journal.close()
+
+
+PORT_TRIES = 5  # web ports tried before the demo gives up
 
 
 def _web_port() -> int:
