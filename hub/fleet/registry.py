@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...protocol import ow_protocol as proto
@@ -110,19 +109,8 @@ def hub_password(secret: bytes, centre: str) -> str:
 
 # ---- the store -----------------------------------------------------------------------------
 
-class Fleet:
+class Fleet(db.Tables):
     """The fleet tables in the hub's database (a URL, or an engine shared with the journal)."""
-
-    def __init__(self, url: str | Engine) -> None:
-        if isinstance(url, str):
-            self.engine, self._own = db.open_database(url), True
-        else:
-            self.engine, self._own = url, False
-            db.upgrade(self.engine)
-
-    def close(self) -> None:
-        if self._own:
-            self.engine.dispose()
 
     def __enter__(self) -> Fleet:
         return self

@@ -71,19 +71,11 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Accounts:
+class Accounts(db.Tables):
     def __init__(self, url: str | Engine, hasher: PasswordHasher | None = None) -> None:
-        if isinstance(url, str):
-            self.engine, self._own = db.open_database(url), True
-        else:
-            self.engine, self._own = url, False
-            db.upgrade(self.engine)
+        super().__init__(url)
         self.hasher = hasher or PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_hex(8))
-
-    def close(self) -> None:
-        if self._own:
-            self.engine.dispose()
 
     # ---- accounts --------------------------------------------------------------------
     def add(self, username: str, password: str, role: str, display: str = "",

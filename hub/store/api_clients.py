@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from . import db
@@ -106,18 +105,7 @@ def end_of_day(day: str, utc_offset_minutes: int, now: float) -> float:
     return end
 
 
-class ApiClients:
-    def __init__(self, url: str | Engine) -> None:
-        if isinstance(url, str):
-            self.engine, self._own = db.open_database(url), True
-        else:
-            self.engine, self._own = url, False
-            db.upgrade(self.engine)
-
-    def close(self) -> None:
-        if self._own:
-            self.engine.dispose()
-
+class ApiClients(db.Tables):
     def add(self, name: str, scopes: frozenset[str], expires: float, now: float,
             burst: int = DEFAULT_BURST, per_minute: float = DEFAULT_PER_MINUTE) -> str:
         """A new client; returns its secret (shown once, stored as its digest)."""

@@ -244,3 +244,21 @@ if __name__ == "__main__":
 __all__ = ["HEAD", "MIGRATIONS", "SchemaError", "alembic_config", "create_engine",
            "open_database", "revision", "revision_of", "script_directory", "sqlite_pragmas",
            "upgrade"]
+
+
+class Tables:
+    """A store of tables in the hub's database, opened from a URL (its own engine, disposed
+    by `close`) or on an engine shared with the journal (left open: the journal's), at the
+    newest schema either way. The staff accounts, the fleet registry and the API clients
+    are each one."""
+
+    def __init__(self, url: str | Engine) -> None:
+        if isinstance(url, str):
+            self.engine, self._own = open_database(url), True
+        else:
+            self.engine, self._own = url, False
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        if self._own:
+            self.engine.dispose()
