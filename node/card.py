@@ -402,7 +402,11 @@ class PcscReader:
         while not self._stop.is_set():
             hr, names = scard.SCardListReaders(ctx, [])
             if hr in gone:
+                # pcscd went away between two waits for a change (a busy machine makes that
+                # window wider): the cards it knew of are out all the same (CI once waited
+                # 10 s for a "removed" that this path never sent)
                 self._set_status("no pcscd", scard.SCardGetErrorMessage(hr))
+                self._drop(known, "pcscd went away")
                 self._stop.wait(self.retry_s)
                 return
             if hr != scard.SCARD_S_SUCCESS:
