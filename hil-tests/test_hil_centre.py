@@ -248,10 +248,13 @@ async def test_hub_state_matches_boards_after_restart(centre):
     await box.press("b0")
     await box.wait("printed", lambda e: e["ticket"] == "A002")
     await call(kp)
+    m, mk = led.mark(), kp.mark()
     centre.hub.kill()
-    m = led.mark()
     centre.hub.start()
+    # Each board learns of the hub's return on its own; a key pressed before the keypad has
+    # heard "ready" is rightly refused as offline, so wait for both boards.
     await led.wait("hub", lambda e: e["state"] == "ready", since=m, timeout=10)
+    await kp.wait("hub", lambda e: e["state"] == "ready", since=mk, timeout=10)
     db = sqlite3.connect(centre.workdir / "hub.db")
     ops = [op for (op,) in db.execute("select op from journal order by pos")]
     assert ops.count("take") == 2 and ops.count("call") == 1
