@@ -19,6 +19,8 @@ from typing import Any
 from . import (
     booking,
     cases,
+    city,
+    desk,
     followups,
     help_requests,
     issuing,
@@ -130,6 +132,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     c.CaseUpdate: cases.update_case,
     c.Rate: ratings.rate,
     c.MarkPriority: prioritise.mark_priority,
+    desk.CallTicket: desk.call_ticket,
     c.RemoteTake: notices.remote_take,
     c.NoticeDue: notices.notice_due,
     c.NoticeOutcome: notices.notice_outcome,
@@ -147,6 +150,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     help_requests.HelpAnswer: help_requests.answer,
     # Community stations (协管员代收): their commands are stations.py's own.
     **stations.HANDLERS,
+    **city.HANDLERS,  # cases across centres, the city's catalog
     help_requests.HelpArrive: help_requests.arrive,
     help_requests.HelpResolve: help_requests.resolve,
     help_requests.HelpEscalate: help_requests.escalate,

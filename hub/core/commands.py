@@ -99,7 +99,18 @@ class Complete(WindowCommand):
 
 @dataclass(frozen=True, slots=True)
 class Pause(WindowCommand):
+    """A break at the window. `reason`: a code of desk.PAUSE_REASONS (lunch, meeting,
+    training, system, other), or "" (a keypad's key, records written before reasons:
+    reported as unspecified). The record carries `reason` only when there is one."""
+
     op: ClassVar[str] = "pause"
+    reason: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        d = Command.to_record(self)
+        if not d["reason"]:
+            del d["reason"]  # a keypad's pause stays the record it always was
+        return d
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,8 @@ class Window:
     clerk: str | None = None
     ticket: str | None = None  # ticket id being called or served
     since: float = 0.0
+    # While paused: why (a code of desk.PAUSE_REASONS, "" when none was given); else None.
+    pause_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class Window:
             "clerk": self.clerk,
             "ticket": self.ticket,
             "since": self.since,
+            "pause_reason": self.pause_reason,
         }
 
 

@@ -6,6 +6,7 @@ that lose every window are reported `Unreachable`.
 from __future__ import annotations
 
 from . import commands as c
+from .desk import PAUSE_REASONS
 from .effects import Effect, QueueChanged, WindowChanged
 from .model import Window, WindowState
 from .reach import expand_skills
@@ -31,7 +32,7 @@ def close_window(state: CentreState, cmd: c.CloseWindow, now: float) -> list[Eff
         raise Rejected("window_closed", f"{w.number}号窗口未开放 / window {w.number} is closed")
     _require_free(w)
     before = {u.id for u in state.unreachable()}
-    w.state, w.clerk, w.since = WindowState.CLOSED, None, now
+    w.state, w.clerk, w.since, w.pause_reason = WindowState.CLOSED, None, now, None
     # Its own queue (tickets transferred to it) goes back to every window that serves
     # their items, in their place: nobody waits for a window that is gone.
     for t in [t for t in state.queue if t.target_window == w.number]:
@@ -42,9 +43,14 @@ def close_window(state: CentreState, cmd: c.CloseWindow, now: float) -> list[Eff
 
 
 def pause(state: CentreState, cmd: c.Pause, now: float) -> list[Effect]:
+    reason = cmd.reason
+    if reason and reason not in PAUSE_REASONS:
+        raise Rejected("bad_reason", f"未知的暂停原因 {reason!r} / 未知的暫停原因 / "
+                                     f"unknown pause reason {reason!r}: one of "
+                                     f"{', '.join(PAUSE_REASONS)}")
     w = state.active_window(cmd.window)
     _require_free(w)
-    w.state, w.since = WindowState.PAUSED, now
+    w.state, w.since, w.pause_reason = WindowState.PAUSED, now, reason or ""
     return [WindowChanged(w.number)]
 
 
@@ -53,7 +59,7 @@ def resume(state: CentreState, cmd: c.Resume, now: float) -> list[Effect]:
     if w.state is not WindowState.PAUSED:
         raise Rejected("not_paused",
                        f"{w.number}号窗口未暂停 / window {w.number} is not paused")
-    w.state, w.since = WindowState.IDLE, now
+    w.state, w.since, w.pause_reason = WindowState.IDLE, now, None
     return [WindowChanged(w.number)]
 
 
