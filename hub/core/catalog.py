@@ -140,11 +140,29 @@ def _printed(where: str, text: Text) -> Text:
     return text
 
 
+# Letters a hall screen, an LED board or a printed ticket shows much like a digit: I and 1,
+# O and 0. A ticket prefix never uses them (the sample catalog's lines skip from H to J, L to M).
+CONFUSABLE = {"I": "1", "O": "0"}
+
+
+def _prefix(where: str, prefix: str) -> str:
+    """A ticket prefix, refused if it has a letter read as a digit from across the hall."""
+    bad = [ch for ch in prefix if ch.upper() in CONFUSABLE]
+    if bad:
+        pairs = "、".join(f"{ch} / {CONFUSABLE[ch.upper()]}" for ch in bad)
+        raise CatalogError(
+            f"{where} 号票前缀 {prefix!r} 含字母 {'、'.join(bad)}，在叫号屏、LED 屏和小票上易被"
+            f"看成数字（{pairs}）；请改用其他字母 / {where} ticket prefix {prefix!r} has "
+            f"{' and '.join(bad)}, read as a digit on the hall screen, LED boards and tickets "
+            "(I as 1, O as 0): choose another letter")
+    return prefix
+
+
 def _parse(data: dict[str, Any]) -> Catalog:
     kinds = tuple(k["id"] for k in data["window_kinds"])
     lines: dict[str, Line] = {}
     for raw in data["lines"]:
-        line = Line(raw["id"], _text(raw), raw["prefix"])
+        line = Line(raw["id"], _text(raw), _prefix(f"line {raw['id']!r}", raw["prefix"]))
         if line.id in lines:
             raise CatalogError(f"duplicate line id {line.id!r}")
         lines[line.id] = line
@@ -157,7 +175,7 @@ def _parse(data: dict[str, Any]) -> Catalog:
             id=raw["id"],
             line=item_line.id,
             name=_printed(f"item {raw['id']!r} name", _text(raw)),
-            prefix=raw.get("prefix") or item_line.prefix,
+            prefix=_prefix(f"item {raw['id']!r}", raw.get("prefix") or item_line.prefix),
             kind=raw["kind"],
             promised_days=int(raw.get("promised_days", 0)),
             minutes=float(raw["minutes"]),
