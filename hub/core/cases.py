@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from . import city
 from . import commands as c
 from .catalog import Item
 from .effects import CaseChanged, CaseOpened, Effect
@@ -62,6 +63,7 @@ def update_case(state: CentreState, cmd: c.CaseUpdate, now: float) -> list[Effec
                        f"{ACTION_ZH.get(cmd.action, cmd.action)} / case {case.id} is "
                        f"{case.state}: cannot be {cmd.action}", state=case.state)
     _check(state, case, cmd)
+    city.check_update(state, case, cmd)  # a case across centres: only its authority
     # Checked: from here on nothing can fail.
     if readmit:
         state.cases[case.id] = case
@@ -69,7 +71,7 @@ def update_case(state: CentreState, cmd: c.CaseUpdate, now: float) -> list[Effec
     if after != c.SAME:
         case.state = after
         case.closed_at = now if after == "closed" else None
-    return [CaseChanged(case.id, cmd.action, case.state)]
+    return [CaseChanged(case.id, cmd.action, case.state), *city.updated(state, case)]
 
 
 STATE_ZH = {"open": "办理中", "returned": "退回补正", "ready": "待领取", "closed": "已办结"}

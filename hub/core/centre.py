@@ -19,6 +19,7 @@ from typing import Any
 from . import (
     booking,
     cases,
+    city,
     desk,
     followups,
     help_requests,
@@ -149,6 +150,7 @@ _HANDLERS: dict[type, Callable[[CentreState, Any, float], list[Effect]]] = {
     help_requests.HelpAnswer: help_requests.answer,
     # Community stations (协管员代收): their commands are stations.py's own.
     **stations.HANDLERS,
+    **city.HANDLERS,  # cases across centres, the city's catalog
     help_requests.HelpArrive: help_requests.arrive,
     help_requests.HelpResolve: help_requests.resolve,
     help_requests.HelpEscalate: help_requests.escalate,

@@ -9,7 +9,7 @@ import copy
 from dataclasses import fields
 from typing import Any
 
-from . import help_requests, ratings
+from . import city, help_requests, ratings
 from .effects import DayClosed, Effect
 from .model import TicketState, Window, WindowState
 from .policy import WaitingQueue
@@ -24,6 +24,8 @@ def roll_over(state: CentreState, now: float) -> list[Effect]:
     if day == state.day:
         return []
     effects: list[Effect] = [close_day(state, day)] if state.day else []
+    if effects:  # the city's catalog version waiting for a day's close (city.py)
+        effects += city.switch_at_close(state)
     state.day = day
     return effects
 
@@ -57,9 +59,12 @@ def close_day(state: CentreState, new_day: str) -> DayClosed:
     helps = help_requests.close_day(state, new_day)
     # Closed cases leave memory (the app writes them to the history tables): the core
     # holds what is still open, returned, or closed on the day now closing.
-    archived = tuple(k for k in state.cases.values() if k.state == "closed")
+    # A case across centres stays until its last version reached the city (city.py).
+    archived = tuple(k for k in state.cases.values()
+                     if k.state == "closed" and not city.unsent(state, k.id))
     if archived:
-        state.cases = {i: k for i, k in state.cases.items() if k.state != "closed"}
+        gone = {k.id for k in archived}
+        state.cases = {i: k for i, k in state.cases.items() if i not in gone}
     kiosk_left, state.kiosk_left = state.kiosk_left, (0, 0)  # prereview.py
     return DayClosed(old, tuple(expired), archived, rated, helps, kiosk_left)
 

@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Any
 
+from . import city as city_mod
 from . import followups
 from .booking import Booking
 from .centre import Centre
@@ -69,6 +70,7 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "booking_counts": {k: list(v) for k, v in centre.booking_counts.items()},
         "stations": centre.stations.to_dict(),  # community stations (stations.py)
         "kiosk_left": list(centre.kiosk_left),
+        "city": centre.city.to_dict(),  # cases across centres, the city catalog (city.py)
     }
 
 
@@ -95,7 +97,11 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if set(windows) != set(centre.windows):
         raise SnapshotMismatch(f"snapshot windows {sorted(windows)} are not this centre's "
                                f"{sorted(centre.windows)}")
-    items = centre.catalog.items
+    # The city's catalog, when one was put in place, before anything names its items.
+    city = city_mod.CityBook.from_dict(d.get("city"))  # none in snapshots before the city
+    catalog = (city_mod.parse(city.catalog_data) if city.catalog_data is not None
+               else centre.catalog)
+    items = catalog.items
     items_ids = {k: k for k in items}
     tickets = {k: ticket_from_dict(t) for k, t in d["tickets"].items()}
     unknown = sorted({t.item for t in tickets.values()} - set(items))
@@ -108,7 +114,7 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if (dict(sorted(queue.by_item.items())) != d["queue_by_item"]
             or queue.targeted != d["queue_targeted"]):
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
-    cases = _cases(d["cases"]["fields"], d["cases"]["rows"], centre.catalog.items)
+    cases = _cases(d["cases"]["fields"], d["cases"]["rows"], items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     if d.get("rating_scale", 3) == 3:  # taken before the five levels (ratings.py)
         ratings = {k: replace(r, score=FROM_THREE[r.score]) for k, r in ratings.items()}
@@ -124,6 +130,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     booking_counts = {k: [int(x) for x in v] for k, v in d.get("booking_counts", {}).items()}
     stations = Stations.from_dict(d.get("stations"))  # none in snapshots before stations
     # Everything read: from here on nothing can fail half-way.
+    centre.city = city
+    if city.catalog_data is not None:
+        city_mod.use(centre, city.catalog_version, city.catalog_data)
     for n, wd in windows.items():
         w = centre.windows[n]
         # The catalog's own id strings, not the decoder's: 190 per window otherwise, each

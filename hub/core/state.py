@@ -14,6 +14,7 @@ from typing import Any
 
 from .catalog import Catalog, Item
 from .centre_config import CentreConfig
+from .city import CityBook
 from .day_calendar import DayCalendar
 from .effects import Effect, Unreachable
 from .model import Booking, Case, Followup, HelpRequest, Rating, Ticket, Window, WindowState
@@ -89,6 +90,8 @@ class CentreState:
         # Community stations (协管员代收, stations.py): their submissions by idempotency key,
         # hand-over batches, and the serials naming station cases and batches.
         self.stations = Stations()
+        # The city's features (city.py): cases linked across centres, the city's catalog.
+        self.city = CityBook()
 
     # ---- reach -----------------------------------------------------------------------
     def _refresh_reach(self) -> None:
@@ -184,4 +187,5 @@ class CentreState:
             "stations": {**self.stations.to_dict(),
                          "by_case": dict(sorted(self.stations.by_case.items()))},
             "kiosk_left": list(self.kiosk_left),
+            "city": self.city.to_dict(),
         }
