@@ -73,6 +73,9 @@ def test_alerts_for_long_queues_long_waits_unreachable_and_help():
     by = {q["item"]: q for q in qs}
     assert by["SOC-1"]["waiting"] == 4 and by["SOC-1"]["longest_min"] == 25.0
     assert by["SOC-1"]["estimate_min"] > 0
+    # no estimate shorter than a wait already observed: the first in line waited 25 min
+    assert by["SOC-1"]["estimate_min"] >= by["SOC-1"]["longest_min"]
+    assert by["MED-1"]["estimate_min"] >= by["MED-1"]["longest_min"]
     core.apply(Help(1, request=1), now - 60 * MIN)
     core.apply(HelpAnswer(1, "li"), now - 59 * MIN)
     core.apply(Help(1, request=2), now - 6 * MIN)
@@ -85,9 +88,22 @@ def test_alerts_for_long_queues_long_waits_unreachable_and_help():
     assert quiet == []
     assert floor.lines(qs, core) == [
         {"line": "soc", "zh": "社保", "en": "Social", "prefix": "A", "waiting": 4,
-         "longest_min": 25.0},
+         "longest_min": 25.0, "estimate_min": by["SOC-1"]["estimate_min"]},
         {"line": "med", "zh": "医保", "en": "Medical", "prefix": "B", "waiting": 1,
-         "longest_min": 25.0}]
+         "longest_min": 25.0, "estimate_min": by["MED-1"]["estimate_min"]}]
+
+
+def test_an_estimate_is_never_shorter_than_the_longest_wait_now():
+    """Two residents of one item waited 40 min while the only window was paused; it
+    resumes: the model's estimate counts on its speed, the floor on what was seen."""
+    core = centre(windows=((1, "comprehensive"),), now=T0)
+    core.apply(c.TakeTicket("SOC-1"), T0)
+    core.apply(c.TakeTicket("SOC-1"), T0 + 60)
+    q = floor.queues(core, T0 + 40 * MIN)[0]
+    assert q["longest_min"] == 40.0
+    assert q["estimate_min"] == 40.0 and q["estimate_floored"]
+    q = floor.queues(core, T0 + 2 * MIN)[0]
+    assert q["estimate_min"] >= q["longest_min"] == 2.0
 
 
 def test_unreachable_alert():

@@ -20,6 +20,7 @@ from ..core.measures import tier_waits
 from ..core.rejected import Rejected
 from ..store.accounts import Session
 from . import floor, followups
+from .arrivals_view import ArrivalsView
 from .case_alerts import case_alerts
 from .staff import Staff, _json, error
 from .trips_view import TripsView
@@ -41,13 +42,21 @@ class Dashboard:
         self._history_cache: tuple[dt.date | None, dict[str, Any] | None] = (None, None)
         self.trips = TripsView(self.site)  # pre-review, one trip (预审 / 一次办成)
         self.facts = floor.TicketFacts()  # each ticket's wait and one-window, kept
+        # today's arrivals per half-hour beside the forecast (arrivals_view.py)
+        # (the holiday calendar: the forecast's default, mainland China's)
+        journal = self.site.port.journal
+        self.arrivals = ArrivalsView(journal.engine if journal is not None else None,
+                                     self.hub.centre.config.utc_offset_minutes)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()
         qs = floor.queues(centre, now)
         return {
             "now": now,
-            "windows": floor.windows(centre, now, self.staff.names()),
+            "windows": floor.windows(centre, now, self.staff.names(),
+                                     floor.served_by_window(centre, self.facts)),
+            # residents per half-hour today, and the forecast for today
+            "arrivals": self.arrivals.view(centre, now),
             "queues": qs,
             "lines": floor.lines(qs, centre),
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)

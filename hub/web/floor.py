@@ -52,12 +52,19 @@ def queues(centre: Centre, now: float) -> list[dict[str, Any]]:
         # sent to one window, a booking for later) what the last in line faces, walked
         new = centre.estimate_new(item_id, now)
         _, est = new if new is not None else centre.estimate(last, now)
+        longest = round(max((now - t.issued_at) / 60.0 for t in waiting), 1)
+        # No estimate shorter than a wait already observed: the first in line has waited
+        # `longest` and is not called yet, so a ticket taken now, behind it, faces at least
+        # as much (the head-of-line delay; the model's own figure may assume windows that
+        # have not been calling).
+        floored = est != float("inf") and est < longest
         out.append({
             "item": item_id, "zh": item.name.zh, "en": item.name.en, "line": item.line,
             "waiting": len(waiting),
-            "longest_min": round(max((now - t.issued_at) / 60.0 for t in waiting), 1),
+            "longest_min": longest,
             # what the last in line faces: about what a ticket taken now would
-            "estimate_min": None if est == float("inf") else round(est, 1),
+            "estimate_min": None if est == float("inf") else round(max(est, longest), 1),
+            "estimate_floored": floored,
             "reachable": bool(centre.reach(last)),
         })
     out.sort(key=lambda q: (-q["waiting"], -q["longest_min"]))
@@ -65,15 +72,21 @@ def queues(centre: Centre, now: float) -> list[dict[str, Any]]:
 
 
 def lines(qs: Iterable[dict[str, Any]], centre: Centre) -> list[dict[str, Any]]:
-    """The per-item queues added up per department line."""
+    """The per-item queues added up per department line: waiting, the longest current
+    wait, and the longest estimate of its items (None: one of them has no open window)."""
     out: dict[str, dict[str, Any]] = {}
     for q in qs:
         line = centre.catalog.lines[q["line"]]
         agg = out.setdefault(q["line"], {"line": q["line"], "zh": line.name.zh,
                                          "en": line.name.en, "prefix": line.prefix,
-                                         "waiting": 0, "longest_min": 0.0})
+                                         "waiting": 0, "longest_min": 0.0,
+                                         "estimate_min": 0.0})
         agg["waiting"] += q["waiting"]
         agg["longest_min"] = max(agg["longest_min"], q["longest_min"])
+        # the line's slowest item: what a new ticket of that line may face at most
+        if agg["estimate_min"] is not None:
+            agg["estimate_min"] = (None if q["estimate_min"] is None
+                                   else max(agg["estimate_min"], q["estimate_min"]))
     return sorted(out.values(), key=lambda x: x["prefix"])
 
 
@@ -111,16 +124,22 @@ class TicketFacts:
     left the centre's memory at the next walk after a day's close."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, tuple[int, TicketState, float | None, bool]] = {}
+        self._by_id: dict[str, tuple[int, TicketState, float | None, bool, int | None]] = {}
         self._day: str | None = None
 
     def of(self, t: Ticket) -> tuple[float | None, bool]:
         n = len(t.history)
         got = self._by_id.get(t.id)
         if got is None or got[0] != n or got[1] is not t.state:
-            got = (n, t.state, wait_minutes(t), one_window(t))
+            done = [w for _, state, w in t.history if state == "done"]
+            got = (n, t.state, wait_minutes(t), one_window(t), done[-1] if done else None)
             self._by_id[t.id] = got
         return got[2], got[3]
+
+    def served_at(self, t: Ticket) -> int | None:
+        """The window that completed the ticket (None: not completed)."""
+        self.of(t)
+        return self._by_id[t.id][4]
 
     def wait(self, t: Ticket) -> float | None:
         return self.of(t)[0]
@@ -161,10 +180,24 @@ def summary(centre: Centre, facts: TicketFacts | None = None) -> dict[str, Any]:
     }
 
 
-def windows(centre: Centre, now: float, names: dict[str, str] | None = None
-            ) -> list[dict[str, Any]]:
-    """Every window: state, clerk, current ticket, how long in this state, queue it serves."""
+def served_by_window(centre: Centre, facts: TicketFacts) -> Counter[int]:
+    """Items served today per window: a completed ticket counts its items (the first and
+    the ones added at the window), at the window that completed it."""
+    out: Counter[int] = Counter()
+    for t in facts.today(centre):
+        if t.state is TicketState.DONE:
+            w = facts.served_at(t)
+            if w is not None:
+                out[w] += 1 + len(t.extra_items)
+    return out
+
+
+def windows(centre: Centre, now: float, names: dict[str, str] | None = None,
+            served: Counter[int] | None = None) -> list[dict[str, Any]]:
+    """Every window: state (with the pause's reason, when the core keeps one), clerk,
+    current ticket, how long in this state, queue it serves, items served today."""
     names = names or {}
+    served = served if served is not None else Counter()
     # The queue counted once, by item and by the window a ticket was sent to: the dashboard
     # is rebuilt several times a second, and a walk of the queue per window cost 10 ms with
     # 30 windows and 500 waiting.
@@ -182,6 +215,10 @@ def windows(centre: Centre, now: float, names: dict[str, str] | None = None
         eligible = sent_to[n] + sum(k for i, k in by_item.items() if i in w.skills)
         out.append({
             "number": n, "kind": w.kind, "state": w.state.value, "clerk": w.clerk,
+            # a paused window's reason code (lunch, meeting, training, system), if any
+            "pause_reason": (getattr(w, "pause_reason", None)
+                             if w.state is WindowState.PAUSED else None),
+            "served": served[n],
             "clerk_name": names.get(w.clerk or "", w.clerk),
             "ticket": t.number if t else None, "item": t.item if t else None,
             "since_min": round(max(0.0, now - w.since) / 60.0, 1) if w.since else None,

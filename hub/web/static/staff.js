@@ -220,6 +220,8 @@ const staff = (() => {
 
   // ---- dashboard ----------------------------------------------------------------------
   function dashboard(manage) {
+    const own = document.getElementById("ow-dashboard-strings");
+    const D = own ? JSON.parse(own.textContent) : {};  // the dashboard's own strings
     const dlg = $("#skills-dialog");
     let skillsWindow = null;
     dlg.addEventListener("close", async () => {
@@ -295,20 +297,37 @@ const staff = (() => {
           acts.append(b, " ", k);
         }
         return el("tr", {"data-window": w.number, "data-state": w.state},
-          el("td", {}, String(w.number)), el("td", {class: "state", "data-state": w.state}, T[w.state] || w.state),
+          el("td", {}, String(w.number)), stateCell(w),
           el("td", {}, w.clerk_name || ""), el("td", {}, w.ticket || ""),
           el("td", {}, w.since_min === null || w.state === "closed" ? "" : String(Math.round(w.since_min))),
           el("td", {}, w.queue === null ? "–" : String(w.queue)),
+          el("td", {class: "served"}, String(w.served || 0)),
           el("td", {class: "small skills"}, w.all_lines ? T.all
             : w.line_names.map((l) => l.prefix + " " + name(l)).join("、")), acts);
       }));
       fill($("#queues tbody"), ...s.queues.map((q) => el("tr", {class: q.waiting > s.targets.queue_limit || q.longest_min > s.targets.target_min ? "hot" : ""},
         el("td", {}, q.item + " " + name(q)), el("td", {}, String(q.waiting)),
         el("td", {}, String(Math.round(q.longest_min))),
-        el("td", {}, q.estimate_min === null ? "∞" : String(Math.round(q.estimate_min))))));
-      fill($("#lines tbody"), ...s.lines.map((l) => el("tr", {},
+        estimateCell(q))));
+      fill($("#lines tbody"), ...s.lines.map((l) => el("tr", {"data-line": l.line},
         el("td", {}, l.prefix + " " + name(l)), el("td", {}, String(l.waiting)),
-        el("td", {}, String(Math.round(l.longest_min))))));
+        el("td", {class: "longest"}, String(Math.round(l.longest_min))), estimateCell(l))));
+    }
+    // A paused window says why (the pause's reason code), when the hub keeps one.
+    function stateCell(w) {
+      const td = el("td", {class: "state", "data-state": w.state}, T[w.state] || w.state);
+      if (w.state === "paused" && w.pause_reason !== null && w.pause_reason !== undefined) {
+        td.append(" ", el("span", {class: "reason", "data-reason": w.pause_reason},
+                          D["pause_" + w.pause_reason] || w.pause_reason));
+      }
+      return td;
+    }
+    function estimateCell(q) {
+      if (q.estimate_min === null) return el("td", {class: "estimate"}, "∞");
+      const td = el("td", {class: "estimate" + (q.estimate_floored ? " floored" : "")},
+                    String(Math.round(q.estimate_min)));
+      if (q.estimate_floored) td.title = D.estimate_floored;
+      return td;
     }
     ow.live("staff-floor", "", render);
     // Waits grow with no event at all: refresh the numbers now and then.

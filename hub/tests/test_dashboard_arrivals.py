@@ -1,0 +1,95 @@
+"""The dashboard's arrivals chart (hub/web/arrivals_view.py): past days' tickets counted per
+half-hour by SQL on a real SQLite database, the forecast for today from them (the model with
+enough days, the same weekday's mean with a few, none without), and the chart's slots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert
+
+from onewindow.hub.store.schema import history_tickets, metadata
+from onewindow.hub.web.arrivals_view import chart, forecast_today, past_counts, slot_of
+
+CST = dt.timezone(dt.timedelta(hours=8))
+OFFSET = 480
+
+
+def _ts(d: dt.date, hh: int, mm: int) -> float:
+    return dt.datetime(d.year, d.month, d.day, hh, mm, tzinfo=CST).timestamp()
+
+
+def _history(tmp_path: Path, days: list[dt.date], per_day: dict[tuple[int, int], int]):
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    metadata.create_all(engine, tables=[history_tickets])
+    rows = []
+    for d in days:
+        day = d.strftime("%Y%m%d")
+        for (hh, mm), n in per_day.items():
+            for i in range(n):
+                rows.append({"id": f"{day}-A{hh:02d}{mm:02d}{i:02d}", "day": day, "item": "X",
+                             "priority": "normal", "state": "done",
+                             "issued_at": _ts(d, hh, mm) + i, "one_window": True,
+                             "extra_items": "", "returned": ""})
+    with engine.begin() as conn:
+        conn.execute(insert(history_tickets), rows)
+    return engine
+
+
+def _weekdays(last: dt.date, n: int) -> list[dt.date]:
+    out, d = [], last
+    while len(out) < n:
+        if d.weekday() < 5:
+            out.append(d)
+        d -= dt.timedelta(days=1)
+    return sorted(out)
+
+
+def test_counts_per_half_hour_in_local_time(tmp_path):
+    d = dt.date(2026, 11, 10)
+    # 08:59 local is slot 17, 09:00 and 09:29 slot 18, 16:45 slot 33
+    engine = _history(tmp_path, [d], {(8, 59): 1, (9, 0): 3, (9, 29): 2, (16, 45): 4})
+    got = past_counts(engine, "20261101", "20261130", OFFSET)
+    assert got == {"20261110": {17: 1, 18: 5, 33: 4}}
+    assert past_counts(engine, "20261111", "20261130", OFFSET) == {}
+
+
+def test_the_model_forecasts_today_from_enough_days(tmp_path):
+    # a Tuesday two weeks in mid-November 2026 (no Chinese holiday near), 15 weekdays before
+    today = dt.date(2026, 11, 17)
+    days = _weekdays(today - dt.timedelta(days=1), 15)
+    engine = _history(tmp_path, days, {(9, 0): 10, (9, 30): 6, (14, 0): 4})
+    past = past_counts(engine, "20260801", "20261116", OFFSET)
+    forecast, method, basis = forecast_today(today, past)
+    assert (method, basis) == ("model", 15)
+    # the same 20 residents every day: the model says about 20, shaped like the days
+    assert abs(sum(forecast.values()) - 20) < 1.0
+    assert abs(forecast[18] - 10) < 0.6 and abs(forecast[28] - 4) < 0.4
+
+
+def test_a_few_days_give_the_same_weekdays_mean_and_none_no_forecast(tmp_path):
+    today = dt.date(2026, 11, 17)  # Tuesday
+    mon, tue = dt.date(2026, 11, 9), dt.date(2026, 11, 10)
+    engine = _history(tmp_path, [mon], {(9, 0): 9})
+    _history_more = {tue: {18: 4, 19: 2}}
+    past = past_counts(engine, "20261101", "20261116", OFFSET)
+    past.update({d.strftime("%Y%m%d"): c for d, c in _history_more.items()})
+    forecast, method, basis = forecast_today(today, past)
+    assert (method, basis) == ("mean", 1)  # Tuesdays only: Monday's 9 left out
+    assert forecast == {18: 4.0, 19: 2.0}
+    assert forecast_today(today, {}) == ({}, "none", 0)
+
+
+def test_the_chart_spans_opening_hours_and_every_ticket():
+    actual = Counter({slot_of(_ts(dt.date(2026, 11, 17), 8, 40), OFFSET): 2})  # before 9:00
+    c = chart(actual, {18: 3.0, 19: 1.5}, (18, 34), now_slot=19)
+    assert c["slots"][0] == "08:30" and c["slots"][-1] == "16:30"
+    assert c["actual"][0] == 2 and sum(c["actual"]) == 2
+    assert c["forecast"][1:3] == [3.0, 1.5]
+    assert c["now"] == 2
+    assert (c["actual_total"], c["forecast_total"], c["forecast_so_far"]) == (2, 4.5, 4.5)
+    empty = chart(Counter(), {}, (18, 34), now_slot=40)
+    assert empty["forecast"][0] is None and empty["now"] is None
+    assert empty["forecast_total"] is None
