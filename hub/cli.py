@@ -304,10 +304,21 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
                                        "and stop (hub/sim/admission.py)"),
         load: float = typer.Option(1.2, help="--admission: arrivals relative to capacity"),
         stop_quantile: float = typer.Option(0.6, help="--admission: the quantile of the "
-                                            "wait stop judges on (0.1..0.9)")
+                                            "wait stop judges on (0.1..0.9)"),
+        policy: str = typer.Option("ratio", help="a day or --compare: who is called next, "
+                                   "ratio (priority tickets, then a normal one) | aging"),
+        ratio: int = typer.Option(2, help="--policy ratio: priority tickets in a row"),
+        admission_mode: str = typer.Option("off", help="a day: admission control, off | "
+                                           "warn | stop (hub/sim/admission.py)"),
+        lunch: bool = typer.Option(True, help="a day or --compare: lunch breaks (half the "
+                                   "clerks from 11:40, half from 12:25)"),
+        scenario: Path = typer.Option(None, "--scenario", help="a described day (TOML, "
+                                      "docs/forecast.md 'Scenario files'): it and its "
+                                      "options side by side")
         ) -> None:
     """Simulate a centre with the real dispatch core: a day, a policy comparison, a drill,
-    or months of synthetic history in a hub journal."""
+    a described day with its options (--scenario), or months of synthetic history in a hub
+    journal."""
     from .sim import cli as s
     from .sim.model import Weather
     from .sim.policies import LAYOUTS
@@ -316,6 +327,10 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
     _one_of(weather, ("dry", "rain"), "--weather")
     _one_of(layout, LAYOUTS, "--layout")
     _one_of(drill, ("", "reopen"), "--drill")
+    _one_of(policy, ("ratio", "aging"), "--policy")
+    _one_of(admission_mode, ("off", "warn", "stop"), "--admission-mode")
+    if not 1 <= ratio <= 100:
+        fail(f"--ratio {ratio}: priority tickets in a row, 1 to 100")
     at = _time_of_day(reopen_at, "--reopen-at")
     first = _date(start, "--start")
     for name, n, low in (("--windows", windows, 1), ("--min-windows", min_windows, 1),
@@ -328,6 +343,16 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
              "--target-p90 more than 0")
     cat = _catalog(catalog)
     w = Weather(rain=weather == "rain", temp_c=temp)
+    opts = s.RunOptions(policy=policy, ratio=ratio, lunch=lunch, admission=admission_mode)
+    if scenario is not None:
+        from .sim.scenario import ScenarioError
+
+        _readable(scenario, "--scenario")
+        try:
+            s.scenario_report(cat, scenario)
+        except ScenarioError as e:
+            fail(str(e))
+        return
     if admission:
         if not 0 < load <= 10 or not 0.1 <= stop_quantile <= 0.9:
             fail("--load more than 0 (at most 10), --stop-quantile from 0.1 to 0.9")
@@ -335,7 +360,8 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
     elif history:
         s.history(cat, db, first, months, layout, windows, seed, csv_dir)
     elif compare:
-        s.compare(cat, d, w, min_windows, max_windows, seeds, scale, s.Targets(target_p90))
+        s.compare(cat, d, w, min_windows, max_windows, seeds, scale, s.Targets(target_p90),
+                  opts)
     elif drill:
         try:
             s.drill_reopen(cat, d, w, layout, windows, seed, scale, at)
@@ -345,7 +371,7 @@ def sim(day: str = typer.Option("2026-11-23", help="the simulated day (ISO date)
         from .sim.bookings import AheadModel
 
         s.run_one(cat, d, w, layout, windows, seed, scale,
-                  bookings=AheadModel() if bookings else None, days=days)
+                  bookings=AheadModel() if bookings else None, days=days, opts=opts)
 
 
 @app.command()
@@ -404,14 +430,42 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
                                       "of the holidays package (default: the config's "
                                       "[forecast] holidays)"),
          config: Path = typer.Option(None, "--config", "-c",
-                                     help="centre.toml ([forecast] holidays)")) -> None:
+                                     help="centre.toml ([forecast] holidays)"),
+         scenario: Path = typer.Option(None, "--scenario", help="plan a described day "
+                                       "(TOML, docs/forecast.md 'Scenario files') instead "
+                                       "of a forecast week"),
+         option: str = typer.Option(None, "--option", help="--scenario: show this option's "
+                                    "per-half-hour table (default: the day as described)"),
+         max_windows: int = typer.Option(None, "--max-windows", help="the centre's windows: "
+                                         "at most this many staffed; an over-capacity day "
+                                         "says how many residents to book elsewhere"),
+         day: str = typer.Option(None, "--day", help="also print this day's per-half-hour "
+                                 "table (ISO date in the week)")) -> None:
     """Weekly staffing plan: arrivals forecast, windows per half-hour (Erlang C checked by
-    simulation), or the forecast's accuracy (--evaluate)."""
+    simulation), a described day's plan (--scenario), or the forecast's accuracy
+    (--evaluate)."""
+    import datetime as dt
+
     from .forecast import plan_cli
     from .forecast.calendars import CalendarError, HolidayCalendar, from_config
 
     if weeks < 1 or seeds < 1 or target <= 0:
         fail("--weeks and --seeds at least 1, --target more than 0 minutes")
+    if max_windows is not None and not 1 <= max_windows <= 200:
+        fail(f"--max-windows {max_windows}: from 1 to 200")
+    if option is not None and scenario is None:
+        fail("--option needs --scenario")
+    if scenario is not None:
+        from .sim.scenario import ScenarioError
+
+        _readable(scenario, "--scenario")
+        cat = _catalog(catalog)
+        try:
+            plan_cli.run_scenario_plan(cat, scenario, option,
+                                       seeds if seeds != 3 else None)
+        except ScenarioError as e:
+            fail(str(e))
+        return
     if config is not None:
         _readable(config, "--config")
     try:
@@ -433,12 +487,19 @@ def plan(history: Path = typer.Option(None, help="half-hourly arrival counts CSV
     if history is None or not week:
         fail("--history and --week are needed (or --evaluate)")
     monday = _date(week, "--week")
+    one = None
+    if day is not None:
+        one = _date(day, "--day")
+        start = monday - dt.timedelta(days=monday.weekday())
+        if not start <= one < start + dt.timedelta(days=7):
+            fail(f"--day {day}: not in the week of {start} (Monday to Sunday)")
     _readable(history, "--history")
     if weather is not None:
         _readable(weather, "--weather")
     cat = _catalog(catalog)
     try:
-        plan_cli.run_plan(cat, history, weather, monday, target, out, seeds, calendar=cal)
+        plan_cli.run_plan(cat, history, weather, monday, target, out, seeds, calendar=cal,
+                          max_windows=max_windows, day=one)
     except (ValueError, KeyError, UnicodeDecodeError) as e:
         fail(f"--history {history} / --weather {weather}: {_why(e)}")
 

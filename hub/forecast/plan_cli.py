@@ -29,7 +29,7 @@ from .staffing import LEVEL, SHARE_OVER, DayPlan, handling_minutes, plan_day, pl
 
 console = Console()
 if not console.is_terminal:
-    console = Console(width=150)
+    console = Console(width=170)
 
 
 def accuracy_table(ev: Evaluation) -> Table:
@@ -97,6 +97,121 @@ def plan_table(days: list[DayForecast], plans: dict[dt.date, DayPlan], target: f
     return t
 
 
+def missed_lines(plans: dict[dt.date, DayPlan]) -> list[str]:
+    """Each day's half-hours that miss the targets after the last round, with the reason,
+    and what an over-capacity day should book onto other days."""
+    out = []
+    for d, p in sorted(plans.items()):
+        day = f"{WEEKDAY_NAMES[d.weekday()]} {d}"
+        reasons = p.reasons()
+        if reasons:
+            out.append(f"{day}: {len(reasons)} half-hour(s) miss p90 ≤ {p.target:g} min after "
+                       f"{p.rounds} round(s):")
+            for k, why in reasons.items():
+                c = p.checks[k]
+                out.append(f"  {p.slots[k]}  p90 {c.p90_wait:.0f} min, {c.hall_mean:.0f} "
+                           f"waiting (most {c.hall_max:.0f}), {p.windows[k]} windows — {why}")
+        out.extend(f"{day}: {x}" for x in capacity_lines(p))
+    return out
+
+
+def capacity_lines(p: DayPlan) -> list[str]:
+    if p.cap is None or p.capacity is None:
+        return []
+    out = []
+    if p.to_rebook > 0:
+        out.append(f"OVER CAPACITY: {p.expected_total:.0f} residents expected, {p.cap} "
+                   f"windows can call {p.capacity} before closing ({p.service_minutes:.1f} "
+                   f"min each, lunch taken; admission control's can_serve): book "
+                   f"{p.to_rebook} residents onto other days")
+    peaks = p.peak_excess()
+    if peaks:
+        out.append(f"at all {p.cap} windows, move {sum(peaks.values())} residents out of "
+                   + ", ".join(f"{p.slots[k]} ({n})" for k, n in peaks.items())
+                   + " to other half-hours or days to keep p90 within "
+                   f"{p.target:g} min")
+    return out
+
+
+def day_table(p: DayPlan, title: str) -> Table:
+    """One day's plan per half-hour: forecast, windows needed, the simulated waits and
+    people waiting, and why a half-hour misses."""
+    t = Table(title=title)
+    t.caption = ("arrivals: forecast per half-hour (those before 09:00 spread over the first "
+                 "hour); windows: Erlang C → staffed (lunch and the simulation check); "
+                 "waiting: people in the hall, mean / most; on duty: windows open with the "
+                 "clerk there")
+    for col in ("half-hour", "arrivals", "Erlang", "windows", "on duty", "median wait",
+                "p90 wait", "waiting", "misses because"):
+        t.add_column(col, justify="left" if col in ("half-hour", "misses because")
+                     else "right")
+    reasons = p.reasons()
+    for k, label in enumerate(p.slots):
+        c = p.checks[k]
+        r = p.rates[k]
+        t.add_row(label, "—" if r is None else f"{r * 30:.0f}", f"{p.erlang[k]}",
+                  f"{p.windows[k]}", f"{c.on_duty:.1f}", f"{c.median_wait:.0f}",
+                  f"{c.p90_wait:.1f}" + ("" if c.met(p.target) else "!"),
+                  f"{c.hall_mean:.0f} / {c.hall_max:.0f}", reasons.get(k, ""))
+    t.add_row("day", f"{p.expected_total:.0f}", "", f"{p.window_hours:.0f} window-h", "", "",
+              f"{p.p90_wait:.1f}", "", "met" if p.met else f"{len(reasons)} half-hour(s) miss",
+              end_section=True)
+    return t
+
+
+def run_scenario_plan(catalog: Catalog, path: Path, option: str | None = None,
+                      seeds: int | None = None) -> dict[str, DayPlan]:
+    """`onewindow plan --scenario`: the windows per half-hour for the described day (its
+    arrivals, its windows as the most that can be staffed, its lunch breaks), and for each
+    of its options; the per-half-hour table of the day (or of `option`)."""
+    import time
+
+    from ..sim import scenario as sn
+
+    sc = sn.load(path, catalog)
+    names = [o.name for o in sc.options]
+    if option is not None and option not in names:
+        raise sn.ScenarioError(f"--option {option!r}: the scenario's options are "
+                               + ", ".join(repr(n) for n in names))
+    s = handling_minutes(catalog)
+    plans: dict[str, DayPlan] = {}
+    t0 = time.perf_counter()
+    for o in sc.options:
+        plans[o.name] = plan_day(catalog, sc.date, o.slots, o.expected, target=sc.target,
+                                 seeds=seeds or sc.seeds, service_minutes=s, lay=o.layout,
+                                 lunches=o.lunches)
+    took = time.perf_counter() - t0
+    shown = option or names[0]
+    p = plans[shown]
+    o = sc.options[names.index(shown)]
+    console.print(f"{sc.name}: {sc.date} {WEEKDAY_NAMES[sc.date.weekday()]}; "
+                  + sn.expected_note(o) + f"; at most {p.cap} windows ({o.layout.kinds}); "
+                  f"{s:.1f} min per resident", highlight=False)
+    console.print(day_table(p, f"Plan for {shown!r}: windows per half-hour (target: "
+                               f"{LEVEL:.0%} of waits ≤ {sc.target:g} min, queue ≤ 3 per "
+                               "window)"))
+    for line in missed_lines({sc.date: p}):
+        console.print(line, highlight=False)
+    for name, q in plans.items():
+        if name != shown and (q.missed or q.to_rebook):
+            console.print(f"option {name!r}:", highlight=False)
+            for line in missed_lines({sc.date: q}):
+                console.print("  " + line, highlight=False)
+    if len(plans) > 1:
+        t = Table(title="Every option planned (the same targets)")
+        for col in ("option", "residents", "most windows", "window-hours", "p90 wait",
+                    "half-hours missing", "book onto other days", "rounds", "seconds"):
+            t.add_column(col, justify="left" if col == "option" else "right")
+        for name, q in plans.items():
+            t.add_row(name, f"{q.expected_total:.0f}", f"{max(q.windows)} of {q.cap}",
+                      f"{q.window_hours:.0f}", f"{q.p90_wait:.1f}",
+                      ", ".join(q.slots[k] for k in q.missed) or "none",
+                      f"{q.to_rebook}", f"{q.rounds}", f"{q.seconds:.1f}")
+        console.print(t)
+    console.print(f"planned {len(plans)} option(s) in {took:.1f} s", highlight=False)
+    return plans
+
+
 def assumptions(s_minutes: float, target: float, seeds: int, days: list[DayForecast],
                 fc: ArrivalForecaster) -> list[str]:
     assumed = [f"{f.date}" for f in days if f.weather_assumed and f.info.open]
@@ -114,8 +229,11 @@ def assumptions(s_minutes: float, target: float, seeds: int, days: list[DayForec
         f"Check: the simulator (the real dispatch core, mixed layout with specialised card/"
         f"cash windows staffed first, lunch breaks, clerk speeds) on {seeds} seeds; a "
         f"half-hour misses when its p90 wait is over {target:g} min or the queue is over 3 "
-        f"per window more than {SHARE_OVER:.0%} of it; a window is added where a run of "
-        "misses starts, until none miss.",
+        f"per window more than {SHARE_OVER:.0%} of it; windows are added to the half-hours "
+        "that miss (more where a run of misses starts) until none miss, for at most 8 "
+        "rounds; the half-hours still missing are named with the reason.",
+        "Lunch: the staffed windows are raised so that those not at lunch are the Erlang "
+        "number (half the clerks from 11:40, half from 12:25, 30 minutes).",
         "Windows open 09:00–17:00; a window in the plan is a clerk at it (breaks other than "
         "lunch not planned).",
     ]
@@ -180,19 +298,25 @@ def write_plan_csv(path: Path, days: list[DayForecast], plans: dict[dt.date, Day
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["date", "slot", "arrivals_per_30min", "erlang_windows", "windows",
-                    "sim_p90_wait"])
+                    "sim_p90_wait", "sim_median_wait", "hall_waiting_mean",
+                    "hall_waiting_most", "windows_on_duty", "misses_because"])
         for day in days:
             p = plans.get(day.date)
             if p is None:
                 continue
+            reasons = p.reasons()
             for k, label in enumerate(p.slots):
+                c = p.checks[k]
                 w.writerow([day.date.isoformat(), label, f"{(p.rates[k] or 0) * 30:.1f}",
-                            p.erlang[k], p.windows[k], f"{p.checks[k].p90_wait:.1f}"])
+                            p.erlang[k], p.windows[k], f"{c.p90_wait:.1f}",
+                            f"{c.median_wait:.1f}", f"{c.hall_mean:.1f}", f"{c.hall_max:.1f}",
+                            f"{c.on_duty:.1f}", reasons.get(k, "")])
 
 
 def run_plan(catalog: Catalog, history: Path, weather: Path | None, week: dt.date,
              target: float = 20.0, out: Path | None = None, seeds: int = 3,
-             layout_name: str = "mixed", calendar: HolidayCalendar | None = None
+             layout_name: str = "mixed", calendar: HolidayCalendar | None = None,
+             max_windows: int | None = None, day: dt.date | None = None
              ) -> dict[dt.date, DayPlan]:
     monday = week - dt.timedelta(days=week.weekday())
     counts = load_counts(history, calendar)
@@ -204,15 +328,19 @@ def run_plan(catalog: Catalog, history: Path, weather: Path | None, week: dt.dat
     for f in days:
         if f.info.open:
             plans[f.date] = plan_day(catalog, f.date, f.slots, f.expected, target=target,
-                                     seeds=seeds, layout_name=layout_name, service_minutes=s)
+                                     seeds=seeds, layout_name=layout_name, service_minutes=s,
+                                     max_windows=max_windows)
     console.print(effects_line(fc))
     console.print(plan_table(days, plans, target))
+    for d in [day] if day is not None else []:
+        if d in plans:
+            console.print(day_table(plans[d], f"{WEEKDAY_NAMES[d.weekday()]} {d}: per "
+                                              "half-hour"))
     console.print("[bold]Assumptions[/bold]")
     for line in assumptions(s, target, seeds, days, fc):
         console.print(f" • {line}")
-    missed = [d for d, p in plans.items() if not p.met]
-    if missed:
-        console.print(f"[red]not met after the last round: {', '.join(map(str, missed))}[/red]")
+    for line in missed_lines(plans):
+        console.print(line, highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "plan.svg").write_text(svg_chart(days, plans), encoding="utf-8")

@@ -25,14 +25,23 @@ import datetime as dt
 import itertools
 import math
 import random
+import time
 from dataclasses import dataclass, field
 
 from ..core.catalog import COMPREHENSIVE, Catalog
-from ..sim.engine import CLOSE, OPEN, SLOT_SECONDS, DayOptions, Engine
-from ..sim.metrics import QUEUE_LIMIT, DayResult, first_call, percentile
+from ..sim.engine import CLOSE, LUNCH, LUNCH_MINUTES, OPEN, SLOT_SECONDS, DayOptions, Engine
+from ..sim.metrics import (
+    QUEUE_LIMIT,
+    DayResult,
+    first_call,
+    hall_series,
+    percentile,
+    timed_stats,
+)
 from ..sim.model import ResidentModel, at_local, calendar_sets, midnight, poisson
 from ..sim.policies import Layout, layout
 from ..sim.service import ServiceModel
+from .admission import can_serve
 
 LEVEL = 0.90  # share of waits within the target
 SHARE_OVER = 0.10  # of a half-hour, the queue may be over 3 per window
@@ -161,11 +170,71 @@ def staff_order(lay: Layout) -> tuple[int, ...]:
     return tuple(first + comp + rest)
 
 
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def lunch_share(slots: list[str], lunches: dict[int, tuple[dt.time, float]] | None = None,
+                windows: list[int] | None = None) -> list[float]:
+    """Per planning half-hour, the expected share of the staffed windows' time their clerks
+    spend at lunch: the engine's usual staggered lunch (half the windows from LUNCH[0], half
+    from LUNCH[1], up to 10 minutes later, LUNCH_MINUTES long), or the day's own
+    (`lunches`: window -> (start, minutes), over `windows`, the windows that may be staffed;
+    an empty dict: no lunch)."""
+    out = []
+    for label in slots:
+        a = _minutes(label)
+        b = a + SLOT_SECONDS / 60
+        if lunches is None:
+            tot = 0.0
+            for start in LUNCH:
+                m0 = start.hour * 60 + start.minute
+                tot += sum(_overlap(a, b, m0 + u, m0 + u + LUNCH_MINUTES)
+                           for u in range(11)) / 11
+            out.append(tot / 2 / (b - a))
+        else:
+            nums = windows if windows is not None else list(lunches)
+            if not nums:
+                out.append(0.0)
+                continue
+            tot = 0.0
+            for n in nums:
+                if n in lunches:
+                    t, mins = lunches[n]
+                    m0 = t.hour * 60 + t.minute
+                    tot += _overlap(a, b, m0, m0 + mins)
+            out.append(tot / len(nums) / (b - a))
+    return out
+
+
+def max_rate(n: int, s: float, target: float, least: int = 1) -> float:
+    """The most arrivals per minute `n` windows take with the plan's targets (Erlang C)."""
+    if n < least:
+        return 0.0
+    lo, hi = 0.0, n / s
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if erlang_windows(mid, s, target, least=least) <= n:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @dataclass(slots=True)
 class SlotCheck:
-    p90_wait: float
-    share_over: float
+    """One planning half-hour as simulated (pooled over the seeds)."""
+
+    p90_wait: float  # minutes, of the tickets taken in it
+    share_over: float  # of its time the queue was over 3 per open window in some pool
     tickets: int
+    median_wait: float = 0.0
+    hall_mean: float = 0.0  # people waiting in the hall, time-weighted mean
+    hall_max: float = 0.0  # ... the most at once (mean over seeds)
+    on_duty: float = 0.0  # windows open with their clerk there (not at lunch), mean
+    special_p90: float | None = None  # p90 wait of the specialised items' tickets
+    general_p90: float | None = None  # ... of the others'
+    backlog: float = 0.0  # people waiting in the hall at its start (mean over seeds)
 
     def met(self, target: float) -> bool:
         return self.p90_wait <= target and self.share_over <= SHARE_OVER
@@ -184,25 +253,108 @@ class DayPlan:
     met: bool = True
     p90_wait: float = 0.0
     mean_wait: float = 0.0
+    # the plan's targets and what the day allows
+    target: float = 20.0
+    service_minutes: float = 0.0
+    lunch: list[float] = field(default_factory=list)  # share of staffed time at lunch
+    cap: int | None = None  # the centre's windows (None: as many as needed)
+    expected_total: float = 0.0  # residents forecast for the day
+    capacity: int | None = None  # residents `cap` windows can call before closing
+    seconds: float = 0.0  # how long the plan took
 
     @property
     def window_hours(self) -> float:
         return sum(self.windows) * SLOT_SECONDS / 3600.0
 
+    @property
+    def missed(self) -> list[int]:
+        return [k for k, c in enumerate(self.checks) if not c.met(self.target)]
 
-def slot_checks(results: list[DayResult], d: dt.date, slots: list[str]) -> list[SlotCheck]:
-    """Per planning half-hour, pooled over seeds: p90 wait (minutes) of the tickets taken in
-    it (before opening: the first), share of its time the queue was over 3 per open window."""
+    @property
+    def to_rebook(self) -> int:
+        """Residents beyond what the centre's windows can call before closing (admission
+        control's `can_serve`, the same windows and minutes per resident): to book onto
+        other days. 0 when the day fits or the windows are not capped."""
+        if self.capacity is None:
+            return 0
+        return max(0, math.ceil(self.expected_total - self.capacity))
+
+    def peak_excess(self) -> dict[int, int]:
+        """At the cap: per half-hour that misses, the residents above what all the windows
+        take within the targets (Erlang C, lunch counted): to move to quieter half-hours or
+        other days."""
+        if self.cap is None:
+            return {}
+        out = {}
+        for k in self.missed:
+            r = self.rates[k]
+            if r is None or self.windows[k] < self.cap:
+                continue
+            m = math.floor(self.cap * (1 - self.lunch[k]))
+            most = max_rate(m, self.service_minutes, self.target) * SLOT_SECONDS / 60
+            extra = math.ceil(r * SLOT_SECONDS / 60 - most)
+            if extra > 0:
+                out[k] = extra
+        return out
+
+    def reasons(self) -> dict[int, str]:
+        """Why each half-hour that misses the targets misses them (the last round's check)."""
+        out: dict[int, str] = {}
+        for k in self.missed:
+            c, w = self.checks[k], self.windows[k]
+            why = []
+            if self.cap is not None and w >= self.cap:
+                why.append(f"all {self.cap} windows staffed")
+            if c.on_duty < w - max(1.0, 0.12 * w):
+                why.append(f"{'lunch breaks' if self.lunch[k] > 0 else 'breaks'}: "
+                           f"{c.on_duty:.1f} of {w} windows on duty")
+            if c.special_p90 is not None and c.special_p90 > self.target and (
+                    c.general_p90 is None or c.general_p90 <= self.target):
+                why.append(f"specialised items: p90 {c.special_p90:.0f} min at their "
+                           f"windows, {c.general_p90 or 0:.0f} min for the others")
+            per_target = w * self.target / max(self.service_minutes, 1e-9)
+            if k > 0 and c.backlog > 0.5 * per_target:
+                why.append(f"backlog: {c.backlog:.0f} waiting at {self.slots[k]}")
+            if not why or (self.cap is not None and w >= self.cap):
+                r = self.rates[k] or 0.0
+                why.append(f"{r * SLOT_SECONDS / 60:.0f} arrivals for {w} windows")
+            out[k] = "; ".join(why)
+        return out
+
+
+def _step_at(series: list[tuple[float, int]], t: float) -> int:
+    v = 0
+    for ts, x in series:
+        if ts > t:
+            break
+        v = x
+    return v
+
+
+def slot_checks(results: list[DayResult], d: dt.date, slots: list[str],
+                catalog: Catalog | None = None) -> list[SlotCheck]:
+    """Per planning half-hour, pooled over seeds: waits (minutes) of the tickets taken in it
+    (before opening: the first; a resident who came before the windows opened waits from the
+    opening), share of its time the queue was over 3 per open window, people waiting in the
+    hall, windows on duty, the specialised items' waits apart."""
     open_at = at_local(d, dt.time.fromisoformat(slots[0]))
     n = len(slots)
     waits: list[list[float]] = [[] for _ in range(n)]
+    special: list[list[float]] = [[] for _ in range(n)]
+    general: list[list[float]] = [[] for _ in range(n)]
     over = [0.0] * n
+    hall_mean = [0.0] * n
+    hall_max = [0.0] * n
+    duty = [0.0] * n
+    backlog = [0.0] * n
+    spec = {i.id for i in catalog.items.values() if i.specialised} if catalog else set()
     for r in results:
         for t in r.tickets.values():
             fc = first_call(t)
             k = min(n - 1, max(0, int((t.issued_at - open_at) // SLOT_SECONDS)))
-            waits[k].append(((fc if fc is not None else r.closed)
-                             - max(t.issued_at, open_at)) / 60.0)
+            w = ((fc if fc is not None else r.closed) - max(t.issued_at, open_at)) / 60.0
+            waits[k].append(w)
+            (special if t.item in spec else general)[k].append(w)
         series = r.monitor.series
         for (ts, waiting, wins), nxt in itertools.pairwise(series):
             if waiting <= QUEUE_LIMIT * max(1, wins):
@@ -215,15 +367,33 @@ def slot_checks(results: list[DayResult], d: dt.date, slots: list[str]) -> list[
                 end = min(b, open_at + (k + 1) * SLOT_SECONDS)
                 over[k] += end - a
                 a = end
+        hall = hall_series(r.monitor)
+        wins_s = [(ts, wins) for ts, _, wins in series]
+        for k in range(n):
+            a = open_at + k * SLOT_SECONDS
+            b = a + SLOT_SECONDS
+            mean, _, _, most = timed_stats(hall, a, b)
+            hall_mean[k] += mean
+            hall_max[k] += most
+            duty[k] += (timed_stats(wins_s, a, b)[0]
+                        - timed_stats(r.monitor.breaks, a, b)[0])
+            backlog[k] += _step_at(hall, a)
     m = max(1, len(results))
-    return [SlotCheck(percentile(w, 90), over[k] / (SLOT_SECONDS * m), len(w))
+    return [SlotCheck(percentile(w, 90), over[k] / (SLOT_SECONDS * m), len(w),
+                      median_wait=percentile(w, 50), hall_mean=hall_mean[k] / m,
+                      hall_max=hall_max[k] / m, on_duty=duty[k] / m,
+                      special_p90=percentile(special[k], 90) if special[k] else None,
+                      general_p90=percentile(general[k], 90) if general[k] else None,
+                      backlog=backlog[k] / m)
             for k, w in enumerate(waits)]
 
 
 def simulate(catalog: Catalog, lay: Layout, d: dt.date, arrival_slots: list[str],
-             expected: list[float], schedule: list[int], seeds: int) -> list[DayResult]:
+             expected: list[float], schedule: list[int], seeds: int,
+             lunches: dict[int, tuple[dt.time, float]] | None = None,
+             order: tuple[int, ...] | None = None) -> list[DayResult]:
     out = []
-    order = staff_order(lay)
+    order = order or staff_order(lay)
     for seed in range(seeds):
         eng = Engine(catalog, lay, clerk_seed=seed)
         rng = random.Random(f"plan:{seed}:{d.isoformat()}")
@@ -235,35 +405,68 @@ def simulate(catalog: Catalog, lay: Layout, d: dt.date, arrival_slots: list[str]
         times.sort()
         visits = eng.population.visits(times, rng, midnight(d))
         out.append(eng.run_day(d, seed=seed, visits=visits, options=DayOptions(
-            schedule=tuple(schedule), staff_order=order)))
+            schedule=tuple(schedule), staff_order=order, lunches=lunches)))
     return out
+
+
+def capacity(windows: int, d: dt.date, service_minutes: float,
+             lunch_minutes: float = LUNCH_MINUTES) -> int:
+    """Residents `windows` windows can call from opening to closing, each losing its lunch:
+    admission control's `can_serve` (hub/forecast/admission.py) at the opening, every window
+    free after its lunch's length, `service_minutes` per resident."""
+    open_ts, close_ts = at_local(d, OPEN), at_local(d, CLOSE)
+    return can_serve(open_ts, close_ts, [open_ts + lunch_minutes * 60] * windows,
+                     service_minutes * 60)
 
 
 def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: list[float], *,
              target: float = 20.0, seeds: int = 3, max_rounds: int = 8,
              layout_name: str = "mixed", service_minutes: float | None = None,
-             first_cut: list[int] | None = None) -> DayPlan:
-    """The windows per half-hour for one open day (see the module docstring)."""
+             first_cut: list[int] | None = None, max_windows: int | None = None,
+             lay: Layout | None = None,
+             lunches: dict[int, tuple[dt.time, float]] | None = None) -> DayPlan:
+    """The windows per half-hour for one open day (see the module docstring). `lay`: the
+    centre's own windows (at most all of them are staffed, in `staff_order`); else
+    `layout_name` with as many windows as needed, at most `max_windows` when given.
+    `lunches`: the day's own lunch breaks (DayOptions.lunches)."""
+    started = time.perf_counter()
     slots = plan_slots()
     s = service_minutes or handling_minutes(catalog)
     rates = window_rates(arrival_slots, expected, slots)
-    probe = layout(layout_name, catalog, 12)
+    cap = len(lay.config.windows) if lay is not None else max_windows
+    probe = lay or layout(layout_name, catalog, 12)
     least = 1 + len({w.kind for w in probe.config.windows if w.kind != COMPREHENSIVE})
+    if cap is not None:
+        least = min(least, cap)
+    order = staff_order(probe) if lay is not None else None
+    share = lunch_share(slots, lunches, list(order) if order else None)
     erl: list[int] = []
     for r in rates:
         erl.append(erl[-1] if r is None and erl else
                    erlang_windows(r or 0.0, s, target, least=least))
     beta = [sqrt_beta(n, (r or 0.0) * s) for n, r in zip(erl, rates, strict=True)]
-    windows = list(first_cut or erl)
+    # staffed windows: enough that those not at lunch are the Erlang number
+    staffed = [max(n, math.ceil(n / (1 - x))) if x < 0.9 else n for n, x in zip(
+        erl, share, strict=True)]
+    windows = list(first_cut or staffed)
+    if cap is not None:
+        windows = [min(cap, w) for w in windows]
     hol, work = calendar_sets(d - dt.timedelta(days=7), d + dt.timedelta(days=30))
-    plan = DayPlan(d, slots, rates, list(erl), windows, beta)
-    lay = None
+    plan = DayPlan(d, slots, rates, list(erl), windows, beta, target=target,
+                   service_minutes=s, lunch=share, cap=cap,
+                   expected_total=sum(expected))
+    if cap is not None:
+        lunch_len = (LUNCH_MINUTES if lunches is None else
+                     sum(m for _, m in lunches.values()) / max(1, cap))
+        plan.capacity = capacity(cap, d, s, lunch_len)
     for rnd in range(max_rounds + 1):
         need = max(windows)
-        if lay is None or len(lay.config.windows) < need + 2:
-            lay = layout(layout_name, catalog, need + 4, holidays=hol, workdays=work)
-        results = simulate(catalog, lay, d, arrival_slots, expected, windows, seeds)
-        checks = slot_checks(results, d, slots)
+        if lay is None or (cap is None and len(lay.config.windows) < need + 2):
+            lay = layout(layout_name, catalog, cap if cap is not None else need + 4,
+                         holidays=hol, workdays=work)
+        results = simulate(catalog, lay, d, arrival_slots, expected, windows, seeds,
+                           lunches, order)
+        checks = slot_checks(results, d, slots, catalog)
         plan.checks, plan.rounds = checks, rnd
         opened = at_local(d, OPEN)
         waits = [(first_call(t) or r.closed) - max(t.issued_at, opened) for r in results
@@ -274,8 +477,23 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
         plan.met = not any(miss)
         if plan.met or rnd == max_rounds:
             break
+        grew = False
         for k, bad in enumerate(miss):
-            if bad and (k == 0 or not miss[k - 1]):
-                windows[k] += 1
+            if not bad:
+                continue
+            # more where the run of missing half-hours starts (the queue builds there)
+            step = max(1, math.ceil(0.05 * windows[k]))
+            if k == 0 or not miss[k - 1]:
+                step *= 2
+            if k > 0 and not miss[k - 1] and checks[k].backlog > QUEUE_LIMIT * windows[k - 1]:
+                windows[k - 1] += step // 2
+            new = windows[k] + step if cap is None else min(cap, windows[k] + step)
+            grew = grew or new > windows[k]
+            windows[k] = new
+        if cap is not None:
+            windows = [min(cap, w) for w in windows]
+        if not grew:  # every half-hour that misses has all the windows already
+            break
     plan.windows = windows
+    plan.seconds = time.perf_counter() - started
     return plan

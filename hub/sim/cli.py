@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from ..core.catalog import Catalog
+from ..core.policy import OrderingPolicy
 from .bookings import AheadModel, SimAhead
 from .engine import DayOptions, Engine
 from .metrics import DayMetrics, DayResult, mean_metrics
@@ -27,7 +29,7 @@ from .prereview import PreReviewModel
 
 console = Console()
 if not console.is_terminal:
-    console = Console(width=130)
+    console = Console(width=170)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +41,33 @@ class Targets:
         return m.p90_wait <= self.p90_wait and m.share_over3 <= self.share_over3 and not m.expired
 
 
-def _layout(name: str, catalog: Catalog, n: int, d: dt.date) -> Layout:
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The CLI's policy, staffing and admission options for a day or a comparison."""
+
+    policy: str = "ratio"  # ratio | aging (hub/core/policy.py)
+    ratio: int = 2
+    lunch: bool = True
+    admission: str = "off"  # off | warn | stop (hub/sim/admission.py)
+
+    def ordering(self) -> OrderingPolicy:
+        return OrderingPolicy(mode="aging" if self.policy == "aging" else "ratio",
+                              ratio=self.ratio)
+
+    def day(self) -> DayOptions:
+        return DayOptions(lunch=self.lunch)
+
+    def label(self) -> str:
+        return (f"policy {self.policy}" + (f" {self.ratio}:1" if self.policy == "ratio" else "")
+                + ("" if self.lunch else ", no lunch")
+                + (f", admission {self.admission}" if self.admission != "off" else ""))
+
+
+def _layout(name: str, catalog: Catalog, n: int, d: dt.date,
+            opts: RunOptions | None = None) -> Layout:
     hol, work = calendar_sets(d - dt.timedelta(days=7), d + dt.timedelta(days=120))
-    return layout(name, catalog, n, holidays=hol, workdays=work)
+    return layout(name, catalog, n, holidays=hol, workdays=work,
+                  policy=(opts or RunOptions()).ordering())
 
 
 def describe_day(d: dt.date, weather: Weather, arrivals: ArrivalModel) -> str:
@@ -58,15 +84,19 @@ def describe_day(d: dt.date, weather: Weather, arrivals: ArrivalModel) -> str:
 def metrics_table(title: str, rows: list[tuple[str, DayMetrics]], targets: Targets | None = None
                   ) -> Table:
     t = Table(title=title)
-    t.caption = ("waits and overtime in minutes; q>3: share of open time some pool had more "
-                 "than 3 waiting per window")
-    for col in ("layout", "visits", "mean wait", "p90 wait", "longest q", "q>3",
-                "served/h", "one-window", "one-trip", "overtime"):
+    t.caption = ("waits and overtime in minutes; hall: people waiting in the hall, mean / "
+                 "most at once, and the share of open time more than 3 waited; q>3/window: "
+                 "share of open time some pool had more than 3 waiting per window")
+    for col in ("layout", "visits", "median wait", "mean wait", "p90 wait", "max wait",
+                "hall", "hall >3", "q>3/window", "served/h", "one-window", "one-trip",
+                "overtime"):
         t.add_column(col, justify="left" if col == "layout" else "right")
     for label, m in rows:
         ok = targets is None or targets.met(m)
-        t.add_row(label, f"{m.visits:.0f}", f"{m.mean_wait:.1f}", f"{m.p90_wait:.1f}",
-                  f"{m.longest_queue:.0f}", f"{m.share_over3:.0%}", f"{m.throughput:.0f}",
+        t.add_row(label, f"{m.visits:.0f}", f"{m.median_wait:.1f}", f"{m.mean_wait:.1f}",
+                  f"{m.p90_wait:.1f}", f"{m.max_wait:.0f}",
+                  f"{m.hall_mean:.1f} / {m.longest_queue:.0f}", f"{m.hall_over3:.0%}",
+                  f"{m.share_over3:.0%}", f"{m.throughput:.0f}",
                   f"{m.one_window:.1%}", f"{m.one_trip:.1%}", f"{m.last_close:.0f}",
                   style=None if ok else "dim")
     return t
@@ -94,23 +124,30 @@ def prereview_line(m: DayMetrics) -> str:
 
 
 def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: int,
-            seed: int, scale: float, bookings: AheadModel | None = None, days: int = 1
-            ) -> DayResult:
+            seed: int, scale: float, bookings: AheadModel | None = None, days: int = 1,
+            opts: RunOptions | None = None) -> DayResult:
     """`bookings`: residents also book ahead and take numbers remotely (hub/sim/bookings.py).
     `days`: that many open days from `d` with the same centre, so residents sent away for a
-    missing material come back on a later one (hub/sim/prereview.py); the last is shown."""
+    missing material come back on a later one (hub/sim/prereview.py); the last is shown.
+    `opts`: the ordering policy, lunch breaks and admission control."""
+    opts = opts or RunOptions()
     ahead = None if bookings is None else SimAhead(bookings, seed=seed)
-    eng = Engine(catalog, _layout(name, catalog, windows, d), clerk_seed=seed, ahead=ahead,
-                 prereview=PreReviewModel())
-    r = eng.run_day(d, weather, seed, scale=scale)
+    admission = None
+    if opts.admission != "off":
+        from .admission import SimAdmission
+
+        admission = SimAdmission(opts.admission, seed=seed)
+    eng = Engine(catalog, _layout(name, catalog, windows, d, opts), clerk_seed=seed,
+                 ahead=ahead, prereview=PreReviewModel(), admission=admission)
+    r = eng.run_day(d, weather, seed, scale=scale, options=opts.day())
     for _ in range(days - 1):
         console.print(f"{r.date.isoformat()}: " + prereview_line(r.metrics()), highlight=False)
         d = eng.centre.add_workdays(d, 1)
-        r = eng.run_day(d, weather, seed, scale=scale)
+        r = eng.run_day(d, weather, seed, scale=scale, options=opts.day())
     console.print(describe_day(d, weather, eng.arrivals))
     lay = eng.layout
-    console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00",
-                                [(f"{lay.name} ×{windows}", r.metrics())]))
+    console.print(metrics_table(f"{lay.name}: {lay.kinds}, windows open at 09:00; "
+                                + opts.label(), [(f"{lay.name} ×{windows}", r.metrics())]))
     console.print(f"{r.operations} core operations; last window closed {local_hm(r.closed)}")
     console.print(prereview_line(r.metrics()), highlight=False)
     if ahead is not None:
@@ -120,7 +157,8 @@ def run_one(catalog: Catalog, d: dt.date, weather: Weather, name: str, windows: 
 
 
 def compare(catalog: Catalog, d: dt.date, weather: Weather, lo: int, hi: int, seeds: int,
-            scale: float, targets: Targets) -> dict[str, int | None]:
+            scale: float, targets: Targets, opts: RunOptions | None = None
+            ) -> dict[str, int | None]:
     """Every layout at every window count on the same residents (common random numbers)."""
     probe = Engine(catalog, _layout("comprehensive", catalog, 1, d))
     console.print(describe_day(d, weather, probe.arrivals))
@@ -130,12 +168,12 @@ def compare(catalog: Catalog, d: dt.date, weather: Weather, lo: int, hi: int, se
     kinds: dict[str, str] = {}
     for name in LAYOUTS:
         for n in range(lo, hi + 1):
-            lay = _layout(name, catalog, n, d)
+            lay = _layout(name, catalog, n, d, opts)
             ms = []
             for s, visits in enumerate(days):
                 eng = Engine(catalog, lay, clerk_seed=s)
-                ms.append(eng.run_day(d, weather, s, visits=[v.fresh() for v in visits])
-                          .metrics())
+                ms.append(eng.run_day(d, weather, s, visits=[v.fresh() for v in visits],
+                                      options=(opts or RunOptions()).day()).metrics())
             m = mean_metrics(ms)
             rows.append((f"{name} ×{n}", m))
             if best[name] is None and targets.met(m):
@@ -231,3 +269,95 @@ def admission_figure(catalog: Catalog, d: dt.date, windows: int, load: float, se
                   f"{off.waiting_at_close:.0f}; stop turned away "
                   f"{rows[2][1].turned_away:.0f}")
     return rows
+
+
+def scenario_report(catalog: Catalog, path: Path, detail: str | None = None) -> None:
+    """`onewindow sim --scenario`: the day and its options side by side, per half-hour and
+    per line (hub/sim/scenario.py)."""
+    import time
+
+    from ..forecast.staffing import plan_slots, slot_checks
+    from . import scenario as sn
+
+    sc = sn.load(path, catalog)
+    t0 = time.perf_counter()
+    results = sn.run(catalog, sc)
+    took = time.perf_counter() - t0
+    base = sc.options[0]
+    console.print(f"{sc.name}: {sc.date} {WEEKDAY_NAMES[sc.date.weekday()]}, "
+                  f"{'rain' if base.weather.rain else 'dry'} {base.weather.temp_c:g} °C; "
+                  + sn.expected_note(base) + f"; {sc.seeds} seeds per option", highlight=False)
+    ms = [(o, mean_metrics([r.metrics() for r in rs])) for o, rs in results]
+    console.print(options_table(sc, ms))
+    slots = plan_slots()
+    checks = [(o, slot_checks(rs, sc.date, slots, catalog)) for o, rs in results]
+    console.print(halfhour_table(sc, slots, checks))
+    console.print(lines_table(results))
+    console.print(f"simulated {len(results)} options × {sc.seeds} seeds in {took:.1f} s",
+                  highlight=False)
+
+
+def options_table(sc: Any, ms: list[tuple[Any, DayMetrics]]) -> Table:
+    target = getattr(sc, "target", 20.0)
+    t = Table(title=f"Options side by side (mean of {getattr(sc, 'seeds', 1)} seeds; waits in "
+                    f"minutes, to the first call; target p90 ≤ {target:g} min)")
+    t.add_column("", justify="left")
+    for o, _ in ms:
+        t.add_column(getattr(o, "name", "?"), justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("windows", lambda o, m: o.layout.kinds.replace(" + ", "+")),
+        ("lunch breaks", lambda o, m: f"{len(o.lunches)} windows" if o.lunches else "none"),
+        ("policy", lambda o, m: o.layout.config.policy.mode
+         + (f" {o.layout.config.policy.ratio}:1" if o.layout.config.policy.mode == "ratio"
+            else "")),
+        ("admission", lambda o, m: o.admission),
+        ("residents", lambda o, m: f"{m.visits:.0f}"),
+        ("served", lambda o, m: f"{m.served:.0f}"),
+        ("median wait", lambda o, m: f"{m.median_wait:.1f}"),
+        ("p90 wait", lambda o, m: f"{m.p90_wait:.1f}" + ("" if m.p90_wait <= target else "!")),
+        ("max wait", lambda o, m: f"{m.max_wait:.0f}"),
+        ("hall: mean waiting", lambda o, m: f"{m.hall_mean:.1f}"),
+        ("hall: p90 waiting", lambda o, m: f"{m.hall_p90:.0f}"),
+        ("hall: most waiting", lambda o, m: f"{m.longest_queue:.0f}"),
+        ("hall: >3 waiting", lambda o, m: f"{m.hall_over3:.0%} of the time"),
+        ("one line: most waiting", lambda o, m: f"{m.line_longest:.0f}"),
+        ("pool >3 per window", lambda o, m: f"{m.share_over3:.0%}"),
+        ("one-trip rate", lambda o, m: f"{m.one_trip:.1%}"),
+        ("sent away at kiosk", lambda o, m: f"{m.kiosk_left:.0f}"),
+        ("turned away / left", lambda o, m: f"{m.turned_away:.0f} / {m.left_warned:.0f}"),
+        ("waiting at 17:00", lambda o, m: f"{m.waiting_at_close:.0f}"),
+        ("last window closes", lambda o, m: f"+{m.last_close:.0f} min"),
+    ]
+    for label, f in rows:
+        t.add_row(label, *[f(o, m) for o, m in ms])
+    return t
+
+
+def halfhour_table(sc: Any, slots: list[str], checks: list[tuple[Any, list[Any]]]) -> Table:
+    target = getattr(sc, "target", 20.0)
+    t = Table(title="Per half-hour: p90 wait of the tickets taken in it (median) · people "
+                    "waiting in the hall, mean / most · windows on duty")
+    t.add_column("", justify="left")
+    for o, _ in checks:
+        t.add_column(getattr(o, "name", "?"), justify="right")
+    for k, label in enumerate(slots):
+        cells = []
+        for _, cs in checks:
+            c = cs[k]
+            mark = "!" if c.p90_wait > target else ""
+            cells.append(f"{c.p90_wait:.0f}{mark} ({c.median_wait:.0f}) · {c.hall_mean:.0f}/"
+                         f"{c.hall_max:.0f} · {c.on_duty:.1f}")
+        t.add_row(label, *cells)
+    return t
+
+
+def lines_table(results: list[tuple[Any, list[DayResult]]]) -> Table:
+    t = Table(title="Per department line: most people waiting at once (mean of seeds)")
+    t.add_column("line", justify="left")
+    for o, _ in results:
+        t.add_column(o.name, justify="right")
+    lines = sorted({ln for _, rs in results for r in rs for ln in r.monitor.line_longest})
+    for ln in lines:
+        t.add_row(ln, *[f"{sum(r.monitor.line_longest.get(ln, 0) for r in rs) / len(rs):.1f}"
+                        for _, rs in results])
+    return t

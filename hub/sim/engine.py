@@ -121,6 +121,10 @@ class DayOptions:
     # When the simulation starts (None: 08:00 or the first arrival if earlier). Residents
     # who came before it are already at the door and take their tickets at once.
     start_at: dt.time | None = None
+    # Each window's lunch break: window number -> (start, minutes); a window not named has
+    # none. None: the usual staggered lunch (odd windows from LUNCH[0], even from LUNCH[1],
+    # up to 10 minutes later, about LUNCH_MINUTES long). `lunch` False: no lunch at all.
+    lunches: dict[int, tuple[dt.time, float]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +282,8 @@ class Day:
         self.arrivals_done = False
         self.rng = {n: random.Random(f"clerk-day:{seed}:{d.isoformat()}:{n}")
                     for n in eng.numbers}
-        self.monitor = QueueMonitor(eng.pools, eng.pool_of, start)
+        self.monitor = QueueMonitor(eng.pools, eng.pool_of, start,
+                                    {i.id: i.line for i in eng.catalog.items.values()})
         self.opened = self.open_at
         self.closed = self.close_at
         self.ops0 = eng.operations
@@ -421,11 +426,19 @@ class Day:
         self.apply(c.OpenWindow(n, clerk.name), dev)
         self.monitor.window(env.now, n, +1)
         lunch_at = None
-        if self.opts.lunch and len(eng.numbers) >= 2:
-            lunch_at = at_local(self.d, LUNCH[(n + 1) % 2]) + rng.uniform(0, 600)
-            if lunch_at < env.now:
+        if self.opts.lunches is not None:  # the day's own breaks (a scenario's)
+            own = self.opts.lunches.get(n) if self.opts.lunch else None
+            if own is not None:
+                lunch_at = at_local(self.d, own[0])
+            lunch_len = (own[1] if own is not None else 0.0) * 60
+            if lunch_at is not None and lunch_at < env.now:
                 lunch_at = None
-        lunch_len = LUNCH_MINUTES * 60 * math.exp(rng.gauss(0, 0.15))
+        else:
+            if self.opts.lunch and len(eng.numbers) >= 2:
+                lunch_at = at_local(self.d, LUNCH[(n + 1) % 2]) + rng.uniform(0, 600)
+                if lunch_at < env.now:
+                    lunch_at = None
+            lunch_len = LUNCH_MINUTES * 60 * math.exp(rng.gauss(0, 0.15))
         while True:
             if env.now >= self.hard_stop:
                 self.close(n, dev)
@@ -505,8 +518,10 @@ class Day:
 
     def pause(self, n: int, dev: str, seconds: float):  # type: ignore[no-untyped-def]
         self.apply(c.Pause(n), dev)
+        self.monitor.away(self.env.now, +1)
         yield self.env.timeout(seconds)
         self.apply(c.Resume(n), dev)
+        self.monitor.away(self.env.now, -1)
 
     def busy(self) -> bool:
         return any(w.ticket is not None for w in self.centre.windows.values())

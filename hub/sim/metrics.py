@@ -39,11 +39,19 @@ QUEUE_LIMIT = 3
 class QueueMonitor:
     """Waiting tickets per pool over time, updated by the engine on every queue change."""
 
-    __slots__ = ("counts", "last", "last_close", "longest", "open", "open_time",
-                 "over", "over_time", "pool_of", "series", "total", "window_pool", "windows")
+    __slots__ = ("away_now", "breaks", "counts", "last", "last_close", "line_longest",
+                 "line_of", "line_series", "lines", "longest", "open", "open_time", "over",
+                 "over_time", "pool_of", "series", "total", "window_pool", "windows")
 
-    def __init__(self, pools: list[list[int]], pool_of: dict[str, int], start: float) -> None:
+    def __init__(self, pools: list[list[int]], pool_of: dict[str, int], start: float,
+                 line_of: dict[str, str] | None = None) -> None:
         self.pool_of = pool_of
+        # per department line (`line_of`: item -> line): people waiting for it, the most at
+        # once, and its changes (ts, waiting) for the per-line figures
+        self.line_of = line_of or {}
+        self.lines: dict[str, int] = {}
+        self.line_longest: dict[str, int] = {}
+        self.line_series: dict[str, list[tuple[float, int]]] = {}
         self.window_pool = {n: i for i, p in enumerate(pools) for n in p}
         self.counts = [0] * len(pools)
         self.open = [0] * len(pools)
@@ -56,6 +64,9 @@ class QueueMonitor:
         self.longest = 0
         self.last_close: float | None = None
         self.series: list[tuple[float, int, int]] = []  # (ts, waiting, open windows)
+        # open windows whose clerk is on a break (lunch, a short pause): (ts, how many)
+        self.away_now = 0
+        self.breaks: list[tuple[float, int]] = []
 
     def _tick(self, now: float) -> None:
         span = now - self.last
@@ -72,16 +83,28 @@ class QueueMonitor:
             self.longest = self.total
         self.series.append((now, self.total, self.windows))
 
+    def _line(self, now: float, item: str, delta: int) -> None:
+        line = self.line_of.get(item)
+        if line is None:
+            return
+        n = self.lines.get(line, 0) + delta
+        self.lines[line] = n
+        if n > self.line_longest.get(line, 0):
+            self.line_longest[line] = n
+        self.line_series.setdefault(line, []).append((now, n))
+
     def add(self, now: float, item: str) -> None:
         self._tick(now)
         self.counts[self.pool_of.get(item, 0)] += 1
         self.total += 1
+        self._line(now, item, +1)
         self._settle(now)
 
     def remove(self, now: float, item: str) -> None:
         self._tick(now)
         self.counts[self.pool_of.get(item, 0)] -= 1
         self.total -= 1
+        self._line(now, item, -1)
         self._settle(now)
 
     def window(self, now: float, n: int, delta: int) -> None:
@@ -91,6 +114,11 @@ class QueueMonitor:
         if delta < 0:
             self.last_close = now
         self._settle(now)
+
+    def away(self, now: float, delta: int) -> None:
+        """A clerk at an open window goes on a break (+1) or comes back (-1)."""
+        self.away_now += delta
+        self.breaks.append((now, self.away_now))
 
     def backlog(self, opened: float) -> int:
         """Most tickets waiting up to a minute after the windows opened (a drill's backlog)."""
@@ -112,10 +140,18 @@ class DayMetrics:
     expired: float = 0
     rejected: float = 0
     mean_wait: float = 0.0  # minutes
+    median_wait: float = 0.0
     p90_wait: float = 0.0
     max_wait: float = 0.0
-    longest_queue: float = 0
-    share_over3: float = 0.0  # of open time
+    longest_queue: float = 0  # people waiting in the hall at once, the most
+    share_over3: float = 0.0  # of open time (some pool over 3 per open window)
+    # people waiting in the hall (every waiting ticket, whatever its line), over the time
+    # from the windows' opening to the last one's closing: the time-weighted mean and 90th
+    # percentile, and the share of that time more than 3 waited (the seeds' 排队不超过3人)
+    hall_mean: float = 0.0
+    hall_p90: float = 0.0
+    hall_over3: float = 0.0
+    line_longest: float = 0  # the most people waiting at once for one department line
     throughput: float = 0.0  # served per opening hour
     one_window: float = 0.0
     one_trip: float = 0.0
@@ -155,6 +191,41 @@ class DayMetrics:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def timed_stats(series: list[tuple[float, int]], start: float, end: float,
+                limit: int = QUEUE_LIMIT) -> tuple[float, float, float, int]:
+    """A step series of (ts, value) changes (0 before the first), over [start, end):
+    (time-weighted mean, time-weighted 90th percentile, share of the time above `limit`,
+    the largest value held in it)."""
+    if end <= start:
+        return 0.0, 0.0, 0.0, 0
+    spans: dict[int, float] = {}
+    value, t = 0, start
+    for ts, v in series:
+        if ts >= end:
+            break
+        if ts > t:
+            spans[value] = spans.get(value, 0.0) + ts - t
+            t = ts
+        value = v
+    spans[value] = spans.get(value, 0.0) + end - t
+    spans = {v: d for v, d in spans.items() if d > 0} or {value: end - start}
+    total = end - start
+    mean = sum(v * d for v, d in spans.items()) / total
+    acc, p90 = 0.0, 0
+    for v in sorted(spans):
+        acc += spans[v]
+        p90 = v
+        if acc >= 0.9 * total - 1e-9:
+            break
+    over = sum(d for v, d in spans.items() if v > limit) / total
+    return mean, float(p90), over, max(spans)
+
+
+def hall_series(m: QueueMonitor) -> list[tuple[float, int]]:
+    """People waiting in the hall, as (ts, waiting) changes."""
+    return [(ts, waiting) for ts, waiting, _ in m.series]
 
 
 def percentile(xs: list[float], p: float) -> float:
@@ -243,6 +314,8 @@ def day_metrics(r: DayResult) -> DayMetrics:
     closing = float(r.extra.get("close_at", close17))
     late_calls = {tid for tid, t in r.tickets.items()
                   if t.issued_at < closing and _called_at(t) >= closing}
+    end = max(r.closed, r.opened)
+    hall_mean, hall_p90, hall_over3, _ = timed_stats(hall_series(r.monitor), r.opened, end)
     return DayMetrics(
         visits=len(r.visits),
         served=outcomes.get("done", 0) + outcomes.get("incomplete", 0),
@@ -250,10 +323,15 @@ def day_metrics(r: DayResult) -> DayMetrics:
         expired=outcomes.get("expired", 0),
         rejected=outcomes.get("rejected", 0),
         mean_wait=waits.mean,
+        median_wait=waits.percentile(50),
         p90_wait=waits.percentile(90),
         max_wait=waits.longest,
         longest_queue=r.monitor.longest,
         share_over3=r.monitor.over_time / r.monitor.open_time if r.monitor.open_time else 0.0,
+        hall_mean=hall_mean,
+        hall_p90=hall_p90,
+        hall_over3=hall_over3,
+        line_longest=max(r.monitor.line_longest.values(), default=0),
         throughput=(outcomes.get("done", 0) + outcomes.get("incomplete", 0)) / hours,
         one_window=first / items if items else 1.0,
         one_trip=done_first / at_window if at_window else 1.0,
