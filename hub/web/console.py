@@ -21,9 +21,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..core import commands as c
+from ..core import desk
 from ..core.help_requests import Help, HelpAnswer, default_department
 from ..core.model import HelpRequest, Ticket, TicketState
 from ..core.rejected import Rejected
+from ..core.window_queue import upcoming
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
 from . import auth
@@ -31,8 +33,11 @@ from .returns import Returns
 from .staff import Staff, _json, error
 
 ACTIONS = ("call", "recall", "skip", "transfer", "start", "complete", "pause", "resume",
-           "open", "close", "help", "priority", "return")
+           "open", "close", "help", "priority", "return", "call_ticket")
 QUEUE_LIST = 50  # waiting tickets listed on the console (the count says how many in all)
+# refusals of what the request said (400), not of the state it met (409)
+BAD_INPUT = frozenset({"bad_reason", "note_required", "bad_note", "bad_field"})
+NEXT_LIST = 8  # the tickets this window would call next, in that order (window_queue.py)
 
 
 def _text(t: Any) -> dict[str, str]:
@@ -105,7 +110,10 @@ class Console:
         return self.staff.page(request, s, "staff/console.html", window=n,
                                windows=sorted(self.hub.centre.windows), items=items,
                                departments=sorted(cat.departments.items()),
-                               any_window=auth.may(s.account.role, "console.any"))
+                               any_window=auth.may(s.account.role, "console.any"),
+                               call_reasons=desk.CALL_REASONS, note_max=desk.NOTE_MAX,
+                               pause_reasons=desk.PAUSE_REASONS,
+                               pause_labels=_pause_labels(self.site.lang(request)))
 
     async def state(self, request: Request, s: Session) -> Response:
         n = self.window_of(request, s, request.query_params.get("window"))
@@ -136,7 +144,12 @@ class Console:
             cmd = self._command(action, n, body, s)
             await self.site.act(cmd)
         except Rejected as e:
-            return error(400 if e.code == "unknown_department" else 409, e.code, e.message)
+            if action == "call_ticket":  # the facts (ticket, window) the page words it with
+                return _refusal(400 if e.code in BAD_INPUT else 409, e.code, e.message,
+                                **{k: v for k, v in e.detail.items()
+                                   if k in ("ticket", "window", "item")})
+            bad = e.code == "unknown_department" or (action == "pause" and e.code in BAD_INPUT)
+            return error(400 if bad else 409, e.code, e.message)
         except (TypeError, ValueError) as e:
             return error(400, "bad_request", str(e))
         out = self.window_snapshot(str(n))
@@ -160,6 +173,12 @@ class Console:
                         department=self._help_department(n, body))
         if action == "priority":  # journaled with the clerk who marked it
             return c.MarkPriority(str(body["ticket"]), s.account.username)
+        if action == "call_ticket":  # out of turn: why and who are journaled (core/desk.py)
+            return desk.CallTicket(n, ticket=_str(body.get("ticket")),
+                                   reason=_str(body.get("reason")),
+                                   note=_str(body.get("note")).strip(), by=s.account.username)
+        if action == "pause":  # a break, with its reason code (lunch, meeting, ...)
+            return c.Pause(n, reason=_str(body.get("reason")))
         if action == "return":  # 退回补材料, journaled with the clerk (returns.py)
             return self.returns.command(n, body, s.account.username)
         simple = {"call": c.CallNext, "recall": c.Recall, "start": c.Start,
@@ -231,7 +250,7 @@ class Console:
             "now": now,
             "window": {"number": n, "state": w.state.value, "clerk": w.clerk,
                        "clerk_name": names.get(w.clerk or "", w.clerk), "since": w.since,
-                       "kind": w.kind},
+                       "kind": w.kind, "pause_reason": w.pause_reason},
             "ticket": None,
         }
         t = centre.tickets.get(w.ticket) if w.ticket else None
@@ -280,6 +299,14 @@ class Console:
                 **self.returns.view(t),  # the kiosk's pre-review, related items
             }
         eligible = [u for u in centre.queue if _eligible(u, n, w.skills)]
+
+        def row(u: Ticket) -> dict[str, Any]:
+            return {"id": u.id, "number": u.number, "priority": u.priority.value,
+                    "item": u.item, **_text(cat.items[u.item].name),
+                    "waited_min": round(max(0.0, now - u.issued_at) / 60.0, 1),
+                    "appointment_at": u.appointment_at,  # a booking's slot (预约)
+                    "targeted": u.target_window == n}
+
         out["queue"] = {
             "waiting": len(eligible),
             "longest_min": round(max(((now - u.issued_at) / 60.0 for u in eligible),
@@ -287,10 +314,11 @@ class Console:
             "mine": [u.number for u in eligible if u.target_window == n],
             # appointments, priority, then normal, each oldest first (who is called next
             # is the policy's): a clerk marks a resident priority from here
-            "list": [{"id": u.id, "number": u.number, "priority": u.priority.value,
-                      "item": u.item, **_text(cat.items[u.item].name),
-                      "waited_min": round(max(0.0, now - u.issued_at) / 60.0, 1)}
-                     for u in eligible[:QUEUE_LIST]],
+            "list": [row(u) for u in eligible[:QUEUE_LIST]],
+            # who this window would call next, in order, if nothing else happened (the
+            # ordering policy's own choice, window_queue.upcoming): any can be called out
+            # of turn with a reason (POST /console/call_ticket)
+            "next": [row(u) for u in upcoming(centre, n, now, NEXT_LIST)],
         }
         reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None
@@ -344,6 +372,19 @@ class Console:
 def _eligible(t: Ticket, n: int, skills: frozenset[str]) -> bool:
     """Ticket `t` waits for window `n` (sent there, or for an item it serves)."""
     return t.target_window == n if t.target_window is not None else t.item in skills
+
+
+def _pause_labels(lang: str) -> dict[str, str]:
+    """Pause reason code -> its label in the page's language (unspecified under "")."""
+    k = {"zh_CN": 0, "zh_TW": 1}.get(lang, 2)
+    out = {code: labels[k] for code, labels in desk.PAUSE_REASONS.items()}
+    out[""] = desk.UNSPECIFIED_LABEL[k]
+    return out
+
+
+def _str(value: Any) -> str:
+    """A text field of a JSON body: a string as it is, anything else empty."""
+    return value if isinstance(value, str) else ""
 
 
 def _window_number(value: Any) -> int | None:

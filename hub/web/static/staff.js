@@ -58,6 +58,10 @@ const staff = (() => {
       b.addEventListener("click", async () => {
         const body = {window: n};
         if (b.dataset.act === "help" && dept) body.department = dept.value;
+        if (b.dataset.act === "pause" && window.owDesk) {  // with its reason (console_desk.js)
+          body.reason = window.owDesk.pauseReason();
+          if (body.reason === null) return;
+        }
         const r = await post("/console/" + b.dataset.act, body);
         if (r) render(r);
       });
@@ -104,6 +108,7 @@ const staff = (() => {
       helpState(s.help);
       queueList(s.queue);
       if (window.owReview) window.owReview(s, n, render);  // pre-review (console_review.js)
+      if (window.owDesk) window.owDesk.render(s);  // next up, pause reason (console_desk.js)
       const t = s.ticket;
       if (!t) {
         fill($("#current"), el("p", {class: "muted"}, T.none));
@@ -153,6 +158,10 @@ const staff = (() => {
           });
           li.append(" ", b);
         }
+        // any waiting ticket can be called out of turn, with a reason (console_desk.js)
+        if (window.owDesk && last && ["idle", "calling", "serving"].includes(last.window.state)) {
+          li.append(" ", window.owDesk.callButton(u));
+        }
         return li;
       });
       if (q.waiting > list.length) rows.push(el("li", {class: "muted more"}, T.queue_more.replace("{n}", q.waiting - list.length)));
@@ -180,6 +189,10 @@ const staff = (() => {
       }
     }
 
+    if (window.owDesk) {  // call out of turn, keyboard shortcuts (console_desk.js)
+      window.owDesk.setup(n, render, post, (u) => (u.priority !== "normal"
+        ? [" ", el("span", {class: "tag " + u.priority}, T[u.priority])] : []));
+    }
     ow.live("staff-window", String(n), render);
     setInterval(() => { if (last) enable(last); }, 5000);
   }
