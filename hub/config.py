@@ -122,6 +122,9 @@ class HubConfig:
     # [help] escalate_after_s: a help call (窗口吹哨) unanswered this long goes to the
     # supervisors (hub/helpwatch.py journals it; hub/core/help_requests.py).
     help_escalate_after_s: float = 120.0
+    # [city]: the city tier's features at this centre (hub/city/features.py CitySettings:
+    # the NATS servers and account, departments elsewhere, neighbours); {}: an island.
+    city: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: str | Path) -> HubConfig:
@@ -198,6 +201,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             ota_key=_path(data.get("ota", {}).get("key"), base) or (
                 str(base / "ota_key.pem") if base is not None else None),
             retention=_retention(data.get("retention", {})),
+            city=dict(data.get("city", {})),
             admission=_admission(data.get("admission", {})),
             admission_stop_quantile=_stop_quantile(data.get("admission", {})),
             booking_limits=booking_limits,

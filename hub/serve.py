@@ -45,6 +45,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
     calm: asyncio.Task[None] | None = None
     notifier: _Notifier | None = None
     helpwatch: HelpWatch | None = None
+    city: Any = None
     try:
         if config.broker_url is None:  # the embedded broker (hub/mqtt/broker.py)
             broker, hub_url = await start_embedded(config, access)
@@ -67,10 +68,12 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         helpwatch.start()
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
+        city = _city_features(config, runner, clock)  # [city]: hub/city/features.py
         if config.web is not None:  # the HTTP API, in this same loop
             from .web import start_web
 
             runner.web = web = await start_web(config, app, clock, runner)
+            web.app.state.site.city = city
         # Everything loaded so far (modules, catalog, the replayed day, the web side) lives
         # as long as the hub: frozen, out of the collector's walk; then each full collection
         # freezes its survivors (hub/gcpolicy.py: 43-75 ms pauses under load before).
@@ -89,6 +92,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
             await notifier.close()
         if helpwatch is not None:
             await helpwatch.close()
+        if city is not None:
+            await city.close()
         if web is not None:
             await web.stop()
         if broker is not None:
@@ -97,6 +102,19 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
             collector.stop()
         access.close()
         journal.close()
+
+
+def _city_features(config: HubConfig, runner: HubRunner, clock: Callable[[], float]) -> Any:
+    """The city features' link (hub/city/features.py) when centre.toml has [city]."""
+    from .city.features import CityFeatures, CitySettings
+    from .store.files import FileStore
+
+    settings = CitySettings.from_table(config.city)
+    if settings is None:
+        return None
+    features = CityFeatures(settings, runner, FileStore(config.files_dir), clock)
+    features.start()
+    return features
 
 
 class _Notifier:

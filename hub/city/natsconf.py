@@ -67,6 +67,10 @@ def centre_permissions(centre: str) -> tuple[list[str], list[str]]:
         f"$JS.ACK.{sj.STREAM_ALL}.{all_}.>",
     ]
     subscribe = [f"{sj.inbox_prefix(c)}.>", sj.broadcast(">")]
+    # Diversion (hub/city/features.py): its own current waits out, every centre's in
+    # (plain NATS, not stored).
+    publish.append(f"citywaits.{c}")
+    subscribe.append("citywaits.*")
     return publish, subscribe
 
 

@@ -181,6 +181,8 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
     from . import api as systems_api
     from . import booking, metrics, pickup, public, remote, staffpages
 
+    from ..city.features_web import routes as city_routes
+
     site = site or Site(hub, port, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
     site.config = config  # type: ignore[attr-defined]  # database URL, alert targets
@@ -198,6 +200,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         *staffpages.routes(site),
         *pickup.routes(site),  # /kiosk/pickup, the window's hand-over (hub/web/pickup.py)
         *metrics.routes(site),  # /metrics: Prometheus text format (hub/web/metrics.py)
+        *city_routes(site),  # /city/...: cases across centres, diversion (city/features_web.py)
         *systems_api.routes(site),  # /api/v1: other systems' API (hub/web/api.py)
     ]
     app = Starlette(routes=routes,

@@ -1,0 +1,420 @@
+"""A centre hub's side of the city features (issue 20): cases across centres, the city's
+catalog, diversion. The decisions are the core's (hub/core/city.py, hub/core/diversion.py);
+this adapter carries them over the city's NATS JetStream cluster, reconnecting forever, and
+never blocks the hub: a centre cut off from the city works as before and catches up.
+
+What travels, under hub/city/subjects.py's names (a centre's NATS user may publish only
+under ``city.<centre>.>``; the city's router, hub/city/router.py, forwards):
+
+- ``city.<me>.xcase`` a linked case's version written here (header ``Ow-To``: the other
+  centres; ``Nats-Msg-Id: <key>:<version>``). The journal is the outbox: the core's links
+  say which versions the city has not acknowledged (`CityBook.unsent`); after the stream's
+  acknowledgement the hub journals `CitySent`, so a restart sends again what was not
+  acknowledged, and the stream's dedupe window plus the core's versions keep a repeat from
+  changing anything.
+- ``city.<me>.xdoc`` a document of a routed case (its bytes in parts of `DOC_PART`), sent
+  before the case's first version; ``Nats-Msg-Id: doc:<sha256>:<part>:<key>``.
+- ``city.<me>.catalog`` the catalog version this centre runs, and the last one it refused.
+- ``citydown.<me>.xcase|xdoc`` read through the durable consumer ``down-<me>``: an arrival
+  is journaled (`CityArrive`) and then acknowledged; a repeat is refused by the core with
+  nothing journaled, and acknowledged.
+- ``cityall.catalog`` read through ``all-<me>``: a city catalog version, journaled as a
+  `CatalogOffer` (the core refuses a bad one, keeping the old; a good one is put in place
+  at the day's close).
+- ``citywaits.<centre>`` plain NATS (not stored: a wait is only worth its last value): this
+  centre's waits every `waits_every_s`, and the neighbours' (``[city] neighbours``).
+
+[city] in centre.toml::
+
+    [city]
+    servers = ["nats://city-1:4222", "nats://city-2:4222", "nats://city-3:4222"]
+    user = "centre-c01"
+    password = "..."
+    public_url = "https://c01.example.gov.cn"   # this centre's pages, for diversion links
+    waits_every_s = 5
+    departments = { pension = "c02" }          # departments whose back office is elsewhere
+    neighbours = [ { id = "c02", km = 2.4 }, { id = "c03", km = 3.1 } ]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core import city, diversion
+from ..core.rejected import Rejected
+from ..store.journal import StorageUnavailable
+from . import subjects as sj
+
+log = logging.getLogger("onewindow.hub.city")
+
+DOC_PART = 256 * 1024  # bytes of a document per message (the cluster's max_payload is 1 MB)
+OUTBOX_TICK = 1.0  # s: the outbox looks again this often (and at once after a case step)
+FETCH = 20
+XCASE, XDOC, CATALOG = "xcase", "xdoc", "catalog"
+
+
+def waits_subject(centre: str) -> str:
+    return f"citywaits.{sj.token(centre)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CitySettings:
+    servers: tuple[str, ...]
+    user: str | None = None
+    password: str | None = None
+    public_url: str = ""
+    waits_every_s: float = 5.0
+    departments: dict[str, str] = field(default_factory=dict)  # department -> centre
+    neighbours: tuple[diversion.Neighbour, ...] = ()
+
+    @classmethod
+    def from_table(cls, t: dict[str, Any]) -> CitySettings | None:
+        """[city] of centre.toml; None when there is none (no city: an island)."""
+        if not t or not t.get("servers"):
+            return None
+        known = {"servers", "user", "password", "public_url", "waits_every_s", "departments",
+                 "neighbours"}
+        unknown = set(t) - known
+        if unknown:
+            log.debug("[city] keys for other parts of the city tier: %s", sorted(unknown))
+        servers = t["servers"]
+        servers = (servers,) if isinstance(servers, str) else tuple(servers)
+        neighbours = tuple(diversion.Neighbour(sj.token(str(n["id"])), float(n.get("km", 0)))
+                           for n in t.get("neighbours", ()))
+        departments = {str(k): sj.token(str(v)) for k, v in t.get("departments", {}).items()}
+        return cls(servers, t.get("user"), t.get("password"), str(t.get("public_url", "")),
+                   float(t.get("waits_every_s", 5.0)), departments, neighbours)
+
+
+class CityFeatures:
+    """Started by `serve` when centre.toml has [city]; `port` is the HubRunner (submit,
+    subscribe, app), `files` the hub's FileStore."""
+
+    def __init__(self, settings: CitySettings, port: Any, files: Any,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.port, self.files, self.clock = settings, port, files, clock
+        self.me = port.app.centre_id
+        self.heard: dict[str, diversion.Waits] = {}
+        self.connected = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._nc: Any = None
+        self._docs_sent: set[tuple[str, str]] = set()
+        self._reported: tuple[str, Any] | None = None
+        self.incoming = Path(files.root) / "city-incoming"
+        self.arrived = 0  # arrivals journaled (GET /city/status)
+        self.repeats = 0  # repeats refused by the core (not journaled)
+        port.subscribe(self._after_step)
+
+    # ---- the hub's side ------------------------------------------------------------------
+    @property
+    def centre(self) -> Any:
+        return self.port.app.centre
+
+    def _after_step(self, step: Any) -> None:
+        if any(r.op in ("city_route", "case", "city_arrive", "catalog_offer")
+               for r in step.records) or not step.records:
+            self._wake.set()
+
+    def approver_of(self, case_id: str) -> str | None:
+        """The centre whose back office approves case `case_id` ([city] departments), or
+        None when it is this centre's own."""
+        case = self.centre.cases.get(case_id)
+        if case is None:
+            return None
+        return self.settings.departments.get(case.department)
+
+    async def route(self, case_id: str, pickup: str) -> Any:
+        """Route a case accepted here to its department's centre, the result collected at
+        `pickup` (the resident's choice): its documents go with it."""
+        approver = self.approver_of(case_id) or self.me
+        case = self.centre.cases.get(case_id)
+        docs: tuple[str, ...] = ()
+        if case is not None:
+            listed = await asyncio.to_thread(self.files.list, case.ticket)
+            docs = tuple(dict.fromkeys(f.sha256 for f in listed))
+        step = await self.port.submit(city.CityRoute(case_id, approver, pickup, docs))
+        self._wake.set()
+        return step
+
+    def nearby(self) -> list[diversion.Nearby]:
+        now = self.clock()
+        own = diversion.own_waits(self.centre, now, self.settings.public_url)
+        return diversion.nearby(own, list(self.settings.neighbours), self.heard, now)
+
+    def nearest_free(self, line: str) -> diversion.FreeSlot | None:
+        now = self.clock()
+        own = diversion.own_waits(self.centre, now, self.settings.public_url)
+        return diversion.nearest_free(line, own, list(self.settings.neighbours), self.heard,
+                                      now)
+
+    # ---- the connection ------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._run(), name="city-link"))
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+    async def _run(self) -> None:
+        import nats
+
+        async def disconnected() -> None:
+            self.connected = False
+            log.warning("city: disconnected from the city tier; working alone, catching up "
+                        "on return")
+
+        async def reconnected() -> None:
+            self.connected = True
+            self._wake.set()
+            log.info("city: connected again")
+
+        async def error(e: Exception) -> None:
+            log.debug("city: %s", e)
+
+        while True:
+            try:
+                self._nc = await nats.connect(
+                    servers=list(self.settings.servers), user=self.settings.user,
+                    password=self.settings.password, inbox_prefix=sj.inbox_prefix(self.me),
+                    max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                    disconnected_cb=disconnected, reconnected_cb=reconnected,
+                    error_cb=error, allow_reconnect=True)
+                break
+            except Exception as e:  # the city is away at start: keep trying, quietly
+                log.warning("city: cannot reach the city tier (%s); retrying", e)
+                await asyncio.sleep(2.0)
+        self.connected = True
+        nc = self._nc
+        js = nc.jetstream()
+        await nc.subscribe("citywaits.*", cb=self._on_waits)
+        loops = [self._outbox(js), self._inbox(js, sj.STREAM_DOWN, sj.down_durable(self.me)),
+                 self._inbox(js, sj.STREAM_ALL, f"all-{sj.token(self.me)}"), self._waits(nc),
+                 self._report(js)]
+        await asyncio.gather(*loops)
+
+    # ---- out -----------------------------------------------------------------------------
+    async def _outbox(self, js: Any) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), OUTBOX_TICK)
+            self._wake.clear()
+            if not self.connected or not self.port.storage_available():
+                continue
+            for link in self.centre.city.unsent():
+                try:
+                    await self._send(js, link)
+                except Exception as e:
+                    log.warning("city: case %s not sent yet (%s); again shortly", link.key, e)
+                    break
+
+    async def _send(self, js: Any, link: city.Link) -> None:
+        to = city.recipients(self.centre, link.key)
+        if link.origin == self.me and link.sent == 0:
+            for sha in link.documents:
+                await self._send_doc(js, link, sha, to)
+        msg = city.outgoing(self.centre, link.key)
+        if msg is None:
+            return
+        version = msg["version"]
+        await js.publish(sj.record(self.me, XCASE), json.dumps(msg).encode(),
+                         headers={"Nats-Msg-Id": f"{link.key}:{version}",
+                                  "Ow-To": ",".join(to)}, timeout=5)
+        with contextlib.suppress(Rejected):  # marked already: sent twice before the mark
+            await self.port.submit(city.CitySent(link.key, version))
+
+    async def _send_doc(self, js: Any, link: city.Link, sha: str, to: tuple[str, ...]) -> None:
+        if (link.key, sha) in self._docs_sent:
+            return
+        case = self.centre.cases.get(link.local)
+        entry = None
+        if case is not None:
+            entry = next((f for f in await asyncio.to_thread(self.files.list, case.ticket)
+                          if f.sha256 == sha), None)
+        if entry is None:
+            log.warning("city: document %s of %s is not stored here; sent without it", sha,
+                        link.key)
+            return
+        data = await asyncio.to_thread(self.files.path_of(entry).read_bytes)
+        parts = max(1, -(-len(data) // DOC_PART))
+        ext = entry.file.rsplit(".", 1)[-1]
+        for k in range(parts):
+            body = {"key": link.key, "sha256": sha, "part": k, "parts": parts, "ext": ext,
+                    "content_type": entry.content_type,
+                    "data": base64.b64encode(data[k * DOC_PART:(k + 1) * DOC_PART]).decode()}
+            await js.publish(sj.record(self.me, XDOC), json.dumps(body).encode(),
+                             headers={"Nats-Msg-Id": f"doc:{sha}:{k}:{link.key}",
+                                      "Ow-To": ",".join(to)}, timeout=5)
+        self._docs_sent.add((link.key, sha))
+
+    async def _report(self, js: Any) -> None:
+        """The catalog version this centre runs (and the last refused) to the city."""
+        while True:
+            book = self.centre.city
+            now = (book.catalog_version, book.catalog_refused)
+            if self.connected and now != self._reported:
+                body = {"centre": self.me, "version": book.catalog_version or "file",
+                        "refused": list(book.catalog_refused) if book.catalog_refused else None,
+                        "pending": book.catalog_pending[0] if book.catalog_pending else None}
+                digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+                try:
+                    await js.publish(sj.record(self.me, CATALOG), json.dumps(body).encode(),
+                                     headers={"Nats-Msg-Id": f"{self.me}:catalog:{digest[:16]}"},
+                                     timeout=5)
+                    self._reported = now
+                except Exception as e:
+                    log.debug("city: catalog report not sent (%s)", e)
+            await asyncio.sleep(2.0)
+
+    async def _waits(self, nc: Any) -> None:
+        while True:
+            if self.connected:
+                try:
+                    w = diversion.own_waits(self.centre, self.clock(), self.settings.public_url)
+                    await nc.publish(waits_subject(self.me), json.dumps(w.to_dict()).encode())
+                except Exception as e:
+                    log.debug("city: waits not published (%s)", e)
+            await asyncio.sleep(self.settings.waits_every_s)
+
+    async def _on_waits(self, msg: Any) -> None:
+        try:
+            w = diversion.Waits.from_dict(json.loads(msg.data))
+        except (ValueError, KeyError, TypeError):
+            return
+        if any(n.centre == w.centre for n in self.settings.neighbours):
+            self.heard[w.centre] = w
+
+    # ---- in ------------------------------------------------------------------------------
+    async def _inbox(self, js: Any, stream: str, durable: str) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        psub = None
+        while psub is None:
+            try:
+                # its replies come to the centre's own inbox prefix (the connection's)
+                psub = await js.pull_subscribe_bind(durable, stream)
+            except Exception as e:
+                log.warning("city: consumer %s on %s not ready (%s); retrying", durable,
+                            stream, e)
+                await asyncio.sleep(2.0)
+        while True:
+            try:
+                msgs = await psub.fetch(FETCH, timeout=2)
+            except (NatsTimeout, TimeoutError):
+                continue
+            except Exception as e:
+                log.debug("city: fetch from %s: %s", durable, e)
+                await asyncio.sleep(1.0)
+                continue
+            for m in msgs:
+                if await self._take(m):
+                    await m.ack()
+                else:
+                    with contextlib.suppress(Exception):
+                        await m.nak(delay=2)
+
+    async def _take(self, m: Any) -> bool:
+        """Handle one message from the city: True once it may be acknowledged (journaled, or
+        a repeat, or unusable), False to have it delivered again (storage away)."""
+        kind = m.subject.rsplit(".", 1)[-1]
+        try:
+            body = json.loads(m.data)
+        except ValueError:
+            log.error("city: unreadable %s message dropped", kind)
+            return True
+        try:
+            if kind == XCASE:
+                await self.port.submit(city.arrival(body))
+                self.arrived += 1
+                await self._attach_docs()
+            elif kind == XDOC:
+                await asyncio.to_thread(self._stage_doc, body)
+                await self._attach_docs()
+            elif kind == CATALOG:
+                await self.port.submit(city.CatalogOffer(str(body.get("version")),
+                                                         body.get("catalog")))
+                refused = self.centre.city.catalog_refused
+                if refused and refused[0] == body.get("version"):
+                    log.error("city: catalog %s refused, the old one kept: %s", *refused)
+            return True
+        except Rejected as e:
+            if e.code == "city_repeat":
+                self.repeats += 1
+            else:
+                log.error("city: %s message refused: %s", kind, e)
+            return True
+        except StorageUnavailable:
+            return False
+        except Exception:
+            log.exception("city: %s message not handled", kind)
+            return False
+
+    def _stage_doc(self, body: dict[str, Any]) -> None:
+        sha = str(body["sha256"])
+        if not city.DIGEST.match(sha):
+            return
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        done = self.incoming / f"{sha}.json"
+        if done.exists():
+            return
+        part, parts = int(body["part"]), int(body["parts"])
+        (self.incoming / f"{sha}.{part}").write_bytes(base64.b64decode(body["data"]))
+        chunks = [self.incoming / f"{sha}.{k}" for k in range(parts)]
+        if all(p.exists() for p in chunks):
+            data = b"".join(p.read_bytes() for p in chunks)
+            if hashlib.sha256(data).hexdigest() != sha:
+                log.error("city: document %s does not match its digest; dropped", sha)
+                for p in chunks:
+                    p.unlink(missing_ok=True)
+                return
+            (self.incoming / f"{sha}.bin").write_bytes(data)
+            done.write_text(json.dumps({"ext": str(body["ext"])[:8],
+                                        "content_type": str(body["content_type"])[:100]}))
+            for p in chunks:
+                p.unlink(missing_ok=True)
+
+    async def _attach_docs(self) -> None:
+        """Documents that arrived, stored with the arrived cases that name them."""
+        for link in list(self.centre.city.links.values()):
+            if link.origin == self.me or not link.documents:
+                continue
+            case = self.centre.cases.get(link.local)
+            if case is None:
+                continue
+            await asyncio.to_thread(self._attach, case.ticket, link.documents)
+
+    def _attach(self, ticket: str, docs: tuple[str, ...]) -> None:
+        have = {f.sha256 for f in self.files.list(ticket)}
+        for sha in docs:
+            meta = self.incoming / f"{sha}.json"
+            if sha in have or not meta.exists():
+                continue
+            m = json.loads(meta.read_text())
+            self.files.save(ticket, (self.incoming / f"{sha}.bin").read_bytes(), m["ext"],
+                            m["content_type"], kind="city")
+
+    def status(self) -> dict[str, Any]:
+        book = self.centre.city
+        return {"centre": self.me, "connected": self.connected,
+                "catalog_version": book.catalog_version or "file",
+                "catalog_pending": book.catalog_pending[0] if book.catalog_pending else None,
+                "catalog_refused": list(book.catalog_refused) if book.catalog_refused else None,
+                "unsent": [k.key for k in book.unsent()], "arrived": self.arrived,
+                "repeats": self.repeats, "links": len(book.links),
+                "heard": sorted(self.heard)}

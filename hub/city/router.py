@@ -1,0 +1,133 @@
+"""The city's router for the city features (issue 20): forwards what one centre sends to
+others, and publishes the city's catalog. Runs on the city tier with a service user
+(`python -m onewindow.hub.city.router --servers nats://... --user city-admin ...`); any
+number of routers may run (they share the durable consumers: each message goes to one).
+
+A centre may publish only under its own ``city.<centre>.>`` (hub/city/natsconf.py). A
+case or document it sends to other centres (``city.<from>.xcase|xdoc``, header ``Ow-To``)
+is read here through the durable consumers ``router-xcase`` / ``router-xdoc`` on stream
+CITY and published again to ``citydown.<to>.<kind>`` for each named centre, with the
+message id ``<original id>><to>`` (JetStream drops a repeat within the stream's dedupe
+window; the receiving core refuses a version it already holds, however late). The
+original is acknowledged only after every copy was acknowledged by CITY_DOWN: a router
+killed half-way forwards it again, and nothing doubles.
+
+A case message must be written by the centre that sent it (its `by` is the subject's
+centre), and name only the centres of the case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from nats.js import api
+
+from ..core.catalog import Catalog
+from . import subjects as sj
+from .features import XCASE, XDOC
+
+log = logging.getLogger("onewindow.city.router")
+KINDS = (XCASE, XDOC)
+
+
+def durable(kind: str) -> str:
+    return f"router-{kind}"
+
+
+async def ensure_consumers(js: Any) -> None:
+    for kind in KINDS:
+        await js.add_consumer(sj.STREAM, api.ConsumerConfig(
+            durable_name=durable(kind), filter_subject=f"city.*.{kind}",
+            ack_policy=api.AckPolicy.EXPLICIT, deliver_policy=api.DeliverPolicy.ALL,
+            ack_wait=10.0, max_ack_pending=1000))
+
+
+def targets(subject: str, headers: dict[str, str] | None, data: bytes) -> tuple[str, list[str]]:
+    """(sender, the centres to forward to) of one message; raises ValueError."""
+    sender, kind = sj.parse(subject)
+    to = [sj.token(t) for t in (headers or {}).get("Ow-To", "").split(",") if t]
+    if kind == XCASE:
+        body = json.loads(data)
+        if body.get("by") != sender:
+            raise ValueError(f"a case version from {sender} written by {body.get('by')!r}")
+        named = {body.get("origin"), body.get("approver"), body.get("pickup")}
+        if not set(to) <= named:
+            raise ValueError(f"{sender} sends case {body.get('key')} to {to}: not its centres")
+    return sender, [t for t in to if t != sender]
+
+
+async def forward(js: Any, kind: str, stop: asyncio.Event | None = None) -> None:
+    from nats.errors import TimeoutError as NatsTimeout
+
+    psub = await js.pull_subscribe_bind(durable(kind), sj.STREAM)
+    while stop is None or not stop.is_set():
+        try:
+            msgs = await psub.fetch(50, timeout=1)
+        except (NatsTimeout, TimeoutError):
+            continue
+        for m in msgs:
+            try:
+                _, to = targets(m.subject, m.headers, m.data)
+            except (ValueError, KeyError) as e:
+                log.error("router: %s dropped: %s", m.subject, e)
+                await m.term()
+                continue
+            orig = ((m.headers or {}).get("Nats-Msg-Id")
+                    or f"{m.subject}:{m.metadata.sequence.stream}")
+            try:
+                for t in to:
+                    await js.publish(sj.down(t, kind), m.data,
+                                     headers={"Nats-Msg-Id": f"{orig}>{t}"}, timeout=5)
+            except Exception as e:
+                log.warning("router: %s not forwarded yet (%s)", orig, e)
+                with contextlib.suppress(Exception):
+                    await m.nak(delay=1)
+                continue
+            await m.ack()
+
+
+async def publish_catalog(js: Any, version: str, data: Any, check: bool = True) -> None:
+    """The city's catalog `version` to every centre (``cityall.catalog``). `check`: refuse
+    here one that does not parse (a centre refuses it anyway and keeps its own)."""
+    if check:
+        Catalog.from_dict(data)
+    await js.publish(sj.broadcast("catalog"),
+                     json.dumps({"version": version, "catalog": data}).encode(),
+                     headers={"Nats-Msg-Id": f"catalog:{version}"}, timeout=5)
+
+
+async def run(servers: list[str], user: str, password: str, centres: list[str]) -> None:
+    import nats
+
+    from .streams import ensure_centre_consumers, ensure_streams
+
+    nc = await nats.connect(servers=servers, user=user, password=password,
+                            max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    for c in centres:
+        await ensure_centre_consumers(js, c)
+    await ensure_consumers(js)
+    log.info("router: forwarding %s", ", ".join(KINDS))
+    await asyncio.gather(*(forward(js, k) for k in KINDS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m onewindow.hub.city.router")
+    p.add_argument("--servers", required=True, help="comma-separated nats:// URLs")
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--centre", action="append", default=[],
+                   help="make this centre's consumers (down-<id>, all-<id>) if missing")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run(a.servers.split(","), a.user, a.password, a.centre))
+
+
+if __name__ == "__main__":
+    main()
