@@ -17,6 +17,7 @@ from ..core import booking as bk
 from ..core import commands as c
 from ..core.effects import DayClosed, Effect
 from ..core.model import Followup
+from ..report.pauses import PauseWatch
 from ..report.staff import ServiceWatch
 from ..store.history import DayFacts, day_bounds, day_summary, ticket_rows
 from .state import AppState
@@ -34,12 +35,16 @@ def apply(app: AppState, cmd: c.Command, now: float) -> list[Effect]:
     # (the core replaces its followups dict rather than mutating it: this list stays as is)
     followups = list(app.centre.followups.values()) if closing else []
     before = ServiceWatch.before(app.centre, cmd)
+    paused = PauseWatch.before(app.centre, cmd)
     effects = app.centre.apply(cmd, now)
     closed = next((e for e in effects if isinstance(e, DayClosed)), None) \
         if held is not None else None
     if held is not None and closed is not None:
         _close(app, day, held, closed, followups)
     _note_service(app, cmd, before, effects, now)
+    pause = PauseWatch.after(app.centre, paused, now)
+    if pause is not None:  # a pause ended: the day it ended writes it (history_pauses)
+        app.pauses.append(pause.row(app.centre.day))
     return effects
 
 
@@ -83,8 +88,8 @@ def _close(app: AppState, day: str, held: list[dict[str, Any]], closed: DayClose
                                     app.services, app.case_events,
                                     [{**k.to_dict(), "day": day} for k in closed.archived],
                                     followup_rows(followups, day, *app.day_bounds[1:]),
-                                    booking_rows(app)))
-    app.services, app.case_events = [], []
+                                    booking_rows(app), app.pauses))
+    app.services, app.case_events, app.pauses = [], [], []
     if app.history_sink is not None:
         app.history_sink(app.closed_days)
 

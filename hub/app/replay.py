@@ -71,6 +71,7 @@ def snapshot(app: AppState) -> dict[str, Any]:
             "hall_rev": app.hall_rev,
             "services": [dict(r) for r in app.services],
             "case_events": [dict(r) for r in app.case_events],
+            "pauses": [dict(r) for r in app.pauses],
             "closed_days": [asdict(f) for f in app.closed_days],  # not yet written
             "refused": list(app.refused),
             "issue_waits": {k: [e.median, e.mean, e.lo, e.hi, e.raw_lo, e.raw_hi]
@@ -96,6 +97,7 @@ def restore(app: AppState, snap: dict[str, Any]) -> None:
     # Snapshots older than the past days' tables have none of these.
     app.services = [dict(r) for r in a.get("services", [])]
     app.case_events = [dict(r) for r in a.get("case_events", [])]
+    app.pauses = [dict(r) for r in a.get("pauses", [])]  # none before pause reasons
     app.closed_days = [DayFacts(**f) for f in a.get("closed_days", [])]
     app.refused = deque(a["refused"], maxlen=app.refused.maxlen)
     app.issue_waits = {k: Estimate(*v) for k, v in a["issue_waits"].items()}

@@ -107,6 +107,8 @@ class AppState:
         # Today's services and case events, as the staff report reads them (report.staff).
         self.services: list[dict[str, Any]] = []
         self.case_events: list[dict[str, Any]] = []
+        # Today's ended pauses (history_pauses rows: hub/report/pauses.py), likewise.
+        self.pauses: list[dict[str, Any]] = []
         self.history_sink: Callable[[list[DayFacts]], None] | None = None
         # Closed cases archived in the history tables (History: `case`, `cases_of`; the
         # runner's build_app sets it): read to reopen one and for a resident's cases.

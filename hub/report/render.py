@@ -1,5 +1,6 @@
 """The staff report as files: index.html (centre summary + one section per clerk, charts as
-embedded PNG), clerks.csv, items.csv, centre.csv (UTF-8 with BOM, so Excel reads Chinese)."""
+embedded PNG), clerks.csv, items.csv, centre.csv, helps.csv and pauses.csv (breaks per
+clerk and reason) (UTF-8 with BOM, so Excel reads Chinese)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..core.catalog import Catalog
 from ..core.ratings import LEVELS
+from . import pauses
 from .helps import FIELDS as HELP_FIELDS
 from .staff import DIMENSIONS, LABELS, ClerkRow, Report
 from .trips import trips_section
@@ -270,6 +272,7 @@ def render_html(report: Report, catalog: Catalog, charts: bool = True) -> str:
         + ", ".join(f"{LABELS[k][1]} {s.weights[k] / total_w:.0%}" for k in DIMENSIONS)
         + ".</p></div>")
     h += help_section(report)
+    h += pause_section(report)
     h += trips_section(report.facts.trips)  # 预审 / 一次办成
     h.append("<h2>事项频次 <small>Item frequency — training priorities</small></h2>")
     if "items" in imgs:
@@ -343,8 +346,43 @@ def help_section(report: Report) -> list[str]:
     return h
 
 
+PAUSE_FIELDS = ("clerk", "reason", "pauses", "minutes")
+
+
+def pause_section(report: Report) -> list[str]:
+    """Breaks per clerk and reason: pauses and paused minutes (hub/report/pauses.py)."""
+    h = ["<h2 id='pauses'>窗口暂停 <small>Pauses by reason: count / minutes</small></h2>"]
+    if not report.pauses:
+        return [*h, "<p>本月没有暂停 No pauses this month.</p>"]
+    reasons = pauses.reasons_seen(report.facts.pauses)
+    h.append("<table><tr><th>人员 Clerk</th>" + "".join(
+        f"<th>{html.escape(pauses.label(r)[0])}<br><small>{html.escape(pauses.label(r)[2])}"
+        f"</small></th>" for r in reasons) + "<th>合计 Total</th></tr>")
+    for clerk, per in report.pauses.items():
+        cells = "".join(f"<td>{per[r][0]} / {per[r][1]:.0f}</td>" if r in per
+                        else "<td>–</td>" for r in reasons)
+        n = sum(v[0] for v in per.values())
+        m = sum(v[1] for v in per.values())
+        h.append(f"<tr data-clerk='{html.escape(clerk)}'><td>{html.escape(clerk)}</td>"
+                 f"{cells}<td>{n} / {m:.0f}</td></tr>")
+    h.append("</table>")
+    return h
+
+
+def write_pauses_csv(report: Report, path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, PAUSE_FIELDS)
+        w.writeheader()
+        for clerk, per in report.pauses.items():
+            for reason, (n, minutes) in per.items():
+                w.writerow({"clerk": clerk, "reason": reason, "pauses": n,
+                            "minutes": round(minutes, 1)})
+    return path
+
+
 def write_all(report: Report, catalog: Catalog, out: Path, charts: bool = True) -> list[Path]:
     paths = write_csv(report, out)
+    paths.append(write_pauses_csv(report, out / "pauses.csv"))  # breaks by reason
     page = out / "index.html"
     page.write_text(render_html(report, catalog, charts), encoding="utf-8")
     return [page, *paths]

@@ -72,6 +72,9 @@ from ..core.ratings import LEVELS, SATISFIED
 from ..core.rejected import Rejected
 from ..store.journal import Record
 from .helps import HELP_OPS, HelpFact, HelpLog, HelpRow, from_history, help_table
+from .pauses import PauseFact, PauseWatch
+from .pauses import by_clerk as pauses_by_clerk
+from .pauses import from_rows as pauses_from_rows
 from .trips import TripLog
 
 DIMENSIONS = ("quantity", "efficiency", "value", "rating", "quality")
@@ -174,6 +177,8 @@ class Facts:
     helps: list[HelpFact] = field(default_factory=list)
     # pre-review and one trip (预审 / 一次办成: hub/report/trips.py); None: not known
     trips: dict[str, Any] | None = None
+    # breaks at the windows, by reason (hub/report/pauses.py): those ending in the period
+    pauses: list[PauseFact] = field(default_factory=list)
 
 
 def clerk_name(clerk: str | None, window: int) -> str:
@@ -250,6 +255,7 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
             continue  # scan, card ...: nothing the report counts
         cmd = c.from_record(body)
         before = ServiceWatch.before(centre, cmd)
+        paused = PauseWatch.before(centre, cmd)
         held = centre.tickets  # replaced, not emptied, when a day closes
         try:
             effects = centre.apply(cmd, ts)
@@ -275,6 +281,9 @@ def collect(records: Iterable[Record], catalog: Catalog, config: CentreConfig,
                     facts.taken.update(_items(t.item, t.extra_items))
                     facts.open_days.add(centre.local_date(ts).isoformat())
         trip_log.see(held, effects)
+        pause = PauseWatch.after(centre, paused, ts)
+        if pause is not None and inside:
+            facts.pauses.append(pause)
         service, opened = ServiceWatch.after(centre, before, effects, ts)
         for e in opened:
             owner[e.case] = (e.clerk, e.item)
@@ -330,6 +339,7 @@ def facts_from_history(rows: dict[str, Sequence[Any]], start: float, end: float,
         if start <= at < end:
             facts.cases.append(CaseEvent(case, item or "", clerk or "unknown", action, at))
     facts.helps = from_history(rows.get("helps", ()), start, end)
+    facts.pauses = pauses_from_rows(rows.get("pauses", ()), start, end)
     for day, item, extra, issued_at in rows["tickets"]:
         if start <= issued_at < end:
             facts.taken.update(_items(item, extra.split(",") if extra else ()))
@@ -419,6 +429,8 @@ class Report:
     centre: dict[str, Any]
     facts: Facts
     helps: list[HelpRow] = field(default_factory=list)  # response times per department
+    # breaks: clerk -> reason -> (pauses, paused minutes) (hub/report/pauses.py)
+    pauses: dict[str, dict[str, tuple[int, float]]] = field(default_factory=dict)
 
 
 def item_weight(catalog: Catalog, settings: ReportSettings, item: str) -> float:
@@ -484,7 +496,7 @@ def compute(facts: Facts, catalog: Catalog, settings: ReportSettings | None = No
     centre = _centre_summary(rows, facts)
     _score(rows, centre, s)
     return Report(month, s, rows, item_table(facts, catalog, s), centre, facts,
-                  help_table(facts.helps, catalog))
+                  help_table(facts.helps, catalog), pauses_by_clerk(facts.pauses))
 
 
 def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
@@ -516,6 +528,9 @@ def _centre_summary(rows: list[ClerkRow], facts: Facts) -> dict[str, Any]:
         # another department (routing: not a defect of the accepting clerk)
         **{k: sum(1 for e in facts.cases if e.action == k)
            for k in ("approved", "handed_over", "reassigned")},
+        # breaks at the windows (hub/report/pauses.py), all reasons
+        "pauses": len(facts.pauses),
+        "paused_minutes": round(sum(p.minutes for p in facts.pauses), 1),
         "rejected_records": facts.rejected,
         "ignored_ratings": facts.ignored_ratings,
         **{f"rated_{k}": sum(r.levels.get(k, 0) for r in rows) for k in LEVELS},

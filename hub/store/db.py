@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("onewindow.hub")
 
-HEAD = "0009"  # the newest migration in migrations/versions/
+HEAD = "0010"  # the newest migration in migrations/versions/
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 _LOCK_KEY = 0x6F6E6577696E  # "onewin": the advisory lock a PostgreSQL migration holds

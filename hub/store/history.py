@@ -51,6 +51,7 @@ from .schema import history_cases as cases
 from .schema import history_days as days
 from .schema import history_followup_events as followups
 from .schema import history_help as helps
+from .schema import history_pauses as pauses
 from .schema import history_ratings as ratings
 from .schema import history_services as services
 from .schema import history_tickets as tickets
@@ -79,6 +80,7 @@ class DayFacts:
     cases: list[dict[str, Any]] = field(default_factory=list)  # archived at its close
     followups: list[dict[str, Any]] = field(default_factory=list)  # events of this day
     bookings: list[dict[str, Any]] = field(default_factory=list)  # counts by slots' day
+    pauses: list[dict[str, Any]] = field(default_factory=list)  # ended this day (0010)
 
 
 def case_sql_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +185,7 @@ class History:
                 # the day's rows are replaced as a whole.
                 events = [{**dict.fromkeys(CASE_EVENT_EXTRA), **e} for e in f.case_events]
                 for table, rows in ((services, f.services), (case_events, events),
-                                    (followups, f.followups)):
+                                    (followups, f.followups), (pauses, f.pauses)):
                     conn.execute(delete(table).where(table.c.day == f.day))
                     if rows:
                         conn.execute(insert(table), rows)
@@ -203,6 +205,9 @@ class History:
                 conn.execute(delete(followups).where(followups.c.day == f.day))
                 if f.followups:
                     conn.execute(insert(followups), f.followups)
+                if f.pauses:  # days written before 0010 have none in the table
+                    conn.execute(delete(pauses).where(pauses.c.day == f.day))
+                    conn.execute(insert(pauses), f.pauses)
                 keys = [r["day"] for r in f.bookings]
                 if keys:
                     conn.execute(delete(bookings).where(bookings.c.day.in_(keys)))
@@ -226,7 +231,7 @@ class History:
             if todo:
                 self.write(todo)
             again = [f for f in pending if f.day in self._written
-                     and (f.cases or f.followups or f.bookings)]
+                     and (f.cases or f.followups or f.bookings or f.pauses)]
             if again:
                 self.write_cases(again)
         except Exception as e:  # a storage outage must not fail the message closing the day
@@ -328,6 +333,9 @@ class History:
                 "bookings": conn.execute(select(bookings.c.day, *[
                     bookings.c[k] for k in BOOKING_COUNTS]).where(
                     bookings.c.day.between(first, last))).all(),
+                # breaks at the windows (hub/report/pauses.py), by the day they ended
+                "pauses": conn.execute(select(pauses).where(
+                    pauses.c.day.between(first, last))).all(),
                 # help calls (窗口吹哨 科室报到): the report's response times per department
                 "helps": conn.execute(select(
                     helps.c.pos, helps.c.department, helps.c.at, helps.c.answered_at,

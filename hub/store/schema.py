@@ -249,6 +249,16 @@ history_followup_events = Table(
     Column("note", Text),  # closed: what was done (the resident's comment is not kept here)
     Index("ix_history_followup_events_day", "day"),
 )
+history_pauses = Table(
+    "history_pauses", metadata,  # breaks at the windows (hub/report/pauses.py), 0010
+    Column("window", Integer, primary_key=True),
+    Column("start", Float, primary_key=True),  # when the window paused
+    Column("day", String(8), nullable=False),  # the local day it ended (whose close wrote it)
+    Column("clerk", String(64), nullable=False),
+    Column("reason", String(16), nullable=False),  # core/desk.py PAUSE_REASONS, unspecified
+    Column("end", Float, nullable=False),  # at most the end of the day it began on
+    Index("ix_history_pauses_day", "day"),
+)
 history_bookings = Table(
     "history_bookings", metadata,  # the core's booking counts of a slots' day (booking.COUNTS)
     Column("day", String(8), primary_key=True),
@@ -261,5 +271,6 @@ history_bookings = Table(
 
 __all__ = ["api_clients", "fleet_devices", "fleet_secret", "history_bookings",
            "history_case_events", "history_cases", "history_days", "history_followup_events",
-           "history_help", "history_ratings", "history_services", "history_tickets", "journal",
+           "history_help", "history_pauses", "history_ratings", "history_services",
+           "history_tickets", "journal",
            "meta", "metadata", "snapshot", "staff_accounts", "staff_sessions"]

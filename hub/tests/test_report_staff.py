@@ -250,7 +250,8 @@ def test_html_and_csv(report, tmp_path):
     with open(tmp_path / "r" / "items.csv", encoding="utf-8-sig") as f:
         items = list(csv.DictReader(f))
     assert items[0]["item"] == report.items[0].item
-    assert len(paths) == 5  # index.html, clerks, items, centre and helps (per department) .csv
+    # index.html, clerks, items, centre, helps (per department) and pauses (per reason) .csv
+    assert len(paths) == 6
 
 
 def test_cli_smoke(history, tmp_path):

@@ -203,7 +203,7 @@ def state(app: HubApp, now: float = T0 + 3 * 86400) -> str:
 # that are not state a replay rebuilds. A new attribute in neither fails the test below:
 # decide which it is (and carry it in snapshot()/restore() if it is state).
 CARRIED = {"centre", "waits", "registry", "pos", "calls", "window_rev", "hall_rev",
-           "services", "case_events", "closed_days", "refused",
+           "services", "case_events", "pauses", "closed_days", "refused",
            "issue_waits", "admission_switch"}
 NOT_STATE = {"centre_id", "boot", "status_url", "fleet", "history_sink", "case_archive",
              "snapshot_pos",
