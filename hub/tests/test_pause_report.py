@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 
 from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
+from onewindow.hub.core import desk
 from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.devices import Registry
@@ -108,3 +110,38 @@ def test_the_report_files_carry_them(tmp_path):
     page = next(p for p in paths if p.name == "index.html").read_text(encoding="utf-8")
     assert "窗口暂停" in page and "午休用餐" in page and "未注明" in page
     assert "<tr data-clerk='li'><td>li</td><td>2 / 90</td><td>2 / 60</td>" in page
+
+
+def test_a_snapshot_mid_day_plus_the_tail_equals_a_full_replay(tmp_path):
+    """The hub's own replay and snapshot (HubApp): pauses noted for the day's close and the
+    out-of-turn calls come back the same from a snapshot and the journal after it."""
+    journal = Journal(f"sqlite:///{tmp_path}/hub.db")
+    app = HubApp(Centre(small_catalog(), _config()), Registry([]), "b")
+    for cmd, ts in [
+        (c.OpenWindow(1, "li"), at(23, 9)), (c.TakeTicket("SOC-1"), at(23, 9, 1)),
+        (c.TakeTicket("SOC-1"), at(23, 9, 2)), (c.Pause(1, reason="meeting"), at(23, 9, 5)),
+        (c.Resume(1), at(23, 9, 35)),
+        (desk.CallTicket(1, ticket="A002", reason="elderly_disabled", by="li"), at(23, 9, 40)),
+        (c.Complete(1), at(23, 9, 50)), (c.Pause(1, reason="lunch"), at(23, 12)),
+        (c.Resume(1), at(23, 13)), (c.Pause(1), at(23, 16)),
+    ]:
+        journal.append(app.operate(cmd, ts).records)
+    try:
+        records = list(journal.read())
+    finally:
+        journal.close()
+    assert [r.body.get("reason") for r in records if r.body["op"] == "call_ticket"] == [
+        "elderly_disabled"]
+    full = HubApp(Centre(small_catalog(), _config()), Registry([]), "b")
+    full.replay(records)
+    assert [(p["reason"], p["clerk"]) for p in full.pauses] == [
+        ("meeting", "li"), ("lunch", "li")]
+    assert full.centre.windows[1].pause_reason == ""
+    for cut in range(len(records) + 1):
+        upto = HubApp(Centre(small_catalog(), _config()), Registry([]), "b")
+        upto.replay(records[:cut])
+        restored = HubApp(Centre(small_catalog(), _config()), Registry([]), "b")
+        restored.restore(json.loads(json.dumps(upto.snapshot())))
+        restored.replay(records[cut:])
+        assert restored.pauses == full.pauses
+        assert restored.centre.to_dict() == full.centre.to_dict()
