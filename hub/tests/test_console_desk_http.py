@@ -41,6 +41,11 @@ def test_next_up_call_out_of_turn_and_pause_with_a_reason(env):
     assert nxt[0]["priority"] == "priority" and len(nxt) == 6
     assert all(u["waited_min"] == 10.0 and u["item"] == "SOC-001" and u["zh"] for u in nxt)
     assert {"appointment_at", "targeted"} <= set(nxt[0])
+    # a booking due now goes first, with its slot
+    env.act(c.TakeTicket("SOC-001", priority="appointment", appointment_at=env.now))
+    nxt = cl.get("/console/state").json()["queue"]["next"]
+    assert (nxt[0]["priority"], nxt[0]["appointment_at"]) == ("appointment", env.now)
+    assert len(nxt) == 7
 
     a4 = tid(env, "A004")
     r = cl.post("/console/call_ticket", json={"window": 1, "ticket": a4,

@@ -75,7 +75,7 @@ window.owDesk = (() => {
   function row(u, call) {
     const li = el("li", {"data-ticket": u.number, "data-priority": u.priority},
       el("b", {class: "q-number"}, u.number));
-    li.append(...marks(u));
+    if (!u.appointment_at) li.append(...marks(u));  // a booking: its slot says it
     if (u.appointment_at) {
       const at = new Date(u.appointment_at * 1000).toLocaleTimeString(
         locale.startsWith("zh") ? locale : "en-GB", {hour: "2-digit", minute: "2-digit"});
