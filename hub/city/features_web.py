@@ -70,11 +70,11 @@ def routes(site: Any) -> list[BaseRoute]:
         return JSONResponse({"code": "no_city", "msg": text("no_city", site.lang(request))},
                             status_code=404)
 
-    async def status(request: Request) -> Response:
+    async def status(request: Request, session: Any = None) -> Response:
         f = features()
         return no_city(request) if f is None else JSONResponse(f.status())
 
-    async def route(request: Request) -> Response:
+    async def route(request: Request, session: Any = None) -> Response:
         f = features()
         if f is None:
             return no_city(request)
@@ -93,7 +93,7 @@ def routes(site: Any) -> list[BaseRoute]:
         return JSONResponse({"key": link.key, "approver": link.approver,
                              "pickup": link.pickup, "documents": len(link.documents)})
 
-    async def cases(request: Request) -> Response:
+    async def cases(request: Request, session: Any = None) -> Response:
         f = features()
         if f is None:
             return no_city(request)
