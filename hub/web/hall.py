@@ -8,7 +8,8 @@ Live channel "hall" (no argument), snapshot::
                 "ts": 1763861000.123, "zh": "请A017号到3号窗口办理业务",
                 "en": "Number A017, please go to window 3",
                 "priority": false}, ...],     # newest first, <= 8; true: 优先 shown
-     "waits": [{"line": "social", "zh": "社会保险", "en": "Social insurance", "prefix": "A",
+     "waits": [{"line": "social", "zh": "社会保险", "zh_tw": "社會保險" | "",
+                "en": "Social insurance", "prefix": "A",
                 "waiting": 5, "minutes": 12 | null,           # null: no window open
                 "lo": 8 | null, "hi": 17 | null}, ...]}       # its 80% interval
 
@@ -91,7 +92,8 @@ class Hall:
                 continue
             minutes = self.waits_cache.item(rep)
             point, lo, hi = minutes if minutes is not None else (None, None, None)
-            out.append({"line": line.id, "zh": line.name.zh, "en": line.name.en,
+            out.append({"line": line.id, "zh": line.name.zh, "zh_tw": line.name.zh_tw,
+                        "en": line.name.en,
                         "prefix": line.prefix, "waiting": waiting.get(line.id, 0),
                         "minutes": point, "lo": lo, "hi": hi})
         return out
