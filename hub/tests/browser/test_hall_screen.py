@@ -4,7 +4,8 @@
   names: the window number is as large as the ticket number (>= 0.8x), every text of the
   wait strip is readable at 5 m (>= 1/24 of the screen's height: a character 20 arc-minutes
   high at 5 m is 29 mm, 1/24 of a 55-inch screen's 685 mm), and no text is cut off or
-  overflows, on every page of the wait strip, which shows every line;
+  overflows, on every page of the wait strip, which shows every line; ticket and window
+  numbers are drawn in DejaVu Sans, which tells I from 1 and O from 0;
 - Chromium started with the flags of docs/deploy/onewindow-hall.service (the kiosk launch)
   plays the announcements with no click; a Chromium without them shows a red "sound blocked:
   click here" bar in the page's language, and one click plays what was waiting.
@@ -101,7 +102,7 @@ def hall_hub(tmp_path_factory) -> Iterator[WebHub]:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_http(url)
-            one_each = {}
+            one_each: dict[str, str] = {}
             for item in data["items"]:
                 if "comprehensive" in item["window_kinds"]:
                     one_each.setdefault(item["line"], item["id"])
@@ -180,6 +181,24 @@ def test_the_strip_pages_itself_every_8_s(hall_hub, chromium):
         assert page.locator("#waits li:not([hidden])").first.get_attribute("data-line") != first
         page.clock.run_for(8_000 * (pages - 1))
         expect(page.locator("#waits-page")).to_have_text(f"1/{pages}")  # and round again
+    finally:
+        ctx.close()
+
+
+def test_numbers_in_a_face_that_tells_i_from_1_and_o_from_0(hall_hub, chromium):
+    """The font Chromium really drew the ticket and window numbers with (DevTools' CSS
+    domain), not only the one the style asks for."""
+    ctx, page = open_hall(chromium, hall_hub, (1920, 1080), "zh_CN")
+    try:
+        expect(page.locator("#now-number")).to_have_text("A001")
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        for sel in ("#now-number", "#now-win", "#recent td", "#waits .prefix"):
+            node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": sel})["nodeId"]
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+            assert [f["familyName"] for f in fonts] == ["DejaVu Sans"], (sel, fonts)
     finally:
         ctx.close()
 
