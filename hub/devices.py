@@ -48,7 +48,7 @@ class Device:
     alerts: tuple[str, ...] = ()
     uptime: int | None = None
     rssi: int | None = None
-    last_seen: float = 0.0
+    last_seen: float = 0.0  # the last message from the device itself (0: none since start)
     births: int = 0
     errors: int = 0
     # Fleet health (hub/fleetwatch.py): when it went offline, and when it came back.
@@ -64,10 +64,15 @@ class Device:
             return "gap"
         return "new"
 
-    def note_status(self, msg: dict[str, Any], now: float) -> None:
+    def note_status(self, msg: dict[str, Any], now: float, retained: bool = False) -> None:
+        """A birth or a will. `last_seen` moves only for what the device itself sent now:
+        not for a retained birth the broker hands over (sent whenever the device last
+        connected, perhaps long before this hub started), nor for the `lost` will the
+        broker publishes when it gave up on the device."""
         self._note_health(msg, now)
         self.state = msg["state"]
-        self.last_seen = now
+        if not retained and msg["state"] != "lost":
+            self.last_seen = now
         if msg["state"] in ("booting", "ready"):
             self.births += 1
             self.fw = msg.get("fw", self.fw)

@@ -62,8 +62,10 @@ def handle_message(app: AppState, topic: str, payload: bytes, now: float,
     if leaf == STATUS:
         return _status(app, dev, msg, now, retained)
     if leaf == ACK:
+        dev.last_seen = now  # the device answered: it is there (the fleet's "last seen")
         _ack(app, dev_id, msg, now)
         return Step()
+    dev.last_seen = now  # an event: every press counts as seen, not only births
     return _event(app, dev, msg, now)
 
 
@@ -134,7 +136,7 @@ def _reject(app: AppState, dev: Device, seq: int, e: Rejected,
 def _status(app: AppState, dev: Device, msg: dict[str, Any], now: float,
             retained: bool) -> Step:
     before, alerts = dev.state, dev.alerts
-    dev.note_status(msg, now)
+    dev.note_status(msg, now, retained)
     if retained:
         # An old birth kept by the broker: its seq is from then. The rebirth request
         # sent on connect brings a fresh one, and that one is answered.

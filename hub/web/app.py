@@ -179,7 +179,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
     from . import api as systems_api
-    from . import booking, metrics, pickup, public, remote, staffpages
+    from . import booking, landing, metrics, pickup, public, remote, staffpages
 
     from ..city.features_web import routes as city_routes
 
@@ -198,6 +198,7 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
         *remote.routes(site),  # /remote: a number from the resident's phone
         *booking.routes(site),  # /book, /kiosk/checkin: booking (hub/web/booking.py)
         *staffpages.routes(site),
+        *landing.routes(site),  # /: who goes where; /favicon.ico (hub/web/landing.py)
         *pickup.routes(site),  # /kiosk/pickup, the window's hand-over (hub/web/pickup.py)
         *metrics.routes(site),  # /metrics: Prometheus text format (hub/web/metrics.py)
         *city_routes(site),  # /city/...: cases across centres, diversion (city/features_web.py)

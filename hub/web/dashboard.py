@@ -111,9 +111,18 @@ class Dashboard:
         now = self.site.clock()
         fleet = self._fleet(now)
         devices = fleet["devices"]
+        today = self.hub.centre.local_date(now)
         for v in devices:
-            v["seen_s"] = round(now - v["last_seen"]) if v["last_seen"] else None
+            # how long ago, and when in the centre's own time (not the browser's zone);
+            # None: nothing from the device itself since the hub started
+            seen = v["last_seen"]
+            v["seen_s"] = max(0, round(now - seen)) if seen else None
+            local = self.hub.centre.local_time(seen) if seen else None
+            v["seen_text"] = (None if local is None else f"{local:%H:%M:%S}"
+                              if local.date() == today else f"{local:%Y-%m-%d %H:%M}")
         refused = [dict(r) for r in list(self.hub.refused)[-20:]][::-1]
+        for r in refused:  # in the centre's time, as "last seen"
+            r["at_text"] = f"{self.hub.centre.local_time(r['at']):%m-%d %H:%M:%S}"
         return {"now": now, "devices": devices, "refused": refused, "alerts": fleet["alerts"],
                 "online": fleet["online"], "total": fleet["total"]}
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.centre import Centre
+from ..core.desk import PAUSE_REASONS, UNSPECIFIED_LABEL
 from ..core.measures import percentile, wait_minutes
 from ..core.model import Ticket, TicketState, WindowState, one_window
 from ..core.ratings import satisfaction
@@ -180,6 +181,11 @@ def summary(centre: Centre, facts: TicketFacts | None = None) -> dict[str, Any]:
     }
 
 
+def _pause_label(code: str | None) -> dict[str, str]:
+    zh, tw, en = PAUSE_REASONS.get(code or "", UNSPECIFIED_LABEL)
+    return {"zh": zh, "zh_tw": tw, "en": en}
+
+
 def served_by_window(centre: Centre, facts: TicketFacts) -> Counter[int]:
     """Items served today per window: a completed ticket counts its items (the first and
     the ones added at the window), at the window that completed it."""
@@ -215,9 +221,11 @@ def windows(centre: Centre, now: float, names: dict[str, str] | None = None,
         eligible = sent_to[n] + sum(k for i, k in by_item.items() if i in w.skills)
         out.append({
             "number": n, "kind": w.kind, "state": w.state.value, "clerk": w.clerk,
-            # a paused window's reason code (lunch, meeting, training, system), if any
-            "pause_reason": (getattr(w, "pause_reason", None)
-                             if w.state is WindowState.PAUSED else None),
+            # a paused window's reason code (core/desk.py: lunch, meeting, ...; "": none
+            # given) and its words, as the console and the report say it
+            "pause_reason": w.pause_reason if w.state is WindowState.PAUSED else None,
+            "pause_label": _pause_label(w.pause_reason) if w.state is WindowState.PAUSED
+            else None,
             "served": served[n],
             "clerk_name": names.get(w.clerk or "", w.clerk),
             "ticket": t.number if t else None, "item": t.item if t else None,

@@ -37,8 +37,12 @@ QR_MASK = 3
 
 
 def qr_svg(data: str, scale: int = 6) -> str:
-    return segno.make(data, error="m", mask=QR_MASK).svg_inline(scale=scale, dark="#000",
-                                                                light="#fff")
+    """The code as inline SVG, labelled: an image whose name (its <title>) is the text it
+    holds, so a screen reader reads the address and a hover shows it. Pages print the
+    same text beside it for those who cannot scan."""
+    svg = segno.make(data, error="m", mask=QR_MASK).svg_inline(
+        scale=scale, dark="#000", light="#fff", title=data, svgclass="qr-code")
+    return svg.replace("<svg ", '<svg role="img" ', 1)
 
 
 def item_json(item: Item, site: Site) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def test_dashboard_chart_waits_windows_on_tablet_and_phone(web_hub, chromium):
         # windows: clerk, state with the pause's reason, items served
         w1 = page.locator('#windows tbody tr[data-window="1"]')
         expect(w1.locator("td.state")).to_contain_text("暂停")
-        expect(w1.locator("td.state .reason")).to_have_text("未说明原因")
+        expect(w1.locator("td.state .reason")).to_have_text("未注明")
         expect(w1.locator("td.served")).to_have_text("2")  # A001 and its added item
         expect(w1).to_contain_text("王芳")
         w2 = page.locator('#windows tbody tr[data-window="2"]')

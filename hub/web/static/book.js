@@ -60,6 +60,7 @@
         $("d-code").textContent = b.code;
         $("d-qr").innerHTML = b.qr;  // an SVG made by the hub (segno)
         $("d-qr").dataset.text = b.qr_text;
+        $("d-qr-code").textContent = b.code;  // the QR's label: the code it stands for
         $("d-window").textContent = ow.fmt(OW_B.window, {from: b.checkin_from, to: b.checkin_to});
         // With a number, the booking's reminders also come to this page while it is open
         // (the notice channel "page": remote_notices.js shows them, with a tone).

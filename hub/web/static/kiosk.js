@@ -107,6 +107,7 @@
         ow.el("h2", {}, named(m)),
         ow.el("ul", {}, ...m.materials.map((x) => ow.el("li", {}, named(x)))))));
       $("tips-qr").innerHTML = r.qr;  // our own SVG
+      $("tips-url").textContent = r.tips_url || "";  // the QR's text, for who cannot scan
       $("printed").hidden = true;
       $("insist-box").hidden = true;
       $("left-note").hidden = true;
@@ -126,6 +127,7 @@
       $("t-wait").textContent = t.wait === null ? OW_T.nowindow : ow.fmt(OW_T.wait, {n: t.wait});
       $("t-qr").innerHTML = t.qr;
       $("t-qr").dataset.url = t.url;
+      $("t-url").textContent = t.url;
       show("ticket");
       poke(60000);
     } catch (e) { fail(e); }

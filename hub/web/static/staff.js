@@ -329,9 +329,9 @@ const staff = (() => {
     // A paused window says why (the pause's reason code), when the hub keeps one.
     function stateCell(w) {
       const td = el("td", {class: "state", "data-state": w.state}, T[w.state] || w.state);
-      if (w.state === "paused" && w.pause_reason !== null && w.pause_reason !== undefined) {
-        td.append(" ", el("span", {class: "reason", "data-reason": w.pause_reason},
-                          D["pause_" + w.pause_reason] || w.pause_reason));
+      if (w.state === "paused" && w.pause_label) {
+        td.append(" ", el("span", {class: "reason", "data-reason": w.pause_reason || ""},
+                          name(w.pause_label)));
       }
       return td;
     }
@@ -359,26 +359,43 @@ const staff = (() => {
     if (a.count !== undefined) text += " · " + a.count + "×";
     return text;
   }
+  // Every word of the fleet page in the page's language (fleet.html's own strings): roles,
+  // states, alert and refusal codes, durations; "last seen" as an age from the hub's clock
+  // with the centre's local time beside it (the browser's zone may differ).
   function fleet() {
+    const F = JSON.parse(document.getElementById("ow-fleet-strings").textContent);
+    const fmt = (key, vars) => Object.entries(vars).reduce((t, [k, v]) => t.replace("{" + k + "}", v), F[key]);
     function uptime(s) {
       if (s === null || s === undefined) return "";
       const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-      return h + "h" + String(m).padStart(2, "0");
+      return h ? fmt("h_min", {h, m}) : fmt("min", {m});
     }
+    function age(d) {
+      if (d.seen_s === null || d.seen_s === undefined) return F.not_seen;
+      const s = d.seen_s + Math.max(0, Math.round(now() - d.at));  // grown since the frame
+      const text = s < 60 ? fmt("ago_s", {n: s}) : s < 3600 ? fmt("ago_min", {n: Math.floor(s / 60)})
+        : s < 86400 ? fmt("ago_h", {n: Math.floor(s / 3600)}) : fmt("ago_d", {n: Math.floor(s / 86400)});
+      return text + " · " + d.seen_text;
+    }
+    const code = (c) => F["code_" + c] || T["dev_" + c] || c;
     function render(s) {
       skew = s.now - Date.now() / 1000;
       $("#fleet-count").textContent = s.online + " / " + s.total + " " + T.online;
       fill($("#fleet tbody"), ...s.devices.map((d) => el("tr", {"data-dev": d.id, class: d.online ? "on" : "off"},
-        el("td", {}, d.id), el("td", {}, d.role), el("td", {}, d.window === null ? "" : String(d.window)),
-        el("td", {class: "state", "data-state": d.online ? "online" : "offline"}, (d.online ? T.online : T.offline) + " (" + d.state + ")"),
-        el("td", {}, d.board || ""), el("td", {}, d.fw || ""), el("td", {}, uptime(d.uptime)),
+        el("td", {}, d.id), el("td", {class: "role", "data-role": d.role}, F["role_" + d.role] || d.role),
+        el("td", {}, d.window === null ? "" : String(d.window)),
+        el("td", {class: "state", "data-state": d.online ? "online" : "offline"},
+           (d.online ? T.online : T.offline) + " (" + (F["state_" + d.state] || d.state) + ")"),
+        el("td", {}, d.board || ""), el("td", {}, d.fw || ""), el("td", {class: "uptime"}, uptime(d.uptime)),
         el("td", {}, d.rssi === null ? "" : String(d.rssi)),
-        el("td", {}, d.last_seen ? clock(d.last_seen) : T.never),
-        el("td", {}, String(d.errors)), el("td", {}, d.alerts.join(", ")))));
+        el("td", {class: "seen", "data-seen-s": d.seen_s === null ? "" : d.seen_s}, age({...d, at: s.now})),
+        el("td", {}, String(d.errors)), el("td", {class: "dev-alerts"}, d.alerts.map(code).join("、")))));
       fill($("#fleet-alerts"), ...(s.alerts.length ? s.alerts.map((a) =>
         el("li", {class: "alert device " + a.what, "data-dev": a.dev}, devAlert(a)))
         : [el("li", {class: "muted"}, T.none)]));
-      fill($("#refused"), ...s.refused.map((r) => el("li", {}, clock(r.at) + " " + r.dev + " " + r.id + " " + (r.code || ""))));
+      fill($("#refused"), ...(s.refused.length ? s.refused.map((r) => el("li", {"data-dev": r.dev},
+        r.at_text + " · " + r.dev + " · " + F.command + " " + r.id + " · " + (r.code ? code(r.code) : F.no_code)))
+        : [el("li", {class: "muted"}, T.none)]));
     }
     ow.live("staff-fleet", "", render);
   }
