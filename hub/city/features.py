@@ -21,6 +21,9 @@ under ``city.<centre>.>``; the city's router, hub/city/router.py, forwards):
 - ``cityall.catalog`` read through ``all-<me>``: a city catalog version, journaled as a
   `CatalogOffer` (the core refuses a bad one, keeping the old; a good one is put in place
   at the day's close).
+- ``city.<me>.xstatus`` each case of a card as it changes (token, city-wide key, state,
+  version: no name or number), which the router indexes; ``cityq.<me>`` asks the router
+  for a card's open cases anywhere in the city (GET /city/cases).
 - ``citywaits.<centre>`` plain NATS (not stored: a wait is only worth its last value): this
   centre's waits every `waits_every_s`, and the neighbours' (``[city] neighbours``).
 
@@ -44,6 +47,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,7 +64,10 @@ log = logging.getLogger("onewindow.hub.city")
 DOC_PART = 256 * 1024  # bytes of a document per message (the cluster's max_payload is 1 MB)
 OUTBOX_TICK = 1.0  # s: the outbox looks again this often (and at once after a case step)
 FETCH = 20
-XCASE, XDOC, CATALOG = "xcase", "xdoc", "catalog"
+XCASE, XDOC, CATALOG, XSTATUS = "xcase", "xdoc", "catalog", "xstatus"
+INDEX_BUCKET = "CITY_CASES"  # the router's index of cards' cases (hub/city/router.py)
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a card's resident token, as a KV key
+INDEX_TICK = 1.0  # s
 
 
 def waits_subject(centre: str) -> str:
@@ -111,6 +118,7 @@ class CityFeatures:
         self._nc: Any = None
         self._docs_sent: set[tuple[str, str]] = set()
         self._reported: tuple[str, Any] | None = None
+        self._indexed: dict[str, dict[str, Any]] = {}  # case id -> its status last sent
         self.incoming = Path(files.root) / "city-incoming"
         self.arrived = 0  # arrivals journaled (GET /city/status)
         self.repeats = 0  # repeats refused by the core (not journaled)
@@ -206,7 +214,7 @@ class CityFeatures:
         await nc.subscribe("citywaits.*", cb=self._on_waits)
         loops = [self._outbox(js), self._inbox(js, sj.STREAM_DOWN, sj.down_durable(self.me)),
                  self._inbox(js, sj.STREAM_ALL, f"all-{sj.token(self.me)}"), self._waits(nc),
-                 self._report(js)]
+                 self._report(js), self._index(js)]
         await asyncio.gather(*loops)
 
     # ---- out -----------------------------------------------------------------------------
@@ -262,6 +270,58 @@ class CityFeatures:
                              headers={"Nats-Msg-Id": f"doc:{sha}:{k}:{link.key}",
                                       "Ow-To": ",".join(to)}, timeout=5)
         self._docs_sent.add((link.key, sha))
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        """Every case of a card held here, as the city's index holds it."""
+        out = {}
+        book = self.centre.city
+        for k in self.centre.cases.values():
+            if not k.resident or not TOKEN.match(k.resident):
+                continue
+            link = book.link_of(k.id)
+            out[k.id] = {"token": k.resident, "centre": self.me, "case": k.id,
+                         "key": link.key if link else f"{self.me}/{k.id}", "item": k.item,
+                         "state": k.state, "due_day": k.due_day,
+                         "approver": link.approver if link else self.me,
+                         "pickup": link.pickup if link else self.me,
+                         "version": link.version if link else 0}
+        return out
+
+    async def _index(self, js: Any) -> None:
+        """Cards' cases to the city's index as they change (gone from memory: closed)."""
+        while True:
+            await asyncio.sleep(INDEX_TICK)
+            if not self.connected or not self.port.storage_available():
+                continue
+            now = self._statuses()
+            for cid, old in list(self._indexed.items()):
+                if cid not in now and old["state"] != "closed":
+                    now[cid] = {**old, "state": "closed"}
+            try:
+                for cid, body in now.items():
+                    last = self._indexed.get(cid)
+                    if last is not None and {**last, "at": 0} == {**body, "at": 0}:
+                        continue
+                    body = {**body, "at": self.clock()}
+                    await js.publish(sj.record(self.me, XSTATUS), json.dumps(body).encode(),
+                                     headers={"Nats-Msg-Id": f"{self.me}:xs:{cid}:"
+                                                             f"{self.port.app.pos}"},
+                                     timeout=5)
+                    self._indexed[cid] = body
+            except Exception as e:
+                log.debug("city: case index not sent (%s)", e)
+
+    async def city_cases(self, token: str) -> list[dict[str, Any]] | None:
+        """The card's open cases anywhere in the city (None: the city did not answer)."""
+        if self._nc is None or not self.connected or not TOKEN.match(token):
+            return None
+        try:
+            msg = await self._nc.request(f"cityq.{self.me}", json.dumps({"token": token})
+                                         .encode(), timeout=2)
+            return list(json.loads(msg.data)["cases"])
+        except Exception as e:
+            log.debug("city: cases of a card not answered (%s)", e)
+            return None
 
     async def _report(self, js: Any) -> None:
         """The catalog version this centre runs (and the last refused) to the city."""

@@ -8,7 +8,9 @@ with [city] (hub/city/features.py); otherwise 404 `no_city` and nothing on the p
                                        result to be collected at `pickup` (the resident's
                                        choice: this centre or another)
     GET  /city/cases?resident=TOKEN    staff (cases): the card's open cases held here,
-                                       those routed across centres included
+                                       those routed across centres included (`cases`),
+                                       and anywhere in the city (`city`: the router's
+                                       index; null when the city does not answer)
     GET  /city/nearby[?lang=]          public: nearby centres' current waits (diversion)
     GET  /city/book?line=LINE[&lang=]  public: the nearest centre with a free booking slot
 
@@ -104,7 +106,8 @@ def routes(site: Any) -> list[BaseRoute]:
                          "key": link.key if link else f"{f.me}/{k.id}",
                          "approver": link.approver if link else f.me,
                          "pickup": link.pickup if link else f.me})
-        return JSONResponse({"centre": f.me, "cases": rows})
+        anywhere = await f.city_cases(resident) if resident else []
+        return JSONResponse({"centre": f.me, "cases": rows, "city": anywhere})
 
     async def nearby(request: Request) -> Response:
         view = nearby_view(features(), site.lang(request))

@@ -71,6 +71,7 @@ def centre_permissions(centre: str) -> tuple[list[str], list[str]]:
     # (plain NATS, not stored).
     publish.append(f"citywaits.{c}")
     subscribe.append("citywaits.*")
+    publish.append(f"cityq.{c}")  # a card's open cases city-wide, asked of the router
     return publish, subscribe
 
 

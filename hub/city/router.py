@@ -14,6 +14,14 @@ killed half-way forwards it again, and nothing doubles.
 
 A case message must be written by the centre that sent it (its `by` is the subject's
 centre), and name only the centres of the case.
+
+The city-wide index of residents' open cases (a resident's cases seen at any centre by
+card): each centre publishes every case of a card as it changes (``city.<centre>.xstatus``:
+the card's token, the case's city-wide key, item, state, due day, centres, version; never a
+name or number). The router keeps them in the KV bucket ``CITY_CASES``, one entry per token
+(its cases by key; a lower version never overwrites a higher one; closed ones kept
+`CLOSED_KEEP_S` so a late repeat cannot bring them back), and answers a centre's question
+``cityq.<centre>`` {token} with that token's cases that are not closed.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from nats.js import api
 
 from ..core.catalog import Catalog
 from . import subjects as sj
-from .features import XCASE, XDOC
+from .features import INDEX_BUCKET, TOKEN, XCASE, XDOC, XSTATUS
 
 log = logging.getLogger("onewindow.city.router")
 KINDS = (XCASE, XDOC)
+CLOSED_KEEP_S = 30 * 86400.0
 
 
 def durable(kind: str) -> str:
@@ -40,7 +49,7 @@ def durable(kind: str) -> str:
 
 
 async def ensure_consumers(js: Any) -> None:
-    for kind in KINDS:
+    for kind in (*KINDS, XSTATUS):
         await js.add_consumer(sj.STREAM, api.ConsumerConfig(
             durable_name=durable(kind), filter_subject=f"city.*.{kind}",
             ack_policy=api.AckPolicy.EXPLICIT, deliver_policy=api.DeliverPolicy.ALL,
@@ -91,6 +100,103 @@ async def forward(js: Any, kind: str, stop: asyncio.Event | None = None) -> None
             await m.ack()
 
 
+async def index_bucket(js: Any, replicas: int = 3) -> Any:
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        return await js.key_value(INDEX_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(bucket=INDEX_BUCKET, history=1, replicas=replicas)
+
+
+def _valid_status(sender: str, body: Any) -> bool:
+    return (isinstance(body, dict) and body.get("centre") == sender
+            and isinstance(body.get("token"), str) and bool(TOKEN.match(body["token"]))
+            and isinstance(body.get("key"), str) and type(body.get("version")) is int
+            and isinstance(body.get("at"), int | float))
+
+
+async def merge(kv: Any, body: dict[str, Any]) -> None:
+    """One case's status into its token's entry (compare-and-set, retried on a race)."""
+    from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+    token, key = body["token"], body["key"]
+    for _ in range(20):
+        try:
+            entry = await kv.get(token)
+            cases, rev = json.loads(entry.value), entry.revision
+        except KeyNotFoundError:
+            cases, rev = {}, None
+        old = cases.get(key)
+        if old is not None and old["version"] > body["version"]:
+            return  # a late, older word on it
+        cases[key] = body
+        cases = {k: v for k, v in cases.items()
+                 if v["state"] != "closed" or body["at"] - v["at"] < CLOSED_KEEP_S}
+        value = json.dumps(cases).encode()
+        try:
+            if rev is None:
+                await kv.create(token, value)
+            else:
+                await kv.update(token, value, last=rev)
+            return
+        except KeyWrongLastSequenceError:
+            continue
+    raise RuntimeError(f"index entry of a token kept changing under case {key}")
+
+
+async def index(js: Any, kv: Any, stop: asyncio.Event | None = None) -> None:
+    from nats.errors import TimeoutError as NatsTimeout
+
+    psub = await js.pull_subscribe_bind(durable(XSTATUS), sj.STREAM)
+    while stop is None or not stop.is_set():
+        try:
+            msgs = await psub.fetch(50, timeout=1)
+        except (NatsTimeout, TimeoutError):
+            continue
+        for m in msgs:
+            try:
+                sender, _ = sj.parse(m.subject)
+                body = json.loads(m.data)
+            except ValueError:
+                body, sender = None, ""
+            if not _valid_status(sender, body):
+                log.error("router: %s dropped: not a case status of its centre", m.subject)
+                await m.term()
+                continue
+            try:
+                await merge(kv, body)
+            except Exception as e:
+                log.warning("router: status of %s not indexed yet (%s)", body["key"], e)
+                with contextlib.suppress(Exception):
+                    await m.nak(delay=1)
+                continue
+            await m.ack()
+
+
+async def answer_queries(nc: Any, kv: Any) -> Any:
+    """``cityq.<centre>`` {token}: that card's cases that are not closed, city-wide."""
+    from nats.js.errors import KeyNotFoundError
+
+    async def answer(msg: Any) -> None:
+        try:
+            token = json.loads(msg.data)["token"]
+            if not isinstance(token, str) or not TOKEN.match(token):
+                raise ValueError("token")
+        except (ValueError, KeyError, TypeError):
+            await msg.respond(json.dumps({"error": "bad_request"}).encode())
+            return
+        try:
+            cases = json.loads((await kv.get(token)).value)
+        except KeyNotFoundError:
+            cases = {}
+        rows = sorted((v for v in cases.values() if v["state"] != "closed"),
+                      key=lambda v: v["key"])
+        await msg.respond(json.dumps({"cases": rows}).encode())
+
+    return await nc.subscribe("cityq.*", queue="city-router", cb=answer)
+
+
 async def publish_catalog(js: Any, version: str, data: Any, check: bool = True) -> None:
     """The city's catalog `version` to every centre (``cityall.catalog``). `check`: refuse
     here one that does not parse (a centre refuses it anyway and keeps its own)."""
@@ -113,8 +219,10 @@ async def run(servers: list[str], user: str, password: str, centres: list[str]) 
     for c in centres:
         await ensure_centre_consumers(js, c)
     await ensure_consumers(js)
-    log.info("router: forwarding %s", ", ".join(KINDS))
-    await asyncio.gather(*(forward(js, k) for k in KINDS))
+    kv = await index_bucket(js)
+    await answer_queries(nc, kv)
+    log.info("router: forwarding %s, indexing cases, answering cityq", ", ".join(KINDS))
+    await asyncio.gather(*(forward(js, k) for k in KINDS), index(js, kv))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -278,6 +278,12 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             assert r.status_code == 200, r.text
             await until(lambda: any(x["version"] == 2 for x in b.ops("city_sent")), hub=b.hub)
         await until(lambda: any(x["version"] == 2 for x in a.ops("city_arrive")), hub=a.hub)
+        # -- seen at any centre by card: D, not involved, finds it ready (token only) ------
+        d = catalog_centre[0]
+        async with back_office(d.url, d.hub) as http_d:
+            assert await cases_of(http_d) == []
+            await until_city(http_d, lambda rows: [(x["key"], x["state"], x["pickup"])
+                                                   for x in rows] == [(key, "ready", "cc")])
 
         # -- C returns: the case is there, ready; the card picks it up at C -----------------
         c.hub.start()
@@ -308,6 +314,8 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
                 st = await status(http)
                 assert st["unsent"] == [] and st["links"] == 1
                 assert await cases_of(http) == []
+        async with back_office(d.url, d.hub) as http_d:
+            await until_city(http_d, lambda rows: rows == [])
         # the nearest centre with a free booking slot of the social line: not A (none), B
         async with back_office(a.url, a.hub) as http_a:
             async with asyncio.timeout(20):
@@ -320,6 +328,18 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
     finally:
         for n in (a, b, c):
             n.stop()
+
+
+async def until_city(http, check, timeout: float = 20.0) -> None:
+    """Until the city-wide index's answer for the card (GET /city/cases: `city`) passes."""
+    async with asyncio.timeout(timeout):
+        while True:
+            r = await http.get(f"/city/cases?resident={TOKEN}")
+            assert r.status_code == 200, r.text
+            rows = r.json()["city"]
+            if rows is not None and check(rows):
+                return
+            await asyncio.sleep(0.2)
 
 
 async def cases_of(http) -> list[dict[str, Any]]:
