@@ -173,27 +173,37 @@ def run_scenario_plan(catalog: Catalog, path: Path, option: str | None = None,
     if option is not None and option not in names:
         raise sn.ScenarioError(f"--option {option!r}: the scenario's options are "
                                + ", ".join(repr(n) for n in names))
-    s = handling_minutes(catalog)
     plans: dict[str, DayPlan] = {}
     t0 = time.perf_counter()
+    done: dict[object, DayPlan] = {}
+    same: dict[str, str] = {}
     for o in sc.options:
-        plans[o.name] = plan_day(catalog, sc.date, o.slots, o.expected, target=sc.target,
-                                 seeds=seeds or sc.seeds, service_minutes=s, lay=o.layout,
-                                 lunches=o.lunches)
+        # admission control and pre-review do not change the plan (it staffs for everyone
+        # forecast): an option differing only in them shares the plan of the first
+        key = (o.layout.config.windows, o.layout.config.policy.mode,
+               o.layout.config.policy.ratio, tuple(sorted(o.lunches.items())),
+               tuple(o.expected), tuple(sorted(o.lines.items())))
+        if key in done:
+            plans[o.name] = done[key]
+            same[o.name] = next(n for n, q in plans.items() if q is done[key])
+            continue
+        plans[o.name] = done[key] = plan_day(
+            catalog, sc.date, o.slots, o.expected, target=sc.target, seeds=seeds or sc.seeds,
+            lay=o.layout, lunches=o.lunches, residents=o.residents())
     took = time.perf_counter() - t0
     shown = option or names[0]
     p = plans[shown]
     o = sc.options[names.index(shown)]
     console.print(f"{sc.name}: {sc.date} {WEEKDAY_NAMES[sc.date.weekday()]}; "
                   + sn.expected_note(o) + f"; at most {p.cap} windows ({o.layout.kinds}); "
-                  f"{s:.1f} min per resident", highlight=False)
+                  f"{p.service_minutes:.1f} min per resident", highlight=False)
     console.print(day_table(p, f"Plan for {shown!r}: windows per half-hour (target: "
                                f"{LEVEL:.0%} of waits ≤ {sc.target:g} min, queue ≤ 3 per "
                                "window)"))
     for line in missed_lines({sc.date: p}):
         console.print(line, highlight=False)
     for name, q in plans.items():
-        if name != shown and (q.missed or q.to_rebook):
+        if name != shown and name not in same and (q.missed or q.to_rebook):
             console.print(f"option {name!r}:", highlight=False)
             for line in missed_lines({sc.date: q}):
                 console.print("  " + line, highlight=False)
@@ -203,6 +213,10 @@ def run_scenario_plan(catalog: Catalog, path: Path, option: str | None = None,
                     "half-hours missing", "book onto other days", "rounds", "seconds"):
             t.add_column(col, justify="left" if col == "option" else "right")
         for name, q in plans.items():
+            if name in same:
+                t.add_row(name, f"the plan of {same[name]!r} (admission and pre-review do not "
+                          "change it)", *[""] * 7)
+                continue
             t.add_row(name, f"{q.expected_total:.0f}", f"{max(q.windows)} of {q.cap}",
                       f"{q.window_hours:.0f}", f"{q.p90_wait:.1f}",
                       ", ".join(q.slots[k] for k in q.missed) or "none",

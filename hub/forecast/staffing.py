@@ -391,11 +391,12 @@ def slot_checks(results: list[DayResult], d: dt.date, slots: list[str],
 def simulate(catalog: Catalog, lay: Layout, d: dt.date, arrival_slots: list[str],
              expected: list[float], schedule: list[int], seeds: int,
              lunches: dict[int, tuple[dt.time, float]] | None = None,
-             order: tuple[int, ...] | None = None) -> list[DayResult]:
+             order: tuple[int, ...] | None = None,
+             residents: ResidentModel | None = None) -> list[DayResult]:
     out = []
     order = order or staff_order(lay)
     for seed in range(seeds):
-        eng = Engine(catalog, lay, clerk_seed=seed)
+        eng = Engine(catalog, lay, clerk_seed=seed, residents=residents)
         rng = random.Random(f"plan:{seed}:{d.isoformat()}")
         times: list[float] = []
         for label, lam in zip(arrival_slots, expected, strict=True):
@@ -424,14 +425,16 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
              layout_name: str = "mixed", service_minutes: float | None = None,
              first_cut: list[int] | None = None, max_windows: int | None = None,
              lay: Layout | None = None,
-             lunches: dict[int, tuple[dt.time, float]] | None = None) -> DayPlan:
+             lunches: dict[int, tuple[dt.time, float]] | None = None,
+             residents: ResidentModel | None = None) -> DayPlan:
     """The windows per half-hour for one open day (see the module docstring). `lay`: the
     centre's own windows (at most all of them are staffed, in `staff_order`); else
     `layout_name` with as many windows as needed, at most `max_windows` when given.
-    `lunches`: the day's own lunch breaks (DayOptions.lunches)."""
+    `lunches`: the day's own lunch breaks (DayOptions.lunches); `residents`: the day's mix
+    of items (a scenario's [arrivals.lines])."""
     started = time.perf_counter()
     slots = plan_slots()
-    s = service_minutes or handling_minutes(catalog)
+    s = service_minutes or handling_minutes(catalog, residents)
     rates = window_rates(arrival_slots, expected, slots)
     cap = len(lay.config.windows) if lay is not None else max_windows
     probe = lay or layout(layout_name, catalog, 12)
@@ -465,7 +468,7 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
             lay = layout(layout_name, catalog, cap if cap is not None else need + 4,
                          holidays=hol, workdays=work)
         results = simulate(catalog, lay, d, arrival_slots, expected, windows, seeds,
-                           lunches, order)
+                           lunches, order, residents)
         checks = slot_checks(results, d, slots, catalog)
         plan.checks, plan.rounds = checks, rnd
         opened = at_local(d, OPEN)
@@ -478,8 +481,18 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
         if plan.met or rnd == max_rounds:
             break
         grew = False
+        capped_run = False  # in a run of misses that already has every window staffed
         for k, bad in enumerate(miss):
             if not bad:
+                capped_run = False
+                continue
+            if capped_run and cap is not None:
+                # the backlog of a half-hour at the cap: every window until it clears
+                grew = grew or windows[k] < cap
+                windows[k] = cap
+                continue
+            if cap is not None and windows[k] >= cap:
+                capped_run = True
                 continue
             # more where the run of missing half-hours starts (the queue builds there)
             step = max(1, math.ceil(0.05 * windows[k]))
@@ -490,6 +503,7 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
             new = windows[k] + step if cap is None else min(cap, windows[k] + step)
             grew = grew or new > windows[k]
             windows[k] = new
+            capped_run = cap is not None and new >= cap
         if cap is not None:
             windows = [min(cap, w) for w in windows]
         if not grew:  # every half-hour that misses has all the windows already

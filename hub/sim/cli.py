@@ -288,7 +288,10 @@ def scenario_report(catalog: Catalog, path: Path, detail: str | None = None) -> 
                   f"{'rain' if base.weather.rain else 'dry'} {base.weather.temp_c:g} °C; "
                   + sn.expected_note(base) + f"; {sc.seeds} seeds per option", highlight=False)
     ms = [(o, mean_metrics([r.metrics() for r in rs])) for o, rs in results]
-    console.print(options_table(sc, ms))
+    table = options_table(sc, ms)
+    table.add_row("seconds to simulate", *[f"{sum(r.extra['seconds'] for r in rs):.1f}"
+                                            for _, rs in results])
+    console.print(table)
     slots = plan_slots()
     checks = [(o, slot_checks(rs, sc.date, slots, catalog)) for o, rs in results]
     console.print(halfhour_table(sc, slots, checks))

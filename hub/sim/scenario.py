@@ -47,6 +47,7 @@ import datetime as dt
 import math
 import random
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,6 +279,9 @@ def _option(data: dict[str, Any], own: dict[str, Any], catalog: Catalog, where: 
              tab_index: int = 0) -> ScenarioError:
         # a field the option sets is found in the option's table; else in the day's
         top = fld.split(".")[0].split("[")[0]
+        if index is not None and top == "windows" and "windows" not in own and \
+                "add_windows" in own:
+            top = "add_windows"
         if index is not None and top in own:
             return where.fail(label + fld, msg, table, idx, top)
         return where.fail(label + fld, msg, tab, tab_index, key)
@@ -503,8 +507,17 @@ def run_option(catalog: Catalog, sc: Scenario, opt: Option, seed: int) -> DayRes
 
 
 def run(catalog: Catalog, sc: Scenario) -> list[tuple[Option, list[DayResult]]]:
-    return [(o, [run_option(catalog, sc, o, s) for s in range(sc.seeds)])
-            for o in sc.options]
+    """Every option on every seed; each result's extra["seconds"] is how long it took."""
+    out = []
+    for o in sc.options:
+        rs = []
+        for s in range(sc.seeds):
+            t0 = time.perf_counter()
+            r = run_option(catalog, sc, o, s)
+            r.extra["seconds"] = time.perf_counter() - t0
+            rs.append(r)
+        out.append((o, rs))
+    return out
 
 
 def expected_note(opt: Option) -> str:
