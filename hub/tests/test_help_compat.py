@@ -110,7 +110,8 @@ def now_history(old: list[dict[str, Any]], live: bool = False) -> list[dict[str,
     return [{**f, "summary": {**f["summary"], "kiosk_left": 0, "kiosk_left_tips": 0},
              "tickets": [{**t, **prereview} for t in f["tickets"]],
              "ratings": [{**r, "score": FIVE[r["score"]]} for r in f["ratings"]],
-             "helps": helps(f), "followups": followups(f), "bookings": []}
+             "helps": helps(f), "followups": followups(f), "bookings": [],
+             "pauses": []}  # breaks by reason (issue 18): the scenario pauses nowhere
             for f in old]
 
 
@@ -125,7 +126,8 @@ def now_report() -> tuple[dict[str, Any], list[list[Any]]]:
               "satisfied": sum(s in SATISFIED_THEN for s in scores),
               "rating_share": sum(s in SATISFIED_THEN for s in scores) / len(scores),
               **{f"rated_{k}": sum(FIVE[s] == k for s in scores) for k in (5, 4, 3, 2, 1)},
-              "followups_opened": 0, "followups_closed": 0, "followups_open": 0}
+              "followups_opened": 0, "followups_closed": 0, "followups_open": 0,
+              "pauses": 0, "paused_minutes": 0.0}  # the scenario pauses nowhere
     assert centre["rated_1"] == 1  # there was a bad one, which opened nothing
     clerks = []
     for clerk, services, n, _, _ in OLD["report"]["clerks"]:
@@ -228,7 +230,10 @@ def test_an_old_journal_shows_at_every_position_what_it_showed_then():
     # a ticket gained its pre-review and the materials it was returned for, by whom (issue 17)
     then = {**OLD["centre"], "tickets": {k: {**t, "review": None, "returned": [],
                                              "returned_by": None}
-                                         for k, t in OLD["centre"]["tickets"].items()}}
+                                         for k, t in OLD["centre"]["tickets"].items()},
+            # a window gained the reason it is paused for (issue 18): none is paused
+            "windows": {n: {**w, "pause_reason": None}
+                        for n, w in OLD["centre"]["windows"].items()}}
     assert {k: now[k] for k in OLD["centre"]} == then
 
 
