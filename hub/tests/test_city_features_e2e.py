@@ -364,6 +364,14 @@ async def test_city_catalog_bad_refused_good_applied_at_the_days_close(city, cat
         assert (st["catalog_version"], st["catalog_pending"]) == ("2026.3", None)
         res = await box.send("take", item="GEN-100")  # the new version's item
         assert res
+    # Killed and started again: the city's version is still the one in place (the
+    # snapshot holds it; the journal replays to it), not centre.toml's file.
+    d.hub.kill()
+    d.hub.start()
+    async with d.device("box-1", "box") as box, back_office(d.url, d.hub) as http:
+        st = await status(http)
+        assert (st["catalog_version"], st["catalog_refused"][0]) == ("2026.3", "2026.2")
+        await box.send("take", item="GEN-100")
     # The city hears which version each centre runs (and what it refused).
     nc = await city.connect()
     try:
