@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..core import notices, pickup, reminders
+from ..core import city, notices, pickup, reminders
 from ..core.rejected import Rejected
 from ..store.journal import Record
 from .records import operate
@@ -32,10 +32,16 @@ def due_step(app: AppState, rules: notices.NoticeRules, channels: tuple[str, ...
                if r.body.get("op") == "case"]
     cmds: list[Any] = notices.due(centre, rules, now, channels)
     cmds += reminders.due(centre, rules, now, channels)  # booking reminders
+    # A case across centres approved or returned elsewhere (hub/core/city.py): collected
+    # here, at this centre's pick-up window; elsewhere, at the centre the resident chose.
+    arrived = city.notice_changes(centre, records or ())
+    changes += [(k, a) for k, a, here in arrived if here]
     if changes:
         item = centre.config.pickup_item
         windows = pickup.pickup_windows(centre, item) if item else []
         cmds += notices.case_due(centre, changes, windows[0] if windows else None, channels)
+    cmds += notices.case_due(centre, [(k, a) for k, a, here in arrived if not here], None,
+                             channels)
     for cmd in cmds:
         try:
             one = operate(app, cmd, now)

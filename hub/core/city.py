@@ -487,3 +487,21 @@ def unsent(state: CentreState, case: str) -> bool:
     (it stays in memory past its closing day until it has)."""
     link = state.city.link_of(case)
     return link is not None and link.sent < link.version
+
+
+def notice_changes(state: CentreState, records: Any) -> list[tuple[str, str, bool]]:
+    """The case notices arrivals call for (hub/app/notices.py): (local case id, the action
+    a notice knows, whether the result is collected here) for each `city_arrive` record
+    among `records` that brought a case to ready (approved) or returned. The centre that
+    holds the resident's contact (the origin, where the case was accepted) sends them."""
+    out = []
+    for r in records:
+        body = getattr(r, "body", r)
+        if body.get("op") != "city_arrive":
+            continue
+        link = state.city.links.get(body.get("key"))
+        action = {"ready": "approved", "returned": "returned"}.get(
+            (body.get("fields") or {}).get("state"))
+        if link is not None and action is not None:
+            out.append((link.local, action, link.pickup == state.config.centre_id))
+    return out

@@ -230,3 +230,26 @@ def test_catalog_bad_refused_and_kept_good_applied_at_the_days_close() -> None:
     assert a.core.city.catalog_version == "2026.4"
     assert "SOC-9" in a.core.windows[1].skills
     same_state(a)
+
+
+def test_the_origin_holding_the_contact_makes_the_ready_notice_due() -> None:
+    """The resident gave a number at A; B approves; A (not B) calls for the notice, naming
+    no pick-up window of A's when the result is collected at C."""
+    from onewindow.hub.core import notices
+    from onewindow.hub.core.pickup import CaseContact
+
+    a, b = Node("A"), Node("B")
+    case = accept(a)
+    a.do(CaseContact(case, "p1.sealed-number"), T0 + 65)
+    a.do(city.CityRoute(case, "B", "C"), T0 + 70)
+    key = f"A/{case}"
+    send(a, key, b, T0 + 72)
+    b.do(c.CaseUpdate(b.core.city.links[key].local, "approved", by="zhao"), T0 + 3600)
+    assert city.notice_changes(b.core, [{"op": "case"}]) == []
+    assert send(b, key, a, T0 + 3601)
+    rec = a.journal[-1][0]
+    assert city.notice_changes(a.core, [rec]) == [(case, "approved", False)]
+    due = notices.case_due(a.core, [(case, "approved")], None, ("page", "sms"))
+    assert [(d.case, d.kind, d.window) for d in due] == [(case, notices.READY, None)]
+    a.do(due[0], T0 + 3602)
+    same_state(a)
