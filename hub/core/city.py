@@ -499,7 +499,7 @@ def notice_changes(state: CentreState, records: Any) -> list[tuple[str, str, boo
         body = getattr(r, "body", r)
         if body.get("op") != "city_arrive":
             continue
-        link = state.city.links.get(body.get("key"))
+        link = state.city.links.get(str(body.get("key")))
         action = {"ready": "approved", "returned": "returned"}.get(
             (body.get("fields") or {}).get("state"))
         if link is not None and action is not None:
