@@ -501,7 +501,7 @@ def notice_changes(state: CentreState, records: Any) -> list[tuple[str, str, boo
             continue
         link = state.city.links.get(str(body.get("key")))
         action = {"ready": "approved", "returned": "returned"}.get(
-            (body.get("fields") or {}).get("state"))
+            str((body.get("fields") or {}).get("state")))
         if link is not None and action is not None:
             out.append((link.local, action, link.pickup == state.config.centre_id))
     return out
