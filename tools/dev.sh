@@ -2,6 +2,7 @@
 # The README's two commands, each doing its own set-up on a fresh machine:
 #   tools/dev.sh demo [options]   a whole simulated centre on the embedded default (Mosquitto)
 #   tools/dev.sh test [pytest args]   lint + the full test suite against real peers
+#   tools/dev.sh screenshots          the README's screenshots and demo output, regenerated
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,8 +83,18 @@ case "$cmd" in
     # that share one machine-wide peer are grouped onto one worker (xdist_group: pcscd).
     exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
     ;;
+  screenshots)
+    # The README's pictures, docs/screenshots/: the Chromium test that checks the main pages
+    # render without overflow also captures them (hub/tests/browser/test_screenshots.py),
+    # then a short demo's terminal output (demo.txt; its password and ports change per run).
+    need_apt
+    need_venv '.[dev]'
+    ONEWINDOW_SCREENSHOTS=1 .venv/bin/python -m pytest -q -p no:cacheprovider \
+      hub/tests/browser/test_screenshots.py
+    .venv/bin/onewindow demo --no-live --minutes 0.2 --speed 600 > docs/screenshots/demo.txt
+    ;;
   *)
-    echo "usage: tools/dev.sh demo|test [args]" >&2
+    echo "usage: tools/dev.sh demo|test|screenshots [args]" >&2
     exit 2
     ;;
 esac

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import create_engine, insert
+
+from onewindow.hub.store.schema import history_tickets
 
 from .conftest import REPO, SHOTS, add_staff
 from .test_staff_pages import PASSWORD, STAFF, Device, login
@@ -61,9 +64,35 @@ def check(page, name: str, heading: str | re.Pattern, full_page: bool = False) -
     save(page, name, full_page)
 
 
+# residents per half-hour on an ordinary past day, 09:00-16:30: the forecast's shape
+PAST_DAY = (9, 14, 16, 13, 10, 7, 4, 3, 6, 9, 11, 10, 7, 5, 3, 1)
+
+
+def _past_days(hub, days: int = 12) -> None:
+    """Closed days in the history tables, for the dashboard's forecast."""
+    today = dt.datetime.now(hub.tz).date()
+    rows = []
+    for k in range(1, days + 1):
+        d = today - dt.timedelta(days=k)
+        day = d.strftime("%Y%m%d")
+        start = dt.datetime(d.year, d.month, d.day, 9, 0, tzinfo=hub.tz).timestamp()
+        for slot, n in enumerate(PAST_DAY):
+            rows += [{"id": f"{day}-A{slot:02d}{i:02d}", "day": day, "item": "SOC-001",
+                      "priority": "normal", "state": "done",
+                      "issued_at": start + slot * 1800 + i * 60, "one_window": True,
+                      "extra_items": "", "returned": ""} for i in range(n)]
+    engine = create_engine(f"sqlite:///{hub.workdir / 'hub.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(history_tickets), rows)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.hub_local_time("10:20")
 def test_main_pages_render_without_overflow_and_are_captured(web_hub, chromium):
     add_staff(web_hub, STAFF, PASSWORD)
+    _past_days(web_hub)
     kp = {n: Device(web_hub.broker_port, f"kp-{n}", "keypad", n) for n in (1, 2, 3)}
     box = Device(web_hub.broker_port, "box-1", "box")
     for n, clerk in ((1, "wang"), (2, "zhao"), (3, None)):
@@ -103,12 +132,12 @@ def test_main_pages_render_without_overflow_and_are_captured(web_hub, chromium):
         login(page, web_hub.url, "chen")
         expect(page.locator('#windows tbody tr[data-window="1"] td.state')).to_have_text(
             "办理中", timeout=20_000)
-        expect(page.locator("#arrivals-chart svg rect.bar").first).to_be_visible()
+        expect(page.locator("#arrivals-chart svg polyline.fc")).to_have_count(1)
         check(page, "dashboard", "监控大屏")
         page.set_viewport_size(PHONE)
         page.reload()
-        expect(page.locator("#arrivals-chart svg rect.bar").first).to_be_visible(
-            timeout=20_000)
+        expect(page.locator("#arrivals-chart svg polyline.fc")).to_have_count(1,
+                                                                       timeout=20_000)
         check(page, "dashboard-phone", "监控大屏")
         page.set_viewport_size(DESK)
         page.click("#logout")
