@@ -10,6 +10,8 @@ import csv
 import datetime as dt
 import json
 
+import pytest
+
 from onewindow.hub.app import HubApp
 from onewindow.hub.core import commands as c
 from onewindow.hub.core import desk
@@ -20,6 +22,7 @@ from onewindow.hub.report.render import write_all
 from onewindow.hub.report.staff import collect, compute, facts_from_history, month_span
 from onewindow.hub.store.history import History
 from onewindow.hub.store.journal import Journal
+from onewindow.tools.testkit.testbed import Postgres
 
 from .catalogs import small_catalog
 
@@ -34,8 +37,14 @@ def _config() -> CentreConfig:
     return CentreConfig("t", (WindowSpec(1), WindowSpec(2)))
 
 
-def _journal(tmp_path) -> Journal:
-    journal = Journal(f"sqlite:///{tmp_path}/hub.db")
+@pytest.fixture(scope="module")
+def postgres():
+    with Postgres() as pg:
+        yield pg
+
+
+def _journal(tmp_path, url: str | None = None) -> Journal:
+    journal = Journal(url or f"sqlite:///{tmp_path}/hub.db")
     app = HubApp(Centre(small_catalog(), _config()), Registry([]), "b")
     app.history_sink = History(journal.engine).sink
 
@@ -67,8 +76,10 @@ def _journal(tmp_path) -> Journal:
     return journal
 
 
-def test_pauses_per_reason_per_clerk_from_the_journal_and_the_tables(tmp_path):
-    journal = _journal(tmp_path)
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_pauses_per_reason_per_clerk_from_the_journal_and_the_tables(tmp_path, request, db):
+    url = request.getfixturevalue("postgres").url if db == "postgresql" else None
+    journal = _journal(tmp_path, url)
     start, end = month_span("2026-11")
     try:
         replayed = collect(journal.read(), small_catalog(), _config(), start, end)
@@ -86,7 +97,7 @@ def test_pauses_per_reason_per_clerk_from_the_journal_and_the_tables(tmp_path):
     assert compute(tabled, small_catalog(), month="2026-11").pauses == report.pauses
     assert report.centre["pauses"] == 8 and report.centre["paused_minutes"] == 670.0
     # October's report has October's lunch only
-    journal = Journal(f"sqlite:///{tmp_path}/hub.db")
+    journal = Journal(url or f"sqlite:///{tmp_path}/hub.db")
     try:
         october = collect(journal.read(), small_catalog(), _config(), *month_span("2026-10"))
     finally:
