@@ -36,6 +36,13 @@ TEXT = {  # zh-CN, zh-TW, English
     "closed": ("暂无窗口", "暫無窗口", "no window open"),
     "no_city": ("本中心未接入全市通办", "本中心未接入全市通辦",
                 "this centre is not part of the city network"),
+    "elsewhere": ("该事项由其他中心科室审批：", "該事項由其他中心科室審批：",
+                  "Approved by a department at another centre:"),
+    "pickup": ("领取中心", "領取中心", "Pick up at"),
+    "send": ("转往审批中心", "轉往審批中心", "Send to the approving centre"),
+    "routed": ("已转往", "已轉往", "Routed to"),
+    "here": ("本中心", "本中心", "this centre"),
+    "unsent": ("等待发送", "等待發送", "waiting to be sent"),
 }
 LANGS = ("zh-CN", "zh-TW", "en")
 
@@ -62,11 +69,31 @@ def nearby_view(features: Any, lang: str) -> dict[str, Any] | None:
     return {"title": text("title", lang), "shorter": text("shorter", lang), "centres": rows}
 
 
+def route_view(features: Any, case_id: str, lang: str) -> dict[str, Any] | None:
+    """The case page's part (templates/staff/city_route.html): None for a case of this
+    centre's own department and not routed."""
+    if features is None or case_id not in features.centre.cases:
+        return None
+    words = {k: text(k, lang) for k in ("routed", "pickup", "elsewhere", "send", "unsent")}
+    link = features.centre.city.link_of(case_id)
+    if link is not None:
+        return {"text": words, "routed": {"approver": link.approver, "pickup": link.pickup,
+                                          "version": link.version,
+                                          "unsent": link.sent < link.version}}
+    approver = features.approver_of(case_id)
+    if approver is None or features.centre.cases[case_id].state != "open":
+        return None
+    centres = [(features.me, f"{features.me} ({text('here', lang)})")]
+    centres += [(n.centre, f"{n.centre} · {n.km} km") for n in features.settings.neighbours]
+    return {"text": words, "approver": approver, "centres": centres, "routed": None}
+
+
 def routes(site: Any) -> list[BaseRoute]:
     def features() -> Any:
         return getattr(site, "city", None)
 
     site.env.globals["city_nearby"] = lambda lang: nearby_view(features(), lang)
+    site.env.globals["city_route"] = lambda case, lang: route_view(features(), case, lang)
 
     def no_city(request: Request) -> JSONResponse:
         return JSONResponse({"code": "no_city", "msg": text("no_city", site.lang(request))},

@@ -2,6 +2,7 @@
 others, and publishes the city's catalog. Runs on the city tier with a service user
 (`python -m onewindow.hub.city.router --servers nats://... --user city-admin ...`); any
 number of routers may run (they share the durable consumers: each message goes to one).
+`--publish-catalog FILE --version V` publishes a catalog version to every centre instead.
 
 A centre may publish only under its own ``city.<centre>.>`` (hub/city/natsconf.py). A
 case or document it sends to other centres (``city.<from>.xcase|xdoc``, header ``Ow-To``)
@@ -232,9 +233,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--password", required=True)
     p.add_argument("--centre", action="append", default=[],
                    help="make this centre's consumers (down-<id>, all-<id>) if missing")
+    p.add_argument("--publish-catalog", metavar="FILE",
+                   help="publish this catalog JSON to every centre and exit")
+    p.add_argument("--version", help="the published catalog's version (with "
+                                     "--publish-catalog)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if a.publish_catalog:
+        if not a.version:
+            p.error("--publish-catalog needs --version")
+        with open(a.publish_catalog, encoding="utf-8") as fh:
+            data = json.load(fh)
+        asyncio.run(_publish(a.servers.split(","), a.user, a.password, a.version, data))
+        return
     asyncio.run(run(a.servers.split(","), a.user, a.password, a.centre))
+
+
+async def _publish(servers: list[str], user: str, password: str, version: str,
+                   data: Any) -> None:
+    import nats
+
+    nc = await nats.connect(servers=servers, user=user, password=password)
+    try:
+        await publish_catalog(nc.jetstream(), version, data)
+        log.info("catalog %s published", version)
+    finally:
+        await nc.close()
 
 
 if __name__ == "__main__":

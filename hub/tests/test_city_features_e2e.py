@@ -195,7 +195,13 @@ def catalog_centre(city, tmp_path_factory):
                         await asyncio.sleep(0.1)
                 js = nc.jetstream()
                 await publish_catalog(js, "2026.2", bad, check=False)
-                await publish_catalog(js, "2026.3", good)
+                path = d.dir / "city-catalog-2026.3.json"  # the city's command does this one
+                path.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+                done = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "onewindow.hub.city.router", "--servers",
+                    ",".join(city.urls), "--user", sj.ADMIN_USER, "--password", ADMIN_PASSWORD,
+                    "--publish-catalog", str(path), "--version", "2026.3")
+                assert await done.wait() == 0
                 async with asyncio.timeout(20):
                     while True:
                         st = await status(http)
@@ -236,6 +242,8 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
 
             # -- B is down (SIGKILL) when A routes the case to B's back office --------------
             b.hub.kill()
+            page = (await http_a.get(f"/cases/{case}?lang=en")).text
+            assert 'id="city-route-send"' in page and '<option value="cc">' in page
             r = await http_a.post("/city/route", json={"case": case, "pickup": "cc"})
             assert r.status_code == 200, r.text
             assert r.json() == {"key": f"ca/{case}", "approver": "cb", "pickup": "cc",
@@ -243,6 +251,7 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             key = f"ca/{case}"
             await until(lambda: any(x["key"] == key and x["version"] == 1
                                     for x in a.ops("city_sent")), hub=a.hub)
+            assert "Routed to: cb" in (await http_a.get(f"/cases/{case}?lang=en")).text
             # A's back office cannot approve what is now B's
             r = await http_a.post(f"/cases/{case}/approved", json={})
             assert r.status_code in (400, 409) and r.json()["code"] == "city_elsewhere", r.text
