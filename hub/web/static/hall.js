@@ -73,9 +73,12 @@
   // English its English (else the Chinese).
   const lineName = (w) => (OW_HALL.lang === "zh_CN" ? w.zh
     : OW_HALL.lang === "zh_TW" ? (w.zh_tw || w.zh) : (w.en || w.zh));
-  // "%(n)s min" split around its number: the number large, the words beside it smaller.
+  // "{n} min" split around its number: the number large, the words beside it smaller.
   const unit = (s) => (s ? [ow.el("span", {class: "unit"}, s)] : []);
-  const around = (parts, n) => [...unit(parts[0]), String(n), ...unit(parts[1])];
+  const around = (fmt, n) => {
+    const [before, after] = fmt.split("{n}");
+    return [...unit(before), String(n), ...unit(after)];
+  };
 
   // Wait strip pages: as many lines as fit the strip, the next ones 8 s later.
   const PAGE_MS = 8000;
@@ -125,8 +128,11 @@
     const cur = s.calls[0];
     $("now-number").textContent = cur ? cur.ticket : "—";
     $("now-prio").hidden = !(cur && cur.priority);
-    $("now-window").replaceChildren(...(cur ? [OW_T.go[0], ow.el("span",
-      {class: "win", id: "now-win"}, String(cur.window)), OW_T.go[1]] : []));
+    // "Please go to window {w}" around the window's number, as large as the ticket's
+    const [before, after] = OW_T.go.split("{w}");
+    $("now-window").replaceChildren(...(cur ? [before, ow.el("span",
+      {class: "win", id: "now-win"}, String(cur.window)), after] : []));
+    if (cur) $("now-window").setAttribute("aria-label", ow.fmt(OW_T.go, {w: cur.window}));
     const body = $("recent").tBodies[0];
     body.replaceChildren(...s.calls.slice(1).map((c) =>
       ow.el("tr", {}, ow.el("td", {}, c.ticket, ...(c.priority ? [tag()] : [])),
