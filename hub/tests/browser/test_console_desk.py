@@ -75,9 +75,17 @@ def test_shortcut_keys_next_up_call_out_of_turn_with_a_reason_and_pause(
     expect(page.locator("#current-number")).to_have_text("A005")
     expect(page.locator('#next-list [data-ticket="A005"]')).to_have_count(0)
     expect(page.locator('#next-list li').first).to_have_attribute("data-ticket", "A003")
+    # "other" needs a note: the dialog stays open until it has one
+    page.click('#queue-list [data-call="A006"]')
+    page.select_option("#call-reason", "other")
+    page.click("#call-ok")
+    expect(page.locator("#call-dialog")).to_be_visible()
+    page.fill("#call-note", "家属代办")
+    page.click("#call-ok")
+    expect(page.locator("#current-number")).to_have_text("A006")
     calls = journal(web_hub.workdir / "hub.db", "call_ticket")
-    assert [(x["ticket"].split("-")[-1], x["reason"], x["by"]) for x in calls] == [
-        ("A005", "returned_materials", "wu")]
+    assert [(x["ticket"].split("-")[-1], x["reason"], x["note"], x["by"]) for x in calls] == [
+        ("A005", "returned_materials", "", "wu"), ("A006", "other", "家属代办", "wu")]
 
     # a pause needs its reason; then it shows beside the state and is journaled
     page.keyboard.press("c")
@@ -87,10 +95,12 @@ def test_shortcut_keys_next_up_call_out_of_turn_with_a_reason_and_pause(
     page.select_option("#pause-reason", "lunch")
     page.click("#act-pause")
     expect(page.locator("#win-state")).to_have_text("暂停服务 · 午休用餐")
+    expect(page.locator("#pause-reason")).to_have_value("")  # the next pause asks again
     page.keyboard.press("n")  # paused: the call button is disabled, the key does nothing
     expect(page.locator("#win-state")).to_have_text("暂停服务 · 午休用餐")
     shot(page, "console-paused-lunch")
     assert journal(web_hub.workdir / "hub.db", "pause") == [
         {"op": "pause", "window": 1, "reason": "lunch"}]
     done = journal(web_hub.workdir / "hub.db", "complete")
-    assert len(done) == 2  # A001 by C, A005 by C (A002 was finished by the out-of-turn call)
+    # A001 and A006 by C (A002 and A005 were finished by the next calls)
+    assert len(done) == 2

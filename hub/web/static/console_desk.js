@@ -99,6 +99,7 @@ window.owDesk = (() => {
     if (w.state === "paused" && w.pause_reason !== null && w.pause_reason !== undefined) {
       st.textContent += " · " + (D.pause_reasons[w.pause_reason] || w.pause_reason);
       st.dataset.reason = w.pause_reason;
+      $("pause-reason").value = "";  // the next pause asks for its own reason
     } else {
       delete st.dataset.reason;
     }
