@@ -309,7 +309,8 @@ class DayPlan:
                 why.append(f"{'lunch breaks' if self.lunch[k] > 0 else 'breaks'}: "
                            f"{c.on_duty:.1f} of {w} windows on duty")
             if c.special_p90 is not None and c.special_p90 > self.target and (
-                    c.general_p90 is None or c.general_p90 <= self.target):
+                    c.general_p90 is None or c.general_p90 <= self.target
+                    or c.special_p90 >= 1.5 * c.general_p90):
                 why.append(f"specialised items: p90 {c.special_p90:.0f} min at their "
                            f"windows, {c.general_p90 or 0:.0f} min for the others")
             per_target = w * self.target / max(self.service_minutes, 1e-9)
