@@ -212,6 +212,17 @@ def unit_command(home: Path, url: str) -> list[str]:
     return [a.replace("%h", str(home)).replace("${HALL_URL}", url) for a in argv]
 
 
+def test_the_unit_is_one_systemd_accepts(tmp_path):
+    """`systemd-analyze --user verify`: every setting parses, ExecStart's program exists."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    done = subprocess.run(["systemd-analyze", "--user", "verify", str(UNIT)],
+                          capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "XDG_RUNTIME_DIR": str(runtime)})
+    assert (done.returncode, done.stdout + done.stderr) == (0, ""), done
+
+
 def call(window: int) -> str:
     return str(KEYPADS[window].send(("call", {}))[0]["ticket"])
 
