@@ -172,10 +172,12 @@
 
   function tick() {
     const d = new Date();
-    // The page's own locale (<html lang>: zh-CN, zh-TW or en), en as en-GB (24-hour).
+    // The page's own locale (<html lang>: zh-CN, zh-TW or en), 24-hour in each (zh-TW's
+    // default would say 上午/下午).
     const locale = document.documentElement.lang || "zh-CN";
     $("clock").textContent = d.toLocaleTimeString(locale === "en" ? "en-GB" : locale,
-                                                  {hour: "2-digit", minute: "2-digit"});
+                                                  {hour: "2-digit", minute: "2-digit",
+                                                   hourCycle: "h23"});
   }
   tick();
   setInterval(tick, 10000);
