@@ -4,6 +4,7 @@ enough days, the same weekday's mean with a few, none without), and the chart's 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import Counter
 from pathlib import Path
@@ -93,3 +94,31 @@ def test_the_chart_spans_opening_hours_and_every_ticket():
     empty = chart(Counter(), {}, (18, 34), now_slot=40)
     assert empty["forecast"][0] is None and empty["now"] is None
     assert empty["forecast_total"] is None
+
+
+def test_the_view_reads_past_days_off_the_loop_and_pokes_the_floor_when_done(tmp_path):
+    """The first ask answers at once ("pending") and starts the read in a thread; once it is
+    done the floor is told (in the loop) and the next ask has the forecast."""
+    from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.core.centre import Centre
+    from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+    from onewindow.hub.web.arrivals_view import ArrivalsView
+
+    today = dt.date(2026, 11, 17)
+    engine = _history(tmp_path, _weekdays(today - dt.timedelta(days=1), 3), {(9, 0): 4})
+    centre = Centre(load_catalog(None), CentreConfig("t", (WindowSpec(1),)))
+    now = _ts(today, 9, 10)
+
+    async def go():
+        poked = asyncio.Event()
+        view = ArrivalsView(engine, OFFSET, changed=poked.set)
+        first = view.view(centre, now)
+        assert first["method"] == "pending" and first["forecast_total"] is None
+        await asyncio.wait_for(poked.wait(), 10)
+        second = view.view(centre, now)
+        # no Tuesday among them (Thu, Fri, Mon): the mean of all three
+        assert (second["method"], second["basis_days"]) == ("mean", 3)
+        assert second["forecast_total"] == 4.0 and second["now"] is not None
+        assert second["slots"][second["now"]] == "09:00"
+
+    asyncio.run(go())

@@ -11,9 +11,8 @@ history tables.
   - with fewer, the mean per slot of the same weekday's past days (of all past days when
     there is none of that weekday): "mean of N days";
   - with none, no forecast.
-  Past days change only when a day closes: the fit runs once a day (its first build of the
-  floor), not on every update. A fit on a year of a busy centre takes tens of
-  milliseconds.
+  Past days change only when a day closes: the read and the fit run once a day, in a
+  worker thread (daily.py), not on every update nor in the hub's loop.
 
 Slots are the centre's opening hours today (hub/core/day_calendar.py) widened to every slot
 with a ticket, today or in the forecast. Pure but for the one query (`past_counts`).
@@ -21,16 +20,19 @@ with a ticket, today or in the forecast. Pure but for the one query (`past_count
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.engine import Engine
 
 from ..core.centre import Centre
+from .daily import DailyRead
 
 log = logging.getLogger("onewindow.hub")
 
@@ -142,28 +144,44 @@ def chart(actual: Counter[int], forecast: dict[int, float], opening: tuple[int, 
 
 
 class ArrivalsView:
-    """Today's arrivals beside the forecast; the forecast fitted once a day."""
+    """Today's arrivals beside the forecast. The forecast is read and fitted once a day in a
+    worker thread (daily.py: the web runs in the hub's loop); until it is there the chart
+    says so ("pending"), and `changed` is called (in the loop) once it is, so the floor's
+    viewers get it without waiting for the next event."""
 
     def __init__(self, engine: Engine | None, utc_offset_minutes: int,
-                 calendar_code: str | None = None) -> None:
+                 calendar_code: str | None = None,
+                 changed: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.offset = utc_offset_minutes
         self.calendar_code = calendar_code
-        self._cache: tuple[dt.date | None, dict[int, float], str, int] = (None, {}, "none", 0)
+        self.changed = changed
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.past = DailyRead(self._read, "arrival forecast", on_read=self._poke)
+
+    def _read(self, today: dt.date) -> tuple[dt.date, dict[int, float], str, int]:
+        assert self.engine is not None
+        first = (today - dt.timedelta(weeks=HISTORY_WEEKS)).strftime("%Y%m%d")
+        last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
+        return (today, *forecast_today(today, past_counts(self.engine, first, last,
+                                                          self.offset), self.calendar_code))
+
+    def _poke(self) -> None:
+        """In the worker thread, the forecast in place: the floor's viewers rebuild."""
+        loop, changed = self._loop, self.changed
+        if loop is not None and changed is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(changed)
 
     def forecast(self, today: dt.date) -> tuple[dict[int, float], str, int]:
-        if self._cache[0] != today:
-            past: dict[str, dict[int, int]] = {}
-            if self.engine is not None:
-                first = (today - dt.timedelta(weeks=HISTORY_WEEKS)).strftime("%Y%m%d")
-                last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
-                try:
-                    past = past_counts(self.engine, first, last, self.offset)
-                except Exception as e:  # storage away: the live floor goes on without it
-                    log.warning("arrival history not read: %s", e)
-                    return {}, "none", 0
-            self._cache = (today, *forecast_today(today, past, self.calendar_code))
-        return self._cache[1], self._cache[2], self._cache[3]
+        if self.engine is None:  # no journal (unit tests of the pages): no past days
+            return {}, "none", 0
+        if self._loop is None:
+            with contextlib.suppress(RuntimeError):  # called outside a loop: no poke
+                self._loop = asyncio.get_running_loop()
+        got = self.past.get(today)
+        if got is None or got[0] != today:
+            return {}, "pending", 0
+        return got[1], got[2], got[3]
 
     def view(self, centre: Centre, now: float) -> dict[str, Any]:
         today = centre.local_date(now)

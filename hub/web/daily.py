@@ -23,9 +23,12 @@ RETRY_S = 60.0
 
 
 class DailyRead(Generic[T]):
-    def __init__(self, read: Callable[[dt.date], T], what: str) -> None:
+    def __init__(self, read: Callable[[dt.date], T], what: str,
+                 on_read: Callable[[], None] | None = None) -> None:
+        """`on_read`: called in the worker thread once a new value is in place."""
         self._read = read
         self._what = what
+        self._on_read = on_read
         self._lock = threading.Lock()
         self._value: T | None = None
         self._day: dt.date | None = None
@@ -60,3 +63,5 @@ class DailyRead(Generic[T]):
         with self._lock:
             self._value, self._day, self._thread = value, today, None
             self.generation += 1
+        if self._on_read is not None:
+            self._on_read()

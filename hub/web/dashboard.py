@@ -46,7 +46,8 @@ class Dashboard:
         # (the holiday calendar: the forecast's default, mainland China's)
         journal = self.site.port.journal
         self.arrivals = ArrivalsView(journal.engine if journal is not None else None,
-                                     self.hub.centre.config.utc_offset_minutes)
+                                     self.hub.centre.config.utc_offset_minutes,
+                                     changed=self.site.live.changed)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()

@@ -24,7 +24,7 @@
       text.push(T.forecast_day.replace("{n}", fmt(a.forecast_total)));
       text.push(T["basis_" + a.method].replace("{n}", a.basis_days));
     } else {
-      text.push(T.basis_none);
+      text.push(T["basis_" + a.method] || T.basis_none);
     }
     document.getElementById("arrivals-text").textContent = text.join(" · ");
     const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMidYMid meet"});
