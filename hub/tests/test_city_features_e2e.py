@@ -34,7 +34,7 @@ from onewindow.hub.city import subjects as sj
 from onewindow.hub.city.router import publish_catalog
 from onewindow.hub.store.accounts import Accounts
 from onewindow.hub.store.files import FileStore
-from onewindow.tools.simdevice import SimDevice
+from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testkit.nats_cluster import ADMIN_PASSWORD, NatsCluster, centre_password
 from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import (
@@ -206,8 +206,13 @@ def catalog_centre(city, tmp_path_factory):
                     while True:
                         st = await status(http)
                         if st["catalog_pending"] == "2026.3":
-                            return st
+                            break
                         await asyncio.sleep(0.1)
+                async with d.device("box-1", "box") as box:  # not before the day's close
+                    with pytest.raises(DeviceError) as refused:
+                        await box.send("take", item="GEN-100")
+                    assert refused.value.code == "unknown_item"
+                return st
         finally:
             await nc.close()
 
@@ -371,8 +376,8 @@ async def test_city_catalog_bad_refused_good_applied_at_the_days_close(city, cat
         await box.send("take", item="GEN-099")  # the first operation of the new day
         st = await status(http)
         assert (st["catalog_version"], st["catalog_pending"]) == ("2026.3", None)
-        res = await box.send("take", item="GEN-100")  # the new version's item
-        assert res
+        await box.send("take", item="GEN-100")  # the new version's item: a ticket
+        assert [r["item"] for r in d.ops("take")][-2:] == ["GEN-099", "GEN-100"]
     # Killed and started again: the city's version is still the one in place (the
     # snapshot holds it; the journal replays to it), not centre.toml's file.
     d.hub.kill()
@@ -381,6 +386,7 @@ async def test_city_catalog_bad_refused_good_applied_at_the_days_close(city, cat
         st = await status(http)
         assert (st["catalog_version"], st["catalog_refused"][0]) == ("2026.3", "2026.2")
         await box.send("take", item="GEN-100")
+        assert [r["item"] for r in d.ops("take")][-3:] == ["GEN-099", "GEN-100", "GEN-100"]
     # The city hears which version each centre runs (and what it refused).
     nc = await city.connect()
     try:
