@@ -94,6 +94,12 @@ def plan_table(days: list[DayForecast], plans: dict[dt.date, DayPlan], target: f
     t.add_row("window-hours", *row, end_section=True)
     t.add_row("sim p90 wait", *["—" if (p := plans.get(f.date)) is None else
                                 f"{p.p90_wait:.1f}{'' if p.met else '!'}" for f in days])
+    t.add_row("most waiting", *["—" if (p := plans.get(f.date)) is None else
+                                f"{max(c.hall_max for c in p.checks):.0f}" for f in days])
+    t.add_row("half-hours missing", *["—" if (p := plans.get(f.date)) is None else
+                                      f"{len(p.missed)}" for f in days])
+    t.add_row("book elsewhere", *["—" if (p := plans.get(f.date)) is None or p.cap is None
+                                  else f"{p.to_rebook}" for f in days])
     return t
 
 
