@@ -68,6 +68,8 @@ XCASE, XDOC, CATALOG, XSTATUS = "xcase", "xdoc", "catalog", "xstatus"
 INDEX_BUCKET = "CITY_CASES"  # the router's index of cards' cases (hub/city/router.py)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a card's resident token, as a KV key
 INDEX_TICK = 1.0  # s
+OWN_FRESH_S = 1.0  # this centre's waits, worked out again at most this often
+SLOTS_FRESH_S = 30.0  # ... and its free booking slots
 
 
 def waits_subject(centre: str) -> str:
@@ -119,6 +121,8 @@ class CityFeatures:
         self._docs_sent: set[tuple[str, str]] = set()
         self._reported: tuple[str, Any] | None = None
         self._indexed: dict[str, dict[str, Any]] = {}  # case id -> its status last sent
+        self._own: diversion.Waits | None = None
+        self._slots: tuple[float, dict[str, float | None]] | None = None
         self.incoming = Path(files.root) / "city-incoming"
         self.arrived = 0  # arrivals journaled (GET /city/status)
         self.repeats = 0  # repeats refused by the core (not journaled)
@@ -155,16 +159,26 @@ class CityFeatures:
         self._wake.set()
         return step
 
-    def nearby(self) -> list[diversion.Nearby]:
+    def own(self) -> diversion.Waits:
+        """This centre's waits, worked out at most every OWN_FRESH_S (pages ask it on every
+        load) and its free booking slots at most every SLOTS_FRESH_S (a walk of the
+        bookings)."""
         now = self.clock()
-        own = diversion.own_waits(self.centre, now, self.settings.public_url)
-        return diversion.nearby(own, list(self.settings.neighbours), self.heard, now)
+        if self._own is not None and now - self._own.at < OWN_FRESH_S:
+            return self._own
+        if self._slots is None or now - self._slots[0] >= SLOTS_FRESH_S:
+            self._slots = (now, diversion.free_slots(self.centre, now))
+        self._own = diversion.own_waits(self.centre, now, self.settings.public_url,
+                                        self._slots[1])
+        return self._own
+
+    def nearby(self) -> list[diversion.Nearby]:
+        return diversion.nearby(self.own(), list(self.settings.neighbours), self.heard,
+                                self.clock())
 
     def nearest_free(self, line: str) -> diversion.FreeSlot | None:
-        now = self.clock()
-        own = diversion.own_waits(self.centre, now, self.settings.public_url)
-        return diversion.nearest_free(line, own, list(self.settings.neighbours), self.heard,
-                                      now)
+        return diversion.nearest_free(line, self.own(), list(self.settings.neighbours),
+                                      self.heard, self.clock())
 
     # ---- the connection ------------------------------------------------------------------
     def start(self) -> None:
@@ -346,7 +360,7 @@ class CityFeatures:
         while True:
             if self.connected:
                 try:
-                    w = diversion.own_waits(self.centre, self.clock(), self.settings.public_url)
+                    w = self.own()
                     await nc.publish(waits_subject(self.me), json.dumps(w.to_dict()).encode())
                 except Exception as e:
                     log.debug("city: waits not published (%s)", e)

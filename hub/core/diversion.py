@@ -73,8 +73,11 @@ class Nearby:
     shorter: bool  # at least SHORTER_BY minutes shorter than here
 
 
-def own_waits(state: CentreState, now: float, url: str = "") -> Waits:
-    """This centre's waits now, per line: the shortest of its items' estimates."""
+def own_waits(state: CentreState, now: float, url: str = "",
+              slots: dict[str, float | None] | None = None) -> Waits:
+    """This centre's waits now, per line: the shortest of its items' estimates; each
+    line's next free booking slot from `slots` when given (`free_slots`: it walks the
+    bookings, so the adapter works it out less often than the waits)."""
     lines: dict[str, LineWait] = {}
     by_line: dict[str, list[str]] = {}
     for item in state.catalog.items.values():
@@ -89,13 +92,23 @@ def own_waits(state: CentreState, now: float, url: str = "") -> Waits:
             est = people_ahead.estimate_new(state, i, now)
             if est is not None and math.isfinite(est[1]):
                 best = est[1] if best is None else min(best, est[1])
-        free = booking.next_free(state, line, now, now) if booking.capacity(state, line) \
-            else []
-        lines[line] = LineWait(waiting, None if best is None else round(best, 1),
-                               free[0] if free else None)
+        free = (slots.get(line) if slots is not None
+                else free_slots(state, now, (line,)).get(line))
+        lines[line] = LineWait(waiting, None if best is None else round(best, 1), free)
     name = state.catalog.name
     return Waits(state.config.centre_id, now, lines,
                  {"zh": name.zh, "en": name.en, "zh_tw": name.traditional}, url)
+
+
+def free_slots(state: CentreState, now: float, lines: tuple[str, ...] | None = None
+               ) -> dict[str, float | None]:
+    """Each line's next free booking slot (None: none within the days bookings are open)."""
+    out: dict[str, float | None] = {}
+    for line in lines if lines is not None else tuple(state.catalog.lines):
+        free = booking.next_free(state, line, now, now) if booking.capacity(state, line) \
+            else []
+        out[line] = free[0] if free else None
+    return out
 
 
 def overall(w: Waits) -> tuple[int, float | None]:
