@@ -23,6 +23,7 @@ from .cliutil import (
     load_or_exit,
     plain_help,
 )
+from .city import cli as city_cli
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
 from .store import api_client_cli
@@ -570,7 +571,7 @@ def _existing_database(url: str) -> None:
 
 # Technicians' and operators' commands live in their own modules and add themselves here.
 for _module in (flash_cli, devices_cli, fleet_cli, ota_cli, store_commands, api_client_cli,
-                case_cli):
+                case_cli, city_cli):
     _module.register(app)
 
 plain_help(app)  # every group, including those the modules above added

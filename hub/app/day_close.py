@@ -45,6 +45,8 @@ def apply(app: AppState, cmd: c.Command, now: float) -> list[Effect]:
     pause = PauseWatch.after(app.centre, paused, now)
     if pause is not None:  # a pause ended: the day it ended writes it (history_pauses)
         app.pauses.append(pause.row(app.centre.day))
+    if app.effect_tap is not None:
+        app.effect_tap(cmd, effects, now)
     return effects
 
 

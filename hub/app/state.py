@@ -74,6 +74,10 @@ class AppState:
     admission_stop_quantile: float = 0.6
     # [centre] slip_chinese: "zh_CN" or "zh_TW", the Chinese printed tickets and slips use
     slip_chinese: str = "zh_CN"
+    # Called with (command, effects, now) after each core apply (day_close.apply): the
+    # city exporter's replica (hub/city/export.py) reads what the core decided. None in
+    # the hub.
+    effect_tap: Callable[[Any, list[Any], float], None] | None = None
 
     def __init__(self, centre: Centre, registry: Registry, boot: str,
                  status_url: str = "http://localhost:8080/t/") -> None:

@@ -14,7 +14,8 @@ Modules:
 - ingest.py    `onewindow city-ingest`: durable pull consumer -> city PostgreSQL
                (partitioned by centre and date, idempotent on (centre, pos, part)).
 - citydb.py    the city database's schema and queries (dashboard, monthly report).
-- web.py       the city pages (dashboard live, monthly report; city and district roles).
+- dashboard.py the city pages (`onewindow city-web`: dashboard live, monthly report;
+               city and district roles).
 
 docs/city.md is the deployment and outage guide.
 """

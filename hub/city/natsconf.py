@@ -120,5 +120,9 @@ def node_config(node: Node, nodes: Sequence[Node], centres: Mapping[str, str],
         f"  name: {_q(cluster_name)}\n"
         f"  listen: {_q(f'{node.host}:{node.cluster_port}')}\n"
         f"  routes: {_list(routes)}\n"
+        # Clients use the addresses they were given (centre.toml, the ingester's
+        # --nats), not the ones the nodes would gossip: a centre reaches the city through
+        # its own uplink's addresses (a NAT, a VPN), and a cut uplink stays cut.
+        "  no_advertise: true\n"
         "}\n"
         + accounts_block(centres, services, system_password))

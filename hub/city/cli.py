@@ -1,0 +1,195 @@
+"""The city tier's commands (docs/city.md):
+
+- ``onewindow city-export -c centre.toml``  a centre's exporter (beside its hub)
+- ``onewindow city-ingest``                 streams -> city PostgreSQL
+- ``onewindow city-web``                    the city dashboard and monthly report
+- ``onewindow city-user``                   a city or district account for those pages
+- ``onewindow city-centre``                 a centre's name and district in the city database
+- ``onewindow city-nats-config``            the NATS nodes' configuration files
+
+Secrets (NATS passwords, the resident-token key) come from files or the environment, never
+from the command line (it shows in `ps`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import typer
+
+from . import subjects as sj
+
+
+def register(app: typer.Typer) -> None:
+    app.command("city-export")(city_export)
+    app.command("city-ingest")(city_ingest)
+    app.command("city-web")(city_web)
+    app.command("city-user")(city_user)
+    app.command("city-centre")(city_centre)
+    app.command("city-nats-config")(city_nats_config)
+
+
+def _secret(file: Path | None, env: str, what: str) -> str:
+    if file is not None:
+        return file.read_text(encoding="utf-8").strip()
+    value = os.environ.get(env)
+    if not value:
+        from ..cliutil import fail
+
+        fail(f"{what}: give --{what}-file or set {env}")
+    return value
+
+
+def _servers(nats: str) -> list[str]:
+    return [s.strip() for s in nats.split(",") if s.strip()]
+
+
+def _run(main) -> None:  # type: ignore[no-untyped-def]
+    from ..logsetup import configure
+
+    configure("INFO", "text")
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(go())
+
+
+def city_export(
+        config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
+        nats: str = typer.Option(..., "--nats", help="city NATS URLs, comma-separated"),
+        user: str = typer.Option("", "--user", help="NATS user (default centre-<id>)"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help="else $OW_CITY_PASSWORD"),
+        token_key_file: Path | None = typer.Option(None, "--token-key-file",
+                                                   help="city-wide key of resident tokens; "
+                                                        "else $OW_CITY_TOKEN_KEY"),
+        state: Path | None = typer.Option(None, "--state",
+                                          help="cursor and replica folder (default: "
+                                               "city-export/ beside centre.toml)"),
+        no_fleet: bool = typer.Option(False, "--no-fleet",
+                                      help="do not read device health from the hub's broker"),
+) -> None:
+    """Export this centre's journal to the city (no personal data), after a persisted
+    cursor, each record acknowledged by the city's stream before the cursor moves."""
+    from ..cliutil import centre_config
+    from .export import Exporter, Options
+
+    cfg = centre_config(config)
+    opts = Options(
+        servers=_servers(nats), user=user or sj.centre_user(cfg.centre.centre_id),
+        password=_secret(password_file, "OW_CITY_PASSWORD", "password"),
+        state_dir=state or config.resolve().parent / "city-export",
+        token_key=_secret(token_key_file, "OW_CITY_TOKEN_KEY", "token-key").encode(),
+        fleet=not no_fleet)
+    exporter = Exporter(cfg, opts)
+    _run(exporter.run)
+
+
+def city_ingest(
+        nats: str = typer.Option(..., "--nats", help="city NATS URLs, comma-separated"),
+        db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
+        user: str = typer.Option(sj.INGEST_USER, "--user"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help="else $OW_CITY_PASSWORD"),
+        replicas: int = typer.Option(3, "--replicas", help="stream replicas (R3)"),
+) -> None:
+    """Store every centre's records in the city database, idempotently."""
+    from .ingest import Ingester, IngestOptions
+
+    ing = Ingester(IngestOptions(servers=_servers(nats), user=user,
+                                 password=_secret(password_file, "OW_CITY_PASSWORD",
+                                                  "password"),
+                                 db_url=db, replicas=replicas))
+    _run(ing.run)
+
+
+def city_web(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
+             host: str = typer.Option("127.0.0.1", "--host"),
+             port: int = typer.Option(8090, "--port"),
+             secret_file: Path | None = typer.Option(None, "--secret-file",
+                                                     help="cookie signing key; else "
+                                                          "$OW_CITY_WEB_SECRET")) -> None:
+    """The city dashboard (/city) and monthly report (/city/report)."""
+    import uvicorn
+
+    from .dashboard import make_app
+
+    secret = _secret(secret_file, "OW_CITY_WEB_SECRET", "secret")
+    uvicorn.run(make_app(db, secret), host=host, port=port, log_level="warning")
+
+
+def city_user(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
+              username: str = typer.Option(..., "--user", "-u"),
+              role: str = typer.Option(..., "--role", "-r", help="city | district"),
+              district: str = typer.Option("", "--district", "-d"),
+              password: str = typer.Option(..., prompt=True, hide_input=True,
+                                           confirmation_prompt=True)) -> None:
+    """Add or change a city page account (city: every centre; district: its own)."""
+    from . import citydb, dashboard
+
+    if role not in ("city", "district") or (role == "district" and not district):
+        from ..cliutil import fail
+
+        fail("--role city, or --role district with --district")
+    with citydb.connect(db) as conn:
+        citydb.create(conn)
+        dashboard.set_user(conn, username, password, role, district or None)
+    typer.echo(f"{username}: {role} {district}".strip())
+
+
+def city_centre(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
+                centre: str = typer.Option(..., "--centre"),
+                name: str = typer.Option("", "--name"),
+                district: str = typer.Option("", "--district")) -> None:
+    """Name a centre and put it in a district (its records come in either way)."""
+    from . import citydb
+
+    with citydb.connect(db) as conn:
+        citydb.create(conn)
+        conn.execute("INSERT INTO city_centres (centre, name, district) VALUES (%s,%s,%s) "
+                     "ON CONFLICT (centre) DO UPDATE SET name = excluded.name, "
+                     "district = excluded.district",
+                     (sj.token(centre), name or None, district or None))
+    typer.echo(f"{centre}: {name} {district}")
+
+
+def city_nats_config(
+        nodes: str = typer.Option(..., "--nodes",
+                                  help="name=host:port:cluster_port:http_port, comma-separated"),
+        centres_file: Path = typer.Option(..., "--centres",
+                                          help="lines 'centre password-or-bcrypt-hash'"),
+        services_file: Path = typer.Option(..., "--services",
+                                           help="lines 'user password' (city-ingest, "
+                                                "city-admin)"),
+        store: str = typer.Option("/var/lib/nats/jetstream", "--store"),
+        out: Path = typer.Option(Path("."), "--out")) -> None:
+    """Write one nats-server config per node (the same accounts and users on each)."""
+    from . import natsconf
+
+    def pairs(p: Path) -> dict[str, str]:
+        return dict(line.split(None, 1) for line in p.read_text().splitlines()
+                    if line.strip() and not line.startswith("#"))
+
+    ns = []
+    for spec in nodes.split(","):
+        name, addr = spec.split("=")
+        host, port, cport, hport = addr.split(":")
+        ns.append(natsconf.Node(name, host, int(port), int(cport), int(hport), Path(store)))
+    centres, services = pairs(centres_file), pairs(services_file)
+    sys_pw = services.pop("sys", "change-me")
+    out.mkdir(parents=True, exist_ok=True)
+    for n in ns:
+        path = out / f"{n.name}.conf"
+        path.write_text(natsconf.node_config(n, ns, centres, services, sys_pw))
+        path.chmod(0o600)
+        typer.echo(str(path))
