@@ -1,17 +1,28 @@
 """Evaluate the wait predictor on simulated days it was not tuned on.
 
-    python -m onewindow.hub.forecast.evaluate_wait [--days 10] [--first-seed 100]
+    python -m onewindow.hub.forecast.evaluate_wait            # the full grid, ~3 min
+    python -m onewindow.hub.forecast.evaluate_wait --quick    # one small cell (tests)
+    python -m onewindow.hub.forecast.evaluate_wait --tune [--write]
 
 At each ticket's issue, every estimator's prediction is recorded; the actual wait is the
 time from issue to the ticket's first call. Two settings:
 
-* the centre simulator (`hub/sim`): the real core, mixed layout, lognormal per-item service,
-  priority residents, appointments, no-shows, lunch and breaks; estimators: this predictor
-  (`mc`), the naive one (people ahead x mean occupancy / eligible windows) and the
+* the centre simulator (`hub/sim`): the real core, lognormal per-item service, priority
+  residents, appointments, no-shows, lunch and breaks, over a grid of layouts
+  (comprehensive, mixed, dedicated), window counts (4-16) and loads (arrivals per window
+  as a share of the simulator's standard day, 400 residents for 8 windows: 0.8 moderate,
+  0.9 busy, 1.0 the standard day, queues of half an hour and more); estimators: this
+  predictor (`mc`), the naive one (people ahead x mean occupancy / eligible windows) and the
   head-of-line delay (`hol`);
 * plain M/M/s (Poisson arrivals, exponential service, identical servers) driven through the
   real core with one item, where the queue-length oracle (knows the true rate: (k+1)/(s mu)
   with k waiting ahead when all servers are busy, else 0) is the reference for relative MSE.
+
+The seeds are split once, here: TUNING_SEEDS are the only days `--tune` learns the
+interval's factors on (split conformal: per band of the predicted wait, the 80th percentile
+of the factor each wait needed to be inside, every cell of the grid weighing the same;
+written to wait_factors.json, which the predictor reads); HELD_OUT_SEEDS, disjoint from
+them (warm-up days included), are the only days the evaluation reports on.
 
 The predictor is driven as the hub drives it: takes are placed into the standing forecast,
 which the hub's loop simulates again in the background (hub/forecast/refresh.py) whenever it
@@ -24,9 +35,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import heapq
+import json
 import math
+import os
 import random
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +55,29 @@ from ..sim.engine import Engine
 from ..sim.model import Weather
 from ..sim.policies import layout
 from .refresh import WaitRefresher
-from .wait import REFRESH_AGE, Forecast, Refresh, WaitPredictor
+from .wait import BANDS, FACTORS_FILE, REFRESH_AGE, SLACK, Forecast, Refresh, WaitPredictor
+
+LAYOUT_GRID = ("comprehensive", "mixed", "dedicated")
+SIZE_GRID = (4, 8, 12, 16)
+LOAD_GRID = (0.8, 0.9, 1.0)
+# The split: each cell of the grid runs these days (seed k on the k-th working day, after
+# one unscored warm-up day of seed first - 1).
+TUNING_SEEDS = tuple(range(5000, 5008))
+HELD_OUT_SEEDS = tuple(range(9000, 9006))
+TARGET = 0.8
+FACTORS_PATH = Path(__file__).with_name(FACTORS_FILE)
+
+
+def with_warmup(seeds: tuple[int, ...] | list[int], warmup: int = 1) -> set[int]:
+    """Every seed a run of `seeds` simulates, its unscored warm-up days included."""
+    return {seeds[0] - 1 - i for i in range(warmup)} | set(seeds)
+
+
+def split() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(tuning seeds, held-out seeds), checked disjoint, warm-up days included."""
+    if with_warmup(TUNING_SEEDS) & with_warmup(HELD_OUT_SEEDS):
+        raise AssertionError("tuning and held-out seeds overlap")
+    return TUNING_SEEDS, HELD_OUT_SEEDS
 
 
 @dataclass(slots=True)
@@ -48,6 +86,10 @@ class Rows:
 
     pred: dict[str, dict[str, float]] = field(default_factory=dict)  # id -> estimator -> min
     actual: dict[str, float] = field(default_factory=dict)
+    # With `tune`: id -> its simulated (median, 10th, 90th percentile), what --tune learns
+    # the factors from.
+    tune: bool = False
+    raw: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         ids = [k for k in self.pred if k in self.actual]
@@ -138,6 +180,8 @@ def record(pred: WaitPredictor, centre: Centre, t, now: float, version: int,  # 
     if not est.reachable:
         return
     pred.issued(t, est)
+    if rows.tune:
+        rows.raw[t.id] = (est.median, est.raw_lo, est.raw_hi)
     row = {"mc": est.median, "mc_mean": est.mean, "lo": est.lo, "hi": est.hi,
            "naive": pred.naive(centre, t, now), "hol": pred.hol_delay(centre, t)}
     if oracle is not None:
@@ -154,11 +198,13 @@ def actual_waits(tickets, rows: Rows) -> None:  # type: ignore[no-untyped-def]
 
 def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
                 layout_name: str = "mixed", start: dt.date = dt.date(2026, 3, 2),
-                warmup: int = 1, eager: bool = False) -> Rows:
+                warmup: int = 1, eager: bool = False, load: float = 1.0,
+                tune: bool = False) -> Rows:
     """Consecutive working days (seed k on day k), one predictor learning throughout, as a
     running hub does; the first `warmup` days (seeds -1, -2, ... of the first) are not
-    scored: a fresh hub's first day is its cold start."""
-    rows, scratch = Rows(), Rows()
+    scored: a fresh hub's first day is its cold start. `load`: arrivals per window as a
+    share of the simulator's standard day (400 residents for 8 windows)."""
+    rows, scratch = Rows(tune=tune), Rows()
     eng = _Engine(catalog, layout(layout_name, catalog, windows),
                   predictor=WaitPredictor(), rows=scratch, eager=eager)
     d = start
@@ -167,7 +213,7 @@ def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
             d += dt.timedelta(days=1)
         eng.rows = scratch if k < warmup else rows
         rain = random.Random(seed).random() < 0.3
-        day = eng.run_day(d, Weather(rain=rain), seed=seed)
+        day = eng.run_day(d, Weather(rain=rain), seed=seed, scale=load * windows / 8)
         actual_waits(day.tickets.values(), eng.rows)
         d += dt.timedelta(days=1)
     return rows
@@ -262,38 +308,216 @@ def scores(rows: Rows) -> dict[str, float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+# ---- the grid --------------------------------------------------------------------------
+@dataclass(slots=True)
+class Cell:
+    """One (layout, windows, load) of the grid, over its days: pooled sums, so that groups
+    of cells pool their tickets."""
+
+    layout: str
+    windows: int
+    load: float
+    n: int = 0
+    inside: int = 0  # tickets whose wait fell inside the 80% interval
+    at_once: int = 0  # tickets called with no wait at all
+    wait_sum: float = 0.0
+    err_mc: float = 0.0  # sums of absolute errors (minutes)
+    err_naive: float = 0.0
+    seconds: float = 0.0  # CPU seconds the cell took
+    # --tune: per band, the factor each ticket's wait needed (`needed`)
+    needed: list[list[float]] = field(default_factory=list)
+
+    def add(self, o: Cell) -> None:
+        self.n += o.n
+        self.inside += o.inside
+        self.at_once += o.at_once
+        self.wait_sum += o.wait_sum
+        self.err_mc += o.err_mc
+        self.err_naive += o.err_naive
+        self.seconds += o.seconds
+
+    @property
+    def coverage(self) -> float:
+        return self.inside / self.n if self.n else math.nan
+
+    @property
+    def ratio(self) -> float:
+        return self.err_mc / self.err_naive if self.err_naive else math.nan
+
+
+def needed(med: float, lo: float, hi: float, wait: float) -> float:
+    """The factor of the simulated half-widths (+ SLACK) that puts `wait` inside (the
+    lower end floored at 0, which a factor of med / its half-width reaches)."""
+    wl, wh = med - lo + SLACK, hi - med + SLACK
+    return max(min((med - wait) / wl, med / wl), (wait - med) / wh, 0.0)
+
+
+def run_cell(job: tuple[str, int, float, tuple[int, ...], bool]) -> Cell:
+    """One cell on `seeds` (in a worker process: everything it needs is in `job`)."""
     from ..catalog import load_catalog
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--days", type=int, default=10)
-    ap.add_argument("--first-seed", type=int, default=1000)
-    ap.add_argument("--windows", type=int, default=8)
-    args = ap.parse_args(argv)
-    seeds = list(range(args.first_seed, args.first_seed + args.days))
-    catalog = load_catalog()
-    print(f"Wait prediction, {args.days} simulated days (seeds {seeds[0]}-{seeds[-1]}, after "
-          f"one unscored warm-up day), mixed layout, {args.windows} windows")
-    s = scores(centre_days(catalog, seeds, args.windows))
-    print(f"tickets {int(s['n'])}, mean actual wait {s['mean_wait']:.1f} min")
-    print("| estimator | MAE (min) | vs naive | 80% interval coverage | mean width (min) |")
-    print("|---|---|---|---|---|")
-    for name, label in (("mc", "Monte-Carlo median (ours)"), ("mc_mean", "Monte-Carlo mean"),
-                        ("naive", "naive (ahead x mean / windows)"), ("hol", "head-of-line")):
-        cov = f"{s['coverage']:.1%}" if name == "mc" else "-"
-        width = f"{s['width']:.1f}" if name == "mc" else "-"
-        print(f"| {label} | {s['mae_' + name]:.2f} | "
-              f"{s['mae_' + name] / s['mae_naive'] - 1:+.0%} | {cov} | {width} |")
+    layout_name, windows, load, seeds, tune = job
+    t0 = time.process_time()
+    rows = centre_days(load_catalog(), list(seeds), windows, layout_name, load=load,
+                       tune=tune)
+    a = rows.arrays()
+    y = a["actual"]
+    cell = Cell(layout_name, windows, load, n=len(y),
+                inside=int(((a["lo"] <= y + 1e-9) & (y <= a["hi"] + 1e-9)).sum()),
+                at_once=int((y <= 0).sum()), wait_sum=float(y.sum()),
+                err_mc=float(np.abs(a["mc"] - y).sum()),
+                err_naive=float(np.abs(a["naive"] - y).sum()))
+    if tune:
+        cell.needed = [[] for _ in range(len(BANDS) + 1)]
+        for tid, (med, lo, hi) in rows.raw.items():
+            if tid in rows.actual:
+                cell.needed[int(np.searchsorted(BANDS, med, side="right"))].append(
+                    needed(med, lo, hi, rows.actual[tid]))
+    cell.seconds = time.process_time() - t0
+    return cell
+
+
+def grid(layouts: tuple[str, ...], sizes: tuple[int, ...], loads: tuple[float, ...],
+         seeds: tuple[int, ...], jobs: int = 2, tune: bool = False) -> list[Cell]:
+    """Every cell of the grid on `seeds`, in grid order; the costliest first onto `jobs`
+    worker processes."""
+    todo = [(lay, n, ld, seeds, tune) for lay in layouts for n in sizes for ld in loads]
+    order = sorted(range(len(todo)), key=lambda i: -todo[i][1] * todo[i][2])
+    if jobs <= 1:
+        done = {i: run_cell(todo[i]) for i in order}
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            done = dict(zip(order, pool.map(run_cell, [todo[i] for i in order]),
+                            strict=True))
+    return [done[i] for i in range(len(todo))]
+
+
+def tune_factors(cells: list[Cell], target: float = TARGET, bands: int = len(BANDS) + 1
+                 ) -> list[float]:
+    """Per band, the factor that puts `target` of the tuning waits inside (the weighted
+    `target` quantile of the factors they needed), each cell of the grid weighing the same
+    (a 16-window cell has four times the tickets of a 4-window one)."""
+    factors = []
+    for b in range(bands):
+        us: list[float] = []
+        ws: list[float] = []
+        for cell in cells:
+            got = cell.needed[b]
+            us += got
+            ws += [1.0 / max(1, sum(len(x) for x in cell.needed))] * len(got)
+        if not us:
+            factors.append(1.0)
+            continue
+        o = np.argsort(us)
+        cum = np.cumsum(np.array(ws)[o])
+        k = int(np.searchsorted(cum, target * cum[-1]))
+        factors.append(round(float(np.array(us)[o][k]), 4))
+    return factors
+
+
+def _seeds(seeds: tuple[int, ...]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+
+
+def print_grid(cells: list[Cell]) -> None:
+    print("| layout | windows | load | tickets | mean wait (min) | called at once "
+          "| 80% interval coverage | MAE ours (min) | MAE naive (min) | ours / naive |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for x in cells:
+        print(f"| {x.layout} | {x.windows} | {x.load:.1f} | {x.n} | {x.wait_sum / x.n:.1f} | "
+              f"{x.at_once / x.n:.0%} | {x.coverage:.1%} | {x.err_mc / x.n:.2f} | "
+              f"{x.err_naive / x.n:.2f} | {x.ratio:.2f} |")
     print()
-    print("M/M/s (exponential service 5 min, Poisson arrivals), relative MSE vs the oracle:")
-    print("| servers | load | tickets | oracle MSE | MC mean / oracle | MC median / oracle "
-          "| HOL / oracle | MC coverage |")
-    print("|---|---|---|---|---|---|---|---|")
-    for servers, rho in ((4, 0.9), (8, 0.95)):
-        m = scores(merge([mms(seed, servers, rho) for seed in seeds]))
-        print(f"| {servers} | {rho} | {int(m['n'])} | {m['mse_oracle']:.1f} | "
-              f"{m['mse_mc_mean'] / m['mse_oracle']:.2f} | {m['mse_mc'] / m['mse_oracle']:.2f} | "
-              f"{m['mse_hol'] / m['mse_oracle']:.2f} | {m['coverage']:.1%} |")
+    print("Pooled (every ticket of the cells in the group):")
+    print("| group | cells | tickets | 80% interval coverage | MAE ours / naive |")
+    print("|---|---|---|---|---|")
+    groups: list[tuple[str, list[Cell]]] = []
+    for name in dict.fromkeys(x.layout for x in cells):
+        groups.append((name, [x for x in cells if x.layout == name]))
+    for n in dict.fromkeys(x.windows for x in cells):
+        groups.append((f"{n} windows", [x for x in cells if x.windows == n]))
+    for ld in dict.fromkeys(x.load for x in cells):
+        groups.append((f"load {ld:.1f}", [x for x in cells if x.load == ld]))
+    groups.append(("all", cells))
+    for name, members in groups:
+        g = Cell("", 0, 0.0)
+        for x in members:
+            g.add(x)
+        print(f"| {name} | {len(members)} | {g.n} | {g.coverage:.1%} | {g.ratio:.2f} |")
+    inside = sum(1 for x in cells if 0.78 <= x.coverage <= 0.82)
+    cov = [x.coverage for x in cells]
+    print(f"cells with coverage within 78-82%: {inside} of {len(cells)} "
+          f"(range {min(cov):.1%}-{max(cov):.1%})")
+
+
+def parse_grid(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[int, ...],
+                                                  tuple[float, ...]]:
+    if args.quick:
+        return ("mixed",), (4,), (0.9,)
+    layouts = tuple(args.layouts.split(",")) if args.layouts else LAYOUT_GRID
+    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else SIZE_GRID
+    loads = tuple(float(x) for x in args.loads.split(",")) if args.loads else LOAD_GRID
+    return layouts, sizes, loads
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="one small cell (mixed, 4 windows, load 0.9) on one held-out day")
+    ap.add_argument("--layouts", help=f"comma-separated (default {','.join(LAYOUT_GRID)})")
+    ap.add_argument("--sizes", help="window counts, comma-separated (default 4,8,12,16)")
+    ap.add_argument("--loads", help="comma-separated (default 0.8,0.9,1.0)")
+    ap.add_argument("--days", type=int, help="days per cell (default: every seed of the set)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--tune", action="store_true",
+                    help="learn the interval's factors on the tuning seeds instead")
+    ap.add_argument("--write", action="store_true", help=f"with --tune: write {FACTORS_FILE}")
+    ap.add_argument("--no-mms", action="store_true", help="leave out the M/M/s comparison")
+    args = ap.parse_args(argv)
+    tuning, held_out = split()
+    seeds = tuning if args.tune else held_out
+    days = 1 if args.quick and args.days is None else args.days
+    if days is not None:
+        if not 1 <= days <= len(seeds):
+            ap.error(f"--days must be 1..{len(seeds)}")
+        seeds = seeds[:days]
+    layouts, sizes, loads = parse_grid(args)
+    t0 = time.monotonic()
+    cells = grid(layouts, sizes, loads, seeds, args.jobs, tune=args.tune)
+    which = "tuning" if args.tune else "held-out"
+    print(f"Wait prediction on {which} seeds {_seeds(seeds)} (days per cell: {len(seeds)}, "
+          f"after one unscored warm-up day); tuning seeds {_seeds(tuning)}, held-out "
+          f"seeds {_seeds(held_out)}: disjoint")
+    print(f"{len(cells)} cells: layouts {', '.join(layouts)}; windows "
+          f"{', '.join(map(str, sizes))}; load {', '.join(f'{x:.1f}' for x in loads)} "
+          "(arrivals per window / the standard day's)")
+    print()
+    print_grid(cells)
+    if args.tune:
+        factors = tune_factors(cells)
+        print()
+        print(f"factors per band of the predicted wait {BANDS} min: {factors}")
+        if args.write:
+            doc = {"bands": list(BANDS), "factors": factors, "target": TARGET,
+                   "tuning_seeds": list(seeds), "layouts": list(layouts),
+                   "sizes": list(sizes), "loads": list(loads)}
+            FACTORS_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+            print(f"written to {FACTORS_PATH}")
+    elif not args.no_mms and not args.quick:
+        print()
+        print("M/M/s (exponential service 5 min, Poisson arrivals), relative MSE vs the oracle:")
+        print("| servers | load | tickets | oracle MSE | MC mean / oracle | MC median / oracle "
+              "| HOL / oracle | MC coverage |")
+        print("|---|---|---|---|---|---|---|---|")
+        for servers, rho in ((4, 0.9), (8, 0.95)):
+            m = scores(merge([mms(seed, servers, rho) for seed in seeds]))
+            print(f"| {servers} | {rho} | {int(m['n'])} | {m['mse_oracle']:.1f} | "
+                  f"{m['mse_mc_mean'] / m['mse_oracle']:.2f} | "
+                  f"{m['mse_mc'] / m['mse_oracle']:.2f} | "
+                  f"{m['mse_hol'] / m['mse_oracle']:.2f} | {m['coverage']:.1%} |")
+    cpu = sum(x.seconds for x in cells)
+    print()
+    print(f"took {time.monotonic() - t0:.0f} s ({cpu:.1f} CPU-s in the grid, {args.jobs} jobs)")
 
 
 if __name__ == "__main__":

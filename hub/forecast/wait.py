@@ -17,10 +17,18 @@ every journal record in order (live and in replay alike).
   (hub/forecast/paths.py: each waiting ticket, in dispatch order, takes the first window
   free among those eligible for its item, with a sampled occupancy stretched by the paused
   share at that time of day). A ticket's start times over the paths give its wait: median
-  (point) and 10th-90th percentile, recalibrated online (`issued` records each ticket's
-  prediction; its first call scores it) per band of the predicted wait so that about 80% of
-  waits fall inside. A hypothetical new ticket for an item (the hall's forecast) starts
-  after the queue.
+  (point) and 10th-90th percentile, widened into a calibrated 80% interval: per band of
+  the predicted wait, both half-widths (plus SLACK) are multiplied by one factor, the lower
+  end floored at 0. The factors are data (wait_factors.json), learned by split conformal
+  calibration on the simulator's tuning seeds across layouts, window counts and loads
+  (python -m onewindow.hub.forecast.evaluate_wait --tune): per band, the 80th percentile of
+  the factor each tuning wait needed to fall inside; the evaluation reports on held-out
+  seeds. A take reads its factor from that table: nothing is computed per take. (Until
+  stage 13 the factor was a quantile of the recent calls' scores, learned online: those
+  lag the queue by a wait, a day behind at the morning's start, and covered 66-88% from
+  one day to the next.) `issued` still records each ticket's prediction, and its first
+  call scores it (`recent_scores`): the figures a centre's own re-tuning would start from.
+  A hypothetical new ticket for an item (the hall's forecast) starts after the queue.
 * A take never simulates the queue: the new ticket is placed into the standing forecast in
   bounded time (hub/forecast/chain.py), which the hub simulates again in the background, in
   slices between its messages (`refresh`, `land`; the loop's side is
@@ -40,11 +48,13 @@ field added to the predictor could be left out of the snapshot unseen.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import zlib
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 
 import numpy as np
 
@@ -80,11 +90,25 @@ __all__ = [
     "restore_predictor",
 ]
 
-CALIBRATION_N = 200  # recent calls the interval is calibrated on (about half a day)
-CALIBRATION_MIN = 30  # ... and how many it needs before it trusts them
+CALIBRATION_N = 200  # recent calls' scores kept per band (about half a day)
 BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
-SIDE_Q = 0.9  # each side aims to miss 10% of the calibration set
+
+
+FACTORS_FILE = "wait_factors.json"
+
+
+def _factors() -> tuple[float, ...]:
+    """Per band of the predicted wait: the factor of the simulated half-widths (+ SLACK)
+    that makes the 80% interval, tuned on the simulator's tuning seeds (never the
+    evaluation's held-out ones): evaluate_wait --tune --write."""
+    doc = json.loads(resources.files(__package__).joinpath(FACTORS_FILE).read_text())
+    if tuple(doc["bands"]) != BANDS or len(doc["factors"]) != len(BANDS) + 1:
+        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS}")
+    return tuple(max(0.0, float(x)) for x in doc["factors"])
+
+
+FACTORS = _factors()
 REFRESH_SLICE = 8  # tickets placed per step of a background refresh (~10-20 us each)
 
 
@@ -204,7 +228,7 @@ def _slot(centre: Centre, ts: float) -> int:
     return min(SLOTS - 1, int((t.hour * 3600 + t.minute * 60 + t.second) / SLOT))
 
 
-def _quantile(xs: deque[float], q: float) -> float:
+def _quantile(xs: Iterable[float], q: float) -> float:
     """numpy's default (linear) quantile of a few hundred values, without numpy's overhead
     (it was a tenth of a take's cost: the calibration changes with every call)."""
     v = sorted(xs)
@@ -254,9 +278,8 @@ class WaitPredictor:
         self._last: float | None = None
         self.avail_weight = 1.0
         self.prio_weight = 0.0  # evaluated: future priority arrivals as lost capacity hurt
-        # Online calibration of the interval (split-conformal on the waits seen): each
-        # ticket's issue-time (median, lo, hi), scored when it is first called.
-        self._scales: dict[int, tuple[float, float]] = {}
+        # The recent calls' scores (`recent_scores`; the interval's factors are FACTORS):
+        # each ticket's issue-time (median, lo, hi), scored when it is first called.
         self.pending: dict[str, tuple[float, float, float, float]] = {}
         # Per band of the predicted wait (Mondrian): short waits err differently.
         self.score_lo: list[deque[float]] = [deque(maxlen=CALIBRATION_N)
@@ -299,28 +322,29 @@ class WaitPredictor:
                 issued, med, lo, hi = p
                 y = (called - issued) / 60.0
                 b = bisect.bisect(BANDS, med)
-                self.score_lo[b].append((med - y) / (med - lo + SLACK))
+                # The factor of each half-width the wait needed to be inside; below, the
+                # interval ends at 0, which a factor of med / (its half-width) reaches.
+                wl = med - lo + SLACK
+                self.score_lo[b].append(min((med - y) / wl, med / wl))
                 self.score_hi[b].append((y - med) / (hi - med + SLACK))
-                self._scales.clear()
         # A past day's ticket never called (expired at its close) is never scored: its
         # prediction leaves with its day, instead of lingering until 5,000 newer ones push
         # it out (a year's hub held 4,999, ~1.5 MB, nearly all of past days).
         if self.pending and next(iter(self.pending)) not in centre.tickets:
             self.pending = {k: p for k, p in self.pending.items() if k in centre.tickets}
 
-    def _scale(self, med: float) -> tuple[float, float]:
-        """Multipliers of the lower and upper half-widths so that each side misses about
-        10% of the recent waits predicted in the same band (1, 1 until there are enough)."""
+    def recent_scores(self, med: float) -> list[float]:
+        """The recent scores of `med`'s band (at most CALIBRATION_N): the factor of both
+        half-widths each of those waits needed to fall inside. Not used by the interval
+        (FACTORS is): what a centre's own re-tuning would start from."""
         b = bisect.bisect(BANDS, med)
-        got = self._scales.get(b)
-        if got is None:
-            lo, hi = self.score_lo[b], self.score_hi[b]
-            if len(lo) < CALIBRATION_MIN:
-                got = (1.0, 1.0)
-            else:
-                got = (max(0.0, _quantile(lo, SIDE_Q)), max(0.0, _quantile(hi, SIDE_Q)))
-            self._scales[b] = got
-        return got
+        return [max(a, c, 0.0) for a, c in zip(self.score_lo[b], self.score_hi[b],
+                                                strict=True)]
+
+    def _scale(self, med: float) -> tuple[float, float]:
+        """Multipliers of the lower and upper half-widths: the band's factor (a lookup)."""
+        s = FACTORS[bisect.bisect(BANDS, med)]
+        return s, s
 
     def issued(self, t: Ticket, est: Estimate) -> None:
         """Remember a ticket's prediction at issue; scored against its wait when called."""
@@ -552,7 +576,7 @@ class WaitPredictor:
 # ---- snapshot (hub/store/snapshot.py) ----------------------------------------------------
 def predictor_to_dict(p: WaitPredictor) -> dict[str, object]:
     """The learned state of a predictor, in insertion order (evictions and sums follow it).
-    Left out: the forecast caches (`_cache`, `chain`, `_scales`), which a replay does not
+    Left out: the forecast caches (`_cache`, `chain`), which a replay does not
     fill either and which are recomputed from this state alike."""
     L = p.learner
     return {
@@ -593,4 +617,3 @@ def restore_predictor(p: WaitPredictor, d: dict) -> None:  # type: ignore[type-a
     p._serial = d["serial"]
     p._cache = None
     p.chain = ForecastChain(on_stale=p.chain.on_stale)
-    p._scales = {}

@@ -1,0 +1,83 @@
+"""The wait evaluation (python -m onewindow.hub.forecast.evaluate_wait): the seeds the
+interval's levels are tuned on and the held-out ones it reports on never meet, the report's
+format, and the split conformal arithmetic it tunes the interval's factors with. The full
+grid's table is in docs/forecast.md."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onewindow.hub.forecast import evaluate_wait as ev
+from onewindow.hub.forecast.wait import BANDS, FACTORS, SLACK
+
+ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
+                 r"([\d.]+) \| (\d+)% \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$")
+
+
+def _range(text: str) -> set[int]:
+    a, _, b = text.partition("-")
+    return set(range(int(a), int(b or a) + 1))
+
+
+def test_the_quick_evaluation_reports_held_out_seeds_only_in_its_format():
+    out = subprocess.run(
+        [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--quick"],
+        capture_output=True, text=True, timeout=120, check=True).stdout
+    head = re.search(r"^Wait prediction on held-out seeds (\S+) .*; tuning seeds (\S+), "
+                     r"held-out seeds (\S+): disjoint$", out, re.M)
+    assert head, out
+    used, tuning, held_out = (_range(g) for g in head.groups())
+    assert used <= held_out and not used & tuning
+    # the warm-up day before each set's first seed is in neither of the other's
+    assert not ({min(tuning) - 1} | tuning) & ({min(held_out) - 1} | held_out)
+    rows = [m for m in map(ROW.match, out.splitlines()) if m]
+    assert len(rows) == 1, out
+    layout, windows, load, n, wait, at_once, cov, mae, naive, ratio = rows[0].groups()
+    assert (layout, windows, load) == ("mixed", "4", "0.9") and int(n) > 50
+    assert float(wait) >= 0 and 0 <= int(at_once) <= 100
+    assert 0 <= float(cov) <= 100 and float(mae) >= 0 and float(naive) > 0
+    assert abs(float(ratio) - float(mae) / float(naive)) < 0.01
+    for group in ("mixed", "4 windows", "load 0.9", "all"):
+        assert re.search(rf"^\| {group} \| 1 \| {n} \| {cov}% \| {ratio} \|$", out, re.M), group
+    assert re.search(r"^cells with coverage within 78-82%: [01] of 1 ", out, re.M)
+
+
+def test_the_split_is_fixed_and_disjoint():
+    tuning, held_out = ev.split()
+    assert tuning == ev.TUNING_SEEDS and held_out == ev.HELD_OUT_SEEDS
+    assert not ev.with_warmup(tuning) & ev.with_warmup(held_out)
+    assert len(tuning) >= 4 and len(held_out) >= 4
+
+
+def test_tuning_on_a_tiny_grid_learns_one_factor_per_band():
+    cells = ev.grid(("comprehensive",), (4,), (0.9,), ev.TUNING_SEEDS[:1], jobs=1, tune=True)
+    (cell,) = cells
+    assert len(cell.needed) == len(BANDS) + 1 and sum(map(len, cell.needed)) > 50
+    factors = ev.tune_factors(cells)
+    assert len(factors) == len(BANDS) + 1 and all(x >= 0.0 for x in factors)
+    # each band's factor is the 80% quantile of what its tuning waits needed (to 4 decimals)
+    for b, needed in enumerate(cell.needed):
+        if needed:
+            u = np.array(needed)
+            assert np.mean(u <= factors[b] + 1e-4) >= 0.8 >= np.mean(u < factors[b] - 1e-4), b
+    assert len(FACTORS) == len(BANDS) + 1  # and the predictor's own table has the shape
+
+
+def interval(med: float, lo: float, hi: float, s: float) -> tuple[float, float]:
+    """The predictor's interval with factor `s` (wait.WaitPredictor._summary)."""
+    return max(0.0, med - s * (med - lo + SLACK)), med + s * (hi - med + SLACK)
+
+
+@given(st.floats(0, 90), st.floats(0, 30), st.floats(0, 30), st.floats(0, 150))
+def test_the_factor_needed_is_the_smallest_that_puts_the_wait_inside(med, dlo, dhi, wait):
+    lo, hi = max(0.0, med - dlo), med + dhi
+    s = ev.needed(med, lo, hi, wait)
+    a, b = interval(med, lo, hi, s * (1 + 1e-9) + 1e-12)
+    assert a <= wait <= b
+    if s > 1e-6:
+        a, b = interval(med, lo, hi, s * (1 - 1e-6))
+        assert not a <= wait <= b
