@@ -165,3 +165,34 @@ def test_help_requests_and_answers_replay(tmp_path):
     assert first.answered_at - first.at == 60
     assert second.answered_at is None
     journal.close()
+
+
+def test_items_served_per_window_follow_the_tickets_and_the_day():
+    """A completed ticket counts its items (the first and those added) at the window that
+    completed it; one transferred counts where it ended; a new day starts from nothing."""
+    core = centre(windows=((1, "comprehensive"), (2, "comprehensive")), now=T0)
+    core.apply(c.TakeTicket("SOC-1", extra_items=("SOC-2",)), T0)
+    core.apply(c.TakeTicket("SOC-1"), T0 + 1)
+    core.apply(c.TakeTicket("SOC-1"), T0 + 2)
+    facts = floor.TicketFacts()
+    floor.summary(core, facts)
+    assert facts.served() == {}
+    core.apply(c.CallNext(1), T0 + 5 * MIN)
+    core.apply(c.Complete(1), T0 + 10 * MIN)  # two items at window 1
+    core.apply(c.CallNext(2), T0 + 11 * MIN)
+    core.apply(c.Transfer(2, to_window=1, note="to 1"), T0 + 12 * MIN)
+    core.apply(c.CallNext(1), T0 + 13 * MIN)
+    core.apply(c.Complete(1), T0 + 20 * MIN)  # transferred: served at 1
+    core.apply(c.CallNext(2), T0 + 21 * MIN)  # called, not served yet
+    floor.summary(core, facts)
+    assert facts.served() == {1: 3}
+    core.apply(c.Complete(2), T0 + 25 * MIN)
+    floor.summary(core, facts)
+    assert facts.served() == {1: 3, 2: 1}
+    rows = {w["number"]: w["served"] for w in floor.windows(core, T0 + 26 * MIN,
+                                                              served=facts.served())}
+    assert rows == {1: 3, 2: 1}
+    # the next day: nothing served yet
+    core.apply(c.TakeTicket("SOC-1"), T0 + 24 * 3600)
+    floor.summary(core, facts)
+    assert facts.served() == {}

@@ -52,10 +52,12 @@ class Dashboard:
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
         centre, now = self.hub.centre, self.site.clock()
         qs = floor.queues(centre, now)
+        # the day's summary walks today's tickets: the items served per window are counted
+        # on the way (floor.TicketFacts)
+        summary = {**floor.summary(centre, self.facts), **_ratings_today(centre)}
         return {
             "now": now,
-            "windows": floor.windows(centre, now, self.staff.names(),
-                                     floor.served_by_window(centre, self.facts)),
+            "windows": floor.windows(centre, now, self.staff.names(), self.facts.served()),
             # residents per half-hour today, and the forecast for today
             "arrivals": self.arrivals.view(centre, now),
             "queues": qs,
@@ -63,7 +65,7 @@ class Dashboard:
             "alerts": floor.alerts(centre, qs, now, self.staff.targets)
             + floor.device_alerts(self._fleet(now)["alerts"])
             + case_alerts(centre, now),  # promised cases' deadlines (case_alerts.py)
-            "summary": {**floor.summary(centre, self.facts), **_ratings_today(centre)},
+            "summary": summary,
             # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
             "followups": followups.rows(centre),
             # priority waits apart from normal ones (and booked ones), today

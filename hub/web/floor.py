@@ -125,22 +125,33 @@ class TicketFacts:
     left the centre's memory at the next walk after a day's close."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, tuple[int, TicketState, float | None, bool, int | None]] = {}
+        # id -> (history length, state, wait, one window, window that completed it, items)
+        self._by_id: dict[str, tuple[int, TicketState, float | None, bool, int | None,
+                                     int]] = {}
         self._day: str | None = None
+        # items served today per window, kept up as tickets' facts change: counting them
+        # afresh walked the day's tickets once more per build (2.3 ms for 3,000)
+        self._served: Counter[int] = Counter()
 
     def of(self, t: Ticket) -> tuple[float | None, bool]:
         n = len(t.history)
         got = self._by_id.get(t.id)
         if got is None or got[0] != n or got[1] is not t.state:
+            if got is not None and got[4] is not None:
+                self._served[got[4]] -= got[5]
             done = [w for _, state, w in t.history if state == "done"]
-            got = (n, t.state, wait_minutes(t), one_window(t), done[-1] if done else None)
+            at = done[-1] if done and t.state is TicketState.DONE else None
+            got = (n, t.state, wait_minutes(t), one_window(t), at, 1 + len(t.extra_items))
+            if at is not None:
+                self._served[at] += got[5]
             self._by_id[t.id] = got
         return got[2], got[3]
 
-    def served_at(self, t: Ticket) -> int | None:
-        """The window that completed the ticket (None: not completed)."""
-        self.of(t)
-        return self._by_id[t.id][4]
+    def served(self) -> Counter[int]:
+        """Items served today per window (a ticket counts its first item and those added at
+        the window, at the window that completed it), as of the last walk of the day's
+        tickets (`summary` walks them all)."""
+        return +self._served
 
     def wait(self, t: Ticket) -> float | None:
         return self.of(t)[0]
@@ -149,6 +160,7 @@ class TicketFacts:
         """The day's tickets; a new day forgets the last one's."""
         if centre.day != self._day:
             self._by_id.clear()
+            self._served.clear()
             self._day = centre.day
         return _today(centre)
 
@@ -184,18 +196,6 @@ def summary(centre: Centre, facts: TicketFacts | None = None) -> dict[str, Any]:
 def _pause_label(code: str | None) -> dict[str, str]:
     zh, tw, en = PAUSE_REASONS.get(code or "", UNSPECIFIED_LABEL)
     return {"zh": zh, "zh_tw": tw, "en": en}
-
-
-def served_by_window(centre: Centre, facts: TicketFacts) -> Counter[int]:
-    """Items served today per window: a completed ticket counts its items (the first and
-    the ones added at the window), at the window that completed it."""
-    out: Counter[int] = Counter()
-    for t in facts.today(centre):
-        if t.state is TicketState.DONE:
-            w = facts.served_at(t)
-            if w is not None:
-                out[w] += 1 + len(t.extra_items)
-    return out
 
 
 def windows(centre: Centre, now: float, names: dict[str, str] | None = None,
