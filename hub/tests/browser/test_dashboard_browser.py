@@ -140,5 +140,11 @@ def test_dashboard_chart_waits_windows_on_tablet_and_phone(web_hub, chromium):
             "(e) => parseFloat(getComputedStyle(e).fontSize)")
         assert font >= 12
         shot(page, "dashboard-phone")
+        # English is longer: still nothing wider than the phone
+        page.goto(web_hub.url + "/dashboard?lang=en")
+        expect(page.locator("#arrivals-text")).to_contain_text("So far today: 5 residents")
+        expect(w1.locator("td.state .reason")).to_have_text("Not given")
+        f = fits(page)
+        assert f["page"] <= f["vw"] and not f["over"], f
     finally:
         ctx.close()
