@@ -166,3 +166,45 @@ def test_devices_that_never_stop_do_not_starve_the_views() -> None:
         assert live.yielded >= FEEDS - 1  # it yielded after each slice, and went on
 
     asyncio.run(scenario())
+
+
+def test_a_snapshot_built_in_pieces_lets_the_loop_turn_between_them() -> None:
+    """A costly view (the supervisors' floor) is built in pieces: a generator yielding
+    between its parts. Each piece here takes a whole slice: the loop's other work (a
+    keypad's call) runs between every two pieces, and the frame sent is the whole snapshot
+    the generator returns; `LiveHub.snapshot` runs it to its end at once."""
+    import time
+
+    log: list[str] = []
+
+    def pieces(arg: str) -> Any:
+        parts = {}
+        for k in range(4):
+            log.append(f"piece{k}")
+            end = time.perf_counter() + SLICE_S * 1.2  # a slice's worth of building
+            while time.perf_counter() < end:
+                pass
+            parts[f"p{k}"] = k
+            yield
+        return {"arg": arg, **parts}
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+        live.channel("c", pieces)
+        (reader,) = _open(live, ["f"], 1)
+
+        async def other_work() -> None:
+            while True:
+                log.append("turn")
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(other_work())
+        frame = await _frame(reader)
+        ticker.cancel()
+        assert b'"p0":0,"p1":1,"p2":2,"p3":3' in frame
+        at = [log.index(f"piece{k}") for k in range(4)]
+        assert all("turn" in log[a:b] for a, b in itertools.pairwise(at)), log
+        assert live.snapshot("c", "x") == {"arg": "x", "p0": 0, "p1": 1, "p2": 2, "p3": 3}
+        assert live.slices >= 3
+
+    asyncio.run(scenario())

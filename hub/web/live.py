@@ -36,7 +36,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Generator, Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -45,6 +45,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 log = logging.getLogger("onewindow.hub.web")
 
 Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> JSON-able
+# A snapshot built in pieces: a generator that yields between them and returns the snapshot
+# (`Pieces`). The flusher lets the hub's own work in between pieces as between feeds, so a
+# costly view (the supervisors' floor: a dozen parts, 3-7 ms in all) is no longer one piece
+# the calls arriving meanwhile wait behind. The parts may see the state a few steps apart;
+# the feed is then stale and rebuilt at its next pace, as after any change.
+Pieces = Generator[None, None, Any]
 KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.001  # the loop's time one slice of building and waking may take, about
@@ -135,7 +141,9 @@ class LiveHub:
             self._kick.set()
 
     def snapshot(self, name: str, arg: str = "") -> Any:
-        return self.channels[name](arg)
+        """The channel's snapshot now, whole (a built-in-pieces one run to its end)."""
+        got = self.channels[name](arg)
+        return drain(got) if isinstance(got, Generator) else got
 
     def shared_key(self, state: Hashable) -> Hashable:
         """What work shared by many views (the phones' people-ahead walk) is to be keyed
@@ -152,25 +160,52 @@ class LiveHub:
         return max(pace, min(MAX_PACE_S, feed.cost / FEED_SHARE))
 
     # ---- building and fanning out ---------------------------------------------------------
-    def _build(self, feed: Feed, now: float) -> int:
-        """The feed's snapshot, built and serialised once, to all its streams if new; the
-        number of streams it woke."""
+    async def _build(self, feed: Feed, now: float, sliced: float) -> tuple[int, float, float]:
+        """The feed's snapshot, built and serialised once, to all its streams if new: the
+        number of streams it woke, the seconds building took and the slice's time after it
+        (a snapshot in pieces gives the loop its turns between them, as between feeds)."""
         feed.version = self.version if self._pass_version is None else self._pass_version
         feed.built_at = now
         self.builds[feed.name] += 1
+        took = 0.0
+        started = time.perf_counter()
         try:
-            data = json.dumps(self.snapshot(feed.name, feed.arg), ensure_ascii=False,
-                              separators=(",", ":"))
+            snap = self.channels[feed.name](feed.arg)
+            if isinstance(snap, Generator):
+                while True:
+                    try:
+                        next(snap)
+                    except StopIteration as done:
+                        snap = done.value
+                        break
+                    step = time.perf_counter() - started
+                    took += step
+                    sliced += step
+                    if sliced >= SLICE_S:
+                        sliced = 0.0
+                        await self._between_slices()
+                    started = time.perf_counter()
+            data = json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
         except Exception:  # one broken view must not stop the others
             log.exception("live channel %s/%s: snapshot failed", feed.name, feed.arg)
-            return 0
+            step = time.perf_counter() - started
+            return 0, took + step, sliced + step
+        step = time.perf_counter() - started
+        took += step
+        sliced += step
         frame = f"event: {feed.name}\ndata: {data}\n\n".encode()
         if frame == feed.frame:
-            return 0
+            return 0, took, sliced
         feed.frame = frame
         for s in feed.streams:
             s.offer(frame)
-        return len(feed.streams)
+        return len(feed.streams), took, sliced + len(feed.streams) * WAKE_S
+
+    async def _between_slices(self) -> None:
+        """The hub's own work goes between slices."""
+        self.slices += 1
+        await asyncio.sleep(0)
+        await self._let_devices_first()
 
     async def _flush(self) -> None:
         """Rebuild stale feeds, each at most once per its pace, while any feed exists."""
@@ -209,19 +244,15 @@ class LiveHub:
                     continue
                 if feed.built_at + self.pace_of(feed) > now:
                     continue
-                started = time.perf_counter()
-                woken = self._build(feed, now)
-                took = feed.cost = time.perf_counter() - started
+                _, took, sliced = await self._build(feed, now, sliced)
+                feed.cost = took
                 if took > SLOW_S:  # the loop stood still for it: say which view
                     log.warning("live channel %s/%s: snapshot took %.0f ms", feed.name,
                                 feed.arg, took * 1000)
                 spent += took
-                sliced += took + woken * WAKE_S
                 if sliced >= SLICE_S:  # the hub's own work goes between slices
                     sliced = 0.0
-                    self.slices += 1
-                    await asyncio.sleep(0)
-                    await self._let_devices_first()
+                    await self._between_slices()
                     now = loop.time()
         finally:
             self._pass_version = None
@@ -296,3 +327,12 @@ class LiveHub:
                                  "characters"}, status_code=400)
         return StreamingResponse(self.stream(name, arg), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def drain(pieces: Pieces) -> Any:
+    """A snapshot built in pieces, run to its end at once: what it returns."""
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as done:
+            return done.value
