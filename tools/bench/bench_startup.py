@@ -285,7 +285,13 @@ class Year:
 
 def generate(days: int, tickets: int, windows: int, snapshot_records: int) -> Path:
     """The cached year's database (made once per parameters)."""
-    key = hashlib.sha256(json.dumps([days, tickets, windows, snapshot_records, 7]).encode())
+    # The catalog's bytes too: a year made with another catalog (its ticket prefixes, say)
+    # would replay its last day's tail into other tickets than it journaled.
+    from ...hub.catalog import SAMPLE
+
+    catalog = (Path(__file__).parents[2] / "hub" / "catalog" / SAMPLE).read_bytes()
+    key = hashlib.sha256(json.dumps([days, tickets, windows, snapshot_records, 7]).encode()
+                         + catalog)
     folder = CACHE / key.hexdigest()[:12]
     db = folder / "hub.db"
     if db.exists():
