@@ -48,11 +48,13 @@ LANGS = ("zh-CN", "zh-TW", "en")
 
 
 def text(key: str, lang: str) -> str:
+    """`lang`: the site's code (zh_CN, zh_TW, en; hub/web/i18n.py) or its BCP 47 tag."""
+    lang = lang.replace("_", "-")
     return TEXT[key][LANGS.index(lang) if lang in LANGS else 0]
 
 
 def _name(names: dict[str, str], lang: str, fallback: str) -> str:
-    key = {"zh-CN": "zh", "zh-TW": "zh_tw", "en": "en"}.get(lang, "zh")
+    key = {"zh-CN": "zh", "zh-TW": "zh_tw", "en": "en"}.get(lang.replace("_", "-"), "zh")
     return names.get(key) or names.get("zh") or fallback
 
 

@@ -275,6 +275,8 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             assert "Nearby centres now" in hall
             phone = (await http_a.get(f"/t/{case}?lang=zh-CN")).text
             assert 'data-centre="cc"' in phone and "附近中心当前等候" in phone
+            kiosk = (await http_a.get("/kiosk?device=box-1&lang=zh-TW")).text
+            assert 'data-centre="cc"' in kiosk and "附近中心當前等候" in kiosk
 
         # -- B returns: it takes the case once, with its document --------------------------
         b.hub.start()
