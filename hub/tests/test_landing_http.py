@@ -116,3 +116,15 @@ def test_a_kiosk_ticket_s_qr_carries_its_text(env):
     assert f"<title>{t['url']}</title>" in t["qr"]
     page = cl.get("/kiosk/item/SOC-001?device=kiosk-1", headers=PAGE).text
     assert 'id="t-url"' in page and 'id="tips-url"' in page  # the text beside each code
+
+
+def test_the_accounts_page_names_roles_and_permissions_in_the_page_s_language(env):
+    cl = env.client("admin", window=1)
+    html = cl.get("/accounts", headers=PAGE).text
+    assert '<td data-role="clerk">窗口人员</td>' in html
+    assert '<option value="backoffice">后台审批</option>' in html
+    row = re.search(r'<tr data-role="supervisor">(.*?)</tr>', html, re.S)
+    assert row is not None and "监控大屏" in row.group(1) and "开关窗口、设置可办事项" in \
+        row.group(1) and "windows.manage" not in row.group(1)
+    tw = cl.get("/accounts?lang=zh_TW", headers=PAGE).text
+    assert "開關窗口、設定可辦事項" in tw
