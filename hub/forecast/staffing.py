@@ -156,18 +156,21 @@ def window_rates(arrival_slots: list[str], expected: list[float], plan: list[str
 
 
 def staff_order(lay: Layout) -> tuple[int, ...]:
-    """Which windows are staffed first: one of each specialised kind, then the comprehensive
-    windows, then the other specialised ones."""
-    first, comp, rest, kinds = [], [], [], set()
+    """Which windows are staffed first: one of each specialised kind, then the others
+    interleaved so that any number of staffed windows keeps each kind's share of the
+    layout (a day staffing 50 of 52 comprehensive + 4 card + 4 cash windows opens 3-4 of
+    each specialised kind, not one)."""
+    by_kind: dict[str, list[int]] = {}
     for w in lay.config.windows:
-        if w.kind == COMPREHENSIVE:
-            comp.append(w.number)
-        elif w.kind not in kinds:
-            kinds.add(w.kind)
-            first.append(w.number)
-        else:
-            rest.append(w.number)
-    return tuple(first + comp + rest)
+        by_kind.setdefault(w.kind, []).append(w.number)
+    first = [ns[0] for k, ns in by_kind.items() if k != COMPREHENSIVE]
+    rest: list[tuple[float, int]] = []
+    total = len(lay.config.windows)
+    for k, ns in by_kind.items():
+        skip = 0 if k == COMPREHENSIVE else 1
+        for i, n in enumerate(ns[skip:], start=skip):
+            rest.append(((i + 0.5) / len(ns) * total, n))
+    return tuple(first + [n for _, n in sorted(rest)])
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -235,6 +238,7 @@ class SlotCheck:
     special_p90: float | None = None  # p90 wait of the specialised items' tickets
     general_p90: float | None = None  # ... of the others'
     backlog: float = 0.0  # people waiting in the hall at its start (mean over seeds)
+    special_tickets: int = 0  # the specialised items' tickets taken in it (all seeds)
 
     def met(self, target: float) -> bool:
         return self.p90_wait <= target and self.share_over <= SHARE_OVER
@@ -295,6 +299,19 @@ class DayPlan:
             extra = math.ceil(r * SLOT_SECONDS / 60 - most)
             if extra > 0:
                 out[k] = extra
+        return out
+
+    def specialised_late(self, least: int = 5) -> dict[int, str]:
+        """Half-hours that meet the targets as a whole while the specialised items' tickets
+        (card, cash, pick-up: only their windows serve them) do not: p90 over the target, of
+        at least `least` such tickets."""
+        out = {}
+        for k, c in enumerate(self.checks):
+            if (c.met(self.target) and c.special_p90 is not None
+                    and c.special_p90 > self.target and c.special_tickets >= least):
+                out[k] = (f"specialised items: p90 {c.special_p90:.0f} min at their windows "
+                          f"({c.special_tickets} tickets), {c.general_p90 or 0:.0f} min for "
+                          "the others")
         return out
 
     def reasons(self) -> dict[int, str]:
@@ -385,7 +402,7 @@ def slot_checks(results: list[DayResult], d: dt.date, slots: list[str],
                       hall_max=hall_max[k] / m, on_duty=duty[k] / m,
                       special_p90=percentile(special[k], 90) if special[k] else None,
                       general_p90=percentile(general[k], 90) if general[k] else None,
-                      backlog=backlog[k] / m)
+                      backlog=backlog[k] / m, special_tickets=len(special[k]))
             for k, w in enumerate(waits)]
 
 
@@ -463,20 +480,24 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
         lunch_len = (LUNCH_MINUTES if lunches is None else
                      sum(m for _, m in lunches.values()) / max(1, cap))
         plan.capacity = capacity(cap, d, s, lunch_len)
-    for rnd in range(max_rounds + 1):
-        need = max(windows)
+    def check(schedule: list[int]) -> tuple[list[SlotCheck], float, float]:
+        nonlocal lay
+        need = max(schedule)
         if lay is None or (cap is None and len(lay.config.windows) < need + 2):
             lay = layout(layout_name, catalog, cap if cap is not None else need + 4,
                          holidays=hol, workdays=work)
-        results = simulate(catalog, lay, d, arrival_slots, expected, windows, seeds,
+        results = simulate(catalog, lay, d, arrival_slots, expected, schedule, seeds,
                            lunches, order, residents)
-        checks = slot_checks(results, d, slots, catalog)
-        plan.checks, plan.rounds = checks, rnd
         opened = at_local(d, OPEN)
         waits = [(first_call(t) or r.closed) - max(t.issued_at, opened) for r in results
                  for t in r.tickets.values()]
-        plan.p90_wait = percentile(waits, 90) / 60.0
-        plan.mean_wait = sum(waits) / len(waits) / 60.0 if waits else 0.0
+        return (slot_checks(results, d, slots, catalog), percentile(waits, 90) / 60.0,
+                sum(waits) / len(waits) / 60.0 if waits else 0.0)
+
+    first = list(windows)
+    for rnd in range(max_rounds + 1):
+        checks, plan.p90_wait, plan.mean_wait = check(windows)
+        plan.checks, plan.rounds = checks, rnd
         miss = [not c.met(target) for c in checks]
         plan.met = not any(miss)
         if plan.met or rnd == max_rounds:
@@ -509,6 +530,22 @@ def plan_day(catalog: Catalog, d: dt.date, arrival_slots: list[str], expected: l
             windows = [min(cap, w) for w in windows]
         if not grew:  # every half-hour that misses has all the windows already
             break
+    # Windows added for a backlog that has cleared: back to the first cut where a half-hour
+    # met the targets and started with little waiting, kept if no other half-hour misses.
+    if windows != first and first_cut is None:
+        trial = list(windows)
+        for k, c in enumerate(plan.checks):
+            light = c.backlog <= 0.25 * windows[k] * target / max(s, 1e-9)
+            if c.met(target) and light and trial[k] > first[k] and (
+                    k == 0 or plan.checks[k - 1].met(target)):
+                trial[k] = first[k]
+        if trial != windows:
+            before = set(plan.missed)
+            got, p90, mean = check(trial)
+            after = {k for k, c in enumerate(got) if not c.met(target)}
+            if after <= before:
+                windows, plan.checks, plan.p90_wait, plan.mean_wait = trial, got, p90, mean
+                plan.met = not after
     plan.windows = windows
     plan.seconds = time.perf_counter() - started
     return plan

@@ -247,6 +247,10 @@ def parse(data: dict[str, Any], catalog: Catalog, where: _Where) -> Scenario:
             if k in ("arrivals", "policy", "admission") and isinstance(v, dict) and \
                     isinstance(base.get(k), dict):
                 merged[k] = {**base[k], **v}
+                if k == "arrivals":  # an option's total replaces the day's half-hours
+                    for a, b in (("total", "per_half_hour"), ("per_half_hour", "total")):
+                        if a in v and b not in v:
+                            merged[k].pop(b, None)
             elif k == "add_windows":
                 continue
             else:
