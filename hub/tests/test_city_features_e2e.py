@@ -113,7 +113,8 @@ class Centre:
     """One centre: its broker, journal, files, hub process and web address."""
 
     def __init__(self, tmp: Path, name: str, city: NatsCluster, extra_city: str = "",
-                 extra: str = "", offset: int | None = None) -> None:
+                 extra: str = "", offset: int | None = None,
+                 servers: list[str] | None = None) -> None:
         self.name, self.dir = name, tmp / name
         self.dir.mkdir()
         self.db = self.dir / "hub.db"
@@ -124,11 +125,11 @@ class Centre:
         accounts.add("li", PASSWORD, "supervisor", "李科长")
         accounts.close()
         self.broker = Mosquitto(self.dir / "broker").start()
-        servers = ", ".join(json.dumps(u) for u in city.urls)
+        servers_ = ", ".join(json.dumps(u) for u in servers or city.urls)
         conf = (f"\n[web]\nport = {self.web_port}\n"
                 f"\n[hours]\nweekdays = {ALL_DAY}\nsat = {ALL_DAY}\nsun = {ALL_DAY}\n"
                 "\n[pickup]\nitem = \"GEN-099\"\n" + extra +
-                f"\n[city]\nservers = [{servers}]\nuser = \"{sj.centre_user(name)}\"\n"
+                f"\n[city]\nservers = [{servers_}]\nuser = \"{sj.centre_user(name)}\"\n"
                 f"password = \"{centre_password(name)}\"\n"
                 f"public_url = \"http://{name}.example\"\nwaits_every_s = 0.5\n" + extra_city)
         devices = [{"id": "box-1", "role": "box"}, {"id": "kp-1", "role": "keypad", "window": 1}]
@@ -228,7 +229,9 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
         city, catalog_centre, tmp_path):
     neighbours = ('neighbours = [{ id = "cb", km = 2.0 }, { id = "cc", km = 3.5 }]\n'
                   'departments = { social = "cb" }\n')
-    a = Centre(tmp_path, "ca", city, neighbours, extra="\n[booking]\ncapacity = { social = 0 }\n")
+    # A reaches the city through one node only: stopping it cuts A off (the others go on).
+    a = Centre(tmp_path, "ca", city, neighbours, extra="\n[booking]\ncapacity = { social = 0 }\n",
+               servers=city.urls[:1])
     b = Centre(tmp_path, "cb", city)
     c = Centre(tmp_path, "cc", city)
     try:
@@ -245,8 +248,15 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             sha = hashlib.sha256(doc).hexdigest()
             a.files.save(case, doc, "pdf", "application/pdf", kind="page")
 
-            # -- B is down (SIGKILL) when A routes the case to B's back office --------------
+            # -- A is cut off from the city and B is down (SIGKILL) when A routes the case to
+            # B's back office: journaled at A, sent when A is back in touch -----------------
             b.hub.kill()
+            city.stop_node(0, kill=True)
+            async with asyncio.timeout(20):
+                while True:
+                    if not (await status(http_a))["connected"]:
+                        break
+                    await asyncio.sleep(0.1)
             page = (await http_a.get(f"/cases/{case}?lang=en")).text
             assert 'id="city-route-send"' in page and '<option value="cc">' in page
             r = await http_a.post("/city/route", json={"case": case, "pickup": "cc"})
@@ -254,6 +264,9 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             assert r.json() == {"key": f"ca/{case}", "approver": "cb", "pickup": "cc",
                                 "documents": 1}
             key = f"ca/{case}"
+            assert (await status(http_a))["unsent"] == [key] and a.ops("city_sent") == []
+            city.start_node(0)
+            city.wait_ready()
             await until(lambda: any(x["key"] == key and x["version"] == 1
                                     for x in a.ops("city_sent")), hub=a.hub)
             assert "Routed to: cb" in (await http_a.get(f"/cases/{case}?lang=en")).text
