@@ -312,3 +312,25 @@ def test_sim_and_plan_on_a_described_day_side_by_side(tmp_path):
                 "waiting", "misses because"):
         assert col in out, col
     assert "Every option planned" in out and "at most 4 windows" in out
+
+
+def test_plan_of_an_example_day_names_half_hours_and_what_to_book_elsewhere(catalog):
+    """docs/scenarios/cold-rain-lunch.toml: everyone lunches at 12:00 on 8 windows; its
+    "dry day" option brings more residents than the windows can call before closing."""
+    from typer.testing import CliRunner
+
+    from onewindow.hub.cli import app
+
+    r = CliRunner().invoke(app, ["plan", "--scenario", str(DOCS / "cold-rain-lunch.toml")])
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())  # the console wraps long lines
+    assert "half-hour(s) miss p90 ≤ 15 min" in out
+    assert "12:00 p90" in out and "lunch breaks:" in out and "of 8 windows on duty" in out
+    sc = sn.load(DOCS / "cold-rain-lunch.toml", catalog)
+    dry = next(o for o in sc.options if o.name == "dry day")
+    s = handling_minutes(catalog, dry.residents())
+    d = sc.date
+    open_ts, close_ts = at_local(d, dt.time(9)), at_local(d, dt.time(17))
+    cap = can_serve(open_ts, close_ts, [open_ts + 30 * 60] * 8, s * 60)
+    assert f"8 windows can call {cap} before closing" in out
+    assert f"book {math.ceil(dry.total - cap)} residents onto other days" in out
