@@ -48,6 +48,16 @@ def save(page, name: str, full_page: bool = False) -> Path:
     return path
 
 
+def save_part(locator, name: str) -> None:
+    """One part of a page (the dashboard's chart) as its own PNG, as `save` does."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"readme-{name}.png"
+    locator.screenshot(path=str(path))
+    if os.environ.get("ONEWINDOW_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / f"{name}.png").write_bytes(path.read_bytes())
+
+
 def no_overflow(page, what: str) -> None:
     got = page.evaluate("""() => {
       const vw = document.documentElement.clientWidth;
@@ -144,6 +154,7 @@ def test_main_pages_render_without_overflow_and_are_captured(web_hub, chromium):
             "办理中", timeout=20_000)
         expect(page.locator("#arrivals-chart svg polyline.fc")).to_have_count(1)
         check(page, "dashboard", "监控大屏")
+        save_part(page.locator("#arrivals-card"), "dashboard-arrivals")
         page.set_viewport_size(PHONE)
         page.reload()
         expect(page.locator("#arrivals-chart svg polyline.fc")).to_have_count(1,
