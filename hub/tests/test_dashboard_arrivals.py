@@ -40,7 +40,8 @@ def _history(tmp_path: Path, days: list[dt.date], per_day: dict[tuple[int, int],
 
 
 def _weekdays(last: dt.date, n: int) -> list[dt.date]:
-    out, d = [], last
+    out: list[dt.date] = []
+    d = last
     while len(out) < n:
         if d.weekday() < 5:
             out.append(d)

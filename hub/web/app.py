@@ -178,10 +178,9 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
                config: HubConfig | None = None) -> Starlette:
     """The hub's whole HTTP side: the files API, live updates, the public pages (hall,
     kiosk, resident phone page) and the staff pages (console, dashboard)."""
+    from ..city.features_web import routes as city_routes
     from . import api as systems_api
     from . import booking, landing, metrics, pickup, public, remote, staffpages
-
-    from ..city.features_web import routes as city_routes
 
     site = site or Site(hub, port, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
