@@ -60,6 +60,10 @@ def schema_sql() -> list[str]:
         "CREATE TABLE IF NOT EXISTS city_users (username text PRIMARY KEY, "
         "pw_hash text NOT NULL, role text NOT NULL CHECK (role IN ('city', 'district')), "
         "district text, CHECK (role = 'city' OR district IS NOT NULL))",
+        # Each centre-day's running counts, raised by new ticket events only (write).
+        "CREATE TABLE IF NOT EXISTS city_day_counts (centre text NOT NULL, day date NOT NULL, "
+        "issued integer NOT NULL, served integer NOT NULL, waits integer NOT NULL, "
+        "wait_sum_min double precision NOT NULL, PRIMARY KEY (centre, day))",
         "CREATE TABLE IF NOT EXISTS city_months (tbl text NOT NULL, month date NOT NULL, "
         "PRIMARY KEY (tbl, month))",
         "CREATE TABLE IF NOT EXISTS device_health (centre text NOT NULL, day date NOT NULL, "
@@ -181,10 +185,43 @@ def write(conn: Any, recs: Sequence[dict[str, Any]], known_months: set[dt.date],
                          "ON CONFLICT DO NOTHING", (c,))
         with conn.cursor() as cur:
             for table, rows in by_table.items():
-                cur.executemany(_insert_sql(table), rows)
-                new += max(cur.rowcount, 0)
+                if table == "ticket_events":
+                    new += _insert_tickets(cur, rows)
+                else:
+                    cur.executemany(_insert_sql(table), rows)
+                    new += max(cur.rowcount, 0)
     known_centres.update(centres)
     return new
+
+
+_COUNT_CHUNK = 1000  # rows per statement (17 parameters each: under PostgreSQL's 65535)
+
+
+def _insert_tickets(cur: Any, rows: list[tuple[Any, ...]]) -> int:
+    """Ticket events, and today's counters of each centre-day (city_day_counts: issued,
+    served, waits) raised by the rows that were new only, in the same statement: a record
+    delivered twice is neither stored nor counted twice, and the dashboard reads one row
+    per centre instead of scanning the day's events."""
+    cols = ["centre", "day", "pos", "part", "at", *(c for c, _ in TABLES["ticket_events"])]
+    one = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    n = 0
+    for i in range(0, len(rows), _COUNT_CHUNK):
+        chunk = rows[i:i + _COUNT_CHUNK]
+        cur.execute(
+            f"WITH new AS (INSERT INTO ticket_events ({', '.join(cols)}) VALUES "
+            f"{', '.join([one] * len(chunk))} ON CONFLICT DO NOTHING "
+            "RETURNING centre, day, ev, wait_min), "
+            "c AS (INSERT INTO city_day_counts AS k (centre, day, issued, served, waits, "
+            "wait_sum_min) SELECT centre, day, count(*) FILTER (WHERE ev = 'issued'), "
+            "count(*) FILTER (WHERE ev = 'done'), count(wait_min), "
+            "coalesce(sum(wait_min), 0) FROM new GROUP BY centre, day "
+            "ON CONFLICT (centre, day) DO UPDATE SET issued = k.issued + excluded.issued, "
+            "served = k.served + excluded.served, waits = k.waits + excluded.waits, "
+            "wait_sum_min = k.wait_sum_min + excluded.wait_sum_min) "
+            "SELECT count(*) FROM new",
+            [v for row in chunk for v in row])
+        n += int(cur.fetchone()[0])
+    return n
 
 
 def write_live(conn: Any, docs: Sequence[dict[str, Any]], now: float,

@@ -100,11 +100,9 @@ def live_rows(conn: Any, who: dict[str, Any], today: dt.date, now: float
                    s.issued, s.served, s.avg_wait
             FROM city_centres c
             LEFT JOIN city_live l ON l.centre = c.centre
-            LEFT JOIN (SELECT centre,
-                              count(*) FILTER (WHERE ev = 'issued') AS issued,
-                              count(*) FILTER (WHERE ev = 'done') AS served,
-                              avg(wait_min) FILTER (WHERE ev = 'called') AS avg_wait
-                       FROM ticket_events WHERE day = %s GROUP BY centre) s
+            LEFT JOIN (SELECT centre, issued, served,
+                              wait_sum_min / nullif(waits, 0) AS avg_wait
+                       FROM city_day_counts WHERE day = %s) s
                    ON s.centre = c.centre
             WHERE {where} ORDER BY c.district NULLS LAST, c.centre""",
         (today, *args)).fetchall()

@@ -131,7 +131,14 @@ class Ingester:
                 await js.consumer_info(stream, durable)
             except Exception:
                 await js.add_consumer(stream, cfg)
-        await asyncio.to_thread(self._db)
+        await asyncio.to_thread(self._months_ahead)
+
+    def _months_ahead(self) -> None:
+        """This month's and next month's partitions, made before their first rows."""
+        import datetime as dt
+
+        this = citydb.month_of(dt.datetime.now(dt.UTC).date())
+        citydb.ensure_months(self._db(), {this, citydb.next_month(this)}, self._months)
 
     async def _until_ok(self, stop: asyncio.Event, step: Callable[[], Any]) -> None:
         delay = 0.2

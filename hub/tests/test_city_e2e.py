@@ -45,7 +45,7 @@ CENTRES = [f"c{i:02d}" for i in range(1, 11)]
 CUT = "c10"
 WINDOWS = 2
 TAKES = 6  # per centre and phase
-DISTRICT = {c: ("east" if i % 2 else "west") for i, c in enumerate(CENTRES)}
+DISTRICT = {c: ("east" if i % 2 == 0 else "west") for i, c in enumerate(CENTRES)}  # c01 east
 
 
 async def _hub_ready(centre: str, port: int, timeout: float = 60.0) -> None:
@@ -261,6 +261,46 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
                          for t in ("ticket_events", "ratings", "case_events", "bookings",
                                    "day_summaries"))
         assert info.state.messages == stored
+
+        # A redelivered batch (an ingester crashed between its commit and its acks)
+        # changes nothing: not the rows, not the dashboard's counters.
+        with citydb.connect(pg.url) as conn:
+            cur = conn.execute("SELECT centre, day, pos, part, at, ev, ticket, item, win, "
+                               "wait_min FROM ticket_events WHERE centre = 'c01'")
+            again = [{"v": 1, "centre": r[0], "day": r[1].isoformat(), "pos": r[2],
+                      "part": r[3], "at": r[4], "kind": "ticket", "ev": r[5], "ticket": r[6],
+                      "item": r[7], "window": r[8], "wait_min": r[9]} for r in cur]
+            counts = conn.execute("SELECT * FROM city_day_counts ORDER BY 1, 2").fetchall()
+            assert citydb.write(conn, again, set(), set()) == 0
+            assert conn.execute("SELECT * FROM city_day_counts ORDER BY 1, 2"
+                                ).fetchall() == counts
+            # The monthly report from day summaries (two centres of the east, one of the
+            # west; one summary delivered twice), for the city and for a district.
+            day = again[0]["day"]
+            summaries = [{"v": 1, "centre": c, "day": day, "pos": 10_000 + k, "part": 0,
+                          "kind": "day", "at": 0.0, "tickets": 100, "served": 90,
+                          "no_shows": 10, "waits": 90, "wait_sum_min": 900.0 * (k + 1),
+                          "wait_p90_min": 20.0, "one_window": 80, "one_trip": 81,
+                          "returned": 5, "ratings": 50, "rating_sum": 200,
+                          "satisfied": 45 - k, "cases": 3}
+                         for k, c in enumerate(["c01", "c03", "c02"])]
+            assert citydb.write(conn, summaries + summaries[:1], set(), set()) == 3
+        month = day[:7]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}") as http:
+            http.cookies = await _login(web_port, "city", "pw-city")
+            rep = (await http.get(f"/city/report?month={month}&format=json")).json()
+            by = {r["centre"]: r for r in rep["centres"]}
+            assert set(by) == {"c01", "c02", "c03"}
+            assert by["c01"]["avg_wait"] == 10.0 and by["c01"]["one_trip"] == 0.9
+            assert by["c03"]["satisfaction"] == 0.88
+            dist = {r["district"]: r for r in rep["districts"]}
+            assert dist["*"]["tickets"] == 300 and dist["east"]["tickets"] == 200
+            assert dist["east"]["avg_wait"] == round((900 + 1800) / 180, 1)
+            html_page = await http.get(f"/city/report?month={month}&lang=zh-TW")
+            assert "全市月報" in html_page.text
+            http.cookies = await _login(web_port, "east", "pw-east")
+            rep = (await http.get(f"/city/report?month={month}&format=json")).json()
+            assert {r["centre"] for r in rep["centres"]} == {"c01", "c03"}
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
