@@ -64,7 +64,8 @@ log = logging.getLogger("onewindow.hub.city")
 DOC_PART = 256 * 1024  # bytes of a document per message (the cluster's max_payload is 1 MB)
 OUTBOX_TICK = 1.0  # s: the outbox looks again this often (and at once after a case step)
 FETCH = 20
-XCASE, XDOC, CATALOG, XSTATUS = "xcase", "xdoc", "catalog", "xstatus"
+XCASE, XDOC, XDOCS, CATALOG, XSTATUS = "xcase", "xdoc", "xdocs", "catalog", "xstatus"
+DOCS_TICK = 2.0  # s: how often the origin looks for documents added to its routed cases
 INDEX_BUCKET = "CITY_CASES"  # the router's index of cards' cases (hub/city/router.py)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a card's resident token, as a KV key
 INDEX_TICK = 1.0  # s
@@ -228,7 +229,7 @@ class CityFeatures:
         await nc.subscribe("citywaits.*", cb=self._on_waits)
         loops = [self._outbox(js), self._inbox(js, sj.STREAM_DOWN, sj.down_durable(self.me)),
                  self._inbox(js, sj.STREAM_ALL, f"all-{sj.token(self.me)}"), self._waits(nc),
-                 self._report(js), self._index(js)]
+                 self._report(js), self._index(js), self._documents()]
         await asyncio.gather(*loops)
 
     # ---- out -----------------------------------------------------------------------------
@@ -248,9 +249,20 @@ class CityFeatures:
 
     async def _send(self, js: Any, link: city.Link) -> None:
         to = city.recipients(self.centre, link.key)
-        if link.origin == self.me and link.sent == 0:
+        if link.origin == self.me and (link.sent == 0 or link.docs_sent < len(link.documents)):
             for sha in link.documents:
                 await self._send_doc(js, link, sha, to)
+        if link.origin == self.me and link.docs_sent < len(link.documents):
+            n = len(link.documents)
+            await js.publish(sj.record(self.me, XDOCS),
+                             json.dumps({"key": link.key,
+                                         "documents": list(link.documents)}).encode(),
+                             headers={"Nats-Msg-Id": f"{link.key}:docs:{n}",
+                                      "Ow-To": ",".join(to)}, timeout=5)
+            with contextlib.suppress(Rejected):
+                await self.port.submit(city.CityDocsSent(link.key, n))
+        if link.sent >= link.version:
+            return
         msg = city.outgoing(self.centre, link.key)
         if msg is None:
             return
@@ -337,6 +349,29 @@ class CityFeatures:
             log.debug("city: cases of a card not answered (%s)", e)
             return None
 
+    async def _documents(self) -> None:
+        """Documents stored at the origin with a routed case after it was routed (the
+        corrected materials of a return, 补正) join it: journaled, then sent."""
+        while True:
+            await asyncio.sleep(DOCS_TICK)
+            if not self.port.storage_available():
+                continue
+            for link in list(self.centre.city.links.values()):
+                case = self.centre.cases.get(link.local)
+                if link.origin != self.me or case is None or case.state == "closed":
+                    continue
+                listed = await asyncio.to_thread(self.files.list, case.ticket)
+                shas = tuple(dict.fromkeys(f.sha256 for f in listed))
+                if set(shas) <= set(link.documents):
+                    continue
+                try:
+                    await self.port.submit(city.CityDocuments(link.local, shas))
+                    self._wake.set()
+                except Rejected as e:
+                    log.info("city: documents of %s not added: %s", link.key, e.code)
+                except StorageUnavailable:
+                    break
+
     async def _report(self, js: Any) -> None:
         """The catalog version this centre runs (and the last refused) to the city."""
         while True:
@@ -419,6 +454,10 @@ class CityFeatures:
                 await self._attach_docs()
             elif kind == XDOC:
                 await asyncio.to_thread(self._stage_doc, body)
+                await self._attach_docs()
+            elif kind == XDOCS:
+                await self.port.submit(city.CityDocsArrive(str(body.get("key")),
+                                                           tuple(body.get("documents") or ())))
                 await self._attach_docs()
             elif kind == CATALOG:
                 await self.port.submit(city.CatalogOffer(str(body.get("version")),

@@ -5,11 +5,12 @@ number of routers may run (they share the durable consumers: each message goes t
 `--publish-catalog FILE --version V` publishes a catalog version to every centre instead.
 
 A centre may publish only under its own ``city.<centre>.>`` (hub/city/natsconf.py). A
-case or document it sends to other centres (``city.<from>.xcase|xdoc``, header ``Ow-To``)
-is read here through the durable consumers ``router-xcase`` / ``router-xdoc`` on stream
-CITY and published again to ``citydown.<to>.<kind>`` for each named centre, with the
-message id ``<original id>><to>`` (JetStream drops a repeat within the stream's dedupe
-window; the receiving core refuses a version it already holds, however late). The
+case, a document or a case's list of documents it sends to other centres
+(``city.<from>.xcase|xdoc|xdocs``, header ``Ow-To``) is read here through the durable
+consumers ``router-<kind>`` on stream CITY and published again to
+``citydown.<to>.<kind>`` for each named centre, with the message id
+``<original id>><to>`` (JetStream drops a repeat within the stream's dedupe window; the
+receiving core refuses a version it already holds, however late). The
 original is acknowledged only after every copy was acknowledged by CITY_DOWN: a router
 killed half-way forwards it again, and nothing doubles.
 
@@ -38,10 +39,10 @@ from nats.js import api
 
 from ..core.catalog import Catalog
 from . import subjects as sj
-from .features import INDEX_BUCKET, TOKEN, XCASE, XDOC, XSTATUS
+from .features import INDEX_BUCKET, TOKEN, XCASE, XDOC, XDOCS, XSTATUS
 
 log = logging.getLogger("onewindow.city.router")
-KINDS = (XCASE, XDOC)
+KINDS = (XCASE, XDOC, XDOCS)
 CLOSED_KEEP_S = 30 * 86400.0
 
 
@@ -68,6 +69,10 @@ def targets(subject: str, headers: dict[str, str] | None, data: bytes) -> tuple[
         named = {body.get("origin"), body.get("approver"), body.get("pickup")}
         if not set(to) <= named:
             raise ValueError(f"{sender} sends case {body.get('key')} to {to}: not its centres")
+    elif kind in (XDOC, XDOCS):
+        key = str(json.loads(data).get("key"))
+        if not key.startswith(sender + "/"):
+            raise ValueError(f"{sender} sends documents of {key}: only a case's origin does")
     return sender, [t for t in to if t != sender]
 
 

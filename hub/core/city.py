@@ -65,6 +65,9 @@ class Link:
     version: int = 1
     sent: int = 0  # the last version the city engine acknowledged (this centre's writes)
     documents: tuple[str, ...] = ()  # sha256 of each document sent with the case
+    # Documents are a set that only grows (`CityDocuments` at the origin, `CityDocsArrive`
+    # elsewhere), apart from the versions: how many of them the city acknowledged.
+    docs_sent: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -117,8 +120,10 @@ class CityBook:
         return None if key is None else self.links[key]
 
     def unsent(self) -> list[Link]:
-        """Links whose latest version was written here and not yet acknowledged."""
-        return [k for k in self.links.values() if k.sent < k.version]
+        """Links whose latest version (or, at the origin, documents) this centre wrote and
+        the city has not acknowledged."""
+        return [k for k in self.links.values() if k.sent < k.version
+                or k.docs_sent < len(k.documents)]
 
     def copy(self) -> CityBook:
         out = CityBook()
@@ -179,7 +184,36 @@ class CatalogOffer(c.Command):
     catalog: dict[str, Any]
 
 
-c.BY_OP.update({k.op: k for k in (CityRoute, CityArrive, CitySent, CatalogOffer)})
+@dataclass(frozen=True, slots=True)
+class CityDocuments(c.Command):
+    """At the origin: documents stored with a linked case since it was routed (corrected
+    materials for a return, 补正), to travel with it. `documents`: sha256 of each."""
+
+    op: ClassVar[str] = "city_documents"
+    case: str
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CityDocsArrive(c.Command):
+    """Elsewhere: the documents of linked case `key` as its origin lists them."""
+
+    op: ClassVar[str] = "city_docs_arrive"
+    key: str
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CityDocsSent(c.Command):
+    """The city acknowledged the first `count` documents of link `key`."""
+
+    op: ClassVar[str] = "city_docs_sent"
+    key: str
+    count: int
+
+
+c.BY_OP.update({k.op: k for k in (CityRoute, CityArrive, CitySent, CatalogOffer,
+                                  CityDocuments, CityDocsArrive, CityDocsSent)})
 c._TUPLE_FIELDS.add("documents")
 
 
@@ -203,8 +237,13 @@ class CatalogApplied(Effect):
 
 # ---- cases ------------------------------------------------------------------------------
 def authority(link: Link, state: str) -> str:
-    """The centre that may change a linked case in `state`."""
-    return link.pickup if state == "ready" else link.approver
+    """The centre that may change a linked case in `state`: the approver's back office
+    while it is open (or closed: a reopening), the origin's window while it is returned
+    for correction (补正: the resident brings the materials where the case was accepted,
+    and the origin resubmits it), the pick-up centre while it is ready."""
+    if state == "ready":
+        return link.pickup
+    return link.origin if state == "returned" else link.approver
 
 
 def _centre(v: Any, what: str) -> str:
@@ -240,7 +279,8 @@ def route(state: CentreState, cmd: CityRoute, now: float) -> list[Effect]:
         raise Rejected("bad_field", "审批与领取都在本中心，无需转办 / approval and pick-up "
                                     "are both here: nothing to route")
     key = f"{me}/{case.id}"
-    book.links[key] = Link(key, case.id, me, approver, pickup, 1, 0, docs)
+    # the documents go with version 1 (before it): acknowledged with it
+    book.links[key] = Link(key, case.id, me, approver, pickup, 1, 0, docs, len(docs))
     book.by_local[case.id] = key
     return [CityCaseOut(key)]
 
@@ -273,11 +313,13 @@ def arrive(state: CentreState, cmd: CityArrive, now: float) -> list[Effect]:
             book.serial += 1
             local = f"{state.calendar.local_date(now).strftime('%Y%m%d')}-{CITY_MARK}" \
                     f"{book.serial:04d}"
-        link = Link(cmd.key, local, origin, approver, pickup, cmd.version, cmd.version, docs)
+        link = Link(cmd.key, local, origin, approver, pickup, cmd.version, cmd.version, docs,
+                    len(docs))
         book.by_local[local] = cmd.key
     else:
-        link = replace(link, version=cmd.version, sent=cmd.version,
-                       documents=docs or link.documents)
+        grown = tuple(dict.fromkeys((*link.documents, *docs)))
+        link = replace(link, version=cmd.version, sent=cmd.version, documents=grown,
+                       docs_sent=len(grown) if link.origin != me else link.docs_sent)
     book.links[cmd.key] = link
     case = state.cases.get(link.local)
     if case is None:
@@ -449,8 +491,54 @@ def use(state: CentreState, version: str, data: dict[str, Any]) -> None:
     state._refresh_reach()
 
 
+def add_documents(state: CentreState, cmd: CityDocuments, now: float) -> list[Effect]:
+    book: CityBook = state.city
+    link = book.link_of(cmd.case) if isinstance(cmd.case, str) else None
+    if link is None or link.origin != state.config.centre_id:
+        raise Rejected("unknown_case", f"没有从本中心转出的承诺件{cmd.case} / no case "
+                                       f"{cmd.case} routed from here")
+    docs = _documents(cmd.documents)
+    grown = tuple(dict.fromkeys((*link.documents, *docs)))
+    if len(grown) > MAX_DOCS:
+        raise Rejected("bad_field", f"documents: at most {MAX_DOCS} with a case")
+    if grown == link.documents:
+        raise Rejected("city_repeat", "these documents travel with the case already")
+    book.links[link.key] = replace(link, documents=grown)
+    return [CityCaseOut(link.key)]
+
+
+def docs_arrive(state: CentreState, cmd: CityDocsArrive, now: float) -> list[Effect]:
+    book: CityBook = state.city
+    link = book.links.get(cmd.key) if isinstance(cmd.key, str) else None
+    if link is None:
+        # Documents may come before the case (another subject): the case's first version
+        # lists them too, so nothing is lost by refusing them here.
+        raise Rejected("unknown_case", f"no linked case {cmd.key!r} here yet")
+    docs = _documents(cmd.documents)
+    grown = tuple(dict.fromkeys((*link.documents, *docs)))
+    if len(grown) > MAX_DOCS:
+        raise Rejected("bad_field", f"documents: at most {MAX_DOCS} with a case")
+    if grown == link.documents:
+        raise Rejected("city_repeat", "these documents are here already")
+    book.links[link.key] = replace(link, documents=grown, docs_sent=len(grown))
+    return []
+
+
+def docs_sent(state: CentreState, cmd: CityDocsSent, now: float) -> list[Effect]:
+    book: CityBook = state.city
+    link = book.links.get(cmd.key) if isinstance(cmd.key, str) else None
+    if link is None:
+        raise Rejected("unknown_case", f"no linked case {cmd.key!r}")
+    if type(cmd.count) is not int or not link.docs_sent < cmd.count <= len(link.documents):
+        raise Rejected("city_repeat", f"documents of {cmd.key}: {cmd.count!r} acknowledged "
+                                      f"already or not held")
+    book.links[cmd.key] = replace(link, docs_sent=cmd.count)
+    return []
+
+
 HANDLERS: dict[type, Any] = {CityRoute: route, CityArrive: arrive, CitySent: sent,
-                             CatalogOffer: offer}
+                             CatalogOffer: offer, CityDocuments: add_documents,
+                             CityDocsArrive: docs_arrive, CityDocsSent: docs_sent}
 
 
 # ---- what travels -----------------------------------------------------------------------
@@ -483,10 +571,11 @@ def recipients(state: CentreState, key: str) -> tuple[str, ...]:
 
 
 def unsent(state: CentreState, case: str) -> bool:
-    """Whether case `case` has a version written here that the city has not acknowledged
-    (it stays in memory past its closing day until it has)."""
+    """Whether case `case` has a version (or documents) written here that the city has not
+    acknowledged (it stays in memory past its closing day until it has)."""
     link = state.city.link_of(case)
-    return link is not None and link.sent < link.version
+    return link is not None and (link.sent < link.version
+                                 or link.docs_sent < len(link.documents))
 
 
 def notice_changes(state: CentreState, records: Any) -> list[tuple[str, str, bool]]:

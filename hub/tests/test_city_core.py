@@ -253,3 +253,36 @@ def test_the_origin_holding_the_contact_makes_the_ready_notice_due() -> None:
     assert [(d.case, d.kind, d.window) for d in due] == [(case, notices.READY, None)]
     a.do(due[0], T0 + 3602)
     same_state(a)
+
+
+def test_a_return_for_correction_goes_back_to_the_origin_with_new_documents() -> None:
+    """B returns the case; the resident brings the corrected materials to A, whose window
+    holds it while it is returned: A adds the new document and resubmits; B has both."""
+    a, b = Node("A"), Node("B")
+    case = accept(a)
+    d1, d2 = "1" * 64, "2" * 64
+    a.do(city.CityRoute(case, "B", "A", (d1,)), T0 + 70)
+    key = f"A/{case}"
+    send(a, key, b, T0 + 71)
+    local_b = b.core.city.links[key].local
+    b.do(c.CaseUpdate(local_b, "returned", reason="复印件不清晰", by="zhao"), T0 + 600)
+    assert send(b, key, a, T0 + 601) and a.core.cases[case].state == "returned"
+    assert city.notice_changes(a.core, [a.journal[-1][0]]) == [(case, "returned", True)]
+    with pytest.raises(Rejected) as e:  # the materials come back to A, not to B
+        b.do(c.CaseUpdate(local_b, "resubmitted", by="zhao"), T0 + 700)
+    assert e.value.code == "city_elsewhere"
+    a.do(city.CityDocuments(case, (d1, d2)), T0 + 800)
+    assert [k.key for k in a.core.city.unsent()] == [key]  # the new document, not yet sent
+    with pytest.raises(Rejected):
+        a.do(city.CityDocuments(case, (d2,)), T0 + 801)  # nothing new
+    b.do(city.CityDocsArrive(key, (d1, d2)), T0 + 802)
+    with pytest.raises(Rejected) as e:
+        b.do(city.CityDocsArrive(key, (d2,)), T0 + 803)
+    assert e.value.code == "city_repeat"
+    a.do(city.CityDocsSent(key, 2), T0 + 804)
+    a.do(c.CaseUpdate(case, "resubmitted", by="wang"), T0 + 900)
+    assert send(a, key, b, T0 + 901)
+    assert b.core.cases[local_b].state == "open"
+    assert b.core.city.links[key].documents == (d1, d2)
+    for n in (a, b):
+        same_state(n)

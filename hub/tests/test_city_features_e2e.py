@@ -101,7 +101,7 @@ async def _router_ready(cluster: NatsCluster, router: subprocess.Popen[bytes]) -
             while True:
                 assert router.poll() is None, "the router exited"
                 with contextlib.suppress(Exception):
-                    await js.consumer_info(sj.STREAM, "router-xdoc")
+                    await js.consumer_info(sj.STREAM, "router-xdocs")
                     await js.consumer_info(sj.STREAM_ALL, "all-cd")
                     return
                 await asyncio.sleep(0.1)
@@ -301,12 +301,34 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
             await until(lambda: any(f.sha256 == sha for f in b.files.list(local_b)), hub=b.hub)
             assert b.files.path_of(next(f for f in b.files.list(local_b)
                                         if f.sha256 == sha)).read_bytes() == doc
+            # -- B returns it for correction (补正): back to A, where the resident brings
+            # the corrected material; A's window adds it and resubmits --------------------
+            r = await http_b.post(f"/cases/{local_b}/returned",
+                                  json={"reason": "复印件不清晰", "materials": [1]})
+            assert r.status_code == 200, r.text
+            r = await http_b.post(f"/cases/{local_b}/resubmitted", json={})
+            assert r.json()["code"] == "city_elsewhere", r.text  # A's to resubmit now
+            await until(lambda: any(x["version"] == 2 for x in a.ops("city_arrive")),
+                        hub=a.hub)
+            fixed = b"%PDF-1.4 the corrected copy\n" * 500
+            sha2 = hashlib.sha256(fixed).hexdigest()
+            a.files.save(case, fixed, "pdf", "application/pdf", kind="page")
+            await until(lambda: bool(a.ops("city_documents")), hub=a.hub)
+            async with back_office(a.url, a.hub) as http_a:
+                r = await http_a.post(f"/cases/{case}/resubmitted", json={})
+                assert r.status_code == 200, r.text
+            await until(lambda: any(x["version"] == 3 for x in b.ops("city_arrive")),
+                        hub=b.hub)
+            await until(lambda: {f.sha256 for f in b.files.list(local_b)} == {sha, sha2},
+                        hub=b.hub)
             # -- C is down when B's back office approves ---------------------------------
+            await until(lambda: any(x["version"] == 3 for x in c.ops("city_arrive")),
+                        hub=c.hub)
             c.hub.kill()
             r = await http_b.post(f"/cases/{local_b}/approved", json={})
             assert r.status_code == 200, r.text
-            await until(lambda: any(x["version"] == 2 for x in b.ops("city_sent")), hub=b.hub)
-        await until(lambda: any(x["version"] == 2 for x in a.ops("city_arrive")), hub=a.hub)
+            await until(lambda: any(x["version"] == 4 for x in b.ops("city_sent")), hub=b.hub)
+        await until(lambda: any(x["version"] == 4 for x in a.ops("city_arrive")), hub=a.hub)
         # -- seen at any centre by card: D, not involved, finds it ready (token only) ------
         d = catalog_centre[0]
         async with back_office(d.url, d.hub) as http_d:
@@ -318,26 +340,27 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
         c.hub.start()
         async with back_office(c.url, c.hub) as http_c, c.device("box-1", "box") as box, \
                 c.device("kp-1", "keypad", 1) as kp:
-            await until(lambda: len(c.ops("city_arrive")) == 2, timeout=30, hub=c.hub)
+            await until(lambda: len(c.ops("city_arrive")) == 4, timeout=30, hub=c.hub)
             [at_c] = await cases_of(http_c)
             local_c = at_c["case"]
             assert (at_c["key"], at_c["state"]) == (key, "ready")
-            assert any(f.sha256 == sha for f in c.files.list(local_c))
+            assert {f.sha256 for f in c.files.list(local_c)} == {sha, sha2}
             await box.send("pickup", resident=TOKEN)
             await kp.send("open", timeout=30, retry=0.5)
             await kp.send("call", timeout=30, retry=0.5)
             await kp.send("card", resident=TOKEN, timeout=30, retry=0.5)
-            await until(lambda: any(x["version"] == 3 for x in c.ops("city_sent")), hub=c.hub)
+            await until(lambda: any(x["version"] == 5 for x in c.ops("city_sent")), hub=c.hub)
 
         # -- everyone ends with the case closed: each version once at each centre -----------
         for n in (a, b):
-            await until(lambda n=n: any(x["version"] == 3 for x in n.ops("city_arrive")),
+            await until(lambda n=n: any(x["version"] == 5 for x in n.ops("city_arrive")),
                         timeout=30, hub=n.hub)
         arrived = {n.name: sorted(x["version"] for x in n.ops("city_arrive"))
                    for n in (a, b, c)}
-        assert arrived == {"ca": [2, 3], "cb": [1, 3], "cc": [1, 2]}
+        assert arrived == {"ca": [2, 4, 5], "cb": [1, 3, 5], "cc": [1, 2, 3, 4]}
         sent = {n.name: sorted(x["version"] for x in n.ops("city_sent")) for n in (a, b, c)}
-        assert sent == {"ca": [1], "cb": [2], "cc": [3]}
+        assert sent == {"ca": [1, 3], "cb": [2, 4], "cc": [5]}
+        assert [len(x["documents"]) for x in a.ops("city_documents")] == [2]
         for n in (a, b, c):
             async with back_office(n.url, n.hub) as http:
                 st = await status(http)
