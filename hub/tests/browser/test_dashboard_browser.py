@@ -123,12 +123,17 @@ def test_dashboard_chart_waits_windows_on_tablet_and_phone(web_hub, chromium):
         box_ = chart.bounding_box()
         card = page.locator("#arrivals-card").bounding_box()
         assert box_["width"] >= 0.9 * (card["width"] - 40) and box_["height"] >= 150
+        # buttons a finger can hit on a tablet
+        for b in page.locator("#windows td.acts button").all():
+            assert b.bounding_box()["height"] >= 40
         shot(page, "dashboard-tablet")
 
         # phone: the same page at 390 px, no sideways scrolling of the page itself
         page.set_viewport_size(PHONE)
         page.reload()
-        expect(chart.locator('rect[data-slot="10:00"]')).to_have_attribute("data-count", "5")
+        expect(chart.locator('rect[data-slot="10:00"]')).to_have_attribute(
+            "data-count", "5", timeout=20_000)
+        expect(page.locator("#windows tbody tr")).to_have_count(4, timeout=20_000)
         f = fits(page)
         assert f["page"] <= f["vw"] and not f["over"], f
         box_ = chart.bounding_box()
