@@ -78,6 +78,8 @@ def test_dashboard_chart_waits_windows_on_tablet_and_phone(web_hub, chromium):
     ctx = chromium.new_context(locale="zh-CN", viewport=TABLET)
     try:
         page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
         login(page, web_hub.url, "chen")
         expect(page).to_have_url(re.compile(r"/dashboard$"))
         expect(page.locator("h1")).to_have_text("监控大屏")
@@ -151,5 +153,6 @@ def test_dashboard_chart_waits_windows_on_tablet_and_phone(web_hub, chromium):
         expect(w1.locator("td.state .reason")).to_have_text("Not given")
         f = fits(page)
         assert f["page"] <= f["vw"] and not f["over"], f
+        assert errors == []  # no script failed on the way
     finally:
         ctx.close()

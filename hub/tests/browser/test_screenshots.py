@@ -130,8 +130,10 @@ def test_main_pages_render_without_overflow_and_are_captured(web_hub, chromium):
     ticket_id = f"{dt.datetime.now(web_hub.tz):%Y%m%d}-{number}"
 
     ctx = chromium.new_context(locale="zh-CN", viewport=DESK)
+    errors: list[str] = []
     try:
         page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(web_hub.url + "/")
         check(page, "landing", "示范")
         page.goto(web_hub.url + "/kiosk?device=kiosk-1")
@@ -187,6 +189,7 @@ def test_main_pages_render_without_overflow_and_are_captured(web_hub, chromium):
         assert len(said) == 5 * 11 and not [t for t in said if re.search("[A-Za-z]", t)], said
         check(page, "fleet", "设备管理")
         on_phone(page, "fleet")
+        assert errors == []  # no page's script failed
     finally:
         ctx.close()
 
