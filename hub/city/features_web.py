@@ -15,7 +15,9 @@ with [city] (hub/city/features.py); otherwise 404 `no_city` and nothing on the p
     GET  /city/book?line=LINE[&lang=]  public: the nearest centre with a free booking slot
 
 The hall screen, the kiosk's home and the phone page show the nearby centres
-(templates/public/city_nearby.html, through the `city_nearby` global set here).
+(templates/public/city_nearby.html, through the `city_nearby` global set here); the
+booking page, for each line fully booked here, the nearest centre with a free time
+(templates/public/city_book.html, `city_book`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ TEXT = {  # zh-CN, zh-TW, English
     "routed": ("已转往", "已轉往", "Routed to"),
     "here": ("本中心", "本中心", "this centre"),
     "unsent": ("等待发送", "等待發送", "waiting to be sent"),
+    "book_elsewhere": ("本中心已约满，附近可预约", "本中心已約滿，附近可預約",
+                       "Fully booked here: free times nearby"),
 }
 LANGS = ("zh-CN", "zh-TW", "en")
 
@@ -71,6 +75,30 @@ def nearby_view(features: Any, lang: str) -> dict[str, Any] | None:
     return {"title": text("title", lang), "shorter": text("shorter", lang), "centres": rows}
 
 
+def book_view(features: Any, lang: str) -> dict[str, Any] | None:
+    """The booking page's part (templates/public/city_book.html): each line with no free
+    slot here, and the nearest centre with one (`diversion.nearest_free`)."""
+    if features is None:
+        return None
+    centre = features.centre
+    own = features.own()
+    rows = []
+    for line_id, line in centre.catalog.lines.items():
+        lw = own.lines.get(line_id)
+        if lw is None or lw.next_free is not None:
+            continue
+        best = features.nearest_free(line_id)
+        if best is None:
+            continue
+        names = {"zh": line.name.zh, "zh_tw": line.name.traditional, "en": line.name.en}
+        rows.append({"line": line_id, "line_name": _name(names, lang, line_id),
+                     "centre": best.centre, "name": _name(best.name, lang, best.centre),
+                     "km": best.km, "url": best.url,
+                     "local": diversion.local_hhmm(best.slot,
+                                                   centre.config.utc_offset_minutes)})
+    return {"title": text("book_elsewhere", lang), "lines": rows}
+
+
 def route_view(features: Any, case_id: str, lang: str) -> dict[str, Any] | None:
     """The case page's part (templates/staff/city_route.html): None for a case of this
     centre's own department and not routed."""
@@ -96,6 +124,7 @@ def routes(site: Any) -> list[BaseRoute]:
 
     site.env.globals["city_nearby"] = lambda lang: nearby_view(features(), lang)
     site.env.globals["city_route"] = lambda case, lang: route_view(features(), case, lang)
+    site.env.globals["city_book"] = lambda lang: book_view(features(), lang)
 
     def no_city(request: Request) -> JSONResponse:
         return JSONResponse({"code": "no_city", "msg": text("no_city", site.lang(request))},

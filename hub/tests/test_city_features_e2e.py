@@ -377,6 +377,8 @@ async def test_case_accepted_at_a_approved_at_b_collected_at_c_across_outages(
                         break
                     await asyncio.sleep(0.2)
             assert best["km"] == 2.0 and best["url"] == "http://cb.example"
+            page = (await http_a.get("/book?lang=en")).text
+            assert 'data-line="social" data-centre="cb"' in page
     finally:
         for n in (a, b, c):
             n.stop()

@@ -33,6 +33,16 @@ class Features:
         self.centre, self.me = centre, "here"
         self.settings = SimpleNamespace(neighbours=(dv.Neighbour("near", 1.5),))
 
+    def own(self) -> dv.Waits:
+        """Every line has a free time here but social, fully booked."""
+        return dv.Waits("here", NOW, {line: dv.LineWait(0, 0.0, None if line == "social"
+                                                        else NOW + 3600)
+                                      for line in self.centre.catalog.lines})
+
+    def nearest_free(self, line: str) -> dv.FreeSlot | None:
+        return dv.FreeSlot("near", 1.5, NOW + 1800, {"zh": "近邻中心", "en": "Near Street"},
+                           "http://near.example/book")
+
     def nearby(self) -> list[dv.Nearby]:
         return [dv.Nearby("near", 1.5, {"zh": "近邻中心", "zh_tw": "近鄰中心", "en": "Near Street"},
                           "http://near.example", 2, 3.0, True)]
@@ -63,10 +73,20 @@ def test_hall_kiosk_and_phone_show_nearby_centres_in_the_pages_language(tmp_path
     assert http.get("/city/nearby?lang=en").json()["centres"][0]["wait"] == "about 3 min"
 
 
+def test_the_booking_page_offers_the_nearest_centre_for_a_line_booked_full(tmp_path) -> None:
+    http, _ = client(tmp_path, city=True)
+    page = http.get("/book?lang=en").text
+    assert "Fully booked here: free times nearby" in page
+    assert 'data-line="social" data-centre="near"' in page
+    assert 'href="http://near.example/book"' in page and "11-23 10:30" in page
+    assert page.count("<li data-line=") == 1  # only the line booked full here
+
+
 def test_a_centre_without_the_city_shows_nothing_of_it(tmp_path) -> None:
     http, ticket = client(tmp_path, city=False)
-    for page in ("/hall", "/kiosk?device=kiosk-1", f"/t/{ticket}"):
+    for page in ("/hall", "/kiosk?device=kiosk-1", f"/t/{ticket}", "/book"):
         r = http.get(page)
         assert r.status_code == 200 and "city-nearby" not in r.text
+        assert "city-book" not in r.text
     r = http.get("/city/nearby")
     assert r.status_code == 404 and r.json()["code"] == "no_city"
