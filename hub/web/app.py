@@ -182,8 +182,6 @@ def create_app(hub: HubApp, files: FileStore, tokens: Mapping[str, str] | None =
     from . import api as systems_api
     from . import booking, landing, metrics, pickup, public, remote, staffpages
 
-    from ..city.features_web import routes as city_routes
-
     site = site or Site(hub, port, clock)
     site.files = files  # type: ignore[attr-defined]  # the staff console lists them
     site.config = config  # type: ignore[attr-defined]  # database URL, alert targets
