@@ -417,6 +417,8 @@ async def test_city_catalog_bad_refused_good_applied_at_the_days_close(city, cat
         st = await status(http)
         assert (st["catalog_version"], st["catalog_pending"]) == ("2026.3", None)
         await box.send("take", item="GEN-100")  # the new version's item: a ticket
+        kiosk = (await http.get("/kiosk/line/general?device=box-1&lang=en")).text
+        assert "A new city item" in kiosk  # the kiosk lists it without a restart
         assert [r["item"] for r in d.ops("take")][-2:] == ["GEN-099", "GEN-100"]
     # Killed and started again: the city's version is still the one in place (the
     # snapshot holds it; the journal replays to it), not centre.toml's file.

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..app import admission as admission_gate
 from ..core import commands as c
-from ..core.catalog import Item
+from ..core.catalog import Catalog, Item
 from ..core.model import Priority
 from ..core.prereview import PreReview
 from ..core.rejected import Rejected
@@ -54,9 +54,8 @@ class BadRequest(Exception):
 class Kiosk:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.catalog = site.hub.centre.catalog
-        self.search_index = Search(self.catalog)
-        self.traditional = Traditional(self.catalog)  # zh_tw beside zh in the pages' JSON
+        self._catalog: Catalog | None = None  # what the search and names were built from
+        self._catalog_parts(site.hub.centre.catalog)
         self._print_n = itertools.count(1)
         self.related = Related(site)  # 多问一句: the catalog's and the journal's
 
@@ -83,6 +82,30 @@ class Kiosk:
     def _device(self, request: Request) -> str | None:
         dev = request.query_params.get("device") or request.cookies.get(KIOSK_COOKIE)
         return dev if self.device_ok(dev) else None
+
+    def _catalog_parts(self, cat: Catalog) -> None:
+        self._catalog = cat
+        self._search = Search(cat)
+        self._traditional = Traditional(cat)  # zh_tw beside zh in the pages' JSON
+
+    @property
+    def catalog(self) -> Catalog:
+        """The centre's catalog now: a city catalog put in place at a day's close
+        (hub/core/city.py) is listed, searched and named from then on."""
+        cat = self.site.hub.centre.catalog
+        if cat is not self._catalog:
+            self._catalog_parts(cat)
+        return cat
+
+    @property
+    def search_index(self) -> Search:
+        self.catalog  # noqa: B018 - rebuilt first if the catalog changed
+        return self._search
+
+    @property
+    def traditional(self) -> Traditional:
+        self.catalog  # noqa: B018 - rebuilt first if the catalog changed
+        return self._traditional
 
     def _page(self, request: Request, template: str, **ctx: Any) -> Response:
         dev = self._device(request)
