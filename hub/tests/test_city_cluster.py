@@ -79,8 +79,16 @@ async def test_a_node_stopped_loses_nothing_acknowledged(city):
         js = nc.jetstream()
         before = (await admin.jetstream().stream_info(sj.STREAM)).state.messages
         for pos in range(1, 51):
-            await js.publish(sj.record("c02", sj.TICKET), b"{}",
-                             headers={"Nats-Msg-Id": sj.msg_id("c02", pos)})
+            # As the exporter does: the same message again until the stream acknowledges
+            # it (a leader election after the kill takes seconds); its id dedupes retries.
+            async with asyncio.timeout(30):
+                while True:
+                    try:
+                        await js.publish(sj.record("c02", sj.TICKET), b"{}", timeout=2.0,
+                                         headers={"Nats-Msg-Id": sj.msg_id("c02", pos)})
+                        break
+                    except Exception:  # no leader yet, the connection moving
+                        await asyncio.sleep(0.2)
             if pos == 20:
                 city.stop_node(0, kill=True)
         city.start_node(0)

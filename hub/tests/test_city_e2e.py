@@ -139,24 +139,21 @@ class Centre:
 
 @pytest.fixture
 def city_tier(tmp_path, small_catalog_file):
-    pg = Postgres().start()
-    cluster = NatsCluster(tmp_path / "nats", centres=CENTRES).start()
-    centres: list[Centre] = []
-    web_port = quiet_port()
-    env = dict(os.environ, OW_CITY_WEB_SECRET="s3cret", PYTHONUNBUFFERED="1")
-    with open(tmp_path / "web.log", "wb") as log:
-        web = subprocess.Popen([sys.executable, "-m", "onewindow.hub.cli", "city-web",
-                                "--db", pg.url, "--port", str(web_port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    try:
-        centres = [Centre(c, tmp_path, small_catalog_file) for c in CENTRES]
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(Postgres())
+        cluster = stack.enter_context(NatsCluster(tmp_path / "nats", centres=CENTRES))
+        web_port = quiet_port()
+        env = dict(os.environ, OW_CITY_WEB_SECRET="s3cret", PYTHONUNBUFFERED="1")
+        with open(tmp_path / "web.log", "wb") as log:
+            web = subprocess.Popen([sys.executable, "-m", "onewindow.hub.cli", "city-web",
+                                    "--db", pg.url, "--port", str(web_port)], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        stack.callback(terminate, web)
+        centres: list[Centre] = []
+        stack.callback(lambda: [c.stop() for c in centres])
+        for c in CENTRES:
+            centres.append(Centre(c, tmp_path, small_catalog_file))
         yield pg, cluster, centres, web_port
-    finally:
-        terminate(web)
-        for c in centres:
-            c.stop()
-        cluster.stop()
-        pg.stop()
 
 
 async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tmp_path):

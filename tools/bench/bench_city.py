@@ -270,6 +270,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for i, c in enumerate(centres):
             await feed.publish(summary_record(c, 10_000_000 + i))
         await feed.drain()
+        tb = 0.0
         if args.burst:
             print(f"burst: {args.burst} records as fast as they go", flush=True)
             tb = time.monotonic()
@@ -290,6 +291,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
             result["rows_stored"] = n
             done_s = time.monotonic() - t0
+            if args.burst:  # published and stored, from the burst's first publish
+                result["burst_stored_per_s"] = round(len(extra) / (time.monotonic() - tb))
             stop.set()
             for t in side:
                 t.cancel()

@@ -104,10 +104,15 @@ class NatsCluster:
         return [i for i, p in enumerate(self.procs) if p is not None and p.poll() is None]
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
+        """Every node, ready; none left running if they do not come up."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for i in range(len(self.nodes)):
-            self.start_node(i)
-        self.wait_ready(timeout)
+        try:
+            for i in range(len(self.nodes)):
+                self.start_node(i)
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def monitor(self, i: int, page: str) -> dict[str, Any]:
