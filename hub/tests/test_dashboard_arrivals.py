@@ -101,6 +101,7 @@ def test_the_view_reads_past_days_off_the_loop_and_pokes_the_floor_when_done(tmp
     """The first ask answers at once ("pending") and starts the read in a thread; once it is
     done the floor is told (in the loop) and the next ask has the forecast."""
     from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.core import commands as c
     from onewindow.hub.core.centre import Centre
     from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
     from onewindow.hub.web.arrivals_view import ArrivalsView
@@ -121,5 +122,13 @@ def test_the_view_reads_past_days_off_the_loop_and_pokes_the_floor_when_done(tmp
         assert (second["method"], second["basis_days"]) == ("mean", 3)
         assert second["forecast_total"] == 4.0 and second["now"] is not None
         assert second["slots"][second["now"]] == "09:00"
+        # today's counts follow each ticket taken (kept between builds until one is)
+        assert second["actual_total"] == 0
+        centre.apply(c.TakeTicket("SOC-001"), now)
+        centre.apply(c.TakeTicket("SOC-001"), now + 1900)  # the next half-hour
+        third = view.view(centre, now + 1900)
+        assert third["actual_total"] == 2
+        assert third["actual"][third["slots"].index("09:00")] == 1
+        assert third["actual"][third["slots"].index("09:30")] == 1
 
     asyncio.run(go())
