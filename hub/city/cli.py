@@ -78,6 +78,8 @@ def city_export(
                                                "city-export/ beside centre.toml)"),
         no_fleet: bool = typer.Option(False, "--no-fleet",
                                       help="do not read device health from the hub's broker"),
+        snapshot_every: float = typer.Option(30.0, "--snapshot-every",
+                                             help="seconds between replica snapshots"),
 ) -> None:
     """Export this centre's journal to the city (no personal data), after a persisted
     cursor, each record acknowledged by the city's stream before the cursor moves."""
@@ -90,7 +92,7 @@ def city_export(
         password=_secret(password_file, "OW_CITY_PASSWORD", "password"),
         state_dir=state or config.resolve().parent / "city-export",
         token_key=_secret(token_key_file, "OW_CITY_TOKEN_KEY", "token-key").encode(),
-        fleet=not no_fleet)
+        fleet=not no_fleet, snapshot_every_s=snapshot_every)
     exporter = Exporter(cfg, opts)
     _run(exporter.run)
 

@@ -210,6 +210,7 @@ class Options:
     live_every: float = 2.0
     poll: float = 0.1
     fleet: bool = True  # read the hub's retained fleet summary for device health
+    snapshot_every_s: float = SNAPSHOT_EVERY_S  # the replica's snapshot, at the cursor
 
 
 class Exporter:
@@ -298,7 +299,7 @@ class Exporter:
             self.state.save_cursor(recs[-1].pos)
             self._since_snap += len(recs)
             if (self._since_snap >= SNAPSHOT_EVERY_RECORDS
-                    or time.monotonic() - self._last_snap >= SNAPSHOT_EVERY_S):
+                    or time.monotonic() - self._last_snap >= self.opts.snapshot_every_s):
                 self.state.save_snapshot(self.replica.pos, self.replica.snapshot())
                 self._since_snap, self._last_snap = 0, time.monotonic()
 

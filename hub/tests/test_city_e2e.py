@@ -43,6 +43,7 @@ from onewindow.tools.testkit.testbed import (
 
 CENTRES = [f"c{i:02d}" for i in range(1, 11)]
 CUT = "c10"
+PROC = "c09"  # its exporter is the `onewindow city-export` command, killed and restarted
 WINDOWS = 2
 TAKES = 6  # per centre and phase
 DISTRICT = {c: ("east" if i % 2 == 0 else "west") for i, c in enumerate(CENTRES)}  # c01 east
@@ -55,6 +56,11 @@ async def _hub_ready(centre: str, port: int, timeout: float = 60.0) -> None:
             async for m in sub.messages:
                 if json.loads(m.payload).get("state") == "ready":
                     return
+
+
+def _spawn(cmd: list[str], env: dict[str, str], log) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _login(port: int, user: str, password: str) -> httpx.Cookies:
@@ -172,7 +178,17 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
     await asyncio.wait_for(ingester.ready.wait(), 60)  # the streams are there
     links = [await CuttableLink(n.port).start() for n in cluster.nodes]
     exporters = {}
+    proc_centre = next(c for c in centres if c.name == PROC)
+    exporter_cmd = [sys.executable, "-m", "onewindow.hub.cli", "city-export", "-c",
+                    str(proc_centre.config), "--nats", ",".join(cluster.urls), "--state",
+                    str(proc_centre.dir / "city-export"), "--snapshot-every", "0.3"]
+    exporter_env = dict(os.environ, OW_CITY_PASSWORD=cluster.centres[PROC],
+                        OW_CITY_TOKEN_KEY="city-key", PYTHONUNBUFFERED="1")
+    exporter_log = proc_centre.dir / "city-export.log"
+    exporter_proc = await asyncio.to_thread(_spawn, exporter_cmd, exporter_env, exporter_log)
     for c in centres:
+        if c.name == PROC:
+            continue
         servers = ([f"nats://127.0.0.1:{ln.port}" for ln in links] if c.name == CUT
                    else cluster.urls)
         exporters[c.name] = Exporter(load_config(c.config), Options(
@@ -197,6 +213,12 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
         phase1 = asyncio.gather(*(c.traffic(rng, TAKES) for c in centres))
         await asyncio.sleep(0.3)
         cluster.stop_node(1, kill=True)
+        # One centre's exporter (the real command) SIGKILLed in the middle too, and
+        # started again: its replica comes back from its snapshot and the journal.
+        exporter_proc.kill()
+        await asyncio.to_thread(exporter_proc.wait)
+        exporter_proc = await asyncio.to_thread(_spawn, exporter_cmd, exporter_env,
+                                                exporter_log)
         await phase1
         t1 = time.monotonic()
         others = [c for c in centres if c.name != CUT]
@@ -220,6 +242,10 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
         converged = max(first.values())
         for task in tasks:  # the exporters and the ingester ran through it all
             assert not task.done(), task
+        assert exporter_proc.poll() is None
+        # Device health came through too: each centre's fleet (6 devices in its config).
+        live = (await http.get("/city/api/live")).json()["centres"]
+        assert {r["devices_total"] for r in live} == {6}, live
         print("after the node's kill, each centre showed in (s):", after_kill)
         print("after the last traffic, each centre showed in (s):", first)
         try:
@@ -303,5 +329,7 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
         for ln in links:
             await ln.close()
+        exporter_proc.terminate()
+        await asyncio.to_thread(exporter_proc.wait)
     print(f"city e2e: {time.monotonic() - t0:.1f} s, dashboard converged in "
           f"{converged:.2f} s after the traffic")
