@@ -22,6 +22,7 @@ from ..store.accounts import Session
 from . import floor, followups
 from .arrivals_view import ArrivalsView
 from .case_alerts import case_alerts
+from .live import Pieces, drain
 from .staff import Staff, _json, error
 from .trips_view import TripsView
 
@@ -34,7 +35,7 @@ class Dashboard:
         self.staff = staff
         self.site = staff.site
         self.hub = staff.site.hub
-        self.site.live.channel("staff-floor", self.floor_snapshot)
+        self.site.live.channel("staff-floor", self.floor_pieces)
         self.site.live.channel("staff-fleet", self.fleet_snapshot)
         # The fleet summary it shows is recomputed once a second (runner.FLEET_TICK); its
         # ages ("seen 3 s ago") change with every build: no need for more than one a second.
@@ -50,40 +51,55 @@ class Dashboard:
                                      changed=self.site.live.changed)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
+        """The supervisors' floor now, whole (the JSON endpoints)."""
+        return drain(self.floor_pieces(arg))
+
+    def floor_pieces(self, arg: str = "") -> Pieces:
+        """The floor built in pieces for the live view: a dozen parts, 3-7 ms in all with a
+        full hall, were one piece of the hub's loop that a keypad's call arriving meanwhile
+        waited behind (issue 14: tools/bench/bench_live.py); the flusher lets the hub's own
+        work in between the parts (live.Pieces)."""
         centre, now = self.hub.centre, self.site.clock()
         qs = floor.queues(centre, now)
+        yield
         # the day's summary walks today's tickets: the items served per window are counted
         # on the way (floor.TicketFacts)
         summary = {**floor.summary(centre, self.facts), **_ratings_today(centre)}
-        return {
+        yield
+        snap: dict[str, Any] = {
             "now": now,
             "windows": floor.windows(centre, now, self.staff.names(), self.facts.served()),
             # residents per half-hour today, and the forecast for today
             "arrivals": self.arrivals.view(centre, now),
             "queues": qs,
             "lines": floor.lines(qs, centre),
-            "alerts": floor.alerts(centre, qs, now, self.staff.targets)
-            + floor.device_alerts(self._fleet(now)["alerts"])
-            + case_alerts(centre, now),  # promised cases' deadlines (case_alerts.py)
-            "summary": summary,
-            # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
-            "followups": followups.rows(centre),
-            # priority waits apart from normal ones (and booked ones), today
-            "tiers": tier_waits(self.facts.today(centre), now, self.facts.wait),
-            "history": self._history(),
-            "targets": {"queue_limit": self.staff.targets.queue_limit,
-                        "target_min": self.staff.targets.target_min},
-            # admission control: the mode, and how many more residents the open windows
-            # can still call before closing (hub/app/admission.py)
-            "admission": {"mode": admission.mode(self.hub),
-                          "configured": self.hub.admission,
-                          "switched": _switched(self.hub),
-                          "can_serve": admission.can_serve(self.hub, now)},
-            # booked vs walk-in per slot today (hub/core/booking.py today_load)
-            "bookings": booking.today_load(centre, now),
-            # pre-review that counts: today's and the last 30 days' (trips_view.py)
-            "trips": self.trips.view(),
         }
+        yield
+        snap["alerts"] = (floor.alerts(centre, qs, now, self.staff.targets)
+                          + floor.device_alerts(self._fleet(now)["alerts"])
+                          + case_alerts(centre, now))  # promised cases' deadlines
+        snap["summary"] = summary
+        # follow-ups of low ratings (差评整改) until closed (hub/web/followups.py)
+        snap["followups"] = followups.rows(centre)
+        yield
+        # priority waits apart from normal ones (and booked ones), today
+        snap["tiers"] = tier_waits(self.facts.today(centre), now, self.facts.wait)
+        snap["history"] = self._history()
+        snap["targets"] = {"queue_limit": self.staff.targets.queue_limit,
+                           "target_min": self.staff.targets.target_min}
+        yield
+        # admission control: the mode, and how many more residents the open windows can
+        # still call before closing (hub/app/admission.py)
+        snap["admission"] = {"mode": admission.mode(self.hub),
+                             "configured": self.hub.admission,
+                             "switched": _switched(self.hub),
+                             "can_serve": admission.can_serve(self.hub, now)}
+        yield
+        # booked vs walk-in per slot today (hub/core/booking.py today_load)
+        snap["bookings"] = booking.today_load(centre, now)
+        # pre-review that counts: today's and the last 30 days' (trips_view.py)
+        snap["trips"] = self.trips.view()
+        return snap
 
     def _history(self) -> dict[str, Any] | None:
         """The last HISTORY_DAYS closed days, by SQL from the history tables (past days are
