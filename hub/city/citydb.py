@@ -263,3 +263,12 @@ def connect(url: str) -> Any:
 
     return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
                            autocommit=True)
+
+
+def forget_residents(conn: Any, before: dt.date) -> int:
+    """Residents' tokens of ticket events before `before` removed (the city's retention,
+    as the hubs' own purge removes theirs: docs/privacy.md); the number of rows changed.
+    Partition pruning keeps it to the months concerned."""
+    cur = conn.execute("UPDATE ticket_events SET resident = NULL "
+                       "WHERE day < %s AND resident IS NOT NULL", (before,))
+    return int(cur.rowcount or 0)

@@ -6,6 +6,7 @@
 - ``onewindow city-user``                   a city or district account for those pages
 - ``onewindow city-centre``                 a centre's name and district in the city database
 - ``onewindow city-nats-config``            the NATS nodes' configuration files
+- ``onewindow city-purge``                  residents' tokens past the city's retention
 
 Secrets (NATS passwords, the resident-token key) come from files or the environment, never
 from the command line (it shows in `ps`).
@@ -31,6 +32,7 @@ def register(app: typer.Typer) -> None:
     app.command("city-user")(city_user)
     app.command("city-centre")(city_centre)
     app.command("city-nats-config")(city_nats_config)
+    app.command("city-purge")(city_purge)
 
 
 def _secret(file: Path | None, env: str, what: str) -> str:
@@ -195,3 +197,19 @@ def city_nats_config(
         path.write_text(natsconf.node_config(n, ns, centres, services, sys_pw))
         path.chmod(0o600)
         typer.echo(str(path))
+
+
+def city_purge(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
+               resident_days: int = typer.Option(..., "--resident-days",
+                                                 help="keep residents' tokens this long")
+               ) -> None:
+    """Remove residents' tokens from ticket events older than --resident-days (run daily,
+    as the hubs' `onewindow purge`)."""
+    import datetime as dt
+
+    from . import citydb
+
+    before = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=resident_days)
+    with citydb.connect(db) as conn:
+        n = citydb.forget_residents(conn, before)
+    typer.echo(f"{n} tokens removed (days before {before})")

@@ -194,6 +194,11 @@ class ExportState:
         self.snap_pos = pos
         self.save_cursor(self.cursor)
 
+    def drop_snapshot(self) -> None:
+        self.snap_pos = 0
+        self.save_cursor(self.cursor)
+        (self.folder / "replica.snap").unlink(missing_ok=True)
+
     def snapshot(self) -> bytes | None:
         p = self.folder / "replica.snap"
         return p.read_bytes() if p.exists() and self.snap_pos > 0 else None
@@ -293,6 +298,8 @@ class Exporter:
             out: list[dict[str, Any]] = []
             for rec in recs:
                 out.extend(self.replica.apply(rec))
+                if rec.op == "purge":
+                    self._forget(rec.pos)
             await self._publish(js, out, stop)
             if stop.is_set() and out:
                 return  # not all acknowledged: the cursor stays, the next run resends
@@ -302,6 +309,24 @@ class Exporter:
                     or time.monotonic() - self._last_snap >= self.opts.snapshot_every_s):
                 self.state.save_snapshot(self.replica.pos, self.replica.snapshot())
                 self._since_snap, self._last_snap = 0, time.monotonic()
+
+    def _forget(self, pos: int) -> None:
+        """The hub's retention purge (hub/store/retention.py) rewrote the journal before
+        `pos`, removing residents' tokens past their time; the replica (and its snapshot)
+        still hold them. The old snapshot is dropped (a restart before the next one replays
+        the purged journal), the replica rebuilt from the purged journal without sending
+        anything, and a new snapshot taken as soon as the cursor reaches this batch's end."""
+        fresh = Replica(self.config, self.journal, rc.Mapper(self.centre, self.opts.token_key))
+        for rec in self.journal.read(0):
+            if rec.pos > pos:
+                break
+            fresh.apply(rec)
+        mapper = self.replica.mapper
+        self.replica = fresh
+        fresh.mapper = mapper
+        self.state.drop_snapshot()
+        self._last_snap = float("-inf")  # the next batch acknowledged takes a new one
+        log.info("city export %s: journal purged at %d: replica rebuilt", self.centre, pos)
 
     def _read(self, after: int, n: int) -> list[Record]:
         out = []

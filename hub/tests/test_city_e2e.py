@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import random
@@ -120,8 +121,12 @@ class Centre:
             if not self.taken:
                 await kp.send("open", timeout=30)
             for _ in range(takes):
+                # The hub's keyed card hash (the same resident at every centre: the first
+                # take of each run), never a card number.
+                k = len(self.taken)
                 res = await box.send("take", item=rng.choice(["SOC-1", "MED-1", "CIV-1"]),
-                                     timeout=30)
+                                     resident=f"card-{k}" if k in (0, TAKES) else
+                                     f"card-{self.name}-{k}", timeout=30)
                 self.taken.append(res["ticket"])
             for _ in range(takes // 2):  # half served, half left waiting
                 try:
@@ -269,9 +274,21 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
                 assert len(issued) == len(set(issued)) == len(c.taken), c.name
                 assert sorted(t.split("-")[1] for t in issued) == sorted(c.taken), c.name
                 assert sum(1 for _, ev in rows if ev == "done") == c.done, c.name
-            # No personal data column holds anything but tokens.
+            # Residents cross as the city's tokens only: never the hub's own value, the
+            # same resident the same token at every centre; the city's retention
+            # (onewindow city-purge) removes them.
+            tokens = conn.execute("SELECT centre, ticket, resident FROM ticket_events "
+                                  "WHERE ev = 'issued'").fetchall()
+            assert all(r and len(r) == 24 and not r.startswith("card") for _, _, r in tokens)
+            assert len({r for _, _, r in tokens}) == sum(len(c.taken) for c in centres) - 18
+            firsts = {r for (r,) in conn.execute(
+                "SELECT DISTINCT ON (centre) resident FROM ticket_events WHERE ev = 'issued' "
+                "ORDER BY centre, pos")}
+            assert len(firsts) == 1, firsts  # card-0 at ten centres: one token
+            later = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+            assert citydb.forget_residents(conn, later) == len(tokens)
             assert conn.execute("SELECT count(*) FROM ticket_events WHERE resident IS NOT "
-                                "NULL AND length(resident) <> 24").fetchone()[0] == 0
+                                "NULL").fetchone()[0] == 0
         stream = await cluster.connect()
         try:
             info = await stream.jetstream().stream_info("CITY")
