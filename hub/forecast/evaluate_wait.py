@@ -19,8 +19,9 @@ time from issue to the ticket's first call. Two settings:
   with k waiting ahead when all servers are busy, else 0) is the reference for relative MSE.
 
 The seeds are split once, here: TUNING_SEEDS are the only days `--tune` learns the
-interval's factors on (split conformal: per band of the predicted wait, the 80th percentile
-of the factor each wait needed to be inside, every cell of the grid weighing the same;
+interval's factors on (split conformal: per layout and band of the predicted wait, the 80th
+percentile of the factor each wait needed to be inside, every cell of the grid weighing the
+same;
 written to wait_factors.json, which the predictor reads); HELD_OUT_SEEDS, disjoint from
 them (warm-up days included), are the only days the evaluation reports on.
 
@@ -55,15 +56,26 @@ from ..sim.engine import Engine
 from ..sim.model import Weather
 from ..sim.policies import layout
 from .refresh import WaitRefresher
-from .wait import BANDS, FACTORS_FILE, REFRESH_AGE, SLACK, Forecast, Refresh, WaitPredictor
+from .wait import (
+    BANDS,
+    FACTORS_FILE,
+    LAYOUT_KINDS,
+    REFRESH_AGE,
+    SLACK,
+    Forecast,
+    Refresh,
+    WaitPredictor,
+)
 
 LAYOUT_GRID = ("comprehensive", "mixed", "dedicated")
 SIZE_GRID = (4, 8, 12, 16)
 LOAD_GRID = (0.8, 0.9, 1.0)
-# The split: each cell of the grid runs these days (seed k on the k-th working day, after
-# one unscored warm-up day of seed first - 1).
-TUNING_SEEDS = tuple(range(5000, 5008))
-HELD_OUT_SEEDS = tuple(range(9000, 9006))
+# The split: each cell of the grid runs these days (seed k on the k-th working day from
+# Tuesday 3 March 2026, after one unscored warm-up day of seed first - 1 on the Monday):
+# whole weeks, so that both sets hold every weekday alike (Monday brings 1.25x, Friday
+# 0.9x), and dry (the grid's load is the load; rain's 0.8x is load 0.8).
+TUNING_SEEDS = tuple(range(5000, 5010))
+HELD_OUT_SEEDS = tuple(range(9000, 9005))
 TARGET = 0.8
 FACTORS_PATH = Path(__file__).with_name(FACTORS_FILE)
 
@@ -199,11 +211,12 @@ def actual_waits(tickets, rows: Rows) -> None:  # type: ignore[no-untyped-def]
 def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
                 layout_name: str = "mixed", start: dt.date = dt.date(2026, 3, 2),
                 warmup: int = 1, eager: bool = False, load: float = 1.0,
-                tune: bool = False) -> Rows:
+                tune: bool = False, rain: bool | None = None) -> Rows:
     """Consecutive working days (seed k on day k), one predictor learning throughout, as a
     running hub does; the first `warmup` days (seeds -1, -2, ... of the first) are not
     scored: a fresh hub's first day is its cold start. `load`: arrivals per window as a
-    share of the simulator's standard day (400 residents for 8 windows)."""
+    share of the simulator's standard day (400 residents for 8 windows); `rain`: every day
+    wet or dry (None: each seed draws it, 30% wet)."""
     rows, scratch = Rows(tune=tune), Rows()
     eng = _Engine(catalog, layout(layout_name, catalog, windows),
                   predictor=WaitPredictor(), rows=scratch, eager=eager)
@@ -212,8 +225,8 @@ def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
         while d.weekday() >= 5:
             d += dt.timedelta(days=1)
         eng.rows = scratch if k < warmup else rows
-        rain = random.Random(seed).random() < 0.3
-        day = eng.run_day(d, Weather(rain=rain), seed=seed, scale=load * windows / 8)
+        wet = random.Random(seed).random() < 0.3 if rain is None else rain
+        day = eng.run_day(d, Weather(rain=wet), seed=seed, scale=load * windows / 8)
         actual_waits(day.tickets.values(), eng.rows)
         d += dt.timedelta(days=1)
     return rows
@@ -359,7 +372,7 @@ def run_cell(job: tuple[str, int, float, tuple[int, ...], bool]) -> Cell:
     layout_name, windows, load, seeds, tune = job
     t0 = time.process_time()
     rows = centre_days(load_catalog(), list(seeds), windows, layout_name, load=load,
-                       tune=tune)
+                       tune=tune, rain=False)
     a = rows.arrays()
     y = a["actual"]
     cell = Cell(layout_name, windows, load, n=len(y),
@@ -486,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     cells = grid(layouts, sizes, loads, seeds, args.jobs, tune=args.tune)
     which = "tuning" if args.tune else "held-out"
     print(f"Wait prediction on {which} seeds {_seeds(seeds)} (days per cell: {len(seeds)}, "
-          f"after one unscored warm-up day); tuning seeds {_seeds(tuning)}, held-out "
+          f"dry, after one unscored warm-up day); tuning seeds {_seeds(tuning)}, held-out "
           f"seeds {_seeds(held_out)}: disjoint")
     print(f"{len(cells)} cells: layouts {', '.join(layouts)}; windows "
           f"{', '.join(map(str, sizes))}; load {', '.join(f'{x:.1f}' for x in loads)} "
@@ -494,10 +507,15 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print_grid(cells)
     if args.tune:
-        factors = tune_factors(cells)
+        factors = {k: tune_factors([x for x in cells if x.layout == k])
+                   for k in dict.fromkeys(x.layout for x in cells)}
         print()
-        print(f"factors per band of the predicted wait {BANDS} min: {factors}")
+        print(f"factors per layout and band of the predicted wait {BANDS} min:")
+        for k, v in factors.items():
+            print(f"  {k}: {v}")
         if args.write:
+            if set(factors) != set(LAYOUT_KINDS):
+                ap.error(f"--write needs every layout of {LAYOUT_KINDS}")
             doc = {"bands": list(BANDS), "factors": factors, "target": TARGET,
                    "tuning_seeds": list(seeds), "layouts": list(layouts),
                    "sizes": list(sizes), "loads": list(loads)}

@@ -19,8 +19,9 @@ every journal record in order (live and in replay alike).
   share at that time of day). A ticket's start times over the paths give its wait: median
   (point) and 10th-90th percentile, widened into a calibrated 80% interval: per band of
   the predicted wait, both half-widths (plus SLACK) are multiplied by one factor, the lower
-  end floored at 0. The factors are data (wait_factors.json), learned by split conformal
-  calibration on the simulator's tuning seeds across layouts, window counts and loads
+  end floored at 0. The factors are data (wait_factors.json), per kind of layout
+  (`layout_kind`: comprehensive, mixed, dedicated), learned by split conformal calibration
+  on the simulator's tuning seeds across window counts and loads
   (python -m onewindow.hub.forecast.evaluate_wait --tune): per band, the 80th percentile of
   the factor each tuning wait needed to fall inside; the evaluation reports on held-out
   seeds. A take reads its factor from that table: nothing is computed per take. (Until
@@ -58,7 +59,9 @@ from importlib import resources
 
 import numpy as np
 
+from ..core.catalog import COMPREHENSIVE
 from ..core.centre import Centre
+from ..core.centre_config import CentreConfig
 from ..core.model import Priority, Ticket, TicketState, WindowState
 from .chain import (
     EXPECTED,
@@ -84,7 +87,7 @@ from .paths import (
 )
 
 __all__ = [
-    "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "INF", "NO_WINDOW", "REFRESH_AGE",
+    "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "FACTORS", "INF", "NO_WINDOW", "REFRESH_AGE",
     "REFRESH_RECORDS", "REUSE_AGE", "SLOT", "SLOTS", "Estimate", "Forecast", "Refresh",
     "ServiceLearner", "WaitPredictor", "dispatch_order", "predictor_to_dict",
     "restore_predictor",
@@ -96,19 +99,34 @@ SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-widt
 
 
 FACTORS_FILE = "wait_factors.json"
+LAYOUT_KINDS = ("comprehensive", "mixed", "dedicated")
 
 
-def _factors() -> tuple[float, ...]:
-    """Per band of the predicted wait: the factor of the simulated half-widths (+ SLACK)
-    that makes the 80% interval, tuned on the simulator's tuning seeds (never the
-    evaluation's held-out ones): evaluate_wait --tune --write."""
+def _factors() -> dict[str, tuple[float, ...]]:
+    """Per kind of layout (`layout_kind`) and band of the predicted wait: the factor of the
+    simulated half-widths (+ SLACK) that makes the 80% interval, tuned on the simulator's
+    tuning seeds (never the evaluation's held-out ones): evaluate_wait --tune --write."""
     doc = json.loads(resources.files(__package__).joinpath(FACTORS_FILE).read_text())
-    if tuple(doc["bands"]) != BANDS or len(doc["factors"]) != len(BANDS) + 1:
-        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS}")
-    return tuple(max(0.0, float(x)) for x in doc["factors"])
+    if tuple(doc["bands"]) != BANDS or set(doc["factors"]) != set(LAYOUT_KINDS) or any(
+            len(v) != len(BANDS) + 1 for v in doc["factors"].values()):
+        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS} "
+                         f"and layouts {LAYOUT_KINDS}")
+    return {k: tuple(max(0.0, float(x)) for x in v) for k, v in doc["factors"].items()}
 
 
 FACTORS = _factors()
+
+
+def layout_kind(config: CentreConfig) -> str:
+    """'comprehensive' (every window may serve every item: 一窗通办), 'dedicated' (every
+    window serves only its own lines or items) or 'mixed' (anything between: comprehensive
+    windows beside card, cash or pick-up ones)."""
+    ws = config.windows
+    if all(w.kind == COMPREHENSIVE and (w.skills is None or "*" in w.skills) for w in ws):
+        return "comprehensive"
+    if all(w.skills is not None and "*" not in w.skills for w in ws):
+        return "dedicated"
+    return "mixed"
 REFRESH_SLICE = 8  # tickets placed per step of a background refresh (~10-20 us each)
 
 
@@ -287,6 +305,8 @@ class WaitPredictor:
         self.score_hi: list[deque[float]] = [deque(maxlen=CALIBRATION_N)
                                              for _ in range(len(BANDS) + 1)]
         self._serial = 0
+        self._config: CentreConfig | None = None  # the centre whose factors are bound
+        self._factors = FACTORS["mixed"]
 
     # ---- learning ------------------------------------------------------------------------
     def update(self, centre: Centre, now: float, op: str | None = None) -> None:
@@ -294,6 +314,7 @@ class WaitPredictor:
         after every operation, with the operation's time and its `op` (None: unknown, so
         the standing forecast no longer stands: it is simulated again)."""
         self.chain.report(op)
+        self._bind(centre)
         self._profile(centre, now)
         now_at = {w.ticket for w in centre.windows.values() if w.ticket is not None}
         items = centre.catalog.items
@@ -341,9 +362,15 @@ class WaitPredictor:
         return [max(a, c, 0.0) for a, c in zip(self.score_lo[b], self.score_hi[b],
                                                 strict=True)]
 
+    def _bind(self, centre: Centre) -> None:
+        """The factors of the centre's kind of layout (worked out once per configuration)."""
+        if centre.config is not self._config:
+            self._config = centre.config
+            self._factors = FACTORS[layout_kind(centre.config)]
+
     def _scale(self, med: float) -> tuple[float, float]:
         """Multipliers of the lower and upper half-widths: the band's factor (a lookup)."""
-        s = FACTORS[bisect.bisect(BANDS, med)]
+        s = self._factors[bisect.bisect(BANDS, med)]
         return s, s
 
     def issued(self, t: Ticket, est: Estimate) -> None:
@@ -442,6 +469,7 @@ class WaitPredictor:
         length); a ticket the standing forecast holds (a page, a reprint) is read from it
         while it stands (`ForecastChain.fresh`); otherwise the queue is simulated (a page
         outside the hub's loop, a tool)."""
+        self._bind(centre)
         if self.extend:
             fc = self.known(version, now)
             if fc is None or t.id not in fc.starts:
@@ -554,6 +582,7 @@ class WaitPredictor:
 
     def probe_in(self, fc: Forecast, centre: Centre, item: str, now: float) -> Estimate:
         """`probe` read from a given forecast."""
+        self._bind(centre)
         idx = [fc.cols[n] for n in centre._reach.get(item, frozenset()) if n in fc.cols]
         if not idx:
             return NO_WINDOW

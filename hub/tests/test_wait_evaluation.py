@@ -11,8 +11,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from onewindow.hub.catalog import load_catalog
+from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.forecast import evaluate_wait as ev
-from onewindow.hub.forecast.wait import BANDS, FACTORS, SLACK
+from onewindow.hub.forecast.wait import BANDS, FACTORS, SLACK, layout_kind
+from onewindow.hub.sim.policies import layout
 
 ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
                  r"([\d.]+) \| (\d+)% \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$")
@@ -64,7 +67,18 @@ def test_tuning_on_a_tiny_grid_learns_one_factor_per_band():
         if needed:
             u = np.array(needed)
             assert np.mean(u <= factors[b] + 1e-4) >= 0.8 >= np.mean(u < factors[b] - 1e-4), b
-    assert len(FACTORS) == len(BANDS) + 1  # and the predictor's own table has the shape
+    # and the predictor's own table has one factor per band for every kind of layout
+    assert set(FACTORS) == set(ev.LAYOUT_GRID)
+    assert all(len(v) == len(BANDS) + 1 for v in FACTORS.values())
+
+
+def test_each_simulated_layout_reads_its_own_factors():
+    catalog = load_catalog()
+    for name in ev.LAYOUT_GRID:
+        for n in (4, 16):
+            assert layout_kind(layout(name, catalog, n).config) == name
+    # a centre configured with plain windows (every item at every window) is comprehensive
+    assert layout_kind(CentreConfig("c", (WindowSpec(1), WindowSpec(2)))) == "comprehensive"
 
 
 def interval(med: float, lo: float, hi: float, s: float) -> tuple[float, float]:
