@@ -26,9 +26,10 @@ every journal record in order (live and in replay alike).
   the factor each tuning wait needed to fall inside; the evaluation reports on held-out
   seeds. A take reads its factor from that table: nothing is computed per take. (Until
   stage 13 the factor was a quantile of the recent calls' scores, learned online: those
-  lag the queue by a wait, a day behind at the morning's start, and covered 66-88% from
-  one day to the next.) `issued` still records each ticket's prediction, and its first
-  call scores it (`recent_scores`): the figures a centre's own re-tuning would start from.
+  lag the queue by a wait, and at the morning's start are the previous afternoon's; it
+  covered 67-88% across the grid's cells, 66% of a heavy Monday, 88% of a rainy Tuesday.)
+  `issued` still records each ticket's prediction, and its first call scores it
+  (`recent_scores`): the figures a centre's own re-tuning would start from.
   A hypothetical new ticket for an item (the hall's forecast) starts after the queue.
 * A take never simulates the queue: the new ticket is placed into the standing forecast in
   bounded time (hub/forecast/chain.py), which the hub simulates again in the background, in
