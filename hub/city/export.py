@@ -231,6 +231,7 @@ class Exporter:
         self.connected = asyncio.Event()
         self._last_snap = time.monotonic()
         self._since_snap = 0
+        self._logged_at: int | None = None
 
     # ---- start-up: the replica at the cursor --------------------------------------------
     def recover(self) -> None:
@@ -304,6 +305,10 @@ class Exporter:
             if stop.is_set() and out:
                 return  # not all acknowledged: the cursor stays, the next run resends
             self.state.save_cursor(recs[-1].pos)
+            if self._logged_at is None or self.sent - self._logged_at >= 10000:
+                log.info("city export %s: the city has everything up to journal position %d "
+                         "(%d records sent by this run)", self.centre, recs[-1].pos, self.sent)
+                self._logged_at = self.sent
             self._since_snap += len(recs)
             if (self._since_snap >= SNAPSHOT_EVERY_RECORDS
                     or time.monotonic() - self._last_snap >= self.opts.snapshot_every_s):
