@@ -1,8 +1,8 @@
 """Evaluate the wait predictor on simulated days it was not tuned on.
 
-    python -m onewindow.hub.forecast.evaluate_wait            # the full grid, ~3 min
+    python -m onewindow.hub.forecast.evaluate_wait            # the full grid: 1.5-8 min
     python -m onewindow.hub.forecast.evaluate_wait --quick    # one small cell (tests)
-    python -m onewindow.hub.forecast.evaluate_wait --tune [--write]
+    python -m onewindow.hub.forecast.evaluate_wait --tune [--write]    # 4 min
 
 At each ticket's issue, every estimator's prediction is recorded; the actual wait is the
 time from issue to the ticket's first call. Two settings:
