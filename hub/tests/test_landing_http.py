@@ -86,7 +86,7 @@ def test_every_page_has_a_heading(env):
               f"/kiosk/item/SOC-001?{k}": None, f"/kiosk/search?q=社保&{k}": None,
               "/tips?items=SOC-001": None, f"/t/{t.id}": None, "/book": None,
               "/remote": None, "/kiosk/checkin": None, "/kiosk/pickup": None,
-              "/login": "工作人员登录"}
+              "/login": "工作人员登录", "/hall": env.hub.centre.catalog.name.zh}
     cl = env.client()
     for path, want in public.items():
         r = cl.get(path, headers=PAGE)
@@ -95,6 +95,12 @@ def test_every_page_has_a_heading(env):
         assert h, path
         if want:
             assert h == want
+    # the hall screen's heading is the centre's name in the screen's language, in its bar
+    for lang, name in (("zh_TW", env.hub.centre.catalog.name.traditional),
+                       ("en", env.hub.centre.catalog.name.en)):
+        html = cl.get(f"/hall?lang={lang}", headers=PAGE).text
+        assert heading(html) == name and html.count("<h1") == 1, lang
+        assert re.search(r'<header class="bar">\s*<h1 class="centre">', html), lang
     staff = {"sup": ("/dashboard", "/fleet", "/cases", "/dashboard/followups",
                      "/stations/handovers", "/department"),
              "clerk1": ("/console",), "spec": ("/specialist",), "admin": ("/accounts",)}
