@@ -184,9 +184,28 @@ class Slip:
         self.out += b"\x1d(k" + bytes((n & 0xFF, n >> 8)) + b"1P0" + data  # fn 80: store
         self.out += b"\x1d(k\x03\x001Q0"  # fn 81: print
 
+    def qr_labelled(self, url: str, caption_zh: str, caption_en: str) -> None:
+        """The QR with its text under it (issue 18: every QR code has a text label): the
+        address without its scheme (what a resident types when the camera will not read the
+        code; the hub's fit breaks it to the paper), then what it is for, Chinese and
+        English."""
+        self.qr(url)
+        self.line(short_address(url))
+        self.zh(caption_zh)
+        self.line(caption_en)
+
     def cut(self) -> bytes:
         self.out += CUT
         return bytes(self.out)
+
+
+def short_address(url: str) -> str:
+    """A QR's address as printed under it: without "https://" or "http://" (a browser
+    puts it back), the rest as it is."""
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme):]
+    return url
 
 
 # A priority ticket's words (render_ticket): zh-CN, zh-TW, English.
@@ -199,7 +218,7 @@ SLIP_CHINESE = ("zh_CN", "zh_TW")
 WORDS = {
     "zh_CN": {"ahead": "前面还有{n}人", "no_window": "暂无开放窗口，请咨询工作人员",
               "wait": "预计等候约{n}分钟", "wait_range": "预计等候约{n}分钟（{lo}-{hi}分钟）",
-              "watch": "请留意叫号", "priority": PRIORITY_ZH,
+              "watch": "请留意叫号", "scan": "扫码或输入网址查看进度", "priority": PRIORITY_ZH,
               "priority_more": f"{PRIORITY_ZH_TW} / {PRIORITY_EN}",
               "offline": "离线取号 请留意叫号",
               "tips": "办事提醒", "tips_bring": "下列材料请带齐后再来办理",
@@ -209,7 +228,8 @@ WORDS = {
               "book": "请扫码预约其他时间", "later": "请改日（工作日）再来办理"},
     "zh_TW": {"ahead": "前面還有{n}人", "no_window": "暫無開放窗口，請洽詢工作人員",
               "wait": "預計等候約{n}分鐘", "wait_range": "預計等候約{n}分鐘（{lo}-{hi}分鐘）",
-              "watch": "請留意叫號", "priority": PRIORITY_ZH_TW, "priority_more": PRIORITY_EN,
+              "watch": "請留意叫號", "scan": "掃碼或輸入網址查看進度",
+              "priority": PRIORITY_ZH_TW, "priority_more": PRIORITY_EN,
               "offline": "離線取號 請留意叫號",
               "tips": "辦事提醒", "tips_bring": "下列材料請帶齊後再來辦理",
               "tips_more": "……另有{n}項，請掃碼查看", "tips_scan": "掃碼查看完整清單",
@@ -217,6 +237,9 @@ WORDS = {
               "full": "今日號源已滿", "closed": "今日已停止辦理",
               "book": "請掃碼預約其他時間", "later": "請改日（工作日）再來辦理"},
 }
+
+
+SCAN_EN = "Scan or type to follow your turn"  # 32 columns: one line on 58 mm paper
 
 
 def words(chinese: str | None) -> dict[str, str]:
@@ -295,8 +318,8 @@ def render_ticket(ticket: dict[str, Any]) -> bytes:
         s.line(LATE_EN)
     s.line(ticket["issued_at"])
     s.blank()
-    if ticket.get("qr"):
-        s.qr(str(ticket["qr"]))
+    if ticket.get("qr"):  # the phone page, its address under the code
+        s.qr_labelled(str(ticket["qr"]), w["scan"], SCAN_EN)
         s.blank()
     s.zh(w["watch"])
     s.line("Please wait to be called")

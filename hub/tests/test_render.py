@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onewindow.hub.render.bitmap import pixel, text_bitmap, text_bitmap_b64, to_pbm
-from onewindow.hub.render.escpos import fit, render_offline_head, render_ticket
+from onewindow.hub.render.escpos import fit, render_offline_head, render_ticket, words
 from onewindow.hub.render.escpos_decode import DecodeError, decode
 from onewindow.hub.render.escpos_image import save_png
-from onewindow.hub.render.escpos_interp import PAPER_58MM, PAPER_80MM, interpret
+from onewindow.hub.render.escpos_interp import PAPER_58MM, PAPER_80MM, Line, interpret
 
 TICKET = {
     "centre_zh": "幸福街道社区服务中心",
@@ -79,8 +79,9 @@ def test_ticket_sizes_per_mode_on_an_epson_printer(paper, tmp_path):
     assert not [ln.text for ln in out.lines if ln.wrapped]
     assert texts[:2] == ["幸福街道社区服务中心", "Xingfu Street Community Centre"]
     # The number is 4x in both directions...
-    (number,) = out.lines_with("A017")
-    assert number.text == "A017" and _sizes(number) == {(False, (4, 4))}
+    # (the QR's address under it has "A017" in it too)
+    (number,) = [ln for ln in out.lines if ln.text == "A017"]
+    assert _sizes(number) == {(False, (4, 4))}
     assert {g.width for g in number.glyphs} == {48} and {g.height for g in number.glyphs} == {96}
     # ...the item's Chinese name is double height (Kanji cells 24 x 48), its English 1x...
     (item,) = out.lines_with("社保卡补办")
@@ -313,3 +314,33 @@ def size_bytes(width):
     from onewindow.hub.render.escpos import size_commands
 
     return size_commands(width, 1)
+
+
+@pytest.mark.parametrize("chinese, caption", [(None, "扫码或输入网址查看进度"),
+                                              ("zh_TW", "掃碼或輸入網址查看進度")])
+@pytest.mark.parametrize("paper", [PAPER_58MM, PAPER_80MM])
+def test_the_ticket_s_qr_has_its_address_and_purpose_printed_under_it(paper, chinese, caption):
+    """Issue 18: the QR code has a text label. Under it on the paper, the phone page's
+    address without its scheme (a signed link, as the hub prints it: 57 characters, broken
+    by the hub between whole pieces, never wrapped by the printer), then what it is for in
+    the slip's Chinese and in English; the printer's own QR still carries the whole URL."""
+    url = "https://ow.example.gov.cn/t/20261123-A017?k=ABCDEFGHJKMNPQRS"
+    out = interpret(render_ticket({**TICKET, "qr": url, "chinese": chinese}), paper)
+    assert not [ln.text for ln in out.lines if ln.wrapped]
+    (qr,) = out.qrs
+    assert qr.data == url
+    under = [r for r in out.rows if isinstance(r, Line) and r.y > qr.y and r.glyphs]
+    address = "".join(ln.text for ln in under[:-4])  # the address, in one or more lines
+    assert address == "ow.example.gov.cn/t/20261123-A017?k=ABCDEFGHJKMNPQRS"
+    assert all(ln.align == 1 for ln in under[:-4])
+    texts = [ln.text for ln in under[-4:]]
+    assert texts[:2] == [caption, "Scan or type to follow your turn"]
+    assert texts[2:] == [words(chinese)["watch"], "Please wait to be called"]
+    assert {g.scale for ln in under for g in ln.glyphs} == {(1, 1)}
+    if chinese == "zh_TW":  # nothing Simplified on a Traditional slip
+        assert "扫码或输入网址查看进度" not in [ln.text for ln in out.lines]
+
+
+def test_a_slip_with_no_qr_has_no_label():
+    texts = decode(render_ticket({**TICKET, "qr": ""}))["texts"]
+    assert "Scan or type to follow your turn" not in texts and "扫码或输入网址查看进度" not in texts
