@@ -75,7 +75,11 @@ class Accounts(db.Tables):
     def __init__(self, url: str | Engine, hasher: PasswordHasher | None = None) -> None:
         super().__init__(url)
         self.hasher = hasher or PasswordHasher()
-        self._dummy = self.hasher.hash(secrets.token_hex(8))
+        # The hash an unknown user's password is checked against, made at the first login
+        # (of anyone, so known and unknown names still cost the same): argon2 takes 64 MiB
+        # for it, and every start of the hub (its banner counts the admins) and every CLI
+        # command opening the accounts paid that spike for nothing (start-up RSS 178 MiB).
+        self._dummy: str | None = None
 
     # ---- accounts --------------------------------------------------------------------
     def add(self, username: str, password: str, role: str, display: str = "",
@@ -156,6 +160,8 @@ class Accounts(db.Tables):
     def verify(self, username: str, password: str) -> Account | None:
         """The active account if the password is right. Slow on purpose (argon2), and as
         slow for an unknown user, so timing does not tell which usernames exist."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_hex(8))
         with self.engine.connect() as conn:
             row = conn.execute(select(accounts).where(accounts.c.username == username)).first()
         stored = row.hash if row is not None else self._dummy
