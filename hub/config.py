@@ -125,6 +125,10 @@ class HubConfig:
     # [city]: the city tier's features at this centre (hub/city/features.py CitySettings:
     # the NATS servers and account, departments elsewhere, neighbours); {}: an island.
     city: dict[str, Any] = field(default_factory=dict)
+    # [forecast] holidays: the holiday calendar of the dashboard's arrival forecast (and of
+    # `onewindow plan --config`): "CN" (default), "HK", "TW" or a country code of the
+    # holidays package (hub/forecast/calendars.py).
+    forecast_holidays: str = "CN"
 
 
 def load(path: str | Path) -> HubConfig:
@@ -209,6 +213,7 @@ def from_dict(data: dict[str, Any], base: Path | None = None) -> HubConfig:
             notices=_notices(data.get("notices", {})),
             stations=parse_stations(data.get("stations", {}), base),
             help_escalate_after_s=_help(data.get("help", {})),
+            forecast_holidays=_forecast(data.get("forecast", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
@@ -414,6 +419,18 @@ def _stop_quantile(table: Any) -> float:
         raise ConfigError(f"[admission] stop_quantile = {q!r}: a number from 0.1 to 0.9 "
                           "(the quantile of the wait \"stop\" judges on; 0.5 the median)"
                           ) from None
+
+
+def _forecast(table: Any) -> str:
+    """[forecast] holidays, checked as `onewindow plan` checks it: an unknown code or key is
+    the configuration's error, not a dashboard that quietly forecasts by mainland China's
+    calendar."""
+    from .forecast.calendars import CalendarError, from_table
+
+    try:
+        return from_table(table).code
+    except CalendarError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _retention(table: Any) -> Retention:

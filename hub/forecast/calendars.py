@@ -179,7 +179,12 @@ def from_config(path: Path | str | None) -> HolidayCalendar:
         return HolidayCalendar.parse(DEFAULT)
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    section = data.get("forecast", {})
+    return from_table(data.get("forecast", {}))
+
+
+def from_table(section: Any) -> HolidayCalendar:
+    """The calendar of a [forecast] table (hub/config.py reads it for the dashboard's
+    arrival forecast; `onewindow plan --config` through from_config)."""
     if not isinstance(section, dict):
         raise CalendarError("[forecast] 须为表 / [forecast] must be a table")
     unknown = set(section) - {"holidays"}

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, insert
 
 from onewindow.hub.store.schema import history_tickets, metadata
@@ -132,3 +134,82 @@ def test_the_view_reads_past_days_off_the_loop_and_pokes_the_floor_when_done(tmp
         assert third["actual"][third["slots"].index("09:30")] == 1
 
     asyncio.run(go())
+
+
+def test_the_dashboard_forecasts_by_the_calendar_of_forecast_holidays(tmp_path):
+    """centre.toml's [forecast] holidays reaches the dashboard (it forecast by mainland China's
+    calendar whatever the centre said): a US centre's past days were three times as busy on
+    the working day before each US public holiday; the day before Thanksgiving 2026 is
+    forecast three times as busy by "US", as an ordinary day by the default "CN". Through
+    the app as the hub builds it (create_app with the configuration read by from_dict), on
+    the journal's SQLite database, read by a supervisor's GET /dashboard/state."""
+    from argon2 import PasswordHasher
+    from starlette.testclient import TestClient
+
+    from onewindow.hub.app import HubApp
+    from onewindow.hub.catalog import load_catalog
+    from onewindow.hub.config import ConfigError, from_dict
+    from onewindow.hub.core.centre import Centre
+    from onewindow.hub.devices import Registry
+    from onewindow.hub.store.accounts import Accounts
+    from onewindow.hub.store.files import FileStore
+    from onewindow.hub.store.journal import Journal
+    from onewindow.hub.web.app import create_app
+    from onewindow.hub.web.port import MemoryPort
+    from onewindow.hub.web.site import Site
+
+    from .test_staff_http import login
+
+    today = dt.date(2026, 11, 25)  # Wednesday, before Thanksgiving (a working day in China)
+    us_holidays = {dt.date(2026, 9, 7), dt.date(2026, 10, 12), dt.date(2026, 11, 11)}
+    before = {dt.date(2026, 9, 4), dt.date(2026, 10, 9), dt.date(2026, 11, 10)}
+    days = [d for d in _weekdays(today - dt.timedelta(days=1), 63) if d not in us_holidays]
+    journal = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    rows = []
+    for d in days:
+        k = 3 if d in before else 1
+        for (hh, mm), n in {(9, 0): 10 * k, (9, 30): 6 * k, (14, 0): 4 * k}.items():
+            rows += [{"id": f"{d:%Y%m%d}-A{hh:02d}{mm:02d}{i:02d}", "day": f"{d:%Y%m%d}",
+                      "item": "X", "priority": "normal", "state": "done",
+                      "issued_at": _ts(d, hh, mm) + i, "one_window": True, "extra_items": "",
+                      "returned": ""} for i in range(n)]
+    with journal.engine.begin() as conn:
+        conn.execute(insert(history_tickets), rows)
+    now = _ts(today, 10, 0)
+
+    class Port(MemoryPort):
+        pass
+
+    Port.journal = journal
+
+    def forecast_total(forecast: dict[str, str] | None) -> float:
+        toml: dict = {"centre": {"id": "t"}, "windows": [{"number": 1}]}
+        if forecast is not None:
+            toml["forecast"] = forecast
+        config = from_dict(toml)
+        hub = HubApp(Centre(load_catalog(None), config.centre), Registry([]), "b")
+        site = Site(hub, Port(hub, lambda: now), lambda: now)
+        site.accounts = Accounts(f"sqlite:///{tmp_path / (str(forecast) + '.db')}",
+                                 PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        site.accounts.add("sup", "password-1", "supervisor", now=now)
+        app = create_app(hub, FileStore(tmp_path / "files"), site=site, clock=lambda: now,
+                         config=config)
+        with TestClient(app) as cl:
+            cl.get("/login")
+            cl.headers["x-csrf-token"] = cl.cookies["ow_csrf"]
+            assert login(cl, "sup", "password-1").status_code == 303
+            deadline = time.monotonic() + 30  # the fit runs in a worker thread: until done
+            while True:
+                arrivals = cl.get("/dashboard/state").json()["arrivals"]
+                if arrivals["method"] != "pending" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        assert arrivals["method"] == "model", arrivals
+        return float(arrivals["forecast_total"])
+
+    assert abs(forecast_total({"holidays": "US"}) - 60) < 3
+    assert abs(forecast_total(None) - 20) < 3
+    # an unknown calendar is the configuration's error, not a quiet fallback
+    with pytest.raises(ConfigError, match="XX"):
+        from_dict({"centre": {"id": "t"}, "windows": [{"number": 1}],
+                   "forecast": {"holidays": "XX"}})

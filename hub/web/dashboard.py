@@ -43,11 +43,15 @@ class Dashboard:
         self._history_cache: tuple[dt.date | None, dict[str, Any] | None] = (None, None)
         self.trips = TripsView(self.site)  # pre-review, one trip (预审 / 一次办成)
         self.facts = floor.TicketFacts()  # each ticket's wait and one-window, kept
-        # today's arrivals per half-hour beside the forecast (arrivals_view.py)
-        # (the holiday calendar: the forecast's default, mainland China's)
+        # today's arrivals per half-hour beside the forecast (arrivals_view.py), by the
+        # holiday calendar of centre.toml's [forecast] holidays (mainland China's without a
+        # configuration)
         journal = self.site.port.journal
+        config = staff.config
         self.arrivals = ArrivalsView(journal.engine if journal is not None else None,
                                      self.hub.centre.config.utc_offset_minutes,
+                                     calendar_code=config.forecast_holidays
+                                     if config is not None else None,
                                      changed=self.site.live.changed)
 
     def floor_snapshot(self, arg: str = "") -> dict[str, Any]:
