@@ -7,6 +7,9 @@
 - ``onewindow city-centre``                 a centre's name and district in the city database
 - ``onewindow city-nats-config``            the NATS nodes' configuration files
 - ``onewindow city-purge``                  residents' tokens past the city's retention
+- ``onewindow city-router``                 the city features' router (cases, documents,
+                                            the card index; hub/city/router.py)
+- ``onewindow city-catalog publish FILE --version V``  a catalog version to every centre
 
 Secrets (NATS passwords, the resident-token key) come from files or the environment, never
 from the command line (it shows in `ps`).
@@ -33,6 +36,11 @@ def register(app: typer.Typer) -> None:
     app.command("city-centre")(city_centre)
     app.command("city-nats-config")(city_nats_config)
     app.command("city-purge")(city_purge)
+    app.command("city-router")(city_router)
+    catalog = typer.Typer(help="The city's catalog versions (docs/city-features.md).",
+                          no_args_is_help=True)
+    catalog.command("publish")(city_catalog_publish)
+    app.add_typer(catalog, name="city-catalog")
 
 
 def _secret(file: Path | None, env: str, what: str) -> str:
@@ -122,14 +130,26 @@ def city_web(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
              port: int = typer.Option(8090, "--port"),
              secret_file: Path | None = typer.Option(None, "--secret-file",
                                                      help="cookie signing key; else "
-                                                          "$OW_CITY_WEB_SECRET")) -> None:
+                                                          "$OW_CITY_WEB_SECRET"),
+             catalog: Path | None = typer.Option(None, "--catalog",
+                                                 help="the city's catalog JSON (standard "
+                                                      "minutes, weights, promised days of "
+                                                      "the monthly report); default: the "
+                                                      "sample catalog")) -> None:
     """The city dashboard (/city) and monthly report (/city/report)."""
     import uvicorn
 
+    from ..catalog import load_catalog
     from .dashboard import make_app
 
     secret = _secret(secret_file, "OW_CITY_WEB_SECRET", "secret")
-    uvicorn.run(make_app(db, secret), host=host, port=port, log_level="warning")
+    try:
+        cat = load_catalog(catalog)
+    except (OSError, ValueError) as e:
+        from ..cliutil import fail
+
+        fail(f"--catalog {catalog}: {e}")
+    uvicorn.run(make_app(db, secret, cat), host=host, port=port, log_level="warning")
 
 
 def city_user(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
@@ -213,3 +233,97 @@ def city_purge(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
     with citydb.connect(db) as conn:
         n = citydb.forget_residents(conn, before)
     typer.echo(f"{n} tokens removed (days before {before})")
+
+
+def city_router(
+        nats: str = typer.Option(..., "--nats", help="city NATS URLs, comma-separated"),
+        user: str = typer.Option(sj.ADMIN_USER, "--user", help="a city service user"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help="else $OW_CITY_PASSWORD"),
+        centre: list[str] = typer.Option([], "--centre",
+                                         help="make this centre's consumers (down-<id>, "
+                                              "all-<id>) if missing; repeat")) -> None:
+    """Forward cases and documents between centres, keep the index of cards' open cases
+    and answer the centres' questions (any number of routers may run)."""
+    from ..cliutil import fail
+    from . import router
+
+    servers = _servers(nats)
+    if not servers:
+        fail("--nats: give at least one nats:// URL")
+    for c in centre:
+        try:
+            sj.token(c)
+        except ValueError as e:
+            fail(f"--centre: {e}")
+    password = _secret(password_file, "OW_CITY_PASSWORD", "password")
+
+    async def main(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(router.run(servers, user, password, list(centre)))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    _run(main)
+
+
+def city_catalog_publish(
+        file: Path = typer.Argument(..., help="the catalog JSON"),
+        version: str = typer.Option(..., "--version", help="its version, e.g. 2026.3"),
+        nats: str = typer.Option(..., "--nats", help="city NATS URLs, comma-separated"),
+        user: str = typer.Option(sj.ADMIN_USER, "--user", help="a city service user"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help="else $OW_CITY_PASSWORD"),
+        timeout: float = typer.Option(10.0, "--timeout", help="seconds to reach the city")
+) -> None:
+    """Publish a catalog version to every centre (each applies it at its day's close and
+    refuses a bad one, keeping its own). A catalog that does not parse is refused here."""
+    import json
+
+    from ..cliutil import fail
+    from ..core.catalog import Catalog
+    from . import router
+
+    version = version.strip()
+    if not version or len(version) > 64 or any(ch.isspace() for ch in version):
+        fail("--version: a short name without spaces, e.g. 2026.3")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as e:
+        fail(f"{file}: {e.strerror or e}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"{file}: not JSON ({e})")
+    try:
+        Catalog.from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        fail(f"{file}: not a valid catalog: {e}")
+    servers = _servers(nats)
+    if not servers:
+        fail("--nats: give at least one nats:// URL")
+    password = _secret(password_file, "OW_CITY_PASSWORD", "password")
+
+    async def quiet(e: Exception) -> None:  # the client's own traceback: one line below
+        pass
+
+    async def go() -> None:
+        import nats as nats_client
+
+        nc = await nats_client.connect(servers=servers, user=user, password=password,
+                                       connect_timeout=timeout, max_reconnect_attempts=1,
+                                       allow_reconnect=False, error_cb=quiet)
+        try:
+            await router.publish_catalog(nc.jetstream(), version, data, check=False)
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), timeout + 5))
+    except Exception as e:  # the city unreachable, the publish refused, timed out
+        fail(f"catalog {version} not published: {type(e).__name__}: {e}".rstrip(": "),
+             code=1)
+    typer.echo(f"catalog {version} published")

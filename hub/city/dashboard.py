@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import citydb
+from . import citydb, monthly
 
 COOKIE = "ow_city"
 LANGS = ("zh-CN", "zh-TW", "en")
@@ -52,6 +52,20 @@ T: dict[str, tuple[str, str, str]] = {
     "no_shows": ("过号", "過號", "No-shows"),
     "logout": ("退出", "登出", "Log out"),
     "offline": ("失联", "失聯", "cut off"),
+    "staff": ("人员五维", "人員五維", "Staff: five dimensions"),
+    "clerks": ("人员数", "人員數", "Clerks"),
+    "quantity": ("办件量", "辦件量", "Quantity"),
+    "efficiency": ("办件效率", "辦件效率", "Efficiency"),
+    "value": ("价值加权工作量", "價值加權工作量", "Value-weighted workload"),
+    "rating": ("服务评价", "服務評價", "Service rating"),
+    "quality": ("闭环质量", "閉環品質", "Closed-loop quality"),
+    "cases": ("承诺件与预约", "承諾件與預約", "Cases and bookings"),
+    "cases_accepted": ("受理", "受理", "Accepted"),
+    "cases_in_time": ("按时办结", "按時辦結", "Closed in time"),
+    "cases_overdue": ("超期", "超期", "Overdue"),
+    "bookings_booked": ("预约", "預約", "Booked"),
+    "bookings_checked_in": ("已签到", "已簽到", "Checked in"),
+    "bookings_no_show": ("爽约", "爽約", "No-show"),
 }
 
 
@@ -144,7 +158,7 @@ def month_rows(conn: Any, who: dict[str, Any], month: dt.date) -> list[dict[str,
 
 def _figures(head: dict[str, Any], r: tuple[Any, ...]) -> dict[str, Any]:
     tickets, served, no_shows, waits, wait_sum, p90, one_trip, ratings, satisfied, days = (
-        x or 0 for x in r)
+        x or 0 for x in (*r, *[None] * (10 - len(r))))
     return {**head, "tickets": int(tickets), "served": int(served), "no_shows": int(no_shows),
             "avg_wait": round(wait_sum / waits, 1) if waits else None,
             "p90_wait": round(float(p90), 1) if p90 else None,
@@ -152,6 +166,34 @@ def _figures(head: dict[str, Any], r: tuple[Any, ...]) -> dict[str, Any]:
             "ratings": int(ratings),
             "satisfaction": round(satisfied / ratings, 3) if ratings else None,
             "days": int(days), "_w": (waits, wait_sum, p90 * days, days, one_trip, satisfied)}
+
+
+def month_report(conn: Any, who: dict[str, Any], month: dt.date, catalog: Any,
+                 today: dt.date) -> list[dict[str, Any]]:
+    """`month_rows` with each centre's staff five dimensions, cases and bookings
+    (hub/city/monthly.py); a centre with those but no day summary yet gets a row too."""
+    rows = {r["centre"]: r for r in month_rows(conn, who, month)}
+    facts = monthly.facts(conn, who, month)
+    cases = monthly.case_counts(conn, who, month, catalog, today)
+    books = monthly.booking_counts(conn, who, month)
+    missing = (set(facts) | set(cases) | set(books)) - set(rows)
+    if missing:
+        for c, name, district in conn.execute(
+                "SELECT centre, coalesce(name, centre), coalesce(district, '') "
+                "FROM city_centres WHERE centre = ANY(%s)", (sorted(missing),)):
+            rows[c] = _figures({"centre": c, "name": name, "district": district}, ())
+    for c, r in rows.items():
+        f = facts.get(c)
+        r.update(monthly.staff_figures(f, catalog) if f is not None else
+                 {"staff": dict.fromkeys(monthly.STAFF_KEYS), "staff_clerks": []})
+        r.update(cases.get(c) or {"cases_accepted": 0, "cases_in_time": 0,
+                                  "cases_overdue": 0})
+        r.update(books.get(c) or {f"bookings_{k}": 0 for k in monthly.BOOKING_KEYS})
+    return sorted(rows.values(), key=lambda r: (r["district"], r["centre"]))
+
+
+EXTRA = ("cases_accepted", "cases_in_time", "cases_overdue", "bookings_booked",
+         "bookings_checked_in", "bookings_no_show")
 
 
 def district_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -170,12 +212,22 @@ def district_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             (*sums, waits, wait_sum, p90_days / days if days else None,
                              sum(r["_w"][4] for r in rs), sum(r["ratings"] for r in rs),
                              sum(r["_w"][5] for r in rs), days)))
+        if rs and "staff" in rs[0]:
+            out[-1]["staff"] = monthly.staff_sum(rs)
+            out[-1].update({k: sum(r[k] for r in rs) for k in EXTRA})
     return out
 
 
 # ---- pages ---------------------------------------------------------------------------------
-def make_app(db_url: str, secret: str) -> Starlette:
+def make_app(db_url: str, secret: str, catalog: Any = None) -> Starlette:
+    """`catalog`: the city's catalog (standard minutes and weights of the staff
+    dimensions, promised days of the cases); the sample catalog when None."""
     from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+    from ..catalog import load_catalog
+
+    if catalog is None:
+        catalog = load_catalog()
 
     signer = URLSafeTimedSerializer(secret, salt="ow-city")
     conn_box: dict[str, Any] = {}
@@ -274,7 +326,8 @@ def make_app(db_url: str, secret: str) -> Starlette:
         m = request.query_params.get("month")
         month = dt.date.fromisoformat(m + "-01") if m else dt.datetime.now(
             dt.timezone(dt.timedelta(hours=8))).date().replace(day=1)
-        rows = await q(month_rows, who, month)
+        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        rows = await q(month_report, who, month, catalog, today)
         cols = ["tickets", "served", "no_shows", "avg_wait", "p90_wait", "one_trip",
                 "satisfaction", "ratings"]
         names = {"tickets": "issued"}
@@ -290,16 +343,37 @@ def make_app(db_url: str, secret: str) -> Starlette:
                 body += f"<tr><td>{html.escape(str(label))}</td>{cells}</tr>"
             return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
+        def table2(rs: list[dict[str, Any]], first: str) -> str:
+            """The five dimensions, cases and bookings."""
+            head = f"<th>{t(lang, first)}</th>" + "".join(
+                f"<th>{t(lang, c)}</th>" for c in (*monthly.STAFF_KEYS, *EXTRA))
+            body = ""
+            for r in rs:
+                label = r["name"] if first == "centre" else (
+                    t(lang, "total") if r["district"] == "*" else r["district"])
+                cells = "".join(f"<td>{_fmt(r['staff'][c], c)}</td>"
+                                for c in monthly.STAFF_KEYS)
+                cells += "".join(f"<td>{_fmt(r[c], c)}</td>" for c in EXTRA)
+                body += (f"<tr data-centre='{html.escape(r['centre'])}'><td>"
+                         f"{html.escape(str(label))}</td>{cells}</tr>")
+            return f"<table class='staff'><thead><tr>{head}</tr></thead><tbody>{body}" \
+                   "</tbody></table>"
+
+        dists = district_rows(rows)
         if request.query_params.get("format") == "json":
-            clean = [{k: v for k, v in r.items() if k != "_w"} for r in rows]
-            dist = [{k: v for k, v in r.items() if k != "_w"} for r in district_rows(rows)]
-            return JSONResponse({"month": month.isoformat()[:7], "centres": clean,
-                                 "districts": dist})
+            def clean(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                return [{k: v for k, v in r.items() if k not in ("_w", "_s")} for r in rs]
+
+            return JSONResponse({"month": month.isoformat()[:7], "centres": clean(rows),
+                                 "districts": clean(dists)})
         return page(lang, t(lang, "report"), (
             f"<h1>{t(lang, 'report')} {month:%Y-%m}</h1><form><label>{t(lang, 'month')} "
             f"<input name='month' type='month' value='{month:%Y-%m}'></label></form>"
-            f"<h2>{t(lang, 'district')}</h2>{table(district_rows(rows), 'district')}"
-            f"<h2>{t(lang, 'centre')}</h2>{table(rows, 'centre')}"))
+            f"<h2>{t(lang, 'district')}</h2>{table(dists, 'district')}"
+            f"<h2>{t(lang, 'centre')}</h2>{table(rows, 'centre')}"
+            f"<h2>{t(lang, 'staff')} · {t(lang, 'cases')}</h2>"
+            f"<h3>{t(lang, 'district')}</h3>{table2(dists, 'district')}"
+            f"<h3>{t(lang, 'centre')}</h3>{table2(rows, 'centre')}"))
 
     return Starlette(routes=[
         Route("/city/login", login, methods=["GET", "POST"]),
@@ -313,7 +387,7 @@ def make_app(db_url: str, secret: str) -> Starlette:
 def _fmt(v: Any, col: str) -> str:
     if v is None:
         return "–"
-    if col in ("one_trip", "satisfaction"):
+    if col in ("one_trip", "satisfaction", "rating", "quality"):
         return f"{100 * v:.1f}%"
     return html.escape(str(v))
 

@@ -24,7 +24,7 @@ import aiomqtt
 import httpx
 import pytest
 
-from onewindow.hub.city import citydb
+from onewindow.hub.city import citydb, dashboard
 from onewindow.hub.city.export import Exporter, Options
 from onewindow.hub.config import load as load_config
 from onewindow.protocol import ow_protocol as proto
@@ -47,6 +47,48 @@ PROC = "c09"  # its exporter is the `onewindow city-export` command, killed and 
 WINDOWS = 2
 TAKES = 6  # per centre and phase
 DISTRICT = {c: ("east" if i % 2 == 0 else "west") for i, c in enumerate(CENTRES)}  # c01 east
+
+
+RESIDENT = "f00dfeedf00dfeedf00dfeed"
+
+
+def _staff_month() -> list[dict]:
+    """A month (2025-03) of two centres' services, ratings, cases and bookings (18 records):
+    x1's alice 10 standard minutes in 10, rated 5, two cases (one returned, decided in
+    time; one decided late), bob 3 standard minutes in 5, rated 2, one case never decided;
+    x1's bookings of the 3rd sent twice (the newer counts win); x2's carol one service."""
+    tz = dt.timezone(dt.timedelta(hours=8))
+
+    def at(d: int, h: int = 10) -> float:
+        return dt.datetime(2025, 3, d, h, tzinfo=tz).timestamp()
+
+    out: list[dict] = []
+
+    def add(centre: str, kind: str, d: int, when: float, **f) -> None:
+        out.append({"v": 1, "centre": centre, "day": f"2025-03-{d:02d}", "pos": len(out),
+                    "part": 0, "kind": kind, "at": when, **f})
+
+    t0 = at(3)
+    for c, tk, item, clerk, minutes in (("x1", "T1", "SOC-2", "alice", 10),
+                                         ("x1", "T2", "MED-1", "bob", 5),
+                                         ("x2", "T9", "SOC-1", "carol", 5)):
+        add(c, "ticket", 3, t0 - 60, ev="issued", ticket=tk, item=item, resident=RESIDENT)
+        add(c, "ticket", 3, t0 + 60 * minutes, ev="done", ticket=tk, window=1, clerk=clerk,
+            start=t0, end=t0 + 60 * minutes)
+    add("x1", "rating", 3, t0 + 700, ticket="T1", score=5, window=1, clerk="alice")
+    add("x1", "rating", 3, t0 + 700, ticket="T2", score=2, window=1, clerk="bob")
+    add("x2", "rating", 3, t0 + 700, ticket="T9", score=4, window=1, clerk="carol")
+    # SOC-2: 5 working days (due the 10th); CIV-1: 10 (due the 17th)
+    add("x1", "case", 3, t0 + 600, case="T1", action="accepted", item="SOC-2", by="alice")
+    add("x1", "case", 4, at(4), case="T1", action="returned", by="dept")
+    add("x1", "case", 6, at(6), case="T1", action="approved", by="dept")
+    add("x1", "case", 3, t0 + 900, case="T5", action="accepted", item="SOC-2", by="alice")
+    add("x1", "case", 12, at(12), case="T5", action="closed", by="dept")
+    add("x1", "case", 3, t0 + 300, case="T4", action="accepted", item="CIV-1", by="bob")
+    add("x1", "booking", 3, t0, booked=5, checked_in=3, no_show=1)
+    add("x1", "booking", 3, at(4), booked=6, checked_in=4, no_show=2)
+    add("x1", "booking", 4, at(4), booked=2, checked_in=2, no_show=0)
+    return out
 
 
 async def _hub_ready(centre: str, port: int, timeout: float = 60.0) -> None:
@@ -188,7 +230,8 @@ def city_tier(tmp_path, small_catalog_file):
         env = dict(os.environ, OW_CITY_WEB_SECRET="s3cret", PYTHONUNBUFFERED="1")
         with open(tmp_path / "web.log", "wb") as log:
             web = subprocess.Popen([sys.executable, "-m", "onewindow.hub.cli", "city-web",
-                                    "--db", pg.url, "--port", str(web_port)], env=env,
+                                    "--db", pg.url, "--port", str(web_port), "--catalog",
+                                    str(small_catalog_file)], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
         stack.callback(terminate, web)
         centres: list[Centre] = []
@@ -373,12 +416,16 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
                           "satisfied": 45 - k, "cases": 3}
                          for k, c in enumerate(["c01", "c03", "c02"])]
             assert citydb.write(conn, summaries + summaries[:1], set(), set()) == 3
+            assert citydb.write(conn, _staff_month(), set(), set()) == 18
+            for c, district in (("x1", "east"), ("x2", "west")):
+                conn.execute("UPDATE city_centres SET name = %s, district = %s "
+                             "WHERE centre = %s", (f"中心 {c}", district, c))
         month = day[:7]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}") as http:
             http.cookies = await _login(web_port, "city", "pw-city")
             rep = (await http.get(f"/city/report?month={month}&format=json")).json()
             by = {r["centre"]: r for r in rep["centres"]}
-            assert set(by) == {"c01", "c02", "c03"}
+            assert {c for c, r in by.items() if r["days"]} == {"c01", "c02", "c03"}
             assert by["c01"]["avg_wait"] == 10.0 and by["c01"]["one_trip"] == 0.9
             assert by["c03"]["satisfaction"] == 0.88
             dist = {r["district"]: r for r in rep["districts"]}
@@ -386,9 +433,36 @@ async def test_ten_centres_a_cut_off_centre_and_a_killed_city_node(city_tier, tm
             assert dist["east"]["avg_wait"] == round((900 + 1800) / 180, 1)
             html_page = await http.get(f"/city/report?month={month}&lang=zh-TW")
             assert "全市月報" in html_page.text
+            # Staff five dimensions, cases and bookings of a month (2025-03: two centres'
+            # records only), by centre and district, with no resident in them.
+            r = await http.get("/city/report?month=2025-03&format=json")
+            assert RESIDENT not in r.text and "resident" not in r.text
+            rep = r.json()
+            by = {r["centre"]: r for r in rep["centres"]}
+            assert set(by) == {"x1", "x2"} and by["x1"]["tickets"] == 0
+            assert by["x1"]["staff"] == {"clerks": 2, "quantity": 2, "efficiency": 0.867,
+                                         "value": 2.0, "rating": 0.5, "quality": 0.667}
+            alice, bob = by["x1"]["staff_clerks"]
+            assert alice["clerk"] == "alice" and alice["rank"] == 1
+            assert (alice["efficiency"], alice["rating"], alice["quality"]) == (1.0, 1.0, 0.5)
+            assert (bob["efficiency"], bob["rating"], bob["quality"]) == (0.6, 0.0, 1.0)
+            assert {k: by["x1"][k] for k in dashboard.EXTRA} == {
+                "cases_accepted": 3, "cases_in_time": 1, "cases_overdue": 2,
+                "bookings_booked": 8, "bookings_checked_in": 6, "bookings_no_show": 2}
+            assert by["x2"]["staff"]["efficiency"] == 1.0 and by["x2"]["cases_accepted"] == 0
+            dist = {r["district"]: r for r in rep["districts"]}
+            assert dist["*"]["staff"] == {"clerks": 3, "quantity": 3, "efficiency": 0.9,
+                                          "value": 3.0, "rating": 0.667, "quality": 0.667}
+            assert dist["east"]["cases_overdue"] == 2 and dist["west"]["bookings_booked"] == 0
+            html_page = await http.get("/city/report?month=2025-03&lang=zh-TW")
+            assert "人員五維" in html_page.text and "按時辦結" in html_page.text
+            assert "<tr data-centre='x1'><td>中心 x1</td><td>2</td><td>2</td><td>0.867" \
+                   in html_page.text
             http.cookies = await _login(web_port, "east", "pw-east")
             rep = (await http.get(f"/city/report?month={month}&format=json")).json()
-            assert {r["centre"] for r in rep["centres"]} == {"c01", "c03"}
+            assert {r["centre"] for r in rep["centres"] if r["days"]} == {"c01", "c03"}
+            rep = (await http.get("/city/report?month=2025-03&format=json")).json()
+            assert [r["centre"] for r in rep["centres"]] == ["x1"]
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
