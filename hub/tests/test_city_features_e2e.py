@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -82,9 +83,10 @@ def city(tmp_path_factory):
     with NatsCluster(work, centres=CENTRES) as cluster:
         log = open(work / "router.log", "ab")  # noqa: SIM115
         router = subprocess.Popen(
-            [sys.executable, "-m", "onewindow.hub.city.router", "--servers",
-             ",".join(cluster.urls), "--user", sj.ADMIN_USER, "--password", ADMIN_PASSWORD,
+            [sys.executable, "-m", "onewindow.hub.cli", "city-router", "--nats",
+             ",".join(cluster.urls), "--user", sj.ADMIN_USER,
              *(x for c in CENTRES for x in ("--centre", c))],
+            env=dict(os.environ, OW_CITY_PASSWORD=ADMIN_PASSWORD),
             stdout=log, stderr=subprocess.STDOUT)
         try:
             asyncio.run(_router_ready(cluster, router))
@@ -198,11 +200,19 @@ def catalog_centre(city, tmp_path_factory):
                 await publish_catalog(js, "2026.2", bad, check=False)
                 path = d.dir / "city-catalog-2026.3.json"  # the city's command does this one
                 path.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
+                cmd = [sys.executable, "-m", "onewindow.hub.cli", "city-catalog", "publish",
+                       "--nats", ",".join(city.urls), "--user", sj.ADMIN_USER]
+                env = dict(os.environ, OW_CITY_PASSWORD=ADMIN_PASSWORD)
+                refused = await asyncio.create_subprocess_exec(  # not a catalog: not sent
+                    *cmd, str(d.dir / "centre.toml"), "--version", "2026.9", env=env,
+                    stderr=asyncio.subprocess.PIPE)
+                _, err = await refused.communicate()
+                assert refused.returncode == 2 and err.decode().count("\n") == 1, err
                 done = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "onewindow.hub.city.router", "--servers",
-                    ",".join(city.urls), "--user", sj.ADMIN_USER, "--password", ADMIN_PASSWORD,
-                    "--publish-catalog", str(path), "--version", "2026.3")
-                assert await done.wait() == 0
+                    *cmd, str(path), "--version", "2026.3", env=env,
+                    stdout=asyncio.subprocess.PIPE)
+                out, _ = await done.communicate()
+                assert done.returncode == 0 and out == b"catalog 2026.3 published\n"
                 async with asyncio.timeout(20):
                     while True:
                         st = await status(http)
