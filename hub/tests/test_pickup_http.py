@@ -326,3 +326,61 @@ def test_a_case_closed_directly_is_completed_not_collected(env):
     act(env, c.CaseUpdate(case, "handed_over", by="zhao"))
     view = env.site.live.channels["ticket"](case)["case"]
     assert (view["state_zh"], view["collected"]) == ("已领取办结", True)
+
+
+class CityIndex:
+    """What the kiosk asks of hub/city/features.py's CityFeatures: `city_cases(token)`
+    answers as the router's index does (features._statuses rows, closed ones left out);
+    None when the city does not answer."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None) -> None:
+        self.me, self.rows, self.asked = "pk", rows, []
+
+    async def city_cases(self, token: str) -> list[dict[str, Any]] | None:
+        self.asked.append(token)
+        return self.rows
+
+
+def test_a_code_at_the_kiosk_lists_the_cards_open_cases_across_the_city(env):
+    case, second, no_card = accepted(env), accepted(env), accepted(env, resident=None)
+    code = pickup.case_code(KEY, "pk", case)
+    here = {"token": CARD, "centre": "pk", "case": case, "key": f"pk/{case}",
+            "item": ITEM, "state": "open", "due_day": "2026-11-30", "approver": "pk",
+            "pickup": "pk", "version": 0}
+    east = {"token": CARD, "centre": "east", "case": "20261120-A007",
+            "key": "west/20261120-A007", "item": "SOC-003", "state": "ready",
+            "due_day": "2026-11-27", "approver": "east", "pickup": "west", "version": 3}
+    index = CityIndex([here, east])
+    env.site.city = index
+    r = env.client.post("/kiosk/pickup", json={"device": "kiosk-1", "code": code})
+    assert r.status_code == 409 and r.json()["code"] == "case_not_ready"
+    assert index.asked == [CARD] and CARD not in r.text  # asked by token, never shown
+    (other,) = r.json()["city"]  # this very case is the answer itself
+    assert other["key"] == "west/20261120-A007" and other["pickup"] == "west"
+    assert other["item"]["zh"] == "城乡居民养老金申领" and other["state_en"] == "Ready for pick-up"
+    assert other["due_day"] == "2026-11-27" and "token" not in other
+    act(env, c.CaseUpdate(case, "approved", by="li"))
+    r = env.client.post("/kiosk/pickup", json={"device": "kiosk-1", "code": code})
+    assert r.status_code == 200 and [x["key"] for x in r.json()["city"]] == [east["key"]]
+    # The city not answering, or a case of no card: nothing to show, and said so (null).
+    index.rows = None
+    act(env, c.CaseUpdate(second, "returned", reason="不清晰", materials=(1,), by="li"))
+    r = env.client.post("/kiosk/pickup", json={"device": "kiosk-1",
+                                               "code": pickup.case_code(KEY, "pk", second)})
+    assert r.status_code == 200 and r.json()["state"] == "returned"
+    assert r.json()["city"] is None
+    index.rows, index.asked = [east], []
+    act(env, c.CaseUpdate(no_card, "approved", by="li"))
+    r = env.client.post("/kiosk/pickup", json={"device": "kiosk-1",
+                                               "code": pickup.case_code(KEY, "pk", no_card)})
+    assert r.status_code == 200 and r.json()["city"] is None and index.asked == []
+    page = env.client.get("/kiosk/pickup?device=kiosk-1&lang=zh_TW")
+    assert 'id="p-city"' in page.text and "您在本市其他中心還有辦理中的事項" in page.text
+
+
+def test_outside_a_city_the_kiosk_answers_no_city_cases(env):
+    case = accepted(env)
+    act(env, c.CaseUpdate(case, "approved", by="li"))
+    r = env.client.post("/kiosk/pickup", json={"device": "kiosk-1",
+                                               "code": pickup.case_code(KEY, "pk", case)})
+    assert r.status_code == 200 and r.json()["city"] is None

@@ -21,6 +21,11 @@ the window's hand-over.
         case's notices, given at acceptance: sealed at once (hub/notify/phones.py), kept
         only sealed; answered masked (138****5678)
 
+In a city (hub/city/features.py), every answer to a code also lists the resident's other
+open cases anywhere in the city (`city`: item, state, due day, the approving and pick-up
+centres; from the router's index of the card's token; never a name or number; `null`
+outside a city or when the city does not answer), and the kiosk page shows them.
+
 A card tap does the same over MQTT: a kiosk's `pickup` event with the card's resident
 token (hub/app/device_commands.py), and at the pick-up window the node's `card` event
 signs the hand-over off (`by: "card"`). Someone without the case's code or card gets a
@@ -192,16 +197,19 @@ class Pickups:
         if case is None:
             raise Rejected("unknown_case", f"没有进行中的承诺件{case_id} / no case {case_id} in "
                                            "progress")
+        elsewhere = await self.city_cases(case)
         if case.state == "returned":
             await self.site.send([self.return_slip(request, device, case)])
             self.tries.give_back(address, self.site.clock())
             view = case_view(self.site, case, holder=False)
             return JSONResponse({"state": "returned", "printed": True, "device": device,
-                                 "materials": view["materials"], "reason": view["reason"]})
+                                 "materials": view["materials"], "reason": view["reason"],
+                                 "city": elsewhere})
         if case.state == "open":
-            raise Rejected("case_not_ready", f"承诺件{case_id}仍在审批中，预计{case.due_day}办结 / "
-                                             f"case {case_id} is still at the back office, "
-                                             f"due {case.due_day}", state="open")
+            raise Refused(409, "case_not_ready", f"承诺件{case_id}仍在审批中，预计{case.due_day}"
+                                                 f"办结 / case {case_id} is still at the back "
+                                                 f"office, due {case.due_day}", state="open",
+                          city=elsewhere)
         item = hub.centre.config.pickup_item
         if not item:
             raise Rejected("no_pickup", "本中心未设置统一出件窗口，请咨询工作人员 / no pick-up "
@@ -214,7 +222,40 @@ class Pickups:
         log.info("case %s: pick-up ticket %s by code", case_id, t.number)
         return JSONResponse({"state": "ready", "id": tid, "number": t.number, "url": url,
                              "qr": qr_svg(url, 5), "cases": [case_id], "device": device,
-                             "windows": pickup.pickup_windows(hub.centre, item)})
+                             "windows": pickup.pickup_windows(hub.centre, item),
+                             "city": elsewhere})
+
+    async def city_cases(self, case: Case) -> list[dict[str, Any]] | None:
+        """The resident's other open cases anywhere in the city, from the router's index
+        of the card's token (hub/city/router.py): None outside a city, for a case of no
+        card, or when the city does not answer. Items named from this centre's catalog;
+        the token itself is not in the answer."""
+        features = getattr(self.site, "city", None)
+        if features is None or not case.resident:
+            return None
+        rows = await features.city_cases(case.resident)
+        if rows is None:
+            return None
+        centre = self.site.hub.centre
+        link = centre.city.link_of(case.id)
+        own = link.key if link is not None else f"{features.me}/{case.id}"
+        items = centre.catalog.items
+        out = []
+        for r in rows:
+            if not isinstance(r, dict) or r.get("key") == own:
+                continue  # this very case: the answer says where it stands
+            item = items.get(str(r.get("item")))
+            words = STATE_WORDS.get(str(r.get("state")), (str(r.get("state")),) * 3)
+            out.append({
+                "key": str(r.get("key", "")), "state": r.get("state"),
+                "state_zh": words[0], "state_zh_tw": words[1], "state_en": words[2],
+                "item": {"zh": item.name.zh, "zh_tw": item.name.traditional,
+                         "en": item.name.en} if item else
+                {"zh": str(r.get("item")), "zh_tw": str(r.get("item")),
+                 "en": str(r.get("item"))},
+                "due_day": r.get("due_day"), "approver": r.get("approver"),
+                "pickup": r.get("pickup"), "centre": r.get("centre")})
+        return out
 
     def return_slip(self, request: Request, device: str, case: Case) -> Publish:
         """The print command of a returned case's slip for `device`."""
