@@ -14,7 +14,7 @@ from typing import Any
 
 from .catalog import Catalog, Item
 from .centre_config import CentreConfig
-from .city import CityBook
+from .city_book import CityBook
 from .day_calendar import DayCalendar
 from .effects import Effect, Unreachable
 from .model import Booking, Case, Followup, HelpRequest, Rating, Ticket, Window, WindowState
