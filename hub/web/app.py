@@ -22,7 +22,6 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -42,12 +41,11 @@ from ..store.journal import StorageUnavailable
 from .bodylimit import TooLarge, limited
 from .port import HubPort
 from .refusals import storage_unavailable
-from .site import CSRFMiddleware, Site
+from .site import STATIC, CSRFMiddleware, Site
 
 if TYPE_CHECKING:
     from ..config import HubConfig
 
-STATIC = Path(__file__).parent / "static"
 
 log = logging.getLogger("onewindow.hub.web")
 

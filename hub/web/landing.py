@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import auth
-from .site import Site
+from .site import STATIC, Site
 
 ICON = "favicon.svg"  # in static/
 
@@ -42,8 +42,6 @@ class Landing:
                                 kiosks=kiosks)
 
     async def icon(self, request: Request) -> Response:
-        from .app import STATIC
-
         return FileResponse(STATIC / ICON, media_type="image/svg+xml",
                             headers={"Cache-Control": "public, max-age=86400"})
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..app import HubApp
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"  # served at /static (app.py)
 LANG_COOKIE = "lang"
 HTML_LANG = {"zh_CN": "zh-CN", "zh_TW": "zh-TW", "en": "en"}  # <html lang>: a BCP 47 tag
 CSRF_COOKIE = "ow_csrf"
