@@ -40,6 +40,11 @@ def save_state(st):
 
 
 class Updater:
+    # What the fetch (ow/ota_fetch.py) needs of this module, handed over with the updater
+    # so that it does not import this module back.
+    root = staticmethod(root)
+    save_state = staticmethod(save_state)
+
     def __init__(self, cfg, board, link, fw):
         self.cfg = cfg
         self.board = board
@@ -109,8 +114,8 @@ class Updater:
                 await self.send("refused", msg["id"], code="busy")
             else:
                 self.busy = msg["id"]
-                # Deliberately lazy (and a circle: ota_fetch uses this module's helpers):
-                # the fetch's bytecode is loaded only while an update is taken.
+                # Deliberately lazy: the fetch's bytecode is loaded only while an update
+                # is taken.
                 from ow.ota_fetch import Fetch
 
                 asyncio.create_task(Fetch(self).run(msg))

@@ -21,8 +21,6 @@ import time
 import ow_protocol as P
 from micropython import const
 
-from ow import ota
-
 _MAX_CHUNK = const(2048)  # raw bytes; base64 in JSON stays under owmqtt's 4 KB max_payload
 _TRIES = const(4)  # requests per chunk before giving up
 _CHUNK_WAIT_MS = const(4000)
@@ -106,7 +104,7 @@ class Fetch:
         oid = offer["id"]
         self.u.cancel = False
         self.board.emit("ota", state="offer", version=offer["version"], size=offer["size"])
-        base = ota.root()
+        base = self.u.root()
         try:
             stats = await self._fetch(offer, base)
             self._unpack(offer, base)
@@ -123,7 +121,7 @@ class Fetch:
                 pass
             return
         rmtree(base + "/ota.bin")
-        ota.save_state({"state": "staged", "version": offer["version"], "prev": self.u.fw})
+        self.u.save_state({"state": "staged", "version": offer["version"], "prev": self.u.fw})
         stats["state"] = "staged"
         stats["version"] = offer["version"]
         self.board.emit("ota", **stats)
