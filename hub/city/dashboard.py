@@ -3,8 +3,9 @@ alerts; live) and the monthly report (volumes, waits, one-trip rate, satisfactio
 centre and district), for two roles: ``city`` sees every centre, ``district`` its
 district's. Read-only on the city database (a read replica serves as well).
 
-Pages are zh-CN first, zh-TW and English by ``?lang=`` (kept in a cookie); the few strings
-are kept here, beside the pages that use them.
+Pages are zh-CN first, zh-TW and English by ``?lang=`` (kept in a cookie); their strings are
+in the hub's Babel catalogs (hub/web/i18n.py; hub/web/locale/*/LC_MESSAGES/city.po, context
+"city"), English msgids listed in `MSG`.
 """
 
 from __future__ import annotations
@@ -21,56 +22,60 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..web import i18n
 from . import citydb, monthly
 
 COOKIE = "ow_city"
 LANGS = ("zh-CN", "zh-TW", "en")
-T: dict[str, tuple[str, str, str]] = {
-    "title": ("全市中心看板", "全市中心看板", "City dashboard"),
-    "report": ("全市月报", "全市月報", "City monthly report"),
-    "login": ("登录", "登入", "Log in"),
-    "user": ("用户名", "使用者名稱", "User name"),
-    "password": ("密码", "密碼", "Password"),
-    "bad_login": ("用户名或密码不正确", "使用者名稱或密碼不正確", "Wrong user name or password"),
-    "centre": ("中心", "中心", "Centre"),
-    "district": ("区", "區", "District"),
-    "waiting": ("排队人数", "排隊人數", "Waiting"),
-    "longest": ("最长等候(分)", "最長等候(分)", "Longest wait (min)"),
-    "windows": ("开放窗口", "開放窗口", "Windows open"),
-    "devices": ("设备在线", "設備在線", "Devices online"),
-    "alerts": ("告警", "告警", "Alerts"),
-    "issued": ("今日取号", "今日取號", "Tickets today"),
-    "served": ("已办结", "已辦結", "Served"),
-    "avg_wait": ("平均等候(分)", "平均等候(分)", "Mean wait (min)"),
-    "p90_wait": ("90%等候(分)", "90%等候(分)", "p90 wait (min)"),
-    "one_trip": ("一次办成率", "一次辦成率", "One-trip rate"),
-    "satisfaction": ("满意率", "滿意率", "Satisfaction"),
-    "ratings": ("评价数", "評價數", "Ratings"),
-    "stale": ("未更新(秒)", "未更新(秒)", "Stale (s)"),
-    "month": ("月份", "月份", "Month"),
-    "total": ("合计", "合計", "Total"),
-    "no_shows": ("过号", "過號", "No-shows"),
-    "logout": ("退出", "登出", "Log out"),
-    "offline": ("失联", "失聯", "cut off"),
-    "staff": ("人员五维", "人員五維", "Staff: five dimensions"),
-    "clerks": ("人员数", "人員數", "Clerks"),
-    "quantity": ("办件量", "辦件量", "Quantity"),
-    "efficiency": ("办件效率", "辦件效率", "Efficiency"),
-    "value": ("价值加权工作量", "價值加權工作量", "Value-weighted workload"),
-    "rating": ("服务评价", "服務評價", "Service rating"),
-    "quality": ("闭环质量", "閉環品質", "Closed-loop quality"),
-    "cases": ("承诺件与预约", "承諾件與預約", "Cases and bookings"),
-    "cases_accepted": ("受理", "受理", "Accepted"),
-    "cases_in_time": ("按时办结", "按時辦結", "Closed in time"),
-    "cases_overdue": ("超期", "超期", "Overdue"),
-    "bookings_booked": ("预约", "預約", "Booked"),
-    "bookings_checked_in": ("已签到", "已簽到", "Checked in"),
-    "bookings_no_show": ("爽约", "爽約", "No-show"),
+# key -> msgid (English); the Chinese in hub/web/locale/{zh_CN,zh_TW}/LC_MESSAGES/city.po,
+# context "city"
+MSG: dict[str, str] = {
+    "title": "City dashboard",
+    "report": "City monthly report",
+    "login": "Log in",
+    "user": "User name",
+    "password": "Password",
+    "bad_login": "Wrong user name or password",
+    "centre": "Centre",
+    "district": "District",
+    "waiting": "Waiting",
+    "longest": "Longest wait (min)",
+    "windows": "Windows open",
+    "devices": "Devices online",
+    "alerts": "Alerts",
+    "issued": "Tickets today",
+    "served": "Served",
+    "avg_wait": "Mean wait (min)",
+    "p90_wait": "p90 wait (min)",
+    "one_trip": "One-trip rate",
+    "satisfaction": "Satisfaction",
+    "ratings": "Ratings",
+    "stale": "Stale (s)",
+    "month": "Month",
+    "total": "Total",
+    "no_shows": "No-shows",
+    "logout": "Log out",
+    "offline": "cut off",
+    "staff": "Staff: five dimensions",
+    "clerks": "Clerks",
+    "quantity": "Quantity",
+    "efficiency": "Efficiency",
+    "value": "Value-weighted workload",
+    "rating": "Service rating",
+    "quality": "Closed-loop quality",
+    "cases": "Cases and bookings",
+    "cases_accepted": "Accepted",
+    "cases_in_time": "Closed in time",
+    "cases_overdue": "Overdue",
+    "bookings_booked": "Booked",
+    "bookings_checked_in": "Checked in",
+    "bookings_no_show": "No-show",
 }
 
 
 def t(lang: str, key: str) -> str:
-    return T[key][LANGS.index(lang) if lang in LANGS else 0]
+    """The page string `key` in `lang` (zh-CN, zh-TW or en; the hub's catalogs)."""
+    return i18n.translations(i18n.normalise(lang) or i18n.DEFAULT).pgettext("city", MSG[key])
 
 
 # ---- accounts ------------------------------------------------------------------------------

@@ -90,3 +90,15 @@ def test_a_centre_without_the_city_shows_nothing_of_it(tmp_path) -> None:
         assert "city-book" not in r.text
     r = http.get("/city/nearby")
     assert r.status_code == 404 and r.json()["code"] == "no_city"
+
+
+def test_the_city_pages_strings_come_from_the_hubs_catalogs() -> None:
+    """hub/city/dashboard.py's strings: English msgids, zh-CN and zh-TW from city.po."""
+    from onewindow.hub.city import dashboard
+
+    for key, msgid in dashboard.MSG.items():
+        zh, tw, en = (dashboard.t(lang, key) for lang in ("zh-CN", "zh-TW", "en"))
+        assert en == msgid and zh != msgid and tw != msgid, key
+    assert [dashboard.t(lang, "report") for lang in ("zh-CN", "zh-TW", "en", "fr")] == [
+        "全市月报", "全市月報", "City monthly report", "全市月报"]
+    assert dashboard.t("zh_TW", "quality") == "閉環品質"
