@@ -196,9 +196,25 @@ def city_nats_config(
                                            help="lines 'user password' (city-ingest, "
                                                 "city-admin)"),
         store: str = typer.Option("/var/lib/nats/jetstream", "--store"),
-        out: Path = typer.Option(Path("."), "--out")) -> None:
-    """Write one nats-server config per node (the same accounts and users on each)."""
+        out: Path = typer.Option(Path("."), "--out"),
+        tls_cert: Path | None = typer.Option(None, "--tls-cert",
+                                             help="the node's certificate (PEM), a path on "
+                                                  "the node: clients and routes over TLS"),
+        tls_key: Path | None = typer.Option(None, "--tls-key",
+                                            help="its private key (PEM), a path on the node"),
+        tls_ca: Path | None = typer.Option(None, "--tls-ca",
+                                           help="the CA of the nodes' certificates: routes "
+                                                "verify each other against it")) -> None:
+    """Write one nats-server config per node (the same accounts and users on each);
+    with --tls-cert and --tls-key, a TLS block for clients and for the routes. The same
+    paths go into every node's file (`{name}` in a path is replaced by the node's name)."""
+    from ..cliutil import fail
     from . import natsconf
+
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    if tls_ca is not None and tls_cert is None:
+        fail("--tls-ca needs --tls-cert and --tls-key")
 
     def pairs(p: Path) -> dict[str, str]:
         return dict(line.split(None, 1) for line in p.read_text().splitlines()
@@ -214,7 +230,14 @@ def city_nats_config(
     out.mkdir(parents=True, exist_ok=True)
     for n in ns:
         path = out / f"{n.name}.conf"
-        path.write_text(natsconf.node_config(n, ns, centres, services, sys_pw))
+        tls = None
+        if tls_cert is not None and tls_key is not None:
+            def on(p: Path, name: str = n.name) -> Path:
+                return Path(str(p).replace("{name}", name))
+
+            tls = natsconf.Tls(on(tls_cert), on(tls_key),
+                               on(tls_ca) if tls_ca is not None else None)
+        path.write_text(natsconf.node_config(n, ns, centres, services, sys_pw, tls=tls))
         path.chmod(0o600)
         typer.echo(str(path))
 

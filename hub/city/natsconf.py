@@ -9,6 +9,13 @@ Account ``CITY`` (JetStream enabled) holds
   account.
 Account ``SYS`` is the system account (cluster monitoring).
 
+TLS (optional, `Tls`): the client listener (hubs' exporters, the ingester, the router,
+over ``tls://`` URLs) and the routes between nodes get a ``tls`` block with the node's
+certificate and key; with a CA file the routes verify each other's certificates against
+it (mutual TLS), and clients check the node's certificate against the same CA (Python's
+default context: ``SSL_CERT_FILE=/etc/onewindow/city-ca.pem``, or the system store).
+Clients still authenticate with their user and password.
+
 Passwords are written as given: pass bcrypt hashes (``$2a$...``, what ``nats server passwd``
 prints) for a production file; the tests pass plain ones. `onewindow city nats-config`
 writes these files for a deployment (docs/city.md).
@@ -40,6 +47,28 @@ class Node:
     @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """Paths on the node: its certificate (PEM, the node's host names and addresses in
+    its subjectAltName), its key, and the CA that signed the nodes' certificates."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    timeout_s: float = 2.0
+
+    def block(self, indent: str, verify: bool) -> str:
+        lines = [f"cert_file: {_q(str(self.cert_file))}",
+                 f"key_file: {_q(str(self.key_file))}"]
+        if self.ca_file is not None:
+            lines.append(f"ca_file: {_q(str(self.ca_file))}")
+            if verify:
+                lines.append("verify: true")
+        lines.append(f"timeout: {self.timeout_s:g}")
+        inner = "".join(f"{indent}  {ln}\n" for ln in lines)
+        return f"{indent}tls {{\n{inner}{indent}}}\n"
 
 
 def _q(s: str) -> str:
@@ -103,14 +132,16 @@ def accounts_block(centres: Mapping[str, str], services: Mapping[str, str],
 def node_config(node: Node, nodes: Sequence[Node], centres: Mapping[str, str],
                 services: Mapping[str, str], system_password: str,
                 max_file: str = "10G", max_mem: str = "256M",
-                cluster_name: str = CLUSTER_NAME) -> str:
-    """The nats-server configuration of `node`, a member of `nodes`."""
+                cluster_name: str = CLUSTER_NAME, tls: Tls | None = None) -> str:
+    """The nats-server configuration of `node`, a member of `nodes`; with `tls`, clients
+    and routes over TLS (routes verified against its CA when it names one)."""
     routes = [f"nats-route://{n.host}:{n.cluster_port}" for n in nodes if n.name != node.name]
     return (
         f"server_name: {_q(node.name)}\n"
         f"listen: {_q(f'{node.host}:{node.port}')}\n"
         f"http: {_q(f'{node.host}:{node.http_port}')}\n"
         "max_payload: 1MB\n"
+        + (tls.block("", verify=False) if tls is not None else "") +
         "jetstream {\n"
         f"  store_dir: {_q(str(node.store_dir))}\n"
         f"  max_memory_store: {max_mem}\n"
@@ -124,5 +155,6 @@ def node_config(node: Node, nodes: Sequence[Node], centres: Mapping[str, str],
         # --nats), not the ones the nodes would gossip: a centre reaches the city through
         # its own uplink's addresses (a NAT, a VPN), and a cut uplink stays cut.
         "  no_advertise: true\n"
+        + (tls.block("  ", verify=True) if tls is not None else "") +
         "}\n"
         + accounts_block(centres, services, system_password))

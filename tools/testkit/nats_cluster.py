@@ -42,8 +42,10 @@ def nats_server_binary() -> str:
 
 
 class NatsCluster:
-    def __init__(self, workdir: Path, centres: Iterable[str] = (), size: int = 3) -> None:
+    def __init__(self, workdir: Path, centres: Iterable[str] = (), size: int = 3,
+                 tls: natsconf.Tls | None = None) -> None:
         self.workdir = Path(workdir)
+        self.tls = tls  # clients and routes over TLS (natsconf.Tls); URLs tls://
         self.binary = nats_server_binary()
         self.centres = {c: centre_password(c) for c in centres}
         self.nodes = [natsconf.Node(name=f"city-{i + 1}", host="127.0.0.1",
@@ -62,7 +64,8 @@ class NatsCluster:
         node = self.nodes[i]
         path = self.workdir / f"{node.name}.conf"
         path.write_text(natsconf.node_config(node, self.nodes, self.centres, self.services,
-                                             "sys-pw", max_file="2G", max_mem="64M"))
+                                             "sys-pw", max_file="2G", max_mem="64M",
+                                             tls=self.tls))
         return path
 
     def add_centre(self, centre: str) -> None:
@@ -75,6 +78,8 @@ class NatsCluster:
 
     @property
     def urls(self) -> list[str]:
+        if self.tls is not None:
+            return [f"tls://{n.host}:{n.port}" for n in self.nodes]
         return [n.url for n in self.nodes]
 
     # -- processes ----------------------------------------------------------------------
