@@ -59,7 +59,7 @@ class Checkpoints:
         if store is None or app.damaged or not self.storage_ok.is_set():
             return
         started = time.perf_counter()
-        state = app.snapshot()
+        state = app.snapshot(case_columns=True)  # written as rows, in pieces
         built = time.perf_counter()
         try:
             saved = await asyncio.to_thread(store.save, state)

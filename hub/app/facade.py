@@ -78,8 +78,8 @@ class HubApp(AppState):
     def replay(self, records: Iterable[Record], replies: Mapping[str, int] | None = None) -> int:
         return replay.replay(self, records, replies)
 
-    def snapshot(self) -> dict[str, Any]:
-        return replay.snapshot(self)
+    def snapshot(self, case_columns: bool = False) -> dict[str, Any]:
+        return replay.snapshot(self, case_columns)
 
     def restore(self, snap: dict[str, Any]) -> None:
         replay.restore(self, snap)

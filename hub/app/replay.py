@@ -58,13 +58,14 @@ def replay(app: AppState, records: Iterable[Record],
     return n
 
 
-def snapshot(app: AppState) -> dict[str, Any]:
+def snapshot(app: AppState, case_columns: bool = False) -> dict[str, Any]:
     """All the state a replay up to `pos` rebuilds, as plain data (hub/store/snapshot.py
     stores it): the core, the app's own, the wait predictor's learned state and each
-    device's last seq and reply."""
+    device's last seq and reply. `case_columns`: the hub's checkpoint's form of the cases
+    (core/snapshot.py `centre_state`)."""
     return {
         "pos": app.pos,
-        "centre": centre_state(app.centre),
+        "centre": centre_state(app.centre, case_columns=case_columns),
         "app": {
             "calls": [[x.ticket, x.window, x.at] for x in app.calls],
             "window_rev": [[n, r] for n, r in app.window_rev.items()],

@@ -8,7 +8,7 @@ was taken from. Derived caches (reach, share rows, the day's span) are recompute
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from operator import attrgetter
 from typing import Any
@@ -32,13 +32,19 @@ CASE_FIELDS = tuple(f.name for f in fields(Case))
 _case_row = attrgetter(*CASE_FIELDS)  # a tuple per case, in C: JSON writes it as a list
 
 
-def centre_state(centre: Centre) -> dict[str, Any]:
+def centre_state(centre: Centre, *, case_columns: bool = False) -> dict[str, Any]:
     """The core's state for a snapshot: what `to_dict` holds, in the order things were added
     (walks over tickets, cases and ratings depend on it: voiding the latest ticket of a
     request, the wait predictor's newest-first scan, a resident's view), with the cases as
     columns (`CASE_FIELDS` once, then one row each): a year holds ~300,000 of them, and
     a dict per case took most of a snapshot's time and size. The round-trip test compares
-    `to_dict` after a restore, so state added to the core and not here shows up there."""
+    `to_dict` after a restore, so state added to the core and not here shows up there.
+
+    `case_columns`: the cases as one list per field instead of one tuple per case (the
+    hub's checkpoint, copied in its loop and written as rows in a thread by
+    hub/store/snapshot.py `encode`): a year's ~19,000 tuples, freed once written, left
+    their pages of Python's small-object heap resident among longer-lived objects (the
+    settled RSS after a year, tools/bench/bench_startup.py); 13 big lists go back whole."""
     q = centre.queue
     return {
         "day": centre.day,
@@ -58,8 +64,11 @@ def centre_state(centre: Centre) -> dict[str, Any]:
         "queue_by_item": dict(sorted(q.by_item.items())),
         "queue_targeted": q.targeted,
         "windows": {n: w.to_dict() for n, w in centre.windows.items()},
-        "cases": {"fields": list(CASE_FIELDS),
-                  "rows": list(map(_case_row, centre.cases.values()))},
+        "cases": ({"fields": list(CASE_FIELDS),
+                   "columns": [list(map(attrgetter(f), centre.cases.values()))
+                               for f in CASE_FIELDS]} if case_columns else
+                  {"fields": list(CASE_FIELDS),
+                   "rows": list(map(_case_row, centre.cases.values()))}),
         "ratings": {k: r.to_dict() for k, r in centre.ratings.items()},
         "rated_carried": sorted(centre.rated_carried),
         "help_requests": [h.to_dict() for h in centre.help_requests.values()],
@@ -114,7 +123,9 @@ def restore_centre(centre: Centre, d: dict[str, Any]) -> None:
     if (dict(sorted(queue.by_item.items())) != d["queue_by_item"]
             or queue.targeted != d["queue_targeted"]):
         raise SnapshotMismatch("snapshot queue counts do not match its tickets")
-    cases = _cases(d["cases"]["fields"], d["cases"]["rows"], items)
+    table = d["cases"]
+    rows = table["rows"] if "rows" in table else list(zip(*table["columns"], strict=True))
+    cases = _cases(table["fields"], rows, items)
     ratings = {k: Rating(**v) for k, v in d["ratings"].items()}
     if d.get("rating_scale", 3) == 3:  # taken before the five levels (ratings.py)
         ratings = {k: replace(r, score=FROM_THREE[r.score]) for k, r in ratings.items()}
@@ -188,7 +199,7 @@ _V5_CASE = ("id", "ticket", "item", "opened_at", "due_day", "resident", "state",
             "return_materials")
 
 
-def _cases(names: list[str], rows: list[list[Any]], items: Mapping[str, Any]
+def _cases(names: list[str], rows: Iterable[Sequence[Any]], items: Mapping[str, Any]
            ) -> dict[str, Case]:
     """Cases from their decoded rows, holding none of the decoder's objects. The decoded
     snapshot (~150 MB for a year) is freed after the restore, but an arena of it that still

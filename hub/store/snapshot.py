@@ -18,6 +18,7 @@ import logging
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -91,13 +92,44 @@ class Saved:
     raw: int  # bytes of JSON before compression
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ROWS = "\x00rows\x00"  # where the cases' rows go (no value of the state holds a NUL)
+ROWS_AT_ONCE = 512  # cases written per piece
+
+
 def encode(state: dict[str, Any]) -> tuple[bytes, int]:
-    """(stored bytes, JSON size) of a snapshot's content."""
-    raw = json.dumps({"version": VERSION, "state": state}, ensure_ascii=False,
-                     separators=(",", ":")).encode()
+    """(stored bytes, JSON size) of a snapshot's content. The cases given as columns
+    (core/snapshot.py `centre_state(case_columns=True)`) are written as the rows the format
+    holds, a few hundred at a time into the compressor: never all at once as objects."""
     # Level 1: a year's snapshot (~30 MB of JSON) in 0.1 s instead of 0.4 s at level 6,
     # for ~20 % more bytes.
-    return zlib.compress(raw, 1), len(raw)
+    table = state.get("centre", {}).get("cases")
+    if not (isinstance(table, dict) and "columns" in table):
+        raw = _JSON.encode({"version": VERSION, "state": state}).encode()
+        return zlib.compress(raw, 1), len(raw)
+    shell = {**state, "centre": {**state["centre"],
+                                 "cases": {"fields": table["fields"], "rows": _ROWS}}}
+    head, tail = _JSON.encode({"version": VERSION, "state": shell}).split(
+        _JSON.encode(_ROWS))
+    comp = zlib.compressobj(1)
+    out: list[bytes] = []
+    size = 0
+
+    def put(text: str) -> None:
+        nonlocal size
+        data = text.encode()
+        size += len(data)
+        out.append(comp.compress(data))
+
+    put(head + "[")
+    rows = zip(*table["columns"], strict=True)
+    sep = ""
+    while chunk := list(islice(rows, ROWS_AT_ONCE)):
+        put(sep + _JSON.encode(chunk)[1:-1])
+        sep = ","
+    put("]" + tail)
+    out.append(comp.flush())
+    return b"".join(out), size
 
 
 def decode(data: bytes, sha256: str, codec: str) -> dict[str, Any]:
