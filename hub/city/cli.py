@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -44,18 +46,127 @@ def register(app: typer.Typer) -> None:
 
 
 def _secret(file: Path | None, env: str, what: str) -> str:
-    if file is not None:
-        return file.read_text(encoding="utf-8").strip()
-    value = os.environ.get(env)
-    if not value:
-        from ..cliutil import fail
+    from ..cliutil import fail
 
+    if file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"--{what}-file {file}: {getattr(e, 'strerror', None) or e}")
+        if not value:
+            fail(f"--{what}-file {file}: empty")
+        return value
+    from_env = os.environ.get(env)
+    if not from_env:
         fail(f"{what}: give --{what}-file or set {env}")
-    return value
+    return from_env
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+_HOST = re.compile(r"[A-Za-z0-9._~%:\[\]-]+")
 
 
 def _servers(nats: str) -> list[str]:
-    return [s.strip() for s in nats.split(",") if s.strip()]
+    """The --nats URLs, each checked (a URL the client cannot use was retried for ever, as
+    if the city were down): nats://, tls://, ws:// or wss:// (or host:port, as the client
+    reads it) with a host name and at most a port."""
+    from urllib.parse import urlsplit
+
+    from ..cliutil import fail
+
+    servers = [s.strip() for s in nats.split(",") if s.strip()]
+    if not servers:
+        fail("--nats: no URL (nats://host:4222, comma-separated)")
+    for s in servers:
+        u = urlsplit(s if "://" in s else f"nats://{s}")
+        try:
+            u.port  # noqa: B018 - a port that is not a number raises here
+        except ValueError:
+            u = u._replace(scheme="")
+        if (u.scheme not in NATS_SCHEMES or not u.hostname or not _HOST.fullmatch(u.hostname)
+                or u.path not in ("", "/") or u.query):
+            fail(f"--nats {_masked(s)}: not a NATS server URL (nats://host:4222, tls://...)")
+    return servers
+
+
+def _masked(url: str) -> str:
+    """A URL as said in an error: its password, if any, replaced by ***."""
+    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", url)
+
+
+def _db(db: str) -> str:
+    """--db checked before use: a PostgreSQL URL (postgresql://, postgres:// or SQLAlchemy's
+    postgresql+psycopg://) or a libpq "key=value" string."""
+    from urllib.parse import urlsplit
+
+    from psycopg import conninfo
+
+    from ..cliutil import fail
+
+    url = db.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        if "://" in url:
+            u = urlsplit(url)
+            u.port  # noqa: B018 - a port that is not a number raises here
+            if u.scheme not in ("postgresql", "postgres"):
+                raise ValueError("not postgresql://")
+        conninfo.conninfo_to_dict(url)
+    except Exception:  # psycopg's ProgrammingError or a ValueError: said below
+        fail(f"--db {_masked(db)}: not a PostgreSQL URL (postgresql://user@host/db)")
+    return db
+
+
+def _connect(db: str):  # type: ignore[no-untyped-def]
+    """The city database's connection for a one-off command, or one line saying why not
+    (exit 1: the server is down or refuses, not a mistake in the command line)."""
+    import psycopg
+
+    from ..cliutil import fail
+    from . import citydb
+
+    try:
+        return citydb.connect(_db(db))
+    except psycopg.Error as e:
+        said = str(e).strip().splitlines()
+        fail(f"--db {_masked(db)}: {said[0] if said else type(e).__name__}", code=1)
+
+
+def _pairs(p: Path, option: str) -> dict[str, str]:
+    """city-nats-config's --centres / --services: lines "name secret" ('#' a comment)."""
+    from ..cliutil import fail
+
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{option} {p}: {getattr(e, 'strerror', None) or e}")
+    out: dict[str, str] = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2:
+            fail(f"{option} {p}, line {i}: not 'name secret'")
+        out[parts[0]] = parts[1].strip()
+    return out
+
+
+def _nodes(nodes: str, store: str) -> list[Any]:
+    """city-nats-config's --nodes: name=host:port:cluster_port:http_port, comma-separated."""
+    from ..cliutil import fail
+    from . import natsconf
+
+    ns = []
+    for spec in nodes.split(","):
+        try:
+            name, addr = spec.strip().split("=")
+            host, port, cport, hport = addr.split(":")
+            p, c, h = int(port), int(cport), int(hport)
+            if not name or not host or not all(0 < x < 65536 for x in (p, c, h)):
+                raise ValueError(spec)
+        except ValueError:
+            fail(f"--nodes {spec!r}: not name=host:port:cluster_port:http_port")
+        ns.append(natsconf.Node(name, host, p, c, h, Path(store)))
+    return ns
 
 
 def _run(main) -> None:  # type: ignore[no-untyped-def]
@@ -97,6 +208,10 @@ def city_export(
     from .export import Exporter, Options
 
     cfg = centre_config(config)
+    if not snapshot_every > 0:
+        from ..cliutil import fail
+
+        fail(f"--snapshot-every {snapshot_every}: seconds, more than 0")
     opts = Options(
         servers=_servers(nats), user=user or sj.centre_user(cfg.centre.centre_id),
         password=_secret(password_file, "OW_CITY_PASSWORD", "password"),
@@ -116,8 +231,12 @@ def city_ingest(
         replicas: int = typer.Option(3, "--replicas", help="stream replicas (R3)"),
 ) -> None:
     """Store every centre's records in the city database, idempotently."""
+    from ..cliutil import fail
     from .ingest import Ingester, IngestOptions
 
+    _db(db)
+    if not 1 <= replicas <= 5:
+        fail(f"--replicas {replicas}: 1 to 5 (a JetStream stream's replicas)")
     ing = Ingester(IngestOptions(servers=_servers(nats), user=user,
                                  password=_secret(password_file, "OW_CITY_PASSWORD",
                                                   "password"),
@@ -127,7 +246,7 @@ def city_ingest(
 
 def city_web(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
              host: str = typer.Option("127.0.0.1", "--host"),
-             port: int = typer.Option(8090, "--port"),
+             port: int = typer.Option(8090, "--port", min=1, max=65535),
              secret_file: Path | None = typer.Option(None, "--secret-file",
                                                      help="cookie signing key; else "
                                                           "$OW_CITY_WEB_SECRET"),
@@ -143,6 +262,7 @@ def city_web(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
     from .dashboard import make_app
 
     secret = _secret(secret_file, "OW_CITY_WEB_SECRET", "secret")
+    _db(db)
     try:
         cat = load_catalog(catalog)
     except (OSError, ValueError) as e:
@@ -165,7 +285,7 @@ def city_user(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
         from ..cliutil import fail
 
         fail("--role city, or --role district with --district")
-    with citydb.connect(db) as conn:
+    with _connect(db) as conn:
         citydb.create(conn)
         dashboard.set_user(conn, username, password, role, district or None)
     typer.echo(f"{username}: {role} {district}".strip())
@@ -178,7 +298,7 @@ def city_centre(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
     """Name a centre and put it in a district (its records come in either way)."""
     from . import citydb
 
-    with citydb.connect(db) as conn:
+    with _connect(db) as conn:
         citydb.create(conn)
         conn.execute("INSERT INTO city_centres (centre, name, district) VALUES (%s,%s,%s) "
                      "ON CONFLICT (centre) DO UPDATE SET name = excluded.name, "
@@ -216,18 +336,15 @@ def city_nats_config(
     if tls_ca is not None and tls_cert is None:
         fail("--tls-ca needs --tls-cert and --tls-key")
 
-    def pairs(p: Path) -> dict[str, str]:
-        return dict(line.split(None, 1) for line in p.read_text().splitlines()
-                    if line.strip() and not line.startswith("#"))
-
-    ns = []
-    for spec in nodes.split(","):
-        name, addr = spec.split("=")
-        host, port, cport, hport = addr.split(":")
-        ns.append(natsconf.Node(name, host, int(port), int(cport), int(hport), Path(store)))
-    centres, services = pairs(centres_file), pairs(services_file)
+    ns = _nodes(nodes, store)
+    centres, services = _pairs(centres_file, "--centres"), _pairs(services_file, "--services")
     sys_pw = services.pop("sys", "change-me")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from ..cliutil import fail
+
+        fail(f"--out {out}: {e.strerror or e}")
     for n in ns:
         path = out / f"{n.name}.conf"
         tls = None
@@ -252,8 +369,12 @@ def city_purge(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
 
     from . import citydb
 
+    if resident_days < 0:
+        from ..cliutil import fail
+
+        fail(f"--resident-days {resident_days}: 0 or more")
     before = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=resident_days)
-    with citydb.connect(db) as conn:
+    with _connect(db) as conn:
         n = citydb.forget_residents(conn, before)
     typer.echo(f"{n} tokens removed (days before {before})")
 

@@ -102,7 +102,8 @@ def test_an_unknown_option_is_one_line(command):
                                      if any(p.required for p in options(c[1]))], ids=ids)
 def test_missing_required_options_are_one_line(command):
     path, _ = command
-    assert "Missing option" in mistake(list(path))
+    line = mistake(list(path))  # an option, or an argument first (city-catalog publish FILE)
+    assert "Missing option" in line or "Missing argument" in line, line
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS
@@ -261,3 +262,59 @@ def test_user_add_help_lists_every_role():
     shown = " ".join(res.stdout.split())
     for role in ROLES:
         assert role in shown, role
+
+
+def test_the_scenario_and_city_commands_say_a_mistake_in_one_line(tmp_path, monkeypatch):
+    """The commands added with the scenarios and the city tier (issues 19, 20): a missing
+    file, a file that is not TOML, a URL that is none, an option value out of range, each
+    one line and a non-zero exit (they were tracebacks, or retried a malformed NATS URL for
+    ever as if the city were down); a server that refuses is one line too (exit 1)."""
+    monkeypatch.setenv("OW_CITY_PASSWORD", "pw")
+    monkeypatch.setenv("OW_CITY_TOKEN_KEY", "key")
+    monkeypatch.setenv("OW_CITY_WEB_SECRET", "secret")
+    missing, bad = tmp_path / "missing.toml", tmp_path / "bad.toml"
+    bad.write_text("[centre\nid=", encoding="utf-8")
+    centre = tmp_path / "centre.toml"
+    centre.write_text(f'[centre]\nid = "c1"\n[store]\nurl = "sqlite:///{tmp_path / "j.db"}"\n'
+                      "[[windows]]\nnumber = 1\n", encoding="utf-8")
+    pairs, lonely = tmp_path / "pairs.txt", tmp_path / "lonely.txt"
+    pairs.write_text("c1 pw\n", encoding="utf-8")
+    lonely.write_text("# centres\nc1 pw\nc2\n", encoding="utf-8")
+    nats, pg = "nats://127.0.0.1:1", "postgresql://127.0.0.1:1/city"
+    for cmd in ("sim", "plan"):
+        assert "no such file" in mistake([cmd, "--scenario", str(missing)])
+        assert "not TOML" in mistake([cmd, "--scenario", str(bad)])
+    assert "--option" in mistake(["plan", "--scenario", "docs/scenarios/cold-rain-lunch.toml",
+                                  "--option", "nope"], cwd=Path(__file__).parents[2])
+    export = ["city-export", "-c", str(centre), "--nats"]
+    assert "bad.toml" in mistake(["city-export", "-c", str(bad), "--nats", nats])
+    for url in ("not a url", "http://city:4222", "nats://city:port", "nats://city:4222/x"):
+        assert "--nats" in mistake([*export, url])
+        assert "--nats" in mistake(["city-ingest", "--nats", url, "--db", pg])
+    assert "--password-file" in mistake([*export, nats, "--password-file", str(missing)])
+    assert "--token-key-file" in mistake([*export, nats, "--token-key-file", str(missing)])
+    assert "--snapshot-every" in mistake([*export, nats, "--snapshot-every", "0"])
+    assert "--replicas" in mistake(["city-ingest", "--nats", nats, "--db", pg,
+                                    "--replicas", "7"])
+    assert "--secret-file" in mistake(["city-web", "--db", pg, "--secret-file", str(missing)])
+    assert "--port" in mistake(["city-web", "--db", pg, "--port", "99999"])
+    one_offs = (["city-user", "-u", "a", "-r", "city", "--password", "p"],
+                ["city-centre", "--centre", "c1"], ["city-purge", "--resident-days", "30"])
+    for url in ("nonsense", "mysql://u@h/db", "postgresql://u:hidden@h:port/db"):
+        for argv in (["city-ingest", "--nats", nats], ["city-web"], *one_offs):
+            line = mistake([*argv, "--db", url])
+            assert "--db" in line and "not a PostgreSQL URL" in line and "hidden" not in line
+    for argv in one_offs:  # nothing listens there: one line, the server's own words
+        line = mistake([*argv, "--db", "postgresql://u:hidden@127.0.0.1:1/city"])
+        assert "Connection refused" in line and "hidden" not in line
+    assert "--role" in mistake(["city-user", "--db", pg, "-u", "a", "-r", "mayor",
+                                "--password", "p"])
+    assert "--resident-days" in mistake(["city-purge", "--db", pg, "--resident-days", "-5"])
+    conf = ["city-nats-config", "--services", str(pairs), "--out", str(tmp_path / "out")]
+    assert "--centres" in mistake([*conf, "--nodes", "n1=h:1:2:3", "--centres", str(missing)])
+    assert "line 3" in mistake([*conf, "--nodes", "n1=h:1:2:3", "--centres", str(lonely)])
+    for nodes in ("garbage", "n1=h:x:2:3", "n1=h:1:2", "n1=h:1:2:70000"):
+        assert "--nodes" in mistake([*conf, "--nodes", nodes, "--centres", str(pairs)])
+    assert "--out" in mistake([*conf[:-1], str(bad), "--nodes", "n1=h:1:2:3",
+                               "--centres", str(pairs)])
+    assert not (tmp_path / "out").exists()
