@@ -76,10 +76,17 @@ def targets(subject: str, headers: dict[str, str] | None, data: bytes) -> tuple[
     return sender, [t for t in to if t != sender]
 
 
-async def forward(js: Any, kind: str, stop: asyncio.Event | None = None) -> None:
+class Drop(ValueError):
+    """A message no retry can handle: terminated, not redelivered."""
+
+
+async def _consume(js: Any, name: str, handle: Any, stop: asyncio.Event | None) -> None:
+    """The router's durable pull consumer `name`, until `stop`: each message acked once
+    `handle` is done with it, terminated when it raises Drop (logged), else redelivered a
+    second later (the city engine away, a write refused)."""
     from nats.errors import TimeoutError as NatsTimeout
 
-    psub = await js.pull_subscribe_bind(durable(kind), sj.STREAM)
+    psub = await js.pull_subscribe_bind(name, sj.STREAM)
     while stop is None or not stop.is_set():
         try:
             msgs = await psub.fetch(50, timeout=1)
@@ -87,23 +94,32 @@ async def forward(js: Any, kind: str, stop: asyncio.Event | None = None) -> None
             continue
         for m in msgs:
             try:
-                _, to = targets(m.subject, m.headers, m.data)
-            except (ValueError, KeyError) as e:
+                await handle(m)
+            except Drop as e:
                 log.error("router: %s dropped: %s", m.subject, e)
                 await m.term()
                 continue
-            orig = ((m.headers or {}).get("Nats-Msg-Id")
-                    or f"{m.subject}:{m.metadata.sequence.stream}")
-            try:
-                for t in to:
-                    await js.publish(sj.down(t, kind), m.data,
-                                     headers={"Nats-Msg-Id": f"{orig}>{t}"}, timeout=5)
             except Exception as e:
-                log.warning("router: %s not forwarded yet (%s)", orig, e)
+                log.warning("router: %s not handled yet (%s)", m.subject, e)
                 with contextlib.suppress(Exception):
                     await m.nak(delay=1)
                 continue
             await m.ack()
+
+
+async def forward(js: Any, kind: str, stop: asyncio.Event | None = None) -> None:
+    async def handle(m: Any) -> None:
+        try:
+            _, to = targets(m.subject, m.headers, m.data)
+        except (ValueError, KeyError) as e:
+            raise Drop(str(e)) from e
+        orig = ((m.headers or {}).get("Nats-Msg-Id")
+                or f"{m.subject}:{m.metadata.sequence.stream}")
+        for t in to:
+            await js.publish(sj.down(t, kind), m.data,
+                             headers={"Nats-Msg-Id": f"{orig}>{t}"}, timeout=5)
+
+    await _consume(js, durable(kind), handle, stop)
 
 
 async def index_bucket(js: Any, replicas: int = 3) -> Any:
@@ -152,32 +168,17 @@ async def merge(kv: Any, body: dict[str, Any]) -> None:
 
 
 async def index(js: Any, kv: Any, stop: asyncio.Event | None = None) -> None:
-    from nats.errors import TimeoutError as NatsTimeout
-
-    psub = await js.pull_subscribe_bind(durable(XSTATUS), sj.STREAM)
-    while stop is None or not stop.is_set():
+    async def handle(m: Any) -> None:
         try:
-            msgs = await psub.fetch(50, timeout=1)
-        except (NatsTimeout, TimeoutError):
-            continue
-        for m in msgs:
-            try:
-                sender, _ = sj.parse(m.subject)
-                body = json.loads(m.data)
-            except ValueError:
-                body, sender = None, ""
-            if not _valid_status(sender, body):
-                log.error("router: %s dropped: not a case status of its centre", m.subject)
-                await m.term()
-                continue
-            try:
-                await merge(kv, body)
-            except Exception as e:
-                log.warning("router: status of %s not indexed yet (%s)", body["key"], e)
-                with contextlib.suppress(Exception):
-                    await m.nak(delay=1)
-                continue
-            await m.ack()
+            sender, _ = sj.parse(m.subject)
+            body = json.loads(m.data)
+        except ValueError:
+            body, sender = None, ""
+        if not _valid_status(sender, body):
+            raise Drop("not a case status of its centre")
+        await merge(kv, body)
+
+    await _consume(js, durable(XSTATUS), handle, stop)
 
 
 async def answer_queries(nc: Any, kv: Any) -> Any:
