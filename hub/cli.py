@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ import typer
 from ..tools import devices as devices_cli
 from ..tools import flash as flash_cli
 from . import case_cli
+from .city import cli as city_cli
 from .cliutil import (
     CONFIG_ERROR_EXIT,
     OneLineErrors,
@@ -22,8 +22,8 @@ from .cliutil import (
     fail,
     load_or_exit,
     plain_help,
+    until_signal,
 )
-from .city import cli as city_cli
 from .fleet import cli as fleet_cli
 from .ota import cli as ota_cli
 from .store import api_client_cli
@@ -45,15 +45,6 @@ def _logging(verbose: bool) -> None:
     from .logsetup import configure
 
     configure(logging.DEBUG if verbose else logging.INFO)
-
-
-async def _until_signal(main) -> None:  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await main(stop)
 
 
 @app.command()
@@ -97,7 +88,7 @@ def hub(config: Path = typer.Option(..., "--config", "-c", help="centre.toml"),
         typer.echo("\n".join(startmsg.ready_lines(cfg, config, runner, admins)))
 
     try:
-        asyncio.run(_until_signal(lambda stop: serve(cfg, stop, ready=ready)))
+        asyncio.run(until_signal(lambda stop: serve(cfg, stop, ready=ready)))
     except (ListenError, ConfigError, BrokerStartError) as e:
         # e.g. remote takes configured, no secret yet; a port taken after the check
         typer.echo(f"无法启动 / cannot start: {e}", err=True)
@@ -116,7 +107,7 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node.toml"),
     _logging(verbose)
     cfg = load_or_exit(node_config.load, config,
                        (node_config.NodeConfigError, OSError, tomllib.TOMLDecodeError))
-    asyncio.run(_until_signal(lambda stop: run(cfg, stop)))
+    asyncio.run(until_signal(lambda stop: run(cfg, stop)))
 
 
 @app.command()
@@ -166,7 +157,7 @@ def demo(minutes: float = typer.Option(0, help="stop after this many real minute
     # Piped or redirected, a live view would reach the reader only when it ends: print
     # the addresses, the login and progress lines as they come instead.
     live = live and sys.stdout.isatty()
-    asyncio.run(_until_signal(lambda stop: run_demo(
+    asyncio.run(until_signal(lambda stop: run_demo(
         stop, minutes=minutes, speed=speed, windows=windows, live=live, seed=seed,
         layout_name=layout, drill=drill, reopen_at=at, bookings=bookings,
         admission=admission, load=load)))

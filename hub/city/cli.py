@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -170,19 +169,11 @@ def _nodes(nodes: str, store: str) -> list[Any]:
 
 
 def _run(main) -> None:  # type: ignore[no-untyped-def]
+    from ..cliutil import until_signal
     from ..logsetup import configure
 
     configure("INFO", "text")
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(go())
+    asyncio.run(until_signal(main))
 
 
 def city_export(
