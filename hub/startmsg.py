@@ -68,7 +68,9 @@ def ready_lines(config: HubConfig, config_path: Path, runner: Any,
         lines.append("  web      none (no [web] section in the configuration)")
         return lines
     exposed = config.web is not None and config.web.host in ("0.0.0.0", "::")
-    lines.append(f"  web      {base}/hall  {base}/kiosk  {base}/login"
+    # "/" sends each role where it belongs (the kiosks by their device id: a bare /kiosk
+    # names no kiosk and is refused)
+    lines.append(f"  web      {base}/  {base}/hall  {base}/login"
                  + ("  (all interfaces)" if exposed else ""))
     lines.append(f"  metrics  {base}/metrics")
     if admins == 0:
