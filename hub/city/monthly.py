@@ -187,11 +187,11 @@ def staff_figures(f: staff.Facts, catalog: Catalog) -> dict[str, Any]:
 def staff_sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Several centres' five dimensions together (a district, the city)."""
     std, act, ratings, sat, cases, defective = (
-        sum(r["_s"][k] for r in rows if "_s" in r) for k in range(6))
-    return {"clerks": sum(r["staff"]["clerks"] for r in rows if "staff" in r),
-            "quantity": sum(r["staff"]["quantity"] for r in rows if "staff" in r),
+        sum(r["_s"][k] or 0 for r in rows if "_s" in r) for k in range(6))  # None: none
+    return {"clerks": sum(r["staff"]["clerks"] or 0 for r in rows if "staff" in r),
+            "quantity": sum(r["staff"]["quantity"] or 0 for r in rows if "staff" in r),
             "efficiency": _r(std / act) if act else None,
-            "value": round(sum(r["staff"]["value"] for r in rows if "staff" in r), 1),
+            "value": round(sum(r["staff"]["value"] or 0 for r in rows if "staff" in r), 1),
             "rating": _r(sat / ratings) if ratings else None,
             "quality": _r(max(0.0, 1.0 - defective / cases)) if cases else None}
 
