@@ -279,6 +279,35 @@ BENCHES: tuple[Bench, ...] = (
                            "report: a month's ratings by clerk")),
         timeout=1800),
     Bench(
+        "plan", "The staffing plan: one day, by size",
+        ("onewindow.tools.bench.bench_plan",),
+        "`plan_day` as `onewindow plan` runs it on the default day shape scaled to each size "
+        "(mixed layout, as many windows as needed, 3 seeds, at most 8 rounds); wall-clock.",
+        (Target("a 3,000-resident day planned in ≤ 30 s", r"^\| 3,000 \|[^\n]*\| ([\d.]+) \|$",
+                30.0),),
+        timeout=1200),
+    Bench(
+        "city", "The city tier: 220 centres' busiest half-hour at 10× real rate",
+        ("onewindow.tools.bench.bench_city",),
+        "Centre records (tickets, services, ratings, cases, day summaries; no personal data) "
+        "of 220 simulated centres × 3,000 visits, their busiest half-hour published at 10× "
+        "its real rate into a real 3-node NATS JetStream cluster (R3) with per-centre "
+        "credentials, stored by the real ingester into a private PostgreSQL partitioned by "
+        "month and centre; the city dashboard's and monthly report's queries timed "
+        "meanwhile; the database's size per row extrapolated to a centre-year.",
+        (Target("ingestion keeps up: publish → row committed p99 ≤ 1,000 ms",
+                r'"lag_p99_ms": ([\d.]+)', 1000.0),
+         Target("city dashboard query p99 ≤ 200 ms", r'"dashboard_live_p99_ms": ([\d.]+)',
+                200.0)),
+        timeout=1800),
+    Bench(
+        "city_engine", "The city's engine: Mosquitto bridge vs NATS JetStream cluster",
+        ("onewindow.tools.bench.bench_city_engine",),
+        "One centre sends 3,000 messages while the city reader is away, then a city server's "
+        "machine is lost (its data folder gone): what each engine lost or doubled, and "
+        "steady latency, in the same run.",
+        timeout=1200),
+    Bench(
         "cases", "The back office's case pages with a year of cases",
         ("onewindow.tools.bench.bench_cases",),
         "A year of promised cases (250 working days of 200, the sample catalog's promised "
