@@ -70,6 +70,21 @@ def now_records(old: list[list[Any]]) -> list[list[Any]]:
     return out
 
 
+def estimates_apart(records: list[list[Any]]) -> list[list[Any]]:
+    """The records with each take's journaled wait estimate (`est`, the five figures its
+    slip printed, or none) checked for its form and left out: the figures follow the wait
+    forecast's calibration (hub/forecast/wait_factors.json), which is tuned apart from the
+    events this test is about."""
+    out = []
+    for pos, ts, dev, seq, body in records:
+        if body.get("op") == "take" and "est" in body:
+            est = body["est"]
+            assert len(est) in (0, 5) and all(isinstance(x, int | float) for x in est), est
+            body = {k: v for k, v in body.items() if k != "est"}
+        out.append([pos, ts, dev, seq, body])
+    return out
+
+
 def now_position(then: dict[str, Any]) -> dict[str, Any]:
     """What an old position showed, as today's hub shows it: the ratings kept on the five
     levels, and the dashboard's day summary counting levels and the state's 满意率."""
@@ -212,8 +227,9 @@ class Live(App):
 def test_the_same_events_write_the_same_journal_and_get_the_same_answers():
     live = Live()
     hs.scenario(live)
-    assert json.loads(json.dumps([[r.pos, r.ts, r.dev, r.seq, r.body] for r in live.records])) \
-        == now_records(OLD["records"])  # as the journal stores them (JSON)
+    assert estimates_apart(json.loads(json.dumps(
+        [[r.pos, r.ts, r.dev, r.seq, r.body] for r in live.records]))) \
+        == estimates_apart(now_records(OLD["records"]))  # as the journal stores them (JSON)
     assert json.loads(json.dumps(live.replies)) == OLD["replies"]
     assert live.labels == OLD["labels"]
     assert live.observe() == now_position(OLD["positions"][-1])
