@@ -220,9 +220,9 @@ def catalog_centre(city, tmp_path_factory):
                             break
                         await asyncio.sleep(0.1)
                 async with d.device("box-1", "box") as box:  # not before the day's close
-                    with pytest.raises(DeviceError) as refused:
+                    with pytest.raises(DeviceError) as unknown:
                         await box.send("take", item="GEN-100")
-                    assert refused.value.code == "unknown_item"
+                    assert unknown.value.code == "unknown_item"
                 return st
         finally:
             await nc.close()

@@ -40,7 +40,9 @@ def hall_waits(windows: tuple[WindowSpec, ...], takes: dict[str, int]) -> dict[s
             hub.operate(c.TakeTicket(item), T0)
     page = TestClient(Starlette(routes=public.routes(site))).get("/hall")
     assert page.status_code == 200
-    snap = json.loads(re.search(r"const OW_HALL = (.*);", page.text).group(1))["snap"]
+    found = re.search(r"const OW_HALL = (.*);", page.text)
+    assert found is not None, "the hall page carries its first snapshot"
+    snap = json.loads(found.group(1))["snap"]
     return {w["line"]: w for w in snap["waits"]}
 
 

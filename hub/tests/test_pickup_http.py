@@ -334,7 +334,8 @@ class CityIndex:
     None when the city does not answer."""
 
     def __init__(self, rows: list[dict[str, Any]] | None) -> None:
-        self.me, self.rows, self.asked = "pk", rows, []
+        self.me, self.rows = "pk", rows
+        self.asked: list[str] = []
 
     async def city_cases(self, token: str) -> list[dict[str, Any]] | None:
         self.asked.append(token)
