@@ -301,6 +301,18 @@ BENCHES: tuple[Bench, ...] = (
                 200.0)),
         timeout=1800),
     Bench(
+        "city_day", "The city tier: a whole 220-centre day at 10× real rate",
+        ("onewindow.tools.bench.bench_city", "--start-min", "510", "--sim-minutes", "540"),
+        "As the busiest half-hour above, but the whole day (08:30–17:30, 54 minutes at 10×): "
+        "every record of 220 centres × 3,000 visits through the real 3-node NATS JetStream "
+        "cluster and the real ingester into PostgreSQL, the city dashboard's queries timed "
+        "every second throughout.",
+        (Target("ingestion keeps up: publish → row committed p99 ≤ 1,000 ms",
+                r'"lag_p99_ms": ([\d.]+)', 1000.0),
+         Target("city dashboard query p99 ≤ 200 ms", r'"dashboard_live_p99_ms": ([\d.]+)',
+                200.0)),
+        timeout=4800),
+    Bench(
         "city_engine", "The city's engine: Mosquitto bridge vs NATS JetStream cluster",
         ("onewindow.tools.bench.bench_city_engine",),
         "One centre sends 3,000 messages while the city reader is away, then a city server's "
