@@ -53,7 +53,10 @@ KIND_TABLE = {"ticket": "ticket_events", "rating": "ratings", "case": "case_even
 def schema_sql() -> list[str]:
     out = [
         "CREATE TABLE IF NOT EXISTS city_centres (centre text PRIMARY KEY, name text, "
-        "district text, added_at timestamptz NOT NULL DEFAULT now())",
+        "district text, added_at timestamptz NOT NULL DEFAULT now(), holidays text)",
+        # A database made before the column: the centre's holiday calendar (a code of
+        # hub/forecast/calendars.py; NULL: mainland China), for the report's due days.
+        "ALTER TABLE city_centres ADD COLUMN IF NOT EXISTS holidays text",
         "CREATE TABLE IF NOT EXISTS city_live (centre text PRIMARY KEY, pos bigint NOT NULL, "
         "at double precision NOT NULL, doc jsonb NOT NULL, "
         "received_at double precision NOT NULL)",

@@ -285,17 +285,28 @@ def city_user(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
 def city_centre(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
                 centre: str = typer.Option(..., "--centre"),
                 name: str = typer.Option("", "--name"),
-                district: str = typer.Option("", "--district")) -> None:
+                district: str = typer.Option("", "--district"),
+                holidays: str = typer.Option(
+                    "CN", "--holidays", help="the centre's holiday calendar for the monthly "
+                    "report's due days: CN (mainland China, with 调休), HK, TW or a country "
+                    "code of the holidays package")) -> None:
     """Name a centre and put it in a district (its records come in either way)."""
+    from ..cliutil import fail
+    from ..forecast.calendars import CalendarError, HolidayCalendar
     from . import citydb
 
+    try:
+        code = HolidayCalendar.parse(holidays).code
+    except CalendarError as e:
+        fail(str(e))
     with _connect(db) as conn:
         citydb.create(conn)
-        conn.execute("INSERT INTO city_centres (centre, name, district) VALUES (%s,%s,%s) "
-                     "ON CONFLICT (centre) DO UPDATE SET name = excluded.name, "
-                     "district = excluded.district",
-                     (sj.token(centre), name or None, district or None))
-    typer.echo(f"{centre}: {name} {district}")
+        conn.execute("INSERT INTO city_centres (centre, name, district, holidays) "
+                     "VALUES (%s,%s,%s,%s) ON CONFLICT (centre) DO UPDATE SET "
+                     "name = excluded.name, district = excluded.district, "
+                     "holidays = excluded.holidays",
+                     (sj.token(centre), name or None, district or None, code))
+    typer.echo(f"{centre}: {name} {district} ({code})")
 
 
 def city_nats_config(

@@ -15,10 +15,11 @@ day summaries (dashboard.month_rows).
   quantity and value count one item per service.
 * **Cases**: accepted in the month; closed in time (the department's decision, the first
   `approved` or `closed`, in the month, on or before the due day: the item's
-  `promised_days` working days, Monday to Friday, after acceptance); overdue (decided in
-  the month after the due day, or undecided at the month's end, or today, with the due day
-  passed). Centres' own holidays are not known to the city: a case due across a holiday
-  may show overdue a day early here.
+  `promised_days` working days after acceptance, counted on the centre's holiday calendar,
+  `city_centres.holidays`, a code of hub/forecast/calendars.py, mainland China's by
+  default: public holidays off, the weekend days worked instead (调休) counted); overdue
+  (decided in the month after the due day, or undecided at the month's end, or today,
+  with the due day passed).
 * **Bookings**: booked, checked in and no-shows of the month's slots (the newest counts a
   centre sent for each day).
 
@@ -32,7 +33,8 @@ from collections import defaultdict
 from typing import Any
 
 from ..core.catalog import Catalog
-from ..core.day_calendar import DayCalendar
+from ..forecast.calendars import DEFAULT as DEFAULT_HOLIDAYS
+from ..forecast.calendars import HolidayCalendar
 from ..report import staff
 from . import citydb
 
@@ -104,12 +106,41 @@ def facts(conn: Any, who: dict[str, Any], month: dt.date) -> dict[str, staff.Fac
     return out
 
 
+class DueDays:
+    """Working days on one centre's holiday calendar (hub/forecast/calendars.py: public
+    holidays off, 调休 weekend days on), for a promised case's due day; each (start, days)
+    counted once."""
+
+    def __init__(self, code: str | None) -> None:
+        self.calendar = HolidayCalendar.parse(code or DEFAULT_HOLIDAYS)
+        self._due: dict[tuple[dt.date, int], dt.date] = {}
+
+    def add_workdays(self, start: dt.date, days: int) -> dt.date:
+        """The date `days` working days after `start` (the centre's own rule:
+        hub/core/day_calendar.py, with its region's holidays)."""
+        key = (start, days)
+        due = self._due.get(key)
+        if due is None:
+            due = start
+            for _ in range(max(0, days)):
+                due += dt.timedelta(days=1)
+                while not self.calendar.workday(due):
+                    due += dt.timedelta(days=1)
+            self._due[key] = due
+        return due
+
+
+def local_date(ts: float) -> dt.date:
+    """The centres' local day of an epoch time."""
+    return dt.datetime.fromtimestamp(ts, dt.timezone(dt.timedelta(minutes=TZ_MINUTES))).date()
+
+
 def case_counts(conn: Any, who: dict[str, Any], month: dt.date, catalog: Catalog,
                 today: dt.date) -> dict[str, dict[str, int]]:
     """Each centre's cases of `month`: accepted, closed in time, overdue."""
     where, args = _scope(who)
     end = citydb.next_month(month)
-    cal = DayCalendar(TZ_MINUTES, frozenset(), frozenset())
+    calendars: dict[str, DueDays] = {}  # by holiday calendar code
     # Overdue when the due day has passed by the month's end (or by today).
     cutoff = min(end, today)
     out: dict[str, dict[str, int]] = defaultdict(
@@ -117,18 +148,23 @@ def case_counts(conn: Any, who: dict[str, Any], month: dt.date, catalog: Catalog
     rows = conn.execute(
         f"""SELECT a.centre, a.item, a.day, a.at,
                    (SELECT min(f.at) FROM case_events f WHERE f.case_id = a.case_id
-                      AND f.action IN {FINISH} AND f.at >= a.at AND f.day >= a.day)
+                      AND f.action IN {FINISH} AND f.at >= a.at AND f.day >= a.day),
+                   coalesce(c.holidays, %s)
             FROM case_events a JOIN city_centres c ON c.centre = a.centre
             WHERE a.action = 'accepted' AND a.day >= %s AND a.day < %s AND {where}""",
-        (month - dt.timedelta(days=CASE_LOOKBACK_DAYS), end, *args)).fetchall()
-    for centre, item, day, at, finished in rows:
+        (DEFAULT_HOLIDAYS, month - dt.timedelta(days=CASE_LOOKBACK_DAYS), end,
+         *args)).fetchall()
+    for centre, item, day, at, finished, code in rows:
         row = out[centre]
         if month <= day < end:
             row["cases_accepted"] += 1
         it = catalog.item(item) if item else None
-        due = cal.add_workdays(cal.local_date(at), it.promised_days if it else 0)
+        cal = calendars.get(code)
+        if cal is None:
+            cal = calendars[code] = DueDays(code)
+        due = cal.add_workdays(local_date(at), it.promised_days if it else 0)
         if finished is not None:
-            done_day = cal.local_date(finished)
+            done_day = local_date(finished)
             if month <= done_day < end:
                 row["cases_in_time" if done_day <= due else "cases_overdue"] += 1
             elif done_day >= end and due < cutoff:
