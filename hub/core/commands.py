@@ -258,7 +258,7 @@ class Book(Command):
     op: ClassVar[str] = "book"
     item: str
     slot: str
-    resident: str
+    resident: str | None  # None only in a record a purge rewrote (hub/store/retention.py)
     phone: str | None = None
     lang: str = "zh-CN"
 

@@ -216,7 +216,7 @@ class Booking:
     line: str
     day: str  # "20261123"
     slot: float  # the slot's start, epoch seconds
-    resident: str
+    resident: str | None  # None: removed by a purge (hub/store/retention.py)
     made_at: float
     state: str = BOOKED
     ticket: str | None = None  # the ticket a check-in issued

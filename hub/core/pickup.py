@@ -108,7 +108,11 @@ def pickup_ticket(state: CentreState, cmd: PickupTicket, now: float) -> list[Eff
         case = state.cases.get(cid)
         if case is None:
             raise Rejected("unknown_case", f"没有承诺件{cid} / 沒有承諾件{cid} / no case {cid}")
-        if cmd.by == "card" and (not cmd.resident or case.resident != cmd.resident):
+        # Both without a token: a record whose token a purge removed from it and from
+        # the case (hub/store/retention.py), replayed; a live card always has one.
+        purged = cmd.resident is None and case.resident is None
+        if cmd.by == "card" and not purged and (not cmd.resident
+                                                or case.resident != cmd.resident):
             raise Rejected("not_your_case", "这张卡不是该承诺件申请人的 / 這張卡不是該承諾件申請"
                                             "人的 / this card is not the applicant's of the "
                                             "case")

@@ -82,7 +82,7 @@ def purge_cmd(config: Path = typer.Option(..., "--config", "-c", help="centre.to
     try:
         app = build_app(cfg, j)
         p = plan(j, app.centre.cases.values(), cfg.files_dir, cfg.retention, now,
-                 cfg.centre.utc_offset_minutes)
+                 cfg.centre.utc_offset_minutes, state=app.centre)
         if dry_run:
             typer.echo(f"将清理 / would purge: {p.describe()}")
             return

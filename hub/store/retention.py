@@ -94,7 +94,9 @@ class Plan:
 
     residents_before: str  # ISO dates: records of earlier days are past retention
     materials_before: str
-    take_records: int = 0  # take records whose token is removed
+    take_records: int = 0  # take records whose token is removed (and station cases')
+    booking_records: int = 0  # book, cancel_booking and check-in records likewise
+    case_records: int = 0  # card pick-ups and linked cases (city_arrive) likewise
     card_records: int = 0  # card records whose token is blanked
     tokens: int = 0  # distinct tokens removed
     phones: int = 0  # sealed phone numbers removed (remote takes)
@@ -118,7 +120,9 @@ class Plan:
 
     def describe(self) -> str:
         return (f"resident tokens of days before {self.residents_before}: "
-                f"{self.tokens} tokens in {self.take_records} tickets and "
+                f"{self.tokens} tokens in {self.take_records} tickets, "
+                f"{self.booking_records} booking records, {self.case_records} pick-ups "
+                f"and linked cases, and "
                 f"{self.card_records} card look-ups, {self.phones} sealed phone numbers, "
                 f"{self.comments} rating comments, "
                 f"{self.snapshots} snapshots rewritten; "
@@ -141,65 +145,158 @@ def _closed_at(conn: Connection) -> dict[str, float]:
     return out
 
 
+# Records that hold a resident token (a card's keyed hash, or a phone's: "ph:..."), and
+# must lose it when the token goes, each so that a replay reaches the same outcome without
+# it: a take's is dropped (take, remote_take), a station case's, a booking's, a card
+# pick-up's and a linked case's (city_arrive `fields`) set to null, a cancellation's
+# dropped (it only checked the booking was the resident's), and a check-in by card names
+# the booking it checked in instead (`_Bookings`). `card` look-ups are blanked by their
+# own rule (their day), whatever the token's.
+TOKEN_OPS = ("take", "remote_take", "station_case", "book", "cancel_booking", "checkin",
+             "pickup", "city_arrive", "card")
+BOOKING_OPS = ("book", "cancel_booking", "checkin")
+
+
+def _token(op: str, b: dict[str, Any]) -> Any:
+    if op == "city_arrive":
+        fields = b.get("fields")
+        return fields.get("resident") if isinstance(fields, dict) else None
+    return b.get("resident")
+
+
+class _Bookings:
+    """Which booking each check-in by card checked in, read from the journal's booking
+    records as the core decides it (hub/core/booking.py: codes B0001, B0002, ... in the
+    order bookings were accepted, which is the journal's; a card checks in its booking of
+    that day not cancelled nor checked in, the slot nearest the time, then the lower code),
+    so the record can name its booking once the token is gone."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        self.tz = tz
+        self.serial = 0
+        self.books: dict[str, list[Any]] = {}  # code -> [resident, day, slot start, open]
+        self.resolved: dict[int, str] = {}  # check-in record position -> booking code
+
+    def apply(self, pos: int, ts: float, op: str, b: dict[str, Any]) -> None:
+        if op == "book":
+            self.serial += 1
+            day, hhmm = [*str(b.get("slot", "")).rsplit("/", 2), "", ""][1:3]
+            try:
+                start = dt.datetime.strptime(day + hhmm, "%Y%m%d%H%M").replace(
+                    tzinfo=self.tz).timestamp()
+            except ValueError:
+                start = float("nan")  # never matched: its check-ins stay unresolved
+            self.books[f"B{self.serial:04d}"] = [b.get("resident"), day, start, True]
+        elif op == "cancel_booking" or (op == "checkin" and b.get("booking")):
+            if b.get("booking") in self.books:
+                self.books[b["booking"]][3] = False
+        elif op == "checkin" and b.get("resident"):
+            today = dt.datetime.fromtimestamp(ts, self.tz).strftime("%Y%m%d")
+            mine = [(abs(start - ts), code) for code, (r, day, start, open_) in
+                    self.books.items() if open_ and r == b["resident"] and day == today]
+            if mine:
+                code = min(mine)[1]
+                self.books[code][3] = False
+                self.resolved[pos] = code
+
+    def agrees(self, held: Iterable[Any]) -> bool:
+        """The bookings the core holds are the ones read here (else no check-in is
+        rewritten: a journal that does not start at the centre's first booking)."""
+        return all(b.code in self.books and self.books[b.code][0] == b.resident
+                   for b in held)
+
+
 def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Retention,
-         now: float, utc_offset_minutes: int = 480) -> Plan:
+         now: float, utc_offset_minutes: int = 480, state: Any = None) -> Plan:
     """What a purge at `now` removes. `cases`: the core's cases (Centre.cases.values()) of
-    the hub's current state."""
+    the hub's current state; `state`: that state (its tickets' and bookings' tokens are in
+    use), when there is one."""
     tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
     today = dt.datetime.fromtimestamp(now, tz).date()
     res_day = today - dt.timedelta(days=retention.resident_days)
     mat_day = today - dt.timedelta(days=retention.materials_days)
     res_ts = dt.datetime.combine(res_day, dt.time(), tz).timestamp()
+    cut = res_day.strftime("%Y%m%d")
     out = Plan(res_day.isoformat(), mat_day.isoformat())
     with j.engine.connect() as conn:
         cases = _with_archived(conn, list(cases))
         closed = _closed_at(conn)
-        # Tokens still in use: newer takes, open cases, cases closed within the period.
+        # Tokens still in use: a record of the period (a take, a booking of a day within
+        # it, a check-in ...), open cases, cases closed within the period, the state's.
         keep: set[str] = set()
-        for (body,) in conn.execute(select(journal.c.body).where(
-                journal.c.op.in_(("take", "remote_take", "station_case")),
-                journal.c.ts >= res_ts,
-                journal.c.body.like('%"resident"%'))):
-            token = json.loads(body).get("resident")
-            if token:
-                keep.add(token)
         for k in cases:
             if k.resident and (k.state != "closed" or closed.get(k.id, now) >= res_ts):
                 keep.add(k.resident)
-        for pos, op, body in conn.execute(select(journal.c.pos, journal.c.op, journal.c.body)
-                                          .where(journal.c.op.in_(("take", "card",
-                                                                   "remote_take",
-                                                                   "station_case")),
-                                                 journal.c.ts < res_ts,
-                                                 journal.c.body.like('%"resident"%'))):
+        if state is not None:
+            keep.update(t.resident for t in state.tickets.values() if t.resident)
+            keep.update(b.resident for b in state.bookings.values() if b.resident)
+        books = _Bookings(tz)
+        old: list[tuple[int, str, dict[str, Any]]] = []  # past the period, with a token
+        for pos, ts, op, body in conn.execute(
+                select(journal.c.pos, journal.c.ts, journal.c.op, journal.c.body)
+                .where(journal.c.op.in_(TOKEN_OPS), journal.c.body.like('%"resident"%'))
+                .order_by(journal.c.pos)):
             b = json.loads(body)
-            token = b.get("resident")
-            if b.get("phone"):  # a remote take's sealed number: it served the day's notices
+            if op in BOOKING_OPS:
+                books.apply(pos, ts, op, b)
+            token = _token(op, b)
+            # A booking's day is its slot's (bookings open days ahead), others' their own.
+            day = (str(b.get("slot", "")).rsplit("/", 2)[-2:-1] or [""])[0] if op == "book" \
+                else dt.datetime.fromtimestamp(ts, tz).strftime("%Y%m%d")
+            if op == "remote_take" and b.get("phone") and day < cut:
+                # a remote take's sealed number: it served the day's notices
                 out.phone_set.add(b.pop("phone"))
                 out.rewrite[pos] = b
-            if not token:
+            if not isinstance(token, str) or not token:
                 continue  # none, or blanked by an earlier purge
+            if day >= cut:
+                if op != "card":  # a look-up changes no state: it keeps nothing
+                    keep.add(token)
+            else:
+                old.append((pos, op, b))
+        if not books.agrees(state.bookings.values() if state is not None else ()):
+            books.resolved.clear()
+        for pos, op, b in old:  # a check-in that cannot name its booking keeps the token
+            if op == "checkin" and not b.get("booking") and pos not in books.resolved:
+                keep.add(b["resident"])
+        for pos, op, b in old:
+            token = _token(op, b)
             if op == "card":
                 b["resident"] = ""  # a look-up changes no state: its token goes at once
                 out.card_records += 1
             elif token in keep:
                 continue
-            else:
-                if op == "station_case":  # a field the command always has: None
-                    b["resident"] = None
-                else:
-                    del b["resident"]
+            elif op in ("take", "remote_take"):
+                del b["resident"]
                 out.take_records += 1
+            elif op == "station_case":  # a field the command always has: None
+                b["resident"] = None
+                out.take_records += 1
+            elif op == "book":
+                b["resident"] = None
+                out.booking_records += 1
+            elif op == "cancel_booking":
+                del b["resident"]
+                out.booking_records += 1
+            elif op == "checkin":
+                b["booking"], b["resident"] = books.resolved[pos], None
+                out.booking_records += 1
+            elif op == "pickup":
+                b["resident"] = None
+                out.case_records += 1
+            else:  # city_arrive: the case as another centre sent it
+                b["fields"]["resident"] = None
+                out.case_records += 1
+            if op != "card":
                 out.token_set.add(token)
             out.rewrite[pos] = b
         # A booking's sealed number (its reminders, hub/core/reminders.py): removed once
         # the booking's day (its slot's, not the day it was made) is past retention.
-        cut = res_day.strftime("%Y%m%d")
         for pos, body in conn.execute(select(journal.c.pos, journal.c.body).where(
                 journal.c.op == "book", journal.c.body.like('%"phone"%'))):
             b = out.rewrite.get(pos) or json.loads(body)
-            day = str(b.get("slot", "")).rsplit("/", 2)[-2:-1]
-            if b.get("phone") and day and day[0] < cut:
+            slot_day = str(b.get("slot", "")).rsplit("/", 2)[-2:-1]
+            if b.get("phone") and slot_day and slot_day[0] < cut:
                 out.phone_set.add(b.pop("phone"))
                 out.rewrite[pos] = b
         # A case's contact (hub/core/pickup.py CaseContact: the number given for its
@@ -375,5 +472,6 @@ def compact(j: Journal) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
         with j.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM FULL journal")
-            conn.exec_driver_sql("VACUUM FULL snapshot")
+            # the past days' tables too: the purge set their tokens to null
+            for table in ("journal", "snapshot", "history_tickets", "history_cases"):
+                conn.exec_driver_sql(f"VACUUM FULL {table}")

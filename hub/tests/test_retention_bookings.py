@@ -1,0 +1,259 @@
+"""`onewindow purge` and residents' bookings (hub/store/retention.py, docs/privacy.md).
+
+Written from outside: a centre whose journal holds bookings (made, cancelled, checked in
+by card), tickets and a day's close from ~200 days ago and from this week, written by the
+real app as the hub writes it, on SQLite and on a real PostgreSQL. `onewindow purge` runs
+as a process. Then: the database's bytes (SQLite's files with the WAL; PostgreSQL's journal,
+snapshot and past days' tables) hold no token of a resident past retention and still hold
+those within it; the hub restarted after the purge holds the state it held before, but for
+the removed tokens; a start from the rewritten snapshot equals a full replay; a second
+purge changes nothing; bad arguments are one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onewindow.hub import config as hub_config
+from onewindow.hub.core import booking as bk
+from onewindow.hub.core import commands as c
+from onewindow.hub.runner import build_app
+from onewindow.hub.store.journal import Journal
+from onewindow.hub.store.snapshot import SnapshotStore
+from onewindow.tools.testkit.testbed import default_devices, write_config
+
+from .test_backup import pg_server  # noqa: F401 - a fixture
+from .test_hub_mqtt import CENTRE
+from .test_retention import DAY, Driver, onewindow, rows
+
+# Resident tokens (keyed hashes, as a node's card reader or the booking page makes them).
+OLD_BOOKER = "e5" * 16  # booked and checked in by card 200 days ago: goes
+OLD_CANCEL = "ph:" + "f6" * 14  # a phone booking 200 days ago, cancelled with its token: goes
+CAME_BACK = "a7" * 16  # checked in by card 200 days ago, booked again for a coming day: kept
+OLD_TAKE = "b8" * 16  # a ticket 200 days ago and a booking for a coming day: kept
+RECENT = "c9" * 16  # booked and checked in by card 10 days ago: kept
+GONE, KEPT = (OLD_BOOKER, OLD_CANCEL), (CAME_BACK, OLD_TAKE, RECENT)
+
+
+def open_day(app: Any, around: float, forward: bool) -> dt.date:
+    """The nearest date to `around` (on or after it, or on or before) with booking slots."""
+    d = app.centre.calendar.local_date(around)
+    for _ in range(30):
+        if bk.day_slots(app.centre, d):
+            return d
+        d += dt.timedelta(days=1 if forward else -1)
+    raise AssertionError("no open day within 30 days")
+
+
+def slot(app: Any, d: dt.date, index: int = 2) -> tuple[str, float]:
+    start = bk.day_slots(app.centre, d)[index]
+    return bk.slot_name(app.centre, "soc", start), start
+
+
+def codes(app: Any) -> dict[str, str]:
+    return {b.resident: b.code for b in app.centre.bookings.values() if b.resident}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def centre(request, tmp_path, small_catalog_file):
+    """(config path) of a centre with bookings and tickets of ~200 days ago and of this
+    week, on SQLite and PostgreSQL."""
+    url = None
+    if request.param == "postgresql":
+        from .test_backup import _pg_database
+
+        url = _pg_database(request.getfixturevalue("pg_server"),
+                           f"purgebk{tmp_path.name[-12:].replace('-', '_').lower()}")
+    devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
+    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
+                            windows=2, devices=devices, catalog=small_catalog_file,
+                            database_url=url)
+    text = cfg_path.read_text(encoding="utf-8")
+    cfg_path.write_text(text.replace("[store]\n", f'[store]\nfiles_dir = "{tmp_path / "files"}"'
+                                     "\n", 1) + "\n[retention]\nresident_days = 180\n"
+                        "materials_days = 30\n", encoding="utf-8")
+    cfg = hub_config.load(cfg_path)
+    j = Journal(cfg.database_url)
+    app = build_app(cfg, j)
+    d = Driver(app, j)
+    now = time.time()
+
+    def visit(day: dt.date, tokens: tuple[str, ...], cancel: str | None = None) -> None:
+        """Bookings (one slot each) made the evening before `day`; each checked in by card
+        in time and served; `cancel`'s booking cancelled with its token instead."""
+        eve = slot(app, day)[1] - 14 * 3600
+        for i, t in enumerate((*tokens, *((cancel,) if cancel else ()))):
+            d.operate(c.Book("SOC-1", slot(app, day, 2 + i)[0], t), eve)
+        if cancel:
+            d.operate(c.CancelBooking(codes(app)[cancel], resident=cancel), eve + 60)
+        for i, t in enumerate(tokens):
+            start = slot(app, day, 2 + i)[1]
+            reply = d.send("node-1", "checkin", start - 300, resident=t)
+            assert reply.get("ticket"), reply
+            d.send("kp-1", "call", start - 200)
+            d.send("kp-1", "start", start - 190)
+            d.send("kp-1", "complete", start - 100)
+
+    old = open_day(app, now - 200 * DAY, forward=False)
+    d.send("kp-1", "open", slot(app, old)[1] - 15 * 3600)  # the window stays open
+    visit(old, (OLD_BOOKER, CAME_BACK), cancel=OLD_CANCEL)
+    d.serve(slot(app, old, 8)[1], "MED-1", OLD_TAKE)
+    SnapshotStore(j.engine).save(app.snapshot())  # the old day's bookings and tokens
+    visit(open_day(app, now - 10 * DAY, forward=False), (RECENT,))  # closes the old day
+    coming = open_day(app, now + 2 * DAY, forward=True)
+    for t in (CAME_BACK, OLD_TAKE):  # bookings for a coming day, made now
+        d.operate(c.Book("SOC-1", slot(app, coming)[0], t), now)
+    SnapshotStore(j.engine).save(app.snapshot())
+    j.close()
+    return cfg_path
+
+
+def stored_bytes(url: str) -> bytes:
+    """What the database holds on disk: SQLite's files (with -wal and -shm); PostgreSQL's
+    files of the tables that may hold a token (after a checkpoint). PostgreSQL's WAL is
+    left out: old row images go only as its segments are recycled (docs/privacy.md)."""
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    from onewindow.hub.store.db import create_engine
+
+    engine = create_engine(url)
+    out = b""
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("CHECKPOINT")
+            data = conn.exec_driver_sql("SHOW data_directory").scalar()
+            for table in ("journal", "snapshot", "history_tickets", "history_cases"):
+                rel = conn.exec_driver_sql(f"SELECT pg_relation_filepath('{table}')").scalar()
+                assert data is not None and rel is not None
+                path = Path(data, rel)
+                out += b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+                toast = conn.exec_driver_sql(
+                    "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class "
+                    f"WHERE relname = '{table}' AND reltoastrelid <> 0").scalar()
+                if toast:
+                    tp = Path(data, toast)
+                    out += b"".join(p.read_bytes() for p in tp.parent.glob(tp.name + "*"))
+    finally:
+        engine.dispose()
+    return out
+
+
+def state(cfg: Any) -> tuple[dict[str, Any], int]:
+    """The hub's state as a restart builds it (latest snapshot and the journal after it),
+    and the snapshot's position."""
+    j = Journal(cfg.database_url)
+    try:
+        app = build_app(cfg, j)
+        return app.centre.to_dict(), app.snapshot_pos
+    finally:
+        j.close()
+
+
+def without(value: Any, tokens: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return None if value in tokens else value
+    if isinstance(value, list):
+        return [without(v, tokens) for v in value]
+    if isinstance(value, dict):
+        return {k: without(v, tokens) for k, v in value.items()}
+    return value
+
+
+def test_purge_removes_bookings_and_check_ins_past_retention_and_a_restart_agrees(centre):
+    cfg = hub_config.load(centre)
+    raw = stored_bytes(cfg.database_url)
+    for token in (*GONE, *KEPT):  # the journal, the snapshots and the past days' tables
+        assert token.encode() in raw
+    before, _ = state(cfg)
+    journal_before = rows(cfg)
+
+    done = onewindow("purge", "--config", str(centre))
+    assert done.returncode == 0, done.stderr
+    after = rows(cfg)
+    record = after[-1]
+    assert record.op == "purge" and len(after) == len(journal_before) + 1
+    # OLD_BOOKER: a book and a check-in record; OLD_CANCEL: a book and a cancel record
+    assert (record.body["tokens"], record.body["booking_records"]) == (2, 4), record.body
+
+    raw = stored_bytes(cfg.database_url)
+    for token in GONE:
+        assert token.encode() not in raw, f"{token} is still readable in the database"
+    for token in KEPT:
+        assert token.encode() in raw, f"{token} is within retention but was removed"
+
+    # Only the gone residents' records changed, each marked by the purge.
+    changed = [(a, b) for a, b in zip(journal_before, after, strict=False) if a != b]
+    assert {a.body["op"] for a, _ in changed} == {"book", "cancel_booking", "checkin"}
+    assert all(b.body["purged"] == record.pos for _, b in changed)
+    assert all(any(t in json.dumps(a.body) for t in GONE) for a, _ in changed)
+
+    # A restart after the purge: the state before it, less the removed tokens.
+    restarted, snap_pos = state(cfg)
+    assert snap_pos > 0  # the rewritten snapshot was used
+    assert restarted == without(before, GONE)
+    # ... and a full replay of the purged journal gives the same.
+    j = Journal(cfg.database_url)
+    with j.engine.begin() as conn:
+        saved = conn.exec_driver_sql("SELECT pos, journal_ts, day, version, codec, sha256, "
+                                     "data FROM snapshot").all()
+        conn.exec_driver_sql("DELETE FROM snapshot")
+    j.close()
+    replayed, snap_pos = state(cfg)
+    assert snap_pos == 0 and replayed == restarted
+    held = {b["resident"] for b in replayed["bookings"].values()}
+    assert {CAME_BACK, OLD_TAKE} <= held  # the coming day's bookings keep theirs
+
+    # Again (snapshots back as they were): nothing more to remove, nothing else changes.
+    j = Journal(cfg.database_url)
+    with j.engine.begin() as conn:
+        for row in saved:
+            conn.exec_driver_sql("INSERT INTO snapshot (pos, journal_ts, day, version, codec, "
+                                 "sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                                 if j.engine.dialect.name == "sqlite" else
+                                 "INSERT INTO snapshot (pos, journal_ts, day, version, codec, "
+                                 "sha256, data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                 tuple(row))
+    j.close()
+    again = onewindow("purge", "--config", str(centre))
+    assert again.returncode == 0, again.stderr
+    twice = rows(cfg)
+    assert twice[:-1] == after
+    assert twice[-1].op == "purge"
+    assert (twice[-1].body["tokens"], twice[-1].body["booking_records"],
+            twice[-1].body["take_records"], twice[-1].body["snapshots"]) == (0, 0, 0, 0)
+    assert state(cfg)[0] == restarted
+
+
+@pytest.mark.parametrize("args, says", [
+    ((), "--config"),
+    (("--config", "/nonexistent/centre.toml"), "centre.toml"),
+    (("--config", "{cfg}", "--resident-days", "3"), "--resident-days"),
+])
+def test_bad_arguments_are_one_line_and_change_nothing(args, says, tmp_path,
+                                                       small_catalog_file):
+    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
+                            catalog=small_catalog_file)
+    out = onewindow("purge", *(a.replace("{cfg}", str(cfg_path)) for a in args))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], out.stderr
+    assert not (tmp_path / "hub.db").exists()
+
+
+def test_bad_retention_in_the_configuration_is_one_line(tmp_path, small_catalog_file):
+    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
+                            catalog=small_catalog_file)
+    cfg_path.write_text(cfg_path.read_text(encoding="utf-8")
+                        + "\n[retention]\nresident_days = 0\n", encoding="utf-8")
+    out = onewindow("purge", "--config", str(cfg_path))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "resident_days" in lines[0], out.stderr
+    assert not (tmp_path / "hub.db").exists()
