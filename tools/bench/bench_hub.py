@@ -2,6 +2,8 @@
 
     python -m onewindow.tools.bench.bench_hub            # everything, ~1 minute
     python -m onewindow.tools.bench.bench_hub --quick    # smaller counts
+    python -m onewindow.tools.bench.bench_hub --only calls        # 3. at ~300 calls/s only
+    python -m onewindow.tools.bench.bench_hub --only hub-calls    # ... the hub's row alone
 
 1. core: dispatch operations per second, in memory (take / call / start / complete mix)
 2. durable: the hub's app layer + journal, one commit per operation and group commits of 64,
@@ -336,12 +338,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=("calls", "hub-calls"),
+                    help="calls: only the call latency at ~300 calls/s (broker, relay, hub); "
+                         "hub-calls: only the hub's row of it (to compare hub variants)")
+    ap.add_argument("--rounds", type=int, help="calls per window (default 40, --quick 8)")
     ap.add_argument("--relay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.relay:
         asyncio.run(_relay(args.relay))
         return
     k = 0.2 if args.quick else 1.0
+    rounds = args.rounds or max(5, int(40 * k))
+    if args.only:
+        _print(_call_rows(rounds, 0.1, ("hub",) if args.only == "hub-calls"
+                          else ("broker", "relay", "hub")))
+        return
     rows: list[tuple[str, str]] = []
 
     core = bench_core(int(200_000 * k))
@@ -357,21 +368,36 @@ def main() -> None:
     rp = bench_replay(int(50_000 * k))
     rows.append((f"journal replay at start-up ({rp['records']:,} records)",
                  f"{rp['records_per_s']:,.0f} records/s"))
-    rounds = max(5, int(40 * k))
-    for think, label in ((0.1, "30 windows, each calling every ~0.1 s (~300 calls/s)"),
-                         (0.0, "30 windows calling back to back (saturation)")):
-        res = bench_latency(30, rounds, think, fsync=False)
-        for mode, what in (("broker", "broker alone: publish -> receive, one hop"),
-                           ("relay", "do-nothing aiomqtt relay: call -> display"),
-                           ("hub", "hub (WAL NORMAL journal): call -> display")):
-            r = res[mode]
-            cpu = f"; {r['cpu_ms']:.2f} ms CPU per call" if mode != "broker" else ""
-            rows.append((f"{label}: {what}", f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / "
-                                            f"max {r['max']:.2f} ms ({r['n']} calls{cpu})"))
+    rows += _call_rows(rounds, 0.1) + _call_rows(rounds, 0.0)
     r = bench_latency(30, rounds, 0.1, fsync=True, modes=("hub",))["hub"]
     rows.append(("30 windows every ~0.1 s: hub with fsync per commit: call -> display",
                  f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / max {r['max']:.2f} ms "
                  f"({r['n']} calls; {r['cpu_ms']:.2f} ms CPU per call)"))
+    _print(rows)
+
+
+_LABELS = {0.1: "30 windows, each calling every ~0.1 s (~300 calls/s)",
+           0.0: "30 windows calling back to back (saturation)"}
+_WHAT = {"broker": "broker alone: publish -> receive, one hop",
+         "relay": "do-nothing aiomqtt relay: call -> display",
+         "hub": "hub (WAL NORMAL journal): call -> display"}
+
+
+def _call_rows(rounds: int, think: float, modes: tuple[str, ...] = ("broker", "relay", "hub"),
+               ) -> list[tuple[str, str]]:
+    """The call-latency rows at one think time, `modes` measured back to back in one run."""
+    res = bench_latency(30, rounds, think, fsync=False, modes=modes)
+    rows = []
+    for mode in modes:
+        r = res[mode]
+        cpu = f"; {r['cpu_ms']:.2f} ms CPU per call" if mode != "broker" else ""
+        rows.append((f"{_LABELS[think]}: {_WHAT[mode]}",
+                     f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / max {r['max']:.2f} ms "
+                     f"({r['n']} calls{cpu})"))
+    return rows
+
+
+def _print(rows: list[tuple[str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"| {'benchmark'.ljust(width)} | result |")
     print(f"|{'-' * (width + 2)}|--------|")
