@@ -257,3 +257,68 @@ def test_bad_retention_in_the_configuration_is_one_line(tmp_path, small_catalog_
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "resident_days" in lines[0], out.stderr
     assert not (tmp_path / "hub.db").exists()
+
+
+def test_a_card_pick_up_loses_the_token_with_its_case_and_the_journal_still_replays(tmp_path):
+    """A case picked up by card 200 days ago (the `pickup` record names the card's token):
+    its token goes from the take, the pick-up and the snapshot, and the purged journal
+    replays (the pick-up is accepted without a token when its case has none either)."""
+    from onewindow.hub.app import HubApp
+    from onewindow.hub.core import pickup
+    from onewindow.hub.core.centre import Centre
+    from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+    from onewindow.hub.devices import Registry
+    from onewindow.hub.store import retention
+
+    from .test_pickup_core import catalog
+
+    def fresh() -> HubApp:
+        return HubApp(Centre(catalog(), CentreConfig(
+            "t", (WindowSpec(1, "comprehensive"), WindowSpec(7, "pickup")),
+            pickup_item="PICK")), Registry([]), "b1")
+
+    now = dt.datetime(2027, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+    old, card, other = now - 200 * DAY, "1a" * 16, "2b" * 16
+    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    app = fresh()
+
+    def op(cmd: c.Command, at: float) -> None:
+        j.append(app.operate(cmd, at).records)
+
+    def accept(resident: str, at: float) -> str:
+        op(c.TakeTicket("SOC-2", resident=resident), at)
+        tid = next(reversed(app.centre.tickets.values())).id
+        op(c.CallNext(1), at + 10)
+        op(c.Complete(1), at + 300)
+        return tid
+
+    op(c.OpenWindow(1, "wang"), old)
+    op(c.OpenWindow(7, "zhao"), old)
+    case = accept(card, old + 100)
+    op(c.CaseUpdate(case, "approved", by="li"), old + 1000)
+    op(pickup.PickupTicket((case,), "PICK", "card", resident=card), old + 2000)
+    op(c.CallNext(7), old + 2010)
+    op(c.Complete(7), old + 2100)
+    op(c.CaseUpdate(case, "handed_over", by="card"), old + 2110)
+    SnapshotStore(j.engine).save(app.snapshot())  # the closed case still in memory
+    accept(other, now - 10 * DAY)  # another day: the closed case left memory
+    SnapshotStore(j.engine).save(app.snapshot())
+
+    p = retention.plan(j, app.centre.cases.values(), tmp_path / "files",
+                       retention.Retention(), now, state=app.centre)
+    assert p.token_set == {card} and p.case_records == 1
+    retention.purge(j, p, retention.Retention(), now)
+    text = "".join(json.dumps(r.body) for r in j.read()) + "".join(
+        json.dumps(s) for s in SnapshotStore(j.engine).candidates())
+    assert card not in text and other in text
+    [pick] = [r.body for r in j.read() if r.body["op"] == "pickup"]
+    assert pick["resident"] is None and pick["by"] == "card" and pick["purged"]
+    # each rewritten snapshot is what the purged journal replays to, up to its position
+    snaps = list(SnapshotStore(j.engine).candidates())
+    assert len(snaps) == 2
+    for snap in snaps:
+        restored, replayed = fresh(), fresh()
+        restored.restore(snap)
+        replayed.replay([r for r in j.read() if r.pos <= snap["pos"]])
+        assert restored.centre.to_dict() == replayed.centre.to_dict()
+    j.close()
