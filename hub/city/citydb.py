@@ -69,6 +69,11 @@ def schema_sql() -> list[str]:
         "wait_sum_min double precision NOT NULL, PRIMARY KEY (centre, day))",
         "CREATE TABLE IF NOT EXISTS city_months (tbl text NOT NULL, month date NOT NULL, "
         "PRIMARY KEY (tbl, month))",
+        # Each run of the residents' retention (purge_residents): the audit of what was
+        # removed and when, as a hub journals its own purge.
+        "CREATE TABLE IF NOT EXISTS city_purges (at timestamptz NOT NULL DEFAULT now(), "
+        "before date NOT NULL, resident_days integer, rows_changed bigint NOT NULL, "
+        "partitions integer NOT NULL, compacted boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS device_health (centre text NOT NULL, day date NOT NULL, "
         "at double precision NOT NULL, online integer, total integer, alerts integer, "
         "PRIMARY KEY (centre, day, at)) PARTITION BY RANGE (day)",
@@ -271,7 +276,28 @@ def connect(url: str) -> Any:
 def forget_residents(conn: Any, before: dt.date) -> int:
     """Residents' tokens of ticket events before `before` removed (the city's retention,
     as the hubs' own purge removes theirs: docs/privacy.md); the number of rows changed.
-    Partition pruning keeps it to the months concerned."""
-    cur = conn.execute("UPDATE ticket_events SET resident = NULL "
-                       "WHERE day < %s AND resident IS NOT NULL", (before,))
-    return int(cur.rowcount or 0)
+    Partition pruning keeps it to the months concerned. Recorded in `city_purges`."""
+    return purge_residents(conn, before)["rows"]
+
+
+def purge_residents(conn: Any, before: dt.date, resident_days: int | None = None,
+                    compact: bool = False) -> dict[str, Any]:
+    """`forget_residents`, recorded as a row of `city_purges` in the same transaction (so
+    a run that changed nothing is on record too, and a second run changes nothing else).
+    `compact`: each partition whose rows changed is rewritten (VACUUM FULL), so the old
+    row versions holding the tokens are not left readable on disk until vacuum reuses
+    their space; it locks that partition while it runs. `conn`: autocommit (connect)."""
+    with conn.transaction():
+        parts = conn.execute(
+            "WITH u AS (UPDATE ticket_events SET resident = NULL WHERE day < %s AND "
+            "resident IS NOT NULL RETURNING tableoid) "
+            "SELECT tableoid::regclass::text, count(*) FROM u GROUP BY 1 ORDER BY 1",
+            (before,)).fetchall()
+        rows = sum(int(n) for _, n in parts)
+        conn.execute("INSERT INTO city_purges (before, resident_days, rows_changed, "
+                     "partitions, compacted) VALUES (%s, %s, %s, %s, %s)",
+                     (before, resident_days, rows, len(parts), compact and bool(parts)))
+    if compact:
+        for name, _ in parts:  # VACUUM cannot run inside a transaction block
+            conn.execute(f"VACUUM FULL {name}")
+    return {"rows": rows, "partitions": [name for name, _ in parts]}

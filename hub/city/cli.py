@@ -363,10 +363,14 @@ def city_nats_config(
 
 def city_purge(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
                resident_days: int = typer.Option(..., "--resident-days",
-                                                 help="keep residents' tokens this long")
+                                                 help="keep residents' tokens this long"),
+               compact: bool = typer.Option(False, "--compact",
+                                            help="rewrite the partitions changed (VACUUM "
+                                                 "FULL), so no old row version keeps a "
+                                                 "token on disk; locks each while it runs")
                ) -> None:
     """Remove residents' tokens from ticket events older than --resident-days (run daily,
-    as the hubs' `onewindow purge`)."""
+    as the hubs' `onewindow purge`); each run is recorded in the table city_purges."""
     import datetime as dt
 
     from . import citydb
@@ -377,8 +381,10 @@ def city_purge(db: str = typer.Option(..., "--db", help="city PostgreSQL URL"),
         fail(f"--resident-days {resident_days}: 0 or more")
     before = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=resident_days)
     with _connect(db) as conn:
-        n = citydb.forget_residents(conn, before)
-    typer.echo(f"{n} tokens removed (days before {before})")
+        citydb.create(conn)  # city_purges, in a database made before it
+        done = citydb.purge_residents(conn, before, resident_days, compact)
+    typer.echo(f"已清理 / purged: {done['rows']} tokens removed (days before {before}) in "
+               f"{len(done['partitions'])} partitions" + (", compacted" if compact else ""))
 
 
 def city_router(
