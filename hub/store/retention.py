@@ -14,6 +14,11 @@ What the purge touches (`[retention]` in centre.toml, defaults below):
   rewritten snapshots hold (no case or ticket keeps a token its take record lost).
   Replay does not depend on removed tokens: they only refuse a second active ticket of the
   same resident, and the journal holds only commands that were accepted.
+* The same token in bookings and check-ins (`book`, `cancel_booking`, `checkin`: a
+  booking's day is its slot's), card pick-ups (`pickup`) and cases linked from another
+  centre (`city_arrive`): under the same rule, and removed from them with the rest. Each
+  is rewritten so that its replay needs no token (`TOKEN_OPS` below); a check-in by card
+  names the booking it checked in instead (`_Bookings`).
 * Residents' comments on ratings (`comment` in `rate` records, and a follow-up's copy in
   snapshots): blanked once the rating's day is `resident_days` old; the score stays.
 * Phone numbers of remote tickets (`phone` in `remote_take` records, sealed; the contact
