@@ -204,7 +204,7 @@ class HubRunner:
             # First: the wait forecast takes are placed into, made at once if there is none,
             # then simulated again between messages when stale (hub/forecast/refresh.py).
             waits: asyncio.Task[Any] = asyncio.create_task(
-                WaitRefresher(self.app, self.clock).run(), name="hub-waits")
+                WaitRefresher(self.app, self.clock, busy=link.waiting).run(), name="hub-waits")
             reader: asyncio.Task[Any] = asyncio.create_task(link.closed(), name="hub-link")
             worker: asyncio.Task[Any] = asyncio.create_task(self._process(link),
                                                             name="hub-processor")
@@ -365,6 +365,10 @@ class HubRunner:
                 await self._storage_lost(e)
                 raise
         await self._publish(step.publishes)
+        if self._link is not None:
+            # Written now, before the live views' and checkpoints' work below
+            # (hub/mqtt/direct.py flush).
+            self._link.flush()
         for listener in self._listeners:
             listener(step)
         if step.records:

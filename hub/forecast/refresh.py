@@ -13,6 +13,12 @@ asleep until the predictor says a refresh is due or the forecast ages); tests, b
 and the evaluation call `step` or `run_pending` themselves, between the operations they
 drive, as the loop would.
 
+In the hub a slice runs only when no message waits (`busy`: the MQTT link's `waiting`).
+A slice begun in the turn a message arrived in ran before the message was read, and the
+next one before it was handled (both were ready ahead of it): a call that came during a
+refresh waited up to two slices, 0.3-0.7 ms each with ~1,000 waiting, measured in
+tools/bench/bench_hub.py (issue 14, the call -> display tail).
+
 Why slices in the loop and not a worker thread: the simulation is mostly Python between
 small numpy calls, so a thread holds the GIL nearly all the time it runs, and a message
 arriving meanwhile waits for the GIL up to the switch interval (5 ms) per hand-over;
@@ -32,6 +38,10 @@ from ..core.centre import Centre
 from .wait import REFRESH_SLICE, Forecast, Refresh, WaitPredictor
 
 IDLE_CHECK = 1.0  # s: asleep at most this long (a rebuilt app's new predictor is noticed)
+# s: while a message waits, the slice is put off this long (a timer, not the next turn: a
+# hub whose messages wait on storage coming back must not spin its loop on them)
+BUSY_PAUSE = 0.0005
+BUSY_MAX = 0.2  # s: ... but a slice runs at least this often while a refresh is under way
 SWEEP = 256  # arrays of a replaced forecast freed per step
 
 log = logging.getLogger(__name__)
@@ -47,8 +57,10 @@ class Hub(Protocol):
 
 class WaitRefresher:
     def __init__(self, hub: Hub, clock: Callable[[], float],
-                 chunk: int = REFRESH_SLICE) -> None:
+                 chunk: int = REFRESH_SLICE, busy: Callable[[], bool] = lambda: False) -> None:
         self.hub, self.clock, self.chunk = hub, clock, chunk
+        self.busy = busy  # a message waits: `run` puts its next slice off (module doc)
+        self.deferred = 0  # ... how many times
         self.job: tuple[WaitPredictor, Refresh] | None = None
         self.done: Forecast | None = None  # the running refresh's result, landed next step
         self.litter: Forecast | None = None  # the one it replaced, freed a piece per step
@@ -115,12 +127,16 @@ class WaitRefresher:
     async def run(self) -> None:
         """The hub's task: a forecast first, at once if there is none (so the first takes,
         queued while the hub was away, find one), then a slice per turn of the loop while a
-        refresh is due or under way, asleep otherwise. A failing refresh is logged and
-        tried again a while later: the takes go on being placed into the forecast there
-        is (and with none, simulate), the hub does not stop for it."""
+        refresh is due or under way and no message waits (`busy`; put off for at most
+        BUSY_MAX, so a flood with no gap cannot starve it), asleep otherwise. A failing
+        refresh is logged and tried again a while later: the takes go on being placed
+        into the forecast there is (and with none, simulate), the hub does not stop for
+        it."""
         wake = asyncio.Event()
         attached: WaitPredictor | None = None
         first = self.hub.waits.chain.chain is None
+        loop = asyncio.get_running_loop()
+        put_off = None  # loop time of the first of the slices put off in a row
         while True:
             waits = self.hub.waits
             if waits is not attached:
@@ -130,13 +146,20 @@ class WaitRefresher:
                 if first:
                     first = False
                     self.run_pending()
-                busy = self.step()
+                elif self.busy():
+                    put_off = put_off or loop.time()
+                    if loop.time() - put_off < BUSY_MAX:
+                        self.deferred += 1
+                        await asyncio.sleep(BUSY_PAUSE)
+                        continue
+                put_off = None
+                worked = self.step()
             except Exception:
                 log.exception("wait forecast: refresh at position %d failed", self.hub.pos)
                 self.job = self.done = self.litter = None
                 await asyncio.sleep(IDLE_CHECK)
                 continue
-            if busy:
+            if worked:
                 await asyncio.sleep(0)  # the hub's messages between slices
                 continue
             wake.clear()

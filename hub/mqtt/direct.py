@@ -11,6 +11,14 @@ once, in order, when its batch is committed; acknowledgements are followed by me
 Both reach into aiomqtt's client (`_queue`, `_client`, `_disconnected`, and its socket
 write hook, replaced here: see `_register_write`): a version bump
 must be checked against them (hub/tests/test_hub_mqtt.py exercises every path).
+
+What a batch publishes is written at once when its handler is done (`flush`), in one
+send() with the PUBACKs paho queued for the batch's messages. Before, the hook asked the
+loop to watch the socket (a wake-up byte through the loop's self-pipe, then an epoll add
+and, once written, an epoll delete) and the write came a turn or two later, after
+whatever else was ready: a slice of the wait forecast's refresh, a live view's work
+(measured in tools/bench/bench_hub.py, issue 14). Anything not flushed (a timer's publish,
+paho's pings) still goes out through the watched socket.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+import threading
 from typing import Any
 
 import aiomqtt
@@ -61,6 +70,7 @@ class DirectLink:
         self._paho: paho.Client = client._client
         self._disconnected: asyncio.Future[None] = client._disconnected
         self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()  # the loop's: paho may call hooks from another
         self._inflight: dict[int, Publish] = {}  # message id -> publish not acknowledged
         self._settled = asyncio.Event()  # set when nothing is in flight
         self._settled.set()
@@ -79,23 +89,40 @@ class DirectLink:
         """aiomqtt's hook, but the socket is checked when the loop runs the request: a
         read that found the connection reset in the same turn may have closed it since
         paho asked, and `add_writer` on a closed descriptor raises into the loop (EBADF,
-        logged with a traceback). paho may call this from the connecting thread, hence
-        call_soon_threadsafe, as aiomqtt does."""
+        logged with a traceback); and only while paho still has something to write: a
+        `flush` meanwhile wrote it, and a writer left watching then would fire on every
+        turn. paho may call this from the connecting thread, hence call_soon_threadsafe
+        there, as aiomqtt does; from the loop's own thread a plain call_soon (no
+        self-pipe write), which runs after the processor's turn that the same read woke
+        (paho hands a message to aiomqtt before it queues the PUBACK), so that turn's
+        `flush` carries the PUBACK too."""
         loop = self._loop
 
-        def write() -> None:
-            try:
-                _one_write(client)
-                client.loop_write()
-            except Exception as exc:  # a broken pipe: the session is over
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(exc)
-
         def watch() -> None:
-            if sock.fileno() >= 0:  # -1 once closed: nothing left to write to
-                loop.add_writer(sock.fileno(), write)
+            # -1 once closed: nothing left to write to
+            if sock.fileno() >= 0 and client.want_write():
+                loop.add_writer(sock.fileno(), self._write)
 
-        loop.call_soon_threadsafe(watch)
+        if threading.get_ident() == self._thread:
+            loop.call_soon(watch)
+        else:
+            loop.call_soon_threadsafe(watch)
+
+    def _write(self) -> None:
+        client = self._paho
+        try:
+            _one_write(client)
+            client.loop_write()  # unwatches the socket once everything is written
+        except Exception as exc:  # a broken pipe: the session is over
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)
+
+    def flush(self) -> None:
+        """Write now everything paho has queued (a batch's replies and displays, the
+        PUBACKs of its messages), in one send; what the socket does not take at once is
+        left to the watched socket, as paho asks again."""
+        if self._paho.want_write():
+            self._write()
 
     def waiting(self) -> bool:
         """Whether a message waits: read and queued, or still in the socket (one select

@@ -5,7 +5,7 @@ state it read, with the tickets taken meanwhile placed into it again: then it is
 simulation run at once at that position would have given. The real core, predictor and hub
 app; the refresher's scheduling is driven by the test (its steps, a clock the test moves).
 
-Why one module of 457 lines: the tests share one rig (`Run`, `_busy`, `_cmd`, `_finish`,
+Why one module of 506 lines: the tests share one rig (`Run`, `_busy`, `_cmd`, `_finish`,
 `_same`) and one claim, that a refresh landed in steps equals a simulation run at once; the
 hub's side (the refresher in a real loop, the last section) is that claim again with the real
 app.
@@ -31,6 +31,7 @@ from onewindow.hub.core.model import Ticket
 from onewindow.hub.core.policy import OrderingPolicy
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.forecast import evaluate_wait as ev
+from onewindow.hub.forecast import refresh
 from onewindow.hub.forecast.chain import successor
 from onewindow.hub.forecast.paths import Forecast, dispatch_order, specialised_first
 from onewindow.hub.forecast.refresh import WaitRefresher
@@ -452,6 +453,55 @@ def test_the_refresher_task_refreshes_between_the_hubs_messages_in_the_loop():
         assert turns > 120 // 8  # one step per turn: reading, ordering, 8 tickets each
         assert refresher.landed == 2 and app.waits.simulated == 0
         assert not app.waits.refresh_due(app.centre, now)
+        task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_the_refresher_puts_its_slices_off_while_a_message_waits(monkeypatch):
+    """In the hub, `busy` is the MQTT link's `waiting`: no slice runs while a message waits
+    (it would run before the message is read and handled), the refresh goes on once none
+    does; and a flood with no gap puts it off for at most BUSY_MAX a slice, not for ever."""
+    app = _hub()
+    dev = Devices(app)
+    now = T0
+    for n, _ in WINDOWS:
+        dev.send(f"kp-{n}", "open", now, clerk=f"c{n}")
+    for k in range(120):
+        now += 0.5
+        dev.send("box-1", "take", now, item=ITEMS[k % 4])
+    app.waits = WaitPredictor()
+    waiting = [False]
+    refresher = WaitRefresher(app, lambda: now, busy=lambda: waiting[0])
+
+    async def scenario() -> None:
+        nonlocal now
+        task = asyncio.create_task(refresher.run(), name="hub-waits")
+        await asyncio.sleep(0)
+        assert refresher.landed == 1  # the first forecast at once, messages or not
+        now += 1
+        dev.send("kp-1", "pause", now, window=1)  # a refresh is due...
+        waiting[0] = True  # ... while messages wait
+        slices = refresher.slices
+        for _ in range(20):
+            await asyncio.sleep(0.001)
+        assert refresher.slices == slices and refresher.deferred > 0
+        waiting[0] = False
+        for _ in range(1000):
+            if refresher.landed == 2:
+                break
+            await asyncio.sleep(0)
+        assert refresher.landed == 2
+
+        monkeypatch.setattr(refresh, "BUSY_MAX", 0.002)
+        waiting[0] = True  # a flood that never lets up
+        now += 1
+        dev.send("kp-2", "pause", now, window=2)
+        for _ in range(5000):  # at most ~5 s
+            if refresher.landed == 3:
+                break
+            await asyncio.sleep(0.001)
+        assert refresher.landed == 3 and refresher.deferred > 120 // 8
         task.cancel()
 
     asyncio.run(scenario())
