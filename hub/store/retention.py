@@ -225,7 +225,12 @@ def plan(j: Journal, cases: Iterable[Any], files_dir: str | Path, retention: Ret
     out = Plan(res_day.isoformat(), mat_day.isoformat())
     with j.engine.connect() as conn:
         cases = _with_archived(conn, list(cases))
+        # When each closed case closed: its own `closed_at` (a hand-over, a case closed
+        # at another centre and arrived, a plain close), else, for a case closed before
+        # closing times were kept, its last `closed` record.
         closed = _closed_at(conn)
+        closed.update({k.id: k.closed_at for k in cases
+                       if k.state == "closed" and getattr(k, "closed_at", None) is not None})
         # Tokens still in use: a record of the period (a take, a booking of a day within
         # it, a check-in ...), open cases, cases closed within the period, the state's.
         keep: set[str] = set()

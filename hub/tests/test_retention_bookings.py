@@ -300,13 +300,20 @@ def test_a_card_pick_up_loses_the_token_with_its_case_and_the_journal_still_repl
     op(c.CallNext(7), old + 2010)
     op(c.Complete(7), old + 2100)
     op(c.CaseUpdate(case, "handed_over", by="card"), old + 2110)
+    handed = app.centre.cases[case]  # closed by its hand-over: no `closed` record
     SnapshotStore(j.engine).save(app.snapshot())  # the closed case still in memory
     accept(other, now - 10 * DAY)  # another day: the closed case left memory
     SnapshotStore(j.engine).save(app.snapshot())
+    from onewindow.hub.store.files import FileStore
 
-    p = retention.plan(j, app.centre.cases.values(), tmp_path / "files",
+    FileStore(tmp_path / "files").save(case, b"photo of the applicant's materials", "jpg",
+                                       "image/jpeg", "page", "node-1")
+
+    # The case as the history table would give it back (archived at the day's close).
+    p = retention.plan(j, [*app.centre.cases.values(), handed], tmp_path / "files",
                        retention.Retention(), now, state=app.centre)
     assert p.token_set == {card} and p.case_records == 1
+    assert p.documents == 1  # 200 days after its hand-over: its materials go too
     retention.purge(j, p, retention.Retention(), now)
     text = "".join(json.dumps(r.body) for r in j.read()) + "".join(
         json.dumps(s) for s in SnapshotStore(j.engine).candidates())
