@@ -329,3 +329,74 @@ def test_a_card_pick_up_loses_the_token_with_its_case_and_the_journal_still_repl
         replayed.replay([r for r in j.read() if r.pos <= snap["pos"]])
         assert restored.centre.to_dict() == replayed.centre.to_dict()
     j.close()
+
+
+def test_a_case_from_another_centre_loses_the_token_it_arrived_with(tmp_path):
+    """At centre C, a case accepted at A, approved at B and picked up at C by card 200 days
+    ago: every `city_arrive` record (the case's fields, token included) and the card
+    pick-up lose the token; the purged journal replays to each rewritten snapshot."""
+    from onewindow.hub.app import HubApp
+    from onewindow.hub.core import city
+    from onewindow.hub.core.catalog import Catalog
+    from onewindow.hub.core.centre import Centre
+    from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
+    from onewindow.hub.core.pickup import PickupTicket
+    from onewindow.hub.devices import Registry
+    from onewindow.hub.store import retention
+
+    from .test_city_core import Node, accept, catalog_data
+
+    def fresh() -> HubApp:
+        return HubApp(Centre(Catalog.from_dict(catalog_data()),
+                             CentreConfig("c", (WindowSpec(1, "comprehensive"),))),
+                      Registry([]), "b1")
+
+    tz = dt.timezone(dt.timedelta(hours=8))
+    now = dt.datetime(2027, 6, 1, 10, 0, tzinfo=tz).timestamp()
+    old = dt.datetime(2026, 11, 9, 9, 0, tzinfo=tz).timestamp()  # 204 days before, a Monday
+    token = "r" * 32  # test_city_core's card
+    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    app = fresh()
+
+    def at_c(cmd: c.Command, t: float) -> None:
+        j.append(app.operate(cmd, t).records)
+
+    def to_c(src: Node, key: str, t: float) -> None:
+        msg = city.outgoing(src.core, key)
+        assert msg is not None
+        at_c(city.arrival(json.loads(json.dumps(msg))), t)
+
+    a, b = Node("a"), Node("b")
+    case = accept(a, old)
+    key = f"a/{case}"
+    a.do(city.CityRoute(case, "b", "c"), old + 70)
+    b.do(city.arrival(json.loads(json.dumps(city.outgoing(a.core, key)))), old + 72)
+    to_c(a, key, old + 72)
+    local_b = b.core.city.links[key].local
+    b.do(c.CaseUpdate(local_b, "approved", by="zhao"), old + 3600)
+    to_c(b, key, old + 3601)
+    local = app.centre.city.links[key].local
+    at_c(c.OpenWindow(1, clerk="sun"), old + 7200)
+    at_c(PickupTicket((local,), "SOC-1", "card", token), old + 7200)
+    at_c(c.CallNext(1), old + 7201)
+    at_c(c.CaseUpdate(local, "handed_over", by="card"), old + 7210)
+    at_c(city.CitySent(key, 3), old + 7220)
+    SnapshotStore(j.engine).save(app.snapshot())
+    at_c(c.TakeTicket("SOC-1", resident="s" * 32), now - 10 * DAY)  # the case left memory
+    SnapshotStore(j.engine).save(app.snapshot())
+    assert token in "".join(json.dumps(r.body) for r in j.read() if r.body["op"]
+                            == "city_arrive")
+
+    p = retention.plan(j, app.centre.cases.values(), tmp_path / "files",
+                       retention.Retention(), now, state=app.centre)
+    assert p.token_set == {token} and p.case_records == 3  # two arrivals, the pick-up
+    retention.purge(j, p, retention.Retention(), now)
+    text = "".join(json.dumps(r.body) for r in j.read()) + "".join(
+        json.dumps(s) for s in SnapshotStore(j.engine).candidates())
+    assert token not in text and "s" * 32 in text
+    for snap in SnapshotStore(j.engine).candidates():
+        restored, replayed = fresh(), fresh()
+        restored.restore(snap)
+        replayed.replay([r for r in j.read() if r.pos <= snap["pos"]])
+        assert restored.centre.to_dict() == replayed.centre.to_dict()
+    j.close()
