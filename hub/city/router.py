@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 from nats.js import api
@@ -167,6 +168,62 @@ async def merge(kv: Any, body: dict[str, Any]) -> None:
     raise RuntimeError(f"index entry of a token kept changing under case {key}")
 
 
+SWEEP_EVERY_S = 3600.0
+MARKER_AGE_S = 3600  # delete markers older than this are purged (see sweep_index)
+
+
+async def sweep_index(kv: Any, now: float, keep_s: float = CLOSED_KEEP_S,
+                      marker_age_s: int = MARKER_AGE_S) -> int:
+    """Retention of the index: each entry's cases closed more than `keep_s` ago dropped,
+    and an entry left with none deleted (compare-and-set on the revision read, so a status
+    merged meanwhile is kept and the entry waits for the next sweep). An entry's key is the
+    card token, which a delete marker still names: markers older than `marker_age_s` are
+    purged from the bucket's stream, so the token leaves it. (A status that creates the
+    entry again within the instant between reading the markers and purging one is lost
+    until the case's next status: a marker that old concerns a token with no case open.)
+    The number of entries deleted."""
+    from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        keys = []
+    n = 0
+    for token in keys:
+        try:
+            entry = await kv.get(token)
+        except KeyNotFoundError:
+            continue
+        if entry.value is None:
+            continue
+        cases = json.loads(entry.value)
+        left = {k: v for k, v in cases.items()
+                if v["state"] != "closed" or now - v["at"] < keep_s}
+        if len(left) == len(cases):
+            continue
+        try:
+            if left:
+                await kv.update(token, json.dumps(left).encode(), last=entry.revision)
+            else:
+                await kv.delete(token, last=entry.revision)
+                n += 1
+        except KeyWrongLastSequenceError:
+            continue
+    await kv.purge_deletes(olderthan=marker_age_s)
+    return n
+
+
+async def sweep_loop(kv: Any) -> None:
+    while True:
+        try:
+            n = await sweep_index(kv, time.time())
+            if n:
+                log.info("router: %d card entries of closed cases left the index", n)
+        except Exception as e:  # the next sweep tries again; the index still answers
+            log.warning("router: index sweep failed: %r", e)
+        await asyncio.sleep(SWEEP_EVERY_S)
+
+
 async def index(js: Any, kv: Any, stop: asyncio.Event | None = None) -> None:
     async def handle(m: Any) -> None:
         try:
@@ -229,7 +286,7 @@ async def run(servers: list[str], user: str, password: str, centres: list[str]) 
     kv = await index_bucket(js)
     await answer_queries(nc, kv)
     log.info("router: forwarding %s, indexing cases, answering cityq", ", ".join(KINDS))
-    await asyncio.gather(*(forward(js, k) for k in KINDS), index(js, kv))
+    await asyncio.gather(*(forward(js, k) for k in KINDS), index(js, kv), sweep_loop(kv))
 
 
 def main(argv: list[str] | None = None) -> None:
