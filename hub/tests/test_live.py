@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import json
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from onewindow.hub.web.livepatch import apply
 from onewindow.tools.simdevice import SimDevice
 
 from .test_hub_mqtt import CENTRE, running_hub
@@ -46,7 +48,9 @@ def count_builds(site, channel: str) -> Counter[str]:
 
 
 class SSE:
-    """One EventSource-like client: parses `event:`/`data:` frames off a real HTTP stream."""
+    """One EventSource-like client: parses `event:`/`data:` frames off a real HTTP stream,
+    and applies a `patch` event (a delta) to the state before, as ow.js does: `events` holds
+    each event's name and the whole state it leaves."""
 
     def __init__(self, client: httpx.AsyncClient, path: str) -> None:
         self.client, self.path = client, path
@@ -64,8 +68,12 @@ class SSE:
                 elif line.startswith("data:"):
                     data.append(line[5:].lstrip())
                 elif line == "" and data:
+                    got = json.loads("\n".join(data))
+                    if name == "patch":
+                        assert self.events, "a delta before any whole state"
+                        got = apply(copy.deepcopy(self.events[-1][1]), got["ops"])
                     async with self.changed:
-                        self.events.append((name, json.loads("\n".join(data))))
+                        self.events.append((name, got))
                         self.changed.notify_all()
                     name, data = "message", []
 
@@ -181,9 +189,11 @@ async def test_a_stalled_client_slows_neither_other_clients_nor_the_hub(
         port = runner.web.port
         live = site_of(runner).live
         # A real channel on the real hub, with frames big enough (~300 KB) that a client
-        # not reading fills the kernel's and the server's buffers within a few changes.
-        live.channel("bulk", lambda _arg: {"waiting": len(runner.app.centre.queue),
-                                           "pad": "x" * 300_000})
+        # not reading fills the kernel's and the server's buffers within a few changes
+        # (the padding changes with the state: sent whole each time, not as a delta).
+        live.channel("bulk", lambda _arg: {
+            "waiting": len(runner.app.centre.queue),
+            "pad": chr(97 + len(runner.app.centre.queue) % 26) * 300_000})
         stalled = [await _stalled_reader(port, p) for p in ["/live/hall"] * 2
                    + ["/live/bulk"] * 2]
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ import httpx
 import pytest
 
 from onewindow.hub.fleet.registry import Fleet
+from onewindow.hub.web.livepatch import follow
 from onewindow.tools.simdevice import SimDevice
 from onewindow.tools.testkit.smppd import SmppStandIn
 from onewindow.tools.testkit.testbed import (
@@ -64,12 +66,17 @@ class Page:
                 client.stream("GET", f"/live/ticket/{ticket}") as r:
             assert r.status_code == 200
             data: list[str] = []
+            event = ""
             async for line in r.aiter_lines():
-                if line.startswith("data:"):
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
                     data.append(line[5:].lstrip())
                 elif line == "" and data:
+                    # a delta applies to the state before (hub/web/livepatch.py)
+                    last = copy.deepcopy(self.snapshots[-1]) if self.snapshots else None
                     async with self.changed:
-                        self.snapshots.append(json.loads("\n".join(data)))
+                        self.snapshots.append(follow(last, event, json.loads("\n".join(data))))
                         self.changed.notify_all()
                     data = []
 

@@ -4,8 +4,8 @@ Each open page holds one SSE stream on a channel ("hall", "ticket/<id>", "staff-
 a channel name plus an argument. A channel's *feed* exists while someone watches it (a
 ticket's feed only while its phone page is open). Every journaled step calls
 `LiveHub.changed()`, which only bumps a version number: O(1) on the hub's path. One flusher
-task rebuilds each stale feed's snapshot, serialises it once into an SSE frame, and hands
-that same frame to every stream of the feed if it differs from the feed's last one.
+task rebuilds each stale feed's snapshot, serialises what changed once into an SSE frame,
+and hands that same frame to every stream of the feed (nothing when nothing changed).
 
 Bursts are coalesced: a feed is rebuilt at most once per `interval` (leading edge: the
 first change after a quiet spell goes out at once; trailing edge: the state after a burst
@@ -23,9 +23,17 @@ state moved meanwhile. After a pass the flusher rests so that
 building takes at most BUDGET of the loop's time: with hundreds of pages open on a busy
 machine the views lag a little more, the calls do not.
 
-Snapshots are whole states, never deltas: a stream keeps only the newest frame it has not
-sent yet (drop to latest), so a slow or stalled client costs one frame of memory and
-delays no one; when it reads again it gets the latest state.
+A page gets the whole snapshot when it connects, then only what changed (hub/web/
+livepatch.py: operations computed once per change for the feed and sent to each of its
+streams that has the previous frame; ow.js applies them). A small snapshot (under
+DIFF_MIN_BYTES: a phone's ticket) is sent whole every time, and so is a change that
+touches most of a snapshot. Frames carry an SSE `id` (the feed's sequence), and a delta
+names the frame it applies to: a page whose last frame is not that one reconnects and is
+sent the whole state. A stream holds no frames, only which of the feed's it has sent
+(drop to latest): a slow or stalled client costs no memory and delays no one; when it
+reads again it is sent the latest state whole (or the latest delta when it missed none).
+The whole frame is serialised only when a stream needs it (one that connects or fell
+behind, or a keyframe every KEYFRAME_S): in a burst the flusher serialises the deltas.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from . import livepatch
 
 log = logging.getLogger("onewindow.hub.web")
 
@@ -70,37 +80,75 @@ MAX_ARG = 64  # a channel argument is an id: a ticket, a window number
 # socket or queue has one), turn after turn of the loop, but at most this many turns in a
 # row: saturated by calls, the views still move (each page sees each change within 1 s).
 YIELD_TURNS = 64
+# A snapshot whose whole frame is under this is sent whole: a delta saves little and costs
+# its diff (a phone's ticket view, ~0.3 KB, 200 of them).
+DIFF_MIN_BYTES = 2048
+# A delta this large a share of the whole frame is sent as the whole frame instead.
+DIFF_MAX_SHARE = 0.5
+# At least this often a feed sends the whole state to every stream (a keyframe): whatever
+# a page made of the deltas is replaced by the state itself.
+KEYFRAME_S = 60.0
 
 
 class Stream:
-    """One client's stream: the newest frame it has not been sent yet, nothing older."""
+    """One client's stream: which of its feed's frames it was sent last, nothing more."""
 
-    __slots__ = ("dropped", "pending", "wake")
+    __slots__ = ("dropped", "pending", "sent", "wake")
 
     def __init__(self) -> None:
-        self.pending: bytes | None = None
+        self.pending = False  # the feed has a frame this stream has not been sent
+        self.sent = -1  # the feed's sequence number of the last frame sent (-1: none)
         self.wake = asyncio.Event()
         self.dropped = 0  # frames replaced before this client took them (it was behind)
 
-    def offer(self, frame: bytes) -> None:
-        if self.pending is not None:
+    def offer(self) -> None:
+        if self.pending:
             self.dropped += 1
-        self.pending = frame
+        self.pending = True
         self.wake.set()
 
 
 class Feed:
-    """One channel and argument while watched: its latest frame and its streams."""
+    """One channel and argument while watched: its latest state and its streams."""
 
-    __slots__ = ("arg", "built_at", "cost", "frame", "name", "streams", "version")
+    __slots__ = ("arg", "built_at", "cost", "data", "delta", "frame", "keyed_at", "name",
+                 "seq", "size", "snap", "streams", "version")
 
     def __init__(self, name: str, arg: str) -> None:
         self.name, self.arg = name, arg
         self.streams: set[Stream] = set()
-        self.frame: bytes | None = None
+        self.seq = -1  # the latest frame's sequence number (-1: none built yet)
+        self.snap: Any = None  # the latest snapshot (what the next delta is computed from)
+        self.frame: bytes | None = None  # its whole frame, once a stream needed it
+        self.data: str | None = None  # the JSON of that frame, when serialised as built
+        self.size = 0  # bytes of the last whole frame serialised
+        self.delta: bytes | None = None  # seq - 1 -> seq, when sent as a delta
+        self.keyed_at = float("-inf")  # loop time of the last whole frame sent to all
         self.version = -1  # LiveHub.version its last build showed (at least)
         self.built_at = float("-inf")  # loop time of that build
         self.cost = 0.0  # seconds that build took
+
+    def whole(self) -> bytes:
+        """The latest state's whole frame (serialised the first time it is asked for)."""
+        if self.frame is None:
+            self.frame = _frame(self.seq, self.name, _dumps(self.snap))
+            self.size = len(self.frame)
+        return self.frame
+
+    def next_for(self, stream: Stream) -> bytes:
+        """What `stream` is sent now: the delta when it has the frame before, else whole."""
+        frame = (self.delta if self.delta is not None and stream.sent == self.seq - 1
+                 else self.whole())
+        stream.sent = self.seq
+        return frame
+
+
+def _dumps(snap: Any) -> str:
+    return json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
+
+
+def _frame(seq: int, event: str, data: str) -> bytes:
+    return f"id: {seq}\nevent: {event}\ndata: {data}\n\n".encode()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -185,7 +233,7 @@ class LiveHub:
                         sliced = 0.0
                         await self._between_slices()
                     started = time.perf_counter()
-            data = json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
+            sent = self._publish(feed, snap, now)
         except Exception:  # one broken view must not stop the others
             log.exception("live channel %s/%s: snapshot failed", feed.name, feed.arg)
             step = time.perf_counter() - started
@@ -193,13 +241,38 @@ class LiveHub:
         step = time.perf_counter() - started
         took += step
         sliced += step
-        frame = f"event: {feed.name}\ndata: {data}\n\n".encode()
-        if frame == feed.frame:
+        if not sent:
             return 0, took, sliced
-        feed.frame = frame
         for s in feed.streams:
-            s.offer(frame)
+            s.offer()
         return len(feed.streams), took, sliced + len(feed.streams) * WAKE_S
+
+    def _publish(self, feed: Feed, snap: Any, now: float) -> bool:
+        """Make `snap` the feed's latest frame, as a delta from the one before when that
+        is worth it; False when it shows nothing new."""
+        prev = feed.snap
+        big = prev is not None and isinstance(snap, dict) and feed.size >= DIFF_MIN_BYTES
+        if big:
+            ops = livepatch.diff(prev, snap)
+            if not ops:
+                return False
+            if now - feed.keyed_at < KEYFRAME_S:
+                data = _dumps({"base": feed.seq, "ops": ops})
+                # against the last whole frame's size: a feed's size moves slowly
+                if len(data) < DIFF_MAX_SHARE * feed.size:
+                    feed.seq += 1
+                    feed.snap, feed.data, feed.frame = snap, None, None
+                    feed.delta = _frame(feed.seq, "patch", data)
+                    return True
+        data = _dumps(snap)
+        if not big and data == feed.data:
+            return False
+        feed.seq += 1
+        feed.snap, feed.data, feed.delta = snap, data, None
+        feed.frame = _frame(feed.seq, feed.name, data)
+        feed.size = len(feed.frame)
+        feed.keyed_at = now
+        return True
 
     async def _between_slices(self) -> None:
         """The hub's own work goes between slices."""
@@ -283,15 +356,15 @@ class LiveHub:
             feed = self.feeds[key] = Feed(name, arg)
         stream = Stream()
         feed.streams.add(stream)
-        if feed.frame is not None:  # the latest built; a newer one follows when due
-            stream.offer(feed.frame)
+        if feed.seq >= 0:  # the latest built, whole; a newer one follows when due
+            stream.offer()
         # A new feed is built by the flusher, in its slices and budget like any other: a
         # crowd of pages (re)connecting at once must not hold the loop for all their builds.
         if self._flusher is None or self._flusher.done():
             self._kick = asyncio.Event()
             self._flusher = asyncio.create_task(self._flush(), name="live-flusher")
             self._flusher.add_done_callback(_log_failure)
-        elif feed.frame is None and self._kick is not None:
+        elif feed.seq < 0 and self._kick is not None:
             self._new.set()
             self._kick.set()
         return feed, stream
@@ -308,16 +381,17 @@ class LiveHub:
         try:
             yield b"retry: 1000\n\n"
             while True:
-                if stream.pending is None:
+                if not stream.pending:
                     stream.wake.clear()
-                    try:
-                        await asyncio.wait_for(stream.wake.wait(), KEEPALIVE_S)
+                    try:  # asyncio.timeout, not wait_for: no task per frame per client
+                        async with asyncio.timeout(KEEPALIVE_S):
+                            await stream.wake.wait()
                     except TimeoutError:
                         yield b": keepalive\n\n"  # a gone client shows up as a failed write
                         continue
-                frame, stream.pending = stream.pending, None
-                if frame is not None:
-                    yield frame
+                stream.pending = False
+                if stream.sent != feed.seq:
+                    yield feed.next_for(stream)
         finally:
             self._unsubscribe(feed, stream)
 

@@ -29,6 +29,7 @@ from argon2 import PasswordHasher
 
 from ...hub.core.measures import percentile
 from ...hub.store.accounts import Accounts
+from ...hub.web.livepatch import follow
 from ..simdevice import SimDevice
 from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, wait_web, write_config
 
@@ -55,10 +56,16 @@ async def _follow(http: httpx.AsyncClient, feed: str, seen: dict[int, float],
     """A department page's feed: when each call first shows in it."""
     async with http.stream("GET", f"/live/staff-dept/{feed}", timeout=None) as r:
         r.raise_for_status()
+        state: Any = None
+        event = ""
         async for line in r.aiter_lines():
-            if line.startswith("data:"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
                 now = time.perf_counter()
-                for call in json.loads(line[5:])["open"]:
+                # a delta applies to the state before (hub/web/livepatch.py)
+                state = follow(state, event, json.loads(line[5:]))
+                for call in state["open"]:
                     if call["request"] not in seen:
                         seen[call["request"]] = now
                         new.set()

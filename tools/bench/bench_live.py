@@ -1,7 +1,7 @@
 """Live views under load: 300 SSE clients on the real hub while 30 windows call at ~300/s.
 
-    python -m onewindow.tools.bench.bench_live                 # 300 clients, 30 windows x 25 calls
-    python -m onewindow.tools.bench.bench_live --rounds 10     # quicker
+    python -m onewindow.tools.bench.bench_live                 # 300 clients, 30 windows x 40 calls
+    python -m onewindow.tools.bench.bench_live --rounds 10 --pairs 2   # quicker
 
 Set-up, for each run (a fresh private Mosquitto and hub process each time, the same script): the
 hub as its own process with [web], 30 comprehensive windows each with a keypad (all open),
@@ -20,7 +20,16 @@ reflects it or a later state (hall: a call at or after it listed; phone: `ahead`
 what it is after that call; dashboard: the item's waiting count; console: its own window's
 ticket), max over all calls and clients of that kind. The clients run in this process on
 the same 2 cores as the hub and the broker. Runs without and with clients alternate
-(--pairs, 3), and the ratio is of the p99s of each side's calls pooled over its runs.
+(--pairs, 5), and the ratio is of the p99s of each side's calls pooled over its runs.
+
+The statistic's noise: the p99 of one run of 750 calls was its 8th slowest call, and on the
+shared 2-core machine the ratio of one pair moved between 0.7x and 2.8x for the same code
+(a few calls delayed by another process). Runs are 40 calls per window (1,200 calls: the
+p99 is the 12th slowest) and 5 pairs by default, so the pooled p99 of each side is the
+60th slowest of 6,000 calls. Two figures that depend less on the machine are printed beside
+it: the hub's CPU per call (ms of utime+stime over the call phase / calls: what the clients
+cost the hub, whatever else runs) and each client kind's bytes per call received (what the
+hub writes per change); and the load average at each run's start.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import aiomqtt
 import httpx
 
 from ...hub.mqtt.broker import NO_DELAY, free_port
+from ...hub.web.livepatch import apply
 from ...protocol import ow_protocol as proto
 from ..testkit.testbed import HubProcess, Mosquitto, wait_http, write_config
 
@@ -107,6 +117,7 @@ class Client:
         self.kind, self.path, self.cookie, self.arg = kind, path, cookie, arg
         self.frames: list[tuple[float, float]] = []  # arrival, progress
         self.bytes = 0
+        self.state: Any = None  # the page's state: the last whole frame, deltas applied
         self.first = asyncio.Event()
 
     async def run(self, port: int) -> None:
@@ -130,9 +141,13 @@ class Client:
                 await r.readexactly(2)
                 while b"\n\n" in buf:
                     frame, buf = buf.split(b"\n\n", 1)
+                    patch = b"\nevent: patch\n" in b"\n" + frame
                     for line in frame.split(b"\n"):
                         if line.startswith(b"data: "):
-                            self.frames.append((time.time(), self.progress(json.loads(line[6:]))))
+                            data = json.loads(line[6:])
+                            # a delta applies to the state before, as ow.js does
+                            self.state = apply(self.state, data["ops"]) if patch else data
+                            self.frames.append((time.time(), self.progress(self.state)))
                             self.first.set()
         finally:
             w.close()
@@ -307,7 +322,7 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
         task.cancel()
     out: dict[str, Any] = {
         "n": len(lat), "p50": statistics.median(lat), "p99": _pct(lat, 99), "max": max(lat),
-        "rate": len(lat) / elapsed, "cpu": cpu / elapsed * 100,
+        "rate": len(lat) / elapsed, "cpu": cpu / elapsed * 100, "cpu_call": cpu / len(lat) * 1000,
         "own": own / elapsed * 100, "rss": rss, "hwm": hwm,
         "clients": len(clients), "lag": {}, "frames": {}, "lat": lat,
         "slowest": sorted(zip(lat, when, strict=True), reverse=True)[:10]}
@@ -319,7 +334,8 @@ async def _drive(broker: int, web: int, windows: int, rounds: int, think: float,
             "phone", "hall", "dashboard", "console") else []
         out["lag"][kind] = (max(lags) if lags else None, _pct(lags, 99) if lags else None)
         out["frames"][kind] = (statistics.fmean(len(c.frames) for c in cs) / elapsed,
-                               statistics.fmean(c.bytes for c in cs) / elapsed / 1024)
+                               statistics.fmean(c.bytes for c in cs) / elapsed / 1024,
+                               statistics.fmean(c.bytes for c in cs) / len(lat))
     return out
 
 
@@ -335,8 +351,10 @@ def run(windows: int, rounds: int, think: float, counts: dict[str, int] | None
         try:
             asyncio.run(wait_http(port))
             assert hub.proc is not None
-            return asyncio.run(_drive(broker.port, port, windows, rounds, think,
-                                      (counts or {}).get("phone", 200), counts, hub.proc.pid))
+            load = os.getloadavg()[0]
+            out = asyncio.run(_drive(broker.port, port, windows, rounds, think,
+                                     (counts or {}).get("phone", 200), counts, hub.proc.pid))
+            return {**out, "load": load}
         finally:
             hub.stop()
 
@@ -344,17 +362,16 @@ def run(windows: int, rounds: int, think: float, counts: dict[str, int] | None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--windows", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=25, help="calls per window")
+    ap.add_argument("--rounds", type=int, default=40, help="calls per window")
     ap.add_argument("--think", type=float, default=0.05, help="mean s between a window's calls")
     ap.add_argument("--phones", type=int, default=200)
-    ap.add_argument("--pairs", type=int, default=3,
+    ap.add_argument("--pairs", type=int, default=5,
                     help="runs without and with clients, alternated (the p99s pooled)")
     a = ap.parse_args()
     counts = {"phone": a.phones, "hall": 20, "dashboard": 10, "console": 30, "help": 20,
               "fleet": 20}
-    # Without and with clients alternate, and each side's calls are pooled: the p99 of one
-    # 750-call run is its 8th slowest call, and on a shared 2-core machine one run's few
-    # slow calls moved the ratio between 0.9x and 2.8x from run to run of the same code.
+    # Without and with clients alternate, and each side's calls are pooled (the module's
+    # docstring: one run's few slow calls moved one pair's ratio between 0.7x and 2.8x).
     bases: list[dict[str, Any]] = []
     lives: list[dict[str, Any]] = []
     for _ in range(a.pairs):
@@ -362,15 +379,15 @@ def main() -> None:
         lives.append(run(a.windows, a.rounds, a.think, counts))
     print(f"live views: {a.windows} windows x {a.rounds} calls, keypad call -> display "
           f"(real hub process, private Mosquitto), {a.pairs} runs of each, alternated")
-    print("| run | calls/s | p50 ms | p99 ms | max ms | hub CPU % | hub RSS / peak MB "
-          "| harness CPU % |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | load avg | calls/s | p50 ms | p99 ms | max ms | hub CPU % | hub CPU ms/call "
+          "| hub RSS / peak MB | harness CPU % |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for k, (base, live) in enumerate(zip(bases, lives, strict=True), 1):
         for name, r in ((f"{k}: no live clients", base),
                         (f"{k}: {live['clients']} live clients", live)):
-            print(f"| {name} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
-                  f"| {r['max']:.1f} | {r['cpu']:.0f} | {r['rss']:.0f} / {r['hwm']:.0f} "
-                  f"| {r['own']:.0f} |")
+            print(f"| {name} | {r['load']:.1f} | {r['rate']:.0f} | {r['p50']:.1f} "
+                  f"| {r['p99']:.1f} | {r['max']:.1f} | {r['cpu']:.0f} | {r['cpu_call']:.2f} "
+                  f"| {r['rss']:.0f} / {r['hwm']:.0f} | {r['own']:.0f} |")
     pooled = {name: [x for r in runs for x in r["lat"]]
               for name, runs in (("without", bases), ("with", lives))}
     p99 = {name: _pct(lat, 99) for name, lat in pooled.items()}
@@ -380,12 +397,17 @@ def main() -> None:
     print("each pair's ratio: " + ", ".join(
         f"{live['p99'] / base['p99']:.2f}x" for base, live in zip(bases, lives, strict=True)))
     print(f"p99 with clients / without: {p99['with'] / p99['without']:.2f}x (target <= 1.5x)")
+    cpu_call = {name: statistics.median(r["cpu_call"] for r in runs)
+                for name, runs in (("without", bases), ("with", lives))}
+    print(f"hub CPU per call, median of runs: without {cpu_call['without']:.2f} ms, with "
+          f"{cpu_call['with']:.2f} ms ({cpu_call['with'] / cpu_call['without']:.2f}x)")
     for name, runs in (("without", bases), ("with", lives)):
         slow = sorted((x for r in runs for x in r["slowest"]), reverse=True)[:3]
         worst = ", ".join(f"{ms:.0f} ms at {at:.2f} s" for ms, at in slow)
         print(f"slowest calls {name} clients: {worst} (s into a run's call phase)")
-    print("\n| clients | n | frames/s each | KB/s each | lag max ms | lag p99 ms |")
-    print("|---|---|---|---|---|---|")
+    print("\n| clients | n | frames/s each | KB/s each | bytes per call each | lag max ms "
+          "| lag p99 ms |")
+    print("|---|---|---|---|---|---|---|")
     fmt = (lambda x: "—" if x is None else f"{x:.0f}")  # noqa: E731
     for kind in KINDS:
         if kind not in lives[0]["frames"]:
@@ -395,7 +417,9 @@ def main() -> None:
         p = None if lags[0][1] is None else max(x[1] for x in lags)
         fps = statistics.fmean(r["frames"][kind][0] for r in lives)
         kbps = statistics.fmean(r["frames"][kind][1] for r in lives)
-        print(f"| {kind} | {counts[kind]} | {fps:.1f} | {kbps:.1f} | {fmt(mx)} | {fmt(p)} |")
+        per_call = statistics.fmean(r["frames"][kind][2] for r in lives)
+        print(f"| {kind} | {counts[kind]} | {fps:.1f} | {kbps:.1f} | {per_call:.0f} | {fmt(mx)} "
+              f"| {fmt(p)} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import httpx
 
 from ...hub.core.measures import percentile
 from ...hub.fleet.registry import Fleet
+from ...hub.web.livepatch import follow
 from ..simdevice import SimDevice
 from ..testkit.smppd import SmppStandIn
 from ..testkit.testbed import HubProcess, Mosquitto, quiet_port, wait_web, write_config
@@ -45,9 +46,14 @@ async def _follow(base: str, ticket: str, seen: dict[str, float],
     """The ticket's live feed: when its "called" notice first shows."""
     async with httpx.AsyncClient(base_url=base, timeout=None) as client, \
             client.stream("GET", f"/live/ticket/{ticket}") as r:
+        snap: Any = None
+        event = ""
         async for line in r.aiter_lines():
-            if line.startswith("data:") and ticket not in seen:
-                snap = json.loads(line[5:])
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and ticket not in seen:
+                # a delta applies to the state before (hub/web/livepatch.py)
+                snap = follow(snap, event, json.loads(line[5:]))
                 if any(n["kind"] == "called" for n in snap.get("notices", [])):
                     seen[ticket] = time.perf_counter()
                     shown.set()

@@ -1,5 +1,8 @@
-// OneWindow pages: the little shared script. Live updates come as whole snapshots over SSE;
-// EventSource reconnects by itself (the server sends retry: 1000).
+// OneWindow pages: the little shared script. A live feed sends its whole snapshot when the
+// stream opens, then deltas ("patch" events: operations on the last state, hub/web/
+// livepatch.py); each page's handler is given the whole state either way. EventSource
+// reconnects by itself (the server sends retry: 1000) and the server starts a new stream
+// with the whole state.
 "use strict";
 const ow = {
   live(channel, arg, onData) {
@@ -7,14 +10,57 @@ const ow = {
     // One stream per feed per page, however many parts of the page follow it: a browser
     // holds at most 6 connections to a host over HTTP/1.1, every tab's streams included
     // (three console tabs with two streams each left no room for a click's POST).
-    const streams = ow._streams || (ow._streams = new Map());
-    let es = streams.get(url);
-    if (!es) {
-      es = new EventSource(url);
-      streams.set(url, es);
+    const feeds = ow._feeds || (ow._feeds = new Map());
+    let feed = feeds.get(url);
+    if (!feed) {
+      feed = {url, channel, handlers: [], state: undefined, id: null, es: null};
+      feeds.set(url, feed);
+      ow._open(feed);
     }
-    es.addEventListener(channel, (e) => onData(JSON.parse(e.data)));
-    return es;
+    feed.handlers.push(onData);
+    return feed.es;
+  },
+  _open(feed) {
+    const es = new EventSource(feed.url);
+    feed.es = es;
+    feed.state = undefined;
+    es.addEventListener(feed.channel, (e) => {
+      feed.state = JSON.parse(e.data);
+      feed.id = e.lastEventId;
+      ow._deliver(feed);
+    });
+    es.addEventListener("patch", (e) => {
+      const p = JSON.parse(e.data);
+      if (feed.state === undefined || String(p.base) !== feed.id) {
+        // not the frame this delta follows: start again from the whole state
+        es.close();
+        ow._open(feed);
+        return;
+      }
+      feed.state = ow.patch(feed.state, p.ops);
+      feed.id = e.lastEventId;
+      ow._deliver(feed);
+    });
+  },
+  _deliver(feed) {
+    // each handler its own copy, as when each parsed the frame itself: the next delta
+    // applies to the state as sent, whatever a handler did with its copy
+    for (const h of feed.handlers) h(structuredClone(feed.state));
+  },
+  // Apply a live delta's operations (hub/web/livepatch.py) to doc; returns the result.
+  patch(doc, ops) {
+    for (const op of ops) {
+      const [kind, path] = op;
+      if (kind === "s" && path.length === 0) { doc = op[2]; continue; }
+      let parent = doc;
+      const upto = kind === "l" ? path.length : path.length - 1;
+      for (let i = 0; i < upto; i++) parent = parent[path[i]];
+      if (kind === "s") parent[path[path.length - 1]] = op[2];
+      else if (kind === "d") delete parent[path[path.length - 1]];
+      else if (kind === "l") parent.splice(op[2], op[3], ...op[4]);
+      else throw new Error("live patch: unknown operation " + kind);
+    }
+    return doc;
   },
   el(tag, attrs, ...children) {
     const e = document.createElement(tag);
