@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
@@ -71,6 +72,14 @@ RECONNECT_MIN, RECONNECT_MAX = 0.2, 10.0
 FLEET_TICK = 1.0  # s
 REMINDER_TICK = 15.0  # s: how late a booking reminder may go, at most (hub/core/reminders.py)
 MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
+# A card's open cases in the city, added to the answer of a card tap (`card_cases`).
+CARD_TAPS = ("pickup", "card")  # a kiosk's pick-up by card, a window's look-up
+CARD_CASES_WAIT = 2.5  # s the answer waits for the city at most (the device waits 5)
+MAX_CITY_CASES = 10
+MAX_TAPS = 1000
+# What a device is told of each case: no token, no name, no number.
+CITY_CASE_FIELDS = ("key", "item", "state", "due_day", "approver", "pickup", "centre")
+RES_LEAF, ERR_LEAF = "res", "err"
 # Storage outage: how often to try the journal again (doubling from the first to the last).
 STORAGE_RETRY_MIN, STORAGE_RETRY_MAX = 0.25, 2.0
 STOP_SETTLE = 5.0  # s: at a stop, the broker's acknowledgements waited for at most
@@ -145,6 +154,13 @@ class HubRunner:
         self.notice_channels: tuple[str, ...] = ()
         self.phone_vault: Any = None
         self.notifier: Any = None  # hub/notify/dispatcher.py Dispatcher
+        # In a city ([city]: serve sets it to hub/city/features.py's city_cases): a card
+        # tapped at a kiosk (`pickup` by card) or a window (`card`) is answered with the
+        # card's open cases anywhere in the city (`city`), asked after the commit, so the
+        # hub never waits on the city; by (device, seq) the taps awaiting their answer.
+        self.card_cases: Callable[[str], Awaitable[list[dict[str, Any]] | None]] | None = None
+        self._taps: dict[tuple[str, int], str] = {}
+        self._tap_tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -323,6 +339,8 @@ class HubRunner:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = b"" if payload is None else str(payload).encode()
+            if self.card_cases is not None:
+                self._note_tap(str(message.topic.value), bytes(payload))
             one = self.app.handle(str(message.topic.value), bytes(payload), self.clock(),
                                   retained=bool(message.retain))
             step.records += one.records
@@ -471,8 +489,59 @@ class HubRunner:
         would never be printed. A message sent twice is harmless: commands carry ids,
         replies seqs, retained state revs."""
         for p in publishes:
+            if self._taps and self._answer_tap(p):
+                continue
             if not self._hall.offer(p):
                 self._send(p)
+
+    # ---- a card's cases in the city (hub/city/features.py) ---------------------------------
+    def _note_tap(self, topic: str, payload: bytes) -> None:
+        """A kiosk's `pickup` by card or a window's `card`: its answer waits for the city's."""
+        if b'"resident"' not in payload or not topic.endswith("/evt"):
+            return
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return  # the app refuses it as usual
+        if (isinstance(msg, dict) and msg.get("type") in CARD_TAPS
+                and isinstance(msg.get("resident"), str) and type(msg.get("seq")) is int):
+            if len(self._taps) >= MAX_TAPS:  # answers never sent (cannot be): forget them
+                self._taps.clear()
+            self._taps[(topic.split("/")[-2], msg["seq"])] = msg["resident"]
+
+    def _answer_tap(self, p: Publish) -> bool:
+        """True when `p` is the answer to a noted tap: sent once the city answered."""
+        parts = p.topic.split("/")
+        if parts[-1] not in (RES_LEAF, ERR_LEAF):
+            return False
+        try:
+            seq = json.loads(p.payload).get("seq")
+        except ValueError:
+            return False
+        resident = self._taps.pop((parts[-2], seq), None) if type(seq) is int else None
+        if resident is None:
+            return False
+        task = asyncio.create_task(self._with_city(p, resident))
+        self._tap_tasks.add(task)
+        task.add_done_callback(self._tap_tasks.discard)
+        return True
+
+    async def _with_city(self, p: Publish, resident: str) -> None:
+        """`p` with the card's open cases in the city (`city`: null when the city does not
+        answer in CARD_CASES_WAIT s, or this centre is cut off: then at once)."""
+        rows: list[dict[str, Any]] | None = None
+        try:
+            assert self.card_cases is not None
+            rows = await asyncio.wait_for(self.card_cases(resident), CARD_CASES_WAIT)
+        except Exception as e:  # the answer goes without the city's part
+            log.debug("city: a card's cases not answered: %r", e)
+        body = json.loads(p.payload)
+        body.pop("v", None)
+        body["city"] = None if rows is None else [
+            {k: r.get(k) for k in CITY_CASE_FIELDS} for r in rows
+            if isinstance(r, dict)][:MAX_CITY_CASES]
+        kind = RES_LEAF if p.topic.endswith("/" + RES_LEAF) else ERR_LEAF
+        self._send(Publish(p.topic, proto.encode(kind, body), p.qos, p.retain))
 
     def _send(self, p: Publish) -> None:
         link = self._link

@@ -69,6 +69,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None,
         # A provisioned centre: upload tokens derived from the registry, revocable at once.
         runner.token_lookup = access.token_lookup if access.secret else None
         city = _city_features(config, runner, clock)  # [city]: hub/city/features.py
+        if city is not None:  # a card tapped here answered with its cases in the city
+            runner.card_cases = city.city_cases
         if config.web is not None:  # the HTTP API, in this same loop
             from .web import start_web
 

@@ -273,17 +273,29 @@ async def publish_catalog(js: Any, version: str, data: Any, check: bool = True) 
 
 async def run(servers: list[str], user: str, password: str, centres: list[str]) -> None:
     import nats
+    import nats.errors
+    import nats.js.errors
 
     from .streams import ensure_centre_consumers, ensure_streams
 
     nc = await nats.connect(servers=servers, user=user, password=password,
                             max_reconnect_attempts=-1, reconnect_time_wait=0.5)
     js = nc.jetstream()
-    await ensure_streams(js)
-    for c in centres:
-        await ensure_centre_consumers(js, c)
-    await ensure_consumers(js)
-    kv = await index_bucket(js)
+    while True:
+        # Each step is idempotent (exists: kept or updated). A cluster that is busy, or
+        # electing a stream's leader, times a request out: the router tries again rather
+        # than exit (it did, started beside ten hubs on 2 loaded cores).
+        try:
+            await ensure_streams(js)
+            for c in centres:
+                await ensure_centre_consumers(js, c)
+            await ensure_consumers(js)
+            kv = await index_bucket(js)
+            break
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError,
+                nats.errors.NoRespondersError) as e:
+            log.warning("router: setting up the streams: %r; again in 1 s", e)
+            await asyncio.sleep(1.0)
     await answer_queries(nc, kv)
     log.info("router: forwarding %s, indexing cases, answering cityq", ", ".join(KINDS))
     await asyncio.gather(*(forward(js, k) for k in KINDS), index(js, kv), sweep_loop(kv))

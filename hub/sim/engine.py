@@ -396,8 +396,13 @@ class Day:
 
     def adopt(self, t: Ticket) -> Visit:
         """A ticket the engine did not issue: on a live hub, a person took it (the demo's
-        kiosk page). Served as a median resident who comes when called and does not rate."""
-        v = Visit(len(self.visits) + len(self.adopted) + 1, t.issued_at, t.item, t.item,
+        kiosk page). Served as a median resident who comes when called and does not rate.
+        Present from no later than now: the hub's clock may run a little ahead of the
+        engine's (a live hub stamps the take on its own clock), and a ticket issued "after"
+        the engine's now would be taken for a remote one whose holder is not there yet and
+        be skipped as a no-show."""
+        v = Visit(len(self.visits) + len(self.adopted) + 1, min(t.issued_at, self.env.now),
+                  t.item, t.item,
                   t.extra_items[0] if t.extra_items else None, t.priority.value,
                   t.appointment_at, 0, False, (0.0, 0.0, 0.0), 1.0, t.source or "",
                   t.resident, ticket=t.id)
