@@ -88,6 +88,7 @@ class NodeApp:
         self.ticket: str | None = None  # its current ticket number
         self.to_rate: tuple[str, float] | None = None  # (ticket, left the window at)
         self.resident_view: dict[str, Any] | None = None  # the last card's tickets and cases
+        self.city_cases: list[dict[str, Any]] | None = None  # the last kiosk card's, city-wide
         self.log: list[dict[str, Any]] = []  # what happened, newest last (bounded)
         if cfg.window is not None:
             link.follow(proto.display_topic(cfg.centre, cfg.window), self._on_display)
@@ -249,6 +250,10 @@ class NodeApp:
             # A result ready for pick-up (统一窗口出件): a pick-up ticket for all of this
             # card's ready cases, printed here. Nothing ready: a ticket as usual.
             reply = await self.link.event("pickup", resident=resident)
+            # In a city the answer (ticket or refusal) lists the card's open cases anywhere
+            # in the city (`city`: items, states, due days, centres; null when the city did
+            # not answer), kept for the kiosk's screen beside what the tap printed.
+            self.city_cases = reply[1].get("city") if reply is not None else None
             if reply is not None and reply[0] == "res":
                 return self._verdict("pickup", reply)
             if reply is not None and reply[1].get("code") == "pickup_exists" \
@@ -271,7 +276,8 @@ class NodeApp:
         reply = await self.link.event("card", resident=resident)
         if reply is not None and reply[0] == "res":
             self.resident_view = {"tickets": reply[1].get("tickets", []),
-                                  "cases": reply[1].get("cases", [])}
+                                  "cases": reply[1].get("cases", []),
+                                  "city": reply[1].get("city")}
         return self._verdict("card", reply)
 
     # ---- ticket scanner --------------------------------------------------------------------
