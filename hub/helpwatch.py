@@ -4,10 +4,13 @@ The core has no clock: it says which calls are due (`help_requests.due_escalatio
 when the next one will be (`next_escalation`); this watcher, in the hub's loop, sleeps
 until then and submits each due `HelpEscalate` through the hub's port like a staff action,
 so the decision is journaled before the supervisors' pages show it, and a replay applies
-the record instead of deciding again. It wakes early after every committed step (a new
-call, an answer, a rebuild: the runner's `subscribe`, as the notice dispatcher hears them),
-so the next deadline is always the current state's. A call answered between the check and
-the submit is refused by the core (`already_answered`) and nothing happens.
+the record instead of deciding again. It wakes early after every committed step that
+touched a help call (a new call, an answer) and after a rebuild (the runner's `subscribe`,
+as the notice dispatcher hears them), so the next deadline is always the current state's.
+Not after the others: at ~300 calls a second each step woke it (a timed wait set up and
+torn down, the requests scanned), ~13 us of every call (tools/bench/bench_hub.py, issue
+14). A call answered between the check and the submit is refused by the core
+(`already_answered`) and nothing happens.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .core.help_requests import due_escalations, next_escalation
+from .core.help_requests import OPS, due_escalations, next_escalation
 from .core.rejected import Rejected
 from .store.journal import StorageUnavailable
 
@@ -56,7 +59,9 @@ class HelpWatch:
             self._task = None
 
     def _on_step(self, step: Step) -> None:
-        self._kick.set()
+        # An empty step: the state was rebuilt from the journal.
+        if not step.records or any(r.body.get("op") in OPS for r in step.records):
+            self._kick.set()
 
     async def _run(self) -> None:
         while True:

@@ -19,6 +19,16 @@ and, once written, an epoll delete) and the write came a turn or two later, afte
 whatever else was ready: a slice of the wait forecast's refresh, a live view's work
 (measured in tools/bench/bench_hub.py, issue 14). Anything not flushed (a timer's publish,
 paho's pings) still goes out through the watched socket.
+
+A QoS 1 publish is built here and queued straight into paho's write queue, and its PUBACK
+is taken here, before paho decodes it: paho's `publish` (an MQTTMessage, a message info
+with a lock and a condition, its own tracking for a resend this link does itself) and its
+PUBACK decoding (a reason code and a properties object for MQTT 3.1.1 too) cost ~5x what
+they carry, twice per call (a reply and a display; measured in tools/bench/bench_hub.py,
+issue 14). This link keeps what the broker has not acknowledged (`unacknowledged`), and
+the runner sends it again after a reconnect, as before: paho's own resend never applied,
+the hub connects a new client each session. Anything else (QoS 0, a message id paho
+still tracks) goes through paho's `publish`.
 """
 
 from __future__ import annotations
@@ -39,6 +49,21 @@ log = logging.getLogger("onewindow.hub")
 
 # paho's packet types (the high nibble of an MQTT fixed header)
 _PUBLISH, _PUBACK, _DISCONNECT = 0x30, 0x40, 0xE0
+
+
+def publish_packet(topic: bytes, payload: bytes, mid: int, retain: bool,
+                   v5: bool = False) -> bytes:
+    """An MQTT PUBLISH packet, QoS 1 (MQTT 3.1.1 section 3.3; v5: an empty property
+    list after the message id)."""
+    n = 2 + len(topic) + 2 + (1 if v5 else 0) + len(payload)
+    head = bytearray((_PUBLISH | 0x02 | (1 if retain else 0),))
+    while True:  # the remaining length, 7 bits a byte, least significant first
+        digit, n = n & 0x7F, n >> 7
+        head.append(digit | 0x80 if n else digit)
+        if not n:
+            break
+    return b"".join((head, len(topic).to_bytes(2, "big"), topic, mid.to_bytes(2, "big"),
+                     b"\x00" if v5 else b"", payload))
 
 
 def _one_write(client: paho.Client) -> None:
@@ -84,6 +109,42 @@ class DirectLink:
 
         self._paho.on_publish = on_publish
         self._paho.on_socket_register_write = self._register_write
+        self._v5 = self._paho._protocol == paho.MQTTv5
+        handle_ack = self._paho._handle_pubackcomp
+
+        def pubackcomp(cmd: str) -> paho.MQTTErrorCode:
+            """A PUBACK of a message this link built is settled here; anything else is
+            paho's (its own publishes, PUBCOMP)."""
+            data = self._paho._in_packet["packet"]
+            if cmd == "PUBACK" and len(data) >= 2:
+                mid = int.from_bytes(data[:2], "big")
+                if mid in self._inflight and mid not in self._paho._out_messages:
+                    del self._inflight[mid]
+                    if not self._inflight:
+                        self._settled.set()
+                    return paho.MQTT_ERR_SUCCESS
+            return handle_ack(cmd)  # type: ignore[arg-type]
+
+        self._paho._handle_pubackcomp = pubackcomp  # type: ignore[method-assign]
+        self._paho.loop_read = self._loop_read  # type: ignore[method-assign]
+
+    def _loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
+        """paho's `loop_read` (aiomqtt's reader calls it once per readable socket): up to
+        as many packets as are in flight either way, since each may bring one, but ours
+        counted too; paho counts only what it tracks, and read one packet a turn of the
+        loop once this link built the publishes (more CPU per call than paho's publish
+        saved: tools/bench/bench_hub.py)."""
+        client = self._paho
+        n = len(self._inflight) + len(client._out_messages) + len(client._in_messages)
+        for _ in range(max(n, 1)):
+            if client._sock is None:
+                return paho.MQTT_ERR_NO_CONN
+            rc = client._packet_read()
+            if rc > 0:
+                return client._loop_rc_handle(rc)
+            if rc == paho.MQTT_ERR_AGAIN:
+                break
+        return paho.MQTT_ERR_SUCCESS
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         """aiomqtt's hook, but the socket is checked when the loop runs the request: a
@@ -161,9 +222,19 @@ class DirectLink:
             raise aiomqtt.MqttError("disconnected") from self._disconnected.exception()
 
     def publish(self, p: Publish) -> bool:
-        """Hand `p` to paho now (it writes it at the loop's next turn, after any sent
-        before); False if paho refused it (not connected)."""
-        info = self._paho.publish(p.topic, p.payload, p.qos, p.retain)
+        """Hand `p` to paho now (written by `flush`, or at the loop's next turn, after any
+        sent before); False if paho refused it (not connected)."""
+        client = self._paho
+        if (p.qos == 1 and client._sock is not None and p.topic
+                and "+" not in p.topic and "#" not in p.topic):  # else paho says why not
+            mid = client._mid_generate()
+            if mid not in self._inflight and mid not in client._out_messages:
+                packet = publish_packet(p.topic.encode(), p.payload, mid, p.retain, self._v5)
+                client._packet_queue(_PUBLISH, packet, mid, 1)
+                self._inflight[mid] = p
+                self._settled.clear()
+                return True
+        info = client.publish(p.topic, p.payload, p.qos, p.retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             log.warning("publish to %s refused (%s)", p.topic, paho.error_string(info.rc))
             return False

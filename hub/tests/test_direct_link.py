@@ -4,18 +4,41 @@ paho asks for a writer when it queues a packet; aiomqtt schedules `loop.add_writ
 `call_soon_threadsafe`, and a read that finds the connection reset in the same turn closes
 the socket first: asyncio then logs `OSError: [Errno 9] Bad file descriptor` with a
 traceback (seen in test_storage_faults' frozen broker). The link's hook checks the socket
-when the loop runs it. A batch's messages are written at once by `flush`; what nobody
-flushes goes out through the watched socket, and a writer is not left watching once
-everything is written (it would fire on every turn of the loop).
+when the loop runs it. The link builds its QoS 1 packets itself and takes their PUBACKs
+before paho does (hub/mqtt/direct.py); a batch's messages are written at once by
+`flush`; what nobody flushes goes out through the watched socket, and a writer is not left
+watching once everything is written (it would fire on every turn of the loop).
 """
 
 import asyncio
 import socket
 
 import aiomqtt
+import paho.mqtt.client as paho
+import pytest
 
 from onewindow.hub.devices import Publish
-from onewindow.hub.mqtt.direct import DirectLink
+from onewindow.hub.mqtt.direct import DirectLink, publish_packet
+
+
+@pytest.mark.parametrize("protocol", [paho.MQTTv311, paho.MQTTv5])
+@pytest.mark.parametrize("size", [0, 1, 100, 127 - 29, 128, 16_383, 16_384, 2_097_152])
+@pytest.mark.parametrize("retain", [False, True])
+def test_the_publish_packet_is_pahos_own(protocol: paho.MQTTProtocolVersion, size: int,
+                                         retain: bool) -> None:
+    """The packet the link builds is byte for byte the one paho's publish queues (every
+    length of the remaining-length field: 1 to 4 bytes)."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=protocol)
+    client._sock = socket.socket()  # type: ignore[assignment]  # never written: queued only
+    client.on_socket_register_write = lambda *_: None
+    try:
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        info = client.publish("ow/c1/win/12/display", payload, 1, retain)
+        queued = client._out_packet.popleft()["packet"]
+        assert publish_packet(b"ow/c1/win/12/display", payload, info.mid, retain,
+                              protocol == paho.MQTTv5) == bytes(queued)
+    finally:
+        client._sock.close()  # type: ignore[union-attr]
 
 
 def _watched(loop: asyncio.AbstractEventLoop, fd: int) -> bool:

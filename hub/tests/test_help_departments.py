@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from onewindow.hub.app import HubApp
+from onewindow.hub.app import HubApp, Step
 from onewindow.hub.config import ConfigError, from_dict
 from onewindow.hub.core import commands as c
 from onewindow.hub.core import help_requests as hr
@@ -24,6 +24,7 @@ from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.helpwatch import HelpWatch
+from onewindow.hub.store.journal import Record
 from onewindow.hub.web.port import MemoryPort
 from onewindow.protocol import ow_protocol as proto
 
@@ -183,6 +184,24 @@ def test_the_watch_journals_escalations_when_due_and_not_before():
     (h,) = app.centre.help_requests.values()
     assert h.escalated_at == T0 + 20 and watch.escalated == 1
     assert waits[2] == 30.0  # nothing left to escalate: looks again later
+
+
+def test_the_watch_wakes_after_help_steps_and_rebuilds_not_after_every_step():
+    """Each committed step with a help record (or an empty one: a rebuild) brings the
+    watch's deadline forward at once; a call, a take, a window's operation do not wake it
+    (at ~300 calls a second they did, each)."""
+    app = _hub()
+    watch = HelpWatch(app, MemoryPort(app, lambda: T0), 20.0, lambda: T0)
+    for op in ("call", "take", "complete", "open"):
+        watch._on_step(Step([Record(1, T0, "kp-1", 1, {"op": op, "window": 1})]))
+        assert not watch._kick.is_set()
+    for op in hr.OPS:
+        watch._on_step(Step([Record(1, T0, None, None, {"op": "call", "window": 1}),
+                             Record(2, T0, "kp-1", 1, {"op": op, "request": 1})]))
+        assert watch._kick.is_set()
+        watch._kick.clear()
+    watch._on_step(Step())
+    assert watch._kick.is_set()
 
 
 # ---- over HTTP ----------------------------------------------------------------------------------
