@@ -212,3 +212,35 @@ def test_a_snapshot_built_in_pieces_lets_the_loop_turn_between_them() -> None:
         assert live.slices >= 3
 
     asyncio.run(scenario())
+
+
+def test_a_volatile_key_alone_sends_nothing_and_a_new_page_gets_it_fresh() -> None:
+    """The server's clock in a snapshot (volatile): a change of it alone wakes no stream; the
+    next real change goes out with the clock as it is then; a page opened meanwhile is sent
+    the state with the fresh clock."""
+    state = {"now": 1.0, "x": 0}
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+        built = asyncio.Event()
+
+        def snapshot(_arg: str) -> dict[str, Any]:
+            built.set()  # the build and its publishing finish before anyone else runs
+            return dict(state)
+
+        live.channel("c", snapshot, volatile=("now",))
+        (reader,) = _open(live, ["f"], 1)
+        feed, stream = reader
+        assert b'"now":1.0,"x":0' in await _frame(reader)
+        state["now"] = 2.0
+        built.clear()
+        live.changed()
+        await built.wait()  # rebuilt
+        assert not stream.pending and feed.seq == 0  # nothing to send
+        late = live._subscribe("c", "f")
+        assert b'"now":2.0,"x":0' in await _frame(late)  # whole, the clock fresh
+        state["now"], state["x"] = 3.0, 1
+        live.changed()
+        assert b'"now":3.0,"x":1' in await _frame(reader)
+
+    asyncio.run(scenario())

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from onewindow.hub.web.livepatch import apply, diff
 
 # No 0 or 1 beside the booleans: Python's == takes True for 1, and the diff compares
-# containers with it (livepatch._same: a bool swapped for its int inside an otherwise equal
+# containers with it (livepatch.same: a bool swapped for its int inside an otherwise equal
 # container goes unseen); at the level of a single value it is seen (the test below).
 scalars = (st.none() | st.booleans() | st.integers(2, 9) | st.floats(2.5, 3.5)
            | st.sampled_from(["a", "b", "ticket"]))

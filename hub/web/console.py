@@ -51,8 +51,9 @@ class Console:
         self.site = staff.site
         self.hub = staff.site.hub
         self.returns = Returns(self.site)  # pre-review, 多问一句, 退回补材料
-        self.site.live.channel("staff-window", self.window_snapshot)
-        self.site.live.channel("staff-help", self.help_snapshot)
+        # "now": the server's clock, for the page's skew; alone it is no change to send
+        self.site.live.channel("staff-window", self.window_snapshot, volatile=("now",))
+        self.site.live.channel("staff-help", self.help_snapshot, volatile=("now",))
         # the queues shared by windows alike, for one pass of the live views (_queue_of)
         self._queues: tuple[Hashable, set[int], dict[Hashable, Any]] | None = None
 

@@ -35,7 +35,8 @@ class Dashboard:
         self.staff = staff
         self.site = staff.site
         self.hub = staff.site.hub
-        self.site.live.channel("staff-floor", self.floor_pieces)
+        # "now": the server's clock, for the page's skew; alone it is no change to send
+        self.site.live.channel("staff-floor", self.floor_pieces, volatile=("now",))
         self.site.live.channel("staff-fleet", self.fleet_snapshot)
         # The fleet summary it shows is recomputed once a second (runner.FLEET_TICK); its
         # ages ("seen 3 s ago") change with every build: no need for more than one a second.

@@ -56,7 +56,8 @@ class HelpDesk:
         self.staff = staff
         self.site = staff.site
         self.hub = staff.site.hub
-        self.site.live.channel(CHANNEL, self.snapshot)
+        # "now": the server's clock, for the page's skew; alone it is no change to send
+        self.site.live.channel(CHANNEL, self.snapshot, volatile=("now",))
         previous = getattr(self.site, "may_watch", None)
 
         def may_watch(request: Request, channel: str) -> bool:

@@ -143,6 +143,12 @@ class Feed:
         return frame
 
 
+def _alike(a: dict[str, Any], b: dict[str, Any], volatile: frozenset[str]) -> bool:
+    """`a` and `b` are the same but for their `volatile` keys."""
+    return a.keys() == b.keys() and all(
+        k in volatile or livepatch.same(v, b[k]) for k, v in a.items())
+
+
 def _dumps(snap: Any) -> str:
     return json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
 
@@ -161,6 +167,7 @@ class LiveHub:
     def __init__(self, interval: float = INTERVAL_S,
                  busy: Callable[[], bool] = lambda: False) -> None:
         self.channels: dict[str, Snapshot] = {}
+        self.volatile: dict[str, frozenset[str]] = {}
         self.busy = busy  # device messages wait: they go before the next slice
         self.yielded = 0  # turns of the loop the flusher gave them
         self.interval = interval
@@ -175,8 +182,13 @@ class LiveHub:
         self._new = asyncio.Event()  # a feed was opened: built without waiting for a pace
         self._flusher: asyncio.Task[None] | None = None
 
-    def channel(self, name: str, snapshot: Snapshot) -> None:
+    def channel(self, name: str, snapshot: Snapshot, volatile: tuple[str, ...] = ()) -> None:
+        """`volatile`: top-level keys of the snapshot that alone are no change to send (the
+        server's clock, which pages read for their skew): a frame goes out when anything
+        else changed, with them as they are then."""
         self.channels[name] = snapshot
+        if volatile:
+            self.volatile[name] = frozenset(volatile)
 
     def pace(self, name: str, seconds: float) -> None:
         """Rebuild the feeds of channel `name` at most every `seconds` (>= interval)."""
@@ -251,6 +263,12 @@ class LiveHub:
         """Make `snap` the feed's latest frame, as a delta from the one before when that
         is worth it; False when it shows nothing new."""
         prev = feed.snap
+        vol = self.volatile.get(feed.name)
+        if vol and isinstance(prev, dict) and isinstance(snap, dict) and _alike(prev, snap, vol):
+            # Nothing the pages show changed (the clock only): nothing is sent, but a page
+            # that opens now is sent the fresh state (its clock skew from this one).
+            feed.snap, feed.data, feed.frame = snap, None, None
+            return False
         big = prev is not None and isinstance(snap, dict) and feed.size >= DIFF_MIN_BYTES
         if big:
             ops = livepatch.diff(prev, snap)

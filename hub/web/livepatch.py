@@ -33,12 +33,12 @@ LOOKAHEAD = 8
 def diff(old: Any, new: Any) -> list[Op]:
     """The operations that turn `old` into `new` (empty when they are equal)."""
     ops: list[Op] = []
-    if not _same(old, new):
+    if not same(old, new):
         _diff(old, new, [], ops)
     return ops
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """Equal as the page sees them. Python's own comparison (in C: the diff runs on every
     change of every feed), except that a bool is not its int (json.dumps tells True from
     1; inside containers Python's == does not, and such a swap nested in an otherwise equal
@@ -56,7 +56,7 @@ def _diff(a: Any, b: Any, path: list[Any], ops: list[Op]) -> None:
         for k, v in b.items():
             if k not in a:
                 ops.append(["s", [*path, k], v])
-            elif not _same(w := a[k], v):
+            elif not same(w := a[k], v):
                 _diff(w, v, [*path, k], ops)
         for k in a:
             if k not in b:
@@ -87,7 +87,7 @@ def _diff_list(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...],
     na, nb = len(a), len(b)
     while i < na and j < nb:
         if ka[i] == kb[j]:
-            if not _same(a[i], b[j]):
+            if not same(a[i], b[j]):
                 _diff(a[i], b[j], [*path, j], ops)
             i += 1
             j += 1
@@ -107,7 +107,7 @@ def _diff_list(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...],
             ops.append(["l", path, j, 0, list(b[j:j + gained])])
             j += gained
         else:
-            if not _same(a[i], b[j]):
+            if not same(a[i], b[j]):
                 _diff(a[i], b[j], [*path, j], ops)
             i += 1
             j += 1

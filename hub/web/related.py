@@ -4,7 +4,9 @@ did together: one resident token's tickets on one day and a ticket's extra items
 over the last weeks of the history tables (hub/store/trips.py) and today's tickets.
 
 The history counts change only when a day closes: they are read once a day, in a worker
-thread (daily.py). Today's come from the core's tickets on each ask.
+thread (daily.py). Today's come from the core's tickets, counted once per state (the hub's
+journal position): every clerk console's live view asks for them on each rebuild, and a
+walk of a busy day's tickets is ~0.5 ms (issue 14: half of a console's build).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Related:
         # read once a day in a worker thread (daily.py): ~0.6 s for 8 weeks of a busy
         # centre's tables, which the hub's loop must not wait for
         self.past = DailyRead(self._load, "co-occurring items")
+        # (journal position, the history read it was added to, history + today's counts)
+        self._counts: tuple[int, Any, Counter[tuple[str, str]]] | None = None
 
     def _load(self, today: dt.date) -> Counter[tuple[str, str]]:
         journal = self.site.port.journal
@@ -35,10 +39,6 @@ class Related:
         first = (today - dt.timedelta(weeks=trips.COOCCUR_WEEKS)).strftime("%Y%m%d")
         last = (today - dt.timedelta(days=1)).strftime("%Y%m%d")
         return trips.cooccurrence(journal.engine, first, last)
-
-    def _history(self) -> Counter[tuple[str, str]]:
-        centre = self.site.hub.centre
-        return self.past.get(centre.local_date(self.site.clock())) or Counter()
 
     def _today(self) -> Counter[tuple[str, str]]:
         groups: dict[str, set[str]] = {}
@@ -51,9 +51,17 @@ class Related:
                 single.append(mine)
         return trips.pairs_of([*groups.values(), *single])
 
+    def _counted(self) -> Counter[tuple[str, str]]:
+        """The history's counts and today's, added once per state of the hub."""
+        centre = self.site.hub.centre
+        pos, read = self.site.hub.pos, self.past.get(centre.local_date(self.site.clock()))
+        if self._counts is None or self._counts[0] != pos or self._counts[1] is not read:
+            self._counts = (pos, read, (read or Counter()) + self._today())
+        return self._counts[2]
+
     def learned(self, item: str) -> list[tuple[str, int]]:
         """(other item, times done together) for `item`, most often first."""
-        counts = self._history() + self._today()
+        counts = self._counted()
         mine = [(b, n) for (a, b), n in counts.items() if a == item and n >= trips.COOCCUR_MIN]
         return sorted(mine, key=lambda x: (-x[1], x[0]))
 
