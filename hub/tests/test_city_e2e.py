@@ -48,7 +48,7 @@ from onewindow.hub.city import citydb, dashboard
 from onewindow.hub.city import subjects as sj
 from onewindow.hub.city.export import Exporter, Options
 from onewindow.hub.config import load as load_config
-from onewindow.hub.core.model import TicketState
+from onewindow.hub.core.model import TicketState, WindowState
 from onewindow.hub.sim.model import ArrivalModel
 from onewindow.hub.store.accounts import Accounts
 from onewindow.protocol import ow_protocol as proto
@@ -323,10 +323,25 @@ class Centre:
         self.accepted = Accepted(self.sim.engine.act)
         self.sim.engine.act = self.accepted
         self.sim.start()
+        closing = plan.at(plan.options.close_at)
         try:
-            await self.sim.finished()
+            # To the engine's end, or until every window closed after the hall's closing
+            # time: nobody is left then, and the engine would only wait out its hard stop
+            # (19:00; about 17 real seconds here) before it ends.
+            while not self.sim.day_over:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sim.finished(), 0.2)
+                if clock() > closing and self.closed():
+                    break
         finally:
             await self.sim.stop()
+
+    def closed(self) -> bool:
+        """Every window closed, as the hub's journal has it."""
+        assert self.mirror is not None
+        self.mirror.catch_up()
+        return all(w.state == WindowState.CLOSED
+                   for w in self.mirror.app.centre.windows.values())
 
     def floor(self) -> tuple[int, int, int]:
         """(waiting, tickets issued today, served) as the hub's journal has them."""
