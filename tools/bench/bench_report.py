@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,6 +353,16 @@ def run(bench: Bench) -> str:
     started = time.monotonic()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]  # other work on the 2 cores moves the figures: say how much
+    commit = _commit()  # the code that runs is the code at the start (a long run outlives it)
+    loads: list[float] = []  # ... and through the run, read every 5 s
+    done = threading.Event()
+
+    def watch_load() -> None:
+        while not done.wait(5.0):
+            loads.append(os.getloadavg()[0])
+
+    watcher = threading.Thread(target=watch_load, daemon=True)
+    watcher.start()
     try:
         proc = subprocess.run([sys.executable, "-m", *bench.argv], cwd=ROOT, text=True,
                               capture_output=True, timeout=bench.timeout, check=False)
@@ -360,10 +371,15 @@ def run(bench: Bench) -> str:
     except subprocess.TimeoutExpired as e:
         output = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         code, tail = -1, [f"timed out after {bench.timeout:.0f} s"]
+    finally:
+        done.set()
+        watcher.join()
     took = time.monotonic() - started
+    during = (f", {sum(loads) / len(loads):.1f} on average and {max(loads):.1f} at most "
+              "during the run" if loads else "")
     lines = [f"<!-- bench:{bench.name} -->", f"## {bench.title}", "",
-             f"`{bench.command()}` — {when}, commit {_commit()}, {took:.0f} s, "
-             f"load average {load:.1f} at the start.", "",
+             f"`{bench.command()}` — {when}, commit {commit}, {took:.0f} s, "
+             f"load average {load:.1f} at the start{during}.", "",
              bench.about, ""]
     if code != 0:
         lines += [f"**The run failed (exit {code}).** Its last lines:", "", "```",
