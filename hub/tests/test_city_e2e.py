@@ -544,6 +544,7 @@ async def test_ten_centres_carry_a_simulated_day_through_outages(city_tier, tmp_
             ln.cut()
         await asyncio.sleep(1.0)  # what was in flight lands or fails
         report["cut_rows"] = await asyncio.to_thread(rows_of, CUT)
+        report["cut_hub_before"] = by_name[CUT].floor()[1]
         await until_sim(KILL_AT)
         # A city node SIGKILLed (its streams' leaders with it: an election follows), and
         # one centre's exporter (the real command) and the ingester with it: what the
@@ -695,7 +696,7 @@ async def test_ten_centres_carry_a_simulated_day_through_outages(city_tier, tmp_
         assert max(report["lag"].values()) < 5.0, report["lag"]
         # The cut-off centre: nothing crossed while cut, though it served all the while.
         assert report["cut_rows_after"] == report["cut_rows"], report
-        assert report["cut_hub_tickets"] > report["cut_rows"] / 3, report
+        assert report["cut_hub_tickets"] > report["cut_hub_before"], report  # it served
 
         # The case: each version once at each centre; closed everywhere.
         key = report["case"]
