@@ -15,7 +15,9 @@ second). Within that day:
   simulated hours while it serves, then catches up;
 - one city node is SIGKILLed mid-day (and so are one centre's exporter, the real
   `onewindow city-export`, and the ingester, both started again);
-- the city dashboard follows the centres within a few seconds, mid-day and at the end.
+- the city dashboard follows the centres within a few seconds, mid-day and at the end;
+- a card tapped at c07's kiosk (MQTT `pickup` by card) is answered with its open case at
+  c05 from the city's index (token only, never a name or number).
 
 At the end every centre's counts in the city database equal what its hub journaled and what
 the simulator produced, exactly: tickets issued, served, ratings; nothing lost, nothing
