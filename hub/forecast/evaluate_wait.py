@@ -58,10 +58,12 @@ from ..sim.policies import layout
 from .refresh import WaitRefresher
 from .wait import (
     BANDS,
+    ETA,
     FACTORS_FILE,
     LAYOUT_KINDS,
     REFRESH_AGE,
     SLACK,
+    TUNED_ETA,
     Forecast,
     Refresh,
     WaitPredictor,
@@ -211,15 +213,16 @@ def actual_waits(tickets, rows: Rows) -> None:  # type: ignore[no-untyped-def]
 def centre_days(catalog: Catalog, seeds: list[int], windows: int = 8,
                 layout_name: str = "mixed", start: dt.date = dt.date(2026, 3, 2),
                 warmup: int = 1, eager: bool = False, load: float = 1.0,
-                tune: bool = False, rain: bool | None = None) -> Rows:
+                tune: bool = False, rain: bool | None = None, eta: float = ETA) -> Rows:
     """Consecutive working days (seed k on day k), one predictor learning throughout, as a
     running hub does; the first `warmup` days (seeds -1, -2, ... of the first) are not
     scored: a fresh hub's first day is its cold start. `load`: arrivals per window as a
     share of the simulator's standard day (400 residents for 8 windows); `rain`: every day
-    wet or dry (None: each seed draws it, 30% wet)."""
+    wet or dry (None: each seed draws it, 30% wet); `eta`: the online calibration's step
+    (0: the table's factors alone)."""
     rows, scratch = Rows(tune=tune), Rows()
     eng = _Engine(catalog, layout(layout_name, catalog, windows),
-                  predictor=WaitPredictor(), rows=scratch, eager=eager)
+                  predictor=WaitPredictor(eta=eta), rows=scratch, eager=eager)
     d = start
     for k, seed in enumerate([seeds[0] - 1 - i for i in range(warmup)] + seeds):
         while d.weekday() >= 5:
@@ -365,14 +368,14 @@ def needed(med: float, lo: float, hi: float, wait: float) -> float:
     return max(min((med - wait) / wl, med / wl), (wait - med) / wh, 0.0)
 
 
-def run_cell(job: tuple[str, int, float, tuple[int, ...], bool]) -> Cell:
+def run_cell(job: tuple[str, int, float, tuple[int, ...], bool, float]) -> Cell:
     """One cell on `seeds` (in a worker process: everything it needs is in `job`)."""
     from ..catalog import load_catalog
 
-    layout_name, windows, load, seeds, tune = job
+    layout_name, windows, load, seeds, tune, eta = job
     t0 = time.process_time()
     rows = centre_days(load_catalog(), list(seeds), windows, layout_name, load=load,
-                       tune=tune, rain=False)
+                       tune=tune, rain=False, eta=eta)
     a = rows.arrays()
     y = a["actual"]
     cell = Cell(layout_name, windows, load, n=len(y),
@@ -391,10 +394,11 @@ def run_cell(job: tuple[str, int, float, tuple[int, ...], bool]) -> Cell:
 
 
 def grid(layouts: tuple[str, ...], sizes: tuple[int, ...], loads: tuple[float, ...],
-         seeds: tuple[int, ...], jobs: int = 2, tune: bool = False) -> list[Cell]:
+         seeds: tuple[int, ...], jobs: int = 2, tune: bool = False, eta: float = ETA
+         ) -> list[Cell]:
     """Every cell of the grid on `seeds`, in grid order; the costliest first onto `jobs`
     worker processes."""
-    todo = [(lay, n, ld, seeds, tune) for lay in layouts for n in sizes for ld in loads]
+    todo = [(lay, n, ld, seeds, tune, eta) for lay in layouts for n in sizes for ld in loads]
     order = sorted(range(len(todo)), key=lambda i: -todo[i][1] * todo[i][2])
     if jobs <= 1:
         done = {i: run_cell(todo[i]) for i in order}
@@ -459,8 +463,10 @@ def print_grid(cells: list[Cell]) -> None:
         print(f"| {name} | {len(members)} | {g.n} | {g.coverage:.1%} | {g.ratio:.2f} |")
     inside = sum(1 for x in cells if 0.78 <= x.coverage <= 0.82)
     cov = [x.coverage for x in cells]
+    rms = math.sqrt(sum((x - TARGET) ** 2 for x in cov) / len(cov))
     print(f"cells with coverage within 78-82%: {inside} of {len(cells)} "
-          f"(range {min(cov):.1%}-{max(cov):.1%})")
+          f"(range {min(cov):.1%}-{max(cov):.1%}; root-mean-square distance from "
+          f"{TARGET:.0%}: {rms * 100:.2f} points)")
 
 
 def parse_grid(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[int, ...],
@@ -486,7 +492,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="learn the interval's factors on the tuning seeds instead")
     ap.add_argument("--write", action="store_true", help=f"with --tune: write {FACTORS_FILE}")
     ap.add_argument("--no-mms", action="store_true", help="leave out the M/M/s comparison")
+    ap.add_argument("--eta", type=float, default=ETA,
+                    help=f"the online calibration's step (default {ETA}, the hub's; 0: the "
+                         f"table alone; tuned on the tuning seeds: {TUNED_ETA}); choose it "
+                         "with --tune, never on held-out seeds")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.eta <= 1.0:
+        ap.error("--eta must be within 0..1")
     tuning, held_out = split()
     seeds = tuning if args.tune else held_out
     days = 1 if args.quick and args.days is None else args.days
@@ -496,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
         seeds = seeds[:days]
     layouts, sizes, loads = parse_grid(args)
     t0 = time.monotonic()
-    cells = grid(layouts, sizes, loads, seeds, args.jobs, tune=args.tune)
+    cells = grid(layouts, sizes, loads, seeds, args.jobs, tune=args.tune, eta=args.eta)
     which = "tuning" if args.tune else "held-out"
     print(f"Wait prediction on {which} seeds {_seeds(seeds)} (days per cell: {len(seeds)}, "
           f"dry, after one unscored warm-up day); tuning seeds {_seeds(tuning)}, held-out "
