@@ -95,3 +95,14 @@ def test_the_factor_needed_is_the_smallest_that_puts_the_wait_inside(med, dlo, d
     if s > 1e-6:
         a, b = interval(med, lo, hi, s * (1 - 1e-6))
         assert not a <= wait <= b
+
+
+def test_the_online_step_is_checked_and_off_as_the_hub_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--quick", "--eta", "2"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--eta must be within 0..1" in out.stderr
+    # the evaluation's default is the hub's (the table alone); the tuned step is apart
+    from onewindow.hub.forecast import wait
+
+    assert ev.ETA == wait.ETA == 0.0 < wait.TUNED_ETA <= 1.0
