@@ -45,7 +45,10 @@ const ow = {
   _deliver(feed) {
     // each handler its own copy, as when each parsed the frame itself: the next delta
     // applies to the state as sent, whatever a handler did with its copy
-    for (const h of feed.handlers) h(structuredClone(feed.state));
+    // (structuredClone where there is one: a resident's older phone browser may lack it)
+    const copy = typeof structuredClone === "function" ? structuredClone
+      : (x) => JSON.parse(JSON.stringify(x));
+    for (const h of feed.handlers) h(copy(feed.state));
   },
   // Apply a live delta's operations (hub/web/livepatch.py) to doc; returns the result.
   patch(doc, ops) {
