@@ -80,7 +80,8 @@ case "$cmd" in
     .venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub/, protocol/ and node/
     # Two workers (pytest-xdist): most of the suite waits on real peers (brokers, hub
     # processes, boards, Chromium), so two at once take ~40 % less time on 2 cores. Tests
-    # that share one machine-wide peer are grouped onto one worker (xdist_group: pcscd).
+    # that share one machine-wide peer are grouped onto one worker (xdist_group: pcscd,
+    # demo-port-8080; tools/testkit/xdist_groups.py fails them if the grouping is lost).
     exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
     ;;
   screenshots)
