@@ -74,6 +74,12 @@ class SchemaError(RuntimeError):
 # ---- the engine ----------------------------------------------------------------------------
 
 
+# Connections the engine keeps open between uses (SQLAlchemy's default, named: the soak
+# checks the hub never holds more). A second one opens only when a thread (a snapshot being
+# written, a report) uses the database while the loop commits.
+POOL_SIZE = 5
+
+
 def create_engine(url: str, *, fsync: bool = False, wal: bool = True) -> Engine:
     """An engine for the hub's database (or a copy of it), without touching its tables.
 
@@ -86,7 +92,7 @@ def create_engine(url: str, *, fsync: bool = False, wal: bool = True) -> Engine:
     backend = make_url(url).get_backend_name()
     connect = {"connect_timeout": 5} if backend == "postgresql" else {}
     engine = sqlalchemy.create_engine(url, pool_pre_ping=backend != "sqlite",
-                                      connect_args=connect)
+                                      pool_size=POOL_SIZE, connect_args=connect)
     if engine.dialect.name == "sqlite":
         sqlite_pragmas(engine, fsync, wal)
     return engine
@@ -241,7 +247,7 @@ if __name__ == "__main__":
     _new_revision(sys.argv[2])
 
 
-__all__ = ["HEAD", "MIGRATIONS", "SchemaError", "alembic_config", "create_engine",
+__all__ = ["HEAD", "MIGRATIONS", "POOL_SIZE", "SchemaError", "alembic_config", "create_engine",
            "open_database", "revision", "revision_of", "script_directory", "sqlite_pragmas",
            "upgrade"]
 

@@ -36,10 +36,11 @@ Promises (`check`): counts equal every day; no device error, every hub stop clea
 each day from day 3 on within +10 % of day 2's (each day's hub is a fresh process, so its
 RSS after a day is start-up plus one day's state: 10 % leaves room for the allocator's
 arena noise, ~6 MB of a ~60 MB process, while the growth a leak of a day's tickets or a
-whole-journal replay would bring is bigger and grows with the days); fds and tasks never
-above the first two days' highest, threads never above the hub's bound (hub/serve.py
-MAX_THREADS: its worker threads start when two blocking jobs first overlap, which may be on
-any day); start-up never more than twice day 2's plus 0.5 s
+whole-journal replay would bring is bigger and grows with the days); fds (other than the
+SQLite journal's files) and tasks never above the first two days' highest; connections to
+the journal never above the engine's pool (hub/store/db.py POOL_SIZE); threads never above
+the hub's bound (hub/serve.py MAX_THREADS: its worker threads start when two blocking jobs
+first overlap, which may be on any day); start-up never more than twice day 2's plus 0.5 s
 and never a whole-journal replay after day 1 (the snapshot's tail at most a day of records).
 
 Why one module of 575 lines: it is one measurement, read top to bottom: the hub process and how
@@ -84,6 +85,7 @@ from ...hub.serve import MAX_THREADS
 from ...hub.sim.engine import Rating
 from ...hub.sim.metrics import DayResult
 from ...hub.sim.model import at_local, day_info
+from ...hub.store.db import POOL_SIZE
 from ...hub.store.history import days as history_days
 from ...hub.store.journal import Journal
 from ...protocol import ow_protocol as proto
@@ -176,19 +178,41 @@ def proc_stats(pid: int) -> tuple[float, int, int]:
     return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd")), threads
 
 
-async def settled(hub: HubProc, samples: int = 10, every: float = 0.05
-                  ) -> tuple[float, int, int, int]:
-    """(RSS MB, fds, threads, tasks) of the hub after a day: each the lowest of `samples`
-    readings `every` s apart. A publish waiting for its PUBACK is a task for a moment, a
-    snapshot's worker holds a file a moment: those come and go; what leaks is there in
-    every reading and raises the floor."""
+def journal_files(pid: int, db: Path | None) -> tuple[int, int]:
+    """(fds on the SQLite journal's files, connections to it) of a process. Each SQLite
+    connection opens the database file and its -wal file itself (the -shm is shared by the
+    process), and the engine's pool keeps up to POOL_SIZE connections: one more appears
+    whenever a thread (a snapshot, a report) commits while the loop does, which may be on
+    any day. Those are counted apart so that the fds compared day to day are the rest."""
+    if db is None:
+        return 0, 0
+    files = conns = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith(str(db)):
+            files += 1
+            conns += target == str(db)
+    return files, conns
+
+
+async def settled(hub: HubProc, db: Path | None = None, samples: int = 10, every: float = 0.05
+                  ) -> tuple[float, int, int, int, int]:
+    """(RSS MB, fds other than the journal's, threads, tasks, journal connections) of the hub
+    after a day: each the lowest of `samples` readings `every` s apart. A publish waiting for
+    its PUBACK is a task for a moment, a snapshot's worker holds a file a moment: those come
+    and go; what leaks is there in every reading and raises the floor."""
     readings = []
     for k in range(samples):
         if k:
             await asyncio.sleep(every)  # readings spread over time, not a wait for a state
-        readings.append((*proc_stats(hub.pid), await hub.tasks()))
-    rss, fds, threads, tasks = (min(x) for x in zip(*readings, strict=True))
-    return rss, int(fds), int(threads), int(tasks)
+        rss, fds, threads = proc_stats(hub.pid)
+        files, conns = journal_files(hub.pid, db)
+        readings.append((rss, fds - files, threads, await hub.tasks(), conns))
+    rss, fds, threads, tasks, conns = (min(x) for x in zip(*readings, strict=True))
+    return rss, int(fds), int(threads), int(tasks), int(conns)
 
 
 class HubStatus:
@@ -320,7 +344,8 @@ class DayRow:
     hub_ops: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     rss_mb: float = 0.0
-    fds: int = 0
+    fds: int = 0  # other than the SQLite journal's files (counted in db_conns)
+    db_conns: int = 0  # connections open to the SQLite journal (0 on PostgreSQL)
     threads: int = 0
     tasks: int = 0
     startup_s: float = 0.0
@@ -398,6 +423,7 @@ async def _soak(days: int, speed: float, windows: int, layout_name: str, seed: i
                 dates: list[dt.date], progress: bool) -> Soak:
     from .soakhub import SoakClock
 
+    sqlite_db = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     hub = HubProc(cfg_path, folder / "hub.log", folder / "hubstats.json")
     boots: set[str] = set()
     rows: list[DayRow] = []
@@ -430,11 +456,12 @@ async def _soak(days: int, speed: float, windows: int, layout_name: str, seed: i
                     finally:  # interrupted: the engine's thread stops after its step
                         await sim.stop()
                     drop_output(devices)
-                    rss, fds, threads, tasks = await settled(hub)
+                    rss, fds, threads, tasks, conns = await settled(hub, sqlite_db)
                     code = hub.stop()
                     row = DayRow(n, d, engine_outcomes(sim.result()),
                                  engine_ops=accepted.ops, errors=Counter(sim.errors),
-                                 rss_mb=rss, fds=fds, threads=threads, tasks=tasks,
+                                 rss_mb=rss, fds=fds, db_conns=conns, threads=threads,
+                                 tasks=tasks,
                                  startup_s=startup, replayed=replayed, exit=code)
                     row.hub_ops, after = journal_ops(mirror.journal, after, d)
                     if rows:  # today's first command closed yesterday
@@ -501,6 +528,8 @@ def check(soak: Soak) -> list[str]:
             bad.append(f"day {r.n}: device errors {dict(r.errors)}")
         if r.exit != 0:
             bad.append(f"day {r.n}: the hub exited with {r.exit} on SIGTERM")
+        if r.db_conns > POOL_SIZE:
+            bad.append(f"day {r.n}: {r.db_conns} journal connections > the pool's {POOL_SIZE}")
         if r.threads > MAX_THREADS:  # worker threads come and stay as needed, up to the bound
             bad.append(f"day {r.n}: {r.threads} threads > the hub's bound {MAX_THREADS}")
         if r.n > 1 and not r.replayed.startswith("snap+"):
@@ -526,7 +555,8 @@ def check(soak: Soak) -> list[str]:
 def row_line(r: DayRow, closed: bool = False) -> str:
     hub = "open" if r.hub is None else f"{r.hub['tickets']}/{r.hub['served']}/{r.hub['no_shows']}"
     return (f"{'closed' if closed else 'day'} {r.n:2d} {r.date} tickets {r.engine['tickets']} "
-            f"hub {hub} ops {'=' if r.ops_equal else '!='} rss {r.rss_mb:.1f} MB fds {r.fds} "
+            f"hub {hub} ops {'=' if r.ops_equal else '!='} rss {r.rss_mb:.1f} MB fds {r.fds}"
+            f"+db {r.db_conns} "
             f"threads {r.threads} tasks {r.tasks} start-up {r.startup_s:.2f} s "
             f"({r.replayed}) exit {r.exit} wall {r.wall_s:.0f} s")
 
@@ -534,14 +564,16 @@ def row_line(r: DayRow, closed: bool = False) -> str:
 def table(soak: Soak) -> str:
     """The markdown table docs/benchmarks.md carries."""
     head = ("| day | date | tickets | served | no-shows | transfers | ops | hub = sim | "
-            "RSS MB | fds | threads | tasks | start-up s | start-up replayed | wall s |")
+            "RSS MB | fds | journal conns "
+            "| threads | tasks | start-up s | start-up replayed | wall s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in soak.rows:
         e = r.engine
         lines.append(
             f"| {r.n} | {r.date:%a %m-%d} | {e['tickets']} | {e['served']} | {e['no_shows']} "
             f"| {r.engine_ops['transfer']} | {sum(r.engine_ops.values())} "
-            f"| {'yes' if r.counts_equal else 'NO'} | {r.rss_mb:.1f} | {r.fds} | {r.threads} "
+            f"| {'yes' if r.counts_equal else 'NO'} | {r.rss_mb:.1f} | {r.fds} | {r.db_conns} "
+            f"| {r.threads}"
             f"| {r.tasks} | {r.startup_s:.2f} | {r.replayed} | {r.wall_s:.0f} |")
     return "\n".join(lines)
 

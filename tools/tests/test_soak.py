@@ -74,6 +74,48 @@ def test_check_names_each_broken_promise() -> None:
     unequal.hub_ops["call"] -= 1
     [ops] = broken(*flat[:2], unequal)
     assert ops == "day 3: operations (simulator, journal) differ: {'call': (100, 99)}"
+    pooled = _row(3, 90.0)
+    pooled.db_conns = soak.POOL_SIZE + 1
+    [conns] = broken(*flat[:2], pooled)
+    assert conns == f"day 3: {soak.POOL_SIZE + 1} journal connections > the pool's {soak.POOL_SIZE}"
+
+
+def test_the_journal_files_are_counted_per_connection(tmp_path: Path) -> None:
+    """A second pooled SQLite connection (a thread committing while the loop does) opens the
+    database and its -wal again: counted as a connection, not as other files."""
+    import os
+    import threading
+
+    from onewindow.hub.store.db import create_engine
+
+    db = tmp_path / "journal.db"
+    engine = create_engine(f"sqlite:///{db}")
+    before = len(os.listdir("/proc/self/fd"))
+    try:
+        with engine.begin() as one:
+            one.exec_driver_sql("CREATE TABLE t (x)")
+            assert soak.journal_files(os.getpid(), db)[1] == 1
+            held = threading.Event()
+            done = threading.Event()
+
+            def other() -> None:  # a second connection, checked out while the first is
+                with engine.begin() as two:
+                    two.exec_driver_sql("SELECT 1")
+                    held.set()
+                    done.wait(10)
+
+            t = threading.Thread(target=other)
+            t.start()
+            assert held.wait(10)
+            files, conns = soak.journal_files(os.getpid(), db)
+            done.set()
+            t.join()
+        assert conns == 2 and files >= 2 * 2  # each: the database and its -wal
+        after = len(os.listdir("/proc/self/fd"))
+        assert after - before == soak.journal_files(os.getpid(), db)[0]  # both stay pooled
+        assert soak.journal_files(os.getpid(), None) == (0, 0)  # PostgreSQL: not counted apart
+    finally:
+        engine.dispose()
 
 
 def test_two_processes_given_the_same_numbers_read_the_same_time() -> None:
