@@ -82,7 +82,7 @@ case "$cmd" in
     # processes, boards, Chromium), so two at once take ~40 % less time on 2 cores. Tests
     # that share one machine-wide peer are grouped onto one worker (xdist_group: pcscd,
     # demo-port-8080; tools/testkit/xdist_groups.py fails them if the grouping is lost).
-    exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+    exec .venv/bin/python -m pytest -n 2 --dist loadgroup --durations=25 "$@"
     ;;
   screenshots)
     # The README's pictures, docs/screenshots/: the Chromium test that checks the main pages

@@ -41,6 +41,35 @@ def test_learned_service_times_shrink_toward_the_catalog_then_follow_the_data():
     assert L.mean("B", 5) > 500  # an unseen item borrows the centre-wide ratio
 
 
+# durations as timestamps 2e9 s apart can differ: none under a microsecond but 0
+DURATIONS = st.one_of(st.floats(-60.0, 0.0), st.floats(1e-6, 3600.0))
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), DURATIONS), max_size=120), st.integers(0, 120))
+def test_the_spread_kept_per_item_is_the_plain_sum_bit_for_bit(services, restore_at):
+    """cv2 keeps one term per item instead of summing every item on each take: the figure
+    is the plain loop's exactly, observed live or restored from the items (a snapshot)."""
+    from onewindow.hub.forecast.wait import _Item
+
+    def plain(learner: ServiceLearner) -> float:
+        acc, dof = learner.cv0 ** 2 * learner.cv_n, learner.cv_n
+        for s in learner.items.values():
+            if s.n > 1:
+                acc += s.m2 / s.mean ** 2
+                dof += s.n - 1
+        return acc / dof
+
+    live = ServiceLearner()
+    for k, (item, seconds) in enumerate(services):
+        if k == restore_at:
+            live = ServiceLearner(items={i: _Item(s.n, s.mean, s.m2)
+                                         for i, s in live.items.items()})
+        live.observe(f"item-{item}", 5.0, seconds)
+        if k % 3 == 0:
+            assert live.cv2() == plain(live)
+    assert live.cv2() == plain(live)
+
+
 def test_predictor_learns_from_completed_services():
     core = centre(windows=((1, "comprehensive"),), now=T0)
     p = WaitPredictor()
