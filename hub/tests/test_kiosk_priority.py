@@ -29,7 +29,13 @@ from onewindow.hub.core.model import Priority
 from onewindow.hub.devices import DeviceSpec, Registry
 from onewindow.hub.web import public
 from onewindow.hub.web.site import CSRFMiddleware, Site
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from onewindow.tools.testkit.testbed import (
+    HubProcess,
+    Mosquitto,
+    open_page,
+    quiet_port,
+    write_config,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -124,18 +130,7 @@ def journal(db: Path) -> list[dict]:
 async def kiosk_client(url: str, proc: HubProcess) -> AsyncIterator[httpx.AsyncClient]:
     """A client with the kiosk's cookies, once the hub's web answers."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        for _ in range(400):  # the hub process announces nothing: its port is polled
-            if proc.proc is not None and proc.proc.poll() is not None:
-                pytest.fail(f"the hub exited ({proc.proc.returncode})")
-            try:
-                r = await http.get("/kiosk?device=kiosk-1")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the hub's web did not answer")
-        assert r.status_code == 200
-        http.headers["X-CSRF-Token"] = http.cookies["ow_csrf"]
+        await open_page(http, "/kiosk?device=kiosk-1", proc)
         yield http
 
 

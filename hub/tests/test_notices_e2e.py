@@ -33,6 +33,7 @@ from onewindow.tools.testkit.testbed import (
     HubProcess,
     Mosquitto,
     offset_for_local,
+    open_page,
     quiet_port,
     write_config,
 )
@@ -100,19 +101,9 @@ async def until(check, timeout: float = 20.0, hub: HubProcess | None = None) -> 
 
 @contextlib.asynccontextmanager
 async def web(url: str, hub: HubProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with the remote-take page's cookies, once the hub's web answers."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        for _ in range(600):
-            if hub.proc is not None and hub.proc.poll() is not None:
-                pytest.fail(f"the hub exited ({hub.proc.returncode})")
-            try:
-                r = await http.get("/remote")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the hub's web did not answer")
-        assert r.status_code == 200
-        http.headers["X-CSRF-Token"] = http.cookies["ow_csrf"]
+        await open_page(http, "/remote", hub)
         yield http
 
 

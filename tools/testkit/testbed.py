@@ -8,6 +8,7 @@ it can be killed with SIGKILL like any production crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -16,9 +17,12 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .ports import quiet_port
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
@@ -335,17 +339,34 @@ async def wait_http(port: int, timeout: float = 30.0) -> None:
 async def wait_web(url: str, path: str, hub: HubProcess, timeout: float = 30.0) -> None:
     """Until the hub's web side at `url` answers GET `path`; raises at once if the hub
     process exited meanwhile (its log says why), or after `timeout` seconds."""
-    import contextlib
+    import httpx
 
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        await _first_answer(http, path, hub, timeout)
+
+
+async def open_page(http: httpx.AsyncClient, path: str, hub: HubProcess | None = None,
+                    timeout: float = 30.0) -> httpx.Response:
+    """GET `path` with `http` (a client of a hub's web side) once the hub answers, as
+    wait_web, and expect a 200; then send the CSRF cookie it set back in the X-CSRF-Token
+    header on every request, as the pages' own scripts do. Returns the page."""
+    r = await _first_answer(http, path, hub, timeout)
+    assert r.status_code == 200, (path, r.status_code, r.text)
+    http.headers["X-CSRF-Token"] = http.cookies["ow_csrf"]
+    return r
+
+
+async def _first_answer(http: httpx.AsyncClient, path: str, hub: HubProcess | None,
+                        timeout: float) -> httpx.Response:
+    """GET `path` until the hub's web side answers (the hub announces nothing: its port is
+    polled); raises at once if `hub`'s process exited, or after `timeout` seconds."""
     import httpx
 
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-        while time.monotonic() < deadline:
-            if hub.proc is not None and hub.proc.poll() is not None:
-                raise RuntimeError(f"the hub exited ({hub.proc.returncode})")
-            with contextlib.suppress(httpx.TransportError):
-                await http.get(path)
-                return
-            await asyncio.sleep(0.05)
+    while time.monotonic() < deadline:
+        if hub is not None and hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"the hub exited ({hub.proc.returncode})")
+        with contextlib.suppress(httpx.TransportError):
+            return await http.get(path)
+        await asyncio.sleep(0.05)
     raise RuntimeError(f"the hub's web did not answer {path} in {timeout:.0f} s")
