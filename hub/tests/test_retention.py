@@ -71,6 +71,24 @@ class Driver:
         self.journal.append(self.app.operate(cmd, at).records)
 
 
+def retention_centre(tmp_path: Path, catalog: Path,
+                     database_url: str | None) -> tuple[Path, Driver]:
+    """A centre of two windows and a node that keeps residents' tokens 180 days and
+    materials 30 (its files in tmp_path/files), its journal on `database_url` (None: SQLite
+    in tmp_path): its config file, and a Driver of the real app on that journal."""
+    devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
+    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
+                            windows=2, devices=devices, catalog=catalog,
+                            database_url=database_url)
+    text = cfg_path.read_text(encoding="utf-8")
+    cfg_path.write_text(text.replace("[store]\n", f'[store]\nfiles_dir = "{tmp_path / "files"}"'
+                                     "\n", 1) + "\n[retention]\nresident_days = 180\n"
+                        "materials_days = 30\n", encoding="utf-8")
+    cfg = hub_config.load(cfg_path)
+    j = Journal(cfg.database_url)
+    return cfg_path, Driver(build_app(cfg, j), j)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def history(request, tmp_path, small_catalog_file):
     """(config path, ticket ids by who) of a centre with ~200 days of history, on SQLite
@@ -80,18 +98,8 @@ def history(request, tmp_path, small_catalog_file):
         from .test_backup import _pg_database
 
         url = _pg_database(request.getfixturevalue("pg_server"), f"purge{next(_names)}")
-    devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
-    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
-                            windows=2, devices=devices, catalog=small_catalog_file,
-                            database_url=url)
-    text = cfg_path.read_text(encoding="utf-8")
-    cfg_path.write_text(text.replace("[store]\n", f'[store]\nfiles_dir = "{tmp_path / "files"}"'
-                                     "\n", 1) + "\n[retention]\nresident_days = 180\n"
-                        "materials_days = 30\n", encoding="utf-8")
-    cfg = hub_config.load(cfg_path)
-    j = Journal(cfg.database_url)
-    app = build_app(cfg, j)
-    d = Driver(app, j)
+    cfg_path, d = retention_centre(tmp_path, small_catalog_file, url)
+    app, j = d.app, d.journal
     now = time.time()
     old = now - 200 * DAY  # a working morning's hour does not matter: days are compared
     ids = {}
@@ -108,7 +116,7 @@ def history(request, tmp_path, small_catalog_file):
     recent = now - 10 * DAY
     ids["came_back_new"] = d.serve(recent + 100, "MED-1", CAME_BACK)
     ids["recent_plain"] = d.serve(recent + 500, "MED-1")
-    files = FileStore(cfg.files_dir)
+    files = FileStore(hub_config.load(cfg_path).files_dir)
     for who, tid in ids.items():
         files.save(tid, f"photo of {who}".encode(), "jpg", "image/jpeg", "page", "node-1")
     SnapshotStore(j.engine).save(app.snapshot())  # the open case and its token

@@ -26,11 +26,11 @@ from onewindow.hub.core import commands as c
 from onewindow.hub.runner import build_app
 from onewindow.hub.store.journal import Journal
 from onewindow.hub.store.snapshot import SnapshotStore
-from onewindow.tools.testkit.testbed import default_devices, write_config
+from onewindow.tools.testkit.testbed import write_config
 
 from .test_backup import pg_server  # noqa: F401 - a fixture
 from .test_hub_mqtt import CENTRE
-from .test_retention import DAY, Driver, onewindow, rows
+from .test_retention import DAY, onewindow, retention_centre, rows
 
 # Resident tokens (keyed hashes, as a node's card reader or the booking page makes them).
 OLD_BOOKER = "e5" * 16  # booked and checked in by card 200 days ago: goes
@@ -70,18 +70,8 @@ def centre(request, tmp_path, small_catalog_file):
 
         url = _pg_database(request.getfixturevalue("pg_server"),
                            f"purgebk{tmp_path.name[-12:].replace('-', '_').lower()}")
-    devices = [*default_devices(2), {"id": "node-1", "role": "node", "window": 1}]
-    cfg_path = write_config(tmp_path / "centre.toml", CENTRE, 1, tmp_path / "hub.db",
-                            windows=2, devices=devices, catalog=small_catalog_file,
-                            database_url=url)
-    text = cfg_path.read_text(encoding="utf-8")
-    cfg_path.write_text(text.replace("[store]\n", f'[store]\nfiles_dir = "{tmp_path / "files"}"'
-                                     "\n", 1) + "\n[retention]\nresident_days = 180\n"
-                        "materials_days = 30\n", encoding="utf-8")
-    cfg = hub_config.load(cfg_path)
-    j = Journal(cfg.database_url)
-    app = build_app(cfg, j)
-    d = Driver(app, j)
+    cfg_path, d = retention_centre(tmp_path, small_catalog_file, url)
+    app, j = d.app, d.journal
     now = time.time()
 
     def visit(day: dt.date, tokens: tuple[str, ...], cancel: str | None = None) -> None:
