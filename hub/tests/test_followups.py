@@ -25,7 +25,7 @@ from onewindow.hub.store.snapshot import decode as snap_decode
 from onewindow.hub.store.snapshot import encode as snap_encode
 
 from .test_rating_scale import T0, app, centre, served
-from .test_snapshot import Driver, fresh, run_ops, state, tail_replies
+from .test_snapshot import Driver, assert_restore_plus_tail_equals, fresh, run_ops
 from .test_staff_http import Env
 
 
@@ -238,15 +238,4 @@ def test_restore_plus_tail_equals_a_full_replay_with_follow_ups(data):
     full = fresh()
     full.replay(records)
     assert full.centre.to_dict() == d.app.centre.to_dict()
-    for _ in range(3):
-        cut = data.draw(st.integers(0, len(records)))
-        upto = fresh()
-        upto.replay(records[:cut])
-        stored, _ = snap_encode(upto.snapshot())
-        restored = fresh()
-        restored.restore(snap_decode(stored, hashlib.sha256(stored).hexdigest(),
-                                     snap_mod.CODEC))
-        tail = records[cut:]
-        assert restored.replay(tail, tail_replies(tail)) == len(tail)
-        assert state(restored, d.now) == state(full, d.now)
-        assert restored.centre.to_dict() == full.centre.to_dict()
+    assert_restore_plus_tail_equals(full, records, data, d.now)

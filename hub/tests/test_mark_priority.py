@@ -39,7 +39,7 @@ from onewindow.protocol import ow_protocol as proto
 
 from . import test_core_properties as props
 from .catalogs import small_catalog
-from .test_snapshot import Driver, fresh, run_ops, state, tail_replies
+from .test_snapshot import Driver, assert_restore_plus_tail_equals, fresh, run_ops
 from .test_staff_http import Env
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -221,18 +221,7 @@ def test_restore_plus_tail_equals_a_full_replay_with_marks(data):
     full = fresh()
     full.replay(records)
     assert sum(r.body["op"] == "mark_priority" for r in records) == marked
-    for _ in range(3):
-        cut = data.draw(st.integers(0, len(records)))
-        upto = fresh()
-        upto.replay(records[:cut])
-        stored, _ = snap_encode(upto.snapshot())
-        restored = fresh()
-        restored.restore(snap_decode(stored, hashlib.sha256(stored).hexdigest(),
-                                     snap_mod.CODEC))
-        tail = records[cut:]
-        assert restored.replay(tail, tail_replies(tail)) == len(tail)
-        assert state(restored, d.now) == state(full, d.now)
-        assert restored.centre.to_dict() == full.centre.to_dict()
+    assert_restore_plus_tail_equals(full, records, data, d.now)
 
 
 class MarkingMachine(props.QueueMachine):

@@ -9,7 +9,6 @@ included."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 
 from hypothesis import HealthCheck, event, given, settings
@@ -23,9 +22,7 @@ from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.devices import DeviceSpec, Registry
-from onewindow.hub.store import snapshot as snap_mod
 from onewindow.hub.store.journal import Record
-from onewindow.hub.store.snapshot import decode, encode
 
 from . import test_snapshot as base
 
@@ -103,15 +100,4 @@ def test_restore_plus_tail_equals_a_full_replay_with_pickups_and_case_notices(da
     full = fresh()
     full.replay(records)
     assert full.centre.to_dict() == d.app.centre.to_dict()
-    for _ in range(3):
-        cut = data.draw(st.integers(0, len(records)))
-        upto = fresh()
-        upto.replay(records[:cut])
-        stored, _ = encode(upto.snapshot())
-        loaded = decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC)
-        restored = fresh()
-        restored.restore(loaded)
-        tail = records[cut:]
-        assert restored.replay(tail, base.tail_replies(tail)) == len(tail)
-        assert base.state(restored, d.now) == base.state(full, d.now)
-        assert restored.centre.to_dict() == full.centre.to_dict()
+    base.assert_restore_plus_tail_equals(full, records, data, d.now, make=fresh)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import zlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -224,6 +225,26 @@ def tail_replies(records: list[Record]) -> dict[str, int]:
     return out
 
 
+def assert_restore_plus_tail_equals(full: HubApp, records: list[Record], data, now: float,
+                                    make: Callable[[], HubApp] = fresh) -> None:
+    """The property this module is about, at three cuts of `records` drawn by hypothesis
+    (`data`): an app (`make`) that replayed the records before the cut, its snapshot through
+    the store's own codec restored into a new app that replays the rest, equals `full`
+    (all of `records` replayed): by `state` at `now` and by the centre's whole dict."""
+    for _ in range(3):
+        cut = data.draw(st.integers(0, len(records)))
+        upto = make()
+        upto.replay(records[:cut])
+        stored, _ = encode(upto.snapshot())
+        loaded = decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC)
+        restored = make()
+        restored.restore(loaded)
+        tail = records[cut:]
+        assert restored.replay(tail, tail_replies(tail)) == len(tail)
+        assert state(restored, now) == state(full, now)
+        assert restored.centre.to_dict() == full.centre.to_dict()
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
@@ -233,18 +254,7 @@ def test_restore_plus_tail_equals_a_full_replay(data):
     records = d.records
     full = fresh()
     full.replay(records)
-    for _ in range(3):
-        cut = data.draw(st.integers(0, len(records)))
-        upto = fresh()
-        upto.replay(records[:cut])
-        stored, _ = encode(upto.snapshot())  # through the store's own codec
-        loaded = decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC)
-        restored = fresh()
-        restored.restore(loaded)
-        tail = records[cut:]
-        assert restored.replay(tail, tail_replies(tail)) == len(tail)
-        assert state(restored, d.now) == state(full, d.now)
-        assert restored.centre.to_dict() == full.centre.to_dict()
+    assert_restore_plus_tail_equals(full, records, data, d.now)
 
 
 @pytest.fixture(scope="module")
