@@ -22,10 +22,10 @@ from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.core.rejected import Rejected
 from onewindow.hub.core.stations import StationHandOver, StationReceive, StationSubmit
 from onewindow.hub.devices import Registry
-from onewindow.hub.store import snapshot as snap_mod
 from onewindow.hub.store.accounts import AccountError, Accounts
 from onewindow.hub.store.journal import Record
-from onewindow.hub.store.snapshot import decode, encode
+
+from .test_snapshot import assert_restore_plus_tail_equals
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ).timestamp()  # a Monday
@@ -226,18 +226,7 @@ def test_restore_plus_tail_equals_a_full_replay(data):
     full = fresh()
     full.replay(records)
     assert full.centre.to_dict() == app.centre.to_dict()
-    for _ in range(3):
-        cut = data.draw(st.integers(0, len(records)))
-        upto = fresh()
-        upto.replay(records[:cut])
-        stored, _ = encode(upto.snapshot())
-        loaded = decode(stored, hashlib.sha256(stored).hexdigest(), snap_mod.CODEC)
-        restored = fresh()
-        restored.restore(loaded)
-        assert restored.replay(records[cut:]) == len(records) - cut
-        assert restored.centre.to_dict() == full.centre.to_dict()
-        assert json.dumps(restored.snapshot(), default=repr) == json.dumps(
-            full.snapshot(), default=repr)
+    assert_restore_plus_tail_equals(full, records, data, now, make=fresh)
 
 
 def test_a_snapshot_from_before_stations_restores_with_none():
