@@ -26,7 +26,13 @@ from onewindow.hub.fleet.registry import Fleet
 from onewindow.hub.store.accounts import Accounts
 from onewindow.tools.simdevice import SimDevice
 from onewindow.tools.testkit.smppd import SmppStandIn
-from onewindow.tools.testkit.testbed import HubProcess, Mosquitto, quiet_port, write_config
+from onewindow.tools.testkit.testbed import (
+    HubProcess,
+    Mosquitto,
+    log_in,
+    quiet_port,
+    write_config,
+)
 
 from .test_notices_e2e import ALL_DAY, Page, journal, outcomes, until, web
 
@@ -42,10 +48,7 @@ PASSWORD = "s3cret-pass"
 async def back_office(url: str, hub: HubProcess):
     """A supervisor's session on the running hub (the /cases page's actions)."""
     async with web(url, hub) as http:
-        r = await http.post("/login", data={"username": "li", "password": PASSWORD,
-                                            "next": "/cases",
-                                            "csrf": http.cookies["ow_csrf"]})
-        assert r.status_code in (200, 303), r.text
+        await log_in(http, "li", PASSWORD)
         yield http
 
 

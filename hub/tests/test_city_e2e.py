@@ -61,7 +61,7 @@ from onewindow.tools.simdevice import DeviceError, SimDevice
 from onewindow.tools.testkit.nats_cluster import ADMIN_PASSWORD, INGEST_PASSWORD, NatsCluster
 from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.tcpcut import CuttableLink
-from onewindow.tools.testkit.testbed import Mosquitto, Postgres, terminate
+from onewindow.tools.testkit.testbed import Mosquitto, Postgres, log_in, open_page, terminate
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -368,18 +368,8 @@ class Centre:
 async def _back_office(c: Centre) -> httpx.AsyncClient:
     """A supervisor's session on a centre's hub (its /cases and /city pages)."""
     http = httpx.AsyncClient(base_url=c.url, timeout=10)
-    async with asyncio.timeout(60):
-        while True:
-            try:
-                r = await http.get("/login")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    assert r.status_code == 200
-    http.headers["X-CSRF-Token"] = http.cookies["ow_csrf"]
-    r = await http.post("/login", data={"username": "li", "password": PASSWORD,
-                                        "next": "/cases", "csrf": http.cookies["ow_csrf"]})
-    assert r.status_code in (200, 303), r.text
+    await open_page(http, "/login", timeout=60)
+    await log_in(http, "li", PASSWORD)
     return http
 
 

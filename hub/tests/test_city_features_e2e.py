@@ -41,7 +41,9 @@ from onewindow.tools.testkit.ports import quiet_port
 from onewindow.tools.testkit.testbed import (
     HubProcess,
     Mosquitto,
+    log_in,
     offset_for_local,
+    open_page,
     terminate,
     write_config,
 )
@@ -60,20 +62,8 @@ HERE = Path(__file__).resolve()
 async def back_office(url: str, hub: HubProcess):
     """A supervisor's session on a running hub (the /cases and /city pages)."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        async with asyncio.timeout(60):
-            while True:
-                if hub.proc is not None and hub.proc.poll() is not None:
-                    pytest.fail(f"the hub exited ({hub.proc.returncode})")
-                try:
-                    r = await http.get("/login")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-        assert r.status_code == 200
-        http.headers["X-CSRF-Token"] = http.cookies["ow_csrf"]
-        r = await http.post("/login", data={"username": "li", "password": PASSWORD,
-                                            "next": "/cases", "csrf": http.cookies["ow_csrf"]})
-        assert r.status_code in (200, 303), r.text
+        await open_page(http, "/login", hub, timeout=60)
+        await log_in(http, "li", PASSWORD)
         yield http
 
 

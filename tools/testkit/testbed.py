@@ -356,6 +356,15 @@ async def open_page(http: httpx.AsyncClient, path: str, hub: HubProcess | None =
     return r
 
 
+async def log_in(http: httpx.AsyncClient, username: str, password: str,
+                 next_url: str = "/cases") -> None:
+    """Log `username` in through the /login form with `http`, a client open_page has
+    readied (any of the hub's pages sets the CSRF cookie the form sends back)."""
+    r = await http.post("/login", data={"username": username, "password": password,
+                                        "next": next_url, "csrf": http.cookies["ow_csrf"]})
+    assert r.status_code in (200, 303), r.text
+
+
 async def _first_answer(http: httpx.AsyncClient, path: str, hub: HubProcess | None,
                         timeout: float) -> httpx.Response:
     """GET `path` until the hub's web side answers (the hub announces nothing: its port is
