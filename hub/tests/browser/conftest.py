@@ -44,18 +44,26 @@ class WebHub:
     def restart(self) -> None:
         self.hub.stop()
         self.hub.start()
-        _wait_http(self.url)
+        _wait_http(self.url, hub=self.hub)
 
 
-def _wait_http(url: str, timeout: float = 20.0) -> None:
+def _wait_http(url: str, timeout: float = 60.0, hub: HubProcess | None = None) -> None:
+    """Until the hub's web listens at `url`. A hub that exited meanwhile fails at once with
+    its log's tail (all the browser tests of a loaded run once waited out their timeouts
+    on one that had not come up, saying only that nothing listened). Generous: a passing
+    run waits about a second."""
     host, port = url.removeprefix("http://").split(":")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex((host, int(port))) == 0:
                 return
+        if hub is not None and hub.proc is not None and hub.proc.poll() is not None:
+            raise RuntimeError(f"the hub exited ({hub.proc.returncode}) before its web "
+                               f"listened at {url}:\n{hub.log.read_text()[-3000:]}")
         time.sleep(0.05)
-    raise TimeoutError(f"hub web did not listen at {url}")
+    tail = hub.log.read_text()[-3000:] if hub is not None else ""
+    raise TimeoutError(f"hub web did not listen at {url} in {timeout:.0f} s\n{tail}")
 
 
 @pytest.fixture
@@ -80,7 +88,7 @@ def web_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WebHub]:
         hub = HubProcess(cfg, tmp_path / "hub.log").start()
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_http(url)
+            _wait_http(url, hub=hub)
             yield WebHub(url, broker.port, tmp_path, hub, cfg, tz)
         finally:
             hub.stop()
@@ -95,7 +103,8 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+        # launch timeout 120 s, not Playwright's 30: a heavily loaded machine is slow
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=120_000,
                                     args=["--no-sandbox", "--autoplay-policy="
                                           "no-user-gesture-required"])
         yield browser
