@@ -25,7 +25,15 @@ import numpy as np
 
 from ..core.centre import Centre
 from ..core.model import Priority, Ticket
-from .paths import Forecast, columns, dispatch_order, place, specialised_first
+from .paths import (
+    Forecast,
+    columns,
+    dispatch_order,
+    goes_first,
+    own_window_kinds,
+    place,
+    specialised_first,
+)
 
 # A chain serves pages for at most this long and this many records after its simulation
 # (pages: `fresh`); takes are placed into it whatever its age.
@@ -95,9 +103,16 @@ def successor(centre: Centre, t: Ticket, now: float) -> str | None:
     normal ticket (the newest) or a priority one (the newest) with no appointment waiting;
     otherwise one pass over the queue's order."""
     q, items = centre.queue, centre.catalog.items
+    kinds: frozenset[str] | None = None  # own_window_kinds, read once a specialised item asks
 
     def plain(u: Ticket) -> bool:
-        return not (u.item in items and items[u.item].specialised)
+        nonlocal kinds
+        it = items.get(u.item)
+        if it is None or not it.specialised:
+            return True
+        if kinds is None:
+            kinds = own_window_kinds(centre)
+        return not goes_first(centre, u.item, kinds)
 
     policy = centre.policy
     if plain(t) and not q.appointment:

@@ -19,9 +19,9 @@ time from issue to the ticket's first call. Two settings:
   with k waiting ahead when all servers are busy, else 0) is the reference for relative MSE.
 
 The seeds are split once, here: TUNING_SEEDS are the only days `--tune` learns the
-interval's factors on (split conformal: per layout and band of the predicted wait, the 80th
-percentile of the factor each wait needed to be inside, every cell of the grid weighing the
-same;
+interval's factors on (split conformal: per layout, band of the predicted wait and class of
+the centre's load (people waiting per open window, wait.LOAD_EDGES), the 80th percentile of
+the factor each wait needed to be inside, every cell of the grid weighing the same;
 written to wait_factors.json, which the predictor reads); HELD_OUT_SEEDS, disjoint from
 them (warm-up days included), are the only days the evaluation reports on.
 
@@ -61,6 +61,7 @@ from .wait import (
     ETA,
     FACTORS_FILE,
     LAYOUT_KINDS,
+    LOAD_EDGES,
     REFRESH_AGE,
     SLACK,
     TUNED_ETA,
@@ -79,6 +80,9 @@ LOAD_GRID = (0.8, 0.9, 1.0)
 TUNING_SEEDS = tuple(range(5000, 5010))
 HELD_OUT_SEEDS = tuple(range(9000, 9005))
 TARGET = 0.8
+# A (band, load class) with fewer tuning waits than this takes its band's factor over every
+# load class (a heavy day's short waits and a light day's long ones are rare).
+MIN_WAITS = 100
 FACTORS_PATH = Path(__file__).with_name(FACTORS_FILE)
 
 
@@ -100,10 +104,10 @@ class Rows:
 
     pred: dict[str, dict[str, float]] = field(default_factory=dict)  # id -> estimator -> min
     actual: dict[str, float] = field(default_factory=dict)
-    # With `tune`: id -> its simulated (median, 10th, 90th percentile), what --tune learns
-    # the factors from.
+    # With `tune`: id -> its simulated (median, 10th, 90th percentile) and the load class
+    # its interval was read for, what --tune learns the factors from.
     tune: bool = False
-    raw: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    raw: dict[str, tuple[float, float, float, int]] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         ids = [k for k in self.pred if k in self.actual]
@@ -195,7 +199,7 @@ def record(pred: WaitPredictor, centre: Centre, t, now: float, version: int,  # 
         return
     pred.issued(t, est)
     if rows.tune:
-        rows.raw[t.id] = (est.median, est.raw_lo, est.raw_hi)
+        rows.raw[t.id] = (est.median, est.raw_lo, est.raw_hi, pred.load_class)
     row = {"mc": est.median, "mc_mean": est.mean, "lo": est.lo, "hi": est.hi,
            "naive": pred.naive(centre, t, now), "hol": pred.hol_delay(centre, t)}
     if oracle is not None:
@@ -340,8 +344,8 @@ class Cell:
     err_mc: float = 0.0  # sums of absolute errors (minutes)
     err_naive: float = 0.0
     seconds: float = 0.0  # CPU seconds the cell took
-    # --tune: per band, the factor each ticket's wait needed (`needed`)
-    needed: list[list[float]] = field(default_factory=list)
+    # --tune: per band and load class, the factor each ticket's wait needed (`needed`)
+    needed: list[list[list[float]]] = field(default_factory=list)
 
     def add(self, o: Cell) -> None:
         self.n += o.n
@@ -384,10 +388,10 @@ def run_cell(job: tuple[str, int, float, tuple[int, ...], bool, float]) -> Cell:
                 err_mc=float(np.abs(a["mc"] - y).sum()),
                 err_naive=float(np.abs(a["naive"] - y).sum()))
     if tune:
-        cell.needed = [[] for _ in range(len(BANDS) + 1)]
-        for tid, (med, lo, hi) in rows.raw.items():
+        cell.needed = [[[] for _ in range(len(LOAD_EDGES) + 1)] for _ in range(len(BANDS) + 1)]
+        for tid, (med, lo, hi, load) in rows.raw.items():
             if tid in rows.actual:
-                cell.needed[int(np.searchsorted(BANDS, med, side="right"))].append(
+                cell.needed[int(np.searchsorted(BANDS, med, side="right"))][load].append(
                     needed(med, lo, hi, rows.actual[tid]))
     cell.seconds = time.process_time() - t0
     return cell
@@ -409,26 +413,36 @@ def grid(layouts: tuple[str, ...], sizes: tuple[int, ...], loads: tuple[float, .
     return [done[i] for i in range(len(todo))]
 
 
-def tune_factors(cells: list[Cell], target: float = TARGET, bands: int = len(BANDS) + 1
-                 ) -> list[float]:
-    """Per band, the factor that puts `target` of the tuning waits inside (the weighted
-    `target` quantile of the factors they needed), each cell of the grid weighing the same
-    (a 16-window cell has four times the tickets of a 4-window one)."""
+def _weighted_quantile(us: list[float], ws: list[float], q: float) -> float:
+    o = np.argsort(us)
+    cum = np.cumsum(np.array(ws)[o])
+    k = int(np.searchsorted(cum, q * cum[-1]))
+    return round(float(np.array(us)[o][k]), 4)
+
+
+def tune_factors(cells: list[Cell], target: float = TARGET, min_waits: int = MIN_WAITS
+                 ) -> list[list[float]]:
+    """Per band and load class, the factor that puts `target` of the tuning waits inside
+    (the weighted `target` quantile of the factors they needed), each cell of the grid
+    weighing the same (a 16-window cell has four times the tickets of a 4-window one); a
+    (band, load class) with fewer than `min_waits` waits takes the band's factor over every
+    load class."""
     factors = []
-    for b in range(bands):
-        us: list[float] = []
-        ws: list[float] = []
-        for cell in cells:
-            got = cell.needed[b]
-            us += got
-            ws += [1.0 / max(1, sum(len(x) for x in cell.needed))] * len(got)
-        if not us:
-            factors.append(1.0)
-            continue
-        o = np.argsort(us)
-        cum = np.cumsum(np.array(ws)[o])
-        k = int(np.searchsorted(cum, target * cum[-1]))
-        factors.append(round(float(np.array(us)[o][k]), 4))
+    for b in range(len(BANDS) + 1):
+        per: list[tuple[list[float], list[float]]] = []
+        for k in range(len(LOAD_EDGES) + 1):
+            us: list[float] = []
+            ws: list[float] = []
+            for cell in cells:
+                got = cell.needed[b][k]
+                us += got
+                ws += [1.0 / max(1, sum(len(x) for r in cell.needed for x in r))] * len(got)
+            per.append((us, ws))
+        every_u = [u for us, _ in per for u in us]
+        every_w = [w for _, ws in per for w in ws]
+        band = _weighted_quantile(every_u, every_w, target) if every_u else 1.0
+        factors.append([_weighted_quantile(us, ws, target) if len(us) >= min_waits else band
+                        for us, ws in per])
     return factors
 
 
@@ -522,13 +536,15 @@ def main(argv: list[str] | None = None) -> None:
         factors = {k: tune_factors([x for x in cells if x.layout == k])
                    for k in dict.fromkeys(x.layout for x in cells)}
         print()
-        print(f"factors per layout and band of the predicted wait {BANDS} min:")
+        print(f"factors per layout, band of the predicted wait {BANDS} min (rows) and "
+              f"people waiting per open window {LOAD_EDGES} (columns):")
         for k, v in factors.items():
             print(f"  {k}: {v}")
         if args.write:
             if set(factors) != set(LAYOUT_KINDS):
                 ap.error(f"--write needs every layout of {LAYOUT_KINDS}")
-            doc = {"bands": list(BANDS), "factors": factors, "target": TARGET,
+            doc = {"bands": list(BANDS), "load_edges": list(LOAD_EDGES),
+                   "min_waits": MIN_WAITS, "factors": factors, "target": TARGET,
                    "tuning_seeds": list(seeds), "layouts": list(layouts),
                    "sizes": list(sizes), "loads": list(loads)}
             FACTORS_PATH.write_text(json.dumps(doc, indent=1) + "\n")

@@ -20,14 +20,16 @@ every journal record in order (live and in replay alike).
   (point) and 10th-90th percentile, widened into a calibrated 80% interval: per band of
   the predicted wait, both half-widths (plus SLACK) are multiplied by one factor, the lower
   end floored at 0. The factors are data (wait_factors.json), per kind of layout
-  (`layout_kind`: comprehensive, mixed, dedicated), learned by split conformal calibration
-  on the simulator's tuning seeds across window counts and loads
-  (python -m onewindow.hub.forecast.evaluate_wait --tune): per band, the 80th percentile of
-  the factor each tuning wait needed to fall inside; the evaluation reports on held-out
-  seeds. That table is where a hub starts: on top of it, per band, a log-offset of the
-  lower and of the upper factor can be calibrated online (`eta` > 0; off by default, ETA:
-  see TUNED_ETA) (adaptive conformal inference, Gibbs
-  & Candes 2021; conformal quantile tracking, Angelopoulos, Candes & Tibshirani 2023):
+  (`layout_kind`: comprehensive, mixed, dedicated) and class of the centre's load at that
+  moment (`LOAD_EDGES`: people waiting per open window, whatever their line: at the same
+  predicted wait a heavy day errs more, which the band alone cannot see), learned by split
+  conformal calibration on the simulator's tuning seeds across window counts and loads
+  (python -m onewindow.hub.forecast.evaluate_wait --tune): per band and load class, the
+  80th percentile of the factor each tuning wait needed to fall inside; the evaluation
+  reports on held-out seeds. That table is where a hub starts: on top of it, per band, a
+  log-offset of the lower and of the upper factor can be calibrated online (`eta` > 0;
+  off by default, ETA: see TUNED_ETA) (adaptive conformal inference, Gibbs & Candes 2021;
+  conformal quantile tracking, Angelopoulos, Candes & Tibshirani 2023):
   `issued` records each ticket's printed interval, and each end is settled as soon as its
   outcome is known (the first call; or, while the ticket still waits, its time passing: an
   upper end passed is a miss known then, not a wait later, and counted even if the ticket
@@ -99,14 +101,20 @@ from .paths import (
 )
 
 __all__ = [
-    "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "FACTORS", "INF", "NO_WINDOW", "REFRESH_AGE",
-    "REFRESH_RECORDS", "REUSE_AGE", "SLOT", "SLOTS", "Estimate", "Forecast", "Refresh",
-    "ServiceLearner", "WaitPredictor", "dispatch_order", "predictor_to_dict",
+    "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "FACTORS", "INF", "LOAD_EDGES", "NO_WINDOW",
+    "REFRESH_AGE", "REFRESH_RECORDS", "REUSE_AGE", "SLOT", "SLOTS", "Estimate", "Forecast",
+    "Refresh", "ServiceLearner", "WaitPredictor", "dispatch_order", "predictor_to_dict",
     "restore_predictor",
 ]
 
 CALIBRATION_N = 200  # recent calls' scores kept per band (about half a day)
 BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
+# People waiting (every line) per open window (paused ones included) when the interval is
+# read: the classes of the centre's load the table's factors are conditioned on, beside the
+# band. Cheap (a queue length and the windows), and it tells a heavy day from a light one at
+# the same predicted wait: with the band alone, load 0.8 days over-covered (82 %) and load
+# 1.0 days under-covered (75 %) (docs/forecast.md). Chosen on the tuning seeds only.
+LOAD_EDGES = (1.5, 3.0, 5.0)
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 # Online calibration (adaptive conformal inference): per band and end, a log-offset on the
 # table's factor, stepped by eta * (miss - END_MISS) whenever a printed interval's end is
@@ -126,16 +134,20 @@ FACTORS_FILE = "wait_factors.json"
 LAYOUT_KINDS = ("comprehensive", "mixed", "dedicated")
 
 
-def _factors() -> dict[str, tuple[float, ...]]:
-    """Per kind of layout (`layout_kind`) and band of the predicted wait: the factor of the
-    simulated half-widths (+ SLACK) that makes the 80% interval, tuned on the simulator's
-    tuning seeds (never the evaluation's held-out ones): evaluate_wait --tune --write."""
+def _factors() -> dict[str, tuple[tuple[float, ...], ...]]:
+    """Per kind of layout (`layout_kind`), band of the predicted wait and class of the load
+    (`LOAD_EDGES`): the factor of the simulated half-widths (+ SLACK) that makes the 80%
+    interval, tuned on the simulator's tuning seeds (never the evaluation's held-out ones):
+    evaluate_wait --tune --write."""
     doc = json.loads(resources.files(__package__).joinpath(FACTORS_FILE).read_text())
-    if tuple(doc["bands"]) != BANDS or set(doc["factors"]) != set(LAYOUT_KINDS) or any(
-            len(v) != len(BANDS) + 1 for v in doc["factors"].values()):
-        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS} "
-                         f"and layouts {LAYOUT_KINDS}")
-    return {k: tuple(max(0.0, float(x)) for x in v) for k, v in doc["factors"].items()}
+    if (tuple(doc["bands"]) != BANDS or tuple(doc.get("load_edges", ())) != LOAD_EDGES
+            or set(doc["factors"]) != set(LAYOUT_KINDS)
+            or any(len(v) != len(BANDS) + 1 or any(len(r) != len(LOAD_EDGES) + 1 for r in v)
+                   for v in doc["factors"].values())):
+        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS}, "
+                         f"load classes {LOAD_EDGES} and layouts {LAYOUT_KINDS}")
+    return {k: tuple(tuple(max(0.0, float(x)) for x in r) for r in v)
+            for k, v in doc["factors"].items()}
 
 
 FACTORS = _factors()
@@ -351,6 +363,9 @@ class WaitPredictor:
         self._serial = 0
         self._config: CentreConfig | None = None  # the centre whose factors are bound
         self._factors = FACTORS["mixed"]
+        # The class of the centre's load (LOAD_EDGES) the interval's factor is read for: of
+        # the state the last `update`, `predict` or `probe` saw (`_bind`).
+        self.load_class = 0
 
     # ---- learning ------------------------------------------------------------------------
     def update(self, centre: Centre, now: float, op: str | None = None) -> None:
@@ -440,16 +455,24 @@ class WaitPredictor:
                                                 strict=True)]
 
     def _bind(self, centre: Centre) -> None:
-        """The factors of the centre's kind of layout (worked out once per configuration)."""
+        """The factors of the centre's kind of layout (worked out once per configuration),
+        and the class of its load now: people waiting per open window (O(windows), the
+        queue's length is kept)."""
         if centre.config is not self._config:
             self._config = centre.config
             self._factors = FACTORS[layout_kind(centre.config)]
+        closed, windows = WindowState.CLOSED, centre.windows  # (the enum's lookup, once)
+        n_open = len(windows)
+        for w in windows.values():
+            if w.state is closed:
+                n_open -= 1
+        self.load_class = bisect.bisect(LOAD_EDGES, len(centre.queue) / max(1, n_open))
 
     def _scale(self, med: float) -> tuple[float, float]:
-        """Multipliers of the lower and upper half-widths: the band's factor (the table)
-        times the band's online offsets (`_settle`)."""
+        """Multipliers of the lower and upper half-widths: the factor of the band and the
+        load class (the table) times the band's online offsets (`_settle`)."""
         b = bisect.bisect(BANDS, med)
-        s, (o_lo, o_hi) = self._factors[b], self.offset[b]
+        s, (o_lo, o_hi) = self._factors[b][self.load_class], self.offset[b]
         return s * math.exp(o_lo), s * math.exp(o_hi)
 
     def issued(self, t: Ticket, est: Estimate) -> None:
@@ -707,6 +730,7 @@ def predictor_to_dict(p: WaitPredictor) -> dict[str, object]:
         "serial": p._serial,
         "deadlines": [list(x) for x in p.deadlines],
         "offset": [list(o) for o in p.offset],
+        "load_class": p.load_class,
     }
 
 
@@ -737,6 +761,9 @@ def restore_predictor(p: WaitPredictor, d: dict) -> None:  # type: ignore[type-a
     if len(offset) != len(BANDS) + 1 or any(len(o) != 2 for o in offset):
         raise ValueError(f"predictor offsets need {len(BANDS) + 1} bands of 2")
     p.offset = [[float(a), float(b)] for a, b in offset]
+    # A snapshot from before the load classes: class 0 until the next update or prediction
+    # works it out from the centre again (`_bind`).
+    p.load_class = int(d.get("load_class", 0))
     p.score_lo = [deque(x, maxlen=CALIBRATION_N) for x in d["score_lo"]]
     p.score_hi = [deque(x, maxlen=CALIBRATION_N) for x in d["score_hi"]]
     p._serial = d["serial"]

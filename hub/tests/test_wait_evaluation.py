@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from onewindow.hub.catalog import load_catalog
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.forecast import evaluate_wait as ev
-from onewindow.hub.forecast.wait import BANDS, FACTORS, SLACK, layout_kind
+from onewindow.hub.forecast.wait import BANDS, FACTORS, LOAD_EDGES, SLACK, layout_kind
 from onewindow.hub.sim.policies import layout
 
 ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
@@ -56,20 +56,40 @@ def test_the_split_is_fixed_and_disjoint():
     assert len(tuning) >= 4 and len(held_out) >= 4
 
 
-def test_tuning_on_a_tiny_grid_learns_one_factor_per_band():
+def _q80(needed: list[float], factor: float) -> bool:
+    """`factor` is the 80% quantile of `needed` (to 4 decimals)."""
+    u = np.array(needed)
+    return bool(np.mean(u <= factor + 1e-4) >= 0.8 >= np.mean(u < factor - 1e-4))
+
+
+def test_tuning_on_a_tiny_grid_learns_one_factor_per_band_and_load_class():
     cells = ev.grid(("comprehensive",), (4,), (0.9,), ev.TUNING_SEEDS[:1], jobs=1, tune=True)
     (cell,) = cells
-    assert len(cell.needed) == len(BANDS) + 1 and sum(map(len, cell.needed)) > 50
-    factors = ev.tune_factors(cells)
-    assert len(factors) == len(BANDS) + 1 and all(x >= 0.0 for x in factors)
-    # each band's factor is the 80% quantile of what its tuning waits needed (to 4 decimals)
-    for b, needed in enumerate(cell.needed):
-        if needed:
-            u = np.array(needed)
-            assert np.mean(u <= factors[b] + 1e-4) >= 0.8 >= np.mean(u < factors[b] - 1e-4), b
-    # and the predictor's own table has one factor per band for every kind of layout
+    assert len(cell.needed) == len(BANDS) + 1
+    assert all(len(r) == len(LOAD_EDGES) + 1 for r in cell.needed)
+    assert sum(len(x) for r in cell.needed for x in r) > 50
+    few = 20  # one small day: fewer waits per class than the grid's MIN_WAITS
+    factors = ev.tune_factors(cells, min_waits=few)
+    assert len(factors) == len(BANDS) + 1
+    assert all(len(r) == len(LOAD_EDGES) + 1 and min(r) >= 0.0 for r in factors)
+    # each (band, load class) with enough tuning waits gets the 80% quantile of what they
+    # needed; one with fewer, the band's over every load class
+    classes = sparse = 0
+    for b, row in enumerate(cell.needed):
+        band = [u for x in row for u in x]
+        for k, needed in enumerate(row):
+            if len(needed) >= few:
+                assert _q80(needed, factors[b][k]), (b, k)
+                classes += 1
+            elif band:
+                assert _q80(band, factors[b][k]), (b, k)
+                sparse += 1
+    assert classes >= 2 and sparse >= 1  # both kinds are checked on this day
+    # and the predictor's own table has one factor per band and load class for every
+    # kind of layout
     assert set(FACTORS) == set(ev.LAYOUT_GRID)
-    assert all(len(v) == len(BANDS) + 1 for v in FACTORS.values())
+    assert all(len(v) == len(BANDS) + 1 and all(len(r) == len(LOAD_EDGES) + 1 for r in v)
+               for v in FACTORS.values())
 
 
 def test_each_simulated_layout_reads_its_own_factors():

@@ -107,7 +107,8 @@ def test_a_table_far_off_is_brought_toward_80_percent_on_a_simulated_day(monkeyp
     from onewindow.hub.catalog import load_catalog
 
     # the table's factors halved: alone it covers far less than 80 %
-    monkeypatch.setitem(wait.FACTORS, "mixed", tuple(0.4 * x for x in wait.FACTORS["mixed"]))
+    monkeypatch.setitem(wait.FACTORS, "mixed",
+                        tuple(tuple(0.4 * x for x in r) for r in wait.FACTORS["mixed"]))
     catalog, seeds = load_catalog(), [ev.TUNING_SEEDS[0]]
     cov = {}
     for eta in (0.0, wait.TUNED_ETA):
