@@ -23,14 +23,14 @@ def tier(t: Ticket, now: float, policy: OrderingPolicy) -> int:
 
 
 def ahead_of(state: CentreState, t: Ticket, now: float) -> list[Ticket]:
-    """Waiting tickets likely served before `t`: same windows, earlier tier or order."""
+    """Waiting tickets likely served before `t`: same windows, earlier tier or order; for
+    a specialised item while its own kind of window serves it, its own kind only
+    (`first_kinds`)."""
     mine = state.reach(t)
     policy = state.policy
     my_tier, key = tier(t, now, policy), t.sort_key
     items, reach = state.catalog.items, state._reach
-    # A specialised window serves its own kind first: for a card or cash item, only
-    # tickets of that kind are ahead, however long the comprehensive queue is.
-    own = set(items[t.item].window_kinds) if items[t.item].specialised else None
+    own = first_kinds(state, t.item, mine)
     shares: dict[str, bool] = {}  # by item: most waiting tickets share a few items
     out = []
     for u in state.queue:
@@ -79,9 +79,32 @@ def count_ahead(state: CentreState, t: Ticket, now: float) -> int:
 def _shares(state: CentreState, mine: str, other: str) -> bool:
     """Do tickets for `other` compete with a ticket for `mine` (see ahead_of)?"""
     items, reach = state.catalog.items, state._reach
-    own = items[mine].window_kinds if items[mine].specialised else None
-    return not reach[other].isdisjoint(reach.get(mine, frozenset())) and (
-        own is None or not set(own).isdisjoint(items[other].window_kinds))
+    windows = reach.get(mine, frozenset())
+    own = first_kinds(state, mine, windows)
+    return not reach[other].isdisjoint(windows) and (
+        own is None or not own.isdisjoint(items[other].window_kinds))
+
+
+def first_kinds(state: CentreState, item: str, windows: frozenset[int]
+                ) -> frozenset[str] | None:
+    """The kinds of `item`'s own specialised windows among `windows` (not closed: a paused
+    one comes back and serves its own items first again), or None when there are none.
+
+    A specialised window calls its own items first (serving.py `_pick`): while one of a
+    card item's kind serves it, only card tickets are ahead of a card ticket, however long
+    the comprehensive queue is. A comprehensive window calls in plain dispatch order,
+    whatever the item: where no such window is open (a comprehensive hall, or the card
+    window closed) everyone waiting for a window that serves the card item is ahead of it
+    by tier and order, as anyone's. The wait forecast's simulation follows the same rule
+    (hub/forecast/paths.py `goes_first`). Depends only on the reach and the windows' kinds,
+    so `CentreState._share_rows` stays valid until the reach changes (it is cleared then).
+    """
+    it = state.catalog.items[item]
+    if not it.specialised:
+        return None
+    spec, ws = it.window_kinds, state.windows
+    kinds = frozenset([k for n in windows if (k := ws[n].kind) in spec])
+    return kinds or None
 
 
 def estimate(state: CentreState, t: Ticket, now: float) -> tuple[int, float]:
