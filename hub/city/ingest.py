@@ -46,6 +46,7 @@ class IngestStats:
     live: int = 0
     db_retries: int = 0
     lags: list[float] = field(default_factory=list)  # stream time -> commit, seconds
+    last_store_s: float = 0.0  # the last batch: fetched -> committed, seconds
 
 
 class Ingester:
@@ -170,6 +171,7 @@ class Ingester:
                 await handle(msgs)
 
     async def _records(self, msgs: list[Any]) -> None:
+        t0 = time.time()
         recs = [json.loads(m.data) for m in msgs]
         delay = 0.2
         while True:
@@ -182,6 +184,7 @@ class Ingester:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         now = time.time()
+        self.stats.last_store_s = now - t0
         for m in msgs:
             with contextlib.suppress(Exception):
                 await m.ack()

@@ -32,6 +32,7 @@ import json
 import math
 import multiprocessing as mp
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -110,17 +111,41 @@ def _partitions_size(conn: Any) -> float:
 
 # ---- the ingester, in its own process -------------------------------------------------------
 def _ingest_proc(servers: list[str], db_url: str, out: Any, stop_ev: Any) -> None:
+    import gc
+
     from ...hub.city.ingest import Ingester, IngestOptions
 
     lags: list[float] = []
+    # Per committed batch: (commit wall time, records, fetch -> commit s, acks s, max lag,
+    # mean lag, records over 1 s, oldest record's wait before the fetch returned, max
+    # stream -> commit s: the rest of the lag is publish -> stored in the stream).
+    batches: list[tuple[float, ...]] = []
+    gcs: list[tuple[float, int, float]] = []  # (wall time, generation, s) of each > 20 ms
+    gc_t0 = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        elif (d := time.perf_counter() - gc_t0[0]) > 0.02:
+            gcs.append((time.time(), info["generation"], d))
+
+    gc.callbacks.append(on_gc)
 
     def on_commit(recs: list[dict[str, Any]], now: float) -> None:
-        lags.extend(now - r["sent"] for r in recs if "sent" in r)
+        ls = [now - r["sent"] for r in recs if "sent" in r]
+        lags.extend(ls)
+        if ls:
+            store = ing.stats.last_store_s
+            stream = ing.stats.lags[-len(recs):]  # this batch's, from the stream's time
+            batches.append((now, len(ls), store, time.time() - now, max(ls),
+                            sum(ls) / len(ls), sum(1 for x in ls if x > 1.0),
+                            max(ls) - store, max(stream, default=0.0)))
+
+    ing = Ingester(IngestOptions(servers=servers, user=sj.INGEST_USER,
+                                 password=INGEST_PASSWORD, db_url=db_url, batch=2000,
+                                 create_streams=False), on_commit=on_commit)
 
     async def main() -> None:
-        ing = Ingester(IngestOptions(servers=servers, user=sj.INGEST_USER,
-                                     password=INGEST_PASSWORD, db_url=db_url, batch=2000,
-                                     create_streams=False), on_commit=on_commit)
         stop = asyncio.Event()
 
         async def watch() -> None:
@@ -130,9 +155,74 @@ def _ingest_proc(servers: list[str], db_url: str, out: Any, stop_ev: Any) -> Non
 
         await asyncio.gather(ing.run(stop), watch())
         out.put({"stored": ing.stats.stored, "fetched": ing.stats.fetched,
-                 "batches": ing.stats.batches, "live": ing.stats.live, "lags": lags})
+                 "batches": ing.stats.batches, "live": ing.stats.live, "lags": lags,
+                 "batch_log": batches, "gc": gcs})
 
     asyncio.run(main())
+
+
+def stall_episodes(batches: list[tuple[float, ...]], over: float = 1.0, join: float = 2.0
+                   ) -> list[dict[str, Any]]:
+    """Runs of committed batches whose slowest record waited more than `over` seconds
+    (batches closer than `join` s in one episode): when (wall time), how long, how many
+    records waited more than 1 s, the worst lag, and the batches' store (fetch -> commit)
+    and wait-before-fetch times."""
+    eps: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for now, _n, store, acks, lmax, _mean, n_over, pre, *rest in batches:
+        if lmax <= over:
+            continue
+        if cur is None or now - cur["end"] > join:
+            cur = {"start": now - lmax, "end": now, "batches": 0, "records_over_1s": 0,
+                   "lag_max_s": 0.0, "store_max_s": 0.0, "store_sum_s": 0.0,
+                   "acks_max_s": 0.0, "wait_before_fetch_max_s": 0.0,
+                   "stream_to_commit_max_s": 0.0}
+            eps.append(cur)
+        cur["end"] = now
+        cur["batches"] += 1
+        cur["records_over_1s"] += int(n_over)
+        cur["lag_max_s"] = max(cur["lag_max_s"], lmax)
+        cur["store_max_s"] = max(cur["store_max_s"], store)
+        cur["store_sum_s"] += store
+        cur["acks_max_s"] = max(cur["acks_max_s"], acks)
+        cur["wait_before_fetch_max_s"] = max(cur["wait_before_fetch_max_s"], pre)
+        if rest:
+            cur["stream_to_commit_max_s"] = max(cur["stream_to_commit_max_s"], rest[0])
+    return eps
+
+
+def pg_log_events(path: Path) -> list[dict[str, Any]]:
+    """Autovacuum/autoanalyze runs and checkpoints from a PostgreSQL log (its default
+    prefix: the time first), each with its end time (wall) and duration."""
+    import re
+
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    lines = path.read_text(errors="replace").splitlines()
+    stamp = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) (\w+)")
+    for i, line in enumerate(lines):
+        m = stamp.match(line)
+        if not m:
+            continue
+        t = dt.datetime.strptime(f"{m[1]} {m[2]}".replace(" UTC", " +0000"),
+                                 "%Y-%m-%d %H:%M:%S.%f %z").timestamp()
+        what = None
+        if "automatic vacuum of table" in line or "automatic analyze of table" in line:
+            what = re.search(r"automatic (\w+) of table \"([^\"]+)\"", line)
+            kind, name = (what[1], what[2]) if what else ("?", "?")
+        elif "checkpoint complete" in line:
+            kind, name = "checkpoint", ""
+        elif "checkpoint starting" in line:
+            kind, name = "checkpoint-start", line.split("checkpoint starting:")[-1].strip()
+        else:
+            continue
+        tail = " ".join(lines[i:i + 14])
+        el = re.search(r"elapsed: ([\d.]+) s", tail) if kind != "checkpoint" else \
+            re.search(r"total=([\d.]+) s", line)
+        out.append({"end": t, "kind": kind, "table": name,
+                    "s": float(el[1]) if el else 0.0})
+    return out
 
 
 # ---- the feed --------------------------------------------------------------------------------
@@ -143,6 +233,7 @@ class Feed:
         self.sent = 0
         self.retries = 0
         self.pub_lat: list[float] = []
+        self.slow_pubs: list[tuple[float, float]] = []  # (wall time, s) of acks over 1 s
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def publish(self, rec: dict[str, Any]) -> None:
@@ -163,7 +254,9 @@ class Feed:
                     await js.publish(subject, data, headers={
                         "Nats-Msg-Id": sj.msg_id(rec["centre"], rec["pos"], rec["part"])},
                         timeout=10)
-                    self.pub_lat.append(time.monotonic() - t0)
+                    self.pub_lat.append(d := time.monotonic() - t0)
+                    if d > 1.0:
+                        self.slow_pubs.append((time.time(), d))
                     break
                 except Exception:
                     self.retries += 1
@@ -182,7 +275,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     centres = [f"c{i:03d}" for i in range(1, args.centres + 1)]
     result: dict[str, Any] = {"centres": args.centres, "visits": args.visits,
                               "speed": args.speed, "sim_minutes": args.sim_minutes}
-    with Postgres() as pg, NatsCluster(work / "nats", centres=centres) as cluster:
+    pg_settings = {"log_autovacuum_min_duration": "0", "log_checkpoints": "on",
+                   "log_timezone": "UTC"}
+    with Postgres(settings=pg_settings) as pg, \
+            NatsCluster(work / "nats", centres=centres) as cluster:
         ncs = [await cluster.connect(sj.ADMIN_USER, ADMIN_PASSWORD) for _ in range(4)]
         await streams.ensure_streams(ncs[0].jetstream(), replicas=3)
         with citydb.connect(pg.url) as conn:
@@ -252,6 +348,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         side = [asyncio.create_task(dashboard()), asyncio.create_task(live())]
         t0 = time.monotonic()
+        t0_wall = time.time()
         behind = 0.0
         for m, rec in todo:
             due = t0 + (m - start) * 60.0 / args.speed
@@ -266,6 +363,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["feed_seconds"] = round(fed_s, 1)
         result["feed_max_behind_s"] = round(behind, 2)
         result["publish_ack_p99_ms"] = round(1000 * percentile(sorted(feed.pub_lat), 99), 1)
+        result["publish_ack_max_ms"] = round(1000 * max(feed.pub_lat, default=0.0), 1)
+        result["publish_acks_over_1s"] = len(feed.slow_pubs)
         # Then each centre's day summary (one per centre-day).
         for i, c in enumerate(centres):
             await feed.publish(summary_record(c, 10_000_000 + i))
@@ -298,9 +397,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t.cancel()
             await asyncio.gather(*side, return_exceptions=True)
             size = _partitions_size(conn) - size0
+            shutil.copy(pg.log_path, work / "pg.log")
         stop_ev.set()
         stats = q.get(timeout=60)
         proc.join(30)
+        stats["slow_pubs"] = feed.slow_pubs
+        report_stalls(stats, work, t0_wall, start, args.speed, result)
         lags = sorted(stats["lags"])
         result["ingest_rows_per_s"] = round(stats["stored"] / done_s)
         result["ingest_stored"] = stats["stored"]
@@ -320,6 +422,49 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for nc in ncs:
             await nc.close()
     return result
+
+
+def report_stalls(stats: dict[str, Any], work: Path, t0: float, start_min: float,
+                  speed: float, result: dict[str, Any]) -> None:
+    """The batches' log (work/batches.json) and a short summary of the episodes where
+    the lag exceeded 1 s, each with the PostgreSQL autovacuum/analyze runs and checkpoints
+    and the ingester's GC pauses that overlapped it (printed; counts in `result`)."""
+    batches = stats["batch_log"]
+    events = pg_log_events(work / "pg.log")
+    (work / "batches.json").write_text(json.dumps(
+        {"t0": t0, "batches": batches, "gc": stats["gc"], "pg": events,
+         "slow_pubs": stats["slow_pubs"]}))
+    eps = stall_episodes(batches)
+    result["batches"] = len(batches)
+    result["stall_episodes"] = len(eps)
+    result["stall_records_over_1s"] = sum(e["records_over_1s"] for e in eps)
+    result["autovacuums"] = sum(1 for e in events if e["kind"] == "vacuum")
+    result["autoanalyzes"] = sum(1 for e in events if e["kind"] == "analyze")
+    result["checkpoints"] = sum(1 for e in events if e["kind"] == "checkpoint")
+    if batches:
+        stores = sorted(b[2] for b in batches)
+        result["batch_store_p50_ms"] = round(1000 * percentile(stores, 50), 1)
+        result["batch_store_p99_ms"] = round(1000 * percentile(stores, 99), 1)
+        result["batch_store_max_ms"] = round(1000 * stores[-1], 1)
+    print(f"{len(eps)} episodes with lag > 1 s (log: {work / 'batches.json'})")
+    for e in eps[:40]:
+        rel = e["start"] - t0
+        sim = start_min + rel * speed / 60
+        near = [f"{x['kind']} {x['table']} {x['s']:.1f}s" for x in events
+                if x["end"] >= e["start"] - 1 and x["end"] - x["s"] <= e["end"] + 1]
+        gcs = [f"gc{g} {d:.2f}s" for w, g, d in stats["gc"]
+               if e["start"] - 1 <= w <= e["end"] + 1]
+        pubs = [d for w, d in stats["slow_pubs"] if e["start"] - 1 <= w <= e["end"] + 1]
+        if pubs:
+            gcs.append(f"{len(pubs)} publish acks > 1 s (max {max(pubs):.2f}s)")
+        print(f"  +{rel:7.1f}s (sim {int(sim) // 60:02d}:{int(sim) % 60:02d}) "
+              f"{e['end'] - e['start']:5.1f}s long, {e['records_over_1s']:6d} recs > 1 s, "
+              f"lag max {e['lag_max_s']:.2f}s, store max {e['store_max_s']:.2f}s "
+              f"(sum {e['store_sum_s']:.2f}s over {e['batches']} batches), acks max "
+              f"{e['acks_max_s']:.2f}s, wait before fetch max "
+              f"{e['wait_before_fetch_max_s']:.2f}s, stream -> commit max "
+              f"{e['stream_to_commit_max_s']:.2f}s; {'; '.join(near + gcs) or '-'}",
+              flush=True)
 
 
 def main() -> None:

@@ -195,7 +195,10 @@ class Postgres:
     PostgreSQL refuses to run as root, so under root the server runs as the `postgres`
     user that the Debian package creates."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, settings: dict[str, str] | None = None
+                 ) -> None:
+        """`settings`: more server settings (`-c name=value`), e.g. the benchmark's
+        ``log_autovacuum_min_duration``; the server's log is `log_path`."""
         import glob
         import tempfile
 
@@ -208,6 +211,11 @@ class Postgres:
         self.workdir.chmod(0o755)
         self.port = port or quiet_port()  # halt() frees it for a while
         self.data = self.workdir / "pgdata"
+        self.settings = dict(settings or {})
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "pg.log"
 
     def _run(self, *args: str) -> None:
         cmd = [str(self.bindir / args[0]), *args[1:]]
@@ -232,8 +240,9 @@ class Postgres:
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l",
-                  str(self.workdir / "pg.log"), "-w", *extra, action)
+        opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.log_path),
+                  "-w", *extra, action)
 
     def halt(self) -> None:
         """Stop the server as a crash would (`-m immediate`), keeping its data: an outage."""
