@@ -215,9 +215,12 @@ def pcscd_vcard(pcscd: PcscdInfo) -> Iterator[Callable[..., object]]:
 # ================================================================================================
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One pcscd serves the machine (its vpcd reader port is fixed): the tests that use it
-    run on one xdist worker, one after another (tools/dev.sh runs two workers)."""
+    run on one xdist worker, one after another (tools/dev.sh runs two workers). First of
+    the hooks: xdist's own (on each worker) reads the marks to group the tests, so a mark
+    added after it groups nothing (tools/testkit/xdist_groups.py fails such a test)."""
     for item in items:
         if "pcscd" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("pcscd"))
