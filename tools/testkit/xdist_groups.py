@@ -30,8 +30,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(
             f"--dist loadgroup: this test is marked xdist_group {sorted(_groups(item))} but its "
             "node id carries no @group, so xdist spreads the group over every worker and its "
-            "tests would fight over their shared peer. This pytest and pytest-xdist do not work "
-            "together (pytest-dev/pytest-xdist#1386): keep the versions pinned in "
-            "pyproject.toml.",
+            "tests would fight over their shared peer. Either the mark was added after xdist's "
+            "own pytest_collection_modifyitems read the marks (add it in a tryfirst hook, as "
+            "node/tests/conftest.py does), or this pytest and pytest-xdist do not work "
+            "together (pytest-dev/pytest-xdist#1386: keep the versions pinned in "
+            "pyproject.toml).",
             pytrace=False,
         )
