@@ -6,11 +6,18 @@ hub whose web port was gone)."""
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 import socket
 
 from ...hub.mqtt.broker import free_port
+
+# Ports this process handed out lately. A port is only probed, then released for its server
+# to bind later, so two servers of one test picked before either binds (a sim centre's
+# boards) could be given the same port: CI saw a keypad's control server fail with
+# EADDRINUSE. Ports are not handed out again while they are in this window.
+_RECENT: collections.deque[int] = collections.deque(maxlen=1024)
 
 
 def quiet_port(low: int = 20000, pair: bool = False) -> int:
@@ -26,6 +33,8 @@ def quiet_port(low: int = 20000, pair: bool = False) -> int:
     low, high = _my_slice(low, high)
     for _ in range(200):
         port = random.randrange(low, high - 1)
+        if port in _RECENT or (pair and port + 1 in _RECENT):
+            continue
         with socket.socket() as s, socket.socket() as after:
             try:
                 s.bind(("127.0.0.1", port))
@@ -33,7 +42,10 @@ def quiet_port(low: int = 20000, pair: bool = False) -> int:
                     after.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
-            return port
+        _RECENT.append(port)
+        if pair:
+            _RECENT.append(port + 1)
+        return port
     return free_port()
 
 
