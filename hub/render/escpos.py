@@ -69,18 +69,27 @@ def size_commands(width: int, height: int) -> bytes:
 NORMAL_SIZE = size_commands(1, 1)  # ESC ! 0, FS ! 0, GS ! 0: both modes back to 1x
 
 
+def _gbk_text(text: str) -> tuple[str, str | None]:
+    """``text`` printable in GBK (an unprintable character becomes ？), and the warning
+    to log when something was replaced."""
+    bad = unprintable(text)
+    if not bad:
+        return text, None
+    return substitute(text), (f"ticket text {text!r}: "
+                              f"{', '.join(describe(ch) for ch in bad)} not in GBK, printed as ？")
+
+
 def substitute_logged(text: str) -> str:
     """``text`` printable in GBK: an unprintable character becomes ？ and is logged."""
-    bad = unprintable(text)
-    if bad:
-        log.warning("ticket text %r: %s not in GBK, printed as ？", text,
-                    ", ".join(describe(ch) for ch in bad))
-        text = substitute(text)
+    text, warning = _gbk_text(text)
+    if warning:
+        log.warning("%s", warning)
     return text
 
 
-def _ascii(text: str) -> str:
-    """Latin text as printable ASCII: accents folded away, anything else ``?`` (logged)."""
+def _ascii_text(text: str) -> tuple[str, str | None]:
+    """Latin text as printable ASCII (accents folded away, anything else ``?``), and the
+    warning to log when something was replaced."""
     folded = unicodedata.normalize("NFKD", " ".join(str(text).split()))
     out, bad = [], []
     for ch in folded:
@@ -91,9 +100,17 @@ def _ascii(text: str) -> str:
         else:
             out.append(ASCII_SUBSTITUTE)
             bad.append(describe(ch))
-    if bad:
-        log.warning("ticket text %r: %s not ASCII, printed as ?", text, ", ".join(bad))
-    return "".join(out)
+    if not bad:
+        return "".join(out), None
+    return "".join(out), f"ticket text {text!r}: {', '.join(bad)} not ASCII, printed as ?"
+
+
+def _ascii(text: str) -> str:
+    """Latin text as printable ASCII: accents folded away, anything else ``?`` (logged)."""
+    text, warning = _ascii_text(text)
+    if warning:
+        log.warning("%s", warning)
+    return text
 
 
 def _tokens(text: str) -> list[str]:
@@ -137,6 +154,33 @@ def fit(text: str, width: int, dots: int = PAPER_DOTS) -> list[str]:
     return lines
 
 
+@functools.lru_cache(maxsize=4096)
+def _line_bytes(text: str, align: int, bold: bool, size: tuple[int, int],
+                chinese: bool) -> tuple[bytes, str | None]:
+    """One line's bytes (Slip.line), and the warning its text gives. Cached: most of a
+    ticket's lines (the centre, the item, the fixed words) repeat from ticket to ticket,
+    and measuring, breaking and GBK-checking them was a third of a take's cost in the hub
+    (bench_hub's durable path)."""
+    text = " ".join(text.split())  # no stray LF/control bytes inside the line
+    text, warning = _gbk_text(text) if chinese else _ascii_text(text)
+    out = bytearray(b"\x1ba" + bytes((align,)))
+    sized = size != (1, 1)
+    if sized:
+        out += size_commands(*size)
+    if bold:
+        out += b"\x1bE\x01"  # after ESC !, whose bit 3 would otherwise win
+    for piece in fit(text, size[0]):
+        if chinese:
+            out += FS_CHINESE_ON + piece.encode("gbk") + FS_CHINESE_OFF + LF
+        else:
+            out += piece.encode("ascii") + LF
+    if sized:
+        out += NORMAL_SIZE
+    if bold:
+        out += b"\x1bE\x00"
+    return bytes(out), warning
+
+
 class Slip:
     """ESC/POS for one slip, a line at a time; each line sets and resets its own modes."""
 
@@ -146,25 +190,12 @@ class Slip:
     def line(self, text: str, *, align: int = CENTRE, bold: bool = False,
              size: tuple[int, int] = (1, 1), chinese: bool = False) -> None:
         """One printed line. ``chinese``: GBK inside FS & ... FS . (ASCII in it prints
-        as ASCII); otherwise folded to ASCII."""
-        text = " ".join(str(text).split())  # no stray LF/control bytes inside the line
-        text = substitute_logged(text) if chinese else _ascii(text)
-        out = self.out
-        out += b"\x1ba" + bytes((align,))
-        sized = size != (1, 1)
-        if sized:
-            out += size_commands(*size)
-        if bold:
-            out += b"\x1bE\x01"  # after ESC !, whose bit 3 would otherwise win
-        for piece in fit(text, size[0]):
-            if chinese:
-                out += FS_CHINESE_ON + piece.encode("gbk") + FS_CHINESE_OFF + LF
-            else:
-                out += piece.encode("ascii") + LF
-        if sized:
-            out += NORMAL_SIZE
-        if bold:
-            out += b"\x1bE\x00"
+        as ASCII); otherwise folded to ASCII. A replaced character is logged every time
+        the line is printed."""
+        data, warning = _line_bytes(str(text), align, bold, size, chinese)
+        if warning:
+            log.warning("%s", warning)
+        self.out += data
 
     def zh(self, text: str, **kw: Any) -> None:
         self.line(text, chinese=True, **kw)
