@@ -1,8 +1,8 @@
-"""The clerk consoles' queues (hub/web/console.py `_queue_of`): walked once for all the
-windows alike during one state, and each console still shows exactly its own window's
-queue: a ticket sent to one window is in that window's list only, and the next state is
-walked anew (issue 14: 30 consoles each walking ~950 waiting tickets 9 times per build were
-most of what the live views cost the hub)."""
+"""The clerk consoles' queues (hub/web/console.py `_queue_of`): walked, and their rows
+made, once for all the windows alike during one state, and each console still shows
+exactly its own window's queue: a ticket sent to one window is in that window's list only,
+and the next state is walked anew (issue 14: 30 consoles each walking ~950 waiting tickets
+9 times per build were most of what the live views cost the hub)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def test_windows_alike_share_one_walk_and_a_sent_ticket_stays_with_its_window(
         assert views[1] == views[3]  # alike: one walk served both
         # windows 1 and 3 walked once between them, window 2 on its own
         assert walked == [1, 2]
+        # and their consoles show one object: made once, its delta computed and
+        # serialised once for both feeds (hub/web/livepatch.py Memo, live.py Fragments)
+        queue = {n: env.site.live.snapshot("staff-window", str(n))["queue"] for n in (1, 2, 3)}
+        assert queue[1] is queue[3] and queue[2] is not queue[1]
+        assert [u["targeted"] for u in queue[2]["list"]] == [
+            u == "A001" for u in views[2]["list"]]
         # the next state is walked anew
         env.act(c.CallNext(3))
         assert {n: shown(env, n) for n in (1, 2, 3)} == {n: walked_alone(env, n)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -242,5 +243,70 @@ def test_a_volatile_key_alone_sends_nothing_and_a_new_page_gets_it_fresh() -> No
         state["now"], state["x"] = 3.0, 1
         live.changed()
         assert b'"now":3.0,"x":1' in await _frame(reader)
+
+    asyncio.run(scenario())
+
+
+def test_a_value_shared_by_many_feeds_is_serialised_once_per_pass(monkeypatch) -> None:
+    """The clerk consoles alike share their queue (one object in each snapshot): a pass
+    serialises it, and the items of its delta, once for all their feeds; every page still
+    gets exactly its own snapshot (whole, or a delta that makes it)."""
+    from onewindow.hub.web import live as live_module
+    from onewindow.hub.web.livepatch import follow
+
+    rows = 60  # a whole snapshot over DIFF_MIN_BYTES: its changes go as deltas
+    state = {"head": 1}
+    queue: dict[str, Any] = {}
+
+    def shared_queue() -> list[dict[str, Any]]:
+        if queue.get("head") != state["head"]:  # one object per state, as _queue_of
+            queue["head"] = state["head"]
+            queue["list"] = [{"id": f"A{n:03d}", "zh": "城乡居民养老保险参保登记"}
+                             for n in range(state["head"], state["head"] + rows)]
+        return queue["list"]  # type: ignore[no-any-return]
+
+    def snapshot(arg: str) -> dict[str, Any]:
+        return {"window": arg, "serving": f"A{state['head'] - 1:03d}", "queue": shared_queue()}
+
+    # the queues and delta items serialised in each pass of the flusher, by identity
+    made: list[list[int]] = []
+    dumps, one_pass = live_module._dumps, LiveHub._pass
+
+    def counted(value: Any) -> str:
+        if isinstance(value, list) and value and isinstance(value[0], dict):  # rows
+            made[-1].append(id(value))
+        return dumps(value)
+
+    async def counted_pass(self: LiveHub, loop: Any) -> Any:
+        made.append([])
+        return await one_pass(self, loop)
+
+    monkeypatch.setattr(live_module, "_dumps", counted)
+    monkeypatch.setattr(LiveHub, "_pass", counted_pass)
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+        live.channel("c", snapshot)
+        args = [str(n) for n in range(1, 7)]
+        readers = _open(live, args, 1)
+        pages: dict[str, Any] = {}
+
+        async def read_all(head: int) -> None:
+            for arg, reader in zip(args, readers, strict=True):
+                want = json.loads(json.dumps(snapshot(arg)))
+                while pages.get(arg) != want:  # frames in order, each applied as ow.js does
+                    frame = await _frame(reader)
+                    event = frame.split(b"event: ")[1].split(b"\n")[0].decode()
+                    data = json.loads(frame.split(b"data: ")[1])
+                    pages[arg] = follow(pages.get(arg), event, data)
+
+        await read_all(1)  # the first frames: each snapshot serialised on its own
+        for head in (2, 40, 200):  # one lost, many, all: a delta or the whole state
+            made.clear()
+            state["head"] = head
+            live.changed()
+            await read_all(head)
+            # each once a pass for all the feeds built in it
+            assert any(made) and all(len(p) == len(set(p)) for p in made), made
 
     asyncio.run(scenario())

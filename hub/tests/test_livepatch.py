@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onewindow.hub.web.livepatch import apply, diff
+from onewindow.hub.web.livepatch import LOOKAHEAD, MEMO_MIN, Memo, apply, diff
 
 # No 0 or 1 beside the booleans: Python's == takes True for 1, and the diff compares
 # containers with it (livepatch.same: a bool swapped for its int inside an otherwise equal
@@ -87,6 +87,67 @@ def test_one_window_changed_sends_that_window_only():
     new[6]["ticket"], new[6]["served"] = "A087", 1
     ops = diff({"windows": windows}, {"windows": new})
     assert ops == [["s", ["windows", 6, "ticket"], "A087"], ["s", ["windows", 6, "served"], 1]]
+
+
+def test_a_queue_moved_further_than_the_lookahead_is_one_splice():
+    # 400 calls a second at 30 windows: between two builds of a console (0.25 s) its
+    # queue's head moved by ~100, further than LOOKAHEAD: the rows are replaced by one
+    # splice, not diffed field by field against tickets of other ids at their places
+    old = {"queue": [ticket(n) for n in range(1, 51)]}
+    far = {"queue": [ticket(n) for n in range(101, 151)]}
+    assert diff(old, far) == [["l", ["queue"], 0, 50, far["queue"]]]
+    part = {"queue": [ticket(n) for n in range(LOOKAHEAD + 12, LOOKAHEAD + 62)]}
+    ops = diff(old, part)
+    assert ops == [["l", ["queue"], 0, LOOKAHEAD + 11, []],
+                   ["l", ["queue"], 50 - LOOKAHEAD - 11, 0, part["queue"][-(LOOKAHEAD + 11):]]]
+    assert roundtrip(old, part) == part and roundtrip(old, far) == far
+
+
+def test_a_moved_element_and_lost_ones_together():
+    old = {"q": [ticket(n) for n in range(1, 21)]}
+    new = {"q": [ticket(15), *(ticket(n) for n in range(4, 15)), *(ticket(n) for n in
+                                                                  range(16, 25))]}
+    assert roundtrip(old, new) == new
+    assert len(json.dumps(diff(old, new))) < len(json.dumps(new)) / 2
+
+
+def test_lists_shared_by_snapshots_are_diffed_once_for_all():
+    # the clerk consoles alike: one queue object in each console's snapshot
+    before = [ticket(n) for n in range(1, 51)]
+    after = [ticket(n) for n in range(2, 52)]
+    memo = Memo()
+    a = diff({"window": 1, "queue": before}, {"window": 1, "queue": after}, memo)
+    b = diff({"w": {"queue": before}}, {"w": {"queue": after}}, memo)  # elsewhere
+    assert memo.hits == 1
+    assert a == diff({"window": 1, "queue": before}, {"window": 1, "queue": after})
+    assert b == diff({"w": {"queue": before}}, {"w": {"queue": after}})
+    assert [op[1] for op in b] == [["w", "queue"], ["w", "queue"]]
+    assert b[1][4] is a[1][4]  # the same items: serialised once (hub/web/live.py)
+    # lists equal but other objects, or short ones, are diffed anew
+    diff({"queue": before}, {"queue": list(after)}, memo)
+    short = [1, 2]
+    diff({"q": short}, {"q": [2]}, memo)
+    diff({"q": short}, {"q": [2]}, memo)
+    assert memo.hits == 1 and len(short) * 2 < MEMO_MIN
+
+
+long_lists = st.lists(docs, min_size=MEMO_MIN // 2, max_size=MEMO_MIN)
+
+
+@settings(max_examples=60, deadline=None)
+@given(long_lists, long_lists, docs)
+def test_a_memo_gives_each_snapshot_its_own_delta(old, new, other):
+    # the same lists in three pairs of snapshots, under other paths: what the memo kept
+    # from the first is the delta of the others, at their paths
+    memo = Memo()
+    pairs = [({"a": old, "b": other}, {"a": new, "b": other}),
+             ({"x": {"y": old}}, {"x": {"y": new}}),
+             ([old, new], [new, old])]
+    for o, n in pairs:
+        ops = json.loads(json.dumps(diff(o, n, memo)))
+        assert apply(copy.deepcopy(o), ops) == n
+        assert ops == json.loads(json.dumps(diff(o, n)))
+    assert memo.hits >= (old != new)
 
 
 @pytest.mark.parametrize("ops", [[["x", []]], [["s", "a", 1]]])

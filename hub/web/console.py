@@ -302,42 +302,23 @@ class Console:
                 "materials": materials, "files": self._files(t.id), "visits": visits,
                 **self.returns.view(t),  # the kiosk's pre-review, related items
             }
-        eligible, oldest, following = self._queue_of(n, now)
-
-        def row(u: Ticket) -> dict[str, Any]:
-            return {"id": u.id, "number": u.number, "priority": u.priority.value,
-                    "item": u.item, **_text(cat.items[u.item].name),
-                    "waited_min": round(max(0.0, now - u.issued_at) / 60.0, 1),
-                    "appointment_at": u.appointment_at,  # a booking's slot (预约)
-                    "targeted": u.target_window == n}
-
-        out["queue"] = {
-            "waiting": len(eligible),
-            "longest_min": 0.0 if oldest is None else round((now - oldest) / 60.0, 1),
-            "mine": [u.number for u in eligible if u.target_window == n],
-            # appointments, priority, then normal, each oldest first (who is called next
-            # is the policy's): a clerk marks a resident priority from here
-            "list": [row(u) for u in eligible[:QUEUE_LIST]],
-            # who this window would call next, in order, if nothing else happened (the
-            # ordering policy's own choice, window_queue.upcoming): any can be called out
-            # of turn with a reason (POST /console/call_ticket)
-            "next": [row(u) for u in following],
-        }
+        out["queue"] = self._queue_of(n, now)
         reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None
         # what the help button calls unless the clerk picks another (窗口吹哨 科室报到)
         out["help_department"] = default_department(centre, n)
         return out
 
-    def _queue_of(self, n: int, now: float) -> tuple[list[Ticket], float | None,
-                                                      list[Ticket]]:
-        """The tickets waiting for window `n`, the oldest one's issue time, and the ones it
-        would call next. Each is a walk of the whole queue (the next ones NEXT_LIST walks:
-        the ordering policy asked once per place), 2-3 ms with ~950 waiting: 30 consoles
-        rebuilt 4 times a second were most of what the live views cost the hub (issue 14).
-        Windows of the same kind and skills that no ticket is sent to see the same queue:
-        during one pass of the live flusher (the state as it was, to the second) it is
-        walked once for all of them."""
+    def _queue_of(self, n: int, now: float) -> dict[str, Any]:
+        """Window `n`'s queue as its console shows it: how many wait, the longest wait, the
+        ones sent to it, the first QUEUE_LIST waiting and the ones it would call next. Each
+        is a walk of the whole queue (the next ones NEXT_LIST walks: the ordering policy
+        asked once per place), 2-3 ms with ~950 waiting: 30 consoles rebuilt 4 times a
+        second were most of what the live views cost the hub (issue 14). Windows of the
+        same kind and skills that no ticket is sent to see the same queue: during one pass
+        of the live flusher (the state as it was, to the second) it is walked, and its rows
+        made, once for all of them; their snapshots share it (one object: a delta of it is
+        then computed once for all their feeds, hub/web/livepatch.py `Memo`)."""
         centre = self.hub.centre
         w = centre.windows[n]
         key = (self.site.live.shared_key(self.hub.pos), int(now))
@@ -348,10 +329,36 @@ class Console:
         alike = (w.kind, w.skills, n if n in sent else None)
         got = memo.get(alike)
         if got is None:
-            eligible = [u for u in centre.queue if _eligible(u, n, w.skills)]
-            oldest = min((u.issued_at for u in eligible), default=None)
-            got = memo[alike] = (eligible, oldest, upcoming(centre, n, now, NEXT_LIST))
+            got = memo[alike] = self._queue_view(n, now)
         return got  # type: ignore[no-any-return]
+
+    def _queue_view(self, n: int, now: float) -> dict[str, Any]:
+        """Window `n`'s queue, walked for it (`_queue_of`: for the windows alike)."""
+        centre = self.hub.centre
+        cat = centre.catalog
+        eligible = [u for u in centre.queue if _eligible(u, n, centre.windows[n].skills)]
+        oldest = min((u.issued_at for u in eligible), default=None)
+
+        def row(u: Ticket) -> dict[str, Any]:
+            return {"id": u.id, "number": u.number, "priority": u.priority.value,
+                    "item": u.item, **_text(cat.items[u.item].name),
+                    "waited_min": round(max(0.0, now - u.issued_at) / 60.0, 1),
+                    "appointment_at": u.appointment_at,  # a booking's slot (预约)
+                    # a window alike with `n` has no ticket sent to it: False there too
+                    "targeted": u.target_window == n}
+
+        return {
+            "waiting": len(eligible),
+            "longest_min": 0.0 if oldest is None else round((now - oldest) / 60.0, 1),
+            "mine": [u.number for u in eligible if u.target_window == n],
+            # appointments, priority, then normal, each oldest first (who is called next
+            # is the policy's): a clerk marks a resident priority from here
+            "list": [row(u) for u in eligible[:QUEUE_LIST]],
+            # who this window would call next, in order, if nothing else happened (the
+            # ordering policy's own choice, window_queue.upcoming): any can be called out
+            # of turn with a reason (POST /console/call_ticket)
+            "next": [row(u) for u in upcoming(centre, n, now, NEXT_LIST)],
+        }
 
     def help_snapshot(self, arg: str) -> dict[str, Any]:
         names = self.staff.names()

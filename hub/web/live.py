@@ -34,6 +34,13 @@ sent the whole state. A stream holds no frames, only which of the feed's it has 
 reads again it is sent the latest state whole (or the latest delta when it missed none).
 The whole frame is serialised only when a stream needs it (one that connects or fell
 behind, or a keyframe every KEYFRAME_S): in a burst the flusher serialises the deltas.
+
+Feeds of one pass may share parts of their snapshots: the 30 clerk consoles of windows
+alike show one queue object (hub/web/console.py). Its delta is computed once for all of
+them (livepatch.Memo) and its JSON, as a value of a snapshot or of a delta, made once
+(`Fragments`, by identity, for the pass): at 400 calls/s a console's 50 listed tickets are
+all new at every build, and diffing and serialising them per console were most of what the
+views cost the hub (issue 14).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import json.encoder
 import logging
 import time
 from collections import Counter
@@ -149,8 +157,73 @@ def _alike(a: dict[str, Any], b: dict[str, Any], volatile: frozenset[str]) -> bo
         k in volatile or livepatch.same(v, b[k]) for k, v in a.items())
 
 
-def _dumps(snap: Any) -> str:
-    return json.dumps(snap, ensure_ascii=False, separators=(",", ":"))
+def _encoder() -> Callable[[Any], str]:
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":")), the same text, without
+    making an encoder per call (json.dumps makes a JSONEncoder, its encode a C encoder:
+    3-5 us of a frame's ~1 for a delta's operation, and a delta has tens of them).
+    Snapshots hold no cycles: the C encoder is made without the check for them."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without json's C speed-ups
+        return encoder.encode
+    encode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
+                  False, False, True)
+    join = "".join
+    return lambda value: join(encode(value, 0))
+
+
+_dumps = _encoder()
+
+
+class Fragments:
+    """The JSON of values that several feeds' snapshots share, serialised once for a pass of
+    the flusher: the queue of the clerk consoles alike is one object in 30 snapshots, and
+    so are the items of its delta (livepatch.Memo). By identity, holding each value so that
+    no id is reused while the pass lasts; only lists and dicts (a scalar costs less to
+    serialise than to look up)."""
+
+    __slots__ = ("got", "hits")
+
+    def __init__(self) -> None:
+        self.got: dict[int, tuple[Any, str]] = {}
+        self.hits = 0
+
+    def json(self, value: Any) -> str:
+        kind = type(value)
+        if kind is not dict and kind is not list:
+            return _dumps(value)
+        got = self.got.get(id(value))
+        if got is None:
+            got = self.got[id(value)] = (value, _dumps(value))
+        else:
+            self.hits += 1
+        return got[1]
+
+    def whole(self, snap: Any) -> str:
+        """`_dumps(snap)`, the same text, its top-level values from the shared ones."""
+        if type(snap) is not dict or not all(type(k) is str for k in snap):
+            return _dumps(snap)
+        return "{" + ",".join(f"{_dumps(k)}:{self.json(v)}" for k, v in snap.items()) + "}"
+
+    def delta(self, base: int, ops: list[livepatch.Op], limit: float) -> str | None:
+        """`_dumps({"base": base, "ops": ops})`, the same text, the operations' values from
+        the shared ones (an operation's path is its own); None once it is `limit`
+        characters long (the whole snapshot is sent instead: the rest is not made)."""
+        head = f'{{"base":{base},"ops":['
+        parts = []
+        size = len(head) + 1  # and "]}", less the first operation's comma
+        for op in ops:
+            values = op[2:]
+            if any(type(x) is dict or type(x) is list for x in values):
+                part = (f"[{_dumps(op[0])},{_dumps(op[1])}"
+                        + "".join("," + self.json(x) for x in values) + "]")
+            else:  # a scalar set, a deletion: as one
+                part = _dumps(op)
+            size += len(part) + 1
+            if size >= limit:
+                return None
+            parts.append(part)
+        return head + ",".join(parts) + "]}"
 
 
 def _frame(seq: int, event: str, data: str) -> bytes:
@@ -178,6 +251,8 @@ class LiveHub:
         self.build_s = 0.0  # seconds spent building, in the flusher
         self.slices = 0  # slices the flusher's passes were cut into
         self._pass_version: int | None = None  # LiveHub.version a pass began at
+        self._memo: livepatch.Memo | None = None  # deltas of shared lists, for a pass
+        self._shared: Fragments | None = None  # JSON of shared values, for a pass
         self._kick: asyncio.Event | None = None
         self._new = asyncio.Event()  # a feed was opened: built without waiting for a pace
         self._flusher: asyncio.Task[None] | None = None
@@ -270,19 +345,20 @@ class LiveHub:
             feed.snap, feed.data, feed.frame = snap, None, None
             return False
         big = prev is not None and isinstance(snap, dict) and feed.size >= DIFF_MIN_BYTES
+        shared = self._shared if self._shared is not None else Fragments()
         if big:
-            ops = livepatch.diff(prev, snap)
+            ops = livepatch.diff(prev, snap, self._memo)
             if not ops:
                 return False
             if now - feed.keyed_at < KEYFRAME_S:
-                data = _dumps({"base": feed.seq, "ops": ops})
                 # against the last whole frame's size: a feed's size moves slowly
-                if len(data) < DIFF_MAX_SHARE * feed.size:
+                data = shared.delta(feed.seq, ops, DIFF_MAX_SHARE * feed.size)
+                if data is not None:
                     feed.seq += 1
                     feed.snap, feed.data, feed.frame = snap, None, None
                     feed.delta = _frame(feed.seq, "patch", data)
                     return True
-        data = _dumps(snap)
+        data = shared.whole(snap) if big else _dumps(snap)
         if not big and data == feed.data:
             return False
         feed.seq += 1
@@ -326,6 +402,8 @@ class LiveHub:
         earliest feed left stale is due."""
         now = loop.time()
         self._pass_version = self.version
+        self._memo = livepatch.Memo()
+        self._shared = Fragments()
         self._new.clear()
         spent = sliced = 0.0
         try:
@@ -347,6 +425,7 @@ class LiveHub:
                     now = loop.time()
         finally:
             self._pass_version = None
+            self._memo = self._shared = None
         if sliced:
             self.slices += 1
         # The feeds left stale (not due yet, or built while the state moved on): the

@@ -58,6 +58,9 @@ class LiveWaits:
         self.sliced = 0  # ... of them from a simulation run in slices
         self.on_refresh: Callable[[], None] = lambda: None  # waits read anew in the background
         self._task: asyncio.Task[None] | None = None
+        # the windows not closed, as of a state (the core, its journal position): read
+        # anew when a step was committed, not for each of 200 phone pages built after it
+        self._open: tuple[object, int, frozenset[int]] | None = None
 
     @classmethod
     def of(cls, site: Site) -> LiveWaits:
@@ -69,10 +72,11 @@ class LiveWaits:
 
     def _fresh(self) -> float:
         now = self.clock()
-        centre = self.hub.centre
-        key = (now - now % LIVE_WAIT_STEP,
-               frozenset(n for n, w in centre.windows.items()
-                         if w.state is not WindowState.CLOSED))
+        centre, pos = self.hub.centre, self.hub.pos
+        if self._open is None or self._open[0] is not centre or self._open[1] != pos:
+            self._open = (centre, pos, frozenset(n for n, w in centre.windows.items()
+                                                 if w.state is not WindowState.CLOSED))
+        key = (now - now % LIVE_WAIT_STEP, self._open[2])
         if key != self._key and (self._key is None or not self._in_slices(key)):
             self._refresh(key, now)
         return now
