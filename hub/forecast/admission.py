@@ -10,9 +10,9 @@ The verdict:
 * "closed": the centre has no hours today, or it is past closing time;
 * "late": the wait at the judging quantile puts the call at or after closing. Which
   quantile depends on what the verdict does (`quantile_for`):
-  - "warn" judges on the slow end of the wait's 80% interval (`Estimate.hi`, the number
-    printed as "(lo-hi)", the 90th percentile): a warning is cheap, and "ok" then means
-    likely (about nine in ten), not a coin toss;
+  - "warn" judges on the slow end of the wait's 80% interval (the 90th percentile, the
+    table's `Estimate.hi`: below): a warning is cheap, and "ok" then means likely (about
+    nine in ten), not a coin toss;
   - "stop" judges near the central estimate: the 60th percentile by default ([admission]
     stop_quantile sets another between 0.1 and 0.9), between the median and the 90th.
     A refusal sends a resident away, and judged on the slow end it refused every
@@ -23,6 +23,16 @@ The verdict:
     nobody on every day and turned away 3-22 % more than that excess; the 90th 3-41 %;
 * "ok": otherwise, and also when no estimate exists (no open window can serve the item
   yet, e.g. before the windows open): nothing is known that says the day is full.
+
+The interval judged is the one of the offline table's factor alone (`Estimate.table_alone`:
+hub/forecast/wait.py's wait_factors.json, per layout, band and load), not the printed one,
+which the hub's online calibration (wait.py `ETA`) widens or narrows per band as this hub's
+waits fall outside it. On a cold hub's overloaded day (hub/tests/test_sim_admission.py) the
+online offsets widen the slow end fast, and "stop" judged on that end turned away 1.35-1.38x
+the residents the windows could not reach, against 1.04-1.15x on the table's interval
+(docs/forecast.md). So a verdict does not move when only the offsets move. Under "warn" the
+printed upper end may then lie past closing with no warning (or short of it with one): the
+warning and the printed interval come from the same simulated paths, not the same factor.
 
 What a verdict leads to is the centre's [admission] mode (hub/config.py): "warn" issues the
 ticket and says so plainly, "stop" refuses it and offers a booking, "off" asks nothing.
@@ -80,7 +90,8 @@ def decide(now: float, est: Estimate, opening: tuple[float, float] | None,
            quantile: float = HIGH) -> str:
     """The verdict for a ticket taken at `now` whose wait would be `est` (minutes from
     `now`), the centre open [open, close) today (`opening`, None: closed all day), judged
-    on the wait at `quantile` (`quantile_for` the mode: the slow end by default)."""
+    on the wait at `quantile` (`quantile_for` the mode: the slow end by default) of `est`'s
+    interval with the table's factor alone (`Estimate.table_alone`)."""
     if opening is None:
         return CLOSED
     open_ts, close_ts = opening
@@ -90,6 +101,7 @@ def decide(now: float, est: Estimate, opening: tuple[float, float] | None,
         return CLOSED
     if not est.reachable:
         return OK
+    est = est.table_alone()  # not the online offsets: see the module's docstring
     wait = est.hi if quantile == HIGH else wait_at(est, quantile)
     call_at = max(now + max(wait, 0.0) * 60.0, open_ts)
     return LATE if call_at >= close_ts else OK

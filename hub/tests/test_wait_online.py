@@ -59,9 +59,10 @@ def test_each_end_is_settled_once_as_soon_as_it_is_known():
     p.update(core, T0 + 45 * MIN, "call")  # b's call settles nothing more
     assert p.offset[band] == pytest.approx([step_miss + step_hit, step_hit + step_miss])
     # the band's factors moved by those offsets; the other bands' did not
-    lo, hi = p._scale(10.0)
-    assert lo == pytest.approx(before[0] * math.exp(step_miss + step_hit))
-    assert hi == pytest.approx(before[1] * math.exp(step_hit + step_miss))
+    table, lo, hi = p._scale(10.0)
+    assert lo == pytest.approx(before[1] * math.exp(step_miss + step_hit))
+    assert hi == pytest.approx(before[2] * math.exp(step_hit + step_miss))
+    assert table == before[0] == before[1] == before[2]  # the table's factor: unmoved
     assert all(o == [0.0, 0.0] for k, o in enumerate(p.offset) if k != band)
 
 
