@@ -310,3 +310,38 @@ def test_a_value_shared_by_many_feeds_is_serialised_once_per_pass(monkeypatch) -
             assert any(made) and all(len(p) == len(set(p)) for p in made), made
 
     asyncio.run(scenario())
+
+
+def test_a_quiet_stream_is_sent_keepalives_without_a_timer_per_frame(monkeypatch) -> None:
+    """A stream that sent nothing since the flusher's last sweep is sent an SSE comment at
+    the next (a gone client shows up as a failed write); one that sends frames is not."""
+    from onewindow.hub.web import live as live_module
+
+    monkeypatch.setattr(live_module, "KEEPALIVE_S", 0.2)  # sweeps every 0.1 s
+    state = {"x": 0}
+
+    async def scenario() -> None:
+        live = LiveHub(interval=0.01)
+        live.channel("c", lambda arg: dict(state))
+        quiet, busy = live.stream("c", "a"), live.stream("c", "b")
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(10):
+            for s in (quiet, busy):
+                assert await anext(s) == b"retry: 1000\n\n"
+                assert b"event: c" in await anext(s)
+            opened = loop.time()
+            assert await anext(quiet) == b": keepalive\n\n"
+            # quiet through one whole sweep period, at most two
+            assert 0.1 <= loop.time() - opened <= 0.2 + 0.1
+            got = []
+            ends = loop.time() + 0.5
+            while loop.time() < ends:  # changes one after another: frames, no keepalive
+                state["x"] += 1
+                live.changed()
+                got.append(await anext(busy))
+            # (the first may be the keepalive due from the quiet spell before)
+            assert len(got) > 5 and all(f.startswith(b"id: ") for f in got[1:]), got
+        await quiet.aclose()
+        await busy.aclose()
+
+    asyncio.run(scenario())

@@ -69,6 +69,9 @@ Snapshot = Callable[[str], Any]  # channel argument ("" or e.g. a ticket id) -> 
 # the calls arriving meanwhile wait behind. The parts may see the state a few steps apart;
 # the feed is then stale and rebuilt at its next pace, as after any change.
 Pieces = Generator[None, None, Any]
+# A stream that sent nothing for about this long (between half of it and all of it) is sent
+# an SSE comment: a gone client shows up as a failed write, a proxy sees the stream alive.
+# The flusher sweeps the streams every half of it: no timer per stream per frame.
 KEEPALIVE_S = 15.0
 INTERVAL_S = 0.25  # a feed's snapshot is rebuilt at most this often
 SLICE_S = 0.001  # the loop's time one slice of building and waking may take, about
@@ -101,13 +104,22 @@ KEYFRAME_S = 60.0
 class Stream:
     """One client's stream: which of its feed's frames it was sent last, nothing more."""
 
-    __slots__ = ("dropped", "pending", "sent", "wake")
+    __slots__ = ("dropped", "pending", "ping", "quiet", "sent", "wake")
 
     def __init__(self) -> None:
         self.pending = False  # the feed has a frame this stream has not been sent
         self.sent = -1  # the feed's sequence number of the last frame sent (-1: none)
         self.wake = asyncio.Event()
         self.dropped = 0  # frames replaced before this client took them (it was behind)
+        self.quiet = False  # nothing written since the flusher's last keepalive sweep
+        self.ping = False  # a keepalive comment is to be written
+
+    def sweep(self) -> None:
+        """The flusher's keepalive sweep: quiet since the last one, it is sent a comment."""
+        if self.quiet:
+            self.ping = True
+            self.wake.set()
+        self.quiet = True
 
     def offer(self) -> None:
         if self.pending:
@@ -379,23 +391,28 @@ class LiveHub:
         loop = asyncio.get_running_loop()
         kick = self._kick
         assert kick is not None
+        sweep_at = loop.time() + KEEPALIVE_S / 2
         while self.feeds:
+            if loop.time() >= sweep_at:  # keepalives for the streams quiet since the last
+                for feed in self.feeds.values():
+                    for stream in feed.streams:
+                        stream.sweep()
+                sweep_at = loop.time() + KEEPALIVE_S / 2
             kick.clear()  # before the scan: a change during it sets it again
             spent, due_next = await self._pass(loop)
             self.build_s += spent
             if spent:  # at most BUDGET of the loop's time: under load, views lag, calls don't
                 await asyncio.sleep(spent * (1 / BUDGET - 1))
+            until = sweep_at if due_next is None else min(due_next, sweep_at)
             if not kick.is_set():  # nothing changed since the pass began: until a change
-                timeout = None if due_next is None else max(0.0, due_next - loop.time())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), timeout)
+                    await asyncio.wait_for(kick.wait(), max(0.0, until - loop.time()))
             if kick.is_set() and due_next is not None and not self._new.is_set():
                 # A change makes every feed stale, but none is due before the earliest
                 # pace is over: no pass (a scan of every feed) per change in between; a
                 # new feed (a page just opened) is built at once.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._new.wait(),
-                                           max(0.0, due_next - loop.time()))
+                    await asyncio.wait_for(self._new.wait(), max(0.0, until - loop.time()))
 
     async def _pass(self, loop: asyncio.AbstractEventLoop) -> tuple[float, float | None]:
         """One pass over the feeds, in slices: the seconds spent building, and when the
@@ -478,17 +495,18 @@ class LiveHub:
         try:
             yield b"retry: 1000\n\n"
             while True:
-                if not stream.pending:
-                    stream.wake.clear()
-                    try:  # asyncio.timeout, not wait_for: no task per frame per client
-                        async with asyncio.timeout(KEEPALIVE_S):
-                            await stream.wake.wait()
-                    except TimeoutError:
-                        yield b": keepalive\n\n"  # a gone client shows up as a failed write
+                if not (stream.pending or stream.ping):
+                    stream.wake.clear()  # no timer: the flusher's sweep wakes it (keepalive)
+                    await stream.wake.wait()
+                if stream.pending:
+                    stream.pending = False
+                    if stream.sent != feed.seq:
+                        stream.quiet = stream.ping = False
+                        yield feed.next_for(stream)
                         continue
-                stream.pending = False
-                if stream.sent != feed.seq:
-                    yield feed.next_for(stream)
+                if stream.ping:
+                    stream.quiet = stream.ping = False
+                    yield b": keepalive\n\n"  # a gone client shows up as a failed write
         finally:
             self._unsubscribe(feed, stream)
 
