@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from . import db
 from .schema import journal, meta
@@ -49,6 +50,7 @@ class StorageUnavailable(RuntimeError):
 # is full", "disk I/O error" and "database is locked"; InterfaceError a connection psycopg
 # already knows is closed. Any DBAPIError SQLAlchemy saw as a disconnect counts too.
 _OUTAGE = (sa_exc.OperationalError, sa_exc.InterfaceError)
+_SQLITE_OUTAGE = (sqlite3.OperationalError, sqlite3.InterfaceError)  # the same, unwrapped
 
 
 @contextlib.contextmanager
@@ -71,14 +73,19 @@ class Journal:
         self.url = url
         # The hub's database at the newest schema (hub/store/db.py: engine, migrations).
         self.engine: Engine = db.open_database(url, fsync=fsync)
-        # The append is on every event's path: the driver's own INSERT on a connection held
-        # between appends, not a Core insert() on one checked out of the pool each time
-        # (statement cache key, parameter processing, pool checkout: ~0.045 of the ~0.07 ms
-        # a single-record commit took on SQLite). Appends come from one thread, the hub's.
-        # Held for SQLite only: a database server's connections are pinged at checkout
-        # (db.create_engine), so one the server dropped is replaced, not failed on.
+        # The append is on every event's path. On SQLite: the driver's own cursor on a
+        # connection held between appends (sqlite3's implicit BEGIN, then commit), not
+        # SQLAlchemy's: a Core insert() on a pooled connection cost ~0.045 of the ~0.07 ms
+        # a single-record commit took (statement cache key, parameter processing, pool
+        # checkout), and even `exec_driver_sql` in `begin()` on a held Connection (its
+        # Transaction objects and events) took 0.29 ms of a call's path where the bare
+        # driver took 0.16, measured one call every 3 ms as the hub sees them at ~300
+        # calls/s (tools/bench/bench_hub.py, "journal append"). Appends come from one
+        # thread, the hub's. A database server's connections are instead checked out of
+        # the pool and pinged each time (db.create_engine), so one the server dropped is
+        # replaced, not failed on.
         self._hold = self.engine.dialect.name == "sqlite"
-        self._conn: Connection | None = None
+        self._raw: Any = None  # the held DBAPI connection (SQLite), as the pool lent it
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert = (f"INSERT INTO {journal.name} (pos, ts, dev, seq, op, body) "
                         f"VALUES ({', '.join([mark] * 6)})")
@@ -98,21 +105,33 @@ class Journal:
             with storage_errors(self.engine), self.engine.begin() as pooled:
                 pooled.exec_driver_sql(self._insert, rows)
             return
-        conn = self._conn
+        raw = self._raw
         try:
-            with storage_errors(self.engine):
-                if conn is None:
-                    conn = self._conn = self.engine.connect()
-                with conn.begin():
-                    conn.exec_driver_sql(self._insert, rows)
-        except BaseException:
-            # Whatever failed, the next append starts on a fresh connection (an outage
-            # disposed of the pool already; a refused row left this one usable, but a
-            # fresh one costs nothing next to an error).
-            self._conn = None
-            if conn is not None:
+            with storage_errors(self.engine):  # a refused connection (SQLAlchemy's errors)
+                if raw is None:
+                    raw = self._raw = self.engine.raw_connection()
+            cur = raw.cursor()
+            try:
+                cur.executemany(self._insert, rows)
+                raw.commit()
+            finally:
+                cur.close()
+        except BaseException as e:
+            # Whatever failed, the next append starts on a fresh connection, with nothing
+            # of this one's transaction left (a fresh one costs nothing next to an error).
+            self._raw = None
+            if raw is not None:
                 with contextlib.suppress(Exception):
-                    conn.close()
+                    raw.rollback()
+                with contextlib.suppress(Exception):
+                    raw.close()
+            # The driver's own errors, as `storage_errors` sorts SQLAlchemy's: a full disk,
+            # an I/O error or a lock held too long is an outage; anything else (a second
+            # writer's duplicate position) stays what it is.
+            if isinstance(e, _SQLITE_OUTAGE):
+                self.engine.dispose()
+                raise StorageUnavailable(
+                    f"{type(e).__name__}: {str(e).strip().splitlines()[0]}") from e
             raise
 
     def probe(self, now: float | None = None) -> None:
@@ -141,9 +160,9 @@ class Journal:
             pos = rows[-1].pos
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._raw is not None:
             with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+                self._raw.close()
+            self._raw = None
         self.engine.dispose()
 
