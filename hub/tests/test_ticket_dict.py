@@ -1,0 +1,52 @@
+"""Ticket.to_dict (what snapshots and the state comparisons are made of) is asdict's result,
+converted for JSON, without asdict's cost: the same keys and values, and nothing in it shared
+with the ticket, so a change to one cannot reach the other."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from onewindow.hub.core.model import Priority, Ticket, TicketState
+
+
+def _reference(t: Ticket) -> dict:
+    d = asdict(t)
+    d["priority"] = t.priority.value
+    d["state"] = t.state.value
+    d["extra_items"] = list(t.extra_items)
+    d["history"] = [list(h) for h in t.history]
+    d["returned"] = list(t.returned)
+    return d
+
+
+def _full() -> Ticket:
+    """A ticket with every field set away from its default."""
+    t = Ticket("20261123-A017", "A017", "2026-11-23", "SOC-001", list(Priority)[-1],
+               1795395600.5, 1795395601.0, 17, extra_items=("MED-002", "SOC-003"),
+               resident="9f2c1a7be04d55aa", appointment_at=1795396000.0, source="kiosk-1",
+               request=12, window=2, target_window=3, requeued=True, recalls=2,
+               note="n", review={"ok": ["SOC-001.1"], "missing": {"SOC-001.2": [1, 2]}},
+               returned=("SOC-001.2",), returned_by="gh-1")
+    t.mark(1795395700.0, TicketState.CALLED, 2)
+    t.mark(1795395800.0, TicketState.SERVING, 2)
+    return t
+
+
+def test_to_dict_is_asdicts_and_shares_nothing_with_the_ticket():
+    plain = Ticket("20261124-A001", "A001", "2026-11-24", "MED-002", Priority.NORMAL,
+                   1.0, 1.0, 1)
+    full = _full()
+    same = {k for k, v in asdict(plain).items() if v == asdict(full)[k]}
+    assert not same, f"set these away from their defaults in _full: {same}"
+    for t in (plain, full):
+        d = t.to_dict()
+        assert d == _reference(t)
+        assert list(d) == [f.name for f in fields(Ticket)]
+        for name in d:  # every container is a copy (a new mutable field must be copied)
+            if isinstance(d[name], list | dict | set):
+                assert d[name] is not getattr(t, name), name
+    d = full.to_dict()
+    d["review"]["missing"]["SOC-001.2"].append(3)
+    d["history"][0][0] = 0.0
+    assert full.review == {"ok": ["SOC-001.1"], "missing": {"SOC-001.2": [1, 2]}}
+    assert full.history[0][0] == 1795395700.0
