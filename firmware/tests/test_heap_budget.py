@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from onewindow.tools.testkit.heapbudget import BUDGET, MARGIN, TLS_BLOCK, HeapCentre, frozen_binary
+from onewindow.tools.testkit.heapbudget import (
+    BUDGET,
+    MARGIN,
+    QUICK_HOLD_S,
+    TLS_BLOCK,
+    HeapCentre,
+    frozen_binary,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -23,7 +30,8 @@ AFTER_UPDATE = 100  # calls run by the updated version, from RAM
 
 
 async def test_every_role_fits_the_esp32_heap_budget(tmp_path: Path) -> None:
-    c = HeapCentre(tmp_path, frozen_binary(), cap=BUDGET)
+    # Short presses: the same calls and update at ~2.5x the pace (heapbudget.QUICK_HOLD_S)
+    c = HeapCentre(tmp_path, frozen_binary(), cap=BUDGET, hold=QUICK_HOLD_S)
     try:
         await c.start()
         await c.read("boot")

@@ -76,6 +76,13 @@ class Board:
 # change is real after 2 samples 2 ms apart, then 20 ms of lockout, polled every 5 ms)
 # with room to spare, and 1,100 calls take ~40 s less than at fwsim's finger-like 50 ms.
 HOLD_S = 0.035
+# The test's hold (firmware/tests/test_heap_budget.py). The hold does not decide whether the
+# firmware sees a press: the sim pin (boards/sim.py, SimPin) shows each level set over the
+# socket until the board has read it 3 times, and the debounce needs 2 equal samples, so a
+# press and its release are both seen, in order, however short the hold. The heap figures
+# come from the calls, not the sleeps; the benchmark keeps HOLD_S, so that its press ->
+# ticket times stay comparable with docs/benchmarks.md.
+QUICK_HOLD_S = 0.005
 
 def frozen_binary() -> Path:
     """The 32-bit unix port with the firmware frozen (re-frozen from this tree; the set-up
@@ -87,9 +94,11 @@ def frozen_binary() -> Path:
 
 
 class HeapCentre:
-    def __init__(self, workdir: Path, binary: Path, cap: int = BUDGET) -> None:
+    def __init__(self, workdir: Path, binary: Path, cap: int = BUDGET,
+                 hold: float = HOLD_S) -> None:
         self.workdir = Path(workdir)
         self.cap = cap
+        self.hold = hold  # each press held, and released, this long
         certs = make_test_ca(self.workdir / "ca")
         self.tls_port = quiet_port()
         # Run as root, Mosquitto would drop to its own user, which cannot read the key.
@@ -155,7 +164,7 @@ class HeapCentre:
         box = self["box-1"]
         m = box.mark()
         t0 = asyncio.get_running_loop().time()
-        await box.press("b0", HOLD_S)
+        await box.press("b0", self.hold)
         printed = await box.wait("printed", since=m, timeout=10)
         self.ticket_s.append(printed["t"] - t0)
         self.waiting.append(printed["ticket"])
@@ -166,7 +175,7 @@ class HeapCentre:
         kp, led = self["kp-1"], self["led-1"]
         mk, ml = kp.mark(), led.mark()
         t0 = asyncio.get_running_loop().time()
-        await kp.press("call", HOLD_S)
+        await kp.press("call", self.hold)
         key = await kp.wait("key", lambda e: e.get("event") == "call", since=mk, timeout=10)
         if key.get("result") != "ok" or key.get("ticket") != self.waiting[0]:
             raise AssertionError(f"call {self.calls + 1}: {key}, waiting {self.waiting}")
