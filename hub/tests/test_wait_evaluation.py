@@ -18,7 +18,8 @@ from onewindow.hub.forecast.wait import BANDS, FACTORS, LOAD_EDGES, SLACK, layou
 from onewindow.hub.sim.policies import layout
 
 ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
-                 r"([\d.]+) \| (\d+)% \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$")
+                 r"([\d.]+) \| (\d+)% \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| "
+                 r"([\d.]+|-) \|$")
 
 
 def _range(text: str) -> set[int]:
@@ -39,7 +40,8 @@ def test_the_quick_evaluation_reports_held_out_seeds_only_in_its_format():
     assert not ({min(tuning) - 1} | tuning) & ({min(held_out) - 1} | held_out)
     rows = [m for m in map(ROW.match, out.splitlines()) if m]
     assert len(rows) == 1, out
-    layout, windows, load, n, wait, at_once, cov, mae, naive, ratio = rows[0].groups()
+    layout, windows, load, n, wait, at_once, cov, mae, naive, ratio, se = rows[0].groups()
+    assert se == "-"  # one day: no spread over days to judge it by
     assert (layout, windows, load) == ("mixed", "4", "0.9") and int(n) > 50
     assert float(wait) >= 0 and 0 <= int(at_once) <= 100
     assert 0 <= float(cov) <= 100 and float(mae) >= 0 and float(naive) > 0
@@ -53,7 +55,48 @@ def test_the_split_is_fixed_and_disjoint():
     tuning, held_out = ev.split()
     assert tuning == ev.TUNING_SEEDS and held_out == ev.HELD_OUT_SEEDS
     assert not ev.with_warmup(tuning) & ev.with_warmup(held_out)
-    assert len(tuning) >= 4 and len(held_out) >= 4
+    assert len(tuning) >= 4
+    # A cell's coverage varies ~6 points from day to day (its waits miss together), so the
+    # report needs many days per cell for its standard error to sit well inside 78-82%;
+    # whole weeks, so that every weekday counts alike.
+    assert len(held_out) >= 30 and len(held_out) % 5 == 0 and len(tuning) % 5 == 0
+
+
+def test_a_cells_standard_error_takes_the_day_as_the_unit():
+    # four days of 100 tickets at 70, 90, 70, 90% inside: 80% with the days' spread,
+    # however many tickets (a binomial SE over tickets would be 2 points)
+    cell = ev.Cell("mixed", 4, 0.9, n=400, inside=320,
+                   daily=[(100, 70), (100, 90), (100, 70), (100, 90)])
+    assert cell.coverage == 0.8
+    assert abs(cell.se - 0.10 / 4 ** 0.5 * (4 / 3) ** 0.5) < 1e-12
+    more = ev.Cell("mixed", 4, 0.9, n=4000, inside=3200,
+                   daily=[(1000, 700), (1000, 900), (1000, 700), (1000, 900)])
+    assert abs(more.se - cell.se) < 1e-12
+    # days of unequal size: the ratio estimator's, the big days weighing more
+    uneven = ev.Cell("mixed", 4, 0.9, n=300, inside=230, daily=[(200, 170), (100, 60)])
+    c, nbar = 230 / 300, 150.0
+    want = (((170 - c * 200) ** 2 + (60 - c * 100) ** 2) / (2 * 1 * nbar ** 2)) ** 0.5
+    assert abs(uneven.se - want) < 1e-12
+    assert np.isnan(ev.Cell("mixed", 4, 0.9, n=100, inside=80, daily=[(100, 80)]).se)
+
+
+def test_the_report_prints_each_cells_days_and_their_standard_error():
+    out = subprocess.run(
+        [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--layouts", "mixed",
+         "--sizes", "4", "--loads", "0.8", "--days", "3", "--jobs", "1"],
+        capture_output=True, text=True, timeout=240, check=True).stdout
+    assert re.search(r"^Wait prediction on held-out seeds 9000-9002 \(days per cell: 3,", out,
+                     re.M), out
+    (row,) = [m for m in map(ROW.match, out.splitlines()) if m]
+    se = float(row.groups()[-1])
+    assert 0 < se < 20
+    m = re.search(r"^day-to-day standard error of a cell's coverage over its 3 days: median "
+                  r"([\d.]+), max ([\d.]+) points; a predictor at exactly 80% in every cell "
+                  r"would have ([\d.]+) of 1 within 78-82%", out, re.M)
+    assert m and float(m[1]) == float(m[2]) and abs(float(m[1]) - se) < 0.06, out
+    assert 0 < float(m[3]) <= 1
+    # the M/M/s comparison stays on a few seeds whatever the grid's days
+    assert re.search(r"^M/M/s .*seeds 9000-9002\)", out, re.M), out
 
 
 def _q80(needed: list[float], factor: float) -> bool:
