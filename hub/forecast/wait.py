@@ -20,19 +20,21 @@ every journal record in order (live and in replay alike).
   (point) and 10th-90th percentile, widened into a calibrated 80% interval: per band of
   the predicted wait, both half-widths (plus SLACK) are multiplied by one factor, the lower
   end floored at 0. The factors are data (wait_factors.json), per kind of layout
-  (`layout_kind`: comprehensive, mixed, dedicated) and class of the centre's load at that
-  moment (`LOAD_EDGES`: people waiting per open window, whatever their line: at the same
-  predicted wait a heavy day errs more, which the band alone cannot see), learned by split
-  conformal calibration on the simulator's tuning seeds across window counts and loads
-  (python -m onewindow.hub.forecast.evaluate_wait --tune): per band and load class, the
-  80th percentile of the factor each tuning wait needed to fall inside; the evaluation
-  reports on held-out seeds. That table is where a hub starts: on top of it, per band, a
-  log-offset of the lower and of the upper factor can be calibrated online (`eta` > 0;
-  off by default, ETA: see TUNED_ETA) (adaptive conformal inference, Gibbs & Candes 2021;
-  conformal quantile tracking, Angelopoulos, Candes & Tibshirani 2023). The offsets move
-  the interval printed and shown (`Estimate.lo`, `hi`) only; the table's alone stays beside
-  it (`Estimate.table_lo`, `table_hi`), and admission control judges on that one
-  (hub/forecast/admission.py), so its verdicts do not move with them:
+  (`layout_kind`: comprehensive, mixed, dedicated), class of its size (`SIZE_EDGES`: the
+  windows configured) and class of the centre's load at that moment (`LOAD_EDGES`: people
+  waiting per open window, whatever their line: at the same predicted wait a heavy day
+  errs more, which the band alone cannot see), learned by split conformal calibration on
+  the simulator's tuning seeds across window counts and loads
+  (python -m onewindow.hub.forecast.evaluate_wait --tune): per size, band and load class,
+  the 81st percentile (evaluate_wait.TUNE_TARGET) of the factor each tuning wait needed to
+  fall inside; the evaluation reports on held-out seeds. That table is where a hub starts:
+  on top of it, per band, a log-offset of the lower and of the upper factor can be
+  calibrated online (`eta` > 0; off by default, ETA: see TUNED_ETA) (adaptive conformal
+  inference, Gibbs & Candes 2021; conformal quantile tracking, Angelopoulos, Candes &
+  Tibshirani 2023). The offsets move the interval printed and shown (`Estimate.lo`, `hi`)
+  only; the table's alone stays beside it (`Estimate.table_lo`, `table_hi`), and
+  admission control judges on that one (hub/forecast/admission.py), so its verdicts do not
+  move with them:
   `issued` records each ticket's printed interval, and each end is settled as soon as its
   outcome is known (the first call; or, while the ticket still waits, its time passing: an
   upper end passed is a miss known then, not a wait later, and counted even if the ticket
@@ -105,9 +107,9 @@ from .paths import (
 
 __all__ = [
     "EXPECTED", "EXTEND_AGE", "EXTEND_RECORDS", "FACTORS", "INF", "LOAD_EDGES", "NO_WINDOW",
-    "REFRESH_AGE", "REFRESH_RECORDS", "REUSE_AGE", "SLOT", "SLOTS", "Estimate", "Forecast",
-    "Refresh", "ServiceLearner", "WaitPredictor", "dispatch_order", "predictor_to_dict",
-    "restore_predictor",
+    "REFRESH_AGE", "REFRESH_RECORDS", "REUSE_AGE", "SIZE_EDGES", "SLOT", "SLOTS", "Estimate",
+    "Forecast", "Refresh", "ServiceLearner", "WaitPredictor", "dispatch_order",
+    "predictor_to_dict", "restore_predictor", "size_class",
 ]
 
 CALIBRATION_N = 200  # recent calls' scores kept per band (about half a day)
@@ -118,6 +120,12 @@ BANDS = (5.0, 15.0, 40.0)  # min: calibration bands of the predicted wait
 # the same predicted wait: with the band alone, load 0.8 days over-covered (82 %) and load
 # 1.0 days under-covered (75 %) (docs/forecast.md). Chosen on the tuning seeds only.
 LOAD_EDGES = (1.5, 3.0, 5.0)
+# Windows in the centre's configuration: the classes of its size the table's factors are
+# conditioned on too (4, 8, 12, 16 windows in the tuning grid). At the same band and load
+# class a big centre's heavy day erred more than a small one's (held out over 10 days the
+# cells' coverage had 1.7 pt^2 of variance beyond the days' noise, big centres at load 1.0
+# under, at load 0.8 over; with the size class 0.1). Chosen on the tuning seeds only.
+SIZE_EDGES = (6, 10, 14)  # classes: up to 5 windows, 6-9, 10-13, 14 and more
 SLACK = 1.0  # min: an interval's half-width is scaled from (simulated half-width + SLACK)
 # Online calibration (adaptive conformal inference): per band and end, a log-offset on the
 # table's factor, stepped by eta * (miss - END_MISS) whenever a printed interval's end is
@@ -140,20 +148,32 @@ FACTORS_FILE = "wait_factors.json"
 LAYOUT_KINDS = ("comprehensive", "mixed", "dedicated")
 
 
-def _factors() -> dict[str, tuple[tuple[float, ...], ...]]:
-    """Per kind of layout (`layout_kind`), band of the predicted wait and class of the load
-    (`LOAD_EDGES`): the factor of the simulated half-widths (+ SLACK) that makes the 80%
-    interval, tuned on the simulator's tuning seeds (never the evaluation's held-out ones):
-    evaluate_wait --tune --write."""
+Table = tuple[tuple[float, ...], ...]  # [band][load class]
+
+
+def _factors() -> dict[str, tuple[Table, ...]]:
+    """Per kind of layout (`layout_kind`), class of its size (`SIZE_EDGES`), band of the
+    predicted wait and class of the load (`LOAD_EDGES`): the factor of the simulated
+    half-widths (+ SLACK) that makes the 80% interval, tuned on the simulator's tuning seeds
+    (never the evaluation's held-out ones): evaluate_wait --tune --write."""
     doc = json.loads(resources.files(__package__).joinpath(FACTORS_FILE).read_text())
     if (tuple(doc["bands"]) != BANDS or tuple(doc.get("load_edges", ())) != LOAD_EDGES
+            or tuple(doc.get("size_edges", ())) != SIZE_EDGES
             or set(doc["factors"]) != set(LAYOUT_KINDS)
-            or any(len(v) != len(BANDS) + 1 or any(len(r) != len(LOAD_EDGES) + 1 for r in v)
+            or any(len(v) != len(SIZE_EDGES) + 1
+                   or any(len(t) != len(BANDS) + 1
+                          or any(len(r) != len(LOAD_EDGES) + 1 for r in t) for t in v)
                    for v in doc["factors"].values())):
-        raise ValueError(f"{FACTORS_FILE} does not match the predictor's bands {BANDS}, "
-                         f"load classes {LOAD_EDGES} and layouts {LAYOUT_KINDS}")
-    return {k: tuple(tuple(max(0.0, float(x)) for x in r) for r in v)
+        raise ValueError(f"{FACTORS_FILE} does not match the predictor's sizes {SIZE_EDGES}, "
+                         f"bands {BANDS}, load classes {LOAD_EDGES} and layouts "
+                         f"{LAYOUT_KINDS}")
+    return {k: tuple(tuple(tuple(max(0.0, float(x)) for x in r) for r in t) for t in v)
             for k, v in doc["factors"].items()}
+
+
+def size_class(config: CentreConfig) -> int:
+    """The class of a centre's size (`SIZE_EDGES`): the windows it is configured with."""
+    return bisect.bisect(SIZE_EDGES, len(config.windows))
 
 
 FACTORS = _factors()
@@ -382,7 +402,7 @@ class WaitPredictor:
                                              for _ in range(len(BANDS) + 1)]
         self._serial = 0
         self._config: CentreConfig | None = None  # the centre whose factors are bound
-        self._factors = FACTORS["mixed"]
+        self._factors = FACTORS["mixed"][0]
         # The class of the centre's load (LOAD_EDGES) the interval's factor is read for: of
         # the state the last `update`, `predict` or `probe` saw (`_bind`).
         self.load_class = 0
@@ -475,12 +495,12 @@ class WaitPredictor:
                                                 strict=True)]
 
     def _bind(self, centre: Centre) -> None:
-        """The factors of the centre's kind of layout (worked out once per configuration),
-        and the class of its load now: people waiting per open window (O(windows), the
-        queue's length is kept)."""
+        """The factors of the centre's kind of layout and size (worked out once per
+        configuration), and the class of its load now: people waiting per open window
+        (O(windows), the queue's length is kept)."""
         if centre.config is not self._config:
             self._config = centre.config
-            self._factors = FACTORS[layout_kind(centre.config)]
+            self._factors = FACTORS[layout_kind(centre.config)][size_class(centre.config)]
         closed, windows = WindowState.CLOSED, centre.windows  # (the enum's lookup, once)
         n_open = len(windows)
         for w in windows.values():

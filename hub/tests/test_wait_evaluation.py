@@ -12,9 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onewindow.hub.catalog import load_catalog
+from onewindow.hub.core.centre import Centre
 from onewindow.hub.core.centre_config import CentreConfig, WindowSpec
 from onewindow.hub.forecast import evaluate_wait as ev
-from onewindow.hub.forecast.wait import BANDS, FACTORS, LOAD_EDGES, SLACK, layout_kind
+from onewindow.hub.forecast.wait import (
+    BANDS,
+    FACTORS,
+    LOAD_EDGES,
+    SIZE_EDGES,
+    SLACK,
+    WaitPredictor,
+    layout_kind,
+    size_class,
+)
 from onewindow.hub.sim.policies import layout
 
 ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
@@ -128,18 +138,55 @@ def test_tuning_on_a_tiny_grid_learns_one_factor_per_band_and_load_class():
                 assert _q80(band, factors[b][k]), (b, k)
                 sparse += 1
     assert classes >= 2 and sparse >= 1  # both kinds are checked on this day
-    # and the predictor's own table has one factor per band and load class for every
-    # kind of layout
+    # and the predictor's own table has one factor per size, band and load class for
+    # every kind of layout
     assert set(FACTORS) == set(ev.LAYOUT_GRID)
-    assert all(len(v) == len(BANDS) + 1 and all(len(r) == len(LOAD_EDGES) + 1 for r in v)
-               for v in FACTORS.values())
+    assert all(len(v) == len(SIZE_EDGES) + 1 and all(
+        len(t) == len(BANDS) + 1 and all(len(r) == len(LOAD_EDGES) + 1 for r in t) for t in v)
+        for v in FACTORS.values())
+
+
+def _cell(windows: int, needed: dict[tuple[int, int], list[float]]) -> ev.Cell:
+    cell = ev.Cell("mixed", windows, 0.9)
+    cell.needed = [[list(needed.get((b, k), [])) for k in range(len(LOAD_EDGES) + 1)]
+                   for b in range(len(BANDS) + 1)]
+    return cell
+
+
+def test_each_size_class_gets_its_own_factors_where_it_has_the_waits():
+    rng = np.random.default_rng(7)
+    small = _cell(4, {(1, 0): list(rng.uniform(0, 1, 300)), (2, 1): list(rng.uniform(0, 2, 50))})
+    big = _cell(16, {(1, 0): list(rng.uniform(0, 3, 300)), (2, 1): list(rng.uniform(0, 4, 300))})
+    tables = ev.tune_sized([small, big], target=0.8, min_waits=100)
+    assert len(tables) == len(SIZE_EDGES) + 1
+    every = ev.tune_factors([small, big], target=0.8, min_waits=100)
+    s, b = size_class_of(4), size_class_of(16)
+    assert _q80(small.needed[1][0], tables[s][1][0])  # its own waits
+    assert _q80(big.needed[1][0], tables[b][1][0]) and tables[b][1][0] > tables[s][1][0]
+    assert _q80(big.needed[2][1], tables[b][2][1])
+    # too few of its own (50 < 100): the layout's factor over every size
+    assert tables[s][2][1] == every[2][1]
+    # a size class with no cell at all: the layout's whole table
+    for k in set(range(len(SIZE_EDGES) + 1)) - {s, b}:
+        assert tables[k] == every
+    # and the tuning target is the one --tune writes with
+    assert 0.8 <= ev.TUNE_TARGET <= 0.82
+
+
+def size_class_of(windows: int) -> int:
+    return size_class(CentreConfig("c", tuple(WindowSpec(n + 1) for n in range(windows))))
 
 
 def test_each_simulated_layout_reads_its_own_factors():
     catalog = load_catalog()
     for name in ev.LAYOUT_GRID:
-        for n in (4, 16):
-            assert layout_kind(layout(name, catalog, n).config) == name
+        for k, n in enumerate(ev.SIZE_GRID):  # one size class each
+            centre = Centre(catalog, layout(name, catalog, n).config)
+            assert layout_kind(centre.config) == name and size_class(centre.config) == k
+            p = WaitPredictor()
+            p.update(centre, 0.0)
+            assert p._factors == FACTORS[name][k]
+    assert [size_class_of(n) for n in (1, 5, 6, 9, 10, 13, 14, 40)] == [0, 0, 1, 1, 2, 2, 3, 3]
     # a centre configured with plain windows (every item at every window) is comprehensive
     assert layout_kind(CentreConfig("c", (WindowSpec(1), WindowSpec(2)))) == "comprehensive"
 

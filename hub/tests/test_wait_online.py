@@ -109,7 +109,8 @@ def test_a_table_far_off_is_brought_toward_80_percent_on_a_simulated_day(monkeyp
 
     # the table's factors halved: alone it covers far less than 80 %
     monkeypatch.setitem(wait.FACTORS, "mixed",
-                        tuple(tuple(0.4 * x for x in r) for r in wait.FACTORS["mixed"]))
+                        tuple(tuple(tuple(0.4 * x for x in r) for r in t)
+                              for t in wait.FACTORS["mixed"]))
     catalog, seeds = load_catalog(), [ev.TUNING_SEEDS[0]]
     cov = {}
     for eta in (0.0, wait.TUNED_ETA):

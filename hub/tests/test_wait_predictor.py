@@ -30,6 +30,7 @@ from onewindow.hub.forecast.wait import (
     dispatch_order,
     predictor_to_dict,
     restore_predictor,
+    size_class,
 )
 from onewindow.protocol import ow_protocol as proto
 
@@ -156,7 +157,7 @@ def test_the_interval_is_read_for_the_people_waiting_per_open_window():
     in the predictor's snapshot."""
     core = centre(windows=((1, "comprehensive"), (2, "comprehensive")), now=T0)
     p = WaitPredictor()
-    table = FACTORS["comprehensive"]
+    table = FACTORS["comprehensive"][size_class(core.config)]
     band = bisect.bisect(BANDS, 10.0)
     seen = []
     for n in range(12):
