@@ -1,11 +1,13 @@
 """Ticket.to_dict (what snapshots and the state comparisons are made of) is asdict's result,
 converted for JSON, without asdict's cost: the same keys and values, and nothing in it shared
-with the ticket, so a change to one cannot reach the other."""
+with the ticket, so a change to one cannot reach the other. The same for every command's
+journal record (Command.to_record)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 
+from onewindow.hub.core import commands as cmds
 from onewindow.hub.core.model import Priority, Ticket, TicketState
 
 
@@ -50,3 +52,41 @@ def test_to_dict_is_asdicts_and_shares_nothing_with_the_ticket():
     d["history"][0][0] = 0.0
     assert full.review == {"ok": ["SOC-001.1"], "missing": {"SOC-001.2": [1, 2]}}
     assert full.history[0][0] == 1795395700.0
+
+
+def _commands() -> list[type[cmds.Command]]:
+    out, todo = [], [cmds.Command]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            out.append(sub)
+            todo.append(sub)
+    return sorted(set(out), key=lambda k: k.__name__)
+
+
+def _value(hint: str) -> object:
+    """A value of the annotated type, away from any default."""
+    base = hint.replace(" | None", "").replace("None | ", "")
+    if base.startswith("tuple"):
+        return ("a", "b") if "str" in base else (1, 2)
+    if base.startswith("dict"):
+        return {"ticked": ["SOC-001.1"], "insisted": True}
+    if base.startswith("list"):
+        return ["a"]
+    return {"str": "x", "int": 7, "float": 1.5, "bool": True}[base]
+
+
+def test_every_commands_record_is_asdicts():
+    for k in _commands():
+        hints = {f.name: f.type for f in fields(k)}
+        every = k(**{name: _value(str(h)) for name, h in hints.items()})
+        plain = k(**{f.name: _value(str(f.type)) for f in fields(k)
+                     if f.default is MISSING and f.default_factory is MISSING})
+        for cmd in (every, plain):
+            # the shared part (some commands then drop or rename fields of it)
+            record = cmds.Command.to_record(cmd)
+            assert record == {**asdict(cmd), "op": k.op}, k.__name__
+            assert list(record) == [*(f.name for f in fields(k)), "op"]
+            for name, v in record.items():  # a container is a copy, as asdict's is
+                if isinstance(v, dict | list | set):
+                    assert v is not getattr(cmd, name), (k.__name__, name)
+            cmd.to_record()
