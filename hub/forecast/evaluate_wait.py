@@ -1,6 +1,6 @@
 """Evaluate the wait predictor on simulated days it was not tuned on.
 
-    python -m onewindow.hub.forecast.evaluate_wait --jobs 2   # the full grid: ~12 min
+    python -m onewindow.hub.forecast.evaluate_wait --jobs 2   # the full grid: 9-14 min
     python -m onewindow.hub.forecast.evaluate_wait --quick    # one small cell (tests)
     python -m onewindow.hub.forecast.evaluate_wait --tune [--write]    # 4 min
 
@@ -85,7 +85,7 @@ LOAD_GRID = (0.8, 0.9, 1.0)
 # points (sd; up to 14 in the heaviest cells) and the day, not the ticket, is the unit: on
 # 5 days a cell's coverage had a standard error of ~2.3 points, as wide as the 78-82 % band
 # itself, and two disjoint 5-day sets agreed cell by cell with a correlation of 0.16
-# (docs/forecast.md). 30 days bring it to ~1 point for ~12 min on 2 cores.
+# (docs/forecast.md). 30 days bring it to ~1.1 points (median; 2.1 at most), 967 CPU-s.
 TUNING_SEEDS = tuple(range(5000, 5010))
 HELD_OUT_SEEDS = tuple(range(9000, 9030))
 # The M/M/s comparison stays on the first few held-out seeds: its point is the oracle's

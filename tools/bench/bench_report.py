@@ -138,8 +138,9 @@ BENCHES: tuple[Bench, ...] = (
         "the same-weekday mean and the Poisson noise floor."),
     Bench(
         "wait", "Wait prediction",
-        # The held-out grid only (tuning is --tune): 30 days per cell, ~12 min on 2 quiet
-        # cores (a cell's coverage varies ~6 points from day to day: docs/forecast.md).
+        # The held-out grid only (tuning is --tune): 30 days per cell, ~9 min on 2 quiet
+        # cores, 14 on a shared one (a cell's coverage varies ~6 points from day to day:
+        # docs/forecast.md).
         ("onewindow.hub.forecast.evaluate_wait", "--jobs", "2"),
         "Per-ticket wait predictions on simulated days against what each ticket then waited: "
         "the held-out seeds' grid (3 layouts x 4-16 windows x load 0.8-1.0), the 80% "
