@@ -414,9 +414,11 @@ class PcscReader:
             names = [n for n in names if self._wanted(n)]
             for name in list(known):
                 if name not in names:  # reader unplugged with a card in it: that card is out
+                    # (also what a stopping pcscd shows first: it lets its readers go before
+                    # its service; the event says which of the two the reader saw)
                     _, atr = known.pop(name)
                     if atr is not None:
-                        self._post(CardEvent("removed", name, atr))
+                        self._post(CardEvent("removed", name, atr, error="reader gone"))
             self._set_status("ok" if names else "no reader")
             states = [(n, known.get(n, (scard.SCARD_STATE_UNAWARE, None))[0]) for n in names]
             states.append((PNP_READER, pnp_state))
