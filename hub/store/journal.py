@@ -68,6 +68,21 @@ def storage_errors(engine: Engine | None = None) -> Iterator[None]:
                                  f"{str(e.orig or e).strip().splitlines()[0]}") from e
 
 
+def _body_json(body: dict[str, Any]) -> str:
+    """A record's body as stored: JSON, UTF-8 text as is. A string holding a lone surrogate
+    (JSON lets a device or a page send "\\ud800"; a clerk's name on a keypad's `open` reaches
+    the record so) cannot be encoded in UTF-8, and the driver refused the whole commit with
+    a UnicodeEncodeError that is no outage: that body is stored with its non-ASCII escaped
+    instead, which reads back to the very same strings."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(body, separators=(",", ":"))
+    return text
+
+
 class Journal:
     def __init__(self, url: str, fsync: bool = False) -> None:
         self.url = url
@@ -98,9 +113,7 @@ class Journal:
         """Write records in one transaction: all of them are durable, or none is."""
         if not records:
             return
-        rows = [(r.pos, r.ts, r.dev, r.seq, r.op,
-                 json.dumps(r.body, ensure_ascii=False, separators=(",", ":")))
-                for r in records]
+        rows = [(r.pos, r.ts, r.dev, r.seq, r.op, _body_json(r.body)) for r in records]
         if not self._hold:
             with storage_errors(self.engine), self.engine.begin() as pooled:
                 pooled.exec_driver_sql(self._insert, rows)

@@ -236,3 +236,21 @@ def test_a_ticket_whose_escpos_is_over_the_contracts_bound_is_printed_without_it
     assert printed["type"] == "print" and "escpos" not in printed and printed["lines"]
     assert len(step.records) == 1 and app.fleet.failures["internal"] == 0
     journal.close()
+
+
+async def test_a_lone_surrogate_in_a_clerks_name_is_journaled_and_replays(tmp_path, batch_path):
+    """JSON lets a device send "\\ud800", which no UTF-8 can hold: a keypad opening its window
+    for such a clerk once made the journal's commit raise (UnicodeEncodeError, no outage),
+    out of the batch path. The open is stored, the hub goes on, a replay gives the same
+    state."""
+    journal, cfg, app, runner, _ = batch_path
+    kp = proto.device_topic(CENTRE, "kp-1", "evt")
+    payload = b'{"v": 1, "dev": "kp-1", "seq": 1, "type": "open", "clerk": "\\ud800x"}'
+    await runner._handle_batch([_message(kp, payload)])  # must not raise
+    assert app.centre.windows[1].clerk == "\ud800x"
+    [(_, dev, seq, _)] = [r for r in _rows(tmp_path / "hub.db") if r[1] == "kp-1"]
+    assert (dev, seq) == ("kp-1", 1)
+    box = proto.device_topic(CENTRE, "box-1", "evt")
+    await runner._handle_batch([_message(box, proto.encode(
+        "evt", proto.event("box-1", 1, "take", item="SOC-1")))])
+    assert app.centre.to_dict() == build_app(cfg, journal).centre.to_dict()
