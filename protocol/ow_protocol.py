@@ -360,6 +360,43 @@ def check_depth(payload):
         i += 1
 
 
+def _surrogate_escapes(payload):
+    """Positions and halves (True: high D800-DBFF) of the \\uD800-\\uDFFF escapes, in order.
+    A backslash preceded by an odd run of backslashes is itself escaped text, not an escape."""
+    found = []
+    for lead in (b"\\ud", b"\\uD"):
+        i = payload.find(lead)
+        while i >= 0:
+            j = i - 1
+            while j >= 0 and payload[j] == 92:
+                j -= 1
+            half = payload[i + 3:i + 4]
+            if (i - 1 - j) % 2 == 0 and half and half in b"89abcdefABCDEF":
+                found.append((i, half in b"89abAB"))
+            i = payload.find(lead, i + 1)
+    found.sort()
+    return found
+
+
+def _lone_surrogate(payload):
+    """JSON's grammar lets a string hold half of a UTF-16 pair ("\\ud800"), which no UTF-8
+    text can: CPython cannot encode it (journal, replies, pages) and MicroPython stores it
+    as bytes no decoder takes. A pair (an emoji) is two adjacent escapes, high then low."""
+    if payload.find(b"\\ud") < 0 and payload.find(b"\\uD") < 0:
+        return False
+    escapes = _surrogate_escapes(payload)
+    k = 0
+    while k < len(escapes):
+        at, high = escapes[k]
+        if not high or k + 1 == len(escapes):
+            return True
+        nxt, nxt_high = escapes[k + 1]
+        if nxt_high or nxt != at + 6:
+            return True
+        k += 2
+    return False
+
+
 def _no_constant(name):
     raise ValueError(name + " is not JSON")
 
@@ -369,12 +406,17 @@ def parse(payload):
     ProtocolError otherwise. NaN and Infinity are not JSON (CPython's json would take them)."""
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
+    elif type(payload) is not bytes:
+        payload = bytes(payload)
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("too_large", "payload of " + str(len(payload)) +
                             " bytes exceeds " + str(MAX_PAYLOAD))
     check_depth(payload)
+    if _lone_surrogate(payload):
+        raise ProtocolError("malformed", "a string holds half of a UTF-16 surrogate pair "
+                            "(\\uD800-\\uDFFF not in a high-low pair): not text")
     try:
-        text = bytes(payload).decode("utf-8")
+        text = payload.decode("utf-8")
         try:
             return json.loads(text, parse_constant=_no_constant)
         except TypeError:  # MicroPython: no keywords, and it refuses NaN by itself
