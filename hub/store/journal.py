@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from . import db
+from .checkpoint import BACKSTOP_PAGES, Checkpointer
 from .schema import journal, meta
 from .schema import metadata as metadata  # the one metadata (schema.py), as before
 
@@ -70,8 +71,8 @@ def storage_errors(engine: Engine | None = None) -> Iterator[None]:
 
 def _body_json(body: dict[str, Any]) -> str:
     """A record's body as stored: JSON, UTF-8 text as is. A string holding a lone surrogate
-    (JSON lets a device or a page send "\\ud800"; a clerk's name on a keypad's `open` reaches
-    the record so) cannot be encoded in UTF-8, and the driver refused the whole commit with
+    (JSON's grammar allows "\\ud800"; the protocol refuses it from devices, but a page's JSON
+    body may carry one) cannot be encoded in UTF-8, and the driver refused the whole commit with
     a UnicodeEncodeError that is no outage: that body is stored with its non-ASCII escaped
     instead, which reads back to the very same strings."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
@@ -101,6 +102,10 @@ class Journal:
         # replaced, not failed on.
         self._hold = self.engine.dialect.name == "sqlite"
         self._raw: Any = None  # the held DBAPI connection (SQLite), as the pool lent it
+        # WAL checkpoints on a thread of their own, not inside a call's commit (checkpoint.py).
+        path = self.engine.url.database if self._hold else None
+        self._checkpointer = (Checkpointer(path) if path and path != ":memory:"
+                              and not path.startswith("file:") else None)
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert = (f"INSERT INTO {journal.name} (pos, ts, dev, seq, op, body) "
                         f"VALUES ({', '.join([mark] * 6)})")
@@ -123,12 +128,16 @@ class Journal:
             with storage_errors(self.engine):  # a refused connection (SQLAlchemy's errors)
                 if raw is None:
                     raw = self._raw = self.engine.raw_connection()
+                    if self._checkpointer is not None:
+                        raw.cursor().execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             cur = raw.cursor()
             try:
                 cur.executemany(self._insert, rows)
                 raw.commit()
             finally:
                 cur.close()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
         except BaseException as e:
             # Whatever failed, the next append starts on a fresh connection, with nothing
             # of this one's transaction left (a fresh one costs nothing next to an error).
@@ -173,6 +182,8 @@ class Journal:
             pos = rows[-1].pos
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._raw is not None:
             with contextlib.suppress(Exception):
                 self._raw.close()

@@ -1,0 +1,49 @@
+"""The journal's WAL checkpoints run on a thread of their own, not inside a commit on the
+event path (hub/store/checkpoint.py), and the log stays bounded."""
+
+import sqlite3
+import threading
+import time
+
+from onewindow.hub.app.records import Record
+from onewindow.hub.store import checkpoint
+from onewindow.hub.store.journal import Journal
+
+BODY = {"op": "call", "window": 3, "ticket": "20261206-A017", "clerk": "k3"}
+
+
+def _wait_for(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_checkpoints_run_off_the_commit_and_keep_up(tmp_path):
+    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    ckpt = j._checkpointer
+    assert ckpt is not None
+    ckpt.every = 50
+    for pos in range(1, 151):
+        j.append([Record(pos, 1.0, "kp-3", pos, BODY)])
+    # the journal's own connection checkpoints only as a backstop
+    assert j._raw.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == \
+        checkpoint.BACKSTOP_PAGES
+    _wait_for(lambda: ckpt.done >= 3)
+    worker = ckpt._thread
+    assert worker is not None and worker is not threading.current_thread()
+    # what the thread left to copy back is at most the last few commits' pages
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and done == log_frames
+    assert [r.pos for r in j.read()] == list(range(1, 151))
+    j.close()
+    assert not worker.is_alive()
+
+
+def test_no_thread_for_a_short_lived_journal_or_memory(tmp_path):
+    j = Journal(f"sqlite:///{tmp_path / 'hub.db'}")
+    j.append([Record(1, 1.0, None, None, BODY)])
+    assert j._checkpointer is not None and j._checkpointer._thread is None
+    j.close()
+    assert Journal("sqlite://")._checkpointer is None
