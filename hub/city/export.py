@@ -304,7 +304,9 @@ class Exporter:
             await self._publish(js, out, stop)
             if stop.is_set() and out:
                 return  # not all acknowledged: the cursor stays, the next run resends
-            self.state.save_cursor(recs[-1].pos)
+            # Two fsyncs (the file, its folder): on a thread, so the exporter's other tasks
+            # (the live summary, device health) are not held behind the disk.
+            await asyncio.to_thread(self.state.save_cursor, recs[-1].pos)
             if self._logged_at is None or self.sent - self._logged_at >= 10000:
                 log.info("city export %s: the city has everything up to journal position %d "
                          "(%d records sent by this run)", self.centre, recs[-1].pos, self.sent)
@@ -312,7 +314,8 @@ class Exporter:
             self._since_snap += len(recs)
             if (self._since_snap >= SNAPSHOT_EVERY_RECORDS
                     or time.monotonic() - self._last_snap >= self.opts.snapshot_every_s):
-                self.state.save_snapshot(self.replica.pos, self.replica.snapshot())
+                data = self.replica.snapshot()
+                await asyncio.to_thread(self.state.save_snapshot, self.replica.pos, data)
                 self._since_snap, self._last_snap = 0, time.monotonic()
 
     def _forget(self, pos: int) -> None:
