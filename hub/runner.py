@@ -39,6 +39,7 @@ from .app.inbound import DEVICE_LEAVES
 from .app.notices import due_step
 from .catalog import load_catalog
 from .checkpoints import Checkpoints
+from .city.features import CASES_WAIT_S
 from .config import BrokerURL, HubConfig, check
 from .core import reminders
 from .core.centre import Centre
@@ -74,7 +75,7 @@ REMINDER_TICK = 15.0  # s: how late a booking reminder may go, at most (hub/core
 MAX_UNSENT = 20000  # failed publishes kept for the next connection, at most
 # A card's open cases in the city, added to the answer of a card tap (`card_cases`).
 CARD_TAPS = ("pickup", "card")  # a kiosk's pick-up by card, a window's look-up
-CARD_CASES_WAIT = 2.5  # s the answer waits for the city at most (the device waits 5)
+CARD_CASES_WAIT = CASES_WAIT_S  # s the answer waits for the city at most
 MAX_CITY_CASES = 10
 MAX_TAPS = 1000
 # What a device is told of each case: no token, no name, no number.

@@ -68,6 +68,9 @@ XCASE, XDOC, XDOCS, CATALOG, XSTATUS = "xcase", "xdoc", "xdocs", "catalog", "xst
 DOCS_TICK = 2.0  # s: how often the origin looks for documents added to its routed cases
 INDEX_BUCKET = "CITY_CASES"  # the router's index of cards' cases (hub/city/router.py)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a card's resident token, as a KV key
+# What a card's cases in the city (`city_cases`) are waited for at most, by a device's
+# answer (hub/runner.py; the device waits 5 s) and the clerk console (hub/web/console_city.py).
+CASES_WAIT_S = 2.5
 INDEX_TICK = 1.0  # s
 OWN_FRESH_S = 1.0  # this centre's waits, worked out again at most this often
 SLOTS_FRESH_S = 30.0  # ... and its free booking slots

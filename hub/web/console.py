@@ -3,7 +3,9 @@
 The clerk's page follows the live channel `staff-window/{n}`: the window, the current
 resident's ticket with its items, the checklist of required materials, the documents
 captured for it and the resident's earlier visits (by the resident token, which is never
-shown), the queue this window serves and the window's last help request.
+shown), the queue this window serves and the window's last help request. In a city, the
+open cases elsewhere in the city of the resident at the window, or of the card last tapped
+at its node (`city`, hub/web/console_city.py: asked in the background, never waited for).
 
 Every action (POST /console/{action}) names the window it was pressed for (`window` in the
 body): the hub acts there if the user may (their own window, or any with `console.any`) and
@@ -30,6 +32,7 @@ from ..core.window_queue import upcoming
 from ..store.accounts import Session
 from ..store.files import FileStore, day_of
 from . import auth
+from .console_city import CityPanel
 from .returns import Returns
 from .staff import Staff, _json, error
 
@@ -51,6 +54,7 @@ class Console:
         self.site = staff.site
         self.hub = staff.site.hub
         self.returns = Returns(self.site)  # pre-review, 多问一句, 退回补材料
+        self.city = CityPanel(self.site)  # the resident's cases elsewhere in the city
         # "now": the server's clock, for the page's skew; alone it is no change to send
         self.site.live.channel("staff-window", self.window_snapshot, volatile=("now",))
         self.site.live.channel("staff-help", self.help_snapshot, volatile=("now",))
@@ -117,7 +121,8 @@ class Console:
                                any_window=auth.may(s.account.role, "console.any"),
                                call_reasons=desk.CALL_REASONS, note_max=desk.NOTE_MAX,
                                pause_reasons=desk.PAUSE_REASONS,
-                               pause_labels=_pause_labels(self.site.lang(request)))
+                               pause_labels=_pause_labels(self.site.lang(request)),
+                               city_panel=getattr(self.site, "city", None) is not None)
 
     async def state(self, request: Request, s: Session) -> Response:
         n = self.window_of(request, s, request.query_params.get("window"))
@@ -302,6 +307,9 @@ class Console:
                 "materials": materials, "files": self._files(t.id), "visits": visits,
                 **self.returns.view(t),  # the kiosk's pre-review, related items
             }
+        city_panel = self.city.view(n)
+        if city_panel is not None:  # a hub with [city] only
+            out["city"] = city_panel
         out["queue"] = self._queue_of(n, now)
         reqs = [r for r in centre.help_requests.values() if r.window == n]
         out["help"] = _help_view(reqs[-1], names) if reqs else None

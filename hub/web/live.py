@@ -287,6 +287,15 @@ class LiveHub:
         if self._kick is not None:
             self._kick.set()
 
+    def refresh(self, name: str, arg: str) -> None:
+        """Feed (name, arg), if watched, is stale though no step was committed: what it
+        shows came from elsewhere (the console's city panel, hub/web/console_city.py)."""
+        feed = self.feeds.get((name, arg))
+        if feed is not None:
+            feed.version = -1  # no LiveHub.version: rebuilt at its next pace
+            if self._kick is not None:
+                self._kick.set()
+
     def snapshot(self, name: str, arg: str = "") -> Any:
         """The channel's snapshot now, whole (a built-in-pieces one run to its end)."""
         got = self.channels[name](arg)

@@ -75,6 +75,29 @@ STATE_WORDS = {  # the case states as the resident reads them: zh-CN, zh-TW, Eng
 }
 
 
+def city_rows(centre: Any, rows: list[Any], skip: set[str]) -> list[dict[str, Any]]:
+    """The router's rows of a card's cases (hub/city/router.py `cityq`) as the pages show
+    them: items named from this centre's catalog, states in zh-CN, zh-TW and English; the
+    token and the version not passed on; the cases keyed in `skip` left out."""
+    items = centre.catalog.items
+    out = []
+    for r in rows:
+        if not isinstance(r, dict) or str(r.get("key", "")) in skip:
+            continue
+        item = items.get(str(r.get("item")))
+        words = STATE_WORDS.get(str(r.get("state")), (str(r.get("state")),) * 3)
+        out.append({
+            "key": str(r.get("key", "")), "state": r.get("state"),
+            "state_zh": words[0], "state_zh_tw": words[1], "state_en": words[2],
+            "item": {"zh": item.name.zh, "zh_tw": item.name.traditional,
+                     "en": item.name.en} if item else
+            {"zh": str(r.get("item")), "zh_tw": str(r.get("item")),
+             "en": str(r.get("item"))},
+            "due_day": r.get("due_day"), "approver": r.get("approver"),
+            "pickup": r.get("pickup"), "centre": r.get("centre")})
+    return out
+
+
 class Refused(Exception):
     def __init__(self, status: int, code: str, msg: str, **extra: Any) -> None:
         super().__init__(msg)
@@ -238,24 +261,9 @@ class Pickups:
             return None
         centre = self.site.hub.centre
         link = centre.city.link_of(case.id)
-        own = link.key if link is not None else f"{features.me}/{case.id}"
-        items = centre.catalog.items
-        out = []
-        for r in rows:
-            if not isinstance(r, dict) or r.get("key") == own:
-                continue  # this very case: the answer says where it stands
-            item = items.get(str(r.get("item")))
-            words = STATE_WORDS.get(str(r.get("state")), (str(r.get("state")),) * 3)
-            out.append({
-                "key": str(r.get("key", "")), "state": r.get("state"),
-                "state_zh": words[0], "state_zh_tw": words[1], "state_en": words[2],
-                "item": {"zh": item.name.zh, "zh_tw": item.name.traditional,
-                         "en": item.name.en} if item else
-                {"zh": str(r.get("item")), "zh_tw": str(r.get("item")),
-                 "en": str(r.get("item"))},
-                "due_day": r.get("due_day"), "approver": r.get("approver"),
-                "pickup": r.get("pickup"), "centre": r.get("centre")})
-        return out
+        # this very case left out: the answer says where it stands
+        return city_rows(centre, rows, {link.key if link is not None
+                                        else f"{features.me}/{case.id}"})
 
     def return_slip(self, request: Request, device: str, case: Case) -> Publish:
         """The print command of a returned case's slip for `device`."""

@@ -1,10 +1,11 @@
 // The console's desk part (hub/core/desk.py, issue 18): the tickets this window would call
 // next, each of which can be called out of turn with a reason (journaled with the clerk);
 // the reason a pause is for; and keyboard shortcuts for clerks who keep their hands on the
-// keyboard (F1 or N call next, R recall, S start, C complete). A key does nothing while
-// the clerk types in a box, while a dialog is open, with Ctrl/Alt/Meta held, or when its
-// button is disabled: it presses the very button the mouse would. staff.js calls
-// owDesk.render on every snapshot of the window; text goes in with textContent (ow.el).
+// keyboard (F1 or N call next, R recall, S start, C complete); in a city, the resident's
+// open cases at other centres. A key does nothing while the clerk types in a box, while a
+// dialog is open, with Ctrl/Alt/Meta held, or when its button is disabled: it presses the
+// very button the mouse would. staff.js calls owDesk.render on every snapshot of the
+// window; text goes in with textContent (ow.el).
 "use strict";
 window.owDesk = (() => {
   const D = JSON.parse(document.getElementById("ow-desk-call-strings").textContent);
@@ -106,6 +107,25 @@ window.owDesk = (() => {
     const may = w.state === "idle" || w.state === "calling" || w.state === "serving";
     const next = (s.queue.next || []).map((u) => row(u, may));
     $("next-list").replaceChildren(...(next.length ? next : [el("li", {class: "muted more"}, D.nobody_next)]));
+    cityPanel(s.city);
+  }
+
+  // The resident's open cases elsewhere in the city (hub/web/console_city.py): the panel
+  // is on the page only in a city; the hub asks the city in the background, so `asking`
+  // comes first and the answer (or `unreachable`) in a later snapshot.
+  function cityPanel(c) {
+    const box = $("city-box");
+    if (!box || !c) return;
+    box.dataset.state = c.state;
+    $("city-source").textContent = c.source === "card" ? D.city_from_card : "";
+    const rows = c.state === "ok" ? c.cases : [];
+    $("city-state").textContent = c.state === "ok" ? (rows.length ? "" : D.city_none)
+      : (D["city_" + c.state] || c.state);
+    const said = (r) => (locale === "zh-TW" ? r.state_zh_tw : locale.startsWith("zh") ? r.state_zh : r.state_en);
+    $("city-cases").replaceChildren(...rows.map((r) => el("li", {"data-key": r.key},
+      el("b", {}, name(r.item)),
+      " · " + said(r) + " · " + D.city_due.replace("{d}", r.due_day || "—") + " · " +
+        D.city_approver + " " + r.approver + " · " + D.city_pickup + " " + r.pickup)));
   }
 
   // The pause's reason code, or null (and the clerk is told) when none is chosen.
