@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import socket
 import time
@@ -129,6 +130,19 @@ def add_staff(hub: WebHub, staff: list[tuple[str, str, str, int | None]],
             accounts.add(username, password, role, display, window)
     finally:
         accounts.close()
+
+
+def log_in(page, url: str, username: str, password: str, *, next_: str | None = "/console",
+           window: int | None = None, lang: str = "zh_CN", lands: str | None = None) -> None:
+    """Sign in through the login page as staff do (choosing a window when given), then wait
+    until the page is where `lands` says (a URL pattern), or anywhere but the login page."""
+    page.goto(f"{url}/login?lang={lang}" + (f"&next={next_}" if next_ else ""))
+    page.fill("#username", username)
+    page.fill("#password", password)
+    if window is not None:
+        page.select_option("#window", str(window))
+    page.click("#login")
+    page.wait_for_url(re.compile(lands) if lands else (lambda u: "/login" not in u))
 
 
 def shot(page, name: str) -> Path:

@@ -44,7 +44,7 @@ from onewindow.hub.store.accounts import Accounts
 from onewindow.node.card import resident_token
 from onewindow.tools.simdevice import DeviceError
 
-from .conftest import CENTRE, shot
+from .conftest import CENTRE, log_in, shot
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(240)
@@ -80,13 +80,7 @@ def journal(db) -> list[dict[str, Any]]:
 
 
 def login(page, url: str, username: str, window: int | None, next_: str) -> None:
-    page.goto(f"{url}/login?lang=zh_CN&next={next_}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    if window is not None:
-        page.select_option("#window", str(window))
-    page.click("#login")
-    page.wait_for_url(lambda u: "/login" not in u)  # logged in: wherever the role lands
+    log_in(page, url, username, PASSWORD, next_=next_, window=window)  # wherever it lands
 
 
 def upload_page(url: str, ticket: str) -> dict[str, Any]:

@@ -6,14 +6,12 @@ window keeps working meanwhile. (The rows of a city that answers: test_console_c
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from onewindow.tools.testkit.ports import quiet_port
 
-from .conftest import add_staff, shot
+from .conftest import add_staff, log_in, shot
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,11 +26,7 @@ def test_the_console_says_the_city_is_not_reachable(web_hub, browser_context):
     box = Device(web_hub.broker_port, "box-1", "box")
     box.send(("take", {"item": "SOC-001", "resident": CARD}), ("take", {"item": "SOC-001"}))
     page = browser_context.new_page()
-    page.goto(f"{web_hub.url}/login?lang=zh_CN&next=/console")
-    page.fill("#username", "wu")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/console$"))
+    log_in(page, web_hub.url, "wu", PASSWORD, lands=r"/console$")
     panel = page.locator("#city-box")
     expect(panel).to_contain_text("本市其他中心办理中的事项")
     page.click("#act-open")

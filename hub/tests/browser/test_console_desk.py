@@ -6,13 +6,12 @@ calls one out of turn with a reason (journaled with the clerk) and pauses for lu
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import add_staff, shot
+from .conftest import add_staff, log_in, shot
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,11 +30,7 @@ def test_shortcut_keys_next_up_call_out_of_turn_with_a_reason_and_pause(
     box = Device(web_hub.broker_port, "box-1", "box")
     box.send(*[("take", {"item": "SOC-001"})] * 6)
     page = browser_context.new_page()
-    page.goto(f"{web_hub.url}/login?lang=zh_CN&next=/console")
-    page.fill("#username", "wu")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/console$"))
+    log_in(page, web_hub.url, "wu", PASSWORD, lands=r"/console$")
     expect(page.locator("#keys")).to_contain_text("F1")
     page.click("#act-open")
     expect(page.locator("#win-state")).to_have_text("空闲")

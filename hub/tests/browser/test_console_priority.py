@@ -7,13 +7,12 @@ number. A confirmation dismissed changes nothing."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import add_staff, shot
+from .conftest import add_staff, log_in, shot
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,11 +21,7 @@ STAFF = [("wu", "吴敏", "clerk", 1)]
 
 
 def login(page, url: str) -> None:
-    page.goto(f"{url}/login?lang=zh_CN&next=/console")
-    page.fill("#username", "wu")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/console$"))
+    log_in(page, url, "wu", PASSWORD, lands=r"/console$")
 
 
 def queue(page) -> list[dict]:

@@ -6,12 +6,10 @@ says why (zh-CN, or English on the English page), changing nothing."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import add_staff
+from .conftest import add_staff, log_in
 from .test_staff_pages import Device
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,12 +24,7 @@ def staff(web_hub):
 
 
 def login_at(page, url: str, username: str, window: int) -> None:
-    page.goto(f"{url}/login?lang=zh_CN&next=/console")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.select_option("#window", str(window))
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/console$"))
+    log_in(page, url, username, PASSWORD, window=window, lands=r"/console$")
 
 
 def state(page, window: int) -> dict:

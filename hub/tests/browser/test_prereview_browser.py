@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import add_staff, shot
+from .conftest import add_staff, log_in, shot
 
 pytestmark = pytest.mark.timeout(120)
 PASSWORD = "s3cret-pass"
@@ -63,11 +63,7 @@ def test_kiosk_outcomes_reach_the_console_and_a_clerk_returns_for_materials(
                               "tips": False, "insisted": True}
 
     page = browser_context.new_page()
-    page.goto(f"{web_hub.url}/login?lang=zh_CN&next=/console")
-    page.fill("#username", "wu")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/console$"))
+    log_in(page, web_hub.url, "wu", PASSWORD, lands=r"/console$")
     page.click("#act-open")
     expect(page.locator("#win-state")).to_have_text("空闲")
     page.click("#act-call")

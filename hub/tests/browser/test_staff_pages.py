@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from onewindow.tools.simdevice import SimDevice
 
-from .conftest import CENTRE, add_staff, shot
+from .conftest import CENTRE, add_staff, log_in, shot
 
 pytestmark = pytest.mark.timeout(120)
 PASSWORD = "s3cret-pass"
@@ -54,11 +54,8 @@ def staff(web_hub):
 
 
 def login(page, url: str, username: str, lang: str = "zh_CN") -> None:
-    page.goto(f"{url}/login?lang={lang}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/(console|specialist|dashboard|fleet|cases)"))
+    log_in(page, url, username, PASSWORD, next_=None, lang=lang,
+           lands=r"/(console|specialist|dashboard|fleet|cases)")
 
 
 def test_clerk_logs_in_calls_next_and_completes(staff, browser_context):

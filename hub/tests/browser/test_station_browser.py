@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from onewindow.hub.store.accounts import Accounts
 
-from .conftest import shot
+from .conftest import log_in, shot
 
 PASSWORD = "station-pass-1"
 ITEM = "SOC-003"  # promised; materials 0-2 required
@@ -79,11 +79,7 @@ def fill_case(page, resident: str, colour: tuple[int, int, int]) -> None:
 
 
 def login(page, url: str, username: str, lands: str) -> None:
-    page.goto(f"{url}/login?lang=zh_CN")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(lands))
+    log_in(page, url, username, PASSWORD, next_=None, lands=lands)
 
 
 @pytest.mark.hub_extra('[stations]\ncard_key_file = "centre.key"\n'
