@@ -26,7 +26,9 @@ from .store.snapshot import SnapshotStore
 # uploads) runs on this many named threads, created as needed and kept: the hub's threads
 # are its main thread plus at most these, however long it runs (the soak checks the bound).
 IO_THREADS = 3
-MAX_THREADS = 1 + IO_THREADS
+# ... plus the journal's WAL checkpointer (hub/store/checkpoint.py), started at the first
+# checkpoint due and kept.
+MAX_THREADS = 1 + IO_THREADS + 1
 
 
 async def serve(config: HubConfig, stop: asyncio.Event | None = None,

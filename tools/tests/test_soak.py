@@ -75,9 +75,10 @@ def test_check_names_each_broken_promise() -> None:
     [ops] = broken(*flat[:2], unequal)
     assert ops == "day 3: operations (simulator, journal) differ: {'call': (100, 99)}"
     pooled = _row(3, 90.0)
-    pooled.db_conns = soak.POOL_SIZE + 1
+    pooled.db_conns = soak.DB_CONNS + 1
     [conns] = broken(*flat[:2], pooled)
-    assert conns == f"day 3: {soak.POOL_SIZE + 1} journal connections > the pool's {soak.POOL_SIZE}"
+    assert conns == (f"day 3: {soak.DB_CONNS + 1} journal connections > the pool's "
+                     f"{soak.POOL_SIZE} and the checkpointer's 1")
 
 
 def test_the_journal_files_are_counted_per_connection(tmp_path: Path) -> None:
