@@ -388,6 +388,7 @@ class HubRunner:
             # Written now, before the live views' and checkpoints' work below
             # (hub/mqtt/direct.py flush).
             self._link.flush()
+        self.app.settle_waits()  # after the messages: nothing of them needed it (state.py)
         for listener in self._listeners:
             listener(step)
         if step.records:

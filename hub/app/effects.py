@@ -43,7 +43,7 @@ def render(app: AppState, effects: list[Effect], rec: Record) -> list[Publish]:
     hall = False
     k = 0
     loud = not app.quiet
-    app.waits.update(app.centre, rec.ts, rec.body.get("op"))
+    app.learn_later(rec.ts, rec.body.get("op"))  # a take's wait reads it at once
     for e in effects:
         if isinstance(e, TicketIssued):
             t = app.centre.tickets[e.ticket]

@@ -25,6 +25,7 @@ log = logging.getLogger("onewindow.hub")
 def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> list[Publish]:
     """`live`: the command as `operate` was given it, where it says more than its record
     (a console's Help refused while one is open)."""
+    app.settle_waits()  # the previous record's, before this one changes the core
     body = rec.body
     if body["op"] == "scan":
         return [res(app, rec.dev, rec.seq, "scan", **result(app, rec))] if rec.dev else []
@@ -60,7 +61,7 @@ def apply_record(app: AppState, rec: Record, live: c.Command | None = None) -> l
         admission.switch(app, body, rec.ts)
         # The wait predictor hears of every record (render tells it of the core's), or its
         # standing forecast counts a position it never saw and stops being used.
-        app.waits.update(app.centre, rec.ts, body["op"])
+        app.learn_later(rec.ts, body["op"])
         return []
     if body["op"] in ("take", "remote_take"):  # refused ("stop") or its verdict kept
         admission.gate(app, rec)

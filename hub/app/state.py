@@ -10,6 +10,7 @@ the web side and the live views keep holding).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from ..fleetwatch import FleetWatch
 from ..forecast.wait import Estimate, WaitPredictor
 from ..store.history import DayFacts
 from ..store.journal import Record
+
+log = logging.getLogger("onewindow.hub")
 
 HALL_CALLS = 8  # calls the hall board lists
 
@@ -101,8 +104,10 @@ class AppState:
         self.damaged = False  # ... and then failed: the runner rebuilds it from the journal
         self.font_warned = False
         # Per-ticket waits: learned from the journal's own history, seeded by its position,
-        # so a replayed hub prints the same numbers.
-        self.waits = WaitPredictor()
+        # so a replayed hub prints the same numbers. Read through `waits` (below).
+        self._waits = WaitPredictor()
+        # The latest record's (time, op), not yet told to the predictor (`learn_later`)
+        self._waits_due: tuple[float, str | None] | None = None
         self.issue_waits: dict[str, Estimate] = {}  # recent tickets: the wait they printed
         self.snapshot_pos = 0  # journal position of the latest stored snapshot (runner.py)
         # Past days leave memory at their close (hub/store/history.py): the closed days not
@@ -121,3 +126,36 @@ class AppState:
         # The admission mode a supervisor switched to from the dashboard, journaled
         # (hub/app/admission.py `switch`: {mode, by, at}); None: centre.toml's `admission`.
         self.admission_switch: dict[str, Any] | None = None
+
+    # ---- the wait predictor, told of each record after the record's messages went out ----
+    @property
+    def waits(self) -> WaitPredictor:
+        """The wait predictor, told first of the record it has not heard of yet."""
+        if self._waits_due is not None:
+            self.settle_waits()
+        return self._waits
+
+    @waits.setter
+    def waits(self, predictor: WaitPredictor) -> None:
+        self._waits, self._waits_due = predictor, None
+
+    def learn_later(self, ts: float, op: str | None) -> None:
+        """Tell the predictor of the record just applied to the core (`update`), at the
+        latest when anything reads `waits`, or the next record is applied, or the runner has
+        sent this batch's messages (`settle_waits`). Learning reads the core's state after
+        the record, which only the next record changes; it is a sixth of a call's work and
+        no message of the call needs it (a take's does: its wait reads `waits`, so it is
+        told at once), so a window's display goes out before it (issue 14)."""
+        if self._waits_due is not None:
+            self.settle_waits()
+        self._waits_due = (ts, op)
+
+    def settle_waits(self) -> None:
+        due, self._waits_due = self._waits_due, None
+        if due is None:
+            return
+        try:
+            self._waits.update(self.centre, due[0], due[1])
+        except Exception:  # a forecast's learning: never the reason a message or page fails
+            log.exception("the wait predictor could not learn the record at %s (%s); its "
+                          "waits may be off until the next start-up", due[0], due[1])

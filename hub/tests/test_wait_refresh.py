@@ -355,10 +355,14 @@ class Devices:
         self.seq: dict[str, int] = {}
 
     def send(self, dev: str, typ: str, at: float, **f):  # type: ignore[no-untyped-def]
+        """As the runner does: the message handled, its replies sent, then the predictor
+        told of its record (`settle_waits`: which wakes the refresher of a stale forecast)."""
         self.seq[dev] = self.seq.get(dev, 0) + 1
-        return self.app.handle(proto.device_topic(self.app.centre_id, dev, "evt"),
+        step = self.app.handle(proto.device_topic(self.app.centre_id, dev, "evt"),
                                proto.encode("evt", proto.event(dev, self.seq[dev], typ, **f)),
                                at)
+        self.app.settle_waits()
+        return step
 
 
 def test_in_the_hub_no_take_simulates_the_queue_while_refreshes_run_between_messages():
