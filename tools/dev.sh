@@ -22,6 +22,7 @@ need_apt() {
   command -v swig >/dev/null 2>&1 || missing+=(swig)
   [ -x /usr/bin/chromium ] || missing+=(chromium)  # browser tests (Playwright drives it)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)  # the hall's voice
+  command -v strace >/dev/null 2>&1 || missing+=(strace)  # a board's socket options, seen
   # the heap budget's 32-bit MicroPython unix port (tools/testkit/mpbuild.py): gcc -m32
   echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null \
     || missing+=(gcc-multilib)

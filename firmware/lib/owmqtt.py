@@ -99,7 +99,8 @@ class MQTTError(Exception):
 def _no_delay(w):
     # Nagle holds a small packet until the last one is acknowledged: a PUBACK followed by an
     # ack, or an OTA chunk request, then waits for the broker's delayed ACK (~40 ms each).
-    # Ports without the option (or a TLS socket without setsockopt) keep Nagle.
+    # Ports without the option keep Nagle. A TLS socket has no setsockopt: it is set on the
+    # TCP socket before the handshake (`_session`).
     try:
         w.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
     except (AttributeError, OSError, TypeError):
@@ -488,14 +489,15 @@ class MQTTClient:
         cfg = self.cfg
         tmo = cfg["connect_timeout"] * 1000
         self._fail.clear()
-        if cfg["ssl"] is None:
-            opening = asyncio.open_connection(cfg["server"], cfg["port"])
-        else:  # the handshake happens in the first drain, inside the same timeouts
-            opening = asyncio.open_connection(
-                cfg["server"], cfg["port"], ssl=cfg["ssl"], server_hostname=cfg["server"]
-            )
+        opening = asyncio.open_connection(cfg["server"], cfg["port"])
         self._r, self._w = await asyncio.wait_for_ms(opening, tmo)
-        _no_delay(self._w)
+        _no_delay(self._w)  # on the TCP socket: a TLS one has no setsockopt
+        if cfg["ssl"] is not None:  # the handshake happens in the first drain, in its timeout
+            s = cfg["ssl"].wrap_socket(
+                self._w.s, server_hostname=cfg["server"], do_handshake_on_connect=False
+            )
+            s.setblocking(False)
+            self._r = self._w = asyncio.StreamWriter(s, {})
         self._last_rx = self._last_tx = time.ticks_ms()
         self._ping_out = False
         w = self._w

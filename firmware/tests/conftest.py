@@ -82,6 +82,13 @@ def broker(tmp_path):
     b.stop()
 
 
+def _children(pid):
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 class MPProc:
     """A MicroPython script printing JSON lines; events are collected."""
 
@@ -120,6 +127,11 @@ class MPProc:
 
     async def kill(self):
         if self.proc.returncode is None:
+            # The port itself first when it runs under another command (strace): that one's
+            # death would leave it running, holding the output pipe open.
+            for child in _children(self.proc.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(child, 9)
             self.proc.kill()
         await self.proc.wait()
 
@@ -129,10 +141,12 @@ async def mp():
     """Factory: await mp('script.py', cfg_dict) -> MPProc (killed at teardown)."""
     procs = []
 
-    async def start(script, cfg=None):
+    async def start(script, cfg=None, under=()):
+        """`under`: a command the port runs under (strace, to see its system calls)."""
         # A board's import path (firmware/README.md); ".frozen" keeps asyncio importable.
         env = dict(os.environ, MICROPYPATH=micropython_path(), OW_CFG=json.dumps(cfg or {}))
         p = await asyncio.create_subprocess_exec(
+            *under,
             MICROPYTHON,
             str(MP_DIR / script),
             stdout=asyncio.subprocess.PIPE,

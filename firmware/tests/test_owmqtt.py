@@ -388,3 +388,76 @@ async def test_unacked_publish_resent_with_dup_after_reconnect(mp):
         assert (2, 0x3B, "mf/status") in fb.pubs
     finally:
         await fb.close()
+
+
+
+STRACE = shutil.which("strace") or "/usr/bin/strace"
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    """A real Mosquitto with a TLS listener only, its certificate from a throwaway CA."""
+    import os
+    import types
+
+    from onewindow.tools.testkit.ports import quiet_port
+    from onewindow.tools.testkit.testbed import make_test_ca, terminate, wait_listening
+
+    certs = make_test_ca(tmp_path / "ca")
+    port = quiet_port()
+    conf = tmp_path / "tls.conf"
+    conf.write_text(
+        # as root it would drop to a user who cannot read the key
+        ("user root\n" if os.geteuid() == 0 else "")
+        + f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"cafile {certs / 'ca.crt'}\ncertfile {certs / 'server.crt'}\n"
+        f"keyfile {certs / 'server.key'}\n"
+    )
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_listening(port, proc, "mosquitto (TLS)", 10)
+    assert Path(STRACE).exists(), "strace is not installed: apt-get install strace"
+    other = make_test_ca(tmp_path / "other")
+    yield types.SimpleNamespace(port=port, certs=certs, ca=(certs / "ca.crt").read_text(),
+                                other_ca=(other / "ca.crt").read_text())
+    terminate(proc)
+
+
+async def _log_line(m, text, timeout=20.0):
+    """Until the MicroPython process `m` printed a line containing `text`."""
+    end = asyncio.get_running_loop().time() + timeout
+    while not any(text in line for line in m.log):
+        assert asyncio.get_running_loop().time() < end, f"no {text!r} in {m.log[-20:]}"
+        with contextlib.suppress(AssertionError):
+            await m.next("-", timeout=0.2)
+
+
+async def test_tls_roundtrip_with_nagle_off_and_another_ca_refused(tls_broker, mp, tmp_path):
+    """A board on TLS (ow.json broker.tls + ca): the real firmware client connects to a real
+    Mosquitto's TLS listener, messages go both ways, and its socket has Nagle off like a
+    plain one (TCP_NODELAY, seen by strace on the port's system calls: the TLS socket has no
+    setsockopt, so it is set on the TCP socket before the handshake). Without it a board's
+    press after a PUBACK waits for the broker's delayed ACK, ~40 ms. A board that trusts
+    another CA never connects."""
+    import ssl
+
+    calls = tmp_path / "strace.txt"
+    ca = tls_broker.ca
+    a = await mp("agent.py", cfg(tls_broker, "tls1", prefix="tl", ca=ca),
+                 under=(STRACE, "-f", "-qq", "-e", "trace=setsockopt", "-o", str(calls)))
+    await a.next("ready", timeout=20)
+    trust = ssl.create_default_context(cafile=str(tls_broker.certs / "ca.crt"))
+    async with aiomqtt.Client("127.0.0.1", tls_broker.port, identifier="peer",
+                              tls_context=trust) as p:
+        await p.subscribe("tl/out/#", qos=1)
+        await p.publish("tl/in/x", b"over tls", qos=1)
+        e = await a.next("msg", pred=lambda e: e["topic"] == "tl/in/x")
+        assert e["len"] == 8
+        [m] = await collect(p, 1)
+        assert (str(m.topic), m.payload) == ("tl/out/x", b"over tls")
+    assert "SOL_TCP, TCP_NODELAY, [1], 4) = 0" in calls.read_text(), calls.read_text()
+
+    b = await mp("agent.py", cfg(tls_broker, "tls2", prefix="tl2", ca=tls_broker.other_ca))
+    await _log_line(b, "not correctly signed by the trusted CA")  # its handshake failed...
+    assert not b.pending("ready") and not b.pending("up")  # ... and it has no session

@@ -24,7 +24,7 @@ from typing import Any
 from ...hub.city import natsconf
 from ...hub.city import subjects as sj
 from .ports import quiet_port
-from .testbed import _wait_port, terminate
+from .testbed import terminate, wait_listening
 
 ADMIN_PASSWORD = "admin-pw"
 INGEST_PASSWORD = "ingest-pw"
@@ -91,7 +91,7 @@ class NatsCluster:
         proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log,
                                 stderr=subprocess.STDOUT)
         self.procs[i] = proc
-        _wait_port(node.port, proc, f"nats-server {node.name}", 15)
+        wait_listening(node.port, proc, f"nats-server {node.name}", 15)
 
     def stop_node(self, i: int, kill: bool = False) -> None:
         """Stop node `i`: SIGTERM (lame duck, then exit), or SIGKILL with `kill`."""

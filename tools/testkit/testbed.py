@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import httpx
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    """Until `proc` (`what`) accepts TCP connections on 127.0.0.1:`port`; raises if it exits."""
     import socket
 
     deadline = time.monotonic() + timeout
@@ -105,7 +106,7 @@ class Mosquitto(_MosquittoProcess):
             "max_inflight_messages 1000\n"
             f"{self.extra_conf}\n")
         proc = self._launch(conf, self.workdir / f"mosquitto-{self.port}.log")
-        _wait_port(self.port, proc, "mosquitto", 10)
+        wait_listening(self.port, proc, "mosquitto", 10)
         return self
 
 
@@ -299,10 +300,10 @@ class FleetMosquitto(_MosquittoProcess):
         conf.write_text(("user root\n" if os.geteuid() == 0 else "")
                         + (self.workdir / "mosquitto.conf").read_text())
         proc = self._launch(conf, self.workdir / "mosquitto.log", "-v")
-        _wait_port(self.port, proc, "mosquitto", 10)
-        _wait_port(self.hub_port, proc, "mosquitto (hub listener)", 10)
+        wait_listening(self.port, proc, "mosquitto", 10)
+        wait_listening(self.hub_port, proc, "mosquitto (hub listener)", 10)
         if self.tls_port is not None:
-            _wait_port(self.tls_port, proc, "mosquitto (TLS)", 10)
+            wait_listening(self.tls_port, proc, "mosquitto (TLS)", 10)
         return self
 
     def reload(self) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from onewindow.tools.testkit.ports import quiet_port
-from onewindow.tools.testkit.testbed import Postgres, _wait_port
+from onewindow.tools.testkit.testbed import Postgres, wait_listening
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "install.md"
@@ -157,7 +157,7 @@ window = 1
                                    str(conf)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            _wait_port(hub_port, broker, "mosquitto", 10)
+            wait_listening(hub_port, broker, "mosquitto", 10)
             argv, workdir, env = unit_exec(UNIT)
             argv = [a.replace("/opt/onewindow/venv", str(venv))
                      .replace("/etc/onewindow", str(etc)) for a in argv]

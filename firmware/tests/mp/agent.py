@@ -7,13 +7,15 @@ import asyncio
 import json
 import os
 
-from owmqtt import MQTTClient
+from owmqtt import MQTTClient, tls_context
 
 cfg = json.loads(os.getenv("OW_CFG"))
 pre = cfg.pop("prefix", "t")
 outage_pub = cfg.pop("outage_pub", False)
 hold_ms = cfg.pop("hold_ms", 0)  # a busy app: each message held this long before the next
 will = cfg.get("will")
+if cfg.get("ca"):  # TLS, trusting this CA (PEM), as a board's ow.json broker.ca
+    cfg["ssl"] = tls_context(cfg.pop("ca"))
 if will:
     cfg["will"] = (will[0], will[1].encode(), will[2], will[3])
 
