@@ -49,7 +49,8 @@ def test_a_call_is_answered_before_the_predictor_hears_of_it_and_a_take_after():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.lists(st.sampled_from([False] * 4 + [True]), min_size=60, max_size=60))
+@given(st.integers(0, 2**32 - 1),
+       st.lists(st.sampled_from([False] * 4 + [True]), min_size=60, max_size=60))
 def test_told_late_or_at_once_the_predictor_ends_the_same(seed, settle_after):
     """One app settles after every message (the runner), the other only when the next
     record or a read needs it: the predictors' whole states are equal whenever read."""
