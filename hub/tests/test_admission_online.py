@@ -1,6 +1,6 @@
 """Admission control judges on the wait interval of the offline table's factor alone, not on
 the one the online calibration prints (hub/forecast/admission.py, hub/forecast/wait.py
-`Estimate.table_alone`): with the online offsets forced far from 0, either way, a verdict
+`Estimate.table_alone`): with the online offset forced far from 0, either way, a verdict
 is the one the table alone gives, while the interval printed and shown moves. Without the
 split, a cold hub's overloaded day turned away a third more residents than the real excess
 under "stop" (docs/forecast.md, hub/tests/test_sim_admission.py)."""
@@ -13,13 +13,13 @@ from onewindow.hub.app import admission as gate
 from onewindow.hub.app import waits
 from onewindow.hub.core import commands as c
 from onewindow.hub.forecast import admission as adm
-from onewindow.hub.forecast.wait import BANDS, OFFSET_CAP, Estimate
+from onewindow.hub.forecast.wait import OFFSET_CAP, Estimate
 
 from .test_admission import CLOSE, OPEN, app, evt
 
 ITEM = "SOC-1"
-WIDE = [[OFFSET_CAP, OFFSET_CAP]] * (len(BANDS) + 1)  # both ends' factors x20
-NARROW = [[-OFFSET_CAP, -OFFSET_CAP]] * (len(BANDS) + 1)  # ... /20
+WIDE = OFFSET_CAP  # the online offset at its cap: the factor x20
+NARROW = -OFFSET_CAP  # ... /20
 
 
 def queue(mode: str, waiting: int, at: float):  # type: ignore[no-untyped-def]
@@ -36,8 +36,8 @@ def printed_only(e: Estimate) -> Estimate:
     return Estimate(e.median, e.mean, e.lo, e.hi, e.raw_lo, e.raw_hi)
 
 
-@pytest.mark.parametrize("offsets", [WIDE, NARROW], ids=["wide", "narrow"])
-def test_the_verdict_stays_the_tables_when_only_the_online_offsets_move(offsets):
+@pytest.mark.parametrize("offset", [WIDE, NARROW], ids=["wide", "narrow"])
+def test_the_verdict_stays_the_tables_when_only_the_online_offset_moves(offset):
     moved = {"stop": 0, "warn": 0}  # times the printed interval alone would judge otherwise
     for mode in ("stop", "warn"):
         q = adm.quantile_for(mode)
@@ -48,13 +48,13 @@ def test_the_verdict_stays_the_tables_when_only_the_online_offsets_move(offsets)
                 table = waits.item_wait(a, ITEM, now)
                 v0 = gate.verdict(a, ITEM, now)
                 assert table.table_lo == table.lo and table.table_hi == table.hi
-                a.waits.offset = [list(o) for o in offsets]
+                a.waits.offset = offset
                 e = waits.item_wait(a, ITEM, now)
                 # the interval printed and shown moved; the table's did not
                 assert (e.median, e.raw_lo, e.raw_hi) == (table.median, table.raw_lo,
                                                           table.raw_hi)
                 assert (e.table_lo, e.table_hi) == (table.lo, table.hi)
-                if offsets is WIDE:
+                if offset > 0:
                     assert e.hi > table.hi and e.lo <= table.lo
                 else:
                     assert e.hi < table.hi and e.lo >= table.lo
@@ -74,14 +74,14 @@ def test_the_verdict_stays_the_tables_when_only_the_online_offsets_move(offsets)
 @pytest.mark.parametrize("mode", ["stop", "warn"])
 def test_a_take_is_judged_on_the_table_and_prints_the_online_interval(mode):
     """At the hub, a take decided (`gate`, hot: read from the standing forecast) near
-    closing: the same verdict with the offsets at 0 and forced wide; the record's printed
+    closing: the same verdict with the offset at 0 and forced wide; the record's printed
     interval is the widened one."""
     now = CLOSE - 45 * 60
     out = {}
-    for name, offsets in (("table", None), ("wide", WIDE)):
+    for name, offset in (("table", None), ("wide", WIDE)):
         a = queue(mode, 5, now - 30)
-        if offsets is not None:
-            a.waits.offset = [list(o) for o in offsets]
+        if offset is not None:
+            a.waits.offset = offset
         step = evt(a, "box-1", 1, "take", now, item=ITEM)
         out[name] = step.records[0].body if step.records else None
     table, wide = out["table"], out["wide"]

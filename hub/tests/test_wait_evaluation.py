@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from onewindow.hub.sim.policies import layout
 
 ROW = re.compile(r"^\| (comprehensive|mixed|dedicated) \| (\d+) \| ([\d.]+) \| (\d+) \| "
                  r"([\d.]+) \| (\d+)% \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| "
-                 r"([\d.]+|-) \|$")
+                 r"([\d.]+|-) \| ([\d.]+|-) \| ([\d.]+|-) \|$")
 
 
 def _range(text: str) -> set[int]:
@@ -50,8 +51,11 @@ def test_the_quick_evaluation_reports_held_out_seeds_only_in_its_format():
     assert not ({min(tuning) - 1} | tuning) & ({min(held_out) - 1} | held_out)
     rows = [m for m in map(ROW.match, out.splitlines()) if m]
     assert len(rows) == 1, out
-    layout, windows, load, n, wait, at_once, cov, mae, naive, ratio, se = rows[0].groups()
+    (layout, windows, load, n, wait, at_once, cov, mae, naive, ratio, se, early,
+     spread) = rows[0].groups()
     assert se == "-"  # one day: no spread over days to judge it by
+    # the first days' coverage is the whole coverage (one day), that day's distance from 80
+    assert early == cov and float(spread) == pytest.approx(abs(float(cov) - 80), abs=0.06)
     assert (layout, windows, load) == ("mixed", "4", "0.9") and int(n) > 50
     assert float(wait) >= 0 and 0 <= int(at_once) <= 100
     assert 0 <= float(cov) <= 100 and float(mae) >= 0 and float(naive) > 0
@@ -90,6 +94,18 @@ def test_a_cells_standard_error_takes_the_day_as_the_unit():
     assert np.isnan(ev.Cell("mixed", 4, 0.9, n=100, inside=80, daily=[(100, 80)]).se)
 
 
+def test_a_cells_first_days_and_a_days_distance_from_80_are_its_days_own():
+    daily = [(100, 70)] * ev.EARLY + [(300, 249)] * 5
+    cell = ev.Cell("mixed", 4, 0.9, n=sum(n for n, _ in daily),
+                   inside=sum(i for _, i in daily), daily=daily)
+    assert cell.part(slice(ev.EARLY)) == pytest.approx(0.7)
+    assert cell.part(slice(ev.EARLY, None)) == pytest.approx(0.83)
+    # the mean over days, each day weighing the same whatever its tickets
+    want = (ev.EARLY * 0.10 + 5 * 0.03) / (ev.EARLY + 5)
+    assert cell.day_spread == pytest.approx(want)
+    assert np.isnan(ev.Cell("mixed", 4, 0.9).part(slice(ev.EARLY)))
+
+
 def test_the_report_prints_each_cells_days_and_their_standard_error():
     out = subprocess.run(
         [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--layouts", "mixed",
@@ -98,8 +114,9 @@ def test_the_report_prints_each_cells_days_and_their_standard_error():
     assert re.search(r"^Wait prediction on held-out seeds 9000-9002 \(days per cell: 3,", out,
                      re.M), out
     (row,) = [m for m in map(ROW.match, out.splitlines()) if m]
-    se = float(row.groups()[-1])
+    se = float(row.group(11))
     assert 0 < se < 20
+    assert row.group(12) == row.group(7)  # three days: the first ten are all of them
     m = re.search(r"^day-to-day standard error of a cell's coverage over its 3 days: median "
                   r"([\d.]+), max ([\d.]+) points; a predictor at exactly 80% in every cell "
                   r"would have ([\d.]+) of 1 within 78-82%", out, re.M)
@@ -207,12 +224,12 @@ def test_the_factor_needed_is_the_smallest_that_puts_the_wait_inside(med, dlo, d
         assert not a <= wait <= b
 
 
-def test_the_online_step_is_checked_and_off_as_the_hub_runs():
+def test_the_online_step_is_checked_and_on_as_the_hub_runs():
     out = subprocess.run(
-        [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--quick", "--eta", "2"],
+        [sys.executable, "-m", "onewindow.hub.forecast.evaluate_wait", "--quick", "--eta", "6"],
         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "--eta must be within 0..1" in out.stderr
-    # the evaluation's default is the hub's (the table alone); the tuned step is apart
+    assert out.returncode == 2 and "--eta must be within 0..5" in out.stderr
+    # the evaluation's default is the hub's: the calibration by day, on
     from onewindow.hub.forecast import wait
 
-    assert ev.ETA == wait.ETA == 0.0 < wait.TUNED_ETA <= 1.0
+    assert ev.ETA == wait.ETA == 1.0

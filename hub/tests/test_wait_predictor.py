@@ -163,7 +163,7 @@ def test_the_interval_is_read_for_the_people_waiting_per_open_window():
     for n in range(12):
         p.update(core, T0, "take")
         k = bisect.bisect(LOAD_EDGES, n / 2)
-        assert p.load_class == k and p._scale(10.0) == (table[band][k],) * 3
+        assert p.load_class == k and p._scale(10.0) == (table[band][k],) * 2
         seen.append(k)
         core.apply(c.TakeTicket("SOC-1"), T0)
     assert seen[0] == 0 and seen[-1] == len(LOAD_EDGES)  # every class on the way
