@@ -3,7 +3,7 @@
 
 A take's verdict is computed once, live, before the take is journaled, from the wait a new
 ticket for the item would get now (waits.item_wait: the model behind the printed wait, its
-interval with the table's factor alone, not the online offsets: hub/forecast/admission.py)
+interval with the table's factor alone, not the online offset: hub/forecast/admission.py)
 and today's hours (centre.calendar). In mode "stop" a take that would not be served today is
 refused (`Rejected` "day_full": nothing changes, nothing is journaled); in mode "warn" it is
 issued and its record keeps the verdict (`adm`, only when not "ok"), so the ticket printed

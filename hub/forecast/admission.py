@@ -26,11 +26,13 @@ The verdict:
 
 The interval judged is the one of the offline table's factor alone (`Estimate.table_alone`:
 hub/forecast/wait.py's wait_factors.json, per layout, band and load), not the printed one,
-which the hub's online calibration (wait.py `ETA`) widens or narrows per band as this hub's
-waits fall outside it. On a cold hub's overloaded day (hub/tests/test_sim_admission.py) the
-online offsets widen the slow end fast, and "stop" judged on that end turned away 1.35-1.38x
-the residents the windows could not reach, against 1.04-1.15x on the table's interval
-(docs/forecast.md). So a verdict does not move when only the offsets move. Under "warn" the
+which the hub's online calibration (wait.py `ETA`, a step each morning) widens or narrows as
+this hub's past days' waits fell outside it. A verdict then depends on the day in front of
+the hub only, not on how its past weeks went; and when the calibration stepped per ticket,
+on a cold hub's overloaded day (hub/tests/test_sim_admission.py) it widened the slow end
+fast, and "stop" judged on that end turned away 1.35-1.38x the residents the windows could
+not reach, against 1.04-1.15x on the table's interval (docs/forecast.md). So a verdict does
+not move when only the offset moves. Under "warn" the
 printed upper end may then lie past closing with no warning (or short of it with one): the
 warning and the printed interval come from the same simulated paths, not the same factor.
 

@@ -213,7 +213,7 @@ class Estimate:
     hi: float
     raw_lo: float = 0.0  # 10th and 90th percentiles of the simulated waits
     raw_hi: float = 0.0
-    # The same interval with the table's factor alone, without this hub's online offsets
+    # The same interval with the table's factor alone, without this hub's online offset
     # (`WaitPredictor.offset`): what admission control judges on (`table_alone`), so that
     # its verdicts do not move with them. None: the same as lo and hi (an estimate read
     # back from a record, or made without a predictor).
@@ -226,7 +226,7 @@ class Estimate:
 
     def table_alone(self) -> Estimate:
         """This estimate with the interval of the offline table's factor alone (the printed
-        one when the online offsets are 0, or unknown)."""
+        one when the online offset is 0, or unknown)."""
         if self.table_lo is None or self.table_hi is None:
             return self
         return Estimate(self.median, self.mean, self.table_lo, self.table_hi, self.raw_lo,
