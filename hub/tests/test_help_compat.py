@@ -285,7 +285,16 @@ def test_an_old_snapshot_loads_and_its_tail_replays_as_the_whole_journal(label):
             f"after record {rec.pos}"
     full = App()
     full.app.replay(records())
-    assert a.app.snapshot() == full.app.snapshot()
+    mine, whole = a.app.snapshot(), full.app.snapshot()
+    # The wait interval's calibration by day (2026-12-06) is not in a snapshot from before
+    # it and cannot be rebuilt from one: restored, it starts afresh, as a new hub does
+    # (what that hub printed: the table's interval alone), and learns from the days after
+    # the snapshot; the whole journal replayed learns from every day. All else is equal.
+    cal, whole_cal = mine["waits"].pop("calibration"), whole["waits"].pop("calibration")
+    assert mine == whole
+    assert cal["day"] == whole_cal["day"] and cal["days"] <= whole_cal["days"]
+    if doc["state"]["centre"]["day"] == a.app.centre.day:  # no day began after it
+        assert (cal["offset"], cal["days"]) == (0.0, 0)
     assert a.app.centre.to_dict() == full.app.centre.to_dict()
     # Past days closed after the snapshot are handed to the history as they were then.
     assert a.written == now_history(
