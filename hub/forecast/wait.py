@@ -829,10 +829,13 @@ def restore_predictor(p: WaitPredictor, d: dict) -> None:  # type: ignore[type-a
     # A snapshot from before the calibration by day (its per-band "offset" was 0 on every
     # hub: the step per ticket was off) starts it afresh.
     cal = d.get("calibration", {})
-    p.offset = min(OFFSET_CAP, max(-OFFSET_CAP, float(cal.get("offset", 0.0))))
-    p.cal_day, p.day_miss = str(cal.get("day", "")), float(cal.get("day_miss", 0.0))
-    p.day_ends, p.cal_days = int(cal.get("day_ends", 0)), int(cal.get("days", 0))
-    p.cal_ends = int(cal.get("ends", 0))
+    offset, day_miss = float(cal.get("offset", 0.0)), float(cal.get("day_miss", 0.0))
+    counts = int(cal.get("day_ends", 0)), int(cal.get("days", 0)), int(cal.get("ends", 0))
+    if not (math.isfinite(offset) and math.isfinite(day_miss)) or min(counts) < 0:
+        raise ValueError(f"predictor calibration out of range: {cal!r}")
+    p.offset = min(OFFSET_CAP, max(-OFFSET_CAP, offset))
+    p.cal_day, p.day_miss = str(cal.get("day", "")), day_miss
+    p.day_ends, p.cal_days, p.cal_ends = counts
     # A snapshot from before the load classes: class 0 until the next update or prediction
     # works it out from the centre again (`_bind`).
     p.load_class = int(d.get("load_class", 0))

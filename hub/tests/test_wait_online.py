@@ -109,6 +109,11 @@ def test_the_online_state_survives_a_snapshot_and_an_older_one_restores():
     for x in (p, q):
         x.update(core, T0 + DAY, "take")
     assert q.offset == p.offset != 0.0 and predictor_to_dict(q) == predictor_to_dict(p)
+    # a calibration no hub could have written is refused, not loaded as the narrowest
+    for bad in ({"offset": math.nan}, {"day_miss": math.inf}, {"days": -1}):
+        with pytest.raises(ValueError, match="calibration"):
+            restore_predictor(WaitPredictor(), {**doc, "calibration": {**doc["calibration"],
+                                                                        **bad}})
     # a snapshot from before the calibration by day (offsets per band and end, 0 on every
     # hub) and before the online calibration at all: it starts afresh, and the old
     # predictions are never settled
