@@ -43,6 +43,8 @@ misses renames and data), and set `HEAD` to its number.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,11 +105,28 @@ def sqlite_pragmas(engine: Engine, fsync: bool, wal: bool = True) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         if wal:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
         # NORMAL survives a killed process (the WAL is in the OS); FULL also a power cut.
         cur.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.close()
+
+
+# Turning a new file to WAL takes SQLite's exclusive lock; a connection that finds it taken
+# (another process or thread opening the same new file that instant) gets "database is
+# locked" at once, without its busy timeout. It is tried again for as long as that timeout.
+_WAL_TRIES = 60
+
+
+def _set_wal(cur: Any) -> None:
+    for attempt in range(_WAL_TRIES):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == _WAL_TRIES - 1:
+                raise
+            time.sleep(min(0.005 * 2 ** attempt, 0.1))
 
 
 def open_database(url: str, *, fsync: bool = False) -> Engine:

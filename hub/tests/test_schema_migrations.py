@@ -279,6 +279,38 @@ def test_the_sqlite_engine_runs_the_journals_pragmas(tmp_path):
     engine.dispose()
 
 
+def test_connections_opening_a_new_sqlite_file_at_once_all_get_the_journals_pragmas(tmp_path):
+    """Turning a new file to WAL takes SQLite's exclusive lock, and a connection that finds
+    it taken is told "database is locked" at once, without its busy timeout (the CI run at
+    340a42c failed so, opening a new database from six threads: about one such race in a
+    hundred). Every connection of a hub and a `onewindow provision` started together gets
+    its pragmas."""
+    failed: list[BaseException] = []
+    modes: list[str] = []
+
+    def open_one(engine: Engine, ready: threading.Barrier) -> None:
+        ready.wait()
+        try:
+            with engine.connect() as conn:
+                modes.append(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        except BaseException as e:
+            failed.append(e)
+
+    for n in range(150):
+        modes.clear()
+        engines = [db.create_engine(f"sqlite:///{tmp_path / f'hub{n}.db'}") for _ in range(6)]
+        ready = threading.Barrier(len(engines))
+        threads = [threading.Thread(target=open_one, args=(e, ready)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for engine in engines:
+            engine.dispose()
+        assert failed == []
+        assert modes == ["wal"] * len(engines)
+
+
 def test_every_store_shares_the_one_metadata():
     from onewindow.hub.fleet import registry
     from onewindow.hub.store import accounts, history, journal, snapshot
