@@ -292,7 +292,7 @@ def test_connections_opening_a_new_sqlite_file_at_once_all_get_the_journals_prag
         ready.wait()
         try:
             with engine.connect() as conn:
-                modes.append(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+                modes.append(str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()))
         except BaseException as e:
             failed.append(e)
 
