@@ -25,7 +25,11 @@ under ``city.<centre>.>``; the city's router, hub/city/router.py, forwards):
   version: no name or number), which the router indexes; ``cityq.<me>`` asks the router
   for a card's open cases anywhere in the city (GET /city/cases).
 - ``citywaits.<centre>`` plain NATS (not stored: a wait is only worth its last value): this
-  centre's waits every `waits_every_s`, and the neighbours' (``[city] neighbours``).
+  centre's waits every `waits_every_s`, and the neighbours' (``[city] neighbours``). Every
+  centre's waits also carry its name: the hub keeps each centre's name as last heard
+  (`centre_name`), so the pages name the centres of a resident's cases elsewhere in the
+  city instead of showing their ids. A waits message counts only on its own centre's
+  subject (the cluster lets a centre publish only its own).
 
 [city] in centre.toml::
 
@@ -74,6 +78,9 @@ CASES_WAIT_S = 2.5
 INDEX_TICK = 1.0  # s
 OWN_FRESH_S = 1.0  # this centre's waits, worked out again at most this often
 SLOTS_FRESH_S = 30.0  # ... and its free booking slots
+MAX_NAMED = 5000  # centres whose names are kept (a city has ~220)
+NAME_CHARS = 80  # of a centre's name, in each language
+NAME_LANGS = ("zh", "zh_tw", "en")
 
 
 def waits_subject(centre: str) -> str:
@@ -118,6 +125,7 @@ class CityFeatures:
         self.settings, self.port, self.files, self.clock = settings, port, files, clock
         self.me = port.app.centre_id
         self.heard: dict[str, diversion.Waits] = {}
+        self.names: dict[str, dict[str, str]] = {}  # centre id -> its name, as last heard
         self.connected = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -175,6 +183,13 @@ class CityFeatures:
         self._own = diversion.own_waits(self.centre, now, self.settings.public_url,
                                         self._slots[1])
         return self._own
+
+    def centre_name(self, centre: str) -> dict[str, str] | None:
+        """Centre `centre`'s name (zh, zh_tw, en) as its waits last said it; this centre's
+        own from its catalog; None for a centre not heard from since the hub started."""
+        if centre == self.me:
+            return self.own().name or None
+        return self.names.get(centre)
 
     def nearby(self) -> list[diversion.Nearby]:
         return diversion.nearby(self.own(), list(self.settings.neighbours), self.heard,
@@ -407,8 +422,15 @@ class CityFeatures:
     async def _on_waits(self, msg: Any) -> None:
         try:
             w = diversion.Waits.from_dict(json.loads(msg.data))
-        except (ValueError, KeyError, TypeError):
+            # the subject is the sender's own (the cluster's permissions); the body must
+            # say the same centre, or one centre could speak for another
+            if msg.subject != waits_subject(w.centre):
+                return
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
+        name = {k: v[:NAME_CHARS] for k, v in w.name.items() if k in NAME_LANGS and v}
+        if name and (w.centre in self.names or len(self.names) < MAX_NAMED):
+            self.names[w.centre] = name
         if any(n.centre == w.centre for n in self.settings.neighbours):
             self.heard[w.centre] = w
 
@@ -533,4 +555,4 @@ class CityFeatures:
                 "catalog_refused": list(book.catalog_refused) if book.catalog_refused else None,
                 "unsent": [k.key for k in book.unsent()], "arrived": self.arrived,
                 "repeats": self.repeats, "links": len(book.links),
-                "heard": sorted(self.heard)}
+                "heard": sorted(self.heard), "named": sorted(self.names)}

@@ -66,6 +66,9 @@ class Index:
         self.held = asyncio.Event()
         self.held.set()
 
+    def centre_name(self, centre: str) -> dict[str, str] | None:
+        return None  # no centre heard from: the rows name them by id
+
     async def city_cases(self, token: str) -> list[dict[str, Any]] | None:
         self.asked.append(token)
         await self.held.wait()
@@ -283,8 +286,10 @@ async def test_without_a_city_there_is_no_panel(hub):
 
 async def test_through_a_real_city_index_and_a_router_gone_silent(hub, tmp_path):
     """The real query path: a NATS server with the centres' production permissions, the
-    router's index (a KV bucket) and its `cityq` answerer, the centre's CityFeatures."""
-    with NatsCluster(tmp_path / "nats", centres=[CENTRE], size=2) as cluster:
+    router's index (a KV bucket) and its `cityq` answerer, the centre's CityFeatures. The
+    centre that approves the case names itself in its waits (as every hub sends them), and
+    the panel names it so; one that speaks for another centre is not believed."""
+    with NatsCluster(tmp_path / "nats", centres=[CENTRE, "c05"], size=2) as cluster:
         admin = await cluster.connect()
         features = None
         try:
@@ -303,6 +308,21 @@ async def test_through_a_real_city_index_and_a_router_gone_silent(hub, tmp_path)
                     break
                 await asyncio.sleep(0.05)
             assert features.connected
+            # c05's hub sends its waits on its own subject (all it may publish there); the
+            # body of one also claims to be c07's
+            c05 = await cluster.connect_centre("c05")
+            west = {"zh": "西区中心", "zh_tw": "西區中心", "en": "West Centre"}
+            for centre, name in (("c07", {"zh": "冒名中心", "en": "Impostor"}), ("c05", west)):
+                await c05.publish("citywaits.c05", json.dumps(
+                    {"centre": centre, "at": NOW, "name": name, "url": "", "lines": {}}
+                ).encode())
+            await c05.flush()
+            for _ in range(200):  # heard within 10 s
+                if features.centre_name("c05") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            await c05.close()
+            assert features.centre_name("c05") == west and features.centre_name("c07") is None
             hub.in_city(features)
             await hub.event("node-1", "open", clerk="clerk1")
             await hub.ticket(CARD)
@@ -311,7 +331,9 @@ async def test_through_a_real_city_index_and_a_router_gone_silent(hub, tmp_path)
             await hub.event("node-1", "call")
             frame = await frame_with(feed, ELSEWHERE.encode())
             assert CARD.encode() not in frame
-            assert hub.panel(1)["cases"][0]["approver"] == "c05"
+            [row] = hub.panel(1)["cases"]
+            assert row["approver"] == "c05" and row["approver_name"] == west
+            assert row["pickup"] == "c07" and row["pickup_name"]["en"] == "c07"  # unheard
 
             # The router stops answering (a subscriber that never does stands in its place):
             # once the answer is old, the next view asks again and says the city is away.

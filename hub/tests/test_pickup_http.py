@@ -331,11 +331,16 @@ def test_a_case_closed_directly_is_completed_not_collected(env):
 class CityIndex:
     """What the kiosk asks of hub/city/features.py's CityFeatures: `city_cases(token)`
     answers as the router's index does (features._statuses rows, closed ones left out);
-    None when the city does not answer."""
+    None when the city does not answer. `centre_name`: the centres heard from (their waits
+    name them)."""
 
     def __init__(self, rows: list[dict[str, Any]] | None) -> None:
         self.me, self.rows = "pk", rows
         self.asked: list[str] = []
+        self.names = {"west": {"zh": "西区中心", "zh_tw": "西區中心", "en": "West Centre"}}
+
+    def centre_name(self, centre: str) -> dict[str, str] | None:
+        return self.names.get(centre)
 
     async def city_cases(self, token: str) -> list[dict[str, Any]] | None:
         self.asked.append(token)
@@ -358,6 +363,9 @@ def test_a_code_at_the_kiosk_lists_the_cards_open_cases_across_the_city(env):
     assert index.asked == [CARD] and CARD not in r.text  # asked by token, never shown
     (other,) = r.json()["city"]  # this very case is the answer itself
     assert other["key"] == "west/20261120-A007" and other["pickup"] == "west"
+    # named as the city's centres name themselves; one not heard from, by its id
+    assert other["pickup_name"] == {"zh": "西区中心", "zh_tw": "西區中心", "en": "West Centre"}
+    assert other["approver_name"] == {"zh": "east", "zh_tw": "east", "en": "east"}
     assert other["item"]["zh"] == "城乡居民养老金申领" and other["state_en"] == "Ready for pick-up"
     assert other["due_day"] == "2026-11-27" and "token" not in other
     act(env, c.CaseUpdate(case, "approved", by="li"))

@@ -114,7 +114,7 @@ class CityPanel:
             if got is not None:  # the cases held here are this centre's own, not the city's
                 held = {link.key if link is not None else f"{features.me}/{k.id}"
                         for k, link in city.open_cases(self.site.hub.centre, token)}
-                rows = city_rows(self.site.hub.centre, got, held)
+                rows = city_rows(self.site.hub.centre, got, held, features.centre_name)
         except Exception as e:  # TimeoutError: the city did not answer in time
             log.debug("console: a card's cases in the city not answered: %r", e)
         self._answers.pop(token, None)

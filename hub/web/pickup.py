@@ -39,6 +39,7 @@ import base64
 import itertools
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -75,11 +76,24 @@ STATE_WORDS = {  # the case states as the resident reads them: zh-CN, zh-TW, Eng
 }
 
 
-def city_rows(centre: Any, rows: list[Any], skip: set[str]) -> list[dict[str, Any]]:
+def city_rows(centre: Any, rows: list[Any], skip: set[str],
+              names: Callable[[str], dict[str, str] | None] | None = None
+              ) -> list[dict[str, Any]]:
     """The router's rows of a card's cases (hub/city/router.py `cityq`) as the pages show
     them: items named from this centre's catalog, states in zh-CN, zh-TW and English; the
-    token and the version not passed on; the cases keyed in `skip` left out."""
+    centres (where the case is, who approves, where it is collected) by their ids and, as
+    `<role>_name`, by the names `names` knows (the city features' `centre_name`; the id in
+    each language when it knows none); the token and the version not passed on; the cases
+    keyed in `skip` left out."""
     items = centre.catalog.items
+
+    def named(cid: Any) -> dict[str, str] | None:
+        if not cid:
+            return None
+        known = names(str(cid)) if names is not None else None
+        return {lang: (known or {}).get(lang) or (known or {}).get("zh") or str(cid)
+                for lang in ("zh", "zh_tw", "en")}
+
     out = []
     for r in rows:
         if not isinstance(r, dict) or str(r.get("key", "")) in skip:
@@ -94,7 +108,8 @@ def city_rows(centre: Any, rows: list[Any], skip: set[str]) -> list[dict[str, An
             {"zh": str(r.get("item")), "zh_tw": str(r.get("item")),
              "en": str(r.get("item"))},
             "due_day": r.get("due_day"), "approver": r.get("approver"),
-            "pickup": r.get("pickup"), "centre": r.get("centre")})
+            "pickup": r.get("pickup"), "centre": r.get("centre"),
+            **{f"{role}_name": named(r.get(role)) for role in ("centre", "approver", "pickup")}})
     return out
 
 
@@ -263,7 +278,8 @@ class Pickups:
         link = centre.city.link_of(case.id)
         # this very case left out: the answer says where it stands
         return city_rows(centre, rows, {link.key if link is not None
-                                        else f"{features.me}/{case.id}"})
+                                        else f"{features.me}/{case.id}"},
+                         features.centre_name)
 
     def return_slip(self, request: Request, device: str, case: Case) -> Publish:
         """The print command of a returned case's slip for `device`."""

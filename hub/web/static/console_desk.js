@@ -121,11 +121,14 @@ window.owDesk = (() => {
     const rows = c.state === "ok" ? c.cases : [];
     $("city-state").textContent = c.state === "ok" ? (rows.length ? "" : D.city_none)
       : (D["city_" + c.state] || c.state);
+    // a centre by its name as the city knows it (the hub falls back to its id)
+    const centre = (n, id) => (n ? name(n) : id || "—");
     const said = (r) => (locale === "zh-TW" ? r.state_zh_tw : locale.startsWith("zh") ? r.state_zh : r.state_en);
     $("city-cases").replaceChildren(...rows.map((r) => el("li", {"data-key": r.key},
       el("b", {}, name(r.item)),
       " · " + said(r) + " · " + D.city_due.replace("{d}", r.due_day || "—") + " · " +
-        D.city_approver + " " + r.approver + " · " + D.city_pickup + " " + r.pickup)));
+        D.city_approver + " " + centre(r.approver_name, r.approver) + " · " + D.city_pickup +
+        " " + centre(r.pickup_name, r.pickup))));
   }
 
   // The pause's reason code, or null (and the clerk is told) when none is chosen.

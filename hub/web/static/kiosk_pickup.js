@@ -33,7 +33,7 @@
           : OW_P.lang === "zh_TW" ? c.state_zh_tw : c.state_zh);
         $("p-city-cases").replaceChildren(...city.map((c) => ow.el("li", {"data-key": c.key},
           `${pick(c.item)} · ${state(c)}` + (c.due_day ? ` · ${OW_P.due} ${c.due_day}` : "")
-          + (c.pickup ? ` · ${OW_P.pickup_at} ${c.pickup}` : ""))));
+          + (c.pickup ? ` · ${OW_P.pickup_at} ${c.pickup_name ? pick(c.pickup_name) : c.pickup}` : ""))));
         $("p-city").hidden = false;
       }
       $("code").value = "";
