@@ -83,6 +83,19 @@ NAME_CHARS = 80  # of a centre's name, in each language
 NAME_LANGS = ("zh", "zh_tw", "en")
 
 
+def json_object(data: bytes | str) -> dict[str, Any]:
+    """A city message's body: a JSON object, else ValueError. What another centre sent
+    may be anything: a list, a string, bytes that are not UTF-8, or arrays nested past the
+    parser's depth (RecursionError, made a ValueError here), and is dropped, never retried."""
+    try:
+        body = json.loads(data)
+    except RecursionError as e:
+        raise ValueError("nested deeper than a city message is") from e
+    if not isinstance(body, dict):
+        raise ValueError(f"a JSON {type(body).__name__}, not an object")
+    return body
+
+
 def waits_subject(centre: str) -> str:
     return f"citywaits.{sj.token(centre)}"
 
@@ -421,13 +434,13 @@ class CityFeatures:
 
     async def _on_waits(self, msg: Any) -> None:
         try:
-            w = diversion.Waits.from_dict(json.loads(msg.data))
+            w = diversion.Waits.from_dict(json_object(msg.data))
             # the subject is the sender's own (the cluster's permissions); the body must
             # say the same centre, or one centre could speak for another
             if msg.subject != waits_subject(w.centre):
                 return
         except (ValueError, KeyError, TypeError, AttributeError):
-            return
+            return  # not a waits message: dropped
         name = {k: v[:NAME_CHARS] for k, v in w.name.items() if k in NAME_LANGS and v}
         if name and (w.centre in self.names or len(self.names) < MAX_NAMED):
             self.names[w.centre] = name
@@ -468,9 +481,9 @@ class CityFeatures:
         a repeat, or unusable), False to have it delivered again (storage away)."""
         kind = m.subject.rsplit(".", 1)[-1]
         try:
-            body = json.loads(m.data)
-        except ValueError:
-            log.error("city: unreadable %s message dropped", kind)
+            body: Any = json_object(m.data)
+        except ValueError as e:
+            log.error("city: unreadable %s message dropped: %s", kind, e)
             return True
         try:
             if kind == XCASE:

@@ -40,7 +40,7 @@ from nats.js import api
 
 from ..core.catalog import Catalog
 from . import subjects as sj
-from .features import INDEX_BUCKET, TOKEN, XCASE, XDOC, XDOCS, XSTATUS
+from .features import INDEX_BUCKET, TOKEN, XCASE, XDOC, XDOCS, XSTATUS, json_object
 
 log = logging.getLogger("onewindow.city.router")
 KINDS = (XCASE, XDOC, XDOCS)
@@ -64,14 +64,14 @@ def targets(subject: str, headers: dict[str, str] | None, data: bytes) -> tuple[
     sender, kind = sj.parse(subject)
     to = [sj.token(t) for t in (headers or {}).get("Ow-To", "").split(",") if t]
     if kind == XCASE:
-        body = json.loads(data)
+        body = json_object(data)
         if body.get("by") != sender:
             raise ValueError(f"a case version from {sender} written by {body.get('by')!r}")
         named = {body.get("origin"), body.get("approver"), body.get("pickup")}
         if not set(to) <= named:
             raise ValueError(f"{sender} sends case {body.get('key')} to {to}: not its centres")
     elif kind in (XDOC, XDOCS):
-        key = str(json.loads(data).get("key"))
+        key = str(json_object(data).get("key"))
         if not key.startswith(sender + "/"):
             raise ValueError(f"{sender} sends documents of {key}: only a case's origin does")
     return sender, [t for t in to if t != sender]
@@ -228,7 +228,7 @@ async def index(js: Any, kv: Any, stop: asyncio.Event | None = None) -> None:
     async def handle(m: Any) -> None:
         try:
             sender, _ = sj.parse(m.subject)
-            body = json.loads(m.data)
+            body: Any = json_object(m.data)
         except ValueError:
             body, sender = None, ""
         if not _valid_status(sender, body):
@@ -244,7 +244,7 @@ async def answer_queries(nc: Any, kv: Any) -> Any:
 
     async def answer(msg: Any) -> None:
         try:
-            token = json.loads(msg.data)["token"]
+            token = json_object(msg.data)["token"]
             if not isinstance(token, str) or not TOKEN.match(token):
                 raise ValueError("token")
         except (ValueError, KeyError, TypeError):

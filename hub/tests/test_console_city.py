@@ -355,3 +355,47 @@ async def test_through_a_real_city_index_and_a_router_gone_silent(hub, tmp_path)
 async def _never_answer(msg: Any) -> None:
     return None
 
+
+
+class _Msg:
+    def __init__(self, subject: str, data: bytes) -> None:
+        self.subject, self.data = subject, data
+
+
+async def test_centre_names_heard_are_bounded_and_a_bad_waits_message_changes_nothing(
+        hub, tmp_path, monkeypatch):
+    """What another centre's hub may send on its waits subject, however odd: only its own
+    name is kept, trimmed; anything that is not a waits message of that centre is dropped
+    and changes nothing (the link's callback never raises)."""
+    settings = CitySettings.from_table({"servers": ["nats://127.0.0.1:1"]})
+    assert settings is not None
+    features = CityFeatures(settings, hub.runner, FileStore(tmp_path / "files"),
+                            clock=lambda: hub.now)
+
+    def waits(centre: Any, name: Any) -> bytes:
+        return json.dumps({"centre": centre, "at": NOW, "name": name, "url": "",
+                           "lines": {}}).encode()
+
+    for subject, data in (
+            ("citywaits.c05", b"[" * 100_000 + b"]" * 100_000),  # past the parser's depth
+            ("citywaits.c05", b"\xff\xfe not json"),
+            ("citywaits.c05", b"[1, 2]"),
+            ("citywaits.c05", waits("c07", {"zh": "冒名"})),  # speaks for another centre
+            ("citywaits.c05", waits(5, {"zh": "五"})),
+            ("citywaits.c.05", waits("c.05", {"zh": "点"})),  # not a centre id
+            ("citywaits.c05", waits("c05", "西区中心")),  # a name that is not per language
+            ("citywaits.c05", waits("c05", {"fr": "Centre Ouest", "zh": ""}))):  # none kept
+        await features._on_waits(_Msg(subject, data))
+    assert features.names == {} and features.centre_name("c05") is None
+    await features._on_waits(_Msg("citywaits.c05", waits(
+        "c05", {"zh": "西" * 10_000, "en": "West Centre", "fr": "Centre Ouest"})))
+    assert features.centre_name("c05") == {"zh": "西" * 80, "en": "West Centre"}
+    # this centre names itself from its own catalog
+    assert features.centre_name(CENTRE)["zh"] == hub.runner.app.centre.catalog.name.zh
+    # a city of more centres than kept: the first ones keep their names, renamed as heard
+    monkeypatch.setattr("onewindow.hub.city.features.MAX_NAMED", 3)
+    for n in range(10):
+        await features._on_waits(_Msg(f"citywaits.c{n:02d}", waits(f"c{n:02d}", {"zh": str(n)})))
+    await features._on_waits(_Msg("citywaits.c05", waits("c05", {"zh": "西区中心"})))
+    assert sorted(features.names) == ["c00", "c01", "c05"]
+    assert features.centre_name("c05") == {"zh": "西区中心"}
